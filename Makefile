@@ -1,0 +1,120 @@
+# daed — build, test, benchmark. `make help` lists the targets.
+#
+# Sources are found by directory: src/{core,io,train,serve}/*.c form libdaed.a; each
+# src/tools/<name>.c is a program (underscores become dashes: dae_model.c -> dae-model);
+# each tests/check_<module>.c holds `Suite *suite_<module>(void)` and joins the unit-test
+# runner automatically; each bench/<name>.c is a benchmark program.
+#
+# Variables: SAN=1 builds with AddressSanitizer + UBSan (used by `make asan`);
+# BUILD=dir puts objects and binaries elsewhere (default build/).
+
+CC      ?= cc
+SAN     ?= 0
+BUILD   ?= build
+PKGS    := libmicrohttpd libcjson libpng openblas zlib libturbojpeg
+# Recursive (=) on purpose: pkg-config runs when a recipe needs it, after `deps`.
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS))
+CHECK_CFLAGS = $(shell pkg-config --cflags check)
+CHECK_LIBS   = $(shell pkg-config --libs check)
+
+OPT     ?= -O2
+CFLAGS  ?= $(OPT) -g
+WARN    := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-unused-parameter
+ifeq ($(SAN),1)
+SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+endif
+ALL_CFLAGS = $(WARN) $(CFLAGS) $(SANFLAGS) -Iinclude $(PKG_CFLAGS) -MMD -MP
+LDLIBS_ALL = $(PKG_LIBS) -lpthread -lm
+
+LIB_SRC   := $(wildcard src/core/*.c src/io/*.c src/train/*.c src/serve/*.c)
+TOOL_SRC  := $(wildcard src/tools/*.c)
+TEST_SRC  := $(wildcard tests/check_*.c)
+BENCH_SRC := $(wildcard bench/*.c)
+
+LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+LIB       := $(BUILD)/libdaed.a
+TOOLS     := $(foreach t,$(TOOL_SRC),$(BUILD)/$(subst _,-,$(basename $(notdir $(t)))))
+TEST_OBJ  := $(TEST_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/tests/check_main.o
+TEST_BIN  := $(BUILD)/check_all
+BENCHES   := $(foreach b,$(BENCH_SRC),$(BUILD)/bench/$(basename $(notdir $(b))))
+
+.PHONY: all deps test unit e2e asan bench models data help clean run
+
+all: $(LIB) $(TOOLS)
+
+deps:
+	@sh scripts/deps.sh
+
+$(BUILD)/obj/%.o: %.c | deps
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(LIB): $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+# Tools: build/dae-model from src/tools/dae_model.c etc.
+define TOOL_RULE
+$(BUILD)/$(subst _,-,$(basename $(notdir $(1)))): $(BUILD)/obj/$(basename $(1)).o $(LIB)
+	$$(CC) $$(WARN) $$(CFLAGS) $$(SANFLAGS) -o $$@ $$^ $$(LDLIBS_ALL)
+endef
+$(foreach t,$(TOOL_SRC),$(eval $(call TOOL_RULE,$(t))))
+
+# The unit-test runner: every `Suite *suite_x(void)` in tests/check_*.c, found by grep.
+$(BUILD)/suites.h: $(TEST_SRC)
+	@mkdir -p $(BUILD)
+	@sed -n 's/^Suite \*\(suite_[a-z0-9_]*\)(void).*/SUITE(\1)/p' $(TEST_SRC) > $@.tmp
+	@cmp -s $@.tmp $@ || mv $@.tmp $@; rm -f $@.tmp
+
+$(BUILD)/obj/tests/check_main.o: tests/check_main.c $(BUILD)/suites.h | deps
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) -I$(BUILD) -c $< -o $@
+
+$(BUILD)/obj/tests/%.o: tests/%.c | deps
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) -Itests -c $< -o $@
+
+$(TEST_BIN): $(TEST_OBJ) $(LIB)
+	$(CC) $(WARN) $(CFLAGS) $(SANFLAGS) -o $@ $^ $(CHECK_LIBS) $(LDLIBS_ALL)
+
+$(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(WARN) $(CFLAGS) $(SANFLAGS) -o $@ $^ $(LDLIBS_ALL)
+
+## test: build everything, run the unit tests and the end-to-end tests
+test: all $(TEST_BIN)
+	cd . && DAED_BUILD=$(BUILD) $(TEST_BIN)
+	@$(MAKE) --no-print-directory e2e BUILD=$(BUILD) SAN=$(SAN)
+
+## unit: only the Check unit tests (CK_RUN_SUITE=name picks one suite)
+unit: $(TEST_BIN)
+	DAED_BUILD=$(BUILD) $(TEST_BIN)
+
+e2e: all
+	@set -e; for t in $(wildcard tests/e2e/*.sh); do \
+	    echo "== $$t"; DAED_BUILD=$(BUILD) bash $$t; done
+
+## asan: the whole test suite under AddressSanitizer + UndefinedBehaviorSanitizer
+asan:
+	$(MAKE) --no-print-directory BUILD=build/asan SAN=1 OPT=-O1 test
+
+## bench: build the benchmarks and run the forward-throughput benchmark
+bench: all $(BENCHES)
+	$(BUILD)/bench/forward
+
+## help: this list
+help:
+	@echo "daed make targets:"
+	@echo "  deps    install missing Debian packages (apt-get; sudo when not root)"
+	@echo "  all     build libdaed.a and the tools in $(BUILD)/: $(notdir $(TOOLS))"
+	@echo "  test    unit tests (Check) and end-to-end tests"
+	@echo "  unit    unit tests only (CK_RUN_SUITE=<suite> for one)"
+	@echo "  asan    the whole test suite with ASan+UBSan (build/asan/)"
+	@echo "  bench   build and run the benchmarks in bench/"
+	@echo "  clean   remove build/"
+
+clean:
+	rm -rf build
+
+-include $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d)

@@ -1,0 +1,60 @@
+/* layers.h — the numeric kernels of daed: one forward/backward pair per layer kind.
+ *
+ * Conventions (as in llm.c): tensors are float32, batch first, images NCHW, contiguous.
+ * Arguments are outputs first, then inputs and weights, then scratch, then dimensions.
+ * Backward passes *add* into the parameter gradients (dw, db) so a caller can accumulate;
+ * they *overwrite* the input gradient din. Any gradient pointer may be NULL to skip it.
+ * Weight layouts are PyTorch's: Linear (out, in), Conv2d (out, in, kh, kw),
+ * ConvTranspose2d (in, out, kh, kw). Square kernels, equal stride and padding in H and W.
+ *
+ * Scratch `col` buffers (im2col) must hold dae_conv2d_col_size() / dae_conv_t2d_col_size()
+ * floats; the model workspace sizes them once so the hot path never allocates.
+ */
+#ifndef DAED_LAYERS_H
+#define DAED_LAYERS_H
+
+#include <stddef.h>
+
+/* ---- dense: out(B,O) = in(B,I) W^T + b; one sgemm per batch ---- */
+void dae_linear_forward(float *out, const float *in, const float *w, const float *b, int B,
+                        int in_f, int out_f);
+void dae_linear_backward(float *din, float *dw, float *db, const float *dout, const float *in,
+                         const float *w, int B, int in_f, int out_f);
+
+/* ---- conv2d: in (B,C,H,W) -> out (B,OC,OH,OW), OH = (H + 2p - k)/s + 1 ---- */
+size_t dae_conv2d_col_size(int C, int H, int W, int k, int s, int p);
+void dae_conv2d_forward(float *out, const float *in, const float *w, const float *b,
+                        float *col, int B, int C, int H, int W, int OC, int k, int s, int p);
+void dae_conv2d_backward(float *din, float *dw, float *db, const float *dout, const float *in,
+                         const float *w, float *col, int B, int C, int H, int W, int OC,
+                         int k, int s, int p);
+
+/* ---- conv_transpose2d: in (B,C,H,W) -> out (B,OC,OH,OW),
+ *      OH = (H-1)*s - 2p + k + op; w is (C, OC, k, k) ---- */
+size_t dae_conv_t2d_col_size(int C, int H, int W, int OC, int k, int s, int p, int op);
+void dae_conv_t2d_forward(float *out, const float *in, const float *w, const float *b,
+                          float *col, int B, int C, int H, int W, int OC, int k, int s, int p,
+                          int op);
+void dae_conv_t2d_backward(float *din, float *dw, float *db, const float *dout,
+                           const float *in, const float *w, float *col, int B, int C, int H,
+                           int W, int OC, int k, int s, int p, int op);
+
+/* ---- elementwise activations over n values; backward uses the forward *output* ---- */
+typedef enum {
+    DAE_ACT_IDENTITY,
+    DAE_ACT_RELU,
+    DAE_ACT_LEAKY_RELU,
+    DAE_ACT_TANH,
+    DAE_ACT_SIGMOID
+} dae_act;
+void dae_act_forward(float *out, const float *in, size_t n, dae_act act, float slope);
+void dae_act_backward(float *din, const float *dout, const float *out, size_t n, dae_act act,
+                      float slope);
+
+/* ---- 2x upsampling, (B,C,H,W) -> (B,C,2H,2W); bilinear is align_corners=False ---- */
+void dae_upsample2x_forward(float *out, const float *in, int B, int C, int H, int W,
+                            int bilinear);
+void dae_upsample2x_backward(float *din, const float *dout, int B, int C, int H, int W,
+                             int bilinear);
+
+#endif

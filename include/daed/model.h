@@ -1,0 +1,127 @@
+/* model.h — an autoencoder: encoder layers, then decoder layers, with the latent code at the
+ * boundary; its parameters in one allocation; per-thread workspaces for running it.
+ *
+ * A dae_model is immutable after dae_model_create() + loading/initialising its parameters,
+ * and may be shared by any number of threads, each with its own dae_workspace ("thread-safe
+ * as long as the same workspace is not used by two threads"). The forward pass never
+ * allocates: the workspace is sized once for a maximum batch and input size.
+ *
+ * Parameters live in m->params (n_params floats). Layer i's weight is params[w_off ..
+ * w_off+n_w) in PyTorch layout, its bias params[b_off .. b_off+n_b). A gradient buffer for
+ * training is simply another array of n_params floats with the same offsets. Parameter
+ * names follow PyTorch nn.Sequential state_dict keys: "encoder.<i>.weight",
+ * "decoder.<i>.bias", where <i> is the layer's index in its own list (activations count).
+ *
+ * Shapes: images are (C,H,W) per sample, NCHW in memory; a vector of n features is
+ * (n,1,1). A model with no linear/flatten/unflatten layers is fully convolutional: it
+ * accepts any H and W that are multiples of size_div (and at least size_div).
+ */
+#ifndef DAED_MODEL_H
+#define DAED_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "daed/error.h"
+#include "daed/layers.h"
+
+typedef struct dae_shape {
+    int c, h, w;
+} dae_shape;
+
+typedef enum {
+    DAE_LAYER_LINEAR,     /* in_f -> out_f; input is flattened (c*h*w == in_f) */
+    DAE_LAYER_CONV2D,     /* in_ch -> out_ch, kernel k, stride, pad */
+    DAE_LAYER_CONV_T2D,   /* transposed: in_ch -> out_ch, kernel k, stride, pad, out_pad */
+    DAE_LAYER_ACT,        /* act (+ slope for leaky_relu) */
+    DAE_LAYER_UPSAMPLE,   /* 2x, nearest or bilinear (align_corners=False) */
+    DAE_LAYER_FLATTEN,    /* (c,h,w) -> (c*h*w,1,1) */
+    DAE_LAYER_UNFLATTEN   /* (c*h*w,1,1) -> unflat */
+} dae_layer_kind;
+
+typedef struct dae_layer {
+    dae_layer_kind kind;
+    int in_f, out_f;                         /* linear */
+    int in_ch, out_ch, k, stride, pad, out_pad; /* conv2d, conv_t2d */
+    dae_act act;                             /* act */
+    float slope;                             /* leaky_relu negative slope */
+    int bilinear;                            /* upsample: 0 nearest, 1 bilinear */
+    dae_shape unflat;                        /* unflatten target */
+    /* filled by dae_model_create: */
+    size_t w_off, n_w, b_off, n_b;           /* parameter slices (n_w == 0: none) */
+} dae_layer;
+
+typedef struct dae_model {
+    int n_enc, n_dec;       /* layers[0..n_enc) encoder, layers[n_enc..n_enc+n_dec) decoder */
+    dae_layer *layers;      /* owned */
+    dae_shape in_shape;     /* nominal input shape */
+    dae_shape latent_shape; /* at the nominal input */
+    dae_shape out_shape;    /* at the nominal input */
+    int residual;           /* output = input - decoder(encoder(input)) (noise predictor) */
+    int fully_conv;         /* accepts any H,W multiple of size_div */
+    int size_div;
+    float *params;          /* owned, n_params floats */
+    size_t n_params;
+} dae_model;
+
+/* Build a model from layer descriptions (copied; offsets are computed here) and check
+ * that every layer fits the shape it receives from the nominal input. Parameters are
+ * zeroed. Returns NULL with a message naming the bad layer on failure. */
+dae_model *dae_model_create(const dae_layer *enc, int n_enc, const dae_layer *dec, int n_dec,
+                            dae_shape in_shape, int residual, dae_error *err);
+void dae_model_free(dae_model *m);
+
+/* PyTorch's default initialisation (kaiming_uniform a=sqrt(5) for weights, U(+-1/sqrt(fan_in))
+ * for biases), from a deterministic generator seeded by `seed`. */
+void dae_model_init_params(dae_model *m, uint64_t seed);
+
+/* Shape after layers [from, to) for a sample of shape `in`; DAE_ESHAPE with a message
+ * naming the layer when the shape does not fit. */
+int dae_model_shape_through(const dae_model *m, dae_shape in, int from, int to, dae_shape *out,
+                            dae_error *err);
+/* Accepts `in` as model input? (exact nominal shape, or for fully convolutional models any
+ * H,W multiple of size_div with the right channel count). Message names what is expected. */
+int dae_model_check_input(const dae_model *m, dae_shape in, dae_error *err);
+
+/* "encoder.3.weight" style name of layer i's weight (bias=0) or bias (bias=1). */
+void dae_model_param_name(const dae_model *m, int i, int bias, char *buf, size_t n);
+/* PyTorch shape of that parameter; returns the number of dims (0 if the layer has none). */
+int dae_model_param_shape(const dae_model *m, int i, int bias, int64_t dims[4]);
+
+/* Floating-point operations of one forward pass of one sample of shape `in`
+ * (2 per multiply-add, elementwise ops not counted). */
+double dae_model_flops(const dae_model *m, dae_shape in);
+
+/* ---- per-thread workspace ---- */
+typedef struct dae_workspace dae_workspace;
+
+/* Room for `max_batch` samples of up to max_in.c * max_in.h * max_in.w input values.
+ * training != 0 keeps every layer's activation so dae_model_backward can run. */
+dae_workspace *dae_workspace_create(const dae_model *m, int max_batch, dae_shape max_in,
+                                    int training, dae_error *err);
+void dae_workspace_free(dae_workspace *ws);
+
+/* Forward B samples (B, in.c, in.h, in.w) through the whole model. *out points into the
+ * workspace and stays valid until the next call on it. */
+int dae_model_forward(const dae_model *m, dae_workspace *ws, const float *in, int B,
+                      dae_shape in, const float **out, dae_shape *out_shape, dae_error *err);
+/* Encoder only: *z is (B, latent) with z_shape its per-sample shape. */
+int dae_model_encode(const dae_model *m, dae_workspace *ws, const float *in, int B,
+                     dae_shape in, const float **z, dae_shape *z_shape, dae_error *err);
+/* Decoder only, from codes of per-sample shape z_shape. */
+int dae_model_decode(const dae_model *m, dae_workspace *ws, const float *z, int B,
+                     dae_shape z_shape, const float **out, dae_shape *out_shape,
+                     dae_error *err);
+
+/* After a dae_model_forward in a training workspace: the latent code (B, latent) of that
+ * pass. The trainer reads it for sparse/contractive penalties. */
+const float *dae_workspace_latent(const dae_workspace *ws);
+
+/* Backward through the last forward of this (training) workspace. dout is the gradient of
+ * the loss w.r.t. the output (B, out); dlatent (may be NULL) is an extra gradient added at
+ * the latent code (regularizers). Adds parameter gradients into grads (n_params floats,
+ * same offsets as params); writes the input gradient into din if not NULL. */
+int dae_model_backward(const dae_model *m, dae_workspace *ws, const float *dout,
+                       const float *dlatent, float *grads, float *din, dae_error *err);
+
+#endif

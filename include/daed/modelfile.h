@@ -1,0 +1,100 @@
+/* modelfile.h — daed model files: safetensors with the architecture in __metadata__.
+ *
+ * A model file is a safetensors file (see safetensors.h) whose tensors are the model's
+ * parameters under PyTorch state_dict names and layouts (F32, little-endian), and whose
+ * __metadata__ holds
+ *     "format": "daed-1"
+ *     "config": a JSON *string* describing the model (docs/model-format.md is the spec):
+ *        { "name": "fmnist-denoise",
+ *          "tasks": ["denoise", "score", ...],        denoise inpaint superres encode score
+ *          "input": [C,H,W], "output": [C,H,W],       nominal shapes
+ *          "residual": false,                          output = input - net(input)
+ *          "encoder": [ {"type":"conv2d","in_channels":1,"out_channels":32,"kernel_size":3,
+ *                        "stride":1,"padding":1}, {"type":"relu"}, ... ],
+ *          "decoder": [ ... ],
+ *          "corruption": {...}, "training": {...},    free-form facts from the trainer
+ *          "calibration": {"score":"mse","quantiles":{"p50":..,"p90":..,"p95":..,"p99":..,
+ *                          "p99.9":..},"threshold":..},
+ *          "quality": {...} }
+ * Layer types and their fields use PyTorch's constructor names: linear (in_features,
+ * out_features), conv2d / conv_transpose2d (in_channels, out_channels, kernel_size,
+ * stride, padding, output_padding), relu, leaky_relu (negative_slope), tanh, sigmoid,
+ * identity, upsample (scale_factor 2, mode "nearest"|"bilinear"), flatten,
+ * unflatten (unflattened_size [C,H,W]).
+ *
+ * Loading treats the file as hostile; every failure message names the file, the tensor or
+ * field, and what is wrong. Saving is atomic (temporary file, fsync, rename).
+ */
+#ifndef DAED_MODELFILE_H
+#define DAED_MODELFILE_H
+
+#include <stddef.h>
+
+#include "daed/error.h"
+#include "daed/model.h"
+
+enum {
+    DAE_TASK_DENOISE = 1u << 0,
+    DAE_TASK_INPAINT = 1u << 1,
+    DAE_TASK_SUPERRES = 1u << 2,
+    DAE_TASK_ENCODE = 1u << 3, /* encode, decode, interpolate */
+    DAE_TASK_SCORE = 1u << 4
+};
+
+/* Parse "denoise" etc.; 0 if unknown. */
+unsigned dae_task_from_name(const char *name);
+const char *dae_task_name(unsigned task_bit);
+
+#define DAE_CALIB_MAX 16
+typedef struct dae_calibration {
+    int n;                   /* number of quantiles, 0 = not calibrated */
+    double level[DAE_CALIB_MAX]; /* ascending, e.g. 0.5 0.9 0.95 0.99 0.999 */
+    double value[DAE_CALIB_MAX]; /* score at that level on the validation split */
+    double threshold;        /* default anomaly threshold (p99 by default) */
+    char score[32];          /* what the score is, e.g. "mse" */
+} dae_calibration;
+
+typedef struct dae_modelfile {
+    dae_model *model;        /* owned */
+    char name[64];           /* config "name", else the file's stem */
+    unsigned tasks;          /* DAE_TASK_* bits */
+    dae_calibration calib;
+    char *config_json;       /* the config string as stored, owned */
+    char *metadata_json;     /* the whole __metadata__ object as JSON text, owned */
+    size_t file_bytes;
+} dae_modelfile;
+
+typedef struct dae_modelfile_limits {
+    size_t max_file_bytes;   /* default 256 MiB */
+    size_t max_header_bytes; /* default 1 MiB */
+    int max_layers;          /* per list, default 256 */
+} dae_modelfile_limits;
+
+dae_modelfile_limits dae_modelfile_default_limits(void);
+
+/* Load and validate a model file (lim may be NULL for defaults). NULL on failure. */
+dae_modelfile *dae_modelfile_load(const char *path, const dae_modelfile_limits *lim,
+                                  dae_error *err);
+/* Same, from bytes in memory (used by the fuzzer and tests); `what` names it in messages. */
+dae_modelfile *dae_modelfile_parse(const unsigned char *buf, size_t len, const char *what,
+                                   const dae_modelfile_limits *lim, dae_error *err);
+void dae_modelfile_free(dae_modelfile *mf);
+
+/* Build the architecture described by a config JSON text (parameters zeroed). */
+dae_model *dae_model_from_config(const char *config_json, dae_error *err);
+
+/* The architecture of m as config JSON members: returns a malloc'd JSON object text with
+ * "input", "output", "residual", "encoder", "decoder". The trainer merges its own fields. */
+char *dae_model_arch_json(const dae_model *m);
+
+/* Write m's parameters and metadata {"format":"daed-1","config":config_json} atomically.
+ * config_json must describe m's architecture (it is re-parsed and checked against m).
+ * extra_meta: NULL or NULL-terminated key,value pairs added to __metadata__. */
+int dae_modelfile_save(const char *path, const dae_model *m, const char *config_json,
+                       const char *const *extra_meta, dae_error *err);
+
+/* Where a score falls in the calibrated distribution, in [0,100] (linear between
+ * quantiles; below p50 scaled from 0). -1 if not calibrated. */
+double dae_calibration_percentile(const dae_calibration *c, double score);
+
+#endif
