@@ -114,7 +114,7 @@ static const bad_case bad_cases[] = {
     {"fractional dim", "{\"a\":{\"dtype\":\"F32\",\"shape\":[1.5],\"data_offsets\":[0,8]}}", 8,
      DAE_EFORMAT, "shape dim 0 is 1.5"},
     {"dim not number", "{\"a\":{\"dtype\":\"F32\",\"shape\":[\"2\"],\"data_offsets\":[0,8]}}",
-     8, DAE_EFORMAT, "shape dim 0 is ?"},
+     8, DAE_EFORMAT, "shape dim 0 is \"2\", expected an integer"},
     {"too many dims", "{\"a\":{\"dtype\":\"F32\",\"shape\":[1,1,1,1,1,1,1,1,2],"
      "\"data_offsets\":[0,8]}}", 8, DAE_EFORMAT, "9 dims, at most 8"},
     {"count overflow", "{\"a\":{\"dtype\":\"F32\",\"shape\":[2147483647,2147483647,2147483647],"

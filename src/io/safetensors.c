@@ -223,8 +223,12 @@ static int parse_tensor(dae_st_tensor *t, const cJSON *e, size_t data_bytes, dae
         uint64_t v;
         if (!json_uint(d, (double)(DAE_ST_MAX_DIM_VALUE - 1), &v)) {
             char txt[40] = "?";
+            char *js = cJSON_PrintUnformatted(d);
             if (cJSON_IsNumber(d))
                 snprintf(txt, sizeof txt, "%.17g", d->valuedouble);
+            else if (js)
+                snprintf(txt, sizeof txt, "%.32s", js);
+            free(js);
             return dae_error_set(err, DAE_EFORMAT,
                                  "tensor %s: shape dim %d is %s, expected an integer in "
                                  "[0, %" PRId64 ")", nm, t->ndim, txt, DAE_ST_MAX_DIM_VALUE);
