@@ -485,6 +485,64 @@ START_TEST(test_tasks_and_percentile)
 }
 END_TEST
 
+/* ---- a file written by the Python of docs/model-format.md, against PyTorch's output ---- */
+
+#define FIXTURE "tests/fixtures/modelfile/pytorch_conv"
+
+static float *read_f32(const char *path, size_t n)
+{
+    unsigned char *buf;
+    size_t len;
+    dae_error e = {0};
+    ck_assert_msg(dae_file_read(path, 1 << 20, &buf, &len, &e) == DAE_OK, "%s", e.msg);
+    ck_assert_uint_eq(len, n * sizeof(float));
+    return (float *)buf;
+}
+
+START_TEST(test_pytorch_fixture)
+{
+    dae_error e = {0};
+    dae_modelfile *mf = dae_modelfile_load(FIXTURE ".safetensors", NULL, &e);
+    ck_assert_msg(mf != NULL, "%s", e.msg);
+    ck_assert_str_eq(mf->name, "pytorch-conv");
+    ck_assert_uint_eq(mf->tasks, DAE_TASK_DENOISE | DAE_TASK_SCORE);
+    ck_assert_int_eq(mf->calib.n, 2);
+    ck_assert(mf->calib.threshold == 0.05);
+    ck_assert(mf->model->layers[1].slope == 0.2f);
+    ck_assert_int_eq(mf->model->fully_conv, 1);
+    ck_assert_int_eq(mf->model->size_div, 4);
+    static const struct {
+        const char *tag;
+        int B;
+        dae_shape s;
+    } runs[] = {{"a", 3, {1, 8, 8}}, {"b", 2, {1, 12, 16}}};
+    dae_shape max = {1, 12, 16};
+    dae_workspace *ws = dae_workspace_create(mf->model, 3, max, 0, &e);
+    ck_assert_msg(ws != NULL, "%s", e.msg);
+    for (int r = 0; r < 2; r++) {
+        size_t n = (size_t)runs[r].B * runs[r].s.h * runs[r].s.w;
+        char p[128];
+        snprintf(p, sizeof p, FIXTURE ".%s.in.f32", runs[r].tag);
+        float *x = read_f32(p, n);
+        snprintf(p, sizeof p, FIXTURE ".%s.out.f32", runs[r].tag);
+        float *want = read_f32(p, n);
+        const float *y;
+        dae_shape ys;
+        ck_assert_msg(dae_model_forward(mf->model, ws, x, runs[r].B, runs[r].s, &y, &ys, &e) ==
+                      DAE_OK, "%s", e.msg);
+        ck_assert(ys.c == 1 && ys.h == runs[r].s.h && ys.w == runs[r].s.w);
+        double md = 0;
+        for (size_t i = 0; i < n; i++)
+            md = fmax(md, fabs((double)y[i] - want[i]));
+        ck_assert_msg(md < 1e-5, "run %s: max |daed - torch| = %g", runs[r].tag, md);
+        free(x);
+        free(want);
+    }
+    dae_workspace_free(ws);
+    dae_modelfile_free(mf);
+}
+END_TEST
+
 Suite *suite_modelfile(void)
 {
     Suite *s = suite_create("modelfile");
@@ -493,6 +551,7 @@ Suite *suite_modelfile(void)
     tcase_add_test(tc, test_mlp_stem_name_defaults);
     tcase_add_test(tc, test_arch_json);
     tcase_add_test(tc, test_tasks_and_percentile);
+    tcase_add_test(tc, test_pytorch_fixture);
     suite_add_tcase(s, tc);
     tc = tcase_create("malformed");
     tcase_add_test(tc, test_case_blob_valid);
