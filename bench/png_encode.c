@@ -1,6 +1,7 @@
 /* png_encode.c — PNG encode time per image: dae_png_encode (own chunks + zlib) against
  * libpng's full write API and its simplified writer, on a 28x28 gray and a 1024x1024 RGB
- * image. Usage: png_encode [seconds per case, default 0.5]. */
+ * image, and dae_png_decode of the result. Usage: png_encode [seconds per case, default
+ * 0.5]. */
 #include <math.h>
 #include <png.h>
 #include <stdint.h>
@@ -179,6 +180,21 @@ int main(int argc, char **argv)
             } while ((t = now() - t0) < secs);
             printf("  %-42s %10.1f us/image %9zu bytes\n", case_name[k], t / n * 1e6, len);
         }
+        /* decode of our own level-1 encoding: the other half of a request round trip */
+        unsigned char *png = NULL;
+        size_t len = 0;
+        if (dae_png_encode(px, w, h, c, 1, &png, &len, NULL) == 0) {
+            long n = 0;
+            double t0 = now(), t;
+            do {
+                dae_image im;
+                dae_png_decode(png, len, NULL, &im, NULL);
+                dae_image_free(&im);
+                n++;
+            } while ((t = now() - t0) < secs);
+            printf("  %-42s %10.1f us/image\n", "dae_png_decode (simplified API)", t / n * 1e6);
+        }
+        free(png);
         free(px);
     }
     return 0;

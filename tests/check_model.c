@@ -69,8 +69,10 @@ static dae_model *mixed_model(int residual, dae_error *err)
 
 static dae_model *conv_model(int residual, dae_error *err)
 {
+    /* the latent ends in leaky relu: exact zeros there would put every convT output of a
+     * zero neighbourhood at exactly its bias, all on one side of the next relu's kink */
     dae_layer enc[] = {conv(2, 4, 3, 2, 1), act(DAE_ACT_RELU), conv(4, 4, 4, 2, 1),
-                       act(DAE_ACT_RELU)};
+                       act(DAE_ACT_LEAKY_RELU)};
     dae_layer dec[] = {convt(4, 4, 4, 2, 1, 0), act(DAE_ACT_RELU), up(0), conv(4, 2, 3, 1, 1),
                        act(DAE_ACT_IDENTITY)};
     return dae_model_create(enc, 4, dec, 5, (dae_shape){2, 12, 12}, residual, err);
@@ -288,6 +290,166 @@ START_TEST(test_fully_conv_sizes)
 }
 END_TEST
 
+
+/* ---------------- whole-model gradient ----------------
+ * L = sum R*output + sum Q*latent in double; backward gets dout = R and dlatent = Q.
+ * Every parameter and every input value v is bumped to v +- h. Every output and the latent
+ * move when an early value moves, so the float32 rounding noise in L+ - L- is about
+ * sqrt(150 values) * 1e-7 ~ 1.5e-6: ~1e-3 after dividing by 2h at h = 1e-3, ~2e-3 at
+ * h = 4e-4 (measured: 5e-4 and 1e-3). The relu/leaky kinks are the other error: when a
+ * pre-activation lies within h of 0 the difference quotient mixes both slopes. So each
+ * value is tried at h = 1e-3 and then at h = 4e-4 (a kink that close is 2.5x less likely)
+ * and must agree at one of them within 4e-3 (1 + |ana|). A missing dlatent, a sign error
+ * in the residual or a wrong layer gradient is off by 0.05 or more at every h. */
+#define MG_TOL 4e-3
+
+typedef struct {
+    dae_model *m;
+    dae_workspace *ws;
+    const float *x;
+    int B;
+    const double *R, *Q;
+} mctx;
+
+static double mloss(mctx *c)
+{
+    const float *y;
+    dae_shape ys;
+    dae_error e;
+    ck_assert_int_eq(dae_model_forward(c->m, c->ws, c->x, c->B, c->m->in_shape, &y, &ys, &e),
+                     DAE_OK);
+    const float *z = dae_workspace_latent(c->ws);
+    double L = 0;
+    for (size_t i = 0; i < c->B * vals(ys); i++)
+        L += c->R[i] * y[i];
+    for (size_t i = 0; i < c->B * vals(c->m->latent_shape); i++)
+        L += c->Q[i] * z[i];
+    return L;
+}
+
+static void mg_compare(mctx *c, float *v, size_t n, const float *ana, const char *what)
+{
+    for (size_t i = 0; i < n; i++) {
+        static const float hs[2] = {1e-3f, 4e-4f};
+        double num = 0;
+        for (int t = 0; t < 2; t++) {
+            float save = v[i], hi = save + hs[t], lo = save - hs[t];
+            v[i] = hi;
+            double lp = mloss(c);
+            v[i] = lo;
+            double lm = mloss(c);
+            v[i] = save;
+            num = (lp - lm) / ((double)hi - (double)lo);
+            if (fabs(num - ana[i]) <= MG_TOL * (1.0 + fabs(ana[i])))
+                break;
+        }
+        ck_assert_msg(fabs(num - ana[i]) <= MG_TOL * (1.0 + fabs(ana[i])),
+                      "%s[%zu]: numeric %g, analytic %g", what, i, num, (double)ana[i]);
+    }
+}
+
+static void model_gradcheck(dae_model *m, uint64_t seed)
+{
+    dae_error e = {0};
+    dae_model_init_params(m, seed);
+    /* PyTorch's init leaves deep pre-activations within ~1e-2 of 0, dense with relu kinks
+     * for a finite difference; x3 spreads them to O(1) without changing what is tested */
+    for (size_t i = 0; i < m->n_params; i++)
+        m->params[i] *= 3.0f;
+    int B = 2;
+    dae_workspace *ws = dae_workspace_create(m, B, m->in_shape, 1, &e);
+    ck_assert_msg(ws != NULL, "%s", e.msg);
+    dae_rng r;
+    dae_rng_seed(&r, seed + 1);
+    size_t nx = B * vals(m->in_shape), ny = B * vals(m->out_shape);
+    size_t nz = B * vals(m->latent_shape);
+    float *x = rand_buf(nx, &r, 1), *dout = malloc(ny * sizeof *dout);
+    float *dlat = malloc(nz * sizeof *dlat), *din = malloc(nx * sizeof *din);
+    double *R = malloc(ny * sizeof *R), *Q = malloc(nz * sizeof *Q);
+    for (size_t i = 0; i < ny; i++)
+        dout[i] = (float)(R[i] = 2.0 * dae_rng_uniform_d(&r) - 1.0);
+    for (size_t i = 0; i < nz; i++)
+        dlat[i] = (float)(Q[i] = 2.0 * dae_rng_uniform_d(&r) - 1.0);
+    float *grads = calloc(m->n_params, sizeof *grads);
+    float *grads2 = calloc(m->n_params, sizeof *grads2);
+    mctx c = {m, ws, x, B, R, Q};
+    mloss(&c);
+    ck_assert_int_eq(dae_model_backward(m, ws, dout, dlat, grads, din, &e), DAE_OK);
+    mg_compare(&c, m->params, m->n_params, grads, "param");
+    mg_compare(&c, x, nx, din, "input");
+
+    /* gradients accumulate; din and grads may be skipped */
+    mloss(&c);
+    memcpy(grads2, grads, m->n_params * sizeof *grads2);
+    ck_assert_int_eq(dae_model_backward(m, ws, dout, dlat, grads2, NULL, &e), DAE_OK);
+    for (size_t i = 0; i < m->n_params; i++)
+        ck_assert(fabsf(grads2[i] - 2.0f * grads[i]) <= 1e-5f * (1.0f + fabsf(grads[i])));
+    float *din2 = malloc(nx * sizeof *din2);
+    ck_assert_int_eq(dae_model_backward(m, ws, dout, dlat, NULL, din2, &e), DAE_OK);
+    ck_assert_int_eq(memcmp(din, din2, nx * sizeof *din), 0);
+
+    free(x), free(dout), free(dlat), free(din), free(din2), free(R), free(Q), free(grads);
+    free(grads2);
+    dae_workspace_free(ws);
+}
+
+START_TEST(test_model_gradient)
+{
+    dae_error e = {0};
+    dae_model *m = mixed_model(0, &e);
+    ck_assert_msg(m != NULL, "%s", e.msg);
+    model_gradcheck(m, 21);
+    dae_model_free(m);
+}
+END_TEST
+
+START_TEST(test_model_gradient_residual)
+{
+    dae_error e = {0};
+    dae_model *m = conv_model(1, &e);
+    ck_assert_msg(m != NULL, "%s", e.msg);
+    ck_assert_int_eq(m->residual, 1);
+    model_gradcheck(m, 22);
+    /* the residual output really is input - net(input) */
+    dae_model *n = conv_model(0, &e);
+    memcpy(n->params, m->params, m->n_params * sizeof *m->params);
+    dae_workspace *a = dae_workspace_create(m, 1, m->in_shape, 0, &e);
+    dae_workspace *b = dae_workspace_create(n, 1, n->in_shape, 0, &e);
+    dae_rng r;
+    dae_rng_seed(&r, 4);
+    float *x = rand_buf(vals(m->in_shape), &r, 1);
+    const float *ya, *yb;
+    ck_assert_int_eq(dae_model_forward(m, a, x, 1, m->in_shape, &ya, NULL, &e), DAE_OK);
+    ck_assert_int_eq(dae_model_forward(n, b, x, 1, n->in_shape, &yb, NULL, &e), DAE_OK);
+    for (size_t i = 0; i < vals(m->in_shape); i++)
+        ck_assert(fabsf(ya[i] - (x[i] - yb[i])) < 1e-6f);
+    free(x);
+    dae_workspace_free(a);
+    dae_workspace_free(b);
+    dae_model_free(n);
+    dae_model_free(m);
+}
+END_TEST
+
+START_TEST(test_backward_needs_training_forward)
+{
+    dae_error e = {0};
+    dae_model *m = conv_model(0, &e);
+    dae_workspace *inf = dae_workspace_create(m, 1, m->in_shape, 0, &e);
+    dae_workspace *tr = dae_workspace_create(m, 1, m->in_shape, 1, &e);
+    float *d = calloc(vals(m->in_shape), sizeof *d);
+    ck_assert_int_eq(dae_model_backward(m, inf, d, NULL, NULL, d, &e), DAE_EINVAL);
+    ck_assert_msg(strstr(e.msg, "training"), "%s", e.msg);
+    ck_assert_int_eq(dae_model_backward(m, tr, d, NULL, NULL, d, &e), DAE_EINVAL);
+    ck_assert_msg(strstr(e.msg, "forward"), "%s", e.msg);
+    free(d);
+    dae_workspace_free(inf);
+    dae_workspace_free(tr);
+    dae_workspace_free(NULL);
+    dae_model_free(m);
+}
+END_TEST
+
 Suite *suite_model(void)
 {
     Suite *s = suite_create("model");
@@ -299,6 +461,11 @@ Suite *suite_model(void)
     tc = tcase_create("run");
     tcase_add_test(tc, test_encode_decode_is_forward);
     tcase_add_test(tc, test_fully_conv_sizes);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("gradient");
+    tcase_add_test(tc, test_model_gradient);
+    tcase_add_test(tc, test_model_gradient_residual);
+    tcase_add_test(tc, test_backward_needs_training_forward);
     suite_add_tcase(s, tc);
     return s;
 }

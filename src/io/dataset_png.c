@@ -93,9 +93,10 @@ static int list_dir(const char *dir, name_list *dirs, name_list *files, int limi
     }
     closedir(d);
     if (!rc) {
-        if (dirs)
+        if (dirs && dirs->n > 1)
             qsort(dirs->v, (size_t)dirs->n, sizeof *dirs->v, cmp_name);
-        qsort(files->v, (size_t)files->n, sizeof *files->v, cmp_name);
+        if (files->n > 1)
+            qsort(files->v, (size_t)files->n, sizeof *files->v, cmp_name);
     }
     return rc;
 }

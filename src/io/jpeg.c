@@ -48,12 +48,20 @@ int dae_jpeg_decode(const unsigned char *buf, size_t len, const dae_image_limits
         rc = dae_error_set(err, DAE_ENOMEM, "jpeg: %s", tjGetErrorStr2(NULL));
         goto done;
     }
-    int w, h, subsamp, colorspace;
+    /* Initialised: for a tables-only stream (e.g. SOI alone) TurboJPEG 2.1 reports
+     * success without writing the outputs. */
+    int w = 0, h = 0, subsamp = -1, colorspace = -1;
     if (tjDecompressHeader3(tj, buf, (unsigned long)len, &w, &h, &subsamp, &colorspace)) {
         rc = dae_error_set(err, DAE_EFORMAT, "jpeg: bad header: %s", tjGetErrorStr2(tj));
         goto done;
     }
-    if (w <= 0 || h <= 0 || w > lim->max_width || h > lim->max_height ||
+    if (w <= 0 || h <= 0) {
+        rc = dae_error_set(err, DAE_EFORMAT,
+                           "jpeg: bad header: no frame (size %dx%d; tables only or cut short)",
+                           w, h);
+        goto done;
+    }
+    if (w > lim->max_width || h > lim->max_height ||
         (size_t)w * h > lim->max_pixels) {
         rc = dae_error_set(err, DAE_ELIMIT, "jpeg: image is %dx%d, limit %dx%d and %zu pixels",
                            w, h, lim->max_width, lim->max_height, lim->max_pixels);

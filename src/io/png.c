@@ -11,6 +11,31 @@
 
 /* ---- decode ---- */
 
+static uint32_t get_be32(const unsigned char *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* DAE_EFORMAT with libpng's message, made specific where libpng's is terse: truncation,
+ * and IHDR rejections (the fields are quoted so the bad value is named). */
+static int libpng_error(dae_error *err, const char *msg, const unsigned char *buf, size_t len)
+{
+    if (!msg[0])
+        msg = "unreadable image";
+    if (strstr(msg, "read beyond end of data"))
+        return dae_error_set(err, DAE_EFORMAT, "png: truncated after %zu bytes (%s)", len,
+                             msg);
+    if (strstr(msg, "IHDR") && len >= 8 + 8 + 13 && memcmp(buf + 12, "IHDR", 4) == 0) {
+        const unsigned char *h = buf + 16;
+        return dae_error_set(err, DAE_EFORMAT,
+                             "png: %s (width %u, height %u, bit depth %u, colour type %u, "
+                             "interlace %u; expected width and height 1..2^31-1, depth "
+                             "1/2/4/8/16 valid for colour type 0/2/3/4/6)",
+                             msg, get_be32(h), get_be32(h + 4), h[8], h[9], h[12]);
+    }
+    return dae_error_set(err, DAE_EFORMAT, "png: %s", msg);
+}
+
 int dae_png_decode(const unsigned char *buf, size_t len, const dae_image_limits *lim,
                    dae_image *out, dae_error *err)
 {
@@ -35,8 +60,7 @@ int dae_png_decode(const unsigned char *buf, size_t len, const dae_image_limits 
     }
     /* Reads the signature and every chunk up to the first IDAT (IHDR, PLTE, tRNS, ...). */
     if (!png_image_begin_read_from_memory(&pi, buf, len)) {
-        rc = dae_error_set(err, DAE_EFORMAT, "png: %s",
-                           pi.message[0] ? pi.message : "unreadable header");
+        rc = libpng_error(err, pi.message, buf, len);
         goto done;
     }
     /* Check the claimed size before any pixel memory exists: an 11 kB PNG can claim GBs. */
@@ -63,8 +87,7 @@ int dae_png_decode(const unsigned char *buf, size_t len, const dae_image_limits 
         goto done;
     }
     if (!png_image_finish_read(&pi, NULL, pix, 0, NULL)) {
-        rc = dae_error_set(err, DAE_EFORMAT, "png: %s",
-                           pi.message[0] ? pi.message : "corrupt image data");
+        rc = libpng_error(err, pi.message, buf, len);
         goto done;
     }
     rc = dae_image_alloc(out, w, h, c, alpha, err);
