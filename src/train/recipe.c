@@ -571,11 +571,13 @@ dae_recipe *dae_recipe_parse(const char *json, size_t len, const char *what, int
         goto fail_prefix;
     }
     if (!r->checkpoint[0]) {
-        if (strlen(r->output) + 5 >= sizeof r->checkpoint) {
+        size_t ol = strlen(r->output);
+        if (ol + 5 >= sizeof r->checkpoint) {
             rc = dae_error_set(err, DAE_ELIMIT, "output: path too long");
             goto fail_prefix;
         }
-        snprintf(r->checkpoint, sizeof r->checkpoint, "%s.ckpt", r->output);
+        memcpy(r->checkpoint, r->output, ol);
+        memcpy(r->checkpoint + ol, ".ckpt", 6);
     }
     if (!r->name[0]) {
         const char *s = stem_start(r->output);
