@@ -231,6 +231,34 @@ START_TEST(test_resume_refuses_other_setup)
 }
 END_TEST
 
+START_TEST(test_early_stopping)
+{
+    /* min_delta 100 dB: only epoch 1 counts as a gain, so epoch 2 stops the run and the
+     * weights of epoch 1 are kept */
+    char *args[] = {"--epochs", "4", "--early_stopping.patience", "1",
+                    "--early_stopping.min_delta", "100"};
+    dae_recipe *r = recipe(NULL, 6, args);
+    dae_trainer *t = trainer(r);
+    run_ok(t, NULL);
+    const dae_train_stats *st = dae_trainer_stats(t);
+    ck_assert_int_eq(st->status, DAE_TRAIN_EARLY_STOP);
+    ck_assert_int_eq(st->epochs_done, 2);
+    ck_assert_double_eq(st->val_psnr, st->best_val_psnr);
+
+    char *args1[] = {"--epochs", "1"};
+    dae_recipe *r1 = recipe(NULL, 2, args1);
+    dae_trainer *one = trainer(r1);
+    run_ok(one, NULL);
+    const dae_model *a = dae_trainer_model(t), *b = dae_trainer_model(one);
+    ck_assert(memcmp(a->params, b->params, a->n_params * sizeof(float)) == 0);
+    ck_assert_double_eq(dae_trainer_stats(one)->val_psnr, st->val_psnr);
+    dae_trainer_free(t);
+    dae_trainer_free(one);
+    dae_recipe_free(r);
+    dae_recipe_free(r1);
+}
+END_TEST
+
 START_TEST(test_nan_stops)
 {
     /* a linear output with an absurd SGD step diverges to inf/NaN within a few steps */
@@ -252,9 +280,10 @@ END_TEST
 START_TEST(test_collapse_restarts)
 {
     /* factor 0: every check "sees" a collapse, so every attempt but the last restarts */
-    char *args[] = {"--collapse.check", "on", "--collapse.factor", "0",
-                    "--collapse.max_attempts", "3", "--collapse.check_step", "4"};
-    dae_recipe *r = recipe(NULL, 8, args);
+    char *args[] = {"--collapse.check",   "on", "--collapse.factor",          "0",
+                    "--collapse.max_attempts", "3",  "--collapse.check_step",   "4",
+                    "--collapse.restart_warmup", "2"};
+    dae_recipe *r = recipe(NULL, 10, args);
     dae_trainer *t = trainer(r);
     char logbuf[4096] = "";
     FILE *lf = fmemopen(logbuf, sizeof logbuf - 1, "w");
@@ -266,6 +295,9 @@ START_TEST(test_collapse_restarts)
     ck_assert_int_eq(st->epochs_done, 2);
     ck_assert_int_eq(st->steps, 20);
     ck_assert_msg(strstr(logbuf, "collapse") && strstr(logbuf, "seed 7924"), "%s", logbuf);
+    /* a restarted attempt is checked after its warm-up: 4 steps, then 2 + 4 */
+    ck_assert_msg(strstr(logbuf, "after 4 steps") && strstr(logbuf, "after 6 steps"), "%s",
+                  logbuf);
     ck_assert(st->target_sq > 0.2 && st->target_sq < 0.5);
     dae_trainer_free(t);
     dae_recipe_free(r);
@@ -452,6 +484,7 @@ Suite *suite_trainer(void)
     tcase_add_test(tc, test_resume_mid_epoch);
     tcase_add_test(tc, test_resume_epoch_end_sgd_cosine);
     tcase_add_test(tc, test_resume_refuses_other_setup);
+    tcase_add_test(tc, test_early_stopping);
     tcase_add_test(tc, test_nan_stops);
     tcase_add_test(tc, test_collapse_restarts);
     tcase_add_test(tc, test_calibration_and_model_file);
