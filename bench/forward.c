@@ -51,6 +51,26 @@ static void cpu_model(char *buf, size_t n)
     fclose(f);
 }
 
+/* The 1-minute load average: the machine is shared, so the numbers need this context. */
+static double load_avg(void)
+{
+    double l = -1.0;
+    FILE *f = fopen("/proc/loadavg", "r");
+    if (f) {
+        if (fscanf(f, "%lf", &l) != 1)
+            l = -1.0;
+        fclose(f);
+    }
+    return l;
+}
+
+static double cpu_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 static void fill_uniform(float *x, size_t n, dae_rng *r)
 {
     for (size_t i = 0; i < n; i++)
@@ -214,7 +234,9 @@ int main(int argc, char **argv)
     time_t t = time(NULL);
     strftime(date, sizeof date, "%Y-%m-%d %H:%M %Z", localtime(&t));
     printf("## daed forward benchmark%s\n\n", quick ? " (--quick)" : "");
-    printf("%s; %s, %d online CPUs; OpenBLAS: %s\n\n", date, cpu, ncpu, dae_blas_config());
+    printf("%s; %s, %d online CPUs; load average %.2f at start; OpenBLAS: %s\n\n", date,
+           cpu, ncpu, load_avg(), dae_blas_config());
+    double wall0 = now_s(), cpu0 = cpu_s();
 
     /* 1. peak */
     printf("| sgemm (m x k . k x n) | 1 thread GFLOP/s | %d threads GFLOP/s |\n", ncpu);
@@ -278,7 +300,12 @@ int main(int argc, char **argv)
             }
         }
     }
-    printf("\nPeak = best sgemm GFLOP/s above at the same thread count. PyTorch numbers are "
+    double wall = now_s() - wall0;
+    printf("\n%.0f s; process CPU time / wall time %.2f (%d would mean every core was ours "
+           "while 2 threads ran; much lower means other load slowed the run); load average "
+           "%.2f at the end.\n",
+           wall, (cpu_s() - cpu0) / wall, ncpu, load_avg());
+    printf("Peak = best sgemm GFLOP/s above at the same thread count. PyTorch numbers are "
            "the PROTOCOL.md §5 reference (OMP_WAIT_POLICY=PASSIVE, measured on a shared "
            "2-core machine).\n");
     dae_model_free(models[0].m);
