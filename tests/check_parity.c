@@ -157,7 +157,8 @@ START_TEST(test_fixture_metadata)
     fixture fx;
     fixture_load(&fx, "mlp");
     ck_assert_str_eq(fx.mf->name, "fixture-mlp");
-    ck_assert_uint_eq(fx.mf->tasks, DAE_TASK_DENOISE | DAE_TASK_INPAINT | DAE_TASK_ENCODE |
+    ck_assert_uint_eq(fx.mf->tasks, DAE_TASK_DENOISE | DAE_TASK_INPAINT | DAE_TASK_SUPERRES |
+                                         DAE_TASK_ENCODE |
                                          DAE_TASK_SCORE);
     ck_assert_uint_eq(fx.mf->model->n_params, 19824);
     ck_assert_int_eq(fx.mf->calib.n, 5);

@@ -35,10 +35,11 @@ static const char *USAGE =
     "       (training facts, calibration), or exactly why the file is invalid.\n"
     "run    apply the model to one image. IN is PNG or JPEG (converted to the model's\n"
     "       channels: colour to gray by BT.601 luma, gray copied to RGB); its size must fit\n"
-    "       the model. For a model with the \"superres\" task an image of half the model's\n"
-    "       nominal size is first upsampled 2x bilinearly. For a model with the \"inpaint\"\n"
-    "       task the PNG alpha channel is the mask (alpha < 0.5 = missing): missing pixels\n"
-    "       are set to 0 before the model runs and known pixels are kept in the output.\n"
+    "       the model. For a model with the \"superres\" task, an image that does not fit\n"
+    "       but whose 2x bilinear upsampling does is upsampled first (the low-resolution\n"
+    "       input, as in training). For a model with the \"inpaint\" task the PNG alpha\n"
+    "       channel is the mask (alpha < 0.5 = missing): missing pixels are set to 0\n"
+    "       before the model runs and known pixels are kept in the output.\n"
     "       OUT is written as PNG (8-bit, values clamped to [0,1]).\n"
     "       A file whose name ends in .json, or every file with --json, holds float pixels\n"
     "       as JSON instead: {\"width\":W,\"height\":H,\"channels\":C,\"pixels\":[...]} with\n"
@@ -434,17 +435,19 @@ static int cmd_run(int argc, char **argv)
         if (dae_image_to_channels(&im, m->in_shape.c, &err))
             goto done;
     }
-    /* A super-resolution model restores its nominal size from a half-size image that has
-     * been upsampled bilinearly, as in training. */
-    if ((mf->tasks & DAE_TASK_SUPERRES) && 2 * im.w == m->in_shape.w &&
-        2 * im.h == m->in_shape.h) {
-        if (dae_image_resize(&im, m->in_shape.w, m->in_shape.h, &up, &err))
+    /* A super-resolution model takes the low-resolution image upsampled 2x bilinearly, as
+     * in training: an image that does not fit as it is but whose double does is upsampled. */
+    dae_shape in_shape = {im.c, im.h, im.w};
+    if ((mf->tasks & DAE_TASK_SUPERRES) && dae_model_check_input(m, in_shape, NULL) &&
+        im.w <= INT_MAX / 2 && im.h <= INT_MAX / 2 &&
+        dae_model_check_input(m, (dae_shape){im.c, 2 * im.h, 2 * im.w}, NULL) == DAE_OK) {
+        if (dae_image_resize(&im, 2 * im.w, 2 * im.h, &up, &err))
             goto done;
         dae_image_free(&im);
         im = up;
         memset(&up, 0, sizeof up);
+        in_shape = (dae_shape){im.c, im.h, im.w};
     }
-    dae_shape in_shape = {im.c, im.h, im.w};
     if (dae_model_check_input(m, in_shape, &err)) {
         char s[64];
         shape_str(in_shape, s, sizeof s);

@@ -46,7 +46,7 @@ expect 2 "$BIN" grid "$TMP/g.png" "$FIX/blob_ga.png" --cols 0
 # --- info ---
 expect 0 "$BIN" info "$FIX/mlp.safetensors"
 has out "fixture-mlp"
-has out "denoise inpaint encode score"
+has out "denoise inpaint superres encode score"
 has out "encoder.1.weight"
 has out "\[12, 784\]"
 has out "19824"
@@ -115,6 +115,18 @@ expect 0 "$BIN" run "$FIX/mixed.safetensors" "$TMP/out16.png" "$TMP/again.png"
 } >"$TMP/in8x24.json"
 expect 0 "$BIN" run "$FIX/mixed.safetensors" "$TMP/in8x24.json" "$TMP/out8x24.json"
 grep -q '"width":8,"height":24,"channels":3' "$TMP/out8x24.json" || fail "out8x24 header"
+
+# A super-resolution model (mlp has the task) upsamples a half-size image 2x first;
+# a model without the task refuses it.
+{
+    printf '{"width":14,"height":14,"channels":1,"pixels":['
+    for i in $(seq 0 195); do printf '%s0.%d' "$([ "$i" -gt 0 ] && echo ,)" $((i % 7)); done
+    printf ']}'
+} >"$TMP/in14.json"
+expect 0 "$BIN" run "$FIX/mlp.safetensors" "$TMP/in14.json" "$TMP/sr.json"
+grep -q '"width":28,"height":28,"channels":1' "$TMP/sr.json" || fail "sr.json header"
+expect 1 "$BIN" run "$FIX/conv.safetensors" "$TMP/in14.json" "$TMP/x.json"
+has err "does not fit"
 
 # --- invalid inputs: exit 1 with a message ---
 expect 1 "$BIN" run "$FIX/mixed.safetensors" "$FIX/grad_rgb.png" "$TMP/x.png"  # 28 % 8 != 0
