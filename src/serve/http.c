@@ -114,6 +114,7 @@ int dae_route_match(const char *path, unsigned method, const dae_route **route, 
     if (n)
         param[0] = '\0';
     for (int i = 0; i < DAE_ROUTE_COUNT; i++) {
+        tmp[0] = '\0';
         if (!match_one(ROUTES[i].pattern, path, tmp, sizeof tmp < n ? sizeof tmp : n))
             continue;
         if (ROUTES[i].methods & method) {

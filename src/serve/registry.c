@@ -236,7 +236,6 @@ int dae_registry_reload(dae_registry *r, dae_reload_report *rep, dae_error *err)
             rep->kept++;
         } else if ((e = entry_load(r, files[i], &st, &lerr))) {
             rep->loaded++;
-            log_entry(e, prev ? "reloaded" : "loaded");
         }
         if (e) {
             /* Two files declaring one name: the first file (by file name) wins. */
@@ -256,6 +255,8 @@ int dae_registry_reload(dae_registry *r, dae_reload_report *rep, dae_error *err)
             }
         }
         if (e) {
+            if (e != prev)
+                log_entry(e, prev ? "reloaded" : "loaded");
             next[n_next++] = e;
             continue;
         }
