@@ -2,12 +2,13 @@
  *
  *   loadgen --port P [--host 127.0.0.1] --path /v1/denoise [--body FILE] [--type MIME]
  *           [--header "Name: value"] [--conns 64] [--requests 20] [--expect 200]
- *           [--allow-lost]
+ *           [--also 503] [--allow-lost]
  *
  * Each of --conns threads keeps one keep-alive connection (reconnecting when the server
  * says Connection: close) and sends --requests POSTs (GET without --body). A request is
  * "ok" when it gets a complete answer with status --expect, "bad" when it gets another
- * status or a cut answer, "lost" when the connection fails before any byte of an answer
+ * status (--also names a second accepted one; a 503 without Retry-After is always bad) or a
+ * cut answer, "lost" when the connection fails before any byte of an answer
  * (refused, reset): that is how a draining server refuses new work. With --allow-lost a
  * thread stops at its first lost request instead of counting it as a failure.
  * Prints one summary line; exits 0 when bad == 0 (and lost == 0 unless --allow-lost). */
@@ -27,10 +28,10 @@
 
 static struct {
     const char *host, *path, *type, *header;
-    int port, conns, requests, expect, allow_lost;
+    int port, conns, requests, expect, also, allow_lost;
     char *body;
     size_t body_len;
-} O = {"127.0.0.1", "/healthz", "application/octet-stream", NULL, 0, 64, 20, 200, 0, NULL, 0};
+} O = {"127.0.0.1", "/healthz", "application/octet-stream", NULL, 0, 64, 20, 200, 0, 0, NULL, 0};
 
 static atomic_int n_ok, n_bad, n_lost, n_status[600];
 
@@ -103,13 +104,18 @@ static int exchange(int fd, int *close_after)
     if (sscanf(buf, "HTTP/1.1 %d", &status) != 1)
         return -1;
     size_t clen = 0;
+    int retry_after = 0;
     *close_after = 0;
     for (char *l = strstr(buf, "\r\n"); l && l < end; l = strstr(l + 2, "\r\n")) {
         if (!strncasecmp(l + 2, "Content-Length:", 15))
             clen = strtoul(l + 17, NULL, 10);
         if (!strncasecmp(l + 2, "Connection: close", 17))
             *close_after = 1;
+        if (!strncasecmp(l + 2, "Retry-After:", 12))
+            retry_after = 1;
     }
+    if (status == 503 && !retry_after) /* a 503 must say when to come back */
+        return -1;
     size_t have = got - (size_t)(end + 4 - buf);
     while (have < clen) {
         char sink[16384];
@@ -153,7 +159,7 @@ static void *client(void *arg)
             continue;
         }
         atomic_fetch_add(&n_status[st < 600 ? st : 599], 1);
-        atomic_fetch_add(st == O.expect ? &n_ok : &n_bad, 1);
+        atomic_fetch_add(st == O.expect || st == O.also ? &n_ok : &n_bad, 1);
         if (close_after) {
             close(fd);
             fd = -1;
@@ -185,6 +191,7 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--conns")) O.conns = atoi(v);
         else if (!strcmp(a, "--requests")) O.requests = atoi(v);
         else if (!strcmp(a, "--expect")) O.expect = atoi(v);
+        else if (!strcmp(a, "--also")) O.also = atoi(v);
         else if (!strcmp(a, "--body")) {
             FILE *f = fopen(v, "rb");
             if (!f) {
