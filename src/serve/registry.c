@@ -208,7 +208,8 @@ int dae_registry_reload(dae_registry *r, dae_reload_report *rep, dae_error *err)
         n_files++;
     }
     closedir(d);
-    qsort(files, (size_t)n_files, sizeof *files, cmp_str);
+    if (n_files)
+        qsort(files, (size_t)n_files, sizeof *files, cmp_str);
 
     /* The old table, referenced, so entries we keep stay alive while we build. */
     int n_old;
@@ -287,7 +288,8 @@ int dae_registry_reload(dae_registry *r, dae_reload_report *rep, dae_error *err)
                     find_file(next, n_next, old[i]->file) ? "replaced" : "gone");
         }
     }
-    qsort(next, (size_t)n_next, sizeof *next, cmp_entry);
+    if (n_next)
+        qsort(next, (size_t)n_next, sizeof *next, cmp_entry);
     pthread_mutex_lock(&r->mu);
     dae_entry **retired = r->entries;
     int n_retired = r->n;
