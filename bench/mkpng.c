@@ -2,6 +2,7 @@
  *
  *   mkpng OUT.png WIDTH HEIGHT CHANNELS [hole]
  *
+ * OUT ending in .jpg writes a JPEG (quality 90) instead.
  * A smooth pattern in 1 or 3 channels; with "hole", an alpha plane that is 0 (missing) on
  * the centre quarter of the image and 1 elsewhere (an inpainting request). */
 #include <stdio.h>
@@ -33,7 +34,21 @@ int main(int argc, char **argv)
             for (int x = 0; x < w; x++)
                 im.alpha[(size_t)y * w + x] =
                     (x >= w / 4 && x < w - w / 4 && y >= h / 4 && y < h - h / 4) ? 0.0f : 1.0f;
-    int rc = dae_png_write_file(argv[1], &im, &err);
+    size_t n = strlen(argv[1]);
+    int rc;
+    if (n > 4 && !strcmp(argv[1] + n - 4, ".jpg")) {
+        unsigned char *buf = NULL;
+        size_t len = 0;
+        rc = dae_jpeg_encode(im.px, w, h, c, 90, &buf, &len, &err);
+        if (rc == DAE_OK) {
+            FILE *f = fopen(argv[1], "wb");
+            if (!f || fwrite(buf, 1, len, f) != len || fclose(f) != 0)
+                rc = dae_error_set(&err, DAE_EIO, "%s: cannot write", argv[1]);
+        }
+        free(buf);
+    } else {
+        rc = dae_png_write_file(argv[1], &im, &err);
+    }
     if (rc != DAE_OK)
         fprintf(stderr, "mkpng: %s\n", err.msg);
     dae_image_free(&im);

@@ -71,6 +71,7 @@ struct dae_req {
     /* body */
     char *body;
     size_t len, cap;
+    size_t discarded;         /* body bytes dropped after an error */
     /* request facts captured on the first call */
     int is_json;              /* Content-Type application/json */
     int want_json;            /* Accept: application/json */

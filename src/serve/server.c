@@ -353,13 +353,13 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     if (*upload_size) {
         size_t n = *upload_size;
         *upload_size = 0;
-        if (r->status) /* an error is decided: discard the rest */
+        if (!r->status && (r->route->flags & DAE_ROUTE_BODY) && append_body(r, upload, n) == 0)
             return MHD_YES;
-        if (!(r->route->flags & DAE_ROUTE_BODY))
-            return MHD_YES; /* bodies of GET requests are ignored */
-        if (append_body(r, upload, n) != 0)
-            return queue_answer(r);
-        return MHD_YES;
+        /* An error is decided (MHD cannot answer in the middle of a body): read and drop the
+         * rest so the client gets its answer, but only up to a bound, then hang up. */
+        size_t bound = s->cfg.max_body > (1u << 20) ? s->cfg.max_body : (1u << 20);
+        r->discarded += n;
+        return r->discarded > bound ? MHD_NO : MHD_YES;
     }
     if (r->phase == PH_WAITING) {
         /* Resumed by a worker (or by the reload controller) with the answer set. */
