@@ -18,6 +18,8 @@ static int same_shape(dae_shape a, dae_shape b)
     return a.c == b.c && a.h == b.h && a.w == b.w;
 }
 
+static dae_shape ws_shape(const dae_model *m, int op, dae_shape in);
+
 static void work_free(work *w)
 {
     for (int i = 0; w->orig && i < w->n; i++)
@@ -108,10 +110,12 @@ static float *mask_from(const float *src, size_t n)
 
 /* One image from a JSON object: {"png"|"jpeg": base64} or {"width","height","channels",
  * "pixels"}, with an optional "mask". */
-static int json_image(dae_req *r, const cJSON *o, dae_image *im, float **mask, int *form,
-                      dae_error *err)
+static int json_image(dae_req *r, const cJSON *o, size_t budget, dae_image *im, float **mask,
+                      int *form, dae_error *err)
 {
     dae_server *s = r->s;
+    dae_image_limits lim = s->img_lim;
+    lim.max_pixels = budget;
     if (!cJSON_IsObject(o))
         return dae_error_set(err, DAE_EINVAL, "an image must be a JSON object");
     const cJSON *b64 = cJSON_GetObjectItemCaseSensitive(o, "png");
@@ -129,7 +133,7 @@ static int json_image(dae_req *r, const cJSON *o, dae_image *im, float **mask, i
             dae_error_prefix(err, "\"png\": bad base64: ");
             return DAE_EFORMAT;
         }
-        rc = dae_image_decode(bytes, n, &s->img_lim, im, err);
+        rc = dae_image_decode(bytes, n, &lim, im, err);
         free(bytes);
         if (rc != DAE_OK)
             return rc;
@@ -142,9 +146,10 @@ static int json_image(dae_req *r, const cJSON *o, dae_image *im, float **mask, i
             return err ? err->code : DAE_EINVAL;
         if (c == 2)
             return dae_error_set(err, DAE_EINVAL, "\"channels\": 2, expected 1 or 3");
-        if ((size_t)w * (size_t)h > s->cfg.max_pixels)
+        if ((size_t)w * (size_t)h > budget)
             return dae_error_set(err, DAE_ELIMIT, "image of %dx%d = %zu pixels exceeds the "
-                                 "limit of %zu (--max-pixels)", w, h, (size_t)w * (size_t)h,
+                                 "%zu pixels left of the request's limit of %zu "
+                                 "(--max-pixels)", w, h, (size_t)w * (size_t)h, budget,
                                  s->cfg.max_pixels);
         const cJSON *px = cJSON_GetObjectItemCaseSensitive(o, "pixels");
         if (!px)
@@ -242,14 +247,19 @@ static int parse_images(dae_req *r, work *w, int want_mask, int exact, dae_error
         goto out;
     }
     const cJSON *item = list ? list->child : j;
+    /* --max-pixels bounds the decoded pixels of the whole request, so a batch of small
+     * files cannot decode into gigabytes. */
+    size_t budget = s->cfg.max_pixels;
     for (int i = 0; i < n; i++, item = item ? item->next : NULL) {
         int form = 0;
-        rc = json_image(r, item, &w->orig[i], want_mask ? &w->mask[i] : NULL, &form, err);
+        rc = json_image(r, item, budget, &w->orig[i], want_mask ? &w->mask[i] : NULL, &form,
+                        err);
         if (rc != DAE_OK) {
             if (list)
                 dae_error_prefix(err, "images[%d]: ", i);
             goto out;
         }
+        budget -= (size_t)w->orig[i].w * (size_t)w->orig[i].h;
         w->form = form;
     }
 out:
@@ -383,6 +393,13 @@ static int parse_latents(dae_req *r, work *w, dae_error *err)
         w->batched = 1;
     }
     size_t zn = shape_vals(zs);
+    dae_shape img = ws_shape(m, OP_DECODE, zs);
+    if ((size_t)n * (size_t)img.h * (size_t)img.w > r->s->cfg.max_pixels) {
+        rc = dae_error_set(err, DAE_ELIMIT, "%d codes decode to %d images of %dx%d, more than "
+                           "the limit of %zu pixels (--max-pixels)", n, n, img.w, img.h,
+                           r->s->cfg.max_pixels);
+        goto out;
+    }
     w->n = n;
     w->x = malloc((size_t)n * zn * sizeof *w->x);
     if (!w->x) {
@@ -423,7 +440,13 @@ static int prepare(dae_req *r, work *w, dae_error *err)
             w->steps = r->steps;
         if (!w->steps)
             w->steps = 8;
-        return fit_images(r, w, 0, err);
+        if (fit_images(r, w, 0, err) != DAE_OK)
+            return err->code;
+        if ((size_t)w->steps * (size_t)w->in.h * (size_t)w->in.w > r->s->cfg.max_pixels)
+            return dae_error_set(err, DAE_ELIMIT, "%d steps of %dx%d exceed the limit of %zu "
+                                 "pixels (--max-pixels)", w->steps, w->in.w, w->in.h,
+                                 r->s->cfg.max_pixels);
+        return DAE_OK;
     case DAE_ROUTE_V1_DECODE:
         return parse_latents(r, w, err);
     case DAE_ROUTE_V2_INFER:
@@ -446,8 +469,6 @@ static float *stage_for(worker_ctx *wc, size_t n)
     }
     return wc->stage;
 }
-
-static dae_shape ws_shape(const dae_model *m, int op, dae_shape in);
 
 /* Samples per model call for this shape: max_batch at the nominal size, fewer for larger
  * inputs so a workspace never grows past max_batch nominal samples' worth. */

@@ -166,8 +166,8 @@ char *dae_prom_render(dae_prom *m, const dae_prom_gauges *g, size_t *len)
                           name, (unsigned long long)v);
         }
     }
-    sb_str(&b, "# HELP daed_request_duration_seconds Time from request headers to the "
-               "answer being queued.\n"
+    sb_str(&b, "# HELP daed_request_duration_seconds Time from a request's headers to "
+               "its answer being sent.\n"
                "# TYPE daed_request_duration_seconds histogram\n");
     for (int e = 0; e < m->n_ep; e++) {
         if (!atomic_load(&m->latency[e].count))

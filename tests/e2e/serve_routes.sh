@@ -129,6 +129,7 @@ expect 200 "interpolate strip"; [ "$(png_size "$T/body")" = "140 28" ] && ok "st
 req POST "/v1/interpolate?steps=3" --data-binary @"$T/two.json" -H 'Accept: application/json'
 expect 200 "interpolate JSON"; body_has '"steps":3' "steps override"
 req POST /v1/interpolate --data-binary @"$T/g28.png"; expect 400 "interpolate needs two images"
+req POST "/v1/interpolate?steps=8" --data-binary @"$T/two.json"; expect 413 "steps x pixels over --max-pixels"
 
 # ---- v2 inference
 ONES=$(for _ in $(seq 784); do echo 0.5; done | paste -sd, -)
