@@ -64,6 +64,9 @@ static const opt OPTS[] = {
      "connections per client address (0: no limit)"},
     {"conn-memory", OPT_SIZE, 16 * KiB, 64 * MiB, "128k", F(conn_memory),
      "buffer memory per connection"},
+    {"epoll", OPT_BOOL, 0, 1, "1", F(epoll),
+     "I/O thread uses epoll (1) or poll (0); with epoll, libmicrohttpd 0.9.75 notices a "
+     "client that vanished mid-body only at --conn-timeout"},
     {"api-key", OPT_STR, 0, 255, "", F(api_key),
      "require Authorization: Bearer KEY on every route but health (\"\": none)"},
     {"shutdown-timeout", OPT_INT, 0, 3600, "30", F(shutdown_timeout),
@@ -249,11 +252,11 @@ void dae_serve_config_describe(const dae_serve_config *c, char *buf, size_t n)
              "bind=%s port=%d models=%s workers=%d queue-size=%d max-batch=%d "
              "batch-delay-us=%d max-body=%zu max-pixels=%zu max-side=%d max-json-depth=%d "
              "max-json-array=%zu max-json-values=%zu max-batch-images=%d conn-timeout=%d "
-             "conn-limit=%d per-ip-limit=%d conn-memory=%zu shutdown-timeout=%d api-key=%s",
+             "conn-limit=%d per-ip-limit=%d conn-memory=%zu epoll=%d shutdown-timeout=%d api-key=%s",
              c->bind, c->port, c->models, c->workers, c->queue_size, c->max_batch,
              c->batch_delay_us, c->max_body, c->max_pixels, c->max_side, c->max_json_depth,
              c->max_json_array, c->max_json_values, c->max_batch_images, c->conn_timeout,
-             c->conn_limit, c->per_ip_limit, c->conn_memory, c->shutdown_timeout,
+             c->conn_limit, c->per_ip_limit, c->conn_memory, c->epoll, c->shutdown_timeout,
              c->api_key[0] ? "set" : "none");
 }
 

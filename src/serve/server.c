@@ -557,7 +557,8 @@ static int start_mhd(dae_server *s, dae_error *err)
     if (inet_pton(AF_INET, s->cfg.bind, &addr.sin_addr) != 1)
         return dae_error_set(err, DAE_EINVAL, "option --bind: \"%s\" is not an IPv4 address",
                              s->cfg.bind);
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD |
+                     (s->cfg.epoll ? MHD_USE_EPOLL : MHD_USE_POLL) |
                      MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
     s->mhd = MHD_start_daemon(
         flags, (uint16_t)s->cfg.port, NULL, NULL, on_access, s,
@@ -689,13 +690,14 @@ static int wait_idle(dae_server *s, int64_t deadline_ns)
 static int drain(dae_server *s)
 {
     int rc = 0;
-    atomic_store(&s->draining, 1);
-    atomic_store(&s->ready, 0);
+    /* No new connections first, then readiness: whoever sees 503 can no longer connect. */
     if (s->mhd) {
         MHD_socket fd = MHD_quiesce_daemon(s->mhd);
         if (fd != MHD_INVALID_SOCKET)
             close(fd);
     }
+    atomic_store(&s->draining, 1);
+    atomic_store(&s->ready, 0);
     /* Admin reloads still waiting are answered (the loop is over). */
     pthread_mutex_lock(&s->ctl_mu);
     dae_req *w = s->reload_waiters;
