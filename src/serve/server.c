@@ -568,7 +568,6 @@ static int start_mhd(dae_server *s, dae_error *err)
         MHD_OPTION_CONNECTION_LIMIT, (unsigned int)s->cfg.conn_limit,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)s->cfg.per_ip_limit,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, s->cfg.conn_memory,
-        MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned int)1,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
         MHD_OPTION_END);
     if (!s->mhd)

@@ -188,6 +188,16 @@ body_has 'daed_reload_failures_total 0' "reload failures"
 req POST /v1/admin/reload; expect 200 "admin reload"; body_has '"unchanged":4' "reload report"
 grep -q 'access POST /v1/denoise 200 [0-9]* [0-9]*us model=conv batch=1' "$LOG" && ok "access log line" || fail "no access log line"
 
+# Start-up errors: the port taken, the model folder missing.
+if timeout 30 "$B/daed" --bind 127.0.0.1 --port "$PORT" --models "$T/models" >"$T/dup.out" 2>&1; then
+    fail "a second daed on a taken port started"; else
+    grep -q "cannot listen on 127.0.0.1:$PORT" "$T/dup.out" && ok "taken port refused with a message" ||
+        fail "taken port: $(cat "$T/dup.out")"; fi
+if timeout 30 "$B/daed" --port 0 --models "$T/nowhere" >"$T/nodir.out" 2>&1; then
+    fail "daed started without its model folder"; else
+    grep -q "model folder $T/nowhere" "$T/nodir.out" && ok "missing model folder refused" ||
+        fail "missing folder: $(cat "$T/nodir.out")"; fi
+
 stop_daed
 [ "$STOP_RC" = 0 ] && ok "SIGTERM exits 0" || fail "exit status $STOP_RC"
 
@@ -212,6 +222,9 @@ start_daed empty --models "$T/empty" --workers 1
 req GET /readyz; expect 503 "readyz with no model"
 req GET /v2/health/ready; expect 503 "v2 ready with no model"
 req POST /v1/denoise --data-binary @"$T/g28.png"; expect 404 "no model for the task"
-stop_daed
+kill -INT "$PID"
+STOP_RC=0
+wait "$PID" || STOP_RC=$?
+[ "$STOP_RC" = 0 ] && ok "SIGINT exits 0" || fail "SIGINT exit $STOP_RC"
 
 finish
