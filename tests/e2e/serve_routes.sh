@@ -202,7 +202,7 @@ stop_daed
 [ "$STOP_RC" = 0 ] && ok "SIGTERM exits 0" || fail "exit status $STOP_RC"
 
 # ---- API key
-start_daed key --models "$T/models" --workers 1 --api-key 'k3y-secret'
+start_daed key --models "$T/models" --workers 1 --api-key 'k3y-secret' --default-denoise mlp
 req GET /healthz; expect 200 "health without key"
 req GET /readyz; expect 200 "readyz without key"
 req GET /v1/models; expect 401 "models without key"; hdr_has "WWW-Authenticate: Bearer" "401 challenge"
@@ -213,6 +213,9 @@ req POST /v1/admin/reload; expect 401 "reload needs the key"
 req POST /v1/admin/reload -H 'Authorization: Bearer k3y-secret'; expect 200 "reload with the key"
 req POST /v1/denoise --data-binary @"$T/g28.png"; expect 401 "inference needs the key"
 req POST /v1/denoise --data-binary @"$T/g28.png" -H 'Authorization: Bearer k3y-secret'; expect 200 "inference with the key"
+req POST /v1/denoise --data-binary @"$T/g28.png" -H 'Authorization: Bearer k3y-secret' -H 'Accept: application/json'
+body_has '"model":"mlp"' "--default-denoise picks the model"
+req GET /v1/models -H 'Authorization: Bearer k3y-secret'; body_has '"denoise":"mlp"' "defaults show the option"
 stop_daed
 grep -q "k3y-secret" "$LOG" && fail "the API key appears in the log" || ok "API key never logged"
 
