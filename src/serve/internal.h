@@ -142,10 +142,32 @@ typedef struct work {
     char v2_id[128];       /* v2: request id, echoed */
 } work;
 
+static inline size_t shape_vals(dae_shape s)
+{
+    return (size_t)s.c * (size_t)s.h * (size_t)s.w;
+}
+
+static inline int same_shape(dae_shape a, dae_shape b)
+{
+    return a.c == b.c && a.h == b.h && a.w == b.w;
+}
+
+void work_free(work *w);
+/* The input shape a workspace needs for an op on `in` (decode: the image a code stands
+ * for). */
+dae_shape infer_ws_shape(const dae_model *m, int op, dae_shape in);
+
+/* parse.c: the request body into w (images fitted to the model, codes, v2 tensors). */
+int parse_request(dae_req *r, work *w, dae_error *err);
+/* JSON body -> cJSON with the configured caps (400 with the byte offset on bad JSON). */
+struct cJSON *parse_json_body(dae_req *r, dae_error *err);
+/* answer.c: r's answer from w after the model ran. */
+int answer_images(dae_req *r, work *w, dae_error *err);
+int answer_encode(dae_req *r, work *w, dae_error *err);
+int answer_score(dae_req *r, work *w, dae_error *err);
+
 void infer_run(void *ctx, int worker, dae_job **jobs, int n);
 void infer_cancel(void *ctx, dae_job *job);
-/* JSON body -> cJSON with the configured caps (400 with the byte offset on bad JSON). */
-struct cJSON *infer_parse_json(dae_req *r, dae_error *err);
 /* Encode b samples of r's model in worker `worker`'s workspace; *z malloc'd. */
 int infer_encode(dae_req *r, int worker, const float *x, int b, dae_shape in, float **z,
                  dae_shape *zs, dae_error *err);

@@ -105,7 +105,7 @@ void v2_handle(dae_req *r)
 int v2_prepare(dae_req *r, work *w, dae_error *err)
 {
     const dae_model *m = r->entry->mf->model;
-    cJSON *j = infer_parse_json(r, err);
+    cJSON *j = parse_json_body(r, err);
     if (!j)
         return err->code;
     int rc = DAE_OK;
