@@ -123,7 +123,7 @@ void model_describe(sbuf *b, const dae_entry *e, int full);
 /* Models loaded and not draining. */
 int server_is_ready(dae_server *s);
 
-/* ---- the worker side (infer.c) ---- */
+/* ---- the worker side (parse.c, infer.c, answer.c) ---- */
 /* A request's parsed work: n samples of one input shape, and the model's results. */
 typedef struct work {
     int n;                 /* samples */
