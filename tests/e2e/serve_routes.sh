@@ -219,6 +219,17 @@ req GET /v1/models -H 'Authorization: Bearer k3y-secret'; body_has '"denoise":"m
 stop_daed
 grep -q "k3y-secret" "$LOG" && fail "the API key appears in the log" || ok "API key never logged"
 
+# ---- model files written by PyTorch (tests/fixtures): loaded and served; data files skipped
+mkdir -p "$T/fixtures"
+cp tests/fixtures/*.safetensors "$T/fixtures/"
+start_daed fixtures --models "$T/fixtures" --workers 1
+grep -q "model fixture-mlp loaded" "$LOG" && ok "PyTorch-written model loaded" || fail "fixture-mlp not loaded"
+grep -q "model file mlp.io.safetensors skipped: .*no __metadata__" "$LOG" &&
+    ok "a non-model safetensors file is skipped with the reason" || fail "io file not reported"
+req POST "/v1/denoise?model=fixture-mlp" --data-binary @"$T/g28.png"; expect 200 "fixture model denoises"
+req POST "/v1/score?model=fixture-mlp" --data-binary @"$T/g28.png"; expect 200 "fixture model scores"
+stop_daed
+
 # ---- no models: not ready
 mkdir -p "$T/empty"
 start_daed empty --models "$T/empty" --workers 1
