@@ -218,6 +218,11 @@ def dockerfile_facts():
     build_run = " ".join(a for k, a in build["ins"] if k == "RUN")
     check("build/daed" in build_run and "/out/bin" in build_run,
           "Dockerfile: build stage installs build/daed into /out/bin")
+    if os.path.exists(os.path.join(ROOT, "openapi.yaml")):
+        check("openapi.yaml" in build_run and ["/out/share/", "/usr/share/daed/"] in copies_from
+              and env.get("DAED_OPENAPI") == "/usr/share/daed/openapi.yaml" and
+              dockerignore_lets_in("openapi.yaml"),
+              "Dockerfile: openapi.yaml shipped where DAED_OPENAPI points")
     return facts
 
 
