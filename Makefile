@@ -50,6 +50,10 @@ $(BUILD)/obj/%.o: %.c | deps
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
 
+# The layer kernels are the hot loops: GCC 12 vectorises their unknown-length loops only
+# at -O3 (measured: conv forward about 20% faster). A command-line OPT (asan) still wins.
+$(BUILD)/obj/src/core/layers.o: OPT = -O3
+
 $(LIB): $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^

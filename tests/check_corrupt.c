@@ -487,6 +487,13 @@ START_TEST(test_out_shape)
     ck_assert_ptr_nonnull(strstr(e.msg, "does not fit a 12x28 image"));
     ck_assert_int_eq(dae_corruption_out_shape(&s, 1, 0, 28, &oc, &oh, &ow, &e), DAE_EINVAL);
     ck_assert_int_eq(dae_corruption_out_shape(&s, 1, 28, 5000, &oc, &oh, &ow, &e), DAE_EINVAL);
+    /* a hand-built set is validated too */
+    dae_corruption_set hb = {.c = {{DAE_CORRUPT_BLOCK, 8, 4, 1.0f}}, .n = 1};
+    ck_assert_int_eq(dae_corruption_out_shape(&hb, 1, 28, 28, &oc, &oh, &ow, &e), DAE_EINVAL);
+    ck_assert_ptr_nonnull(strstr(e.msg, "corruption[0]: corruption block: k range [8, 4]"));
+    hb.c[0] = (dae_corruption){DAE_CORRUPT_MASK, 0.1f, 0.2f, 0.0f};
+    ck_assert_int_eq(dae_corruption_out_shape(&hb, 1, 28, 28, &oc, &oh, &ow, &e), DAE_EINVAL);
+    ck_assert_ptr_nonnull(strstr(e.msg, "weight 0"));
     ck_assert_str_eq(dae_corrupt_kind_name(DAE_CORRUPT_SALT_PEPPER), "salt_pepper");
     ck_assert_int_eq(dae_corrupt_kind_from_name("blur"), DAE_CORRUPT_BLUR);
     ck_assert_int_eq(dae_corrupt_kind_from_name("Blur"), -1);

@@ -115,7 +115,7 @@ START_TEST(test_conv2d_forward)
             size_t no = (size_t)B * OC * OH * OW;
             float *x = rand_buf((size_t)B * C * H * W, &r, 1);
             float *w = rand_buf((size_t)OC * C * k * k, &r, 1), *b = rand_buf(OC, &r, 1);
-            float *col = rand_buf(dae_conv2d_col_size(C, H, W, k, s, p), &r, 1);
+            float *col = rand_buf(dae_conv2d_col_size(B, C, H, W, OC, k, s, p), &r, 1);
             float *y = rand_buf(no, &r, 1), *ref = rand_buf(no, &r, 1);
             dae_conv2d_forward(y, x, w, b, col, B, C, H, W, OC, k, s, p);
             ref_conv2d(ref, x, w, b, B, C, H, W, OC, k, s, p);
@@ -140,7 +140,7 @@ START_TEST(test_conv_t2d_forward)
                 size_t no = (size_t)B * OC * OH * OW;
                 float *x = rand_buf((size_t)B * C * H * W, &r, 1);
                 float *w = rand_buf((size_t)C * OC * k * k, &r, 1), *b = rand_buf(OC, &r, 1);
-                float *col = rand_buf(dae_conv_t2d_col_size(C, H, W, OC, k, s, p, op), &r, 1);
+                float *col = rand_buf(dae_conv_t2d_col_size(B, C, H, W, OC, k, s, p, op), &r, 1);
                 float *y = rand_buf(no, &r, 1), *ref = rand_buf(no, &r, 1);
                 dae_conv_t2d_forward(y, x, w, b, col, B, C, H, W, OC, k, s, p, op);
                 ref_conv_t2d(ref, x, w, b, B, C, H, W, OC, k, s, p, op);
@@ -341,7 +341,7 @@ START_TEST(test_conv2d_grad)
         int OH = (c.H + 2 * c.p - c.k) / c.s + 1, OW = (c.W + 2 * c.p - c.k) / c.s + 1;
         c.nx = (size_t)c.B * c.C * c.H * c.W, c.nw = (size_t)c.OC * c.C * c.k * c.k;
         c.nb = c.OC, c.ny = (size_t)c.B * c.OC * OH * OW;
-        lctx_alloc(&c, &r, dae_conv2d_col_size(c.C, c.H, c.W, c.k, c.s, c.p));
+        lctx_alloc(&c, &r, dae_conv2d_col_size(c.B, c.C, c.H, c.W, c.OC, c.k, c.s, c.p));
         gradcheck(&c, &r);
         lctx_free(&c);
     }
@@ -365,7 +365,7 @@ START_TEST(test_conv_t2d_grad)
         int OW = (c.W - 1) * c.s - 2 * c.p + c.k + c.op;
         c.nx = (size_t)c.B * c.C * c.H * c.W, c.nw = (size_t)c.OC * c.C * c.k * c.k;
         c.nb = c.OC, c.ny = (size_t)c.B * c.OC * OH * OW;
-        lctx_alloc(&c, &r, dae_conv_t2d_col_size(c.C, c.H, c.W, c.OC, c.k, c.s, c.p, c.op));
+        lctx_alloc(&c, &r, dae_conv_t2d_col_size(c.B, c.C, c.H, c.W, c.OC, c.k, c.s, c.p, c.op));
         gradcheck(&c, &r);
         lctx_free(&c);
     }
@@ -413,6 +413,47 @@ START_TEST(test_upsample_grad)
 }
 END_TEST
 
+/* Batches that split into image groups of different sizes (B = 3 with 2 images per group
+ * at 20x20 pixels) and images large enough to go one at a time (32x32 = 1024 pixels). */
+START_TEST(test_conv_grouping)
+{
+    dae_rng r;
+    dae_rng_seed(&r, 16);
+    static const int hw[] = {20, 32};
+    for (int t = 0; t < 2; t++) {
+        int B = 3, C = 2, H = hw[t], W = hw[t], OC = 3, k = 3, s = 1, p = 1;
+        size_t nx = (size_t)B * C * H * W, ny = (size_t)B * OC * H * W;
+        float *x = rand_buf(nx, &r, 1), *w = rand_buf((size_t)OC * C * k * k, &r, 1);
+        float *b = rand_buf(OC, &r, 1), *y = rand_buf(ny, &r, 1), *ref = rand_buf(ny, &r, 1);
+        float *col = rand_buf(dae_conv2d_col_size(B, C, H, W, OC, k, s, p), &r, 1);
+        dae_conv2d_forward(y, x, w, b, col, B, C, H, W, OC, k, s, p);
+        ref_conv2d(ref, x, w, b, B, C, H, W, OC, k, s, p);
+        assert_close(y, ref, ny, 1e-5f, "conv2d grouped");
+        free(col);
+        /* the same shapes transposed: (B, C, H, W) -> (B, OC, H, W) with k3 s1 p1 */
+        float *wt = rand_buf((size_t)C * OC * k * k, &r, 1);
+        col = rand_buf(dae_conv_t2d_col_size(B, C, H, W, OC, k, s, p, 0), &r, 1);
+        dae_conv_t2d_forward(y, x, wt, b, col, B, C, H, W, OC, k, s, p, 0);
+        ref_conv_t2d(ref, x, wt, b, B, C, H, W, OC, k, s, p, 0);
+        assert_close(y, ref, ny, 1e-5f, "conv_t2d grouped");
+        free(x), free(w), free(wt), free(b), free(y), free(ref), free(col);
+    }
+    /* gradients across the group split: conv at 20x20 output, convT at 20x20 input */
+    lctx c = {.kind = K_CONV, .B = 3, .C = 1, .H = 20, .W = 20, .OC = 2, .k = 3, .s = 1,
+              .p = 1};
+    c.nx = 3 * 400, c.nw = 2 * 9, c.nb = 2, c.ny = 3 * 2 * 400;
+    lctx_alloc(&c, &r, dae_conv2d_col_size(3, 1, 20, 20, 2, 3, 1, 1));
+    gradcheck(&c, &r);
+    lctx_free(&c);
+    lctx d = {.kind = K_CONVT, .B = 3, .C = 1, .H = 20, .W = 20, .OC = 2, .k = 3, .s = 2,
+              .p = 1, .op = 1};
+    d.nx = 3 * 400, d.nw = 2 * 9, d.nb = 2, d.ny = 3 * 2 * 1600;
+    lctx_alloc(&d, &r, dae_conv_t2d_col_size(3, 1, 20, 20, 2, 3, 2, 1, 1));
+    gradcheck(&d, &r);
+    lctx_free(&d);
+}
+END_TEST
+
 Suite *suite_layers(void)
 {
     Suite *s = suite_create("layers");
@@ -429,6 +470,7 @@ Suite *suite_layers(void)
     tcase_add_test(tc, test_conv_t2d_grad);
     tcase_add_test(tc, test_act_grad);
     tcase_add_test(tc, test_upsample_grad);
+    tcase_add_test(tc, test_conv_grouping);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -8,12 +8,19 @@
  * ConvTranspose2d (in, out, kh, kw). Square kernels, equal stride and padding in H and W.
  *
  * Scratch `col` buffers (im2col) must hold dae_conv2d_col_size() / dae_conv_t2d_col_size()
- * floats; the model workspace sizes them once so the hot path never allocates.
+ * floats for the batch B passed to the kernel (small images are processed several per
+ * sgemm, about DAE_CONV_GROUP_COLS output pixels at a time; large ones one by one); the
+ * model workspace sizes them once so the hot path never allocates.
  */
 #ifndef DAED_LAYERS_H
 #define DAED_LAYERS_H
 
 #include <stddef.h>
+
+/* Output pixels per sgemm the convolutions aim for when grouping small images. The scratch
+ * of a batch of B images with P output (conv) / input (transposed) pixels each is at most
+ * (C*k*k + channels) * max(min(B*P, DAE_CONV_GROUP_COLS), P) floats. */
+#define DAE_CONV_GROUP_COLS 1024
 
 /* ---- dense: out(B,O) = in(B,I) W^T + b; one sgemm per batch ---- */
 void dae_linear_forward(float *out, const float *in, const float *w, const float *b, int B,
@@ -22,7 +29,7 @@ void dae_linear_backward(float *din, float *dw, float *db, const float *dout, co
                          const float *w, int B, int in_f, int out_f);
 
 /* ---- conv2d: in (B,C,H,W) -> out (B,OC,OH,OW), OH = (H + 2p - k)/s + 1 ---- */
-size_t dae_conv2d_col_size(int C, int H, int W, int k, int s, int p);
+size_t dae_conv2d_col_size(int B, int C, int H, int W, int OC, int k, int s, int p);
 void dae_conv2d_forward(float *out, const float *in, const float *w, const float *b,
                         float *col, int B, int C, int H, int W, int OC, int k, int s, int p);
 void dae_conv2d_backward(float *din, float *dw, float *db, const float *dout, const float *in,
@@ -31,7 +38,8 @@ void dae_conv2d_backward(float *din, float *dw, float *db, const float *dout, co
 
 /* ---- conv_transpose2d: in (B,C,H,W) -> out (B,OC,OH,OW),
  *      OH = (H-1)*s - 2p + k + op; w is (C, OC, k, k) ---- */
-size_t dae_conv_t2d_col_size(int C, int H, int W, int OC, int k, int s, int p, int op);
+size_t dae_conv_t2d_col_size(int B, int C, int H, int W, int OC, int k, int s, int p,
+                             int op);
 void dae_conv_t2d_forward(float *out, const float *in, const float *w, const float *b,
                           float *col, int B, int C, int H, int W, int OC, int k, int s, int p,
                           int op);

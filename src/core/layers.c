@@ -39,9 +39,48 @@ void dae_linear_backward(float *din, float *dw, float *db, const float *dout, co
 
 /* ============================ im2col / col2im ============================
  * Geometry of a convolution reading an (H,W) image with kernel k, stride s, padding p and
- * producing (OH,OW): col is (C*k*k, OH*OW), row (c,kh,kw), column (oh,ow). Conv2d uses it
- * forward (im2col) and backward (col2im); the transposed conv uses it the other way round
- * with its *output* as the "image". */
+ * producing (OH,OW): col rows are (c,kh,kw), columns (oh,ow), rows ld floats apart (ld >
+ * OH*OW when several images sit side by side). Conv2d uses it forward (im2col) and
+ * backward (col2im); the transposed conv the other way round, its *output* as the image.
+ *
+ * Loops over contiguous runs use fixed blocks of 16 so that GCC vectorises them at -O2
+ * (its very-cheap cost model refuses loops that need a scalar epilogue). */
+
+static inline void vadd(float *restrict d, const float *restrict s, int n)
+{
+    int i = 0;
+    for (; i + 16 <= n; i += 16)
+        for (int q = 0; q < 16; q++)
+            d[i + q] += s[i + q];
+    for (; i < n; i++)
+        d[i] += s[i];
+}
+
+/* d[i] = s[i] + v */
+static inline void vcopy_add(float *restrict d, const float *restrict s, float v, size_t n)
+{
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        for (int q = 0; q < 16; q++)
+            d[i + q] = s[i + q] + v;
+    for (; i < n; i++)
+        d[i] = s[i] + v;
+}
+
+static inline float vsum(const float *s, size_t n)
+{
+    float acc[16] = {0};
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        for (int q = 0; q < 16; q++)
+            acc[q] += s[i + q];
+    float t = 0.0f;
+    for (; i < n; i++)
+        t += s[i];
+    for (int q = 0; q < 16; q++)
+        t += acc[q];
+    return t;
+}
 
 /* Range [lo,hi) of output columns ow whose input column ow*s - p + kk lies in [0,W). */
 static void valid_range(int kk, int s, int p, int W, int OW, int *lo, int *hi)
@@ -59,14 +98,14 @@ static void valid_range(int kk, int s, int p, int W, int OW, int *lo, int *hi)
     *hi = b;
 }
 
-static void im2col(float *col, const float *img, int C, int H, int W, int k, int s, int p,
-                   int OH, int OW)
+static void im2col(float *restrict col, size_t ld, const float *restrict img, int C, int H,
+                   int W, int k, int s, int p, int OH, int OW)
 {
     for (int c = 0; c < C; c++) {
         const float *plane = img + (size_t)c * H * W;
         for (int kh = 0; kh < k; kh++)
             for (int kw = 0; kw < k; kw++) {
-                float *row = col + ((size_t)(c * k + kh) * k + kw) * OH * OW;
+                float *row = col + ((size_t)(c * k + kh) * k + kw) * ld;
                 int lo, hi;
                 valid_range(kw, s, p, W, OW, &lo, &hi);
                 for (int oh = 0; oh < OH; oh++) {
@@ -93,14 +132,14 @@ static void im2col(float *col, const float *img, int C, int H, int W, int k, int
 }
 
 /* img += col2im(col); the adjoint of im2col. */
-static void col2im_add(float *img, const float *col, int C, int H, int W, int k, int s, int p,
-                       int OH, int OW)
+static void col2im_add(float *restrict img, const float *restrict col, size_t ld, int C, int H,
+                       int W, int k, int s, int p, int OH, int OW)
 {
     for (int c = 0; c < C; c++) {
         float *plane = img + (size_t)c * H * W;
         for (int kh = 0; kh < k; kh++)
             for (int kw = 0; kw < k; kw++) {
-                const float *row = col + ((size_t)(c * k + kh) * k + kw) * OH * OW;
+                const float *row = col + ((size_t)(c * k + kh) * k + kw) * ld;
                 int lo, hi;
                 valid_range(kw, s, p, W, OW, &lo, &hi);
                 for (int oh = 0; oh < OH; oh++) {
@@ -111,8 +150,7 @@ static void col2im_add(float *img, const float *col, int C, int H, int W, int k,
                     float *dst = plane + (size_t)ih * W;
                     int off = kw - p;
                     if (s == 1)
-                        for (int ow = lo; ow < hi; ow++)
-                            dst[ow + off] += src[ow];
+                        vadd(dst + lo + off, src + lo, hi - lo);
                     else
                         for (int ow = lo; ow < hi; ow++)
                             dst[ow * s + off] += src[ow];
@@ -121,52 +159,91 @@ static void col2im_add(float *img, const float *col, int C, int H, int W, int k,
     }
 }
 
+/* (g, R, P) images <-> (R, g*P) matrix with the images side by side. */
+static void to_side_by_side(float *restrict m, const float *restrict x, int g, int R, int P)
+{
+    size_t N = (size_t)g * P;
+    for (int j = 0; j < g; j++)
+        for (int r = 0; r < R; r++)
+            memcpy(m + r * N + (size_t)j * P, x + ((size_t)j * R + r) * P,
+                   (size_t)P * sizeof *m);
+}
+
+/* x (g, R, P) = m (R, g*P) + bias[r] (bias may be NULL) */
+static void from_side_by_side(float *restrict x, const float *restrict m, const float *b,
+                              int g, int R, int P)
+{
+    size_t N = (size_t)g * P;
+    for (int j = 0; j < g; j++)
+        for (int r = 0; r < R; r++)
+            vcopy_add(x + ((size_t)j * R + r) * P, m + r * N + (size_t)j * P, b ? b[r] : 0.0f,
+                      (size_t)P);
+}
+
 static void add_channel_bias(float *out, const float *b, int OC, size_t plane)
 {
     for (int oc = 0; oc < OC; oc++) {
-        float v = b[oc];
-        float *o = out + (size_t)oc * plane;
-        for (size_t j = 0; j < plane; j++)
+        float v = b[oc], *o = out + (size_t)oc * plane;
+        size_t j = 0;
+        for (; j + 16 <= plane; j += 16)
+            for (int q = 0; q < 16; q++)
+                o[j + q] += v;
+        for (; j < plane; j++)
             o[j] += v;
     }
 }
 
 static void sum_channel_bias(float *db, const float *dout, int OC, size_t plane)
 {
-    for (int oc = 0; oc < OC; oc++) {
-        const float *d = dout + (size_t)oc * plane;
-        float acc = 0.0f;
-        for (size_t j = 0; j < plane; j++)
-            acc += d[j];
-        db[oc] += acc;
-    }
+    for (int oc = 0; oc < OC; oc++)
+        db[oc] += vsum(dout + (size_t)oc * plane, plane);
 }
 
-/* ================================ conv2d ================================ */
-
-size_t dae_conv2d_col_size(int C, int H, int W, int k, int s, int p)
+/* Images per sgemm: small images are grouped side by side so that each sgemm sees about
+ * DAE_CONV_GROUP_COLS columns (one sgemm per 28x28 image is mostly call overhead); large
+ * ones go one at a time, which keeps the scratch bounded for big inputs. */
+static int conv_group(int B, int P)
 {
-    int OH = (H + 2 * p - k) / s + 1, OW = (W + 2 * p - k) / s + 1;
-    return (size_t)C * k * k * OH * OW;
+    int g = DAE_CONV_GROUP_COLS / P;
+    return g < 1 ? 1 : g > B ? B : g;
 }
 
-/* Per image: out(OC, OH*OW) = W(OC, C*k*k) * col(C*k*k, OH*OW). The col size in the header
- * is per image, which keeps the scratch independent of the batch. */
+/* ================================ conv2d ================================
+ * Per group of g images: col (K = C*k*k, g*P) by im2col, Y (OC, g*P) = W (OC, K) * col,
+ * then Y back to (g, OC, P). One image: Y is written in place, no reordering. */
+
+size_t dae_conv2d_col_size(int B, int C, int H, int W, int OC, int k, int s, int p)
+{
+    size_t P = (size_t)((H + 2 * p - k) / s + 1) * (size_t)((W + 2 * p - k) / s + 1);
+    size_t g = (size_t)conv_group(B, (int)P);
+    return ((size_t)C * k * k + (g > 1 ? (size_t)OC : 0)) * g * P;
+}
+
 void dae_conv2d_forward(float *out, const float *in, const float *w, const float *b,
                         float *col, int B, int C, int H, int W, int OC, int k, int s, int p)
 {
     int OH = (H + 2 * p - k) / s + 1, OW = (W + 2 * p - k) / s + 1;
-    int P = OH * OW, K = C * k * k;
-    /* 1x1 stride-1 unpadded convolutions read the image as the col matrix directly */
+    int P = OH * OW, K = C * k * k, G = conv_group(B, P);
+    /* 1x1 stride-1 unpadded convolutions read a single image as the col matrix directly */
     int direct = k == 1 && s == 1 && p == 0;
-    for (int n = 0; n < B; n++) {
-        const float *x = in + (size_t)n * C * H * W;
-        float *y = out + (size_t)n * OC * P;
-        if (!direct)
-            im2col(col, x, C, H, W, k, s, p, OH, OW);
-        dae_sgemm(0, 0, OC, P, K, 1.0f, w, K, direct ? x : col, P, 0.0f, y, P);
-        if (b)
-            add_channel_bias(y, b, OC, (size_t)P);
+    for (int n0 = 0; n0 < B; n0 += G) {
+        int g = B - n0 < G ? B - n0 : G, N = g * P;
+        const float *x = in + (size_t)n0 * C * H * W;
+        float *y = out + (size_t)n0 * OC * P;
+        if (g == 1) {
+            if (!direct)
+                im2col(col, (size_t)P, x, C, H, W, k, s, p, OH, OW);
+            dae_sgemm(0, 0, OC, P, K, 1.0f, w, K, direct ? x : col, P, 0.0f, y, P);
+            if (b)
+                add_channel_bias(y, b, OC, (size_t)P);
+            continue;
+        }
+        float *tmp = col + (size_t)K * N;
+        for (int j = 0; j < g; j++)
+            im2col(col + (size_t)j * P, (size_t)N, x + (size_t)j * C * H * W, C, H, W, k, s, p,
+                   OH, OW);
+        dae_sgemm(0, 0, OC, N, K, 1.0f, w, K, col, N, 0.0f, tmp, N);
+        from_side_by_side(y, tmp, b, g, OC, P);
     }
 }
 
@@ -175,38 +252,62 @@ void dae_conv2d_backward(float *din, float *dw, float *db, const float *dout, co
                          int k, int s, int p)
 {
     int OH = (H + 2 * p - k) / s + 1, OW = (W + 2 * p - k) / s + 1;
-    int P = OH * OW, K = C * k * k;
+    int P = OH * OW, K = C * k * k, G = conv_group(B, P);
     int direct = k == 1 && s == 1 && p == 0;
-    for (int n = 0; n < B; n++) {
-        const float *x = in + (size_t)n * C * H * W;
-        const float *dy = dout + (size_t)n * OC * P;
-        if (dw) { /* dw(OC,K) += dy(OC,P) * col(K,P)^T */
-            if (!direct)
-                im2col(col, x, C, H, W, k, s, p, OH, OW);
-            dae_sgemm(0, 1, OC, K, P, 1.0f, dy, P, direct ? x : col, P, 1.0f, dw, K);
-        }
-        if (db)
-            sum_channel_bias(db, dy, OC, (size_t)P);
-        if (din) { /* dcol(K,P) = W(OC,K)^T * dy(OC,P), then scatter back */
-            float *dx = din + (size_t)n * C * H * W;
-            if (direct) {
-                dae_sgemm(1, 0, K, P, OC, 1.0f, w, K, dy, P, 0.0f, dx, P);
-            } else {
-                dae_sgemm(1, 0, K, P, OC, 1.0f, w, K, dy, P, 0.0f, col, P);
-                memset(dx, 0, (size_t)C * H * W * sizeof *dx);
-                col2im_add(dx, col, C, H, W, k, s, p, OH, OW);
+    if (db)
+        for (int n = 0; n < B; n++)
+            sum_channel_bias(db, dout + (size_t)n * OC * P, OC, (size_t)P);
+    if (!dw && !din)
+        return;
+    for (int n0 = 0; n0 < B; n0 += G) {
+        int g = B - n0 < G ? B - n0 : G, N = g * P;
+        const float *x = in + (size_t)n0 * C * H * W;
+        const float *dy = dout + (size_t)n0 * OC * P;
+        float *dx = din ? din + (size_t)n0 * C * H * W : NULL;
+        if (g == 1) {
+            if (dw) { /* dw(OC,K) += dy(OC,P) * col(K,P)^T */
+                if (!direct)
+                    im2col(col, (size_t)P, x, C, H, W, k, s, p, OH, OW);
+                dae_sgemm(0, 1, OC, K, P, 1.0f, dy, P, direct ? x : col, P, 1.0f, dw, K);
             }
+            if (dx) { /* dcol(K,P) = W(OC,K)^T * dy(OC,P), then scattered back */
+                if (direct) {
+                    dae_sgemm(1, 0, K, P, OC, 1.0f, w, K, dy, P, 0.0f, dx, P);
+                } else {
+                    dae_sgemm(1, 0, K, P, OC, 1.0f, w, K, dy, P, 0.0f, col, P);
+                    memset(dx, 0, (size_t)C * H * W * sizeof *dx);
+                    col2im_add(dx, col, (size_t)P, C, H, W, k, s, p, OH, OW);
+                }
+            }
+            continue;
+        }
+        float *dyp = col + (size_t)K * N;
+        to_side_by_side(dyp, dy, g, OC, P);
+        if (dw) {
+            for (int j = 0; j < g; j++)
+                im2col(col + (size_t)j * P, (size_t)N, x + (size_t)j * C * H * W, C, H, W, k,
+                       s, p, OH, OW);
+            dae_sgemm(0, 1, OC, K, N, 1.0f, dyp, N, col, N, 1.0f, dw, K);
+        }
+        if (dx) {
+            dae_sgemm(1, 0, K, N, OC, 1.0f, w, K, dyp, N, 0.0f, col, N);
+            memset(dx, 0, (size_t)g * C * H * W * sizeof *dx);
+            for (int j = 0; j < g; j++)
+                col2im_add(dx + (size_t)j * C * H * W, col + (size_t)j * P, (size_t)N, C, H, W,
+                           k, s, p, OH, OW);
         }
     }
 }
 
 /* =========================== conv_transpose2d ===========================
- * The adjoint of a conv2d that reads the (OH,OW) output and produces the (H,W) input:
- * col(OC*k*k, H*W) = W(C, OC*k*k)^T * x(C, H*W), then col2im into the output. */
+ * The adjoint of a conv2d that reads the (OH,OW) output and produces the (H,W) input.
+ * Per group: X (C, g*P) side by side, col (K = OC*k*k, g*P) = W (C, K)^T * X, then col2im
+ * of each image's columns into its output. */
 
-size_t dae_conv_t2d_col_size(int C, int H, int W, int OC, int k, int s, int p, int op)
+size_t dae_conv_t2d_col_size(int B, int C, int H, int W, int OC, int k, int s, int p, int op)
 {
-    return (size_t)OC * k * k * H * W;
+    size_t P = (size_t)H * W, g = (size_t)conv_group(B, (int)P);
+    return ((size_t)OC * k * k + (g > 1 ? (size_t)C : 0)) * g * P;
 }
 
 void dae_conv_t2d_forward(float *out, const float *in, const float *w, const float *b,
@@ -214,15 +315,24 @@ void dae_conv_t2d_forward(float *out, const float *in, const float *w, const flo
                           int op)
 {
     int OH = (H - 1) * s - 2 * p + k + op, OW = (W - 1) * s - 2 * p + k + op;
-    int P = H * W, K = OC * k * k;
-    for (int n = 0; n < B; n++) {
-        const float *x = in + (size_t)n * C * P;
-        float *y = out + (size_t)n * OC * OH * OW;
-        dae_sgemm(1, 0, K, P, C, 1.0f, w, K, x, P, 0.0f, col, P);
-        memset(y, 0, (size_t)OC * OH * OW * sizeof *y);
-        col2im_add(y, col, OC, OH, OW, k, s, p, H, W);
-        if (b)
-            add_channel_bias(y, b, OC, (size_t)OH * OW);
+    int P = H * W, K = OC * k * k, G = conv_group(B, P);
+    size_t osz = (size_t)OC * OH * OW;
+    for (int n0 = 0; n0 < B; n0 += G) {
+        int g = B - n0 < G ? B - n0 : G, N = g * P;
+        const float *x = in + (size_t)n0 * C * P;
+        if (g > 1) {
+            float *xp = col + (size_t)K * N;
+            to_side_by_side(xp, x, g, C, P);
+            x = xp;
+        }
+        dae_sgemm(1, 0, K, N, C, 1.0f, w, K, x, N, 0.0f, col, N);
+        for (int j = 0; j < g; j++) {
+            float *y = out + (size_t)(n0 + j) * osz;
+            memset(y, 0, osz * sizeof *y);
+            col2im_add(y, col + (size_t)j * P, (size_t)N, OC, OH, OW, k, s, p, H, W);
+            if (b)
+                add_channel_bias(y, b, OC, (size_t)OH * OW);
+        }
     }
 }
 
@@ -231,77 +341,130 @@ void dae_conv_t2d_backward(float *din, float *dw, float *db, const float *dout,
                            int W, int OC, int k, int s, int p, int op)
 {
     int OH = (H - 1) * s - 2 * p + k + op, OW = (W - 1) * s - 2 * p + k + op;
-    int P = H * W, K = OC * k * k;
-    for (int n = 0; n < B; n++) {
-        const float *x = in + (size_t)n * C * P;
-        const float *dy = dout + (size_t)n * OC * OH * OW;
-        if (db)
-            sum_channel_bias(db, dy, OC, (size_t)OH * OW);
-        if (!dw && !din)
-            continue;
-        im2col(col, dy, OC, OH, OW, k, s, p, H, W); /* dcol(K, P) */
-        if (dw) /* dw(C,K) += x(C,P) * dcol(K,P)^T */
-            dae_sgemm(0, 1, C, K, P, 1.0f, x, P, col, P, 1.0f, dw, K);
-        if (din) /* dx(C,P) = W(C,K) * dcol(K,P) */
-            dae_sgemm(0, 0, C, P, K, 1.0f, w, K, col, P, 0.0f, din + (size_t)n * C * P, P);
+    int P = H * W, K = OC * k * k, G = conv_group(B, P);
+    size_t osz = (size_t)OC * OH * OW;
+    if (db)
+        for (int n = 0; n < B; n++)
+            sum_channel_bias(db, dout + (size_t)n * osz, OC, (size_t)OH * OW);
+    if (!dw && !din)
+        return;
+    for (int n0 = 0; n0 < B; n0 += G) {
+        int g = B - n0 < G ? B - n0 : G, N = g * P;
+        for (int j = 0; j < g; j++) /* dcol (K, g*P) */
+            im2col(col + (size_t)j * P, (size_t)N, dout + (size_t)(n0 + j) * osz, OC, OH, OW,
+                   k, s, p, H, W);
+        const float *x = in + (size_t)n0 * C * P;
+        float *xp = col + (size_t)K * N;
+        if (dw) { /* dw(C,K) += X(C,N) * dcol(K,N)^T */
+            if (g > 1) {
+                to_side_by_side(xp, x, g, C, P);
+                x = xp;
+            }
+            dae_sgemm(0, 1, C, K, N, 1.0f, x, N, col, N, 1.0f, dw, K);
+        }
+        if (din) { /* dX(C,N) = W(C,K) * dcol(K,N) */
+            float *dx = din + (size_t)n0 * C * P;
+            if (g == 1) {
+                dae_sgemm(0, 0, C, P, K, 1.0f, w, K, col, P, 0.0f, dx, P);
+            } else {
+                dae_sgemm(0, 0, C, N, K, 1.0f, w, K, col, N, 0.0f, xp, N);
+                from_side_by_side(dx, xp, NULL, g, C, P);
+            }
+        }
     }
 }
 
 /* ============================== activations ============================== */
 
-void dae_act_forward(float *out, const float *in, size_t n, dae_act act, float slope)
+/* Elementwise kernels may run in place (out == in), so full blocks of 16 go through a
+ * local array: alias-free with a constant trip count, which GCC vectorises at -O2. */
+#define ACT_BLOCK 16
+
+static inline float act1(float x, dae_act act, float slope)
 {
     switch (act) {
-    case DAE_ACT_IDENTITY:
-        if (out != in)
-            memmove(out, in, n * sizeof *out);
-        break;
-    case DAE_ACT_RELU:
-        for (size_t i = 0; i < n; i++)
-            out[i] = in[i] > 0.0f ? in[i] : 0.0f;
-        break;
-    case DAE_ACT_LEAKY_RELU:
-        for (size_t i = 0; i < n; i++)
-            out[i] = in[i] > 0.0f ? in[i] : in[i] * slope;
-        break;
-    case DAE_ACT_TANH:
-        for (size_t i = 0; i < n; i++)
-            out[i] = tanhf(in[i]);
-        break;
-    case DAE_ACT_SIGMOID:
-        for (size_t i = 0; i < n; i++)
-            out[i] = 1.0f / (1.0f + expf(-in[i]));
-        break;
+    case DAE_ACT_RELU: return x > 0.0f ? x : 0.0f;
+    case DAE_ACT_LEAKY_RELU: return x > 0.0f ? x : x * slope;
+    case DAE_ACT_TANH: return tanhf(x);
+    case DAE_ACT_SIGMOID: return 1.0f / (1.0f + expf(-x));
+    default: return x;
     }
 }
 
-/* From the output: relu/leaky (slope > 0) keep the sign of their input, tanh' = 1 - y^2,
+static inline float dact1(float g, float y, dae_act act, float slope)
+{
+    switch (act) {
+    case DAE_ACT_RELU: return y > 0.0f ? g : 0.0f;
+    case DAE_ACT_LEAKY_RELU: return y > 0.0f ? g : g * slope;
+    case DAE_ACT_TANH: return g * (1.0f - y * y);
+    case DAE_ACT_SIGMOID: return g * y * (1.0f - y);
+    default: return g;
+    }
+}
+
+void dae_act_forward(float *out, const float *in, size_t n, dae_act act, float slope)
+{
+    if (act == DAE_ACT_IDENTITY) {
+        if (out != in)
+            memmove(out, in, n * sizeof *out);
+        return;
+    }
+    size_t i = 0;
+    /* selects between values only (no arithmetic in a branch) keep the loops if-convertible */
+    if (act == DAE_ACT_RELU) {
+        for (; i + ACT_BLOCK <= n; i += ACT_BLOCK) {
+            float t[ACT_BLOCK];
+            memcpy(t, in + i, sizeof t);
+            for (int q = 0; q < ACT_BLOCK; q++)
+                t[q] = t[q] > 0.0f ? t[q] : 0.0f;
+            memcpy(out + i, t, sizeof t);
+        }
+    } else if (act == DAE_ACT_LEAKY_RELU) {
+        for (; i + ACT_BLOCK <= n; i += ACT_BLOCK) {
+            float t[ACT_BLOCK];
+            memcpy(t, in + i, sizeof t);
+            for (int q = 0; q < ACT_BLOCK; q++) {
+                float pos = t[q] > 0.0f ? t[q] : 0.0f, neg = t[q] > 0.0f ? 0.0f : t[q];
+                t[q] = pos + slope * neg;
+            }
+            memcpy(out + i, t, sizeof t);
+        }
+    }
+    for (; i < n; i++)
+        out[i] = act1(in[i], act, slope);
+}
+
+/* From the output: relu/leaky (slope >= 0) keep the sign of their input, tanh' = 1 - y^2,
  * sigmoid' = y (1 - y). din may alias dout. */
 void dae_act_backward(float *din, const float *dout, const float *out, size_t n, dae_act act,
                       float slope)
 {
-    switch (act) {
-    case DAE_ACT_IDENTITY:
+    if (act == DAE_ACT_IDENTITY) {
         if (din != dout)
             memmove(din, dout, n * sizeof *din);
-        break;
-    case DAE_ACT_RELU:
-        for (size_t i = 0; i < n; i++)
-            din[i] = out[i] > 0.0f ? dout[i] : 0.0f;
-        break;
-    case DAE_ACT_LEAKY_RELU:
-        for (size_t i = 0; i < n; i++)
-            din[i] = out[i] > 0.0f ? dout[i] : dout[i] * slope;
-        break;
-    case DAE_ACT_TANH:
-        for (size_t i = 0; i < n; i++)
-            din[i] = dout[i] * (1.0f - out[i] * out[i]);
-        break;
-    case DAE_ACT_SIGMOID:
-        for (size_t i = 0; i < n; i++)
-            din[i] = dout[i] * out[i] * (1.0f - out[i]);
-        break;
+        return;
     }
+    float sl = act == DAE_ACT_LEAKY_RELU ? slope : 0.0f;
+    size_t i = 0;
+    for (; i + ACT_BLOCK <= n; i += ACT_BLOCK) {
+        float g[ACT_BLOCK], y[ACT_BLOCK];
+        memcpy(g, dout + i, sizeof g);
+        memcpy(y, out + i, sizeof y);
+        if (act == DAE_ACT_RELU || act == DAE_ACT_LEAKY_RELU)
+            for (int q = 0; q < ACT_BLOCK; q++) {
+                float k = y[q] > 0.0f ? 1.0f : sl;
+                g[q] *= k;
+            }
+        else if (act == DAE_ACT_TANH)
+            for (int q = 0; q < ACT_BLOCK; q++)
+                g[q] = g[q] * (1.0f - y[q] * y[q]);
+        else
+            for (int q = 0; q < ACT_BLOCK; q++)
+                g[q] = g[q] * y[q] * (1.0f - y[q]);
+        memcpy(din + i, g, sizeof g);
+    }
+    for (; i < n; i++)
+        din[i] = dact1(dout[i], out[i], act, slope);
 }
 
 /* ============================== upsampling ==============================

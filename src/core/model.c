@@ -510,18 +510,41 @@ double dae_model_flops(const dae_model *m, dae_shape in)
 
 /* ============================== workspace ============================== */
 
-static size_t layer_col_size(const dae_layer *L, dae_shape in)
+/* Exact im2col scratch of layer L for B samples of shape `in`. */
+static size_t layer_col_size(const dae_layer *L, dae_shape in, int B)
 {
     if (L->kind == DAE_LAYER_CONV2D)
-        return dae_conv2d_col_size(in.c, in.h, in.w, L->k, L->stride, L->pad);
+        return dae_conv2d_col_size(B, in.c, in.h, in.w, L->out_ch, L->k, L->stride, L->pad);
     if (L->kind == DAE_LAYER_CONV_T2D)
-        return dae_conv_t2d_col_size(in.c, in.h, in.w, L->out_ch, L->k, L->stride, L->pad,
+        return dae_conv_t2d_col_size(B, in.c, in.h, in.w, L->out_ch, L->k, L->stride, L->pad,
                                      L->out_pad);
     return 0;
 }
 
-/* Per-sample sizes for input `in`, each multiplied by `times`, maxed into slot[] / *col. */
-static void plan_add(const dae_model *m, dae_shape in, size_t times, size_t *slot, size_t *col)
+/* Upper bound of that scratch for up to B samples whose per-sample pixel count P (output
+ * pixels for conv2d, input pixels for the transposed conv) is at most `times` times the P
+ * of shape `in`: (C*k*k + channels) * max(min(B*P, DAE_CONV_GROUP_COLS), P), layers.h. */
+static size_t layer_col_bound(const dae_layer *L, dae_shape in, dae_shape out, size_t times,
+                              int B)
+{
+    size_t rows, P;
+    if (L->kind == DAE_LAYER_CONV2D) {
+        rows = (size_t)in.c * L->k * L->k + (size_t)L->out_ch;
+        P = (size_t)out.h * out.w * times;
+    } else if (L->kind == DAE_LAYER_CONV_T2D) {
+        rows = (size_t)L->out_ch * L->k * L->k + (size_t)in.c;
+        P = (size_t)in.h * in.w * times;
+    } else {
+        return 0;
+    }
+    size_t grouped = (size_t)B * P < DAE_CONV_GROUP_COLS ? (size_t)B * P : DAE_CONV_GROUP_COLS;
+    return rows * (grouped > P ? grouped : P);
+}
+
+/* Per-sample activation sizes for input `in` times `times`, maxed into slot[]; the im2col
+ * bound for B samples into *col. */
+static void plan_add(const dae_model *m, dae_shape in, size_t times, int B, size_t *slot,
+                     size_t *col)
 {
     dae_shape s = in;
     for (int i = 0; i <= n_layers(m); i++) {
@@ -529,31 +552,34 @@ static void plan_add(const dae_model *m, dae_shape in, size_t times, size_t *slo
             slot[i] = shape_values(s) * times;
         if (i == n_layers(m))
             break;
-        size_t c = layer_col_size(&m->layers[i], s) * times;
+        dae_shape o;
+        if (layer_shape(&m->layers[i], s, &o, "", NULL))
+            return; /* cannot happen for the shapes plan() passes */
+        size_t c = layer_col_bound(&m->layers[i], s, o, times, B);
         if (c > *col)
             *col = c;
-        if (layer_shape(&m->layers[i], s, &s, "", NULL))
-            return; /* cannot happen for the shapes plan() passes */
+        s = o;
     }
 }
 
 /* Largest per-sample activation of every slot and largest im2col buffer over every input
  * the model accepts within max_vals values. For a fully convolutional model every size is
  * (size at (D,D)) * (H/D) * (W/D), so the bound is that times floor(area / D^2). */
-static int plan(const dae_model *m, size_t max_vals, size_t *slot, size_t *col, dae_error *err)
+static int plan(const dae_model *m, size_t max_vals, int B, size_t *slot, size_t *col,
+                dae_error *err)
 {
     memset(slot, 0, (size_t)(n_layers(m) + 1) * sizeof *slot);
     *col = 0;
     int any = 0;
     if (shape_values(m->in_shape) <= max_vals) {
-        plan_add(m, m->in_shape, 1, slot, col);
+        plan_add(m, m->in_shape, 1, B, slot, col);
         any = 1;
     }
     if (m->fully_conv) {
         size_t D = (size_t)m->size_div, t = max_vals / (size_t)m->in_shape.c / (D * D);
         if (t > 0) {
             dae_shape d = {m->in_shape.c, (int)D, (int)D};
-            plan_add(m, d, t, slot, col);
+            plan_add(m, d, t, B, slot, col);
             any = 1;
         }
     }
@@ -628,7 +654,7 @@ dae_workspace *dae_workspace_create(const dae_model *m, int max_batch, dae_shape
     ws->training = training ? 1 : 0;
     ws->max_in_values = shape_values(max_in);
     size_t colv;
-    if (plan(m, ws->max_in_values, slot, &colv, err))
+    if (plan(m, ws->max_in_values, max_batch, slot, &colv, err))
         goto fail;
     size_t B = (size_t)max_batch, big = 0;
     for (int i = 0; i <= L; i++)
@@ -797,7 +823,7 @@ static int plan_pass(const dae_model *m, dae_workspace *ws, int B, dae_shape s, 
         int rc = layer_shape(&m->layers[i], ws->shapes[i], &ws->shapes[i + 1], name, err);
         if (rc)
             return rc;
-        size_t colv = layer_col_size(&m->layers[i], ws->shapes[i]);
+        size_t colv = layer_col_size(&m->layers[i], ws->shapes[i], B);
         size_t outv = (size_t)B * shape_values(ws->shapes[i + 1]);
         size_t cap = ws->training ? ws->cap_act[i + 1] : ws->cap_buf;
         if (colv > ws->cap_col || outv > cap)

@@ -42,40 +42,48 @@ int dae_corrupt_kind_from_name(const char *name)
     return -1;
 }
 
-int dae_corruption_set_add(dae_corruption_set *set, dae_corrupt_kind kind, float lo, float hi,
-                           float weight, dae_error *err)
+/* The parameter and weight rules of one member (parameterless kinds need lo = hi = 0). */
+static int check_member(const dae_corruption *m, dae_error *err)
 {
-    if ((int)kind < 0 || (int)kind >= N_KINDS)
-        return dae_error_set(err, DAE_EINVAL, "corruption: unknown kind %d", (int)kind);
-    const char *kn = kind_names[kind], *pn = param_name(kind);
-    if (set->n >= DAE_CORRUPT_MAX)
-        return dae_error_set(err, DAE_EINVAL, "corruption: more than %d members",
-                             DAE_CORRUPT_MAX);
-    if (!(weight > 0.0f && weight <= 1e6f))
+    if ((int)m->kind < 0 || (int)m->kind >= N_KINDS)
+        return dae_error_set(err, DAE_EINVAL, "corruption: unknown kind %d", (int)m->kind);
+    const char *kn = kind_names[m->kind], *pn = param_name(m->kind);
+    if (!(m->weight > 0.0f && m->weight <= 1e6f))
         return dae_error_set(err, DAE_EINVAL, "corruption %s: weight %g, expected in (0, 1e6]",
-                             kn, weight);
-    double max = 0.0;
-    switch (kind) {
+                             kn, m->weight);
+    double min = 0.0, max = 0.0;
+    switch (m->kind) {
     case DAE_CORRUPT_GAUSSIAN: max = DAE_CORRUPT_MAX_SIGMA; break;
     case DAE_CORRUPT_MASK:
     case DAE_CORRUPT_SALT_PEPPER: max = 1.0; break;
-    case DAE_CORRUPT_BLOCK: max = DAE_CORRUPT_MAX_DIM; break;
+    case DAE_CORRUPT_BLOCK: min = 1.0, max = DAE_CORRUPT_MAX_DIM; break;
     case DAE_CORRUPT_BLUR: max = DAE_CORRUPT_MAX_BLUR; break;
     default: break;
     }
-    if (!pn) {
-        lo = hi = 0.0f;
-    } else {
-        double min = kind == DAE_CORRUPT_BLOCK ? 1.0 : 0.0;
-        if (!(lo >= min && lo <= hi && hi <= max))
-            return dae_error_set(err, DAE_EINVAL,
-                                 "corruption %s: %s range [%g, %g], expected %g <= lo <= hi <= %g",
-                                 kn, pn, lo, hi, min, max);
-        if (kind == DAE_CORRUPT_BLOCK && (lo != floorf(lo) || hi != floorf(hi)))
-            return dae_error_set(err, DAE_EINVAL,
-                                 "corruption block: k range [%g, %g], expected integers", lo, hi);
-    }
-    set->c[set->n++] = (dae_corruption){kind, lo, hi, weight};
+    if (!(m->lo >= min && m->lo <= m->hi && m->hi <= max))
+        return dae_error_set(err, DAE_EINVAL,
+                             "corruption %s: %s range [%g, %g], expected %g <= lo <= hi <= %g",
+                             kn, pn ? pn : "parameter", m->lo, m->hi, min, max);
+    if (m->kind == DAE_CORRUPT_BLOCK && (m->lo != floorf(m->lo) || m->hi != floorf(m->hi)))
+        return dae_error_set(err, DAE_EINVAL,
+                             "corruption block: k range [%g, %g], expected integers", m->lo,
+                             m->hi);
+    return DAE_OK;
+}
+
+int dae_corruption_set_add(dae_corruption_set *set, dae_corrupt_kind kind, float lo, float hi,
+                           float weight, dae_error *err)
+{
+    if (set->n < 0 || set->n >= DAE_CORRUPT_MAX)
+        return dae_error_set(err, DAE_EINVAL, "corruption: more than %d members",
+                             DAE_CORRUPT_MAX);
+    dae_corruption m = {kind, lo, hi, weight};
+    if (!param_name(kind))
+        m.lo = m.hi = 0.0f;
+    int rc = check_member(&m, err);
+    if (rc)
+        return rc;
+    set->c[set->n++] = m;
     return DAE_OK;
 }
 
@@ -263,18 +271,17 @@ int dae_corruption_out_shape(const dae_corruption_set *set, int c, int h, int w,
     int n_down = 0;
     for (int i = 0; i < set->n; i++) {
         const dae_corruption *m = &set->c[i];
-        if ((int)m->kind < 0 || (int)m->kind >= N_KINDS || !(m->weight > 0.0f))
-            return dae_error_set(err, DAE_EINVAL, "corruption[%d]: bad kind %d or weight %g",
-                                 i, (int)m->kind, m->weight);
+        int rc = check_member(m, err);
+        if (rc) {
+            dae_error_prefix(err, "corruption[%d]: ", i);
+            return rc;
+        }
         if (m->kind == DAE_CORRUPT_DOWN2)
             n_down++;
         if (m->kind == DAE_CORRUPT_BLOCK && (m->lo < 1 || m->hi > h || m->hi > w))
             return dae_error_set(err, DAE_EINVAL,
                                  "corruption[%d] block: k range [%g, %g] does not fit a %dx%d "
                                  "image", i, m->lo, m->hi, h, w);
-        if (m->kind == DAE_CORRUPT_BLUR && m->hi > DAE_CORRUPT_MAX_BLUR)
-            return dae_error_set(err, DAE_EINVAL, "corruption[%d] blur: sigma %g above %g", i,
-                                 m->hi, DAE_CORRUPT_MAX_BLUR);
     }
     if (n_down && n_down != set->n)
         return dae_error_set(err, DAE_EINVAL,

@@ -1,0 +1,114 @@
+/* recipe.h — a dae-train recipe: one JSON file per model, overridable from the command line.
+ *
+ * Every scalar field is a row of one table (name, type, default, range, help), which drives
+ * the parser, the `--key value` overrides and `dae-train --help`, so the three never
+ * disagree. Nested fields use dotted names: {"optimizer": {"lr": 0.002}} is the field
+ * "optimizer.lr", overridden by `--optimizer.lr 0.002` (or `--optimizer.lr=0.002`).
+ * Two fields are JSON values checked by their own modules: "model" (the architecture, in the
+ * model-file config form: "input", "encoder", "decoder", "residual"; see modelfile.h) and
+ * "corruption" (a corruption set, see corrupt.h). Unknown fields are errors (a typo must
+ * not silently train with a default); keys starting with "_" are comments and ignored.
+ *
+ * Example:
+ *   {"name": "fmnist-denoise", "output": "models/fmnist-denoise.safetensors",
+ *    "tasks": ["denoise", "score"], "epochs": 10, "seed": 1,
+ *    "data": {"train": "fashion-mnist:train", "val": "fashion-mnist:test", "val_limit": 2000},
+ *    "model": {"input": [1,28,28], "encoder": [...], "decoder": [...]},
+ *    "corruption": [{"type": "gaussian", "sigma": 0.2}],
+ *    "objective": {"loss": "mse"}, "optimizer": {"kind": "adam", "lr": 0.001}}
+ */
+#ifndef DAED_RECIPE_H
+#define DAED_RECIPE_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "daed/corrupt.h"
+#include "daed/error.h"
+#include "daed/loss.h"
+#include "daed/optim.h"
+
+#define DAE_RECIPE_PATH_MAX 1024
+#define DAE_RECIPE_MAX_BYTES (4u << 20) /* a recipe file larger than this is refused */
+
+typedef enum { DAE_TRI_AUTO = 0, DAE_TRI_ON = 1, DAE_TRI_OFF = 2 } dae_tristate;
+
+typedef struct dae_recipe {
+    char name[64];                        /* model name; "" = the output file's stem */
+    char output[DAE_RECIPE_PATH_MAX];     /* final model file */
+    char checkpoint[DAE_RECIPE_PATH_MAX]; /* "" = <output>.ckpt */
+    unsigned tasks;                       /* DAE_TASK_* bits (modelfile.h) */
+    char tasks_json[256];                 /* the tasks as a JSON array, for the config */
+    uint64_t seed;
+    int epochs, batch_size, threads;
+    dae_tristate progress;                /* progress bar: auto = when stderr is a tty */
+
+    struct {
+        char train[DAE_RECIPE_PATH_MAX];  /* dataset name or path (dae_dataset_load) */
+        char val[DAE_RECIPE_PATH_MAX];    /* "" = split off the training set */
+        char dir[DAE_RECIPE_PATH_MAX];    /* data directory for named sets */
+        int channels;
+        int class_k;                      /* -1 = all classes; k = only class k (one-class) */
+        int limit, val_limit;             /* use at most this many (0 = all) */
+        double val_fraction;              /* held-out fraction when val == "" */
+        int val_count;                    /* held-out count (overrides fraction when > 0) */
+    } data;
+
+    char *model_json;                     /* owned: the "model" object as JSON text */
+    dae_corruption_set corruption;
+    char *corruption_json;                /* owned: the "corruption" value as JSON text */
+    int noise2noise;                      /* target = an independent corruption */
+
+    struct {
+        dae_loss_kind loss;
+        float sparse;                     /* lambda of lambda*|z|_1 */
+        float contractive;                /* lambda of lambda*||dz/dx||_F^2 */
+    } objective;
+
+    dae_optim_params optim;
+    double lr, clip_norm;                 /* clip_norm 0 = off */
+
+    struct {
+        dae_sched_kind kind;
+        long long warmup_steps;
+        double step_epochs;               /* step schedule: decay every this many epochs */
+        double gamma, min_lr;
+    } schedule;
+
+    struct {
+        int patience;                     /* epochs without val PSNR gain; 0 = off */
+        double min_delta;                 /* dB that count as a gain */
+    } early_stop;
+
+    struct {
+        dae_tristate check;               /* auto = models with a convolutional decoder */
+        int max_attempts;                 /* the last attempt runs without the check */
+        int window;                       /* steps averaged at the check */
+        double factor;                    /* collapsed if loss > factor * E[target^2] */
+        int check_step;                   /* 0 = at the end of epoch 1 (PROTOCOL 3.5) */
+        long long restart_warmup;         /* warm-up steps added on a restart */
+    } collapse;
+
+    struct {
+        double threshold_q;               /* quantile used as the anomaly threshold */
+    } calib;
+
+    char *json;                           /* owned: the effective recipe (overrides applied) */
+} dae_recipe;
+
+/* Parse recipe JSON text (what names it in messages), then apply overrides: n_args
+ * strings "--key value" or "--key=value" (args is argv-like, without the recipe path).
+ * Returns NULL with a message naming the field, the bad value and what is expected. */
+dae_recipe *dae_recipe_parse(const char *json, size_t len, const char *what, int n_args,
+                             char *const *args, dae_error *err);
+/* Read the file at path (capped at DAE_RECIPE_MAX_BYTES) and parse it as above. */
+dae_recipe *dae_recipe_load(const char *path, int n_args, char *const *args, dae_error *err);
+void dae_recipe_free(dae_recipe *r);
+
+/* Whether "--key" (without the dashes, before any '=') names a recipe field. */
+int dae_recipe_has_key(const char *key);
+
+/* Every field with its type, default and meaning, one per line. */
+void dae_recipe_print_help(FILE *f);
+
+#endif

@@ -1,0 +1,641 @@
+/* dae_model.c — dae-model: inspect a model file, apply a model offline to one image, tile
+ * images into one picture. A thin main: the work is done by io/modelfile, core/model and
+ * io/image; this file only parses arguments, converts formats and prints.
+ *
+ * Exit codes: 0 ok, 1 invalid input or model (the message says why), 2 usage.
+ */
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daed/error.h"
+#include "daed/image.h"
+#include "daed/model.h"
+#include "daed/modelfile.h"
+#include "daed/safetensors.h" /* dae_file_read */
+
+enum { EXIT_OK = 0, EXIT_BAD = 1, EXIT_USAGE = 2 };
+
+#define JSON_MAX_BYTES ((size_t)512 << 20) /* a 16 Mpx RGB image as JSON text is ~500 MB */
+#define GRID_MAX_SIDE 16384
+
+static const char *USAGE =
+    "usage: dae-model info FILE\n"
+    "       dae-model run [--json] FILE IN OUT\n"
+    "       dae-model grid OUT.png IMG1 IMG2 ... [--cols N] [--scale S] [--pad P]\n"
+    "       dae-model --help\n"
+    "\n"
+    "info   print a model file's architecture (layer by layer, with the output shape of\n"
+    "       each at the nominal input), tasks, tensors, parameter count and metadata\n"
+    "       (training facts, calibration), or exactly why the file is invalid.\n"
+    "run    apply the model to one image. IN is PNG or JPEG (converted to the model's\n"
+    "       channels: colour to gray by BT.601 luma, gray copied to RGB); its size must fit\n"
+    "       the model. For a model with the \"superres\" task, an image that does not fit\n"
+    "       but whose 2x bilinear upsampling does is upsampled first (the low-resolution\n"
+    "       input, as in training). For a model with the \"inpaint\" task the PNG alpha\n"
+    "       channel is the mask (alpha < 0.5 = missing): missing pixels are set to 0\n"
+    "       before the model runs and known pixels are kept in the output.\n"
+    "       OUT is written as PNG (8-bit, values clamped to [0,1]).\n"
+    "       A file whose name ends in .json, or every file with --json, holds float pixels\n"
+    "       as JSON instead: {\"width\":W,\"height\":H,\"channels\":C,\"pixels\":[...]} with\n"
+    "       C*H*W values, planar (channel, row, column); optional \"mask\": H*W values,\n"
+    "       1 = known, 0 = missing (the inpainting mask).\n"
+    "grid   tile images (PNG or JPEG) into one PNG, row by row, on a white background;\n"
+    "       any colour image makes the grid RGB.\n"
+    "       --cols N   images per row (default: all, at most 8)\n"
+    "       --scale S  integer nearest-neighbour magnification, 1..64 (default 1)\n"
+    "       --pad P    pixels between and around tiles, 0..256 (default 2)\n"
+    "\n"
+    "exit codes: 0 ok, 1 invalid input or model, 2 usage\n";
+
+static int usage_error(const char *fmt, const char *arg)
+{
+    fprintf(stderr, "dae-model: ");
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, "\n(see dae-model --help)\n");
+    return EXIT_USAGE;
+}
+
+static int fail(const dae_error *err)
+{
+    fprintf(stderr, "dae-model: %s\n", err->msg);
+    return EXIT_BAD;
+}
+
+static int ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), m = strlen(suffix);
+    return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+/* Parse a whole decimal int in [lo, hi]; 0 on success. */
+static int parse_int(const char *s, int lo, int hi, int *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi)
+        return -1;
+    *out = (int)v;
+    return 0;
+}
+
+/* ======================================================================================
+ * info
+ * ==================================================================================== */
+
+static const char *act_name(dae_act a)
+{
+    switch (a) {
+    case DAE_ACT_IDENTITY: return "identity";
+    case DAE_ACT_RELU: return "relu";
+    case DAE_ACT_LEAKY_RELU: return "leaky_relu";
+    case DAE_ACT_TANH: return "tanh";
+    case DAE_ACT_SIGMOID: return "sigmoid";
+    }
+    return "?";
+}
+
+static void layer_describe(const dae_layer *l, char *buf, size_t n)
+{
+    switch (l->kind) {
+    case DAE_LAYER_LINEAR:
+        snprintf(buf, n, "linear %d -> %d", l->in_f, l->out_f);
+        break;
+    case DAE_LAYER_CONV2D:
+        snprintf(buf, n, "conv2d %d -> %d, k%d s%d p%d", l->in_ch, l->out_ch, l->k, l->stride,
+                 l->pad);
+        break;
+    case DAE_LAYER_CONV_T2D:
+        snprintf(buf, n, "conv_transpose2d %d -> %d, k%d s%d p%d op%d", l->in_ch, l->out_ch,
+                 l->k, l->stride, l->pad, l->out_pad);
+        break;
+    case DAE_LAYER_ACT:
+        if (l->act == DAE_ACT_LEAKY_RELU)
+            snprintf(buf, n, "leaky_relu %g", (double)l->slope);
+        else
+            snprintf(buf, n, "%s", act_name(l->act));
+        break;
+    case DAE_LAYER_UPSAMPLE:
+        snprintf(buf, n, "upsample x2 %s", l->bilinear ? "bilinear" : "nearest");
+        break;
+    case DAE_LAYER_FLATTEN:
+        snprintf(buf, n, "flatten");
+        break;
+    case DAE_LAYER_UNFLATTEN:
+        snprintf(buf, n, "unflatten (%d,%d,%d)", l->unflat.c, l->unflat.h, l->unflat.w);
+        break;
+    default:
+        snprintf(buf, n, "layer kind %d", (int)l->kind);
+    }
+}
+
+static void shape_str(dae_shape s, char *buf, size_t n)
+{
+    snprintf(buf, n, "(%d,%d,%d)", s.c, s.h, s.w);
+}
+
+static void print_tasks(unsigned tasks)
+{
+    int any = 0;
+    for (unsigned bit = 1; bit && bit <= DAE_TASK_SCORE; bit <<= 1)
+        if (tasks & bit) {
+            printf("%s%s", any ? " " : "", dae_task_name(bit));
+            any = 1;
+        }
+    printf("%s\n", any ? "" : "(none)");
+}
+
+static int is_arch_key(const char *k)
+{
+    static const char *const keys[] = {"name", "tasks", "input", "output", "residual",
+                                       "encoder", "decoder", "calibration"};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+        if (strcmp(k, keys[i]) == 0)
+            return 1;
+    return 0;
+}
+
+/* Print every member of a JSON object text except those `skip` accepts, one per line. */
+static void print_json_members(const char *title, const char *json, int (*skip)(const char *))
+{
+    cJSON *root = json ? cJSON_Parse(json) : NULL;
+    if (!cJSON_IsObject(root)) {
+        cJSON_Delete(root);
+        return;
+    }
+    int header = 0;
+    const cJSON *it;
+    cJSON_ArrayForEach(it, root)
+    {
+        if (!it->string || (skip && skip(it->string)))
+            continue;
+        if (!header) {
+            printf("\n%s\n", title);
+            header = 1;
+        }
+        if (cJSON_IsString(it)) {
+            printf("  %-12s %s\n", it->string, it->valuestring);
+        } else {
+            char *txt = cJSON_PrintUnformatted(it);
+            printf("  %-12s %s\n", it->string, txt ? txt : "?");
+            free(txt);
+        }
+    }
+    cJSON_Delete(root);
+}
+
+static int is_config_key(const char *k)
+{
+    return strcmp(k, "config") == 0;
+}
+
+static int cmd_info(int argc, char **argv)
+{
+    if (argc != 1)
+        return usage_error("info takes one FILE, got %s arguments", argc ? "several" : "no");
+    const char *path = argv[0];
+    dae_error err = {0};
+    dae_modelfile *mf = dae_modelfile_load(path, NULL, &err);
+    if (!mf)
+        return fail(&err);
+    const dae_model *m = mf->model;
+    char a[64], b[64];
+
+    printf("model        %s\n", mf->name);
+    printf("file         %s (%zu bytes)\n", path, mf->file_bytes);
+    printf("tasks        ");
+    print_tasks(mf->tasks);
+    shape_str(m->in_shape, a, sizeof a);
+    printf("input        %s (C,H,W)\n", a);
+    shape_str(m->latent_shape, a, sizeof a);
+    printf("latent       %s\n", a);
+    shape_str(m->out_shape, a, sizeof a);
+    printf("output       %s%s\n", a, m->residual ? ", residual: input - net(input)" : "");
+    if (m->fully_conv)
+        printf("sizes        fully convolutional: any H,W multiple of %d\n", m->size_div);
+    else
+        printf("sizes        fixed input shape\n");
+    printf("parameters   %zu (%.1f KiB as float32)\n", m->n_params,
+           (double)m->n_params * 4.0 / 1024.0);
+    printf("flops        %.4g per sample at the nominal input\n",
+           dae_model_flops(m, m->in_shape));
+
+    printf("\narchitecture (output shape of each layer at the nominal input)\n");
+    int n = m->n_enc + m->n_dec;
+    for (int i = 0; i < n; i++) {
+        const dae_layer *l = &m->layers[i];
+        char label[32], desc[96], params[48] = "";
+        dae_shape s;
+        snprintf(label, sizeof label, "%s.%d", i < m->n_enc ? "encoder" : "decoder",
+                 i < m->n_enc ? i : i - m->n_enc);
+        layer_describe(l, desc, sizeof desc);
+        if (dae_model_shape_through(m, m->in_shape, 0, i + 1, &s, &err) == DAE_OK)
+            shape_str(s, a, sizeof a);
+        else
+            snprintf(a, sizeof a, "?");
+        if (l->n_w + l->n_b)
+            snprintf(params, sizeof params, "%zu params", l->n_w + l->n_b);
+        if (i == m->n_enc)
+            printf("  -- latent code --\n");
+        if (params[0])
+            printf("  %-11s %-38s %-14s %s\n", label, desc, a, params);
+        else
+            printf("  %-11s %-38s %s\n", label, desc, a);
+    }
+
+    printf("\ntensors\n");
+    for (int i = 0; i < n; i++) {
+        for (int bias = 0; bias < 2; bias++) {
+            int64_t dims[4];
+            int nd = dae_model_param_shape(m, i, bias, dims);
+            if (nd <= 0)
+                continue;
+            dae_model_param_name(m, i, bias, b, sizeof b);
+            char sh[96];
+            size_t o = 0;
+            for (int d = 0; d < nd && o < sizeof sh; d++)
+                o += (size_t)snprintf(sh + o, sizeof sh - o, "%s%lld", d ? ", " : "[",
+                                      (long long)dims[d]);
+            if (o < sizeof sh)
+                snprintf(sh + o, sizeof sh - o, "]");
+            printf("  %-20s F32 %s\n", b, sh);
+        }
+    }
+
+    if (mf->calib.n > 0) {
+        printf("\ncalibration  score %s, threshold %.6g\n",
+               mf->calib.score[0] ? mf->calib.score : "?", mf->calib.threshold);
+        for (int i = 0; i < mf->calib.n; i++)
+            printf("  p%-10g %.6g\n", mf->calib.level[i] * 100.0, mf->calib.value[i]);
+    } else {
+        printf("\ncalibration  none\n");
+    }
+    print_json_members("config (other fields)", mf->config_json, is_arch_key);
+    print_json_members("metadata", mf->metadata_json, is_config_key);
+    dae_modelfile_free(mf);
+    return EXIT_OK;
+}
+
+/* ======================================================================================
+ * float pixels as JSON
+ * ==================================================================================== */
+
+static int json_get_dim(const cJSON *root, const char *key, int lo, int hi, int *out,
+                        const char *path, dae_error *err)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, key);
+    if (!cJSON_IsNumber(v))
+        return dae_error_set(err, DAE_EFORMAT, "%s: \"%s\" missing or not a number", path, key);
+    double d = v->valuedouble;
+    if (!(d >= lo && d <= hi) || d != floor(d))
+        return dae_error_set(err, DAE_EFORMAT, "%s: \"%s\" is %g, expected an integer in [%d, %d]",
+                             path, key, d, lo, hi);
+    *out = (int)d;
+    return DAE_OK;
+}
+
+/* Copy exactly n finite numbers of a JSON array into dst. */
+static int json_get_floats(const cJSON *root, const char *key, float *dst, size_t n,
+                           const char *path, dae_error *err)
+{
+    const cJSON *arr = cJSON_GetObjectItemCaseSensitive(root, key);
+    if (!cJSON_IsArray(arr))
+        return dae_error_set(err, DAE_EFORMAT, "%s: \"%s\" missing or not an array", path, key);
+    size_t i = 0;
+    const cJSON *it;
+    cJSON_ArrayForEach(it, arr)
+    {
+        if (i == n)
+            return dae_error_set(err, DAE_ESHAPE, "%s: \"%s\" has more than %zu values", path,
+                                 key, n);
+        if (!cJSON_IsNumber(it) || !isfinite(it->valuedouble))
+            return dae_error_set(err, DAE_EFORMAT, "%s: \"%s\"[%zu] is not a finite number",
+                                 path, key, i);
+        dst[i++] = (float)it->valuedouble;
+    }
+    if (i != n)
+        return dae_error_set(err, DAE_ESHAPE, "%s: \"%s\" has %zu values, expected %zu", path,
+                             key, i, n);
+    return DAE_OK;
+}
+
+/* {"width","height","channels","pixels":[c*h*w planar], "mask":[h*w] optional} -> image
+ * (the mask becomes the alpha plane). */
+static int pixels_json_read(const char *path, dae_image *im, dae_error *err)
+{
+    dae_image_limits lim = dae_image_default_limits();
+    unsigned char *text = NULL;
+    size_t len = 0;
+    cJSON *root = NULL;
+    int w, h, c;
+    int rc = dae_file_read(path, JSON_MAX_BYTES, &text, &len, err);
+    if (rc)
+        return rc;
+    root = cJSON_ParseWithLengthOpts((const char *)text, len, NULL, 0);
+    if (!cJSON_IsObject(root)) {
+        rc = dae_error_set(err, DAE_EFORMAT, "%s: not a JSON object", path);
+        goto done;
+    }
+    if ((rc = json_get_dim(root, "width", 1, lim.max_width, &w, path, err)) ||
+        (rc = json_get_dim(root, "height", 1, lim.max_height, &h, path, err)) ||
+        (rc = json_get_dim(root, "channels", 1, 3, &c, path, err)))
+        goto done;
+    if (c == 2) {
+        rc = dae_error_set(err, DAE_EFORMAT, "%s: \"channels\" is 2, expected 1 or 3", path);
+        goto done;
+    }
+    if ((size_t)w * (size_t)h > lim.max_pixels) {
+        rc = dae_error_set(err, DAE_ELIMIT, "%s: %dx%d is more than %zu pixels", path, w, h,
+                           lim.max_pixels);
+        goto done;
+    }
+    const cJSON *mask = cJSON_GetObjectItemCaseSensitive(root, "mask");
+    if ((rc = dae_image_alloc(im, w, h, c, mask != NULL, err)))
+        goto done;
+    size_t hw = (size_t)w * (size_t)h;
+    if ((rc = json_get_floats(root, "pixels", im->px, (size_t)c * hw, path, err)) ||
+        (mask && (rc = json_get_floats(root, "mask", im->alpha, hw, path, err))))
+        dae_image_free(im);
+done:
+    cJSON_Delete(root);
+    free(text);
+    return rc;
+}
+
+static int pixels_json_write(const char *path, const float *px, int w, int h, int c,
+                             dae_error *err)
+{
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return dae_error_set(err, DAE_EIO, "%s: %s", path, strerror(errno));
+    size_t n = (size_t)c * (size_t)h * (size_t)w;
+    fprintf(f, "{\"width\":%d,\"height\":%d,\"channels\":%d,\"pixels\":[", w, h, c);
+    for (size_t i = 0; i < n; i++)
+        fprintf(f, "%s%.9g", i ? "," : "", (double)px[i]);
+    fprintf(f, "]}\n");
+    int bad = ferror(f);
+    if (fclose(f) != 0 || bad)
+        return dae_error_set(err, DAE_EIO, "%s: write failed", path);
+    return DAE_OK;
+}
+
+/* ======================================================================================
+ * run
+ * ==================================================================================== */
+
+static int cmd_run(int argc, char **argv)
+{
+    int all_json = 0;
+    const char *pos[3];
+    int npos = 0;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--json") == 0)
+            all_json = 1;
+        else if (argv[i][0] == '-' && argv[i][1] == '-')
+            return usage_error("run: unknown option %s", argv[i]);
+        else if (npos < 3)
+            pos[npos++] = argv[i];
+        else
+            return usage_error("run: unexpected argument %s", argv[i]);
+    }
+    if (npos != 3)
+        return usage_error("run needs FILE IN OUT%s", "");
+    const char *model_path = pos[0], *in_path = pos[1], *out_path = pos[2];
+    int in_json = all_json || ends_with(in_path, ".json");
+    int out_json = all_json || ends_with(out_path, ".json");
+
+    int rc = EXIT_BAD;
+    dae_error err = {0};
+    dae_modelfile *mf = NULL;
+    dae_workspace *ws = NULL;
+    dae_image im = {0}, up = {0}, out = {0};
+    float *orig = NULL;
+
+    mf = dae_modelfile_load(model_path, NULL, &err);
+    if (!mf)
+        goto done;
+    const dae_model *m = mf->model;
+
+    if (in_json ? pixels_json_read(in_path, &im, &err)
+                : dae_image_read_file(in_path, NULL, &im, &err))
+        goto done;
+    if (im.c != m->in_shape.c) {
+        if (m->in_shape.c != 1 && m->in_shape.c != 3) {
+            dae_error_set(&err, DAE_ESHAPE,
+                          "%s: the model takes %d channels; only 1 (gray) or 3 (RGB) can be "
+                          "converted from an image", model_path, m->in_shape.c);
+            goto done;
+        }
+        if (dae_image_to_channels(&im, m->in_shape.c, &err))
+            goto done;
+    }
+    /* A super-resolution model takes the low-resolution image upsampled 2x bilinearly, as
+     * in training: an image that does not fit as it is but whose double does is upsampled. */
+    dae_shape in_shape = {im.c, im.h, im.w};
+    if ((mf->tasks & DAE_TASK_SUPERRES) && dae_model_check_input(m, in_shape, NULL) &&
+        im.w <= INT_MAX / 2 && im.h <= INT_MAX / 2 &&
+        dae_model_check_input(m, (dae_shape){im.c, 2 * im.h, 2 * im.w}, NULL) == DAE_OK) {
+        if (dae_image_resize(&im, 2 * im.w, 2 * im.h, &up, &err))
+            goto done;
+        dae_image_free(&im);
+        im = up;
+        memset(&up, 0, sizeof up);
+        in_shape = (dae_shape){im.c, im.h, im.w};
+    }
+    if (dae_model_check_input(m, in_shape, &err)) {
+        char s[64];
+        shape_str(in_shape, s, sizeof s);
+        dae_error_prefix(&err, "%s: image %s does not fit model %s: ", in_path, s, mf->name);
+        goto done;
+    }
+    size_t hw = (size_t)im.w * (size_t)im.h, n_in = (size_t)im.c * hw;
+    int inpaint = (mf->tasks & DAE_TASK_INPAINT) && im.alpha;
+    if (inpaint) {
+        /* Missing pixels reach the model as 0 (the training corruption); the known ones
+         * are pasted back afterwards. */
+        orig = malloc(n_in * sizeof *orig);
+        if (!orig) {
+            dae_error_set(&err, DAE_ENOMEM, "%s: cannot allocate %zu floats", in_path, n_in);
+            goto done;
+        }
+        memcpy(orig, im.px, n_in * sizeof *orig);
+        for (int ch = 0; ch < im.c; ch++)
+            for (size_t i = 0; i < hw; i++)
+                if (!(im.alpha[i] >= 0.5f))
+                    im.px[(size_t)ch * hw + i] = 0.0f;
+    }
+
+    ws = dae_workspace_create(m, 1, in_shape, 0, &err);
+    if (!ws)
+        goto done;
+    const float *y;
+    dae_shape ys;
+    if (dae_model_forward(m, ws, im.px, 1, in_shape, &y, &ys, &err))
+        goto done;
+    if (!out_json && ys.c != 1 && ys.c != 3) {
+        dae_error_set(&err, DAE_ESHAPE,
+                      "%s: output has %d channels, a PNG needs 1 or 3 (write .json instead)",
+                      model_path, ys.c);
+        goto done;
+    }
+    if (dae_image_alloc(&out, ys.w, ys.h, ys.c, 0, &err))
+        goto done;
+    size_t n_out = (size_t)ys.c * (size_t)ys.h * (size_t)ys.w;
+    memcpy(out.px, y, n_out * sizeof *y);
+    if (inpaint && ys.c == im.c && ys.h == im.h && ys.w == im.w) {
+        for (int ch = 0; ch < im.c; ch++)
+            for (size_t i = 0; i < hw; i++)
+                if (im.alpha[i] >= 0.5f)
+                    out.px[(size_t)ch * hw + i] = orig[(size_t)ch * hw + i];
+    }
+    if (out_json ? pixels_json_write(out_path, out.px, out.w, out.h, out.c, &err)
+                 : dae_png_write_file(out_path, &out, &err))
+        goto done;
+    rc = EXIT_OK;
+done:
+    if (rc != EXIT_OK)
+        fail(&err);
+    free(orig);
+    dae_image_free(&out);
+    dae_image_free(&up);
+    dae_image_free(&im);
+    dae_workspace_free(ws);
+    dae_modelfile_free(mf);
+    return rc;
+}
+
+/* ======================================================================================
+ * grid
+ * ==================================================================================== */
+
+static int cmd_grid(int argc, char **argv)
+{
+    int cols = 0, scale = 1, pad = 2;
+    const char *out_path = NULL;
+    char **inputs = malloc((size_t)(argc > 0 ? argc : 1) * sizeof *inputs);
+    int n = 0;
+    if (!inputs) {
+        fprintf(stderr, "dae-model: out of memory\n");
+        return EXIT_BAD;
+    }
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        int *dst = strcmp(a, "--cols") == 0    ? &cols
+                   : strcmp(a, "--scale") == 0 ? &scale
+                   : strcmp(a, "--pad") == 0   ? &pad
+                                               : NULL;
+        if (dst) {
+            int lo = dst == &pad ? 0 : 1, hi = dst == &cols ? 1024 : dst == &scale ? 64 : 256;
+            if (i + 1 >= argc || parse_int(argv[i + 1], lo, hi, dst)) {
+                free(inputs);
+                return usage_error("grid: %s needs an integer in range (cols 1..1024, "
+                                   "scale 1..64, pad 0..256)", a);
+            }
+            i++;
+        } else if (a[0] == '-' && a[1] == '-') {
+            free(inputs);
+            return usage_error("grid: unknown option %s", a);
+        } else if (!out_path) {
+            out_path = a;
+        } else {
+            inputs[n++] = argv[i];
+        }
+    }
+    if (!out_path || n == 0) {
+        free(inputs);
+        return usage_error("grid needs OUT.png and at least one image%s", "");
+    }
+    if (cols == 0)
+        cols = n < 8 ? n : 8;
+    if (cols > n)
+        cols = n;
+
+    int rc = EXIT_BAD;
+    dae_error err = {0};
+    dae_image grid = {0};
+    dae_image *ims = calloc((size_t)n, sizeof *ims);
+    if (!ims) {
+        dae_error_set(&err, DAE_ENOMEM, "grid: cannot allocate %d images", n);
+        goto done;
+    }
+    int c = 1, cw = 0, chh = 0;
+    for (int i = 0; i < n; i++) {
+        if (dae_image_read_file(inputs[i], NULL, &ims[i], &err))
+            goto done;
+        if (ims[i].c == 3)
+            c = 3;
+        if (ims[i].w > cw)
+            cw = ims[i].w;
+        if (ims[i].h > chh)
+            chh = ims[i].h;
+    }
+    int rows = (n + cols - 1) / cols;
+    /* Sizes in 64-bit: each factor is bounded (side 16384, scale 64, cols 1024, pad 256). */
+    int64_t W = (int64_t)cols * cw * scale + (int64_t)(cols + 1) * pad;
+    int64_t H = (int64_t)rows * chh * scale + (int64_t)(rows + 1) * pad;
+    if (W > GRID_MAX_SIDE || H > GRID_MAX_SIDE) {
+        dae_error_set(&err, DAE_ELIMIT, "grid: %lldx%lld pixels, more than %dx%d",
+                      (long long)W, (long long)H, GRID_MAX_SIDE, GRID_MAX_SIDE);
+        goto done;
+    }
+    if (dae_image_alloc(&grid, (int)W, (int)H, c, 0, &err))
+        goto done;
+    size_t plane = (size_t)W * (size_t)H;
+    for (size_t i = 0; i < (size_t)c * plane; i++)
+        grid.px[i] = 1.0f;
+    for (int i = 0; i < n; i++) {
+        dae_image *im = &ims[i];
+        if (im->c != c && dae_image_to_channels(im, c, &err))
+            goto done;
+        int x0 = pad + (i % cols) * (cw * scale + pad) + (cw - im->w) * scale / 2;
+        int y0 = pad + (i / cols) * (chh * scale + pad) + (chh - im->h) * scale / 2;
+        for (int ch = 0; ch < c; ch++)
+            for (int y = 0; y < im->h * scale; y++)
+                for (int x = 0; x < im->w * scale; x++)
+                    grid.px[(size_t)ch * plane + (size_t)(y0 + y) * (size_t)W +
+                            (size_t)(x0 + x)] =
+                        im->px[((size_t)ch * (size_t)im->h + (size_t)(y / scale)) *
+                                   (size_t)im->w +
+                               (size_t)(x / scale)];
+    }
+    if (dae_png_write_file(out_path, &grid, &err))
+        goto done;
+    rc = EXIT_OK;
+done:
+    if (rc != EXIT_OK)
+        fail(&err);
+    if (ims)
+        for (int i = 0; i < n; i++)
+            dae_image_free(&ims[i]);
+    free(ims);
+    dae_image_free(&grid);
+    free(inputs);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fputs(USAGE, stderr);
+        return EXIT_USAGE;
+    }
+    const char *cmd = argv[1];
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            fputs(USAGE, stdout);
+            return EXIT_OK;
+        }
+    if (strcmp(cmd, "info") == 0)
+        return cmd_info(argc - 2, argv + 2);
+    if (strcmp(cmd, "run") == 0)
+        return cmd_run(argc - 2, argv + 2);
+    if (strcmp(cmd, "grid") == 0)
+        return cmd_grid(argc - 2, argv + 2);
+    return usage_error("unknown command \"%s\" (info, run, grid)", cmd);
+}

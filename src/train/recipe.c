@@ -1,0 +1,637 @@
+/* recipe.c — recipe files for dae-train: one field table drives parsing, overrides and help. */
+#include "daed/recipe.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daed/modelfile.h"
+
+typedef enum {
+    T_INT,    /* int */
+    T_LL,     /* long long */
+    T_U64,    /* uint64_t */
+    T_DOUBLE, /* double */
+    T_FLOAT,  /* float */
+    T_STR,    /* char[size] */
+    T_ENUM,   /* int-sized enum, one of names[] */
+    T_BOOL,   /* int 0/1 */
+    T_TASKS,  /* unsigned task bits + tasks_json */
+    T_MODEL,  /* JSON object -> model_json */
+    T_CORRUPT /* JSON array/object or a PROTOCOL task name -> corruption + corruption_json */
+} ftype;
+
+typedef struct field {
+    const char *key;
+    ftype type;
+    size_t off, size;
+    const char *def; /* default, in override syntax (also what --help shows) */
+    double min, max;
+    const char *const *names;
+    const char *help;
+} field;
+
+_Static_assert(sizeof(dae_loss_kind) == sizeof(int) && sizeof(dae_opt_kind) == sizeof(int) &&
+                   sizeof(dae_sched_kind) == sizeof(int) && sizeof(dae_tristate) == sizeof(int),
+               "enum fields are stored as int");
+
+static const char *const tri_names[] = {"auto", "on", "off", NULL};
+static const char *const loss_names[] = {"mse", "bce", NULL};
+static const char *const opt_names[] = {"adam", "adamw", "sgd", NULL};
+static const char *const sched_names[] = {"constant", "step", "cosine", NULL};
+
+#define R(f) offsetof(dae_recipe, f)
+#define S(f) sizeof(((dae_recipe *)0)->f)
+#define BIG 1e300
+
+static const char default_model[] =
+    "{\"input\":[1,28,28],\"encoder\":[{\"type\":\"flatten\"},"
+    "{\"type\":\"linear\",\"in_features\":784,\"out_features\":512},{\"type\":\"relu\"},"
+    "{\"type\":\"linear\",\"in_features\":512,\"out_features\":128},{\"type\":\"relu\"}],"
+    "\"decoder\":[{\"type\":\"linear\",\"in_features\":128,\"out_features\":512},"
+    "{\"type\":\"relu\"},{\"type\":\"linear\",\"in_features\":512,\"out_features\":784},"
+    "{\"type\":\"sigmoid\"},{\"type\":\"unflatten\",\"unflattened_size\":[1,28,28]}]}";
+
+static const field fields[] = {
+    {"name", T_STR, R(name), S(name), "", 0, 0, NULL, "model name (\"\" = output file stem)"},
+    {"output", T_STR, R(output), S(output), "model.safetensors", 0, 0, NULL,
+     "model file written after training"},
+    {"checkpoint", T_STR, R(checkpoint), S(checkpoint), "", 0, 0, NULL,
+     "checkpoint file, rewritten every epoch (\"\" = <output>.ckpt)"},
+    {"tasks", T_TASKS, R(tasks), 0, "denoise,score", 0, 0, NULL,
+     "tasks the model serves: denoise inpaint superres encode score"},
+    {"seed", T_U64, R(seed), 0, "1", 0, 9007199254740992.0, NULL,
+     "seed of initialisation, shuffling and corruptions"},
+    {"epochs", T_INT, R(epochs), 0, "10", 1, 1000000, NULL, "passes over the training set"},
+    {"batch_size", T_INT, R(batch_size), 0, "128", 1, 65536, NULL, "minibatch size"},
+    {"threads", T_INT, R(threads), 0, "2", 1, 256, NULL, "OpenBLAS threads"},
+    {"progress", T_ENUM, R(progress), 0, "auto", 0, 0, tri_names,
+     "progress bar (auto = when stderr is a terminal)"},
+
+    {"data.train", T_STR, R(data.train), S(data.train), "fashion-mnist:train", 0, 0, NULL,
+     "training set: fashion-mnist:train|test, mnist:train|test, a PNG folder, or IDX "
+     "images[,labels]"},
+    {"data.val", T_STR, R(data.val), S(data.val), "", 0, 0, NULL,
+     "validation set, same forms (\"\" = hold out part of the training set)"},
+    {"data.dir", T_STR, R(data.dir), S(data.dir), "data", 0, 0, NULL,
+     "directory of the named sets (scripts/get-data.sh)"},
+    {"data.channels", T_INT, R(data.channels), 0, "1", 1, 3, NULL,
+     "channels for PNG folders (1 or 3)"},
+    {"data.class", T_INT, R(data.class_k), 0, "-1", -1, 1000000, NULL,
+     "train on one class only (one-class anomaly model); -1 = all"},
+    {"data.limit", T_INT, R(data.limit), 0, "0", 0, 2147483647.0, NULL,
+     "use only the first N training images (0 = all)"},
+    {"data.val_limit", T_INT, R(data.val_limit), 0, "0", 0, 2147483647.0, NULL,
+     "use only the first N validation images (0 = all)"},
+    {"data.val_fraction", T_DOUBLE, R(data.val_fraction), 0, "0.1", 0, 0.9, NULL,
+     "held-out fraction when data.val is empty"},
+    {"data.val_count", T_INT, R(data.val_count), 0, "0", 0, 2147483647.0, NULL,
+     "held-out count when data.val is empty (overrides the fraction if > 0)"},
+
+    {"model", T_MODEL, 0, 0, default_model, 0, 0, NULL,
+     "architecture (model-file config form: input, encoder, decoder, residual); default: "
+     "the PROTOCOL MLP 784-512-128-512-784"},
+    {"corruption", T_CORRUPT, 0, 0, "[{\"type\":\"gaussian\",\"sigma\":0.2}]", 0, 0, NULL,
+     "corruption set (corrupt.h JSON form) or a PROTOCOL task name (denoise-g20, sr2, ...)"},
+    {"noise2noise", T_BOOL, R(noise2noise), 0, "false", 0, 0, NULL,
+     "target = an independently corrupted copy instead of the clean image"},
+
+    {"objective.loss", T_ENUM, R(objective.loss), 0, "mse", 0, 0, loss_names,
+     "reconstruction loss: mse, or bce (on sigmoid outputs)"},
+    {"objective.sparse", T_FLOAT, R(objective.sparse), 0, "0", 0, 1e6, NULL,
+     "lambda of the sparse-code penalty lambda*|z|_1 (mean over the batch)"},
+    {"objective.contractive", T_FLOAT, R(objective.contractive), 0, "0", 0, 1e6, NULL,
+     "lambda of the contractive penalty lambda*||dz/dx||_F^2 (linear+sigmoid|tanh "
+     "encoders only; extra O(hidden*input) per batch)"},
+
+    {"optimizer.kind", T_ENUM, R(optim.kind), 0, "adam", 0, 0, opt_names,
+     "adam, adamw (decoupled weight decay) or sgd (with momentum)"},
+    {"optimizer.lr", T_DOUBLE, R(lr), 0, "0.001", 1e-12, 100, NULL, "base learning rate"},
+    {"optimizer.beta1", T_FLOAT, R(optim.beta1), 0, "0.9", 0, 0.999999, NULL, "Adam beta1"},
+    {"optimizer.beta2", T_FLOAT, R(optim.beta2), 0, "0.999", 0, 0.99999999, NULL,
+     "Adam beta2"},
+    {"optimizer.eps", T_FLOAT, R(optim.eps), 0, "1e-08", 1e-30, 1, NULL, "Adam epsilon"},
+    {"optimizer.momentum", T_FLOAT, R(optim.momentum), 0, "0.9", 0, 0.999999, NULL,
+     "SGD momentum"},
+    {"optimizer.weight_decay", T_FLOAT, R(optim.weight_decay), 0, "0", 0, 10, NULL,
+     "weight decay (L2 for adam/sgd, decoupled for adamw)"},
+    {"optimizer.clip_norm", T_DOUBLE, R(clip_norm), 0, "0", 0, BIG, NULL,
+     "clip the gradient's L2 norm to this (0 = off)"},
+
+    {"schedule.kind", T_ENUM, R(schedule.kind), 0, "constant", 0, 0, sched_names,
+     "learning-rate schedule: constant, step or cosine"},
+    {"schedule.warmup_steps", T_LL, R(schedule.warmup_steps), 0, "0", 0, 1e15, NULL,
+     "linear warm-up steps"},
+    {"schedule.step_epochs", T_DOUBLE, R(schedule.step_epochs), 0, "1", 1e-6, 1e9, NULL,
+     "step schedule: multiply by gamma every this many epochs"},
+    {"schedule.gamma", T_DOUBLE, R(schedule.gamma), 0, "0.1", 0, 1, NULL,
+     "step schedule decay factor"},
+    {"schedule.min_lr", T_DOUBLE, R(schedule.min_lr), 0, "0", 0, 100, NULL,
+     "cosine schedule floor"},
+
+    {"early_stopping.patience", T_INT, R(early_stop.patience), 0, "0", 0, 1000000, NULL,
+     "stop after this many epochs without a validation PSNR gain (0 = off)"},
+    {"early_stopping.min_delta", T_DOUBLE, R(early_stop.min_delta), 0, "0", 0, 100, NULL,
+     "PSNR gain (dB) that counts as an improvement"},
+
+    {"collapse.check", T_ENUM, R(collapse.check), 0, "auto", 0, 0, tri_names,
+     "detect an all-black collapse and restart (auto = convolutional decoders)"},
+    {"collapse.max_attempts", T_INT, R(collapse.max_attempts), 0, "10", 1, 1000, NULL,
+     "attempts in all; the last one runs without the check"},
+    {"collapse.window", T_INT, R(collapse.window), 0, "10", 1, 1000000, NULL,
+     "steps whose mean loss is checked"},
+    {"collapse.factor", T_DOUBLE, R(collapse.factor), 0, "0.9", 0, 10, NULL,
+     "collapsed if that mean loss > factor * E[target^2]"},
+    {"collapse.check_step", T_INT, R(collapse.check_step), 0, "0", 0, 2147483647.0, NULL,
+     "check after this many steps (0 = end of epoch 1, as PROTOCOL 3.5)"},
+    {"collapse.restart_warmup", T_LL, R(collapse.restart_warmup), 0, "100", 0, 1e15, NULL,
+     "learning-rate warm-up steps on a restarted attempt (new seed: seed + 7919*attempt)"},
+
+    {"calibration.threshold", T_DOUBLE, R(calib.threshold_q), 0, "0.99", 0.5, 1, NULL,
+     "quantile of validation scores used as the anomaly threshold"},
+};
+#define N_FIELDS ((int)(sizeof fields / sizeof fields[0]))
+
+static const field *find_field(const char *key, size_t len)
+{
+    for (int i = 0; i < N_FIELDS; i++)
+        if (strlen(fields[i].key) == len && memcmp(fields[i].key, key, len) == 0)
+            return &fields[i];
+    return NULL;
+}
+
+int dae_recipe_has_key(const char *key)
+{
+    const char *eq = strchr(key, '=');
+    return find_field(key, eq ? (size_t)(eq - key) : strlen(key)) != NULL;
+}
+
+/* Is `path` (length len) a section, i.e. a prefix "path." of some field? */
+static int is_section(const char *path, size_t len)
+{
+    for (int i = 0; i < N_FIELDS; i++)
+        if (strncmp(fields[i].key, path, len) == 0 && fields[i].key[len] == '.')
+            return 1;
+    return 0;
+}
+
+static const char *type_word(const field *f)
+{
+    switch (f->type) {
+    case T_INT:
+    case T_LL:
+    case T_U64: return "INT";
+    case T_DOUBLE:
+    case T_FLOAT: return "NUM";
+    case T_STR: return "STR";
+    case T_ENUM: return "WORD";
+    case T_BOOL: return "BOOL";
+    case T_TASKS: return "LIST";
+    default: return "JSON";
+    }
+}
+
+/* ---- value conversion: cJSON item -> struct field ---- */
+
+static int set_field(dae_recipe *r, const field *f, const cJSON *v, dae_error *err)
+{
+    char *base = (char *)r;
+    switch (f->type) {
+    case T_INT:
+    case T_LL:
+    case T_U64:
+    case T_DOUBLE:
+    case T_FLOAT: {
+        if (!cJSON_IsNumber(v))
+            return dae_error_set(err, DAE_EINVAL, "%s: expected a number, got %s", f->key,
+                                 cJSON_IsString(v) ? v->valuestring : "a non-number");
+        double d = v->valuedouble;
+        int integral = f->type == T_INT || f->type == T_LL || f->type == T_U64;
+        if (!isfinite(d) || d < f->min || d > f->max || (integral && d != floor(d))) {
+            if (integral)
+                return dae_error_set(err, DAE_EINVAL,
+                                     "%s: expected an integer in [%.17g, %.17g], got %.17g",
+                                     f->key, f->min, f->max, d);
+            return dae_error_set(err, DAE_EINVAL,
+                                 "%s: expected a number in [%g, %g], got %.17g", f->key,
+                                 f->min, f->max, d);
+        }
+        if (f->type == T_INT)
+            *(int *)(base + f->off) = (int)d;
+        else if (f->type == T_LL)
+            *(long long *)(base + f->off) = (long long)d;
+        else if (f->type == T_U64)
+            *(uint64_t *)(base + f->off) = (uint64_t)d;
+        else if (f->type == T_DOUBLE)
+            *(double *)(base + f->off) = d;
+        else
+            *(float *)(base + f->off) = (float)d;
+        return DAE_OK;
+    }
+    case T_STR:
+        if (!cJSON_IsString(v))
+            return dae_error_set(err, DAE_EINVAL, "%s: expected a string", f->key);
+        if (strlen(v->valuestring) >= f->size)
+            return dae_error_set(err, DAE_ELIMIT, "%s: %zu characters, at most %zu", f->key,
+                                 strlen(v->valuestring), f->size - 1);
+        strcpy(base + f->off, v->valuestring);
+        return DAE_OK;
+    case T_ENUM: {
+        if (cJSON_IsString(v))
+            for (int i = 0; f->names[i]; i++)
+                if (strcmp(v->valuestring, f->names[i]) == 0) {
+                    *(int *)(base + f->off) = i;
+                    return DAE_OK;
+                }
+        char list[128] = "";
+        for (int i = 0; f->names[i]; i++) {
+            strcat(list, i ? ", " : "");
+            strcat(list, f->names[i]);
+        }
+        return dae_error_set(err, DAE_EINVAL, "%s: expected one of %s, got %s", f->key, list,
+                             cJSON_IsString(v) ? v->valuestring : "a non-string");
+    }
+    case T_BOOL:
+        if (!cJSON_IsBool(v))
+            return dae_error_set(err, DAE_EINVAL, "%s: expected true or false", f->key);
+        *(int *)(base + f->off) = cJSON_IsTrue(v);
+        return DAE_OK;
+    case T_TASKS: {
+        if (!cJSON_IsArray(v) || cJSON_GetArraySize(v) == 0)
+            return dae_error_set(err, DAE_EINVAL,
+                                 "tasks: expected a non-empty list of task names");
+        unsigned bits = 0;
+        size_t len = 0;
+        r->tasks_json[len++] = '[';
+        const cJSON *t;
+        cJSON_ArrayForEach(t, v)
+        {
+            unsigned b = cJSON_IsString(t) ? dae_task_from_name(t->valuestring) : 0;
+            if (!b)
+                return dae_error_set(err, DAE_EINVAL,
+                                     "tasks: unknown task %s (expected denoise, inpaint, "
+                                     "superres, encode or score)",
+                                     cJSON_IsString(t) ? t->valuestring : "(not a string)");
+            if (bits & b)
+                continue;
+            bits |= b;
+            len += (size_t)snprintf(r->tasks_json + len, sizeof r->tasks_json - len,
+                                    "%s\"%s\"", len > 1 ? "," : "", dae_task_name(b));
+        }
+        snprintf(r->tasks_json + len, sizeof r->tasks_json - len, "]");
+        r->tasks = bits;
+        return DAE_OK;
+    }
+    case T_MODEL:
+        if (!cJSON_IsObject(v))
+            return dae_error_set(err, DAE_EINVAL,
+                                 "model: expected an object with input, encoder, decoder");
+        free(r->model_json);
+        r->model_json = cJSON_PrintUnformatted(v);
+        return r->model_json ? DAE_OK
+                             : dae_error_set(err, DAE_ENOMEM, "model: out of memory");
+    case T_CORRUPT: {
+        int rc = cJSON_IsString(v)
+                     ? dae_corruption_set_task(v->valuestring, &r->corruption, err)
+                     : dae_corruption_set_from_cjson(v, &r->corruption, err);
+        if (rc)
+            return dae_error_prefix(err, "corruption: ");
+        free(r->corruption_json);
+        r->corruption_json = dae_corruption_set_json(&r->corruption);
+        return r->corruption_json
+                   ? DAE_OK
+                   : dae_error_set(err, DAE_ENOMEM, "corruption: out of memory");
+    }
+    }
+    return dae_error_set(err, DAE_EINTERNAL, "%s: unknown field type", f->key);
+}
+
+/* ---- text (override or default) -> cJSON item of the field's type ---- */
+
+static cJSON *text_to_item(const field *f, const char *s, dae_error *err)
+{
+    switch (f->type) {
+    case T_INT:
+    case T_LL:
+    case T_U64:
+    case T_DOUBLE:
+    case T_FLOAT: {
+        char *end;
+        errno = 0;
+        double d = strtod(s, &end);
+        if (end == s || *end != '\0' || errno == ERANGE) {
+            dae_error_set(err, DAE_EINVAL, "%s: expected a number, got \"%s\"", f->key, s);
+            return NULL;
+        }
+        return cJSON_CreateNumber(d);
+    }
+    case T_STR:
+    case T_ENUM: return cJSON_CreateString(s);
+    case T_BOOL:
+        if (!strcmp(s, "true") || !strcmp(s, "1") || !strcmp(s, "yes"))
+            return cJSON_CreateBool(1);
+        if (!strcmp(s, "false") || !strcmp(s, "0") || !strcmp(s, "no"))
+            return cJSON_CreateBool(0);
+        dae_error_set(err, DAE_EINVAL, "%s: expected true or false, got \"%s\"", f->key, s);
+        return NULL;
+    case T_TASKS: {
+        cJSON *a = cJSON_CreateArray();
+        const char *p = s;
+        while (a && *p) {
+            const char *c = strchr(p, ',');
+            size_t n = c ? (size_t)(c - p) : strlen(p);
+            char word[64];
+            if (n >= sizeof word)
+                n = sizeof word - 1;
+            memcpy(word, p, n);
+            word[n] = '\0';
+            if (n)
+                cJSON_AddItemToArray(a, cJSON_CreateString(word));
+            p += c ? (size_t)(c - p) + 1 : strlen(p);
+        }
+        return a;
+    }
+    case T_MODEL:
+    case T_CORRUPT: {
+        cJSON *v = cJSON_Parse(s);
+        if (!v && f->type == T_CORRUPT) /* a bare PROTOCOL task name */
+            return cJSON_CreateString(s);
+        if (!v)
+            dae_error_set(err, DAE_EINVAL, "%s: expected JSON, got \"%.60s\"", f->key, s);
+        return v;
+    }
+    }
+    return NULL;
+}
+
+/* Put item at dotted path key in root, creating sections; replaces an existing value. */
+static int tree_set(cJSON *root, const char *key, cJSON *item, dae_error *err)
+{
+    cJSON *obj = root;
+    const char *p = key;
+    for (const char *dot; (dot = strchr(p, '.')); p = dot + 1) {
+        char part[64];
+        size_t n = (size_t)(dot - p);
+        if (n >= sizeof part)
+            n = sizeof part - 1;
+        memcpy(part, p, n);
+        part[n] = '\0';
+        cJSON *next = cJSON_GetObjectItemCaseSensitive(obj, part);
+        if (!next) {
+            next = cJSON_AddObjectToObject(obj, part);
+        } else if (!cJSON_IsObject(next)) {
+            cJSON_Delete(item);
+            return dae_error_set(err, DAE_EINVAL, "%s: \"%s\" in the recipe is not an object",
+                                 key, part);
+        }
+        obj = next;
+    }
+    if (!obj) {
+        cJSON_Delete(item);
+        return dae_error_set(err, DAE_ENOMEM, "%s: out of memory", key);
+    }
+    if (cJSON_GetObjectItemCaseSensitive(obj, p))
+        cJSON_ReplaceItemInObjectCaseSensitive(obj, p, item);
+    else
+        cJSON_AddItemToObject(obj, p, item);
+    return DAE_OK;
+}
+
+static const cJSON *tree_get(const cJSON *root, const char *key)
+{
+    const cJSON *obj = root;
+    const char *p = key;
+    for (const char *dot; obj && (dot = strchr(p, '.')); p = dot + 1) {
+        char part[64];
+        size_t n = (size_t)(dot - p);
+        if (n >= sizeof part)
+            n = sizeof part - 1;
+        memcpy(part, p, n);
+        part[n] = '\0';
+        obj = cJSON_GetObjectItemCaseSensitive(obj, part);
+    }
+    return obj ? cJSON_GetObjectItemCaseSensitive(obj, p) : NULL;
+}
+
+/* Every key of the tree must be a field or a section; no duplicates. */
+static int check_keys(const cJSON *obj, const char *prefix, dae_error *err)
+{
+    const cJSON *c;
+    cJSON_ArrayForEach(c, obj)
+    {
+        const char *k = c->string;
+        if (k[0] == '_')
+            continue;
+        for (const cJSON *d = c->next; d; d = d->next)
+            if (strcmp(d->string, k) == 0)
+                return dae_error_set(err, DAE_EINVAL, "duplicate field \"%s%s\"", prefix, k);
+        char path[160];
+        snprintf(path, sizeof path, "%s%s", prefix, k);
+        if (find_field(path, strlen(path)))
+            continue;
+        if (is_section(path, strlen(path))) {
+            if (!cJSON_IsObject(c))
+                return dae_error_set(err, DAE_EINVAL, "%s: expected an object", path);
+            char sub[170];
+            snprintf(sub, sizeof sub, "%s.", path);
+            int rc = check_keys(c, sub, err);
+            if (rc)
+                return rc;
+            continue;
+        }
+        /* name the known fields of this level so the typo is easy to fix */
+        char known[400] = "";
+        size_t len = 0, pl = strlen(prefix);
+        for (int i = 0; i < N_FIELDS && len < sizeof known - 40; i++) {
+            if (strncmp(fields[i].key, prefix, pl) != 0)
+                continue;
+            const char *rest = fields[i].key + pl;
+            const char *dot = strchr(rest, '.');
+            int n = dot ? (int)(dot - rest) : (int)strlen(rest);
+            if (dot && i > 0 && strncmp(fields[i - 1].key, fields[i].key, pl + (size_t)n + 1) == 0)
+                continue; /* section already listed */
+            len += (size_t)snprintf(known + len, sizeof known - len, "%s%.*s", len ? ", " : "",
+                                    n, rest);
+        }
+        return dae_error_set(err, DAE_EINVAL, "unknown field \"%s\" (known%s%.*s: %s)", path,
+                             pl ? " in " : "", pl ? (int)pl - 1 : 0, prefix, known);
+    }
+    return DAE_OK;
+}
+
+void dae_recipe_free(dae_recipe *r)
+{
+    if (!r)
+        return;
+    free(r->model_json);
+    free(r->corruption_json);
+    free(r->json);
+    free(r);
+}
+
+static const char *stem_start(const char *path)
+{
+    const char *s = strrchr(path, '/');
+    return s ? s + 1 : path;
+}
+
+dae_recipe *dae_recipe_parse(const char *json, size_t len, const char *what, int n_args,
+                             char *const *args, dae_error *err)
+{
+    dae_recipe *r = calloc(1, sizeof *r);
+    cJSON *root = NULL;
+    int rc = DAE_OK;
+    if (!r) {
+        dae_error_set(err, DAE_ENOMEM, "%s: out of memory", what);
+        return NULL;
+    }
+    const char *end = NULL;
+    root = cJSON_ParseWithLengthOpts(json, len, &end, 0);
+    if (!root) {
+        size_t at = end && end >= json ? (size_t)(end - json) : 0;
+        rc = dae_error_set(err, DAE_EFORMAT, "%s: invalid JSON near byte %zu", what, at);
+        goto fail;
+    }
+    if (!cJSON_IsObject(root)) {
+        rc = dae_error_set(err, DAE_EFORMAT, "%s: a recipe is a JSON object", what);
+        goto fail;
+    }
+    if ((rc = check_keys(root, "", err)))
+        goto fail_prefix;
+
+    /* overrides: "--key value" or "--key=value" */
+    for (int i = 0; i < n_args; i++) {
+        const char *a = args[i];
+        if (strncmp(a, "--", 2) != 0) {
+            rc = dae_error_set(err, DAE_EINVAL, "unexpected argument \"%s\" (options are "
+                                                "--key value; see --help)", a);
+            goto fail;
+        }
+        a += 2;
+        const char *eq = strchr(a, '=');
+        size_t kl = eq ? (size_t)(eq - a) : strlen(a);
+        const field *f = find_field(a, kl);
+        if (!f) {
+            rc = dae_error_set(err, DAE_EINVAL, "unknown option --%.*s (see --help)", (int)kl,
+                               a);
+            goto fail;
+        }
+        const char *val = eq ? eq + 1 : NULL;
+        if (!val) {
+            if (i + 1 >= n_args) {
+                rc = dae_error_set(err, DAE_EINVAL, "option --%s needs a value", f->key);
+                goto fail;
+            }
+            val = args[++i];
+        }
+        cJSON *item = text_to_item(f, val, err);
+        if (!item) {
+            rc = err ? err->code : DAE_EINVAL;
+            goto fail;
+        }
+        if ((rc = tree_set(root, f->key, item, err)))
+            goto fail;
+    }
+
+    for (int i = 0; i < N_FIELDS; i++) {
+        const field *f = &fields[i];
+        const cJSON *v = tree_get(root, f->key);
+        cJSON *def = NULL;
+        if (!v) {
+            def = text_to_item(f, f->def, err);
+            if (!def) {
+                rc = dae_error_set(err, DAE_EINTERNAL, "%s: bad default", f->key);
+                goto fail;
+            }
+            v = def;
+        }
+        rc = set_field(r, f, v, err);
+        cJSON_Delete(def);
+        if (rc)
+            goto fail_prefix;
+    }
+
+    /* cross-field rules and derived defaults */
+    if (r->objective.contractive > 0 && r->objective.sparse > 0) {
+        rc = dae_error_set(err, DAE_EINVAL,
+                           "objective: use either sparse or contractive, not both");
+        goto fail_prefix;
+    }
+    if (!r->data.val[0] && r->data.val_fraction == 0 && r->data.val_count == 0) {
+        rc = dae_error_set(err, DAE_EINVAL,
+                           "data: no validation set (set data.val, data.val_fraction or "
+                           "data.val_count)");
+        goto fail_prefix;
+    }
+    if (!r->output[0]) {
+        rc = dae_error_set(err, DAE_EINVAL, "output: must not be empty");
+        goto fail_prefix;
+    }
+    if (!r->checkpoint[0]) {
+        size_t ol = strlen(r->output);
+        if (ol + 5 >= sizeof r->checkpoint) {
+            rc = dae_error_set(err, DAE_ELIMIT, "output: path too long");
+            goto fail_prefix;
+        }
+        memcpy(r->checkpoint, r->output, ol);
+        memcpy(r->checkpoint + ol, ".ckpt", 6);
+    }
+    if (!r->name[0]) {
+        const char *s = stem_start(r->output);
+        size_t n = strcspn(s, ".");
+        if (n >= sizeof r->name)
+            n = sizeof r->name - 1;
+        memcpy(r->name, s, n);
+        r->name[n] = '\0';
+    }
+    r->json = cJSON_PrintUnformatted(root);
+    if (!r->json) {
+        rc = dae_error_set(err, DAE_ENOMEM, "%s: out of memory", what);
+        goto fail;
+    }
+    cJSON_Delete(root);
+    return r;
+
+fail_prefix:
+    dae_error_prefix(err, "%s: ", what);
+fail:
+    (void)rc;
+    cJSON_Delete(root);
+    dae_recipe_free(r);
+    return NULL;
+}
+
+dae_recipe *dae_recipe_load(const char *path, int n_args, char *const *args, dae_error *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        dae_error_set(err, DAE_ENOTFOUND, "%s: cannot open recipe: %s", path, strerror(errno));
+        return NULL;
+    }
+    char *buf = malloc(DAE_RECIPE_MAX_BYTES + 1);
+    size_t n = buf ? fread(buf, 1, DAE_RECIPE_MAX_BYTES + 1, f) : 0;
+    int bad = buf ? ferror(f) : 1;
+    fclose(f);
+    dae_recipe *r = NULL;
+    if (bad)
+        dae_error_set(err, DAE_EIO, "%s: cannot read recipe", path);
+    else if (n > DAE_RECIPE_MAX_BYTES)
+        dae_error_set(err, DAE_ELIMIT, "%s: recipe larger than %u bytes", path,
+                      DAE_RECIPE_MAX_BYTES);
+    else
+        r = dae_recipe_parse(buf, n, path, n_args, args, err);
+    free(buf);
+    return r;
+}
+
+void dae_recipe_print_help(FILE *f)
+{
+    for (int i = 0; i < N_FIELDS; i++) {
+        const field *x = &fields[i];
+        fprintf(f, "  --%-26s %-4s %s\n", x->key, type_word(x), x->help);
+        fprintf(f, "  %33s default: %s\n", "", x->def[0] ? x->def : "\"\"");
+    }
+}

@@ -1,0 +1,463 @@
+/* check_trainer.c — the training loop end to end on tiny synthetic data: loss goes down,
+ * determinism, resume equivalence, NaN trap, collapse restarts, calibration, model file. */
+#include <check.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "daed/dataset.h"
+#include "daed/loss.h"
+#include "daed/modelfile.h"
+#include "daed/recipe.h"
+#include "daed/train.h"
+
+/* 8x8 images: smooth stripes with random orientation and phase, in [0.1, 0.9]. */
+static dae_dataset *synth(int n, uint64_t seed)
+{
+    dae_dataset *ds = dae_dataset_create(n, 1, 8, 8, 1, NULL);
+    uint64_t s = seed * 0x9E3779B97F4A7C15ull + 1;
+    for (int i = 0; i < n; i++) {
+        s = s * 6364136223846793005ull + 1442695040888963407ull;
+        double a = (double)(s >> 40) / 16777216.0 * 3.14159, ph = (double)(s & 0xffff) / 1e4;
+        for (int y = 0; y < 8; y++)
+            for (int x = 0; x < 8; x++)
+                ds->x[i * 64 + y * 8 + x] =
+                    (float)(0.5 + 0.4 * sin(0.9 * (cos(a) * x + sin(a) * y) + ph));
+        ds->labels[i] = i % 2;
+    }
+    return ds;
+}
+
+static char tmpdir[64];
+static dae_dataset *train_ds, *val_ds;
+
+static void setup(void)
+{
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/check_trainer.XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+    train_ds = synth(200, 1);
+    val_ds = synth(40, 2);
+}
+
+static void teardown(void)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
+    ck_assert_int_eq(system(cmd), 0);
+    dae_dataset_free(train_ds);
+    dae_dataset_free(val_ds);
+}
+
+#define MLP8_ENC                                                                          \
+    "[{\"type\":\"flatten\"},{\"type\":\"linear\",\"in_features\":64,\"out_features\":32}," \
+    "{\"type\":\"relu\"},{\"type\":\"linear\",\"in_features\":32,\"out_features\":16},"     \
+    "{\"type\":\"relu\"}]"
+#define MLP8_DEC                                                                          \
+    "[{\"type\":\"linear\",\"in_features\":16,\"out_features\":64},{\"type\":\"sigmoid\"}," \
+    "{\"type\":\"unflatten\",\"unflattened_size\":[1,8,8]}]"
+
+/* A recipe for the 8x8 data; extra is spliced into the JSON object. */
+static dae_recipe *recipe(const char *extra, int n_args, char *const *args)
+{
+    char json[4096];
+    const char *has = extra ? extra : "";
+    snprintf(json, sizeof json,
+             "{\"output\":\"%s/m.safetensors\",\"epochs\":2,\"batch_size\":20,\"threads\":1,"
+             "\"seed\":5,\"data\":{\"val_fraction\":0}%s%s%s%s}",
+             tmpdir,
+             strstr(has, "\"model\"") ? "" : ",\"model\":{\"input\":[1,8,8],\"encoder\":" MLP8_ENC
+                                            ",\"decoder\":" MLP8_DEC "}",
+             strstr(has, "\"optimizer\"") ? "" : ",\"optimizer\":{\"lr\":0.01}",
+             strstr(has, "\"corruption\"") ? ""
+                                          : ",\"corruption\":[{\"type\":\"gaussian\","
+                                            "\"sigma\":[0.05,0.2]}]",
+             has);
+    dae_error e = {0};
+    /* data.val_fraction 0 alone is refused (no validation set); tests pass the sets */
+    char *a[16] = {"--data.val", "given"};
+    for (int i = 0; i < n_args; i++)
+        a[2 + i] = args[i];
+    dae_recipe *r = dae_recipe_parse(json, strlen(json), "test", 2 + n_args, a, &e);
+    ck_assert_msg(r != NULL, "%s", e.msg);
+    return r;
+}
+
+static dae_trainer *trainer(const dae_recipe *r)
+{
+    dae_error e = {0};
+    dae_trainer *t = dae_trainer_create(r, train_ds, val_ds, &e);
+    ck_assert_msg(t != NULL, "%s", e.msg);
+    return t;
+}
+
+static void run_ok(dae_trainer *t, const dae_train_options *o)
+{
+    dae_error e = {0};
+    int rc = dae_trainer_run(t, o, &e);
+    ck_assert_msg(rc == DAE_OK, "%s", e.msg);
+}
+
+static double mean_score(dae_trainer *t)
+{
+    dae_calibration c;
+    double sc[40], s = 0;
+    dae_error e = {0};
+    ck_assert_msg(dae_trainer_calibrate(t, &c, sc, &e) == DAE_OK, "%s", e.msg);
+    for (int i = 0; i < 40; i++)
+        s += sc[i];
+    return s / 40;
+}
+
+START_TEST(test_loss_decreases)
+{
+    char *args[] = {"--epochs", "4"};
+    dae_recipe *r = recipe(NULL, 2, args);
+    dae_trainer *t = trainer(r);
+    double before = mean_score(t);
+    char logbuf[4096] = "";
+    FILE *lf = fmemopen(logbuf, sizeof logbuf - 1, "w");
+    dae_train_options o = {.log = lf};
+    run_ok(t, &o);
+    fclose(lf);
+    const dae_train_stats *st = dae_trainer_stats(t);
+    ck_assert_int_eq(st->epochs_done, 4);
+    ck_assert_int_eq(st->steps, 40);
+    ck_assert_int_eq(st->status, DAE_TRAIN_DONE);
+    double after = mean_score(t);
+    ck_assert_msg(after < 0.5 * before, "reconstruction MSE %g -> %g", before, after);
+    ck_assert(isfinite(st->val_psnr) && st->val_psnr > 10.0 * log10(1.0 / before));
+    /* per-epoch train losses, one plain line each, decreasing from the first to the last */
+    double l[4];
+    const char *p = logbuf;
+    for (int i = 0; i < 4; i++) {
+        p = strstr(p, "train_loss ");
+        ck_assert_msg(p != NULL, "log: %s", logbuf);
+        l[i] = atof(p + 11);
+        p++;
+    }
+    ck_assert_msg(l[3] < l[0], "train loss %g -> %g", l[0], l[3]);
+    ck_assert(strstr(logbuf, "val_psnr") != NULL);
+    ck_assert_int_eq(access(r->checkpoint, F_OK), 0); /* one checkpoint per epoch */
+    dae_trainer_free(t);
+    dae_recipe_free(r);
+}
+END_TEST
+
+START_TEST(test_deterministic)
+{
+    dae_recipe *r = recipe(NULL, 0, NULL);
+    dae_trainer *a = trainer(r), *b = trainer(r);
+    run_ok(a, NULL);
+    run_ok(b, NULL);
+    const dae_model *ma = dae_trainer_model(a), *mb = dae_trainer_model(b);
+    ck_assert(memcmp(ma->params, mb->params, ma->n_params * sizeof(float)) == 0);
+    char *args[] = {"--seed", "6"};
+    dae_recipe *r2 = recipe(NULL, 2, args);
+    dae_trainer *c = trainer(r2);
+    run_ok(c, NULL);
+    ck_assert(memcmp(ma->params, dae_trainer_model(c)->params,
+                     ma->n_params * sizeof(float)) != 0);
+    dae_trainer_free(a);
+    dae_trainer_free(b);
+    dae_trainer_free(c);
+    dae_recipe_free(r);
+    dae_recipe_free(r2);
+}
+END_TEST
+
+/* Interrupt after `stop` steps, resume from the checkpoint in a new trainer, finish: the
+ * parameters equal those of an uninterrupted run. */
+static void resume_case(long long stop, const char *extra)
+{
+    dae_recipe *r = recipe(extra, 0, NULL);
+    dae_trainer *full = trainer(r);
+    run_ok(full, NULL);
+
+    dae_trainer *part = trainer(r);
+    dae_train_options o = {.stop_at_step = stop};
+    run_ok(part, &o);
+    ck_assert_int_eq(dae_trainer_stats(part)->status, DAE_TRAIN_INTERRUPTED);
+    ck_assert_int_eq(dae_trainer_stats(part)->steps, stop);
+    dae_trainer_free(part);
+
+    dae_trainer *res = trainer(r);
+    dae_error e = {0};
+    ck_assert_msg(dae_trainer_resume(res, r->checkpoint, &e) == DAE_OK, "%s", e.msg);
+    run_ok(res, NULL);
+    const dae_model *mf = dae_trainer_model(full), *mr = dae_trainer_model(res);
+    ck_assert_int_eq(dae_trainer_stats(res)->steps, dae_trainer_stats(full)->steps);
+    ck_assert(memcmp(mf->params, mr->params, mf->n_params * sizeof(float)) == 0);
+    ck_assert_double_eq(dae_trainer_stats(res)->train_loss,
+                        dae_trainer_stats(full)->train_loss);
+    ck_assert_double_eq(dae_trainer_stats(res)->val_psnr, dae_trainer_stats(full)->val_psnr);
+    dae_trainer_free(full);
+    dae_trainer_free(res);
+    dae_recipe_free(r);
+}
+
+START_TEST(test_resume_mid_epoch)
+{
+    resume_case(13, NULL);
+}
+END_TEST
+
+START_TEST(test_resume_epoch_end_sgd_cosine)
+{
+    resume_case(10, ",\"optimizer\":{\"kind\":\"sgd\",\"lr\":0.05},"
+                    "\"schedule\":{\"kind\":\"cosine\",\"warmup_steps\":3},"
+                    "\"early_stopping\":{\"patience\":5}");
+}
+END_TEST
+
+START_TEST(test_resume_refuses_other_setup)
+{
+    dae_recipe *r = recipe(NULL, 0, NULL);
+    dae_trainer *t = trainer(r);
+    dae_train_options o = {.stop_at_step = 3};
+    run_ok(t, &o);
+    dae_trainer_free(t);
+    char *args[] = {"--batch_size", "25"};
+    dae_recipe *r2 = recipe(NULL, 2, args);
+    t = trainer(r2);
+    dae_error e = {0};
+    ck_assert_int_ne(dae_trainer_resume(t, r->checkpoint, &e), DAE_OK);
+    ck_assert_msg(strstr(e.msg, "batch 20") != NULL, "%s", e.msg);
+    ck_assert_int_ne(dae_trainer_resume(t, "/nonexistent.ckpt", &e), DAE_OK);
+    dae_trainer_free(t);
+    dae_recipe_free(r);
+    dae_recipe_free(r2);
+}
+END_TEST
+
+START_TEST(test_nan_stops)
+{
+    /* a linear output with an absurd SGD step diverges to inf/NaN within a few steps */
+    const char *extra =
+        ",\"model\":{\"input\":[1,8,8],\"encoder\":" MLP8_ENC ",\"decoder\":[{\"type\":"
+        "\"linear\",\"in_features\":16,\"out_features\":64},{\"type\":\"unflatten\","
+        "\"unflattened_size\":[1,8,8]}]},\"optimizer\":{\"kind\":\"sgd\",\"lr\":100}";
+    dae_recipe *r = recipe(extra, 0, NULL);
+    dae_trainer *t = trainer(r);
+    dae_error e = {0};
+    ck_assert_int_eq(dae_trainer_run(t, NULL, &e), DAE_EINVAL);
+    ck_assert_msg(strstr(e.msg, "NaN") || strstr(e.msg, "infinite"), "%s", e.msg);
+    ck_assert_msg(strstr(e.msg, "optimizer.lr") != NULL, "%s", e.msg);
+    dae_trainer_free(t);
+    dae_recipe_free(r);
+}
+END_TEST
+
+START_TEST(test_collapse_restarts)
+{
+    /* factor 0: every check "sees" a collapse, so every attempt but the last restarts */
+    char *args[] = {"--collapse.check", "on", "--collapse.factor", "0",
+                    "--collapse.max_attempts", "3", "--collapse.check_step", "4"};
+    dae_recipe *r = recipe(NULL, 8, args);
+    dae_trainer *t = trainer(r);
+    char logbuf[4096] = "";
+    FILE *lf = fmemopen(logbuf, sizeof logbuf - 1, "w");
+    dae_train_options o = {.log = lf};
+    run_ok(t, &o);
+    fclose(lf);
+    const dae_train_stats *st = dae_trainer_stats(t);
+    ck_assert_int_eq(st->attempt, 2);
+    ck_assert_int_eq(st->epochs_done, 2);
+    ck_assert_int_eq(st->steps, 20);
+    ck_assert_msg(strstr(logbuf, "collapse") && strstr(logbuf, "seed 7924"), "%s", logbuf);
+    ck_assert(st->target_sq > 0.2 && st->target_sq < 0.5);
+    dae_trainer_free(t);
+    dae_recipe_free(r);
+
+    /* auto: the MLP is never checked */
+    char *args2[] = {"--collapse.factor", "0", "--collapse.check_step", "4"};
+    r = recipe(NULL, 4, args2);
+    t = trainer(r);
+    run_ok(t, NULL);
+    ck_assert_int_eq(dae_trainer_stats(t)->attempt, 0);
+    dae_trainer_free(t);
+    dae_recipe_free(r);
+}
+END_TEST
+
+START_TEST(test_calibration_and_model_file)
+{
+    char *args[] = {"--tasks", "denoise,score", "--name", "tiny"};
+    dae_recipe *r = recipe(NULL, 4, args);
+    dae_trainer *t = trainer(r);
+    run_ok(t, NULL);
+    dae_calibration c;
+    dae_error e = {0};
+    ck_assert_msg(dae_trainer_calibrate(t, &c, NULL, &e) == DAE_OK, "%s", e.msg);
+    ck_assert_int_eq(c.n, 5);
+    for (int i = 1; i < c.n; i++)
+        ck_assert(c.value[i] >= c.value[i - 1]);
+    ck_assert_double_eq(c.level[3], 0.99);
+    ck_assert_double_eq(c.threshold, c.value[3]);
+    ck_assert_msg(dae_trainer_save_model(t, r->output, &c, &e) == DAE_OK, "%s", e.msg);
+
+    dae_modelfile *mf = dae_modelfile_load(r->output, NULL, &e);
+    ck_assert_msg(mf != NULL, "%s", e.msg);
+    ck_assert_str_eq(mf->name, "tiny");
+    ck_assert_uint_eq(mf->tasks, DAE_TASK_DENOISE | DAE_TASK_SCORE);
+    ck_assert_int_eq(mf->calib.n, 5);
+    ck_assert_double_eq_tol(mf->calib.threshold, c.threshold, 1e-12);
+    ck_assert(memcmp(mf->model->params, dae_trainer_model(t)->params,
+                     mf->model->n_params * sizeof(float)) == 0);
+    ck_assert_ptr_nonnull(strstr(mf->config_json, "\"collapse_restarts\":0"));
+    ck_assert_ptr_nonnull(strstr(mf->config_json, "\"val_psnr\""));
+    ck_assert_ptr_nonnull(strstr(mf->config_json, "\"gaussian\""));
+    ck_assert_ptr_nonnull(strstr(mf->config_json, DAE_TRAINER_VERSION));
+    dae_modelfile_free(mf);
+    dae_trainer_free(t);
+    dae_recipe_free(r);
+}
+END_TEST
+
+START_TEST(test_superres_noise2noise_bce_sparse)
+{
+    /* down2: the model sees 4x4 and restores 8x8 */
+    const char *sr =
+        ",\"corruption\":\"sr2\",\"model\":{\"input\":[1,4,4],\"encoder\":[{\"type\":"
+        "\"flatten\"},{\"type\":\"linear\",\"in_features\":16,\"out_features\":16},{\"type\":"
+        "\"relu\"}],\"decoder\":[{\"type\":\"linear\",\"in_features\":16,\"out_features\":64},"
+        "{\"type\":\"sigmoid\"},{\"type\":\"unflatten\",\"unflattened_size\":[1,8,8]}]}";
+    dae_recipe *r = recipe(sr, 0, NULL);
+    dae_trainer *t = trainer(r);
+    double before = mean_score(t);
+    run_ok(t, NULL);
+    ck_assert(mean_score(t) < before);
+    dae_trainer_free(t);
+    dae_recipe_free(r);
+
+    char *args[] = {"--noise2noise", "true", "--objective.loss", "bce", "--objective.sparse",
+                    "0.001", "--epochs", "3"};
+    r = recipe(NULL, 8, args);
+    t = trainer(r);
+    before = mean_score(t);
+    run_ok(t, NULL);
+    ck_assert(mean_score(t) < before);
+    dae_trainer_free(t);
+    dae_recipe_free(r);
+}
+END_TEST
+
+START_TEST(test_create_errors)
+{
+    dae_error e = {0};
+    const char *big = ",\"model\":{\"input\":[1,28,28],\"encoder\":[{\"type\":\"flatten\"},"
+                      "{\"type\":\"linear\",\"in_features\":784,\"out_features\":8}],"
+                      "\"decoder\":[{\"type\":\"linear\",\"in_features\":8,\"out_features\":"
+                      "784},{\"type\":\"unflatten\",\"unflattened_size\":[1,28,28]}]}";
+    dae_recipe *r = recipe(big, 0, NULL);
+    ck_assert_ptr_null(dae_trainer_create(r, train_ds, val_ds, &e));
+    ck_assert_msg(strstr(e.msg, "(1,8,8)") != NULL, "%s", e.msg);
+    dae_recipe_free(r);
+
+    char *args[] = {"--objective.contractive", "0.1"};
+    r = recipe(NULL, 2, args);
+    ck_assert_ptr_null(dae_trainer_create(r, train_ds, val_ds, &e));
+    ck_assert_msg(strstr(e.msg, "flatten,linear,relu,linear,relu") != NULL, "%s", e.msg);
+    dae_recipe_free(r);
+
+    char *args2[] = {"--noise2noise", "true", "--corruption", "sr2"};
+    r = recipe(NULL, 4, args2);
+    ck_assert_ptr_null(dae_trainer_create(r, train_ds, val_ds, &e));
+    ck_assert_msg(strstr(e.msg, "noise2noise") != NULL, "%s", e.msg);
+    dae_recipe_free(r);
+}
+END_TEST
+
+/* The contractive penalty wired through the model's own backward: the parameter gradient
+ * of lambda*||dh/dx||^2 (code gradient + direct term) against finite differences. */
+#define CAE_MODEL                                                                            \
+    "{\"input\":[1,2,3],\"encoder\":[{\"type\":\"flatten\"},{\"type\":\"linear\","           \
+    "\"in_features\":6,\"out_features\":4},{\"type\":\"%s\"}],\"decoder\":[{\"type\":"       \
+    "\"linear\",\"in_features\":4,\"out_features\":6},{\"type\":\"unflatten\","              \
+    "\"unflattened_size\":[1,2,3]}]}"
+
+static double cae_penalty(const dae_model *m, dae_workspace *ws, const dae_contractive *c,
+                          const float *x, int B, float lambda, float *wsq)
+{
+    const float *z;
+    dae_shape zs;
+    ck_assert_int_eq(dae_model_encode(m, ws, x, B, m->in_shape, &z, &zs, NULL), DAE_OK);
+    const dae_layer *ly = &m->layers[c->layer];
+    return dae_contractive_penalty(NULL, NULL, z, m->params + ly->w_off, wsq, B, c->in_f,
+                                   c->hidden, c->act, lambda);
+}
+
+static void cae_case(const char *act)
+{
+    char cfg[1024];
+    snprintf(cfg, sizeof cfg, CAE_MODEL, act);
+    dae_error e = {0};
+    dae_model *m = dae_model_from_config(cfg, &e);
+    ck_assert_msg(m != NULL, "%s", e.msg);
+    dae_model_init_params(m, 3);
+    dae_contractive c;
+    ck_assert_int_eq(dae_contractive_check(m, &c, &e), DAE_OK);
+    ck_assert_int_eq(c.layer, 1);
+    enum { B = 3 };
+    float x[B * 6], dout[B * 6] = {0}, dl[B * 4] = {0}, wsq[4];
+    for (int i = 0; i < B * 6; i++)
+        x[i] = (float)((i * 37) % 11) / 11.0f;
+    dae_workspace *ws = dae_workspace_create(m, B, m->in_shape, 1, &e);
+    ck_assert_ptr_nonnull(ws);
+    float *g = calloc(m->n_params, sizeof *g);
+    const float *out;
+    dae_shape os;
+    const float lambda = 0.5f;
+    ck_assert_int_eq(dae_model_forward(m, ws, x, B, m->in_shape, &out, &os, &e), DAE_OK);
+    const dae_layer *ly = &m->layers[1];
+    dae_contractive_penalty(dl, g + ly->w_off, dae_workspace_latent(ws),
+                            m->params + ly->w_off, wsq, B, 6, 4, c.act, lambda);
+    ck_assert_int_eq(dae_model_backward(m, ws, dout, dl, g, NULL, &e), DAE_OK);
+    const float h = 1e-3f;
+    for (size_t k = ly->w_off; k < ly->b_off + ly->n_b; k++) {
+        float keep = m->params[k];
+        m->params[k] = keep + h;
+        double up = cae_penalty(m, ws, &c, x, B, lambda, wsq);
+        m->params[k] = keep - h;
+        double dn = cae_penalty(m, ws, &c, x, B, lambda, wsq);
+        m->params[k] = keep;
+        double fd = (up - dn) / (2 * h);
+        ck_assert_msg(fabs(fd - g[k]) <= 2e-3 * fabs(fd) + 2e-5,
+                      "%s param %zu: analytic %.8g, finite difference %.8g", act, k, g[k], fd);
+    }
+    /* the decoder gets nothing from the penalty */
+    for (size_t k = m->layers[3].w_off; k < m->n_params; k++)
+        ck_assert_float_eq(g[k], 0.0f);
+    free(g);
+    dae_workspace_free(ws);
+    dae_model_free(m);
+}
+
+START_TEST(test_contractive_through_model)
+{
+    cae_case("sigmoid");
+    cae_case("tanh");
+}
+END_TEST
+
+Suite *suite_trainer(void)
+{
+    Suite *s = suite_create("trainer");
+    TCase *tc = tcase_create("loop");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_loss_decreases);
+    tcase_add_test(tc, test_deterministic);
+    tcase_add_test(tc, test_resume_mid_epoch);
+    tcase_add_test(tc, test_resume_epoch_end_sgd_cosine);
+    tcase_add_test(tc, test_resume_refuses_other_setup);
+    tcase_add_test(tc, test_nan_stops);
+    tcase_add_test(tc, test_collapse_restarts);
+    tcase_add_test(tc, test_calibration_and_model_file);
+    tcase_add_test(tc, test_superres_noise2noise_bce_sparse);
+    tcase_add_test(tc, test_create_errors);
+    tcase_add_test(tc, test_contractive_through_model);
+    suite_add_tcase(s, tc);
+    return s;
+}
