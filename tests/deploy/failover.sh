@@ -38,7 +38,7 @@ start_load kill 10 $CONNS
 sleep 3
 l1=$(log_lines)
 kill -KILL "${DAED_PID[2]}"
-wait "${DAED_PID[2]}" 2>/dev/null
+{ wait "${DAED_PID[2]}"; } 2>/dev/null # (no "Killed" notice)
 unset 'DAED_PID[2]'
 wait_load kill
 l2=$(log_lines)

