@@ -211,6 +211,23 @@ START_TEST(test_resume_epoch_end_sgd_cosine)
 }
 END_TEST
 
+START_TEST(test_stop_flag)
+{
+    /* what SIGINT does: the flag is seen at the end of the current step */
+    dae_recipe *r = recipe(NULL, 0, NULL);
+    dae_trainer *t = trainer(r);
+    volatile sig_atomic_t flag = 1;
+    dae_train_options o = {.stop = &flag};
+    ck_assert_int_ne(access(r->checkpoint, F_OK), 0);
+    run_ok(t, &o);
+    ck_assert_int_eq(dae_trainer_stats(t)->status, DAE_TRAIN_INTERRUPTED);
+    ck_assert_int_eq(dae_trainer_stats(t)->steps, 1);
+    ck_assert_int_eq(access(r->checkpoint, F_OK), 0);
+    dae_trainer_free(t);
+    dae_recipe_free(r);
+}
+END_TEST
+
 START_TEST(test_resume_refuses_other_setup)
 {
     dae_recipe *r = recipe(NULL, 0, NULL);
@@ -228,6 +245,34 @@ START_TEST(test_resume_refuses_other_setup)
     dae_trainer_free(t);
     dae_recipe_free(r);
     dae_recipe_free(r2);
+}
+END_TEST
+
+START_TEST(test_early_stopping)
+{
+    /* min_delta 100 dB: only epoch 1 counts as a gain, so epoch 2 stops the run and the
+     * weights of epoch 1 are kept */
+    char *args[] = {"--epochs", "4", "--early_stopping.patience", "1",
+                    "--early_stopping.min_delta", "100"};
+    dae_recipe *r = recipe(NULL, 6, args);
+    dae_trainer *t = trainer(r);
+    run_ok(t, NULL);
+    const dae_train_stats *st = dae_trainer_stats(t);
+    ck_assert_int_eq(st->status, DAE_TRAIN_EARLY_STOP);
+    ck_assert_int_eq(st->epochs_done, 2);
+    ck_assert_double_eq(st->val_psnr, st->best_val_psnr);
+
+    char *args1[] = {"--epochs", "1"};
+    dae_recipe *r1 = recipe(NULL, 2, args1);
+    dae_trainer *one = trainer(r1);
+    run_ok(one, NULL);
+    const dae_model *a = dae_trainer_model(t), *b = dae_trainer_model(one);
+    ck_assert(memcmp(a->params, b->params, a->n_params * sizeof(float)) == 0);
+    ck_assert_double_eq(dae_trainer_stats(one)->val_psnr, st->val_psnr);
+    dae_trainer_free(t);
+    dae_trainer_free(one);
+    dae_recipe_free(r);
+    dae_recipe_free(r1);
 }
 END_TEST
 
@@ -252,9 +297,10 @@ END_TEST
 START_TEST(test_collapse_restarts)
 {
     /* factor 0: every check "sees" a collapse, so every attempt but the last restarts */
-    char *args[] = {"--collapse.check", "on", "--collapse.factor", "0",
-                    "--collapse.max_attempts", "3", "--collapse.check_step", "4"};
-    dae_recipe *r = recipe(NULL, 8, args);
+    char *args[] = {"--collapse.check",   "on", "--collapse.factor",          "0",
+                    "--collapse.max_attempts", "3",  "--collapse.check_step",   "4",
+                    "--collapse.restart_warmup", "2"};
+    dae_recipe *r = recipe(NULL, 10, args);
     dae_trainer *t = trainer(r);
     char logbuf[4096] = "";
     FILE *lf = fmemopen(logbuf, sizeof logbuf - 1, "w");
@@ -266,6 +312,9 @@ START_TEST(test_collapse_restarts)
     ck_assert_int_eq(st->epochs_done, 2);
     ck_assert_int_eq(st->steps, 20);
     ck_assert_msg(strstr(logbuf, "collapse") && strstr(logbuf, "seed 7924"), "%s", logbuf);
+    /* a restarted attempt is checked after its warm-up: 4 steps, then 2 + 4 */
+    ck_assert_msg(strstr(logbuf, "after 4 steps") && strstr(logbuf, "after 6 steps"), "%s",
+                  logbuf);
     ck_assert(st->target_sq > 0.2 && st->target_sq < 0.5);
     dae_trainer_free(t);
     dae_recipe_free(r);
@@ -369,6 +418,59 @@ START_TEST(test_create_errors)
 }
 END_TEST
 
+/* Big-endian IDX files of the synthetic images (u8) and labels, for the file path. */
+static void write_idx(const char *img_path, const char *lab_path, const dae_dataset *ds)
+{
+    FILE *f = fopen(img_path, "wb"), *g = fopen(lab_path, "wb");
+    ck_assert(f && g);
+    unsigned char hi[16] = {0, 0, 8, 3, 0, 0, (unsigned char)(ds->n >> 8),
+                            (unsigned char)ds->n, 0, 0, 0, 8, 0, 0, 0, 8};
+    unsigned char hl[8] = {0, 0, 8, 1, 0, 0, (unsigned char)(ds->n >> 8), (unsigned char)ds->n};
+    fwrite(hi, 1, 16, f);
+    fwrite(hl, 1, 8, g);
+    for (int i = 0; i < ds->n * 64; i++)
+        fputc((int)lrintf(ds->x[i] * 255.0f), f);
+    for (int i = 0; i < ds->n; i++)
+        fputc(ds->labels[i], g);
+    fclose(f);
+    fclose(g);
+}
+
+START_TEST(test_train_main_from_files)
+{
+    char img[128], lab[128], data[300], out[DAE_RECIPE_PATH_MAX];
+    snprintf(img, sizeof img, "%s/img.idx", tmpdir);
+    snprintf(lab, sizeof lab, "%s/lab.idx", tmpdir);
+    write_idx(img, lab, train_ds);
+    snprintf(data, sizeof data, "%s,%s", img, lab);
+    /* one-class: class 1 only (100 of 200), 20 held out for validation and calibration */
+    char *args[] = {"--data.val", "", "--data.train", data, "--data.class", "1",
+                    "--data.val_count", "20", "--epochs", "3"};
+    dae_recipe *r = recipe(NULL, 10, args);
+    snprintf(out, sizeof out, "%s", r->output);
+    dae_train_status status = DAE_TRAIN_INTERRUPTED;
+    dae_error e = {0};
+    ck_assert_msg(dae_train_main(r, NULL, NULL, &status, &e) == DAE_OK, "%s", e.msg);
+    ck_assert_int_eq(status, DAE_TRAIN_DONE);
+    dae_modelfile *mf = dae_modelfile_load(out, NULL, &e);
+    ck_assert_msg(mf != NULL, "%s", e.msg);
+    ck_assert_int_eq(mf->calib.n, 5);
+    ck_assert_ptr_nonnull(strstr(mf->config_json, "\"n_train\":80"));
+    ck_assert_ptr_nonnull(strstr(mf->config_json, "\"n_val\":20"));
+    ck_assert_ptr_nonnull(strstr(mf->config_json, "\"class\":1"));
+    dae_modelfile_free(mf);
+    dae_recipe_free(r);
+
+    /* a missing file names itself */
+    char *bad[] = {"--data.val", "", "--data.train", "/nonexistent/x.idx", "--data.val_count",
+                   "5"};
+    r = recipe(NULL, 6, bad);
+    ck_assert_int_ne(dae_train_main(r, NULL, NULL, NULL, &e), DAE_OK);
+    ck_assert_msg(strstr(e.msg, "/nonexistent/x.idx") != NULL, "%s", e.msg);
+    dae_recipe_free(r);
+}
+END_TEST
+
 /* The contractive penalty wired through the model's own backward: the parameter gradient
  * of lambda*||dh/dx||^2 (code gradient + direct term) against finite differences. */
 #define CAE_MODEL                                                                            \
@@ -451,13 +553,16 @@ Suite *suite_trainer(void)
     tcase_add_test(tc, test_deterministic);
     tcase_add_test(tc, test_resume_mid_epoch);
     tcase_add_test(tc, test_resume_epoch_end_sgd_cosine);
+    tcase_add_test(tc, test_stop_flag);
     tcase_add_test(tc, test_resume_refuses_other_setup);
+    tcase_add_test(tc, test_early_stopping);
     tcase_add_test(tc, test_nan_stops);
     tcase_add_test(tc, test_collapse_restarts);
     tcase_add_test(tc, test_calibration_and_model_file);
     tcase_add_test(tc, test_superres_noise2noise_bce_sparse);
     tcase_add_test(tc, test_create_errors);
     tcase_add_test(tc, test_contractive_through_model);
+    tcase_add_test(tc, test_train_main_from_files);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -85,7 +85,7 @@ typedef struct dae_recipe {
         int max_attempts;                 /* the last attempt runs without the check */
         int window;                       /* steps averaged at the check */
         double factor;                    /* collapsed if loss > factor * E[target^2] */
-        int check_step;                   /* 0 = at the end of epoch 1 (PROTOCOL 3.5) */
+        int check_step;                   /* steps after warm-up; 0 = one epoch (PROTOCOL 3.5) */
         long long restart_warmup;         /* warm-up steps added on a restart */
     } collapse;
 

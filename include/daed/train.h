@@ -20,10 +20,12 @@
  * uninterrupted run (same recipe, data and thread count).
  *
  * Collapse trap (PROTOCOL §3.5): with collapse checking on (auto: models with a
- * convolutional decoder), after check_step steps (0 = the end of epoch 1) the mean
- * reconstruction MSE of the last `window` steps is compared with factor * E[target^2];
- * above it, the attempt is discarded and the next one starts with seed + 7919*attempt and a
- * learning-rate warm-up of collapse.restart_warmup steps. The last attempt runs unchecked.
+ * convolutional decoder), check_step steps after the end of the attempt's warm-up
+ * (0 = one epoch; with no warm-up that is the end of epoch 1) the mean reconstruction MSE of
+ * the last `window` steps is compared with factor * E[target^2]; above it, the attempt is
+ * discarded and the next one starts with seed + 7919*attempt and a learning-rate warm-up of
+ * collapse.restart_warmup more steps (a warm-up is what keeps Adam's first steps from
+ * driving the sigmoid into saturation). The last attempt runs unchecked.
  * Restarts are logged and stored in the model's "training" metadata.
  */
 #ifndef DAED_TRAIN_H

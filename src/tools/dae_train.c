@@ -27,6 +27,8 @@ static void usage(FILE *f)
             "checkpoint after every epoch. Options override recipe fields (dotted names for\n"
             "nested ones). Ctrl-C writes a checkpoint at the end of the current step and exits\n"
             "0; --resume continues from it exactly (same recipe and thread count).\n"
+            "Exit status: 0 trained (or interrupted with a checkpoint), 1 training failed\n"
+            "(data, model, NaN/Inf loss, I/O), 2 bad recipe or arguments.\n"
             "\n"
             "  --help                      this text\n"
             "  --resume[=CKPT]             continue from the recipe's checkpoint (or CKPT)\n"

@@ -146,8 +146,8 @@ static const field fields[] = {
     {"collapse.factor", T_DOUBLE, R(collapse.factor), 0, "0.9", 0, 10, NULL,
      "collapsed if that mean loss > factor * E[target^2]"},
     {"collapse.check_step", T_INT, R(collapse.check_step), 0, "0", 0, 2147483647.0, NULL,
-     "check after this many steps (0 = end of epoch 1, as PROTOCOL 3.5)"},
-    {"collapse.restart_warmup", T_LL, R(collapse.restart_warmup), 0, "100", 0, 1e15, NULL,
+     "check this many steps after any warm-up (0 = one epoch, as PROTOCOL 3.5)"},
+    {"collapse.restart_warmup", T_LL, R(collapse.restart_warmup), 0, "200", 0, 1e15, NULL,
      "learning-rate warm-up steps on a restarted attempt (new seed: seed + 7919*attempt)"},
 
     {"calibration.threshold", T_DOUBLE, R(calib.threshold_q), 0, "0.99", 0.5, 1, NULL,

@@ -600,11 +600,11 @@ static int load_f32(const dae_st_file *f, const char *name, float *dst, size_t n
     return DAE_OK;
 }
 
-static int get_num(const cJSON *s, const char *key, double lo, double hi, double *v,
-                   const char *path, dae_error *err)
+static int get_num(const cJSON *s, const char *key, double lo, double hi, int allow_null,
+                   double *v, const char *path, dae_error *err)
 {
     const cJSON *it = cJSON_GetObjectItemCaseSensitive(s, key);
-    if (cJSON_IsNull(it)) {
+    if (allow_null && cJSON_IsNull(it)) {
         *v = NAN;
         return DAE_OK;
     }
@@ -652,38 +652,48 @@ int dae_trainer_resume(dae_trainer *t, const char *path, dae_error *err)
         rc = dae_error_set(err, DAE_EFORMAT, "checkpoint %s: state is not JSON", path);
         goto done;
     }
-    double v[20];
-    const char *keys[] = {"epoch", "step_in_epoch", "step", "attempt", "optim_t",
-                          "ep_loss_sum", "ep_mse_sum", "ep_count", "win_n", "win_pos",
-                          "bad_epochs", "epochs_done", "train_loss", "val_loss", "val_psnr",
-                          "best_val_psnr", "n_train", "n_val", "batch_size"};
-    const double hi[] = {1e6, 1e9, 1e15, 1e4, 1e15, 1e300, 1e300, 1e15, 1e6, 1e6,
-                         1e6, 1e6, 1e300, 1e300, 1e300, 1e300, 1e10, 1e10, 1e6};
-    for (int i = 0; i < 19; i++)
-        if ((rc = get_num(s, keys[i], i >= 12 && i <= 15 ? -1e300 : 0, hi[i], &v[i], path,
-                          err)))
+    /* the numeric state fields, checked against their ranges before anything is changed */
+    enum { EPOCH, STEP_IN_EPOCH, STEP, ATTEMPT, OPTIM_T, EP_LOSS_SUM, EP_MSE_SUM, EP_COUNT,
+           WIN_N, WIN_POS, BAD_EPOCHS, EPOCHS_DONE, TRAIN_LOSS, VAL_LOSS, VAL_PSNR,
+           BEST_VAL_PSNR, N_TRAIN, N_VAL, BATCH_SIZE, N_STATE };
+    static const struct {
+        const char *key;
+        double lo, hi; /* null (no epoch yet) is accepted for the four statistics */
+    } spec[N_STATE] = {
+        {"epoch", 0, 1e6},         {"step_in_epoch", 0, 1e9}, {"step", 0, 1e15},
+        {"attempt", 0, 1e4},       {"optim_t", 0, 1e15},      {"ep_loss_sum", 0, 1e300},
+        {"ep_mse_sum", 0, 1e300},  {"ep_count", 0, 1e15},     {"win_n", 0, 1e6},
+        {"win_pos", 0, 1e6},       {"bad_epochs", 0, 1e6},    {"epochs_done", 0, 1e6},
+        {"train_loss", -1e300, 1e300}, {"val_loss", -1e300, 1e300},
+        {"val_psnr", -1e300, 1e300},   {"best_val_psnr", -1e300, 1e300},
+        {"n_train", 0, 1e10},      {"n_val", 0, 1e10},        {"batch_size", 0, 1e6}};
+    double v[N_STATE];
+    for (int i = 0; i < N_STATE; i++)
+        if ((rc = get_num(s, spec[i].key, spec[i].lo, spec[i].hi,
+                          i >= TRAIN_LOSS && i <= BEST_VAL_PSNR, &v[i], path, err)))
             goto done;
-    if ((int)v[16] != t->train->n || (int)v[17] != t->val->n || (int)v[18] != t->r->batch_size) {
+    if ((int)v[N_TRAIN] != t->train->n || (int)v[N_VAL] != t->val->n ||
+        (int)v[BATCH_SIZE] != t->r->batch_size) {
         rc = dae_error_set(err, DAE_EINVAL,
                            "checkpoint %s: made with %d training / %d validation images and "
                            "batch %d; this run has %d / %d and batch %d",
-                           path, (int)v[16], (int)v[17], (int)v[18], t->train->n, t->val->n,
-                           t->r->batch_size);
+                           path, (int)v[N_TRAIN], (int)v[N_VAL], (int)v[BATCH_SIZE],
+                           t->train->n, t->val->n, t->r->batch_size);
         goto done;
     }
-    if ((int)v[8] > t->r->collapse.window || (int)v[9] >= t->r->collapse.window ||
-        (int)v[1] > t->steps_per_epoch) {
+    if ((int)v[WIN_N] > t->r->collapse.window || (int)v[WIN_POS] >= t->r->collapse.window ||
+        (int)v[STEP_IN_EPOCH] > t->steps_per_epoch) {
         rc = dae_error_set(err, DAE_EFORMAT, "checkpoint %s: inconsistent loop state", path);
         goto done;
     }
     const cJSON *rng = cJSON_GetObjectItemCaseSensitive(s, "rng");
     const cJSON *win = cJSON_GetObjectItemCaseSensitive(s, "window");
-    if (cJSON_GetArraySize(rng) != 4 || cJSON_GetArraySize(win) != (int)v[8]) {
+    if (cJSON_GetArraySize(rng) != 4 || cJSON_GetArraySize(win) != (int)v[WIN_N]) {
         rc = dae_error_set(err, DAE_EFORMAT, "checkpoint %s: bad rng or window state", path);
         goto done;
     }
     /* everything checked: now overwrite the trainer */
-    start_attempt(t, (int)v[3]);
+    start_attempt(t, (int)v[ATTEMPT]);
     const dae_model *m = t->m;
     for (int i = 0; i < m->n_enc + m->n_dec && !rc; i++) {
         const dae_layer *ly = &m->layers[i];
@@ -711,7 +721,7 @@ int dae_trainer_resume(dae_trainer *t, const char *path, dae_error *err)
         if (!end || *end)
             rc = dae_error_set(err, DAE_EFORMAT, "checkpoint %s: bad rng state", path);
     }
-    for (int i = 0; i < (int)v[8] && !rc; i++) {
+    for (int i = 0; i < (int)v[WIN_N] && !rc; i++) {
         const cJSON *x = cJSON_GetArrayItem(win, i);
         if (!cJSON_IsNumber(x))
             rc = dae_error_set(err, DAE_EFORMAT, "checkpoint %s: bad window", path);
@@ -722,22 +732,22 @@ int dae_trainer_resume(dae_trainer *t, const char *path, dae_error *err)
         start_attempt(t, 0); /* leave a consistent fresh state behind */
         goto done;
     }
-    t->epoch = (int)v[0];
-    t->step_in_epoch = (int)v[1];
-    t->gstep = (long long)v[2];
-    t->opt->t = (long long)v[4];
-    t->ep_loss_sum = v[5];
-    t->ep_mse_sum = v[6];
-    t->ep_count = (long long)v[7];
-    t->win_n = (int)v[8];
-    t->win_pos = (int)v[9];
-    t->bad_epochs = (int)v[10];
-    t->st.epochs_done = (int)v[11];
+    t->epoch = (int)v[EPOCH];
+    t->step_in_epoch = (int)v[STEP_IN_EPOCH];
+    t->gstep = (long long)v[STEP];
+    t->opt->t = (long long)v[OPTIM_T];
+    t->ep_loss_sum = v[EP_LOSS_SUM];
+    t->ep_mse_sum = v[EP_MSE_SUM];
+    t->ep_count = (long long)v[EP_COUNT];
+    t->win_n = (int)v[WIN_N];
+    t->win_pos = (int)v[WIN_POS];
+    t->bad_epochs = (int)v[BAD_EPOCHS];
+    t->st.epochs_done = (int)v[EPOCHS_DONE];
     t->st.steps = t->gstep;
-    t->st.train_loss = v[12];
-    t->st.val_loss = v[13];
-    t->st.val_psnr = v[14];
-    t->st.best_val_psnr = isnan(v[15]) ? -INFINITY : v[15];
+    t->st.train_loss = v[TRAIN_LOSS];
+    t->st.val_loss = v[VAL_LOSS];
+    t->st.val_psnr = v[VAL_PSNR];
+    t->st.best_val_psnr = isnan(v[BEST_VAL_PSNR]) ? -INFINITY : v[BEST_VAL_PSNR];
 done:
     cJSON_Delete(s);
     free(arch);
@@ -761,7 +771,11 @@ static int collapse_check(dae_trainer *t, const dae_train_options *o)
     const dae_recipe *r = t->r;
     if (!t->collapse_on || t->attempt >= r->collapse.max_attempts - 1)
         return 0;
-    long long at = r->collapse.check_step > 0 ? r->collapse.check_step : t->steps_per_epoch;
+    /* counted from the end of any warm-up: a warming-up model still sits on the all-black
+     * plateau at step 61 without being stuck there (measured on MNIST, seed 2: 200 warm-up
+     * steps, plateau through epoch 1, 22.9 dB after epoch 3) */
+    long long at = (r->collapse.check_step > 0 ? r->collapse.check_step : t->steps_per_epoch) +
+                   t->sched.warmup_steps;
     if (t->gstep != at || t->win_n == 0)
         return 0;
     double mean = 0.0;
@@ -773,7 +787,7 @@ static int collapse_check(dae_trainer *t, const dae_train_options *o)
         return 0;
     int next = t->attempt + 1;
     logf_(o, "%scollapse: mean reconstruction MSE of the last %d steps %.5f > %.2f*E[x^2] = "
-          "%.5f after %lld steps (all-black output); restarting with seed %" PRIu64
+          "%.5f after %lld steps (stuck on the all-black plateau); restarting with seed %" PRIu64
           " (attempt %d of %d) and a %lld-step learning-rate warm-up\n",
           o && o->progress_bar ? "\r\033[K" : "", t->win_n, mean, r->collapse.factor, limit,
           t->gstep, r->seed + (uint64_t)RESTART_SEED_STRIDE * (uint64_t)next, next + 1,
@@ -892,6 +906,9 @@ int dae_trainer_run(dae_trainer *t, const dae_train_options *o, dae_error *err)
         }
         if (stop_early) {
             memcpy(t->m->params, t->best, t->m->n_params * sizeof *t->best);
+            /* the reported validation numbers are those of the weights kept */
+            if ((rc = validate(t, &t->st.val_loss, &t->st.val_psnr, err)))
+                return rc;
             t->st.status = DAE_TRAIN_EARLY_STOP;
             logf_(o, "early stop: no validation PSNR gain above %.3f dB for %d epochs; "
                   "keeping the best (%.3f dB)\n", r->early_stop.min_delta, t->bad_epochs,

@@ -1,0 +1,56 @@
+/* mkpng.c — writes deterministic test PNGs for the service tests.
+ *
+ *   mkpng OUT.png WIDTH HEIGHT CHANNELS [hole]
+ *
+ * OUT ending in .jpg writes a JPEG (quality 90) instead.
+ * A smooth pattern in 1 or 3 channels; with "hole", an alpha plane that is 0 (missing) on
+ * the centre quarter of the image and 1 elsewhere (an inpainting request). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daed/image.h"
+
+int main(int argc, char **argv)
+{
+    if (argc < 5) {
+        fprintf(stderr, "usage: mkpng OUT.png WIDTH HEIGHT CHANNELS [hole]\n");
+        return 2;
+    }
+    int w = atoi(argv[2]), h = atoi(argv[3]), c = atoi(argv[4]);
+    int hole = argc > 5 && !strcmp(argv[5], "hole");
+    dae_image im = {0};
+    dae_error err = {0};
+    if (dae_image_alloc(&im, w, h, c, hole, &err) != DAE_OK) {
+        fprintf(stderr, "mkpng: %s\n", err.msg);
+        return 1;
+    }
+    for (int ch = 0; ch < c; ch++)
+        for (int y = 0; y < h; y++)
+            for (int x = 0; x < w; x++)
+                im.px[((size_t)ch * h + y) * w + x] = (float)((x * 7 + y * 13 + ch * 29) % 256) / 255.0f;
+    if (hole)
+        for (int y = 0; y < h; y++)
+            for (int x = 0; x < w; x++)
+                im.alpha[(size_t)y * w + x] =
+                    (x >= w / 4 && x < w - w / 4 && y >= h / 4 && y < h - h / 4) ? 0.0f : 1.0f;
+    size_t n = strlen(argv[1]);
+    int rc;
+    if (n > 4 && !strcmp(argv[1] + n - 4, ".jpg")) {
+        unsigned char *buf = NULL;
+        size_t len = 0;
+        rc = dae_jpeg_encode(im.px, w, h, c, 90, &buf, &len, &err);
+        if (rc == DAE_OK) {
+            FILE *f = fopen(argv[1], "wb");
+            if (!f || fwrite(buf, 1, len, f) != len || fclose(f) != 0)
+                rc = dae_error_set(&err, DAE_EIO, "%s: cannot write", argv[1]);
+        }
+        free(buf);
+    } else {
+        rc = dae_png_write_file(argv[1], &im, &err);
+    }
+    if (rc != DAE_OK)
+        fprintf(stderr, "mkpng: %s\n", err.msg);
+    dae_image_free(&im);
+    return rc == DAE_OK ? 0 : 1;
+}

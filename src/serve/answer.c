@@ -1,0 +1,338 @@
+/* answer.c — answers built on the worker side from the model's outputs: images back at
+ * the client's size (inpaint paste-back), PNG or JSON, strips, codes, scores, heatmaps. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+static void answer_sb(dae_req *r, const char *type, sbuf *b)
+{
+    size_t len;
+    char *body = sb_take(b, &len);
+    if (!body)
+        req_error(r, 503, "out_of_memory", "no memory for the answer");
+    else
+        req_answer(r, 200, type, body, len);
+}
+
+static int png_b64(sbuf *b, const float *px, int w, int h, int c, int level, dae_error *err)
+{
+    unsigned char *png = NULL;
+    size_t len = 0;
+    if (dae_png_encode(px, w, h, c, level, &png, &len, err) != DAE_OK)
+        return err->code;
+    size_t n = dae_base64_encoded_len(len);
+    char *txt = n ? malloc(n + 1) : NULL;
+    if (!txt) {
+        free(png);
+        return dae_error_set(err, DAE_ENOMEM, "out of memory for base64");
+    }
+    dae_base64_encode(png, len, txt);
+    sb_add(b, "\"", 1);
+    sb_add(b, txt, n);
+    sb_add(b, "\"", 1);
+    free(txt);
+    free(png);
+    return DAE_OK;
+}
+
+/* {"width":..,"height":..,"channels":..,"pixels"|"png":..} */
+static int image_json(dae_req *r, sbuf *b, const float *px, int w, int h, int c, int form,
+                      dae_error *err)
+{
+    int as_png = r->encoding ? r->encoding == 2 : form == 2;
+    sb_printf(b, "{\"width\":%d,\"height\":%d,\"channels\":%d,", w, h, c);
+    if (as_png) {
+        sb_str(b, "\"png\":");
+        if (png_b64(b, px, w, h, c, r->s->cfg.png_level, err) != DAE_OK)
+            return err->code;
+    } else {
+        sb_str(b, "\"pixels\":");
+        sb_json_floats(b, px, (size_t)w * h * c);
+    }
+    sb_str(b, "}");
+    return DAE_OK;
+}
+
+/* Bring sample i's output back to the size of its input (resize, and inpaint paste-back).
+ * Returns an image the caller frees. */
+static int output_image(dae_req *r, work *w, int i, dae_image *out, dae_error *err)
+{
+    size_t vout = shape_vals(w->out);
+    dae_image y = {.w = w->out.w, .h = w->out.h, .c = w->out.c,
+                   .px = w->y + (size_t)i * vout};
+    const dae_image *o = w->orig ? &w->orig[i] : NULL;
+    int tw = y.w, th = y.h;
+    if (w->resized && o) {
+        /* Keep the model's scale factor (superres) relative to the original size. */
+        tw = (int)((long long)o->w * w->out.w / w->in.w);
+        th = (int)((long long)o->h * w->out.h / w->in.h);
+        if (tw < 1) tw = 1;
+        if (th < 1) th = 1;
+    }
+    if (dae_image_resize(&y, tw, th, out, err) != DAE_OK)
+        return err->code;
+    if (r->route->id == DAE_ROUTE_V1_INPAINT) {
+        if (!o || out->w != o->w || out->h != o->h || out->c != o->c) {
+            dae_image_free(out);
+            return dae_error_set(err, DAE_ESHAPE, "model %s answers [%d,%d,%d] for an input "
+                                 "of [%d,%d,%d]: cannot inpaint with it", r->entry->name,
+                                 w->out.c, w->out.h, w->out.w, w->in.c, w->in.h, w->in.w);
+        }
+        /* Paste-back: known pixels are kept, only missing ones come from the model. */
+        size_t plane = (size_t)o->w * o->h;
+        const float *msk = w->mask[i];
+        for (int c = 0; c < o->c; c++)
+            for (size_t p = 0; p < plane; p++) {
+                float mk = msk[p];
+                out->px[c * plane + p] = mk * o->px[c * plane + p] +
+                                         (1 - mk) * out->px[c * plane + p];
+            }
+    }
+    return DAE_OK;
+}
+
+/* denoise, inpaint, superres, decode, interpolate: image(s) out. */
+int answer_images(dae_req *r, work *w, dae_error *err)
+{
+    int n = r->route->id == DAE_ROUTE_V1_INTERPOLATE ? w->steps : w->n;
+    dae_image *imgs = calloc((size_t)n, sizeof *imgs);
+    if (!imgs)
+        return dae_error_set(err, DAE_ENOMEM, "out of memory");
+    int rc = DAE_OK;
+    int gen = r->route->id == DAE_ROUTE_V1_INTERPOLATE || r->route->id == DAE_ROUTE_V1_DECODE;
+    for (int i = 0; i < n && rc == DAE_OK; i++) {
+        if (!gen) {
+            rc = output_image(r, w, i, &imgs[i], err);
+            continue;
+        }
+        /* Generated images: the model's size, or the inputs' size when they were resized. */
+        dae_image y = {.w = w->out.w, .h = w->out.h, .c = w->out.c,
+                       .px = w->y + (size_t)i * shape_vals(w->out)};
+        int tw = y.w, th = y.h;
+        if (w->resized && w->orig) {
+            tw = (int)((long long)w->orig[0].w * w->out.w / w->in.w);
+            th = (int)((long long)w->orig[0].h * w->out.h / w->in.h);
+            tw = tw < 1 ? 1 : tw;
+            th = th < 1 ? 1 : th;
+        }
+        rc = dae_image_resize(&y, tw, th, &imgs[i], err);
+    }
+    if (rc != DAE_OK)
+        goto out;
+    int level = r->s->cfg.png_level;
+    if (!w->batched && !r->want_json && r->route->id != DAE_ROUTE_V1_INTERPOLATE) {
+        unsigned char *png = NULL;
+        size_t len = 0;
+        if ((rc = dae_png_encode(imgs[0].px, imgs[0].w, imgs[0].h, imgs[0].c, level, &png,
+                                 &len, err)) != DAE_OK)
+            goto out;
+        req_answer(r, 200, "image/png", (char *)png, len);
+        goto out;
+    }
+    if (r->route->id == DAE_ROUTE_V1_INTERPOLATE && !r->want_json) {
+        /* One PNG strip: the steps side by side. */
+        int iw = imgs[0].w, ih = imgs[0].h, c = imgs[0].c;
+        dae_image strip = {0};
+        if ((rc = dae_image_alloc(&strip, iw * n, ih, c, 0, err)) != DAE_OK)
+            goto out;
+        for (int k = 0; k < n; k++)
+            for (int ch = 0; ch < c; ch++)
+                for (int yy = 0; yy < ih; yy++)
+                    memcpy(strip.px + ((size_t)ch * ih + yy) * strip.w + (size_t)k * iw,
+                           imgs[k].px + ((size_t)ch * ih + yy) * iw, (size_t)iw * sizeof(float));
+        unsigned char *png = NULL;
+        size_t len = 0;
+        rc = dae_png_encode(strip.px, strip.w, strip.h, c, level, &png, &len, err);
+        dae_image_free(&strip);
+        if (rc == DAE_OK)
+            req_answer(r, 200, "image/png", (char *)png, len);
+        goto out;
+    }
+    sbuf b;
+    sb_init(&b);
+    sb_str(&b, "{\"model\":");
+    sb_json_str(&b, r->entry->name);
+    int form = r->route->id == DAE_ROUTE_V1_DECODE ? 1 : w->form;
+    if (!w->batched && r->route->id != DAE_ROUTE_V1_INTERPOLATE) {
+        sb_str(&b, ",\"image\":");
+        rc = image_json(r, &b, imgs[0].px, imgs[0].w, imgs[0].h, imgs[0].c, form, err);
+    } else {
+        if (r->route->id == DAE_ROUTE_V1_INTERPOLATE)
+            sb_printf(&b, ",\"steps\":%d", n);
+        sb_str(&b, ",\"images\":[");
+        for (int i = 0; i < n && rc == DAE_OK; i++) {
+            if (i)
+                sb_str(&b, ",");
+            rc = image_json(r, &b, imgs[i].px, imgs[i].w, imgs[i].h, imgs[i].c, form, err);
+        }
+        sb_str(&b, "]");
+    }
+    sb_str(&b, "}\n");
+    if (rc == DAE_OK)
+        answer_sb(r, "application/json", &b);
+    else
+        sb_free(&b);
+out:
+    for (int i = 0; i < n; i++)
+        dae_image_free(&imgs[i]);
+    free(imgs);
+    return rc;
+}
+
+int answer_encode(dae_req *r, work *w, dae_error *err)
+{
+    (void)err;
+    size_t zn = shape_vals(w->out);
+    sbuf b;
+    sb_init(&b);
+    sb_str(&b, "{\"model\":");
+    sb_json_str(&b, r->entry->name);
+    sb_printf(&b, ",\"shape\":[%d,%d,%d]", w->out.c, w->out.h, w->out.w);
+    if (!w->batched) {
+        sb_str(&b, ",\"latent\":");
+        sb_json_floats(&b, w->y, zn);
+    } else {
+        sb_str(&b, ",\"latents\":[");
+        for (int i = 0; i < w->n; i++) {
+            if (i)
+                sb_str(&b, ",");
+            sb_json_floats(&b, w->y + (size_t)i * zn, zn);
+        }
+        sb_str(&b, "]");
+    }
+    sb_str(&b, "}\n");
+    answer_sb(r, "application/json", &b);
+    return DAE_OK;
+}
+
+/* The per-image score the model's calibration was made with (mse unless it says else). */
+static double score_of(const char *kind, const float *x, const float *y, size_t n)
+{
+    double acc = 0;
+    int l1 = !strcmp(kind, "mae") || !strcmp(kind, "l1");
+    for (size_t i = 0; i < n; i++) {
+        double d = (double)y[i] - (double)x[i];
+        acc += l1 ? fabs(d) : d * d;
+    }
+    if (!strcmp(kind, "sse"))
+        return acc;
+    double mean = n ? acc / (double)n : 0;
+    if (!strcmp(kind, "rmse"))
+        return sqrt(mean);
+    return mean;
+}
+
+/* Per-pixel squared error averaged over channels, resized back to the input's size. */
+static int heatmap_of(work *w, int i, dae_image *map, float *max, dae_error *err)
+{
+    dae_shape in = w->in;
+    size_t plane = (size_t)in.h * in.w, v = shape_vals(in);
+    dae_image m = {0};
+    if (dae_image_alloc(&m, in.w, in.h, 1, 0, err) != DAE_OK)
+        return err->code;
+    const float *x = w->x + (size_t)i * v, *y = w->y + (size_t)i * v;
+    for (int c = 0; c < in.c; c++)
+        for (size_t p = 0; p < plane; p++) {
+            float d = y[c * plane + p] - x[c * plane + p];
+            m.px[p] += d * d / (float)in.c;
+        }
+    int rc = DAE_OK;
+    if (w->resized) {
+        rc = dae_image_resize(&m, w->orig[i].w, w->orig[i].h, map, err);
+        dae_image_free(&m);
+    } else {
+        *map = m;
+    }
+    if (rc != DAE_OK)
+        return rc;
+    float mx = 0;
+    for (size_t p = 0; p < (size_t)map->w * map->h; p++)
+        if (map->px[p] > mx)
+            mx = map->px[p];
+    *max = mx;
+    /* Stored normalised to its maximum so the PNG shows the structure; heatmap_max scales
+     * it back. */
+    if (mx > 0)
+        for (size_t p = 0; p < (size_t)map->w * map->h; p++)
+            map->px[p] /= mx;
+    return DAE_OK;
+}
+
+int answer_score(dae_req *r, work *w, dae_error *err)
+{
+    const dae_calibration *cal = &r->entry->mf->calib;
+    if (!same_shape(w->in, w->out))
+        return dae_error_set(err, DAE_ESHAPE, "model %s answers [%d,%d,%d] for an input of "
+                             "[%d,%d,%d]: cannot score with it", r->entry->name, w->out.c,
+                             w->out.h, w->out.w, w->in.c, w->in.h, w->in.w);
+    const char *kind = cal->score[0] ? cal->score : "mse";
+    int have_thr = r->has_threshold || cal->n > 0;
+    double thr = r->has_threshold ? r->threshold : cal->threshold;
+    size_t v = shape_vals(w->in);
+    if (!w->batched && r->heatmap && r->want_png && !r->want_json) {
+        dae_image map = {0};
+        float mx;
+        if (heatmap_of(w, 0, &map, &mx, err) != DAE_OK)
+            return err->code;
+        unsigned char *png = NULL;
+        size_t len = 0;
+        int rc = dae_png_encode(map.px, map.w, map.h, 1, r->s->cfg.png_level, &png, &len, err);
+        dae_image_free(&map);
+        if (rc != DAE_OK)
+            return rc;
+        double sc = score_of(kind, w->x, w->y, v);
+        snprintf(r->extra_name, sizeof r->extra_name, "X-Heatmap-Max");
+        snprintf(r->extra_value, sizeof r->extra_value, "%.7g;score=%.7g", (double)mx, sc);
+        req_answer(r, 200, "image/png", (char *)png, len);
+        return DAE_OK;
+    }
+    sbuf b;
+    sb_init(&b);
+    sb_str(&b, "{\"model\":");
+    sb_json_str(&b, r->entry->name);
+    if (w->batched)
+        sb_str(&b, ",\"results\":[");
+    int rc = DAE_OK;
+    for (int i = 0; i < w->n && rc == DAE_OK; i++) {
+        double sc = score_of(kind, w->x + (size_t)i * v, w->y + (size_t)i * v, v);
+        double pct = dae_calibration_percentile(cal, sc);
+        sb_str(&b, w->batched ? (i ? ",{" : "{") : ",");
+        sb_str(&b, "\"score\":");
+        sb_json_float(&b, sc);
+        sb_str(&b, ",\"score_kind\":");
+        sb_json_str(&b, kind);
+        sb_str(&b, ",\"threshold\":");
+        if (have_thr)
+            sb_json_float(&b, thr);
+        else
+            sb_str(&b, "null");
+        sb_printf(&b, ",\"is_anomaly\":%s", !have_thr ? "null" : sc > thr ? "true" : "false");
+        sb_str(&b, ",\"percentile\":");
+        if (pct >= 0)
+            sb_json_float(&b, pct);
+        else
+            sb_str(&b, "null");
+        if (r->heatmap) {
+            dae_image map = {0};
+            float mx;
+            if ((rc = heatmap_of(w, i, &map, &mx, err)) != DAE_OK)
+                break;
+            sb_str(&b, ",\"heatmap_max\":");
+            sb_json_float(&b, mx);
+            sb_str(&b, ",\"heatmap\":");
+            rc = png_b64(&b, map.px, map.w, map.h, 1, r->s->cfg.png_level, err);
+            dae_image_free(&map);
+        }
+        if (w->batched)
+            sb_str(&b, "}");
+    }
+    sb_str(&b, w->batched ? "]}\n" : "}\n");
+    if (rc == DAE_OK)
+        answer_sb(r, "application/json", &b);
+    else
+        sb_free(&b);
+    return rc;
+}

@@ -1,0 +1,302 @@
+/* infer.c — the worker side of a request: run every waiting request of one model as one
+ * batch (parse.c reads the bodies, answer.c builds the answers). */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+void work_free(work *w)
+{
+    for (int i = 0; w->orig && i < w->n; i++)
+        dae_image_free(&w->orig[i]);
+    for (int i = 0; w->mask && i < w->n; i++)
+        free(w->mask[i]);
+    free(w->orig);
+    free(w->mask);
+    free(w->x);
+    free(w->y);
+    memset(w, 0, sizeof *w);
+}
+
+/* ------------------------------------------------------------------ running the model */
+
+static float *stage_for(worker_ctx *wc, size_t n)
+{
+    if (n > wc->stage_cap) {
+        float *p = realloc(wc->stage, n * sizeof *p);
+        if (!p)
+            return NULL;
+        wc->stage = p;
+        wc->stage_cap = n;
+    }
+    return wc->stage;
+}
+
+/* Samples per model call for this shape: max_batch at the nominal size, fewer for larger
+ * inputs so a workspace never grows past max_batch nominal samples' worth. */
+static int chunk_for(const dae_server *s, const dae_model *m, dae_shape in, int op)
+{
+    size_t nominal = shape_vals(m->in_shape);
+    size_t have = shape_vals(infer_ws_shape(m, op, in));
+    size_t b = (size_t)s->cfg.max_batch;
+    if (have > nominal && nominal)
+        b = b * nominal / have;
+    return b < 1 ? 1 : (int)b;
+}
+
+/* The input shape a workspace needs for this call: decoding a code of shape `in` needs
+ * room for the image that code stands for. */
+dae_shape infer_ws_shape(const dae_model *m, int op, dae_shape in)
+{
+    if (op != OP_DECODE)
+        return in;
+    dae_shape s = m->in_shape;
+    if (m->fully_conv && m->latent_shape.h > 0 && m->latent_shape.w > 0) {
+        s.h = (int)((long long)in.h * m->in_shape.h / m->latent_shape.h);
+        s.w = (int)((long long)in.w * m->in_shape.w / m->latent_shape.w);
+    }
+    return s;
+}
+
+static int model_call(const dae_model *m, dae_workspace *ws, int op, const float *x, int b,
+                      dae_shape in, const float **y, dae_shape *ys, dae_error *err)
+{
+    switch (op) {
+    case OP_ENCODE: return dae_model_encode(m, ws, x, b, in, y, ys, err);
+    case OP_DECODE: return dae_model_decode(m, ws, x, b, in, y, ys, err);
+    default: return dae_model_forward(m, ws, x, b, in, y, ys, err);
+    }
+}
+
+/* Run the samples of requests reqs[0..n) (one model, one op, one input shape) in chunks;
+ * results land in each work's y. On failure, err is set for all. */
+static int run_group(dae_server *s, int worker, dae_entry *e, int op, dae_req **reqs,
+                     work **ws, int n, dae_error *err)
+{
+    const dae_model *m = e->mf->model;
+    dae_shape in = ws[0]->in;
+    size_t vin = shape_vals(in);
+    int chunk = chunk_for(s, m, in, op);
+    float *stage = stage_for(&s->wctx[worker], (size_t)chunk * vin);
+    if (!stage)
+        return dae_error_set(err, DAE_ENOMEM, "out of memory for a batch of %d", chunk);
+    dae_workspace *wsp = dae_entry_workspace(e, worker, chunk, infer_ws_shape(m, op, in), err);
+    if (!wsp)
+        return err->code;
+    int ri = 0, si = 0; /* next sample to stage: request ri, sample si */
+    while (ri < n) {
+        int b = 0;
+        int r0 = ri, s0 = si;
+        while (ri < n && b < chunk) {
+            memcpy(stage + (size_t)b * vin, ws[ri]->x + (size_t)si * vin, vin * sizeof *stage);
+            b++;
+            if (++si == ws[ri]->n) {
+                ri++;
+                si = 0;
+            }
+        }
+        const float *y;
+        dae_shape ys;
+        int64_t t0 = dae_now_ns();
+        int rc = model_call(m, wsp, op, stage, b, in, &y, &ys, err);
+        dae_prom_batch(s->prom, b, (double)(dae_now_ns() - t0) / 1e9);
+        if (rc != DAE_OK)
+            return rc;
+        size_t vout = shape_vals(ys);
+        /* Scatter the outputs back to their requests. */
+        int rj = r0, sj = s0;
+        for (int k = 0; k < b; k++) {
+            work *w = ws[rj];
+            if (!w->y) {
+                w->y = malloc((size_t)w->n * vout * sizeof *w->y);
+                if (!w->y)
+                    return dae_error_set(err, DAE_ENOMEM, "out of memory for the outputs");
+                w->out = ys;
+            }
+            memcpy(w->y + (size_t)sj * vout, y + (size_t)k * vout, vout * sizeof *w->y);
+            if (reqs[rj]->batch < b)
+                reqs[rj]->batch = b;
+            if (++sj == w->n) {
+                rj++;
+                sj = 0;
+            }
+        }
+    }
+    return DAE_OK;
+}
+
+int infer_encode(dae_req *r, int worker, const float *x, int b, dae_shape in, float **z,
+                 dae_shape *zs, dae_error *err)
+{
+    dae_server *s = r->s;
+    dae_entry *e = r->entry;
+    size_t vin = shape_vals(in);
+    int chunk = chunk_for(s, e->mf->model, in, OP_ENCODE);
+    dae_workspace *wsp = dae_entry_workspace(e, worker, chunk, in, err);
+    if (!wsp)
+        return err->code;
+    *z = NULL;
+    for (int i = 0; i < b; i += chunk) {
+        int nb = b - i < chunk ? b - i : chunk;
+        const float *y;
+        dae_shape ys;
+        int64_t t0 = dae_now_ns();
+        int rc = dae_model_encode(e->mf->model, wsp, x + (size_t)i * vin, nb, in, &y, &ys, err);
+        dae_prom_batch(s->prom, nb, (double)(dae_now_ns() - t0) / 1e9);
+        if (rc != DAE_OK) {
+            free(*z);
+            *z = NULL;
+            return rc;
+        }
+        if (!*z && !(*z = malloc((size_t)b * shape_vals(ys) * sizeof **z)))
+            return dae_error_set(err, DAE_ENOMEM, "out of memory for the codes");
+        memcpy(*z + (size_t)i * shape_vals(ys), y, (size_t)nb * shape_vals(ys) * sizeof **z);
+        *zs = ys;
+        if (r->batch < nb)
+            r->batch = nb;
+    }
+    return DAE_OK;
+}
+
+/* Interpolate: encode both images, walk the straight line, decode every step. */
+static int run_interpolate(dae_server *s, int worker, dae_req *r, work *w, dae_error *err)
+{
+    dae_entry *e = r->entry;
+    float *z = NULL;
+    dae_shape zs;
+    int rc = infer_encode(r, worker, w->x, 2, w->in, &z, &zs, err);
+    if (rc != DAE_OK)
+        return rc;
+    size_t zn = shape_vals(zs);
+    work line = {0};
+    line.n = w->steps;
+    line.in = zs;
+    line.x = malloc((size_t)w->steps * zn * sizeof *line.x);
+    if (!line.x) {
+        free(z);
+        return dae_error_set(err, DAE_ENOMEM, "out of memory for %d codes", w->steps);
+    }
+    for (int k = 0; k < w->steps; k++) {
+        float t = (float)k / (float)(w->steps - 1);
+        for (size_t i = 0; i < zn; i++)
+            line.x[(size_t)k * zn + i] = (1 - t) * z[i] + t * z[zn + i];
+    }
+    free(z);
+    work *lp = &line;
+    rc = run_group(s, worker, e, OP_DECODE, &r, &lp, 1, err);
+    if (rc == DAE_OK) {
+        free(w->y);
+        w->y = line.y;
+        w->out = line.out;
+        line.y = NULL;
+    }
+    work_free(&line);
+    return rc;
+}
+
+static void finish(dae_req *r, work *w, int worker)
+{
+    dae_error err = {0};
+    int rc;
+    switch (r->route->id) {
+    case DAE_ROUTE_V1_SCORE: rc = answer_score(r, w, &err); break;
+    case DAE_ROUTE_V1_ENCODE: rc = answer_encode(r, w, &err); break;
+    case DAE_ROUTE_V2_INFER: v2_finish(r, w, worker); return;
+    default: rc = answer_images(r, w, &err); break;
+    }
+    if (rc != DAE_OK)
+        req_fail(r, &err);
+}
+
+/* ------------------------------------------------------------------ the batch */
+
+static dae_req *req_of(dae_job *j)
+{
+    return (dae_req *)((char *)j - offsetof(dae_req, job));
+}
+
+void infer_run(void *ctx, int worker, dae_job **jobs, int n)
+{
+    dae_server *s = ctx;
+    dae_req **reqs = malloc((size_t)n * sizeof *reqs);
+    work *works = calloc((size_t)n, sizeof *works);
+    work **group = malloc((size_t)n * sizeof *group);
+    dae_req **greq = malloc((size_t)n * sizeof *greq);
+    char *done = calloc((size_t)n, 1);
+    int64_t now = dae_now_ns();
+    if (!reqs || !works || !group || !greq || !done) {
+        for (int i = 0; i < n; i++) {
+            dae_req *r = req_of(jobs[i]);
+            req_error(r, 503, "out_of_memory", "no memory to run the request");
+            req_resume(r);
+        }
+        goto out;
+    }
+    for (int i = 0; i < n; i++) {
+        reqs[i] = req_of(jobs[i]);
+        dae_prom_queue_wait(s->prom, (double)(now - jobs[i]->enqueued_ns) / 1e9);
+    }
+    /* Parse every request; failures are answered now. */
+    for (int i = 0; i < n; i++) {
+        dae_error err = {0};
+        if (parse_request(reqs[i], &works[i], &err) != DAE_OK) {
+            req_fail(reqs[i], &err);
+            done[i] = 1;
+        }
+    }
+    int op = jobs[0]->op;
+    dae_entry *e = reqs[0]->entry;
+    if (op == OP_INTERPOLATE) {
+        for (int i = 0; i < n; i++) {
+            if (done[i])
+                continue;
+            dae_error err = {0};
+            if (run_interpolate(s, worker, reqs[i], &works[i], &err) != DAE_OK)
+                req_fail(reqs[i], &err);
+            else
+                finish(reqs[i], &works[i], worker);
+            done[i] = 1;
+        }
+    }
+    /* Requests of one input shape run together as one batch (in chunks of max_batch). */
+    for (int i = 0; i < n; i++) {
+        if (done[i])
+            continue;
+        int g = 0;
+        for (int k = i; k < n; k++) {
+            if (!done[k] && same_shape(works[k].in, works[i].in)) {
+                group[g] = &works[k];
+                greq[g++] = reqs[k];
+                done[k] = 2;
+            }
+        }
+        dae_error err = {0};
+        int rc = run_group(s, worker, e, op, greq, group, g, &err);
+        for (int k = 0; k < g; k++) {
+            if (rc != DAE_OK)
+                req_fail(greq[k], &err);
+            else
+                finish(greq[k], group[k], worker);
+        }
+    }
+    /* Every request has its answer: hand them back to the HTTP thread. */
+    for (int i = 0; i < n; i++) {
+        work_free(&works[i]);
+        req_resume(reqs[i]);
+    }
+out:
+    free(reqs);
+    free(works);
+    free(group);
+    free(greq);
+    free(done);
+}
+
+void infer_cancel(void *ctx, dae_job *job)
+{
+    (void)ctx;
+    dae_req *r = req_of(job);
+    req_error(r, 503, "shutting_down", "the server shut down before this request ran");
+    req_resume(r);
+}

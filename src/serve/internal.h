@@ -1,0 +1,182 @@
+/* internal.h — state shared by the files of src/serve: the server, a request, the job ops.
+ *
+ * A request (dae_req) lives from the first access-handler call to MHD's completion
+ * callback. Its ownership passes to a worker while it is queued or running (the HTTP
+ * thread has suspended the connection and does not touch it); the worker's last act is
+ * MHD_resume_connection, after which only the HTTP thread touches it again.
+ */
+#ifndef DAED_SERVE_INTERNAL_H
+#define DAED_SERVE_INTERNAL_H
+
+#include <microhttpd.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "daed/http.h"
+#include "daed/image.h"
+#include "daed/prom.h"
+#include "daed/registry.h"
+#include "daed/serve.h"
+#include "daed/serve_config.h"
+#include "daed/workpool.h"
+#include "sbuf.h"
+
+/* What a worker does for a job; jobs batch together only with the same op and model. */
+typedef enum { OP_FORWARD, OP_ENCODE, OP_DECODE, OP_INTERPOLATE } job_op;
+
+typedef struct worker_ctx {
+    float *stage;   /* batch staging buffer, grows, reused */
+    size_t stage_cap;
+} worker_ctx;
+
+typedef struct dae_req dae_req;
+
+struct dae_server {
+    dae_serve_config cfg;
+    struct MHD_Daemon *mhd;
+    int port;
+    int n_workers;
+    dae_registry *reg;
+    dae_workpool *pool;
+    dae_prom *prom;
+    worker_ctx *wctx;         /* [n_workers] */
+    dae_image_limits img_lim;
+    atomic_int inflight;      /* requests between first handler call and completion */
+    atomic_int draining;
+    atomic_int ready;
+    /* control: the run loop waits here for signals, stop and reload requests */
+    pthread_mutex_t ctl_mu;
+    pthread_cond_t ctl_cv;
+    int want_stop, want_reload;
+    dae_req *reload_waiters;  /* admin reload requests, suspended */
+    int sig_pipe[2];          /* self-pipe: signal handler -> control thread */
+    pthread_t sig_thread;
+    int sig_started;
+};
+
+enum { PH_HEADERS, PH_BODY, PH_WAITING, PH_DONE };
+
+struct dae_req {
+    dae_job job;              /* workpool link */
+    dae_server *s;
+    struct MHD_Connection *conn;
+    const dae_route *route;   /* NULL for unknown routes */
+    char param[128];          /* the {name} path segment */
+    unsigned method;
+    char method_text[8];
+    char path[160];           /* for the access log (truncated) */
+    int64_t t0_ns;
+    int phase;
+    /* body */
+    char *body;
+    size_t len, cap;
+    size_t discarded;         /* body bytes dropped after an error */
+    /* request facts captured on the first call */
+    int is_json;              /* Content-Type application/json */
+    int want_json;            /* Accept: application/json */
+    int want_png;             /* Accept: image/png (explicit) */
+    int resize;               /* ?resize=1 */
+    int heatmap;              /* ?heatmap=1 */
+    int has_threshold;
+    double threshold;         /* ?threshold= */
+    int steps;                /* ?steps= (interpolate), 0 = from body/default */
+    int encoding;             /* ?encoding=: 0 mirror input, 1 pixels, 2 png */
+    /* model */
+    dae_entry *entry;         /* referenced */
+    char model_name[64];
+    int op;
+    /* answer */
+    int status;
+    char *resp;               /* malloc'd body */
+    size_t resp_len;
+    const char *resp_type;    /* static string */
+    unsigned allow;           /* 405: Allow header */
+    char extra_name[32], extra_value[64]; /* one extra header (X-Heatmap-Max) */
+    int batch;                /* samples in the model call that served it */
+    int answered;             /* response queued */
+    dae_req *next_waiter;
+};
+
+/* ---- answers (server.c) ---- */
+/* Set the response: takes ownership of body (malloc'd). */
+void req_answer(dae_req *r, int status, const char *type, char *body, size_t len);
+/* A JSON error answer {"error":{"code","message"}} (v2 routes: {"error": message}). */
+void req_error(dae_req *r, int status, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* An error answer from a dae_error. */
+void req_fail(dae_req *r, const dae_error *e);
+/* Hand r to the worker pool (suspending the connection) or answer 503 when full. */
+void req_submit(dae_req *r, int op);
+/* Resume a suspended request after its answer was set (worker side). */
+void req_resume(dae_req *r);
+int64_t dae_now_ns(void);
+
+/* ---- handlers (v1.c, v2.c) run on the HTTP thread ---- */
+void v1_handle(dae_req *r);
+void v2_handle(dae_req *r);
+/* Pick r's model: ?model= or the task's default. 0 on success, else answered. */
+int v1_pick_model(dae_req *r, unsigned task, const char *name);
+
+/* The model described as JSON (v1.c): summary, or full with file, calibration, config. */
+void model_describe(sbuf *b, const dae_entry *e, int full);
+/* Models loaded and not draining. */
+int server_is_ready(dae_server *s);
+
+/* ---- the worker side (parse.c, infer.c, answer.c) ---- */
+/* A request's parsed work: n samples of one input shape, and the model's results. */
+typedef struct work {
+    int n;                 /* samples */
+    int batched;           /* came as a list: answer with a list */
+    int form;              /* how images came: 0 raw body, 1 JSON pixels, 2 JSON base64 */
+    dae_image *orig;       /* [n] inputs after channel conversion, original size */
+    float **mask;          /* [n] h*w known-pixel masks at original size (inpaint), or NULL */
+    int resized;           /* x was resized from orig to the model's nominal size */
+    float *x;              /* n * |in| model inputs */
+    dae_shape in;
+    float *y;              /* n * |out| model outputs (filled by the batch run) */
+    dae_shape out;
+    int steps;             /* interpolate */
+    int want_output, want_latent; /* v2: requested outputs */
+    int v2_flat;           /* v2: input came as [B, N] */
+    char v2_id[128];       /* v2: request id, echoed */
+} work;
+
+static inline size_t shape_vals(dae_shape s)
+{
+    return (size_t)s.c * (size_t)s.h * (size_t)s.w;
+}
+
+static inline int same_shape(dae_shape a, dae_shape b)
+{
+    return a.c == b.c && a.h == b.h && a.w == b.w;
+}
+
+void work_free(work *w);
+/* The input shape a workspace needs for an op on `in` (decode: the image a code stands
+ * for). */
+dae_shape infer_ws_shape(const dae_model *m, int op, dae_shape in);
+
+/* parse.c: the request body into w (images fitted to the model, codes, v2 tensors). */
+int parse_request(dae_req *r, work *w, dae_error *err);
+/* JSON body -> cJSON with the configured caps (400 with the byte offset on bad JSON). */
+struct cJSON *parse_json_body(dae_req *r, dae_error *err);
+/* answer.c: r's answer from w after the model ran. */
+int answer_images(dae_req *r, work *w, dae_error *err);
+int answer_encode(dae_req *r, work *w, dae_error *err);
+int answer_score(dae_req *r, work *w, dae_error *err);
+
+void infer_run(void *ctx, int worker, dae_job **jobs, int n);
+void infer_cancel(void *ctx, dae_job *job);
+/* Encode b samples of r's model in worker `worker`'s workspace; *z malloc'd. */
+int infer_encode(dae_req *r, int worker, const float *x, int b, dae_shape in, float **z,
+                 dae_shape *zs, dae_error *err);
+
+/* v2.c, worker side: parse an infer body into w; answer from w after the forward. */
+int v2_prepare(dae_req *r, work *w, dae_error *err);
+void v2_finish(dae_req *r, work *w, int worker);
+
+/* ---- control (server.c) ---- */
+void server_request_reload(dae_req *r);
+
+#endif

@@ -1,0 +1,273 @@
+/* serve_config.c — daed's option table: defaults, environment, flags, ranges, --help. */
+#include "daed/serve_config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daed/modelfile.h"
+
+typedef enum { OPT_INT, OPT_SIZE, OPT_STR, OPT_BOOL } opt_type;
+
+typedef struct opt {
+    const char *name;  /* flag without the leading "--" */
+    opt_type type;
+    long long min, max; /* INT/SIZE/BOOL: value range; STR: maximum length (max) */
+    const char *def;   /* default as text (parsed like any other value) */
+    size_t off;        /* offset in dae_serve_config */
+    size_t size;       /* field size (STR: buffer size) */
+    const char *help;
+} opt;
+
+#define F(field) offsetof(dae_serve_config, field), sizeof(((dae_serve_config *)0)->field)
+#define KiB 1024LL
+#define MiB (1024LL * 1024)
+#define GiB (1024LL * 1024 * 1024)
+
+static const opt OPTS[] = {
+    {"bind", OPT_STR, 0, 63, "0.0.0.0", F(bind), "listen address (IPv4)"},
+    {"port", OPT_INT, 0, 65535, "8080", F(port), "TCP port; 0 picks a free one (logged)"},
+    {"port-file", OPT_STR, 0, 1023, "", F(port_file), "write the bound port to this file"},
+    {"models", OPT_STR, 1, 1023, "./models", F(models), "folder of *.safetensors models"},
+    {"default-denoise", OPT_STR, 0, 63, "", F(default_model[0]),
+     "model for /v1/denoise without ?model= (\"\": first by name with the task)"},
+    {"default-inpaint", OPT_STR, 0, 63, "", F(default_model[1]), "model for /v1/inpaint"},
+    {"default-superres", OPT_STR, 0, 63, "", F(default_model[2]), "model for /v1/superres"},
+    {"default-encode", OPT_STR, 0, 63, "", F(default_model[3]),
+     "model for /v1/encode, /v1/decode, /v1/interpolate"},
+    {"default-score", OPT_STR, 0, 63, "", F(default_model[4]), "model for /v1/score"},
+    {"workers", OPT_INT, 0, 256, "0", F(workers), "inference threads; 0 = number of CPUs"},
+    {"queue-size", OPT_INT, 1, 65536, "256", F(queue_size),
+     "jobs allowed to wait; when full: 503 with Retry-After"},
+    {"max-batch", OPT_INT, 1, 1024, "16", F(max_batch), "samples per forward call"},
+    {"batch-delay-us", OPT_INT, 0, 1000000, "0", F(batch_delay_us),
+     "wait up to this long for more jobs to batch (0: take what is waiting)"},
+    {"retry-after", OPT_INT, 1, 3600, "1", F(retry_after), "seconds, sent with 503"},
+    {"max-body", OPT_SIZE, 1 * KiB, 1 * GiB, "16M", F(max_body), "request body bytes (413)"},
+    {"max-pixels", OPT_SIZE, 1, 256 * MiB, "4M", F(max_pixels),
+     "decoded width*height of one image (413)"},
+    {"max-side", OPT_INT, 1, 65535, "8192", F(max_side), "decoded width or height (413)"},
+    {"max-json-depth", OPT_INT, 2, 256, "16", F(max_json_depth), "JSON nesting depth (400)"},
+    {"max-json-array", OPT_SIZE, 1, 256 * MiB, "1M", F(max_json_array),
+     "elements in one JSON array (400)"},
+    {"max-json-values", OPT_SIZE, 1, 256 * MiB, "1M", F(max_json_values),
+     "JSON values in one body (400); each costs ~64 bytes while parsed"},
+    {"max-batch-images", OPT_INT, 1, 4096, "64", F(max_batch_images),
+     "images in one {\"images\":[...]} request (400)"},
+    {"max-steps", OPT_INT, 2, 1024, "32", F(max_steps), "interpolation steps (400)"},
+    {"conn-timeout", OPT_INT, 1, 86400, "30", F(conn_timeout),
+     "seconds before an idle connection is closed"},
+    {"conn-limit", OPT_INT, 1, 1000000, "1024", F(conn_limit), "connections in total"},
+    {"per-ip-limit", OPT_INT, 0, 1000000, "256", F(per_ip_limit),
+     "connections per client address (0: no limit)"},
+    {"conn-memory", OPT_SIZE, 16 * KiB, 64 * MiB, "128k", F(conn_memory),
+     "buffer memory per connection"},
+    {"epoll", OPT_BOOL, 0, 1, "1", F(epoll),
+     "I/O thread uses epoll (1) or poll (0); with epoll, libmicrohttpd 0.9.75 notices a "
+     "client that vanished mid-body only at --conn-timeout"},
+    {"api-key", OPT_STR, 0, 255, "", F(api_key),
+     "require Authorization: Bearer KEY on every route but health (\"\": none)"},
+    {"shutdown-timeout", OPT_INT, 0, 3600, "30", F(shutdown_timeout),
+     "seconds in-flight requests get to finish on SIGTERM"},
+    {"openapi", OPT_STR, 0, 1023, "./openapi.yaml", F(openapi), "file served at /openapi.yaml"},
+    {"access-log", OPT_BOOL, 0, 1, "1", F(access_log), "one log line per request (0/1)"},
+    {"png-level", OPT_INT, 0, 9, "1", F(png_level), "zlib level of PNG answers"},
+};
+#define N_OPTS (sizeof OPTS / sizeof OPTS[0])
+
+/* "--max-body" -> "DAED_MAX_BODY" */
+static void env_name(const char *name, char *buf, size_t n)
+{
+    size_t j = (size_t)snprintf(buf, n, "DAED_");
+    for (size_t i = 0; name[i] && j + 1 < n; i++)
+        buf[j++] = name[i] == '-' ? '_' : (char)toupper((unsigned char)name[i]);
+    buf[j] = '\0';
+}
+
+/* Parse a whole decimal integer, with k/M/G suffix for sizes. */
+static int parse_number(const char *s, int allow_suffix, long long *out)
+{
+    if (!*s || isspace((unsigned char)*s))
+        return -1;
+    errno = 0;
+    char *end;
+    long long v = strtoll(s, &end, 10);
+    if (errno || end == s)
+        return -1;
+    if (allow_suffix && *end) {
+        long long mul = 1;
+        switch (*end) {
+        case 'k': case 'K': mul = KiB; break;
+        case 'm': case 'M': mul = MiB; break;
+        case 'g': case 'G': mul = GiB; break;
+        default: return -1;
+        }
+        end++;
+        if (*end == 'i' || *end == 'B') /* "Mi", "MB", "MiB" */
+            end += (*end == 'i' && end[1] == 'B') ? 2 : 1;
+        if (v < 0 || v > INT64_MAX / mul)
+            return -1;
+        v *= mul;
+    }
+    if (*end)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static int set_value(dae_serve_config *cfg, const opt *o, const char *val, const char *from,
+                     dae_error *err)
+{
+    char *field = (char *)cfg + o->off;
+    if (o->type == OPT_STR) {
+        size_t len = strlen(val);
+        if ((long long)len > o->max || (long long)len < o->min)
+            return dae_error_set(err, DAE_EINVAL,
+                                 "%s: option --%s: value of %zu characters, expected %lld to %lld",
+                                 from, o->name, len, o->min, o->max);
+        memcpy(field, val, len + 1);
+        return DAE_OK;
+    }
+    long long v;
+    if (parse_number(val, o->type == OPT_SIZE, &v) != 0)
+        return dae_error_set(err, DAE_EINVAL, "%s: option --%s: \"%.64s\" is not %s", from,
+                             o->name, val,
+                             o->type == OPT_SIZE ? "a size (e.g. 4096, 64k, 16M)"
+                             : o->type == OPT_BOOL ? "0 or 1" : "an integer");
+    if (v < o->min || v > o->max)
+        return dae_error_set(err, DAE_EINVAL,
+                             "%s: option --%s: %lld is out of range, expected %lld to %lld",
+                             from, o->name, v, o->min, o->max);
+    if (o->type == OPT_SIZE)
+        *(size_t *)field = (size_t)v;
+    else
+        *(int *)field = (int)v;
+    return DAE_OK;
+}
+
+static const opt *find_opt(const char *name, size_t len)
+{
+    for (size_t i = 0; i < N_OPTS; i++)
+        if (strlen(OPTS[i].name) == len && strncmp(OPTS[i].name, name, len) == 0)
+            return &OPTS[i];
+    return NULL;
+}
+
+void dae_serve_config_defaults(dae_serve_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    for (size_t i = 0; i < N_OPTS; i++) {
+        int rc = set_value(cfg, &OPTS[i], OPTS[i].def, "default", NULL);
+        (void)rc; /* the table's defaults are in range; check_serve_config asserts it */
+    }
+}
+
+int dae_serve_config_parse(dae_serve_config *cfg, int argc, char *const *argv,
+                           char *const *envp, dae_error *err)
+{
+    dae_serve_config_defaults(cfg);
+    for (size_t i = 0; envp && i < N_OPTS; i++) {
+        char env[96];
+        env_name(OPTS[i].name, env, sizeof env);
+        size_t n = strlen(env);
+        for (char *const *e = envp; *e; e++) {
+            if (strncmp(*e, env, n) == 0 && (*e)[n] == '=') {
+                char from[128];
+                snprintf(from, sizeof from, "environment %s", env);
+                if (set_value(cfg, &OPTS[i], *e + n + 1, from, err) != DAE_OK)
+                    return DAE_EINVAL;
+            }
+        }
+    }
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strncmp(a, "--", 2) != 0)
+            return dae_error_set(err, DAE_EINVAL,
+                                 "argument \"%.64s\": expected an option --name VALUE "
+                                 "(see --help)", a);
+        const char *name = a + 2, *eq = strchr(name, '=');
+        size_t len = eq ? (size_t)(eq - name) : strlen(name);
+        const opt *o = find_opt(name, len);
+        if (!o)
+            return dae_error_set(err, DAE_EINVAL, "unknown option --%.*s (see --help)",
+                                 (int)(len > 64 ? 64 : len), name);
+        const char *val;
+        if (eq) {
+            val = eq + 1;
+        } else {
+            if (i + 1 >= argc)
+                return dae_error_set(err, DAE_EINVAL, "option --%s needs a value", o->name);
+            val = argv[++i];
+        }
+        char from[96];
+        snprintf(from, sizeof from, "command line");
+        if (set_value(cfg, o, val, from, err) != DAE_OK)
+            return DAE_EINVAL;
+    }
+    return DAE_OK;
+}
+
+int dae_serve_config_wants(int argc, char *const *argv)
+{
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
+            return 'h';
+        if (!strcmp(argv[i], "--version"))
+            return 'v';
+    }
+    return 0;
+}
+
+void dae_serve_config_help(FILE *f, const char *prog)
+{
+    fprintf(f,
+            "usage: %s [--option VALUE]...\n"
+            "Serves denoising autoencoders over HTTP (v1 API and KServe v2).\n"
+            "Every option is also an environment variable; the command line wins.\n"
+            "Sizes take k/M/G suffixes. SIGHUP reloads the models, SIGTERM drains and exits.\n\n",
+            prog);
+    for (size_t i = 0; i < N_OPTS; i++) {
+        const opt *o = &OPTS[i];
+        char env[96], range[64], flag[64];
+        env_name(o->name, env, sizeof env);
+        snprintf(flag, sizeof flag, "--%s", o->name);
+        if (o->type == OPT_STR)
+            snprintf(range, sizeof range, "text, up to %lld chars", o->max);
+        else if (o->type == OPT_BOOL)
+            snprintf(range, sizeof range, "0 or 1");
+        else
+            snprintf(range, sizeof range, "%lld..%lld", o->min, o->max);
+        fprintf(f, "  %-20s %-24s %s\n  %20s default: %s%s%s; %s\n", flag, env, o->help, "",
+                o->type == OPT_STR ? "\"" : "", o->def, o->type == OPT_STR ? "\"" : "",
+                range);
+    }
+    fprintf(f, "\n  --help, --version\n");
+}
+
+void dae_serve_config_describe(const dae_serve_config *c, char *buf, size_t n)
+{
+    snprintf(buf, n,
+             "bind=%s port=%d models=%s workers=%d queue-size=%d max-batch=%d "
+             "batch-delay-us=%d max-body=%zu max-pixels=%zu max-side=%d max-json-depth=%d "
+             "max-json-array=%zu max-json-values=%zu max-batch-images=%d conn-timeout=%d "
+             "conn-limit=%d per-ip-limit=%d conn-memory=%zu epoll=%d shutdown-timeout=%d api-key=%s",
+             c->bind, c->port, c->models, c->workers, c->queue_size, c->max_batch,
+             c->batch_delay_us, c->max_body, c->max_pixels, c->max_side, c->max_json_depth,
+             c->max_json_array, c->max_json_values, c->max_batch_images, c->conn_timeout,
+             c->conn_limit, c->per_ip_limit, c->conn_memory, c->epoll, c->shutdown_timeout,
+             c->api_key[0] ? "set" : "none");
+}
+
+int dae_serve_task_index(unsigned task_bit)
+{
+    switch (task_bit) {
+    case DAE_TASK_DENOISE: return 0;
+    case DAE_TASK_INPAINT: return 1;
+    case DAE_TASK_SUPERRES: return 2;
+    case DAE_TASK_ENCODE: return 3;
+    case DAE_TASK_SCORE: return 4;
+    default: return -1;
+    }
+}

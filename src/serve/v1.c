@@ -1,0 +1,291 @@
+/* v1.c — the /v1 API and the operational routes on the HTTP thread: health, readiness,
+ * metrics, the OpenAPI document, model listings, and handing image work to the pool. */
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "internal.h"
+#include "sbuf.h"
+
+static void answer_sbuf(dae_req *r, int status, const char *type, sbuf *b)
+{
+    size_t len;
+    char *body = sb_take(b, &len);
+    if (!body)
+        req_error(r, 503, "out_of_memory", "no memory for the answer");
+    else
+        req_answer(r, status, type, body, len);
+}
+
+static void shape_json(sbuf *b, dae_shape s)
+{
+    sb_printf(b, "[%d,%d,%d]", s.c, s.h, s.w);
+}
+
+/* Appends "key":<member of the config object> when present. */
+static void config_member(sbuf *b, const cJSON *cfg, const char *key)
+{
+    const cJSON *v = cfg ? cJSON_GetObjectItemCaseSensitive(cfg, key) : NULL;
+    char *txt = v ? cJSON_PrintUnformatted(v) : NULL;
+    sb_str(b, ",");
+    sb_json_str(b, key);
+    sb_str(b, ":");
+    sb_str(b, txt ? txt : "null");
+    free(txt);
+}
+
+void model_describe(sbuf *b, const dae_entry *e, int full)
+{
+    const dae_modelfile *mf = e->mf;
+    const dae_model *m = mf->model;
+    sb_str(b, "{\"name\":");
+    sb_json_str(b, e->name);
+    sb_str(b, ",\"tasks\":[");
+    int first = 1;
+    for (unsigned bit = 1; bit <= DAE_TASK_SCORE; bit <<= 1) {
+        if (!(mf->tasks & bit))
+            continue;
+        if (!first)
+            sb_str(b, ",");
+        sb_json_str(b, dae_task_name(bit));
+        first = 0;
+    }
+    sb_str(b, "],\"input\":");
+    shape_json(b, m->in_shape);
+    sb_str(b, ",\"output\":");
+    shape_json(b, m->out_shape);
+    sb_str(b, ",\"latent\":");
+    shape_json(b, m->latent_shape);
+    sb_printf(b, ",\"fully_convolutional\":%s,\"size_div\":%d,\"residual\":%s,"
+              "\"parameters\":%zu",
+              m->fully_conv ? "true" : "false", m->size_div, m->residual ? "true" : "false",
+              m->n_params);
+    if (!full) {
+        sb_str(b, "}");
+        return;
+    }
+    char when[32];
+    struct tm tm;
+    gmtime_r(&e->loaded_at, &tm);
+    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    sb_str(b, ",\"file\":");
+    sb_json_str(b, e->file);
+    sb_printf(b, ",\"file_bytes\":%zu,\"loaded_at\":\"%s\"", mf->file_bytes, when);
+    sb_printf(b, ",\"flops_per_sample\":%.0f", dae_model_flops(m, m->in_shape));
+    if (mf->calib.n > 0) {
+        sb_str(b, ",\"calibration\":{\"score\":");
+        sb_json_str(b, mf->calib.score[0] ? mf->calib.score : "mse");
+        sb_str(b, ",\"threshold\":");
+        sb_json_float(b, mf->calib.threshold);
+        sb_str(b, ",\"quantiles\":[");
+        for (int i = 0; i < mf->calib.n; i++) {
+            sb_str(b, i ? ",{\"level\":" : "{\"level\":");
+            sb_json_float(b, mf->calib.level[i]);
+            sb_str(b, ",\"value\":");
+            sb_json_float(b, mf->calib.value[i]);
+            sb_str(b, "}");
+        }
+        sb_str(b, "]}");
+    } else {
+        sb_str(b, ",\"calibration\":null");
+    }
+    cJSON *cfg = mf->config_json ? cJSON_Parse(mf->config_json) : NULL;
+    config_member(b, cfg, "training");
+    config_member(b, cfg, "corruption");
+    config_member(b, cfg, "quality");
+    char *txt = cfg ? cJSON_PrintUnformatted(cfg) : NULL;
+    sb_str(b, ",\"config\":");
+    sb_str(b, txt ? txt : "null");
+    free(txt);
+    cJSON_Delete(cfg);
+    cJSON *meta = mf->metadata_json ? cJSON_Parse(mf->metadata_json) : NULL;
+    if (meta) /* the config is shown above, parsed; the rest of __metadata__ as stored */
+        cJSON_DeleteItemFromObjectCaseSensitive(meta, "config");
+    txt = meta ? cJSON_PrintUnformatted(meta) : NULL;
+    sb_str(b, ",\"metadata\":");
+    sb_str(b, txt ? txt : "null");
+    free(txt);
+    cJSON_Delete(meta);
+    sb_str(b, "}");
+}
+
+static void models_list(dae_req *r)
+{
+    int n;
+    dae_entry **list = dae_registry_list(r->s->reg, &n);
+    sbuf b;
+    sb_init(&b);
+    sb_str(&b, "{\"models\":[");
+    for (int i = 0; i < n; i++) {
+        if (i)
+            sb_str(&b, ",");
+        model_describe(&b, list[i], 0);
+    }
+    sb_str(&b, "],\"defaults\":{");
+    for (int t = 0; t < DAE_SERVE_N_TASKS; t++) {
+        unsigned bit = 1u << t;
+        dae_entry *e = dae_registry_default(r->s->reg, bit, r->s->cfg.default_model[t]);
+        sb_str(&b, t ? "," : "");
+        sb_json_str(&b, dae_task_name(bit));
+        sb_str(&b, ":");
+        if (e)
+            sb_json_str(&b, e->name);
+        else
+            sb_str(&b, "null");
+        dae_entry_unref(e);
+    }
+    sb_str(&b, "}}\n");
+    dae_registry_release(list, n);
+    answer_sbuf(r, 200, "application/json", &b);
+}
+
+static void model_one(dae_req *r)
+{
+    dae_entry *e = dae_registry_get(r->s->reg, r->param);
+    if (!e) {
+        req_error(r, 404, "not_found", "no model named %.64s (GET /v1/models lists them)",
+                  r->param);
+        return;
+    }
+    sbuf b;
+    sb_init(&b);
+    model_describe(&b, e, 1);
+    sb_str(&b, "\n");
+    dae_entry_unref(e);
+    answer_sbuf(r, 200, "application/json", &b);
+}
+
+static void metrics(dae_req *r)
+{
+    dae_server *s = r->s;
+    dae_prom_gauges g = {
+        .queue_depth = dae_workpool_depth(s->pool),
+        .models_loaded = dae_registry_count(s->reg),
+        .inflight = atomic_load(&s->inflight),
+        .ready = atomic_load(&s->ready) && !atomic_load(&s->draining),
+        .workers = s->n_workers,
+    };
+    size_t len;
+    char *body = dae_prom_render(s->prom, &g, &len);
+    if (!body)
+        req_error(r, 503, "out_of_memory", "no memory for the metrics");
+    else
+        req_answer(r, 200, "text/plain; version=0.0.4; charset=utf-8", body, len);
+}
+
+static void openapi(dae_req *r)
+{
+    const char *path = r->s->cfg.openapi;
+    FILE *f = path[0] ? fopen(path, "rb") : NULL;
+    if (!f) {
+        req_error(r, 404, "not_found", "the OpenAPI document %s is not there (--openapi)",
+                  path);
+        return;
+    }
+    sbuf b;
+    sb_init(&b);
+    char chunk[8192];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0 && b.len < (8u << 20))
+        sb_add(&b, chunk, n);
+    fclose(f);
+    answer_sbuf(r, 200, "application/yaml", &b);
+}
+
+/* Ready: models loaded and not draining. */
+int server_is_ready(dae_server *s)
+{
+    return atomic_load(&s->ready) && !atomic_load(&s->draining) &&
+           dae_registry_count(s->reg) > 0;
+}
+
+static void readyz(dae_req *r)
+{
+    dae_server *s = r->s;
+    int n = dae_registry_count(s->reg);
+    if (server_is_ready(s)) {
+        sbuf b;
+        sb_init(&b);
+        sb_printf(&b, "{\"status\":\"ready\",\"models\":%d}\n", n);
+        answer_sbuf(r, 200, "application/json", &b);
+    } else if (atomic_load(&s->draining)) {
+        req_error(r, 503, "not_ready", "draining: the server is shutting down");
+    } else {
+        req_error(r, 503, "not_ready", "no model loaded from %s", s->cfg.models);
+    }
+}
+
+int v1_pick_model(dae_req *r, unsigned task, const char *name)
+{
+    dae_server *s = r->s;
+    int t = dae_serve_task_index(task);
+    if (name && name[0]) {
+        r->entry = dae_registry_get(s->reg, name);
+        if (!r->entry) {
+            req_error(r, 404, "not_found", "no model named %.64s (GET /v1/models lists them)",
+                      name);
+            return -1;
+        }
+    } else {
+        r->entry = dae_registry_default(s->reg, task, t >= 0 ? s->cfg.default_model[t] : "");
+        if (!r->entry) {
+            if (t >= 0 && s->cfg.default_model[t][0])
+                req_error(r, 404, "not_found", "the default %s model %.64s is not loaded",
+                          dae_task_name(task), s->cfg.default_model[t]);
+            else
+                req_error(r, 404, "not_found", "no loaded model declares the task %s",
+                          dae_task_name(task));
+            return -1;
+        }
+    }
+    if (task && !(r->entry->mf->tasks & task)) {
+        req_error(r, 400, "invalid_argument", "model %s does not declare the task %s",
+                  r->entry->name, dae_task_name(task));
+        return -1;
+    }
+    return 0;
+}
+
+static void image_route(dae_req *r, unsigned task, int op)
+{
+    if (r->status) /* a bad query parameter */
+        return;
+    if (r->len == 0) {
+        req_error(r, 400, "invalid_argument",
+                  "empty body: send a PNG or JPEG image, or JSON (see /openapi.yaml)");
+        return;
+    }
+    if (v1_pick_model(r, task, r->model_name) != 0)
+        return;
+    req_submit(r, op);
+}
+
+void v1_handle(dae_req *r)
+{
+    sbuf b;
+    switch (r->route->id) {
+    case DAE_ROUTE_HEALTHZ:
+        sb_init(&b);
+        sb_str(&b, "{\"status\":\"ok\"}\n");
+        answer_sbuf(r, 200, "application/json", &b);
+        break;
+    case DAE_ROUTE_READYZ: readyz(r); break;
+    case DAE_ROUTE_METRICS: metrics(r); break;
+    case DAE_ROUTE_OPENAPI: openapi(r); break;
+    case DAE_ROUTE_V1_MODELS: models_list(r); break;
+    case DAE_ROUTE_V1_MODEL: model_one(r); break;
+    case DAE_ROUTE_V1_DENOISE: image_route(r, DAE_TASK_DENOISE, OP_FORWARD); break;
+    case DAE_ROUTE_V1_INPAINT: image_route(r, DAE_TASK_INPAINT, OP_FORWARD); break;
+    case DAE_ROUTE_V1_SUPERRES: image_route(r, DAE_TASK_SUPERRES, OP_FORWARD); break;
+    case DAE_ROUTE_V1_SCORE: image_route(r, DAE_TASK_SCORE, OP_FORWARD); break;
+    case DAE_ROUTE_V1_ENCODE: image_route(r, DAE_TASK_ENCODE, OP_ENCODE); break;
+    case DAE_ROUTE_V1_DECODE: image_route(r, DAE_TASK_ENCODE, OP_DECODE); break;
+    case DAE_ROUTE_V1_INTERPOLATE: image_route(r, DAE_TASK_ENCODE, OP_INTERPOLATE); break;
+    case DAE_ROUTE_V1_RELOAD: server_request_reload(r); break;
+    default:
+        req_error(r, 404, "not_found", "no route %.120s", r->path);
+        break;
+    }
+}

@@ -1,0 +1,277 @@
+/* v2.c — KServe Open Inference Protocol v2 over HTTP/REST: health, server and model
+ * metadata, model readiness, and inference on FP32 tensors (field names as in the spec). */
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+#define V2_VERSION "1"
+
+static void answer_sb(dae_req *r, int status, sbuf *b)
+{
+    size_t len;
+    char *body = sb_take(b, &len);
+    if (!body)
+        req_error(r, 503, "out_of_memory", "no memory for the answer");
+    else
+        req_answer(r, status, "application/json", body, len);
+}
+
+/* Tensor shape as the protocol shows it: [-1, C, H, W], -1 for free dimensions. */
+static void tensor_meta(sbuf *b, const char *name, dae_shape s, int free_hw)
+{
+    sb_str(b, "{\"name\":");
+    sb_json_str(b, name);
+    if (s.h == 1 && s.w == 1 && !free_hw)
+        sb_printf(b, ",\"datatype\":\"FP32\",\"shape\":[-1,%d]}", s.c);
+    else if (free_hw)
+        sb_printf(b, ",\"datatype\":\"FP32\",\"shape\":[-1,%d,-1,-1]}", s.c);
+    else
+        sb_printf(b, ",\"datatype\":\"FP32\",\"shape\":[-1,%d,%d,%d]}", s.c, s.h, s.w);
+}
+
+static void model_meta(dae_req *r, dae_entry *e)
+{
+    const dae_model *m = e->mf->model;
+    sbuf b;
+    sb_init(&b);
+    sb_str(&b, "{\"name\":");
+    sb_json_str(&b, e->name);
+    sb_str(&b, ",\"versions\":[\"" V2_VERSION "\"],\"platform\":\"daed\",\"inputs\":[");
+    tensor_meta(&b, "input", m->in_shape, m->fully_conv);
+    sb_str(&b, "],\"outputs\":[");
+    tensor_meta(&b, "output", m->out_shape, m->fully_conv);
+    sb_str(&b, ",");
+    tensor_meta(&b, "latent", m->latent_shape, m->fully_conv);
+    sb_str(&b, "]}\n");
+    answer_sb(r, 200, &b);
+}
+
+void v2_handle(dae_req *r)
+{
+    sbuf b;
+    sb_init(&b);
+    switch (r->route->id) {
+    case DAE_ROUTE_V2_SERVER:
+        sb_str(&b, "{\"name\":\"daed\",\"version\":\"1.0\",\"extensions\":[]}\n");
+        answer_sb(r, 200, &b);
+        return;
+    case DAE_ROUTE_V2_LIVE:
+        sb_str(&b, "{\"live\":true}\n");
+        answer_sb(r, 200, &b);
+        return;
+    case DAE_ROUTE_V2_READY: {
+        int ready = server_is_ready(r->s);
+        sb_printf(&b, "{\"ready\":%s}\n", ready ? "true" : "false");
+        answer_sb(r, ready ? 200 : 503, &b);
+        return;
+    }
+    default:
+        break;
+    }
+    r->entry = dae_registry_get(r->s->reg, r->param);
+    if (!r->entry) {
+        req_error(r, 404, "not_found", "no model named %.64s", r->param);
+        return;
+    }
+    switch (r->route->id) {
+    case DAE_ROUTE_V2_MODEL:
+        model_meta(r, r->entry);
+        return;
+    case DAE_ROUTE_V2_MODEL_READY:
+        sb_str(&b, "{\"name\":");
+        sb_json_str(&b, r->entry->name);
+        sb_str(&b, ",\"ready\":true}\n");
+        answer_sb(r, 200, &b);
+        return;
+    case DAE_ROUTE_V2_INFER:
+        if (r->len == 0) {
+            req_error(r, 400, "invalid_argument", "empty body: expected an inference request "
+                      "{\"inputs\":[{\"name\",\"shape\",\"datatype\",\"data\"}]}");
+            return;
+        }
+        req_submit(r, OP_FORWARD);
+        return;
+    default:
+        req_error(r, 404, "not_found", "no route %.120s", r->path);
+        return;
+    }
+}
+
+/* ------------------------------------------------------------------ worker side */
+
+int v2_prepare(dae_req *r, work *w, dae_error *err)
+{
+    const dae_model *m = r->entry->mf->model;
+    cJSON *j = parse_json_body(r, err);
+    if (!j)
+        return err->code;
+    int rc = DAE_OK;
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(j, "id");
+    if (id && cJSON_IsString(id))
+        snprintf(w->v2_id, sizeof w->v2_id, "%s", id->valuestring);
+    const cJSON *inputs = cJSON_GetObjectItemCaseSensitive(j, "inputs");
+    if (!cJSON_IsArray(inputs) || cJSON_GetArraySize(inputs) != 1) {
+        rc = dae_error_set(err, DAE_EINVAL, "\"inputs\": expected an array of one tensor");
+        goto out;
+    }
+    const cJSON *t = inputs->child;
+    const cJSON *dt = cJSON_GetObjectItemCaseSensitive(t, "datatype");
+    const cJSON *shape = cJSON_GetObjectItemCaseSensitive(t, "shape");
+    const cJSON *data = cJSON_GetObjectItemCaseSensitive(t, "data");
+    if (!cJSON_IsString(cJSON_GetObjectItemCaseSensitive(t, "name"))) {
+        rc = dae_error_set(err, DAE_EINVAL, "inputs[0].name: expected a string");
+        goto out;
+    }
+    if (!cJSON_IsString(dt) || strcmp(dt->valuestring, "FP32") != 0) {
+        rc = dae_error_set(err, DAE_EINVAL, "inputs[0].datatype: expected \"FP32\"");
+        goto out;
+    }
+    long long d[4];
+    int nd = 0;
+    for (const cJSON *v = cJSON_IsArray(shape) ? shape->child : NULL; v; v = v->next) {
+        if (nd >= 4 || !cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble) ||
+            v->valuedouble < 1 || v->valuedouble > 1e9) {
+            nd = -1;
+            break;
+        }
+        d[nd++] = (long long)v->valuedouble;
+    }
+    if (nd != 2 && nd != 4) {
+        rc = dae_error_set(err, DAE_EINVAL, "inputs[0].shape: expected [B,C,H,W] or [B,C*H*W] "
+                           "with positive integers");
+        goto out;
+    }
+    if (d[0] > r->s->cfg.max_batch_images) {
+        rc = dae_error_set(err, DAE_EINVAL, "inputs[0].shape: batch of %lld, at most %d "
+                           "(--max-batch-images)", d[0], r->s->cfg.max_batch_images);
+        goto out;
+    }
+    dae_shape in;
+    if (nd == 2) {
+        if (d[1] != (long long)m->in_shape.c * m->in_shape.h * m->in_shape.w) {
+            rc = dae_error_set(err, DAE_ESHAPE, "inputs[0].shape [%lld,%lld]: model %s takes "
+                               "[B,%d] (or [B,%d,%d,%d])", d[0], d[1], r->entry->name,
+                               m->in_shape.c * m->in_shape.h * m->in_shape.w, m->in_shape.c,
+                               m->in_shape.h, m->in_shape.w);
+            goto out;
+        }
+        in = m->in_shape;
+        w->v2_flat = 1;
+    } else {
+        if (d[1] > 4 || d[2] > r->s->cfg.max_side || d[3] > r->s->cfg.max_side ||
+            (size_t)(d[2] * d[3]) > r->s->cfg.max_pixels) {
+            rc = dae_error_set(err, DAE_ELIMIT, "inputs[0].shape [%lld,%lld,%lld,%lld] exceeds "
+                               "the limits (--max-side %d, --max-pixels %zu)", d[0], d[1], d[2],
+                               d[3], r->s->cfg.max_side, r->s->cfg.max_pixels);
+            goto out;
+        }
+        in = (dae_shape){(int)d[1], (int)d[2], (int)d[3]};
+        dae_error cerr = {0};
+        if (dae_model_check_input(m, in, &cerr) != DAE_OK) {
+            rc = dae_error_set(err, DAE_ESHAPE, "inputs[0].shape: %s", cerr.msg);
+            goto out;
+        }
+    }
+    size_t per = (size_t)in.c * in.h * in.w, total = per * (size_t)d[0];
+    if (!cJSON_IsArray(data)) {
+        rc = dae_error_set(err, DAE_EINVAL, "inputs[0].data: expected a flat array of %zu "
+                           "numbers", total);
+        goto out;
+    }
+    w->n = (int)d[0];
+    w->in = in;
+    w->x = malloc(total * sizeof *w->x);
+    if (!w->x) {
+        rc = dae_error_set(err, DAE_ENOMEM, "out of memory for %zu values", total);
+        goto out;
+    }
+    size_t i = 0;
+    for (const cJSON *v = data->child; v; v = v->next, i++) {
+        if (i >= total || !cJSON_IsNumber(v) || !isfinite(v->valuedouble)) {
+            rc = dae_error_set(err, DAE_EINVAL, i >= total
+                               ? "inputs[0].data: more than %zu values for the shape"
+                               : "inputs[0].data[%zu]: expected a number", i >= total ? total : i);
+            goto out;
+        }
+        w->x[i] = (float)v->valuedouble;
+    }
+    if (i != total) {
+        rc = dae_error_set(err, DAE_EINVAL, "inputs[0].data: %zu values, the shape needs %zu",
+                           i, total);
+        goto out;
+    }
+    w->want_output = 1;
+    const cJSON *outs = cJSON_GetObjectItemCaseSensitive(j, "outputs");
+    if (outs) {
+        if (!cJSON_IsArray(outs) || cJSON_GetArraySize(outs) < 1) {
+            rc = dae_error_set(err, DAE_EINVAL, "\"outputs\": expected an array of "
+                               "{\"name\": \"output\" | \"latent\"}");
+            goto out;
+        }
+        w->want_output = 0;
+        for (const cJSON *o = outs->child; o; o = o->next) {
+            const cJSON *nm = cJSON_GetObjectItemCaseSensitive(o, "name");
+            if (cJSON_IsString(nm) && !strcmp(nm->valuestring, "output")) {
+                w->want_output = 1;
+            } else if (cJSON_IsString(nm) && !strcmp(nm->valuestring, "latent")) {
+                w->want_latent = 1;
+            } else {
+                rc = dae_error_set(err, DAE_EINVAL, "\"outputs\": unknown output %.64s "
+                                   "(this model has \"output\" and \"latent\")",
+                                   cJSON_IsString(nm) ? nm->valuestring : "(no name)");
+                goto out;
+            }
+        }
+    }
+out:
+    cJSON_Delete(j);
+    return rc;
+}
+
+static void tensor_out(sbuf *b, const char *name, int n, dae_shape s, int flat,
+                       const float *data)
+{
+    sb_str(b, "{\"name\":");
+    sb_json_str(b, name);
+    if (flat || (s.h == 1 && s.w == 1))
+        sb_printf(b, ",\"shape\":[%d,%d]", n, s.c * s.h * s.w);
+    else
+        sb_printf(b, ",\"shape\":[%d,%d,%d,%d]", n, s.c, s.h, s.w);
+    sb_str(b, ",\"datatype\":\"FP32\",\"data\":");
+    sb_json_floats(b, data, (size_t)n * s.c * s.h * s.w);
+    sb_str(b, "}");
+}
+
+void v2_finish(dae_req *r, work *w, int worker)
+{
+    dae_error err = {0};
+    float *z = NULL;
+    dae_shape zs = {0, 0, 0};
+    if (w->want_latent && infer_encode(r, worker, w->x, w->n, w->in, &z, &zs, &err) != DAE_OK) {
+        req_fail(r, &err);
+        return;
+    }
+    sbuf b;
+    sb_init(&b);
+    sb_str(&b, "{\"model_name\":");
+    sb_json_str(&b, r->entry->name);
+    sb_str(&b, ",\"model_version\":\"" V2_VERSION "\"");
+    if (w->v2_id[0]) {
+        sb_str(&b, ",\"id\":");
+        sb_json_str(&b, w->v2_id);
+    }
+    sb_str(&b, ",\"outputs\":[");
+    if (w->want_output)
+        tensor_out(&b, "output", w->n, w->out, w->v2_flat, w->y);
+    if (w->want_latent) {
+        if (w->want_output)
+            sb_str(&b, ",");
+        tensor_out(&b, "latent", w->n, zs, 0, z);
+    }
+    sb_str(&b, "]}\n");
+    free(z);
+    answer_sb(r, 200, &b);
+}

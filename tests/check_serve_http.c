@@ -1,0 +1,255 @@
+/* check_serve_http.c — routing (404/405 + Allow), statuses, JSON caps, Bearer, Accept,
+ * error bodies, and the metrics exposition. */
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daed/http.h"
+#include "daed/prom.h"
+
+static const struct {
+    const char *path;
+    unsigned method;
+    int status;
+    int route;          /* expected id on 200 */
+    const char *param;  /* expected {name} */
+    unsigned allow;     /* expected on 405 */
+} ROUTING[] = {
+    {"/healthz", DAE_HTTP_GET, 200, DAE_ROUTE_HEALTHZ, "", 0},
+    {"/healthz", DAE_HTTP_HEAD, 200, DAE_ROUTE_HEALTHZ, "", 0},
+    {"/healthz", DAE_HTTP_POST, 405, 0, NULL, DAE_HTTP_GET | DAE_HTTP_HEAD},
+    {"/readyz", DAE_HTTP_GET, 200, DAE_ROUTE_READYZ, "", 0},
+    {"/metrics", DAE_HTTP_GET, 200, DAE_ROUTE_METRICS, "", 0},
+    {"/openapi.yaml", DAE_HTTP_GET, 200, DAE_ROUTE_OPENAPI, "", 0},
+    {"/v1/models", DAE_HTTP_GET, 200, DAE_ROUTE_V1_MODELS, "", 0},
+    {"/v1/models/fm-1.2", DAE_HTTP_GET, 200, DAE_ROUTE_V1_MODEL, "fm-1.2", 0},
+    {"/v1/models/", DAE_HTTP_GET, 404, 0, NULL, 0},
+    {"/v1/models/a/b", DAE_HTTP_GET, 404, 0, NULL, 0},
+    {"/v1/denoise", DAE_HTTP_POST, 200, DAE_ROUTE_V1_DENOISE, "", 0},
+    {"/v1/denoise", DAE_HTTP_GET, 405, 0, NULL, DAE_HTTP_POST},
+    {"/v1/denoise/", DAE_HTTP_POST, 404, 0, NULL, 0},
+    {"/v1/inpaint", DAE_HTTP_POST, 200, DAE_ROUTE_V1_INPAINT, "", 0},
+    {"/v1/superres", DAE_HTTP_POST, 200, DAE_ROUTE_V1_SUPERRES, "", 0},
+    {"/v1/encode", DAE_HTTP_POST, 200, DAE_ROUTE_V1_ENCODE, "", 0},
+    {"/v1/decode", DAE_HTTP_POST, 200, DAE_ROUTE_V1_DECODE, "", 0},
+    {"/v1/interpolate", DAE_HTTP_POST, 200, DAE_ROUTE_V1_INTERPOLATE, "", 0},
+    {"/v1/score", DAE_HTTP_PUT, 405, 0, NULL, DAE_HTTP_POST},
+    {"/v1/admin/reload", DAE_HTTP_POST, 200, DAE_ROUTE_V1_RELOAD, "", 0},
+    {"/v2", DAE_HTTP_GET, 200, DAE_ROUTE_V2_SERVER, "", 0},
+    {"/v2/health/live", DAE_HTTP_GET, 200, DAE_ROUTE_V2_LIVE, "", 0},
+    {"/v2/health/ready", DAE_HTTP_GET, 200, DAE_ROUTE_V2_READY, "", 0},
+    {"/v2/models/m1", DAE_HTTP_GET, 200, DAE_ROUTE_V2_MODEL, "m1", 0},
+    {"/v2/models/m1/ready", DAE_HTTP_GET, 200, DAE_ROUTE_V2_MODEL_READY, "m1", 0},
+    {"/v2/models/m1/infer", DAE_HTTP_POST, 200, DAE_ROUTE_V2_INFER, "m1", 0},
+    {"/v2/models/m1/infer", DAE_HTTP_GET, 405, 0, NULL, DAE_HTTP_POST},
+    {"/v2/models/m1/explain", DAE_HTTP_POST, 404, 0, NULL, 0},
+    {"/", DAE_HTTP_GET, 404, 0, NULL, 0},
+    {"", DAE_HTTP_GET, 404, 0, NULL, 0},
+    {"/healthz?x=1", DAE_HTTP_GET, 404, 0, NULL, 0},
+};
+
+START_TEST(test_routing)
+{
+    const dae_route *r;
+    char param[64];
+    unsigned allow = 0;
+    int st = dae_route_match(ROUTING[_i].path, ROUTING[_i].method, &r, param, sizeof param,
+                             &allow);
+    ck_assert_msg(st == ROUTING[_i].status, "%s: status %d, expected %d", ROUTING[_i].path, st,
+                  ROUTING[_i].status);
+    if (st == 200) {
+        ck_assert_int_eq(r->id, ROUTING[_i].route);
+        ck_assert_str_eq(param, ROUTING[_i].param);
+    } else {
+        ck_assert_ptr_null(r);
+    }
+    if (st == 405)
+        ck_assert_uint_eq(allow, ROUTING[_i].allow);
+}
+END_TEST
+
+START_TEST(test_route_table)
+{
+    const dae_route *t = dae_routes();
+    const char *const *names = dae_route_names();
+    for (int i = 0; i < DAE_ROUTE_COUNT; i++) {
+        ck_assert_int_eq(t[i].id, i);
+        ck_assert_str_eq(t[i].pattern, names[i]);
+    }
+    /* Only health is public. */
+    for (int i = 0; i < DAE_ROUTE_COUNT; i++) {
+        int pub = (t[i].flags & DAE_ROUTE_PUBLIC) != 0;
+        int health = i == DAE_ROUTE_HEALTHZ || i == DAE_ROUTE_READYZ || i == DAE_ROUTE_V2_LIVE ||
+                     i == DAE_ROUTE_V2_READY;
+        ck_assert_int_eq(pub, health);
+    }
+    /* A {name} longer than the buffer is not a match. */
+    const dae_route *r;
+    char small[4];
+    ck_assert_int_eq(dae_route_match("/v1/models/abcdef", DAE_HTTP_GET, &r, small, sizeof small,
+                                     NULL), 404);
+    char allow[64];
+    dae_http_allow_text(DAE_HTTP_GET | DAE_HTTP_HEAD | DAE_HTTP_POST, allow, sizeof allow);
+    ck_assert_str_eq(allow, "GET, HEAD, POST");
+    ck_assert_uint_eq(dae_http_method("PATCH"), DAE_HTTP_OTHER);
+    ck_assert_uint_eq(dae_http_method("GET"), DAE_HTTP_GET);
+}
+END_TEST
+
+START_TEST(test_status_map)
+{
+    ck_assert_int_eq(dae_http_status(DAE_OK), 200);
+    ck_assert_int_eq(dae_http_status(DAE_EINVAL), 400);
+    ck_assert_int_eq(dae_http_status(DAE_EFORMAT), 400);
+    ck_assert_int_eq(dae_http_status(DAE_ESHAPE), 422);
+    ck_assert_int_eq(dae_http_status(DAE_ELIMIT), 413);
+    ck_assert_int_eq(dae_http_status(DAE_ENOTFOUND), 404);
+    ck_assert_int_eq(dae_http_status(DAE_EBUSY), 503);
+    ck_assert_int_eq(dae_http_status(DAE_ENOMEM), 503);
+    ck_assert_int_eq(dae_http_status(DAE_EIO), 500);
+    ck_assert_int_eq(dae_http_status(DAE_EINTERNAL), 500);
+}
+END_TEST
+
+static const struct {
+    const char *json;
+    int depth;
+    size_t array, values;
+    int ok;
+    const char *msg;
+} SCAN[] = {
+    {"{\"a\":[1,2,3]}", 4, 3, 10, 1, NULL},
+    {"{\"a\":[1,2,3,4]}", 4, 3, 10, 0, "more than 3 elements"},
+    {"[[[[1]]]]", 3, 10, 10, 0, "nesting deeper than 3"},
+    {"[[[1]]]", 3, 10, 10, 1, NULL},
+    {"[1,2,3,4,5]", 4, 100, 4, 0, "more than 4 values"},
+    {"{\"s\":\"[[[[[[,,,,]]]]]]\"}", 2, 1, 10, 1, NULL}, /* brackets inside strings */
+    {"{\"s\":\"a\\\"[[[[\"}", 2, 1, 10, 1, NULL},        /* escaped quote */
+    {"[\"a\",\"b\",{\"c\":1}]", 4, 3, 10, 1, NULL},
+    {"[\"a\",\"b\",{\"c\":1},2]", 4, 3, 10, 0, "more than 3 elements"},
+    {"[1.5e3, -2, true, null]", 4, 4, 10, 1, NULL},
+};
+
+START_TEST(test_json_scan)
+{
+    dae_error e = {0};
+    int rc = dae_json_scan(SCAN[_i].json, strlen(SCAN[_i].json), SCAN[_i].depth, SCAN[_i].array,
+                           SCAN[_i].values, &e);
+    if (SCAN[_i].ok) {
+        ck_assert_msg(rc == DAE_OK, "%s: %s", SCAN[_i].json, e.msg);
+    } else {
+        ck_assert_int_eq(rc, DAE_EINVAL);
+        ck_assert_msg(strstr(e.msg, SCAN[_i].msg), "%s: \"%s\"", SCAN[_i].json, e.msg);
+    }
+}
+END_TEST
+
+START_TEST(test_json_scan_deep_bomb)
+{
+    /* 100k open brackets must be refused at the cap, without recursion. */
+    size_t n = 100000;
+    char *s = malloc(n);
+    memset(s, '[', n);
+    dae_error e = {0};
+    ck_assert_int_eq(dae_json_scan(s, n, 16, 100, 1000000, &e), DAE_EINVAL);
+    ck_assert_ptr_nonnull(strstr(e.msg, "nesting deeper than 16 at byte 16"));
+    free(s);
+}
+END_TEST
+
+START_TEST(test_bearer)
+{
+    ck_assert_int_eq(dae_http_bearer_ok("Bearer k3y", "k3y"), 1);
+    ck_assert_int_eq(dae_http_bearer_ok("bearer k3y", "k3y"), 1);
+    ck_assert_int_eq(dae_http_bearer_ok("Bearer k3", "k3y"), 0);
+    ck_assert_int_eq(dae_http_bearer_ok("Bearer k3yy", "k3y"), 0);
+    ck_assert_int_eq(dae_http_bearer_ok("Bearer K3Y", "k3y"), 0);
+    ck_assert_int_eq(dae_http_bearer_ok("Basic k3y", "k3y"), 0);
+    ck_assert_int_eq(dae_http_bearer_ok("k3y", "k3y"), 0);
+    ck_assert_int_eq(dae_http_bearer_ok(NULL, "k3y"), 0);
+    ck_assert_int_eq(dae_http_bearer_ok("Bearer ", ""), 0);
+}
+END_TEST
+
+START_TEST(test_accepts)
+{
+    ck_assert_int_eq(dae_http_accepts("application/json", "application/json"), 1);
+    ck_assert_int_eq(dae_http_accepts("image/png, application/json;q=0.5", "application/json"), 1);
+    ck_assert_int_eq(dae_http_accepts("application/json;q=0", "application/json"), 0);
+    ck_assert_int_eq(dae_http_accepts("*/*", "application/json"), 0);
+    ck_assert_int_eq(dae_http_accepts("application/jsonx", "application/json"), 0);
+    ck_assert_int_eq(dae_http_accepts(NULL, "image/png"), 0);
+    ck_assert_int_eq(dae_http_accepts("text/html,IMAGE/PNG", "image/png"), 1);
+}
+END_TEST
+
+START_TEST(test_error_json)
+{
+    size_t len;
+    char *s = dae_http_error_json("not_found", "no model \"x\"\n", &len);
+    ck_assert_str_eq(s, "{\"error\":{\"code\":\"not_found\",\"message\":\"no model \\\"x\\\"\\n\"}}\n");
+    ck_assert_uint_eq(len, strlen(s));
+    free(s);
+}
+END_TEST
+
+START_TEST(test_prom)
+{
+    const char *names[] = {"/a", "/b"};
+    dae_prom *m = dae_prom_create(names, 2);
+    dae_prom_request(m, 0, 200, 0.002);
+    dae_prom_request(m, 0, 200, 0.2);
+    dae_prom_request(m, 1, 503, 0.001);
+    dae_prom_request(m, 7, 418, 0.001); /* unknown endpoint and status */
+    dae_prom_batch(m, 3, 0.01);
+    dae_prom_batch(m, 16, 0.02);
+    dae_prom_reload(m, 2);
+    ck_assert_uint_eq(dae_prom_count(m, 0, 200), 2);
+    ck_assert_uint_eq(dae_prom_count(m, 0, 0), 2);
+    ck_assert_uint_eq(dae_prom_count(m, 1, 503), 1);
+    dae_prom_gauges g = {.queue_depth = 5, .models_loaded = 2, .inflight = 1, .ready = 1,
+                         .workers = 2};
+    size_t len;
+    char *t = dae_prom_render(m, &g, &len);
+    ck_assert_uint_eq(len, strlen(t));
+    const char *want[] = {
+        "daed_requests_total{endpoint=\"/a\",status=\"200\"} 2\n",
+        "daed_requests_total{endpoint=\"/b\",status=\"503\"} 1\n",
+        "daed_requests_total{endpoint=\"other\",status=\"other\"} 1\n",
+        "daed_request_duration_seconds_bucket{endpoint=\"/a\",le=\"0.0025\"} 1\n",
+        "daed_request_duration_seconds_bucket{endpoint=\"/a\",le=\"+Inf\"} 2\n",
+        "daed_request_duration_seconds_count{endpoint=\"/a\"} 2\n",
+        "daed_batch_size_bucket{le=\"2\"} 0\n",
+        "daed_batch_size_bucket{le=\"4\"} 1\n",
+        "daed_batch_size_bucket{le=\"16\"} 2\n",
+        "daed_batch_size_sum 19\n",
+        "daed_inference_seconds_total 0.03",
+        "daed_queue_depth 5\n",
+        "daed_models_loaded 2\n",
+        "daed_reloads_total 1\n",
+        "daed_reload_failures_total 2\n",
+        "# TYPE daed_batch_size histogram\n",
+    };
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+        ck_assert_msg(strstr(t, want[i]), "metrics lack %s", want[i]);
+    free(t);
+    dae_prom_free(m);
+}
+END_TEST
+
+Suite *suite_serve_http(void)
+{
+    Suite *s = suite_create("serve_http");
+    TCase *tc = tcase_create("basic");
+    tcase_add_loop_test(tc, test_routing, 0, sizeof ROUTING / sizeof ROUTING[0]);
+    tcase_add_test(tc, test_route_table);
+    tcase_add_test(tc, test_status_map);
+    tcase_add_loop_test(tc, test_json_scan, 0, sizeof SCAN / sizeof SCAN[0]);
+    tcase_add_test(tc, test_json_scan_deep_bomb);
+    tcase_add_test(tc, test_bearer);
+    tcase_add_test(tc, test_accepts);
+    tcase_add_test(tc, test_error_json);
+    tcase_add_test(tc, test_prom);
+    suite_add_tcase(s, tc);
+    return s;
+}
