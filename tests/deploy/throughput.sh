@@ -15,13 +15,40 @@ require_daed
 require_tools
 prepare_inputs
 for n in 1 2 3; do start_daed $n; done
-say "daed --workers $DEPLOY_WORKERS each; wrk -t1 -c$CONNS -d${SECS}s; $(nproc) CPUs"
+say "daed --workers $DEPLOY_WORKERS each; wrk -t1 -c$CONNS -d${SECS}s; $(nproc) CPUs;" \
+    "load average $(cut -d' ' -f1-3 /proc/loadavg)"
 
-measure() { # measure LABEL
+# CPU ticks (user + system) used so far by the given processes.
+ticks() {
+    local p sum=0 f
+    for p in "$@"; do
+        f=$(cat "/proc/$p/stat" 2>/dev/null) || continue
+        f=${f##*) } # fields after the command name; utime and stime are the 12th and 13th
+        set -- $f
+        sum=$((sum + ${12} + ${13}))
+        shift $#
+    done
+    echo $sum
+}
+
+# measure LABEL — requests/s, and the CPU time daed, nginx and wrk spent per request: on a
+# shared machine the rate swings with the neighbours' load, the CPU cost per request much less.
+measure() {
+    local hz ngx d0 n0 w1 d1 n1 wrk_t
+    hz=$(getconf CLK_TCK)
+    ngx="$NGINX_PID $( [ -n "$NGINX_PID" ] && pgrep -P "$NGINX_PID" | tr '\n' ' ')"
+    d0=$(ticks "${DAED_PID[@]}")
+    n0=$(ticks $ngx)
     start_load "$1" "$SECS" "$CONNS"
+    sleep $((SECS - 1))
+    w1=$(ticks "$WRK_PID") # wrk's own, just before it ends
     wait_load "$1"
-    printf '%s: %-34s %7d req/s  (%d requests, %d failed)\n' "$DEPLOY_NAME" "$1" \
-        "$WRK_RPS" "$WRK_REQUESTS" "$WRK_ERRORS"
+    d1=$(ticks "${DAED_PID[@]}")
+    n1=$(ticks $ngx)
+    us() { echo $(($1 * 1000000 / hz / (WRK_REQUESTS > 0 ? WRK_REQUESTS : 1))); }
+    printf '%s: %-26s %6d req/s  CPU/request: daed %3d us, nginx %3d us, wrk >=%3d us  (%d requests, %d failed)\n' \
+        "$DEPLOY_NAME" "$1" "$WRK_RPS" "$(us $((d1 - d0)))" "$(us $((n1 - n0)))" "$(us "$w1")" \
+        "$WRK_REQUESTS" "$WRK_ERRORS"
 }
 
 NGINX_PORT=${DAED_PORT[1]} # wrk straight at replica 1
