@@ -54,6 +54,7 @@ DEPLOY_OK=0
 deploy_cleanup() {
     local rc=$?
     trap - EXIT INT TERM
+    trap "" PIPE # a reader that went away must not stop the cleanup
     [ -n "$WRK_PID" ] && kill -TERM "$WRK_PID" 2>/dev/null
     if [ -n "$NGINX_PID" ]; then
         kill -QUIT "$NGINX_PID" 2>/dev/null
