@@ -451,8 +451,11 @@ def base64_seeds():
 
 
 def main():
-    if os.path.isdir(ROOT):
-        shutil.rmtree(ROOT)
+    # Regenerate the seeds; keep the regress_* inputs the fuzzers found.
+    for d, _, files in os.walk(ROOT):
+        for f in files:
+            if not f.startswith("regress_"):
+                os.remove(os.path.join(d, f))
     for name, data in pngs():
         put("png", name, data)
     for name, data in jpegs():
