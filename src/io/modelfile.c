@@ -881,6 +881,22 @@ done:
     return s;
 }
 
+/* Parameters of the configured layers (weights and biases), as dae_model_create counts
+ * them; no overflow: features <= 2^24, channels <= 2^16, kernels <= 64, layers capped. */
+static size_t config_param_count(const parsed_config *pc)
+{
+    size_t n = 0;
+    for (int i = 0; i < pc->n_enc + pc->n_dec; i++) {
+        const dae_layer *l = &pc->layers[i];
+        if (l->kind == DAE_LAYER_LINEAR)
+            n += (size_t)l->in_f * (size_t)l->out_f + (size_t)l->out_f;
+        else if (l->kind == DAE_LAYER_CONV2D || l->kind == DAE_LAYER_CONV_T2D)
+            n += (size_t)l->in_ch * (size_t)l->out_ch * (size_t)l->k * (size_t)l->k +
+                 (size_t)l->out_ch;
+    }
+    return n;
+}
+
 dae_modelfile *dae_modelfile_parse(const unsigned char *buf, size_t len, const char *what,
                                    const dae_modelfile_limits *lim, dae_error *err)
 {
@@ -922,6 +938,17 @@ dae_modelfile *dae_modelfile_parse(const unsigned char *buf, size_t len, const c
     }
     if ((rc = parse_config(config, L.max_layers, &pc, err)) != DAE_OK)
         goto fail;
+    /* The parameters are the file's data: a 344-byte file declaring 2^24-feature layers
+     * would cost a multi-GB calloc before match_tensors finds them missing. Small shortfalls
+     * are left to match_tensors, whose message names the tensor. */
+    size_t np = config_param_count(&pc);
+    if (np > st->data_bytes / sizeof(float) && np > ((size_t)1 << 22)) {
+        rc = dae_error_set(err, DAE_EFORMAT,
+                           "config: the layers have %zu parameters (%zu bytes of F32), but the "
+                           "data section holds %zu bytes", np, np * sizeof(float),
+                           st->data_bytes);
+        goto fail;
+    }
     if (!(mf = calloc(1, sizeof *mf))) {
         rc = dae_error_set(err, DAE_ENOMEM, "out of memory");
         goto fail;

@@ -36,6 +36,33 @@ static int libpng_error(dae_error *err, const char *msg, const unsigned char *bu
     return dae_error_set(err, DAE_EFORMAT, "png: %s", msg);
 }
 
+/* libpng allocates a chunk's declared length before reading its data (only IDAT lengths
+ * are capped): a 300-byte upload declaring a 1.6 GB tEXt chunk costs a 1.6 GB malloc. From
+ * memory every chunk must fit in the input, so check the lengths first. */
+static int check_chunk_lengths(const unsigned char *buf, size_t len, dae_error *err)
+{
+    for (size_t p = 8; len - p >= 8;) {
+        uint32_t n = get_be32(buf + p);
+        size_t left = len - p - 8; /* after the length and type fields */
+        if (n > left || left - n < 4) {
+            char type[5];
+            for (int i = 0; i < 4; i++) {
+                unsigned char c = buf[p + 4 + i];
+                type[i] = (char)((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ? c : '?');
+            }
+            type[4] = '\0';
+            return dae_error_set(err, DAE_EFORMAT,
+                                 "png: truncated after %zu bytes: chunk %s at byte %zu declares "
+                                 "%u data bytes, %zu bytes follow (data and CRC)", len, type, p,
+                                 n, left);
+        }
+        if (memcmp(buf + p + 4, "IEND", 4) == 0)
+            break;
+        p += 12 + (size_t)n;
+    }
+    return DAE_OK;
+}
+
 int dae_png_decode(const unsigned char *buf, size_t len, const dae_image_limits *lim,
                    dae_image *out, dae_error *err)
 {
@@ -58,6 +85,8 @@ int dae_png_decode(const unsigned char *buf, size_t len, const dae_image_limits 
         rc = dae_error_set(err, DAE_EFORMAT, "png: empty input");
         goto done;
     }
+    if (len > 8 && (rc = check_chunk_lengths(buf, len, err)) != DAE_OK)
+        goto done;
     /* Reads the signature and every chunk up to the first IDAT (IHDR, PLTE, tRNS, ...). */
     if (!png_image_begin_read_from_memory(&pi, buf, len)) {
         rc = libpng_error(err, pi.message, buf, len);
