@@ -174,8 +174,10 @@ dae_dataset *dae_dataset_load_png_dir(const char *dir, int channels,
     if (il.max_height > dl.max_dim)
         il.max_height = dl.max_dim;
     for (int i = 0; i < paths.n; i++) {
-        if (dae_image_read_file(paths.v[i], &il, &im, err) ||
-            dae_image_to_channels(&im, channels, err)) {
+        /* dae_image_read_file's messages already start with the path */
+        if (dae_image_read_file(paths.v[i], &il, &im, err))
+            goto fail;
+        if (dae_image_to_channels(&im, channels, err)) {
             dae_error_prefix(err, "%s: ", paths.v[i]);
             goto fail;
         }

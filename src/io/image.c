@@ -164,6 +164,7 @@ int dae_image_decode(const unsigned char *buf, size_t len, const dae_image_limit
                      dae_image *out, dae_error *err)
 {
     static const unsigned char png_sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    *out = (dae_image){0}; /* defined on every error path, like the decoders leave it */
     if (len > max_bytes_of(lim))
         return dae_error_set(err, DAE_ELIMIT, "image: %zu bytes, limit %zu", len,
                              max_bytes_of(lim));
