@@ -5,8 +5,9 @@
  *
  * Same libmicrohttpd set-up as daed (one internal polling thread, epoll or poll, requests
  * suspended and handed to a dae_workpool, resumed by the worker; the same connection
- * limits) and the same codecs (dae_image_decode, dae_png_encode, base64, cJSON), but where
- * daed runs a model the floor does nothing:
+ * limits but no per-address one, as bench/serve.sh runs daed) and the same codecs
+ * (dae_image_decode, dae_png_encode, base64, cJSON), but where daed runs a model the floor
+ * does nothing:
  *   POST /v1/denoise  image body -> the image as 1-channel PNG; JSON {"images":[{"png"}..]}
  *                     -> {"images":[{"width","height","channels","png"}..]}
  *   POST /v1/score    image body -> {"score": mean pixel value}
@@ -326,7 +327,7 @@ int main(int argc, char **argv)
     struct MHD_Daemon *d = MHD_start_daemon(
         flags, 0, NULL, NULL, on_access, pool, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
         MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_CONNECTION_LIMIT, 1024u,
-        MHD_OPTION_PER_IP_CONNECTION_LIMIT, 256u, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, 0u, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
         (size_t)128 * 1024, MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_END);
     if (!d) {
         fprintf(stderr, "floor: cannot listen on %s:%d\n", bind_addr, port);
