@@ -36,10 +36,13 @@ void req_answer(dae_req *r, int status, const char *type, char *body, size_t len
 
 static int is_v2(const dae_req *r)
 {
-    return r->route && (r->route->id == DAE_ROUTE_V2_SERVER || r->route->id == DAE_ROUTE_V2_LIVE ||
-                        r->route->id == DAE_ROUTE_V2_READY || r->route->id == DAE_ROUTE_V2_MODEL ||
-                        r->route->id == DAE_ROUTE_V2_MODEL_READY ||
-                        r->route->id == DAE_ROUTE_V2_INFER);
+    /* A 405 has no route but its path matched one (r->allow): the /v2 ones start "/v2". */
+    if (!r->route)
+        return r->allow && !strncmp(r->path, "/v2", 3) &&
+               (r->path[3] == '\0' || r->path[3] == '/');
+    return r->route->id == DAE_ROUTE_V2_SERVER || r->route->id == DAE_ROUTE_V2_LIVE ||
+           r->route->id == DAE_ROUTE_V2_READY || r->route->id == DAE_ROUTE_V2_MODEL ||
+           r->route->id == DAE_ROUTE_V2_MODEL_READY || r->route->id == DAE_ROUTE_V2_INFER;
 }
 
 void req_error(dae_req *r, int status, const char *code, const char *fmt, ...)
