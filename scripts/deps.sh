@@ -19,6 +19,10 @@ for c in $cmds; do
     cmd=${c%%:*}; pkg=${c#*:}
     if ! command -v "$cmd" >/dev/null 2>&1; then missing="$missing $pkg"; fi
 done
+# Python modules the e2e tests import (Debian's /usr/bin/python3) -> Debian package
+for m in yaml:python3-yaml jsonschema:python3-jsonschema; do
+    /usr/bin/python3 -c "import ${m%%:*}" 2>/dev/null || missing="$missing ${m#*:}"
+done
 # pkg-config itself missing makes every module look missing: install it along.
 [ -z "$missing" ] && exit 0
 
