@@ -22,6 +22,10 @@
  * (C*k*k + channels) * max(min(B*P, DAE_CONV_GROUP_COLS), P) floats. */
 #define DAE_CONV_GROUP_COLS 1024
 
+/* Output pixels per band when a large image is convolved alone (its band's col matrix,
+ * C*k*k rows, stays in the L2 cache). */
+#define DAE_CONV_BAND_COLS 512
+
 /* Most threads a kernel or workspace splits its work over. */
 #define DAE_MAX_THREADS 16
 
@@ -47,8 +51,8 @@ void dae_conv2d_forward(float *out, const float *in, const float *w, const float
  * block right after its bias while it is in cache, on `threads` threads (1..
  * DAE_MAX_THREADS): contiguous runs of images when B >= threads, else bands of output rows.
  * cols[t] is thread t's scratch of dae_conv2d_col_size(B, ...) floats. Large images are
- * computed in bands of about DAE_CONV_GROUP_COLS output pixels, so the forward touches only
- * C*k*k*(DAE_CONV_GROUP_COLS + OW) floats of its scratch. */
+ * computed in bands of about DAE_CONV_BAND_COLS output pixels, so the forward touches only
+ * C*k*k*(DAE_CONV_BAND_COLS + OW) floats of its scratch. */
 void dae_conv2d_forward_ex(float *out, const float *in, const float *w, const float *b,
                            float *const *cols, int threads, int B, int C, int H, int W, int OC,
                            int k, int s, int p, dae_act act, float slope);

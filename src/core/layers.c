@@ -254,11 +254,12 @@ static int conv_group(int B, int P)
  * Per group of g images: col (K = C*k*k, g*P) by im2col, Y (OC, g*P) = W (OC, K) * col,
  * then Y back to (g, OC, P). One image: Y is written in place, no reordering. */
 
-/* Output rows per band when one image goes alone: about DAE_CONV_GROUP_COLS columns, so
- * the band's col matrix stays in cache and the scratch does not grow with the image. */
+/* Output rows per band when one image goes alone: about DAE_CONV_BAND_COLS columns, so
+ * the band's col matrix stays in cache (measured on 512x512, 32 channels: bands of 512
+ * columns 1.24 cpu-s/Mpx, 1024 1.47, 2048 1.80, whole image 4.2). */
 static int band_rows(int OH, int OW)
 {
-    int r = DAE_CONV_GROUP_COLS / OW;
+    int r = DAE_CONV_BAND_COLS / OW;
     return r < 1 ? 1 : r > OH ? OH : r;
 }
 
