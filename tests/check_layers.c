@@ -454,6 +454,30 @@ START_TEST(test_conv_grouping)
 }
 END_TEST
 
+/* One image alone (no grouping) wide enough for several row bands: the banded backward,
+ * stride 1 and 2 and the direct 1x1 path. */
+START_TEST(test_conv2d_grad_bands)
+{
+    /* C, H, W, OC, k, s, p: bands of 11, 22 and 8 output rows */
+    static const int cfg[][7] = {{2, 26, 44, 2, 3, 1, 1}, {2, 50, 45, 2, 3, 2, 1},
+                                 {2, 20, 60, 2, 1, 1, 0}};
+    dae_rng r;
+    dae_rng_seed(&r, 19);
+    for (size_t t = 0; t < sizeof cfg / sizeof cfg[0]; t++) {
+        const int *q = cfg[t];
+        lctx c = {.kind = K_CONV, .B = 1, .C = q[0], .H = q[1], .W = q[2], .OC = q[3],
+                  .k = q[4], .s = q[5], .p = q[6]};
+        int OH = (c.H + 2 * c.p - c.k) / c.s + 1, OW = (c.W + 2 * c.p - c.k) / c.s + 1;
+        ck_assert_int_gt(OH * OW, DAE_CONV_BAND_COLS);
+        c.nx = (size_t)c.C * c.H * c.W, c.nw = (size_t)c.OC * c.C * c.k * c.k;
+        c.nb = c.OC, c.ny = (size_t)c.OC * OH * OW;
+        lctx_alloc(&c, &r, dae_conv2d_col_size(1, c.C, c.H, c.W, c.OC, c.k, c.s, c.p));
+        gradcheck(&c, &r);
+        lctx_free(&c);
+    }
+}
+END_TEST
+
 /* dae_conv2d_forward_ex: bias and activation fused, split over threads by images or by
  * output rows, large images in row bands; against the direct loop then the activation. */
 START_TEST(test_conv2d_forward_ex)
@@ -533,6 +557,7 @@ Suite *suite_layers(void)
     tcase_add_test(tc, test_act_grad);
     tcase_add_test(tc, test_upsample_grad);
     tcase_add_test(tc, test_conv_grouping);
+    tcase_add_test(tc, test_conv2d_grad_bands);
     suite_add_tcase(s, tc);
     return s;
 }

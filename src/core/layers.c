@@ -147,8 +147,9 @@ static void im2col(float *restrict col, size_t ld, const float *restrict img, in
 }
 
 /* img += col2im(col); the adjoint of im2col. */
-static void col2im_add(float *restrict img, const float *restrict col, size_t ld, int C, int H,
-                       int W, int k, int s, int p, int OH, int OW)
+/* img += col2im(col) for output rows [oh0, oh1), col holding those rows from column 0. */
+static void col2im_rows_add(float *restrict img, const float *restrict col, size_t ld, int C,
+                            int H, int W, int k, int s, int p, int OW, int oh0, int oh1)
 {
     for (int c = 0; c < C; c++) {
         float *plane = img + (size_t)c * H * W;
@@ -157,11 +158,11 @@ static void col2im_add(float *restrict img, const float *restrict col, size_t ld
                 const float *row = col + ((size_t)(c * k + kh) * k + kw) * ld;
                 int lo, hi;
                 valid_range(kw, s, p, W, OW, &lo, &hi);
-                for (int oh = 0; oh < OH; oh++) {
+                for (int oh = oh0; oh < oh1; oh++) {
                     int ih = oh * s - p + kh;
                     if (ih < 0 || ih >= H)
                         continue;
-                    const float *src = row + (size_t)oh * OW;
+                    const float *src = row + (size_t)(oh - oh0) * OW;
                     float *dst = plane + (size_t)ih * W;
                     int off = kw - p;
                     if (s == 1)
@@ -172,6 +173,12 @@ static void col2im_add(float *restrict img, const float *restrict col, size_t ld
                 }
             }
     }
+}
+
+static void col2im_add(float *restrict img, const float *restrict col, size_t ld, int C, int H,
+                       int W, int k, int s, int p, int OH, int OW)
+{
+    col2im_rows_add(img, col, ld, C, H, W, k, s, p, OW, 0, OH);
 }
 
 /* (g, R, P) images <-> (R, g*P) matrix with the images side by side. */
@@ -269,8 +276,8 @@ size_t dae_conv2d_col_size(int B, int C, int H, int W, int OC, int k, int s, int
     size_t P = OH * OW, g = (size_t)conv_group(B, (int)P), K = (size_t)C * k * k;
     if (g > 1)
         return (K + (size_t)OC) * g * P;
-    /* one image: the forward needs a band, the backward the whole image */
-    return K * P;
+    /* one image: a band of output rows at a time */
+    return K * (size_t)band_rows((int)OH, (int)OW) * OW;
 }
 
 /* Output rows [oh0,oh1) of one image: y(OC, rows) = W * col(rows) written in place (ldc P),
@@ -403,19 +410,30 @@ void dae_conv2d_backward(float *din, float *dw, float *db, const float *dout, co
         const float *x = in + (size_t)n0 * C * H * W;
         const float *dy = dout + (size_t)n0 * OC * P;
         float *dx = din ? din + (size_t)n0 * C * H * W : NULL;
-        if (g == 1) {
-            if (dw) { /* dw(OC,K) += dy(OC,P) * col(K,P)^T */
-                if (!direct)
-                    im2col(col, (size_t)P, x, C, H, W, k, s, p, OH, OW);
-                dae_sgemm(0, 1, OC, K, P, 1.0f, dy, P, direct ? x : col, P, 1.0f, dw, K);
-            }
-            if (dx) { /* dcol(K,P) = W(OC,K)^T * dy(OC,P), then scattered back */
-                if (direct) {
-                    dae_sgemm(1, 0, K, P, OC, 1.0f, w, K, dy, P, 0.0f, dx, P);
-                } else {
-                    dae_sgemm(1, 0, K, P, OC, 1.0f, w, K, dy, P, 0.0f, col, P);
-                    memset(dx, 0, (size_t)C * H * W * sizeof *dx);
-                    col2im_add(dx, col, (size_t)P, C, H, W, k, s, p, OH, OW);
+        if (g == 1) { /* in bands of output rows, like the forward */
+            int R = band_rows(OH, OW);
+            if (dx && !direct)
+                memset(dx, 0, (size_t)C * H * W * sizeof *dx);
+            for (int r0 = 0; r0 < OH; r0 += R) {
+                int r1 = r0 + R < OH ? r0 + R : OH, n = (r1 - r0) * OW;
+                const float *dyb = dy + (size_t)r0 * OW;
+                if (dw) { /* dw(OC,K) += dy(OC,n) * col(K,n)^T */
+                    if (direct) {
+                        dae_sgemm(0, 1, OC, K, n, 1.0f, dyb, P, x + (size_t)r0 * OW, P, 1.0f,
+                                  dw, K);
+                    } else {
+                        im2col_rows(col, (size_t)n, x, C, H, W, k, s, p, OW, r0, r1);
+                        dae_sgemm(0, 1, OC, K, n, 1.0f, dyb, P, col, n, 1.0f, dw, K);
+                    }
+                }
+                if (dx) { /* dcol(K,n) = W(OC,K)^T * dy(OC,n), then scattered back */
+                    if (direct) {
+                        dae_sgemm(1, 0, K, n, OC, 1.0f, w, K, dyb, P, 0.0f,
+                                  dx + (size_t)r0 * OW, P);
+                    } else {
+                        dae_sgemm(1, 0, K, n, OC, 1.0f, w, K, dyb, P, 0.0f, col, n);
+                        col2im_rows_add(dx, col, (size_t)n, C, H, W, k, s, p, OW, r0, r1);
+                    }
                 }
             }
             continue;
