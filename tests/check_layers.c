@@ -454,6 +454,90 @@ START_TEST(test_conv_grouping)
 }
 END_TEST
 
+/* One image alone (no grouping) wide enough for several row bands: the banded backward,
+ * stride 1 and 2 and the direct 1x1 path. */
+START_TEST(test_conv2d_grad_bands)
+{
+    /* C, H, W, OC, k, s, p: bands of 11, 22 and 8 output rows */
+    static const int cfg[][7] = {{2, 26, 44, 2, 3, 1, 1}, {2, 50, 45, 2, 3, 2, 1},
+                                 {2, 20, 60, 2, 1, 1, 0}};
+    dae_rng r;
+    dae_rng_seed(&r, 19);
+    for (size_t t = 0; t < sizeof cfg / sizeof cfg[0]; t++) {
+        const int *q = cfg[t];
+        lctx c = {.kind = K_CONV, .B = 1, .C = q[0], .H = q[1], .W = q[2], .OC = q[3],
+                  .k = q[4], .s = q[5], .p = q[6]};
+        int OH = (c.H + 2 * c.p - c.k) / c.s + 1, OW = (c.W + 2 * c.p - c.k) / c.s + 1;
+        ck_assert_int_gt(OH * OW, DAE_CONV_BAND_COLS);
+        c.nx = (size_t)c.C * c.H * c.W, c.nw = (size_t)c.OC * c.C * c.k * c.k;
+        c.nb = c.OC, c.ny = (size_t)c.OC * OH * OW;
+        lctx_alloc(&c, &r, dae_conv2d_col_size(1, c.C, c.H, c.W, c.OC, c.k, c.s, c.p));
+        gradcheck(&c, &r);
+        lctx_free(&c);
+    }
+}
+END_TEST
+
+/* dae_conv2d_forward_ex: bias and activation fused, split over threads by images or by
+ * output rows, large images in row bands; against the direct loop then the activation. */
+START_TEST(test_conv2d_forward_ex)
+{
+    dae_rng r;
+    dae_rng_seed(&r, 17);
+    /* C, H, W, OC, k, s, p: small (grouped), 48x48 (bands of 21 rows), 1x1 direct, s2 */
+    static const int cfg[][7] = {{2, 9, 7, 3, 3, 1, 1}, {2, 48, 48, 3, 3, 1, 1},
+                                 {3, 40, 33, 2, 1, 1, 0}, {2, 70, 66, 3, 3, 2, 1}};
+    static const dae_act acts[] = {DAE_ACT_IDENTITY, DAE_ACT_RELU, DAE_ACT_LEAKY_RELU,
+                                   DAE_ACT_SIGMOID};
+    for (size_t t = 0; t < sizeof cfg / sizeof cfg[0]; t++)
+        for (int B = 1; B <= 3; B += 2)
+            for (int th = 1; th <= 3; th++) {
+                const int *q = cfg[t];
+                int C = q[0], H = q[1], W = q[2], OC = q[3], k = q[4], s = q[5], p = q[6];
+                int OH = (H + 2 * p - k) / s + 1, OW = (W + 2 * p - k) / s + 1;
+                size_t no = (size_t)B * OC * OH * OW;
+                float *x = rand_buf((size_t)B * C * H * W, &r, 1);
+                float *w = rand_buf((size_t)OC * C * k * k, &r, 1), *b = rand_buf(OC, &r, 1);
+                float *ref = rand_buf(no, &r, 1), *y = rand_buf(no, &r, 1);
+                float *cols[3];
+                for (int i = 0; i < th; i++)
+                    cols[i] = rand_buf(dae_conv2d_col_size(B, C, H, W, OC, k, s, p), &r, 1);
+                ref_conv2d(ref, x, w, b, B, C, H, W, OC, k, s, p);
+                for (size_t a = 0; a < sizeof acts / sizeof acts[0]; a++) {
+                    float *ra = malloc(no * sizeof *ra);
+                    dae_act_forward(ra, ref, no, acts[a], 0.2f);
+                    dae_conv2d_forward_ex(y, x, w, b, cols, th, B, C, H, W, OC, k, s, p,
+                                          acts[a], 0.2f);
+                    assert_close(y, ra, no, 1e-5f, "conv2d_ex");
+                    free(ra);
+                }
+                for (int i = 0; i < th; i++)
+                    free(cols[i]);
+                free(x), free(w), free(b), free(ref), free(y);
+            }
+}
+END_TEST
+
+/* dae_conv_t2d_forward_ex: the activation applied with the bias. */
+START_TEST(test_conv_t2d_forward_ex)
+{
+    dae_rng r;
+    dae_rng_seed(&r, 18);
+    int B = 3, C = 2, H = 9, W = 8, OC = 3, k = 3, s = 2, p = 1, op = 1;
+    int OH = (H - 1) * s - 2 * p + k + op, OW = (W - 1) * s - 2 * p + k + op;
+    size_t no = (size_t)B * OC * OH * OW;
+    float *x = rand_buf((size_t)B * C * H * W, &r, 1), *w = rand_buf((size_t)C * OC * 9, &r, 1);
+    float *b = rand_buf(OC, &r, 1), *ref = rand_buf(no, &r, 1), *y = rand_buf(no, &r, 1);
+    float *col = rand_buf(dae_conv_t2d_col_size(B, C, H, W, OC, k, s, p, op), &r, 1);
+    ref_conv_t2d(ref, x, w, b, B, C, H, W, OC, k, s, p, op);
+    dae_act_forward(ref, ref, no, DAE_ACT_LEAKY_RELU, 0.3f);
+    dae_conv_t2d_forward_ex(y, x, w, b, col, B, C, H, W, OC, k, s, p, op, DAE_ACT_LEAKY_RELU,
+                            0.3f);
+    assert_close(y, ref, no, 1e-5f, "conv_t2d_ex");
+    free(x), free(w), free(b), free(ref), free(y), free(col);
+}
+END_TEST
+
 Suite *suite_layers(void)
 {
     Suite *s = suite_create("layers");
@@ -463,6 +547,8 @@ Suite *suite_layers(void)
     tcase_add_test(tc, test_conv_t2d_forward);
     tcase_add_test(tc, test_upsample_forward_values);
     tcase_add_test(tc, test_act_forward_values);
+    tcase_add_test(tc, test_conv2d_forward_ex);
+    tcase_add_test(tc, test_conv_t2d_forward_ex);
     suite_add_tcase(s, tc);
     tc = tcase_create("gradient");
     tcase_add_test(tc, test_linear_grad);
@@ -471,6 +557,7 @@ Suite *suite_layers(void)
     tcase_add_test(tc, test_act_grad);
     tcase_add_test(tc, test_upsample_grad);
     tcase_add_test(tc, test_conv_grouping);
+    tcase_add_test(tc, test_conv2d_grad_bands);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -450,6 +450,73 @@ START_TEST(test_backward_needs_training_forward)
 }
 END_TEST
 
+/* A workspace with 3 threads gives the single-threaded results: batch 5 splits into runs of
+ * 1, 2 and 2 samples, batch 2 < 3 threads splits conv rows instead; forward, latent, input
+ * and parameter gradients, training and inference workspaces, residual or not. */
+START_TEST(test_threads_match)
+{
+    for (int which = 0; which < 3; which++) {
+        dae_error e = {0};
+        dae_model *m = which == 0 ? mixed_model(0, &e) : conv_model(which == 2, &e);
+        ck_assert_msg(m != NULL, "%s", e.msg);
+        dae_model_init_params(m, 31);
+        dae_rng r;
+        dae_rng_seed(&r, 32);
+        for (int B = 2; B <= 5; B += 3) {
+            size_t nx = B * vals(m->in_shape), ny = B * vals(m->out_shape);
+            size_t nz = B * vals(m->latent_shape);
+            float *x = rand_buf(nx, &r, 1), *dout = rand_buf(ny, &r, 1);
+            float *dlat = rand_buf(nz, &r, 1);
+            float *res[2][4]; /* per thread count: output, latent, din, grads */
+            for (int v = 0; v < 2; v++) {
+                for (int training = 0; training < 2; training++) {
+                    dae_workspace *ws = dae_workspace_create(m, 5, m->in_shape, training, &e);
+                    ck_assert_msg(ws != NULL, "%s", e.msg);
+                    ck_assert_int_eq(dae_workspace_set_threads(ws, v ? 3 : 1, &e), DAE_OK);
+                    ck_assert_int_eq(dae_workspace_threads(ws), v ? 3 : 1);
+                    const float *y;
+                    ck_assert_int_eq(dae_model_forward(m, ws, x, B, m->in_shape, &y, NULL, &e),
+                                     DAE_OK);
+                    if (!training) {
+                        res[v][0] = malloc(ny * sizeof(float));
+                        memcpy(res[v][0], y, ny * sizeof(float));
+                        dae_workspace_free(ws);
+                        continue;
+                    }
+                    for (size_t i = 0; i < ny; i++) /* training and inference agree */
+                        ck_assert_msg(fabsf(y[i] - res[v][0][i]) <= 1e-6f, "m%d B%d v%d [%zu] %g vs %g", which, B, v, i, (double)y[i], (double)res[v][0][i]);
+                    res[v][1] = malloc(nz * sizeof(float));
+                    memcpy(res[v][1], dae_workspace_latent(ws), nz * sizeof(float));
+                    res[v][2] = malloc(nx * sizeof(float));
+                    res[v][3] = calloc(m->n_params, sizeof(float));
+                    ck_assert_int_eq(dae_model_backward(m, ws, dout, dlat, res[v][3],
+                                                        res[v][2], &e), DAE_OK);
+                    dae_workspace_free(ws);
+                }
+            }
+            size_t n[4] = {ny, nz, nx, m->n_params};
+            static const char *what[4] = {"output", "latent", "din", "grads"};
+            for (int k = 0; k < 4; k++) {
+                for (size_t i = 0; i < n[k]; i++)
+                    ck_assert_msg(fabsf(res[1][k][i] - res[0][k][i]) <=
+                                      1e-5f * (1.0f + fabsf(res[0][k][i])),
+                                  "model %d B %d %s[%zu]: %g vs %g", which, B, what[k], i,
+                                  (double)res[1][k][i], (double)res[0][k][i]);
+                free(res[0][k]), free(res[1][k]);
+            }
+            free(x), free(dout), free(dlat);
+        }
+        dae_workspace *ws = dae_workspace_create(m, 1, m->in_shape, 0, &e);
+        ck_assert_int_eq(dae_workspace_set_threads(ws, 0, &e), DAE_EINVAL);
+        ck_assert_int_eq(dae_workspace_set_threads(ws, DAE_MAX_THREADS + 1, &e), DAE_EINVAL);
+        ck_assert_msg(strstr(e.msg, "threads"), "%s", e.msg);
+        ck_assert_int_eq(dae_workspace_threads(ws), 1);
+        dae_workspace_free(ws);
+        dae_model_free(m);
+    }
+}
+END_TEST
+
 Suite *suite_model(void)
 {
     Suite *s = suite_create("model");
@@ -461,6 +528,7 @@ Suite *suite_model(void)
     tc = tcase_create("run");
     tcase_add_test(tc, test_encode_decode_is_forward);
     tcase_add_test(tc, test_fully_conv_sizes);
+    tcase_add_test(tc, test_threads_match);
     suite_add_tcase(s, tc);
     tc = tcase_create("gradient");
     tcase_add_test(tc, test_model_gradient);

@@ -22,6 +22,21 @@
  * (C*k*k + channels) * max(min(B*P, DAE_CONV_GROUP_COLS), P) floats. */
 #define DAE_CONV_GROUP_COLS 1024
 
+/* Output pixels per band when a large image is convolved alone (its band's col matrix,
+ * C*k*k rows, stays in the L2 cache). */
+#define DAE_CONV_BAND_COLS 512
+
+/* Most threads a kernel or workspace splits its work over. */
+#define DAE_MAX_THREADS 16
+
+typedef enum {
+    DAE_ACT_IDENTITY,
+    DAE_ACT_RELU,
+    DAE_ACT_LEAKY_RELU,
+    DAE_ACT_TANH,
+    DAE_ACT_SIGMOID
+} dae_act;
+
 /* ---- dense: out(B,O) = in(B,I) W^T + b; one sgemm per batch ---- */
 void dae_linear_forward(float *out, const float *in, const float *w, const float *b, int B,
                         int in_f, int out_f);
@@ -32,6 +47,15 @@ void dae_linear_backward(float *din, float *dw, float *db, const float *dout, co
 size_t dae_conv2d_col_size(int B, int C, int H, int W, int OC, int k, int s, int p);
 void dae_conv2d_forward(float *out, const float *in, const float *w, const float *b,
                         float *col, int B, int C, int H, int W, int OC, int k, int s, int p);
+/* The same followed by the activation `act` (slope: leaky_relu), applied to each output
+ * block right after its bias while it is in cache, on `threads` threads (1..
+ * DAE_MAX_THREADS): contiguous runs of images when B >= threads, else bands of output rows.
+ * cols[t] is thread t's scratch of dae_conv2d_col_size(B, ...) floats. Large images are
+ * computed in bands of about DAE_CONV_BAND_COLS output pixels, so the forward touches only
+ * C*k*k*(DAE_CONV_BAND_COLS + OW) floats of its scratch. */
+void dae_conv2d_forward_ex(float *out, const float *in, const float *w, const float *b,
+                           float *const *cols, int threads, int B, int C, int H, int W, int OC,
+                           int k, int s, int p, dae_act act, float slope);
 void dae_conv2d_backward(float *din, float *dw, float *db, const float *dout, const float *in,
                          const float *w, float *col, int B, int C, int H, int W, int OC,
                          int k, int s, int p);
@@ -43,18 +67,15 @@ size_t dae_conv_t2d_col_size(int B, int C, int H, int W, int OC, int k, int s, i
 void dae_conv_t2d_forward(float *out, const float *in, const float *w, const float *b,
                           float *col, int B, int C, int H, int W, int OC, int k, int s, int p,
                           int op);
+/* The same followed by the activation `act`, applied in the pass that adds the bias. */
+void dae_conv_t2d_forward_ex(float *out, const float *in, const float *w, const float *b,
+                             float *col, int B, int C, int H, int W, int OC, int k, int s,
+                             int p, int op, dae_act act, float slope);
 void dae_conv_t2d_backward(float *din, float *dw, float *db, const float *dout,
                            const float *in, const float *w, float *col, int B, int C, int H,
                            int W, int OC, int k, int s, int p, int op);
 
 /* ---- elementwise activations over n values; backward uses the forward *output* ---- */
-typedef enum {
-    DAE_ACT_IDENTITY,
-    DAE_ACT_RELU,
-    DAE_ACT_LEAKY_RELU,
-    DAE_ACT_TANH,
-    DAE_ACT_SIGMOID
-} dae_act;
 void dae_act_forward(float *out, const float *in, size_t n, dae_act act, float slope);
 void dae_act_backward(float *din, const float *dout, const float *out, size_t n, dae_act act,
                       float slope);

@@ -101,6 +101,16 @@ dae_workspace *dae_workspace_create(const dae_model *m, int max_batch, dae_shape
                                     int training, dae_error *err);
 void dae_workspace_free(dae_workspace *ws);
 
+/* Threads this workspace's passes use (1..DAE_MAX_THREADS; default 1, which starts none).
+ * With T > 1 a pass over B >= T samples splits the batch into T contiguous runs, one per
+ * thread (the backward sums the threads' parameter gradients); a pass over fewer samples
+ * splits each conv2d's output rows instead. Each thread calls BLAS itself, so run OpenBLAS
+ * single-threaded (dae_blas_set_threads(1)) alongside. Allocates T-1 more im2col scratch
+ * buffers (and, for training, T-1 gradient buffers of n_params floats); DAE_ENOMEM leaves
+ * the workspace as it was. */
+int dae_workspace_set_threads(dae_workspace *ws, int threads, dae_error *err);
+int dae_workspace_threads(const dae_workspace *ws);
+
 /* Forward B samples (B, in_shape.c, in_shape.h, in_shape.w) through the whole model. *out points into the
  * workspace and stays valid until the next call on it. */
 int dae_model_forward(const dae_model *m, dae_workspace *ws, const float *in, int B,

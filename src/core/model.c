@@ -3,6 +3,7 @@
 #include "daed/model.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,8 +25,10 @@ struct dae_workspace {
     const dae_model *m;
     int max_batch, training;
     size_t max_in_values; /* per sample */
-    float *col;           /* im2col scratch, cap_col floats */
+    float *col[DAE_MAX_THREADS]; /* im2col scratch of each thread, cap_col floats each */
     size_t cap_col;
+    int threads;          /* dae_workspace_set_threads (default 1) */
+    float *tgrad[DAE_MAX_THREADS]; /* training, thread t >= 1: its parameter gradients */
     dae_shape *shapes;    /* n_layers + 1: the shapes of the last pass */
     /* inference: ping-pong buffers and the latent copy */
     float *buf[2];
@@ -603,7 +606,10 @@ void dae_workspace_free(dae_workspace *ws)
 {
     if (!ws)
         return;
-    free(ws->col);
+    for (int t = 0; t < DAE_MAX_THREADS; t++) {
+        free(ws->col[t]);
+        free(ws->tgrad[t]);
+    }
     free(ws->shapes);
     free(ws->buf[0]);
     free(ws->buf[1]);
@@ -653,6 +659,7 @@ dae_workspace *dae_workspace_create(const dae_model *m, int max_batch, dae_shape
     ws->max_batch = max_batch;
     ws->training = training ? 1 : 0;
     ws->max_in_values = shape_values(max_in);
+    ws->threads = 1;
     size_t colv;
     if (plan(m, ws->max_in_values, max_batch, slot, &colv, err))
         goto fail;
@@ -662,7 +669,7 @@ dae_workspace *dae_workspace_create(const dae_model *m, int max_batch, dae_shape
             big = slot[i];
     ws->cap_col = colv;
     ws->shapes = calloc((size_t)L + 1, sizeof *ws->shapes);
-    if (!ws->shapes || !(ws->col = alloc_floats(colv)))
+    if (!ws->shapes || !(ws->col[0] = alloc_floats(colv)))
         goto nomem;
     if (!training) {
         size_t bufv = 0;
@@ -741,21 +748,27 @@ const float *dae_workspace_latent(const dae_workspace *ws)
 
 /* ============================== running ============================== */
 
-static void layer_forward(const dae_model *m, const dae_layer *L, float *y, const float *x,
-                          float *col, int B, dae_shape in)
+/* Layer L on B samples; `fuse` (may be NULL) is the activation layer that follows L and is
+ * applied by L's kernel as it writes its output. cols/threads: conv2d may split one pass
+ * over threads (row bands); the other kernels use cols[0]. */
+static void layer_forward(const dae_model *m, const dae_layer *L, const dae_layer *fuse,
+                          float *y, const float *x, float *const *cols, int threads, int B,
+                          dae_shape in)
 {
     const float *w = m->params + L->w_off, *b = m->params + L->b_off;
+    dae_act fa = fuse ? fuse->act : DAE_ACT_IDENTITY;
+    float fs = fuse ? fuse->slope : 0.0f;
     switch (L->kind) {
     case DAE_LAYER_LINEAR:
         dae_linear_forward(y, x, w, b, B, L->in_f, L->out_f);
         break;
     case DAE_LAYER_CONV2D:
-        dae_conv2d_forward(y, x, w, b, col, B, in.c, in.h, in.w, L->out_ch, L->k, L->stride,
-                           L->pad);
+        dae_conv2d_forward_ex(y, x, w, b, cols, threads, B, in.c, in.h, in.w, L->out_ch, L->k,
+                              L->stride, L->pad, fa, fs);
         break;
     case DAE_LAYER_CONV_T2D:
-        dae_conv_t2d_forward(y, x, w, b, col, B, in.c, in.h, in.w, L->out_ch, L->k, L->stride,
-                             L->pad, L->out_pad);
+        dae_conv_t2d_forward_ex(y, x, w, b, cols[0], B, in.c, in.h, in.w, L->out_ch, L->k,
+                                L->stride, L->pad, L->out_pad, fa, fs);
         break;
     case DAE_LAYER_ACT:
         dae_act_forward(y, x, (size_t)B * shape_values(in), L->act, L->slope);
@@ -844,6 +857,156 @@ static int plan_pass(const dae_model *m, dae_workspace *ws, int B, dae_shape s, 
     return DAE_OK;
 }
 
+/* Does layer i's kernel apply the activation layer i+1 in the pass [from,to)? For a
+ * convolution followed by an activation, when the activation's output is the convolution's
+ * own buffer (in place), so the pre-activation values are never needed, and the latent code
+ * does not sit between them. */
+static int fused_act(const dae_model *m, const dae_workspace *ws, int i, int to)
+{
+    const dae_layer *L = &m->layers[i];
+    if (L->kind != DAE_LAYER_CONV2D && L->kind != DAE_LAYER_CONV_T2D)
+        return 0;
+    if (i + 1 >= to || i + 1 == m->n_enc || m->layers[i + 1].kind != DAE_LAYER_ACT)
+        return 0;
+    return !ws->training || ws->own[i + 2] == ws->own[i + 1];
+}
+
+/* Samples [n0, n0+nb) of layers [from,to) on x (the whole batch's input). Returns the
+ * buffer (whole-batch base) holding the result, the same for every slice, and in *off
+ * where the slice's result starts in it: n0 * (output size) except in the inference
+ * ping-pong buffers, where the caller moves it there once every slice is done. */
+static const float *forward_slice(const dae_model *m, dae_workspace *ws, const float *x,
+                                  int n0, int nb, int from, int to, int full,
+                                  float *const *cols, int threads, size_t *off)
+{
+    const dae_shape *sh = ws->shapes;
+#define OFF(i) ((size_t)n0 * shape_values(sh[i]))
+    const float *cur;
+    if (ws->training) {
+        if (x != ws->act[from])
+            memcpy(ws->act[from] + OFF(from), x + OFF(from),
+                   (size_t)nb * shape_values(sh[from]) * sizeof *x);
+        for (int i = from; i < to; i++) {
+            int f = fused_act(m, ws, i, to);
+            layer_forward(m, &m->layers[i], f ? &m->layers[i + 1] : NULL,
+                          ws->act[i + 1] + OFF(i + 1), ws->act[i] + OFF(i), cols, threads, nb,
+                          sh[i]);
+            i += f;
+        }
+        cur = ws->act[to];
+        *off = OFF(to);
+        if (full && m->residual) {
+            size_t n = (size_t)nb * shape_values(sh[0]);
+            const float *a = ws->act[0] + OFF(0), *c = cur + OFF(0);
+            float *o = ws->res_out + OFF(0);
+            for (size_t j = 0; j < n; j++)
+                o[j] = a[j] - c[j];
+            cur = ws->res_out;
+        }
+        return cur;
+    }
+    /* The ping-pong buffers hold layers of different sizes in turn, so each slice keeps
+     * to its own region of them: samples from n0 at the largest per-sample size sb. cur
+     * is a whole-batch base; curoff the slice's offset in it. */
+    size_t sb = ws->cap_buf / (size_t)ws->max_batch, curoff = OFF(from);
+    int cb = -1; /* which ping-pong buffer holds cur; -1: caller's data or the latent */
+    cur = x;
+    for (int i = from; i < to; i++) {
+        if (i == m->n_enc && from < m->n_enc) {
+            memcpy(ws->latent + OFF(i), cur + curoff,
+                   (size_t)nb * shape_values(sh[i]) * sizeof *cur);
+            cur = ws->latent;
+            curoff = OFF(i);
+            cb = -1;
+        }
+        const dae_layer *L = &m->layers[i];
+        if (L->kind == DAE_LAYER_FLATTEN || L->kind == DAE_LAYER_UNFLATTEN)
+            continue;
+        int nbuf = L->kind == DAE_LAYER_ACT && cb >= 0 ? cb : cb == 0 ? 1 : 0;
+        int f = fused_act(m, ws, i, to);
+        layer_forward(m, L, f ? &m->layers[i + 1] : NULL, ws->buf[nbuf] + (size_t)n0 * sb,
+                      cur + curoff, cols, threads, nb, sh[i]);
+        cur = ws->buf[nbuf];
+        curoff = (size_t)n0 * sb;
+        cb = nbuf;
+        i += f;
+    }
+    if (to == m->n_enc && from < to) {
+        memcpy(ws->latent + OFF(to), cur + curoff,
+               (size_t)nb * shape_values(sh[to]) * sizeof *cur);
+        cur = ws->latent;
+        curoff = OFF(to);
+        cb = -1;
+    }
+    if (full && m->residual) {
+        float *o = ws->buf[cb >= 0 ? cb : 0];
+        size_t n = (size_t)nb * shape_values(sh[0]);
+        const float *a = x + OFF(0), *c = cur + curoff;
+        float *d = o + (size_t)n0 * sb;
+        for (size_t j = 0; j < n; j++)
+            d[j] = a[j] - c[j];
+        cur = o;
+        curoff = (size_t)n0 * sb;
+    }
+    *off = curoff;
+    return cur;
+#undef OFF
+}
+
+/* One thread's share of a pass: a forward or backward over samples [n0, n0+nb). */
+typedef struct {
+    const dae_model *m;
+    dae_workspace *ws;
+    int backward, t, n0, nb;
+    /* forward */
+    const float *x;
+    int from, to, full;
+    const float *result;
+    size_t result_off;
+    /* backward */
+    const float *dout, *dlatent;
+    float *grads, *din;
+} pass_job;
+
+static void backward_slice(const dae_model *m, dae_workspace *ws, const float *dout,
+                           const float *dlatent, float *grads, float *din, int n0, int nb,
+                           float *col);
+
+static void *pass_job_run(void *arg)
+{
+    pass_job *j = arg;
+    if (j->backward)
+        backward_slice(j->m, j->ws, j->dout, j->dlatent, j->grads, j->din, j->n0, j->nb,
+                       j->ws->col[j->t]);
+    else
+        j->result = forward_slice(j->m, j->ws, j->x, j->n0, j->nb, j->from, j->to, j->full,
+                                  &j->ws->col[j->t], 1, &j->result_off);
+    return NULL;
+}
+
+/* Runs jobs[0..T) on T threads (the caller is thread 0). A thread that cannot be started
+ * runs its share here afterwards. */
+static void run_jobs(pass_job *jobs, int T)
+{
+    pthread_t tid[DAE_MAX_THREADS];
+    int started[DAE_MAX_THREADS] = {0};
+    for (int t = 1; t < T; t++)
+        started[t] = pthread_create(&tid[t], NULL, pass_job_run, &jobs[t]) == 0;
+    pass_job_run(&jobs[0]);
+    for (int t = 1; t < T; t++) {
+        if (started[t])
+            pthread_join(tid[t], NULL);
+        else
+            pass_job_run(&jobs[t]);
+    }
+}
+
+/* Threads a pass over B samples splits its batch over (1: none). */
+static int batch_threads(const dae_workspace *ws, int B)
+{
+    return ws->threads > 1 && B >= ws->threads ? ws->threads : 1;
+}
+
 /* Layers [from,to) on B samples x. */
 static int run(const dae_model *m, dae_workspace *ws, const float *x, int B, dae_shape s,
                int from, int to, const float **y, dae_shape *ys, dae_error *err)
@@ -863,53 +1026,32 @@ static int run(const dae_model *m, dae_workspace *ws, const float *x, int B, dae
     int rc = plan_pass(m, ws, B, s, from, to, err);
     if (rc)
         return rc;
-    const float *cur;
-    if (ws->training) {
-        if (x != ws->act[from])
-            memcpy(ws->act[from], x, (size_t)B * shape_values(s) * sizeof *x);
-        for (int i = from; i < to; i++)
-            layer_forward(m, &m->layers[i], ws->act[i + 1], ws->act[i], ws->col, B,
-                          ws->shapes[i]);
-        cur = ws->act[to];
-        if (full && m->residual) {
-            size_t n = (size_t)B * shape_values(s);
-            for (size_t j = 0; j < n; j++)
-                ws->res_out[j] = ws->act[0][j] - cur[j];
-            cur = ws->res_out;
-        }
-        if (full)
-            ws->fwd_B = B;
+    int T = batch_threads(ws, B);
+    if (T == 1) { /* a single slice; convolutions may still split their rows */
+        size_t off;
+        *y = forward_slice(m, ws, x, 0, B, from, to, full, ws->col, ws->threads, &off);
     } else {
-        int cb = -1; /* which ping-pong buffer holds cur; -1: caller's data or the latent */
-        cur = x;
-        for (int i = from; i < to; i++) {
-            if (i == m->n_enc && from < m->n_enc) {
-                memcpy(ws->latent, cur, (size_t)B * shape_values(ws->shapes[i]) * sizeof *cur);
-                cur = ws->latent;
-                cb = -1;
+        pass_job jobs[DAE_MAX_THREADS];
+        for (int t = 0; t < T; t++)
+            jobs[t] = (pass_job){.m = m, .ws = ws, .t = t, .x = x, .from = from, .to = to,
+                                 .full = full,
+                                 .n0 = (int)((long long)B * t / T),
+                                 .nb = (int)((long long)B * (t + 1) / T - (long long)B * t / T)};
+        run_jobs(jobs, T);
+        *y = jobs[0].result;
+        /* slices left in their ping-pong regions move down into place, in order of n0:
+         * each destination ends where the next one starts, below the next source */
+        size_t per = shape_values(ws->shapes[to]);
+        for (int t = 1; t < T; t++) {
+            size_t want = (size_t)jobs[t].n0 * per;
+            if (jobs[t].result_off != want) {
+                float *c = (float *)jobs[t].result; /* a workspace buffer */
+                memmove(c + want, c + jobs[t].result_off, (size_t)jobs[t].nb * per * sizeof *c);
             }
-            const dae_layer *L = &m->layers[i];
-            if (L->kind == DAE_LAYER_FLATTEN || L->kind == DAE_LAYER_UNFLATTEN)
-                continue;
-            int nb = L->kind == DAE_LAYER_ACT && cb >= 0 ? cb : cb == 0 ? 1 : 0;
-            layer_forward(m, L, ws->buf[nb], cur, ws->col, B, ws->shapes[i]);
-            cur = ws->buf[nb];
-            cb = nb;
-        }
-        if (to == m->n_enc && from < to) {
-            memcpy(ws->latent, cur, (size_t)B * shape_values(ws->shapes[to]) * sizeof *cur);
-            cur = ws->latent;
-            cb = -1;
-        }
-        if (full && m->residual) {
-            float *o = ws->buf[cb >= 0 ? cb : 0];
-            size_t n = (size_t)B * shape_values(s);
-            for (size_t j = 0; j < n; j++)
-                o[j] = x[j] - cur[j];
-            cur = o;
         }
     }
-    *y = cur;
+    if (ws->training && full)
+        ws->fwd_B = B;
     if (ys)
         *ys = ws->shapes[to];
     return DAE_OK;
@@ -940,6 +1082,66 @@ int dae_model_decode(const dae_model *m, dae_workspace *ws, const float *z, int 
     return run(m, ws, z, B, z_shape, m->n_enc, n_layers(m), out, out_shape, err);
 }
 
+/* Backward of samples [n0, n0+nb) of the last full forward, adding parameter gradients
+ * into grads (may be NULL). */
+static void backward_slice(const dae_model *m, dae_workspace *ws, const float *dout,
+                           const float *dlatent, float *grads, float *din, int n0, int nb,
+                           float *col)
+{
+    const dae_shape *sh = ws->shapes;
+#define OFF(i) ((size_t)n0 * shape_values(sh[i]))
+    /* the two gradient buffers hold layers of different sizes in turn: each slice keeps
+     * to its own region, samples from n0 at the largest per-sample size */
+    size_t goff = (size_t)n0 * (ws->cap_grad / (size_t)ws->max_batch);
+    int L = n_layers(m), cg = 0;
+    size_t n_out = (size_t)nb * shape_values(sh[L]);
+    float *g = ws->grad[0] + goff;
+    const float *dy = dout + OFF(L);
+    if (m->residual)
+        for (size_t j = 0; j < n_out; j++)
+            g[j] = -dy[j];
+    else
+        memcpy(g, dy, n_out * sizeof *g);
+    for (int i = L; i >= 0; i--) {
+        /* here g is the gradient w.r.t. slot i (the input of layer i) */
+        if (i < L) {
+            const dae_layer *ly = &m->layers[i];
+            int need_dx = i > 0 || din;
+            if (ly->kind == DAE_LAYER_FLATTEN || ly->kind == DAE_LAYER_UNFLATTEN) {
+                /* same memory, new shape, same values per sample */
+            } else if (ly->kind == DAE_LAYER_ACT) {
+                layer_backward(m, ly, need_dx ? g : NULL, grads, g, ws->act[i] + OFF(i),
+                               ws->act[i + 1] + OFF(i + 1), col, nb, sh[i]);
+            } else {
+                float *dx = need_dx ? ws->grad[1 - cg] + goff : NULL;
+                layer_backward(m, ly, dx, grads, g, ws->act[i] + OFF(i),
+                               ws->act[i + 1] + OFF(i + 1), col, nb, sh[i]);
+                if (dx) {
+                    g = dx;
+                    cg = 1 - cg;
+                }
+            }
+        }
+        if (i == m->n_enc && dlatent && (i > 0 || din)) {
+            size_t n = (size_t)nb * shape_values(sh[i]);
+            const float *dl = dlatent + OFF(i);
+            for (size_t j = 0; j < n; j++)
+                g[j] += dl[j];
+        }
+    }
+    if (din) {
+        size_t n_in = (size_t)nb * shape_values(sh[0]);
+        float *d = din + OFF(0);
+        memcpy(d, g, n_in * sizeof *d);
+        if (m->residual) {
+            const float *dy0 = dout + OFF(0);
+            for (size_t j = 0; j < n_in; j++)
+                d[j] += dy0[j];
+        }
+    }
+#undef OFF
+}
+
 int dae_model_backward(const dae_model *m, dae_workspace *ws, const float *dout,
                        const float *dlatent, float *grads, float *din, dae_error *err)
 {
@@ -949,46 +1151,53 @@ int dae_model_backward(const dae_model *m, dae_workspace *ws, const float *dout,
     if (!ws->fwd_B)
         return dae_error_set(err, DAE_EINVAL, "backward: no full forward pass to go back "
                              "through");
-    int L = n_layers(m), B = ws->fwd_B, cg = 0;
-    size_t n_out = (size_t)B * shape_values(ws->shapes[L]);
-    float *g = ws->grad[0];
-    if (m->residual)
-        for (size_t j = 0; j < n_out; j++)
-            g[j] = -dout[j];
-    else
-        memcpy(g, dout, n_out * sizeof *g);
-    for (int i = L; i >= 0; i--) {
-        /* here g is the gradient w.r.t. slot i (the input of layer i) */
-        if (i < L) {
-            const dae_layer *ly = &m->layers[i];
-            int need_dx = i > 0 || din;
-            if (ly->kind == DAE_LAYER_FLATTEN || ly->kind == DAE_LAYER_UNFLATTEN) {
-                /* same memory, new shape */
-            } else if (ly->kind == DAE_LAYER_ACT) {
-                layer_backward(m, ly, need_dx ? g : NULL, grads, g, ws->act[i],
-                               ws->act[i + 1], ws->col, B, ws->shapes[i]);
-            } else {
-                float *dx = need_dx ? ws->grad[1 - cg] : NULL;
-                layer_backward(m, ly, dx, grads, g, ws->act[i], ws->act[i + 1], ws->col, B,
-                               ws->shapes[i]);
-                if (dx) {
-                    g = dx;
-                    cg = 1 - cg;
-                }
-            }
-        }
-        if (i == m->n_enc && dlatent && (i > 0 || din)) {
-            size_t n = (size_t)B * shape_values(ws->shapes[i]);
-            for (size_t j = 0; j < n; j++)
-                g[j] += dlatent[j];
-        }
+    int B = ws->fwd_B, T = batch_threads(ws, B);
+    if (T == 1) {
+        backward_slice(m, ws, dout, dlatent, grads, din, 0, B, ws->col[0]);
+        return DAE_OK;
     }
-    if (din) {
-        size_t n_in = (size_t)B * shape_values(ws->shapes[0]);
-        memcpy(din, g, n_in * sizeof *din);
-        if (m->residual)
-            for (size_t j = 0; j < n_in; j++)
-                din[j] += dout[j];
+    /* thread 0 adds into grads; the others into their own zeroed copies, summed after */
+    pass_job jobs[DAE_MAX_THREADS];
+    for (int t = 0; t < T; t++) {
+        float *gt = grads;
+        if (t > 0 && grads) {
+            gt = ws->tgrad[t];
+            memset(gt, 0, m->n_params * sizeof *gt);
+        }
+        jobs[t] = (pass_job){.m = m, .ws = ws, .backward = 1, .t = t, .dout = dout,
+                             .dlatent = dlatent, .grads = gt, .din = din,
+                             .n0 = (int)((long long)B * t / T),
+                             .nb = (int)((long long)B * (t + 1) / T - (long long)B * t / T)};
     }
+    run_jobs(jobs, T);
+    if (grads)
+        for (int t = 1; t < T; t++) {
+            const float *gt = ws->tgrad[t];
+            for (size_t j = 0; j < m->n_params; j++)
+                grads[j] += gt[j];
+        }
     return DAE_OK;
+}
+
+int dae_workspace_set_threads(dae_workspace *ws, int threads, dae_error *err)
+{
+    if (threads < 1 || threads > DAE_MAX_THREADS)
+        return dae_error_set(err, DAE_EINVAL, "workspace: %d threads, expected 1..%d", threads,
+                             DAE_MAX_THREADS);
+    for (int t = 1; t < threads; t++) {
+        if (!ws->col[t] && !(ws->col[t] = alloc_floats(ws->cap_col)))
+            goto nomem;
+        if (ws->training && !ws->tgrad[t] && !(ws->tgrad[t] = alloc_floats(ws->m->n_params)))
+            goto nomem;
+    }
+    ws->threads = threads;
+    return DAE_OK;
+nomem:
+    return dae_error_set(err, DAE_ENOMEM, "workspace: out of memory for %d threads' scratch",
+                         threads);
+}
+
+int dae_workspace_threads(const dae_workspace *ws)
+{
+    return ws->threads;
 }
