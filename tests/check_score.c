@@ -355,7 +355,9 @@ START_TEST(test_fit)
         ck_assert(fabs(f1.spec.term[t].std - sqrt(q / 30)) < 1e-9);
     }
     ck_assert(fabs(dae_quantile(scores, 30, 0.99) - f1.calib.threshold) < 1e-9);
-    ck_assert(fabs(dae_quantile(scores, 30, 0.5) - f1.calib.value[0]) < 1e-9);
+    ck_assert(fabs(dae_quantile(scores, 30, 0.5) - f1.calib.value[4]) < 1e-9);
+    ck_assert(f1.calib.n == 10 && f1.calib.level[4] == 0.5 && f1.calib.level[0] == 0.01);
+    ck_assert(dae_calibration_percentile(&f1.calib, f1.calib.value[2]) == 10);
     /* batch size does not change scores */
     double s2[30];
     ck_assert(dae_scorer_score_set(sc, va, 30, NULL, s2, &e) == DAE_OK);
@@ -427,8 +429,13 @@ START_TEST(test_save_load)
         ck_assert(mf->score.term[t].blur == f.spec.term[t].blur);
     }
     ck_assert(mf->score.term[1].bank == mf->score_tensors[0].data);
-    ck_assert(mf->calib.threshold == f.calib.threshold && mf->calib.n == 5);
-    ck_assert(mf->calib.value[4] == f.calib.value[4]);
+    ck_assert(mf->calib.threshold == f.calib.threshold && mf->calib.n == 10);
+    for (int i = 0; i < 10; i++)
+        ck_assert_msg(mf->calib.value[i] == f.calib.value[i] &&
+                      fabs(mf->calib.level[i] - f.calib.level[i]) < 1e-12,
+                      "quantile %d: level %.17g value %.17g, saved %.17g %.17g", i,
+                      mf->calib.level[i], mf->calib.value[i], f.calib.level[i],
+                      f.calib.value[i]);
     /* the reloaded scorer gives the fitted scorer's scores */
     dae_scorer *a = dae_scorer_create(m, &f.spec, &e), *b = dae_modelfile_scorer(mf, &e);
     ck_assert(a && b);

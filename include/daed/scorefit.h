@@ -37,7 +37,8 @@ typedef struct dae_score_fit {
     dae_score_spec spec;      /* fitted; knn banks point into tensors */
     int n_tensors;
     dae_score_tensor tensors[DAE_SCORE_MAX_TERMS]; /* data owned: "score.knn<term>" */
-    dae_calibration calib;    /* p50 p90 p95 p99 p99.9 of the final score on val */
+    dae_calibration calib;    /* p1 p5 p10 p25 p50 p75 p90 p95 p99 p99.9 of the final
+                                 score on val; threshold at threshold_q */
 } dae_score_fit;
 
 /* Fit `want` (its weights are kept; mean/std and banks are replaced) for model m on the

@@ -1378,6 +1378,20 @@ dae_scorer *dae_modelfile_scorer(const dae_modelfile *mf, dae_error *err)
     return s;
 }
 
+/* A JSON number that reads back as exactly v (cJSON's own printer keeps 15 digits when
+ * they are within an epsilon, which loses the last bits of a fitted statistic). */
+static int add_exact(cJSON *obj, const char *key, double v)
+{
+    char buf[40];
+    for (int p = 15; p <= 17; p++) {
+        snprintf(buf, sizeof buf, "%.*g", p, v);
+        if (strtod(buf, NULL) == v)
+            break;
+    }
+    cJSON *n = isfinite(v) ? cJSON_CreateRaw(buf) : cJSON_CreateNull();
+    return n && cJSON_AddItemToObject(obj, key, n);
+}
+
 /* Plain recon terms with identity normalisation: the score string says everything. */
 static int spec_needs_terms(const dae_score_spec *spec)
 {
@@ -1428,11 +1442,10 @@ char *dae_config_set_score(const char *config_json, const dae_calibration *c,
                 break;
             int is_knn = t->kind == DAE_SCORE_KNN;
             ok = cJSON_AddStringToObject(o, "kind", is_knn ? "knn" : "recon") &&
-                 cJSON_AddNumberToObject(o, "blur", (double)t->blur) &&
+                 add_exact(o, "blur", (double)t->blur) &&
                  cJSON_AddNumberToObject(o, is_knn ? "k" : "top", is_knn ? t->k : t->top) &&
-                 cJSON_AddNumberToObject(o, "mean", t->mean) &&
-                 cJSON_AddNumberToObject(o, "std", t->std) &&
-                 cJSON_AddNumberToObject(o, "weight", t->weight);
+                 add_exact(o, "mean", t->mean) && add_exact(o, "std", t->std) &&
+                 add_exact(o, "weight", t->weight);
             if (ok && is_knn) {
                 if (knn >= n_tensors) {
                     dae_error_set(err, DAE_EINVAL, "score \"%s\": term %d is knn but only %d "
@@ -1449,9 +1462,9 @@ char *dae_config_set_score(const char *config_json, const dae_calibration *c,
         for (int i = 0; ok && i < c->n; i++) {
             char key[32];
             snprintf(key, sizeof key, "p%.10g", 100 * c->level[i]);
-            ok = cJSON_AddNumberToObject(q, key, c->value[i]) != NULL;
+            ok = add_exact(q, key, c->value[i]);
         }
-        ok = ok && cJSON_AddNumberToObject(cal, "threshold", c->threshold);
+        ok = ok && add_exact(cal, "threshold", c->threshold);
     }
     if (!ok || !(out = cJSON_PrintUnformatted(cfg)))
         dae_error_set(err, DAE_ENOMEM, "config: out of memory writing the calibration");

@@ -8,8 +8,10 @@
 
 #include "daed/metrics.h"
 
-static const double calib_levels[] = {0.5, 0.9, 0.95, 0.99, 0.999};
-#define N_CALIB 5
+/* Low quantiles too: a combined (z-normalised) score is negative for typical images, and
+ * dae_calibration_percentile is only informative between quantiles. */
+static const double calib_levels[] = {0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 0.999};
+#define N_CALIB 10
 
 dae_score_fit_params dae_score_fit_default_params(void)
 {
