@@ -22,6 +22,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "daed/blas.h"
 #include "daed/dataset.h"
@@ -167,6 +168,11 @@ static void run_dataset(const opts *o, const char *ds, int di, char specs[][64],
             dae_train_status status;
             if (dae_train_main(r, NULL, &to, &status, &e))
                 die(path, &e);
+            /* the per-epoch checkpoint is only for resuming: 10 MB per class */
+            char ck[1100];
+            snprintf(ck, sizeof ck, "%s%s", r->checkpoint[0] ? r->checkpoint : path,
+                     r->checkpoint[0] ? "" : ".ckpt");
+            unlink(ck);
         }
         t_train += now_s() - t0;
         t0 = now_s();
