@@ -588,6 +588,205 @@ START_TEST(test_pytorch_fixture)
 }
 END_TEST
 
+/* ---- score tensors (calibration "terms" + "score.*" tensors) ---- */
+
+#define SCORE_CAL \
+    "{\"score\":\"bmse1+knn1\",\"terms\":[{\"kind\":\"recon\",\"blur\":1,\"top\":0," \
+    "\"mean\":0.01,\"std\":0.02,\"weight\":1},{\"kind\":\"knn\",\"k\":1,\"blur\":0," \
+    "\"mean\":3,\"std\":0.5,\"weight\":2,\"tensor\":\"score.bank\"}]," \
+    "\"quantiles\":{\"p50\":0.1,\"p99\":2},\"threshold\":2}"
+#define BASE_CAL \
+    "{\"score\":\"mse\",\"quantiles\":{\"p99\":0.04,\"p50\":0.01,\"p90\":0.02},\"threshold\":0.05}"
+
+typedef struct scase {
+    const char *what;
+    const char *from, *to;  /* applied to SCORE_CAL (NULL: as is) */
+    const char *cal;        /* whole calibration instead (e.g. BASE_CAL) */
+    const char *tname;      /* the score tensor's name ("-": none); NULL: "score.bank" */
+    const char *dtype;      /* NULL: F32 */
+    int ndim;               /* 0: 2 */
+    int64_t rows, cols;     /* 0: 5, 64 */
+    int nan;
+    const char *tname2;     /* a second F32 [2,64] tensor */
+    int code;
+    const char *needle;
+} scase;
+
+static const scase scases[] = {
+    {"missing declared tensor", .tname = "-", .code = DAE_EFORMAT,
+     .needle = "tensor score.bank: missing (declared by calibration.terms[1], knn1)"},
+    {"undeclared score tensor", .tname2 = "score.extra", .code = DAE_EFORMAT,
+     .needle = "tensor score.extra: unexpected (calibration \"bmse1+knn1\" declares no such "
+               "score tensor)"},
+    {"score tensor in an mse file", .cal = BASE_CAL, .code = DAE_EFORMAT,
+     .needle = "tensor score.bank: unexpected (calibration \"mse\" declares no such score "
+               "tensor)"},
+    {"wrong bank width", .cols = 63, .code = DAE_ESHAPE,
+     .needle = "tensor score.bank: shape [5,63], expected [N,64] with 1 <= N <= 4194304"},
+    {"1-d bank", .ndim = 1, .rows = 320, .code = DAE_ESHAPE,
+     .needle = "tensor score.bank: shape [320], expected [N,64]"},
+    {"bank rows below k", .cal = "{\"score\":\"knn9\",\"terms\":[{\"kind\":\"knn\","
+     "\"k\":9,\"tensor\":\"score.bank\"}]}", .rows = 4, .code = DAE_ESHAPE,
+     .needle = "tensor score.bank: shape [4,64], expected [N,64] with 9 <= N"},
+    {"k mismatch", "\"k\":1", "\"k\":9", .code = DAE_EFORMAT,
+     .needle = "calibration.terms[1]: blur 0, top 0, k 9 do not match the score's term 1"},
+    {"F16 bank", .dtype = "F16", .code = DAE_EFORMAT,
+     .needle = "tensor score.bank: dtype F16, expected F32"},
+    {"NaN in bank", .nan = 1, .code = DAE_EFORMAT,
+     .needle = "tensor score.bank: value 17 is NaN"},
+    {"knn without terms", .cal = "{\"score\":\"knn1\",\"threshold\":1}", .code = DAE_EFORMAT,
+     .needle = "calibration.score \"knn1\" has a knn term, which needs \"terms\""},
+    {"unknown score", .cal = "{\"score\":\"psnr\"}", .tname = "-", .code = DAE_EFORMAT,
+     .needle = "config: calibration.score \"psnr\": score spec: bad term \"psnr\""},
+    {"terms count", "\"bmse1+knn1\"", "\"bmse1+knn1+mse\"", .code = DAE_EFORMAT,
+     .needle = "calibration.terms must be a list of 3 term objects"},
+    {"terms not a list", "\"terms\":[", "\"terms\":3,\"x\":[", .code = DAE_EFORMAT,
+     .needle = "calibration.terms must be a list of 2 term objects"},
+    {"kind mismatch", "\"kind\":\"recon\"", "\"kind\":\"knn\"", .code = DAE_EFORMAT,
+     .needle = "calibration.terms[0]: kind is \"knn\", expected \"recon\" (term 0 of the "
+               "score)"},
+    {"blur mismatch", "\"blur\":1,", "\"blur\":2,", .code = DAE_EFORMAT,
+     .needle = "calibration.terms[0]: blur 2, top 0, k 1 do not match the score's term 0"},
+    {"bad tensor name", "\"score.bank\"", "\"bank\"", .code = DAE_EFORMAT,
+     .needle = "calibration.terms[1]: tensor is \"bank\", expected \"score.<name>\""},
+    {"knn term without tensor", ",\"tensor\":\"score.bank\"", "", .code = DAE_EFORMAT,
+     .needle = "calibration.terms[1]: tensor is missing"},
+    {"tensor used twice", .cal = "{\"score\":\"knn1+knn1b1\",\"terms\":[{\"kind\":\"knn\","
+     "\"k\":1,\"tensor\":\"score.bank\"},{\"kind\":\"knn\",\"k\":1,\"blur\":1,"
+     "\"tensor\":\"score.bank\"}]}", .code = DAE_EFORMAT,
+     .needle = "calibration.terms[1]: tensor \"score.bank\" is already used by term 0"},
+    {"unknown term field", "\"top\":0,", "\"top\":0,\"pool\":1,", .code = DAE_EFORMAT,
+     .needle = "calibration.terms[0]: unknown field \"pool\""},
+    {"zero std", "\"std\":0.02", "\"std\":0", .code = DAE_EFORMAT,
+     .needle = "calibration.terms[0]: std is 0, expected a number in"},
+    {"string mean", "\"mean\":3", "\"mean\":\"3\"", .code = DAE_EFORMAT,
+     .needle = "calibration.terms[1]: mean is \"3\", expected a number"},
+    {"recon term with tensor", "\"weight\":1}", "\"weight\":1,\"tensor\":\"score.x\"}",
+     .code = DAE_EFORMAT, .needle = "calibration.terms[0]: a recon term has no k or tensor"},
+    {"knn term with top", "\"k\":1,", "\"k\":1,\"top\":3,", .code = DAE_EFORMAT,
+     .needle = "calibration.terms[1]: a knn term has no top"},
+    {"fractional k", "\"k\":1,", "\"k\":1.5,", .code = DAE_EFORMAT,
+     .needle = "calibration.terms[1]: top and k must be integers"},
+    {"duplicate term key", "\"mean\":3,", "\"mean\":3,\"mean\":4,", .code = DAE_EFORMAT,
+     .needle = "config: calibration.terms[1]: duplicate key \"mean\""},
+};
+
+/* BASE with calibration `cal`, its parameters, and the case's score tensors. */
+static unsigned char *score_blob(const scase *c, size_t *len)
+{
+    dae_error e = {0};
+    char *cal = c->cal ? strdup(c->cal)
+                       : c->from ? replace_once(SCORE_CAL, c->from, c->to) : strdup(SCORE_CAL);
+    char *cfg = replace_once(BASE, BASE_CAL, cal);
+    dae_model *m = model_with_pattern(BASE);
+    dae_st_out ts[40];
+    char names[40][96];
+    int nt = 0;
+    for (int i = 0; i < m->n_enc + m->n_dec; i++)
+        for (int bias = 0; bias < 2; bias++) {
+            int64_t d[4];
+            int nd = dae_model_param_shape(m, i, bias, d);
+            if (nd == 0)
+                continue;
+            dae_model_param_name(m, i, bias, names[nt], sizeof names[nt]);
+            ts[nt] = (dae_st_out){.name = names[nt], .dtype = "F32", .ndim = nd,
+                                  .data = m->params + (bias ? m->layers[i].b_off
+                                                            : m->layers[i].w_off)};
+            memcpy(ts[nt].shape, d, sizeof d);
+            nt++;
+        }
+    int64_t rows = c->rows ? c->rows : 5, cols = c->cols ? c->cols : 64;
+    float *bank = calloc((size_t)(rows * cols + 128), sizeof(float));
+    for (int64_t i = 0; i < rows * cols; i++)
+        bank[i] = (float)(i % 7) * 0.1f;
+    if (c->nan)
+        bank[17] = NAN;
+    if (!c->tname || strcmp(c->tname, "-") != 0) {
+        ts[nt] = (dae_st_out){.name = c->tname ? c->tname : "score.bank",
+                              .dtype = c->dtype ? c->dtype : "F32", .ndim = c->ndim ? c->ndim : 2,
+                              .data = bank};
+        ts[nt].shape[0] = rows;
+        ts[nt].shape[1] = cols;
+        nt++;
+    }
+    if (c->tname2) {
+        ts[nt] = (dae_st_out){.name = c->tname2, .dtype = "F32", .ndim = 2, .data = bank};
+        ts[nt].shape[0] = 2;
+        ts[nt].shape[1] = 64;
+        nt++;
+    }
+    char path[512];
+    mk_tmpdir();
+    snprintf(path, sizeof path, "%s/s.safetensors", tmpdir);
+    const char *meta[] = {"format", "daed-1", "config", cfg, NULL};
+    ck_assert_msg(dae_st_write(path, ts, nt, meta, &e) == DAE_OK, "%s", e.msg);
+    unsigned char *buf;
+    ck_assert_int_eq(dae_file_read(path, 1 << 24, &buf, len, &e), DAE_OK);
+    unlink(path);
+    rm_tmpdir();
+    free(bank);
+    free(cal);
+    free(cfg);
+    dae_model_free(m);
+    return buf;
+}
+
+START_TEST(test_score_tensors_valid)
+{
+    scase ok = {"valid", .code = 0};
+    size_t len;
+    unsigned char *b = score_blob(&ok, &len);
+    dae_error e = {0};
+    dae_modelfile *mf = dae_modelfile_parse(b, len, "tiny.safetensors", NULL, &e);
+    ck_assert_msg(mf != NULL, "%s", e.msg);
+    ck_assert_str_eq(mf->calib.score, "bmse1+knn1");
+    ck_assert_int_eq(mf->n_score_tensors, 1);
+    ck_assert_str_eq(mf->score_tensors[0].name, "score.bank");
+    ck_assert(mf->score_tensors[0].shape[0] == 5 && mf->score_tensors[0].shape[1] == 64);
+    ck_assert(mf->score_tensors[0].data[8] == 0.1f);
+    ck_assert_int_eq(mf->score.n_terms, 2);
+    ck_assert(mf->score.term[0].blur == 1.0f && mf->score.term[0].mean == 0.01 &&
+              mf->score.term[0].std == 0.02);
+    ck_assert(mf->score.term[1].k == 1 && mf->score.term[1].weight == 2 &&
+              mf->score.term[1].bank == mf->score_tensors[0].data &&
+              mf->score.term[1].bank_n == 5);
+    ck_assert(mf->calib.threshold == 2);
+    dae_scorer *sc = dae_modelfile_scorer(mf, &e);
+    ck_assert_msg(sc != NULL, "%s", e.msg);
+    dae_scorer_free(sc);
+    dae_modelfile_free(mf);
+    free(b);
+    /* an mse file has the plain spec and no score tensors */
+    scase mse = {"mse", .cal = BASE_CAL, .tname = "-"};
+    b = score_blob(&mse, &len);
+    mf = dae_modelfile_parse(b, len, "tiny.safetensors", NULL, &e);
+    ck_assert_msg(mf != NULL, "%s", e.msg);
+    ck_assert(mf->score.n_terms == 1 && mf->score.term[0].kind == DAE_SCORE_RECON &&
+              mf->score.term[0].blur == 0 && mf->n_score_tensors == 0);
+    dae_modelfile_free(mf);
+    free(b);
+}
+END_TEST
+
+START_TEST(test_score_tensors_malformed)
+{
+    const scase *c = &scases[_i];
+    size_t len;
+    unsigned char *b = score_blob(c, &len);
+    dae_error e = {0};
+    dae_modelfile *mf = dae_modelfile_parse(b, len, "tiny.safetensors", NULL, &e);
+    ck_assert_msg(mf == NULL, "case %s: accepted", c->what);
+    if (c->code >= 0)
+        ck_assert_msg(e.code == c->code, "case %s: code %d, expected %d (%s)", c->what, e.code,
+                      c->code, e.msg);
+    ck_assert_msg(strncmp(e.msg, "tiny.safetensors: ", 18) == 0, "case %s: \"%s\"", c->what,
+                  e.msg);
+    ck_assert_msg(strstr(e.msg, c->needle) != NULL, "case %s: message \"%s\" lacks \"%s\"",
+                  c->what, e.msg, c->needle);
+    free(b);
+}
+END_TEST
+
 Suite *suite_modelfile(void)
 {
     Suite *s = suite_create("modelfile");
@@ -602,6 +801,11 @@ Suite *suite_modelfile(void)
     tcase_add_test(tc, test_case_blob_valid);
     tcase_add_test(tc, test_mutations);
     tcase_add_loop_test(tc, test_malformed_table, 0, (int)(sizeof mcases / sizeof mcases[0]));
+    suite_add_tcase(s, tc);
+    tc = tcase_create("score_tensors");
+    tcase_add_test(tc, test_score_tensors_valid);
+    tcase_add_loop_test(tc, test_score_tensors_malformed, 0,
+                        (int)(sizeof scases / sizeof scases[0]));
     suite_add_tcase(s, tc);
     return s;
 }

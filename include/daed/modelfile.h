@@ -18,6 +18,16 @@
  *          "calibration": {"score":"mse","quantiles":{"p50":..,"p90":..,"p95":..,"p99":..,
  *                          "p99.9":..},"threshold":..},
  *          "quality": {...} }
+ * The calibration's "score" names the anomaly score (score.h): "mse", or terms joined by
+ * '+' ("bmse1+knn1b1"). A score other than plain recon terms carries "terms", one object
+ * per term in the same order, with its normalisation and, for knn terms, the tensor that
+ * holds its bank:
+ *     "terms": [{"kind":"recon","blur":1,"top":0,"mean":..,"std":..,"weight":1},
+ *               {"kind":"knn","k":1,"blur":1,"mean":..,"std":..,"weight":1,
+ *                "tensor":"score.knn1"}]
+ * Without "terms" the score string alone defines the spec (mean 0, std 1, weight 1), which
+ * only recon terms allow. A knn tensor is F32 [N, C*H*W] (N >= k, the input's C*H*W) and
+ * named "score.<something>"; the file holds exactly the score tensors its terms declare.
  * Layer types and their fields use PyTorch's constructor names: linear (in_features,
  * out_features), conv2d / conv_transpose2d (in_channels, out_channels, kernel_size,
  * stride, padding, output_padding), relu, leaky_relu (negative_slope), tanh, sigmoid,
@@ -28,7 +38,8 @@
  * refused; unknown top-level config keys are kept (the trainer adds its own).
  *
  * Every parameter the architecture has must be present under its name ("encoder.0.weight")
- * as F32 with exactly its PyTorch shape and finite values; any other tensor is refused.
+ * as F32 with exactly its PyTorch shape and finite values; so must every score tensor the
+ * calibration declares; any other tensor is refused.
  *
  * Loading treats the file as hostile; every failure message names the file, the tensor or
  * field, and what is wrong ("fmnist.safetensors: tensor encoder.0.weight: shape [32,1,5,5],
@@ -38,9 +49,11 @@
 #define DAED_MODELFILE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "daed/error.h"
 #include "daed/model.h"
+#include "daed/score.h"
 
 enum {
     DAE_TASK_DENOISE = 1u << 0,
@@ -65,11 +78,25 @@ typedef struct dae_calibration {
     char score[32];          /* what the score is, e.g. "mse" */
 } dae_calibration;
 
+#define DAE_SCORE_TENSOR_NAME_MAX 64
+/* A score tensor: F32 values, row-major. */
+typedef struct dae_score_tensor {
+    char name[DAE_SCORE_TENSOR_NAME_MAX]; /* "score.knn1" */
+    int ndim;
+    int64_t shape[2];
+    float *data;             /* owned by the model file */
+    size_t n;                /* values */
+} dae_score_tensor;
+
 typedef struct dae_modelfile {
     dae_model *model;        /* owned */
     char name[64];           /* config "name", else the file's stem */
     unsigned tasks;          /* DAE_TASK_* bits */
     dae_calibration calib;
+    dae_score_spec score;    /* the calibration's score; knn banks point into score_tensors
+                                (dae_scorer_create(mf->model, &mf->score) scores with it) */
+    int n_score_tensors;
+    dae_score_tensor *score_tensors; /* owned, in the order of the terms declaring them */
     char *config_json;       /* the config string as stored, owned */
     char *metadata_json;     /* the whole __metadata__ object as JSON text, owned */
     size_t file_bytes;
@@ -106,6 +133,25 @@ char *dae_model_arch_json(const dae_model *m);
  * "config" are refused there). Tensors are written in layer order, weight then bias. */
 int dae_modelfile_save(const char *path, const dae_model *m, const char *config_json,
                        const char *const *extra_meta, dae_error *err);
+
+/* The same, plus score tensors (each "score.*", F32): the config's calibration must
+ * declare exactly these, with these shapes (checked as the loader does). n_score may be 0. */
+int dae_modelfile_save_scored(const char *path, const dae_model *m, const char *config_json,
+                              const char *const *extra_meta, const dae_score_tensor *score,
+                              int n_score, dae_error *err);
+
+/* A copy of config_json whose "calibration" describes score `spec` with calibration c:
+ * "score" (the spec's name), "terms" (when the spec is not plain recon terms with mean 0,
+ * std 1, weight 1; knn term i names the i-th of `tensors` in knn order), "quantiles" and
+ * "threshold" from c. Other keys of the old calibration are kept. malloc'd text, NULL +
+ * message on failure (bad config, spec name longer than the calibration's score field,
+ * fewer tensors than knn terms). */
+char *dae_config_set_score(const char *config_json, const dae_calibration *c,
+                           const dae_score_spec *spec, const dae_score_tensor *tensors,
+                           int n_tensors, dae_error *err);
+
+/* A scorer for the model file's score (borrows mf; free it before mf). */
+dae_scorer *dae_modelfile_scorer(const dae_modelfile *mf, dae_error *err);
 
 /* Where a score falls in the calibrated distribution, in [0,100] (linear between
  * quantiles; below p50 scaled from 0). -1 if not calibrated. */

@@ -479,6 +479,8 @@ typedef struct parsed_config {
     char name[64];     /* "" when absent */
     unsigned tasks;
     dae_calibration calib;
+    dae_score_spec score;                                   /* banks unset */
+    char tensor[DAE_SCORE_MAX_TERMS][DAE_SCORE_TENSOR_NAME_MAX]; /* knn term -> tensor */
 } parsed_config;
 
 static int valid_model_name(const char *s)
@@ -526,10 +528,137 @@ static int cmp_double(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-static int parse_calibration(const cJSON *c, dae_calibration *cal, dae_error *err)
+static const char *const term_fields[] = {"kind", "blur", "top", "k", "mean", "std", "weight",
+                                           "tensor"};
+
+/* A finite number field in [lo, hi]; absent: dflt. */
+static int term_num(const cJSON *o, const char *key, double lo, double hi, double dflt,
+                    double *out, const char *where, dae_error *err)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    if (!v) {
+        *out = dflt;
+        return DAE_OK;
+    }
+    if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble) || v->valuedouble < lo ||
+        v->valuedouble > hi) {
+        char txt[80];
+        json_text(v, txt, sizeof txt);
+        return dae_error_set(err, DAE_EFORMAT, "%s: %s is %s, expected a number in [%g, %g]",
+                             where, key, txt, lo, hi);
+    }
+    *out = v->valuedouble;
+    return DAE_OK;
+}
+
+/* calibration.terms[i] -> term i of spec (its kind, blur, top and k must match the score
+ * string's term i) and, for knn terms, the tensor name. */
+static int parse_term(const cJSON *o, int i, dae_score_term *t, char *tensor, dae_error *err)
+{
+    char where[64];
+    snprintf(where, sizeof where, "config: calibration.terms[%d]", i);
+    if (!cJSON_IsObject(o))
+        return dae_error_set(err, DAE_EFORMAT, "%s: not an object", where);
+    int rc = check_dup_keys(o, where, err);
+    if (rc)
+        return rc;
+    for (const cJSON *c = o->child; c; c = c->next) {
+        int known = 0;
+        for (size_t k = 0; k < sizeof term_fields / sizeof term_fields[0]; k++)
+            known |= strcmp(c->string, term_fields[k]) == 0;
+        if (!known)
+            return dae_error_set(err, DAE_EFORMAT, "%s: unknown field \"%.40s\"", where,
+                                 c->string);
+    }
+    const cJSON *kind = cJSON_GetObjectItemCaseSensitive(o, "kind");
+    const char *want = t->kind == DAE_SCORE_KNN ? "knn" : "recon";
+    if (!cJSON_IsString(kind) || strcmp(kind->valuestring, want) != 0) {
+        char txt[80];
+        json_text(kind, txt, sizeof txt);
+        return dae_error_set(err, DAE_EFORMAT,
+                             "%s: kind is %s, expected \"%s\" (term %d of the score)", where,
+                             kind ? txt : "missing", want, i);
+    }
+    double blur, top, k, mean, sd, weight;
+    if ((rc = term_num(o, "blur", 0, DAE_SCORE_MAX_BLUR, 0, &blur, where, err)) ||
+        (rc = term_num(o, "top", 0, 1e8, 0, &top, where, err)) ||
+        (rc = term_num(o, "k", 1, DAE_SCORE_MAX_K, 1, &k, where, err)) ||
+        (rc = term_num(o, "mean", -1e30, 1e30, 0, &mean, where, err)) ||
+        (rc = term_num(o, "std", 1e-30, 1e30, 1, &sd, where, err)) ||
+        (rc = term_num(o, "weight", -1e30, 1e30, 1, &weight, where, err)))
+        return rc;
+    if (top != floor(top) || k != floor(k))
+        return dae_error_set(err, DAE_EFORMAT, "%s: top and k must be integers", where);
+    if ((float)blur != t->blur || (t->kind == DAE_SCORE_RECON && (int)top != t->top) ||
+        (t->kind == DAE_SCORE_KNN && (int)k != t->k))
+        return dae_error_set(err, DAE_EFORMAT,
+                             "%s: blur %g, top %g, k %g do not match the score's term %d", where,
+                             blur, top, k, i);
+    if (t->kind == DAE_SCORE_RECON && (cJSON_GetObjectItemCaseSensitive(o, "k") ||
+                                       cJSON_GetObjectItemCaseSensitive(o, "tensor")))
+        return dae_error_set(err, DAE_EFORMAT, "%s: a recon term has no k or tensor", where);
+    if (t->kind == DAE_SCORE_KNN) {
+        if (cJSON_GetObjectItemCaseSensitive(o, "top"))
+            return dae_error_set(err, DAE_EFORMAT, "%s: a knn term has no top", where);
+        const cJSON *tn = cJSON_GetObjectItemCaseSensitive(o, "tensor");
+        if (!cJSON_IsString(tn) || strncmp(tn->valuestring, "score.", 6) != 0 ||
+            strlen(tn->valuestring) < 7 ||
+            strlen(tn->valuestring) >= DAE_SCORE_TENSOR_NAME_MAX) {
+            char txt[80];
+            json_text(tn, txt, sizeof txt);
+            return dae_error_set(err, DAE_EFORMAT,
+                                 "%s: tensor is %s, expected \"score.<name>\" (at most %d "
+                                 "bytes)", where, tn ? txt : "missing",
+                                 DAE_SCORE_TENSOR_NAME_MAX - 1);
+        }
+        snprintf(tensor, DAE_SCORE_TENSOR_NAME_MAX, "%s", tn->valuestring);
+    }
+    t->mean = mean;
+    t->std = sd;
+    t->weight = weight;
+    return DAE_OK;
+}
+
+static int parse_score(const cJSON *c, const char *score, dae_score_spec *spec,
+                       char (*tensor)[DAE_SCORE_TENSOR_NAME_MAX], dae_error *err)
+{
+    dae_error e2 = {0};
+    if (dae_score_spec_parse(score, spec, &e2))
+        return dae_error_set(err, DAE_EFORMAT, "config: calibration.score \"%.40s\": %s", score,
+                             e2.msg);
+    const cJSON *terms = cJSON_GetObjectItemCaseSensitive(c, "terms");
+    if (!terms) {
+        for (int i = 0; i < spec->n_terms; i++)
+            if (spec->term[i].kind == DAE_SCORE_KNN)
+                return dae_error_set(err, DAE_EFORMAT,
+                                     "config: calibration.score \"%.40s\" has a knn term, which "
+                                     "needs \"terms\" naming its bank tensor", score);
+        return DAE_OK;
+    }
+    if (!cJSON_IsArray(terms) || cJSON_GetArraySize(terms) != spec->n_terms)
+        return dae_error_set(err, DAE_EFORMAT,
+                             "config: calibration.terms must be a list of %d term objects (one "
+                             "per term of \"%.40s\")", spec->n_terms, score);
+    int i = 0;
+    for (const cJSON *o = terms->child; o; o = o->next, i++) {
+        int rc = parse_term(o, i, &spec->term[i], tensor[i], err);
+        if (rc)
+            return rc;
+        for (int j = 0; j < i; j++)
+            if (tensor[i][0] && strcmp(tensor[i], tensor[j]) == 0)
+                return dae_error_set(err, DAE_EFORMAT,
+                                     "config: calibration.terms[%d]: tensor \"%s\" is already "
+                                     "used by term %d", i, tensor[i], j);
+    }
+    return DAE_OK;
+}
+
+static int parse_calibration(const cJSON *c, dae_calibration *cal, dae_score_spec *spec,
+                             char (*tensor)[DAE_SCORE_TENSOR_NAME_MAX], dae_error *err)
 {
     memset(cal, 0, sizeof *cal);
     snprintf(cal->score, sizeof cal->score, "mse");
+    *spec = dae_score_spec_mse();
     if (!cJSON_IsObject(c))
         return dae_error_set(err, DAE_EFORMAT, "config: calibration is not an object");
     int rc = check_dup_keys(c, "config: calibration", err);
@@ -544,6 +673,8 @@ static int parse_calibration(const cJSON *c, dae_calibration *cal, dae_error *er
                                  sizeof cal->score - 1);
         snprintf(cal->score, sizeof cal->score, "%s", score->valuestring);
     }
+    if ((rc = parse_score(c, cal->score, spec, tensor, err)))
+        return rc;
     const cJSON *q = cJSON_GetObjectItemCaseSensitive(c, "quantiles");
     if (q) {
         if (!cJSON_IsObject(q))
@@ -687,10 +818,11 @@ static int parse_config(const char *text, int max_layers, parsed_config *pc, dae
         }
     }
     if ((v = cJSON_GetObjectItemCaseSensitive(cfg, "calibration"))) {
-        if ((rc = parse_calibration(v, &pc->calib, err)) != DAE_OK)
+        if ((rc = parse_calibration(v, &pc->calib, &pc->score, pc->tensor, err)) != DAE_OK)
             goto done;
     } else {
         snprintf(pc->calib.score, sizeof pc->calib.score, "mse");
+        pc->score = dae_score_spec_mse();
     }
     if (max_layers < 0)
         max_layers = 0;
@@ -742,11 +874,19 @@ dae_model *dae_model_from_config(const char *config_json, dae_error *err)
 
 /* ---- loading ---- */
 
+static void score_tensors_free(dae_score_tensor *ts, int n)
+{
+    for (int i = 0; ts && i < n; i++)
+        free(ts[i].data);
+    free(ts);
+}
+
 void dae_modelfile_free(dae_modelfile *mf)
 {
     if (!mf)
         return;
     dae_model_free(mf->model);
+    score_tensors_free(mf->score_tensors, mf->n_score_tensors);
     free(mf->config_json);
     free(mf->metadata_json);
     free(mf);
@@ -774,13 +914,11 @@ static const char *layer_type_name(const dae_layer *l)
     }
 }
 
-/* Every parameter the architecture expects, present with its exact shape; nothing else. */
-static int match_tensors(dae_model *m, const dae_st_file *st, dae_error *err)
+/* Every parameter the architecture expects, present with its exact shape; marks them in
+ * used[]. */
+static int match_params(dae_model *m, const dae_st_file *st, char *used, dae_error *err)
 {
     int rc = DAE_OK;
-    char *used = calloc((size_t)st->n_tensors + 1, 1);
-    if (!used)
-        return dae_error_set(err, DAE_ENOMEM, "out of memory matching tensors");
     for (int i = 0; i < m->n_enc + m->n_dec; i++) {
         const dae_layer *l = &m->layers[i];
         for (int bias = 0; bias < 2; bias++) {
@@ -832,13 +970,102 @@ static int match_tensors(dae_model *m, const dae_st_file *st, dae_error *err)
             }
         }
     }
+done:
+    return rc;
+}
+
+#define MAX_BANK_ROWS (1 << 22)
+
+/* Shape check of score tensor `name` for knn term t of a model with d values per image. */
+static int check_score_shape(const char *name, int ndim, const int64_t *shape,
+                             const dae_score_term *t, size_t d, dae_error *err)
+{
+    if (ndim == 2 && shape[1] == (int64_t)d && shape[0] >= t->k && shape[0] <= MAX_BANK_ROWS)
+        return DAE_OK;
+    char got[160];
+    dims_str(got, sizeof got, shape, ndim);
+    return dae_error_set(err, DAE_ESHAPE,
+                         "tensor %s: shape %s, expected [N,%zu] with %d <= N <= %d (knn%d bank "
+                         "of images)", name, got, d, t->k, MAX_BANK_ROWS, t->k);
+}
+
+/* The score tensors the calibration declares: present, F32, right shape, finite; copied
+ * into mf (the file buffer is not kept) and bound to the spec's knn terms. */
+static int match_score(dae_modelfile *mf, const parsed_config *pc, const dae_st_file *st,
+                       char *used, dae_error *err)
+{
+    const dae_shape in = mf->model->in_shape;
+    size_t d = (size_t)in.c * (size_t)in.h * (size_t)in.w;
+    mf->score = pc->score;
+    int n = 0;
+    for (int i = 0; i < pc->score.n_terms; i++)
+        n += pc->score.term[i].kind == DAE_SCORE_KNN;
+    if (n == 0)
+        return DAE_OK;
+    if (!(mf->score_tensors = calloc((size_t)n, sizeof *mf->score_tensors)))
+        return dae_error_set(err, DAE_ENOMEM, "out of memory for score tensors");
+    for (int i = 0; i < pc->score.n_terms; i++) {
+        dae_score_term *t = &mf->score.term[i];
+        if (t->kind != DAE_SCORE_KNN)
+            continue;
+        const char *name = pc->tensor[i];
+        const dae_st_tensor *x = dae_st_find(st, name);
+        if (!x)
+            return dae_error_set(err, DAE_EFORMAT,
+                                 "tensor %s: missing (declared by calibration.terms[%d], knn%d)",
+                                 name, i, t->k);
+        used[x - st->tensors] = 1;
+        if (strcmp(x->dtype, "F32") != 0)
+            return dae_error_set(err, DAE_EFORMAT, "tensor %s: dtype %s, expected F32", name,
+                                 x->dtype);
+        int rc = check_score_shape(name, x->ndim, x->shape, t, d, err);
+        if (rc)
+            return rc;
+        dae_score_tensor *o = &mf->score_tensors[mf->n_score_tensors];
+        snprintf(o->name, sizeof o->name, "%s", name);
+        o->ndim = 2;
+        o->shape[0] = x->shape[0];
+        o->shape[1] = x->shape[1];
+        o->n = x->n_elem;
+        if (!(o->data = malloc(o->n * sizeof(float))))
+            return dae_error_set(err, DAE_ENOMEM, "tensor %s: out of memory for %zu values",
+                                 name, o->n);
+        mf->n_score_tensors++;
+        memcpy(o->data, x->data, o->n * sizeof(float));
+        for (size_t k = 0; k < o->n; k++)
+            if (!isfinite(o->data[k]))
+                return dae_error_set(err, DAE_EFORMAT, "tensor %s: value %zu is %s", name, k,
+                                     isnan(o->data[k]) ? "NaN" : "infinite");
+        t->bank = o->data;
+        t->bank_n = (int)o->shape[0];
+    }
+    return DAE_OK;
+}
+
+/* Parameters and declared score tensors; nothing else. */
+static int match_tensors(dae_modelfile *mf, const parsed_config *pc, const dae_st_file *st,
+                         dae_error *err)
+{
+    int rc;
+    char *used = calloc((size_t)st->n_tensors + 1, 1);
+    if (!used)
+        return dae_error_set(err, DAE_ENOMEM, "out of memory matching tensors");
+    if ((rc = match_params(mf->model, st, used, err)) ||
+        (rc = match_score(mf, pc, st, used, err)))
+        goto done;
     for (int i = 0; i < st->n_tensors; i++) {
-        if (!used[i]) {
+        if (used[i])
+            continue;
+        const char *name = st->tensors[i].name;
+        if (strncmp(name, "score.", 6) == 0)
+            rc = dae_error_set(err, DAE_EFORMAT,
+                               "tensor %s: unexpected (calibration \"%s\" declares no such "
+                               "score tensor)", name, pc->calib.score);
+        else
             rc = dae_error_set(err, DAE_EFORMAT,
                                "tensor %s: unexpected (the architecture has no such parameter)",
-                               st->tensors[i].name);
-            goto done;
-        }
+                               name);
+        goto done;
     }
 done:
     free(used);
@@ -955,7 +1182,7 @@ dae_modelfile *dae_modelfile_parse(const unsigned char *buf, size_t len, const c
     }
     if (!(mf->model = model_from_parsed(&pc, err)))
         goto fail;
-    if ((rc = match_tensors(mf->model, st, err)) != DAE_OK)
+    if ((rc = match_tensors(mf, &pc, st, err)) != DAE_OK)
         goto fail;
     size_t cl = strlen(config) + 1;
     if (!(mf->config_json = malloc(cl)) || !(mf->metadata_json = metadata_text(st))) {
@@ -1048,14 +1275,62 @@ done:
     return rc;
 }
 
+/* The score tensors given to the saver are exactly those config_json declares. */
+static int check_score_tensors(const dae_model *m, const char *config_json,
+                               const dae_score_tensor *score, int n_score, dae_error *err)
+{
+    parsed_config pc;
+    int rc = parse_config(config_json, dae_modelfile_default_limits().max_layers, &pc, err);
+    if (rc)
+        return rc;
+    size_t d = (size_t)m->in_shape.c * (size_t)m->in_shape.h * (size_t)m->in_shape.w;
+    int declared = 0;
+    for (int i = 0; i < pc.score.n_terms && !rc; i++) {
+        const dae_score_term *t = &pc.score.term[i];
+        if (t->kind != DAE_SCORE_KNN)
+            continue;
+        declared++;
+        const dae_score_tensor *x = NULL;
+        for (int j = 0; j < n_score && !x; j++)
+            if (strcmp(score[j].name, pc.tensor[i]) == 0)
+                x = &score[j];
+        if (!x)
+            rc = dae_error_set(err, DAE_EINVAL,
+                               "tensor %s: declared by calibration.terms[%d] but not given",
+                               pc.tensor[i], i);
+        else if (!(rc = check_score_shape(x->name, x->ndim, x->shape, t, d, err)) &&
+                 (!x->data || x->n != (size_t)x->shape[0] * (size_t)x->shape[1]))
+            rc = dae_error_set(err, DAE_EINVAL, "tensor %s: %zu values for shape [%" PRId64
+                               ",%" PRId64 "]", x->name, x->n, x->shape[0], x->shape[1]);
+    }
+    if (!rc && declared != n_score)
+        rc = dae_error_set(err, DAE_EINVAL,
+                           "%d score tensors given, calibration \"%s\" declares %d", n_score,
+                           pc.calib.score, declared);
+    parsed_config_free(&pc);
+    return rc;
+}
+
 int dae_modelfile_save(const char *path, const dae_model *m, const char *config_json,
                        const char *const *extra_meta, dae_error *err)
+{
+    return dae_modelfile_save_scored(path, m, config_json, extra_meta, NULL, 0, err);
+}
+
+int dae_modelfile_save_scored(const char *path, const dae_model *m, const char *config_json,
+                              const char *const *extra_meta, const dae_score_tensor *score,
+                              int n_score, dae_error *err)
 {
     int rc = DAE_OK;
     dae_st_out *ts = NULL;
     const char **meta = NULL;
     char(*names)[96] = NULL;
-    if ((rc = check_config_matches(m, config_json, err)) != DAE_OK)
+    if (n_score < 0 || (n_score > 0 && !score)) {
+        rc = dae_error_set(err, DAE_EINVAL, "bad score tensor list (%d)", n_score);
+        goto done;
+    }
+    if ((rc = check_config_matches(m, config_json, err)) != DAE_OK ||
+        (rc = check_score_tensors(m, config_json, score, n_score, err)) != DAE_OK)
         goto done;
     int nl = m->n_enc + m->n_dec, n_extra = 0;
     while (extra_meta && extra_meta[n_extra])
@@ -1065,7 +1340,7 @@ int dae_modelfile_save(const char *path, const dae_model *m, const char *config_
                            extra_meta[n_extra - 1]);
         goto done;
     }
-    ts = calloc(2 * (size_t)nl + 1, sizeof *ts);
+    ts = calloc(2 * (size_t)nl + (size_t)n_score + 1, sizeof *ts);
     names = calloc(2 * (size_t)nl + 1, sizeof *names);
     meta = calloc((size_t)n_extra + 5, sizeof *meta);
     if (!ts || !names || !meta) {
@@ -1100,6 +1375,14 @@ int dae_modelfile_save(const char *path, const dae_model *m, const char *config_
             nt++;
         }
     }
+    for (int i = 0; i < n_score; i++, nt++) {
+        ts[nt].name = score[i].name;
+        ts[nt].dtype = "F32";
+        ts[nt].ndim = 2;
+        ts[nt].shape[0] = score[i].shape[0];
+        ts[nt].shape[1] = score[i].shape[1];
+        ts[nt].data = score[i].data;
+    }
     meta[0] = "format";
     meta[1] = FORMAT_NAME;
     meta[2] = "config";
@@ -1112,4 +1395,107 @@ done:
     free(names);
     free(meta);
     return rc;
+}
+
+dae_scorer *dae_modelfile_scorer(const dae_modelfile *mf, dae_error *err)
+{
+    dae_scorer *s = dae_scorer_create(mf->model, &mf->score, err);
+    if (!s)
+        dae_error_prefix(err, "%s: ", mf->name);
+    return s;
+}
+
+/* A JSON number that reads back as exactly v (cJSON's own printer keeps 15 digits when
+ * they are within an epsilon, which loses the last bits of a fitted statistic). */
+static int add_exact(cJSON *obj, const char *key, double v)
+{
+    char buf[40];
+    for (int p = 15; p <= 17; p++) {
+        snprintf(buf, sizeof buf, "%.*g", p, v);
+        if (strtod(buf, NULL) == v)
+            break;
+    }
+    cJSON *n = isfinite(v) ? cJSON_CreateRaw(buf) : cJSON_CreateNull();
+    return n && cJSON_AddItemToObject(obj, key, n);
+}
+
+/* Plain recon terms with identity normalisation: the score string says everything. */
+static int spec_needs_terms(const dae_score_spec *spec)
+{
+    for (int i = 0; i < spec->n_terms; i++) {
+        const dae_score_term *t = &spec->term[i];
+        if (t->kind != DAE_SCORE_RECON || t->mean != 0 || t->std != 1 || t->weight != 1)
+            return 1;
+    }
+    return 0;
+}
+
+char *dae_config_set_score(const char *config_json, const dae_calibration *c,
+                           const dae_score_spec *spec, const dae_score_tensor *tensors,
+                           int n_tensors, dae_error *err)
+{
+    char name[64], *out = NULL;
+    cJSON *cfg = NULL;
+    if (dae_score_spec_check(spec, 0, err))
+        return NULL;
+    dae_score_spec_name(spec, name, sizeof name);
+    if (strlen(name) >= sizeof c->score) {
+        dae_error_set(err, DAE_EINVAL, "score \"%s\": name longer than %zu bytes", name,
+                      sizeof c->score - 1);
+        return NULL;
+    }
+    if (!(cfg = cJSON_Parse(config_json)) || !cJSON_IsObject(cfg)) {
+        dae_error_set(err, DAE_EFORMAT, "config is not a JSON object");
+        goto done;
+    }
+    cJSON *cal = cJSON_GetObjectItemCaseSensitive(cfg, "calibration");
+    if (!cJSON_IsObject(cal)) {
+        cJSON_DeleteItemFromObjectCaseSensitive(cfg, "calibration");
+        cal = cJSON_AddObjectToObject(cfg, "calibration");
+    }
+    static const char *const replaced[] = {"score", "terms", "quantiles", "threshold"};
+    for (int i = 0; i < 4; i++)
+        cJSON_DeleteItemFromObjectCaseSensitive(cal, replaced[i]);
+    int ok = cal && cJSON_AddStringToObject(cal, "score", name) != NULL;
+    if (ok && spec_needs_terms(spec)) {
+        cJSON *terms = cJSON_AddArrayToObject(cal, "terms");
+        int knn = 0;
+        ok = terms != NULL;
+        for (int i = 0; ok && i < spec->n_terms; i++) {
+            const dae_score_term *t = &spec->term[i];
+            cJSON *o = cJSON_CreateObject();
+            ok = o && cJSON_AddItemToArray(terms, o);
+            if (!ok)
+                break;
+            int is_knn = t->kind == DAE_SCORE_KNN;
+            ok = cJSON_AddStringToObject(o, "kind", is_knn ? "knn" : "recon") &&
+                 add_exact(o, "blur", (double)t->blur) &&
+                 cJSON_AddNumberToObject(o, is_knn ? "k" : "top", is_knn ? t->k : t->top) &&
+                 add_exact(o, "mean", t->mean) && add_exact(o, "std", t->std) &&
+                 add_exact(o, "weight", t->weight);
+            if (ok && is_knn) {
+                if (knn >= n_tensors) {
+                    dae_error_set(err, DAE_EINVAL, "score \"%s\": term %d is knn but only %d "
+                                  "tensors are given", name, i, n_tensors);
+                    goto done;
+                }
+                ok = cJSON_AddStringToObject(o, "tensor", tensors[knn++].name) != NULL;
+            }
+        }
+    }
+    if (ok && c && c->n > 0) {
+        cJSON *q = cJSON_AddObjectToObject(cal, "quantiles");
+        ok = q != NULL;
+        for (int i = 0; ok && i < c->n; i++) {
+            char key[32];
+            snprintf(key, sizeof key, "p%.10g", 100 * c->level[i]);
+            ok = add_exact(q, key, c->value[i]);
+        }
+        ok = ok && add_exact(cal, "threshold", c->threshold);
+    }
+    if (!ok || !(out = cJSON_PrintUnformatted(cfg)))
+        dae_error_set(err, DAE_ENOMEM, "config: out of memory writing the calibration");
+done:
+    cJSON_Delete(cfg);
+    return out;
 }
