@@ -24,6 +24,14 @@ readyz5() {
 [ "$(readyz5)" = 200 ] && ok "ready before SIGTERM" || fail "readyz before SIGTERM"
 exec 6<>"/dev/tcp/127.0.0.1/$PORT"
 printf 'POST /v1/denoise HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\npartial' >&6
+# Wait until daed holds the stalled request (the gauge counts this /metrics request too),
+# or SIGTERM may close the listening socket before the connection was accepted.
+for _ in $(seq 300); do
+    n=$(curl -s --max-time 5 "$URL/metrics" | sed -n 's/^daed_inflight_requests //p')
+    [ "${n:-0}" -ge 2 ] && break
+    sleep 0.1
+done
+[ "${n:-0}" -ge 2 ] && ok "stalled request held" || fail "stalled request never seen: inflight ${n:-?}"
 kill -TERM "$PID"
 st=200
 for _ in $(seq 50); do
