@@ -36,8 +36,7 @@ SOAK_SECONDS ?= 60
 ## tsan-build: daed, dae-train and the e2e helpers with ThreadSanitizer in build/tsan
 tsan-build:
 	$(MAKE) --no-print-directory BUILD=$(TSAN_BUILD) CC=$(TSAN_CC) CFLAGS="$(TSAN_FLAGS)" \
-	    all $(TSAN_BUILD)/bench/mkmodel $(TSAN_BUILD)/bench/mkpng $(TSAN_BUILD)/bench/loadgen \
-	    $(TSAN_BUILD)/bench/slowclient
+	    all $(TSAN_BUILD)/bench/mkmodel $(TSAN_BUILD)/bench/mkpng $(TSAN_BUILD)/bench/loadgen
 
 ## tsan: the concurrent e2e tests against the ThreadSanitizer daed; zero reports
 tsan: tsan-build
