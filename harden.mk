@@ -4,7 +4,7 @@
 #                   the concurrent end-to-end tests (TSAN_TESTS) against it; fails on any
 #                   ThreadSanitizer report (reports in build/tsan/reports/, suppressions in
 #                   tests/tsan.supp, each one justified there)
-#   make valgrind   the unit tests (plain -O1 build in build/valgrind, no fork) under
+#   make valgrind   the unit tests (the plain build, all in one process) under
 #                   valgrind --leak-check=full --error-exitcode=1; fails on any report
 #                   (suppressions in tests/valgrind.supp)
 #   make soak SOAK_SECONDS=600   bench/soak.sh for that long (default 60)
@@ -20,7 +20,7 @@ TSAN_FLAGS := -O1 -g -fsanitize=thread -fno-omit-frame-pointer
 TSAN_ENV    = TSAN_OPTIONS="suppressions=$(CURDIR)/tests/tsan.supp history_size=4 \
               halt_on_error=0 log_path=$(CURDIR)/$(TSAN_BUILD)/reports/tsan"
 
-VG_BUILD   := build/valgrind
+VG_BUILD   := $(BUILD)
 VG_SUPP    := tests/valgrind.supp
 # OpenBLAS picks its kernels by CPU at run time; on AVX-512 machines that is SkylakeX code
 # that valgrind 3.19 cannot execute (SIGILL). Haswell kernels (AVX2) run under valgrind and
@@ -52,7 +52,7 @@ tsan: tsan-build
 
 ## valgrind: the unit tests under valgrind --leak-check=full; zero reports
 valgrind:
-	$(MAKE) --no-print-directory BUILD=$(VG_BUILD) OPT=-O1 $(VG_BUILD)/check_all all
+	$(MAKE) --no-print-directory $(VG_BUILD)/check_all all
 	$(VG_ENV) valgrind $(VG_FLAGS) $(VG_BUILD)/check_all
 
 ## soak: bench/soak.sh for SOAK_SECONDS (default 60) at 80% of the measured maximum

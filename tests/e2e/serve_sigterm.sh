@@ -24,6 +24,12 @@ readyz5() {
 [ "$(readyz5)" = 200 ] && ok "ready before SIGTERM" || fail "readyz before SIGTERM"
 exec 6<>"/dev/tcp/127.0.0.1/$PORT"
 printf 'POST /v1/denoise HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\npartial' >&6
+# SIGTERM only once daed has read that request's headers (it is in flight, as /metrics
+# counts itself too: 2); a slow build (ThreadSanitizer) may not have read them yet.
+for _ in $(seq 100); do
+    curl -s --max-time 10 "$URL/metrics" | grep -q '^daed_inflight_requests [2-9]' && break
+    sleep 0.1
+done
 kill -TERM "$PID"
 st=200
 for _ in $(seq 50); do
