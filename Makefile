@@ -145,6 +145,8 @@ help:
 	@echo "  eval-data  export the PROTOCOL.md evaluation sets to data/eval (python3-torch)"
 	@echo "  fuzz    libFuzzer targets with ASan+UBSan, FUZZ_SECONDS each (default 60; FUZZ_TARGETS=...)"
 	@echo "  fuzz-replay  each fuzz target once over its committed corpus"
+	@echo "  tsan    concurrent e2e tests against a ThreadSanitizer daed (build/tsan)"
+	@echo "  valgrind  unit tests under valgrind --leak-check=full"
 	@echo "  clean   remove build/"
 
 clean:
@@ -152,3 +154,4 @@ clean:
 
 -include $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(TOOL_SRC:%.c=$(BUILD)/obj/%.d) $(BENCH_SRC:%.c=$(BUILD)/obj/%.d)
 include fuzz.mk
+include harden.mk
