@@ -351,18 +351,23 @@ START_TEST(test_fit)
             s += terms[2 * i + t];
         for (int i = 0; i < 30; i++)
             q += (terms[2 * i + t] - s / 30) * (terms[2 * i + t] - s / 30);
-        ck_assert(fabs(f1.spec.term[t].mean - s / 30) < 1e-9 * (1 + fabs(s)));
-        ck_assert(fabs(f1.spec.term[t].std - sqrt(q / 30)) < 1e-9);
+        /* the fit and this check run the model at different batch sizes, and sgemm kernels
+         * may sum in a different order per shape (and per CPU: valgrind forces AVX2 ones):
+         * float32 rounding, so a relative 1e-5 */
+        ck_assert(fabs(f1.spec.term[t].mean - s / 30) < 1e-5 * (1 + fabs(s / 30)));
+        ck_assert(fabs(f1.spec.term[t].std - sqrt(q / 30)) < 1e-5 * (1 + sqrt(q / 30)));
     }
-    ck_assert(fabs(dae_quantile(scores, 30, 0.99) - f1.calib.threshold) < 1e-9);
-    ck_assert(fabs(dae_quantile(scores, 30, 0.5) - f1.calib.value[4]) < 1e-9);
+    ck_assert(fabs(dae_quantile(scores, 30, 0.99) - f1.calib.threshold) <
+              1e-5 * (1 + fabs(f1.calib.threshold)));
+    ck_assert(fabs(dae_quantile(scores, 30, 0.5) - f1.calib.value[4]) <
+              1e-5 * (1 + fabs(f1.calib.value[4])));
     ck_assert(f1.calib.n == 10 && f1.calib.level[4] == 0.5 && f1.calib.level[0] == 0.01);
     ck_assert(dae_calibration_percentile(&f1.calib, f1.calib.value[2]) == 10);
     /* batch size does not change scores */
     double s2[30];
     ck_assert(dae_scorer_score_set(sc, va, 30, NULL, s2, &e) == DAE_OK);
     for (int i = 0; i < 30; i++)
-        ck_assert(fabs(s2[i] - scores[i]) < 1e-9);
+        ck_assert(fabs(s2[i] - scores[i]) < 1e-5 * (1 + fabs(scores[i])));
     dae_scorer_free(sc);
 
     /* one term: raw, mean 0 std 1; bank_max subsamples evenly */
