@@ -50,6 +50,11 @@ void dae_photo_quantize(float *px, size_t n);
 void dae_photo_add_noise(dae_rng *r, const float *clean, size_t n, float sigma255,
                          float *out);
 
+/* Width, height and channel count (1 gray, 3 colour: what dae_image_decode would give) of a
+ * PNG or JPEG from its header alone, without decoding pixels. DAE_EFORMAT if neither. */
+int dae_image_probe(const unsigned char *buf, size_t len, int *w, int *h, int *c,
+                    dae_error *err);
+
 /* ---- a set of photos of any size, in memory ---- */
 typedef struct dae_photoset {
     int n, c;        /* n images, each with c channels (1 or 3) */

@@ -4,6 +4,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -11,6 +12,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <turbojpeg.h>
 
 int dae_color_space_from_name(const char *name)
 {
@@ -175,6 +177,40 @@ void dae_photo_add_noise(dae_rng *r, const float *clean, size_t n, float sigma25
     for (size_t i = 0; i < n; i++)
         out[i] = clean[i] + s * dae_rng_normal(r);
     dae_photo_quantize(out, n);
+}
+
+int dae_image_probe(const unsigned char *buf, size_t len, int *w, int *h, int *c,
+                    dae_error *err)
+{
+    static const unsigned char sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    if (len >= 26 && memcmp(buf, sig, 8) == 0 && memcmp(buf + 12, "IHDR", 4) == 0) {
+        uint32_t W = (uint32_t)buf[16] << 24 | (uint32_t)buf[17] << 16 | buf[18] << 8 | buf[19];
+        uint32_t H = (uint32_t)buf[20] << 24 | (uint32_t)buf[21] << 16 | buf[22] << 8 | buf[23];
+        if (W < 1 || H < 1 || W > INT32_MAX || H > INT32_MAX)
+            return dae_error_set(err, DAE_EFORMAT, "png: bad size %ux%u in IHDR", W, H);
+        *w = (int)W;
+        *h = (int)H;
+        *c = (buf[25] == 0 || buf[25] == 4) ? 1 : 3; /* gray, gray+alpha; else colour */
+        return DAE_OK;
+    }
+    if (len >= 3 && buf[0] == 0xff && buf[1] == 0xd8 && buf[2] == 0xff) {
+        tjhandle tj = tjInitDecompress();
+        int W = 0, H = 0, sub = -1, cs = -1, rc = DAE_OK;
+        if (!tj)
+            return dae_error_set(err, DAE_ENOMEM, "jpeg: %s", tjGetErrorStr2(NULL));
+        if (len > ULONG_MAX ||
+            tjDecompressHeader3(tj, buf, (unsigned long)len, &W, &H, &sub, &cs) || W < 1 ||
+            H < 1)
+            rc = dae_error_set(err, DAE_EFORMAT, "jpeg: bad header");
+        tjDestroy(tj);
+        if (rc)
+            return rc;
+        *w = W;
+        *h = H;
+        *c = cs == TJCS_GRAY ? 1 : 3;
+        return DAE_OK;
+    }
+    return dae_error_set(err, DAE_EFORMAT, "not a PNG or JPEG header");
 }
 
 /* ---- photo sets ---- */
