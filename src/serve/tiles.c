@@ -19,6 +19,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -194,12 +195,20 @@ static void complete(tiled *t)
         req_fail(r, &t->err);
     } else {
         size_t plane = (size_t)t->W * t->H, n = (size_t)t->w.n * t->c * plane;
+        /* the inputs are no longer needed: release them before the answer is encoded (the
+         * answer keeps their sizes, which are all it reads of them for a denoise) */
+        for (int i = 0; i < t->w.n; i++) {
+            free(t->w.orig[i].px);
+            t->w.orig[i].px = NULL;
+        }
         if (t->scale != 1.0f)
             for (size_t i = 0; i < n; i++)
                 t->w.y[i] = 0.5f + (t->w.y[i] - 0.5f) / t->scale;
         if (t->c == 3)
             for (int i = 0; i < t->w.n; i++)
                 dae_color_from_space(t->w.y + (size_t)i * 3 * plane, plane, t->cs);
+        snprintf(r->extra_name, sizeof r->extra_name, "X-Model");
+        snprintf(r->extra_value, sizeof r->extra_value, "%s", r->entry->name);
         if (answer_images(r, &t->w, &err) != DAE_OK)
             req_fail(r, &err);
     }

@@ -250,21 +250,11 @@ int v1_pick_model(dae_req *r, unsigned task, const char *name)
     return 0;
 }
 
-/* Does model m take an image of h x w with c channels as it is (after converting it to the
- * model's channel count when channels_must_match is 0)? */
-static int takes(const dae_model *m, int c, int h, int w, int channels_must_match)
-{
-    if (channels_must_match && m->in_shape.c != c)
-        return 0;
-    if (m->fully_conv && dae_model_tile_radius(m) >= 0)
-        return 1; /* runs in tiles: any size */
-    return dae_model_check_input(m, (dae_shape){m->in_shape.c, h, w}, NULL) == DAE_OK;
-}
-
-/* /v1/denoise without ?model=: a PNG or JPEG that the default model does not take as it
- * is (a fixed size that differs, or another channel count for a fully convolutional one)
- * goes to the first loaded fully convolutional denoiser for its channel count. 0, or
- * answered with 422 when no model takes it. */
+/* /v1/denoise without ?model=: a PNG or JPEG that is not exactly the default model's
+ * nominal size goes to the first loaded denoiser that runs in tiles (any size) for its
+ * channel count, unless the default is such a model already. With none, the default keeps
+ * it (a fully convolutional default may still take the size); an image that the default
+ * cannot take is answered 422 here, naming what is missing. 0 = go on. */
 static int pick_for_image(dae_req *r)
 {
     int w, h, c;
@@ -272,13 +262,15 @@ static int pick_for_image(dae_req *r)
                                       NULL) != DAE_OK)
         return 0; /* JSON bodies, and bad images (the worker explains what is wrong) */
     const dae_model *dm = r->entry->mf->model;
-    if (takes(dm, c, h, w, dm->fully_conv))
+    if ((dm->in_shape.h == h && dm->in_shape.w == w) ||
+        (dae_model_tile_radius(dm) >= 0 && dm->in_shape.c == c))
         return 0;
     int n;
     dae_entry **list = dae_registry_list(r->s->reg, &n), *pick = NULL;
     for (int i = 0; i < n && !pick; i++) {
         const dae_model *m = list[i]->mf->model;
-        if ((list[i]->mf->tasks & DAE_TASK_DENOISE) && m->fully_conv && takes(m, c, h, w, 1))
+        if ((list[i]->mf->tasks & DAE_TASK_DENOISE) && m->in_shape.c == c &&
+            dae_model_tile_radius(m) >= 0)
             pick = list[i];
     }
     if (pick) {
@@ -287,13 +279,15 @@ static int pick_for_image(dae_req *r)
         r->entry = pick;
     }
     dae_registry_release(list, n);
-    if (!pick && !dm->fully_conv && !r->resize &&
+    if (!pick && !r->resize && dae_model_tile_radius(dm) < 0 &&
         dae_model_check_input(dm, (dae_shape){dm->in_shape.c, h, w}, NULL) != DAE_OK) {
-        req_error(r, 422, dae_error_name(DAE_ESHAPE), "image %dx%d (%d channel%s) does not fit the "
-                  "default denoise model %s (input %dx%d) and no fully convolutional denoise "
-                  "model for %d channel%s is loaded (choose one with ?model=, or add "
-                  "?resize=1)", w, h, c, c == 1 ? "" : "s", r->entry->name, dm->in_shape.w,
-                  dm->in_shape.h, c, c == 1 ? "" : "s");
+        req_error(r, 422, dae_error_name(DAE_ESHAPE), "image %dx%d (%d channel%s) does not "
+                  "fit the default denoise model %s (input %dx%d%s) and no fully "
+                  "convolutional denoise model for %d channel%s is loaded (choose one with "
+                  "?model=, or add ?resize=1)", w, h, c, c == 1 ? "" : "s", r->entry->name,
+                  dm->in_shape.w, dm->in_shape.h,
+                  dm->fully_conv ? ", or multiples of its size_div" : "", c,
+                  c == 1 ? "" : "s");
         return -1;
     }
     return 0;
