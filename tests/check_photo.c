@@ -184,6 +184,50 @@ START_TEST(test_patches_and_augment)
 }
 END_TEST
 
+START_TEST(test_photo_facts)
+{
+    dae_photo_facts f;
+    dae_error e = {0};
+    ck_assert_int_eq(dae_photo_facts_parse("{\"input\":[1,8,8]}", 1, &f, &e), 0);
+    ck_assert_int_eq(f.channels, 1);
+    ck_assert_int_eq(f.per_channel, 0);
+    ck_assert(f.sigma_hi < 0);
+    const char *pc = "{\"per_channel\":true,\"color_space\":\"opponent\",\"corruption\":"
+                     "{\"type\":\"gaussian255\",\"sigma\":[5,55],\"quantize\":true}}";
+    ck_assert_int_eq(dae_photo_facts_parse(pc, 1, &f, &e), 0);
+    ck_assert_int_eq(f.channels, 3);
+    ck_assert_int_eq(f.per_channel, 1);
+    ck_assert_int_eq(f.cs, DAE_COLOR_OPPONENT);
+    ck_assert(f.sigma_lo == 5 && f.sigma_hi == 55);
+    ck_assert_int_eq(dae_photo_facts_parse(pc, 3, &f, &e), DAE_EINVAL); /* per-channel, 3 in */
+    ck_assert_ptr_nonnull(strstr(e.msg, "per_channel"));
+    ck_assert_int_eq(dae_photo_facts_parse("{\"color_space\":\"lab\"}", 3, &f, &e), DAE_EINVAL);
+    ck_assert_int_eq(dae_photo_facts_parse("{\"per_channel\":1}", 1, &f, &e), DAE_EINVAL);
+}
+END_TEST
+
+START_TEST(test_probe)
+{
+    dae_image im = {0};
+    unsigned char *buf = NULL;
+    size_t len = 0;
+    int w, h, c;
+    ck_assert_int_eq(dae_image_alloc(&im, 17, 9, 3, 0, NULL), 0);
+    ck_assert_int_eq(dae_png_encode(im.px, 17, 9, 3, 1, &buf, &len, NULL), 0);
+    ck_assert_int_eq(dae_image_probe(buf, len, &w, &h, &c, NULL), 0);
+    ck_assert(w == 17 && h == 9 && c == 3);
+    ck_assert_int_eq(dae_image_probe(buf, 20, &w, &h, &c, NULL), DAE_EFORMAT); /* cut */
+    free(buf);
+    ck_assert_int_eq(dae_jpeg_encode(im.px, 17, 9, 1, 90, &buf, &len, NULL), 0);
+    ck_assert_int_eq(dae_image_probe(buf, len, &w, &h, &c, NULL), 0);
+    ck_assert(w == 17 && h == 9 && c == 1);
+    free(buf);
+    ck_assert_int_eq(dae_image_probe((const unsigned char *)"GIF89a", 6, &w, &h, &c, NULL),
+                     DAE_EFORMAT);
+    dae_image_free(&im);
+}
+END_TEST
+
 static char tmpdir[64];
 
 static void setup(void)
@@ -373,6 +417,8 @@ Suite *suite_photo(void)
     tcase_add_test(tc, test_luma709_and_quantize);
     tcase_add_test(tc, test_add_noise_levels);
     tcase_add_test(tc, test_patches_and_augment);
+    tcase_add_test(tc, test_photo_facts);
+    tcase_add_test(tc, test_probe);
     suite_add_tcase(s, tc);
     TCase *tf = tcase_create("files");
     tcase_add_checked_fixture(tf, setup, teardown);

@@ -55,6 +55,23 @@ void dae_photo_add_noise(dae_rng *r, const float *clean, size_t n, float sigma25
 int dae_image_probe(const unsigned char *buf, size_t len, int *w, int *h, int *c,
                     dae_error *err);
 
+/* What a model config says about photos (all optional; absent = a plain model):
+ *   "color_space": "rgb" | "opponent"   the space a colour image is denoised in
+ *   "per_channel": true                 a 1-channel model that denoises a colour image one
+ *                                       channel (of the colour space) at a time
+ *   "corruption": {"type": "gaussian255", "sigma": [lo, hi]}   the trained noise range */
+typedef struct dae_photo_facts {
+    dae_color_space cs;
+    int per_channel;
+    int channels;            /* image channels it denoises: the model's, or 3 per channel */
+    double sigma_lo, sigma_hi; /* 0-255 scale; hi < 0 when not a photo model */
+} dae_photo_facts;
+
+/* Read the facts from a model config (model_channels = its input channels). A per_channel
+ * model must have 1 input channel (DAE_EINVAL otherwise); bad colour spaces are DAE_EINVAL. */
+int dae_photo_facts_parse(const char *config_json, int model_channels, dae_photo_facts *f,
+                          dae_error *err);
+
 /* ---- a set of photos of any size, in memory ---- */
 typedef struct dae_photoset {
     int n, c;        /* n images, each with c channels (1 or 3) */

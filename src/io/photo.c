@@ -2,6 +2,8 @@
  * 8-bit Gaussian noise and the in-memory photo set used for patch training (photo.h). */
 #include "daed/photo.h"
 
+#include <cjson/cJSON.h>
+
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
@@ -177,6 +179,50 @@ void dae_photo_add_noise(dae_rng *r, const float *clean, size_t n, float sigma25
     for (size_t i = 0; i < n; i++)
         out[i] = clean[i] + s * dae_rng_normal(r);
     dae_photo_quantize(out, n);
+}
+
+int dae_photo_facts_parse(const char *config_json, int model_channels, dae_photo_facts *f,
+                          dae_error *err)
+{
+    memset(f, 0, sizeof *f);
+    f->channels = model_channels;
+    f->sigma_hi = -1;
+    cJSON *cfg = config_json ? cJSON_Parse(config_json) : NULL;
+    int rc = DAE_OK;
+    const cJSON *cs = cJSON_GetObjectItemCaseSensitive(cfg, "color_space");
+    if (cs && (!cJSON_IsString(cs) || dae_color_space_from_name(cs->valuestring) < 0)) {
+        rc = dae_error_set(err, DAE_EINVAL, "config color_space: expected \"rgb\" or "
+                           "\"opponent\"");
+        goto done;
+    }
+    if (cs)
+        f->cs = (dae_color_space)dae_color_space_from_name(cs->valuestring);
+    const cJSON *pc = cJSON_GetObjectItemCaseSensitive(cfg, "per_channel");
+    if (pc && !cJSON_IsBool(pc)) {
+        rc = dae_error_set(err, DAE_EINVAL, "config per_channel: expected true or false");
+        goto done;
+    }
+    if (cJSON_IsTrue(pc)) {
+        if (model_channels != 1) {
+            rc = dae_error_set(err, DAE_EINVAL, "config per_channel: the model has %d input "
+                               "channels, expected 1", model_channels);
+            goto done;
+        }
+        f->per_channel = 1;
+        f->channels = 3;
+    }
+    const cJSON *corr = cJSON_GetObjectItemCaseSensitive(cfg, "corruption");
+    const cJSON *type = cJSON_GetObjectItemCaseSensitive(corr, "type");
+    const cJSON *sg = cJSON_GetObjectItemCaseSensitive(corr, "sigma");
+    if (cJSON_IsString(type) && !strcmp(type->valuestring, "gaussian255") &&
+        cJSON_GetArraySize(sg) == 2 && cJSON_IsNumber(cJSON_GetArrayItem(sg, 0)) &&
+        cJSON_IsNumber(cJSON_GetArrayItem(sg, 1))) {
+        f->sigma_lo = cJSON_GetArrayItem(sg, 0)->valuedouble;
+        f->sigma_hi = cJSON_GetArrayItem(sg, 1)->valuedouble;
+    }
+done:
+    cJSON_Delete(cfg);
+    return rc;
 }
 
 int dae_image_probe(const unsigned char *buf, size_t len, int *w, int *h, int *c,

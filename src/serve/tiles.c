@@ -10,12 +10,12 @@
  * finished tile lets the next one in. A tile the pool refuses (full queue, or draining at
  * shutdown) runs at once on the worker that tried to queue it, so a request never stalls.
  *
- * Photo models (config "color_space", "corruption": {"type": "gaussian255", "sigma":
- * [lo, hi]}): colour images are denoised in the model's colour space; with a ?sigma= hint
+ * Photo models (photo.h: "color_space", "per_channel", "corruption": {"type":
+ * "gaussian255", "sigma": [lo, hi]}): colour images are denoised in the model's colour
+ * space, by a per-channel model one channel at a time (each a tile job); with a ?sigma= hint
  * above the trained range, the image is contrast-scaled about mid-gray by hi/sigma so its
  * noise falls inside the range, denoised, and scaled back. Without a hint, or with one
  * inside the range, the model is blind and the hint changes nothing. */
-#include <cjson/cJSON.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -33,13 +33,14 @@ typedef struct tile_job {
     dae_job job;  /* op OP_TILE, key = the model entry */
     tiled *t;
     int img;      /* image of the request */
+    int plane;    /* first channel it runs (per-channel models: each channel on its own) */
     dae_tile tl;
 } tile_job;
 
 struct tiled {
     dae_req *r;
     work w;                /* w.orig: inputs in model space; w.y: outputs */
-    int c, W, H;
+    int c, W, H;           /* the images (c may exceed the model's with per_channel) */
     long n, next, finished;
     long window;
     int pumpers;           /* threads inside advance() */
@@ -63,9 +64,11 @@ int tiles_prepare(dae_req *r, work *w, dae_error *err)
 {
     const dae_model *m = r->entry->mf->model;
     int c = m->in_shape.c, R = dae_model_tile_radius(m), side = r->s->cfg.tile + 2 * R;
+    int per = r->entry->photo.per_channel;
     for (int i = 0; i < w->n; i++) {
         dae_image *im = &w->orig[i];
-        if (dae_image_to_channels(im, c, err) != DAE_OK)
+        /* a per-channel model takes gray and colour images as they are (all one size) */
+        if (dae_image_to_channels(im, per ? w->orig[0].c : c, err) != DAE_OK)
             return err->code;
         if (i > 0 && (im->w != w->orig[0].w || im->h != w->orig[0].h))
             return dae_error_set(err, DAE_EINVAL, "images[%d] is %dx%d but images[0] is %dx%d: "
@@ -78,27 +81,9 @@ int tiles_prepare(dae_req *r, work *w, dae_error *err)
     if (dae_model_check_input(m, tile_in, &cerr) != DAE_OK)
         return dae_error_set(err, DAE_ESHAPE, "image %dx%d does not fit model %s: %s", W, H,
                              r->entry->name, cerr.msg);
-    w->in = w->out = (dae_shape){c, H, W};
+    w->in = w->out = (dae_shape){w->orig[0].c, H, W};
     w->tiled = 1;
     return DAE_OK;
-}
-
-/* The photo facts of a model config: colour space and the trained sigma range. */
-static void photo_facts(const dae_modelfile *mf, dae_color_space *cs, double *sigma_hi)
-{
-    *cs = DAE_COLOR_RGB;
-    *sigma_hi = -1;
-    cJSON *cfg = mf->config_json ? cJSON_Parse(mf->config_json) : NULL;
-    const cJSON *c = cJSON_GetObjectItemCaseSensitive(cfg, "color_space");
-    if (cJSON_IsString(c) && dae_color_space_from_name(c->valuestring) >= 0)
-        *cs = (dae_color_space)dae_color_space_from_name(c->valuestring);
-    const cJSON *corr = cJSON_GetObjectItemCaseSensitive(cfg, "corruption");
-    const cJSON *type = cJSON_GetObjectItemCaseSensitive(corr, "type");
-    const cJSON *sg = cJSON_GetObjectItemCaseSensitive(corr, "sigma");
-    if (cJSON_IsString(type) && !strcmp(type->valuestring, "gaussian255") &&
-        cJSON_GetArraySize(sg) == 2 && cJSON_IsNumber(cJSON_GetArrayItem(sg, 1)))
-        *sigma_hi = cJSON_GetArrayItem(sg, 1)->valuedouble;
-    cJSON_Delete(cfg);
 }
 
 static void set_failed(tiled *t, const dae_error *e)
@@ -114,7 +99,7 @@ static void run_jobs(dae_server *s, int worker, tile_job **js, int n)
 {
     dae_entry *e = js[0]->t->r->entry;
     const dae_model *m = e->mf->model;
-    int c = m->in_shape.c;
+    int c = m->in_shape.c; /* channels per tile job */
     char *done = calloc((size_t)n, 1);
     tile_job **grp = malloc((size_t)n * sizeof *grp);
     if (!done || !grp) {
@@ -161,7 +146,9 @@ static void run_jobs(dae_server *s, int worker, tile_job **js, int n)
                 for (int k = 0; k < b; k++) {
                     tile_job *j = grp[k0 + k];
                     const dae_image *im = &j->t->w.orig[j->img];
-                    dae_tile_extract(stage + (size_t)k * vin, im->px, c, im->w, im->h, &j->tl);
+                    dae_tile_extract(stage + (size_t)k * vin,
+                                     im->px + (size_t)j->plane * im->w * im->h, c, im->w,
+                                     im->h, &j->tl);
                 }
                 int64_t t0 = dae_now_ns();
                 rc = dae_model_forward(m, wsp, stage, b, in, &y, &ys, &err);
@@ -174,7 +161,7 @@ static void run_jobs(dae_server *s, int worker, tile_job **js, int n)
                 if (rc)
                     set_failed(t, &err);
                 else if (!t->failed)
-                    dae_tile_paste(t->w.y + (size_t)j->img * c * t->W * t->H,
+                    dae_tile_paste(t->w.y + ((size_t)j->img * t->c + j->plane) * t->W * t->H,
                                    y + (size_t)k * vin, c, t->W, t->H, &j->tl);
                 if (t->r->batch < b)
                     t->r->batch = b;
@@ -280,8 +267,8 @@ void tiles_start(dae_req *r, work *w, int worker)
     pthread_mutex_init(&t->mu, NULL);
     int R = dae_model_tile_radius(m), T = s->cfg.tile;
     size_t plane = (size_t)t->W * t->H;
-    double sigma_hi;
-    photo_facts(r->entry->mf, &t->cs, &sigma_hi);
+    double sigma_hi = r->entry->photo.sigma_hi;
+    t->cs = r->entry->photo.cs;
     if (r->has_sigma && sigma_hi > 0 && r->sigma > sigma_hi)
         t->scale = (float)(sigma_hi / r->sigma);
     for (int i = 0; i < t->w.n; i++) {
@@ -293,7 +280,8 @@ void tiles_start(dae_req *r, work *w, int worker)
                 px[p] = 0.5f + t->scale * (px[p] - 0.5f);
     }
     long per = dae_tile_plan(t->W, t->H, T, R, NULL, 0);
-    t->n = per * t->w.n;
+    int planes = t->c / m->in_shape.c; /* 3 for a per-channel model on colour, else 1 */
+    t->n = per * planes * t->w.n;
     t->w.y = malloc((size_t)t->w.n * t->c * plane * sizeof *t->w.y);
     t->jobs = calloc((size_t)t->n, sizeof *t->jobs);
     if (!t->w.y || !t->jobs) {
@@ -306,7 +294,8 @@ void tiles_start(dae_req *r, work *w, int worker)
         j->job.key = r->entry;
         j->job.op = OP_TILE;
         j->t = t;
-        j->img = (int)(k / per);
+        j->img = (int)(k / (per * planes));
+        j->plane = (int)(k / per % planes) * m->in_shape.c;
         j->tl = dae_tile_at(t->W, t->H, T, R, k % per);
     }
     long win = (long)s->n_workers * s->cfg.max_batch, qcap = s->cfg.queue_size / 2;

@@ -263,13 +263,13 @@ static int pick_for_image(dae_req *r)
         return 0; /* JSON bodies, and bad images (the worker explains what is wrong) */
     const dae_model *dm = r->entry->mf->model;
     if ((dm->in_shape.h == h && dm->in_shape.w == w) ||
-        (dae_model_tile_radius(dm) >= 0 && dm->in_shape.c == c))
+        (dae_model_tile_radius(dm) >= 0 && r->entry->photo.channels == c))
         return 0;
     int n;
     dae_entry **list = dae_registry_list(r->s->reg, &n), *pick = NULL;
     for (int i = 0; i < n && !pick; i++) {
         const dae_model *m = list[i]->mf->model;
-        if ((list[i]->mf->tasks & DAE_TASK_DENOISE) && m->in_shape.c == c &&
+        if ((list[i]->mf->tasks & DAE_TASK_DENOISE) && list[i]->photo.channels == c &&
             dae_model_tile_radius(m) >= 0)
             pick = list[i];
     }

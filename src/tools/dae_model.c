@@ -30,6 +30,7 @@ static const char *USAGE =
     "       dae-model run [--json] FILE IN OUT\n"
     "       dae-model grid OUT.png IMG1 IMG2 ... [--cols N] [--scale S] [--pad P]\n"
     "       dae-model prep IN OUT.png [--gray] [--short N]\n"
+    "       dae-model per-channel IN.safetensors OUT.safetensors NAME [--color-space S]\n"
     "       dae-model --help\n"
     "\n"
     "info   print a model file's architecture (layer by layer, with the output shape of\n"
@@ -57,6 +58,9 @@ static const char *USAGE =
     "       downscale (cv2.INTER_AREA) so the shorter side is N pixels (never upscaled:\n"
     "       removes JPEG artefacts and sensor noise, so the targets are clean); values\n"
     "       rounded to 8 bits into OUT.png.\n"
+    "per-channel  write a 1-channel denoiser as a colour model NAME that denoises each\n"
+    "       channel of colour space S (opponent, the default, or rgb) on its own: the same\n"
+    "       weights, with \"per_channel\": true and \"color_space\" in its config.\n"
     "\n"
     "exit codes: 0 ok, 1 invalid input or model, 2 usage\n";
 
@@ -626,6 +630,62 @@ done:
     return rc;
 }
 
+static int cmd_per_channel(int argc, char **argv)
+{
+    const char *pos[3] = {NULL, NULL, NULL}, *space = "opponent";
+    int np = 0;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--color-space") == 0) {
+            if (i + 1 >= argc || dae_color_space_from_name(argv[i + 1]) < 0)
+                return usage_error("per-channel: --color-space needs opponent or rgb%s", "");
+            space = argv[++i];
+        } else if (argv[i][0] == '-' && argv[i][1] == '-') {
+            return usage_error("per-channel: unknown option %s", argv[i]);
+        } else if (np < 3) {
+            pos[np++] = argv[i];
+        } else {
+            return usage_error("per-channel: unexpected argument %s", argv[i]);
+        }
+    }
+    if (np != 3)
+        return usage_error("per-channel needs IN.safetensors OUT.safetensors NAME%s", "");
+    dae_error err = {0};
+    dae_modelfile *mf = dae_modelfile_load(pos[0], NULL, &err);
+    cJSON *cfg = NULL;
+    char *txt = NULL;
+    int rc = EXIT_BAD;
+    if (!mf)
+        goto done;
+    if (mf->model->in_shape.c != 1 || !(mf->tasks & DAE_TASK_DENOISE)) {
+        dae_error_set(&err, DAE_EINVAL, "%s: a per-channel colour model needs a 1-channel "
+                      "denoiser, got %d channels", pos[0], mf->model->in_shape.c);
+        goto done;
+    }
+    cfg = cJSON_Parse(mf->config_json);
+    if (!cfg) {
+        dae_error_set(&err, DAE_ENOMEM, "out of memory");
+        goto done;
+    }
+    cJSON_DeleteItemFromObjectCaseSensitive(cfg, "name");
+    cJSON_DeleteItemFromObjectCaseSensitive(cfg, "per_channel");
+    cJSON_DeleteItemFromObjectCaseSensitive(cfg, "color_space");
+    cJSON_AddStringToObject(cfg, "name", pos[2]);
+    cJSON_AddBoolToObject(cfg, "per_channel", 1);
+    cJSON_AddStringToObject(cfg, "color_space", space);
+    cJSON_AddStringToObject(cfg, "derived_from", mf->name);
+    txt = cJSON_PrintUnformatted(cfg);
+    if (!txt || dae_modelfile_save(pos[1], mf->model, txt, NULL, &err))
+        goto done;
+    rc = EXIT_OK;
+done:
+    if (rc != EXIT_OK)
+        fail(&err);
+    cJSON_Delete(cfg);
+    free(txt);
+    dae_modelfile_free(mf);
+    return rc;
+}
+
 static int cmd_prep(int argc, char **argv)
 {
     const char *paths[2] = {NULL, NULL};
@@ -701,5 +761,7 @@ int main(int argc, char **argv)
         return cmd_grid(argc - 2, argv + 2);
     if (strcmp(cmd, "prep") == 0)
         return cmd_prep(argc - 2, argv + 2);
-    return usage_error("unknown command \"%s\" (info, run, grid, prep)", cmd);
+    if (strcmp(cmd, "per-channel") == 0)
+        return cmd_per_channel(argc - 2, argv + 2);
+    return usage_error("unknown command \"%s\" (info, run, grid, prep, per-channel)", cmd);
 }

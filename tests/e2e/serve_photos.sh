@@ -99,4 +99,13 @@ req POST /v1/denoise --data-binary @"$T/g.jpg"
 expect 200 "gray JPEG with the gray model"
 hdr_has "X-Model: photo-gray" "gray JPEG picked photo-gray"
 
+# the gray model as a colour model, one opponent channel at a time: picked for colour
+"$B/dae-model" per-channel "$T/only/photo-gray.safetensors" "$T/only/photo-pc.safetensors" \
+    photo-pc >/dev/null
+req POST /v1/admin/reload -X POST
+req POST /v1/denoise --data-binary @"$T/c.jpg"
+expect 200 "colour photo with a per-channel model"
+hdr_has "X-Model: photo-pc" "colour JPEG picked the per-channel model"
+[ "$(png_size "$T/body")" = "900 601" ] && ok "900x601 colour back" || fail "size $(png_size "$T/body")"
+
 finish
