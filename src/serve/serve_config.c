@@ -76,7 +76,7 @@ static const opt OPTS[] = {
     {"png-level", OPT_INT, 0, 9, "1", F(png_level), "zlib level of PNG answers"},
     {"jpeg-quality", OPT_INT, 1, 100, "90", F(jpeg_quality),
      "quality of JPEG answers (requests with Accept: image/jpeg)"},
-    {"tile", OPT_INT, 16, 4096, "256", F(tile),
+    {"tile", OPT_INT, 16, 4096, "128", F(tile),
      "fully convolutional models run in tiles of this many output pixels a side (plus "
      "the receptive-field halo); bounds a worker's memory whatever the image size"},
 };
