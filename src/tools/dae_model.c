@@ -29,6 +29,7 @@ static const char *USAGE =
     "usage: dae-model info FILE\n"
     "       dae-model run [--json] FILE IN OUT\n"
     "       dae-model grid OUT.png IMG1 IMG2 ... [--cols N] [--scale S] [--pad P]\n"
+    "                      [--crop X,Y,W,H]\n"
     "       dae-model prep IN OUT.png [--gray] [--short N]\n"
     "       dae-model per-channel IN.safetensors OUT.safetensors NAME [--color-space S]\n"
     "       dae-model --help\n"
@@ -53,6 +54,7 @@ static const char *USAGE =
     "       --cols N   images per row (default: all, at most 8)\n"
     "       --scale S  integer nearest-neighbour magnification, 1..64 (default 1)\n"
     "       --pad P    pixels between and around tiles, 0..256 (default 2)\n"
+    "       --crop X,Y,W,H  use only this rectangle of every image (clipped to it)\n"
     "prep   prepare a training photo (PNG or JPEG, up to 64 Mpx): with --gray, luma with\n"
     "       BT.709 weights (skimage's rgb2gray); with --short N, an area-average\n"
     "       downscale (cv2.INTER_AREA) so the shorter side is N pixels (never upscaled:\n"
@@ -527,7 +529,7 @@ done:
 
 static int cmd_grid(int argc, char **argv)
 {
-    int cols = 0, scale = 1, pad = 2;
+    int cols = 0, scale = 1, pad = 2, crop[4] = {0, 0, 0, 0}, cropping = 0;
     const char *out_path = NULL;
     char **inputs = malloc((size_t)(argc > 0 ? argc : 1) * sizeof *inputs);
     int n = 0;
@@ -541,6 +543,19 @@ static int cmd_grid(int argc, char **argv)
                    : strcmp(a, "--scale") == 0 ? &scale
                    : strcmp(a, "--pad") == 0   ? &pad
                                                : NULL;
+        if (strcmp(a, "--crop") == 0) {
+            char tail = 0;
+            if (i + 1 >= argc ||
+                sscanf(argv[i + 1], "%d,%d,%d,%d%c", &crop[0], &crop[1], &crop[2], &crop[3],
+                       &tail) != 4 ||
+                crop[0] < 0 || crop[1] < 0 || crop[2] < 1 || crop[3] < 1) {
+                free(inputs);
+                return usage_error("grid: --crop needs X,Y,W,H (X, Y >= 0; W, H >= 1)%s", "");
+            }
+            cropping = 1;
+            i++;
+            continue;
+        }
         if (dst) {
             int lo = dst == &pad ? 0 : 1, hi = dst == &cols ? 1024 : dst == &scale ? 64 : 256;
             if (i + 1 >= argc || parse_int(argv[i + 1], lo, hi, dst)) {
@@ -579,6 +594,21 @@ static int cmd_grid(int argc, char **argv)
     for (int i = 0; i < n; i++) {
         if (dae_image_read_file(inputs[i], NULL, &ims[i], &err))
             goto done;
+        if (cropping) {
+            dae_image *im = &ims[i], cut = {0};
+            int x0 = crop[0] < im->w ? crop[0] : im->w - 1, y0 = crop[1] < im->h ? crop[1] : im->h - 1;
+            int cw2 = crop[2] < im->w - x0 ? crop[2] : im->w - x0;
+            int ch2 = crop[3] < im->h - y0 ? crop[3] : im->h - y0;
+            if (dae_image_alloc(&cut, cw2, ch2, im->c, 0, &err))
+                goto done;
+            for (int ch = 0; ch < im->c; ch++)
+                for (int y = 0; y < ch2; y++)
+                    memcpy(cut.px + ((size_t)ch * ch2 + y) * cw2,
+                           im->px + ((size_t)ch * im->h + y0 + y) * im->w + x0,
+                           (size_t)cw2 * sizeof *cut.px);
+            dae_image_free(im);
+            *im = cut;
+        }
         if (ims[i].c == 3)
             c = 3;
         if (ims[i].w > cw)
