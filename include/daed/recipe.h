@@ -52,7 +52,23 @@ typedef struct dae_recipe {
         int limit, val_limit;             /* use at most this many (0 = all) */
         double val_fraction;              /* held-out fraction when val == "" */
         int val_count;                    /* held-out count (overrides fraction when > 0) */
+        int color_space;                  /* dae_color_space (photo.h): what a 3-channel
+                                             model sees; 0 = rgb */
     } data;
+
+    /* Photo patches (patches.size > 0): data.train / data.val are folders of photos of any
+     * size (photo.h); every step crops batch_size random size x size patches (area-weighted
+     * photo choice, 8 rotations/flips with augment) and adds Gaussian noise of sigma drawn
+     * per patch from U[sigma_min, sigma_max] on the 0-255 scale, rounded to 8-bit levels and
+     * clipped when quantize (PHOTOS.md add_noise). An epoch is per_epoch patches.
+     * Validation: val_count fixed crops of the validation photos (data.val; "" = of the
+     * training photos) with fixed noise at sigmas spread evenly over the range. The
+     * "corruption" field is not used in this mode. */
+    struct {
+        int size, per_epoch, val_count;
+        double sigma_min, sigma_max;      /* 0-255 scale */
+        int quantize, augment;
+    } patches;
 
     char *model_json;                     /* owned: the "model" object as JSON text */
     dae_corruption_set corruption;

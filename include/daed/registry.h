@@ -21,6 +21,7 @@
 #include "daed/error.h"
 #include "daed/model.h"
 #include "daed/modelfile.h"
+#include "daed/photo.h"
 
 typedef struct dae_entry {
     atomic_int refs;
@@ -32,6 +33,7 @@ typedef struct dae_entry {
     off_t size;
     struct timespec mtime;
     time_t loaded_at;
+    dae_photo_facts photo;   /* colour space, per-channel use, trained sigma range */
     /* per worker: workspace and the batch / input it was sized for */
     int n_ws;
     dae_workspace **ws;

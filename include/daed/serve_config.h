@@ -53,6 +53,8 @@ typedef struct dae_serve_config {
     char openapi[1024];      /* served at GET /openapi.yaml */
     int access_log;          /* one line per request on stderr */
     int png_level;           /* zlib level of PNG answers */
+    int jpeg_quality;        /* quality of JPEG answers (Accept: image/jpeg) */
+    int tile;                /* output tile side for fully convolutional models */
 } dae_serve_config;
 
 /* The defaults (what `--help` shows). */

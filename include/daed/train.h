@@ -39,6 +39,7 @@
 #include "daed/loss.h"
 #include "daed/model.h"
 #include "daed/modelfile.h"
+#include "daed/photo.h"
 #include "daed/recipe.h"
 
 #define DAE_TRAINER_VERSION "dae-train 0.1"
@@ -81,6 +82,11 @@ typedef struct dae_trainer dae_trainer;
  * the data and corruption shapes against it and sizes every buffer. */
 dae_trainer *dae_trainer_create(const dae_recipe *r, const dae_dataset *train,
                                 const dae_dataset *val, dae_error *err);
+/* A trainer on photo patches (recipe patches.size > 0; see recipe.h): train (and val, or
+ * NULL to cut the validation crops from the training photos) are borrowed and must outlive
+ * the trainer; their channel count must be data.channels. */
+dae_trainer *dae_trainer_create_photos(const dae_recipe *r, const dae_photoset *train,
+                                       const dae_photoset *val, dae_error *err);
 void dae_trainer_free(dae_trainer *t);
 
 /* The model being trained (parameters change as training runs). */

@@ -123,6 +123,16 @@ int answer_images(dae_req *r, work *w, dae_error *err)
     if (rc != DAE_OK)
         goto out;
     int level = r->s->cfg.png_level;
+    if (!w->batched && !r->want_json && r->want_jpeg && !r->want_png &&
+        r->route->id != DAE_ROUTE_V1_INTERPOLATE) {
+        unsigned char *jpg = NULL;
+        size_t len = 0;
+        if ((rc = dae_jpeg_encode(imgs[0].px, imgs[0].w, imgs[0].h, imgs[0].c,
+                                  r->s->cfg.jpeg_quality, &jpg, &len, err)) != DAE_OK)
+            goto out;
+        req_answer(r, 200, "image/jpeg", (char *)jpg, len);
+        goto out;
+    }
     if (!w->batched && !r->want_json && r->route->id != DAE_ROUTE_V1_INTERPOLATE) {
         unsigned char *png = NULL;
         size_t len = 0;

@@ -21,7 +21,7 @@ void work_free(work *w)
 
 /* ------------------------------------------------------------------ running the model */
 
-static float *stage_for(worker_ctx *wc, size_t n)
+float *infer_stage(worker_ctx *wc, size_t n)
 {
     if (n > wc->stage_cap) {
         float *p = realloc(wc->stage, n * sizeof *p);
@@ -78,7 +78,7 @@ static int run_group(dae_server *s, int worker, dae_entry *e, int op, dae_req **
     dae_shape in = ws[0]->in;
     size_t vin = shape_vals(in);
     int chunk = chunk_for(s, m, in, op);
-    float *stage = stage_for(&s->wctx[worker], (size_t)chunk * vin);
+    float *stage = infer_stage(&s->wctx[worker], (size_t)chunk * vin);
     if (!stage)
         return dae_error_set(err, DAE_ENOMEM, "out of memory for a batch of %d", chunk);
     dae_workspace *wsp = dae_entry_workspace(e, worker, chunk, infer_ws_shape(m, op, in), err);
@@ -219,6 +219,10 @@ static dae_req *req_of(dae_job *j)
 void infer_run(void *ctx, int worker, dae_job **jobs, int n)
 {
     dae_server *s = ctx;
+    if (jobs[0]->op == OP_TILE) {
+        tiles_run(s, worker, jobs, n);
+        return;
+    }
     dae_req **reqs = malloc((size_t)n * sizeof *reqs);
     work *works = calloc((size_t)n, sizeof *works);
     work **group = malloc((size_t)n * sizeof *group);
@@ -245,6 +249,12 @@ void infer_run(void *ctx, int worker, dae_job **jobs, int n)
             done[i] = 1;
         }
     }
+    /* Fully convolutional denoisers: the request continues as tiles (tiles.c). */
+    for (int i = 0; i < n; i++)
+        if (!done[i] && works[i].tiled) {
+            tiles_start(reqs[i], &works[i], worker);
+            done[i] = 3;
+        }
     int op = jobs[0]->op;
     dae_entry *e = reqs[0]->entry;
     if (op == OP_INTERPOLATE) {
@@ -282,6 +292,8 @@ void infer_run(void *ctx, int worker, dae_job **jobs, int n)
     }
     /* Every request has its answer: hand them back to the HTTP thread. */
     for (int i = 0; i < n; i++) {
+        if (done[i] == 3)
+            continue; /* tiles.c answers it when its last tile is done */
         work_free(&works[i]);
         req_resume(reqs[i]);
     }
@@ -296,6 +308,10 @@ out:
 void infer_cancel(void *ctx, dae_job *job)
 {
     (void)ctx;
+    if (job->op == OP_TILE) {
+        tiles_cancel(job);
+        return;
+    }
     dae_req *r = req_of(job);
     req_error(r, 503, "shutting_down", "the server shut down before this request ran");
     req_resume(r);

@@ -23,7 +23,7 @@
 #include "sbuf.h"
 
 /* What a worker does for a job; jobs batch together only with the same op and model. */
-typedef enum { OP_FORWARD, OP_ENCODE, OP_DECODE, OP_INTERPOLATE } job_op;
+typedef enum { OP_FORWARD, OP_ENCODE, OP_DECODE, OP_INTERPOLATE, OP_TILE } job_op;
 
 typedef struct worker_ctx {
     float *stage;   /* batch staging buffer, grows, reused */
@@ -76,6 +76,9 @@ struct dae_req {
     int is_json;              /* Content-Type application/json */
     int want_json;            /* Accept: application/json */
     int want_png;             /* Accept: image/png (explicit) */
+    int want_jpeg;            /* Accept: image/jpeg (explicit) */
+    int has_sigma;
+    double sigma;             /* ?sigma= noise level hint, 0-255 scale */
     int resize;               /* ?resize=1 */
     int heatmap;              /* ?heatmap=1 */
     int has_threshold;
@@ -139,6 +142,7 @@ typedef struct work {
     int steps;             /* interpolate */
     int want_output, want_latent; /* v2: requested outputs */
     int v2_flat;           /* v2: input came as [B, N] */
+    int tiled;             /* run in tiles (tiles.c): x unused, orig holds the inputs */
     char v2_id[128];       /* v2: request id, echoed */
 } work;
 
@@ -167,6 +171,8 @@ int answer_encode(dae_req *r, work *w, dae_error *err);
 int answer_score(dae_req *r, work *w, dae_error *err);
 
 void infer_run(void *ctx, int worker, dae_job **jobs, int n);
+/* Worker `wc`'s staging buffer of at least n floats (grown, reused); NULL when out of memory. */
+float *infer_stage(worker_ctx *wc, size_t n);
 void infer_cancel(void *ctx, dae_job *job);
 /* Encode b samples of r's model in worker `worker`'s workspace; *z malloc'd. */
 int infer_encode(dae_req *r, int worker, const float *x, int b, dae_shape in, float **z,
@@ -175,6 +181,18 @@ int infer_encode(dae_req *r, int worker, const float *x, int b, dae_shape in, fl
 /* v2.c, worker side: parse an infer body into w; answer from w after the forward. */
 int v2_prepare(dae_req *r, work *w, dae_error *err);
 void v2_finish(dae_req *r, work *w, int worker);
+
+/* tiles.c: fully convolutional denoisers run in tiles through the pool. */
+/* The tile radius of r's model when /v1/denoise should run it in tiles, else -1. */
+int tiles_radius(const dae_req *r);
+/* Channel-convert and check w's images for the tiled path (instead of fit_images). */
+int tiles_prepare(dae_req *r, work *w, dae_error *err);
+/* Take over r and its parsed work: the tiles go to the pool; the worker finishing the last
+ * one answers and resumes r. *w is left empty. */
+void tiles_start(dae_req *r, work *w, int worker);
+/* Run n tile jobs (one model) on worker `worker`. */
+void tiles_run(dae_server *s, int worker, dae_job **jobs, int n);
+void tiles_cancel(dae_job *job);
 
 /* ---- control (server.c) ---- */
 void server_request_reload(dae_req *r);

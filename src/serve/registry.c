@@ -113,6 +113,12 @@ static dae_entry *entry_load(dae_registry *r, const char *file, const struct sta
     dae_modelfile *mf = dae_modelfile_load(path, NULL, err);
     if (!mf)
         return NULL;
+    dae_photo_facts facts;
+    if (dae_photo_facts_parse(mf->config_json, mf->model->in_shape.c, &facts, err) != DAE_OK) {
+        dae_error_prefix(err, "%s: ", path);
+        dae_modelfile_free(mf);
+        return NULL;
+    }
     dae_entry *e = calloc(1, sizeof *e);
     if (e) {
         e->ws = calloc((size_t)r->n_workers, sizeof *e->ws);
@@ -139,6 +145,7 @@ static dae_entry *entry_load(dae_registry *r, const char *file, const struct sta
     e->size = st->st_size;
     e->mtime = st->st_mtim;
     e->loaded_at = time(NULL);
+    e->photo = facts;
     e->n_ws = r->n_workers;
     return e;
 }

@@ -46,7 +46,7 @@ static const opt OPTS[] = {
      "wait up to this long for more jobs to batch (0: take what is waiting)"},
     {"retry-after", OPT_INT, 1, 3600, "1", F(retry_after), "seconds, sent with 503"},
     {"max-body", OPT_SIZE, 1 * KiB, 1 * GiB, "16M", F(max_body), "request body bytes (413)"},
-    {"max-pixels", OPT_SIZE, 1, 256 * MiB, "4M", F(max_pixels),
+    {"max-pixels", OPT_SIZE, 1, 256 * MiB, "16M", F(max_pixels),
      "decoded width*height of one image (413)"},
     {"max-side", OPT_INT, 1, 65535, "8192", F(max_side), "decoded width or height (413)"},
     {"max-json-depth", OPT_INT, 2, 256, "16", F(max_json_depth), "JSON nesting depth (400)"},
@@ -75,6 +75,11 @@ static const opt OPTS[] = {
     {"openapi", OPT_STR, 0, 1023, "./openapi.yaml", F(openapi), "file served at /openapi.yaml"},
     {"access-log", OPT_BOOL, 0, 1, "1", F(access_log), "one log line per request (0/1)"},
     {"png-level", OPT_INT, 0, 9, "1", F(png_level), "zlib level of PNG answers"},
+    {"jpeg-quality", OPT_INT, 1, 100, "90", F(jpeg_quality),
+     "quality of JPEG answers (requests with Accept: image/jpeg)"},
+    {"tile", OPT_INT, 16, 4096, "128", F(tile),
+     "fully convolutional models run in tiles of this many output pixels a side (plus "
+     "the receptive-field halo); bounds a worker's memory whatever the image size"},
 };
 #define N_OPTS (sizeof OPTS / sizeof OPTS[0])
 
@@ -253,12 +258,13 @@ void dae_serve_config_describe(const dae_serve_config *c, char *buf, size_t n)
              "bind=%s port=%d models=%s workers=%d queue-size=%d max-batch=%d "
              "batch-delay-us=%d max-body=%zu max-pixels=%zu max-side=%d max-json-depth=%d "
              "max-json-array=%zu max-json-values=%zu max-batch-images=%d conn-timeout=%d "
-             "conn-limit=%d per-ip-limit=%d conn-memory=%zu epoll=%d shutdown-timeout=%d api-key=%s",
+             "conn-limit=%d per-ip-limit=%d conn-memory=%zu epoll=%d shutdown-timeout=%d tile=%d "
+             "jpeg-quality=%d api-key=%s",
              c->bind, c->port, c->models, c->workers, c->queue_size, c->max_batch,
              c->batch_delay_us, c->max_body, c->max_pixels, c->max_side, c->max_json_depth,
              c->max_json_array, c->max_json_values, c->max_batch_images, c->conn_timeout,
              c->conn_limit, c->per_ip_limit, c->conn_memory, c->epoll, c->shutdown_timeout,
-             c->api_key[0] ? "set" : "none");
+             c->tile, c->jpeg_quality, c->api_key[0] ? "set" : "none");
 }
 
 int dae_serve_task_index(unsigned task_bit)

@@ -206,6 +206,18 @@ static int read_query(dae_req *r)
             return -1;
         }
     }
+    if ((v = query(c, "sigma"))) {
+        char *end;
+        errno = 0;
+        double sg = strtod(v, &end);
+        if (!*v || *end || errno || !(sg >= 0 && sg <= 255)) {
+            req_error(r, 400, "invalid_argument",
+                      "query sigma=%.32s: expected a noise level from 0 to 255", v);
+            return -1;
+        }
+        r->sigma = sg;
+        r->has_sigma = 1;
+    }
     const char *m = query(c, "model");
     if (m) {
         if (!*m || strlen(m) >= sizeof r->model_name) {
@@ -272,6 +284,7 @@ static void req_begin(dae_server *s, dae_req *r, const char *url, const char *me
     const char *acc = header(r->conn, MHD_HTTP_HEADER_ACCEPT);
     r->want_json = dae_http_accepts(acc, "application/json");
     r->want_png = dae_http_accepts(acc, "image/png");
+    r->want_jpeg = dae_http_accepts(acc, "image/jpeg");
     if (r->route->flags & DAE_ROUTE_BODY)
         read_query(r);
 }

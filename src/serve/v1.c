@@ -6,6 +6,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "daed/photo.h"
+#include "daed/tile.h"
 #include "internal.h"
 #include "sbuf.h"
 
@@ -248,6 +250,49 @@ int v1_pick_model(dae_req *r, unsigned task, const char *name)
     return 0;
 }
 
+/* /v1/denoise without ?model=: a PNG or JPEG that is not exactly the default model's
+ * nominal size goes to the first loaded denoiser that runs in tiles (any size) for its
+ * channel count, unless the default is such a model already. With none, the default keeps
+ * it (a fully convolutional default may still take the size); an image that the default
+ * cannot take is answered 422 here, naming what is missing. 0 = go on. */
+static int pick_for_image(dae_req *r)
+{
+    int w, h, c;
+    if (r->is_json || dae_image_probe((const unsigned char *)r->body, r->len, &w, &h, &c,
+                                      NULL) != DAE_OK)
+        return 0; /* JSON bodies, and bad images (the worker explains what is wrong) */
+    const dae_model *dm = r->entry->mf->model;
+    if ((dm->in_shape.h == h && dm->in_shape.w == w) ||
+        (dae_model_tile_radius(dm) >= 0 && r->entry->photo.channels == c))
+        return 0;
+    int n;
+    dae_entry **list = dae_registry_list(r->s->reg, &n), *pick = NULL;
+    for (int i = 0; i < n && !pick; i++) {
+        const dae_model *m = list[i]->mf->model;
+        if ((list[i]->mf->tasks & DAE_TASK_DENOISE) && list[i]->photo.channels == c &&
+            dae_model_tile_radius(m) >= 0)
+            pick = list[i];
+    }
+    if (pick) {
+        dae_entry_ref(pick);
+        dae_entry_unref(r->entry);
+        r->entry = pick;
+    }
+    dae_registry_release(list, n);
+    if (!pick && !r->resize && dae_model_tile_radius(dm) < 0 &&
+        dae_model_check_input(dm, (dae_shape){dm->in_shape.c, h, w}, NULL) != DAE_OK) {
+        req_error(r, 422, dae_error_name(DAE_ESHAPE), "image %dx%d (%d channel%s) does not "
+                  "fit the default denoise model %s (input %dx%d%s) and no fully "
+                  "convolutional denoise model for %d channel%s is loaded (choose one with "
+                  "?model=, or add ?resize=1)", w, h, c, c == 1 ? "" : "s", r->entry->name,
+                  dm->in_shape.w, dm->in_shape.h,
+                  dm->fully_conv ? ", or multiples of its size_div" : "", c,
+                  c == 1 ? "" : "s");
+        return -1;
+    }
+    return 0;
+}
+
 static void image_route(dae_req *r, unsigned task, int op)
 {
     if (r->status) /* a bad query parameter */
@@ -258,6 +303,8 @@ static void image_route(dae_req *r, unsigned task, int op)
         return;
     }
     if (v1_pick_model(r, task, r->model_name) != 0)
+        return;
+    if (task == DAE_TASK_DENOISE && !r->model_name[0] && pick_for_image(r) != 0)
         return;
     req_submit(r, op);
 }

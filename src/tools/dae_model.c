@@ -17,6 +17,7 @@
 #include "daed/image.h"
 #include "daed/model.h"
 #include "daed/modelfile.h"
+#include "daed/photo.h"
 #include "daed/safetensors.h" /* dae_file_read */
 
 enum { EXIT_OK = 0, EXIT_BAD = 1, EXIT_USAGE = 2 };
@@ -28,6 +29,9 @@ static const char *USAGE =
     "usage: dae-model info FILE\n"
     "       dae-model run [--json] FILE IN OUT\n"
     "       dae-model grid OUT.png IMG1 IMG2 ... [--cols N] [--scale S] [--pad P]\n"
+    "                      [--crop X,Y,W,H]\n"
+    "       dae-model prep IN OUT.png [--gray] [--short N]\n"
+    "       dae-model per-channel IN.safetensors OUT.safetensors NAME [--color-space S]\n"
     "       dae-model --help\n"
     "\n"
     "info   print a model file's architecture (layer by layer, with the output shape of\n"
@@ -50,6 +54,15 @@ static const char *USAGE =
     "       --cols N   images per row (default: all, at most 8)\n"
     "       --scale S  integer nearest-neighbour magnification, 1..64 (default 1)\n"
     "       --pad P    pixels between and around tiles, 0..256 (default 2)\n"
+    "       --crop X,Y,W,H  use only this rectangle of every image (clipped to it)\n"
+    "prep   prepare a training photo (PNG or JPEG, up to 64 Mpx): with --gray, luma with\n"
+    "       BT.709 weights (skimage's rgb2gray); with --short N, an area-average\n"
+    "       downscale (cv2.INTER_AREA) so the shorter side is N pixels (never upscaled:\n"
+    "       removes JPEG artefacts and sensor noise, so the targets are clean); values\n"
+    "       rounded to 8 bits into OUT.png.\n"
+    "per-channel  write a 1-channel denoiser as a colour model NAME that denoises each\n"
+    "       channel of colour space S (opponent, the default, or rgb) on its own: the same\n"
+    "       weights, with \"per_channel\": true and \"color_space\" in its config.\n"
     "\n"
     "exit codes: 0 ok, 1 invalid input or model, 2 usage\n";
 
@@ -516,7 +529,7 @@ done:
 
 static int cmd_grid(int argc, char **argv)
 {
-    int cols = 0, scale = 1, pad = 2;
+    int cols = 0, scale = 1, pad = 2, crop[4] = {0, 0, 0, 0}, cropping = 0;
     const char *out_path = NULL;
     char **inputs = malloc((size_t)(argc > 0 ? argc : 1) * sizeof *inputs);
     int n = 0;
@@ -530,6 +543,19 @@ static int cmd_grid(int argc, char **argv)
                    : strcmp(a, "--scale") == 0 ? &scale
                    : strcmp(a, "--pad") == 0   ? &pad
                                                : NULL;
+        if (strcmp(a, "--crop") == 0) {
+            char tail = 0;
+            if (i + 1 >= argc ||
+                sscanf(argv[i + 1], "%d,%d,%d,%d%c", &crop[0], &crop[1], &crop[2], &crop[3],
+                       &tail) != 4 ||
+                crop[0] < 0 || crop[1] < 0 || crop[2] < 1 || crop[3] < 1) {
+                free(inputs);
+                return usage_error("grid: --crop needs X,Y,W,H (X, Y >= 0; W, H >= 1)%s", "");
+            }
+            cropping = 1;
+            i++;
+            continue;
+        }
         if (dst) {
             int lo = dst == &pad ? 0 : 1, hi = dst == &cols ? 1024 : dst == &scale ? 64 : 256;
             if (i + 1 >= argc || parse_int(argv[i + 1], lo, hi, dst)) {
@@ -568,6 +594,21 @@ static int cmd_grid(int argc, char **argv)
     for (int i = 0; i < n; i++) {
         if (dae_image_read_file(inputs[i], NULL, &ims[i], &err))
             goto done;
+        if (cropping) {
+            dae_image *im = &ims[i], cut = {0};
+            int x0 = crop[0] < im->w ? crop[0] : im->w - 1, y0 = crop[1] < im->h ? crop[1] : im->h - 1;
+            int cw2 = crop[2] < im->w - x0 ? crop[2] : im->w - x0;
+            int ch2 = crop[3] < im->h - y0 ? crop[3] : im->h - y0;
+            if (dae_image_alloc(&cut, cw2, ch2, im->c, 0, &err))
+                goto done;
+            for (int ch = 0; ch < im->c; ch++)
+                for (int y = 0; y < ch2; y++)
+                    memcpy(cut.px + ((size_t)ch * ch2 + y) * cw2,
+                           im->px + ((size_t)ch * im->h + y0 + y) * im->w + x0,
+                           (size_t)cw2 * sizeof *cut.px);
+            dae_image_free(im);
+            *im = cut;
+        }
         if (ims[i].c == 3)
             c = 3;
         if (ims[i].w > cw)
@@ -619,6 +660,117 @@ done:
     return rc;
 }
 
+static int cmd_per_channel(int argc, char **argv)
+{
+    const char *pos[3] = {NULL, NULL, NULL}, *space = "opponent";
+    int np = 0;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--color-space") == 0) {
+            if (i + 1 >= argc || dae_color_space_from_name(argv[i + 1]) < 0)
+                return usage_error("per-channel: --color-space needs opponent or rgb%s", "");
+            space = argv[++i];
+        } else if (argv[i][0] == '-' && argv[i][1] == '-') {
+            return usage_error("per-channel: unknown option %s", argv[i]);
+        } else if (np < 3) {
+            pos[np++] = argv[i];
+        } else {
+            return usage_error("per-channel: unexpected argument %s", argv[i]);
+        }
+    }
+    if (np != 3)
+        return usage_error("per-channel needs IN.safetensors OUT.safetensors NAME%s", "");
+    dae_error err = {0};
+    dae_modelfile *mf = dae_modelfile_load(pos[0], NULL, &err);
+    cJSON *cfg = NULL;
+    char *txt = NULL;
+    int rc = EXIT_BAD;
+    if (!mf)
+        goto done;
+    if (mf->model->in_shape.c != 1 || !(mf->tasks & DAE_TASK_DENOISE)) {
+        dae_error_set(&err, DAE_EINVAL, "%s: a per-channel colour model needs a 1-channel "
+                      "denoiser, got %d channels", pos[0], mf->model->in_shape.c);
+        goto done;
+    }
+    cfg = cJSON_Parse(mf->config_json);
+    if (!cfg) {
+        dae_error_set(&err, DAE_ENOMEM, "out of memory");
+        goto done;
+    }
+    cJSON_DeleteItemFromObjectCaseSensitive(cfg, "name");
+    cJSON_DeleteItemFromObjectCaseSensitive(cfg, "per_channel");
+    cJSON_DeleteItemFromObjectCaseSensitive(cfg, "color_space");
+    cJSON_AddStringToObject(cfg, "name", pos[2]);
+    cJSON_AddBoolToObject(cfg, "per_channel", 1);
+    cJSON_AddStringToObject(cfg, "color_space", space);
+    cJSON_AddStringToObject(cfg, "derived_from", mf->name);
+    txt = cJSON_PrintUnformatted(cfg);
+    if (!txt || dae_modelfile_save(pos[1], mf->model, txt, NULL, &err))
+        goto done;
+    rc = EXIT_OK;
+done:
+    if (rc != EXIT_OK)
+        fail(&err);
+    cJSON_Delete(cfg);
+    free(txt);
+    dae_modelfile_free(mf);
+    return rc;
+}
+
+static int cmd_prep(int argc, char **argv)
+{
+    const char *paths[2] = {NULL, NULL};
+    int gray = 0, shortside = 0, np = 0;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--gray") == 0) {
+            gray = 1;
+        } else if (strcmp(argv[i], "--short") == 0) {
+            if (i + 1 >= argc || parse_int(argv[i + 1], 1, 65535, &shortside))
+                return usage_error("prep: --short needs an integer in 1..65535%s", "");
+            i++;
+        } else if (argv[i][0] == '-' && argv[i][1] == '-') {
+            return usage_error("prep: unknown option %s", argv[i]);
+        } else if (np < 2) {
+            paths[np++] = argv[i];
+        } else {
+            return usage_error("prep: unexpected argument %s", argv[i]);
+        }
+    }
+    if (np != 2)
+        return usage_error("prep needs IN and OUT.png%s", "");
+    dae_error err = {0};
+    dae_image im = {0}, small = {0};
+    dae_image_limits lim = dae_image_default_limits();
+    lim.max_pixels = (size_t)1 << 26; /* wallpapers reach 6028x3391 */
+    lim.max_bytes = (size_t)256 << 20;
+    int rc = EXIT_BAD;
+    if (dae_image_read_file(paths[0], &lim, &im, &err))
+        goto done;
+    if (gray && dae_image_to_luma709(&im, &err))
+        goto done;
+    int s = im.w < im.h ? im.w : im.h;
+    if (shortside > 0 && shortside < s) {
+        double f = (double)shortside / s;
+        int w = (int)lround(im.w * f), h = (int)lround(im.h * f);
+        if (dae_image_area_downscale(&im, w < 1 ? 1 : w, h < 1 ? 1 : h, &small, &err))
+            goto done;
+        dae_image_free(&im);
+        im = small;
+        memset(&small, 0, sizeof small);
+    }
+    free(im.alpha);
+    im.alpha = NULL;
+    dae_photo_quantize(im.px, (size_t)im.c * im.w * im.h);
+    if (dae_png_write_file(paths[1], &im, &err))
+        goto done;
+    rc = EXIT_OK;
+done:
+    if (rc != EXIT_OK)
+        fail(&err);
+    dae_image_free(&im);
+    dae_image_free(&small);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -637,5 +789,9 @@ int main(int argc, char **argv)
         return cmd_run(argc - 2, argv + 2);
     if (strcmp(cmd, "grid") == 0)
         return cmd_grid(argc - 2, argv + 2);
-    return usage_error("unknown command \"%s\" (info, run, grid)", cmd);
+    if (strcmp(cmd, "prep") == 0)
+        return cmd_prep(argc - 2, argv + 2);
+    if (strcmp(cmd, "per-channel") == 0)
+        return cmd_per_channel(argc - 2, argv + 2);
+    return usage_error("unknown command \"%s\" (info, run, grid, prep, per-channel)", cmd);
 }

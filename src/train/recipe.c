@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "daed/modelfile.h"
+#include "daed/photo.h"
 
 typedef enum {
     T_INT,    /* int */
@@ -34,6 +35,7 @@ typedef struct field {
     const char *help;
 } field;
 
+_Static_assert(DAE_COLOR_RGB == 0 && DAE_COLOR_OPPONENT == 1, "color_names order");
 _Static_assert(sizeof(dae_loss_kind) == sizeof(int) && sizeof(dae_opt_kind) == sizeof(int) &&
                    sizeof(dae_sched_kind) == sizeof(int) && sizeof(dae_tristate) == sizeof(int),
                "enum fields are stored as int");
@@ -42,6 +44,7 @@ static const char *const tri_names[] = {"auto", "on", "off", NULL};
 static const char *const loss_names[] = {"mse", "bce", NULL};
 static const char *const opt_names[] = {"adam", "adamw", "sgd", NULL};
 static const char *const sched_names[] = {"constant", "step", "cosine", NULL};
+static const char *const color_names[] = {"rgb", "opponent", NULL}; /* = dae_color_space */
 
 #define R(f) offsetof(dae_recipe, f)
 #define S(f) sizeof(((dae_recipe *)0)->f)
@@ -90,6 +93,25 @@ static const field fields[] = {
      "held-out fraction when data.val is empty"},
     {"data.val_count", T_INT, R(data.val_count), 0, "0", 0, 2147483647.0, NULL,
      "held-out count when data.val is empty (overrides the fraction if > 0)"},
+    {"data.color_space", T_ENUM, R(data.color_space), 0, "rgb", 0, 0, color_names,
+     "colour space a 3-channel photo model works in: rgb or opponent (photo.h)"},
+
+    {"patches.size", T_INT, R(patches.size), 0, "0", 0, 1024, NULL,
+     "photo patches: side of the random crops (0 = off: equal-size image datasets); "
+     "data.train/data.val are then folders of PNG/JPEG photos of any size"},
+    {"patches.per_epoch", T_INT, R(patches.per_epoch), 0, "65536", 1, 2147483647.0, NULL,
+     "photo patches per epoch"},
+    {"patches.sigma_min", T_DOUBLE, R(patches.sigma_min), 0, "0", 0, 255, NULL,
+     "lowest noise sigma on the 0-255 scale (drawn per patch, uniform)"},
+    {"patches.sigma_max", T_DOUBLE, R(patches.sigma_max), 0, "55", 0, 255, NULL,
+     "highest noise sigma on the 0-255 scale"},
+    {"patches.quantize", T_BOOL, R(patches.quantize), 0, "true", 0, 0, NULL,
+     "round the noisy patch to 8-bit levels and clip to [0,1] (PHOTOS.md add_noise)"},
+    {"patches.augment", T_BOOL, R(patches.augment), 0, "true", 0, 0, NULL,
+     "random rotation by multiples of 90 degrees and flips of each patch"},
+    {"patches.val_count", T_INT, R(patches.val_count), 0, "512", 1, 1000000, NULL,
+     "fixed validation crops (of data.val's photos, or of the training photos when it is "
+     "empty) with fixed noise at sigmas spread over the range"},
 
     {"model", T_MODEL, 0, 0, default_model, 0, 0, NULL,
      "architecture (model-file config form: input, encoder, decoder, residual); default: "
@@ -560,7 +582,18 @@ dae_recipe *dae_recipe_parse(const char *json, size_t len, const char *what, int
                            "objective: use either sparse or contractive, not both");
         goto fail_prefix;
     }
-    if (!r->data.val[0] && r->data.val_fraction == 0 && r->data.val_count == 0) {
+    if (r->patches.size > 0 && r->patches.sigma_min > r->patches.sigma_max) {
+        rc = dae_error_set(err, DAE_EINVAL, "patches: sigma_min %g is above sigma_max %g",
+                           r->patches.sigma_min, r->patches.sigma_max);
+        goto fail_prefix;
+    }
+    if (r->data.color_space != DAE_COLOR_RGB && r->data.channels != 3) {
+        rc = dae_error_set(err, DAE_EINVAL, "data.color_space: %s needs data.channels 3, got "
+                           "%d", dae_color_space_name(r->data.color_space), r->data.channels);
+        goto fail_prefix;
+    }
+    if (r->patches.size == 0 && !r->data.val[0] && r->data.val_fraction == 0 &&
+        r->data.val_count == 0) {
         rc = dae_error_set(err, DAE_EINVAL,
                            "data: no validation set (set data.val, data.val_fraction or "
                            "data.val_count)");

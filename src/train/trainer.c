@@ -16,6 +16,7 @@
 #include "daed/corrupt.h"
 #include "daed/metrics.h"
 #include "daed/optim.h"
+#include "daed/photo.h"
 #include "daed/rng.h"
 #include "daed/safetensors.h"
 
@@ -24,10 +25,17 @@
 #define SHUFFLE_SEED_XOR 0xD1B54A32D192ED03ull
 #define CKPT_FORMAT "daed-ckpt-1"
 #define CKPT_MAX_BYTES ((size_t)4 << 30)
+#define PHOTOS_MAX 100000 /* photos in a training folder */
 
 struct dae_trainer {
     const dae_recipe *r;
-    const dae_dataset *train, *val;
+    const dae_dataset *train, *val; /* train is NULL in patch mode */
+    const dae_photoset *photos;     /* patch mode: the training photos (borrowed) */
+    dae_dataset *own_val;           /* patch mode: the fixed validation crops (owned) */
+    float *val_noisy;               /* patch mode: their noisy inputs (owned) */
+    int n_train;                    /* training images, or photos in patch mode */
+    long long epoch_samples;        /* samples (images or patches) per epoch */
+    const char *unit;               /* "img" or "patches" in the progress line */
     dae_model *m;
     dae_workspace *ws;
     dae_optim *opt;
@@ -195,6 +203,8 @@ static void start_attempt(dae_trainer *t, int a)
 /* Epoch e's order: a Fisher-Yates shuffle from a generator seeded by (seed_a, e). */
 static void make_perm(dae_trainer *t, int e)
 {
+    if (t->photos)
+        return; /* patches are drawn at random, there is no order */
     int n = t->train->n;
     for (int i = 0; i < n; i++)
         t->perm[i] = i;
@@ -224,6 +234,8 @@ void dae_trainer_free(dae_trainer *t)
     free(t->wsq);
     free(t->perm);
     free(t->window);
+    dae_dataset_free(t->own_val);
+    free(t->val_noisy);
     free(t);
 }
 
@@ -240,6 +252,8 @@ static float *alloc_floats(size_t n, size_t per, dae_error *err, const char *wha
     return p;
 }
 
+static int finish_create(dae_trainer *t, dae_error *err);
+
 dae_trainer *dae_trainer_create(const dae_recipe *r, const dae_dataset *train,
                                 const dae_dataset *val, dae_error *err)
 {
@@ -251,6 +265,12 @@ dae_trainer *dae_trainer_create(const dae_recipe *r, const dae_dataset *train,
     t->r = r;
     t->train = train;
     t->val = val;
+    t->unit = "img";
+    if (r->patches.size > 0) {
+        dae_error_set(err, DAE_EINVAL, "patches.size %d: photo patches need photo sets "
+                      "(dae_trainer_create_photos)", r->patches.size);
+        goto fail;
+    }
     if (train->n < 1 || val->n < 1) {
         dae_error_set(err, DAE_EINVAL, "data: %d training and %d validation images, need at "
                       "least one of each", train->n, val->n);
@@ -264,7 +284,102 @@ dae_trainer *dae_trainer_create(const dae_recipe *r, const dae_dataset *train,
     }
     t->img = (dae_shape){train->c, train->h, train->w};
     t->img_n = shape_n(t->img);
+    t->n_train = train->n;
+    t->epoch_samples = train->n;
+    if (finish_create(t, err))
+        goto fail;
+    return t;
+fail:
+    dae_trainer_free(t);
+    return NULL;
+}
 
+/* The fixed validation crops of patch mode and their noisy inputs: crop k gets sigma
+ * lo + (hi-lo)(k+0.5)/n, all from one generator seeded by the recipe's seed. */
+static int make_val_crops(dae_trainer *t, const dae_photoset *src, dae_error *err)
+{
+    const dae_recipe *r = t->r;
+    int n = r->patches.val_count, P = r->patches.size, c = src->c;
+    t->own_val = dae_dataset_create(n, c, P, P, 0, err);
+    if (!t->own_val)
+        return err ? err->code : DAE_ENOMEM;
+    if (!(t->val_noisy = alloc_floats((size_t)n, t->img_n, err, "validation input")))
+        return err->code;
+    dae_rng rng;
+    dae_rng_seed(&rng, r->seed ^ VAL_SEED_XOR);
+    size_t pp = (size_t)P * P;
+    for (int k = 0; k < n; k++) {
+        float *clean = dae_dataset_sample(t->own_val, k), *noisy = t->val_noisy + k * t->img_n;
+        dae_photoset_sample_patch(src, &rng, P, 0, clean);
+        double sg = r->patches.sigma_min +
+                    (r->patches.sigma_max - r->patches.sigma_min) * (k + 0.5) / n;
+        if (r->patches.quantize) {
+            dae_photo_add_noise(&rng, clean, t->img_n, (float)sg, noisy);
+        } else {
+            for (size_t i = 0; i < t->img_n; i++)
+                noisy[i] = clean[i] + (float)(sg / 255.0) * dae_rng_normal(&rng);
+        }
+        if (c == 3) {
+            dae_color_to_space(clean, pp, (dae_color_space)r->data.color_space);
+            dae_color_to_space(noisy, pp, (dae_color_space)r->data.color_space);
+        }
+    }
+    return DAE_OK;
+}
+
+dae_trainer *dae_trainer_create_photos(const dae_recipe *r, const dae_photoset *train,
+                                       const dae_photoset *val, dae_error *err)
+{
+    dae_trainer *t = calloc(1, sizeof *t);
+    if (!t) {
+        dae_error_set(err, DAE_ENOMEM, "trainer: out of memory");
+        return NULL;
+    }
+    t->r = r;
+    t->photos = train;
+    t->unit = "patches";
+    int P = r->patches.size;
+    if (P < 1) {
+        dae_error_set(err, DAE_EINVAL, "patches.size: 0, photo training needs a patch size");
+        goto fail;
+    }
+    if (!train || train->n < 1 || (val && val->n < 1)) {
+        dae_error_set(err, DAE_EINVAL, "data: no training photos");
+        goto fail;
+    }
+    if (train->c != r->data.channels || (val && val->c != train->c)) {
+        dae_error_set(err, DAE_ESHAPE, "data: training photos have %d channels, validation "
+                      "photos %d, data.channels is %d", train->c, val ? val->c : train->c,
+                      r->data.channels);
+        goto fail;
+    }
+    for (int i = 0; i < train->n; i++)
+        if (train->im[i].w < P || train->im[i].h < P) {
+            dae_error_set(err, DAE_ESHAPE, "data: photo %s is %dx%d, smaller than the "
+                          "%dx%d patches", train->names[i], train->im[i].w, train->im[i].h,
+                          P, P);
+            goto fail;
+        }
+    t->img = (dae_shape){train->c, P, P};
+    t->img_n = shape_n(t->img);
+    t->n_train = train->n;
+    t->epoch_samples = r->patches.per_epoch;
+    if (make_val_crops(t, val ? val : train, err))
+        goto fail;
+    t->val = t->own_val;
+    if (finish_create(t, err))
+        goto fail;
+    return t;
+fail:
+    dae_trainer_free(t);
+    return NULL;
+}
+
+/* Everything after the data: model, shapes, buffers, the first attempt. */
+static int finish_create(dae_trainer *t, dae_error *err)
+{
+    const dae_recipe *r = t->r;
+    const dae_dataset *train = t->train;
     t->m = dae_model_from_config(r->model_json, err);
     if (!t->m) {
         dae_error_prefix(err, "model: ");
@@ -272,9 +387,9 @@ dae_trainer *dae_trainer_create(const dae_recipe *r, const dae_dataset *train,
     }
     const dae_model *m = t->m;
 
-    int oc, oh, ow;
-    if (dae_corruption_out_shape(&r->corruption, t->img.c, t->img.h, t->img.w, &oc, &oh, &ow,
-                                 err)) {
+    int oc = t->img.c, oh = t->img.h, ow = t->img.w;
+    if (!t->photos && dae_corruption_out_shape(&r->corruption, t->img.c, t->img.h, t->img.w,
+                                               &oc, &oh, &ow, err)) {
         dae_error_prefix(err, "corruption: ");
         goto fail;
     }
@@ -330,27 +445,41 @@ dae_trainer *dae_trainer_create(const dae_recipe *r, const dae_dataset *train,
         goto fail;
     if (t->contractive && !(t->wsq = alloc_floats((size_t)t->ctr.hidden, 1, err, "scratch")))
         goto fail;
-    t->perm = malloc((size_t)train->n * sizeof *t->perm);
+    t->perm = malloc((size_t)(train ? train->n : 1) * sizeof *t->perm);
     t->window = malloc((size_t)r->collapse.window * sizeof *t->window);
     if (!t->perm || !t->window) {
         dae_error_set(err, DAE_ENOMEM, "trainer: out of memory");
         goto fail;
     }
 
-    /* collapse reference: E[target^2] over the clean training images */
-    double sq = 0.0;
-    size_t total = (size_t)train->n * t->img_n;
-    for (size_t i = 0; i < total; i++)
-        sq += (double)train->x[i] * (double)train->x[i];
-    t->st.target_sq = sq / (double)total;
+    /* collapse reference: E[target^2] over the clean training images (or photos) */
+    double sq = 0.0, total = 0.0;
+    if (train) {
+        size_t nv = (size_t)train->n * t->img_n;
+        for (size_t i = 0; i < nv; i++)
+            sq += (double)train->x[i] * (double)train->x[i];
+        total = (double)nv;
+    } else {
+        for (int k = 0; k < t->photos->n; k++) {
+            const dae_image *im = &t->photos->im[k];
+            size_t nv = (size_t)im->c * im->w * im->h;
+            for (size_t i = 0; i < nv; i++)
+                sq += (double)im->px[i] * (double)im->px[i];
+            total += (double)nv;
+        }
+    }
+    t->st.target_sq = sq / total;
 
-    t->steps_per_epoch = (train->n + r->batch_size - 1) / r->batch_size;
+    long long spe = (t->epoch_samples + r->batch_size - 1) / r->batch_size;
+    if (spe > 1000000000) {
+        return dae_error_set(err, DAE_ELIMIT, "patches.per_epoch: %lld steps per epoch, at "
+                             "most 1e9", spe);
+    }
+    t->steps_per_epoch = (int)spe;
     start_attempt(t, 0);
-    return t;
-
-fail:
-    dae_trainer_free(t);
-    return NULL;
+    return DAE_OK;
+fail: /* err was set by whatever failed */
+    return err && err->code ? err->code : DAE_EINVAL;
 }
 
 const dae_model *dae_trainer_model(const dae_trainer *t)
@@ -386,6 +515,32 @@ static void fill_batch(dae_trainer *t, const dae_dataset *ds, const int *idx, in
         else
             memcpy(inb, x, t->img_n * sizeof *inb);
         memcpy(tb, x, t->img_n * sizeof *tb);
+    }
+}
+
+/* Patch mode: B random clean crops (targets) and their noisy copies (inputs), then both in
+ * the model's colour space. */
+static void fill_photo_batch(dae_trainer *t, int B)
+{
+    const dae_recipe *r = t->r;
+    int P = r->patches.size;
+    size_t pp = (size_t)P * P;
+    for (int b = 0; b < B; b++) {
+        float *tb = t->target + (size_t)b * t->out_n, *inb = t->in + (size_t)b * t->in_n;
+        dae_photoset_sample_patch(t->photos, &t->crng, P, r->patches.augment, tb);
+        float sg = (float)(r->patches.sigma_min +
+                           (r->patches.sigma_max - r->patches.sigma_min) *
+                               dae_rng_uniform_d(&t->crng));
+        if (r->patches.quantize) {
+            dae_photo_add_noise(&t->crng, tb, t->img_n, sg, inb);
+        } else {
+            for (size_t i = 0; i < t->img_n; i++)
+                inb[i] = tb[i] + sg / 255.0f * dae_rng_normal(&t->crng);
+        }
+        if (t->img.c == 3) {
+            dae_color_to_space(tb, pp, (dae_color_space)r->data.color_space);
+            dae_color_to_space(inb, pp, (dae_color_space)r->data.color_space);
+        }
     }
 }
 
@@ -444,9 +599,14 @@ static int validate(dae_trainer *t, double *loss, double *psnr, dae_error *err)
     for (int pos = 0; pos < v->n; pos += r->batch_size) {
         int B = v->n - pos < r->batch_size ? v->n - pos : r->batch_size;
         const float *clean = dae_dataset_sample(v, pos);
-        for (int b = 0; b < B; b++)
-            dae_corrupt_sample(&r->corruption, &rng, clean + (size_t)b * t->img_n, t->img.c,
-                               t->img.h, t->img.w, t->in + (size_t)b * t->in_n, NULL);
+        if (t->val_noisy)
+            memcpy(t->in, t->val_noisy + (size_t)pos * t->in_n,
+                   (size_t)B * t->in_n * sizeof *t->in);
+        else
+            for (int b = 0; b < B; b++)
+                dae_corrupt_sample(&r->corruption, &rng, clean + (size_t)b * t->img_n,
+                                   t->img.c, t->img.h, t->img.w, t->in + (size_t)b * t->in_n,
+                                   NULL);
         const float *out;
         dae_shape os;
         int rc = dae_model_forward(t->m, t->ws, t->in, B, t->in_shape, &out, &os, err);
@@ -483,9 +643,9 @@ static void draw_progress(const dae_trainer *t, double loss, double rate, double
         bar[i] = i < filled ? '#' : '.';
     bar[width] = '\0';
     fmt_eta(etas, sizeof etas, eta);
-    fprintf(stderr, "\r\033[Kepoch %d/%d [%s] step %d/%d loss %.5f %.0f img/s ETA %s",
+    fprintf(stderr, "\r\033[Kepoch %d/%d [%s] step %d/%d loss %.5f %.0f %s/s ETA %s",
             t->epoch + 1, t->r->epochs, bar, t->step_in_epoch, t->steps_per_epoch, loss, rate,
-            etas);
+            t->unit, etas);
     fflush(stderr);
 }
 
@@ -525,7 +685,7 @@ static char *state_json(const dae_trainer *t)
         else
             cJSON_AddNullToObject(s, names[i]);
     }
-    cJSON_AddNumberToObject(s, "n_train", t->train->n);
+    cJSON_AddNumberToObject(s, "n_train", t->n_train);
     cJSON_AddNumberToObject(s, "n_val", t->val->n);
     cJSON_AddNumberToObject(s, "batch_size", t->r->batch_size);
     char *txt = cJSON_PrintUnformatted(s);
@@ -672,13 +832,13 @@ int dae_trainer_resume(dae_trainer *t, const char *path, dae_error *err)
         if ((rc = get_num(s, spec[i].key, spec[i].lo, spec[i].hi,
                           i >= TRAIN_LOSS && i <= BEST_VAL_PSNR, &v[i], path, err)))
             goto done;
-    if ((int)v[N_TRAIN] != t->train->n || (int)v[N_VAL] != t->val->n ||
+    if ((int)v[N_TRAIN] != t->n_train || (int)v[N_VAL] != t->val->n ||
         (int)v[BATCH_SIZE] != t->r->batch_size) {
         rc = dae_error_set(err, DAE_EINVAL,
                            "checkpoint %s: made with %d training / %d validation images and "
                            "batch %d; this run has %d / %d and batch %d",
                            path, (int)v[N_TRAIN], (int)v[N_VAL], (int)v[BATCH_SIZE],
-                           t->train->n, t->val->n, t->r->batch_size);
+                           t->n_train, t->val->n, t->r->batch_size);
         goto done;
     }
     if ((int)v[WIN_N] > t->r->collapse.window || (int)v[WIN_POS] >= t->r->collapse.window ||
@@ -799,7 +959,8 @@ static int collapse_check(dae_trainer *t, const dae_train_options *o)
 int dae_trainer_run(dae_trainer *t, const dae_train_options *o, dae_error *err)
 {
     const dae_recipe *r = t->r;
-    const int bs = r->batch_size, n = t->train->n;
+    const int bs = r->batch_size;
+    const long long n = t->epoch_samples;
     double t0 = now_s(), last_draw = 0.0;
     long long run_samples = 0;
     int progress = o && o->progress_bar;
@@ -811,9 +972,12 @@ int dae_trainer_run(dae_trainer *t, const dae_train_options *o, dae_error *err)
         make_perm(t, t->epoch);
         int restarted = 0;
         while (t->step_in_epoch < t->steps_per_epoch) {
-            int pos = t->step_in_epoch * bs;
-            int B = n - pos < bs ? n - pos : bs;
-            fill_batch(t, t->train, t->perm + pos, 0, B, &t->crng, 1);
+            long long pos = (long long)t->step_in_epoch * bs;
+            int B = n - pos < bs ? (int)(n - pos) : bs;
+            if (t->photos)
+                fill_photo_batch(t, B);
+            else
+                fill_batch(t, t->train, t->perm + pos, 0, B, &t->crng, 1);
             double obj, mse;
             int rc = train_step(t, B, &obj, &mse, err);
             if (rc)
@@ -884,9 +1048,9 @@ int dae_trainer_run(dae_trainer *t, const dae_train_options *o, dae_error *err)
         if (progress)
             fputs("\r\033[K", stderr);
         logf_(o, "epoch %d/%d train_loss %.6f val_loss %.6f val_psnr %.3f dB lr %.3g "
-              "%.2f s (%.0f img/s)\n", t->epoch + 1, r->epochs, t->st.train_loss, vloss,
+              "%.2f s (%.0f %s/s)\n", t->epoch + 1, r->epochs, t->st.train_loss, vloss,
               vpsnr, dae_schedule_lr(&t->sched, t->gstep - 1), secs,
-              (double)(run_samples - ep_samples0) / secs);
+              (double)(run_samples - ep_samples0) / secs, t->unit);
         t->epoch++;
         t->step_in_epoch = 0;
         t->ep_loss_sum = t->ep_mse_sum = 0.0;
@@ -986,8 +1150,20 @@ int dae_trainer_save_model(dae_trainer *t, const char *path, const dae_calibrati
     cJSON_AddStringToObject(cfg, "name", r->name);
     cJSON_AddItemToObject(cfg, "tasks", cJSON_Parse(r->tasks_json));
     cJSON *corr = cJSON_CreateObject();
-    cJSON_AddItemToObject(corr, "set", cJSON_Parse(r->corruption_json));
-    cJSON_AddBoolToObject(corr, "noise2noise", r->noise2noise);
+    if (t->photos) {
+        /* the photo noise, and what a server needs to feed the model */
+        cJSON_AddStringToObject(corr, "type", "gaussian255");
+        cJSON *sg = cJSON_AddArrayToObject(corr, "sigma");
+        cJSON_AddItemToArray(sg, cJSON_CreateNumber(r->patches.sigma_min));
+        cJSON_AddItemToArray(sg, cJSON_CreateNumber(r->patches.sigma_max));
+        cJSON_AddBoolToObject(corr, "quantize", r->patches.quantize);
+        if (t->img.c == 3)
+            cJSON_AddStringToObject(cfg, "color_space",
+                                    dae_color_space_name((dae_color_space)r->data.color_space));
+    } else {
+        cJSON_AddItemToObject(corr, "set", cJSON_Parse(r->corruption_json));
+        cJSON_AddBoolToObject(corr, "noise2noise", r->noise2noise);
+    }
     cJSON_AddItemToObject(cfg, "corruption", corr);
 
     cJSON *tr = cJSON_CreateObject();
@@ -996,10 +1172,17 @@ int dae_trainer_save_model(dae_trainer *t, const char *path, const dae_calibrati
     cJSON *ds = cJSON_AddObjectToObject(tr, "dataset");
     cJSON_AddStringToObject(ds, "train", r->data.train);
     cJSON_AddStringToObject(ds, "val", r->data.val[0] ? r->data.val : "held out of train");
-    cJSON_AddNumberToObject(ds, "n_train", t->train->n);
+    cJSON_AddNumberToObject(ds, t->photos ? "n_train_photos" : "n_train", t->n_train);
     cJSON_AddNumberToObject(ds, "n_val", t->val->n);
     if (r->data.class_k >= 0)
         cJSON_AddNumberToObject(ds, "class", r->data.class_k);
+    if (t->photos) {
+        cJSON_AddNumberToObject(ds, "train_pixels", dae_photoset_pixels(t->photos));
+        cJSON_AddNumberToObject(tr, "patch_size", r->patches.size);
+        cJSON_AddNumberToObject(tr, "patches_per_epoch", r->patches.per_epoch);
+        cJSON_AddNumberToObject(tr, "patches_seen", (double)t->st.steps * r->batch_size);
+        cJSON_AddNumberToObject(tr, "train_seconds", t->st.seconds);
+    }
     cJSON_AddNumberToObject(tr, "epochs", t->st.epochs_done);
     cJSON_AddNumberToObject(tr, "steps", (double)t->st.steps);
     cJSON_AddNumberToObject(tr, "seed", (double)t->seed_a);
@@ -1067,50 +1250,85 @@ int dae_train_main(const dae_recipe *r, const char *resume_path, const dae_train
                    dae_train_status *status, dae_error *err)
 {
     dae_dataset *all = NULL, *train = NULL, *val = NULL;
+    dae_photoset *ptrain = NULL, *pval = NULL;
     dae_trainer *t = NULL;
     int rc = DAE_OK;
     dae_blas_set_threads(r->threads);
 
-    all = load_set(r->data.train, r, r->data.limit, err);
-    if (!all) {
-        rc = dae_error_prefix(err, "data.train: ");
-        goto done;
-    }
-    if (r->data.val[0]) {
-        train = all;
-        all = NULL;
-        val = load_set(r->data.val, r, r->data.val_limit, err);
-        if (!val) {
+    if (r->patches.size > 0) {
+        dae_image_limits lim = dae_image_default_limits();
+        lim.max_pixels = (size_t)1 << 26;
+        ptrain = dae_photoset_load_dir(r->data.train, r->data.channels, r->patches.size,
+                                       PHOTOS_MAX, &lim, err);
+        if (!ptrain) {
+            rc = dae_error_prefix(err, "data.train: ");
+            goto done;
+        }
+        if (r->data.val[0] &&
+            !(pval = dae_photoset_load_dir(r->data.val, r->data.channels, r->patches.size,
+                                           PHOTOS_MAX, &lim, err))) {
             rc = dae_error_prefix(err, "data.val: ");
             goto done;
         }
-    } else {
-        rc = dae_dataset_split(all, r->data.val_fraction, r->data.val_count, r->seed, &train,
-                               &val, err);
-        if (rc) {
-            dae_error_prefix(err, "data: ");
+        t = dae_trainer_create_photos(r, ptrain, pval, err);
+        if (!t) {
+            rc = err ? err->code : DAE_EINVAL;
             goto done;
         }
-        if (r->data.val_limit > 0 && r->data.val_limit < val->n) {
-            dae_dataset *s = dae_dataset_subset(val, r->data.val_limit, err);
-            dae_dataset_free(val);
-            val = s;
+        logf_(o, "dae-train: %s: %zu parameters; %d training photos (%.1f Mpx, %d channel%s%s%s) "
+              "from %s; %d patches of %dx%d per epoch, sigma %g..%g (0-255)%s; %d validation "
+              "crops of %s; %d steps/epoch of %d; %s, lr %g; %d BLAS thread%s\n",
+              r->name, t->m->n_params, ptrain->n, dae_photoset_pixels(ptrain) / 1e6,
+              ptrain->c, ptrain->c == 1 ? "" : "s", ptrain->c == 3 ? ", " : "",
+              ptrain->c == 3 ? dae_color_space_name((dae_color_space)r->data.color_space) : "",
+              r->data.train, r->patches.per_epoch, r->patches.size, r->patches.size,
+              r->patches.sigma_min, r->patches.sigma_max,
+              r->patches.quantize ? ", 8-bit rounded" : "", t->val->n,
+              r->data.val[0] ? r->data.val : "the training photos", t->steps_per_epoch,
+              r->batch_size, dae_opt_kind_name(r->optim.kind), r->lr, dae_blas_get_threads(),
+              dae_blas_get_threads() == 1 ? "" : "s");
+    } else {
+        all = load_set(r->data.train, r, r->data.limit, err);
+        if (!all) {
+            rc = dae_error_prefix(err, "data.train: ");
+            goto done;
+        }
+        if (r->data.val[0]) {
+            train = all;
+            all = NULL;
+            val = load_set(r->data.val, r, r->data.val_limit, err);
             if (!val) {
-                rc = err ? err->code : DAE_ENOMEM;
+                rc = dae_error_prefix(err, "data.val: ");
                 goto done;
             }
+        } else {
+            rc = dae_dataset_split(all, r->data.val_fraction, r->data.val_count, r->seed, &train,
+                                   &val, err);
+            if (rc) {
+                dae_error_prefix(err, "data: ");
+                goto done;
+            }
+            if (r->data.val_limit > 0 && r->data.val_limit < val->n) {
+                dae_dataset *s = dae_dataset_subset(val, r->data.val_limit, err);
+                dae_dataset_free(val);
+                val = s;
+                if (!val) {
+                    rc = err ? err->code : DAE_ENOMEM;
+                    goto done;
+                }
+            }
         }
+        t = dae_trainer_create(r, train, val, err);
+        if (!t) {
+            rc = err ? err->code : DAE_EINVAL;
+            goto done;
+        }
+        logf_(o, "dae-train: %s: %zu parameters; %d training and %d validation images (%d,%d,%d) "
+              "from %s; %d steps/epoch of %d; %s, lr %g; %d BLAS thread%s\n",
+              r->name, t->m->n_params, train->n, val->n, train->c, train->h, train->w,
+              r->data.train, t->steps_per_epoch, r->batch_size, dae_opt_kind_name(r->optim.kind),
+              r->lr, dae_blas_get_threads(), dae_blas_get_threads() == 1 ? "" : "s");
     }
-    t = dae_trainer_create(r, train, val, err);
-    if (!t) {
-        rc = err ? err->code : DAE_EINVAL;
-        goto done;
-    }
-    logf_(o, "dae-train: %s: %zu parameters; %d training and %d validation images (%d,%d,%d) "
-          "from %s; %d steps/epoch of %d; %s, lr %g; %d BLAS thread%s\n",
-          r->name, t->m->n_params, train->n, val->n, train->c, train->h, train->w,
-          r->data.train, t->steps_per_epoch, r->batch_size, dae_opt_kind_name(r->optim.kind),
-          r->lr, dae_blas_get_threads(), dae_blas_get_threads() == 1 ? "" : "s");
     if (resume_path) {
         if ((rc = dae_trainer_resume(t, resume_path, err)))
             goto done;
@@ -1138,5 +1356,7 @@ done:
     dae_dataset_free(all);
     dae_dataset_free(train);
     dae_dataset_free(val);
+    dae_photoset_free(ptrain);
+    dae_photoset_free(pval);
     return rc;
 }

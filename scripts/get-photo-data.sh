@@ -1,0 +1,53 @@
+#!/bin/sh
+# get-photo-data.sh — the photo-denoising training set (PHOTOS.md), used by `make photo-data`.
+#
+# Fetches the Debian packages that hold the photos with `apt-get download` and unpacks them
+# with `dpkg -x` (nothing is installed), then prepares every photo listed in
+# scripts/photo-list.tsv with `dae-model prep`:
+#   data/photos/train/gray/<name>_{640,384}.png   BT.709 luma, INTER_AREA-like downscale so
+#                                                 the short side is 640 / 384 px (clean targets)
+#   data/photos/train/rgb/<name>_{640,384}.png    the same in colour
+# PHOTO_SET=clean (default) takes the CC-BY/CC-BY-SA/CC0 photos (lomiri + sklearn, 16);
+# PHOTO_SET=all adds the GPL-2+ and unstated-licence ones (39, as the reference).
+# Idempotent; DATA_DIR overrides data/, DAE_MODEL the prep tool (default build/dae-model).
+set -e
+
+here=$(cd "$(dirname "$0")/.." && pwd)
+data=${DATA_DIR:-$here/data}/photos
+set_=${PHOTO_SET:-clean}
+prep=${DAE_MODEL:-$here/build/dae-model}
+list="$here/scripts/photo-list.tsv"
+case "$set_" in clean|all) ;; *) echo "get-photo-data: PHOTO_SET=$set_, expected clean or all" >&2; exit 2;; esac
+[ -x "$prep" ] || { echo "get-photo-data: $prep missing (make all first)" >&2; exit 1; }
+
+pkgs="lomiri-wallpapers-16.04 lomiri-wallpapers-20.04"
+[ "$set_" = all ] && pkgs="$pkgs mate-backgrounds plasma-workspace-wallpapers"
+mkdir -p "$data/raw" "$data/train/gray" "$data/train/rgb"
+for p in $pkgs; do
+    [ -d "$data/raw/$p/usr" ] && continue
+    tmp=$(mktemp -d "$data/raw/.fetch.XXXXXX")
+    (cd "$tmp" && apt-get download "$p" >/dev/null 2>&1) ||
+        { rm -rf "$tmp"; echo "get-photo-data: apt-get download $p failed (apt-get update?)" >&2; exit 1; }
+    mkdir -p "$tmp/x"
+    dpkg -x "$tmp"/*.deb "$tmp/x"
+    rm -rf "$data/raw/$p"
+    mv "$tmp/x" "$data/raw/$p"
+    rm -rf "$tmp"
+done
+
+n=0
+grep -v '^#' "$list" | while IFS='	' read -r pkg path lic author subset; do
+    [ "$set_" = clean ] && [ "$subset" != clean ] && continue
+    case "$path" in /*) src=$path ;; *) src="$data/raw/$pkg/$path" ;; esac
+    [ -s "$src" ] || { echo "get-photo-data: $src missing (is $pkg installed/downloaded?)" >&2; exit 1; }
+    # a stable name: the file's stem, prefixed by the wallpaper folder for plasma's sizes
+    stem=$(basename "$path" | sed 's/\.[A-Za-z]*$//')
+    case "$pkg" in plasma-*) stem=$(echo "$path" | cut -d/ -f4) ;; esac
+    for s in 640 384; do
+        out="$data/train/gray/${stem}_$s.png"
+        [ -s "$out" ] || "$prep" prep "$src" "$out" --gray --short $s
+        out="$data/train/rgb/${stem}_$s.png"
+        [ -s "$out" ] || "$prep" prep "$src" "$out" --short $s
+    done
+done
+echo "get-photo-data: $(ls "$data/train/gray" | wc -l) gray and $(ls "$data/train/rgb" | wc -l) colour training images in $data/train ($set_ set)"

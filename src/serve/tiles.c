@@ -1,0 +1,346 @@
+/* tiles.c — /v1/denoise with a fully convolutional denoiser (a stack of same convolutions):
+ * the image runs in overlapping tiles (tile.h) that go through the worker pool and its
+ * batcher like any job, so the tiles of one request spread over the workers and tiles of
+ * concurrent requests for the same model batch together. Memory per request is its input
+ * and output planes plus one tile per forward, whatever the image size; the worker that
+ * finishes the last tile builds the answer and resumes the connection.
+ *
+ * A request stays in a `tiled` until its last tile is done. At most `window` tiles of it
+ * wait in the pool at a time (a 16 Mpx image is ~250 tiles; the queue is shared); each
+ * finished tile lets the next one in. A tile the pool refuses (full queue, or draining at
+ * shutdown) runs at once on the worker that tried to queue it, so a request never stalls.
+ *
+ * Photo models (photo.h: "color_space", "per_channel", "corruption": {"type":
+ * "gaussian255", "sigma": [lo, hi]}): colour images are denoised in the model's colour
+ * space, by a per-channel model one channel at a time (each a tile job); with a ?sigma= hint
+ * above the trained range, the image is contrast-scaled about mid-gray by hi/sigma so its
+ * noise falls inside the range, denoised, and scaled back. Without a hint, or with one
+ * inside the range, the model is blind and the hint changes nothing. */
+#include <math.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daed/photo.h"
+#include "daed/tile.h"
+#include "internal.h"
+
+typedef struct tiled tiled;
+
+typedef struct tile_job {
+    dae_job job;  /* op OP_TILE, key = the model entry */
+    tiled *t;
+    int img;      /* image of the request */
+    int plane;    /* first channel it runs (per-channel models: each channel on its own) */
+    dae_tile tl;
+} tile_job;
+
+struct tiled {
+    dae_req *r;
+    work w;                /* w.orig: inputs in model space; w.y: outputs */
+    int c, W, H;           /* the images (c may exceed the model's with per_channel) */
+    long n, next, finished;
+    long window;
+    int pumpers;           /* threads inside advance() */
+    int completed;
+    tile_job *jobs;        /* [n] */
+    pthread_mutex_t mu;
+    int failed;
+    dae_error err;         /* the first failure */
+    dae_color_space cs;
+    float scale;           /* sigma hint: inputs scaled about 0.5 by this (1 = not) */
+};
+
+int tiles_radius(const dae_req *r)
+{
+    if (r->route->id != DAE_ROUTE_V1_DENOISE || r->op != OP_FORWARD || !r->entry)
+        return -1;
+    return dae_model_tile_radius(r->entry->mf->model);
+}
+
+int tiles_prepare(dae_req *r, work *w, dae_error *err)
+{
+    const dae_model *m = r->entry->mf->model;
+    int c = m->in_shape.c, R = dae_model_tile_radius(m), side = r->s->cfg.tile + 2 * R;
+    int per = r->entry->photo.per_channel;
+    for (int i = 0; i < w->n; i++) {
+        dae_image *im = &w->orig[i];
+        /* a per-channel model takes gray and colour images as they are (all one size) */
+        if (dae_image_to_channels(im, per ? w->orig[0].c : c, err) != DAE_OK)
+            return err->code;
+        if (i > 0 && (im->w != w->orig[0].w || im->h != w->orig[0].h))
+            return dae_error_set(err, DAE_EINVAL, "images[%d] is %dx%d but images[0] is %dx%d: "
+                                 "the images of a batch must have one size", i, im->w, im->h,
+                                 w->orig[0].w, w->orig[0].h);
+    }
+    int W = w->orig[0].w, H = w->orig[0].h;
+    dae_shape tile_in = {c, H < side ? H : side, W < side ? W : side};
+    dae_error cerr = {0};
+    if (dae_model_check_input(m, tile_in, &cerr) != DAE_OK)
+        return dae_error_set(err, DAE_ESHAPE, "image %dx%d does not fit model %s: %s", W, H,
+                             r->entry->name, cerr.msg);
+    w->in = w->out = (dae_shape){w->orig[0].c, H, W};
+    w->tiled = 1;
+    return DAE_OK;
+}
+
+static void set_failed(tiled *t, const dae_error *e)
+{
+    if (!t->failed) {
+        t->failed = 1;
+        t->err = *e;
+    }
+}
+
+/* Forward and paste n jobs (one model); failures are recorded in their request. */
+static void run_jobs(dae_server *s, int worker, tile_job **js, int n)
+{
+    dae_entry *e = js[0]->t->r->entry;
+    const dae_model *m = e->mf->model;
+    int c = m->in_shape.c; /* channels per tile job */
+    char *done = calloc((size_t)n, 1);
+    tile_job **grp = malloc((size_t)n * sizeof *grp);
+    if (!done || !grp) {
+        dae_error err = {0};
+        dae_error_set(&err, DAE_ENOMEM, "out of memory for a batch of tiles");
+        for (int i = 0; i < n; i++) {
+            pthread_mutex_lock(&js[i]->t->mu);
+            set_failed(js[i]->t, &err);
+            pthread_mutex_unlock(&js[i]->t->mu);
+        }
+        free(done);
+        free(grp);
+        return;
+    }
+    for (int i = 0; i < n; i++) {
+        if (done[i])
+            continue;
+        /* tiles of one input shape run together, max_batch nominal samples' worth a call */
+        int g = 0;
+        for (int k = i; k < n; k++)
+            if (!done[k] && js[k]->tl.iw == js[i]->tl.iw && js[k]->tl.ih == js[i]->tl.ih) {
+                grp[g++] = js[k];
+                done[k] = 1;
+            }
+        dae_shape in = {c, js[i]->tl.ih, js[i]->tl.iw};
+        size_t vin = shape_vals(in), nominal = shape_vals(m->in_shape);
+        size_t chunk = (size_t)s->cfg.max_batch;
+        if (vin > nominal && nominal)
+            chunk = chunk * nominal / vin;
+        if (chunk < 1)
+            chunk = 1;
+        if (chunk > (size_t)g)
+            chunk = (size_t)g;
+        dae_error err = {0};
+        float *stage = infer_stage(&s->wctx[worker], chunk * vin);
+        dae_workspace *wsp = stage ? dae_entry_workspace(e, worker, (int)chunk, in, &err) : NULL;
+        if (!stage)
+            dae_error_set(&err, DAE_ENOMEM, "out of memory for %zu tiles", chunk);
+        for (int k0 = 0; k0 < g; k0 += (int)chunk) {
+            int b = g - k0 < (int)chunk ? g - k0 : (int)chunk, rc = err.code;
+            const float *y = NULL;
+            dae_shape ys;
+            if (!rc) {
+                for (int k = 0; k < b; k++) {
+                    tile_job *j = grp[k0 + k];
+                    const dae_image *im = &j->t->w.orig[j->img];
+                    dae_tile_extract(stage + (size_t)k * vin,
+                                     im->px + (size_t)j->plane * im->w * im->h, c, im->w,
+                                     im->h, &j->tl);
+                }
+                int64_t t0 = dae_now_ns();
+                rc = dae_model_forward(m, wsp, stage, b, in, &y, &ys, &err);
+                dae_prom_batch(s->prom, b, (double)(dae_now_ns() - t0) / 1e9);
+            }
+            for (int k = 0; k < b; k++) {
+                tile_job *j = grp[k0 + k];
+                tiled *t = j->t;
+                pthread_mutex_lock(&t->mu);
+                if (rc)
+                    set_failed(t, &err);
+                else if (!t->failed)
+                    dae_tile_paste(t->w.y + ((size_t)j->img * t->c + j->plane) * t->W * t->H,
+                                   y + (size_t)k * vin, c, t->W, t->H, &j->tl);
+                if (t->r->batch < b)
+                    t->r->batch = b;
+                pthread_mutex_unlock(&t->mu);
+            }
+        }
+    }
+    free(done);
+    free(grp);
+}
+
+/* The last tile is done: bring the outputs back to RGB and the client's scale, answer. */
+static void complete(tiled *t)
+{
+    dae_req *r = t->r;
+    dae_error err = {0};
+    if (t->failed) {
+        req_fail(r, &t->err);
+    } else {
+        size_t plane = (size_t)t->W * t->H, n = (size_t)t->w.n * t->c * plane;
+        /* the inputs are no longer needed: release them before the answer is encoded (the
+         * answer keeps their sizes, which are all it reads of them for a denoise) */
+        for (int i = 0; i < t->w.n; i++) {
+            free(t->w.orig[i].px);
+            t->w.orig[i].px = NULL;
+        }
+        if (t->scale != 1.0f)
+            for (size_t i = 0; i < n; i++)
+                t->w.y[i] = 0.5f + (t->w.y[i] - 0.5f) / t->scale;
+        if (t->c == 3)
+            for (int i = 0; i < t->w.n; i++)
+                dae_color_from_space(t->w.y + (size_t)i * 3 * plane, plane, t->cs);
+        snprintf(r->extra_name, sizeof r->extra_name, "X-Model");
+        snprintf(r->extra_value, sizeof r->extra_value, "%s", r->entry->name);
+        if (answer_images(r, &t->w, &err) != DAE_OK)
+            req_fail(r, &err);
+    }
+    work_free(&t->w);
+    free(t->jobs);
+    pthread_mutex_destroy(&t->mu);
+    free(t);
+    req_resume(r);
+}
+
+/* k more tiles of t finished: queue more (running at once those the pool refuses) and
+ * complete t when every tile is done and nobody else is still in here. */
+static void advance(tiled *t, long k, int worker)
+{
+    dae_server *s = t->r->s;
+    pthread_mutex_lock(&t->mu);
+    t->finished += k;
+    t->pumpers++;
+    pthread_mutex_unlock(&t->mu);
+    for (;;) {
+        tile_job *j = NULL;
+        pthread_mutex_lock(&t->mu);
+        if (t->failed) { /* the rest will not run: count them as finished */
+            t->finished += t->n - t->next;
+            t->next = t->n;
+        }
+        if (t->next < t->n && t->next - t->finished < t->window)
+            j = &t->jobs[t->next++];
+        if (!j) {
+            int last = --t->pumpers == 0 && t->finished == t->n && !t->completed;
+            if (last)
+                t->completed = 1;
+            pthread_mutex_unlock(&t->mu);
+            if (last)
+                complete(t);
+            return;
+        }
+        pthread_mutex_unlock(&t->mu);
+        dae_error e = {0};
+        if (dae_workpool_submit(s->pool, &j->job, &e) != DAE_OK) {
+            run_jobs(s, worker, &j, 1);
+            pthread_mutex_lock(&t->mu);
+            t->finished++;
+            pthread_mutex_unlock(&t->mu);
+        }
+    }
+}
+
+void tiles_start(dae_req *r, work *w, int worker)
+{
+    dae_server *s = r->s;
+    const dae_model *m = r->entry->mf->model;
+    dae_error err = {0};
+    tiled *t = calloc(1, sizeof *t);
+    if (!t) {
+        dae_error_set(&err, DAE_ENOMEM, "out of memory for the tiles");
+        req_fail(r, &err);
+        work_free(w);
+        req_resume(r);
+        return;
+    }
+    t->r = r;
+    t->w = *w;
+    memset(w, 0, sizeof *w);
+    t->c = t->w.in.c;
+    t->W = t->w.in.w;
+    t->H = t->w.in.h;
+    t->scale = 1.0f;
+    pthread_mutex_init(&t->mu, NULL);
+    int R = dae_model_tile_radius(m), T = s->cfg.tile;
+    size_t plane = (size_t)t->W * t->H;
+    double sigma_hi = r->entry->photo.sigma_hi;
+    t->cs = r->entry->photo.cs;
+    if (r->has_sigma && sigma_hi > 0 && r->sigma > sigma_hi)
+        t->scale = (float)(sigma_hi / r->sigma);
+    for (int i = 0; i < t->w.n; i++) {
+        float *px = t->w.orig[i].px;
+        if (t->c == 3)
+            dae_color_to_space(px, plane, t->cs);
+        if (t->scale != 1.0f)
+            for (size_t p = 0; p < (size_t)t->c * plane; p++)
+                px[p] = 0.5f + t->scale * (px[p] - 0.5f);
+    }
+    long per = dae_tile_plan(t->W, t->H, T, R, NULL, 0);
+    int planes = t->c / m->in_shape.c; /* 3 for a per-channel model on colour, else 1 */
+    t->n = per * planes * t->w.n;
+    t->w.y = malloc((size_t)t->w.n * t->c * plane * sizeof *t->w.y);
+    t->jobs = calloc((size_t)t->n, sizeof *t->jobs);
+    if (!t->w.y || !t->jobs) {
+        dae_error_set(&err, DAE_ENOMEM, "out of memory for a %dx%d output", t->W, t->H);
+        set_failed(t, &err);
+        t->n = 0;
+    }
+    for (long k = 0; k < t->n; k++) {
+        tile_job *j = &t->jobs[k];
+        j->job.key = r->entry;
+        j->job.op = OP_TILE;
+        j->t = t;
+        j->img = (int)(k / (per * planes));
+        j->plane = (int)(k / per % planes) * m->in_shape.c;
+        j->tl = dae_tile_at(t->W, t->H, T, R, k % per);
+    }
+    long win = (long)s->n_workers * s->cfg.max_batch, qcap = s->cfg.queue_size / 2;
+    t->window = win < qcap ? win : qcap;
+    if (t->window < 2)
+        t->window = 2;
+    advance(t, 0, worker);
+}
+
+void tiles_run(dae_server *s, int worker, dae_job **jobs, int n)
+{
+    tile_job **js = malloc((size_t)n * sizeof *js);
+    if (!js) { /* cannot even track them: fail each request's tile on its own */
+        for (int i = 0; i < n; i++)
+            tiles_cancel(jobs[i]);
+        return;
+    }
+    for (int i = 0; i < n; i++)
+        js[i] = (tile_job *)jobs[i]; /* the dae_job is each tile_job's first member */
+    run_jobs(s, worker, js, n);
+    /* one advance per request, counting its tiles in this batch */
+    for (int i = 0; i < n; i++) {
+        if (!js[i])
+            continue;
+        tiled *t = js[i]->t;
+        long k = 0;
+        for (int j = i; j < n; j++)
+            if (js[j] && js[j]->t == t) {
+                k++;
+                if (j != i)
+                    js[j] = NULL;
+            }
+        js[i] = NULL;
+        advance(t, k, worker);
+    }
+    free(js);
+}
+
+void tiles_cancel(dae_job *job)
+{
+    tile_job *j = (tile_job *)job;
+    dae_error e = {0};
+    dae_error_set(&e, DAE_EBUSY, "the server shut down before this request ran");
+    pthread_mutex_lock(&j->t->mu);
+    set_failed(j->t, &e);
+    pthread_mutex_unlock(&j->t->mu);
+    advance(j->t, 1, -1); /* failed: nothing more is queued or run */
+}

@@ -1,0 +1,431 @@
+/* check_photo.c — photo helpers (opponent colour, area downscale, 8-bit noise, photo sets,
+ * patches) and the trainer's photo-patch mode (deterministic resume, model file facts). */
+#include <check.h>
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "daed/image.h"
+#include "daed/modelfile.h"
+#include "daed/photo.h"
+#include "daed/recipe.h"
+#include "daed/train.h"
+
+START_TEST(test_opponent_round_trip)
+{
+    float px[3 * 4] = {0, 1, 0.25f, 0.5f, /* r */ 0, 1, 0.75f, 0.5f, /* g */ 0, 1, 0.5f, 0.5f};
+    float orig[12];
+    memcpy(orig, px, sizeof px);
+    dae_color_to_space(px, 4, DAE_COLOR_OPPONENT);
+    /* gray pixels map to (v, 0.5, 0.5); every value stays in [0,1] */
+    ck_assert_float_eq_tol(px[0], 0.0f, 1e-6f);
+    ck_assert_float_eq_tol(px[4], 0.5f, 1e-6f);
+    ck_assert_float_eq_tol(px[8], 0.5f, 1e-6f);
+    ck_assert_float_eq_tol(px[1], 1.0f, 1e-6f);
+    ck_assert_float_eq_tol(px[2], 0.5f, 1e-6f);               /* (0.25+0.75+0.5)/3 */
+    ck_assert_float_eq_tol(px[6], (0.25f - 0.5f + 1) / 2, 1e-6f); /* (r-b+1)/2 */
+    ck_assert_float_eq_tol(px[10], (0.25f - 1.5f + 0.5f + 2) / 4, 1e-6f);
+    for (int i = 0; i < 12; i++)
+        ck_assert(px[i] >= 0.0f && px[i] <= 1.0f);
+    dae_color_from_space(px, 4, DAE_COLOR_OPPONENT);
+    for (int i = 0; i < 12; i++)
+        ck_assert_float_eq_tol(px[i], orig[i], 1e-6f);
+    dae_color_to_space(px, 4, DAE_COLOR_RGB); /* no-op */
+    for (int i = 0; i < 12; i++)
+        ck_assert_float_eq_tol(px[i], orig[i], 1e-6f);
+    ck_assert_int_eq(dae_color_space_from_name("opponent"), DAE_COLOR_OPPONENT);
+    ck_assert_int_eq(dae_color_space_from_name("rgb"), DAE_COLOR_RGB);
+    ck_assert_int_eq(dae_color_space_from_name("yuv"), -1);
+}
+END_TEST
+
+START_TEST(test_area_downscale)
+{
+    dae_image src = {0}, dst = {0};
+    dae_error e = {0};
+    ck_assert_int_eq(dae_image_alloc(&src, 3, 2, 1, 0, &e), 0);
+    const float v[6] = {0.0f, 0.3f, 0.9f, 0.6f, 0.3f, 0.0f};
+    memcpy(src.px, v, sizeof v);
+    /* 3 -> 2 columns: each output covers 1.5 source pixels; 2 -> 1 rows: the mean */
+    ck_assert_int_eq(dae_image_area_downscale(&src, 2, 1, &dst, &e), 0);
+    ck_assert_int_eq(dst.w, 2);
+    ck_assert_int_eq(dst.h, 1);
+    float c0 = (0.0f + 0.5f * 0.3f) / 1.5f, c1 = (0.5f * 0.3f + 0.9f) / 1.5f;
+    float c0b = (0.6f + 0.5f * 0.3f) / 1.5f, c1b = (0.5f * 0.3f + 0.0f) / 1.5f;
+    ck_assert_float_eq_tol(dst.px[0], (c0 + c0b) / 2, 1e-6f);
+    ck_assert_float_eq_tol(dst.px[1], (c1 + c1b) / 2, 1e-6f);
+    dae_image_free(&dst);
+    /* same size copies; upscaling is refused */
+    ck_assert_int_eq(dae_image_area_downscale(&src, 3, 2, &dst, &e), 0);
+    for (int i = 0; i < 6; i++)
+        ck_assert_float_eq_tol(dst.px[i], v[i], 1e-7f);
+    dae_image_free(&dst);
+    ck_assert_int_eq(dae_image_area_downscale(&src, 4, 2, &dst, &e), DAE_EINVAL);
+    dae_image_free(&src);
+}
+END_TEST
+
+START_TEST(test_luma709_and_quantize)
+{
+    dae_image im = {0};
+    ck_assert_int_eq(dae_image_alloc(&im, 1, 1, 3, 0, NULL), 0);
+    im.px[0] = 1.0f;
+    im.px[1] = 0.5f;
+    im.px[2] = 0.0f;
+    ck_assert_int_eq(dae_image_to_luma709(&im, NULL), 0);
+    ck_assert_int_eq(im.c, 1);
+    ck_assert_float_eq_tol(im.px[0], 0.2125f + 0.7154f * 0.5f, 1e-6f);
+    dae_image_free(&im);
+
+    float q[5] = {-0.2f, 0.5f, 1.3f, 100.6f / 255.0f, NAN};
+    dae_photo_quantize(q, 5);
+    ck_assert_float_eq(q[0], 0.0f);
+    ck_assert_float_eq_tol(q[1] * 255.0f, 128.0f, 1e-4f); /* 127.5 rounds to even: 128 */
+    ck_assert_float_eq(q[2], 1.0f);
+    ck_assert_float_eq_tol(q[3] * 255.0f, 101.0f, 1e-4f);
+    ck_assert_float_eq(q[4], 0.0f);
+}
+END_TEST
+
+START_TEST(test_add_noise_levels)
+{
+    enum { N = 40000 };
+    float *clean = malloc(N * sizeof *clean), *out = malloc(N * sizeof *out);
+    for (int i = 0; i < N; i++)
+        clean[i] = 128.0f / 255.0f;
+    dae_rng r;
+    dae_rng_seed(&r, 3);
+    dae_photo_add_noise(&r, clean, N, 0.0f, out);
+    for (int i = 0; i < N; i++)
+        ck_assert_float_eq(out[i], clean[i]);
+    dae_photo_add_noise(&r, clean, N, 25.0f, out);
+    double s = 0, s2 = 0;
+    for (int i = 0; i < N; i++) {
+        double lv = out[i] * 255.0;
+        ck_assert(fabs(lv - rint(lv)) < 1e-3); /* on 8-bit levels */
+        s += lv - 128.0;
+        s2 += (lv - 128.0) * (lv - 128.0);
+    }
+    double mean = s / N, sd = sqrt(s2 / N - mean * mean);
+    ck_assert(fabs(mean) < 0.5);
+    ck_assert(fabs(sd - sqrt(25.0 * 25.0 + 1.0 / 12.0)) < 0.5); /* + rounding */
+    /* clipping: a white image with noise never exceeds 1 */
+    for (int i = 0; i < N; i++)
+        clean[i] = 1.0f;
+    dae_photo_add_noise(&r, clean, N, 50.0f, out);
+    for (int i = 0; i < N; i++)
+        ck_assert(out[i] <= 1.0f && out[i] >= 0.0f);
+    free(clean);
+    free(out);
+}
+END_TEST
+
+/* A c-channel w x h image whose value encodes (channel, y, x). */
+static void make_image(dae_image *im, int w, int h, int c)
+{
+    ck_assert_int_eq(dae_image_alloc(im, w, h, c, 0, NULL), 0);
+    for (int ch = 0; ch < c; ch++)
+        for (int y = 0; y < h; y++)
+            for (int x = 0; x < w; x++)
+                im->px[((size_t)ch * h + y) * w + x] = (float)(ch * 10000 + y * 100 + x);
+}
+
+START_TEST(test_patches_and_augment)
+{
+    dae_error e = {0};
+    dae_photoset *ps = dae_photoset_create(3, &e);
+    ck_assert_ptr_nonnull(ps);
+    dae_image im;
+    make_image(&im, 4, 4, 3);
+    ck_assert_int_eq(dae_photoset_add(ps, &im, "a", &e), 0);
+    ck_assert_ptr_null(im.px); /* ownership moved */
+    ck_assert_float_eq(dae_photoset_pixels(ps), 16.0);
+    dae_image gray;
+    make_image(&gray, 4, 4, 1);
+    ck_assert_int_eq(dae_photoset_add(ps, &gray, "g", &e), DAE_EINVAL);
+    dae_image_free(&gray);
+
+    dae_rng r;
+    dae_rng_seed(&r, 9);
+    float p[3 * 16];
+    dae_photoset_sample_patch(ps, &r, 4, 0, p); /* whole image, no augmentation */
+    for (int i = 0; i < 48; i++)
+        ck_assert_float_eq(p[i], ps->im[0].px[i]);
+    /* with augmentation: one of the 8 symmetries of the square, the same in every channel */
+    int seen[8] = {0};
+    for (int k = 0; k < 64; k++) {
+        dae_photoset_sample_patch(ps, &r, 4, 1, p);
+        int corner = (int)p[0]; /* (y, x) of the source pixel at the top-left */
+        int y = corner / 100, x = corner % 100;
+        ck_assert((y == 0 || y == 3) && (x == 0 || x == 3));
+        for (int i = 0; i < 16; i++) {
+            ck_assert_float_eq(p[16 + i], p[i] + 10000.0f);
+            ck_assert_float_eq(p[32 + i], p[i] + 20000.0f);
+        }
+        /* neighbours stay neighbours */
+        int y1 = (int)p[1] / 100, x1 = (int)p[1] % 100;
+        ck_assert_int_eq(abs(y1 - y) + abs(x1 - x), 1);
+        seen[(y ? 4 : 0) + (x ? 2 : 0) + (y1 != y)]++;
+    }
+    for (int i = 0; i < 8; i++)
+        ck_assert_int_gt(seen[i], 0);
+    /* crops stay inside: 2x2 crops of a 4x4 image */
+    for (int k = 0; k < 64; k++) {
+        dae_photoset_sample_patch(ps, &r, 2, 0, p);
+        int y = (int)p[0] / 100, x = (int)p[0] % 100;
+        ck_assert(y <= 2 && x <= 2);
+        ck_assert_float_eq(p[3], p[0] + 101.0f);
+    }
+    dae_photoset_free(ps);
+    dae_photoset_free(NULL);
+}
+END_TEST
+
+START_TEST(test_photo_facts)
+{
+    dae_photo_facts f;
+    dae_error e = {0};
+    ck_assert_int_eq(dae_photo_facts_parse("{\"input\":[1,8,8]}", 1, &f, &e), 0);
+    ck_assert_int_eq(f.channels, 1);
+    ck_assert_int_eq(f.per_channel, 0);
+    ck_assert(f.sigma_hi < 0);
+    const char *pc = "{\"per_channel\":true,\"color_space\":\"opponent\",\"corruption\":"
+                     "{\"type\":\"gaussian255\",\"sigma\":[5,55],\"quantize\":true}}";
+    ck_assert_int_eq(dae_photo_facts_parse(pc, 1, &f, &e), 0);
+    ck_assert_int_eq(f.channels, 3);
+    ck_assert_int_eq(f.per_channel, 1);
+    ck_assert_int_eq(f.cs, DAE_COLOR_OPPONENT);
+    ck_assert(f.sigma_lo == 5 && f.sigma_hi == 55);
+    ck_assert_int_eq(dae_photo_facts_parse(pc, 3, &f, &e), DAE_EINVAL); /* per-channel, 3 in */
+    ck_assert_ptr_nonnull(strstr(e.msg, "per_channel"));
+    ck_assert_int_eq(dae_photo_facts_parse("{\"color_space\":\"lab\"}", 3, &f, &e), DAE_EINVAL);
+    ck_assert_int_eq(dae_photo_facts_parse("{\"per_channel\":1}", 1, &f, &e), DAE_EINVAL);
+}
+END_TEST
+
+START_TEST(test_probe)
+{
+    dae_image im = {0};
+    unsigned char *buf = NULL;
+    size_t len = 0;
+    int w, h, c;
+    ck_assert_int_eq(dae_image_alloc(&im, 17, 9, 3, 0, NULL), 0);
+    ck_assert_int_eq(dae_png_encode(im.px, 17, 9, 3, 1, &buf, &len, NULL), 0);
+    ck_assert_int_eq(dae_image_probe(buf, len, &w, &h, &c, NULL), 0);
+    ck_assert(w == 17 && h == 9 && c == 3);
+    ck_assert_int_eq(dae_image_probe(buf, 20, &w, &h, &c, NULL), DAE_EFORMAT); /* cut */
+    free(buf);
+    ck_assert_int_eq(dae_jpeg_encode(im.px, 17, 9, 1, 90, &buf, &len, NULL), 0);
+    ck_assert_int_eq(dae_image_probe(buf, len, &w, &h, &c, NULL), 0);
+    ck_assert(w == 17 && h == 9 && c == 1);
+    free(buf);
+    ck_assert_int_eq(dae_image_probe((const unsigned char *)"GIF89a", 6, &w, &h, &c, NULL),
+                     DAE_EFORMAT);
+    dae_image_free(&im);
+}
+END_TEST
+
+static char tmpdir[64];
+
+static void setup(void)
+{
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/check_photo.XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+}
+
+static void teardown(void)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+/* A smooth synthetic "photo" with some edges, written as PNG. */
+static void write_photo(const char *name, int w, int h, int c, int seed)
+{
+    dae_image im = {0};
+    ck_assert_int_eq(dae_image_alloc(&im, w, h, c, 0, NULL), 0);
+    for (int ch = 0; ch < c; ch++)
+        for (int y = 0; y < h; y++)
+            for (int x = 0; x < w; x++) {
+                double v = 0.5 + 0.3 * sin(0.21 * x * (seed + 1) + 0.13 * y + ch) +
+                           ((x / 7 + y / 5 + seed) % 3 == 0 ? 0.15 : -0.1);
+                im.px[((size_t)ch * h + y) * w + x] = (float)v;
+            }
+    dae_photo_quantize(im.px, (size_t)c * w * h);
+    char path[160];
+    snprintf(path, sizeof path, "%s/%s", tmpdir, name);
+    dae_error e = {0};
+    ck_assert_msg(dae_png_write_file(path, &im, &e) == 0, "%s", e.msg);
+    dae_image_free(&im);
+}
+
+START_TEST(test_load_dir)
+{
+    write_photo("b.png", 30, 20, 3, 1);
+    write_photo("a.png", 17, 25, 1, 2);
+    FILE *f;
+    char path[160];
+    snprintf(path, sizeof path, "%s/notes.txt", tmpdir);
+    ck_assert_ptr_nonnull(f = fopen(path, "w"));
+    fputs("not a photo", f);
+    fclose(f);
+    dae_error e = {0};
+    dae_photoset *ps = dae_photoset_load_dir(tmpdir, 1, 16, 10, NULL, &e);
+    ck_assert_msg(ps != NULL, "%s", e.msg);
+    ck_assert_int_eq(ps->n, 2);
+    ck_assert_str_eq(ps->names[0], "a.png");
+    ck_assert_int_eq(ps->im[1].c, 1); /* colour converted by luma */
+    ck_assert_int_eq(ps->im[1].w, 30);
+    ck_assert_float_eq(dae_photoset_pixels(ps), 17.0 * 25 + 30.0 * 20);
+    dae_photoset_free(ps);
+    /* too small for the patches; too many files; missing folder */
+    ck_assert_ptr_null(dae_photoset_load_dir(tmpdir, 3, 18, 10, NULL, &e));
+    ck_assert_int_eq(e.code, DAE_ESHAPE);
+    ck_assert_ptr_nonnull(strstr(e.msg, "a.png"));
+    ck_assert_ptr_null(dae_photoset_load_dir(tmpdir, 3, 8, 1, NULL, &e));
+    ck_assert_int_eq(e.code, DAE_ELIMIT);
+    snprintf(path, sizeof path, "%s/nope", tmpdir);
+    ck_assert_ptr_null(dae_photoset_load_dir(path, 1, 8, 10, NULL, &e));
+    ck_assert_int_eq(e.code, DAE_ENOTFOUND);
+}
+END_TEST
+
+#define TINY_DNCNN(c)                                                                     \
+    "{\"input\":[" #c ",8,8],\"residual\":true,\"encoder\":[{\"type\":\"conv2d\","       \
+    "\"in_channels\":" #c ",\"out_channels\":6,\"kernel_size\":3,\"padding\":1},"          \
+    "{\"type\":\"relu\"},{\"type\":\"conv2d\",\"in_channels\":6,\"out_channels\":6,"      \
+    "\"kernel_size\":3,\"padding\":1},{\"type\":\"relu\"}],\"decoder\":[{\"type\":"       \
+    "\"conv2d\",\"in_channels\":6,\"out_channels\":" #c ",\"kernel_size\":3,\"padding\":1}]}"
+
+static dae_recipe *photo_recipe(int c, const char *cs)
+{
+    char json[2048];
+    snprintf(json, sizeof json,
+             "{\"output\":\"%s/out/m.safetensors\",\"epochs\":3,\"batch_size\":8,\"threads\":1,"
+             "\"seed\":4,\"tasks\":[\"denoise\"],\"data\":{\"train\":\"%s\",\"channels\":%d,"
+             "\"color_space\":\"%s\"},\"patches\":{\"size\":8,\"per_epoch\":20,"
+             "\"sigma_min\":5,\"sigma_max\":40,\"val_count\":6},\"optimizer\":{\"lr\":0.003},"
+             "\"model\":%s}",
+             tmpdir, tmpdir, c, cs, c == 1 ? TINY_DNCNN(1) : TINY_DNCNN(3));
+    dae_error e = {0};
+    dae_recipe *r = dae_recipe_parse(json, strlen(json), "photo recipe", 0, NULL, &e);
+    ck_assert_msg(r != NULL, "%s", e.msg);
+    return r;
+}
+
+START_TEST(test_trainer_patches_resume)
+{
+    write_photo("p1.png", 23, 19, 3, 1);
+    write_photo("p2.png", 40, 12, 3, 2);
+    char out[128];
+    snprintf(out, sizeof out, "mkdir -p %s/out", tmpdir);
+    ck_assert_int_eq(system(out), 0);
+    dae_error e = {0};
+    dae_recipe *r = photo_recipe(3, "opponent");
+    ck_assert_int_eq(r->patches.size, 8);
+    ck_assert_int_eq(r->patches.quantize, 1);
+    /* 12-pixel-high photo is smaller than nothing here; 8x8 patches fit everywhere */
+    dae_photoset *ps = dae_photoset_load_dir(tmpdir, 3, 8, 10, NULL, &e);
+    ck_assert_msg(ps != NULL, "%s", e.msg);
+
+    /* uninterrupted run */
+    dae_trainer *a = dae_trainer_create_photos(r, ps, NULL, &e);
+    ck_assert_msg(a != NULL, "%s", e.msg);
+    ck_assert_int_eq(dae_trainer_run(a, NULL, &e), 0);
+    const dae_train_stats *sa = dae_trainer_stats(a);
+    ck_assert_int_eq(sa->epochs_done, 3);
+    ck_assert_int_eq(sa->steps, 9); /* ceil(20/8) = 3 steps per epoch */
+    ck_assert(isfinite(sa->val_psnr));
+
+    /* stopped at step 4 (mid-epoch 2), resumed in a fresh trainer: the same parameters */
+    dae_trainer *b = dae_trainer_create_photos(r, ps, NULL, &e);
+    dae_train_options o = {.stop_at_step = 4};
+    ck_assert_int_eq(dae_trainer_run(b, &o, &e), 0);
+    ck_assert_int_eq(dae_trainer_stats(b)->status, DAE_TRAIN_INTERRUPTED);
+    dae_trainer_free(b);
+    dae_trainer *c = dae_trainer_create_photos(r, ps, NULL, &e);
+    ck_assert_msg(dae_trainer_resume(c, r->checkpoint, &e) == 0, "%s", e.msg);
+    ck_assert_int_eq(dae_trainer_run(c, NULL, &e), 0);
+    const dae_model *ma = dae_trainer_model(a), *mc = dae_trainer_model(c);
+    ck_assert_int_eq(memcmp(ma->params, mc->params, ma->n_params * sizeof(float)), 0);
+
+    /* the model file records the photo noise and the colour space */
+    ck_assert_int_eq(dae_trainer_save_model(a, r->output, NULL, &e), 0);
+    dae_modelfile *mf = dae_modelfile_load(r->output, NULL, &e);
+    ck_assert_msg(mf != NULL, "%s", e.msg);
+    cJSON *cfg = cJSON_Parse(mf->config_json);
+    ck_assert_str_eq(cJSON_GetObjectItem(cfg, "color_space")->valuestring, "opponent");
+    cJSON *corr = cJSON_GetObjectItem(cfg, "corruption");
+    ck_assert_str_eq(cJSON_GetObjectItem(corr, "type")->valuestring, "gaussian255");
+    ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(corr, "sigma")), 2);
+    cJSON *tr = cJSON_GetObjectItem(cfg, "training");
+    ck_assert_int_eq(cJSON_GetObjectItem(tr, "patch_size")->valueint, 8);
+    ck_assert(mf->model->fully_conv && mf->model->residual);
+    cJSON_Delete(cfg);
+    dae_modelfile_free(mf);
+
+    dae_trainer_free(a);
+    dae_trainer_free(c);
+    dae_photoset_free(ps);
+    dae_recipe_free(r);
+}
+END_TEST
+
+START_TEST(test_trainer_patches_errors)
+{
+    write_photo("small.png", 7, 30, 1, 1);
+    dae_error e = {0};
+    dae_recipe *r = photo_recipe(1, "rgb");
+    dae_photoset *ps = dae_photoset_load_dir(tmpdir, 1, 1, 10, NULL, &e);
+    ck_assert_ptr_nonnull(ps);
+    /* a photo narrower than the patches */
+    ck_assert_ptr_null(dae_trainer_create_photos(r, ps, NULL, &e));
+    ck_assert_int_eq(e.code, DAE_ESHAPE);
+    ck_assert_ptr_nonnull(strstr(e.msg, "small.png"));
+    /* through dae_train_main, the loader names the file too */
+    ck_assert_int_ne(dae_train_main(r, NULL, NULL, NULL, &e), 0);
+    ck_assert_ptr_nonnull(strstr(e.msg, "small.png"));
+    dae_photoset_free(ps);
+    dae_recipe_free(r);
+    /* recipe rules: sigma range order, colour space needs 3 channels */
+    const char *bad1 = "{\"patches\":{\"size\":8,\"sigma_min\":30,\"sigma_max\":10}}";
+    ck_assert_ptr_null(dae_recipe_parse(bad1, strlen(bad1), "r", 0, NULL, &e));
+    ck_assert_ptr_nonnull(strstr(e.msg, "sigma_min"));
+    const char *bad2 = "{\"data\":{\"color_space\":\"opponent\",\"channels\":1}}";
+    ck_assert_ptr_null(dae_recipe_parse(bad2, strlen(bad2), "r", 0, NULL, &e));
+    ck_assert_ptr_nonnull(strstr(e.msg, "color_space"));
+    /* the dataset constructor refuses a patch recipe */
+    dae_recipe *pr = photo_recipe(1, "rgb");
+    dae_dataset *ds = dae_dataset_create(4, 1, 8, 8, 0, NULL);
+    ck_assert_ptr_null(dae_trainer_create(pr, ds, ds, &e));
+    ck_assert_ptr_nonnull(strstr(e.msg, "patches.size"));
+    dae_dataset_free(ds);
+    dae_recipe_free(pr);
+}
+END_TEST
+
+Suite *suite_photo(void)
+{
+    Suite *s = suite_create("photo");
+    TCase *tc = tcase_create("core");
+    tcase_add_test(tc, test_opponent_round_trip);
+    tcase_add_test(tc, test_area_downscale);
+    tcase_add_test(tc, test_luma709_and_quantize);
+    tcase_add_test(tc, test_add_noise_levels);
+    tcase_add_test(tc, test_patches_and_augment);
+    tcase_add_test(tc, test_photo_facts);
+    tcase_add_test(tc, test_probe);
+    suite_add_tcase(s, tc);
+    TCase *tf = tcase_create("files");
+    tcase_add_checked_fixture(tf, setup, teardown);
+    tcase_set_timeout(tf, 30);
+    tcase_add_test(tf, test_load_dir);
+    tcase_add_test(tf, test_trainer_patches_resume);
+    tcase_add_test(tf, test_trainer_patches_errors);
+    suite_add_tcase(s, tf);
+    return s;
+}

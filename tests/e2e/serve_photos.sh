@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# serve_photos.sh — photos on /v1/denoise: any size, PNG or JPEG in, PNG or JPEG out; the
+# fully convolutional model for the image's channel count is picked without ?model=; tiles
+# give the same pixels as one whole-image pass, also under concurrent requests; a big
+# colour JPEG comes back with bounded memory; the sigma hint; a clear 422 when no model fits.
+source "$(dirname "$0")/lib.bash"
+
+make_models
+"$B/bench/mkmodel" "$T/models/photo-gray.safetensors" dncnn photo-gray
+"$B/bench/mkmodel" "$T/models/photo-rgb.safetensors" dncnn-rgb photo-rgb
+"$B/bench/mkpng" "$T/g.png" 1000 700 1
+"$B/bench/mkpng" "$T/c.jpg" 900 601 3
+"$B/bench/mkpng" "$T/g.jpg" 333 257 1
+"$B/bench/mkpng" "$T/big.jpg" 3000 2000 3
+
+# jpeg_size FILE -> "W H" from the first SOF marker
+jpeg_size() {
+    od -An -tu1 -v "$1" | tr -s ' \n' '\n\n' | sed '/^$/d' | awk '
+        { b[n++] = $1 }
+        END { for (i = 2; i + 8 < n; i++) if (b[i] == 255 && (b[i+1] == 192 || b[i+1] == 194)) {
+                  print b[i+7] * 256 + b[i+8], b[i+5] * 256 + b[i+6]; exit } }'
+}
+is_jpeg() { [ "$(od -An -tx1 -N3 "$1" | tr -d ' \n')" = "ffd8ff" ]; }
+
+# Two daemons: small tiles (many per image) and tiles larger than any test image (one pass).
+start_daed tiles --models "$T/models" --workers 2 --tile 64
+URL_T=$URL
+PID_T=$PID
+start_daed whole --models "$T/models" --workers 2 --tile 4096
+URL_W=$URL
+
+for name in g.png c.jpg g.jpg; do
+    for u in "$URL_T" "$URL_W"; do
+        URL=$u req POST /v1/denoise --data-binary @"$T/$name"
+        expect 200 "$name on $u"
+        cp "$T/body" "$T/out-$name-${u##*:}.png"
+    done
+    if cmp -s "$T/out-$name-${URL_T##*:}.png" "$T/out-$name-${URL_W##*:}.png"; then
+        ok "$name: tiles of 64 give the same pixels as one whole-image pass"
+    else
+        fail "$name: tiled output differs from the whole-image output"
+    fi
+done
+URL=$URL_T
+req POST /v1/denoise --data-binary @"$T/g.png"
+hdr_has "X-Model: photo-gray" "a gray PNG goes to the gray fully convolutional model"
+[ "$(png_size "$T/body")" = "1000 700" ] && ok "answer has the image's size" || fail "size $(png_size "$T/body")"
+req POST /v1/denoise --data-binary @"$T/c.jpg"
+hdr_has "X-Model: photo-rgb" "a colour JPEG goes to the colour model"
+hdr_has "Content-Type: image/png" "PNG by default"
+req POST /v1/denoise --data-binary @"$T/c.jpg" -H 'Accept: image/jpeg'
+expect 200 "JPEG answer"
+hdr_has "Content-Type: image/jpeg" "Accept: image/jpeg gives a JPEG"
+is_jpeg "$T/body" && [ "$(jpeg_size "$T/body")" = "900 601" ] && ok "a 900x601 JPEG" ||
+    fail "not a 900x601 JPEG: $(jpeg_size "$T/body")"
+req POST "/v1/denoise?model=mlp" --data-binary @"$T/g.png"
+expect 422 "?model= still decides: the 28x28 mlp model does not take 1000x700"
+
+# concurrency: tiles of several requests share the pool; every answer is the same image
+CPIDS=()
+for i in 1 2 3 4; do
+    curl -sS -o "$T/conc$i.png" --max-time 120 --data-binary @"$T/c.jpg" "$URL/v1/denoise" &
+    CPIDS+=($!)
+done
+wait "${CPIDS[@]}"
+same=1
+for i in 1 2 3 4; do cmp -s "$T/conc$i.png" "$T/out-c.jpg-${URL_T##*:}.png" || same=0; done
+[ $same = 1 ] && ok "4 concurrent tiled requests: identical answers" || fail "concurrent answers differ"
+
+# sigma hint: inside the trained range the model stays blind (same answer), above it the
+# image is scaled into the range (another answer), out of 0..255 is refused
+req POST "/v1/denoise?sigma=25" --data-binary @"$T/g.png"
+cmp -s "$T/body" "$T/out-g.png-${URL_T##*:}.png" && ok "sigma=25 inside 0..55: same as blind" ||
+    fail "sigma=25 changed the answer"
+req POST "/v1/denoise?sigma=110" --data-binary @"$T/g.png"
+expect 200 "sigma=110"
+cmp -s "$T/body" "$T/out-g.png-${URL_T##*:}.png" && fail "sigma=110 had no effect" ||
+    ok "sigma=110 above the range scales the image into it"
+req POST "/v1/denoise?sigma=300" --data-binary @"$T/g.png"
+expect 400 "sigma=300"
+body_has "0 to 255" "the sigma error names the range"
+
+# a 6 Mpx colour JPEG: back at full size; the daemon's peak memory stays far below what one
+# whole-image pass would need (its im2col buffer alone: 72 x 6M floats = 1.7 GB)
+req POST /v1/denoise --data-binary @"$T/big.jpg" -H 'Accept: image/jpeg'
+expect 200 "3000x2000 colour JPEG"
+[ "$(jpeg_size "$T/body")" = "3000 2000" ] && ok "3000x2000 back" || fail "size $(jpeg_size "$T/body")"
+hwm=$(awk '/VmHWM/ {print $2}' "/proc/$PID_T/status")
+[ "$hwm" -lt 1048576 ] && ok "peak memory ${hwm} kB < 1 GiB" || fail "peak memory ${hwm} kB"
+
+# no fully convolutional model for the channel count: a clear 422
+mkdir -p "$T/only"
+cp "$T/models/conv.safetensors" "$T/models/photo-gray.safetensors" "$T/only/"
+start_daed only --models "$T/only" --workers 1
+req POST /v1/denoise --data-binary @"$T/c.jpg"
+expect 422 "colour photo with only gray models"
+body_has "no fully convolutional denoise model for 3 channels" "the 422 says what is missing"
+req POST /v1/denoise --data-binary @"$T/g.jpg"
+expect 200 "gray JPEG with the gray model"
+hdr_has "X-Model: photo-gray" "gray JPEG picked photo-gray"
+
+# the gray model as a colour model, one opponent channel at a time: picked for colour
+"$B/dae-model" per-channel "$T/only/photo-gray.safetensors" "$T/only/photo-pc.safetensors" \
+    photo-pc >/dev/null
+req POST /v1/admin/reload -X POST
+req POST /v1/denoise --data-binary @"$T/c.jpg"
+expect 200 "colour photo with a per-channel model"
+hdr_has "X-Model: photo-pc" "colour JPEG picked the per-channel model"
+[ "$(png_size "$T/body")" = "900 601" ] && ok "900x601 colour back" || fail "size $(png_size "$T/body")"
+
+finish
