@@ -70,7 +70,8 @@ static const field fields[] = {
      "seed of initialisation, shuffling and corruptions"},
     {"epochs", T_INT, R(epochs), 0, "10", 1, 1000000, NULL, "passes over the training set"},
     {"batch_size", T_INT, R(batch_size), 0, "128", 1, 65536, NULL, "minibatch size"},
-    {"threads", T_INT, R(threads), 0, "2", 1, 256, NULL, "OpenBLAS threads"},
+    {"threads", T_INT, R(threads), 0, "2", 1, 16, NULL,
+     "compute threads: each batch is split across them (OpenBLAS single-threaded)"},
     {"progress", T_ENUM, R(progress), 0, "auto", 0, 0, tri_names,
      "progress bar (auto = when stderr is a terminal)"},
 

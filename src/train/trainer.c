@@ -427,7 +427,9 @@ static int finish_create(dae_trainer *t, dae_error *err)
 
     size_t B = (size_t)r->batch_size;
     t->ws = dae_workspace_create(m, r->batch_size, t->in_shape, 1, err);
-    if (!t->ws)
+    /* Our threads split each batch (OpenBLAS stays single-threaded): on small sgemms
+     * OpenBLAS's own threads spin and lose, badly so on a shared machine (bench/train-speed). */
+    if (!t->ws || dae_workspace_set_threads(t->ws, r->threads, err))
         goto fail;
     dae_optim_params op = r->optim;
     t->opt = dae_optim_create(&op, m->n_params, err);
@@ -1253,7 +1255,7 @@ int dae_train_main(const dae_recipe *r, const char *resume_path, const dae_train
     dae_photoset *ptrain = NULL, *pval = NULL;
     dae_trainer *t = NULL;
     int rc = DAE_OK;
-    dae_blas_set_threads(r->threads);
+    dae_blas_set_threads(1); /* parallelism is the workspace's threads (dae_trainer_create) */
 
     if (r->patches.size > 0) {
         dae_image_limits lim = dae_image_default_limits();
