@@ -354,7 +354,7 @@ START_TEST(test_trainer_patches_resume)
     ck_assert_int_eq(memcmp(ma->params, mc->params, ma->n_params * sizeof(float)), 0);
 
     /* the model file records the photo noise and the colour space */
-    ck_assert_int_eq(dae_trainer_save_model(a, r->output, NULL, &e), 0);
+    ck_assert_int_eq(dae_trainer_save_model(a, r->output, NULL, NULL, &e), 0);
     dae_modelfile *mf = dae_modelfile_load(r->output, NULL, &e);
     ck_assert_msg(mf != NULL, "%s", e.msg);
     cJSON *cfg = cJSON_Parse(mf->config_json);

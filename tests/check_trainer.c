@@ -344,7 +344,7 @@ START_TEST(test_calibration_and_model_file)
         ck_assert(c.value[i] >= c.value[i - 1]);
     ck_assert_double_eq(c.level[3], 0.99);
     ck_assert_double_eq(c.threshold, c.value[3]);
-    ck_assert_msg(dae_trainer_save_model(t, r->output, &c, &e) == DAE_OK, "%s", e.msg);
+    ck_assert_msg(dae_trainer_save_model(t, r->output, &c, NULL, &e) == DAE_OK, "%s", e.msg);
 
     dae_modelfile *mf = dae_modelfile_load(r->output, NULL, &e);
     ck_assert_msg(mf != NULL, "%s", e.msg);

@@ -107,6 +107,8 @@ typedef struct dae_recipe {
 
     struct {
         double threshold_q;               /* quantile used as the anomaly threshold */
+        char score[64];                   /* anomaly score spec (score.h), "mse" = plain */
+        int bank_max;                     /* kNN banks keep at most this many images */
     } calib;
 
     char *json;                           /* owned: the effective recipe (overrides applied) */

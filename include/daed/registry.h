@@ -39,6 +39,11 @@ typedef struct dae_entry {
     dae_workspace **ws;
     int *ws_batch;
     dae_shape *ws_in;
+    /* the anomaly scorer of mf's calibration (NULL if the model cannot score), and per
+     * worker its scratch and the batch it was sized for */
+    dae_scorer *scorer;
+    dae_score_ws **sws;
+    int *sws_batch;
 } dae_entry;
 
 typedef struct dae_registry dae_registry;
@@ -79,5 +84,9 @@ void dae_entry_unref(dae_entry *e);
  * re-created larger on demand; batch and shape must pass dae_model_check_input). */
 dae_workspace *dae_entry_workspace(dae_entry *e, int worker, int batch, dae_shape in,
                                    dae_error *err);
+
+/* Worker `worker`'s scorer scratch for `batch` images (created or grown on demand).
+ * NULL + DAE_ESHAPE if the model has no scorer. */
+dae_score_ws *dae_entry_score_ws(dae_entry *e, int worker, int batch, dae_error *err);
 
 #endif

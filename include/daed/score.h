@@ -93,6 +93,12 @@ void dae_score_ws_free(dae_score_ws *w);
 int dae_score_batch(const dae_scorer *s, dae_workspace *mws, dae_score_ws *w, const float *x,
                     int B, double *scores, double *terms, float *maps, dae_error *err);
 
+/* The same from outputs y (B, C, H, W) the caller already computed with the scorer's model
+ * (the server batches the forward pass with other requests). y may be NULL only for scores
+ * without a reconstruction term and without maps. */
+int dae_score_outputs(const dae_scorer *s, dae_score_ws *w, const float *x, const float *y,
+                      int B, double *scores, double *terms, float *maps, dae_error *err);
+
 /* Combine raw term values (n_terms of them) with the spec's normalisation and weights. */
 double dae_score_combine(const dae_score_spec *spec, const double *terms);
 

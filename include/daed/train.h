@@ -41,6 +41,7 @@
 #include "daed/modelfile.h"
 #include "daed/photo.h"
 #include "daed/recipe.h"
+#include "daed/scorefit.h"
 
 #define DAE_TRAINER_VERSION "dae-train 0.1"
 
@@ -109,9 +110,10 @@ int dae_trainer_resume(dae_trainer *t, const char *path, dae_error *err);
 int dae_trainer_calibrate(dae_trainer *t, dae_calibration *c, double *scores, dae_error *err);
 
 /* Write the model file: architecture + name, tasks, corruption, training facts and the
- * calibration c (may be NULL) in its config. Atomic. */
+ * calibration c (may be NULL) in its config; or, with a fitted anomaly score fit (not
+ * NULL; c is then ignored), its calibration and score.* tensors. Atomic. */
 int dae_trainer_save_model(dae_trainer *t, const char *path, const dae_calibration *c,
-                           dae_error *err);
+                           const dae_score_fit *fit, dae_error *err);
 
 /* The whole of dae-train: load the data the recipe names, create, resume from
  * resume_path if not NULL, run, calibrate and write r->output (unless interrupted).

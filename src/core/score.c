@@ -474,6 +474,25 @@ double dae_score_combine(const dae_score_spec *spec, const double *terms)
 int dae_score_batch(const dae_scorer *s, dae_workspace *mws, dae_score_ws *w, const float *x,
                     int B, double *scores, double *terms, float *maps, dae_error *err)
 {
+    const float *y = NULL;
+    if (B < 0 || B > w->max_batch)
+        return dae_error_set(err, DAE_ESHAPE, "score: batch of %d, the workspace holds %d", B,
+                             w->max_batch);
+    if (B > 0 && (s->need_forward || maps)) {
+        dae_shape os, sh = s->shape;
+        int rc = dae_model_forward(s->m, mws, x, B, sh, &y, &os, err);
+        if (rc)
+            return rc;
+        if (os.c != sh.c || os.h != sh.h || os.w != sh.w)
+            return dae_error_set(err, DAE_EINTERNAL, "score: model output [%d,%d,%d], expected "
+                                 "[%d,%d,%d]", os.c, os.h, os.w, sh.c, sh.h, sh.w);
+    }
+    return dae_score_outputs(s, w, x, y, B, scores, terms, maps, err);
+}
+
+int dae_score_outputs(const dae_scorer *s, dae_score_ws *w, const float *x, const float *y,
+                      int B, double *scores, double *terms, float *maps, dae_error *err)
+{
     if (B < 0 || B > w->max_batch)
         return dae_error_set(err, DAE_ESHAPE, "score: batch of %d, the workspace holds %d", B,
                              w->max_batch);
@@ -482,16 +501,10 @@ int dae_score_batch(const dae_scorer *s, dae_workspace *mws, dae_score_ws *w, co
     const dae_shape sh = s->shape;
     const size_t d = s->d;
     const int nt = s->spec.n_terms;
-    const float *y = NULL;
     int map_done = 0;
     if (s->need_forward || maps) {
-        dae_shape os;
-        int rc = dae_model_forward(s->m, mws, x, B, sh, &y, &os, err);
-        if (rc)
-            return rc;
-        if (os.c != sh.c || os.h != sh.h || os.w != sh.w)
-            return dae_error_set(err, DAE_EINTERNAL, "score: model output [%d,%d,%d], expected "
-                                 "[%d,%d,%d]", os.c, os.h, os.w, sh.c, sh.h, sh.w);
+        if (!y)
+            return dae_error_set(err, DAE_EINVAL, "score: this score needs the model's output");
         /* y - x with the output clipped to [0,1], as the calibration MSE */
         for (size_t i = 0; i < (size_t)B * d; i++) {
             float o = y[i] < 0 ? 0 : y[i] > 1 ? 1 : y[i];

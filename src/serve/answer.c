@@ -218,25 +218,10 @@ int answer_encode(dae_req *r, work *w, dae_error *err)
     return DAE_OK;
 }
 
-/* The per-image score the model's calibration was made with (mse unless it says else). */
-static double score_of(const char *kind, const float *x, const float *y, size_t n)
-{
-    double acc = 0;
-    int l1 = !strcmp(kind, "mae") || !strcmp(kind, "l1");
-    for (size_t i = 0; i < n; i++) {
-        double d = (double)y[i] - (double)x[i];
-        acc += l1 ? fabs(d) : d * d;
-    }
-    if (!strcmp(kind, "sse"))
-        return acc;
-    double mean = n ? acc / (double)n : 0;
-    if (!strcmp(kind, "rmse"))
-        return sqrt(mean);
-    return mean;
-}
-
-/* Per-pixel squared error averaged over channels, resized back to the input's size. */
-static int heatmap_of(work *w, int i, dae_image *map, float *max, dae_error *err)
+/* Per-pixel error averaged over channels, resized back to the input's size: the scorer's
+ * map (the blurred squared error its score is made of) when given, else (y - x)^2. */
+static int heatmap_of(work *w, int i, const float *src, dae_image *map, float *max,
+                      dae_error *err)
 {
     dae_shape in = w->in;
     size_t plane = (size_t)in.h * in.w, v = shape_vals(in);
@@ -244,10 +229,11 @@ static int heatmap_of(work *w, int i, dae_image *map, float *max, dae_error *err
     if (dae_image_alloc(&m, in.w, in.h, 1, 0, err) != DAE_OK)
         return err->code;
     const float *x = w->x + (size_t)i * v, *y = w->y + (size_t)i * v;
+    const float *e = src ? src + (size_t)i * v : NULL;
     for (int c = 0; c < in.c; c++)
         for (size_t p = 0; p < plane; p++) {
             float d = y[c * plane + p] - x[c * plane + p];
-            m.px[p] += d * d / (float)in.c;
+            m.px[p] += (e ? e[c * plane + p] : d * d) / (float)in.c;
         }
     int rc = DAE_OK;
     if (w->resized) {
@@ -271,7 +257,46 @@ static int heatmap_of(work *w, int i, dae_image *map, float *max, dae_error *err
     return DAE_OK;
 }
 
-int answer_score(dae_req *r, work *w, dae_error *err)
+/* Scores (and, if maps is not NULL, error maps) of the n images of w, as the model's
+ * calibration defines them (score.h). The scorer works on the nominal input shape; other
+ * sizes (fully convolutional models) can only get the plain per-image MSE. */
+static int scores_of(dae_req *r, work *w, int worker, double *scores, float *maps,
+                     dae_error *err)
+{
+    dae_entry *e = r->entry;
+    dae_shape nom = e->mf->model->in_shape;
+    const dae_score_spec *sp = &e->mf->score;
+    if (same_shape(w->in, nom)) {
+        dae_score_ws *sws = dae_entry_score_ws(e, worker, w->n, err);
+        if (!sws)
+            return err->code;
+        return dae_score_outputs(e->scorer, sws, w->x, w->y, w->n, scores, NULL, maps, err);
+    }
+    int plain = sp->n_terms == 1 && sp->term[0].kind == DAE_SCORE_RECON &&
+                sp->term[0].blur == 0 && sp->term[0].top == 0;
+    if (!plain)
+        return dae_error_set(err, DAE_ESHAPE, "model %s scores images of [%d,%d,%d] only (its "
+                             "score \"%s\" is calibrated there); this one is [%d,%d,%d]: add "
+                             "?resize=1", e->name, nom.c, nom.h, nom.w, e->mf->calib.score,
+                             w->in.c, w->in.h, w->in.w);
+    size_t v = shape_vals(w->in);
+    for (int i = 0; i < w->n; i++) {
+        const float *x = w->x + (size_t)i * v, *y = w->y + (size_t)i * v;
+        double acc = 0;
+        for (size_t j = 0; j < v; j++) {
+            float o = y[j] < 0 ? 0 : y[j] > 1 ? 1 : y[j]; /* clipped, as the calibration */
+            double d = (double)o - x[j];
+            acc += d * d;
+            if (maps)
+                maps[(size_t)i * v + j] = (float)(d * d);
+        }
+        scores[i] = (acc / (double)v - sp->term[0].mean) / sp->term[0].std *
+                    sp->term[0].weight;
+    }
+    return DAE_OK;
+}
+
+int answer_score(dae_req *r, work *w, int worker, dae_error *err)
 {
     const dae_calibration *cal = &r->entry->mf->calib;
     if (!same_shape(w->in, w->out))
@@ -282,22 +307,31 @@ int answer_score(dae_req *r, work *w, dae_error *err)
     int have_thr = r->has_threshold || cal->n > 0;
     double thr = r->has_threshold ? r->threshold : cal->threshold;
     size_t v = shape_vals(w->in);
+    double *scores = malloc((size_t)w->n * sizeof *scores);
+    float *maps = r->heatmap ? malloc((size_t)w->n * v * sizeof *maps) : NULL;
+    int rc = DAE_OK;
+    if (!scores || (r->heatmap && !maps)) {
+        rc = dae_error_set(err, DAE_ENOMEM, "score: no memory for %d images", w->n);
+        goto done;
+    }
+    if ((rc = scores_of(r, w, worker, scores, maps, err)) != DAE_OK)
+        goto done;
     if (!w->batched && r->heatmap && r->want_png && !r->want_json) {
         dae_image map = {0};
         float mx;
-        if (heatmap_of(w, 0, &map, &mx, err) != DAE_OK)
-            return err->code;
+        if ((rc = heatmap_of(w, 0, maps, &map, &mx, err)) != DAE_OK)
+            goto done;
         unsigned char *png = NULL;
         size_t len = 0;
-        int rc = dae_png_encode(map.px, map.w, map.h, 1, r->s->cfg.png_level, &png, &len, err);
+        rc = dae_png_encode(map.px, map.w, map.h, 1, r->s->cfg.png_level, &png, &len, err);
         dae_image_free(&map);
         if (rc != DAE_OK)
-            return rc;
-        double sc = score_of(kind, w->x, w->y, v);
+            goto done;
         snprintf(r->extra_name, sizeof r->extra_name, "X-Heatmap-Max");
-        snprintf(r->extra_value, sizeof r->extra_value, "%.7g;score=%.7g", (double)mx, sc);
+        snprintf(r->extra_value, sizeof r->extra_value, "%.7g;score=%.7g", (double)mx,
+                 scores[0]);
         req_answer(r, 200, "image/png", (char *)png, len);
-        return DAE_OK;
+        goto done;
     }
     sbuf b;
     sb_init(&b);
@@ -305,9 +339,8 @@ int answer_score(dae_req *r, work *w, dae_error *err)
     sb_json_str(&b, r->entry->name);
     if (w->batched)
         sb_str(&b, ",\"results\":[");
-    int rc = DAE_OK;
     for (int i = 0; i < w->n && rc == DAE_OK; i++) {
-        double sc = score_of(kind, w->x + (size_t)i * v, w->y + (size_t)i * v, v);
+        double sc = scores[i];
         double pct = dae_calibration_percentile(cal, sc);
         sb_str(&b, w->batched ? (i ? ",{" : "{") : ",");
         sb_str(&b, "\"score\":");
@@ -328,7 +361,7 @@ int answer_score(dae_req *r, work *w, dae_error *err)
         if (r->heatmap) {
             dae_image map = {0};
             float mx;
-            if ((rc = heatmap_of(w, i, &map, &mx, err)) != DAE_OK)
+            if ((rc = heatmap_of(w, i, maps, &map, &mx, err)) != DAE_OK)
                 break;
             sb_str(&b, ",\"heatmap_max\":");
             sb_json_float(&b, mx);
@@ -344,5 +377,8 @@ int answer_score(dae_req *r, work *w, dae_error *err)
         answer_sb(r, "application/json", &b);
     else
         sb_free(&b);
+done:
+    free(scores);
+    free(maps);
     return rc;
 }

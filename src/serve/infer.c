@@ -200,7 +200,7 @@ static void finish(dae_req *r, work *w, int worker)
     dae_error err = {0};
     int rc;
     switch (r->route->id) {
-    case DAE_ROUTE_V1_SCORE: rc = answer_score(r, w, &err); break;
+    case DAE_ROUTE_V1_SCORE: rc = answer_score(r, w, worker, &err); break;
     case DAE_ROUTE_V1_ENCODE: rc = answer_encode(r, w, &err); break;
     case DAE_ROUTE_V2_INFER: v2_finish(r, w, worker); return;
     default: rc = answer_images(r, w, &err); break;

@@ -168,7 +168,7 @@ struct cJSON *parse_json_body(dae_req *r, dae_error *err);
 /* answer.c: r's answer from w after the model ran. */
 int answer_images(dae_req *r, work *w, dae_error *err);
 int answer_encode(dae_req *r, work *w, dae_error *err);
-int answer_score(dae_req *r, work *w, dae_error *err);
+int answer_score(dae_req *r, work *w, int worker, dae_error *err);
 
 void infer_run(void *ctx, int worker, dae_job **jobs, int n);
 /* Worker `wc`'s staging buffer of at least n floats (grown, reused); NULL when out of memory. */

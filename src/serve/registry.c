@@ -23,11 +23,16 @@ struct dae_registry {
 
 static void entry_free(dae_entry *e)
 {
-    for (int i = 0; i < e->n_ws; i++)
+    for (int i = 0; i < e->n_ws; i++) {
         dae_workspace_free(e->ws[i]);
+        dae_score_ws_free(e->sws[i]);
+    }
     free(e->ws);
     free(e->ws_batch);
     free(e->ws_in);
+    free(e->sws);
+    free(e->sws_batch);
+    dae_scorer_free(e->scorer);
     dae_modelfile_free(e->mf);
     free(e);
 }
@@ -124,12 +129,16 @@ static dae_entry *entry_load(dae_registry *r, const char *file, const struct sta
         e->ws = calloc((size_t)r->n_workers, sizeof *e->ws);
         e->ws_batch = calloc((size_t)r->n_workers, sizeof *e->ws_batch);
         e->ws_in = calloc((size_t)r->n_workers, sizeof *e->ws_in);
+        e->sws = calloc((size_t)r->n_workers, sizeof *e->sws);
+        e->sws_batch = calloc((size_t)r->n_workers, sizeof *e->sws_batch);
     }
-    if (!e || !e->ws || !e->ws_batch || !e->ws_in) {
+    if (!e || !e->ws || !e->ws_batch || !e->ws_in || !e->sws || !e->sws_batch) {
         if (e) {
             free(e->ws);
             free(e->ws_batch);
             free(e->ws_in);
+            free(e->sws);
+            free(e->sws_batch);
             free(e);
         }
         dae_modelfile_free(mf);
@@ -147,6 +156,10 @@ static dae_entry *entry_load(dae_registry *r, const char *file, const struct sta
     e->loaded_at = time(NULL);
     e->photo = facts;
     e->n_ws = r->n_workers;
+    /* The anomaly scorer of the model's calibration; models whose output is not an image
+     * of the input's shape (super-resolution) have none and cannot serve /v1/score. */
+    dae_error serr = {0};
+    e->scorer = dae_modelfile_scorer(mf, &serr);
     return e;
 }
 
@@ -406,4 +419,26 @@ dae_workspace *dae_entry_workspace(dae_entry *e, int worker, int batch, dae_shap
     e->ws_batch[worker] = batch;
     e->ws_in[worker] = in;
     return ws;
+}
+
+dae_score_ws *dae_entry_score_ws(dae_entry *e, int worker, int batch, dae_error *err)
+{
+    if (!e->scorer) {
+        dae_error_set(err, DAE_ESHAPE, "model %s cannot score: its output is not an image of "
+                      "its input's shape", e->name);
+        return NULL;
+    }
+    if (worker < 0 || worker >= e->n_ws) {
+        dae_error_set(err, DAE_EINTERNAL, "model %s: no score slot for worker %d", e->name,
+                      worker);
+        return NULL;
+    }
+    if (e->sws[worker] && batch <= e->sws_batch[worker])
+        return e->sws[worker];
+    dae_score_ws_free(e->sws[worker]);
+    e->sws_batch[worker] = 0;
+    e->sws[worker] = dae_score_ws_create(e->scorer, batch, err);
+    if (e->sws[worker])
+        e->sws_batch[worker] = batch;
+    return e->sws[worker];
 }

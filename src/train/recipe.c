@@ -175,6 +175,10 @@ static const field fields[] = {
 
     {"calibration.threshold", T_DOUBLE, R(calib.threshold_q), 0, "0.99", 0.5, 1, NULL,
      "quantile of validation scores used as the anomaly threshold"},
+    {"calibration.score", T_STR, R(calib.score), S(calib.score), "mse", 0, 0, NULL,
+     "anomaly score (docs/anomaly.md): mse, or terms such as bmse1@top100+knn1b1"},
+    {"calibration.bank_max", T_INT, R(calib.bank_max), 0, "8192", 0, 2147483647.0, NULL,
+     "kNN score terms keep at most this many training images in the model file (0 = all)"},
 };
 #define N_FIELDS ((int)(sizeof fields / sizeof fields[0]))
 

@@ -1,6 +1,7 @@
 /* trainer.c — the dae-train loop: steps, validation, collapse restarts, checkpoints,
  * resume, calibration and the final model file (see train.h). */
 #include "daed/train.h"
+#include "daed/scorefit.h"
 
 #include <cjson/cJSON.h>
 #include <inttypes.h>
@@ -1139,7 +1140,7 @@ static cJSON *num_or_null(double v)
 }
 
 int dae_trainer_save_model(dae_trainer *t, const char *path, const dae_calibration *c,
-                           dae_error *err)
+                           const dae_score_fit *fit, dae_error *err)
 {
     const dae_recipe *r = t->r;
     char *arch = dae_model_arch_json(t->m), *cfg_txt = NULL;
@@ -1195,7 +1196,7 @@ int dae_trainer_save_model(dae_trainer *t, const char *path, const dae_calibrati
     cJSON_AddBoolToObject(tr, "early_stopped", t->st.status == DAE_TRAIN_EARLY_STOP);
     cJSON_AddNumberToObject(tr, "collapse_restarts", t->attempt);
     cJSON_AddBoolToObject(tr, "collapse_check", t->collapse_on);
-    cJSON_AddNumberToObject(tr, "threads", dae_blas_get_threads());
+    cJSON_AddNumberToObject(tr, "threads", r->threads);
     cJSON_AddItemToObject(cfg, "training", tr);
 
     if (c && c->n > 0) {
@@ -1213,7 +1214,9 @@ int dae_trainer_save_model(dae_trainer *t, const char *path, const dae_calibrati
         rc = dae_error_set(err, DAE_ENOMEM, "model file: cannot build the config");
         goto done;
     }
-    rc = dae_modelfile_save(path, t->m, cfg_txt, NULL, err);
+    /* a fitted anomaly score replaces the plain calibration and brings its tensors */
+    rc = fit ? dae_score_fit_save(path, t->m, cfg_txt, fit, err)
+             : dae_modelfile_save(path, t->m, cfg_txt, NULL, err);
 done:
     cJSON_Delete(cfg);
     free(cfg_txt);
@@ -1279,7 +1282,7 @@ int dae_train_main(const dae_recipe *r, const char *resume_path, const dae_train
         }
         logf_(o, "dae-train: %s: %zu parameters; %d training photos (%.1f Mpx, %d channel%s%s%s) "
               "from %s; %d patches of %dx%d per epoch, sigma %g..%g (0-255)%s; %d validation "
-              "crops of %s; %d steps/epoch of %d; %s, lr %g; %d BLAS thread%s\n",
+              "crops of %s; %d steps/epoch of %d; %s, lr %g; %d thread%s\n",
               r->name, t->m->n_params, ptrain->n, dae_photoset_pixels(ptrain) / 1e6,
               ptrain->c, ptrain->c == 1 ? "" : "s", ptrain->c == 3 ? ", " : "",
               ptrain->c == 3 ? dae_color_space_name((dae_color_space)r->data.color_space) : "",
@@ -1287,8 +1290,8 @@ int dae_train_main(const dae_recipe *r, const char *resume_path, const dae_train
               r->patches.sigma_min, r->patches.sigma_max,
               r->patches.quantize ? ", 8-bit rounded" : "", t->val->n,
               r->data.val[0] ? r->data.val : "the training photos", t->steps_per_epoch,
-              r->batch_size, dae_opt_kind_name(r->optim.kind), r->lr, dae_blas_get_threads(),
-              dae_blas_get_threads() == 1 ? "" : "s");
+              r->batch_size, dae_opt_kind_name(r->optim.kind), r->lr, r->threads,
+              r->threads == 1 ? "" : "s");
     } else {
         all = load_set(r->data.train, r, r->data.limit, err);
         if (!all) {
@@ -1326,10 +1329,10 @@ int dae_train_main(const dae_recipe *r, const char *resume_path, const dae_train
             goto done;
         }
         logf_(o, "dae-train: %s: %zu parameters; %d training and %d validation images (%d,%d,%d) "
-              "from %s; %d steps/epoch of %d; %s, lr %g; %d BLAS thread%s\n",
+              "from %s; %d steps/epoch of %d; %s, lr %g; %d thread%s\n",
               r->name, t->m->n_params, train->n, val->n, train->c, train->h, train->w,
               r->data.train, t->steps_per_epoch, r->batch_size, dae_opt_kind_name(r->optim.kind),
-              r->lr, dae_blas_get_threads(), dae_blas_get_threads() == 1 ? "" : "s");
+              r->lr, r->threads, r->threads == 1 ? "" : "s");
     }
     if (resume_path) {
         if ((rc = dae_trainer_resume(t, resume_path, err)))
@@ -1344,14 +1347,38 @@ int dae_train_main(const dae_recipe *r, const char *resume_path, const dae_train
     if (t->st.status == DAE_TRAIN_INTERRUPTED)
         goto done;
     dae_calibration cal;
-    if ((rc = dae_trainer_calibrate(t, &cal, NULL, err)))
-        goto done;
-    if ((rc = dae_trainer_save_model(t, r->output, &cal, err)))
-        goto done;
+    if (!strcmp(r->calib.score, "mse")) {
+        if ((rc = dae_trainer_calibrate(t, &cal, NULL, err)) ||
+            (rc = dae_trainer_save_model(t, r->output, &cal, NULL, err)))
+            goto done;
+    } else {
+        /* a richer anomaly score (score.h): statistics and banks from the normal training
+         * and validation images, calibrated on the validation images */
+        dae_score_spec want;
+        dae_score_fit fit;
+        dae_score_fit_params fp = dae_score_fit_default_params();
+        if (!train) {
+            rc = dae_error_set(err, DAE_EINVAL, "calibration.score \"%s\": photo models "
+                               "calibrate the plain mse only", r->calib.score);
+            goto done;
+        }
+        fp.threshold_q = r->calib.threshold_q;
+        fp.bank_max = r->calib.bank_max;
+        if ((rc = dae_score_spec_parse(r->calib.score, &want, err)) ||
+            (rc = dae_scorer_fit(t->m, &want, train, t->val, &fp, &fit, err))) {
+            dae_error_prefix(err, "calibration.score: ");
+            goto done;
+        }
+        cal = fit.calib;
+        rc = dae_trainer_save_model(t, r->output, NULL, &fit, err);
+        dae_score_fit_free(&fit);
+        if (rc)
+            goto done;
+    }
     logf_(o, "wrote %s: %d epochs, train_loss %.6f, val_psnr %.3f dB, %d collapse restart%s, "
-          "threshold (p%g of validation MSE) %.6g, %.1f s\n",
+          "threshold (p%g of validation %s) %.6g, %.1f s\n",
           r->output, t->st.epochs_done, t->st.train_loss, t->st.val_psnr, t->attempt,
-          t->attempt == 1 ? "" : "s", 100 * r->calib.threshold_q, cal.threshold,
+          t->attempt == 1 ? "" : "s", 100 * r->calib.threshold_q, r->calib.score, cal.threshold,
           t->st.seconds);
 done:
     dae_trainer_free(t);
