@@ -261,6 +261,9 @@ static int pick_for_image(dae_req *r)
     if (r->is_json || dae_image_probe((const unsigned char *)r->body, r->len, &w, &h, &c,
                                       NULL) != DAE_OK)
         return 0; /* JSON bodies, and bad images (the worker explains what is wrong) */
+    if ((size_t)w * (size_t)h > r->s->cfg.max_pixels || w > r->s->cfg.max_side ||
+        h > r->s->cfg.max_side)
+        return 0; /* too large whatever the model: the decoder answers 413 */
     const dae_model *dm = r->entry->mf->model;
     if ((dm->in_shape.h == h && dm->in_shape.w == w) ||
         (dae_model_tile_radius(dm) >= 0 && r->entry->photo.channels == c))
