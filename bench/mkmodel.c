@@ -8,7 +8,8 @@
  *       sr (1x14x14 -> 1x28x28 superres),
  *       dncnn / dncnn-rgb (a small DnCNN-style residual photo denoiser, 3x3 same
  *       convolutions, receptive field 7x7, gray / colour in the opponent space, blind
- *       sigma 0..55 on the 0-255 scale). The weights are PyTorch's default
+ *       sigma 0..55 on the 0-255 scale), dncnn-hi (gray, trained range 40..100).
+ *       The weights are PyTorch's default
  * initialisation from SEED: useless as a denoiser, exact as a test subject. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,30 +55,33 @@ static const char *SR =
     "{\"type\":\"conv2d\",\"in_channels\":4,\"out_channels\":1,\"kernel_size\":3,\"stride\":1,"
     "\"padding\":1},{\"type\":\"sigmoid\"}]";
 
-#define DNCNN(C)                                                                          \
+#define DNCNN(C, HI)                                                                      \
     "\"tasks\":[\"denoise\"],\"input\":[" #C ",40,40],\"residual\":true,"                  \
     "\"encoder\":[{\"type\":\"conv2d\",\"in_channels\":" #C ",\"out_channels\":8,"         \
     "\"kernel_size\":3,\"padding\":1},{\"type\":\"relu\"},{\"type\":\"conv2d\","          \
     "\"in_channels\":8,\"out_channels\":8,\"kernel_size\":3,\"padding\":1},{\"type\":"     \
     "\"relu\"}],\"decoder\":[{\"type\":\"conv2d\",\"in_channels\":8,\"out_channels\":" #C \
     ",\"kernel_size\":3,\"padding\":1}],\"corruption\":{\"type\":\"gaussian255\","          \
-    "\"sigma\":[0,55],\"quantize\":true}"
-static const char *DNCNN_GRAY = DNCNN(1);
-static const char *DNCNN_RGB = DNCNN(3) ",\"color_space\":\"opponent\"";
+    "\"sigma\":" HI ",\"quantize\":true}"
+static const char *DNCNN_GRAY = DNCNN(1, "[0,55]");
+static const char *DNCNN_HI = DNCNN(1, "[40,100]");
+static const char *DNCNN_RGB = DNCNN(3, "[0,55]") ",\"color_space\":\"opponent\"";
 
 int main(int argc, char **argv)
 {
     if (argc < 4) {
-        fprintf(stderr, "usage: mkmodel OUT.safetensors conv|mlp|rgb|sr|dncnn|dncnn-rgb NAME "
-                        "[SEED]\n");
+        fprintf(stderr, "usage: mkmodel OUT.safetensors conv|mlp|rgb|sr|dncnn|dncnn-rgb|"
+                        "dncnn-hi NAME [SEED]\n");
         return 2;
     }
     const char *body = !strcmp(argv[2], "conv") ? CONV : !strcmp(argv[2], "mlp") ? MLP
                        : !strcmp(argv[2], "rgb") ? RGB : !strcmp(argv[2], "sr") ? SR
                        : !strcmp(argv[2], "dncnn") ? DNCNN_GRAY
-                       : !strcmp(argv[2], "dncnn-rgb") ? DNCNN_RGB : NULL;
+                       : !strcmp(argv[2], "dncnn-rgb") ? DNCNN_RGB
+                       : !strcmp(argv[2], "dncnn-hi") ? DNCNN_HI : NULL;
     if (!body) {
-        fprintf(stderr, "mkmodel: unknown kind %s (conv, mlp, rgb, sr, dncnn, dncnn-rgb)\n",
+        fprintf(stderr, "mkmodel: unknown kind %s (conv, mlp, rgb, sr, dncnn, dncnn-rgb, "
+                        "dncnn-hi)\n",
                 argv[2]);
         return 2;
     }

@@ -28,7 +28,7 @@ cv2.imwrite(os.environ["OUT"] + "/dragonfly12_s20.jpg", noisy, [cv2.IMWRITE_JPEG
 PY
 
 rm -f "$out/port"
-"$build/daed" --bind 127.0.0.1 --port 0 --port-file "$out/port" --models models \
+"$build/daed" --bind 127.0.0.1 --port 0 --port-file "$out/port" --models "${MODELS:-models}" \
     >"$out/daed.log" 2>&1 &
 pid=$!
 trap 'kill $pid 2>/dev/null || true' EXIT

@@ -10,12 +10,8 @@
  * finished tile lets the next one in. A tile the pool refuses (full queue, or draining at
  * shutdown) runs at once on the worker that tried to queue it, so a request never stalls.
  *
- * Photo models (photo.h: "color_space", "per_channel", "corruption": {"type":
- * "gaussian255", "sigma": [lo, hi]}): colour images are denoised in the model's colour
- * space, by a per-channel model one channel at a time (each a tile job); with a ?sigma= hint
- * above the trained range, the image is contrast-scaled about mid-gray by hi/sigma so its
- * noise falls inside the range, denoised, and scaled back. Without a hint, or with one
- * inside the range, the model is blind and the hint changes nothing. */
+ * Photo models (photo.h: "color_space", "per_channel"): colour images are denoised in the
+ * model's colour space, by a per-channel model one channel at a time (each a tile job). */
 #include <math.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -50,7 +46,6 @@ struct tiled {
     int failed;
     dae_error err;         /* the first failure */
     dae_color_space cs;
-    float scale;           /* sigma hint: inputs scaled about 0.5 by this (1 = not) */
 };
 
 int tiles_radius(const dae_req *r)
@@ -181,16 +176,13 @@ static void complete(tiled *t)
     if (t->failed) {
         req_fail(r, &t->err);
     } else {
-        size_t plane = (size_t)t->W * t->H, n = (size_t)t->w.n * t->c * plane;
+        size_t plane = (size_t)t->W * t->H;
         /* the inputs are no longer needed: release them before the answer is encoded (the
          * answer keeps their sizes, which are all it reads of them for a denoise) */
         for (int i = 0; i < t->w.n; i++) {
             free(t->w.orig[i].px);
             t->w.orig[i].px = NULL;
         }
-        if (t->scale != 1.0f)
-            for (size_t i = 0; i < n; i++)
-                t->w.y[i] = 0.5f + (t->w.y[i] - 0.5f) / t->scale;
         if (t->c == 3)
             for (int i = 0; i < t->w.n; i++)
                 dae_color_from_space(t->w.y + (size_t)i * 3 * plane, plane, t->cs);
@@ -263,22 +255,13 @@ void tiles_start(dae_req *r, work *w, int worker)
     t->c = t->w.in.c;
     t->W = t->w.in.w;
     t->H = t->w.in.h;
-    t->scale = 1.0f;
     pthread_mutex_init(&t->mu, NULL);
     int R = dae_model_tile_radius(m), T = s->cfg.tile;
     size_t plane = (size_t)t->W * t->H;
-    double sigma_hi = r->entry->photo.sigma_hi;
     t->cs = r->entry->photo.cs;
-    if (r->has_sigma && sigma_hi > 0 && r->sigma > sigma_hi)
-        t->scale = (float)(sigma_hi / r->sigma);
-    for (int i = 0; i < t->w.n; i++) {
-        float *px = t->w.orig[i].px;
-        if (t->c == 3)
-            dae_color_to_space(px, plane, t->cs);
-        if (t->scale != 1.0f)
-            for (size_t p = 0; p < (size_t)t->c * plane; p++)
-                px[p] = 0.5f + t->scale * (px[p] - 0.5f);
-    }
+    if (t->c == 3)
+        for (int i = 0; i < t->w.n; i++)
+            dae_color_to_space(t->w.orig[i].px, plane, t->cs);
     long per = dae_tile_plan(t->W, t->H, T, R, NULL, 0);
     int planes = t->c / m->in_shape.c; /* 3 for a per-channel model on colour, else 1 */
     t->n = per * planes * t->w.n;

@@ -250,11 +250,21 @@ int v1_pick_model(dae_req *r, unsigned task, const char *name)
     return 0;
 }
 
+/* Does the ?sigma= hint (if any) fall in e's trained noise range? Models without a range
+ * (not photo models) never match a hint. */
+static int sigma_fits(const dae_req *r, const dae_entry *e)
+{
+    return !r->has_sigma ||
+           (e->photo.sigma_hi >= 0 && r->sigma >= e->photo.sigma_lo &&
+            r->sigma <= e->photo.sigma_hi);
+}
+
 /* /v1/denoise without ?model=: a PNG or JPEG that is not exactly the default model's
  * nominal size goes to the first loaded denoiser that runs in tiles (any size) for its
- * channel count, unless the default is such a model already. With none, the default keeps
- * it (a fully convolutional default may still take the size); an image that the default
- * cannot take is answered 422 here, naming what is missing. 0 = go on. */
+ * channel count, unless the default is such a model already; with a ?sigma= hint, the first
+ * such model whose trained range holds it wins over the others. With none, the default
+ * keeps it (a fully convolutional default may still take the size); an image that the
+ * default cannot take is answered 422 here, naming what is missing. 0 = go on. */
 static int pick_for_image(dae_req *r)
 {
     int w, h, c;
@@ -266,16 +276,23 @@ static int pick_for_image(dae_req *r)
         return 0; /* too large whatever the model: the decoder answers 413 */
     const dae_model *dm = r->entry->mf->model;
     if ((dm->in_shape.h == h && dm->in_shape.w == w) ||
-        (dae_model_tile_radius(dm) >= 0 && r->entry->photo.channels == c))
+        (dae_model_tile_radius(dm) >= 0 && r->entry->photo.channels == c &&
+         sigma_fits(r, r->entry)))
         return 0;
     int n;
-    dae_entry **list = dae_registry_list(r->s->reg, &n), *pick = NULL;
+    dae_entry **list = dae_registry_list(r->s->reg, &n), *pick = NULL, *first = NULL;
     for (int i = 0; i < n && !pick; i++) {
         const dae_model *m = list[i]->mf->model;
         if ((list[i]->mf->tasks & DAE_TASK_DENOISE) && list[i]->photo.channels == c &&
-            dae_model_tile_radius(m) >= 0)
-            pick = list[i];
+            dae_model_tile_radius(m) >= 0) {
+            if (!first)
+                first = list[i];
+            if (sigma_fits(r, list[i]))
+                pick = list[i];
+        }
     }
+    if (!pick) /* no range holds the hint: the model stays blind */
+        pick = dae_model_tile_radius(dm) >= 0 && r->entry->photo.channels == c ? NULL : first;
     if (pick) {
         dae_entry_ref(pick);
         dae_entry_unref(r->entry);

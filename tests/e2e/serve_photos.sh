@@ -67,15 +67,16 @@ same=1
 for i in 1 2 3 4; do cmp -s "$T/conc$i.png" "$T/out-c.jpg-${URL_T##*:}.png" || same=0; done
 [ $same = 1 ] && ok "4 concurrent tiled requests: identical answers" || fail "concurrent answers differ"
 
-# sigma hint: inside the trained range the model stays blind (same answer), above it the
-# image is scaled into the range (another answer), out of 0..255 is refused
+# sigma hint: the model stays blind (same answer with or without it); it picks, among the
+# models for the channel count, one whose trained range holds it; out of 0..255 is refused
 req POST "/v1/denoise?sigma=25" --data-binary @"$T/g.png"
-cmp -s "$T/body" "$T/out-g.png-${URL_T##*:}.png" && ok "sigma=25 inside 0..55: same as blind" ||
+cmp -s "$T/body" "$T/out-g.png-${URL_T##*:}.png" && ok "sigma=25: same answer as blind" ||
     fail "sigma=25 changed the answer"
 req POST "/v1/denoise?sigma=110" --data-binary @"$T/g.png"
-expect 200 "sigma=110"
-cmp -s "$T/body" "$T/out-g.png-${URL_T##*:}.png" && fail "sigma=110 had no effect" ||
-    ok "sigma=110 above the range scales the image into it"
+expect 200 "sigma=110 (no model's range holds it)"
+hdr_has "X-Model: photo-gray" "sigma=110: the first gray model, blind"
+cmp -s "$T/body" "$T/out-g.png-${URL_T##*:}.png" && ok "sigma=110: same answer as blind" ||
+    fail "sigma=110 changed the answer"
 req POST "/v1/denoise?sigma=300" --data-binary @"$T/g.png"
 expect 400 "sigma=300"
 body_has "0 to 255" "the sigma error names the range"
@@ -98,6 +99,16 @@ body_has "no fully convolutional denoise model for 3 channels" "the 422 says wha
 req POST /v1/denoise --data-binary @"$T/g.jpg"
 expect 200 "gray JPEG with the gray model"
 hdr_has "X-Model: photo-gray" "gray JPEG picked photo-gray"
+
+# a second gray model trained on 40..100: the hint picks it, without a hint the first wins
+"$B/bench/mkmodel" "$T/only/photo-hi.safetensors" dncnn-hi photo-hi 7
+req POST /v1/admin/reload -X POST
+req POST "/v1/denoise?sigma=80" --data-binary @"$T/g.jpg"
+hdr_has "X-Model: photo-hi" "sigma=80 picks the model trained on 40..100"
+req POST "/v1/denoise?sigma=20" --data-binary @"$T/g.jpg"
+hdr_has "X-Model: photo-gray" "sigma=20 picks the model trained on 0..55"
+req POST /v1/denoise --data-binary @"$T/g.jpg"
+hdr_has "X-Model: photo-gray" "no hint: the first by name"
 
 # the gray model as a colour model, one opponent channel at a time: picked for colour
 "$B/dae-model" per-channel "$T/only/photo-gray.safetensors" "$T/only/photo-pc.safetensors" \
