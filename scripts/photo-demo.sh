@@ -34,12 +34,15 @@ pid=$!
 trap 'kill $pid 2>/dev/null || true' EXIT
 for _ in $(seq 300); do [ -s "$out/port" ] && break; sleep 0.1; done
 url="http://127.0.0.1:$(cat "$out/port")"
-echo "before: $(grep VmHWM /proc/$pid/status)"
+# CPU seconds of the daemon (utime + stime): on a shared machine, steadier than wall time
+cpu() { awk -v hz="$(getconf CLK_TCK)" '{printf "%.1f", ($14 + $15) / hz}' "/proc/$pid/stat"; }
+echo "before: $(grep VmHWM /proc/$pid/status), load $(cut -d' ' -f1 /proc/loadavg)"
+c0=$(cpu)
 t0=$(date +%s.%N)
 curl -sS -o "$out/dragonfly12_daed.jpg" -H 'Accept: image/jpeg' \
     --data-binary @"$out/dragonfly12_s20.jpg" "$url/v1/denoise"
 t1=$(date +%s.%N)
-echo "12 Mpx colour JPEG ($(stat -c %s "$out/dragonfly12_s20.jpg") bytes): $(echo "$t1 - $t0" | bc) s"
+echo "12 Mpx colour JPEG ($(stat -c %s "$out/dragonfly12_s20.jpg") bytes): $(echo "$t1 - $t0" | bc) s wall, $(echo "$(cpu) - $c0" | bc) CPU-s in daed, load $(cut -d' ' -f1 /proc/loadavg)"
 echo "daed peak memory: $(grep VmHWM /proc/$pid/status)"
 tail -1 "$out/daed.log"
 
