@@ -171,5 +171,5 @@ clean:
 	rm -rf build
 
 -include $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(TOOL_SRC:%.c=$(BUILD)/obj/%.d) $(BENCH_SRC:%.c=$(BUILD)/obj/%.d)
-include fuzz.mk
-include harden.mk
+# Extra target groups: every top-level *.mk (fuzz.mk, harden.mk, docs.mk, ...).
+include $(sort $(wildcard *.mk))
