@@ -392,6 +392,47 @@ START_TEST(test_superres_noise2noise_bce_sparse)
 }
 END_TEST
 
+/* "init": a second trainer starts from the first one's saved weights, exactly; a model file
+ * of another architecture is refused with a message naming it. */
+START_TEST(test_init_from_model_file)
+{
+    dae_recipe *r = recipe(NULL, 0, NULL);
+    dae_trainer *t = trainer(r);
+    run_ok(t, NULL);
+    dae_calibration c;
+    dae_error e = {0};
+    ck_assert_msg(dae_trainer_calibrate(t, &c, NULL, &e) == DAE_OK, "%s", e.msg);
+    ck_assert_msg(dae_trainer_save_model(t, r->output, &c, NULL, &e) == DAE_OK, "%s", e.msg);
+
+    char *args[] = {"--init", r->output, "--output", "/dev/null/never"};
+    dae_recipe *r2 = recipe(NULL, 4, args);
+    dae_trainer *t2 = trainer(r2);
+    const dae_model *a = dae_trainer_model(t), *b = dae_trainer_model(t2);
+    ck_assert(memcmp(a->params, b->params, a->n_params * sizeof(float)) == 0);
+    dae_recipe *fresh = recipe(NULL, 0, NULL);
+    dae_trainer *t3 = trainer(fresh);
+    ck_assert(memcmp(a->params, dae_trainer_model(t3)->params,
+                     a->n_params * sizeof(float)) != 0);
+
+    char *other[] = {"--init", r->output, "--model",
+                     "{\"input\":[1,8,8],\"encoder\":[{\"type\":\"flatten\"},"
+                     "{\"type\":\"linear\",\"in_features\":64,\"out_features\":8}],"
+                     "\"decoder\":[{\"type\":\"linear\",\"in_features\":8,"
+                     "\"out_features\":64},{\"type\":\"unflatten\","
+                     "\"unflattened_size\":[1,8,8]}]}"};
+    dae_recipe *r4 = recipe(NULL, 4, other);
+    ck_assert_ptr_null(dae_trainer_create(r4, train_ds, val_ds, &e));
+    ck_assert_ptr_nonnull(strstr(e.msg, "init: "));
+    dae_recipe_free(r4);
+    dae_trainer_free(t3);
+    dae_recipe_free(fresh);
+    dae_trainer_free(t2);
+    dae_recipe_free(r2);
+    dae_trainer_free(t);
+    dae_recipe_free(r);
+}
+END_TEST
+
 START_TEST(test_create_errors)
 {
     dae_error e = {0};
@@ -561,6 +602,7 @@ Suite *suite_trainer(void)
     tcase_add_test(tc, test_calibration_and_model_file);
     tcase_add_test(tc, test_superres_noise2noise_bce_sparse);
     tcase_add_test(tc, test_create_errors);
+    tcase_add_test(tc, test_init_from_model_file);
     tcase_add_test(tc, test_contractive_through_model);
     tcase_add_test(tc, test_train_main_from_files);
     suite_add_tcase(s, tc);

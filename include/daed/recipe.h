@@ -37,6 +37,8 @@ typedef struct dae_recipe {
     char name[64];                        /* model name; "" = the output file's stem */
     char output[DAE_RECIPE_PATH_MAX];     /* final model file */
     char checkpoint[DAE_RECIPE_PATH_MAX]; /* "" = <output>.ckpt */
+    char init[DAE_RECIPE_PATH_MAX];       /* "" = fresh weights; else start from this model
+                                             file's weights (same architecture): fine-tuning */
     unsigned tasks;                       /* DAE_TASK_* bits (modelfile.h) */
     char tasks_json[256];                 /* the tasks as a JSON array, for the config */
     uint64_t seed;

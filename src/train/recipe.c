@@ -64,6 +64,9 @@ static const field fields[] = {
      "model file written after training"},
     {"checkpoint", T_STR, R(checkpoint), S(checkpoint), "", 0, 0, NULL,
      "checkpoint file, rewritten every epoch (\"\" = <output>.ckpt)"},
+    {"init", T_STR, R(init), S(init), "", 0, 0, NULL,
+     "start from this model file's weights instead of a fresh initialisation (fine-tuning; "
+     "the architecture must match; the optimizer starts fresh)"},
     {"tasks", T_TASKS, R(tasks), 0, "denoise,score", 0, 0, NULL,
      "tasks the model serves: denoise inpaint superres encode score"},
     {"seed", T_U64, R(seed), 0, "1", 0, 9007199254740992.0, NULL,

@@ -42,6 +42,7 @@ struct dae_trainer {
     dae_optim *opt;
     float *grads;    /* (n_params) */
     float *best;     /* (n_params) best parameters so far, early stopping only */
+    float *init;     /* (n_params) recipe "init" weights (first attempt), or NULL */
     float *in;       /* (B, in_n) model inputs */
     float *target;   /* (B, out_n) */
     float *dout;     /* (B, out_n) */
@@ -183,7 +184,10 @@ static void start_attempt(dae_trainer *t, int a)
 {
     t->attempt = a;
     t->seed_a = t->r->seed + (uint64_t)RESTART_SEED_STRIDE * (uint64_t)a;
-    dae_model_init_params(t->m, t->seed_a);
+    if (t->init && a == 0)
+        memcpy(t->m->params, t->init, t->m->n_params * sizeof *t->init);
+    else /* a collapse restart always starts from a fresh random initialisation */
+        dae_model_init_params(t->m, t->seed_a);
     dae_optim_reset(t->opt);
     memset(t->grads, 0, t->m->n_params * sizeof *t->grads);
     dae_rng_seed(&t->crng, t->seed_a);
@@ -228,6 +232,7 @@ void dae_trainer_free(dae_trainer *t)
     dae_optim_free(t->opt);
     free(t->grads);
     free(t->best);
+    free(t->init);
     free(t->in);
     free(t->target);
     free(t->dout);
@@ -377,6 +382,46 @@ fail:
 }
 
 /* Everything after the data: model, shapes, buffers, the first attempt. */
+/* The recipe's "init" model file: same layers and parameter shapes as the recipe's model
+ * (names and shapes are compared tensor by tensor); its weights become t->init. */
+static int load_init(dae_trainer *t, const char *path, dae_error *err)
+{
+    const dae_model *m = t->m;
+    dae_modelfile *mf = dae_modelfile_load(path, NULL, err);
+    if (!mf)
+        return dae_error_prefix(err, "init: ");
+    const dae_model *src = mf->model;
+    int rc = DAE_OK, L = m->n_enc + m->n_dec;
+    if (src->n_enc != m->n_enc || src->n_dec != m->n_dec || src->n_params != m->n_params) {
+        rc = dae_error_set(err, DAE_ESHAPE, "init: %s has %d+%d layers and %zu parameters; the "
+                           "recipe's model has %d+%d and %zu", path, src->n_enc, src->n_dec,
+                           src->n_params, m->n_enc, m->n_dec, m->n_params);
+        goto done;
+    }
+    for (int i = 0; i < L; i++) {
+        for (int b = 0; b < 2; b++) {
+            int64_t da[4], db[4];
+            int na = dae_model_param_shape(m, i, b, da), nb = dae_model_param_shape(src, i, b, db);
+            if (src->layers[i].kind != m->layers[i].kind || na != nb ||
+                memcmp(da, db, (size_t)na * sizeof *da)) {
+                char name[64];
+                dae_model_param_name(m, i, b, name, sizeof name);
+                rc = dae_error_set(err, DAE_ESHAPE, "init: %s: layer %d (%s) differs from the "
+                                   "recipe's model", path, i, name);
+                goto done;
+            }
+        }
+    }
+    if (!(t->init = alloc_floats(m->n_params, 1, err, "init weights"))) {
+        rc = err ? err->code : DAE_ENOMEM;
+        goto done;
+    }
+    memcpy(t->init, src->params, m->n_params * sizeof *t->init);
+done:
+    dae_modelfile_free(mf);
+    return rc;
+}
+
 static int finish_create(dae_trainer *t, dae_error *err)
 {
     const dae_recipe *r = t->r;
@@ -479,6 +524,8 @@ static int finish_create(dae_trainer *t, dae_error *err)
                              "most 1e9", spe);
     }
     t->steps_per_epoch = (int)spe;
+    if (r->init[0] && load_init(t, r->init, err))
+        goto fail;
     start_attempt(t, 0);
     return DAE_OK;
 fail: /* err was set by whatever failed */
