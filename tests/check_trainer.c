@@ -433,6 +433,29 @@ START_TEST(test_init_from_model_file)
 }
 END_TEST
 
+/* data.shift: deterministic for a seed, and it changes what is trained on. */
+START_TEST(test_shift_augmentation)
+{
+    char *args[] = {"--data.shift", "2"};
+    dae_recipe *r1 = recipe(NULL, 2, args), *r2 = recipe(NULL, 2, args), *r0 = recipe(NULL, 0, NULL);
+    dae_trainer *t1 = trainer(r1), *t2 = trainer(r2), *t0 = trainer(r0);
+    run_ok(t1, NULL);
+    run_ok(t2, NULL);
+    run_ok(t0, NULL);
+    const dae_model *a = dae_trainer_model(t1);
+    size_t n = a->n_params * sizeof(float);
+    ck_assert(memcmp(a->params, dae_trainer_model(t2)->params, n) == 0);
+    ck_assert(memcmp(a->params, dae_trainer_model(t0)->params, n) != 0);
+    ck_assert(isfinite(dae_trainer_stats(t1)->val_psnr));
+    dae_trainer_free(t0);
+    dae_trainer_free(t2);
+    dae_trainer_free(t1);
+    dae_recipe_free(r0);
+    dae_recipe_free(r2);
+    dae_recipe_free(r1);
+}
+END_TEST
+
 START_TEST(test_create_errors)
 {
     dae_error e = {0};
@@ -603,6 +626,7 @@ Suite *suite_trainer(void)
     tcase_add_test(tc, test_superres_noise2noise_bce_sparse);
     tcase_add_test(tc, test_create_errors);
     tcase_add_test(tc, test_init_from_model_file);
+    tcase_add_test(tc, test_shift_augmentation);
     tcase_add_test(tc, test_contractive_through_model);
     tcase_add_test(tc, test_train_main_from_files);
     suite_add_tcase(s, tc);

@@ -52,6 +52,8 @@ typedef struct dae_recipe {
         int channels;
         int class_k;                      /* -1 = all classes; k = only class k (one-class) */
         int limit, val_limit;             /* use at most this many (0 = all) */
+        int shift;                        /* augmentation: training images translated by up
+                                             to this many pixels (zero fill); 0 = off */
         double val_fraction;              /* held-out fraction when val == "" */
         int val_count;                    /* held-out count (overrides fraction when > 0) */
         int color_space;                  /* dae_color_space (photo.h): what a 3-channel

@@ -89,6 +89,9 @@ static const field fields[] = {
      "channels for PNG folders (1 or 3)"},
     {"data.class", T_INT, R(data.class_k), 0, "-1", -1, 1000000, NULL,
      "train on one class only (one-class anomaly model); -1 = all"},
+    {"data.shift", T_INT, R(data.shift), 0, "0", 0, 8, NULL,
+     "augmentation: translate each training image by a random offset of up to this many "
+     "pixels in x and y (zero fill; for images on a black background); 0 = off"},
     {"data.limit", T_INT, R(data.limit), 0, "0", 0, 2147483647.0, NULL,
      "use only the first N training images (0 = all)"},
     {"data.val_limit", T_INT, R(data.val_limit), 0, "0", 0, 2147483647.0, NULL,

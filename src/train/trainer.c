@@ -43,6 +43,7 @@ struct dae_trainer {
     float *grads;    /* (n_params) */
     float *best;     /* (n_params) best parameters so far, early stopping only */
     float *init;     /* (n_params) recipe "init" weights (first attempt), or NULL */
+    float *shifted;  /* (img_n) data.shift scratch, or NULL */
     float *in;       /* (B, in_n) model inputs */
     float *target;   /* (B, out_n) */
     float *dout;     /* (B, out_n) */
@@ -233,6 +234,7 @@ void dae_trainer_free(dae_trainer *t)
     free(t->grads);
     free(t->best);
     free(t->init);
+    free(t->shifted);
     free(t->in);
     free(t->target);
     free(t->dout);
@@ -526,6 +528,9 @@ static int finish_create(dae_trainer *t, dae_error *err)
     t->steps_per_epoch = (int)spe;
     if (r->init[0] && load_init(t, r->init, err))
         goto fail;
+    if (r->data.shift > 0 && !t->photos &&
+        !(t->shifted = alloc_floats(t->img_n, 1, err, "data.shift")))
+        goto fail;
     start_attempt(t, 0);
     return DAE_OK;
 fail: /* err was set by whatever failed */
@@ -544,7 +549,21 @@ const dae_train_stats *dae_trainer_stats(const dae_trainer *t)
 
 /* ---- one step ---- */
 
-/* Inputs and targets of samples idx[0..B) of ds; corrupted with rng when corrupt. */
+/* dst = src (c,h,w) translated by (dx, dy) pixels, zero where nothing maps. */
+static void shift_image(float *dst, const float *src, int c, int h, int w, int dx, int dy)
+{
+    memset(dst, 0, (size_t)c * h * w * sizeof *dst);
+    int x0 = dx > 0 ? dx : 0, x1 = dx < 0 ? w + dx : w;
+    for (int ch = 0; ch < c; ch++)
+        for (int y = dy > 0 ? dy : 0; y < (dy < 0 ? h + dy : h); y++)
+            if (x1 > x0)
+                memcpy(dst + ((size_t)ch * h + y) * w + x0,
+                       src + ((size_t)ch * h + (y - dy)) * w + (x0 - dx),
+                       (size_t)(x1 - x0) * sizeof *dst);
+}
+
+/* Inputs and targets of samples idx[0..B) of ds; corrupted with rng when corrupt (training:
+ * then also translated when data.shift is on). */
 static void fill_batch(dae_trainer *t, const dae_dataset *ds, const int *idx, int first,
                        int B, dae_rng *rng, int corrupt)
 {
@@ -552,6 +571,13 @@ static void fill_batch(dae_trainer *t, const dae_dataset *ds, const int *idx, in
     const dae_shape im = t->img;
     for (int b = 0; b < B; b++) {
         const float *x = dae_dataset_sample(ds, idx ? idx[b] : first + b);
+        if (corrupt && t->shifted) {
+            uint64_t n = 2 * (uint64_t)r->data.shift + 1;
+            int dx = (int)dae_rng_below(rng, n) - r->data.shift;
+            int dy = (int)dae_rng_below(rng, n) - r->data.shift;
+            shift_image(t->shifted, x, im.c, im.h, im.w, dx, dy);
+            x = t->shifted;
+        }
         float *inb = t->in + (size_t)b * t->in_n;
         float *tb = t->target + (size_t)b * t->out_n;
         if (corrupt && r->noise2noise) {
