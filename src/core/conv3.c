@@ -1,0 +1,261 @@
+/* conv3.c — 3x3 stride-1 'same' (padding 1) convolutions computed directly with AVX-512:
+ * no im2col matrix, the output and weight gradient held in registers.
+ *
+ * Each image plane is read as a flat run of pixels, 16 per vector whatever the width, so a
+ * 40x40 patch fills every lane. Tap (kh,kw) of the output pixel q reads the input pixel
+ * q + (kh-1)*W + (kw-1); the lanes whose tap falls outside the image (the padding, or the
+ * neighbouring row across an edge) are masked off, and a masked load touches no memory
+ * there. The 9 masks of a vector depend only on its position, so they are computed once per
+ * vector and shared by every channel.
+ *
+ * Forward: a block of 8 output channels x 48 pixels (24 accumulators) runs over every input
+ * channel and tap: per step 3 loads, 8 broadcasts, 24 FMAs. The input gradient is the same
+ * kernel with the weights transposed and flipped. The weight gradient holds 3 output
+ * channels x 9 taps of one input channel (27 accumulators) over all pixels of the batch. */
+#include "daed/layers.h"
+
+#include <stdint.h>
+#include <string.h>
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define C3_X86 1
+#include <immintrin.h>
+#endif
+
+int dae_conv3x3_supported(void)
+{
+#ifdef C3_X86
+    return __builtin_cpu_supports("avx512f") ? 1 : 0;
+#else
+    return 0;
+#endif
+}
+
+#ifdef C3_X86
+
+#define TGT __attribute__((target("avx512f")))
+#define INL static inline __attribute__((always_inline))
+/* the accumulator arrays stay in registers only when their loops are fully unrolled */
+#define UNROLL _Pragma("GCC unroll 16")
+
+#define FWD_OCB 8 /* output channels per forward block */
+#define FWD_NV 3  /* vectors (of 16 pixels) per forward block */
+#define DW_OCB 3  /* output channels per weight-gradient block */
+#define DW_CHUNK 4096 /* pixels whose masks the weight gradient computes at once */
+
+/* m[t] (t = kh*3 + kw): the lanes l of the vector at flat pixel q0 whose pixel q0 + l is
+ * below qend and whose tap t lies inside the H x W image: from the lanes at the first and
+ * last column and in the first and last row, a few bit operations per vector. */
+static void tap_masks(uint16_t m[9], int q0, int qend, int H, int W)
+{
+    unsigned all = qend - q0 >= 16 ? 0xFFFFu : qend <= q0 ? 0u : (1u << (qend - q0)) - 1u;
+    unsigned first = 0, last = 0, top = 0, bottom = 0; /* lanes at col 0, col W-1, ... */
+    for (int l = (W - q0 % W) % W; l < 16; l += W)
+        first |= 1u << l;
+    for (int l = (W - 1 - q0 % W + W) % W; l < 16; l += W)
+        last |= 1u << l;
+    if (q0 < W) /* lanes l < W - q0 lie in row 0 */
+        top = W - q0 >= 16 ? 0xFFFFu : (1u << (W - q0)) - 1u;
+    int lb = (H - 1) * W - q0; /* lanes l >= lb lie in row H-1 */
+    if (lb < 16)
+        bottom = lb <= 0 ? 0xFFFFu : 0xFFFFu & ~((1u << lb) - 1u);
+    unsigned row[3] = {~top, ~0u, ~bottom}, col[3] = {~first, ~0u, ~last};
+    for (int t = 0; t < 9; t++)
+        m[t] = (uint16_t)(all & row[t / 3] & col[t % 3]);
+}
+
+/* Lanes of the vector at q0 below qend. */
+static inline uint16_t tail_mask(int q0, int qend)
+{
+    int n = qend - q0;
+    return n >= 16 ? 0xFFFF : n <= 0 ? 0 : (uint16_t)((1u << n) - 1);
+}
+
+TGT INL __m512 act_v(__m512 v, dae_act act, float slope)
+{
+    if (act == DAE_ACT_RELU)
+        return _mm512_max_ps(v, _mm512_setzero_ps());
+    if (act == DAE_ACT_LEAKY_RELU) {
+        __m512 z = _mm512_setzero_ps();
+        return _mm512_add_ps(_mm512_max_ps(v, z),
+                             _mm512_mul_ps(_mm512_set1_ps(slope), _mm512_min_ps(v, z)));
+    }
+    return v;
+}
+
+/* y[oc0..oc0+ocb) at the FWD_NV vectors from flat pixel i: mk[t*FWD_NV + v] are the tap
+ * masks, sm[v] the store masks. w is (OC, C, 3, 3), b may be NULL. */
+TGT INL void fwd_block(float *y, const float *x, const float *w, const float *b, int C, int P,
+                       int W, int i, const uint16_t *mk, const uint16_t *sm, int oc0, int ocb,
+                       dae_act act, float slope)
+{
+    __m512 acc[FWD_OCB][FWD_NV];
+    UNROLL
+    for (int o = 0; o < ocb; o++)
+        UNROLL
+        for (int v = 0; v < FWD_NV; v++)
+            acc[o][v] = _mm512_set1_ps(b ? b[oc0 + o] : 0.0f);
+    const size_t wstride = (size_t)C * 9;
+    const float *wo = w + (size_t)oc0 * wstride;
+    for (int c = 0; c < C; c++) {
+        const float *xc = x + (size_t)c * P + i, *wc = wo + (size_t)c * 9;
+        UNROLL
+        for (int t = 0; t < 9; t++) {
+            ptrdiff_t off = (ptrdiff_t)(t / 3 - 1) * W + (t % 3 - 1);
+            __m512 xv[FWD_NV];
+            UNROLL
+            for (int v = 0; v < FWD_NV; v++)
+                xv[v] = _mm512_maskz_loadu_ps(mk[t * FWD_NV + v], xc + off + 16 * v);
+            UNROLL
+            for (int o = 0; o < ocb; o++) {
+                __m512 wb = _mm512_set1_ps(wc[o * wstride + t]);
+                UNROLL
+                for (int v = 0; v < FWD_NV; v++)
+                    acc[o][v] = _mm512_fmadd_ps(wb, xv[v], acc[o][v]);
+            }
+        }
+    }
+    UNROLL
+    for (int o = 0; o < ocb; o++)
+        UNROLL
+        for (int v = 0; v < FWD_NV; v++)
+            _mm512_mask_storeu_ps(y + (size_t)(oc0 + o) * P + i + 16 * v, sm[v],
+                                  act_v(acc[o][v], act, slope));
+}
+
+TGT static void fwd_range(float *y, const float *x, const float *w, const float *b, int C,
+                          int H, int W, int OC, int p0, int p1, dae_act act, float slope)
+{
+    int P = H * W;
+    uint16_t mk[9 * FWD_NV], sm[FWD_NV];
+    for (int i = p0; i < p1; i += 16 * FWD_NV) {
+        for (int v = 0; v < FWD_NV; v++) {
+            uint16_t m[9];
+            tap_masks(m, i + 16 * v, p1, H, W);
+            for (int t = 0; t < 9; t++)
+                mk[t * FWD_NV + v] = m[t];
+            sm[v] = tail_mask(i + 16 * v, p1);
+        }
+        int oc0 = 0;
+        for (; oc0 + 8 <= OC; oc0 += 8)
+            fwd_block(y, x, w, b, C, P, W, i, mk, sm, oc0, 8, act, slope);
+        if (oc0 + 4 <= OC) {
+            fwd_block(y, x, w, b, C, P, W, i, mk, sm, oc0, 4, act, slope);
+            oc0 += 4;
+        }
+        if (oc0 + 2 <= OC) {
+            fwd_block(y, x, w, b, C, P, W, i, mk, sm, oc0, 2, act, slope);
+            oc0 += 2;
+        }
+        if (oc0 < OC)
+            fwd_block(y, x, w, b, C, P, W, i, mk, sm, oc0, 1, act, slope);
+    }
+}
+
+/* dw[oc0..oc0+ocb, c, :, :] += over the B images of the pixels [q0, q0 + nvec*16) */
+TGT INL void dw_block(float *dw, const float *dy, const float *x, int B, int C, int P, int W,
+                      int OC, int q0, int qend, int nvec, const uint16_t *mk, int oc0, int ocb,
+                      int c)
+{
+    __m512 acc[DW_OCB][9];
+    UNROLL
+    for (int o = 0; o < ocb; o++)
+        UNROLL
+        for (int t = 0; t < 9; t++)
+            acc[o][t] = _mm512_setzero_ps();
+    for (int n = 0; n < B; n++) {
+        const float *xc = x + ((size_t)n * C + c) * P;
+        const float *dyo = dy + ((size_t)n * OC + oc0) * P;
+        for (int v = 0; v < nvec; v++) {
+            int q = q0 + 16 * v;
+            __mmask16 tm = tail_mask(q, qend);
+            __m512 g[DW_OCB];
+            UNROLL
+            for (int o = 0; o < ocb; o++)
+                g[o] = _mm512_maskz_loadu_ps(tm, dyo + (size_t)o * P + q);
+            UNROLL
+            for (int t = 0; t < 9; t++) {
+                ptrdiff_t off = (ptrdiff_t)(t / 3 - 1) * W + (t % 3 - 1);
+                __m512 xv = _mm512_maskz_loadu_ps(mk[v * 9 + t], xc + q + off);
+                UNROLL
+                for (int o = 0; o < ocb; o++)
+                    acc[o][t] = _mm512_fmadd_ps(g[o], xv, acc[o][t]);
+            }
+        }
+    }
+    UNROLL
+    for (int o = 0; o < ocb; o++)
+        UNROLL
+        for (int t = 0; t < 9; t++)
+            dw[((size_t)(oc0 + o) * C + c) * 9 + t] += _mm512_reduce_add_ps(acc[o][t]);
+}
+
+TGT static void dw_all(float *dw, const float *dy, const float *x, int B, int C, int H, int W,
+                       int OC)
+{
+    int P = H * W;
+    uint16_t mk[DW_CHUNK / 16 * 9];
+    for (int q0 = 0; q0 < P; q0 += DW_CHUNK) {
+        int qend = q0 + DW_CHUNK < P ? q0 + DW_CHUNK : P, nvec = (qend - q0 + 15) / 16;
+        for (int v = 0; v < nvec; v++)
+            tap_masks(mk + v * 9, q0 + 16 * v, qend, H, W);
+        int oc0 = 0;
+        for (; oc0 + 3 <= OC; oc0 += 3)
+            for (int c = 0; c < C; c++)
+                dw_block(dw, dy, x, B, C, P, W, OC, q0, qend, nvec, mk, oc0, 3, c);
+        int rest = OC - oc0;
+        for (int c = 0; c < C && rest == 2; c++)
+            dw_block(dw, dy, x, B, C, P, W, OC, q0, qend, nvec, mk, oc0, 2, c);
+        for (int c = 0; c < C && rest == 1; c++)
+            dw_block(dw, dy, x, B, C, P, W, OC, q0, qend, nvec, mk, oc0, 1, c);
+    }
+}
+
+#endif /* C3_X86 */
+
+void dae_conv3x3_forward_rows(float *out, const float *in, const float *w, const float *b,
+                              int C, int H, int W, int OC, int oh0, int oh1, dae_act act,
+                              float slope)
+{
+#ifdef C3_X86
+    int fused = act == DAE_ACT_IDENTITY || act == DAE_ACT_RELU || act == DAE_ACT_LEAKY_RELU;
+    fwd_range(out, in, w, b, C, H, W, OC, oh0 * W, oh1 * W, fused ? act : DAE_ACT_IDENTITY,
+              slope);
+    if (!fused) /* tanh, sigmoid: over the rows just written */
+        for (int o = 0; o < OC; o++) {
+            float *y = out + ((size_t)o * H + oh0) * W;
+            dae_act_forward(y, y, (size_t)(oh1 - oh0) * W, act, slope);
+        }
+#else
+    (void)out, (void)in, (void)w, (void)b, (void)C, (void)H, (void)W, (void)OC, (void)oh0;
+    (void)oh1, (void)act, (void)slope;
+#endif
+}
+
+size_t dae_conv3x3_scratch_size(int C, int OC)
+{
+    return (size_t)C * OC * 9;
+}
+
+void dae_conv3x3_backward(float *din, float *dw, const float *dout, const float *in,
+                          const float *w, float *scratch, int B, int C, int H, int W, int OC)
+{
+#ifdef C3_X86
+    if (dw)
+        dw_all(dw, dout, in, B, C, H, W, OC);
+    if (!din)
+        return;
+    /* din = conv(dout) with wt(C, OC, 3, 3) = w(OC, C, 2-kh, 2-kw) */
+    for (int o = 0; o < OC; o++)
+        for (int c = 0; c < C; c++)
+            for (int t = 0; t < 9; t++)
+                scratch[((size_t)c * OC + o) * 9 + 8 - t] = w[((size_t)o * C + c) * 9 + t];
+    size_t P = (size_t)H * W;
+    for (int n = 0; n < B; n++)
+        fwd_range(din + (size_t)n * C * P, dout + (size_t)n * OC * P, scratch, NULL, OC, H, W,
+                  C, 0, H * W, DAE_ACT_IDENTITY, 0.0f);
+#else
+    (void)din, (void)dw, (void)dout, (void)in, (void)w, (void)scratch, (void)B, (void)C;
+    (void)H, (void)W, (void)OC;
+#endif
+}
