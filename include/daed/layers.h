@@ -67,9 +67,9 @@ void dae_conv2d_backward(float *din, float *dw, float *db, const float *dout, co
 int dae_conv3x3_supported(void);
 /* Output rows [oh0, oh1) of one image, bias (may be NULL) and activation applied. */
 void dae_conv3x3_forward_rows(float *out, const float *in, const float *w, const float *b,
-                              int C, int H, int W, int OC, int oh0, int oh1, dae_act act,
-                              float slope);
-/* Floats of `scratch` dae_conv3x3_backward needs (the transposed weights). */
+                              float *scratch, int C, int H, int W, int OC, int oh0, int oh1,
+                              dae_act act, float slope);
+/* Floats of `scratch` the forward and backward need (the weights, repacked). */
 size_t dae_conv3x3_scratch_size(int C, int OC);
 /* B images: din overwritten, dw added into (either may be NULL); db is the caller's. */
 void dae_conv3x3_backward(float *din, float *dw, const float *dout, const float *in,

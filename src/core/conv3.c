@@ -42,6 +42,7 @@ int dae_conv3x3_supported(void)
 #define FWD_NV 3  /* vectors (of 16 pixels) per forward block */
 #define DW_OCB 3  /* output channels per weight-gradient block */
 #define DW_CHUNK 4096 /* pixels whose masks the weight gradient computes at once */
+#define DW_GROUP (256 * 1024) /* floats of x and dy the weight gradient keeps in L2 */
 
 /* m[t] (t = kh*3 + kw): the lanes l of the vector at flat pixel q0 whose pixel q0 + l is
  * below qend and whose tap t lies inside the H x W image: from the lanes at the first and
@@ -83,32 +84,49 @@ TGT INL __m512 act_v(__m512 v, dae_act act, float slope)
     return v;
 }
 
-/* y[oc0..oc0+ocb) at the FWD_NV vectors from flat pixel i: mk[t*FWD_NV + v] are the tap
- * masks, sm[v] the store masks. w is (OC, C, 3, 3), b may be NULL. */
-TGT INL void fwd_block(float *y, const float *x, const float *w, const float *b, int C, int P,
-                       int W, int i, const uint16_t *mk, const uint16_t *sm, int oc0, int ocb,
-                       dae_act act, float slope)
+/* y[oc0..oc0+ocb) at the FWD_NV vectors from flat pixel i. wp: this block's packed weights,
+ * wp[(c*9 + t)*ocb + o]; b may be NULL. mk[t*FWD_NV + v] are the tap masks and sm[v] the
+ * store masks. `inner` (a constant): every lane is in rows 1..H-2 and stored, so the taps
+ * need only the masks of the first and last column, cm[v] and cm[FWD_NV + v], and those 6
+ * stay in mask registers. */
+TGT INL void fwd_block(float *y, const float *x, const float *wp, const float *b, int C,
+                       int P, int W, int i, const uint16_t *mk, const uint16_t *cm,
+                       const uint16_t *sm, int oc0, int ocb, int inner, dae_act act,
+                       float slope)
 {
     __m512 acc[FWD_OCB][FWD_NV];
+    __mmask16 lm[FWD_NV], rm[FWD_NV];
+    UNROLL
+    for (int v = 0; v < FWD_NV; v++) {
+        lm[v] = cm[v];
+        rm[v] = cm[FWD_NV + v];
+    }
     UNROLL
     for (int o = 0; o < ocb; o++)
         UNROLL
         for (int v = 0; v < FWD_NV; v++)
             acc[o][v] = _mm512_set1_ps(b ? b[oc0 + o] : 0.0f);
-    const size_t wstride = (size_t)C * 9;
-    const float *wo = w + (size_t)oc0 * wstride;
     for (int c = 0; c < C; c++) {
-        const float *xc = x + (size_t)c * P + i, *wc = wo + (size_t)c * 9;
+        const float *xc = x + (size_t)c * P + i, *wc = wp + (size_t)c * 9 * ocb;
         UNROLL
         for (int t = 0; t < 9; t++) {
             ptrdiff_t off = (ptrdiff_t)(t / 3 - 1) * W + (t % 3 - 1);
             __m512 xv[FWD_NV];
             UNROLL
-            for (int v = 0; v < FWD_NV; v++)
-                xv[v] = _mm512_maskz_loadu_ps(mk[t * FWD_NV + v], xc + off + 16 * v);
+            for (int v = 0; v < FWD_NV; v++) {
+                const float *src = xc + off + 16 * v;
+                if (!inner)
+                    xv[v] = _mm512_maskz_loadu_ps(mk[t * FWD_NV + v], src);
+                else if (t % 3 == 0)
+                    xv[v] = _mm512_maskz_loadu_ps(lm[v], src);
+                else if (t % 3 == 2)
+                    xv[v] = _mm512_maskz_loadu_ps(rm[v], src);
+                else
+                    xv[v] = _mm512_loadu_ps(src);
+            }
             UNROLL
             for (int o = 0; o < ocb; o++) {
-                __m512 wb = _mm512_set1_ps(wc[o * wstride + t]);
+                __m512 wb = _mm512_set1_ps(wc[t * ocb + o]);
                 UNROLL
                 for (int v = 0; v < FWD_NV; v++)
                     acc[o][v] = _mm512_fmadd_ps(wb, xv[v], acc[o][v]);
@@ -123,11 +141,37 @@ TGT INL void fwd_block(float *y, const float *x, const float *w, const float *b,
                                   act_v(acc[o][v], act, slope));
 }
 
-TGT static void fwd_range(float *y, const float *x, const float *w, const float *b, int C,
+/* The output-channel blocks of the forward: 8 at a time, then 4, 2, 1. */
+static int fwd_ocb(int OC, int oc0)
+{
+    int r = OC - oc0;
+    return r >= 8 ? 8 : r >= 4 ? 4 : r >= 2 ? 2 : 1;
+}
+
+/* wp = the (OC, C, 3, 3) weights w, or (flip) those of the convolution that computes the
+ * input gradient, (C, OC) swapped and the taps reversed, packed for fwd_block: block by
+ * block of output channels, wp[oc0*C*9 + (c*9 + t)*ocb + o]. */
+static void pack_weights(float *wp, const float *w, int C, int OC, int flip)
+{
+    int NO = flip ? C : OC, NI = flip ? OC : C; /* the packed convolution's channels */
+    for (int oc0 = 0; oc0 < NO;) {
+        int ocb = fwd_ocb(NO, oc0);
+        float *blk = wp + (size_t)oc0 * NI * 9;
+        for (int o = 0; o < ocb; o++)
+            for (int c = 0; c < NI; c++)
+                for (int t = 0; t < 9; t++)
+                    blk[((size_t)c * 9 + t) * ocb + o] =
+                        flip ? w[((size_t)c * C + oc0 + o) * 9 + 8 - t]
+                             : w[((size_t)(oc0 + o) * C + c) * 9 + t];
+        oc0 += ocb;
+    }
+}
+
+TGT static void fwd_range(float *y, const float *x, const float *wp, const float *b, int C,
                           int H, int W, int OC, int p0, int p1, dae_act act, float slope)
 {
     int P = H * W;
-    uint16_t mk[9 * FWD_NV], sm[FWD_NV];
+    uint16_t mk[9 * FWD_NV], cm[2 * FWD_NV], sm[FWD_NV];
     for (int i = p0; i < p1; i += 16 * FWD_NV) {
         for (int v = 0; v < FWD_NV; v++) {
             uint16_t m[9];
@@ -136,26 +180,64 @@ TGT static void fwd_range(float *y, const float *x, const float *w, const float 
                 mk[t * FWD_NV + v] = m[t];
             sm[v] = tail_mask(i + 16 * v, p1);
         }
-        int oc0 = 0;
-        for (; oc0 + 8 <= OC; oc0 += 8)
-            fwd_block(y, x, w, b, C, P, W, i, mk, sm, oc0, 8, act, slope);
-        if (oc0 + 4 <= OC) {
-            fwd_block(y, x, w, b, C, P, W, i, mk, sm, oc0, 4, act, slope);
-            oc0 += 4;
+        int end = i + 16 * FWD_NV, inner = i >= W && end <= (H - 1) * W && end <= p1;
+        if (inner) /* the masks of the first and last column, of tap (1,0) and (1,2) */
+            for (int v = 0; v < FWD_NV; v++) {
+                cm[v] = mk[3 * FWD_NV + v];
+                cm[FWD_NV + v] = mk[5 * FWD_NV + v];
+            }
+        for (int oc0 = 0; oc0 < OC;) {
+            int ocb = fwd_ocb(OC, oc0);
+            const float *wb = wp + (size_t)oc0 * C * 9;
+            if (ocb == 8 && inner)
+                fwd_block(y, x, wb, b, C, P, W, i, mk, cm, sm, oc0, 8, 1, act, slope);
+            else if (ocb == 8)
+                fwd_block(y, x, wb, b, C, P, W, i, mk, cm, sm, oc0, 8, 0, act, slope);
+            else if (ocb == 4)
+                fwd_block(y, x, wb, b, C, P, W, i, mk, cm, sm, oc0, 4, 0, act, slope);
+            else if (ocb == 2)
+                fwd_block(y, x, wb, b, C, P, W, i, mk, cm, sm, oc0, 2, 0, act, slope);
+            else
+                fwd_block(y, x, wb, b, C, P, W, i, mk, cm, sm, oc0, 1, 0, act, slope);
+            oc0 += ocb;
         }
-        if (oc0 + 2 <= OC) {
-            fwd_block(y, x, w, b, C, P, W, i, mk, sm, oc0, 2, act, slope);
-            oc0 += 2;
-        }
-        if (oc0 < OC)
-            fwd_block(y, x, w, b, C, P, W, i, mk, sm, oc0, 1, act, slope);
     }
 }
 
-/* dw[oc0..oc0+ocb, c, :, :] += over the B images of the pixels [q0, q0 + nvec*16) */
-TGT INL void dw_block(float *dw, const float *dy, const float *x, int B, int C, int P, int W,
-                      int OC, int q0, int qend, int nvec, const uint16_t *mk, int oc0, int ocb,
-                      int c)
+/* acc[o][t] += dy[o] * x shifted to tap t over the vectors [v0, v1) of a chunk starting at
+ * pixel q0. `inner` (a constant): those vectors lie in rows 1..H-2 and below the chunk's
+ * end, so only the first and last column are masked (mk[v*9 + 3], mk[v*9 + 5]). */
+TGT INL void dw_run(__m512 (*acc)[9], const float *dyo, const float *xc, int P, int W, int q0,
+                    int qend, int v0, int v1, const uint16_t *mk, int ocb, int inner)
+{
+    for (int v = v0; v < v1; v++) {
+        int q = q0 + 16 * v;
+        __mmask16 tm = inner ? 0xFFFF : tail_mask(q, qend);
+        __mmask16 lm = mk[v * 9 + 3], rm = mk[v * 9 + 5];
+        __m512 g[DW_OCB];
+        UNROLL
+        for (int o = 0; o < ocb; o++)
+            g[o] = inner ? _mm512_loadu_ps(dyo + (size_t)o * P + q)
+                         : _mm512_maskz_loadu_ps(tm, dyo + (size_t)o * P + q);
+        UNROLL
+        for (int t = 0; t < 9; t++) {
+            const float *src = xc + q + (ptrdiff_t)(t / 3 - 1) * W + (t % 3 - 1);
+            __m512 xv = !inner      ? _mm512_maskz_loadu_ps(mk[v * 9 + t], src)
+                        : t % 3 == 0 ? _mm512_maskz_loadu_ps(lm, src)
+                        : t % 3 == 2 ? _mm512_maskz_loadu_ps(rm, src)
+                                     : _mm512_loadu_ps(src);
+            UNROLL
+            for (int o = 0; o < ocb; o++)
+                acc[o][t] = _mm512_fmadd_ps(g[o], xv, acc[o][t]);
+        }
+    }
+}
+
+/* dw[oc0..oc0+ocb, c, :, :] += over images [n0, n1) of the nvec vectors of the chunk at q0
+ * (vectors [va, vb) inner, see dw_run) */
+TGT INL void dw_block(float *dw, const float *dy, const float *x, int n0, int n1, int C, int P,
+                      int W, int OC, int q0, int qend, int nvec, int va, int vb,
+                      const uint16_t *mk, int oc0, int ocb, int c)
 {
     __m512 acc[DW_OCB][9];
     UNROLL
@@ -163,25 +245,12 @@ TGT INL void dw_block(float *dw, const float *dy, const float *x, int B, int C, 
         UNROLL
         for (int t = 0; t < 9; t++)
             acc[o][t] = _mm512_setzero_ps();
-    for (int n = 0; n < B; n++) {
+    for (int n = n0; n < n1; n++) {
         const float *xc = x + ((size_t)n * C + c) * P;
         const float *dyo = dy + ((size_t)n * OC + oc0) * P;
-        for (int v = 0; v < nvec; v++) {
-            int q = q0 + 16 * v;
-            __mmask16 tm = tail_mask(q, qend);
-            __m512 g[DW_OCB];
-            UNROLL
-            for (int o = 0; o < ocb; o++)
-                g[o] = _mm512_maskz_loadu_ps(tm, dyo + (size_t)o * P + q);
-            UNROLL
-            for (int t = 0; t < 9; t++) {
-                ptrdiff_t off = (ptrdiff_t)(t / 3 - 1) * W + (t % 3 - 1);
-                __m512 xv = _mm512_maskz_loadu_ps(mk[v * 9 + t], xc + q + off);
-                UNROLL
-                for (int o = 0; o < ocb; o++)
-                    acc[o][t] = _mm512_fmadd_ps(g[o], xv, acc[o][t]);
-            }
-        }
+        dw_run(acc, dyo, xc, P, W, q0, qend, 0, va, mk, ocb, 0);
+        dw_run(acc, dyo, xc, P, W, q0, qend, va, vb, mk, ocb, 1);
+        dw_run(acc, dyo, xc, P, W, q0, qend, vb, nvec, mk, ocb, 0);
     }
     UNROLL
     for (int o = 0; o < ocb; o++)
@@ -190,6 +259,9 @@ TGT INL void dw_block(float *dw, const float *dy, const float *x, int B, int C, 
             dw[((size_t)(oc0 + o) * C + c) * 9 + t] += _mm512_reduce_add_ps(acc[o][t]);
 }
 
+/* Pixels in chunks of DW_CHUNK (their masks computed once), images in groups whose chunks
+ * of x and dy fit in DW_GROUP floats (L2), then every (3 output channels, input channel)
+ * block over the group. */
 TGT static void dw_all(float *dw, const float *dy, const float *x, int B, int C, int H, int W,
                        int OC)
 {
@@ -199,35 +271,52 @@ TGT static void dw_all(float *dw, const float *dy, const float *x, int B, int C,
         int qend = q0 + DW_CHUNK < P ? q0 + DW_CHUNK : P, nvec = (qend - q0 + 15) / 16;
         for (int v = 0; v < nvec; v++)
             tap_masks(mk + v * 9, q0 + 16 * v, qend, H, W);
-        int oc0 = 0;
-        for (; oc0 + 3 <= OC; oc0 += 3)
-            for (int c = 0; c < C; c++)
-                dw_block(dw, dy, x, B, C, P, W, OC, q0, qend, nvec, mk, oc0, 3, c);
-        int rest = OC - oc0;
-        for (int c = 0; c < C && rest == 2; c++)
-            dw_block(dw, dy, x, B, C, P, W, OC, q0, qend, nvec, mk, oc0, 2, c);
-        for (int c = 0; c < C && rest == 1; c++)
-            dw_block(dw, dy, x, B, C, P, W, OC, q0, qend, nvec, mk, oc0, 1, c);
+        /* inner vectors: from the first at or after pixel W to the last ending by pixel
+         * (H-1)*W and by qend */
+        int lo = W - q0, hi = ((H - 1) * W < qend ? (H - 1) * W : qend) - q0;
+        int va = lo <= 0 ? 0 : (lo + 15) / 16, vb = hi <= 0 ? 0 : hi / 16;
+        va = va > nvec ? nvec : va;
+        vb = vb < va ? va : vb;
+        size_t per = (size_t)(C + OC) * (size_t)(qend - q0);
+        int G = per >= DW_GROUP ? 1 : (int)(DW_GROUP / per);
+        for (int n0 = 0; n0 < B; n0 += G) {
+            int n1 = n0 + G < B ? n0 + G : B;
+            for (int oc0 = 0; oc0 < OC;) {
+                int ocb = OC - oc0 >= 3 ? 3 : OC - oc0;
+                for (int c = 0; c < C; c++)
+                    if (ocb == 3)
+                        dw_block(dw, dy, x, n0, n1, C, P, W, OC, q0, qend, nvec, va, vb, mk,
+                                 oc0, 3, c);
+                    else if (ocb == 2)
+                        dw_block(dw, dy, x, n0, n1, C, P, W, OC, q0, qend, nvec, va, vb, mk,
+                                 oc0, 2, c);
+                    else
+                        dw_block(dw, dy, x, n0, n1, C, P, W, OC, q0, qend, nvec, va, vb, mk,
+                                 oc0, 1, c);
+                oc0 += ocb;
+            }
+        }
     }
 }
 
 #endif /* C3_X86 */
 
 void dae_conv3x3_forward_rows(float *out, const float *in, const float *w, const float *b,
-                              int C, int H, int W, int OC, int oh0, int oh1, dae_act act,
-                              float slope)
+                              float *scratch, int C, int H, int W, int OC, int oh0, int oh1,
+                              dae_act act, float slope)
 {
 #ifdef C3_X86
+    pack_weights(scratch, w, C, OC, 0);
     int fused = act == DAE_ACT_IDENTITY || act == DAE_ACT_RELU || act == DAE_ACT_LEAKY_RELU;
-    fwd_range(out, in, w, b, C, H, W, OC, oh0 * W, oh1 * W, fused ? act : DAE_ACT_IDENTITY,
-              slope);
+    fwd_range(out, in, scratch, b, C, H, W, OC, oh0 * W, oh1 * W,
+              fused ? act : DAE_ACT_IDENTITY, slope);
     if (!fused) /* tanh, sigmoid: over the rows just written */
         for (int o = 0; o < OC; o++) {
             float *y = out + ((size_t)o * H + oh0) * W;
             dae_act_forward(y, y, (size_t)(oh1 - oh0) * W, act, slope);
         }
 #else
-    (void)out, (void)in, (void)w, (void)b, (void)C, (void)H, (void)W, (void)OC, (void)oh0;
+    (void)out, (void)in, (void)w, (void)b, (void)scratch, (void)C, (void)H, (void)W, (void)OC, (void)oh0;
     (void)oh1, (void)act, (void)slope;
 #endif
 }
@@ -246,10 +335,7 @@ void dae_conv3x3_backward(float *din, float *dw, const float *dout, const float 
     if (!din)
         return;
     /* din = conv(dout) with wt(C, OC, 3, 3) = w(OC, C, 2-kh, 2-kw) */
-    for (int o = 0; o < OC; o++)
-        for (int c = 0; c < C; c++)
-            for (int t = 0; t < 9; t++)
-                scratch[((size_t)c * OC + o) * 9 + 8 - t] = w[((size_t)o * C + c) * 9 + t];
+    pack_weights(scratch, w, C, OC, 1);
     size_t P = (size_t)H * W;
     for (int n = 0; n < B; n++)
         fwd_range(din + (size_t)n * C * P, dout + (size_t)n * OC * P, scratch, NULL, OC, H, W,

@@ -297,7 +297,7 @@ static void conv2d_rows(float *y, const float *x, const float *w, const float *b
     int OH = (H + 2 * p - k) / s + 1, OW = (W + 2 * p - k) / s + 1;
     int P = OH * OW, K = C * k * k, R = band_rows(OH, OW);
     if (use_conv3(k, s, p)) {
-        dae_conv3x3_forward_rows(y, x, w, b, C, H, W, OC, oh0, oh1, act, slope);
+        dae_conv3x3_forward_rows(y, x, w, b, col, C, H, W, OC, oh0, oh1, act, slope);
         return;
     }
     /* 1x1 stride-1 unpadded convolutions read the image as the col matrix directly */
