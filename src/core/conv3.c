@@ -40,6 +40,7 @@ int dae_conv3x3_supported(void)
 
 #define FWD_OCB 8 /* output channels per forward block */
 #define FWD_NV 3  /* vectors (of 16 pixels) per forward block */
+#define FWD_PF (2 * 16 * FWD_NV) /* pixels ahead the forward prefetches */
 #define DW_OCB 3  /* output channels per weight-gradient block */
 #define DW_CHUNK 4096 /* pixels whose masks the weight gradient computes at once */
 #define DW_GROUP (256 * 1024) /* floats of x and dy the weight gradient keeps in L2 */
@@ -186,6 +187,19 @@ TGT static void fwd_range(float *y, const float *x, const float *wp, const float
                 cm[v] = mk[3 * FWD_NV + v];
                 cm[FWD_NV + v] = mk[5 * FWD_NV + v];
             }
+        /* the input rows a block ahead of time: beyond L2, the hardware prefetchers do not
+         * follow the 2*C streams of a block (measured: a batch of 32 40x40 images ran at
+         * 60% of the speed of one) */
+        for (int c = 0; c < C; c++) {
+            const char *pf = (const char *)(x + (size_t)c * P + i + W + FWD_PF);
+            for (int l = 0; l < 4 * 16 * FWD_NV + 64; l += 64)
+                __builtin_prefetch(pf + l, 0, 3);
+        }
+        for (int oc = 0; oc < OC; oc++) {
+            const char *pf = (const char *)(y + (size_t)oc * P + i + FWD_PF);
+            for (int l = 0; l < 4 * 16 * FWD_NV + 64; l += 64)
+                __builtin_prefetch(pf + l, 1, 3);
+        }
         for (int oc0 = 0; oc0 < OC;) {
             int ocb = fwd_ocb(OC, oc0);
             const float *wb = wp + (size_t)oc0 * C * 9;
@@ -226,6 +240,9 @@ TGT INL void dw_run(__m512 (*acc)[9], const float *dyo, const float *xc, int P, 
                         : t % 3 == 0 ? _mm512_maskz_loadu_ps(lm, src)
                         : t % 3 == 2 ? _mm512_maskz_loadu_ps(rm, src)
                                      : _mm512_loadu_ps(src);
+            /* one load into a register: left alone, GCC folds an unmasked load into each
+             * of the ocb FMAs, and the loads become the bottleneck */
+            __asm__("" : "+v"(xv));
             UNROLL
             for (int o = 0; o < ocb; o++)
                 acc[o][t] = _mm512_fmadd_ps(g[o], xv, acc[o][t]);
