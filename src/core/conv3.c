@@ -45,16 +45,17 @@ int dae_conv3x3_supported(void)
 #define DW_CHUNK 4096 /* pixels whose masks the weight gradient computes at once */
 #define DW_GROUP (256 * 1024) /* floats of x and dy the weight gradient keeps in L2 */
 
-/* m[t] (t = kh*3 + kw): the lanes l of the vector at flat pixel q0 whose pixel q0 + l is
- * below qend and whose tap t lies inside the H x W image: from the lanes at the first and
- * last column and in the first and last row, a few bit operations per vector. */
-static void tap_masks(uint16_t m[9], int q0, int qend, int H, int W)
+/* m[t] (t = kh*3 + kw): the lanes l of the vector at flat pixel q0 (in column col0 = q0 % W)
+ * whose pixel q0 + l is below qend and whose tap t lies inside the H x W image: from the
+ * lanes at the first and last column and in the first and last row, a few bit operations
+ * per vector (the callers step col0 along: no division). */
+static void tap_masks(uint16_t m[9], int q0, int qend, int H, int W, int col0)
 {
     unsigned all = qend - q0 >= 16 ? 0xFFFFu : qend <= q0 ? 0u : (1u << (qend - q0)) - 1u;
     unsigned first = 0, last = 0, top = 0, bottom = 0; /* lanes at col 0, col W-1, ... */
-    for (int l = (W - q0 % W) % W; l < 16; l += W)
+    for (int l = col0 ? W - col0 : 0; l < 16; l += W)
         first |= 1u << l;
-    for (int l = (W - 1 - q0 % W + W) % W; l < 16; l += W)
+    for (int l = W - 1 - col0; l < 16; l += W)
         last |= 1u << l;
     if (q0 < W) /* lanes l < W - q0 lie in row 0 */
         top = W - q0 >= 16 ? 0xFFFFu : (1u << (W - q0)) - 1u;
@@ -64,6 +65,15 @@ static void tap_masks(uint16_t m[9], int q0, int qend, int H, int W)
     unsigned row[3] = {~top, ~0u, ~bottom}, col[3] = {~first, ~0u, ~last};
     for (int t = 0; t < 9; t++)
         m[t] = (uint16_t)(all & row[t / 3] & col[t % 3]);
+}
+
+/* The column of pixel q + 16, from q's. */
+static inline int col_next(int col, int W)
+{
+    col += 16;
+    while (col >= W)
+        col -= W;
+    return col;
 }
 
 /* Lanes of the vector at q0 below qend. */
@@ -173,10 +183,10 @@ TGT static void fwd_range(float *y, const float *x, const float *wp, const float
 {
     int P = H * W;
     uint16_t mk[9 * FWD_NV], cm[2 * FWD_NV], sm[FWD_NV];
-    for (int i = p0; i < p1; i += 16 * FWD_NV) {
-        for (int v = 0; v < FWD_NV; v++) {
+    for (int i = p0, col = p0 % W; i < p1; i += 16 * FWD_NV) {
+        for (int v = 0; v < FWD_NV; v++, col = col_next(col, W)) {
             uint16_t m[9];
-            tap_masks(m, i + 16 * v, p1, H, W);
+            tap_masks(m, i + 16 * v, p1, H, W, col);
             for (int t = 0; t < 9; t++)
                 mk[t * FWD_NV + v] = m[t];
             sm[v] = tail_mask(i + 16 * v, p1);
@@ -286,8 +296,8 @@ TGT static void dw_all(float *dw, const float *dy, const float *x, int B, int C,
     uint16_t mk[DW_CHUNK / 16 * 9];
     for (int q0 = 0; q0 < P; q0 += DW_CHUNK) {
         int qend = q0 + DW_CHUNK < P ? q0 + DW_CHUNK : P, nvec = (qend - q0 + 15) / 16;
-        for (int v = 0; v < nvec; v++)
-            tap_masks(mk + v * 9, q0 + 16 * v, qend, H, W);
+        for (int v = 0, col = q0 % W; v < nvec; v++, col = col_next(col, W))
+            tap_masks(mk + v * 9, q0 + 16 * v, qend, H, W, col);
         /* inner vectors: from the first at or after pixel W to the last ending by pixel
          * (H-1)*W and by qend */
         int lo = W - q0, hi = ((H - 1) * W < qend ? (H - 1) * W : qend) - q0;
