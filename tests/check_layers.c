@@ -539,16 +539,18 @@ START_TEST(test_conv_t2d_forward_ex)
 END_TEST
 
 /* 3x3 stride-1 padding-1 convolutions (the direct kernels of conv3.c where the CPU has
- * them) against the im2col path: the same convolution with padding 0 on an explicitly
- * zero-padded input. Odd sizes, C != OC, every output-channel remainder of the 8- and
- * 3-channel blocks, widths below and above a vector, an image of more than 4096 pixels
- * (weight-gradient chunks), batches > 1; then finite differences on a few of them. */
+ * them, images of DAE_CONV3_MIN_PIXELS or more) against the im2col path: the same
+ * convolution with padding 0 on an explicitly zero-padded input. Odd sizes, C != OC, every
+ * output-channel remainder of the 8- and 3-channel blocks, widths below and above a vector,
+ * an image of more than 4096 pixels (weight-gradient chunks), batches > 1; then finite
+ * differences on a few of them. */
 START_TEST(test_conv3x3)
 {
     /* B, C, H, W, OC */
-    static const int cfg[][5] = {{2, 3, 7, 5, 4},   {3, 2, 1, 17, 3},  {1, 5, 19, 1, 9},
-                                 {2, 4, 13, 37, 11}, {1, 1, 6, 50, 1}, {2, 9, 33, 18, 2},
-                                 {1, 2, 70, 61, 5},  {3, 1, 11, 3, 32}, {2, 32, 9, 40, 1}};
+    static const int cfg[][5] = {{2, 3, 9, 11, 4},   {3, 2, 1, 70, 3},  {1, 5, 67, 1, 9},
+                                 {2, 4, 13, 37, 11}, {1, 1, 6, 50, 1},  {2, 9, 33, 18, 2},
+                                 {1, 2, 70, 61, 5},  {3, 1, 23, 3, 32}, {2, 32, 9, 40, 1},
+                                 {2, 3, 7, 5, 4} /* below DAE_CONV3_MIN_PIXELS */};
     static const dae_act acts[] = {DAE_ACT_IDENTITY, DAE_ACT_RELU, DAE_ACT_LEAKY_RELU,
                                    DAE_ACT_TANH};
     dae_rng r;
@@ -609,8 +611,18 @@ START_TEST(test_conv3x3)
         free(x), free(w), free(b), free(dy), free(y), free(yr), free(xp), free(dxp), free(dx);
         free(dw), free(dwr), free(db), free(dbr), free(col), free(colr), free(dx2);
     }
+    /* the scratch stays within the bound of layers.h, direct path or not (C, H, W, OC) */
+    static const int sz[][4] = {{96, 8, 8, 96}, {96, 8, 8, 64}, {32, 40, 40, 32},
+                                {1, 144, 144, 32}, {32, 144, 144, 1}, {256, 9, 9, 256}};
+    for (size_t t = 0; t < sizeof sz / sizeof sz[0]; t++)
+        for (int B = 1; B <= 64; B *= 4) {
+            size_t C = (size_t)sz[t][0], P = (size_t)sz[t][1] * sz[t][2], OC = (size_t)sz[t][3];
+            size_t g = (size_t)B * P < DAE_CONV_GROUP_COLS ? (size_t)B * P : DAE_CONV_GROUP_COLS;
+            ck_assert_uint_le(dae_conv2d_col_size(B, (int)C, sz[t][1], sz[t][2], (int)OC, 3, 1, 1),
+                              (C * 9 + OC) * (g > P ? g : P));
+        }
     /* finite differences: B, C, H, W, OC */
-    static const int gc[][5] = {{2, 3, 5, 7, 4}, {3, 2, 9, 4, 11}, {2, 5, 3, 19, 1}};
+    static const int gc[][5] = {{2, 3, 8, 9, 4}, {3, 2, 9, 8, 11}, {2, 5, 4, 19, 1}};
     for (size_t t = 0; t < sizeof gc / sizeof gc[0]; t++) {
         const int *q = gc[t];
         lctx c = {.kind = K_CONV, .B = q[0], .C = q[1], .H = q[2], .W = q[3], .OC = q[4],

@@ -270,15 +270,19 @@ static int band_rows(int OH, int OW)
     return r < 1 ? 1 : r > OH ? OH : r;
 }
 
-/* 3x3 stride-1 'same' convolutions go to the direct kernels of conv3.c where they run. */
-static int use_conv3(int k, int s, int p)
+/* 3x3 stride-1 'same' convolutions of images of DAE_CONV3_MIN_PIXELS or more go to the
+ * direct kernels of conv3.c where they run. At least OC pixels too: their scratch, C*OC*9
+ * floats, then stays within the bound of layers.h that workspaces are sized by. */
+static int use_conv3(int H, int W, int OC, int k, int s, int p)
 {
-    return k == 3 && s == 1 && p == 1 && dae_conv3x3_supported();
+    long long P = (long long)H * W;
+    return k == 3 && s == 1 && p == 1 && P >= DAE_CONV3_MIN_PIXELS && P >= OC &&
+           dae_conv3x3_supported();
 }
 
 size_t dae_conv2d_col_size(int B, int C, int H, int W, int OC, int k, int s, int p)
 {
-    if (use_conv3(k, s, p))
+    if (use_conv3(H, W, OC, k, s, p))
         return dae_conv3x3_scratch_size(C, OC);
     size_t OH = (size_t)((H + 2 * p - k) / s + 1), OW = (size_t)((W + 2 * p - k) / s + 1);
     size_t P = OH * OW, g = (size_t)conv_group(B, (int)P), K = (size_t)C * k * k;
@@ -296,7 +300,7 @@ static void conv2d_rows(float *y, const float *x, const float *w, const float *b
 {
     int OH = (H + 2 * p - k) / s + 1, OW = (W + 2 * p - k) / s + 1;
     int P = OH * OW, K = C * k * k, R = band_rows(OH, OW);
-    if (use_conv3(k, s, p)) {
+    if (use_conv3(H, W, OC, k, s, p)) {
         dae_conv3x3_forward_rows(y, x, w, b, col, C, H, W, OC, oh0, oh1, act, slope);
         return;
     }
@@ -325,7 +329,7 @@ static void conv2d_images(float *out, const float *in, const float *w, const flo
                           dae_act act, float slope)
 {
     int OH = (H + 2 * p - k) / s + 1, OW = (W + 2 * p - k) / s + 1;
-    int P = OH * OW, K = C * k * k, G = use_conv3(k, s, p) ? 1 : conv_group(B, P);
+    int P = OH * OW, K = C * k * k, G = use_conv3(H, W, OC, k, s, p) ? 1 : conv_group(B, P);
     for (int n0 = 0; n0 < B; n0 += G) {
         int g = B - n0 < G ? B - n0 : G, N = g * P;
         const float *x = in + (size_t)n0 * C * H * W;
@@ -417,7 +421,7 @@ void dae_conv2d_backward(float *din, float *dw, float *db, const float *dout, co
             sum_channel_bias(db, dout + (size_t)n * OC * P, OC, (size_t)P);
     if (!dw && !din)
         return;
-    if (use_conv3(k, s, p)) {
+    if (use_conv3(H, W, OC, k, s, p)) {
         dae_conv3x3_backward(din, dw, dout, in, w, col, B, C, H, W, OC);
         return;
     }
