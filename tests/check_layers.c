@@ -538,6 +538,104 @@ START_TEST(test_conv_t2d_forward_ex)
 }
 END_TEST
 
+/* 3x3 stride-1 padding-1 convolutions (the direct kernels of conv3.c where the CPU has
+ * them, images of DAE_CONV3_MIN_PIXELS or more) against the im2col path: the same
+ * convolution with padding 0 on an explicitly zero-padded input. Odd sizes, C != OC, every
+ * output-channel remainder of the 8- and 3-channel blocks, widths below and above a vector,
+ * an image of more than 4096 pixels (weight-gradient chunks), batches > 1; then finite
+ * differences on a few of them. */
+START_TEST(test_conv3x3)
+{
+    /* B, C, H, W, OC */
+    static const int cfg[][5] = {{2, 3, 9, 11, 4},   {3, 2, 1, 70, 3},  {1, 5, 67, 1, 9},
+                                 {2, 4, 13, 37, 11}, {1, 1, 6, 50, 1},  {2, 9, 33, 18, 2},
+                                 {1, 2, 70, 61, 5},  {3, 1, 23, 3, 32}, {2, 32, 9, 40, 1},
+                                 {2, 3, 7, 5, 4} /* below DAE_CONV3_MIN_PIXELS */};
+    static const dae_act acts[] = {DAE_ACT_IDENTITY, DAE_ACT_RELU, DAE_ACT_LEAKY_RELU,
+                                   DAE_ACT_TANH};
+    dae_rng r;
+    dae_rng_seed(&r, 23);
+    for (size_t t = 0; t < sizeof cfg / sizeof cfg[0]; t++) {
+        int B = cfg[t][0], C = cfg[t][1], H = cfg[t][2], W = cfg[t][3], OC = cfg[t][4];
+        int PH = H + 2, PW = W + 2;
+        size_t nx = (size_t)B * C * H * W, ny = (size_t)B * OC * H * W, nw = (size_t)OC * C * 9;
+        size_t npx = (size_t)B * C * PH * PW;
+        float *x = rand_buf(nx, &r, 1), *w = rand_buf(nw, &r, 1), *b = rand_buf(OC, &r, 1);
+        float *dy = rand_buf(ny, &r, 1), *y = rand_buf(ny, &r, 1), *yr = rand_buf(ny, &r, 1);
+        float *xp = calloc(npx, sizeof *xp), *dxp = rand_buf(npx, &r, 1);
+        float *dx = rand_buf(nx, &r, 1), *dw = calloc(nw, sizeof *dw);
+        float *dwr = calloc(nw, sizeof *dwr), *db = calloc(OC, sizeof *db);
+        float *dbr = calloc(OC, sizeof *dbr);
+        for (int n = 0; n < B * C; n++)
+            for (int i = 0; i < H; i++)
+                memcpy(xp + ((size_t)n * PH + i + 1) * PW + 1, x + ((size_t)n * H + i) * W,
+                       (size_t)W * sizeof *x);
+        float *col = rand_buf(dae_conv2d_col_size(B, C, H, W, OC, 3, 1, 1), &r, 1);
+        float *colr = rand_buf(dae_conv2d_col_size(B, C, PH, PW, OC, 3, 1, 0), &r, 1);
+        /* forward, each activation fused, on 1 and 2 threads */
+        dae_conv2d_forward(yr, xp, w, b, colr, B, C, PH, PW, OC, 3, 1, 0);
+        for (size_t a = 0; a < sizeof acts / sizeof acts[0]; a++)
+            for (int th = 1; th <= 2; th++) {
+                float *ra = malloc(ny * sizeof *ra), *cols[2] = {col, NULL};
+                if (th == 2) /* thread 1's scratch */
+                    cols[1] = rand_buf(dae_conv2d_col_size(B, C, H, W, OC, 3, 1, 1), &r, 1);
+                dae_act_forward(ra, yr, ny, acts[a], 0.1f);
+                dae_conv2d_forward_ex(y, x, w, b, cols, th, B, C, H, W, OC, 3, 1, 1, acts[a],
+                                      0.1f);
+                assert_close(y, ra, ny, 1e-5f, "conv3x3 forward");
+                if (th == 2)
+                    free(cols[1]);
+                free(ra);
+            }
+        ref_conv2d(yr, x, w, b, B, C, H, W, OC, 3, 1, 1);
+        dae_conv2d_forward(y, x, w, b, col, B, C, H, W, OC, 3, 1, 1);
+        assert_close(y, yr, ny, 1e-5f, "conv3x3 forward vs loops");
+        /* backward: din overwritten (starts as garbage), dw and db added into */
+        dae_conv2d_backward(dx, dw, db, dy, x, w, col, B, C, H, W, OC, 3, 1, 1);
+        dae_conv2d_backward(dxp, dwr, dbr, dy, xp, w, colr, B, C, PH, PW, OC, 3, 1, 0);
+        for (int n = 0; n < B * C; n++)
+            for (int i = 0; i < H; i++)
+                assert_close(dx + ((size_t)n * H + i) * W,
+                             dxp + ((size_t)n * PH + i + 1) * PW + 1, (size_t)W, 1e-4f,
+                             "conv3x3 din");
+        assert_close(dw, dwr, nw, 1e-4f, "conv3x3 dw");
+        assert_close(db, dbr, OC, 1e-4f, "conv3x3 db");
+        /* each gradient alone, and dw accumulates */
+        float *dx2 = rand_buf(nx, &r, 1);
+        dae_conv2d_backward(dx2, NULL, NULL, dy, x, w, col, B, C, H, W, OC, 3, 1, 1);
+        assert_close(dx2, dx, nx, 0.0f, "conv3x3 din alone");
+        dae_conv2d_backward(NULL, dw, NULL, dy, x, w, col, B, C, H, W, OC, 3, 1, 1);
+        for (size_t i = 0; i < nw; i++)
+            dwr[i] *= 2.0f;
+        assert_close(dw, dwr, nw, 1e-4f, "conv3x3 dw added");
+        free(x), free(w), free(b), free(dy), free(y), free(yr), free(xp), free(dxp), free(dx);
+        free(dw), free(dwr), free(db), free(dbr), free(col), free(colr), free(dx2);
+    }
+    /* the scratch stays within the bound of layers.h, direct path or not (C, H, W, OC) */
+    static const int sz[][4] = {{96, 8, 8, 96}, {96, 8, 8, 64}, {32, 40, 40, 32},
+                                {1, 144, 144, 32}, {32, 144, 144, 1}, {256, 9, 9, 256}};
+    for (size_t t = 0; t < sizeof sz / sizeof sz[0]; t++)
+        for (int B = 1; B <= 64; B *= 4) {
+            size_t C = (size_t)sz[t][0], P = (size_t)sz[t][1] * sz[t][2], OC = (size_t)sz[t][3];
+            size_t g = (size_t)B * P < DAE_CONV_GROUP_COLS ? (size_t)B * P : DAE_CONV_GROUP_COLS;
+            ck_assert_uint_le(dae_conv2d_col_size(B, (int)C, sz[t][1], sz[t][2], (int)OC, 3, 1, 1),
+                              (C * 9 + OC) * (g > P ? g : P));
+        }
+    /* finite differences: B, C, H, W, OC */
+    static const int gc[][5] = {{2, 3, 8, 9, 4}, {3, 2, 9, 8, 11}, {2, 5, 4, 19, 1}};
+    for (size_t t = 0; t < sizeof gc / sizeof gc[0]; t++) {
+        const int *q = gc[t];
+        lctx c = {.kind = K_CONV, .B = q[0], .C = q[1], .H = q[2], .W = q[3], .OC = q[4],
+                  .k = 3, .s = 1, .p = 1};
+        c.nx = (size_t)c.B * c.C * c.H * c.W, c.nw = (size_t)c.OC * c.C * 9;
+        c.nb = c.OC, c.ny = (size_t)c.B * c.OC * c.H * c.W;
+        lctx_alloc(&c, &r, dae_conv2d_col_size(c.B, c.C, c.H, c.W, c.OC, 3, 1, 1));
+        gradcheck(&c, &r);
+        lctx_free(&c);
+    }
+}
+END_TEST
+
 Suite *suite_layers(void)
 {
     Suite *s = suite_create("layers");
@@ -558,6 +656,7 @@ Suite *suite_layers(void)
     tcase_add_test(tc, test_upsample_grad);
     tcase_add_test(tc, test_conv_grouping);
     tcase_add_test(tc, test_conv2d_grad_bands);
+    tcase_add_test(tc, test_conv3x3);
     suite_add_tcase(s, tc);
     return s;
 }

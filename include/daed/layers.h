@@ -60,6 +60,25 @@ void dae_conv2d_backward(float *din, float *dw, float *db, const float *dout, co
                          const float *w, float *col, int B, int C, int H, int W, int OC,
                          int k, int s, int p);
 
+/* ---- 3x3 stride-1 padding-1 conv2d computed directly (conv3.c), no im2col matrix ----
+ * The conv2d functions above take this path by themselves for k 3, s 1, p 1 on images of
+ * at least DAE_CONV3_MIN_PIXELS pixels (and OC, so that dae_conv2d_col_size stays within
+ * the bound above) when dae_conv3x3_supported() (an x86-64 CPU with
+ * AVX-512F); smaller images fill too few of its 48-pixel blocks (measured: 96 channels at
+ * 7x7 ran 25% slower than im2col + sgemm, 8x8 at 32 channels 1.9x faster). These are its
+ * kernels, callable only when it returns 1. Same layouts and conventions as conv2d. */
+#define DAE_CONV3_MIN_PIXELS 64
+int dae_conv3x3_supported(void);
+/* Output rows [oh0, oh1) of one image, bias (may be NULL) and activation applied. */
+void dae_conv3x3_forward_rows(float *out, const float *in, const float *w, const float *b,
+                              float *scratch, int C, int H, int W, int OC, int oh0, int oh1,
+                              dae_act act, float slope);
+/* Floats of `scratch` the forward and backward need (the weights, repacked). */
+size_t dae_conv3x3_scratch_size(int C, int OC);
+/* B images: din overwritten, dw added into (either may be NULL); db is the caller's. */
+void dae_conv3x3_backward(float *din, float *dw, const float *dout, const float *in,
+                          const float *w, float *scratch, int B, int C, int H, int W, int OC);
+
 /* ---- conv_transpose2d: in (B,C,H,W) -> out (B,OC,OH,OW),
  *      OH = (H-1)*s - 2p + k + op; w is (C, OC, k, k) ---- */
 size_t dae_conv_t2d_col_size(int B, int C, int H, int W, int OC, int k, int s, int p,

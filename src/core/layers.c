@@ -270,8 +270,20 @@ static int band_rows(int OH, int OW)
     return r < 1 ? 1 : r > OH ? OH : r;
 }
 
+/* 3x3 stride-1 'same' convolutions of images of DAE_CONV3_MIN_PIXELS or more go to the
+ * direct kernels of conv3.c where they run. At least OC pixels too: their scratch, C*OC*9
+ * floats, then stays within the bound of layers.h that workspaces are sized by. */
+static int use_conv3(int H, int W, int OC, int k, int s, int p)
+{
+    long long P = (long long)H * W;
+    return k == 3 && s == 1 && p == 1 && P >= DAE_CONV3_MIN_PIXELS && P >= OC &&
+           dae_conv3x3_supported();
+}
+
 size_t dae_conv2d_col_size(int B, int C, int H, int W, int OC, int k, int s, int p)
 {
+    if (use_conv3(H, W, OC, k, s, p))
+        return dae_conv3x3_scratch_size(C, OC);
     size_t OH = (size_t)((H + 2 * p - k) / s + 1), OW = (size_t)((W + 2 * p - k) / s + 1);
     size_t P = OH * OW, g = (size_t)conv_group(B, (int)P), K = (size_t)C * k * k;
     if (g > 1)
@@ -288,6 +300,10 @@ static void conv2d_rows(float *y, const float *x, const float *w, const float *b
 {
     int OH = (H + 2 * p - k) / s + 1, OW = (W + 2 * p - k) / s + 1;
     int P = OH * OW, K = C * k * k, R = band_rows(OH, OW);
+    if (use_conv3(H, W, OC, k, s, p)) {
+        dae_conv3x3_forward_rows(y, x, w, b, col, C, H, W, OC, oh0, oh1, act, slope);
+        return;
+    }
     /* 1x1 stride-1 unpadded convolutions read the image as the col matrix directly */
     int direct = k == 1 && s == 1 && p == 0;
     for (int r0 = oh0; r0 < oh1; r0 += R) {
@@ -313,7 +329,7 @@ static void conv2d_images(float *out, const float *in, const float *w, const flo
                           dae_act act, float slope)
 {
     int OH = (H + 2 * p - k) / s + 1, OW = (W + 2 * p - k) / s + 1;
-    int P = OH * OW, K = C * k * k, G = conv_group(B, P);
+    int P = OH * OW, K = C * k * k, G = use_conv3(H, W, OC, k, s, p) ? 1 : conv_group(B, P);
     for (int n0 = 0; n0 < B; n0 += G) {
         int g = B - n0 < G ? B - n0 : G, N = g * P;
         const float *x = in + (size_t)n0 * C * H * W;
@@ -405,6 +421,10 @@ void dae_conv2d_backward(float *din, float *dw, float *db, const float *dout, co
             sum_channel_bias(db, dout + (size_t)n * OC * P, OC, (size_t)P);
     if (!dw && !din)
         return;
+    if (use_conv3(H, W, OC, k, s, p)) {
+        dae_conv3x3_backward(din, dw, dout, in, w, col, B, C, H, W, OC);
+        return;
+    }
     for (int n0 = 0; n0 < B; n0 += G) {
         int g = B - n0 < G ? B - n0 : G, N = g * P;
         const float *x = in + (size_t)n0 * C * H * W;
