@@ -43,6 +43,7 @@ typedef struct dae_serve_config {
     int max_steps;           /* interpolation steps */
     /* connections (libmicrohttpd) */
     int conn_timeout;        /* seconds idle before a connection is closed */
+    int request_timeout;     /* seconds to send a whole request (headers + body); 0 = none */
     int conn_limit;          /* connections in total */
     int per_ip_limit;        /* connections per client address */
     size_t conn_memory;      /* per-connection buffer memory */
