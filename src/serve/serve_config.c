@@ -70,9 +70,9 @@ static const opt OPTS[] = {
      "buffer memory per connection"},
     {"epoll", OPT_BOOL, 0, 1, "1", F(epoll),
      "I/O thread uses epoll (1) or poll (0). poll costs time per wakeup for every open "
-     "connection: next to 550 slow clients it let normal clients' p99 grow 4x (epoll: "
-     "1.2x; bench/slowclient.sh). With epoll, libmicrohttpd 0.9.75 notices a client that "
-     "vanished mid-body only at --conn-timeout (poll: at once)"},
+     "connection: next to 550 slow clients, normal clients' p99 grew 2.3-4.4x with poll, "
+     "1.2x with epoll (bench/slowclient.sh). With epoll, libmicrohttpd 0.9.75 notices a "
+     "client that vanished mid-body only at --conn-timeout (poll: at once)"},
     {"api-key", OPT_STR, 0, 255, "", F(api_key),
      "require Authorization: Bearer KEY on every route but health (\"\": none)"},
     {"shutdown-timeout", OPT_INT, 0, 3600, "30", F(shutdown_timeout),
