@@ -246,7 +246,8 @@ static long report_normal(int ph, const char *name, double secs)
     double *all = malloc((n ? n : 1) * sizeof *all);
     size_t k = 0;
     for (int i = 0; i < O.normal && all; i++) {
-        memcpy(all + k, logs[ph][i].lat, logs[ph][i].n * sizeof *all);
+        if (logs[ph][i].n)
+            memcpy(all + k, logs[ph][i].lat, logs[ph][i].n * sizeof *all);
         k += logs[ph][i].n;
     }
     if (all)
@@ -490,7 +491,8 @@ int main(int argc, char **argv)
                 oldest = t_stop - sc[i].opened;
             close(sc[i].fd);
         }
-        qsort(lives, n_lives, sizeof *lives, cmp_double);
+        if (n_lives)
+            qsort(lives, n_lives, sizeof *lives, cmp_double);
         printf("SLOW slowloris=%d uploaders=%d opened=%ld open_failed=%ld closed_by_server=%zu "
                "open_at_end=%d life_s_min=%.2f life_s_p50=%.2f life_s_max=%.2f "
                "oldest_open_s=%.2f\n", O.slowloris, O.uploaders, n_opened, n_open_fail,
@@ -509,5 +511,12 @@ int main(int argc, char **argv)
         }
     }
     fflush(stdout);
+    for (int ph = 0; ph < 2; ph++)
+        for (int i = 0; i < O.normal; i++)
+            free(logs[ph][i].lat);
+    free(lives);
+    free(sc);
+    free(pf);
+    free(O.body);
     return fails ? 1 : 0;
 }

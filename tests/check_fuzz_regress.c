@@ -81,6 +81,7 @@ END_TEST
 #endif
 #endif
 
+#ifndef UNDER_ASAN
 static int under_valgrind(void)
 {
     const char *p = getenv("LD_PRELOAD");
@@ -99,6 +100,7 @@ static size_t vm_size(void)
     }
     return (size_t)pages * (size_t)sysconf(_SC_PAGESIZE);
 }
+#endif
 
 START_TEST(test_idx_header_claims_more_than_file)
 {
