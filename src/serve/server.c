@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -745,11 +746,15 @@ static int wait_idle(dae_server *s, int64_t deadline_ns)
 static int drain(dae_server *s)
 {
     int rc = 0;
-    /* No new connections first, then readiness: whoever sees 503 can no longer connect. */
+    /* No new connections first, then readiness: whoever sees 503 can no longer connect.
+     * shutdown() stops the listening socket at once (connections are refused); the close
+     * waits for MHD_stop_daemon, as libmicrohttpd's thread may still use the descriptor
+     * (its epoll loop removes it from its set: closing it here raced with that). */
+    MHD_socket lfd = MHD_INVALID_SOCKET;
     if (s->mhd) {
-        MHD_socket fd = MHD_quiesce_daemon(s->mhd);
-        if (fd != MHD_INVALID_SOCKET)
-            close(fd);
+        lfd = MHD_quiesce_daemon(s->mhd);
+        if (lfd != MHD_INVALID_SOCKET)
+            shutdown(lfd, SHUT_RDWR);
     }
     atomic_store(&s->draining, 1);
     atomic_store(&s->ready, 0);
@@ -781,6 +786,8 @@ static int drain(dae_server *s)
         MHD_stop_daemon(s->mhd);
         s->mhd = NULL;
     }
+    if (lfd != MHD_INVALID_SOCKET)
+        close(lfd);
     dae_log(DAE_LOG_INFO, "stopped%s", rc ? " (timeout)" : "");
     return rc;
 }
