@@ -8,11 +8,13 @@
 #                   valgrind --leak-check=full --error-exitcode=1; fails on any report
 #                   (suppressions in tests/valgrind.supp)
 #   make soak SOAK_SECONDS=600   bench/soak.sh for that long (default 60)
+#   make slowclient  bench/slowclient.sh: 500 slowloris + 50 slow uploads next to normal
+#                    clients, p99 against the unloaded value (SLOW_ARGS='--epoll "1 0"')
 
 TSAN_CC    ?= $(CC)
 TSAN_BUILD := build/tsan
 TSAN_TESTS ?= tests/e2e/serve_load.sh tests/e2e/serve_reload.sh tests/e2e/serve_sigterm.sh \
-              tests/e2e/serve_faults.sh
+              tests/e2e/serve_faults.sh tests/e2e/serve_slow.sh
 TSAN_FLAGS := -O1 -g -fsanitize=thread -fno-omit-frame-pointer
 # history_size=4: longer stacks of the earlier access (memory is not tight); halt_on_error=0
 # and log_path: every report is written to a file and the check below fails the run, so a
@@ -31,12 +33,13 @@ VG_FLAGS   := --leak-check=full --errors-for-leak-kinds=definite,possible --erro
 
 SOAK_SECONDS ?= 60
 
-.PHONY: tsan tsan-build valgrind soak
+.PHONY: tsan tsan-build valgrind soak slowclient
 
 ## tsan-build: daed, dae-train and the e2e helpers with ThreadSanitizer in build/tsan
 tsan-build:
 	$(MAKE) --no-print-directory BUILD=$(TSAN_BUILD) CC=$(TSAN_CC) CFLAGS="$(TSAN_FLAGS)" \
-	    all $(TSAN_BUILD)/bench/mkmodel $(TSAN_BUILD)/bench/mkpng $(TSAN_BUILD)/bench/loadgen
+	    all $(TSAN_BUILD)/bench/mkmodel $(TSAN_BUILD)/bench/mkpng $(TSAN_BUILD)/bench/loadgen \
+	    $(TSAN_BUILD)/bench/slowclient
 
 ## tsan: the concurrent e2e tests against the ThreadSanitizer daed; zero reports
 tsan: tsan-build
@@ -58,3 +61,7 @@ valgrind:
 ## soak: bench/soak.sh for SOAK_SECONDS (default 60) at 80% of the measured maximum
 soak: all $(BENCHES)
 	bash bench/soak.sh --seconds $(SOAK_SECONDS)
+
+## slowclient: bench/slowclient.sh (slow clients vs --request-timeout; SLOW_ARGS for options)
+slowclient: all $(BENCHES)
+	bash bench/slowclient.sh $(SLOW_ARGS)

@@ -43,10 +43,11 @@ typedef struct dae_serve_config {
     int max_steps;           /* interpolation steps */
     /* connections (libmicrohttpd) */
     int conn_timeout;        /* seconds idle before a connection is closed */
+    int request_timeout;     /* seconds to send a whole request (headers + body); 0 = none */
     int conn_limit;          /* connections in total */
     int per_ip_limit;        /* connections per client address */
     size_t conn_memory;      /* per-connection buffer memory */
-    int epoll;               /* I/O thread polls with epoll (1) or poll (0) */
+    int epoll;               /* I/O thread polls with epoll (1, default) or poll (0) */
     /* security and lifecycle */
     char api_key[256];       /* "" = no key; never logged */
     int shutdown_timeout;    /* seconds to let in-flight requests finish on SIGTERM */

@@ -168,6 +168,26 @@ static int idx_expect_end(idx_file *fp, dae_error *err)
     return DAE_OK;
 }
 
+/* The largest expansion of deflate (RFC 1951: a 258-byte match costs at least 2 bits, about
+ * 1032:1), rounded up; gzip's header and trailer only add to the compressed side. */
+#define IDX_MAX_INFLATE 1040
+
+/* Can a gzip file hold need more bytes? DAE_EFORMAT when its size says it cannot (a plain
+ * or unseekable file is bounded by the incremental read alone: it ends where it ends). */
+static int idx_check_holds(idx_file *fp, size_t need, dae_error *err)
+{
+    struct stat st;
+    if (gzdirect(fp->f) || stat(fp->path, &st) != 0 || !S_ISREG(st.st_mode))
+        return DAE_OK;
+    size_t size = (size_t)st.st_size;
+    if (size < SIZE_MAX / IDX_MAX_INFLATE && need > size * IDX_MAX_INFLATE)
+        return dae_error_set(err, DAE_EFORMAT,
+                             "%s: byte %zu: the header claims %zu bytes of data, more than a "
+                             "gzip file of %zu bytes can inflate to (%d:1)", fp->path, fp->off,
+                             need, size, IDX_MAX_INFLATE);
+    return DAE_OK;
+}
+
 static void idx_close(idx_file *fp)
 {
     if (fp->f)
@@ -182,6 +202,8 @@ dae_dataset *dae_dataset_load_idx(const char *images_path, const char *labels_pa
     idx_file im = {0}, lb = {0};
     dae_dataset *ds = NULL;
     unsigned char *buf = NULL;
+    float *x = NULL; /* the pixels, grown as they are read */
+    size_t x_cap = 0;
     uint32_t d[3], nl;
     int rc = idx_open(&im, images_path, 0x00000803u, 3, d, err);
     if (rc)
@@ -204,6 +226,11 @@ dae_dataset *dae_dataset_load_idx(const char *images_path, const char *labels_pa
                       images_path, nv, dl.max_file_bytes);
         goto fail;
     }
+    /* The header is a claim: a 16-byte file may claim a gigabyte. Nothing is allocated
+     * from it: a gzip file too small to inflate to the claim is refused here, and the pixels
+     * below grow as they arrive, so memory follows the data the file really holds. */
+    if (idx_check_holds(&im, nv, err))
+        goto fail;
     if (labels_path) {
         rc = idx_open(&lb, labels_path, 0x00000801u, 1, &nl, err);
         if (rc)
@@ -213,10 +240,9 @@ dae_dataset *dae_dataset_load_idx(const char *images_path, const char *labels_pa
                           labels_path, nl, images_path, d[0]);
             goto fail;
         }
+        if (idx_check_holds(&lb, (size_t)n, err))
+            goto fail;
     }
-    ds = dataset_alloc(n, 1, h, w, labels_path != NULL, &dl, err);
-    if (!ds)
-        goto fail;
     /* pixel = u8 / 255 in float32 (numpy's astype(float32) / 255.0), via a table */
     float lut[256];
     for (int i = 0; i < 256; i++)
@@ -231,12 +257,39 @@ dae_dataset *dae_dataset_load_idx(const char *images_path, const char *labels_pa
         size_t len = nv - done < chunk ? nv - done : chunk;
         if (idx_read(&im, buf, len, "image data", err))
             goto fail;
+        if (done + len > x_cap) {
+            /* Doubling, capped at the claim: memory follows the data actually read. */
+            size_t cap = x_cap ? x_cap * 2 : chunk;
+            if (cap > nv)
+                cap = nv;
+            float *nx = realloc(x, cap * sizeof *x);
+            if (!nx) {
+                dae_error_set(err, DAE_ENOMEM, "%s: no memory for %zu pixels", images_path,
+                              cap);
+                goto fail;
+            }
+            x = nx;
+            x_cap = cap;
+        }
         for (size_t i = 0; i < len; i++)
-            ds->x[done + i] = lut[buf[i]];
+            x[done + i] = lut[buf[i]];
         done += len;
     }
     if (idx_expect_end(&im, err))
         goto fail;
+    /* The pixels are all there: n is real, the labels may be allocated. */
+    ds = calloc(1, sizeof *ds);
+    if (!ds || (labels_path && !(ds->labels = calloc(n ? (size_t)n : 1, sizeof *ds->labels)))) {
+        dae_error_set(err, DAE_ENOMEM, "%s: no memory for %d labels", images_path, n);
+        goto fail;
+    }
+    ds->n = n, ds->c = 1, ds->h = h, ds->w = w;
+    ds->x = x ? x : calloc(1, sizeof *x); /* n = 0: an empty set, x still allocated */
+    x = NULL;
+    if (!ds->x) {
+        dae_error_set(err, DAE_ENOMEM, "%s: no memory", images_path);
+        goto fail;
+    }
     if (labels_path) {
         for (int done = 0; done < n;) {
             size_t len = (size_t)(n - done) < chunk ? (size_t)(n - done) : chunk;
@@ -255,6 +308,7 @@ dae_dataset *dae_dataset_load_idx(const char *images_path, const char *labels_pa
     return ds;
 fail:
     free(buf);
+    free(x);
     idx_close(&im);
     idx_close(&lb);
     dae_dataset_free(ds);

@@ -53,6 +53,7 @@ struct dae_server {
     int sig_pipe[2];          /* self-pipe: signal handler -> control thread */
     pthread_t sig_thread;
     int sig_started;
+    struct dae_deadline *deadline; /* --request-timeout watchdog (deadline.c); NULL: off */
 };
 
 enum { PH_HEADERS, PH_BODY, PH_WAITING, PH_DONE };

@@ -9,10 +9,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "daed/blas.h"
+#include "deadline.h"
 #include "internal.h"
 #include "sbuf.h"
 
@@ -334,6 +336,32 @@ static void dispatch(dae_req *r)
     }
 }
 
+/* The connection's --request-timeout clock (NULL when the deadline is off). */
+static dae_deadline_conn *deadline_of(const dae_server *s, struct MHD_Connection *c)
+{
+    if (!s->deadline)
+        return NULL;
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? ci->socket_context : NULL;
+}
+
+/* MHD_OPTION_NOTIFY_CONNECTION: a connection's clock starts at accept and its tracking ends
+ * with the CLOSED notification, which libmicrohttpd sends before closing the socket. */
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_ctx,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    dae_server *s = cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        *socket_ctx = ci ? dae_deadline_add(s->deadline, ci->connect_fd) : NULL;
+    } else {
+        dae_deadline_remove(s->deadline, *socket_ctx);
+        *socket_ctx = NULL;
+    }
+}
+
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
                                  const char *method, const char *version,
                                  const char *upload, size_t *upload_size, void **req_cls)
@@ -383,6 +411,8 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
             req_error(r, 500, "internal", "request resumed without an answer");
         return queue_answer(r);
     }
+    /* The whole request has arrived: what follows (inference, the answer) is not timed. */
+    dae_deadline_read_done(deadline_of(s, conn));
     if (!r->status)
         dispatch(r);
     if (r->phase == PH_WAITING)
@@ -397,10 +427,13 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 {
     dae_server *s = cls;
     dae_req *r = *req_cls;
-    (void)conn;
     if (!r)
         return;
     *req_cls = NULL;
+    dae_deadline_conn *dl = deadline_of(s, conn);
+    /* Keep-alive: the next request's clock starts now. */
+    if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
+        dae_deadline_restart(dl);
     int64_t us = (dae_now_ns() - r->t0_ns) / 1000;
     int status = r->answered ? r->status : 0;
     dae_prom_request(s->prom, r->route ? (int)r->route->id : DAE_ROUTE_COUNT, status,
@@ -409,7 +442,9 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
         dae_log(DAE_LOG_INFO, "access %s %s %d %zu %lldus model=%s batch=%d%s", r->method_text,
                 r->path, status, r->resp_len, (long long)us,
                 r->entry ? r->entry->name : "-", r->batch,
-                toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (connection lost)");
+                toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? ""
+                : dae_deadline_expired(dl) ? " (closed: --request-timeout)"
+                : " (connection lost)");
     dae_entry_unref(r->entry);
     free(r->body);
     free(r->resp);
@@ -576,6 +611,8 @@ static int start_mhd(dae_server *s, dae_error *err)
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD |
                      (s->cfg.epoll ? MHD_USE_EPOLL : MHD_USE_POLL) |
                      MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+    /* Without a deadline the notification is not registered at all (no per-connection
+     * cost); the last option then ends the list early. */
     s->mhd = MHD_start_daemon(
         flags, (uint16_t)s->cfg.port, NULL, NULL, on_access, s,
         MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
@@ -585,6 +622,7 @@ static int start_mhd(dae_server *s, dae_error *err)
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)s->cfg.per_ip_limit,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, s->cfg.conn_memory,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+        s->deadline ? MHD_OPTION_NOTIFY_CONNECTION : MHD_OPTION_END, on_connection, s,
         MHD_OPTION_END);
     if (!s->mhd)
         return dae_error_set(err, DAE_EIO, "cannot listen on %s:%d (port in use, or not "
@@ -672,6 +710,9 @@ dae_server *dae_server_create(const dae_serve_config *cfg, dae_error *err)
         goto fail;
     }
     s->sig_started = 1;
+    if (cfg->request_timeout > 0 &&
+        !(s->deadline = dae_deadline_create(cfg->request_timeout, 1, err)))
+        goto fail;
     if (start_mhd(s, err) != DAE_OK)
         goto fail;
     if (write_port_file(s, err) != DAE_OK)
@@ -705,11 +746,15 @@ static int wait_idle(dae_server *s, int64_t deadline_ns)
 static int drain(dae_server *s)
 {
     int rc = 0;
-    /* No new connections first, then readiness: whoever sees 503 can no longer connect. */
+    /* No new connections first, then readiness: whoever sees 503 can no longer connect.
+     * shutdown() stops the listening socket at once (connections are refused); the close
+     * waits for MHD_stop_daemon, as libmicrohttpd's thread may still use the descriptor
+     * (its epoll loop removes it from its set: closing it here raced with that). */
+    MHD_socket lfd = MHD_INVALID_SOCKET;
     if (s->mhd) {
-        MHD_socket fd = MHD_quiesce_daemon(s->mhd);
-        if (fd != MHD_INVALID_SOCKET)
-            close(fd);
+        lfd = MHD_quiesce_daemon(s->mhd);
+        if (lfd != MHD_INVALID_SOCKET)
+            shutdown(lfd, SHUT_RDWR);
     }
     atomic_store(&s->draining, 1);
     atomic_store(&s->ready, 0);
@@ -741,6 +786,8 @@ static int drain(dae_server *s)
         MHD_stop_daemon(s->mhd);
         s->mhd = NULL;
     }
+    if (lfd != MHD_INVALID_SOCKET)
+        close(lfd);
     dae_log(DAE_LOG_INFO, "stopped%s", rc ? " (timeout)" : "");
     return rc;
 }
@@ -770,6 +817,8 @@ void dae_server_free(dae_server *s)
         return;
     if (s->mhd)
         drain(s);
+    /* After MHD has stopped: every connection has had its CLOSED notification. */
+    dae_deadline_free(s->deadline);
     dae_workpool_free(s->pool);
     if (s->sig_started) {
         unsigned char quit = 0;

@@ -37,10 +37,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         lfd = fuzz_memfile(lab, lab_len, lpath, sizeof lpath);
         FUZZ_CHECK(lfd >= 0);
     }
-    /* Small caps: a 16-byte header may claim any size; the reader must refuse it first. */
-    dae_dataset_limits lim = {.max_samples = 100000, .max_dim = 512,
-                              .max_values = (size_t)1 << 20,
-                              .max_file_bytes = (size_t)1 << 20};
+    /* The default caps (up to 2^30 values, 4 GiB of floats): a 16-byte header may claim
+     * them, and the reader must not allocate from the claim (fuzz.mk's -malloc_limit_mb
+     * turns any allocation over 512 MB into a finding; corpus/idx/claims_1g*). What the
+     * input really holds is at most 64 KB, or 64 MB inflated. */
+    dae_dataset_limits lim = dae_dataset_default_limits();
     dae_error err = {0};
     dae_dataset *ds = dae_dataset_load_idx(ipath, with_labels ? lpath : NULL, &lim, &err);
     if (!ds) {
