@@ -17,5 +17,5 @@ $(BUILD)/docs/f32png: scripts/f32png.c $(LIB) | deps
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB) $(LDLIBS_ALL)
 
 ## readme-examples: every README curl example against a fresh daed, with its output
-readme-examples: all
+readme-examples: all $(BUILD)/docs/f32png
 	BUILD=$(BUILD) bash scripts/readme-examples.sh
