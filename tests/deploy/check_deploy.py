@@ -2,11 +2,15 @@
 
 1. The Dockerfile's runtime stage is complete: every shared library the built binaries need
    (ldd) belongs (dpkg -S) to a package that the runtime stage installs, to one of their
-   dependencies, or to debian:bookworm-slim itself; and it installs no build tools.
+   dependencies, to debian:bookworm-slim itself (tests/deploy/bookworm-slim.packages), or is
+   the trimmed OpenBLAS the build stage makes (docker/trim-openblas, run here too: the
+   binaries must bind to it and compute the same bytes); and it installs no build tools.
 2. compose.yaml, nginx.conf, the k8s kustomization and the KServe example parse and agree
    with each other and with the Dockerfile and daed: paths, ports, probe routes, user id,
    option names, shutdown timing.
-3. An image size estimate: base + Installed-Size of the added packages + binaries + models.
+3. An image size estimate: base + Installed-Size of the added packages + trimmed OpenBLAS +
+   binaries + models. The base is computed from its package list (Installed-Size minus the
+   files the slim variant deletes), next to the registry's figure.
 
 Usage: check_deploy.py [--build DIR]   (DIR holds daed; default $DAED_BUILD or build)
 """
@@ -23,8 +27,15 @@ import tempfile
 import yaml
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-# debian:bookworm-slim uncompressed, as the registry lists it (no engine here to measure).
+# debian:bookworm-slim uncompressed as `docker images` lists it (amd64; no engine here to
+# measure): used only when its size cannot be computed from the package list on this machine.
 BASE_IMAGE_MB = 74.8
+BASE_PACKAGES = os.path.join(ROOT, "tests/deploy/bookworm-slim.packages")
+# What debuerreotype's slimify deletes from the slim variant (scripts/.slimify-excludes of
+# github.com/debuerreotype/debuerreotype); it keeps /usr/share/doc/*/copyright.
+SLIM_EXCLUDES = ("/usr/share/doc/", "/usr/share/groff/", "/usr/share/info/",
+                 "/usr/share/linda/", "/usr/share/lintian/overrides/", "/usr/share/locale/",
+                 "/usr/share/man/")
 TARGET_MB = 120.0
 SANITIZER_LIBS = ("libasan", "libubsan", "liblsan", "libtsan")
 
@@ -218,6 +229,16 @@ def dockerfile_facts():
     build_run = " ".join(a for k, a in build["ins"] if k == "RUN")
     check("build/daed" in build_run and "/out/bin" in build_run,
           "Dockerfile: build stage installs build/daed into /out/bin")
+    # The trimmed OpenBLAS: made in the build stage, copied into a directory ldconfig knows.
+    facts["trim"] = "docker/trim-openblas /out/lib" in build_run
+    if facts["trim"]:
+        dst = next((d for s_, d in copies_from if s_ == "/out/lib/"), None)
+        rt_run = " ".join(a for k, a in rt["ins"] if k == "RUN")
+        check(dst == "/usr/local/lib/" and "ldconfig" in rt_run,
+              "Dockerfile: trimmed OpenBLAS copied to /usr/local/lib/, ldconfig run", str(dst))
+        check(dockerignore_lets_in("docker/trim-openblas") and
+              os.access(os.path.join(ROOT, "docker/trim-openblas"), os.X_OK),
+              ".dockerignore lets the executable docker/trim-openblas in")
     if os.path.exists(os.path.join(ROOT, "openapi.yaml")):
         check("openapi.yaml" in build_run and ["/out/share/", "/usr/share/daed/"] in copies_from
               and env.get("DAED_OPENAPI") == "/usr/share/daed/openapi.yaml" and
@@ -287,17 +308,24 @@ def dep_closure(roots):
 
 
 def base_image_packages():
-    """What debian:bookworm-slim holds: the Essential packages and apt, with their
-    dependencies (computed from this Debian 12 machine's package database)."""
+    """What debian:bookworm-slim holds: its published package list, or else the Essential
+    packages and apt with their dependencies (from this machine's package database)."""
+    if os.path.exists(BASE_PACKAGES):
+        return {ln.strip() for ln in open(BASE_PACKAGES)
+                if ln.strip() and not ln.startswith("#")}
     r = run(["dpkg-query", "-W", "-f", "${Package}\t${Essential}\t${db:Status-Abbrev}\n"])
     ess = [ln.split("\t")[0] for ln in r.stdout.splitlines()
            if ln.split("\t")[1] == "yes" and ln.split("\t")[2].startswith("ii")]
     return dep_closure(ess + ["apt"])
 
 
-def ldd_needs(binary):
-    """[(soname, resolved path or None)] of a dynamically linked binary."""
-    r = run(["ldd", binary])
+def ldd_needs(binary, libdir=None):
+    """[(soname, resolved path or None)] of a dynamically linked binary (libdir: searched
+    first, as /usr/local/lib is in the image)."""
+    env = dict(os.environ)
+    if libdir:
+        env["LD_LIBRARY_PATH"] = libdir
+    r = run(["ldd", binary], env=env)
     needs = []
     for ln in r.stdout.splitlines():
         ln = ln.strip()
@@ -347,8 +375,9 @@ def check_runtime_libraries(facts, build_dir):
     provided = dep_closure(rt) | base
     needed_pkgs = set()
     shipped = None  # basenames of files shipped by provided packages, built on demand
+    trim = trimmed_openblas(facts, bins)
     for b in bins:
-        needs = ldd_needs(b)
+        needs = ldd_needs(b, trim["dir"] if trim else None)
         check(bool(needs), f"ldd {rel(b)}: dynamically linked, needs read")
         for soname, path in needs:
             if soname.startswith("linux-vdso") or soname.startswith("linux-gate"):
@@ -359,6 +388,9 @@ def check_runtime_libraries(facts, build_dir):
                 continue
             if path is None:
                 check(False, f"{rel(b)}: {soname} resolves", "ldd: not found")
+                continue
+            if trim and os.path.dirname(path) == trim["dir"]:
+                check(True, f"{rel(b)}: {soname} from the build stage (docker/trim-openblas)")
                 continue
             owner = dpkg_owner(path)
             if owner in provided:
@@ -382,7 +414,71 @@ def check_runtime_libraries(facts, build_dir):
     for p in rt:
         if p in known and p not in needed_pkgs and p not in base:
             note(f"runtime package {p} provides none of the libraries ldd lists")
-    return {"bins": bins, "base": base, "provided": provided}
+    return {"bins": bins, "base": base, "provided": provided, "trim": trim}
+
+
+TRIM_DIR = None  # a temporary directory holding the trimmed libopenblas.so.0, kept to exit
+
+
+def trimmed_openblas(facts, bins):
+    """Run docker/trim-openblas on the binaries as the build stage does; check that they
+    bind every symbol to it and compute the same bytes as with Debian's full library.
+    Returns {"dir", "bytes"} or None when the Dockerfile does not use it."""
+    global TRIM_DIR
+    if not facts.get("trim"):
+        return None
+    if not shutil.which("nm") or not shutil.which("pkg-config"):
+        note("trimmed OpenBLAS not built here: nm or pkg-config missing")
+        return None
+    TRIM_DIR = tempfile.TemporaryDirectory()
+    d = TRIM_DIR.name
+    r = run([os.path.join(ROOT, "docker/trim-openblas"), d] + bins, timeout=600)
+    lib = os.path.join(d, "libopenblas.so.0")
+    if not check(r.returncode == 0 and os.path.exists(lib),
+                 "docker/trim-openblas builds libopenblas.so.0", r.stderr[-400:]):
+        return None
+    env = dict(os.environ, LD_LIBRARY_PATH=d, LD_BIND_NOW="1")
+    for b in bins:
+        v = run([b, "--help" if b.endswith("dae-model") else "--version"], env=env)
+        check(v.returncode == 0, f"{rel(b)} binds every symbol with the trimmed OpenBLAS",
+              v.stderr[-300:])
+    dm = next((b for b in bins if b.endswith("dae-model")), None)
+    models = [m for m in (os.path.join(ROOT, "models", n + ".safetensors")
+                          for n in ("fmnist-denoise", "fmnist-ae", "photo-denoise"))
+              if os.path.exists(m)]
+    if dm and models:
+        png = os.path.join(ROOT, "tests/fixtures/blob_ga.png")
+        same = []
+        for m in models:
+            outs = []
+            for i, e in enumerate((dict(os.environ), env)):
+                o = os.path.join(d, f"out{i}.png")
+                rr = run([dm, "run", m, png, o], env=e)
+                outs.append(open(o, "rb").read() if rr.returncode == 0 else None)
+            same.append(outs[0] is not None and outs[0] == outs[1])
+        check(all(same), "dae-model run: the same PNG with the trimmed and the full OpenBLAS ("
+              + ", ".join(os.path.basename(m) for m in models) + ")")
+    return {"dir": d, "bytes": os.path.getsize(lib)}
+
+
+def base_image_mb():
+    """(MB, how) of debian:bookworm-slim: Installed-Size of its packages minus the files
+    slimify deletes, from this machine's dpkg database; None when a package is missing."""
+    if not os.path.exists(BASE_PACKAGES):
+        return None
+    pkgs = base_image_packages()
+    info = dpkg_fields(pkgs, ["Installed-Size"])
+    if set(pkgs) - set(info):
+        return None
+    kb = sum(int(info[p]["Installed-Size"] or 0) for p in pkgs)
+    gone = 0
+    for p in pkgs:
+        for f in package_files(p):
+            if f.startswith(SLIM_EXCLUDES) and not f.endswith("/copyright") and \
+                    os.path.isfile(f) and not os.path.islink(f):
+                gone += os.path.getsize(f)
+    return (kb * 1024 - gone) / 2**20, f"{len(pkgs)} packages: {kb / 1024:.1f} MB installed " \
+        f"- {gone / 2**20:.1f} MB of docs, man pages, locales"
 
 
 def size_estimate(facts, libs):
@@ -392,11 +488,9 @@ def size_estimate(facts, libs):
     added = sorted(libs["provided"] - libs["base"])
     info = dpkg_fields(added, ["Installed-Size"])
     pk_kb = sum(int(info[p]["Installed-Size"] or 0) for p in added if p in info)
-    removed_kb = 0
-    for pat in ("/usr/lib/*/openblas-pthread/liblapack.so.3",
-                "/usr/lib/*/openblas-pthread/libblas.so.3"):
-        for f in glob.glob(pat):
-            removed_kb += os.path.getsize(os.path.realpath(f)) // 1024
+    trim_b = libs["trim"]["bytes"] if libs.get("trim") else 0
+    computed = base_image_mb()
+    base_mb = computed[0] if computed else BASE_IMAGE_MB
     bin_b = 0
     with tempfile.TemporaryDirectory() as td:
         for b in libs["bins"]:
@@ -406,14 +500,21 @@ def size_estimate(facts, libs):
             bin_b += os.path.getsize(t)
     models = glob.glob(os.path.join(ROOT, "models", "*.safetensors"))
     mod_b = sum(os.path.getsize(m) for m in models)
-    pk_mb = (pk_kb - removed_kb) / 1024
-    total = BASE_IMAGE_MB + pk_mb + bin_b / 2**20 + mod_b / 2**20
+    pk_mb = pk_kb / 1024
+    total = base_mb + pk_mb + trim_b / 2**20 + bin_b / 2**20 + mod_b / 2**20
     print("size  image estimate (MB = 2^20 bytes):")
-    print(f"size    debian:bookworm-slim            {BASE_IMAGE_MB:7.1f}  (registry figure)")
+    if computed:
+        print(f"size    debian:bookworm-slim            {base_mb:7.1f}  (computed: {computed[1]};"
+              f" `docker images` lists {BASE_IMAGE_MB})")
+    else:
+        print(f"size    debian:bookworm-slim            {base_mb:7.1f}  (`docker images` figure;"
+              " not computable here)")
     for p in added:
         if p in info:
-            print(f"size    + {p:<30} {int(info[p]['Installed-Size']) / 1024:7.1f}")
-    print(f"size    - LAPACK/BLAS copies removed    {removed_kb / 1024:7.1f}")
+            print(f"size    + {p:<30} {int(info[p]['Installed-Size']) / 1024:7.1f}  (Installed-Size)")
+    if trim_b:
+        print(f"size    + libopenblas.so.0 (trimmed)    {trim_b / 2**20:7.1f}  "
+              "(docker/trim-openblas, built here)")
     print(f"size    + binaries (stripped)          {bin_b / 2**20:7.1f}  "
           f"({', '.join(os.path.basename(b) for b in libs['bins'])})")
     print(f"size    + models/*.safetensors          {mod_b / 2**20:7.1f}  ({len(models)} files)")
