@@ -40,7 +40,7 @@ for t in "$TRAIN" "$MODEL" "$EXP"; do
     [ -x "$t" ] || [ $TRAIN_ONLY = 1 ] || { echo "experiments: $t missing (make all $EXP)" >&2; exit 1; }
 done
 
-TIMES="$OUT/logs/times"
+TIMES="$OUT/logs/times" USED="$OUT/logs/used"
 # run CMD...: one measured command, its wall/user/sys seconds appended to $TIMES
 run() {
     /usr/bin/time -a -o "$TIMES" -f "%e %U %S" nice -n 15 "$@"
@@ -56,7 +56,8 @@ train() {
     mkdir -p "$OUT/$dir"
     if [ $FORCE = 1 ] || [ ! -f "$model" ] || [ "$recipe" -nt "$model" ]; then
         # shellcheck disable=SC2086
-        if ! run "$TRAIN" "$recipe" --output "$model" --progress off $SMOKE_ARGS "$@" \
+        if ! /usr/bin/time -o "$OUT/logs/$dir-$stem.time" -f "%e %U %S" nice -n 15 \
+            "$TRAIN" "$recipe" --output "$model" --progress off $SMOKE_ARGS "$@" \
             > "$OUT/logs/$dir-$stem.log" 2>&1; then
             echo "experiments: training $recipe failed:" >&2
             tail -5 "$OUT/logs/$dir-$stem.log" >&2
@@ -64,6 +65,8 @@ train() {
         fi
         rm -f "$model.ckpt"
     fi
+    # the experiment's time includes the training of every model it uses, reused or not
+    [ -f "$OUT/logs/$dir-$stem.time" ] && echo "$OUT/logs/$dir-$stem.time" >> "$USED"
     echo "$model"
 }
 
@@ -83,11 +86,14 @@ start() {
     NAME="$1"
     RJ="$RES/$NAME.json"
     : > "$TIMES"
+    : > "$USED"
     echo "== $NAME" >&2
 }
 finish() {
     [ $TRAIN_ONLY = 1 ] && return 0
-    t=$(awk '{w += $1; c += $2 + $3} END {printf "{\"wall_s\":%.1f,\"cpu_s\":%.1f}", w, c}' "$TIMES")
+    # training (each model once) + measurements; /usr/bin/time may add a "Command exited" line
+    t=$(sort -u "$USED" | xargs cat "$TIMES" | awk 'NF == 3 && $1 ~ /^[0-9.]+$/ {w += $1; c += $2 + $3}
+        END {printf "{\"wall_s\":%.1f,\"cpu_s\":%.1f}", w, c}')
     "$EXP" put "$RJ" time "$t"
     echo "   $NAME: $t" >&2
 }
@@ -158,7 +164,7 @@ fi
 # ---- 3. denoising vs contractive --------------------------------------------------------
 if want 03; then
     start 03-dae-vs-cae
-    for m in ae dae cae; do
+    for m in ae dae cae cae-strong; do
         f=$(train experiments/03-dae-vs-cae/$m.json)
         [ $TRAIN_ONLY = 1 ] || "$EXP" put "$RJ" "epoch_s/$m" "$(epoch_seconds 03-dae-vs-cae-$m)"
         for task in clean denoise-g20 denoise-g50; do
@@ -172,7 +178,8 @@ if want 03; then
     measure "$EXP" eval "$OUT/03-dae-vs-cae/ae.safetensors" --task denoise-g50 --show 10 \
         --rows clean --png "$OUT/03-clean.png"
     measure "$MODEL" grid "$IMG/exp-03-recon.png" --cols 1 --pad 0 "$OUT/03-in.png" \
-        "$OUT/03-ae.png" "$OUT/03-dae.png" "$OUT/03-cae.png" "$OUT/03-clean.png"
+        "$OUT/03-ae.png" "$OUT/03-dae.png" "$OUT/03-cae.png" "$OUT/03-cae-strong.png" \
+        "$OUT/03-clean.png"
     finish
 fi
 
