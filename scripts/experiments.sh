@@ -111,7 +111,7 @@ if want 01; then
         for task in clean denoise-mask50; do
             measure "$EXP" eval "$f" --task $task --n $NEVAL --out "$RJ" --key "$m/$task"
         done
-        measure "$EXP" eval "$f" --task denoise-mask50 --show 10 --png "$OUT/01-$m-mask.png"
+        measure "$EXP" eval "$f" --task denoise-mask50 --show 10 --rows out --png "$OUT/01-$m-mask.png"
         measure "$EXP" eval "$f" --task clean --show 10 --rows out --png "$OUT/01-$m-clean.png"
         measure "$MODEL" weights "$f" "$IMG/exp-01-weights-$m.png" --cols 10 --scale 2
         measure "$MODEL" weights "$f" "$IMG/exp-01-decoder-$m.png" --layer decoder --cols 10 --scale 2
@@ -124,7 +124,7 @@ if want 01; then
     measure "$MODEL" grid "$IMG/exp-01-recon.png" --cols 1 --pad 0 \
         "$OUT/01-clean.png" "$OUT/01-ae-clean.png" "$OUT/01-dae-mask-clean.png"
     measure "$MODEL" grid "$IMG/exp-01-masked.png" --cols 1 --pad 0 \
-        "$OUT/01-in.png" "$OUT/01-ae-mask.png" "$OUT/01-dae-mask-mask.png"
+        "$OUT/01-in.png" "$OUT/01-ae-mask.png" "$OUT/01-dae-mask-mask.png" "$OUT/01-clean.png"
     finish
 fi
 
