@@ -167,6 +167,9 @@ if want 03; then
     for m in ae dae cae cae-strong; do
         f=$(train experiments/03-dae-vs-cae/$m.json)
         [ $TRAIN_ONLY = 1 ] || "$EXP" put "$RJ" "epoch_s/$m" "$(epoch_seconds 03-dae-vs-cae-$m)"
+        # CPU seconds of the whole training run (data loading included): load-independent
+        [ $TRAIN_ONLY = 1 ] || "$EXP" put "$RJ" "train_cpu_s/$m" \
+            "$(awk 'NF == 3 && $1 ~ /^[0-9.]+$/ {print $2 + $3}' "$OUT/logs/03-dae-vs-cae-$m.time")"
         for task in clean denoise-g20 denoise-g50; do
             measure "$EXP" eval "$f" --task $task --n $NEVAL --out "$RJ" --key "$m/$task"
         done
@@ -229,9 +232,11 @@ if want 06; then
     measure "$EXP" eval --baseline bilinear --task sr2 --show 10 --rows out --png "$OUT/06-bilinear.png"
     measure "$EXP" eval --baseline lanczos4 --task sr2 --show 10 --rows out --png "$OUT/06-lanczos4.png"
     measure "$EXP" eval "$up" --task sr2 --show 10 --rows out --png "$OUT/06-upscaler.png"
-    measure "$EXP" eval "$sr" --task sr2 --show 10 --rows out,clean --png "$OUT/06-sr2.png"
+    measure "$EXP" eval "$sr" --task sr2 --show 10 --rows out --png "$OUT/06-sr2.png"
+    measure "$EXP" eval "$sr" --task sr2 --show 10 --rows clean --png "$OUT/06-clean.png"
     measure "$MODEL" grid "$IMG/exp-06-superres.png" --cols 1 --pad 0 "$OUT/06-in.png" \
-        "$OUT/06-bilinear.png" "$OUT/06-lanczos4.png" "$OUT/06-upscaler.png" "$OUT/06-sr2.png"
+        "$OUT/06-bilinear.png" "$OUT/06-lanczos4.png" "$OUT/06-upscaler.png" "$OUT/06-sr2.png" \
+        "$OUT/06-clean.png"
     # the shipped Fashion-MNIST model against the same baselines (no training)
     if [ -f models/fmnist-sr2.safetensors ]; then
         n=$NEVAL
