@@ -1,5 +1,5 @@
 /* dae_model.c — dae-model: inspect a model file, apply a model offline to one image, tile
- * images into one picture. A thin main: the work is done by io/modelfile, core/model and
+ * images into one picture, render the first or last linear layer's weights as image tiles. A thin main: the work is done by io/modelfile, core/model and
  * io/image; this file only parses arguments, converts formats and prints.
  *
  * Exit codes: 0 ok, 1 invalid input or model (the message says why), 2 usage.
@@ -31,6 +31,8 @@ static const char *USAGE =
     "       dae-model grid OUT.png IMG1 IMG2 ... [--cols N] [--scale S] [--pad P]\n"
     "                      [--crop X,Y,W,H]\n"
     "       dae-model prep IN OUT.png [--gray] [--short N]\n"
+    "       dae-model weights FILE OUT.png [--layer encoder|decoder] [--cols N]\n"
+    "                      [--scale S] [--count N]\n"
     "       dae-model per-channel IN.safetensors OUT.safetensors NAME [--color-space S]\n"
     "       dae-model --help\n"
     "\n"
@@ -63,6 +65,13 @@ static const char *USAGE =
     "per-channel  write a 1-channel denoiser as a colour model NAME that denoises each\n"
     "       channel of colour space S (opponent, the default, or rgb) on its own: the same\n"
     "       weights, with \"per_channel\": true and \"color_space\" in its config.\n"
+    "weights  render the weights of a linear layer that touches the image as tiles of\n"
+    "       the image's shape, one per unit, each scaled on its own: grey = 0, white and\n"
+    "       black = +-its largest |weight|. --layer encoder (default): the first encoder\n"
+    "       linear layer whose inputs are the whole image, one tile per row (a unit's\n"
+    "       receptive field); decoder: the last decoder linear layer whose outputs are\n"
+    "       the whole image, one tile per column (what a code unit draws).\n"
+    "       --cols N (default 10), --scale S (1..64, default 2), --count N (default all)\n"
     "\n"
     "exit codes: 0 ok, 1 invalid input or model, 2 usage\n";
 
@@ -771,6 +780,119 @@ done:
     return rc;
 }
 
+/* ======================================================================================
+ * weights
+ * ==================================================================================== */
+
+static int cmd_weights(int argc, char **argv)
+{
+    int cols = 10, scale = 2, count = 0, decoder = 0;
+    const char *paths[2] = {NULL, NULL};
+    int np = 0;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--layer") == 0) {
+            if (i + 1 >= argc ||
+                (strcmp(argv[i + 1], "encoder") && strcmp(argv[i + 1], "decoder")))
+                return usage_error("weights: --layer takes encoder or decoder%s", "");
+            decoder = strcmp(argv[++i], "decoder") == 0;
+        } else if (strcmp(a, "--cols") == 0 || strcmp(a, "--scale") == 0 ||
+                   strcmp(a, "--count") == 0) {
+            int *dst = a[2] == 'c' && a[3] == 'o' && a[4] == 'l' ? &cols
+                       : a[2] == 's'                            ? &scale
+                                                                : &count;
+            int hi = dst == &scale ? 64 : 1 << 20;
+            if (i + 1 >= argc || parse_int(argv[i + 1], 1, hi, dst))
+                return usage_error("weights: %s needs a positive integer (scale 1..64)", a);
+            i++;
+        } else if (a[0] == '-' && a[1] == '-') {
+            return usage_error("weights: unknown option %s", a);
+        } else if (np < 2) {
+            paths[np++] = a;
+        } else {
+            return usage_error("weights takes FILE and OUT.png, not also %s", a);
+        }
+    }
+    if (np != 2)
+        return usage_error("weights needs FILE and OUT.png%s", "");
+
+    int rc = EXIT_BAD;
+    dae_error err = {0};
+    dae_image grid = {0};
+    dae_modelfile *mf = dae_modelfile_load(paths[0], NULL, &err);
+    if (!mf)
+        goto done;
+    const dae_model *m = mf->model;
+    dae_shape img = decoder ? m->out_shape : m->in_shape;
+    int d = img.c * img.h * img.w, li = -1;
+    if (decoder) {
+        for (int i = m->n_enc + m->n_dec - 1; i >= m->n_enc && li < 0; i--)
+            if (m->layers[i].kind == DAE_LAYER_LINEAR && m->layers[i].out_f == d)
+                li = i;
+    } else {
+        for (int i = 0; i < m->n_enc && li < 0; i++)
+            if (m->layers[i].kind == DAE_LAYER_LINEAR && m->layers[i].in_f == d)
+                li = i;
+    }
+    if (li < 0) {
+        dae_error_set(&err, DAE_EINVAL,
+                      "%s: no %s linear layer with %d %s (the %dx%dx%d image)", paths[0],
+                      decoder ? "decoder" : "encoder", d, decoder ? "outputs" : "inputs",
+                      img.c, img.h, img.w);
+        goto done;
+    }
+    const dae_layer *l = &m->layers[li];
+    const float *W = m->params + l->w_off; /* PyTorch layout: [out_f][in_f] */
+    int units = decoder ? l->in_f : l->out_f;
+    int n = count > 0 && count < units ? count : units;
+    if (cols > n)
+        cols = n;
+    int rows = (n + cols - 1) / cols, pad = 1;
+    int64_t GW = (int64_t)cols * img.w * scale + (int64_t)(cols + 1) * pad;
+    int64_t GH = (int64_t)rows * img.h * scale + (int64_t)(rows + 1) * pad;
+    if (GW > GRID_MAX_SIDE || GH > GRID_MAX_SIDE) {
+        dae_error_set(&err, DAE_ELIMIT, "weights: %lldx%lld pixels, more than %dx%d",
+                      (long long)GW, (long long)GH, GRID_MAX_SIDE, GRID_MAX_SIDE);
+        goto done;
+    }
+    if (dae_image_alloc(&grid, (int)GW, (int)GH, img.c, 0, &err))
+        goto done;
+    size_t plane = (size_t)GW * (size_t)GH;
+    for (size_t i = 0; i < (size_t)img.c * plane; i++)
+        grid.px[i] = 1.0f;
+    for (int u = 0; u < n; u++) {
+        /* unit u's weight for image value v: row u (encoder) or column u (decoder) */
+        size_t stride = decoder ? (size_t)l->in_f : 1, base = decoder ? (size_t)u : (size_t)u * l->in_f;
+        float mx = 0;
+        for (int v = 0; v < d; v++) {
+            float a = fabsf(W[base + (size_t)v * stride]);
+            mx = a > mx ? a : mx;
+        }
+        int x0 = pad + (u % cols) * (img.w * scale + pad);
+        int y0 = pad + (u / cols) * (img.h * scale + pad);
+        for (int ch = 0; ch < img.c; ch++)
+            for (int y = 0; y < img.h * scale; y++)
+                for (int x = 0; x < img.w * scale; x++) {
+                    size_t v = ((size_t)ch * img.h + (size_t)(y / scale)) * img.w + (size_t)(x / scale);
+                    float w = W[base + v * stride];
+                    grid.px[(size_t)ch * plane + (size_t)(y0 + y) * (size_t)GW + (size_t)(x0 + x)] =
+                        mx > 0 ? 0.5f + 0.5f * w / mx : 0.5f;
+                }
+    }
+    if (dae_png_write_file(paths[1], &grid, &err))
+        goto done;
+    printf("%s: %d units of %s (%s), %dx%d tiles\n", paths[1], n,
+           decoder ? "the last decoder linear layer" : "the first encoder linear layer",
+           decoder ? "columns" : "rows", img.h, img.w);
+    rc = EXIT_OK;
+done:
+    if (rc != EXIT_OK)
+        fail(&err);
+    dae_image_free(&grid);
+    dae_modelfile_free(mf);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -793,5 +915,8 @@ int main(int argc, char **argv)
         return cmd_prep(argc - 2, argv + 2);
     if (strcmp(cmd, "per-channel") == 0)
         return cmd_per_channel(argc - 2, argv + 2);
-    return usage_error("unknown command \"%s\" (info, run, grid, prep, per-channel)", cmd);
+    if (strcmp(cmd, "weights") == 0)
+        return cmd_weights(argc - 2, argv + 2);
+    return usage_error("unknown command \"%s\" (info, run, grid, prep, per-channel, weights)",
+                       cmd);
 }

@@ -1,0 +1,20 @@
+# experiments.mk — the classic autoencoder experiments of docs/experiments.md (issue 9).
+#
+# Included from the Makefile.
+#   make experiments         train every recipe in experiments/NN-*/ (reusing model files newer
+#                            than their recipe in build/experiments/), measure them, and write
+#                            experiments/results/NN-*.json and docs/img/exp-NN-*.png (both
+#                            committed). ARGS="--only 03,05" runs some; ARGS=--force retrains.
+#   make experiments-smoke   every recipe for 1 epoch on 512 images, measured on 200 test
+#                            images, into build/experiments-smoke/; fails unless every result
+#                            and picture was written (CI: keeps the recipes valid).
+# Needs data/ (make data) and data/eval (make eval-data). Everything runs under nice -n 15.
+
+.PHONY: experiments experiments-smoke
+
+experiments: all $(BUILD)/bench/experiments
+	BUILD=$(BUILD) sh scripts/experiments.sh $(ARGS)
+
+experiments-smoke: all $(BUILD)/bench/experiments
+	rm -rf $(BUILD)/experiments-smoke
+	BUILD=$(BUILD) sh scripts/experiments.sh --smoke
