@@ -215,7 +215,7 @@ for round in $(seq "$ROUNDS"); do
                 # server CPU (all its threads and processes) per answered request: unlike
                 # req/s, it does not depend on the share of the cores the server got
                 cpu_us=$(awk -v a="$cpu0" -v b="$(tree_cpu "$pid")" -v n="$nreq" \
-                    'BEGIN { printf "%.1f", n > 0 ? (b - a) / 1e3 / n : 0 }')
+                    'BEGIN { printf "%.1f", (n > 0 ? (b - a) / 1e3 / n : 0) }')
                 printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$s" "$ep" "$c" \
                     "$rps" "$p50" "$p99" "$errs" "$l1" "$l5" "$l15" "$cpu_us" "${line#WRK }" >>"$RAW"
                 printf '  %-8s %-8s c=%-4s %9s req/s  p50 %8s ms  p99 %8s ms  errors %s  cpu %s us/req  load %s\n' \
