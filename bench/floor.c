@@ -1,7 +1,7 @@
 /* floor.c — the serving floor for bench/serve.sh: daed's HTTP and threading without a model.
  *
  *   floor --port P [--bind 127.0.0.1] [--workers N (0 = CPUs)] [--epoll 1] [--png-level 1]
- *         [--port-file F]
+ *         [--conn-memory 131072] [--port-file F]
  *
  * Same libmicrohttpd set-up as daed (one internal polling thread, epoll or poll, requests
  * suspended and handed to a dae_workpool, resumed by the worker; the same connection
@@ -286,6 +286,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 int main(int argc, char **argv)
 {
     int port = 8090, workers = 0, epoll = 1;
+    size_t conn_memory = (size_t)128 * 1024; /* daed's --conn-memory default */
     const char *bind_addr = "127.0.0.1", *port_file = NULL;
     for (int i = 1; i < argc; i += 2) {
         if (i + 1 >= argc) {
@@ -299,9 +300,10 @@ int main(int argc, char **argv)
         else if (!strcmp(k, "--epoll")) epoll = atoi(v);
         else if (!strcmp(k, "--png-level")) g_level = atoi(v);
         else if (!strcmp(k, "--port-file")) port_file = v;
+        else if (!strcmp(k, "--conn-memory")) conn_memory = strtoul(v, NULL, 10);
         else {
             fprintf(stderr, "usage: floor --port P [--bind A] [--workers N] [--epoll 0|1] "
-                            "[--png-level L] [--port-file F]\n");
+                            "[--png-level L] [--conn-memory BYTES] [--port-file F]\n");
             return 2;
         }
     }
@@ -328,7 +330,7 @@ int main(int argc, char **argv)
         flags, 0, NULL, NULL, on_access, pool, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
         MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_CONNECTION_LIMIT, 1024u,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, 0u, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        (size_t)128 * 1024, MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_END);
+        conn_memory, MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_END);
     if (!d) {
         fprintf(stderr, "floor: cannot listen on %s:%d\n", bind_addr, port);
         dae_workpool_free(pool);

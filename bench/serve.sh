@@ -20,7 +20,9 @@
 # server's peak RSS (VmHWM, summed over its processes). Each run records the load average.
 # Prints medians over the rounds: req/s (answers in 2xx/3xx only), p50 and p99 (of every
 # answer), errors (non-2xx answers plus socket errors and timeouts; the breakdown is in
-# runs.tsv), and daed/reference ratios. A run with no answer in its time shows 0 req/s.
+# runs.tsv), the server's CPU time per request (user + system over all its threads and
+# processes: unlike req/s it hardly depends on the share of the cores the server got on a
+# loaded machine), and daed/reference ratios. A run with no answer in its time shows 0 req/s.
 # Models: models/*.safetensors if there are any, else (said in the output) a folder of
 # test models: tests/fixtures/*.safetensors plus bench/mkmodel's calibrated 28x28 conv
 # model "bench-conv", which is then the model measured.
@@ -68,7 +70,7 @@ have_torch=1
 OUT=${OUT:-$(mktemp -d /tmp/daed-bench-serve.XXXXXX)}
 mkdir -p "$OUT"
 RAW="$OUT/runs.tsv"
-printf 'round\tserver\tendpoint\tconns\tok_rps\tp50_ms\tp99_ms\terrors\tload1\tload5\tload15\twrk\n' >"$RAW"
+printf 'round\tserver\tendpoint\tconns\tok_rps\tp50_ms\tp99_ms\terrors\tload1\tload5\tload15\tcpu_us\twrk\n' >"$RAW"
 printf 'round\tserver\tcold_ms\thwm_kb\tscore\n' >"$OUT/server.tsv"
 PIDS=()
 cleanup() { for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill -9 "$p" 2>/dev/null || true; done; }
@@ -107,11 +109,23 @@ server_cmd() {
         # shellcheck disable=SC2086
         [ -n "${VARIANT[$name]:-}" ] && printf '%s\n' ${VARIANT[$name]}
         ;;
-    floor) printf '%s\n' "$B/bench/floor" --bind 127.0.0.1 --port "$port" ;;
+    # daed's defaults for what the floor shares with it (I/O thread poll, connection memory)
+    floor) printf '%s\n' "$B/bench/floor" --bind 127.0.0.1 --port "$port" --epoll 0 \
+        --conn-memory 131072 ;;
     torch1) printf '%s\n' "$PY" bench/ref/torch_server.py --models "$MODELS" --port "$port" --workers 1 --threads "$TORCH_T" ;;
     torch2) printf '%s\n' "$PY" bench/ref/torch_server.py --models "$MODELS" --port "$port" --workers 2 --threads "$TORCH_T" ;;
     *) echo "serve.sh: unknown server $name" >&2; return 1 ;;
     esac
+}
+
+# tree_cpu PID -> CPU time in ns of the process's threads and its descendants' (schedstat:
+# nanoseconds, where /proc/PID/stat counts 10 ms ticks, too coarse for a starved server)
+tree_cpu() {
+    local pid=$1 sum kids c
+    sum=$(cat /proc/"$pid"/task/*/schedstat 2>/dev/null | awk '{s += $1} END {printf "%.0f", s}')
+    kids=$(cat /proc/"$pid"/task/*/children 2>/dev/null || true)
+    for c in $kids; do sum=$((sum + $(tree_cpu "$c"))); done
+    echo "${sum:-0}"
 }
 
 # tree_hwm PID -> VmHWM in kB summed over the process and its descendants
@@ -191,15 +205,21 @@ for round in $(seq "$ROUNDS"); do
                 # request more waits behind them, so the measured run starts on an idle server.
                 curl -s -o /dev/null --max-time 300 -H "Content-Type: $type" --data-binary @"$body" "$url" || true
                 read -r l1 l5 l15 _ </proc/loadavg
+                cpu0=$(tree_cpu "$pid")
                 line=$(wrk -t"$t" -c"$c" -d"${DUR}s" --timeout 30s --latency -s bench/wrk_post.lua "$url" -- "$body" "$type" | grep '^WRK ')
                 rps=$(sed 's/.*ok_rps=\([^ ]*\).*/\1/' <<<"$line")
                 p50=$(sed 's/.*p50_ms=\([^ ]*\).*/\1/' <<<"$line")
                 p99=$(sed 's/.*p99_ms=\([^ ]*\).*/\1/' <<<"$line")
                 errs=$(sed 's/.* errors=\([^ ]*\).*/\1/' <<<"$line")
-                printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$s" "$ep" "$c" \
-                    "$rps" "$p50" "$p99" "$errs" "$l1" "$l5" "$l15" "${line#WRK }" >>"$RAW"
-                printf '  %-8s %-8s c=%-4s %9s req/s  p50 %8s ms  p99 %8s ms  errors %s  load %s\n' \
-                    "$s" "$ep" "$c" "$rps" "$p50" "$p99" "$errs" "$l1" >&2
+                nreq=$(sed 's/.* requests=\([^ ]*\).*/\1/' <<<"$line")
+                # server CPU (all its threads and processes) per answered request: unlike
+                # req/s, it does not depend on the share of the cores the server got
+                cpu_us=$(awk -v a="$cpu0" -v b="$(tree_cpu "$pid")" -v n="$nreq" \
+                    'BEGIN { printf "%.1f", (n > 0 ? (b - a) / 1e3 / n : 0) }')
+                printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$s" "$ep" "$c" \
+                    "$rps" "$p50" "$p99" "$errs" "$l1" "$l5" "$l15" "$cpu_us" "${line#WRK }" >>"$RAW"
+                printf '  %-8s %-8s c=%-4s %9s req/s  p50 %8s ms  p99 %8s ms  errors %s  cpu %s us/req  load %s\n' \
+                    "$s" "$ep" "$c" "$rps" "$p50" "$p99" "$errs" "$cpu_us" "$l1" >&2
             done
         done
         hwm=$(tree_hwm "$pid")
@@ -220,7 +240,7 @@ function add(key, x) { vals[key] = (key in vals) ? vals[key] " " x : x }
 FNR == 1 { file++; next }
 file == 1 {
     k = $2 SUBSEP $3 SUBSEP $4
-    add("rps" SUBSEP k, $5); add("p50" SUBSEP k, $6); add("p99" SUBSEP k, $7); add("err" SUBSEP k, $8)
+    add("rps" SUBSEP k, $5); add("p50" SUBSEP k, $6); add("p99" SUBSEP k, $7); add("err" SUBSEP k, $8); add("cpu" SUBSEP k, $12)
     if (!(("lmin" SUBSEP k) in vals) || $9 < vals["lmin" SUBSEP k]) vals["lmin" SUBSEP k] = $9
     if ($9 > vals["lmax" SUBSEP k]) vals["lmax" SUBSEP k] = $9
     seen[k] = 1
@@ -229,15 +249,16 @@ file == 2 { add("cold" SUBSEP $2, $3); add("hwm" SUBSEP $2, $4); if ($5 != "") s
 END {
     ns = split(servers, S, " "); ne = split(eps, E, " "); nc = split(conns, C, " ")
     ref = ""; for (i = 1; i <= ns; i++) if (S[i] ~ /^daed/ && ref == "") ref = S[i]
-    printf "\n%-8s %-9s %5s %10s %9s %9s %7s %11s\n", "endpoint", "server", "conns", "ok req/s", "p50 ms", "p99 ms", "errors", "load1 (min-max)"
+    printf "\n%-8s %-9s %5s %10s %9s %9s %7s %10s %11s\n", "endpoint", "server", "conns", "ok req/s", "p50 ms", "p99 ms", "errors", "cpu us/req", "load1 (min-max)"
     for (e = 1; e <= ne; e++) for (c = 1; c <= nc; c++) for (i = 1; i <= ns; i++) {
         k = S[i] SUBSEP E[e] SUBSEP C[c]; if (!(k in seen)) continue
-        printf "%-8s %-9s %5s %10.1f %9.3f %9.3f %7s %6s-%s\n", E[e], S[i], C[c], median("rps" SUBSEP k),
-            median("p50" SUBSEP k), median("p99" SUBSEP k), median("err" SUBSEP k), vals["lmin" SUBSEP k], vals["lmax" SUBSEP k]
+        printf "%-8s %-9s %5s %10.1f %9.3f %9.3f %7s %10.1f %6s-%s\n", E[e], S[i], C[c], median("rps" SUBSEP k),
+            median("p50" SUBSEP k), median("p99" SUBSEP k), median("err" SUBSEP k), median("cpu" SUBSEP k),
+            vals["lmin" SUBSEP k], vals["lmax" SUBSEP k]
     }
     if (ref != "") {
-        printf "\nratios %s / other (req/s; p50 and p99 as other / %s, so > 1 means %s is faster)\n", ref, ref, ref
-        printf "%-8s %5s %-9s %8s %8s %8s\n", "endpoint", "conns", "other", "req/s", "p50", "p99"
+        printf "\nratios %s / other (req/s; p50, p99 and server CPU per request as other / %s, so > 1 means %s is faster)\n", ref, ref, ref
+        printf "%-8s %5s %-9s %8s %8s %8s %8s\n", "endpoint", "conns", "other", "req/s", "p50", "p99", "cpu/req"
         for (e = 1; e <= ne; e++) for (c = 1; c <= nc; c++) for (i = 1; i <= ns; i++) {
             if (S[i] == ref) continue
             a = ref SUBSEP E[e] SUBSEP C[c]; b = S[i] SUBSEP E[e] SUBSEP C[c]
@@ -246,7 +267,8 @@ END {
             x = (r > 0) ? median("rps" SUBSEP a) / r : 0
             y = (p5 > 0) ? median("p50" SUBSEP b) / p5 : 0
             z = (p9 > 0) ? median("p99" SUBSEP b) / p9 : 0
-            printf "%-8s %5s %-9s %8.2f %8.2f %8.2f\n", E[e], C[c], S[i], x, y, z
+            u = median("cpu" SUBSEP a); u = (u > 0) ? median("cpu" SUBSEP b) / u : 0
+            printf "%-8s %5s %-9s %8.2f %8.2f %8.2f %8.2f\n", E[e], C[c], S[i], x, y, z, u
         }
     }
     printf "\n%-9s %14s %14s %s\n", "server", "cold start ms", "peak RSS MB", "score of the test image (same network check); RSS: VmHWM summed over processes"

@@ -1,4 +1,4 @@
-/* check_blas.c — dae_sgemm (OpenBLAS) against the naive triple loop. */
+/* check_blas.c — dae_sgemm (OpenBLAS and its small-m kernel) against the naive triple loop. */
 #include <check.h>
 #include <math.h>
 #include <stdlib.h>
@@ -81,6 +81,43 @@ START_TEST(test_beta_zero_ignores_c)
 }
 END_TEST
 
+/* The linear layers' shape (A, B^T) at every m the small kernel takes and one past it: n
+ * with and without a multiple of its 4-row blocks, k with and without a multiple of 8
+ * lanes, padded leading dimensions, alpha and beta, and beta 0 over NaN. */
+START_TEST(test_small_m_kernel)
+{
+    static const int nk[][2] = {{4, 8}, {7, 13}, {33, 784}, {1, 1}, {9, 3}};
+    for (int m = 1; m <= DAE_SGEMM_SMALL_M + 1; m++)
+        for (size_t s = 0; s < sizeof nk / sizeof nk[0]; s++) {
+            check_case(0, 1, m, nk[s][0], nk[s][1], 1.0f, 1.0f, 0);
+            check_case(0, 1, m, nk[s][0], nk[s][1], -0.5f, 0.25f, 3);
+        }
+    float a[3 * 9], b[5 * 9], c[3 * 5], d[3 * 5];
+    dae_rng r;
+    dae_rng_seed(&r, 7);
+    fill(a, 27, &r);
+    fill(b, 45, &r);
+    for (int i = 0; i < 15; i++)
+        c[i] = d[i] = NAN;
+    dae_sgemm(0, 1, 3, 5, 9, 1.0f, a, 9, b, 9, 0.0f, c, 5);
+    dae_sgemm_naive(0, 1, 3, 5, 9, 1.0f, a, 9, b, 9, 0.0f, d, 5);
+    for (int i = 0; i < 15; i++)
+        ck_assert_msg(fabsf(c[i] - d[i]) <= 1e-5f, "C[%d] %g vs %g", i, (double)c[i],
+                      (double)d[i]);
+}
+END_TEST
+
+START_TEST(test_small_m_only_for_its_shape)
+{
+    ck_assert_int_eq(dae_sgemm_small_ok(1, 1, 4, 8, 8), 0);
+    ck_assert_int_eq(dae_sgemm_small_ok(0, 0, 4, 8, 8), 0);
+    ck_assert_int_eq(dae_sgemm_small_ok(1, 0, 4, 8, 8), 0);
+    ck_assert_int_eq(dae_sgemm_small_ok(0, 1, DAE_SGEMM_SMALL_M + 1, 8, 8), 0);
+    ck_assert_int_eq(dae_sgemm_small_ok(0, 1, 0, 8, 8), 0);
+    ck_assert_int_eq(dae_sgemm_small_ok(0, 1, 4, 8, 0), 0);
+}
+END_TEST
+
 START_TEST(test_threads_and_config)
 {
     int before = dae_blas_get_threads();
@@ -98,6 +135,8 @@ Suite *suite_blas(void)
     tcase_add_test(tc, test_transposes_odd_sizes);
     tcase_add_test(tc, test_alpha_beta_ld);
     tcase_add_test(tc, test_beta_zero_ignores_c);
+    tcase_add_test(tc, test_small_m_kernel);
+    tcase_add_test(tc, test_small_m_only_for_its_shape);
     tcase_add_test(tc, test_threads_and_config);
     suite_add_tcase(s, tc);
     return s;

@@ -122,6 +122,45 @@ START_TEST(test_batches_by_key_in_order)
 }
 END_TEST
 
+/* Weights are samples: a batch holds jobs while their weights fit in max_batch, a heavy job
+ * runs alone, and a job that does not fit waits (in order) for the next batch. */
+START_TEST(test_batches_by_weight)
+{
+    reset();
+    T.gate_closed = 1;
+    dae_workpool_params p = {.workers = 1, .queue_size = 32, .max_batch = 4};
+    dae_workpool *pool = dae_workpool_create(&p, run, cancel, NULL, NULL);
+    ck_assert_ptr_nonnull(pool);
+    tjob j[8];
+    memset(j, 0, sizeof j);
+    j[0].job.key = &key_a;
+    ck_assert_int_eq(dae_workpool_submit(pool, &j[0].job, NULL), DAE_OK);
+    wait_in_gate();
+    /* ids 1..7 weigh 3 1 2 5 1 0 64 (0 counts as 1) */
+    const int w[] = {0, 3, 1, 2, 5, 1, 0, 64};
+    for (int i = 1; i <= 7; i++) {
+        j[i].id = i;
+        j[i].job.key = &key_a;
+        j[i].job.weight = w[i];
+        ck_assert_int_eq(dae_workpool_submit(pool, &j[i].job, NULL), DAE_OK);
+    }
+    open_gate();
+    dae_workpool_stop(pool, 1);
+    ck_assert_int_eq(T.ran, 8);
+    /* {1,2} = 4; {3} (5 does not fit with it); {4} alone (5 > 4); {5,6} = 2 and 64 does not
+     * fit; {7} alone */
+    ck_assert_int_eq(T.batches, 6);
+    const int size[] = {1, 2, 1, 1, 2, 1}, first[] = {0, 1, 3, 4, 5, 7};
+    for (int b = 0; b < 6; b++) {
+        ck_assert_int_eq(T.size[b], size[b]);
+        ck_assert_int_eq(T.ids[b][0], first[b]);
+    }
+    ck_assert_int_eq(T.ids[1][1], 2);
+    ck_assert_int_eq(T.ids[4][1], 6);
+    dae_workpool_free(pool);
+}
+END_TEST
+
 START_TEST(test_full_queue_refuses_at_once)
 {
     reset();
@@ -252,6 +291,7 @@ Suite *suite_serve_workpool(void)
     tcase_add_test(tc, test_full_queue_refuses_at_once);
     tcase_add_test(tc, test_stop_cancels_queued);
     tcase_add_test(tc, test_batch_delay_collects);
+    tcase_add_test(tc, test_batches_by_weight);
     tcase_add_test(tc, test_many_workers_run_everything);
     tcase_add_test(tc, test_bad_params);
     suite_add_tcase(s, tc);

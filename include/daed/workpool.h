@@ -2,10 +2,11 @@
  *
  * Producers (the HTTP thread) submit jobs; a full queue refuses at once (DAE_EBUSY: the
  * caller answers 503 + Retry-After) instead of blocking. A worker takes the oldest job and
- * with it every other waiting job with the same (key, op), up to max_batch jobs, and hands
- * them to the run callback as one batch (so one forward call serves them all). With
- * batch_delay_us > 0 it waits up to that long for more matching jobs when the batch is not
- * full; with 0 it adds no delay.
+ * with it the following waiting jobs with the same (key, op) while their weights (samples:
+ * a 64-image request weighs 64) fit in max_batch, and hands them to the run callback as one
+ * batch (so one forward call serves them all); a job heavier than max_batch runs alone, so
+ * heavy jobs spread over the workers. With batch_delay_us > 0 it waits up to that long for
+ * more matching jobs when the batch is not full; with 0 it adds no delay.
  *
  * Jobs are intrusive: the caller embeds a dae_job in its own request state and keeps it
  * alive until run or cancel has been called for it; the pool never frees a job and never
@@ -22,6 +23,7 @@ typedef struct dae_job {
     struct dae_job *next;  /* queue link (pool-owned while queued) */
     const void *key;       /* batchable with jobs of equal key and op */
     int op;
+    int weight;            /* samples it carries, an estimate; <= 1 counts as 1 */
     int64_t enqueued_ns;   /* CLOCK_MONOTONIC at submit, set by the pool */
 } dae_job;
 
@@ -33,7 +35,7 @@ typedef void (*dae_workpool_cancel_fn)(void *ctx, dae_job *job);
 typedef struct dae_workpool_params {
     int workers;        /* >= 1 */
     int queue_size;     /* >= 1 jobs waiting */
-    int max_batch;      /* >= 1 jobs per run call */
+    int max_batch;      /* >= 1 samples (job weights) per run call */
     int batch_delay_us; /* >= 0 */
 } dae_workpool_params;
 

@@ -313,6 +313,24 @@ static int pick_for_image(dae_req *r)
     return 0;
 }
 
+/* Samples a body carries, for the batcher (workpool.h): an image body 1; JSON, one per
+ * "png" or "pixels" key ({"images":[...]} lists), at least 1. An estimate made before
+ * parsing; the worker still parses and checks the body. */
+static int body_weight(const dae_req *r)
+{
+    if (!r->is_json)
+        return 1;
+    int n = 0;
+    const char *p = r->body, *end = r->body + r->len;
+    while (p < end && (p = memchr(p, '"', (size_t)(end - p))) != NULL) {
+        p++;
+        if ((end - p >= 4 && !memcmp(p, "png\"", 4)) ||
+            (end - p >= 7 && !memcmp(p, "pixels\"", 7)))
+            n++;
+    }
+    return n > 1 ? n : 1;
+}
+
 static void image_route(dae_req *r, unsigned task, int op)
 {
     if (r->status) /* a bad query parameter */
@@ -326,6 +344,7 @@ static void image_route(dae_req *r, unsigned task, int op)
         return;
     if (task == DAE_TASK_DENOISE && !r->model_name[0] && pick_for_image(r) != 0)
         return;
+    r->job.weight = body_weight(r);
     req_submit(r, op);
 }
 
