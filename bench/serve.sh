@@ -109,9 +109,9 @@ server_cmd() {
         # shellcheck disable=SC2086
         [ -n "${VARIANT[$name]:-}" ] && printf '%s\n' ${VARIANT[$name]}
         ;;
-    # daed's defaults for what the floor shares with it (I/O thread poll, connection memory)
-    floor) printf '%s\n' "$B/bench/floor" --bind 127.0.0.1 --port "$port" --epoll 0 \
-        --conn-memory 131072 ;;
+    # daed's defaults for what the floor shares with it (I/O thread epoll, connection memory)
+    floor) printf '%s\n' "$B/bench/floor" --bind 127.0.0.1 --port "$port" --epoll 1 \
+        --conn-memory 32768 ;;
     torch1) printf '%s\n' "$PY" bench/ref/torch_server.py --models "$MODELS" --port "$port" --workers 1 --threads "$TORCH_T" ;;
     torch2) printf '%s\n' "$PY" bench/ref/torch_server.py --models "$MODELS" --port "$port" --workers 2 --threads "$TORCH_T" ;;
     *) echo "serve.sh: unknown server $name" >&2; return 1 ;;

@@ -66,7 +66,7 @@ static const opt OPTS[] = {
     {"conn-limit", OPT_INT, 1, 1000000, "1024", F(conn_limit), "connections in total"},
     {"per-ip-limit", OPT_INT, 0, 1000000, "256", F(per_ip_limit),
      "connections per client address (0: no limit)"},
-    {"conn-memory", OPT_SIZE, 16 * KiB, 64 * MiB, "128k", F(conn_memory),
+    {"conn-memory", OPT_SIZE, 16 * KiB, 64 * MiB, "32k", F(conn_memory),
      "buffer memory per connection"},
     {"epoll", OPT_BOOL, 0, 1, "1", F(epoll),
      "I/O thread uses epoll (1) or poll (0). poll costs time per wakeup for every open "
