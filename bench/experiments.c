@@ -939,6 +939,8 @@ static void hot(float v, float *r, float *g, float *b)
 static void heatmap(const opts *o, const char *path, const dae_dataset *test,
                     const double *score, int k)
 {
+    if (test->n <= 0)
+        return;
     dae_error e = {0};
     char mp[1024];
     snprintf(mp, sizeof mp, o->model, k);
@@ -951,7 +953,11 @@ static void heatmap(const opts *o, const char *path, const dae_dataset *test,
     for (int i = 0; i < test->n && c < 2; i++)
         if (test->labels[i] == k)
             idx[c++] = i;
-    unsigned char *used = calloc((size_t)test->n, 1);
+    unsigned char *used = calloc((size_t)(unsigned)test->n, 1);
+    if (!used) {
+        fprintf(stderr, "experiments: out of memory\n");
+        exit(1);
+    }
     while (c < show) {
         int best = -1;
         for (int i = 0; i < test->n; i++)
