@@ -181,8 +181,8 @@ int dae_deadline_sweep(dae_deadline *d, int64_t now_ns)
             continue;
         /* The descriptor is still open: its CLOSED notification (which comes before the
          * close) would have removed it under this lock. */
+        atomic_store(&c->expired, 1); /* before the shutdown wakes anyone who reads it */
         shutdown(c->fd, SHUT_RDWR);
-        atomic_store(&c->expired, 1);
         n++;
     }
     pthread_mutex_unlock(&d->mu);
