@@ -252,7 +252,7 @@ fi
 # ---- 7. Noise2Noise ----------------------------------------------------------------------
 if want 07; then
     start 07-noise2noise
-    for m in clean-target noisy-target; do
+    for m in clean-target noisy-target noisy-target-zeromean; do
         f=$(train experiments/07-noise2noise/$m.json)
         measure "$EXP" eval "$f" --task denoise-g50 --n $NEVAL --out "$RJ" --key "$m"
         measure "$EXP" eval "$f" --task denoise-g50 --show 10 --rows out --png "$OUT/07-$m.png"
@@ -262,7 +262,8 @@ if want 07; then
     measure "$EXP" eval "$OUT/07-noise2noise/clean-target.safetensors" --task denoise-g50 \
         --show 10 --rows clean --png "$OUT/07-clean.png"
     measure "$MODEL" grid "$IMG/exp-07-noise2noise.png" --cols 1 --pad 0 "$OUT/07-in.png" \
-        "$OUT/07-clean-target.png" "$OUT/07-noisy-target.png" "$OUT/07-clean.png"
+        "$OUT/07-clean-target.png" "$OUT/07-noisy-target.png" "$OUT/07-noisy-target-zeromean.png" \
+        "$OUT/07-clean.png"
     finish
 fi
 

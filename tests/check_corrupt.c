@@ -447,6 +447,8 @@ START_TEST(test_recipe_json)
         {"[{\"type\":\"block\",\"k\":0}]", "k range"},
         {"[{\"type\":\"gaussian\",\"sigma\":0.1,\"weight\":0}]", "weight 0"},
         {"[{\"type\":\"gaussian\",\"sigma\":9}]", "sigma range"},
+        {"[{\"type\":\"gaussian\",\"sigma\":0.1,\"clip\":0}]", "expected true or false"},
+        {"[{\"type\":\"mask\",\"p\":0.1,\"clip\":false}]", "unknown key"},
         {"[1]", "corruption[0]: expected an object"},
         {"[{\"sigma\":0.1}]", "missing \"type\""},
         {"\"gaussian\"", "expected an array"},
@@ -465,6 +467,43 @@ START_TEST(test_recipe_json)
                       bad[i].msg);
     }
     ck_assert_int_eq(dae_corruption_set_task("denoise-g30", &s, &e), DAE_EINVAL);
+}
+END_TEST
+
+/* "clip": false: zero-mean noise, values outside [0,1], the same draws as the clipped kind;
+ * the flag survives the JSON round trip and dae_corrupt_sample honours it. */
+START_TEST(test_gaussian_noclip)
+{
+    dae_corruption_set s;
+    const char *js = "[{\"type\":\"gaussian\",\"sigma\":0.5,\"clip\":false}]";
+    ck_assert_int_eq(dae_corruption_set_parse(js, strlen(js), &s, NULL), DAE_OK);
+    ck_assert_int_eq(s.c[0].noclip, 1);
+    char *back = dae_corruption_set_json(&s);
+    ck_assert_str_eq(back, "[{\"type\":\"gaussian\",\"sigma\":0.5,\"weight\":1,\"clip\":false}]");
+    free(back);
+    dae_rng r, r2;
+    dae_rng_seed(&r, 11);
+    dae_rng_seed(&r2, 11);
+    enum { N = 20000 };
+    static float clean[N], raw[N], clipped[N], viaset[N];
+    fill(clean, N, 0.0f); /* black: clipping would bias the mean to sigma/sqrt(2 pi) */
+    dae_corrupt_gaussian_noclip(&r, clean, N, 0.5f, raw);
+    dae_corrupt_gaussian(&r2, clean, N, 0.5f, clipped);
+    double mean = 0, cmean = 0;
+    int below = 0;
+    for (int i = 0; i < N; i++) {
+        mean += raw[i], cmean += clipped[i];
+        below += raw[i] < 0.0f;
+        float c = raw[i] < 0.0f ? 0.0f : raw[i] > 1.0f ? 1.0f : raw[i];
+        ck_assert_float_eq(c, clipped[i]);
+    }
+    mean /= N, cmean /= N;
+    ck_assert_double_lt(fabs(mean), 0.015);
+    ck_assert_double_lt(fabs(cmean - 0.5 / sqrt(2 * M_PI)), 0.015);
+    ck_assert_int_gt(below, N / 3);
+    dae_rng_seed(&r, 11);
+    dae_corrupt_sample(&s, &r, clean, 1, 100, N / 100, viaset, NULL);
+    ck_assert_int_eq(memcmp(viaset, raw, sizeof raw), 0);
 }
 END_TEST
 
@@ -488,10 +527,10 @@ START_TEST(test_out_shape)
     ck_assert_int_eq(dae_corruption_out_shape(&s, 1, 0, 28, &oc, &oh, &ow, &e), DAE_EINVAL);
     ck_assert_int_eq(dae_corruption_out_shape(&s, 1, 28, 5000, &oc, &oh, &ow, &e), DAE_EINVAL);
     /* a hand-built set is validated too */
-    dae_corruption_set hb = {.c = {{DAE_CORRUPT_BLOCK, 8, 4, 1.0f}}, .n = 1};
+    dae_corruption_set hb = {.c = {{DAE_CORRUPT_BLOCK, 8, 4, 1.0f, 0}}, .n = 1};
     ck_assert_int_eq(dae_corruption_out_shape(&hb, 1, 28, 28, &oc, &oh, &ow, &e), DAE_EINVAL);
     ck_assert_ptr_nonnull(strstr(e.msg, "corruption[0]: corruption block: k range [8, 4]"));
-    hb.c[0] = (dae_corruption){DAE_CORRUPT_MASK, 0.1f, 0.2f, 0.0f};
+    hb.c[0] = (dae_corruption){DAE_CORRUPT_MASK, 0.1f, 0.2f, 0.0f, 0};
     ck_assert_int_eq(dae_corruption_out_shape(&hb, 1, 28, 28, &oc, &oh, &ow, &e), DAE_EINVAL);
     ck_assert_ptr_nonnull(strstr(e.msg, "weight 0"));
     ck_assert_str_eq(dae_corrupt_kind_name(DAE_CORRUPT_SALT_PEPPER), "salt_pepper");
@@ -515,6 +554,7 @@ Suite *suite_corrupt(void)
     tcase_add_test(tc, test_weights);
     tcase_add_test(tc, test_noise2noise);
     tcase_add_test(tc, test_recipe_json);
+    tcase_add_test(tc, test_gaussian_noclip);
     tcase_add_test(tc, test_out_shape);
     suite_add_tcase(s, tc);
     return s;

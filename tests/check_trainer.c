@@ -389,6 +389,18 @@ START_TEST(test_superres_noise2noise_bce_sparse)
     ck_assert(mean_score(t) < before);
     dae_trainer_free(t);
     dae_recipe_free(r);
+
+    /* Noise2Noise with zero-mean (unclipped) targets of their own set */
+    char *args3[] = {"--noise2noise", "true", "--target_corruption",
+                     "[{\"type\":\"gaussian\",\"sigma\":0.2,\"clip\":false}]", "--epochs", "3"};
+    r = recipe(NULL, 6, args3);
+    ck_assert_int_eq(r->target_corruption.n, 1);
+    t = trainer(r);
+    before = mean_score(t);
+    run_ok(t, NULL);
+    ck_assert(mean_score(t) < before);
+    dae_trainer_free(t);
+    dae_recipe_free(r);
 }
 END_TEST
 
@@ -478,6 +490,18 @@ START_TEST(test_create_errors)
     r = recipe(NULL, 4, args2);
     ck_assert_ptr_null(dae_trainer_create(r, train_ds, val_ds, &e));
     ck_assert_msg(strstr(e.msg, "noise2noise") != NULL, "%s", e.msg);
+    dae_recipe_free(r);
+
+    char *args3[] = {"--target_corruption", "[{\"type\":\"gaussian\",\"sigma\":0.2}]"};
+    r = recipe(NULL, 2, args3);
+    ck_assert_ptr_null(dae_trainer_create(r, train_ds, val_ds, &e));
+    ck_assert_msg(strstr(e.msg, "only used with noise2noise") != NULL, "%s", e.msg);
+    dae_recipe_free(r);
+
+    char *args4[] = {"--noise2noise", "true", "--target_corruption", "sr2"};
+    r = recipe(NULL, 4, args4);
+    ck_assert_ptr_null(dae_trainer_create(r, train_ds, val_ds, &e));
+    ck_assert_msg(strstr(e.msg, "target_corruption: needs a same-size") != NULL, "%s", e.msg);
     dae_recipe_free(r);
 }
 END_TEST

@@ -8,6 +8,8 @@
  * kind          parameter (lo..hi)        effect
  * none          -                          copy
  * gaussian      sigma                      x + sigma*N(0,1) per value, clipped to [0,1]
+ *                                          ("clip": false: not clipped, zero-mean noise,
+ *                                          as Noise2Noise targets need)
  * mask          p (drop probability)       each pixel (all channels) set to 0 with prob. p
  * salt_pepper   p                          each pixel hit with prob. p: half 0, half 1
  * block         k (integers lo..hi)        one k x k block set to 0, top uniform in [0,h-k],
@@ -26,7 +28,8 @@
  *   [{"type":"gaussian","sigma":[0,0.5]},{"type":"mask","p":0.5,"weight":2},
  *    {"type":"block","k":[8,14]},{"type":"blur","sigma":[0.5,1.5]},{"type":"down2"}]
  * A parameter is a number (fixed) or [lo,hi]; "weight" defaults to 1. Parameter names:
- * sigma (gaussian, blur), p (mask, salt_pepper), k (block). Unknown keys are rejected.
+ * sigma (gaussian, blur), p (mask, salt_pepper), k (block); gaussian also takes "clip"
+ * (default true). Unknown keys are rejected.
  */
 #ifndef DAED_CORRUPT_H
 #define DAED_CORRUPT_H
@@ -57,6 +60,7 @@ typedef struct dae_corruption {
     dae_corrupt_kind kind;
     float lo, hi;  /* parameter range; lo == hi: fixed */
     float weight;  /* > 0 */
+    int noclip;    /* gaussian: 1 = values not clipped to [0,1] */
 } dae_corruption;
 
 typedef struct dae_corruption_set {
@@ -106,6 +110,8 @@ void dae_corrupt_noise2noise(const dae_corruption_set *set, dae_rng *r, const fl
 /* Single operations, used by dae_corrupt_sample and usable directly (out may equal x for
  * gaussian, mask, salt_pepper and block; not for blur and down2). */
 void dae_corrupt_gaussian(dae_rng *r, const float *x, size_t n, float sigma, float *out);
+/* The same draws without the clipping: out = x + sigma*N(0,1), any value. */
+void dae_corrupt_gaussian_noclip(dae_rng *r, const float *x, size_t n, float sigma, float *out);
 void dae_corrupt_mask(dae_rng *r, const float *x, int c, int hw, float p, float *out,
                       float *mask);
 void dae_corrupt_salt_pepper(dae_rng *r, const float *x, int c, int hw, float p, float *out,

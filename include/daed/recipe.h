@@ -78,6 +78,8 @@ typedef struct dae_recipe {
     dae_corruption_set corruption;
     char *corruption_json;                /* owned: the "corruption" value as JSON text */
     int noise2noise;                      /* target = an independent corruption */
+    dae_corruption_set target_corruption; /* noise2noise target's set (n 0: corruption's) */
+    char *target_corruption_json;         /* owned: its JSON text */
 
     struct {
         dae_loss_kind loss;

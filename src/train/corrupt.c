@@ -77,7 +77,7 @@ int dae_corruption_set_add(dae_corruption_set *set, dae_corrupt_kind kind, float
     if (set->n < 0 || set->n >= DAE_CORRUPT_MAX)
         return dae_error_set(err, DAE_EINVAL, "corruption: more than %d members",
                              DAE_CORRUPT_MAX);
-    dae_corruption m = {kind, lo, hi, weight};
+    dae_corruption m = {kind, lo, hi, weight, 0};
     if (!param_name(kind))
         m.lo = m.hi = 0.0f;
     int rc = check_member(&m, err);
@@ -141,7 +141,7 @@ static int parse_member(const cJSON *o, int idx, dae_corruption_set *set, dae_er
                              "salt_pepper, block, blur or down2", where, t->valuestring);
     const char *pn = param_name((dae_corrupt_kind)kind);
     float lo = 0.0f, hi = 0.0f, weight = 1.0f;
-    int have_param = 0;
+    int have_param = 0, noclip = 0;
     for (const cJSON *it = o->child; it; it = it->next) {
         char what[128];
         snprintf(what, sizeof what, "%s (%s).%.32s", where, kind_names[kind], it->string);
@@ -156,18 +156,26 @@ static int parse_member(const cJSON *o, int idx, dae_corruption_set *set, dae_er
             if (rc)
                 return rc;
             have_param = 1;
+        } else if (kind == DAE_CORRUPT_GAUSSIAN && strcmp(it->string, "clip") == 0) {
+            if (!cJSON_IsBool(it))
+                return dae_error_set(err, DAE_EINVAL, "%s: expected true or false", what);
+            noclip = cJSON_IsFalse(it);
         } else {
-            return dae_error_set(err, DAE_EINVAL, "%s: unknown key, expected type, weight%s%s",
-                                 what, pn ? " or " : "", pn ? pn : "");
+            return dae_error_set(err, DAE_EINVAL, "%s: unknown key, expected type, weight%s%s%s",
+                                 what, pn ? " or " : "", pn ? pn : "",
+                                 kind == DAE_CORRUPT_GAUSSIAN ? " or clip" : "");
         }
     }
     if (pn && !have_param)
         return dae_error_set(err, DAE_EINVAL, "%s (%s): missing \"%s\"", where, kind_names[kind],
                              pn);
     int rc = dae_corruption_set_add(set, (dae_corrupt_kind)kind, lo, hi, weight, err);
-    if (rc)
+    if (rc) {
         dae_error_prefix(err, "%s: ", where);
-    return rc;
+        return rc;
+    }
+    set->c[set->n - 1].noclip = noclip;
+    return DAE_OK;
 }
 
 int dae_corruption_set_from_cjson(const struct cJSON *item, dae_corruption_set *set,
@@ -248,6 +256,8 @@ char *dae_corruption_set_json(const dae_corruption_set *set)
         }
         if (!cJSON_AddNumberToObject(o, "weight", tidy(c->weight)))
             goto fail;
+        if (c->noclip && !cJSON_AddFalseToObject(o, "clip"))
+            goto fail;
     }
     char *s = cJSON_PrintUnformatted(arr);
     cJSON_Delete(arr);
@@ -305,7 +315,7 @@ static inline float u32_open01(uint32_t u)
     return ((float)u + 0.5f) * (1.0f / 4294967296.0f); /* (0, 1]; never 0 */
 }
 
-void dae_corrupt_gaussian(dae_rng *r, const float *x, size_t n, float sigma, float *out)
+static void gaussian(dae_rng *r, const float *x, size_t n, float sigma, int clip, float *out)
 {
     /* Box-Muller with both outputs used: one 64-bit draw gives two normals. */
     const float two_pi = 6.283185307179586f;
@@ -317,12 +327,22 @@ void dae_corrupt_gaussian(dae_rng *r, const float *x, size_t n, float sigma, flo
         float rad = sigma * sqrtf(-2.0f * logf(u1));
         float a = two_pi * u2;
         float v0 = x[i] + rad * cosf(a);
-        out[i] = v0 < 0.0f ? 0.0f : (v0 > 1.0f ? 1.0f : v0);
+        out[i] = clip ? (v0 < 0.0f ? 0.0f : (v0 > 1.0f ? 1.0f : v0)) : v0;
         if (i + 1 < n) {
             float v1 = x[i + 1] + rad * sinf(a);
-            out[i + 1] = v1 < 0.0f ? 0.0f : (v1 > 1.0f ? 1.0f : v1);
+            out[i + 1] = clip ? (v1 < 0.0f ? 0.0f : (v1 > 1.0f ? 1.0f : v1)) : v1;
         }
     }
+}
+
+void dae_corrupt_gaussian(dae_rng *r, const float *x, size_t n, float sigma, float *out)
+{
+    gaussian(r, x, n, sigma, 1, out);
+}
+
+void dae_corrupt_gaussian_noclip(dae_rng *r, const float *x, size_t n, float sigma, float *out)
+{
+    gaussian(r, x, n, sigma, 0, out);
 }
 
 /* Per-pixel drop/hit decisions are u32 < p * 2^32 (p = 1 always drops, p = 0 never). */
@@ -520,7 +540,7 @@ int dae_corrupt_sample(const dae_corruption_set *set, dae_rng *r, const float *c
     const dae_corruption *m = &set->c[idx];
     switch (m->kind) {
     case DAE_CORRUPT_GAUSSIAN:
-        dae_corrupt_gaussian(r, clean, n, draw_param(m, r), out);
+        gaussian(r, clean, n, draw_param(m, r), !m->noclip, out);
         break;
     case DAE_CORRUPT_MASK:
         dae_corrupt_mask(r, clean, c, hw, draw_param(m, r), out, mask);

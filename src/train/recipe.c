@@ -22,7 +22,8 @@ typedef enum {
     T_BOOL,   /* int 0/1 */
     T_TASKS,  /* unsigned task bits + tasks_json */
     T_MODEL,  /* JSON object -> model_json */
-    T_CORRUPT /* JSON array/object or a PROTOCOL task name -> corruption + corruption_json */
+    T_CORRUPT /* JSON array/object or a PROTOCOL task name -> a dae_corruption_set at off and
+               * its JSON text (char *) at offset size */
 } ftype;
 
 typedef struct field {
@@ -123,10 +124,15 @@ static const field fields[] = {
     {"model", T_MODEL, 0, 0, default_model, 0, 0, NULL,
      "architecture (model-file config form: input, encoder, decoder, residual); default: "
      "the PROTOCOL MLP 784-512-128-512-784"},
-    {"corruption", T_CORRUPT, 0, 0, "[{\"type\":\"gaussian\",\"sigma\":0.2}]", 0, 0, NULL,
+    {"corruption", T_CORRUPT, R(corruption), R(corruption_json),
+     "[{\"type\":\"gaussian\",\"sigma\":0.2}]", 0, 0, NULL,
      "corruption set (corrupt.h JSON form) or a PROTOCOL task name (denoise-g20, sr2, ...)"},
     {"noise2noise", T_BOOL, R(noise2noise), 0, "false", 0, 0, NULL,
      "target = an independently corrupted copy instead of the clean image"},
+    {"target_corruption", T_CORRUPT, R(target_corruption), R(target_corruption_json), "[]", 0,
+     0, NULL,
+     "noise2noise: the target copy's corruption set ([] = the same as corruption); e.g. "
+     "[{\"type\":\"gaussian\",\"sigma\":0.5,\"clip\":false}] for zero-mean targets"},
 
     {"objective.loss", T_ENUM, R(objective.loss), 0, "mse", 0, 0, loss_names,
      "reconstruction loss: mse, or bce (on sigmoid outputs)"},
@@ -327,16 +333,15 @@ static int set_field(dae_recipe *r, const field *f, const cJSON *v, dae_error *e
         return r->model_json ? DAE_OK
                              : dae_error_set(err, DAE_ENOMEM, "model: out of memory");
     case T_CORRUPT: {
-        int rc = cJSON_IsString(v)
-                     ? dae_corruption_set_task(v->valuestring, &r->corruption, err)
-                     : dae_corruption_set_from_cjson(v, &r->corruption, err);
+        dae_corruption_set *set = (dae_corruption_set *)((char *)r + f->off);
+        char **json = (char **)((char *)r + f->size);
+        int rc = cJSON_IsString(v) ? dae_corruption_set_task(v->valuestring, set, err)
+                                   : dae_corruption_set_from_cjson(v, set, err);
         if (rc)
-            return dae_error_prefix(err, "corruption: ");
-        free(r->corruption_json);
-        r->corruption_json = dae_corruption_set_json(&r->corruption);
-        return r->corruption_json
-                   ? DAE_OK
-                   : dae_error_set(err, DAE_ENOMEM, "corruption: out of memory");
+            return dae_error_prefix(err, "%s: ", f->key);
+        free(*json);
+        *json = dae_corruption_set_json(set);
+        return *json ? DAE_OK : dae_error_set(err, DAE_ENOMEM, "%s: out of memory", f->key);
     }
     }
     return dae_error_set(err, DAE_EINTERNAL, "%s: unknown field type", f->key);
@@ -501,6 +506,7 @@ void dae_recipe_free(dae_recipe *r)
         return;
     free(r->model_json);
     free(r->corruption_json);
+    free(r->target_corruption_json);
     free(r->json);
     free(r);
 }

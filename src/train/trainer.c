@@ -448,6 +448,23 @@ static int finish_create(dae_trainer *t, dae_error *err)
                       "(the target must be an image of the output size)");
         goto fail;
     }
+    if (r->target_corruption.n > 0) {
+        int tc, th, tw;
+        if (!r->noise2noise) {
+            dae_error_set(err, DAE_EINVAL, "target_corruption: only used with noise2noise true");
+            goto fail;
+        }
+        if (dae_corruption_out_shape(&r->target_corruption, t->img.c, t->img.h, t->img.w, &tc,
+                                     &th, &tw, err)) {
+            dae_error_prefix(err, "target_corruption: ");
+            goto fail;
+        }
+        if (th != t->img.h || tw != t->img.w) {
+            dae_error_set(err, DAE_EINVAL, "target_corruption: needs a same-size corruption, "
+                          "not down2");
+            goto fail;
+        }
+    }
     if (dae_model_check_input(m, t->in_shape, err)) {
         dae_error_prefix(err, "model input vs corrupted images (%d,%d,%d): ", oc, oh, ow);
         goto fail;
@@ -581,7 +598,10 @@ static void fill_batch(dae_trainer *t, const dae_dataset *ds, const int *idx, in
         float *inb = t->in + (size_t)b * t->in_n;
         float *tb = t->target + (size_t)b * t->out_n;
         if (corrupt && r->noise2noise) {
-            dae_corrupt_noise2noise(&r->corruption, rng, x, im.c, im.h, im.w, inb, tb);
+            const dae_corruption_set *ts =
+                r->target_corruption.n > 0 ? &r->target_corruption : &r->corruption;
+            dae_corrupt_sample(&r->corruption, rng, x, im.c, im.h, im.w, inb, NULL);
+            dae_corrupt_sample(ts, rng, x, im.c, im.h, im.w, tb, NULL);
             continue;
         }
         if (corrupt)
@@ -1239,6 +1259,8 @@ int dae_trainer_save_model(dae_trainer *t, const char *path, const dae_calibrati
     } else {
         cJSON_AddItemToObject(corr, "set", cJSON_Parse(r->corruption_json));
         cJSON_AddBoolToObject(corr, "noise2noise", r->noise2noise);
+        if (r->target_corruption.n > 0)
+            cJSON_AddItemToObject(corr, "target_set", cJSON_Parse(r->target_corruption_json));
     }
     cJSON_AddItemToObject(cfg, "corruption", corr);
 
