@@ -165,6 +165,12 @@ help:
 	@echo "  fuzz-replay  each fuzz target once over its committed corpus"
 	@echo "  tsan    concurrent e2e tests against a ThreadSanitizer daed (build/tsan)"
 	@echo "  valgrind  unit tests under valgrind --leak-check=full"
+	@echo "  experiments  the classic AE experiments (ARGS=\"--only 03,05\", --force) -> docs/experiments.md"
+	@echo "  experiments-smoke  every experiment recipe for a few steps (needs data/eval)"
+	@echo "  docs    regenerate the README before/after picture (docs/img) from the shipped models"
+	@echo "  readme-examples  rerun the README curl examples against a fresh daed"
+	@echo "  soak    soak test (SOAK_SECONDS, default 60)"
+	@echo "  slowclient  slowloris + slow uploads next to normal clients"
 	@echo "  clean   remove build/"
 
 clean:
