@@ -3,6 +3,7 @@
 #include "daed/blas.h"
 
 #include <cblas.h>
+#include <stdatomic.h>
 #include <string.h>
 
 /* ---- small-m kernel: C(m,n) = alpha * A(m,k) * B(n,k)^T + beta * C, m <= DAE_SGEMM_SMALL_M
@@ -113,12 +114,15 @@ static void sgemm_nt_small(int m, int n, int k, float alpha, const float *a, int
 
 static int have_avx2_fma(void)
 {
-    static int have = -1; /* racing first calls compute the same answer */
-    if (have < 0) {
+    /* Racing first calls compute the same answer; atomic so that the race is defined. */
+    static atomic_int have = -1;
+    int h = atomic_load_explicit(&have, memory_order_relaxed);
+    if (h < 0) {
         __builtin_cpu_init();
-        have = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+        h = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+        atomic_store_explicit(&have, h, memory_order_relaxed);
     }
-    return have;
+    return h;
 }
 #else
 #define SMALL_KERNEL 0
