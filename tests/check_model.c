@@ -239,6 +239,27 @@ START_TEST(test_encode_decode_is_forward)
 }
 END_TEST
 
+/* dae_workspace_bytes: what servers size batches with: positive, growing with the batch and
+ * the input, 0 for invalid arguments. */
+START_TEST(test_workspace_bytes)
+{
+    dae_error e = {0};
+    dae_model *m = conv_model(1, &e);
+    ck_assert_msg(m != NULL, "%s", e.msg);
+    size_t prev = 0;
+    for (int b = 1; b <= 16; b *= 2) {
+        size_t n = dae_workspace_bytes(m, b, m->in_shape);
+        ck_assert_uint_gt(n, prev);
+        prev = n;
+    }
+    ck_assert_uint_gt(dae_workspace_bytes(m, 1, (dae_shape){2, 64, 64}),
+                      dae_workspace_bytes(m, 1, (dae_shape){2, 16, 16}));
+    ck_assert_uint_eq(dae_workspace_bytes(m, 0, m->in_shape), 0);
+    ck_assert_uint_eq(dae_workspace_bytes(m, 1, (dae_shape){0, 16, 16}), 0);
+    dae_model_free(m);
+}
+END_TEST
+
 START_TEST(test_fully_conv_sizes)
 {
     dae_error e = {0};
@@ -528,6 +549,7 @@ Suite *suite_model(void)
     tc = tcase_create("run");
     tcase_add_test(tc, test_encode_decode_is_forward);
     tcase_add_test(tc, test_fully_conv_sizes);
+    tcase_add_test(tc, test_workspace_bytes);
     tcase_add_test(tc, test_threads_match);
     suite_add_tcase(s, tc);
     tc = tcase_create("gradient");

@@ -156,6 +156,56 @@ START_TEST(test_roundtrip)
 }
 END_TEST
 
+/* dae_modelfile_load uses a file's data in place when its parameters are stored in the
+ * model's order (as dae_modelfile_save writes them) and copies them otherwise (here: the
+ * same tensors in reverse order); both give the same parameters, and the in-place ones
+ * are writable (training from a loaded file). */
+START_TEST(test_params_in_place)
+{
+    mk_tmpdir();
+    char path[512];
+    snprintf(path, sizeof path, "%s/inplace.safetensors", tmpdir);
+    dae_model *m = model_with_pattern(BASE);
+    dae_error e = {0};
+    ck_assert_msg(dae_modelfile_save(path, m, BASE, NULL, &e) == DAE_OK, "%s", e.msg);
+    dae_modelfile *mf = dae_modelfile_load(path, NULL, &e);
+    ck_assert_msg(mf != NULL, "%s", e.msg);
+    ck_assert_int_eq(mf->model->params_external, 1);
+    ck_assert_ptr_nonnull(mf->buf);
+    ck_assert_int_eq(memcmp(mf->model->params, m->params, m->n_params * sizeof(float)), 0);
+    mf->model->params[m->n_params - 1] += 1.0f;
+    dae_modelfile_free(mf);
+
+    /* the same tensors, last layer first */
+    dae_st_out ts[64];
+    char names[64][96];
+    int nt = 0;
+    for (int i = m->n_enc + m->n_dec - 1; i >= 0; i--)
+        for (int bias = 1; bias >= 0; bias--) {
+            const dae_layer *l = &m->layers[i];
+            size_t n = bias ? l->n_b : l->n_w, off = bias ? l->b_off : l->w_off;
+            if (n == 0)
+                continue;
+            dae_model_param_name(m, i, bias, names[nt], sizeof names[nt]);
+            ts[nt] = (dae_st_out){.name = names[nt], .dtype = "F32",
+                                  .data = m->params + off};
+            ts[nt].ndim = dae_model_param_shape(m, i, bias, ts[nt].shape);
+            nt++;
+        }
+    const char *meta[] = {"format", "daed-1", "config", BASE, NULL};
+    ck_assert_msg(dae_st_write(path, ts, nt, meta, &e) == DAE_OK, "%s", e.msg);
+    mf = dae_modelfile_load(path, NULL, &e);
+    ck_assert_msg(mf != NULL, "%s", e.msg);
+    ck_assert_int_eq(mf->model->params_external, 0);
+    ck_assert_ptr_null(mf->buf);
+    ck_assert_int_eq(memcmp(mf->model->params, m->params, m->n_params * sizeof(float)), 0);
+    dae_modelfile_free(mf);
+    unlink(path);
+    dae_model_free(m);
+    rm_tmpdir();
+}
+END_TEST
+
 START_TEST(test_mlp_stem_name_defaults)
 {
     mk_tmpdir();
@@ -792,6 +842,7 @@ Suite *suite_modelfile(void)
     Suite *s = suite_create("modelfile");
     TCase *tc = tcase_create("roundtrip");
     tcase_add_test(tc, test_roundtrip);
+    tcase_add_test(tc, test_params_in_place);
     tcase_add_test(tc, test_mlp_stem_name_defaults);
     tcase_add_test(tc, test_arch_json);
     tcase_add_test(tc, test_tasks_and_percentile);

@@ -99,6 +99,52 @@ class DAE(nn.Module):
         return x - y if self.residual else y
 
 
+def parse_score(spec):
+    """daed's score kinds that need only the network (include/daed/score.h): "mse",
+    "bmse<sigma>" (squared error of the residual blurred with a Gaussian of that sigma) and
+    either with "@top<K>" (mean of the K largest values instead of all). Scores with a kNN
+    bank ("+knn...") are not implemented here: the model is refused for /v1/score."""
+    kind = spec.split("+")[0]
+    if "+" in spec:
+        raise ValueError(f"score {spec}: the reference implements mse and bmse[@topK] only")
+    base, _, top = kind.partition("@")
+    if base == "mse":
+        sigma = 0.0
+    elif base.startswith("bmse"):
+        sigma = float(base[4:] or 1)
+    else:
+        raise ValueError(f"score {spec}: unknown kind")
+    k = int(top[3:]) if top.startswith("top") else 0
+    return spec, sigma, k
+
+
+def gaussian_blur(e, sigma):
+    """Separable Gaussian blur of (N,C,H,W), radius ceil(3 sigma), reflect-101 borders (the
+    kernel of daed's dae_score_blur)."""
+    r = int(np.ceil(3.0 * sigma))
+    t = np.arange(-r, r + 1, dtype=np.float64)
+    g = np.exp(-t * t / (2.0 * sigma * sigma))
+    g = torch.tensor(g / g.sum(), dtype=e.dtype)
+    n, c, h, w = e.shape
+    x = e.reshape(n * c, 1, h, w)
+    x = torch.nn.functional.pad(x, (r, r, 0, 0), mode="reflect")
+    x = torch.nn.functional.conv2d(x, g.view(1, 1, 1, -1))
+    x = torch.nn.functional.pad(x, (0, 0, r, r), mode="reflect")
+    x = torch.nn.functional.conv2d(x, g.view(1, 1, -1, 1))
+    return x.reshape(n, c, h, w)
+
+
+def score_values(e, x, y):
+    """Per-image score of the model's calibrated kind; y is clipped to [0,1] first, as daed."""
+    d = y.clamp(0.0, 1.0) - x
+    if e.blur_sigma > 0:
+        d = gaussian_blur(d, e.blur_sigma)
+    v = (d * d).flatten(1)
+    if e.top and e.top < v.shape[1]:
+        v = v.topk(e.top, dim=1).values
+    return v.mean(1).tolist()
+
+
 class Entry:
     def __init__(self, path):
         tensors, meta = read_safetensors(path)
@@ -113,6 +159,11 @@ class Entry:
         self.net.load_state_dict(tensors, strict=True)  # same tensors, same names
         self.net.eval()
         cal = cfg.get("calibration") or {}
+        try:
+            self.score_kind, self.blur_sigma, self.top = parse_score(cal.get("score") or "mse")
+            self.score_error = None
+        except ValueError as ex:
+            self.score_kind, self.score_error = None, str(ex)
         self.threshold = cal.get("threshold")
         q = sorted((float(k[1:]), v) for k, v in (cal.get("quantiles") or {}).items())
         self.quantiles = q
@@ -222,10 +273,12 @@ def build_app(opts):
             x, batch = await inputs(request, e)
         except (ValueError, KeyError, OSError) as ex:
             return JSONResponse({"error": {"code": "malformed", "message": str(ex)}}, 400)
+        if e.score_error:
+            return JSONResponse({"error": {"code": "unsupported", "message": e.score_error}}, 422)
         with torch.inference_mode():
             y = e.net(x)
-        mse = ((y - x) ** 2).flatten(1).mean(1).tolist()
-        res = [{"score": s, "score_kind": "mse", "threshold": e.threshold,
+        mse = score_values(e, x, y)
+        res = [{"score": s, "score_kind": e.score_kind, "threshold": e.threshold,
                 "is_anomaly": None if e.threshold is None else s > e.threshold,
                 "percentile": e.percentile(s)} for s in mse]
         if batch:

@@ -60,8 +60,10 @@ typedef struct dae_model {
     int residual;           /* output = input - decoder(encoder(input)) (noise predictor) */
     int fully_conv;         /* accepts any H,W multiple of size_div */
     int size_div;
-    float *params;          /* owned, n_params floats */
+    float *params;          /* n_params floats; owned unless params_external */
     size_t n_params;
+    int params_external;    /* params point into memory another owner frees (a model file's
+                               buffer, dae_modelfile.buf); dae_model_free leaves them */
 } dae_model;
 
 /* Build a model from layer descriptions (copied; offsets are computed here) and check
@@ -100,6 +102,9 @@ typedef struct dae_workspace dae_workspace;
 dae_workspace *dae_workspace_create(const dae_model *m, int max_batch, dae_shape max_in,
                                     int training, dae_error *err);
 void dae_workspace_free(dae_workspace *ws);
+/* Bytes an inference workspace (training 0) for max_batch samples of up to max_in would
+ * allocate (0 if the arguments are invalid): servers size their batches with it. */
+size_t dae_workspace_bytes(const dae_model *m, int max_batch, dae_shape max_in);
 
 /* Threads this workspace's passes use (1..DAE_MAX_THREADS; default 1, which starts none).
  * With T > 1 a pass over B >= T samples splits the batch into T contiguous runs, one per

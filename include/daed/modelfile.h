@@ -100,6 +100,10 @@ typedef struct dae_modelfile {
     char *config_json;       /* the config string as stored, owned */
     char *metadata_json;     /* the whole __metadata__ object as JSON text, owned */
     size_t file_bytes;
+    unsigned char *buf;      /* owned: the file's bytes when model->params point into them
+                                (dae_modelfile_load of a file whose parameters are stored
+                                contiguously in the model's order, as dae-train writes them:
+                                no copy, half the memory touched while loading); else NULL */
 } dae_modelfile;
 
 typedef struct dae_modelfile_limits {

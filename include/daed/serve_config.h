@@ -30,6 +30,7 @@ typedef struct dae_serve_config {
     int workers;             /* inference threads, 0 = number of CPUs */
     int queue_size;          /* jobs waiting; beyond: 503 + Retry-After */
     int max_batch;           /* samples per forward call */
+    size_t batch_memory;     /* workspace bytes per worker and model a batch may take */
     int batch_delay_us;      /* wait this long for more jobs to batch (0: none) */
     int retry_after;         /* seconds, in 503 answers */
     /* limits */

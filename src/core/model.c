@@ -400,7 +400,8 @@ void dae_model_free(dae_model *m)
     if (!m)
         return;
     free(m->layers);
-    free(m->params);
+    if (!m->params_external)
+        free(m->params);
     free(m);
 }
 
@@ -633,6 +634,29 @@ static int mul_ok(size_t a, size_t b, size_t *r)
         return 0;
     *r = a * b;
     return 1;
+}
+
+size_t dae_workspace_bytes(const dae_model *m, int max_batch, dae_shape max_in)
+{
+    int L = n_layers(m);
+    if (max_batch < 1 || max_batch > MAX_BATCH || !shape_valid(max_in))
+        return 0;
+    size_t *slot = calloc((size_t)L + 1, sizeof *slot), colv = 0, bufv = 0, total = 0;
+    if (!slot || plan(m, shape_values(max_in), max_batch, slot, &colv, NULL)) {
+        free(slot);
+        return 0;
+    }
+    for (int i = 1; i <= L; i++)
+        if (slot[i] > bufv)
+            bufv = slot[i];
+    size_t B = (size_t)max_batch, two_buf, lat;
+    const size_t lim = SIZE_MAX / sizeof(float);
+    int ok = mul_ok(bufv, 2 * B, &two_buf) && mul_ok(slot[m->n_enc], B, &lat) &&
+             two_buf <= lim - lat && colv <= lim - two_buf - lat;
+    if (ok)
+        total = (colv + two_buf + lat) * sizeof(float);
+    free(slot);
+    return total;
 }
 
 dae_workspace *dae_workspace_create(const dae_model *m, int max_batch, dae_shape max_in,

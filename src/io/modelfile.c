@@ -886,6 +886,7 @@ void dae_modelfile_free(dae_modelfile *mf)
     if (!mf)
         return;
     dae_model_free(mf->model);
+    free(mf->buf); /* after the model: its params may point into it */
     score_tensors_free(mf->score_tensors, mf->n_score_tensors);
     free(mf->config_json);
     free(mf->metadata_json);
@@ -914,11 +915,50 @@ static const char *layer_type_name(const dae_layer *l)
     }
 }
 
+/* The file's F32 data when every parameter tensor is stored in the model's parameter
+ * order, back to back, float-aligned, with the expected element counts: the model can use
+ * it in place. NULL otherwise (then the parameters are copied). */
+static const float *params_in_place(const dae_model *m, const dae_st_file *st)
+{
+    const float *base = NULL;
+    for (int i = 0; i < m->n_enc + m->n_dec; i++) {
+        const dae_layer *l = &m->layers[i];
+        for (int bias = 0; bias < 2; bias++) {
+            size_t n = bias ? l->n_b : l->n_w, off = bias ? l->b_off : l->w_off;
+            if (n == 0)
+                continue;
+            char name[96];
+            dae_model_param_name(m, i, bias, name, sizeof name);
+            const dae_st_tensor *t = dae_st_find(st, name);
+            if (!t || strcmp(t->dtype, "F32") != 0 || t->n_elem != n ||
+                ((uintptr_t)t->data % _Alignof(float)) != 0)
+                return NULL;
+            const float *p = (const float *)t->data;
+            if (!base) {
+                if ((uintptr_t)p < off * sizeof(float))
+                    return NULL;
+                base = p - off;
+            } else if (p != base + off) {
+                return NULL;
+            }
+        }
+    }
+    return base;
+}
+
 /* Every parameter the architecture expects, present with its exact shape; marks them in
- * used[]. */
-static int match_params(dae_model *m, const dae_st_file *st, char *used, dae_error *err)
+ * used[]. With `adopt` (the caller's mutable copy of the file, which st points into) and
+ * the parameters stored in place, m->params become that memory instead of a copy. */
+static int match_params(dae_model *m, const dae_st_file *st, char *used, int adopt,
+                        dae_error *err)
 {
     int rc = DAE_OK;
+    const float *in_place = adopt && m->n_params ? params_in_place(m, st) : NULL;
+    if (in_place) {
+        free(m->params); /* zeroed and never touched: cheap */
+        m->params = (float *)(uintptr_t)in_place; /* the caller's mutable buffer */
+        m->params_external = 1;
+    }
     for (int i = 0; i < m->n_enc + m->n_dec; i++) {
         const dae_layer *l = &m->layers[i];
         for (int bias = 0; bias < 2; bias++) {
@@ -960,7 +1000,8 @@ static int match_params(dae_model *m, const dae_st_file *st, char *used, dae_err
                                    t->n_elem, n);
                 goto done;
             }
-            memcpy(m->params + off, t->data, n * sizeof(float));
+            if (!in_place)
+                memcpy(m->params + off, t->data, n * sizeof(float));
             for (size_t k = 0; k < n; k++) {
                 if (!isfinite(m->params[off + k])) {
                     rc = dae_error_set(err, DAE_EFORMAT, "tensor %s: value %zu is %s", name, k,
@@ -1044,13 +1085,13 @@ static int match_score(dae_modelfile *mf, const parsed_config *pc, const dae_st_
 
 /* Parameters and declared score tensors; nothing else. */
 static int match_tensors(dae_modelfile *mf, const parsed_config *pc, const dae_st_file *st,
-                         dae_error *err)
+                         int adopt, dae_error *err)
 {
     int rc;
     char *used = calloc((size_t)st->n_tensors + 1, 1);
     if (!used)
         return dae_error_set(err, DAE_ENOMEM, "out of memory matching tensors");
-    if ((rc = match_params(mf->model, st, used, err)) ||
+    if ((rc = match_params(mf->model, st, used, adopt, err)) ||
         (rc = match_score(mf, pc, st, used, err)))
         goto done;
     for (int i = 0; i < st->n_tensors; i++) {
@@ -1124,8 +1165,9 @@ static size_t config_param_count(const parsed_config *pc)
     return n;
 }
 
-dae_modelfile *dae_modelfile_parse(const unsigned char *buf, size_t len, const char *what,
-                                   const dae_modelfile_limits *lim, dae_error *err)
+/* adopt: buf is the caller's malloc'd copy, which the result may keep (mf->buf) */
+static dae_modelfile *parse(const unsigned char *buf, size_t len, const char *what,
+                            const dae_modelfile_limits *lim, int adopt, dae_error *err)
 {
     dae_modelfile_limits L = lim ? *lim : dae_modelfile_default_limits();
     dae_st_limits sl = {.max_file_bytes = L.max_file_bytes,
@@ -1182,8 +1224,10 @@ dae_modelfile *dae_modelfile_parse(const unsigned char *buf, size_t len, const c
     }
     if (!(mf->model = model_from_parsed(&pc, err)))
         goto fail;
-    if ((rc = match_tensors(mf, &pc, st, err)) != DAE_OK)
+    if ((rc = match_tensors(mf, &pc, st, adopt, err)) != DAE_OK)
         goto fail;
+    if (mf->model->params_external)
+        mf->buf = (unsigned char *)(uintptr_t)buf;
     size_t cl = strlen(config) + 1;
     if (!(mf->config_json = malloc(cl)) || !(mf->metadata_json = metadata_text(st))) {
         rc = dae_error_set(err, DAE_ENOMEM, "out of memory");
@@ -1202,11 +1246,19 @@ dae_modelfile *dae_modelfile_parse(const unsigned char *buf, size_t len, const c
     return mf;
 fail:
     (void)rc; /* the code is in err */
+    if (mf)
+        mf->buf = NULL; /* on failure the caller keeps (and frees) its buffer */
     dae_error_prefix(err, "%s: ", what);
     parsed_config_free(&pc);
     dae_st_free(st);
     dae_modelfile_free(mf);
     return NULL;
+}
+
+dae_modelfile *dae_modelfile_parse(const unsigned char *buf, size_t len, const char *what,
+                                   const dae_modelfile_limits *lim, dae_error *err)
+{
+    return parse(buf, len, what, lim, 0, err);
 }
 
 dae_modelfile *dae_modelfile_load(const char *path, const dae_modelfile_limits *lim,
@@ -1217,8 +1269,9 @@ dae_modelfile *dae_modelfile_load(const char *path, const dae_modelfile_limits *
     size_t len = 0;
     if (dae_file_read(path, L.max_file_bytes, &buf, &len, err) != DAE_OK)
         return NULL;
-    dae_modelfile *mf = dae_modelfile_parse(buf, len, path, &L, err);
-    free(buf);
+    dae_modelfile *mf = parse(buf, len, path, &L, 1, err);
+    if (!mf || mf->buf != buf)
+        free(buf);
     return mf;
 }
 

@@ -33,16 +33,28 @@ float *infer_stage(worker_ctx *wc, size_t n)
     return wc->stage;
 }
 
-/* Samples per model call for this shape: max_batch at the nominal size, fewer for larger
- * inputs so a workspace never grows past max_batch nominal samples' worth. */
-static int chunk_for(const dae_server *s, const dae_model *m, dae_shape in, int op)
+int infer_chunk(const dae_server *s, const dae_model *m, dae_shape ws_in)
 {
     size_t nominal = shape_vals(m->in_shape);
-    size_t have = shape_vals(infer_ws_shape(m, op, in));
+    size_t have = shape_vals(ws_in);
     size_t b = (size_t)s->cfg.max_batch;
     if (have > nominal && nominal)
         b = b * nominal / have;
-    return b < 1 ? 1 : (int)b;
+    if (b < 1)
+        b = 1;
+    /* then within --batch-memory: halve while the workspace would be larger */
+    while (b > 1) {
+        size_t bytes = dae_workspace_bytes(m, (int)b, ws_in);
+        if (bytes && bytes <= s->cfg.batch_memory)
+            break;
+        b = b / 2 > (size_t)1 ? b / 2 : 1;
+    }
+    return (int)b;
+}
+
+static int chunk_for(const dae_server *s, const dae_model *m, dae_shape in, int op)
+{
+    return infer_chunk(s, m, infer_ws_shape(m, op, in));
 }
 
 /* The input shape a workspace needs for this call: decoding a code of shape `in` needs

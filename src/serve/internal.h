@@ -172,6 +172,10 @@ int answer_encode(dae_req *r, work *w, dae_error *err);
 int answer_score(dae_req *r, work *w, int worker, dae_error *err);
 
 void infer_run(void *ctx, int worker, dae_job **jobs, int n);
+/* Samples per model call for workspace input shape ws_in: --max-batch at the model's
+ * nominal size, proportionally fewer for larger inputs, then halved until one worker's
+ * workspace for the model fits --batch-memory (at least 1). */
+int infer_chunk(const dae_server *s, const dae_model *m, dae_shape ws_in);
 /* Worker `wc`'s staging buffer of at least n floats (grown, reused); NULL when out of memory. */
 float *infer_stage(worker_ctx *wc, size_t n);
 void infer_cancel(void *ctx, dae_job *job);

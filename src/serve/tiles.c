@@ -112,7 +112,8 @@ static void run_jobs(dae_server *s, int worker, tile_job **js, int n)
     for (int i = 0; i < n; i++) {
         if (done[i])
             continue;
-        /* tiles of one input shape run together, max_batch nominal samples' worth a call */
+        /* tiles of one input shape run together, max_batch nominal samples' worth a call
+         * within --batch-memory */
         int g = 0;
         for (int k = i; k < n; k++)
             if (!done[k] && js[k]->tl.iw == js[i]->tl.iw && js[k]->tl.ih == js[i]->tl.ih) {
@@ -120,12 +121,8 @@ static void run_jobs(dae_server *s, int worker, tile_job **js, int n)
                 done[k] = 1;
             }
         dae_shape in = {c, js[i]->tl.ih, js[i]->tl.iw};
-        size_t vin = shape_vals(in), nominal = shape_vals(m->in_shape);
-        size_t chunk = (size_t)s->cfg.max_batch;
-        if (vin > nominal && nominal)
-            chunk = chunk * nominal / vin;
-        if (chunk < 1)
-            chunk = 1;
+        size_t vin = shape_vals(in);
+        size_t chunk = (size_t)infer_chunk(s, m, in);
         if (chunk > (size_t)g)
             chunk = (size_t)g;
         dae_error err = {0};
