@@ -934,12 +934,13 @@ static const float *params_in_place(const dae_model *m, const dae_st_file *st)
                 ((uintptr_t)t->data % _Alignof(float)) != 0)
                 return NULL;
             const float *p = (const float *)t->data;
-            if (!base) {
-                if ((uintptr_t)p < off * sizeof(float))
+            if (!base) { /* the first parameter in the model's order sits at offset 0 */
+                if (off != 0)
                     return NULL;
-                base = p - off;
-            } else if (p != base + off) {
-                return NULL;
+                base = p;
+            } else if ((uintptr_t)p < (uintptr_t)base ||
+                       (uintptr_t)p - (uintptr_t)base != off * sizeof(float)) {
+                return NULL; /* compared as integers: no pointer arithmetic off the buffer */
             }
         }
     }
