@@ -7,7 +7,9 @@
 #                            committed). ARGS="--only 03,05" runs some; ARGS=--force retrains.
 #   make experiments-smoke   every recipe for 1 epoch on 512 images, measured on 200 test
 #                            images, into build/experiments-smoke/; fails unless every result
-#                            and picture was written (CI: keeps the recipes valid).
+#                            and picture was written. ARGS=--train-only trains without the
+#                            measurements, so it needs only make data (what CI runs: it keeps
+#                            the recipes valid; data/eval needs ../shared/reference).
 # Needs data/ (make data) and data/eval (make eval-data). Everything runs under nice -n 15.
 
 .PHONY: experiments experiments-smoke
@@ -17,4 +19,4 @@ experiments: all $(BUILD)/bench/experiments
 
 experiments-smoke: all $(BUILD)/bench/experiments
 	rm -rf $(BUILD)/experiments-smoke
-	BUILD=$(BUILD) sh scripts/experiments.sh --smoke
+	BUILD=$(BUILD) sh scripts/experiments.sh --smoke $(ARGS)
