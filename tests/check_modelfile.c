@@ -176,30 +176,36 @@ START_TEST(test_params_in_place)
     mf->model->params[m->n_params - 1] += 1.0f;
     dae_modelfile_free(mf);
 
-    /* the same tensors, last layer first */
-    dae_st_out ts[64];
+    /* the same tensors in the model's order, then reversed (out of place from the first
+     * tensor on) and with the last two swapped (a run in place, then copies) */
+    dae_st_out fwd[64], ts[64];
     char names[64][96];
     int nt = 0;
-    for (int i = m->n_enc + m->n_dec - 1; i >= 0; i--)
-        for (int bias = 1; bias >= 0; bias--) {
+    for (int i = 0; i < m->n_enc + m->n_dec; i++)
+        for (int bias = 0; bias < 2; bias++) {
             const dae_layer *l = &m->layers[i];
             size_t n = bias ? l->n_b : l->n_w, off = bias ? l->b_off : l->w_off;
             if (n == 0)
                 continue;
             dae_model_param_name(m, i, bias, names[nt], sizeof names[nt]);
-            ts[nt] = (dae_st_out){.name = names[nt], .dtype = "F32",
-                                  .data = m->params + off};
-            ts[nt].ndim = dae_model_param_shape(m, i, bias, ts[nt].shape);
+            fwd[nt] = (dae_st_out){.name = names[nt], .dtype = "F32",
+                                   .data = m->params + off};
+            fwd[nt].ndim = dae_model_param_shape(m, i, bias, fwd[nt].shape);
             nt++;
         }
-    const char *meta[] = {"format", "daed-1", "config", BASE, NULL};
-    ck_assert_msg(dae_st_write(path, ts, nt, meta, &e) == DAE_OK, "%s", e.msg);
-    mf = dae_modelfile_load(path, NULL, &e);
-    ck_assert_msg(mf != NULL, "%s", e.msg);
-    ck_assert_int_eq(mf->model->params_external, 0);
-    ck_assert_ptr_null(mf->buf);
-    ck_assert_int_eq(memcmp(mf->model->params, m->params, m->n_params * sizeof(float)), 0);
-    dae_modelfile_free(mf);
+    ck_assert_int_ge(nt, 3);
+    for (int order = 0; order < 2; order++) {
+        for (int k = 0; k < nt; k++)
+            ts[k] = order == 0 ? fwd[nt - 1 - k] : fwd[k < nt - 2 ? k : 2 * nt - 3 - k];
+        const char *meta[] = {"format", "daed-1", "config", BASE, NULL};
+        ck_assert_msg(dae_st_write(path, ts, nt, meta, &e) == DAE_OK, "%s", e.msg);
+        mf = dae_modelfile_load(path, NULL, &e);
+        ck_assert_msg(mf != NULL, "%s", e.msg);
+        ck_assert_int_eq(mf->model->params_external, 0);
+        ck_assert_ptr_null(mf->buf);
+        ck_assert_int_eq(memcmp(mf->model->params, m->params, m->n_params * sizeof(float)), 0);
+        dae_modelfile_free(mf);
+    }
     unlink(path);
     dae_model_free(m);
     rm_tmpdir();

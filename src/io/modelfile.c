@@ -915,51 +915,20 @@ static const char *layer_type_name(const dae_layer *l)
     }
 }
 
-/* The file's F32 data when every parameter tensor is stored in the model's parameter
- * order, back to back, float-aligned, with the expected element counts: the model can use
- * it in place. NULL otherwise (then the parameters are copied). */
-static const float *params_in_place(const dae_model *m, const dae_st_file *st)
-{
-    const float *base = NULL;
-    for (int i = 0; i < m->n_enc + m->n_dec; i++) {
-        const dae_layer *l = &m->layers[i];
-        for (int bias = 0; bias < 2; bias++) {
-            size_t n = bias ? l->n_b : l->n_w, off = bias ? l->b_off : l->w_off;
-            if (n == 0)
-                continue;
-            char name[96];
-            dae_model_param_name(m, i, bias, name, sizeof name);
-            const dae_st_tensor *t = dae_st_find(st, name);
-            if (!t || strcmp(t->dtype, "F32") != 0 || t->n_elem != n ||
-                ((uintptr_t)t->data % _Alignof(float)) != 0)
-                return NULL;
-            const float *p = (const float *)t->data;
-            if (!base) { /* the first parameter in the model's order sits at offset 0 */
-                if (off != 0)
-                    return NULL;
-                base = p;
-            } else if ((uintptr_t)p < (uintptr_t)base ||
-                       (uintptr_t)p - (uintptr_t)base != off * sizeof(float)) {
-                return NULL; /* compared as integers: no pointer arithmetic off the buffer */
-            }
-        }
-    }
-    return base;
-}
-
 /* Every parameter the architecture expects, present with its exact shape; marks them in
- * used[]. With `adopt` (the caller's mutable copy of the file, which st points into) and
- * the parameters stored in place, m->params become that memory instead of a copy. */
+ * used[]. With `adopt` (st points into the caller's mutable copy of the file), parameters
+ * stored in the model's order (the first at the data's start, back to back, float-aligned,
+ * as dae_modelfile_save writes them) are used where they lie instead of copied: m->params
+ * becomes that memory. The first tensor out of place copies the run before it, and every
+ * tensor after it is copied. */
 static int match_params(dae_model *m, const dae_st_file *st, char *used, int adopt,
                         dae_error *err)
 {
     int rc = DAE_OK;
-    const float *in_place = adopt && m->n_params ? params_in_place(m, st) : NULL;
-    if (in_place) {
-        free(m->params); /* zeroed and never touched: cheap */
-        m->params = (float *)(uintptr_t)in_place; /* the caller's mutable buffer */
-        m->params_external = 1;
-    }
+    int in_place = adopt && m->n_params;
+    uintptr_t base = 0; /* address of parameter 0 while in place (integers: no pointer
+                           arithmetic off the buffer) */
+    size_t run = 0;     /* parameters [0, run) lie in place from base */
     for (int i = 0; i < m->n_enc + m->n_dec; i++) {
         const dae_layer *l = &m->layers[i];
         for (int bias = 0; bias < 2; bias++) {
@@ -1001,16 +970,32 @@ static int match_params(dae_model *m, const dae_st_file *st, char *used, int ado
                                    t->n_elem, n);
                 goto done;
             }
-            if (!in_place)
+            uintptr_t at = (uintptr_t)t->data;
+            if (in_place && !base && off == 0 && at % _Alignof(float) == 0) {
+                base = at;
+            } else if (in_place && !(base && at >= base && at - base == off * sizeof(float))) {
+                in_place = 0;
+                if (base)
+                    memcpy(m->params, (const void *)base, run * sizeof(float));
+            }
+            if (in_place)
+                run = off + n;
+            else
                 memcpy(m->params + off, t->data, n * sizeof(float));
+            const float *v = in_place ? (const float *)base + off : m->params + off;
             for (size_t k = 0; k < n; k++) {
-                if (!isfinite(m->params[off + k])) {
+                if (!isfinite(v[k])) {
                     rc = dae_error_set(err, DAE_EFORMAT, "tensor %s: value %zu is %s", name, k,
-                                       isnan(m->params[off + k]) ? "NaN" : "infinite");
+                                       isnan(v[k]) ? "NaN" : "infinite");
                     goto done;
                 }
             }
         }
+    }
+    if (in_place && base) {
+        free(m->params); /* zeroed and never touched: cheap */
+        m->params = (float *)base; /* the caller's mutable buffer */
+        m->params_external = 1;
     }
 done:
     return rc;
