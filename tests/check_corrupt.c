@@ -387,7 +387,7 @@ START_TEST(test_noise2noise)
     dae_rng_seed(&r, 8);
     float clean[HW], in[HW], tg[HW];
     fill(clean, HW, 0.5f);
-    dae_corrupt_noise2noise(&s, &r, clean, 1, H, W, in, tg);
+    dae_corrupt_noise2noise(&s, NULL, &r, clean, 1, H, W, in, tg);
     double cov = 0, va = 0, vb = 0;
     for (int i = 0; i < HW; i++) {
         double a = in[i] - 0.5, b = tg[i] - 0.5;

@@ -102,10 +102,13 @@ int dae_corruption_out_shape(const dae_corruption_set *set, int c, int h, int w,
 int dae_corrupt_sample(const dae_corruption_set *set, dae_rng *r, const float *clean, int c,
                        int h, int w, float *out, float *mask);
 
-/* Noise2Noise pair: two independent corruptions of the same clean sample, `input` and
- * `target` (each out_shape; down2 sets are allowed but rarely meaningful). */
-void dae_corrupt_noise2noise(const dae_corruption_set *set, dae_rng *r, const float *clean,
-                             int c, int h, int w, float *input, float *target);
+/* Noise2Noise pair: two independent corruptions of the same clean sample, `input` by
+ * `set` and `target` by `target_set` (NULL or empty: `set` again), each its set's
+ * out_shape (down2 sets are allowed but rarely meaningful). */
+void dae_corrupt_noise2noise(const dae_corruption_set *set,
+                             const dae_corruption_set *target_set, dae_rng *r,
+                             const float *clean, int c, int h, int w, float *input,
+                             float *target);
 
 /* Single operations, used by dae_corrupt_sample and usable directly (out may equal x for
  * gaussian, mask, salt_pepper and block; not for blur and down2). */

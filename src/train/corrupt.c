@@ -572,9 +572,12 @@ int dae_corrupt_sample(const dae_corruption_set *set, dae_rng *r, const float *c
     return idx;
 }
 
-void dae_corrupt_noise2noise(const dae_corruption_set *set, dae_rng *r, const float *clean,
-                             int c, int h, int w, float *input, float *target)
+void dae_corrupt_noise2noise(const dae_corruption_set *set,
+                             const dae_corruption_set *target_set, dae_rng *r,
+                             const float *clean, int c, int h, int w, float *input,
+                             float *target)
 {
     dae_corrupt_sample(set, r, clean, c, h, w, input, NULL);
-    dae_corrupt_sample(set, r, clean, c, h, w, target, NULL);
+    dae_corrupt_sample(target_set && target_set->n > 0 ? target_set : set, r, clean, c, h, w,
+                       target, NULL);
 }

@@ -598,10 +598,8 @@ static void fill_batch(dae_trainer *t, const dae_dataset *ds, const int *idx, in
         float *inb = t->in + (size_t)b * t->in_n;
         float *tb = t->target + (size_t)b * t->out_n;
         if (corrupt && r->noise2noise) {
-            const dae_corruption_set *ts =
-                r->target_corruption.n > 0 ? &r->target_corruption : &r->corruption;
-            dae_corrupt_sample(&r->corruption, rng, x, im.c, im.h, im.w, inb, NULL);
-            dae_corrupt_sample(ts, rng, x, im.c, im.h, im.w, tb, NULL);
+            dae_corrupt_noise2noise(&r->corruption, &r->target_corruption, rng, x, im.c, im.h,
+                                    im.w, inb, tb);
             continue;
         }
         if (corrupt)
