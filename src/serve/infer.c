@@ -33,8 +33,11 @@ float *infer_stage(worker_ctx *wc, size_t n)
     return wc->stage;
 }
 
-int infer_chunk(const dae_server *s, const dae_model *m, dae_shape ws_in)
+int infer_chunk(const dae_server *s, int worker, const dae_model *m, dae_shape ws_in)
 {
+    worker_ctx *wc = &s->wctx[worker];
+    if (wc->chunk_model == m && same_shape(wc->chunk_in, ws_in))
+        return wc->chunk;
     size_t nominal = shape_vals(m->in_shape);
     size_t have = shape_vals(ws_in);
     size_t b = (size_t)s->cfg.max_batch;
@@ -49,12 +52,15 @@ int infer_chunk(const dae_server *s, const dae_model *m, dae_shape ws_in)
             break;
         b = b / 2 > (size_t)1 ? b / 2 : 1;
     }
+    wc->chunk_model = m;
+    wc->chunk_in = ws_in;
+    wc->chunk = (int)b;
     return (int)b;
 }
 
-static int chunk_for(const dae_server *s, const dae_model *m, dae_shape in, int op)
+static int chunk_for(const dae_server *s, int worker, const dae_model *m, dae_shape in, int op)
 {
-    return infer_chunk(s, m, infer_ws_shape(m, op, in));
+    return infer_chunk(s, worker, m, infer_ws_shape(m, op, in));
 }
 
 /* The input shape a workspace needs for this call: decoding a code of shape `in` needs
@@ -89,7 +95,7 @@ static int run_group(dae_server *s, int worker, dae_entry *e, int op, dae_req **
     const dae_model *m = e->mf->model;
     dae_shape in = ws[0]->in;
     size_t vin = shape_vals(in);
-    int chunk = chunk_for(s, m, in, op);
+    int chunk = chunk_for(s, worker, m, in, op);
     float *stage = infer_stage(&s->wctx[worker], (size_t)chunk * vin);
     if (!stage)
         return dae_error_set(err, DAE_ENOMEM, "out of memory for a batch of %d", chunk);
@@ -144,7 +150,7 @@ int infer_encode(dae_req *r, int worker, const float *x, int b, dae_shape in, fl
     dae_server *s = r->s;
     dae_entry *e = r->entry;
     size_t vin = shape_vals(in);
-    int chunk = chunk_for(s, e->mf->model, in, OP_ENCODE);
+    int chunk = chunk_for(s, worker, e->mf->model, in, OP_ENCODE);
     dae_workspace *wsp = dae_entry_workspace(e, worker, chunk, in, err);
     if (!wsp)
         return err->code;

@@ -28,6 +28,12 @@ typedef enum { OP_FORWARD, OP_ENCODE, OP_DECODE, OP_INTERPOLATE, OP_TILE } job_o
 typedef struct worker_ctx {
     float *stage;   /* batch staging buffer, grows, reused */
     size_t stage_cap;
+    /* infer_chunk's last answer, for this model and workspace shape (a model loaded later
+     * at the same address only gets a batch size sized for another model: never wrong
+     * results, at worst a batch off the --batch-memory budget until the shape changes) */
+    const dae_model *chunk_model;
+    dae_shape chunk_in;
+    int chunk;
 } worker_ctx;
 
 typedef struct dae_req dae_req;
@@ -174,8 +180,9 @@ int answer_score(dae_req *r, work *w, int worker, dae_error *err);
 void infer_run(void *ctx, int worker, dae_job **jobs, int n);
 /* Samples per model call for workspace input shape ws_in: --max-batch at the model's
  * nominal size, proportionally fewer for larger inputs, then halved until one worker's
- * workspace for the model fits --batch-memory (at least 1). */
-int infer_chunk(const dae_server *s, const dae_model *m, dae_shape ws_in);
+ * workspace for the model fits --batch-memory (at least 1). Remembered per worker for the
+ * last model and shape, so the sizing runs when they change, not on every batch. */
+int infer_chunk(const dae_server *s, int worker, const dae_model *m, dae_shape ws_in);
 /* Worker `wc`'s staging buffer of at least n floats (grown, reused); NULL when out of memory. */
 float *infer_stage(worker_ctx *wc, size_t n);
 void infer_cancel(void *ctx, dae_job *job);

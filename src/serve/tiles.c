@@ -122,7 +122,7 @@ static void run_jobs(dae_server *s, int worker, tile_job **js, int n)
             }
         dae_shape in = {c, js[i]->tl.ih, js[i]->tl.iw};
         size_t vin = shape_vals(in);
-        size_t chunk = (size_t)infer_chunk(s, m, in);
+        size_t chunk = (size_t)infer_chunk(s, worker, m, in);
         if (chunk > (size_t)g)
             chunk = (size_t)g;
         dae_error err = {0};
