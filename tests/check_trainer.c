@@ -468,41 +468,36 @@ START_TEST(test_shift_augmentation)
 }
 END_TEST
 
-START_TEST(test_create_errors)
+/* dae_trainer_create refuses the recipe (base fields + extra JSON members + overrides)
+ * with a message containing msg. */
+static void create_fails(const char *extra, int n_args, char **args, const char *msg)
 {
     dae_error e = {0};
+    dae_recipe *r = recipe(extra, n_args, args);
+    ck_assert_ptr_null(dae_trainer_create(r, train_ds, val_ds, &e));
+    ck_assert_msg(strstr(e.msg, msg) != NULL, "%s", e.msg);
+    dae_recipe_free(r);
+}
+
+START_TEST(test_create_errors)
+{
     const char *big = ",\"model\":{\"input\":[1,28,28],\"encoder\":[{\"type\":\"flatten\"},"
                       "{\"type\":\"linear\",\"in_features\":784,\"out_features\":8}],"
                       "\"decoder\":[{\"type\":\"linear\",\"in_features\":8,\"out_features\":"
                       "784},{\"type\":\"unflatten\",\"unflattened_size\":[1,28,28]}]}";
-    dae_recipe *r = recipe(big, 0, NULL);
-    ck_assert_ptr_null(dae_trainer_create(r, train_ds, val_ds, &e));
-    ck_assert_msg(strstr(e.msg, "(1,8,8)") != NULL, "%s", e.msg);
-    dae_recipe_free(r);
+    create_fails(big, 0, NULL, "(1,8,8)");
 
     char *args[] = {"--objective.contractive", "0.1"};
-    r = recipe(NULL, 2, args);
-    ck_assert_ptr_null(dae_trainer_create(r, train_ds, val_ds, &e));
-    ck_assert_msg(strstr(e.msg, "flatten,linear,relu,linear,relu") != NULL, "%s", e.msg);
-    dae_recipe_free(r);
+    create_fails(NULL, 2, args, "flatten,linear,relu,linear,relu");
 
     char *args2[] = {"--noise2noise", "true", "--corruption", "sr2"};
-    r = recipe(NULL, 4, args2);
-    ck_assert_ptr_null(dae_trainer_create(r, train_ds, val_ds, &e));
-    ck_assert_msg(strstr(e.msg, "noise2noise") != NULL, "%s", e.msg);
-    dae_recipe_free(r);
+    create_fails(NULL, 4, args2, "noise2noise");
 
     char *args3[] = {"--target_corruption", "[{\"type\":\"gaussian\",\"sigma\":0.2}]"};
-    r = recipe(NULL, 2, args3);
-    ck_assert_ptr_null(dae_trainer_create(r, train_ds, val_ds, &e));
-    ck_assert_msg(strstr(e.msg, "only used with noise2noise") != NULL, "%s", e.msg);
-    dae_recipe_free(r);
+    create_fails(NULL, 2, args3, "only used with noise2noise");
 
     char *args4[] = {"--noise2noise", "true", "--target_corruption", "sr2"};
-    r = recipe(NULL, 4, args4);
-    ck_assert_ptr_null(dae_trainer_create(r, train_ds, val_ds, &e));
-    ck_assert_msg(strstr(e.msg, "target_corruption: needs a same-size") != NULL, "%s", e.msg);
-    dae_recipe_free(r);
+    create_fails(NULL, 4, args4, "target_corruption: needs a same-size");
 }
 END_TEST
 
