@@ -159,7 +159,7 @@ END_TEST
 /* dae_modelfile_load uses a file's data in place when its parameters are stored in the
  * model's order (as dae_modelfile_save writes them) and copies them otherwise (here: the
  * same tensors in reverse order); both give the same parameters, and the in-place ones
- * are writable (training from a loaded file). */
+ * are writable when the file was copied (training from a loaded file). */
 START_TEST(test_params_in_place)
 {
     mk_tmpdir();
@@ -173,7 +173,24 @@ START_TEST(test_params_in_place)
     ck_assert_int_eq(mf->model->params_external, 1);
     ck_assert_ptr_nonnull(mf->buf);
     ck_assert_int_eq(memcmp(mf->model->params, m->params, m->n_params * sizeof(float)), 0);
+    ck_assert_int_eq(mf->buf_mapped, 0); /* a writable filesystem: copied under AUTO */
     mf->model->params[m->n_params - 1] += 1.0f;
+    dae_modelfile_free(mf);
+
+    /* mapped (ALWAYS; AUTO maps only on a read-only filesystem): the same parameters, in
+     * the mapping; freeing unmaps it (valgrind/ASan would see a leak otherwise) */
+    dae_modelfile_limits lim = dae_modelfile_default_limits();
+    lim.map = DAE_FILE_MAP_ALWAYS;
+    mf = dae_modelfile_load(path, &lim, &e);
+    ck_assert_msg(mf != NULL, "%s", e.msg);
+    ck_assert_int_eq(mf->buf_mapped, 1);
+    ck_assert_int_eq(mf->model->params_external, 1);
+    ck_assert_int_eq(memcmp(mf->model->params, m->params, m->n_params * sizeof(float)), 0);
+    dae_modelfile_free(mf);
+    lim.map = DAE_FILE_MAP_NEVER;
+    mf = dae_modelfile_load(path, &lim, &e);
+    ck_assert_msg(mf != NULL, "%s", e.msg);
+    ck_assert_int_eq(mf->buf_mapped, 0);
     dae_modelfile_free(mf);
 
     /* the same tensors in the model's order, then reversed (out of place from the first
@@ -199,12 +216,16 @@ START_TEST(test_params_in_place)
             ts[k] = order == 0 ? fwd[nt - 1 - k] : fwd[k < nt - 2 ? k : 2 * nt - 3 - k];
         const char *meta[] = {"format", "daed-1", "config", BASE, NULL};
         ck_assert_msg(dae_st_write(path, ts, nt, meta, &e) == DAE_OK, "%s", e.msg);
-        mf = dae_modelfile_load(path, NULL, &e);
-        ck_assert_msg(mf != NULL, "%s", e.msg);
-        ck_assert_int_eq(mf->model->params_external, 0);
-        ck_assert_ptr_null(mf->buf);
-        ck_assert_int_eq(memcmp(mf->model->params, m->params, m->n_params * sizeof(float)), 0);
-        dae_modelfile_free(mf);
+        for (int map = 0; map < 2; map++) { /* copied and mapped: the mapping is released */
+            lim.map = map ? DAE_FILE_MAP_ALWAYS : DAE_FILE_MAP_NEVER;
+            mf = dae_modelfile_load(path, &lim, &e);
+            ck_assert_msg(mf != NULL, "%s", e.msg);
+            ck_assert_int_eq(mf->model->params_external, 0);
+            ck_assert_ptr_null(mf->buf);
+            ck_assert_int_eq(memcmp(mf->model->params, m->params, m->n_params * sizeof(float)),
+                             0);
+            dae_modelfile_free(mf);
+        }
     }
     unlink(path);
     dae_model_free(m);

@@ -328,6 +328,33 @@ START_TEST(test_write_roundtrip)
     free(buf);
     ck_assert_int_eq(count_entries(tmpdir, NULL), 1);
 
+    /* dae_file_load: the same bytes copied or mapped; the policy decides which */
+    unsigned char *copy;
+    size_t clen;
+    ck_assert_int_eq(dae_file_read(path, 1 << 20, &copy, &clen, &e), DAE_OK);
+    static const dae_file_map pol[3] = {DAE_FILE_MAP_NEVER, DAE_FILE_MAP_ALWAYS,
+                                        DAE_FILE_MAP_AUTO};
+    for (int k = 0; k < 3; k++) {
+        int mapped = -1;
+        ck_assert_int_eq(dae_file_load(path, 1 << 20, pol[k], &buf, &len, &mapped, &e), DAE_OK);
+        ck_assert_uint_eq(len, clen);
+        ck_assert_int_eq(memcmp(buf, copy, len), 0);
+        /* the test folder is writable: AUTO copies */
+        ck_assert_int_eq(mapped, pol[k] == DAE_FILE_MAP_ALWAYS);
+        dae_file_release(buf, len, mapped);
+    }
+    free(copy);
+    int mapped = -1;
+    ck_assert_int_eq(dae_file_load(path, 16, DAE_FILE_MAP_ALWAYS, &buf, &len, &mapped, &e),
+                     DAE_ELIMIT);
+    ck_assert_ptr_null(buf);
+    ck_assert_int_eq(dae_file_load(tmpdir, 1 << 20, DAE_FILE_MAP_ALWAYS, &buf, &len, &mapped,
+                                   &e), DAE_EINVAL);
+    ck_assert_ptr_nonnull(strstr(e.msg, "not a regular file"));
+    ck_assert_int_eq(dae_file_map_from_name("always"), DAE_FILE_MAP_ALWAYS);
+    ck_assert_int_eq(dae_file_map_from_name("sometimes"), -1);
+    ck_assert_str_eq(dae_file_map_name(DAE_FILE_MAP_AUTO), "auto");
+
     /* refused: duplicate names and keys, leaving the file untouched */
     dae_st_out dup[2] = {ts[1], ts[1]};
     ck_assert_int_eq(dae_st_write(path, dup, 2, NULL, &e), DAE_EINVAL);

@@ -20,6 +20,7 @@ START_TEST(test_defaults)
     ck_assert_uint_eq(c.conn_memory, 32u << 10);
     ck_assert_uint_eq(c.batch_memory, 1u << 20);
     ck_assert_str_eq(c.api_key, "");
+    ck_assert_str_eq(c.model_mmap, "auto");
     ck_assert_int_eq(c.access_log, 1);
 }
 END_TEST
@@ -67,6 +68,7 @@ static const struct {
     {"--max-body", "2G", "--max-body: 2147483648 is out of range"},
     {"--access-log", "2", "--access-log: 2 is out of range, expected 0 to 1"},
     {"--models", "", "--models: value of 0 characters, expected 1 to 1023"},
+    {"--model-mmap", "yes", "--model-mmap: \"yes\" is not one of auto|always|never"},
 };
 
 START_TEST(test_bad_values)

@@ -53,6 +53,7 @@
 
 #include "daed/error.h"
 #include "daed/model.h"
+#include "daed/safetensors.h" /* dae_file_map */
 #include "daed/score.h"
 
 enum {
@@ -104,12 +105,16 @@ typedef struct dae_modelfile {
                                 (dae_modelfile_load of a file whose parameters are stored
                                 contiguously in the model's order, as dae-train writes them:
                                 no copy, half the memory touched while loading); else NULL */
+    size_t buf_len;
+    int buf_mapped;          /* buf is a read-only mapping of the file (limits.map) */
 } dae_modelfile;
 
 typedef struct dae_modelfile_limits {
     size_t max_file_bytes;   /* default 256 MiB */
     size_t max_header_bytes; /* default 1 MiB */
     int max_layers;          /* per list, default 256 */
+    dae_file_map map;        /* dae_modelfile_load: map the file or copy it (safetensors.h);
+                                default DAE_FILE_MAP_AUTO (map on read-only filesystems) */
 } dae_modelfile_limits;
 
 dae_modelfile_limits dae_modelfile_default_limits(void);

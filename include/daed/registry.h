@@ -51,6 +51,9 @@ typedef struct dae_registry dae_registry;
 /* Does not load anything yet: call dae_registry_reload. n_workers workspace slots per
  * entry. */
 dae_registry *dae_registry_create(const char *dir, int n_workers, dae_error *err);
+/* How model files are brought into memory (safetensors.h; default DAE_FILE_MAP_AUTO).
+ * Call before the first reload. */
+void dae_registry_set_map(dae_registry *r, dae_file_map map);
 void dae_registry_free(dae_registry *r);
 
 typedef struct dae_reload_report {

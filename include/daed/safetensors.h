@@ -77,6 +77,28 @@ const char *dae_st_meta(const dae_st_file *f, const char *key);
 int dae_file_read(const char *path, size_t max_bytes, unsigned char **out, size_t *len,
                   dae_error *err);
 
+/* Whether dae_file_load maps a file instead of copying it. A mapping costs no copy and no
+ * fresh memory (on a VM where a first write to a page costs ~10 us, loading the shipped
+ * models went from ~60 ms to a few ms), but its pages are the file's: a file truncated or
+ * rewritten in place while mapped changes under the reader or kills it with SIGBUS. AUTO
+ * maps only files on a read-only filesystem (a container's read-only root or volume),
+ * where that cannot happen; ALWAYS is for callers who replace files only by rename. */
+typedef enum {
+    DAE_FILE_MAP_AUTO = 0,
+    DAE_FILE_MAP_ALWAYS,
+    DAE_FILE_MAP_NEVER
+} dae_file_map;
+
+/* Name <-> value: "auto", "always", "never"; -1 for an unknown name. */
+int dae_file_map_from_name(const char *name);
+const char *dae_file_map_name(dae_file_map m);
+
+/* dae_file_read, or a read-only private mapping of the file when the policy allows it and
+ * mmap works (*mapped = 1; the bytes must not be written). Release with dae_file_release. */
+int dae_file_load(const char *path, size_t max_bytes, dae_file_map policy, unsigned char **out,
+                  size_t *len, int *mapped, dae_error *err);
+void dae_file_release(unsigned char *buf, size_t len, int mapped);
+
 /* Write the pieces (concatenated) to path atomically: `<path>.tmp.<pid>`, fsync, rename,
  * fsync of the directory. On failure no temporary is left and the target is untouched. */
 typedef struct dae_iovec {

@@ -57,6 +57,7 @@ typedef struct dae_serve_config {
     int png_level;           /* zlib level of PNG answers */
     int jpeg_quality;        /* quality of JPEG answers (Accept: image/jpeg) */
     int tile;                /* output tile side for fully convolutional models */
+    char model_mmap[16];     /* "auto", "always" or "never" (dae_file_map_from_name) */
 } dae_serve_config;
 
 /* The defaults (what `--help` shows). */

@@ -22,7 +22,8 @@ dae_modelfile_limits dae_modelfile_default_limits(void)
 {
     dae_modelfile_limits l = {.max_file_bytes = (size_t)256 << 20,
                               .max_header_bytes = (size_t)1 << 20,
-                              .max_layers = 256};
+                              .max_layers = 256,
+                              .map = DAE_FILE_MAP_AUTO};
     return l;
 }
 
@@ -886,7 +887,8 @@ void dae_modelfile_free(dae_modelfile *mf)
     if (!mf)
         return;
     dae_model_free(mf->model);
-    free(mf->buf); /* after the model: its params may point into it */
+    dae_file_release(mf->buf, mf->buf_len, mf->buf_mapped); /* after the model: its params
+                                                              may point into it */
     score_tensors_free(mf->score_tensors, mf->n_score_tensors);
     free(mf->config_json);
     free(mf->metadata_json);
@@ -916,7 +918,8 @@ static const char *layer_type_name(const dae_layer *l)
 }
 
 /* Every parameter the architecture expects, present with its exact shape; marks them in
- * used[]. With `adopt` (st points into the caller's mutable copy of the file), parameters
+ * used[]. With `adopt` (st points into the caller's copy or read-only mapping of the file,
+ * which the result may keep; loaded parameters are never written), parameters
  * stored in the model's order (the first at the data's start, back to back, float-aligned,
  * as dae_modelfile_save writes them) are used where they lie instead of copied: m->params
  * becomes that memory. The first tensor out of place copies the run before it, and every
@@ -994,7 +997,7 @@ static int match_params(dae_model *m, const dae_st_file *st, char *used, int ado
     }
     if (in_place && base) {
         free(m->params); /* zeroed and never touched: cheap */
-        m->params = (float *)base; /* the caller's mutable buffer */
+        m->params = (float *)base; /* the caller's buffer (read-only if mapped) */
         m->params_external = 1;
     }
 done:
@@ -1151,7 +1154,8 @@ static size_t config_param_count(const parsed_config *pc)
     return n;
 }
 
-/* adopt: buf is the caller's malloc'd copy, which the result may keep (mf->buf) */
+/* adopt: buf is the caller's copy or mapping of the file, which the result may keep
+ * (mf->buf; dae_modelfile_load records how to release it) */
 static dae_modelfile *parse(const unsigned char *buf, size_t len, const char *what,
                             const dae_modelfile_limits *lim, int adopt, dae_error *err)
 {
@@ -1253,11 +1257,16 @@ dae_modelfile *dae_modelfile_load(const char *path, const dae_modelfile_limits *
     dae_modelfile_limits L = lim ? *lim : dae_modelfile_default_limits();
     unsigned char *buf = NULL;
     size_t len = 0;
-    if (dae_file_read(path, L.max_file_bytes, &buf, &len, err) != DAE_OK)
+    int mapped = 0;
+    if (dae_file_load(path, L.max_file_bytes, L.map, &buf, &len, &mapped, err) != DAE_OK)
         return NULL;
     dae_modelfile *mf = parse(buf, len, path, &L, 1, err);
-    if (!mf || mf->buf != buf)
-        free(buf);
+    if (mf && mf->buf == buf) {
+        mf->buf_len = len;
+        mf->buf_mapped = mapped;
+    } else {
+        dae_file_release(buf, len, mapped);
+    }
     return mf;
 }
 

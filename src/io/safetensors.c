@@ -9,7 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
@@ -452,34 +454,37 @@ fail:
 
 /* ---- files ---- */
 
-int dae_file_read(const char *path, size_t max_bytes, unsigned char **out, size_t *len,
-                  dae_error *err)
+/* Open a regular file of at most max_bytes: *fd and its size in *size. */
+static int open_checked(const char *path, size_t max_bytes, int *fd, size_t *size,
+                        dae_error *err)
+{
+    int rc = DAE_OK;
+    *fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (*fd < 0)
+        return dae_error_set(err, errno == ENOENT ? DAE_ENOTFOUND : DAE_EIO, "%s: %s", path,
+                             strerror(errno));
+    struct stat st;
+    if (fstat(*fd, &st) != 0)
+        rc = dae_error_set(err, DAE_EIO, "%s: %s", path, strerror(errno));
+    else if (!S_ISREG(st.st_mode))
+        rc = dae_error_set(err, DAE_EINVAL, "%s: not a regular file", path);
+    else if ((uint64_t)st.st_size > (uint64_t)max_bytes)
+        rc = dae_error_set(err, DAE_ELIMIT, "%s: file is %lld bytes, the limit is %zu", path,
+                           (long long)st.st_size, max_bytes);
+    if (rc != DAE_OK) {
+        close(*fd);
+        *fd = -1;
+        return rc;
+    }
+    *size = (size_t)st.st_size;
+    return DAE_OK;
+}
+
+/* Read size bytes of fd into a malloc'd buffer. */
+static int read_all(int fd, const char *path, size_t size, unsigned char **out, dae_error *err)
 {
     int rc = DAE_OK;
     unsigned char *buf = NULL;
-    *out = NULL;
-    *len = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        rc = dae_error_set(err, errno == ENOENT ? DAE_ENOTFOUND : DAE_EIO, "%s: %s", path,
-                           strerror(errno));
-        goto done;
-    }
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-        rc = dae_error_set(err, DAE_EIO, "%s: %s", path, strerror(errno));
-        goto done;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        rc = dae_error_set(err, DAE_EINVAL, "%s: not a regular file", path);
-        goto done;
-    }
-    if ((uint64_t)st.st_size > (uint64_t)max_bytes) {
-        rc = dae_error_set(err, DAE_ELIMIT, "%s: file is %lld bytes, the limit is %zu", path,
-                           (long long)st.st_size, max_bytes);
-        goto done;
-    }
-    size_t size = (size_t)st.st_size;
     if (!(buf = malloc(size ? size : 1))) {
         rc = dae_error_set(err, DAE_ENOMEM, "%s: out of memory for %zu bytes", path, size);
         goto done;
@@ -501,13 +506,77 @@ int dae_file_read(const char *path, size_t max_bytes, unsigned char **out, size_
         got += (size_t)r;
     }
     *out = buf;
-    *len = size;
     buf = NULL;
 done:
     free(buf);
-    if (fd >= 0)
-        close(fd);
     return rc;
+}
+
+int dae_file_read(const char *path, size_t max_bytes, unsigned char **out, size_t *len,
+                  dae_error *err)
+{
+    size_t size = 0;
+    int fd, rc;
+    *out = NULL;
+    *len = 0;
+    if ((rc = open_checked(path, max_bytes, &fd, &size, err)) != DAE_OK)
+        return rc;
+    rc = read_all(fd, path, size, out, err);
+    close(fd);
+    if (rc == DAE_OK)
+        *len = size;
+    return rc;
+}
+
+static const char *const MAP_NAMES[] = {"auto", "always", "never"};
+
+int dae_file_map_from_name(const char *name)
+{
+    for (int i = 0; i < 3; i++)
+        if (name && strcmp(name, MAP_NAMES[i]) == 0)
+            return i;
+    return -1;
+}
+
+const char *dae_file_map_name(dae_file_map m)
+{
+    return (unsigned)m < 3 ? MAP_NAMES[m] : "?";
+}
+
+int dae_file_load(const char *path, size_t max_bytes, dae_file_map policy, unsigned char **out,
+                  size_t *len, int *mapped, dae_error *err)
+{
+    size_t size = 0;
+    int fd, rc;
+    *out = NULL;
+    *len = 0;
+    *mapped = 0;
+    if ((rc = open_checked(path, max_bytes, &fd, &size, err)) != DAE_OK)
+        return rc;
+    int map = size > 0 && policy != DAE_FILE_MAP_NEVER;
+    if (map && policy == DAE_FILE_MAP_AUTO) {
+        struct statvfs vfs;
+        map = fstatvfs(fd, &vfs) == 0 && (vfs.f_flag & ST_RDONLY);
+    }
+    void *p = map ? mmap(NULL, size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0) : MAP_FAILED;
+    if (p != MAP_FAILED) {
+        *out = p;
+        *mapped = 1;
+    } else { /* not allowed, or mmap failed (a filesystem without it): copy */
+        rc = read_all(fd, path, size, out, err);
+    }
+    close(fd);
+    if (rc == DAE_OK)
+        *len = size;
+    return rc;
+}
+
+void dae_file_release(unsigned char *buf, size_t len, int mapped)
+{
+    if (mapped)
+        munmap(buf, len);
+    else
+        free(buf);
 }
 
 static int write_all(int fd, const void *data, size_t len)

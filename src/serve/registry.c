@@ -15,6 +15,7 @@
 struct dae_registry {
     char dir[1024];
     int n_workers;
+    dae_file_map map;          /* model files: mapped or copied */
     pthread_mutex_t mu;        /* guards entries / n */
     pthread_mutex_t reload_mu; /* one reload at a time */
     dae_entry **entries;       /* sorted by name, each holds one reference */
@@ -68,6 +69,11 @@ dae_registry *dae_registry_create(const char *dir, int n_workers, dae_error *err
     return r;
 }
 
+void dae_registry_set_map(dae_registry *r, dae_file_map map)
+{
+    r->map = map;
+}
+
 void dae_registry_free(dae_registry *r)
 {
     if (!r)
@@ -115,7 +121,9 @@ static dae_entry *entry_load(dae_registry *r, const char *file, const struct sta
 {
     char path[2048];
     snprintf(path, sizeof path, "%s/%s", r->dir, file);
-    dae_modelfile *mf = dae_modelfile_load(path, NULL, err);
+    dae_modelfile_limits lim = dae_modelfile_default_limits();
+    lim.map = r->map;
+    dae_modelfile *mf = dae_modelfile_load(path, &lim, err);
     if (!mf)
         return NULL;
     dae_photo_facts facts;

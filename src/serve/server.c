@@ -683,6 +683,7 @@ dae_server *dae_server_create(const dae_serve_config *cfg, dae_error *err)
     }
     if (!(s->reg = dae_registry_create(cfg->models, s->n_workers, err)))
         goto fail;
+    dae_registry_set_map(s->reg, (dae_file_map)dae_file_map_from_name(cfg->model_mmap));
     dae_reload_report rep;
     if (dae_registry_reload(s->reg, &rep, err) != DAE_OK)
         goto fail;

@@ -34,6 +34,7 @@ static const char *USAGE =
     "       dae-model weights FILE OUT.png [--layer encoder|decoder] [--cols N]\n"
     "                      [--scale S] [--count N]\n"
     "       dae-model per-channel IN.safetensors OUT.safetensors NAME [--color-space S]\n"
+    "       dae-model widen IN.safetensors OUT.safetensors NAME [--color-space S]\n"
     "       dae-model --help\n"
     "\n"
     "info   print a model file's architecture (layer by layer, with the output shape of\n"
@@ -41,7 +42,9 @@ static const char *USAGE =
     "       (training facts, calibration), or exactly why the file is invalid.\n"
     "run    apply the model to one image. IN is PNG or JPEG (converted to the model's\n"
     "       channels: colour to gray by BT.601 luma, gray copied to RGB); its size must fit\n"
-    "       the model. For a model with the \"superres\" task, an image that does not fit\n"
+    "       the model. A photo model's colour image is denoised in the model's colour space,\n"
+    "       one channel at a time for a per-channel model, as daed does (without tiles).\n"
+    "       For a model with the \"superres\" task, an image that does not fit\n"
     "       but whose 2x bilinear upsampling does is upsampled first (the low-resolution\n"
     "       input, as in training). For a model with the \"inpaint\" task the PNG alpha\n"
     "       channel is the mask (alpha < 0.5 = missing): missing pixels are set to 0\n"
@@ -65,6 +68,11 @@ static const char *USAGE =
     "per-channel  write a 1-channel denoiser as a colour model NAME that denoises each\n"
     "       channel of colour space S (opponent, the default, or rgb) on its own: the same\n"
     "       weights, with \"per_channel\": true and \"color_space\" in its config.\n"
+    "widen  turn a 1-channel residual conv denoiser into the starting weights of a\n"
+    "       3-channel model NAME in colour space S (for dae-train --init): channel 0\n"
+    "       (the luma in the opponent space) uses the gray weights, channels 1 and 2\n"
+    "       start at zero weights, so the model begins as the gray model on luma and\n"
+    "       the identity on colour, and fine-tuning learns the colour.\n"
     "weights  render the weights of a linear layer that touches the image as tiles of\n"
     "       the image's shape, one per unit, each scaled on its own: grey = 0, white and\n"
     "       black = +-its largest |weight|. --layer encoder (default): the first encoder\n"
@@ -447,7 +455,14 @@ static int cmd_run(int argc, char **argv)
     if (in_json ? pixels_json_read(in_path, &im, &err)
                 : dae_image_read_file(in_path, NULL, &im, &err))
         goto done;
-    if (im.c != m->in_shape.c) {
+    /* A photo model's colour space (and per-channel use), as daed applies them. */
+    dae_photo_facts facts;
+    if (dae_photo_facts_parse(mf->config_json, m->in_shape.c, &facts, &err)) {
+        dae_error_prefix(&err, "%s: ", model_path);
+        goto done;
+    }
+    int per_channel = facts.per_channel && m->in_shape.c == 1 && im.c == 3;
+    if (im.c != m->in_shape.c && !per_channel) {
         if (m->in_shape.c != 1 && m->in_shape.c != 3) {
             dae_error_set(&err, DAE_ESHAPE,
                           "%s: the model takes %d channels; only 1 (gray) or 3 (RGB) can be "
@@ -459,7 +474,7 @@ static int cmd_run(int argc, char **argv)
     }
     /* A super-resolution model takes the low-resolution image upsampled 2x bilinearly, as
      * in training: an image that does not fit as it is but whose double does is upsampled. */
-    dae_shape in_shape = {im.c, im.h, im.w};
+    dae_shape in_shape = {per_channel ? 1 : im.c, im.h, im.w};
     if ((mf->tasks & DAE_TASK_SUPERRES) && dae_model_check_input(m, in_shape, NULL) &&
         im.w <= INT_MAX / 2 && im.h <= INT_MAX / 2 &&
         dae_model_check_input(m, (dae_shape){im.c, 2 * im.h, 2 * im.w}, NULL) == DAE_OK) {
@@ -493,24 +508,33 @@ static int cmd_run(int argc, char **argv)
                     im.px[(size_t)ch * hw + i] = 0.0f;
     }
 
+    dae_color_space cs = im.c == 3 ? facts.cs : DAE_COLOR_RGB;
+    dae_color_to_space(im.px, hw, cs); /* RGB: no-op */
     ws = dae_workspace_create(m, 1, in_shape, 0, &err);
     if (!ws)
         goto done;
-    const float *y;
-    dae_shape ys;
-    if (dae_model_forward(m, ws, im.px, 1, in_shape, &y, &ys, &err))
-        goto done;
-    if (!out_json && ys.c != 1 && ys.c != 3) {
-        dae_error_set(&err, DAE_ESHAPE,
-                      "%s: output has %d channels, a PNG needs 1 or 3 (write .json instead)",
-                      model_path, ys.c);
-        goto done;
+    int passes = per_channel ? im.c : 1; /* a per-channel model: one pass per plane */
+    for (int p = 0; p < passes; p++) {
+        const float *y;
+        dae_shape ys;
+        if (dae_model_forward(m, ws, im.px + (size_t)p * hw, 1, in_shape, &y, &ys, &err))
+            goto done;
+        if (p == 0) {
+            int oc = ys.c * passes;
+            if (!out_json && oc != 1 && oc != 3) {
+                dae_error_set(&err, DAE_ESHAPE, "%s: output has %d channels, a PNG needs 1 or "
+                              "3 (write .json instead)", model_path, oc);
+                goto done;
+            }
+            if (dae_image_alloc(&out, ys.w, ys.h, oc, 0, &err))
+                goto done;
+        }
+        size_t n_out = (size_t)ys.c * (size_t)ys.h * (size_t)ys.w;
+        memcpy(out.px + (size_t)p * n_out, y, n_out * sizeof *y);
     }
-    if (dae_image_alloc(&out, ys.w, ys.h, ys.c, 0, &err))
-        goto done;
-    size_t n_out = (size_t)ys.c * (size_t)ys.h * (size_t)ys.w;
-    memcpy(out.px, y, n_out * sizeof *y);
-    if (inpaint && ys.c == im.c && ys.h == im.h && ys.w == im.w) {
+    if (out.c == 3)
+        dae_color_from_space(out.px, (size_t)out.w * out.h, cs);
+    if (inpaint && out.c == im.c && out.h == im.h && out.w == im.w) {
         for (int ch = 0; ch < im.c; ch++)
             for (size_t i = 0; i < hw; i++)
                 if (im.alpha[i] >= 0.5f)
@@ -669,25 +693,37 @@ done:
     return rc;
 }
 
-static int cmd_per_channel(int argc, char **argv)
+/* Arguments of the colour-model commands: IN OUT NAME [--color-space S]. Returns -1 when
+ * they parse (pos and *space filled), else the exit code of the usage error printed. */
+static int colour_args(const char *cmd, int argc, char **argv, const char *pos[3],
+                       const char **space)
 {
-    const char *pos[3] = {NULL, NULL, NULL}, *space = "opponent";
     int np = 0;
+    *space = "opponent";
     for (int i = 0; i < argc; i++) {
         if (strcmp(argv[i], "--color-space") == 0) {
             if (i + 1 >= argc || dae_color_space_from_name(argv[i + 1]) < 0)
-                return usage_error("per-channel: --color-space needs opponent or rgb%s", "");
-            space = argv[++i];
+                return usage_error("--color-space needs opponent or rgb (%s)", cmd);
+            *space = argv[++i];
         } else if (argv[i][0] == '-' && argv[i][1] == '-') {
-            return usage_error("per-channel: unknown option %s", argv[i]);
+            return usage_error("unknown option %s", argv[i]);
         } else if (np < 3) {
             pos[np++] = argv[i];
         } else {
-            return usage_error("per-channel: unexpected argument %s", argv[i]);
+            return usage_error("unexpected argument %s", argv[i]);
         }
     }
     if (np != 3)
-        return usage_error("per-channel needs IN.safetensors OUT.safetensors NAME%s", "");
+        return usage_error("%s needs IN.safetensors OUT.safetensors NAME", cmd);
+    return -1;
+}
+
+static int cmd_per_channel(int argc, char **argv)
+{
+    const char *pos[3] = {NULL, NULL, NULL}, *space;
+    int urc = colour_args("per-channel", argc, argv, pos, &space);
+    if (urc >= 0)
+        return urc;
     dae_error err = {0};
     dae_modelfile *mf = dae_modelfile_load(pos[0], NULL, &err);
     cJSON *cfg = NULL;
@@ -721,6 +757,98 @@ done:
         fail(&err);
     cJSON_Delete(cfg);
     free(txt);
+    dae_modelfile_free(mf);
+    return rc;
+}
+
+/* widen: a 1-channel residual conv denoiser as the first weights of a 3-channel one. The
+ * first convolution reads channel 0 with the gray weights (channels 1 and 2 start at 0);
+ * the last writes channel 0 with them (channels 1 and 2 start at 0, so the residual model
+ * begins as the identity on them). In the opponent space channel 0 is the luma, so the
+ * widened model starts as the gray model on luma and training (dae-train --init) only has
+ * to learn the colour. */
+static int cmd_widen(int argc, char **argv)
+{
+    const char *pos[3] = {NULL, NULL, NULL}, *space;
+    int urc = colour_args("widen", argc, argv, pos, &space);
+    if (urc >= 0)
+        return urc;
+    dae_error err = {0};
+    dae_modelfile *mf = dae_modelfile_load(pos[0], NULL, &err);
+    dae_model *w = NULL;
+    dae_layer *layers = NULL;
+    cJSON *cfg = NULL, *arch = NULL;
+    char *txt = NULL, *arch_txt = NULL;
+    int rc = EXIT_BAD;
+    if (!mf)
+        goto done;
+    const dae_model *g = mf->model;
+    int L = g->n_enc + g->n_dec;
+    if (g->in_shape.c != 1 || !g->residual || L < 2 || g->layers[0].kind != DAE_LAYER_CONV2D ||
+        g->layers[L - 1].kind != DAE_LAYER_CONV2D) {
+        dae_error_set(&err, DAE_EINVAL, "%s: widen needs a 1-channel residual denoiser whose "
+                      "first and last layers are conv2d", pos[0]);
+        goto done;
+    }
+    if (!(layers = malloc((size_t)L * sizeof *layers))) {
+        dae_error_set(&err, DAE_ENOMEM, "out of memory");
+        goto done;
+    }
+    memcpy(layers, g->layers, (size_t)L * sizeof *layers);
+    layers[0].in_ch = 3;
+    layers[L - 1].out_ch = 3;
+    dae_shape in = g->in_shape;
+    in.c = 3;
+    if (!(w = dae_model_create(layers, g->n_enc, layers + g->n_enc, g->n_dec, in, 1, &err)))
+        goto done;
+    for (int i = 1; i < L - 1; i++) { /* the middle layers are unchanged */
+        const dae_layer *a = &g->layers[i], *b = &w->layers[i];
+        memcpy(w->params + b->w_off, g->params + a->w_off, a->n_w * sizeof(float));
+        memcpy(w->params + b->b_off, g->params + a->b_off, a->n_b * sizeof(float));
+    }
+    const dae_layer *f0 = &g->layers[0], *w0 = &w->layers[0];
+    size_t kk = (size_t)f0->k * f0->k;
+    for (int o = 0; o < f0->out_ch; o++) /* weight (out, in, k, k): in = 0 only */
+        memcpy(w->params + w0->w_off + (size_t)o * 3 * kk, g->params + f0->w_off + o * kk,
+               kk * sizeof(float));
+    memcpy(w->params + w0->b_off, g->params + f0->b_off, f0->n_b * sizeof(float));
+    const dae_layer *fl = &g->layers[L - 1], *wl = &w->layers[L - 1];
+    memcpy(w->params + wl->w_off, g->params + fl->w_off, fl->n_w * sizeof(float)); /* out 0 */
+    memcpy(w->params + wl->b_off, g->params + fl->b_off, sizeof(float));
+
+    cfg = cJSON_Parse(mf->config_json);
+    arch_txt = dae_model_arch_json(w);
+    arch = arch_txt ? cJSON_Parse(arch_txt) : NULL;
+    if (!cfg || !arch) {
+        dae_error_set(&err, DAE_ENOMEM, "out of memory");
+        goto done;
+    }
+    /* the architecture members are the widened model's; the calibration was measured on
+     * the gray model, so it goes; the training facts stay, marked by derived_from */
+    static const char *const drop[] = {"name", "per_channel", "color_space", "calibration",
+                                       "derived_from"};
+    for (size_t i = 0; i < sizeof drop / sizeof *drop; i++)
+        cJSON_DeleteItemFromObjectCaseSensitive(cfg, drop[i]);
+    for (cJSON *it = arch->child; it; it = it->next) {
+        cJSON_DeleteItemFromObjectCaseSensitive(cfg, it->string);
+        cJSON_AddItemToObject(cfg, it->string, cJSON_Duplicate(it, 1));
+    }
+    cJSON_AddStringToObject(cfg, "name", pos[2]);
+    cJSON_AddStringToObject(cfg, "color_space", space);
+    cJSON_AddStringToObject(cfg, "derived_from", mf->name);
+    txt = cJSON_PrintUnformatted(cfg);
+    if (!txt || dae_modelfile_save(pos[1], w, txt, NULL, &err))
+        goto done;
+    rc = EXIT_OK;
+done:
+    if (rc != EXIT_OK)
+        fail(&err);
+    cJSON_Delete(cfg);
+    cJSON_Delete(arch);
+    free(txt);
+    free(arch_txt);
+    free(layers);
+    dae_model_free(w);
     dae_modelfile_free(mf);
     return rc;
 }
@@ -915,8 +1043,11 @@ int main(int argc, char **argv)
         return cmd_prep(argc - 2, argv + 2);
     if (strcmp(cmd, "per-channel") == 0)
         return cmd_per_channel(argc - 2, argv + 2);
+    if (strcmp(cmd, "widen") == 0)
+        return cmd_widen(argc - 2, argv + 2);
     if (strcmp(cmd, "weights") == 0)
         return cmd_weights(argc - 2, argv + 2);
-    return usage_error("unknown command \"%s\" (info, run, grid, prep, per-channel, weights)",
+    return usage_error("unknown command \"%s\" (info, run, grid, prep, per-channel, widen, "
+                       "weights)",
                        cmd);
 }

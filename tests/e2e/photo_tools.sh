@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # photo_tools.sh — dae-model prep (luma + area downscale of a training photo), per-channel
-# (a gray denoiser as a colour model) and grid --crop (before/after pictures).
+# (a gray denoiser as a colour model), widen (a gray denoiser as the start of a colour one),
+# run on colour photo models, and grid --crop (before/after pictures).
 source "$(dirname "$0")/lib.bash"
 
 "$B/bench/mkpng" "$T/c.jpg" 200 100 3
@@ -23,6 +24,33 @@ if "$B/dae-model" per-channel "$T/c.safetensors" "$T/bad.safetensors" x 2>"$T/er
     fail "a 3-channel model made per-channel"
 else
     grep -q "1-channel" "$T/err" && ok "3-channel model refused with a reason" || fail "$(cat "$T/err")"
+fi
+
+# widen: the gray model as the start of a 3-channel one. On a gray image (read as R=G=B:
+# the opponent colour channels are flat) the widened model must give the gray model's
+# output on every channel (dae-model run applies the model's colour space).
+"$B/dae-model" widen "$T/g.safetensors" "$T/w.safetensors" photo-w && ok "widen" || fail "widen failed"
+"$B/dae-model" info "$T/w.safetensors" | grep -q 'input .*(3,40,40)' && ok "widened input has 3 channels" ||
+    fail "widened: $("$B/dae-model" info "$T/w.safetensors" 2>&1 | head -5)"
+"$B/bench/mkpng" "$T/in.png" 48 40 1
+pixels() { sed 's/.*"pixels":\[//; s/\].*//' "$1" | tr ',' '\n'; }
+"$B/dae-model" run "$T/g.safetensors" "$T/in.png" "$T/g.json" && pixels "$T/g.json" >"$T/g.txt"
+for m in w; do
+    "$B/dae-model" run "$T/$m.safetensors" "$T/in.png" "$T/$m.json" && pixels "$T/$m.json" >"$T/$m.txt"
+    # max |difference| per output channel against the gray output
+    d=$(awk 'NR==FNR{g[FNR-1]=$1; n=FNR; next} {i=FNR-1; x=$1-g[i%n]; if(x<0)x=-x; p=int(i/n); c[p]++; if(x>m[p])m[p]=x}
+             END{for(p=0;p<3;p++) printf "%d:%g ", c[p], m[p]}' "$T/g.txt" "$T/$m.txt")
+    awk -v d="$d" 'BEGIN{n=split(d,a," "); for(i=1;i<=n;i++){split(a[i],b,":"); if(b[1]!=1920||b[2]>1e-5) exit 1}; exit n!=3}' &&
+        ok "$m on a gray image = the gray model on each channel ($d)" || fail "$m differs: $d"
+done
+# a per-channel model on a colour image: colour back (one pass per opponent channel)
+"$B/dae-model" run "$T/pc.safetensors" "$T/c.png" "$T/pc.png" &&
+    [ "$(od -An -tu1 -j25 -N1 "$T/pc.png" | tr -d ' ')" = 2 ] && [ "$(png_size "$T/pc.png")" = "200 100" ] &&
+    ok "per-channel model: 200x100 colour in, colour out" || fail "per-channel run on colour"
+if "$B/dae-model" widen "$T/c.safetensors" "$T/bad.safetensors" x 2>"$T/err"; then
+    fail "a 3-channel model widened"
+else
+    grep -q "1-channel" "$T/err" && ok "widen refuses a 3-channel model with a reason" || fail "$(cat "$T/err")"
 fi
 
 "$B/dae-model" grid "$T/grid.png" "$T/c.png" "$T/c.png" --crop 10,20,30,40 --pad 0 &&

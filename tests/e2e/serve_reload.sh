@@ -5,7 +5,9 @@ source "$(dirname "$0")/lib.bash"
 
 make_models
 "$B/bench/mkpng" "$T/g28.png" 28 28 1
-start_daed reload --models "$T/models" --workers 2 --access-log 0
+# Mapped model files (--model-mmap always): every replace below is atomic (rename), the
+# way mapped files must be replaced; old mappings are released when their last request ends.
+start_daed reload --models "$T/models" --workers 2 --access-log 0 --model-mmap always
 LG="$B/bench/loadgen --port $PORT"
 $LG --path "/v1/denoise?model=conv" --body "$T/g28.png" --type image/png --conns 24 --requests 80 >"$T/l1" &
 L1=$!
