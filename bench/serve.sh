@@ -7,7 +7,9 @@
 #                  [--torch-threads 1] [--out DIR]
 #
 # Servers (each started fresh for its turn; the turns alternate A B C A B C over the rounds):
-#   daed    build/daed --workers 0 (= CPUs) --per-ip-limit 0 --access-log 0
+#   daed    build/daed --workers 0 (= CPUs) --per-ip-limit 0 --access-log 0 --model-mmap always
+#           (mapped model files: what auto does in the container, whose models sit on a
+#           read-only filesystem; --variant "daed-copy=--model-mmap never" measures copies)
 #   daed*   any other name starting with "daed": daed plus the ARGS of --variant NAME=ARGS
 #           (e.g. --variant "daed-poll=--epoll 0"); the first daed server is the one ratios use
 #   floor   build/bench/floor: daed's HTTP, threads and codecs without a model
@@ -105,7 +107,7 @@ server_cmd() {
     case $name in
     daed*)
         printf '%s\n' "$B/daed" --bind 127.0.0.1 --port "$port" --models "$MODELS" \
-            --per-ip-limit 0 --access-log 0 --openapi "$ROOT/openapi.yaml"
+            --per-ip-limit 0 --access-log 0 --openapi "$ROOT/openapi.yaml" --model-mmap always
         # shellcheck disable=SC2086
         [ -n "${VARIANT[$name]:-}" ] && printf '%s\n' ${VARIANT[$name]}
         ;;

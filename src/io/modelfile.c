@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "daed/safetensors.h"
 
@@ -1264,6 +1265,11 @@ dae_modelfile *dae_modelfile_load(const char *path, const dae_modelfile_limits *
     if (mf && mf->buf == buf) {
         mf->buf_len = len;
         mf->buf_mapped = mapped;
+        /* Validation touched every page. A mapped file's pages stay in the page cache,
+         * so let go of them: a later use maps them again (a minor fault, no I/O while
+         * the cache holds them), and only the models in use count in the process's RSS. */
+        if (mapped)
+            madvise(buf, len, MADV_DONTNEED);
     } else {
         dae_file_release(buf, len, mapped);
     }
