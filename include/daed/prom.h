@@ -25,6 +25,8 @@ void dae_prom_batch(dae_prom *m, int batch, double seconds);
 /* Time a job waited in the queue. */
 void dae_prom_queue_wait(dae_prom *m, double seconds);
 void dae_prom_reload(dae_prom *m, int failures);
+/* One request split into `parts` parts run by several workers at once. */
+void dae_prom_split(dae_prom *m, int parts);
 
 /* Gauges read at exposition time. */
 typedef struct dae_prom_gauges {

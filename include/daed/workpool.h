@@ -49,6 +49,8 @@ int dae_workpool_submit(dae_workpool *p, dae_job *job, dae_error *err);
 
 /* Jobs waiting (not yet taken by a worker). */
 int dae_workpool_depth(dae_workpool *p);
+/* Workers waiting for a job now (a hint: it may change as soon as it is read). */
+int dae_workpool_idle(dae_workpool *p);
 
 /* Stop and join the workers. drain != 0: every queued job runs first; drain == 0: queued
  * jobs are cancelled (batches already running finish). Idempotent. */

@@ -1,5 +1,8 @@
 /* infer.c — the worker side of a request: run every waiting request of one model as one
- * batch (parse.c reads the bodies, answer.c builds the answers). */
+ * batch (parse.c reads the bodies, answer.c builds the answers). A request of many samples
+ * (a batch of images) that finds workers idle is split into parts that run on them at the
+ * same time; the worker finishing the last part answers it. */
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,9 +91,10 @@ static int model_call(const dae_model *m, dae_workspace *ws, int op, const float
 }
 
 /* Run the samples of requests reqs[0..n) (one model, one op, one input shape) in chunks;
- * results land in each work's y. On failure, err is set for all. */
+ * results land in each work's y, the batch sizes in reqs[i]->batch (reqs may be NULL) and
+ * the largest in *max_b (may be NULL). On failure, err is set for all. */
 static int run_group(dae_server *s, int worker, dae_entry *e, int op, dae_req **reqs,
-                     work **ws, int n, dae_error *err)
+                     work **ws, int n, int *max_b, dae_error *err)
 {
     const dae_model *m = e->mf->model;
     dae_shape in = ws[0]->in;
@@ -133,8 +137,10 @@ static int run_group(dae_server *s, int worker, dae_entry *e, int op, dae_req **
                 w->out = ys;
             }
             memcpy(w->y + (size_t)sj * vout, y + (size_t)k * vout, vout * sizeof *w->y);
-            if (reqs[rj]->batch < b)
+            if (reqs && reqs[rj]->batch < b)
                 reqs[rj]->batch = b;
+            if (max_b && *max_b < b)
+                *max_b = b;
             if (++sj == w->n) {
                 rj++;
                 sj = 0;
@@ -202,7 +208,7 @@ static int run_interpolate(dae_server *s, int worker, dae_req *r, work *w, dae_e
     }
     free(z);
     work *lp = &line;
-    rc = run_group(s, worker, e, OP_DECODE, &r, &lp, 1, err);
+    rc = run_group(s, worker, e, OP_DECODE, &r, &lp, 1, NULL, err);
     if (rc == DAE_OK) {
         free(w->y);
         w->y = line.y;
@@ -227,6 +233,156 @@ static void finish(dae_req *r, work *w, int worker)
         req_fail(r, &err);
 }
 
+/* ------------------------------------------------------------------ split requests */
+
+/* A request whose samples run in parts on several workers. Part 0 runs on the worker that
+ * parsed it; parts 1.. are OP_PART jobs (key: the model entry). Each part's outputs land in
+ * its own buffer; the worker finishing the last part joins them into w.y and answers. */
+typedef struct split split;
+
+typedef struct part_job {
+    dae_job job;
+    split *sp;
+    int idx;
+} part_job;
+
+#define MAX_PARTS 64
+
+struct split {
+    dae_req *r;
+    work w;                 /* the request's parsed work, taken over */
+    int op, parts, left;
+    int s0[MAX_PARTS + 1];  /* part k: samples [s0[k], s0[k+1]) */
+    float *y[MAX_PARTS];    /* part k's outputs */
+    dae_shape out;
+    int batch;              /* largest model call */
+    int failed;
+    dae_error err;
+    pthread_mutex_t mu;
+    part_job jobs[MAX_PARTS];
+};
+
+static void split_free(split *sp)
+{
+    for (int k = 0; k < sp->parts; k++)
+        free(sp->y[k]);
+    work_free(&sp->w);
+    pthread_mutex_destroy(&sp->mu);
+    free(sp);
+}
+
+/* Part k is over (err: NULL or its failure). The last part answers the request. */
+static void part_done(split *sp, int k, const dae_error *err, int worker)
+{
+    pthread_mutex_lock(&sp->mu);
+    if (err && !sp->failed) {
+        sp->failed = 1;
+        sp->err = *err;
+    }
+    int last = --sp->left == 0;
+    pthread_mutex_unlock(&sp->mu);
+    (void)k;
+    if (!last)
+        return;
+    dae_req *r = sp->r;
+    work *w = &sp->w;
+    if (!sp->failed) {
+        size_t vout = shape_vals(sp->out);
+        w->y = malloc((size_t)w->n * vout * sizeof *w->y);
+        if (!w->y) {
+            sp->failed = 1;
+            dae_error_set(&sp->err, DAE_ENOMEM, "out of memory for the outputs");
+        } else {
+            for (int p = 0; p < sp->parts; p++)
+                memcpy(w->y + (size_t)sp->s0[p] * vout, sp->y[p],
+                       (size_t)(sp->s0[p + 1] - sp->s0[p]) * vout * sizeof *w->y);
+            w->out = sp->out;
+            if (r->batch < sp->batch)
+                r->batch = sp->batch;
+        }
+    }
+    if (sp->failed)
+        req_fail(r, &sp->err);
+    else
+        finish(r, w, worker);
+    split_free(sp);
+    req_resume(r);
+}
+
+/* Run part k of sp on this worker. */
+static void part_run(dae_server *s, int worker, split *sp, int k)
+{
+    size_t vin = shape_vals(sp->w.in);
+    work sub = {0};
+    sub.n = sp->s0[k + 1] - sp->s0[k];
+    sub.in = sp->w.in;
+    sub.x = sp->w.x + (size_t)sp->s0[k] * vin;
+    work *sw = &sub;
+    dae_error err = {0};
+    int b = 0;
+    int rc = run_group(s, worker, sp->r->entry, sp->op, NULL, &sw, 1, &b, &err);
+    pthread_mutex_lock(&sp->mu);
+    sp->y[k] = sub.y;
+    sp->out = sub.out;
+    if (sp->batch < b)
+        sp->batch = b;
+    pthread_mutex_unlock(&sp->mu);
+    part_done(sp, k, rc == DAE_OK ? NULL : &err, worker);
+}
+
+/* Split r (its parsed work *w, n samples) over the idle workers when that pays: at least
+ * two model calls' worth of samples (chunk each) per part. Returns 1 when r was taken over
+ * (it is answered by the worker finishing its last part; *w is left empty), 0 to run it
+ * here as one group. */
+static int try_split(dae_server *s, int worker, dae_req *r, work *w, int op)
+{
+    if (s->n_workers < 2 || w->n < 2)
+        return 0;
+    int chunk = chunk_for(s, worker, r->entry->mf->model, w->in, op);
+    int most = w->n / chunk; /* parts of at least one full call */
+    if (most < 2)
+        return 0;
+    int idle = dae_workpool_idle(s->pool);
+    if (idle < 1)
+        return 0;
+    int parts = 1 + idle;
+    if (parts > s->n_workers)
+        parts = s->n_workers;
+    if (parts > most)
+        parts = most;
+    if (parts > MAX_PARTS)
+        parts = MAX_PARTS;
+    split *sp = calloc(1, sizeof *sp);
+    if (!sp)
+        return 0;
+    pthread_mutex_init(&sp->mu, NULL);
+    sp->r = r;
+    sp->w = *w;
+    memset(w, 0, sizeof *w);
+    sp->op = op;
+    sp->parts = sp->left = parts;
+    for (int k = 0; k <= parts; k++)
+        sp->s0[k] = (int)((long long)sp->w.n * k / parts);
+    /* the jobs first, then part 0 here; a part the pool refuses runs here too */
+    for (int k = 1; k < parts; k++) {
+        part_job *j = &sp->jobs[k];
+        j->sp = sp;
+        j->idx = k;
+        j->job.key = r->entry;
+        j->job.op = OP_PART;
+        j->job.weight = sp->s0[k + 1] - sp->s0[k];
+    }
+    dae_prom_split(s->prom, parts);
+    int queued[MAX_PARTS] = {0};
+    for (int k = 1; k < parts; k++)
+        queued[k] = dae_workpool_submit(s->pool, &sp->jobs[k].job, NULL) == DAE_OK;
+    part_run(s, worker, sp, 0); /* may answer r if the others are done: sp freed */
+    for (int k = 1; k < parts; k++)
+        if (!queued[k])
+            part_run(s, worker, sp, k);
+    return 1;
+}
+
 /* ------------------------------------------------------------------ the batch */
 
 static dae_req *req_of(dae_job *j)
@@ -239,6 +395,13 @@ void infer_run(void *ctx, int worker, dae_job **jobs, int n)
     dae_server *s = ctx;
     if (jobs[0]->op == OP_TILE) {
         tiles_run(s, worker, jobs, n);
+        return;
+    }
+    if (jobs[0]->op == OP_PART) {
+        for (int i = 0; i < n; i++) {
+            part_job *j = (part_job *)jobs[i];
+            part_run(s, worker, j->sp, j->idx);
+        }
         return;
     }
     dae_req **reqs = malloc((size_t)n * sizeof *reqs);
@@ -299,8 +462,15 @@ void infer_run(void *ctx, int worker, dae_job **jobs, int n)
                 done[k] = 2;
             }
         }
+        /* one request of many samples, with workers idle: its parts run on them too */
+        if (g == 1 && op != OP_INTERPOLATE && try_split(s, worker, greq[0], group[0], op)) {
+            for (int k = i; k < n; k++)
+                if (&works[k] == group[0])
+                    done[k] = 3; /* answered by the worker finishing its last part */
+            continue;
+        }
         dae_error err = {0};
-        int rc = run_group(s, worker, e, op, greq, group, g, &err);
+        int rc = run_group(s, worker, e, op, greq, group, g, NULL, &err);
         for (int k = 0; k < g; k++) {
             if (rc != DAE_OK)
                 req_fail(greq[k], &err);
@@ -328,6 +498,13 @@ void infer_cancel(void *ctx, dae_job *job)
     (void)ctx;
     if (job->op == OP_TILE) {
         tiles_cancel(job);
+        return;
+    }
+    if (job->op == OP_PART) {
+        part_job *j = (part_job *)job;
+        dae_error err = {0};
+        dae_error_set(&err, DAE_EBUSY, "the server shut down before this request ran");
+        part_done(j->sp, j->idx, &err, 0);
         return;
     }
     dae_req *r = req_of(job);

@@ -23,7 +23,7 @@
 #include "sbuf.h"
 
 /* What a worker does for a job; jobs batch together only with the same op and model. */
-typedef enum { OP_FORWARD, OP_ENCODE, OP_DECODE, OP_INTERPOLATE, OP_TILE } job_op;
+typedef enum { OP_FORWARD, OP_ENCODE, OP_DECODE, OP_INTERPOLATE, OP_TILE, OP_PART } job_op;
 
 typedef struct worker_ctx {
     float *stage;   /* batch staging buffer, grows, reused */

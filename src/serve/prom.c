@@ -32,6 +32,7 @@ struct dae_prom {
     _Atomic uint64_t batch_bucket[N_BATCH + 1];
     _Atomic uint64_t batch_count, batch_sum;
     _Atomic uint64_t reloads, reload_failures;
+    _Atomic uint64_t splits, split_parts;
 };
 
 static int status_slot(int status)
@@ -114,6 +115,12 @@ void dae_prom_reload(dae_prom *m, int failures)
     atomic_fetch_add_explicit(&m->reloads, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&m->reload_failures, (uint64_t)(failures > 0 ? failures : 0),
                               memory_order_relaxed);
+}
+
+void dae_prom_split(dae_prom *m, int parts)
+{
+    atomic_fetch_add_explicit(&m->splits, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&m->split_parts, (uint64_t)parts, memory_order_relaxed);
 }
 
 uint64_t dae_prom_count(dae_prom *m, int endpoint, int status)
@@ -217,9 +224,16 @@ char *dae_prom_render(dae_prom *m, const dae_prom_gauges *g, size_t *len)
               "# TYPE daed_reloads_total counter\ndaed_reloads_total %llu\n"
               "# HELP daed_reload_failures_total Model files that failed to load on a "
               "reload.\n"
-              "# TYPE daed_reload_failures_total counter\ndaed_reload_failures_total %llu\n",
+              "# TYPE daed_reload_failures_total counter\ndaed_reload_failures_total %llu\n"
+              "# HELP daed_split_requests_total Requests of many samples split over idle "
+              "workers.\n"
+              "# TYPE daed_split_requests_total counter\ndaed_split_requests_total %llu\n"
+              "# HELP daed_split_parts_total Parts those requests ran in.\n"
+              "# TYPE daed_split_parts_total counter\ndaed_split_parts_total %llu\n",
               g->queue_depth, g->inflight, g->workers, g->models_loaded, g->ready,
               (unsigned long long)atomic_load(&m->reloads),
-              (unsigned long long)atomic_load(&m->reload_failures));
+              (unsigned long long)atomic_load(&m->reload_failures),
+              (unsigned long long)atomic_load(&m->splits),
+              (unsigned long long)atomic_load(&m->split_parts));
     return sb_take(&b, len);
 }

@@ -201,6 +201,14 @@ int dae_workpool_depth(dae_workpool *p)
     return d;
 }
 
+int dae_workpool_idle(dae_workpool *p)
+{
+    pthread_mutex_lock(&p->mu);
+    int n = p->depth ? 0 : p->idle; /* queued jobs will take the idle workers */
+    pthread_mutex_unlock(&p->mu);
+    return n;
+}
+
 int dae_workpool_workers(const dae_workpool *p)
 {
     return p->p.workers;
