@@ -18,6 +18,7 @@
 #include "daed/model.h"
 #include "daed/modelfile.h"
 #include "daed/photo.h"
+#include "daed/rng.h"
 #include "daed/safetensors.h" /* dae_file_read */
 
 enum { EXIT_OK = 0, EXIT_BAD = 1, EXIT_USAGE = 2 };
@@ -35,6 +36,7 @@ static const char *USAGE =
     "                      [--scale S] [--count N]\n"
     "       dae-model per-channel IN.safetensors OUT.safetensors NAME [--color-space S]\n"
     "       dae-model widen IN.safetensors OUT.safetensors NAME [--color-space S]\n"
+    "                      [--init-scale F]\n"
     "       dae-model --help\n"
     "\n"
     "info   print a model file's architecture (layer by layer, with the output shape of\n"
@@ -72,7 +74,10 @@ static const char *USAGE =
     "       3-channel model NAME in colour space S (for dae-train --init): channel 0\n"
     "       (the luma in the opponent space) uses the gray weights, channels 1 and 2\n"
     "       start at zero weights, so the model begins as the gray model on luma and\n"
-    "       the identity on colour, and fine-tuning learns the colour.\n"
+    "       the identity on colour, and fine-tuning learns the colour. --init-scale F\n"
+    "       (0..1, default 0) draws the new weights from F times PyTorch's default\n"
+    "       range instead: training then leaves the start faster (both colour paths at\n"
+    "       zero give each other no gradient).\n"
     "weights  render the weights of a linear layer that touches the image as tiles of\n"
     "       the image's shape, one per unit, each scaled on its own: grey = 0, white and\n"
     "       black = +-its largest |weight|. --layer encoder (default): the first encoder\n"
@@ -770,7 +775,23 @@ done:
 static int cmd_widen(int argc, char **argv)
 {
     const char *pos[3] = {NULL, NULL, NULL}, *space;
-    int urc = colour_args("widen", argc, argv, pos, &space);
+    double scale = 0;
+    char *rest[8];
+    int nrest = 0;
+    for (int i = 0; i < argc; i++) { /* --init-scale S, the rest as for per-channel */
+        if (strcmp(argv[i], "--init-scale") == 0) {
+            char *end = NULL;
+            scale = i + 1 < argc ? strtod(argv[i + 1], &end) : -1;
+            if (i + 1 >= argc || !end || *end || !(scale >= 0 && scale <= 1))
+                return usage_error("widen: --init-scale needs a number in [0, 1]%s", "");
+            i++;
+        } else if (nrest < 8) {
+            rest[nrest++] = argv[i];
+        } else {
+            return usage_error("widen: unexpected argument %s", argv[i]);
+        }
+    }
+    int urc = colour_args("widen", nrest, rest, pos, &space);
     if (urc >= 0)
         return urc;
     dae_error err = {0};
@@ -806,8 +827,21 @@ static int cmd_widen(int argc, char **argv)
         memcpy(w->params + b->w_off, g->params + a->w_off, a->n_w * sizeof(float));
         memcpy(w->params + b->b_off, g->params + a->b_off, a->n_b * sizeof(float));
     }
+    /* the new weights: 0 (the widened model is exactly the gray one on luma), or
+     * U(+-scale/sqrt(fan_in)), a fraction of PyTorch's default bound (seed fixed), so that
+     * training does not start at the saddle where the colour inputs and outputs, both 0,
+     * each get no gradient because the other is 0 */
     const dae_layer *f0 = &g->layers[0], *w0 = &w->layers[0];
+    const dae_layer *fl0 = &g->layers[L - 1], *wl0 = &w->layers[L - 1];
     size_t kk = (size_t)f0->k * f0->k;
+    dae_rng rng;
+    dae_rng_seed(&rng, 1);
+    float b0 = (float)(scale / sqrt(3.0 * (double)kk));
+    float bl = (float)(scale / sqrt((double)fl0->in_ch * (double)fl0->k * fl0->k));
+    for (size_t i = 0; i < w0->n_w; i++)
+        w->params[w0->w_off + i] = b0 * (2 * dae_rng_uniform(&rng) - 1);
+    for (size_t i = 0; i < wl0->n_w; i++)
+        w->params[wl0->w_off + i] = bl * (2 * dae_rng_uniform(&rng) - 1);
     for (int o = 0; o < f0->out_ch; o++) /* weight (out, in, k, k): in = 0 only */
         memcpy(w->params + w0->w_off + (size_t)o * 3 * kk, g->params + f0->w_off + o * kk,
                kk * sizeof(float));

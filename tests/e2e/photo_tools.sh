@@ -43,6 +43,15 @@ for m in w; do
     awk -v d="$d" 'BEGIN{n=split(d,a," "); for(i=1;i<=n;i++){split(a[i],b,":"); if(b[1]!=1920||b[2]>1e-5) exit 1}; exit n!=3}' &&
         ok "$m on a gray image = the gray model on each channel ($d)" || fail "$m differs: $d"
 done
+# --init-scale: small random colour weights instead of zeros (the luma slice stays the gray one)
+"$B/dae-model" widen "$T/g.safetensors" "$T/w2.safetensors" photo-w --init-scale 0.1 &&
+    "$B/dae-model" run "$T/w2.safetensors" "$T/in.png" "$T/w2.json" && pixels "$T/w2.json" >"$T/w2.txt"
+d=$(awk 'NR==FNR{g[FNR-1]=$1; n=FNR; next} {x=$1-g[(FNR-1)%n]; if(x<0)x=-x; if(x>m)m=x} END{printf "%g", m}' "$T/g.txt" "$T/w2.txt")
+awk -v d="$d" 'BEGIN{exit !(d > 0 && d < 0.2)}' && ok "--init-scale 0.1: close to the gray model, not equal (max diff $d)" ||
+    fail "--init-scale 0.1: max diff $d"
+"$B/dae-model" widen "$T/g.safetensors" "$T/w3.safetensors" x --init-scale 2 2>/dev/null &&
+    fail "--init-scale 2 accepted" || ok "--init-scale out of range refused"
+
 # a per-channel model on a colour image: colour back (one pass per opponent channel)
 "$B/dae-model" run "$T/pc.safetensors" "$T/c.png" "$T/pc.png" &&
     [ "$(od -An -tu1 -j25 -N1 "$T/pc.png" | tr -d ' ')" = 2 ] && [ "$(png_size "$T/pc.png")" = "200 100" ] &&
