@@ -8,7 +8,8 @@
  *       sr (1x14x14 -> 1x28x28 superres),
  *       dncnn / dncnn-rgb (a small DnCNN-style residual photo denoiser, 3x3 same
  *       convolutions, receptive field 7x7, gray / colour in the opponent space, blind
- *       sigma 0..55 on the 0-255 scale), dncnn-hi (gray, trained range 40..100).
+ *       sigma 0..55 on the 0-255 scale), dncnn-hi (gray, trained range 40..100),
+ *       dncnn-digits (the same stack at 1x28x28 without a photo noise range).
  *       The weights are PyTorch's default
  * initialisation from SEED: useless as a denoiser, exact as a test subject. */
 #include <stdio.h>
@@ -66,22 +67,29 @@ static const char *SR =
 static const char *DNCNN_GRAY = DNCNN(1, "[0,55]");
 static const char *DNCNN_HI = DNCNN(1, "[40,100]");
 static const char *DNCNN_RGB = DNCNN(3, "[0,55]") ",\"color_space\":\"opponent\"";
+/* the same stack as a digit denoiser: 28x28, no photo noise range */
+static const char *DNCNN_DIGITS =
+    "\"tasks\":[\"denoise\"],\"input\":[1,28,28],\"residual\":true,"
+    "\"encoder\":[{\"type\":\"conv2d\",\"in_channels\":1,\"out_channels\":8,"
+    "\"kernel_size\":3,\"padding\":1},{\"type\":\"relu\"}],\"decoder\":[{\"type\":"
+    "\"conv2d\",\"in_channels\":8,\"out_channels\":1,\"kernel_size\":3,\"padding\":1}]";
 
 int main(int argc, char **argv)
 {
     if (argc < 4) {
         fprintf(stderr, "usage: mkmodel OUT.safetensors conv|mlp|rgb|sr|dncnn|dncnn-rgb|"
-                        "dncnn-hi NAME [SEED]\n");
+                        "dncnn-hi|dncnn-digits NAME [SEED]\n");
         return 2;
     }
     const char *body = !strcmp(argv[2], "conv") ? CONV : !strcmp(argv[2], "mlp") ? MLP
                        : !strcmp(argv[2], "rgb") ? RGB : !strcmp(argv[2], "sr") ? SR
                        : !strcmp(argv[2], "dncnn") ? DNCNN_GRAY
                        : !strcmp(argv[2], "dncnn-rgb") ? DNCNN_RGB
-                       : !strcmp(argv[2], "dncnn-hi") ? DNCNN_HI : NULL;
+                       : !strcmp(argv[2], "dncnn-hi") ? DNCNN_HI
+                       : !strcmp(argv[2], "dncnn-digits") ? DNCNN_DIGITS : NULL;
     if (!body) {
         fprintf(stderr, "mkmodel: unknown kind %s (conv, mlp, rgb, sr, dncnn, dncnn-rgb, "
-                        "dncnn-hi)\n",
+                        "dncnn-hi, dncnn-digits)\n",
                 argv[2]);
         return 2;
     }

@@ -261,7 +261,7 @@ static int sigma_fits(const dae_req *r, const dae_entry *e)
 
 /* /v1/denoise without ?model=: a PNG or JPEG that is not exactly the default model's
  * nominal size goes to the first loaded denoiser that runs in tiles (any size) for its
- * channel count, unless the default is such a model already; with a ?sigma= hint, the first
+ * channel count, photo models before the others, unless the default is such a model already; with a ?sigma= hint, the first
  * such model whose trained range holds it wins over the others. With none, the default
  * keeps it (a fully convolutional default may still take the size); an image that the
  * default cannot take is answered 422 here, naming what is missing. 0 = go on. */
@@ -281,14 +281,18 @@ static int pick_for_image(dae_req *r)
         return 0;
     int n;
     dae_entry **list = dae_registry_list(r->s->reg, &n), *pick = NULL, *first = NULL;
-    for (int i = 0; i < n && !pick; i++) {
-        const dae_model *m = list[i]->mf->model;
-        if ((list[i]->mf->tasks & DAE_TASK_DENOISE) && list[i]->photo.channels == c &&
-            dae_model_tile_radius(m) >= 0) {
-            if (!first)
-                first = list[i];
-            if (sigma_fits(r, list[i]))
-                pick = list[i];
+    /* photo models (a trained noise range, photo.h) first: a fully convolutional model
+     * trained on 28x28 digits runs on any size too, but should not take a photo */
+    for (int photo = 1; photo >= 0 && !pick; photo--) {
+        for (int i = 0; i < n && !pick; i++) {
+            const dae_model *m = list[i]->mf->model;
+            if ((list[i]->mf->tasks & DAE_TASK_DENOISE) && list[i]->photo.channels == c &&
+                dae_model_tile_radius(m) >= 0 && (list[i]->photo.sigma_hi >= 0) == photo) {
+                if (!first)
+                    first = list[i];
+                if (sigma_fits(r, list[i]))
+                    pick = list[i];
+            }
         }
     }
     if (!pick) /* no range holds the hint: the model stays blind */

@@ -8,6 +8,8 @@ source "$(dirname "$0")/lib.bash"
 make_models
 "$B/bench/mkmodel" "$T/models/photo-gray.safetensors" dncnn photo-gray
 "$B/bench/mkmodel" "$T/models/photo-rgb.safetensors" dncnn-rgb photo-rgb
+# a fully convolutional digit denoiser, first by name: it must not take the photos
+"$B/bench/mkmodel" "$T/models/digits.safetensors" dncnn-digits digits
 "$B/bench/mkpng" "$T/g.png" 1000 700 1
 "$B/bench/mkpng" "$T/c.jpg" 900 601 3
 "$B/bench/mkpng" "$T/g.jpg" 333 257 1
@@ -43,7 +45,7 @@ for name in g.png c.jpg g.jpg; do
 done
 URL=$URL_T
 req POST /v1/denoise --data-binary @"$T/g.png"
-hdr_has "X-Model: photo-gray" "a gray PNG goes to the gray fully convolutional model"
+hdr_has "X-Model: photo-gray" "a gray PNG goes to the gray photo model (not the digit model first by name)"
 [ "$(png_size "$T/body")" = "1000 700" ] && ok "answer has the image's size" || fail "size $(png_size "$T/body")"
 req POST /v1/denoise --data-binary @"$T/c.jpg"
 hdr_has "X-Model: photo-rgb" "a colour JPEG goes to the colour model"
