@@ -515,17 +515,8 @@ done:
 int dae_file_read(const char *path, size_t max_bytes, unsigned char **out, size_t *len,
                   dae_error *err)
 {
-    size_t size = 0;
-    int fd, rc;
-    *out = NULL;
-    *len = 0;
-    if ((rc = open_checked(path, max_bytes, &fd, &size, err)) != DAE_OK)
-        return rc;
-    rc = read_all(fd, path, size, out, err);
-    close(fd);
-    if (rc == DAE_OK)
-        *len = size;
-    return rc;
+    int mapped;
+    return dae_file_load(path, max_bytes, DAE_FILE_MAP_NEVER, out, len, &mapped, err);
 }
 
 static const char *const MAP_NAMES[] = {"auto", "always", "never"};

@@ -271,8 +271,8 @@ static void split_free(split *sp)
     free(sp);
 }
 
-/* Part k is over (err: NULL or its failure). The last part answers the request. */
-static void part_done(split *sp, int k, const dae_error *err, int worker)
+/* A part is over (err: NULL or its failure). The last part answers the request. */
+static void part_done(split *sp, const dae_error *err, int worker)
 {
     pthread_mutex_lock(&sp->mu);
     if (err && !sp->failed) {
@@ -281,7 +281,6 @@ static void part_done(split *sp, int k, const dae_error *err, int worker)
     }
     int last = --sp->left == 0;
     pthread_mutex_unlock(&sp->mu);
-    (void)k;
     if (!last)
         return;
     dae_req *r = sp->r;
@@ -327,7 +326,7 @@ static void part_run(dae_server *s, int worker, split *sp, int k)
     if (sp->batch < b)
         sp->batch = b;
     pthread_mutex_unlock(&sp->mu);
-    part_done(sp, k, rc == DAE_OK ? NULL : &err, worker);
+    part_done(sp, rc == DAE_OK ? NULL : &err, worker);
 }
 
 /* Split r (its parsed work *w, n samples) over the idle workers when that pays: at least
@@ -504,7 +503,7 @@ void infer_cancel(void *ctx, dae_job *job)
         part_job *j = (part_job *)job;
         dae_error err = {0};
         dae_error_set(&err, DAE_EBUSY, "the server shut down before this request ran");
-        part_done(j->sp, j->idx, &err, 0);
+        part_done(j->sp, &err, 0);
         return;
     }
     dae_req *r = req_of(job);

@@ -723,6 +723,22 @@ static int colour_args(const char *cmd, int argc, char **argv, const char *pos[3
     return -1;
 }
 
+/* The config of a model derived from `from` as colour model NAME in colour space `space`:
+ * cfg's name, colour facts and earlier derived_from are replaced (plus the keys in
+ * `drop`, NULL-terminated, may be NULL). */
+static void derive_config(cJSON *cfg, const char *const *drop, const char *name,
+                          const char *space, const char *from)
+{
+    static const char *const own[] = {"name", "per_channel", "color_space", "derived_from"};
+    for (size_t i = 0; i < sizeof own / sizeof *own; i++)
+        cJSON_DeleteItemFromObjectCaseSensitive(cfg, own[i]);
+    for (size_t i = 0; drop && drop[i]; i++)
+        cJSON_DeleteItemFromObjectCaseSensitive(cfg, drop[i]);
+    cJSON_AddStringToObject(cfg, "name", name);
+    cJSON_AddStringToObject(cfg, "color_space", space);
+    cJSON_AddStringToObject(cfg, "derived_from", from);
+}
+
 static int cmd_per_channel(int argc, char **argv)
 {
     const char *pos[3] = {NULL, NULL, NULL}, *space;
@@ -746,13 +762,8 @@ static int cmd_per_channel(int argc, char **argv)
         dae_error_set(&err, DAE_ENOMEM, "out of memory");
         goto done;
     }
-    cJSON_DeleteItemFromObjectCaseSensitive(cfg, "name");
-    cJSON_DeleteItemFromObjectCaseSensitive(cfg, "per_channel");
-    cJSON_DeleteItemFromObjectCaseSensitive(cfg, "color_space");
-    cJSON_AddStringToObject(cfg, "name", pos[2]);
+    derive_config(cfg, NULL, pos[2], space, mf->name);
     cJSON_AddBoolToObject(cfg, "per_channel", 1);
-    cJSON_AddStringToObject(cfg, "color_space", space);
-    cJSON_AddStringToObject(cfg, "derived_from", mf->name);
     txt = cJSON_PrintUnformatted(cfg);
     if (!txt || dae_modelfile_save(pos[1], mf->model, txt, NULL, &err))
         goto done;
@@ -832,21 +843,20 @@ static int cmd_widen(int argc, char **argv)
      * training does not start at the saddle where the colour inputs and outputs, both 0,
      * each get no gradient because the other is 0 */
     const dae_layer *f0 = &g->layers[0], *w0 = &w->layers[0];
-    const dae_layer *fl0 = &g->layers[L - 1], *wl0 = &w->layers[L - 1];
+    const dae_layer *fl = &g->layers[L - 1], *wl = &w->layers[L - 1];
     size_t kk = (size_t)f0->k * f0->k;
     dae_rng rng;
     dae_rng_seed(&rng, 1);
     float b0 = (float)(scale / sqrt(3.0 * (double)kk));
-    float bl = (float)(scale / sqrt((double)fl0->in_ch * (double)fl0->k * fl0->k));
+    float bl = (float)(scale / sqrt((double)fl->in_ch * (double)fl->k * fl->k));
     for (size_t i = 0; i < w0->n_w; i++)
         w->params[w0->w_off + i] = b0 * (2 * dae_rng_uniform(&rng) - 1);
-    for (size_t i = 0; i < wl0->n_w; i++)
-        w->params[wl0->w_off + i] = bl * (2 * dae_rng_uniform(&rng) - 1);
+    for (size_t i = 0; i < wl->n_w; i++)
+        w->params[wl->w_off + i] = bl * (2 * dae_rng_uniform(&rng) - 1);
     for (int o = 0; o < f0->out_ch; o++) /* weight (out, in, k, k): in = 0 only */
         memcpy(w->params + w0->w_off + (size_t)o * 3 * kk, g->params + f0->w_off + o * kk,
                kk * sizeof(float));
     memcpy(w->params + w0->b_off, g->params + f0->b_off, f0->n_b * sizeof(float));
-    const dae_layer *fl = &g->layers[L - 1], *wl = &w->layers[L - 1];
     memcpy(w->params + wl->w_off, g->params + fl->w_off, fl->n_w * sizeof(float)); /* out 0 */
     memcpy(w->params + wl->b_off, g->params + fl->b_off, sizeof(float));
 
@@ -859,17 +869,12 @@ static int cmd_widen(int argc, char **argv)
     }
     /* the architecture members are the widened model's; the calibration was measured on
      * the gray model, so it goes; the training facts stay, marked by derived_from */
-    static const char *const drop[] = {"name", "per_channel", "color_space", "calibration",
-                                       "derived_from"};
-    for (size_t i = 0; i < sizeof drop / sizeof *drop; i++)
-        cJSON_DeleteItemFromObjectCaseSensitive(cfg, drop[i]);
+    static const char *const drop[] = {"calibration", NULL};
+    derive_config(cfg, drop, pos[2], space, mf->name);
     for (cJSON *it = arch->child; it; it = it->next) {
         cJSON_DeleteItemFromObjectCaseSensitive(cfg, it->string);
         cJSON_AddItemToObject(cfg, it->string, cJSON_Duplicate(it, 1));
     }
-    cJSON_AddStringToObject(cfg, "name", pos[2]);
-    cJSON_AddStringToObject(cfg, "color_space", space);
-    cJSON_AddStringToObject(cfg, "derived_from", mf->name);
     txt = cJSON_PrintUnformatted(cfg);
     if (!txt || dae_modelfile_save(pos[1], w, txt, NULL, &err))
         goto done;
