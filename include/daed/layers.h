@@ -79,6 +79,26 @@ size_t dae_conv3x3_scratch_size(int C, int OC);
 void dae_conv3x3_backward(float *din, float *dw, const float *dout, const float *in,
                           const float *w, float *scratch, int B, int C, int H, int W, int OC);
 
+/* The taps kernel of conv3.c (callable only when dae_conv3x3_supported()): a 3x3
+ * convolution written as a list of T taps (1, 2, 4 or 9) over flat runs of N pixels that
+ * hold images of Hp x Wp side by side. Input x: C channels of NPL planes of N pixels each,
+ * plane j of channel c at x + (c*NPL + j)*N. Output y (OC, N):
+ *   y[o][q] = act(b[o] + sum_c sum_t w[o*wo + c*wc + wt[t]] * x_c,pl[t][q + off[t]])
+ * where a tap whose (dy, dx) leaves q's image reads 0. Stride-2 convolutions (the input in
+ * its 4 polyphase planes) and transposed ones (one call per output phase) are such lists;
+ * layers.c builds them. A stride-1 list gives the bits of dae_conv3x3_forward_rows.
+ * scratch: dae_conv3x3_taps_scratch(N, T) floats. */
+typedef struct dae_conv_taps {
+    int T;
+    int pl[9], dy[9], dx[9], wt[9];
+    ptrdiff_t off[9]; /* dy*Wp + dx */
+} dae_conv_taps;
+size_t dae_conv3x3_taps_scratch(size_t N, int T);
+void dae_conv3x3_taps_forward(float *y, const float *x, const float *w, const float *b,
+                              const dae_conv_taps *tp, int C, int NPL, int Hp, int Wp,
+                              size_t N, int OC, size_t wo, size_t wc, float *scratch,
+                              dae_act act, float slope);
+
 /* ---- conv_transpose2d: in (B,C,H,W) -> out (B,OC,OH,OW),
  *      OH = (H-1)*s - 2p + k + op; w is (C, OC, k, k) ---- */
 size_t dae_conv_t2d_col_size(int B, int C, int H, int W, int OC, int k, int s, int p,

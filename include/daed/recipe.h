@@ -58,6 +58,10 @@ typedef struct dae_recipe {
         int val_count;                    /* held-out count (overrides fraction when > 0) */
         int color_space;                  /* dae_color_space (photo.h): what a 3-channel
                                              model sees; 0 = rgb */
+        int per_channel;                  /* photo patches: colour photos (channels 3) in
+                                             color_space, a 1-channel model trained on one
+                                             random channel of each patch (the way daed
+                                             runs a per_channel model) */
     } data;
 
     /* Photo patches (patches.size > 0): data.train / data.val are folders of photos of any

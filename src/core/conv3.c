@@ -234,6 +234,111 @@ TGT static void fwd_range(float *y, const float *x, const float *wp, const float
     }
 }
 
+/* ---- taps kernel: any list of up to 9 taps over flat runs of side-by-side images ----
+ * y (OC, N) from C*NPL input planes of N pixels; tap t reads plane pl[t] of each channel
+ * at the pixel offset (dy[t], dx[t]) of the Hp x Wp image grid the run holds. The masks of
+ * every vector (mk[v*T + t]) are computed once per call from each lane's row and column
+ * in its image, so images of any size (7x7 included) sit side by side in the vectors. */
+
+static void taps_masks(uint16_t *mk, const dae_conv_taps *tp, int Hp, int Wp, size_t N)
+{
+    size_t nvec = (N + 15) / 16;
+    int T = tp->T, r = 0, col = 0;
+    memset(mk, 0, nvec * (size_t)T * sizeof *mk);
+    for (size_t q = 0; q < N; q++) {
+        uint16_t bit = (uint16_t)(1u << (q % 16));
+        uint16_t *m = mk + (q / 16) * (size_t)T;
+        for (int t = 0; t < T; t++) {
+            int rr = r + tp->dy[t], cc = col + tp->dx[t];
+            if (rr >= 0 && rr < Hp && cc >= 0 && cc < Wp)
+                m[t] |= bit;
+        }
+        if (++col == Wp) {
+            col = 0;
+            if (++r == Hp)
+                r = 0;
+        }
+    }
+}
+
+/* The FWD_NV vectors from pixel q of output channels oc0..oc0+ocb; T (a constant) taps. The
+ * sums run in conv3's order (bias, then channel by channel, tap by tap), so a stride-1
+ * 3x3 convolution gives the same bits here as in fwd_block. */
+TGT INL void taps_block(float *y, const float *x, const float *w, const float *b,
+                        const dae_conv_taps *tp, int T, int C, int NPL, size_t N, size_t wo,
+                        size_t wc, size_t q, const uint16_t *mk, int oc0, int ocb,
+                        dae_act act, float slope)
+{
+    __m512 acc[FWD_OCB][FWD_NV];
+    __mmask16 sm[FWD_NV];
+    UNROLL
+    for (int v = 0; v < FWD_NV; v++)
+        sm[v] = q + 16 * v >= N ? 0 : N - q - 16 * v >= 16 ? 0xFFFF
+                                          : (__mmask16)((1u << (N - q - 16 * v)) - 1u);
+    UNROLL
+    for (int o = 0; o < ocb; o++)
+        UNROLL
+        for (int v = 0; v < FWD_NV; v++)
+            acc[o][v] = _mm512_set1_ps(b ? b[oc0 + o] : 0.0f);
+    for (int c = 0; c < C; c++) {
+        const float *xc = x + (size_t)c * NPL * N + q;
+        const float *wcp = w + (size_t)c * wc + (size_t)oc0 * wo;
+        UNROLL
+        for (int t = 0; t < T; t++) {
+            const float *src = xc + (size_t)tp->pl[t] * N + tp->off[t];
+            __m512 xv[FWD_NV];
+            UNROLL
+            for (int v = 0; v < FWD_NV; v++)
+                xv[v] = _mm512_maskz_loadu_ps(mk[v * T + t], src + 16 * v);
+            UNROLL
+            for (int o = 0; o < ocb; o++) {
+                __m512 wb = _mm512_set1_ps(wcp[(size_t)o * wo + tp->wt[t]]);
+                UNROLL
+                for (int v = 0; v < FWD_NV; v++)
+                    acc[o][v] = _mm512_fmadd_ps(wb, xv[v], acc[o][v]);
+            }
+        }
+    }
+    UNROLL
+    for (int o = 0; o < ocb; o++)
+        UNROLL
+        for (int v = 0; v < FWD_NV; v++)
+            _mm512_mask_storeu_ps(y + (size_t)(oc0 + o) * N + q + 16 * v, sm[v],
+                                  act_v(acc[o][v], act, slope));
+}
+
+#define TAPS_OCB(T_)                                                                       \
+    do {                                                                                   \
+        if (ocb == 8)                                                                      \
+            taps_block(y, x, w, b, tp, T_, C, NPL, N, wo, wc, q, m, oc0, 8, act, slope);   \
+        else if (ocb == 4)                                                                 \
+            taps_block(y, x, w, b, tp, T_, C, NPL, N, wo, wc, q, m, oc0, 4, act, slope);   \
+        else if (ocb == 2)                                                                 \
+            taps_block(y, x, w, b, tp, T_, C, NPL, N, wo, wc, q, m, oc0, 2, act, slope);   \
+        else                                                                               \
+            taps_block(y, x, w, b, tp, T_, C, NPL, N, wo, wc, q, m, oc0, 1, act, slope);   \
+    } while (0)
+
+TGT static void taps_all(float *y, const float *x, const float *w, const float *b,
+                         const dae_conv_taps *tp, int C, int NPL, size_t N, int OC, size_t wo,
+                         size_t wc, const uint16_t *mk, dae_act act, float slope)
+{
+    int T = tp->T;
+    for (size_t q = 0; q < N; q += 16 * FWD_NV) {
+        const uint16_t *m = mk + q / 16 * (size_t)T; /* the block's vectors' masks */
+        for (int oc0 = 0; oc0 < OC;) {
+            int ocb = fwd_ocb(OC, oc0);
+            switch (T) {
+            case 1: TAPS_OCB(1); break;
+            case 2: TAPS_OCB(2); break;
+            case 4: TAPS_OCB(4); break;
+            default: TAPS_OCB(9); break;
+            }
+            oc0 += ocb;
+        }
+    }
+}
+
 /* acc[o][t] += dy[o] * x shifted to tap t over the vectors [v0, v1) of a chunk starting at
  * pixel q0. `inner` (a constant): those vectors lie in rows 1..H-2 and below the chunk's
  * end, so only the first and last column are masked (mk[v*9 + 3], mk[v*9 + 5]). */
@@ -370,5 +475,30 @@ void dae_conv3x3_backward(float *din, float *dw, const float *dout, const float 
     for (int n = 0; n < B; n++)
         fwd_range(din + (size_t)n * C * P, dout + (size_t)n * OC * P, scratch, NULL, OC, H, W,
                   C, 0, H * W, DAE_ACT_IDENTITY, 0.0f);
+#endif
+}
+
+size_t dae_conv3x3_taps_scratch(size_t N, int T)
+{
+    /* the mask table, rounded up to whole floats, and the over-read of the last block */
+    return (((N + 15) / 16 + FWD_NV) * (size_t)T + 1) / 2 + 1;
+}
+
+void dae_conv3x3_taps_forward(float *y, const float *x, const float *w, const float *b,
+                              const dae_conv_taps *tp, int C, int NPL, int Hp, int Wp,
+                              size_t N, int OC, size_t wo, size_t wc, float *scratch,
+                              dae_act act, float slope)
+{
+#ifdef C3_X86
+    uint16_t *mk = (uint16_t *)scratch;
+    size_t nvec = (N + 15) / 16;
+    taps_masks(mk, tp, Hp, Wp, N);
+    /* the last block may run past N: its vectors' masks are zero */
+    memset(mk + nvec * (size_t)tp->T, 0, FWD_NV * (size_t)tp->T * sizeof *mk);
+    int fused = act == DAE_ACT_IDENTITY || act == DAE_ACT_RELU || act == DAE_ACT_LEAKY_RELU;
+    taps_all(y, x, w, b, tp, C, NPL, N, OC, wo, wc, mk, fused ? act : DAE_ACT_IDENTITY, slope);
+    if (!fused)
+        for (int o = 0; o < OC; o++)
+            dae_act_forward(y + (size_t)o * N, y + (size_t)o * N, N, act, slope);
 #endif
 }

@@ -280,16 +280,91 @@ static int use_conv3(int H, int W, int OC, int k, int s, int p)
            dae_conv3x3_supported();
 }
 
+/* The taps kernel of conv3.c (layers.h) takes, forward, the 3x3 padding-1 convolutions
+ * conv3 does not: stride 1 on small images (several side by side in its vectors; the same
+ * bits as conv3) and stride 2 at any size (the input split into its 4 polyphase planes, so
+ * every tap is a shift within a plane). Measured on the shipped fmnist-denoise: see
+ * conv2d_images. */
+static int use_taps(int H, int W, int OC, int k, int s, int p)
+{
+    return k == 3 && p == 1 && (s == 2 || (s == 1 && !use_conv3(H, W, OC, k, s, p))) &&
+           dae_conv3x3_supported();
+}
+
+/* Tap t = kh*3 + kw of a stride-2 padding-1 3x3 convolution on the polyphase planes of its
+ * input: input row 2*oh + kh - 1 is row oh - 1 of the odd rows (kh 0), oh of the even rows
+ * (kh 1) or oh of the odd rows (kh 2); columns alike. Plane 2*a + b holds rows of parity a
+ * and columns of parity b. Stride 1: every tap a shift of the one plane. */
+static void conv_taps(dae_conv_taps *tp, int s, int OW)
+{
+    tp->T = 9;
+    for (int t = 0; t < 9; t++) {
+        int kh = t / 3, kw = t % 3;
+        if (s == 2) {
+            tp->pl[t] = (kh != 1) * 2 + (kw != 1);
+            tp->dy[t] = kh == 0 ? -1 : 0;
+            tp->dx[t] = kw == 0 ? -1 : 0;
+        } else {
+            tp->pl[t] = 0;
+            tp->dy[t] = kh - 1;
+            tp->dx[t] = kw - 1;
+        }
+        tp->wt[t] = t;
+        tp->off[t] = (ptrdiff_t)tp->dy[t] * OW + tp->dx[t];
+    }
+}
+
+/* xp (C, 4, g*OH*OW): the polyphase planes of g images x (g, C, H, W), image j at columns
+ * [j*OH*OW, (j+1)*OH*OW) of each plane; plane 2a+b pixel (i, jj) = x[2i+a][2jj+b], 0 past
+ * the edge (odd H or W). */
+static void to_polyphase(float *restrict xp, const float *restrict x, int g, int C, int H,
+                         int W, int OH, int OW)
+{
+    size_t P = (size_t)OH * OW, N = (size_t)g * P;
+    for (int j = 0; j < g; j++)
+        for (int c = 0; c < C; c++) {
+            const float *xc = x + ((size_t)j * C + c) * H * W;
+            for (int ph = 0; ph < 4; ph++) {
+                int a = ph >> 1, b = ph & 1;
+                float *d = xp + ((size_t)c * 4 + ph) * N + (size_t)j * P;
+                for (int i = 0; i < OH; i++, d += OW) {
+                    int r = 2 * i + a;
+                    if (r >= H) {
+                        memset(d, 0, (size_t)OW * sizeof *d);
+                        continue;
+                    }
+                    const float *src = xc + (size_t)r * W + b;
+                    int n = (W - b + 1) / 2; /* columns b, b+2, ... below W */
+                    for (int jj = 0; jj < n; jj++)
+                        d[jj] = src[2 * jj];
+                    for (int jj = n; jj < OW; jj++)
+                        d[jj] = 0.0f;
+                }
+            }
+        }
+}
+
+/* Scratch of the taps path for g images of P output pixels: the input planes (stride 2:
+ * 4 per channel; stride 1: C when side by side), the output when side by side, the masks. */
+static size_t taps_col_size(int g, int C, int OC, int s, size_t P)
+{
+    size_t N = (size_t)g * P;
+    size_t in = s == 2 ? 4 * (size_t)C * N : g > 1 ? (size_t)C * N : 0;
+    return in + (g > 1 ? (size_t)OC * N : 0) + dae_conv3x3_taps_scratch(N, 9);
+}
+
 size_t dae_conv2d_col_size(int B, int C, int H, int W, int OC, int k, int s, int p)
 {
     if (use_conv3(H, W, OC, k, s, p))
         return dae_conv3x3_scratch_size(C, OC);
     size_t OH = (size_t)((H + 2 * p - k) / s + 1), OW = (size_t)((W + 2 * p - k) / s + 1);
     size_t P = OH * OW, g = (size_t)conv_group(B, (int)P), K = (size_t)C * k * k;
+    size_t taps = use_taps(H, W, OC, k, s, p) ? taps_col_size((int)g, C, OC, s, P) : 0;
     if (g > 1)
-        return (K + (size_t)OC) * g * P;
-    /* one image: a band of output rows at a time */
-    return K * (size_t)band_rows((int)OH, (int)OW) * OW;
+        return (K + (size_t)OC) * g * P > taps ? (K + (size_t)OC) * g * P : taps;
+    /* one image: a band of output rows at a time (row-split threads), or the taps path */
+    size_t band = K * (size_t)band_rows((int)OH, (int)OW) * OW;
+    return band > taps ? band : taps;
 }
 
 /* Output rows [oh0,oh1) of one image: y(OC, rows) = W * col(rows) written in place (ldc P),
@@ -330,10 +405,34 @@ static void conv2d_images(float *out, const float *in, const float *w, const flo
 {
     int OH = (H + 2 * p - k) / s + 1, OW = (W + 2 * p - k) / s + 1;
     int P = OH * OW, K = C * k * k, G = use_conv3(H, W, OC, k, s, p) ? 1 : conv_group(B, P);
+    int taps = use_taps(H, W, OC, k, s, p);
     for (int n0 = 0; n0 < B; n0 += G) {
         int g = B - n0 < G ? B - n0 : G, N = g * P;
         const float *x = in + (size_t)n0 * C * H * W;
         float *y = out + (size_t)n0 * OC * P;
+        if (taps) {
+            dae_conv_taps tp;
+            conv_taps(&tp, s, OW);
+            const float *xs = x;
+            float *next = col;
+            if (s == 2) {
+                to_polyphase(col, x, g, C, H, W, OH, OW);
+                xs = col;
+                next = col + (size_t)4 * C * N;
+            } else if (g > 1) {
+                to_side_by_side(col, x, g, C, P);
+                xs = col;
+                next = col + (size_t)C * N;
+            }
+            float *ys = g > 1 ? next : y;
+            if (g > 1)
+                next += (size_t)OC * N;
+            dae_conv3x3_taps_forward(ys, xs, w, b, &tp, C, s == 2 ? 4 : 1, OH, OW, (size_t)N,
+                                     OC, (size_t)C * 9, 9, next, act, slope);
+            if (g > 1)
+                from_side_by_side(y, ys, NULL, g, OC, P, DAE_ACT_IDENTITY, 0.0f);
+            continue;
+        }
         if (g == 1) {
             conv2d_rows(y, x, w, b, col, C, H, W, OC, k, s, p, 0, OH, act, slope);
             continue;
@@ -481,10 +580,80 @@ void dae_conv2d_backward(float *din, float *dw, float *db, const float *dout, co
  * Per group: X (C, g*P) side by side, col (K = OC*k*k, g*P) = W (C, K)^T * X, then col2im
  * of each image's columns into its output. */
 
+/* Stride-2 padding-1 3x3 transposed convolutions (output padding 0 or 1) go to the taps
+ * kernel: output pixel (2i+a, 2j+b) gathers input (i, j) through tap kh = 1 when a = 0, and
+ * input rows i+1 (kh 0) and i (kh 2) when a = 1; columns alike. So each of the 4 output
+ * phases is a stride-1 convolution of the input with 1, 2 or 4 taps (9 in all, no zeros
+ * multiplied), its result interleaved into the output. */
+static int use_taps_t(int k, int s, int p, int op)
+{
+    return k == 3 && s == 2 && p == 1 && (op == 0 || op == 1) && dae_conv3x3_supported();
+}
+
+/* The taps of output phase (a, b) on an input of width W. */
+static void conv_t_taps(dae_conv_taps *tp, int a, int b, int W)
+{
+    static const int kk[2][2] = {{1, -1}, {0, 2}}, dd[2][2] = {{0, 0}, {1, 0}};
+    int nr = a ? 2 : 1, nc = b ? 2 : 1;
+    tp->T = nr * nc;
+    for (int r = 0; r < nr; r++)
+        for (int c = 0; c < nc; c++) {
+            int t = r * nc + c;
+            tp->pl[t] = 0;
+            tp->dy[t] = dd[a][r];
+            tp->dx[t] = dd[b][c];
+            tp->wt[t] = kk[a][r] * 3 + kk[b][c];
+            tp->off[t] = (ptrdiff_t)tp->dy[t] * W + tp->dx[t];
+        }
+}
+
 size_t dae_conv_t2d_col_size(int B, int C, int H, int W, int OC, int k, int s, int p, int op)
 {
     size_t P = (size_t)H * W, g = (size_t)conv_group(B, (int)P);
-    return ((size_t)OC * k * k + (g > 1 ? (size_t)C : 0)) * g * P;
+    size_t im2col = ((size_t)OC * k * k + (g > 1 ? (size_t)C : 0)) * g * P;
+    if (!use_taps_t(k, s, p, op))
+        return im2col;
+    /* the input side by side, the 4 phases' outputs, the masks */
+    size_t taps = ((g > 1 ? (size_t)C : 0) + 4 * (size_t)OC) * g * P +
+                  dae_conv3x3_taps_scratch(g * P, 4);
+    return taps > im2col ? taps : im2col;
+}
+
+/* Images [n0, n0+g) by the taps kernel (use_taps_t). */
+static void conv_t2d_taps(float *out, const float *x, const float *w, const float *b,
+                          float *col, int g, int C, int H, int W, int OC, int OH, int OW,
+                          dae_act act, float slope)
+{
+    size_t P = (size_t)H * W, N = (size_t)g * P, OP = (size_t)OH * OW;
+    const float *xs = x;
+    float *ph = col;
+    if (g > 1) {
+        to_side_by_side(col, x, g, C, (int)P);
+        xs = col;
+        ph = col + (size_t)C * N;
+    }
+    float *mk = ph + 4 * (size_t)OC * N;
+    int fused = act == DAE_ACT_IDENTITY || act == DAE_ACT_RELU || act == DAE_ACT_LEAKY_RELU;
+    for (int a = 0; a < 2; a++)
+        for (int bb = 0; bb < 2; bb++) {
+            dae_conv_taps tp;
+            conv_t_taps(&tp, a, bb, W);
+            float *y = ph + (size_t)(a * 2 + bb) * OC * N;
+            dae_conv3x3_taps_forward(y, xs, w, b, &tp, C, 1, H, W, N, OC, 9, (size_t)OC * 9,
+                                     mk, fused ? act : DAE_ACT_IDENTITY, slope);
+            /* interleave: phase row i of image j is output row 2i+a (when inside) */
+            int rows = (OH - a + 1) / 2, cols = (OW - bb + 1) / 2;
+            for (int j = 0; j < g; j++)
+                for (int oc = 0; oc < OC; oc++) {
+                    const float *src = y + (size_t)oc * N + (size_t)j * P;
+                    float *dst = out + ((size_t)j * OC + oc) * OP + (size_t)a * OW + bb;
+                    for (int i = 0; i < rows; i++, src += W, dst += 2 * (size_t)OW)
+                        for (int c = 0; c < cols; c++)
+                            dst[2 * c] = src[c];
+                }
+        }
+    if (!fused)
+        dae_act_forward(out, out, (size_t)g * OC * OP, act, slope);
 }
 
 void dae_conv_t2d_forward_ex(float *out, const float *in, const float *w, const float *b,
@@ -497,6 +666,11 @@ void dae_conv_t2d_forward_ex(float *out, const float *in, const float *w, const 
     for (int n0 = 0; n0 < B; n0 += G) {
         int g = B - n0 < G ? B - n0 : G, N = g * P;
         const float *x = in + (size_t)n0 * C * P;
+        if (use_taps_t(k, s, p, op)) {
+            conv_t2d_taps(out + (size_t)n0 * osz, x, w, b, col, g, C, H, W, OC, OH, OW, act,
+                          slope);
+            continue;
+        }
         if (g > 1) {
             float *xp = col + (size_t)K * N;
             to_side_by_side(xp, x, g, C, P);

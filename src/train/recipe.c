@@ -103,6 +103,9 @@ static const field fields[] = {
      "held-out count when data.val is empty (overrides the fraction if > 0)"},
     {"data.color_space", T_ENUM, R(data.color_space), 0, "rgb", 0, 0, color_names,
      "colour space a 3-channel photo model works in: rgb or opponent (photo.h)"},
+    {"data.per_channel", T_BOOL, R(data.per_channel), 0, "false", 0, 0, NULL,
+     "photo patches: a 1-channel model learns from one random channel (in "
+     "data.color_space) of each colour patch, and is served per channel"},
 
     {"patches.size", T_INT, R(patches.size), 0, "0", 0, 1024, NULL,
      "photo patches: side of the random crops (0 = off: equal-size image datasets); "
@@ -607,6 +610,11 @@ dae_recipe *dae_recipe_parse(const char *json, size_t len, const char *what, int
     if (r->data.color_space != DAE_COLOR_RGB && r->data.channels != 3) {
         rc = dae_error_set(err, DAE_EINVAL, "data.color_space: %s needs data.channels 3, got "
                            "%d", dae_color_space_name(r->data.color_space), r->data.channels);
+        goto fail_prefix;
+    }
+    if (r->data.per_channel && (r->patches.size == 0 || r->data.channels != 3)) {
+        rc = dae_error_set(err, DAE_EINVAL, "data.per_channel: needs photo patches "
+                           "(patches.size > 0) and data.channels 3");
         goto fail_prefix;
     }
     if (r->patches.size == 0 && !r->data.val[0] && r->data.val_fraction == 0 &&

@@ -44,6 +44,8 @@ struct dae_trainer {
     float *best;     /* (n_params) best parameters so far, early stopping only */
     float *init;     /* (n_params) recipe "init" weights (first attempt), or NULL */
     float *shifted;  /* (img_n) data.shift scratch, or NULL */
+    float *patch3;   /* (2, 3*P*P) data.per_channel scratch: a clean and a noisy colour
+                        patch, or NULL */
     float *in;       /* (B, in_n) model inputs */
     float *target;   /* (B, out_n) */
     float *dout;     /* (B, out_n) */
@@ -235,6 +237,7 @@ void dae_trainer_free(dae_trainer *t)
     free(t->best);
     free(t->init);
     free(t->shifted);
+    free(t->patch3);
     free(t->in);
     free(t->target);
     free(t->dout);
@@ -302,35 +305,59 @@ fail:
     return NULL;
 }
 
+/* One pair of patch mode: a random clean crop of src and its noisy copy (sigma sg on the
+ * 0-255 scale; sg < 0: drawn from the recipe's range after the crop), both in the model's
+ * colour space; with data.per_channel, plane ch of them (ch < 0: a random plane). */
+static void photo_pair(dae_trainer *t, const dae_photoset *src, dae_rng *rng, int augment,
+                       double sg, int ch, float *clean, float *noisy)
+{
+    const dae_recipe *r = t->r;
+    int P = r->patches.size;
+    size_t pp = (size_t)P * P, n = pp * (size_t)src->c;
+    float *c = t->patch3 ? t->patch3 : clean, *x = t->patch3 ? t->patch3 + n : noisy;
+    dae_photoset_sample_patch(src, rng, P, augment, c);
+    if (sg < 0)
+        sg = r->patches.sigma_min +
+             (r->patches.sigma_max - r->patches.sigma_min) * dae_rng_uniform_d(rng);
+    if (r->patches.quantize) {
+        dae_photo_add_noise(rng, c, n, (float)sg, x);
+    } else {
+        for (size_t i = 0; i < n; i++)
+            x[i] = c[i] + (float)(sg / 255.0) * dae_rng_normal(rng);
+    }
+    if (src->c == 3) {
+        dae_color_to_space(c, pp, (dae_color_space)r->data.color_space);
+        dae_color_to_space(x, pp, (dae_color_space)r->data.color_space);
+    }
+    if (t->patch3) {
+        if (ch < 0)
+            ch = (int)(dae_rng_uniform_d(rng) * src->c);
+        if (ch >= src->c)
+            ch = src->c - 1;
+        memcpy(clean, c + (size_t)ch * pp, pp * sizeof *clean);
+        memcpy(noisy, x + (size_t)ch * pp, pp * sizeof *noisy);
+    }
+}
+
 /* The fixed validation crops of patch mode and their noisy inputs: crop k gets sigma
- * lo + (hi-lo)(k+0.5)/n, all from one generator seeded by the recipe's seed. */
+ * lo + (hi-lo)(k+0.5)/n (per channel: plane k mod 3), all from one generator seeded by the
+ * recipe's seed. */
 static int make_val_crops(dae_trainer *t, const dae_photoset *src, dae_error *err)
 {
     const dae_recipe *r = t->r;
-    int n = r->patches.val_count, P = r->patches.size, c = src->c;
-    t->own_val = dae_dataset_create(n, c, P, P, 0, err);
+    int n = r->patches.val_count, P = r->patches.size;
+    t->own_val = dae_dataset_create(n, t->img.c, P, P, 0, err);
     if (!t->own_val)
         return err ? err->code : DAE_ENOMEM;
     if (!(t->val_noisy = alloc_floats((size_t)n, t->img_n, err, "validation input")))
         return err->code;
     dae_rng rng;
     dae_rng_seed(&rng, r->seed ^ VAL_SEED_XOR);
-    size_t pp = (size_t)P * P;
     for (int k = 0; k < n; k++) {
-        float *clean = dae_dataset_sample(t->own_val, k), *noisy = t->val_noisy + k * t->img_n;
-        dae_photoset_sample_patch(src, &rng, P, 0, clean);
         double sg = r->patches.sigma_min +
                     (r->patches.sigma_max - r->patches.sigma_min) * (k + 0.5) / n;
-        if (r->patches.quantize) {
-            dae_photo_add_noise(&rng, clean, t->img_n, (float)sg, noisy);
-        } else {
-            for (size_t i = 0; i < t->img_n; i++)
-                noisy[i] = clean[i] + (float)(sg / 255.0) * dae_rng_normal(&rng);
-        }
-        if (c == 3) {
-            dae_color_to_space(clean, pp, (dae_color_space)r->data.color_space);
-            dae_color_to_space(noisy, pp, (dae_color_space)r->data.color_space);
-        }
+        photo_pair(t, src, &rng, 0, sg, k % src->c, dae_dataset_sample(t->own_val, k),
+                   t->val_noisy + k * t->img_n);
     }
     return DAE_OK;
 }
@@ -368,10 +395,13 @@ dae_trainer *dae_trainer_create_photos(const dae_recipe *r, const dae_photoset *
                           P, P);
             goto fail;
         }
-    t->img = (dae_shape){train->c, P, P};
+    t->img = (dae_shape){r->data.per_channel ? 1 : train->c, P, P};
     t->img_n = shape_n(t->img);
     t->n_train = train->n;
     t->epoch_samples = r->patches.per_epoch;
+    if (r->data.per_channel &&
+        !(t->patch3 = alloc_floats(2 * (size_t)train->c, (size_t)P * P, err, "patches")))
+        goto fail;
     if (make_val_crops(t, val ? val : train, err))
         goto fail;
     t->val = t->own_val;
@@ -612,30 +642,12 @@ static void fill_batch(dae_trainer *t, const dae_dataset *ds, const int *idx, in
     }
 }
 
-/* Patch mode: B random clean crops (targets) and their noisy copies (inputs), then both in
- * the model's colour space. */
+/* Patch mode: B random clean crops (targets) and their noisy copies (inputs). */
 static void fill_photo_batch(dae_trainer *t, int B)
 {
-    const dae_recipe *r = t->r;
-    int P = r->patches.size;
-    size_t pp = (size_t)P * P;
-    for (int b = 0; b < B; b++) {
-        float *tb = t->target + (size_t)b * t->out_n, *inb = t->in + (size_t)b * t->in_n;
-        dae_photoset_sample_patch(t->photos, &t->crng, P, r->patches.augment, tb);
-        float sg = (float)(r->patches.sigma_min +
-                           (r->patches.sigma_max - r->patches.sigma_min) *
-                               dae_rng_uniform_d(&t->crng));
-        if (r->patches.quantize) {
-            dae_photo_add_noise(&t->crng, tb, t->img_n, sg, inb);
-        } else {
-            for (size_t i = 0; i < t->img_n; i++)
-                inb[i] = tb[i] + sg / 255.0f * dae_rng_normal(&t->crng);
-        }
-        if (t->img.c == 3) {
-            dae_color_to_space(tb, pp, (dae_color_space)r->data.color_space);
-            dae_color_to_space(inb, pp, (dae_color_space)r->data.color_space);
-        }
-    }
+    for (int b = 0; b < B; b++)
+        photo_pair(t, t->photos, &t->crng, t->r->patches.augment, -1, -1,
+                   t->target + (size_t)b * t->out_n, t->in + (size_t)b * t->in_n);
 }
 
 /* Forward, objective, backward, update. *obj = loss + penalties, *mse = reconstruction
@@ -1251,9 +1263,11 @@ int dae_trainer_save_model(dae_trainer *t, const char *path, const dae_calibrati
         cJSON_AddItemToArray(sg, cJSON_CreateNumber(r->patches.sigma_min));
         cJSON_AddItemToArray(sg, cJSON_CreateNumber(r->patches.sigma_max));
         cJSON_AddBoolToObject(corr, "quantize", r->patches.quantize);
-        if (t->img.c == 3)
+        if (t->photos->c == 3)
             cJSON_AddStringToObject(cfg, "color_space",
                                     dae_color_space_name((dae_color_space)r->data.color_space));
+        if (r->data.per_channel)
+            cJSON_AddBoolToObject(cfg, "per_channel", 1);
     } else {
         cJSON_AddItemToObject(corr, "set", cJSON_Parse(r->corruption_json));
         cJSON_AddBoolToObject(corr, "noise2noise", r->noise2noise);
@@ -1378,7 +1392,10 @@ int dae_train_main(const dae_recipe *r, const char *resume_path, const dae_train
               "crops of %s; %d steps/epoch of %d; %s, lr %g; %d thread%s\n",
               r->name, t->m->n_params, ptrain->n, dae_photoset_pixels(ptrain) / 1e6,
               ptrain->c, ptrain->c == 1 ? "" : "s", ptrain->c == 3 ? ", " : "",
-              ptrain->c == 3 ? dae_color_space_name((dae_color_space)r->data.color_space) : "",
+              ptrain->c != 3                ? ""
+              : r->data.per_channel ? (r->data.color_space ? "opponent, one channel at a time"
+                                                          : "rgb, one channel at a time")
+                                    : dae_color_space_name((dae_color_space)r->data.color_space),
               r->data.train, r->patches.per_epoch, r->patches.size, r->patches.size,
               r->patches.sigma_min, r->patches.sigma_max,
               r->patches.quantize ? ", 8-bit rounded" : "", t->val->n,
