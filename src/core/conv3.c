@@ -261,24 +261,25 @@ static void taps_masks(uint16_t *mk, const dae_conv_taps *tp, int Hp, int Wp, si
     }
 }
 
-/* The FWD_NV vectors from pixel q of output channels oc0..oc0+ocb; T (a constant) taps. The
+/* The nv vectors from pixel q of output channels oc0..oc0+ocb; T, nv (<= FWD_NV) and ocb
+ * constants. The
  * sums run in conv3's order (bias, then channel by channel, tap by tap), so a stride-1
  * 3x3 convolution gives the same bits here as in fwd_block. */
 TGT INL void taps_block(float *y, const float *x, const float *w, const float *b,
                         const dae_conv_taps *tp, int T, int C, int NPL, size_t N, size_t wo,
-                        size_t wc, size_t q, const uint16_t *mk, int oc0, int ocb,
+                        size_t wc, size_t q, const uint16_t *mk, int oc0, int ocb, int nv,
                         dae_act act, float slope)
 {
     __m512 acc[FWD_OCB][FWD_NV];
     __mmask16 sm[FWD_NV];
     UNROLL
-    for (int v = 0; v < FWD_NV; v++)
+    for (int v = 0; v < nv; v++)
         sm[v] = q + 16 * v >= N ? 0 : N - q - 16 * v >= 16 ? 0xFFFF
                                           : (__mmask16)((1u << (N - q - 16 * v)) - 1u);
     UNROLL
     for (int o = 0; o < ocb; o++)
         UNROLL
-        for (int v = 0; v < FWD_NV; v++)
+        for (int v = 0; v < nv; v++)
             acc[o][v] = _mm512_set1_ps(b ? b[oc0 + o] : 0.0f);
     for (int c = 0; c < C; c++) {
         const float *xc = x + (size_t)c * NPL * N + q;
@@ -288,13 +289,13 @@ TGT INL void taps_block(float *y, const float *x, const float *w, const float *b
             const float *src = xc + (size_t)tp->pl[t] * N + tp->off[t];
             __m512 xv[FWD_NV];
             UNROLL
-            for (int v = 0; v < FWD_NV; v++)
+            for (int v = 0; v < nv; v++)
                 xv[v] = _mm512_maskz_loadu_ps(mk[v * T + t], src + 16 * v);
             UNROLL
             for (int o = 0; o < ocb; o++) {
                 __m512 wb = _mm512_set1_ps(wcp[(size_t)o * wo + tp->wt[t]]);
                 UNROLL
-                for (int v = 0; v < FWD_NV; v++)
+                for (int v = 0; v < nv; v++)
                     acc[o][v] = _mm512_fmadd_ps(wb, xv[v], acc[o][v]);
             }
         }
@@ -302,21 +303,33 @@ TGT INL void taps_block(float *y, const float *x, const float *w, const float *b
     UNROLL
     for (int o = 0; o < ocb; o++)
         UNROLL
-        for (int v = 0; v < FWD_NV; v++)
+        for (int v = 0; v < nv; v++)
             _mm512_mask_storeu_ps(y + (size_t)(oc0 + o) * N + q + 16 * v, sm[v],
                                   act_v(acc[o][v], act, slope));
 }
 
+#define TAPS_NV(T_, OCB_)                                                                  \
+    do {                                                                                   \
+        if (nv == 3)                                                                       \
+            taps_block(y, x, w, b, tp, T_, C, NPL, N, wo, wc, q, m, oc0, OCB_, 3, act,     \
+                       slope);                                                             \
+        else if (nv == 2)                                                                  \
+            taps_block(y, x, w, b, tp, T_, C, NPL, N, wo, wc, q, m, oc0, OCB_, 2, act,     \
+                       slope);                                                             \
+        else                                                                               \
+            taps_block(y, x, w, b, tp, T_, C, NPL, N, wo, wc, q, m, oc0, OCB_, 1, act,     \
+                       slope);                                                             \
+    } while (0)
 #define TAPS_OCB(T_)                                                                       \
     do {                                                                                   \
         if (ocb == 8)                                                                      \
-            taps_block(y, x, w, b, tp, T_, C, NPL, N, wo, wc, q, m, oc0, 8, act, slope);   \
+            TAPS_NV(T_, 8);                                                                \
         else if (ocb == 4)                                                                 \
-            taps_block(y, x, w, b, tp, T_, C, NPL, N, wo, wc, q, m, oc0, 4, act, slope);   \
+            TAPS_NV(T_, 4);                                                                \
         else if (ocb == 2)                                                                 \
-            taps_block(y, x, w, b, tp, T_, C, NPL, N, wo, wc, q, m, oc0, 2, act, slope);   \
+            TAPS_NV(T_, 2);                                                                \
         else                                                                               \
-            taps_block(y, x, w, b, tp, T_, C, NPL, N, wo, wc, q, m, oc0, 1, act, slope);   \
+            TAPS_NV(T_, 1);                                                                \
     } while (0)
 
 TGT static void taps_all(float *y, const float *x, const float *w, const float *b,
@@ -326,6 +339,8 @@ TGT static void taps_all(float *y, const float *x, const float *w, const float *
     int T = tp->T;
     for (size_t q = 0; q < N; q += 16 * FWD_NV) {
         const uint16_t *m = mk + q / 16 * (size_t)T; /* the block's vectors' masks */
+        /* the last block only as many vectors as pixels remain (49 pixels: 3 + 1, not 6) */
+        int nv = N - q >= 16 * FWD_NV ? FWD_NV : (int)((N - q + 15) / 16);
         for (int oc0 = 0; oc0 < OC;) {
             int ocb = fwd_ocb(OC, oc0);
             switch (T) {
