@@ -17,7 +17,15 @@
  *
  * Measured on one core (AVX-512 FMA peak ~240 GFLOP/s), 32 -> 32 channels: forward and
  * input gradient ~190 GFLOP/s in cache, ~165 on a batch of 32 40x40 patches or a 144x144
- * tile; weight gradient ~145 in cache, ~120 on the batch (im2col + sgemm: 66-90). */
+ * tile; weight gradient ~145 in cache, ~120 on the batch (im2col + sgemm: 66-90).
+ *
+ * The taps kernel (dae_conv3x3_taps_forward) is the same forward block generalised: a list
+ * of up to 9 taps, each a plane and a (dy, dx) shift, over flat runs that hold several
+ * small images side by side, with every vector's masks from a table. layers.c runs the
+ * forward of stride-2 convolutions (on the 4 polyphase planes of the input), of stride-2
+ * transposed ones (4 output phases of 1, 2 or 4 taps) and of stride-1 ones on images too
+ * small for fwd_range through it: the shipped 28x28 encoder-decoder went from 46-54 to
+ * 110-160 GFLOP/s (im2col + sgemm -> taps). */
 #include "daed/layers.h"
 
 #include <stdint.h>
