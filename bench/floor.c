@@ -1,6 +1,6 @@
 /* floor.c — the serving floor for bench/serve.sh: daed's HTTP and threading without a model.
  *
- *   floor --port P [--bind 127.0.0.1] [--workers N (0 = CPUs)] [--epoll 1] [--png-level 1]
+ *   floor --port P [--bind 127.0.0.1] [--workers N (0 = CPUs)] [--epoll 0] [--png-level 1]
  *         [--conn-memory 32768] [--port-file F]
  *
  * Same libmicrohttpd set-up as daed (one internal polling thread, epoll or poll, requests
@@ -285,7 +285,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 
 int main(int argc, char **argv)
 {
-    int port = 8090, workers = 0, epoll = 1;
+    int port = 8090, workers = 0, epoll = 0;
     size_t conn_memory = (size_t)32 * 1024; /* daed's --conn-memory default */
     const char *bind_addr = "127.0.0.1", *port_file = NULL;
     for (int i = 1; i < argc; i += 2) {

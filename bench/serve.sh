@@ -112,7 +112,7 @@ server_cmd() {
         [ -n "${VARIANT[$name]:-}" ] && printf '%s\n' ${VARIANT[$name]}
         ;;
     # daed's defaults for what the floor shares with it (I/O thread epoll, connection memory)
-    floor) printf '%s\n' "$B/bench/floor" --bind 127.0.0.1 --port "$port" --epoll 1 \
+    floor) printf '%s\n' "$B/bench/floor" --bind 127.0.0.1 --port "$port" --epoll 0 \
         --conn-memory 32768 ;;
     torch1) printf '%s\n' "$PY" bench/ref/torch_server.py --models "$MODELS" --port "$port" --workers 1 --threads "$TORCH_T" ;;
     torch2) printf '%s\n' "$PY" bench/ref/torch_server.py --models "$MODELS" --port "$port" --workers 2 --threads "$TORCH_T" ;;
@@ -147,11 +147,16 @@ endpoint_args() { # ENDPOINT -> path, body, type
     esac
 }
 
+# TERM, up to 10 s to exit, then KILL; forked workers (torch2) are killed either way: on TERM
+# uvicorn finishes the requests it has queued (after a 256-connection batch run, minutes of
+# CPU), which would otherwise run on into the next server's turn.
 stop_server() {
-    local pid=$1
+    local pid=$1 kids
+    kids=$(pgrep -P "$pid" | tr '\n' ' ')
     kill -TERM "$pid" 2>/dev/null || return 0
-    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
-    kill -9 "$pid" 2>/dev/null || true
+    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    # shellcheck disable=SC2086
+    kill -9 "$pid" $kids 2>/dev/null || true
 }
 
 # ---- header

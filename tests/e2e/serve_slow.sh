@@ -77,12 +77,12 @@ exec 5>&-
 stop_daed
 [ "$STOP_RC" = 0 ] && ok "clean exit" || fail "exit $STOP_RC"
 
-# 3. The same with poll for the I/O thread (epoll is the default).
-start_daed slow_poll --models "$T/models" --workers 1 --request-timeout 2 --conn-timeout 2 --epoll 0
-slow poll --slowloris 10 --uploaders 5 --seconds 5 --normal 1 --rate 20 --max-life 4
-[ "$SLOW_RC" = 0 ] && [ "$(field poll closed_by_server)" = 15 ] &&
-    ok "poll: 15 slow connections closed by the deadline" ||
-    fail "poll: $(cat "$T/poll.err") $(cat "$T/poll.out")"
+# 3. The same with epoll for the I/O thread (poll is the default).
+start_daed slow_epoll --models "$T/models" --workers 1 --request-timeout 2 --conn-timeout 2 --epoll 1
+slow epoll --slowloris 10 --uploaders 5 --seconds 5 --normal 1 --rate 20 --max-life 4
+[ "$SLOW_RC" = 0 ] && [ "$(field epoll closed_by_server)" = 15 ] &&
+    ok "epoll: 15 slow connections closed by the deadline" ||
+    fail "epoll: $(cat "$T/epoll.err") $(cat "$T/epoll.out")"
 stop_daed
 
 # 4. Without the deadline, the 2 s idle timeout alone leaves a byte-a-second client open:

@@ -124,7 +124,7 @@ static dae_server *fuzz_daemon(void)
     cfg.max_steps = 8;
     cfg.conn_timeout = 2 * FUZZ_HANG_S;
     cfg.per_ip_limit = 0;
-    /* poll, not the default epoll: libmicrohttpd 0.9.75's epoll loop notices a client that
+    /* poll (the default), not epoll: libmicrohttpd 0.9.75's epoll loop notices a client that
      * half-closes in the middle of a body only at the timeouts, and the hang oracle would
      * wait for them on every such input. The parsing and handlers are the same code. */
     cfg.epoll = 0;
