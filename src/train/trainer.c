@@ -781,6 +781,7 @@ static char *state_json(const dae_trainer *t)
         cJSON_AddItemToArray(w, cJSON_CreateNumber(t->window[i]));
     cJSON_AddNumberToObject(s, "bad_epochs", t->bad_epochs);
     cJSON_AddNumberToObject(s, "epochs_done", t->st.epochs_done);
+    cJSON_AddNumberToObject(s, "seconds", t->st.seconds);
     /* non-finite values (no epoch yet) are stored as null */
     const double vals[4] = {t->st.train_loss, t->st.val_loss, t->st.val_psnr,
                             t->st.best_val_psnr};
@@ -1014,6 +1015,11 @@ int dae_trainer_resume(dae_trainer *t, const char *path, dae_error *err)
     t->st.val_loss = v[VAL_LOSS];
     t->st.val_psnr = v[VAL_PSNR];
     t->st.best_val_psnr = isnan(v[BEST_VAL_PSNR]) ? -INFINITY : v[BEST_VAL_PSNR];
+    /* training time before the checkpoint (absent in older checkpoints: 0) */
+    const cJSON *sec = cJSON_GetObjectItemCaseSensitive(s, "seconds");
+    t->st.seconds = cJSON_IsNumber(sec) && sec->valuedouble >= 0 && sec->valuedouble < 1e10
+                        ? sec->valuedouble
+                        : 0.0;
 done:
     cJSON_Delete(s);
     free(arch);
@@ -1184,6 +1190,9 @@ int dae_trainer_run(dae_trainer *t, const dae_train_options *o, dae_error *err)
                   "keeping the best (%.3f dB)\n", r->early_stop.min_delta, t->bad_epochs,
                   t->st.best_val_psnr);
         }
+        double t1 = now_s(); /* the checkpoint carries the training time so far */
+        t->st.seconds += t1 - t0;
+        t0 = t1;
         if ((rc = dae_trainer_save_checkpoint(t, r->checkpoint, err)))
             return rc;
         if (stop_early)
