@@ -152,7 +152,7 @@ endpoint_args() { # ENDPOINT -> path, body, type
 # CPU), which would otherwise run on into the next server's turn.
 stop_server() {
     local pid=$1 kids
-    kids=$(pgrep -P "$pid" | tr '\n' ' ')
+    kids=$(pgrep -P "$pid" | tr '\n' ' ' || true)
     kill -TERM "$pid" 2>/dev/null || return 0
     for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     # shellcheck disable=SC2086
