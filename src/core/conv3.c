@@ -120,6 +120,42 @@ TGT INL __m512 act_v(__m512 v, dae_act act, float slope)
     return v;
 }
 
+/* The accumulators of a forward block (ocb output channels x nv vectors; constants at the
+ * call sites, so the arrays stay in registers) start at the output channels' biases. */
+TGT INL void block_init(__m512 (*acc)[FWD_NV], const float *b, int oc0, int ocb, int nv)
+{
+    UNROLL
+    for (int o = 0; o < ocb; o++)
+        UNROLL
+        for (int v = 0; v < nv; v++)
+            acc[o][v] = _mm512_set1_ps(b ? b[oc0 + o] : 0.0f);
+}
+
+/* One tap: acc[o][v] += w[o*ws] * xv[v]. */
+TGT INL void block_fma(__m512 (*acc)[FWD_NV], const __m512 *xv, const float *w, size_t ws,
+                       int ocb, int nv)
+{
+    UNROLL
+    for (int o = 0; o < ocb; o++) {
+        __m512 wb = _mm512_set1_ps(w[(size_t)o * ws]);
+        UNROLL
+        for (int v = 0; v < nv; v++)
+            acc[o][v] = _mm512_fmadd_ps(wb, xv[v], acc[o][v]);
+    }
+}
+
+/* y[o*ld + 16*v ...] = act(acc[o][v]) on the lanes of sm[v]. */
+TGT INL void block_store(float *y, size_t ld, __m512 (*acc)[FWD_NV], const uint16_t *sm,
+                         int ocb, int nv, dae_act act, float slope)
+{
+    UNROLL
+    for (int o = 0; o < ocb; o++)
+        UNROLL
+        for (int v = 0; v < nv; v++)
+            _mm512_mask_storeu_ps(y + (size_t)o * ld + 16 * v, sm[v],
+                                  act_v(acc[o][v], act, slope));
+}
+
 /* y[oc0..oc0+ocb) at the FWD_NV vectors from flat pixel i. wp: this block's packed weights,
  * wp[(c*9 + t)*ocb + o]; b may be NULL. mk[t*FWD_NV + v] are the tap masks and sm[v] the
  * store masks. `inner` (a constant): every lane is in rows 1..H-2 and stored, so the taps
@@ -137,11 +173,7 @@ TGT INL void fwd_block(float *y, const float *x, const float *wp, const float *b
         lm[v] = cm[v];
         rm[v] = cm[FWD_NV + v];
     }
-    UNROLL
-    for (int o = 0; o < ocb; o++)
-        UNROLL
-        for (int v = 0; v < FWD_NV; v++)
-            acc[o][v] = _mm512_set1_ps(b ? b[oc0 + o] : 0.0f);
+    block_init(acc, b, oc0, ocb, FWD_NV);
     for (int c = 0; c < C; c++) {
         const float *xc = x + (size_t)c * P + i, *wc = wp + (size_t)c * 9 * ocb;
         UNROLL
@@ -160,21 +192,10 @@ TGT INL void fwd_block(float *y, const float *x, const float *wp, const float *b
                 else
                     xv[v] = _mm512_loadu_ps(src);
             }
-            UNROLL
-            for (int o = 0; o < ocb; o++) {
-                __m512 wb = _mm512_set1_ps(wc[t * ocb + o]);
-                UNROLL
-                for (int v = 0; v < FWD_NV; v++)
-                    acc[o][v] = _mm512_fmadd_ps(wb, xv[v], acc[o][v]);
-            }
+            block_fma(acc, xv, wc + t * ocb, 1, ocb, FWD_NV);
         }
     }
-    UNROLL
-    for (int o = 0; o < ocb; o++)
-        UNROLL
-        for (int v = 0; v < FWD_NV; v++)
-            _mm512_mask_storeu_ps(y + (size_t)(oc0 + o) * P + i + 16 * v, sm[v],
-                                  act_v(acc[o][v], act, slope));
+    block_store(y + (size_t)oc0 * P + i, (size_t)P, acc, sm, ocb, FWD_NV, act, slope);
 }
 
 /* The output-channel blocks of the forward: 8 at a time, then 4, 2, 1. */
@@ -290,16 +311,11 @@ TGT INL void taps_block(float *y, const float *x, const float *w, const float *b
                         dae_act act, float slope)
 {
     __m512 acc[FWD_OCB][FWD_NV];
-    __mmask16 sm[FWD_NV];
+    uint16_t sm[FWD_NV]; /* nv covers only vectors that start below N */
     UNROLL
     for (int v = 0; v < nv; v++)
-        sm[v] = q + 16 * v >= N ? 0 : N - q - 16 * v >= 16 ? 0xFFFF
-                                          : (__mmask16)((1u << (N - q - 16 * v)) - 1u);
-    UNROLL
-    for (int o = 0; o < ocb; o++)
-        UNROLL
-        for (int v = 0; v < nv; v++)
-            acc[o][v] = _mm512_set1_ps(b ? b[oc0 + o] : 0.0f);
+        sm[v] = N - q - 16 * v >= 16 ? 0xFFFF : (uint16_t)((1u << (N - q - 16 * v)) - 1u);
+    block_init(acc, b, oc0, ocb, nv);
     for (int c = 0; c < C; c++) {
         const float *xc = x + (size_t)c * NPL * N + q;
         const float *wcp = w + (size_t)c * wc + (size_t)oc0 * wo;
@@ -310,21 +326,10 @@ TGT INL void taps_block(float *y, const float *x, const float *w, const float *b
             UNROLL
             for (int v = 0; v < nv; v++)
                 xv[v] = _mm512_maskz_loadu_ps(mk[v * T + t], src + 16 * v);
-            UNROLL
-            for (int o = 0; o < ocb; o++) {
-                __m512 wb = _mm512_set1_ps(wcp[(size_t)o * wo + tp->wt[t]]);
-                UNROLL
-                for (int v = 0; v < nv; v++)
-                    acc[o][v] = _mm512_fmadd_ps(wb, xv[v], acc[o][v]);
-            }
+            block_fma(acc, xv, wcp + tp->wt[t], wo, ocb, nv);
         }
     }
-    UNROLL
-    for (int o = 0; o < ocb; o++)
-        UNROLL
-        for (int v = 0; v < nv; v++)
-            _mm512_mask_storeu_ps(y + (size_t)(oc0 + o) * N + q + 16 * v, sm[v],
-                                  act_v(acc[o][v], act, slope));
+    block_store(y + (size_t)oc0 * N + q, N, acc, sm, ocb, nv, act, slope);
 }
 
 #define TAPS_NV(T_, OCB_)                                                                  \
@@ -514,8 +519,8 @@ void dae_conv3x3_backward(float *din, float *dw, const float *dout, const float 
 
 size_t dae_conv3x3_taps_scratch(size_t N, int T)
 {
-    /* the mask table, rounded up to whole floats, and the over-read of the last block */
-    return (((N + 15) / 16 + FWD_NV) * (size_t)T + 1) / 2 + 1;
+    /* the mask table (uint16 per vector and tap), in whole floats */
+    return ((N + 15) / 16 * (size_t)T + 1) / 2;
 }
 
 void dae_conv3x3_taps_forward(float *y, const float *x, const float *w, const float *b,
@@ -525,10 +530,7 @@ void dae_conv3x3_taps_forward(float *y, const float *x, const float *w, const fl
 {
 #ifdef C3_X86
     uint16_t *mk = (uint16_t *)scratch;
-    size_t nvec = (N + 15) / 16;
     taps_masks(mk, tp, Hp, Wp, N);
-    /* the last block may run past N: its vectors' masks are zero */
-    memset(mk + nvec * (size_t)tp->T, 0, FWD_NV * (size_t)tp->T * sizeof *mk);
     int fused = act == DAE_ACT_IDENTITY || act == DAE_ACT_RELU || act == DAE_ACT_LEAKY_RELU;
     taps_all(y, x, w, b, tp, C, NPL, N, OC, wo, wc, mk, fused ? act : DAE_ACT_IDENTITY, slope);
     if (!fused)

@@ -633,14 +633,13 @@ static void conv_t2d_taps(float *out, const float *x, const float *w, const floa
         ph = col + (size_t)C * N;
     }
     float *mk = ph + 4 * (size_t)OC * N;
-    int fused = act == DAE_ACT_IDENTITY || act == DAE_ACT_RELU || act == DAE_ACT_LEAKY_RELU;
     for (int a = 0; a < 2; a++)
         for (int bb = 0; bb < 2; bb++) {
             dae_conv_taps tp;
             conv_t_taps(&tp, a, bb, W);
             float *y = ph + (size_t)(a * 2 + bb) * OC * N;
             dae_conv3x3_taps_forward(y, xs, w, b, &tp, C, 1, H, W, N, OC, 9, (size_t)OC * 9,
-                                     mk, fused ? act : DAE_ACT_IDENTITY, slope);
+                                     mk, act, slope);
             /* interleave: phase row i of image j is output row 2i+a (when inside) */
             int rows = (OH - a + 1) / 2, cols = (OW - bb + 1) / 2;
             for (int j = 0; j < g; j++)
@@ -652,8 +651,6 @@ static void conv_t2d_taps(float *out, const float *x, const float *w, const floa
                             dst[2 * c] = src[c];
                 }
         }
-    if (!fused)
-        dae_act_forward(out, out, (size_t)g * OC * OP, act, slope);
 }
 
 void dae_conv_t2d_forward_ex(float *out, const float *in, const float *w, const float *b,
