@@ -1,5 +1,5 @@
 /* check_base64.c — RFC 4648 vectors, strict padding, bad characters, round trips. */
-#include <check.h>
+#include "check_quiet.h"
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

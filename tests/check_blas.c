@@ -1,5 +1,5 @@
 /* check_blas.c — dae_sgemm (OpenBLAS and its small-m kernel) against the naive triple loop. */
-#include <check.h>
+#include "check_quiet.h"
 #include <math.h>
 #include <stdlib.h>
 

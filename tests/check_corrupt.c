@@ -1,5 +1,5 @@
 /* check_corrupt.c — corruption statistics, geometry, OpenCV-equal blur, recipes, determinism. */
-#include <check.h>
+#include "check_quiet.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>

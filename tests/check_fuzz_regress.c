@@ -1,6 +1,6 @@
 /* check_fuzz_regress.c — every input the fuzzers (tests/fuzz/) found to break a parser, as a
  * minimal hand-written reproducer with the behaviour it must have now. */
-#include <check.h>
+#include "check_quiet.h"
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>

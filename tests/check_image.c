@@ -1,6 +1,6 @@
 /* check_image.c — image planes: allocation, channel conversion, bilinear resize, decode
  * dispatch and file read/write. */
-#include <check.h>
+#include "check_quiet.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>

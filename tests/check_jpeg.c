@@ -1,6 +1,6 @@
 /* check_jpeg.c — JPEG round trips within JPEG tolerance, limits from the header, and
  * refusal of garbage, truncated, CMYK and scan-bomb input. */
-#include <check.h>
+#include "check_quiet.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,6 +1,6 @@
 /* check_layers.c — every kernel of layers.h: forwards against direct loops, backwards
  * against central finite differences. */
-#include <check.h>
+#include "check_quiet.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,5 +1,5 @@
 /* check_loss.c — losses and penalties against finite differences and hand values. */
-#include <check.h>
+#include "check_quiet.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>

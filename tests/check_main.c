@@ -1,6 +1,6 @@
 /* check_main.c — the unit-test runner: every suite_<module>() found in tests/check_*.c.
  * CK_RUN_SUITE / CK_RUN_CASE pick one suite or case; CK_FORK=no runs in-process (gdb). */
-#include <check.h>
+#include "check_quiet.h"
 #include <stdlib.h>
 
 #define SUITE(fn) Suite *fn(void);

@@ -6,7 +6,7 @@
  *   y = ((i*53+7) % 97).astype(float32) / float32(80) - float32(0.1)   clipped to [0,1]
  *   structural_similarity(x.astype(float64), clip(y,0,1).astype(float64), data_range=1.0)
  */
-#include <check.h>
+#include "check_quiet.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,6 +1,6 @@
 /* check_model.c — model building, shape inference, parameters, workspaces, forward /
  * encode / decode and the whole-model gradient. */
-#include <check.h>
+#include "check_quiet.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>

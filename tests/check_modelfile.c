@@ -1,6 +1,6 @@
 /* check_modelfile.c — daed model files: save/load round trip, the config <-> model mapping,
  * a table of malformed files (each rejected with its own message), calibration. */
-#include <check.h>
+#include "check_quiet.h"
 #include <cjson/cJSON.h>
 #include <dirent.h>
 #include <math.h>

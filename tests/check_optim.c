@@ -1,5 +1,5 @@
 /* check_optim.c — optimizer updates against hand-computed values; schedules; clipping. */
-#include <check.h>
+#include "check_quiet.h"
 #include <math.h>
 #include <string.h>
 

@@ -1,6 +1,6 @@
 /* check_parity.c — daed's forward pass against PyTorch: the fixtures of
  * tests/fixtures/make_fixtures.py (model files plus PyTorch's input, latent and output). */
-#include <check.h>
+#include "check_quiet.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,6 +1,6 @@
 /* check_photo.c — photo helpers (opponent colour, area downscale, 8-bit noise, photo sets,
  * patches) and the trainer's photo-patch mode (deterministic resume, model file facts). */
-#include <check.h>
+#include "check_quiet.h"
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>

@@ -1,6 +1,6 @@
 /* check_png.c — PNG decode of every PNG kind (made here with libpng's full write API),
  * bit-exact encode/decode round trips, and a table of malformed inputs. */
-#include <check.h>
+#include "check_quiet.h"
 #include <math.h>
 #include <png.h>
 #include <stdint.h>

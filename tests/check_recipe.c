@@ -1,5 +1,5 @@
 /* check_recipe.c — recipe parsing: defaults, nested fields, overrides, error messages. */
-#include <check.h>
+#include "check_quiet.h"
 #include <stdio.h>
 #include <string.h>
 

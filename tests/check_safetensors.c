@@ -1,6 +1,6 @@
 /* check_safetensors.c — the strict safetensors reader, table-driven malformed headers, and the
  * atomic writer (replace, and failures that leave nothing behind). */
-#include <check.h>
+#include "check_quiet.h"
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,7 +1,7 @@
 /* check_score.c — anomaly scores: hand-computed terms of a tiny model, blur / top pooling /
  * kNN against naive code, spec strings, fit determinism and statistics, score tensors
  * through a model file and back. */
-#include <check.h>
+#include "check_quiet.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,5 +1,5 @@
 /* check_serve_config.c — daed's option table: defaults, environment, flags, ranges, help. */
-#include <check.h>
+#include "check_quiet.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

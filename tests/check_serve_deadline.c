@@ -1,5 +1,5 @@
 /* check_serve_deadline.c — the --request-timeout watchdog: which connections it shuts down. */
-#include <check.h>
+#include "check_quiet.h"
 #include <errno.h>
 #include <sys/socket.h>
 #include <unistd.h>

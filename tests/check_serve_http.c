@@ -1,6 +1,6 @@
 /* check_serve_http.c — routing (404/405 + Allow), statuses, JSON caps, Bearer, Accept,
  * error bodies, and the metrics exposition. */
-#include <check.h>
+#include "check_quiet.h"
 #include <stdlib.h>
 #include <string.h>
 

@@ -1,5 +1,5 @@
 /* check_serve_registry.c — the model registry: folder scan, bad files, reload, references. */
-#include <check.h>
+#include "check_quiet.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,7 +1,7 @@
 /* check_serve_server.c — the service in-process: keep-alive, early answers, the worker
  * round trip, reload, and a clean stop, over a real loopback socket. */
 #include <arpa/inet.h>
-#include <check.h>
+#include "check_quiet.h"
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>

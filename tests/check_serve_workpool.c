@@ -1,5 +1,5 @@
 /* check_serve_workpool.c — the bounded queue and the dynamic batcher. */
-#include <check.h>
+#include "check_quiet.h"
 #include <pthread.h>
 #include <string.h>
 #include <unistd.h>

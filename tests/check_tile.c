@@ -1,6 +1,6 @@
 /* check_tile.c — tile plans cover the image exactly once, and a tiled forward pass of a
  * DnCNN-style model equals the whole-image pass pixel for pixel. */
-#include <check.h>
+#include "check_quiet.h"
 #include <stdint.h>
 #include <stdio.h>
 #include <math.h>

@@ -1,6 +1,6 @@
 /* check_trainer.c — the training loop end to end on tiny synthetic data: loss goes down,
  * determinism, resume equivalence, NaN trap, collapse restarts, calibration, model file. */
-#include <check.h>
+#include "check_quiet.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
