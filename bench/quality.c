@@ -85,7 +85,8 @@ static int upsample_bilinear(const float *src, float *dst, dae_error *err)
 
 /* Run one task on all evaluation images; fills q. */
 static int eval_task(const dae_modelfile *mf, const char *eval_dir, const char *ds, int task,
-                     const float *clean, int with_ssim, dae_quality *q, dae_error *err)
+                     const float *clean, int with_ssim, dae_precision prec, dae_quality *q,
+                     dae_error *err)
 {
     const dae_model *m = mf->model;
     char name[256];
@@ -118,7 +119,7 @@ static int eval_task(const dae_modelfile *mf, const char *eval_dir, const char *
         goto done;
     }
     ws = dae_workspace_create(m, BATCH, in, 0, err);
-    if (!ws) {
+    if (!ws || dae_workspace_set_precision(ws, prec, err)) {
         rc = err->code;
         goto done;
     }
@@ -172,13 +173,15 @@ static void usage(FILE *f)
                "  --dataset D    evaluation set (default: from the model name, mnist-* or fmnist)\n"
                "  --task T       denoise-g20 denoise-g50 denoise-mask50 inpaint-10 inpaint-14 sr2\n"
                "                 (default: the tasks the model declares)\n"
-               "  --ssim         also compute mean SSIM (slower)\n");
+               "  --ssim         also compute mean SSIM (slower)\n"
+               "  --precision P  fp32 (default) or bf16, as daed --precision\n");
 }
 
 int main(int argc, char **argv)
 {
     const char *eval_dir = "data/eval", *dataset = NULL;
     int want[N_TASKS] = {0}, any_want = 0, with_ssim = 0, status = 0;
+    dae_precision prec = DAE_PREC_FP32;
     int first_model = argc;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--eval") && i + 1 < argc) {
@@ -196,6 +199,13 @@ int main(int argc, char **argv)
                 return 2;
             }
             want[k] = any_want = 1;
+        } else if (!strcmp(argv[i], "--precision") && i + 1 < argc) {
+            const char *pn = argv[++i];
+            if (strcmp(pn, "fp32") && strcmp(pn, "bf16")) {
+                fprintf(stderr, "quality: --precision %s: expected fp32 or bf16\n", pn);
+                return 2;
+            }
+            prec = !strcmp(pn, "bf16") ? DAE_PREC_BF16 : DAE_PREC_FP32;
         } else if (!strcmp(argv[i], "--ssim")) {
             with_ssim = 1;
         } else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
@@ -242,7 +252,8 @@ int main(int argc, char **argv)
             else
                 run[t] = !!(mf->tasks & DAE_TASK_SUPERRES);
         }
-        printf("\n### %s (%s, %s evaluation set, %d images)\n\n", mf->name, argv[i], ds, N_EVAL);
+        printf("\n### %s (%s, %s evaluation set, %d images, %s)\n\n", mf->name, argv[i], ds,
+               N_EVAL, prec == DAE_PREC_BF16 ? "bf16" : "fp32");
         printf("| task | PSNR dB | psnr_agg | capped |%s bar | vs bar | best classical | "
                "PyTorch MLP | PyTorch conv |\n",
                with_ssim ? " SSIM |" : "");
@@ -251,7 +262,7 @@ int main(int argc, char **argv)
             if (!run[t])
                 continue;
             dae_quality q;
-            if (eval_task(mf, eval_dir, ds, t, clean, with_ssim, &q, &err) != DAE_OK) {
+            if (eval_task(mf, eval_dir, ds, t, clean, with_ssim, prec, &q, &err) != DAE_OK) {
                 printf("| %s | error: %s |\n", task_names[t], err.msg);
                 status = 1;
                 continue;

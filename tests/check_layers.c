@@ -506,7 +506,7 @@ START_TEST(test_conv2d_forward_ex)
                 for (size_t a = 0; a < sizeof acts / sizeof acts[0]; a++) {
                     float *ra = malloc(no * sizeof *ra);
                     dae_act_forward(ra, ref, no, acts[a], 0.2f);
-                    dae_conv2d_forward_ex(y, x, w, b, cols, th, B, C, H, W, OC, k, s, p,
+                    dae_conv2d_forward_ex(y, x, w, NULL, b, cols, th, B, C, H, W, OC, k, s, p,
                                           acts[a], 0.2f);
                     assert_close(y, ra, no, 1e-5f, "conv2d_ex");
                     free(ra);
@@ -531,7 +531,7 @@ START_TEST(test_conv_t2d_forward_ex)
     float *col = rand_buf(dae_conv_t2d_col_size(B, C, H, W, OC, k, s, p, op), &r, 1);
     ref_conv_t2d(ref, x, w, b, B, C, H, W, OC, k, s, p, op);
     dae_act_forward(ref, ref, no, DAE_ACT_LEAKY_RELU, 0.3f);
-    dae_conv_t2d_forward_ex(y, x, w, b, col, B, C, H, W, OC, k, s, p, op, DAE_ACT_LEAKY_RELU,
+    dae_conv_t2d_forward_ex(y, x, w, NULL, b, col, B, C, H, W, OC, k, s, p, op, DAE_ACT_LEAKY_RELU,
                             0.3f);
     assert_close(y, ref, no, 1e-5f, "conv_t2d_ex");
     free(x), free(w), free(b), free(ref), free(y), free(col);
@@ -580,7 +580,7 @@ START_TEST(test_conv3x3)
                 if (th == 2) /* thread 1's scratch */
                     cols[1] = rand_buf(dae_conv2d_col_size(B, C, H, W, OC, 3, 1, 1), &r, 1);
                 dae_act_forward(ra, yr, ny, acts[a], 0.1f);
-                dae_conv2d_forward_ex(y, x, w, b, cols, th, B, C, H, W, OC, 3, 1, 1, acts[a],
+                dae_conv2d_forward_ex(y, x, w, NULL, b, cols, th, B, C, H, W, OC, 3, 1, 1, acts[a],
                                       0.1f);
                 assert_close(y, ra, ny, 1e-5f, "conv3x3 forward");
                 if (th == 2)
@@ -665,11 +665,11 @@ START_TEST(test_conv_taps)
                     float *col = rand_buf(ncol, &r, 1);
                     float *y = rand_buf(no, &r, 1), *ref = rand_buf(no, &r, 1);
                     if (tr) {
-                        dae_conv_t2d_forward_ex(y, x, w, b, col, B, C, H, W, OC, 3, 2, 1, op,
+                        dae_conv_t2d_forward_ex(y, x, w, NULL, b, col, B, C, H, W, OC, 3, 2, 1, op,
                                                 acts[a], 0.0f);
                         ref_conv_t2d(ref, x, w, b, B, C, H, W, OC, 3, 2, 1, op);
                     } else {
-                        dae_conv2d_forward_ex(y, x, w, b, &col, 1, B, C, H, W, OC, 3, s, 1,
+                        dae_conv2d_forward_ex(y, x, w, NULL, b, &col, 1, B, C, H, W, OC, 3, s, 1,
                                               acts[a], 0.0f);
                         ref_conv2d(ref, x, w, b, B, C, H, W, OC, 3, s, 1);
                     }
@@ -677,6 +677,76 @@ START_TEST(test_conv_taps)
                     assert_close(y, ref, no, 1e-5f, tr ? "conv_t2d taps" : "conv2d taps");
                     free(x), free(w), free(b), free(col), free(y), free(ref);
                 }
+}
+END_TEST
+
+/* x rounded to bf16 (nearest even), as a float */
+static float to_bf16(float x)
+{
+    uint32_t u;
+    memcpy(&u, &x, sizeof u);
+    u = (u + 0x7FFFu + ((u >> 16) & 1u)) & 0xFFFF0000u;
+    memcpy(&x, &u, sizeof x);
+    return x;
+}
+
+/* The bf16 taps path (weights packed by dae_bf16_pack_weights) computes the convolution of
+ * the bf16-rounded input and weights with fp32 sums: against the direct loops on rounded
+ * copies, for the configurations of test_conv_taps (odd channel counts: a half-empty last
+ * pair); and within bf16's precision of the fp32 result. */
+START_TEST(test_conv_taps_bf16)
+{
+    if (!dae_conv2d_bf16_layer(3, 2, 1))
+        return; /* no AVX512-BF16 here: the fp32 path runs (test_conv_taps) */
+    static const int cfg[][6] = {{1, 3, 7, 7, 15, 1},  {5, 2, 5, 6, 9, 1},  {3, 4, 7, 7, 16, 2},
+                                 {1, 2, 28, 28, 8, 2}, {4, 3, 9, 6, 5, 2},  {2, 1, 1, 1, 3, 2},
+                                 {7, 5, 14, 13, 11, 2}, {9, 2, 3, 2, 17, 1}, {2, 96, 7, 7, 96, 1}};
+    static const dae_act acts[] = {DAE_ACT_RELU, DAE_ACT_SIGMOID};
+    dae_rng r;
+    dae_rng_seed(&r, 37);
+    for (size_t t = 0; t < sizeof cfg / sizeof cfg[0]; t++)
+        for (int a = 0; a < 2; a++)
+            for (int tr = 0; tr <= (cfg[t][5] == 2); tr++) {
+                int B = cfg[t][0], C = cfg[t][1], H = cfg[t][2], W = cfg[t][3];
+                int OC = cfg[t][4], s = cfg[t][5], op = 1;
+                int OH = tr ? (H - 1) * 2 - 2 + 3 + op : (H - 1) / s + 1;
+                int OW = tr ? (W - 1) * 2 - 2 + 3 + op : (W - 1) / s + 1;
+                size_t no = (size_t)B * OC * OH * OW, nx = (size_t)B * C * H * W;
+                size_t nw = (size_t)OC * C * 9;
+                float *x = rand_buf(nx, &r, 1), *w = rand_buf(nw, &r, 1);
+                float *b = rand_buf(OC, &r, 1), *xr = rand_buf(nx, &r, 1);
+                float *wr = rand_buf(nw, &r, 1);
+                for (size_t i = 0; i < nx; i++)
+                    xr[i] = to_bf16(x[i]);
+                for (size_t i = 0; i < nw; i++)
+                    wr[i] = to_bf16(w[i]);
+                uint32_t *wb = malloc(dae_bf16_weights_size(C, OC) * sizeof *wb);
+                dae_bf16_pack_weights(wb, w, C, OC, tr);
+                size_t ncol = tr ? dae_conv_t2d_col_size(B, C, H, W, OC, 3, 2, 1, op)
+                                 : dae_conv2d_col_size(B, C, H, W, OC, 3, s, 1);
+                float *col = rand_buf(ncol, &r, 1);
+                float *y = rand_buf(no, &r, 1), *ref = rand_buf(no, &r, 1);
+                float *ref32 = rand_buf(no, &r, 1);
+                if (tr) {
+                    dae_conv_t2d_forward_ex(y, x, w, wb, b, col, B, C, H, W, OC, 3, 2, 1, op,
+                                            acts[a], 0.0f);
+                    ref_conv_t2d(ref, xr, wr, b, B, C, H, W, OC, 3, 2, 1, op);
+                    ref_conv_t2d(ref32, x, w, b, B, C, H, W, OC, 3, 2, 1, op);
+                } else {
+                    dae_conv2d_forward_ex(y, x, w, wb, b, &col, 1, B, C, H, W, OC, 3, s, 1,
+                                          acts[a], 0.0f);
+                    ref_conv2d(ref, xr, wr, b, B, C, H, W, OC, 3, s, 1);
+                    ref_conv2d(ref32, x, w, b, B, C, H, W, OC, 3, s, 1);
+                }
+                dae_act_forward(ref, ref, no, acts[a], 0.0f);
+                dae_act_forward(ref32, ref32, no, acts[a], 0.0f);
+                assert_close(y, ref, no, 2e-5f, tr ? "conv_t2d bf16" : "conv2d bf16");
+                /* bf16 keeps 8 bits: |error| of a sum of C*9 products of values in [-1, 1]
+                 * stays well under 2^-8 * sqrt(C*9) */
+                assert_close(y, ref32, no, 0.004f * sqrtf((float)C * 9), "bf16 vs fp32");
+                free(x), free(w), free(b), free(xr), free(wr), free(wb), free(col), free(y);
+                free(ref), free(ref32);
+            }
 }
 END_TEST
 
@@ -720,6 +790,7 @@ Suite *suite_layers(void)
     tcase_add_test(tc, test_conv_t2d_forward_ex);
     tcase_add_test(tc, test_conv_taps);
     tcase_add_test(tc, test_conv_taps_conv3_bits);
+    tcase_add_test(tc, test_conv_taps_bf16);
     suite_add_tcase(s, tc);
     tc = tcase_create("gradient");
     tcase_add_test(tc, test_linear_grad);

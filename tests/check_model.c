@@ -491,6 +491,51 @@ END_TEST
 /* A workspace with 3 threads gives the single-threaded results: batch 5 splits into runs of
  * 1, 2 and 2 samples, batch 2 < 3 threads splits conv rows instead; forward, latent, input
  * and parameter gradients, training and inference workspaces, residual or not. */
+/* Workspace precision: bf16 changes the output of a model with stride-2 and transposed
+ * 3x3 convolutions by bf16 rounding only (and does change it, when the CPU has bf16),
+ * switching back gives fp32's bits, and training workspaces refuse bf16. */
+START_TEST(test_workspace_precision)
+{
+    dae_error e = {0};
+    dae_layer enc[] = {conv(2, 6, 3, 2, 1), act(DAE_ACT_RELU), conv(6, 8, 3, 1, 1)};
+    dae_layer dec[] = {convt(8, 4, 3, 2, 1, 1), act(DAE_ACT_SIGMOID)};
+    dae_model *m = dae_model_create(enc, 3, dec, 2, (dae_shape){2, 10, 10}, 0, &e);
+    ck_assert_msg(m != NULL, "%s", e.msg);
+    dae_model_init_params(m, 41);
+    dae_rng r;
+    dae_rng_seed(&r, 42);
+    int B = 3;
+    size_t nx = B * vals(m->in_shape), ny = B * vals(m->out_shape);
+    float *x = rand_buf(nx, &r, 1), *y32 = malloc(ny * sizeof *y32);
+    dae_workspace *ws = dae_workspace_create(m, B, m->in_shape, 0, &e);
+    ck_assert_int_eq(dae_workspace_precision(ws), DAE_PREC_FP32);
+    const float *y;
+    ck_assert_int_eq(dae_model_forward(m, ws, x, B, m->in_shape, &y, NULL, &e), DAE_OK);
+    memcpy(y32, y, ny * sizeof *y);
+    ck_assert_int_eq(dae_workspace_set_precision(ws, DAE_PREC_BF16, &e), DAE_OK);
+    int bf = dae_bf16_supported() && dae_conv3x3_supported();
+    ck_assert_int_eq(dae_workspace_precision(ws), bf ? DAE_PREC_BF16 : DAE_PREC_FP32);
+    ck_assert_int_eq(dae_model_forward(m, ws, x, B, m->in_shape, &y, NULL, &e), DAE_OK);
+    double maxd = 0;
+    for (size_t i = 0; i < ny; i++)
+        maxd = fmax(maxd, fabs(y[i] - y32[i]));
+    ck_assert_msg(maxd < 0.02, "bf16 vs fp32: max |diff| %g", maxd);
+    if (bf)
+        ck_assert_msg(maxd > 0, "bf16 gave fp32's bits: the bf16 path did not run");
+    ck_assert_int_eq(dae_workspace_set_precision(ws, DAE_PREC_FP32, &e), DAE_OK);
+    ck_assert_int_eq(dae_model_forward(m, ws, x, B, m->in_shape, &y, NULL, &e), DAE_OK);
+    ck_assert_int_eq(memcmp(y, y32, ny * sizeof *y), 0);
+    ck_assert_int_eq(dae_workspace_set_precision(ws, (dae_precision)7, &e), DAE_EINVAL);
+    dae_workspace_free(ws);
+    dae_workspace *tw = dae_workspace_create(m, B, m->in_shape, 1, &e);
+    ck_assert_int_eq(dae_workspace_set_precision(tw, DAE_PREC_BF16, &e), DAE_EINVAL);
+    ck_assert_ptr_nonnull(strstr(e.msg, "inference"));
+    dae_workspace_free(tw);
+    free(x), free(y32);
+    dae_model_free(m);
+}
+END_TEST
+
 START_TEST(test_threads_match)
 {
     for (int which = 0; which < 3; which++) {
@@ -568,6 +613,7 @@ Suite *suite_model(void)
     tcase_add_test(tc, test_fully_conv_sizes);
     tcase_add_test(tc, test_workspace_bytes);
     tcase_add_test(tc, test_threads_match);
+    tcase_add_test(tc, test_workspace_precision);
     suite_add_tcase(s, tc);
     tc = tcase_create("gradient");
     tcase_add_test(tc, test_model_gradient);

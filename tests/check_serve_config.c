@@ -69,6 +69,7 @@ static const struct {
     {"--access-log", "2", "--access-log: 2 is out of range, expected 0 to 1"},
     {"--models", "", "--models: value of 0 characters, expected 1 to 1023"},
     {"--model-mmap", "yes", "--model-mmap: \"yes\" is not one of auto|always|never"},
+    {"--precision", "fp16", "--precision: \"fp16\" is not one of bf16|fp32"},
 };
 
 START_TEST(test_bad_values)

@@ -116,6 +116,18 @@ size_t dae_workspace_bytes(const dae_model *m, int max_batch, dae_shape max_in);
 int dae_workspace_set_threads(dae_workspace *ws, int threads, dae_error *err);
 int dae_workspace_threads(const dae_workspace *ws);
 
+/* Inference precision. DAE_PREC_BF16 runs the convolutions that take the taps kernel
+ * (3x3 padding 1: stride 2, stride-1 on images too small for conv3, stride-2 transposed)
+ * on AVX512-BF16: inputs and weights rounded to bf16, sums in fp32, about twice as fast,
+ * results within bf16's precision of fp32 (README, daed --precision: measured quality);
+ * every other layer stays fp32. The first switch to bf16 packs the model's weights into the
+ * workspace: change the parameters afterwards and the workspace keeps the old ones (create
+ * a new one). Training workspaces refuse bf16 (DAE_EINVAL); on a CPU without AVX512-BF16
+ * the workspace stays fp32 (dae_workspace_precision tells). Default DAE_PREC_FP32. */
+typedef enum { DAE_PREC_FP32 = 0, DAE_PREC_BF16 = 1 } dae_precision;
+int dae_workspace_set_precision(dae_workspace *ws, dae_precision prec, dae_error *err);
+dae_precision dae_workspace_precision(const dae_workspace *ws);
+
 /* Forward B samples (B, in_shape.c, in_shape.h, in_shape.w) through the whole model. *out points into the
  * workspace and stays valid until the next call on it. */
 int dae_model_forward(const dae_model *m, dae_workspace *ws, const float *in, int B,

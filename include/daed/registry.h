@@ -44,6 +44,7 @@ typedef struct dae_entry {
     dae_scorer *scorer;
     dae_score_ws **sws;
     int *sws_batch;
+    dae_precision prec;           /* of the inference workspaces (the registry's) */
 } dae_entry;
 
 typedef struct dae_registry dae_registry;
@@ -54,6 +55,10 @@ dae_registry *dae_registry_create(const char *dir, int n_workers, dae_error *err
 /* How model files are brought into memory (safetensors.h; default DAE_FILE_MAP_AUTO).
  * Call before the first reload. */
 void dae_registry_set_map(dae_registry *r, dae_file_map map);
+/* Precision of the entries' inference workspaces (model.h; default DAE_PREC_FP32): the
+ * models loaded by later reloads get it. Scoring stays fp32 (its calibration was fitted
+ * there). */
+void dae_registry_set_precision(dae_registry *r, dae_precision prec);
 void dae_registry_free(dae_registry *r);
 
 typedef struct dae_reload_report {

@@ -58,6 +58,7 @@ typedef struct dae_serve_config {
     int jpeg_quality;        /* quality of JPEG answers (Accept: image/jpeg) */
     int tile;                /* output tile side for fully convolutional models */
     char model_mmap[16];     /* "auto", "always" or "never" (dae_file_map_from_name) */
+    char precision[8];       /* "bf16" or "fp32": inference precision (model.h) */
 } dae_serve_config;
 
 /* The defaults (what `--help` shows). */

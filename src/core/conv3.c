@@ -49,6 +49,9 @@ int dae_conv3x3_supported(void)
 #ifdef C3_X86
 
 #define TGT __attribute__((target("avx512f")))
+/* the taps kernel also has a bf16 form (vdpbf16ps): its functions may use AVX512-BF16,
+ * which they execute only when dae_bf16_supported() */
+#define TGT_BF __attribute__((target("avx512f,avx512bf16")))
 #define INL static inline __attribute__((always_inline))
 /* the accumulator arrays stay in registers only when their loops are fully unrolled; not
  * under clang's sanitizers, where the unrolled, instrumented kernels took clang over 10
@@ -312,15 +315,33 @@ typedef struct {
     size_t wk[9];
 } taps_tab;
 
-/* The nv vectors from pixel q of output channels oc0..oc0+ocb (nv, ocb constants: the
+/* One tap in bf16: acc[o][v] += the dot product of the channel pair in each lane of xv[v]
+ * with the weight pair at w[o*ws] (vdpbf16ps: 2 multiply-adds per lane, fp32 sums). */
+TGT_BF INL void block_dot_bf16(__m512 (*acc)[ACC_NV], const __m512 *xv, const float *w,
+                               size_t ws, int ocb, int nv)
+{
+    UNROLL
+    for (int o = 0; o < ocb; o++) {
+        uint32_t pair; /* bf16 bits stored as uint32: read as bytes, not as a float */
+        memcpy(&pair, w + (size_t)o * ws, sizeof pair);
+        __m512bh wb = (__m512bh)_mm512_set1_epi32((int)pair);
+        UNROLL
+        for (int v = 0; v < nv; v++)
+            acc[o][v] = _mm512_dpbf16_ps(acc[o][v], (__m512bh)xv[v], wb);
+    }
+}
+
+/* The nv vectors from pixel q of output channels oc0..oc0+ocb (nv, ocb, bf constants: the
  * accumulators stay in registers). The taps are a loop, not unrolled: unrolled, GCC
  * shuffled the 24 accumulators between registers every tap (and spilled), and the kernel
  * ran 8-30 % slower. The sums run in conv3's order (bias, then channel by channel, tap by
- * tap), so a stride-1 3x3 convolution gives the same bits here as in fwd_block. */
-TGT INL void taps_block(float *y, const float *x, const float *w, const float *b,
-                        const taps_tab *tt, int C, size_t cs, size_t N, size_t wo, size_t wc,
-                        size_t q, const uint16_t *mk, int oc0, int ocb, int nv, dae_act act,
-                        float slope)
+ * tap), so a stride-1 3x3 convolution gives the same bits here as in fwd_block. bf: x
+ * holds channel pairs and w weight pairs (bf16 in 4 bytes, see dae_bf16_pack_*), C counts
+ * the pairs. */
+TGT_BF INL void taps_block(float *y, const float *x, const float *w, const float *b,
+                           const taps_tab *tt, int C, size_t cs, size_t N, size_t wo,
+                           size_t wc, size_t q, const uint16_t *mk, int oc0, int ocb, int nv,
+                           int bf, dae_act act, float slope)
 {
     __m512 acc[ACC_OCB][ACC_NV];
     uint16_t sm[ACC_NV]; /* nv covers only vectors that start below N */
@@ -338,7 +359,10 @@ TGT INL void taps_block(float *y, const float *x, const float *w, const float *b
             UNROLL
             for (int v = 0; v < nv; v++)
                 xv[v] = _mm512_maskz_loadu_ps(mk[v * T + t], src + 16 * v);
-            block_fma(acc, xv, wcp + tt->wk[t], wo, ocb, nv);
+            if (bf)
+                block_dot_bf16(acc, xv, wcp + tt->wk[t], wo, ocb, nv);
+            else
+                block_fma(acc, xv, wcp + tt->wk[t], wo, ocb, nv);
         }
     }
     block_store(y + (size_t)oc0 * N + q, N, acc, sm, ocb, nv, act, slope);
@@ -348,44 +372,67 @@ TGT INL void taps_block(float *y, const float *x, const float *w, const float *b
  * first. */
 #define TAPS_OCB(NV_, OCB_)                                                                \
     for (; OC - oc0 >= OCB_; oc0 += OCB_)                                                  \
-    taps_block(y, x, w, b, tt, C, cs, N, wo, wc, q, m, oc0, OCB_, NV_, act, slope)
+    taps_block(y, x, w, b, tt, C, cs, N, wo, wc, q, m, oc0, OCB_, NV_, bf_, act, slope)
 
 /* Block shapes: 24 accumulators where the vectors allow (4 x 6, 3 x 8, 2 x 12, 1 x 16),
  * so a 7x7 image (49 pixels, 4 vectors) is one block of 4 vectors, not 3 + 1 (measured
  * 96 -> 96 channels, one 7x7 image: 1.2-1.3x faster); runs of 3-vector blocks when the
- * vectors divide by 3 or not by 4. */
-TGT static void taps_all(float *y, const float *x, const float *w, const float *b,
-                         const taps_tab *tt, int C, size_t cs, size_t N, int OC, size_t wo,
-                         size_t wc, const uint16_t *mk, dae_act act, float slope)
+ * vectors divide by 3 or not by 4. BF_: 0 fp32, 1 bf16 pairs. */
+#define TAPS_ALL(NAME, BF_)                                                                \
+    TGT_BF static void NAME(float *y, const float *x, const float *w, const float *b,     \
+                            const taps_tab *tt, int C, size_t cs, size_t N, int OC,       \
+                            size_t wo, size_t wc, const uint16_t *mk, dae_act act,        \
+                            float slope)                                                  \
+    {                                                                                      \
+        enum { bf_ = BF_ };                                                                \
+        size_t nvec = (N + 15) / 16;                                                       \
+        int nvb = nvec % 4 == 0 && nvec % 3 != 0 ? 4 : 3;                                  \
+        for (size_t q = 0; q < N; q += 16 * (size_t)nvb) {                                 \
+            const uint16_t *m = mk + q / 16 * (size_t)tt->T;                               \
+            size_t left = (N - q + 15) / 16; /* the last block: only the vectors left */   \
+            int nv = left >= (size_t)nvb ? nvb : (int)left, oc0 = 0;                       \
+            if (nv == 4) {                                                                 \
+                TAPS_OCB(4, 6);                                                            \
+                TAPS_OCB(4, 4);                                                            \
+                TAPS_OCB(4, 2);                                                            \
+                TAPS_OCB(4, 1);                                                            \
+            } else if (nv == 3) {                                                          \
+                TAPS_OCB(3, 8);                                                            \
+                TAPS_OCB(3, 4);                                                            \
+                TAPS_OCB(3, 2);                                                            \
+                TAPS_OCB(3, 1);                                                            \
+            } else if (nv == 2) {                                                          \
+                TAPS_OCB(2, 12);                                                           \
+                TAPS_OCB(2, 4);                                                            \
+                TAPS_OCB(2, 2);                                                            \
+                TAPS_OCB(2, 1);                                                            \
+            } else {                                                                       \
+                TAPS_OCB(1, 16);                                                           \
+                TAPS_OCB(1, 8);                                                            \
+                TAPS_OCB(1, 4);                                                            \
+                TAPS_OCB(1, 2);                                                            \
+                TAPS_OCB(1, 1);                                                            \
+            }                                                                              \
+        }                                                                                  \
+    }
+TAPS_ALL(taps_all, 0)
+TAPS_ALL(taps_all_bf16, 1)
+
+/* y (C/2 rounded up, M) channel pairs of x (C, M): lane q of pair k holds x[2k][q] in its
+ * low 16 bits and x[2k+1][q] (0 past C) in its high 16, each rounded to bf16 (nearest
+ * even, as vcvtneps2bf16). */
+TGT_BF static void pairs_bf16(uint32_t *y, const float *x, int C, size_t M)
 {
-    size_t nvec = (N + 15) / 16;
-    int nvb = nvec % 4 == 0 && nvec % 3 != 0 ? 4 : 3;
-    for (size_t q = 0; q < N; q += 16 * (size_t)nvb) {
-        const uint16_t *m = mk + q / 16 * (size_t)tt->T; /* the block's vectors' masks */
-        /* the last block only as many vectors as pixels remain (49 pixels: 3 + 1, not 6) */
-        size_t left = (N - q + 15) / 16;
-        int nv = left >= (size_t)nvb ? nvb : (int)left, oc0 = 0;
-        if (nv == 4) {
-            TAPS_OCB(4, 6);
-            TAPS_OCB(4, 4);
-            TAPS_OCB(4, 2);
-            TAPS_OCB(4, 1);
-        } else if (nv == 3) {
-            TAPS_OCB(3, 8);
-            TAPS_OCB(3, 4);
-            TAPS_OCB(3, 2);
-            TAPS_OCB(3, 1);
-        } else if (nv == 2) {
-            TAPS_OCB(2, 12);
-            TAPS_OCB(2, 4);
-            TAPS_OCB(2, 2);
-            TAPS_OCB(2, 1);
-        } else {
-            TAPS_OCB(1, 16);
-            TAPS_OCB(1, 8);
-            TAPS_OCB(1, 4);
-            TAPS_OCB(1, 2);
-            TAPS_OCB(1, 1);
+    for (int k = 0; k < (C + 1) / 2; k++) {
+        const float *a = x + (size_t)(2 * k) * M, *b = 2 * k + 1 < C ? a + M : NULL;
+        uint32_t *d = y + (size_t)k * M;
+        for (size_t q = 0; q < M; q += 16) {
+            __mmask16 m = M - q >= 16 ? 0xFFFF : (__mmask16)((1u << (M - q)) - 1u);
+            __m512 va = _mm512_maskz_loadu_ps(m, a + q);
+            __m512 vb = b ? _mm512_maskz_loadu_ps(m, b + q) : _mm512_setzero_ps();
+            __m512i lo = _mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(va));
+            __m512i hi = _mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(vb));
+            _mm512_mask_storeu_epi32(d + q, m, _mm512_or_si512(lo, _mm512_slli_epi32(hi, 16)));
         }
     }
 }
@@ -526,6 +573,77 @@ void dae_conv3x3_backward(float *din, float *dw, const float *dout, const float 
     for (int n = 0; n < B; n++)
         fwd_range(din + (size_t)n * C * P, dout + (size_t)n * OC * P, scratch, NULL, OC, H, W,
                   C, 0, H * W, DAE_ACT_IDENTITY, 0.0f);
+#endif
+}
+
+int dae_bf16_supported(void)
+{
+#ifdef C3_X86
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bf16");
+#else
+    return 0;
+#endif
+}
+
+/* f rounded to bf16, nearest even (NaN stays a quiet NaN) */
+static uint32_t bf16_bits(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    if ((u & 0x7FFFFFFFu) > 0x7F800000u)
+        return (u >> 16) | 0x40u;
+    return (u + 0x7FFFu + ((u >> 16) & 1u)) >> 16;
+}
+
+size_t dae_bf16_weights_size(int C, int OC)
+{
+    return (size_t)((C + 1) / 2) * 9 * (size_t)OC;
+}
+
+void dae_bf16_pack_weights(uint32_t *wb, const float *w, int C, int OC, int transposed)
+{
+    for (int k = 0; k < (C + 1) / 2; k++)
+        for (int t = 0; t < 9; t++)
+            for (int o = 0; o < OC; o++) {
+                uint32_t pair = 0;
+                for (int h = 0; h < 2 && 2 * k + h < C; h++) {
+                    int c = 2 * k + h;
+                    size_t i = transposed ? ((size_t)c * OC + o) * 9 + t
+                                          : ((size_t)o * C + c) * 9 + t;
+                    pair |= bf16_bits(w[i]) << (16 * h);
+                }
+                wb[((size_t)k * 9 + t) * OC + o] = pair;
+            }
+}
+
+void dae_bf16_pack_pairs(uint32_t *xb, const float *x, int C, size_t M)
+{
+#ifdef C3_X86
+    pairs_bf16(xb, x, C, M);
+#endif
+}
+
+void dae_conv3x3_taps_forward_bf16(float *y, const uint32_t *xb, const uint32_t *wb,
+                                   const float *b, const dae_conv_taps *tp, int C, int NPL,
+                                   int Hp, int Wp, size_t N, int OC, float *scratch,
+                                   dae_act act, float slope)
+{
+#ifdef C3_X86
+    uint16_t *mk = (uint16_t *)scratch;
+    taps_masks(mk, tp, Hp, Wp, N);
+    taps_tab tt = {.T = tp->T};
+    for (int t = 0; t < tp->T; t++) {
+        tt.xo[t] = (ptrdiff_t)tp->pl[t] * (ptrdiff_t)N + tp->off[t];
+        tt.wk[t] = (size_t)tp->wt[t] * (size_t)OC;
+    }
+    int fused = act == DAE_ACT_IDENTITY || act == DAE_ACT_RELU || act == DAE_ACT_LEAKY_RELU;
+    /* the pairs travel through the kernel's float pointers: its vector loads may alias
+     * anything, and block_dot_bf16 reads the weights with memcpy */
+    taps_all_bf16(y, (const float *)(const void *)xb, (const float *)(const void *)wb, b, &tt, (C + 1) / 2, (size_t)NPL * N, N, OC, 1, 9 * (size_t)OC,
+                  mk, fused ? act : DAE_ACT_IDENTITY, slope);
+    if (!fused)
+        for (int o = 0; o < OC; o++)
+            dae_act_forward(y + (size_t)o * N, y + (size_t)o * N, N, act, slope);
 #endif
 }
 

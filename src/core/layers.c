@@ -345,12 +345,14 @@ static void to_polyphase(float *restrict xp, const float *restrict x, int g, int
 }
 
 /* Scratch of the taps path for g images of P output pixels: the input planes (stride 2:
- * 4 per channel; stride 1: C when side by side), the output when side by side, the masks. */
+ * 4 per channel; stride 1: C when side by side), their bf16 channel pairs (when the call
+ * has bf16 weights), the output when side by side, the masks. */
 static size_t taps_col_size(int g, int C, int OC, int s, size_t P)
 {
-    size_t N = (size_t)g * P;
+    size_t N = (size_t)g * P, npl = s == 2 ? 4 : 1;
     size_t in = s == 2 ? 4 * (size_t)C * N : g > 1 ? (size_t)C * N : 0;
-    return in + (g > 1 ? (size_t)OC * N : 0) + dae_conv3x3_taps_scratch(N, 9);
+    size_t pairs = (size_t)(C + 1) / 2 * npl * N;
+    return in + pairs + (g > 1 ? (size_t)OC * N : 0) + dae_conv3x3_taps_scratch(N, 9);
 }
 
 size_t dae_conv2d_col_size(int B, int C, int H, int W, int OC, int k, int s, int p)
@@ -399,9 +401,9 @@ static void conv2d_rows(float *y, const float *x, const float *w, const float *b
 }
 
 /* Images [0,B): grouped side by side when small, by row bands when large. */
-static void conv2d_images(float *out, const float *in, const float *w, const float *b,
-                          float *col, int B, int C, int H, int W, int OC, int k, int s, int p,
-                          dae_act act, float slope)
+static void conv2d_images(float *out, const float *in, const float *w, const uint32_t *wbf,
+                          const float *b, float *col, int B, int C, int H, int W, int OC, int k,
+                          int s, int p, dae_act act, float slope)
 {
     int OH = (H + 2 * p - k) / s + 1, OW = (W + 2 * p - k) / s + 1;
     int P = OH * OW, K = C * k * k, G = use_conv3(H, W, OC, k, s, p) ? 1 : conv_group(B, P);
@@ -427,8 +429,17 @@ static void conv2d_images(float *out, const float *in, const float *w, const flo
             float *ys = g > 1 ? next : y;
             if (g > 1)
                 next += (size_t)OC * N;
-            dae_conv3x3_taps_forward(ys, xs, w, b, &tp, C, s == 2 ? 4 : 1, OH, OW, (size_t)N,
-                                     OC, (size_t)C * 9, 9, next, act, slope);
+            int npl = s == 2 ? 4 : 1;
+            if (wbf) {
+                uint32_t *xb = (uint32_t *)(void *)next;
+                dae_bf16_pack_pairs(xb, xs, C, (size_t)npl * N);
+                next += (size_t)(C + 1) / 2 * npl * N;
+                dae_conv3x3_taps_forward_bf16(ys, xb, wbf, b, &tp, C, npl, OH, OW, (size_t)N, OC,
+                                              next, act, slope);
+            } else {
+                dae_conv3x3_taps_forward(ys, xs, w, b, &tp, C, npl, OH, OW, (size_t)N, OC,
+                                         (size_t)C * 9, 9, next, act, slope);
+            }
             if (g > 1)
                 from_side_by_side(y, ys, NULL, g, OC, P, DAE_ACT_IDENTITY, 0.0f);
             continue;
@@ -449,6 +460,7 @@ static void conv2d_images(float *out, const float *in, const float *w, const flo
 typedef struct {
     float *out;
     const float *in, *w, *b;
+    const uint32_t *wbf;
     float *col;
     int B, C, H, W, OC, k, s, p, part, parts;
     dae_act act;
@@ -465,7 +477,8 @@ static void *conv_job_run(void *arg)
         int n0 = (int)((long long)j->B * j->part / j->parts);
         int n1 = (int)((long long)j->B * (j->part + 1) / j->parts);
         conv2d_images(j->out + (size_t)n0 * j->OC * OH * OW,
-                      j->in + (size_t)n0 * j->C * j->H * j->W, j->w, j->b, j->col, n1 - n0,
+                      j->in + (size_t)n0 * j->C * j->H * j->W, j->w, j->wbf, j->b, j->col,
+                      n1 - n0,
                       j->C, j->H, j->W, j->OC, j->k, j->s, j->p, j->act, j->slope);
         return NULL;
     }
@@ -478,9 +491,9 @@ static void *conv_job_run(void *arg)
     return NULL;
 }
 
-void dae_conv2d_forward_ex(float *out, const float *in, const float *w, const float *b,
-                           float *const *cols, int threads, int B, int C, int H, int W, int OC,
-                           int k, int s, int p, dae_act act, float slope)
+void dae_conv2d_forward_ex(float *out, const float *in, const float *w, const uint32_t *wbf,
+                           const float *b, float *const *cols, int threads, int B, int C, int H,
+                           int W, int OC, int k, int s, int p, dae_act act, float slope)
 {
     int OH = (H + 2 * p - k) / s + 1;
     int T = threads < 1 ? 1 : threads > DAE_MAX_THREADS ? DAE_MAX_THREADS : threads;
@@ -490,7 +503,8 @@ void dae_conv2d_forward_ex(float *out, const float *in, const float *w, const fl
     pthread_t tid[DAE_MAX_THREADS];
     int started[DAE_MAX_THREADS] = {0};
     for (int t = 0; t < T; t++)
-        jobs[t] = (conv_job){out, in, w, b, cols[t], B, C, H, W, OC, k, s, p, t, T, act, slope};
+        jobs[t] = (conv_job){out, in,   w, b, wbf, cols[t], B,     C, H,
+                             W,   OC,   k, s, p,   t,       T, act, slope};
     for (int t = 1; t < T; t++)
         started[t] = pthread_create(&tid[t], NULL, conv_job_run, &jobs[t]) == 0;
     conv_job_run(&jobs[0]);
@@ -505,7 +519,7 @@ void dae_conv2d_forward_ex(float *out, const float *in, const float *w, const fl
 void dae_conv2d_forward(float *out, const float *in, const float *w, const float *b,
                         float *col, int B, int C, int H, int W, int OC, int k, int s, int p)
 {
-    conv2d_images(out, in, w, b, col, B, C, H, W, OC, k, s, p, DAE_ACT_IDENTITY, 0.0f);
+    conv2d_images(out, in, w, NULL, b, col, B, C, H, W, OC, k, s, p, DAE_ACT_IDENTITY, 0.0f);
 }
 
 void dae_conv2d_backward(float *din, float *dw, float *db, const float *dout, const float *in,
@@ -607,22 +621,34 @@ static void conv_t_taps(dae_conv_taps *tp, int a, int b, int W)
         }
 }
 
+int dae_conv2d_bf16_layer(int k, int s, int p)
+{
+    return k == 3 && p == 1 && (s == 1 || s == 2) && dae_bf16_supported() &&
+           dae_conv3x3_supported();
+}
+
+int dae_conv_t2d_bf16_layer(int k, int s, int p, int op)
+{
+    return use_taps_t(k, s, p, op) && dae_bf16_supported();
+}
+
 size_t dae_conv_t2d_col_size(int B, int C, int H, int W, int OC, int k, int s, int p, int op)
 {
     size_t P = (size_t)H * W, g = (size_t)conv_group(B, (int)P);
     size_t im2col = ((size_t)OC * k * k + (g > 1 ? (size_t)C : 0)) * g * P;
     if (!use_taps_t(k, s, p, op))
         return im2col;
-    /* the input side by side, the 4 phases' outputs, the masks */
-    size_t taps = ((g > 1 ? (size_t)C : 0) + 4 * (size_t)OC) * g * P +
+    /* the input side by side, its bf16 channel pairs (bf16 weights), the 4 phases'
+     * outputs, the masks */
+    size_t taps = ((g > 1 ? (size_t)C : 0) + (size_t)(C + 1) / 2 + 4 * (size_t)OC) * g * P +
                   dae_conv3x3_taps_scratch(g * P, 4);
     return taps > im2col ? taps : im2col;
 }
 
 /* Images [n0, n0+g) by the taps kernel (use_taps_t). */
-static void conv_t2d_taps(float *out, const float *x, const float *w, const float *b,
-                          float *col, int g, int C, int H, int W, int OC, int OH, int OW,
-                          dae_act act, float slope)
+static void conv_t2d_taps(float *out, const float *x, const float *w, const uint32_t *wbf,
+                          const float *b, float *col, int g, int C, int H, int W, int OC, int OH,
+                          int OW, dae_act act, float slope)
 {
     size_t P = (size_t)H * W, N = (size_t)g * P, OP = (size_t)OH * OW;
     const float *xs = x;
@@ -633,13 +659,23 @@ static void conv_t2d_taps(float *out, const float *x, const float *w, const floa
         ph = col + (size_t)C * N;
     }
     float *mk = ph + 4 * (size_t)OC * N;
+    uint32_t *xb = NULL;
+    if (wbf) { /* the channel pairs once for the 4 phases */
+        xb = (uint32_t *)(void *)mk;
+        dae_bf16_pack_pairs(xb, xs, C, N);
+        mk += (size_t)(C + 1) / 2 * N;
+    }
     for (int a = 0; a < 2; a++)
         for (int bb = 0; bb < 2; bb++) {
             dae_conv_taps tp;
             conv_t_taps(&tp, a, bb, W);
             float *y = ph + (size_t)(a * 2 + bb) * OC * N;
-            dae_conv3x3_taps_forward(y, xs, w, b, &tp, C, 1, H, W, N, OC, 9, (size_t)OC * 9,
-                                     mk, act, slope);
+            if (xb)
+                dae_conv3x3_taps_forward_bf16(y, xb, wbf, b, &tp, C, 1, H, W, N, OC, mk, act,
+                                              slope);
+            else
+                dae_conv3x3_taps_forward(y, xs, w, b, &tp, C, 1, H, W, N, OC, 9,
+                                         (size_t)OC * 9, mk, act, slope);
             /* interleave: phase row i of image j is output row 2i+a (when inside) */
             int rows = (OH - a + 1) / 2, cols = (OW - bb + 1) / 2;
             for (int j = 0; j < g; j++)
@@ -653,9 +689,10 @@ static void conv_t2d_taps(float *out, const float *x, const float *w, const floa
         }
 }
 
-void dae_conv_t2d_forward_ex(float *out, const float *in, const float *w, const float *b,
-                             float *col, int B, int C, int H, int W, int OC, int k, int s,
-                             int p, int op, dae_act act, float slope)
+void dae_conv_t2d_forward_ex(float *out, const float *in, const float *w,
+                             const uint32_t *wbf, const float *b, float *col, int B, int C,
+                             int H, int W, int OC, int k, int s, int p, int op, dae_act act,
+                             float slope)
 {
     int OH = (H - 1) * s - 2 * p + k + op, OW = (W - 1) * s - 2 * p + k + op;
     int P = H * W, K = OC * k * k, G = conv_group(B, P);
@@ -664,8 +701,8 @@ void dae_conv_t2d_forward_ex(float *out, const float *in, const float *w, const 
         int g = B - n0 < G ? B - n0 : G, N = g * P;
         const float *x = in + (size_t)n0 * C * P;
         if (use_taps_t(k, s, p, op)) {
-            conv_t2d_taps(out + (size_t)n0 * osz, x, w, b, col, g, C, H, W, OC, OH, OW, act,
-                          slope);
+            conv_t2d_taps(out + (size_t)n0 * osz, x, w, wbf, b, col, g, C, H, W, OC, OH, OW,
+                          act, slope);
             continue;
         }
         if (g > 1) {
@@ -687,7 +724,8 @@ void dae_conv_t2d_forward(float *out, const float *in, const float *w, const flo
                           float *col, int B, int C, int H, int W, int OC, int k, int s, int p,
                           int op)
 {
-    dae_conv_t2d_forward_ex(out, in, w, b, col, B, C, H, W, OC, k, s, p, op, DAE_ACT_IDENTITY,
+    dae_conv_t2d_forward_ex(out, in, w, NULL, b, col, B, C, H, W, OC, k, s, p, op,
+                            DAE_ACT_IDENTITY,
                             0.0f);
 }
 

@@ -44,6 +44,10 @@ struct dae_workspace {
     size_t cap_grad;
     float *res_out;       /* residual models: input - net(input) */
     int fwd_B;            /* batch of the last full forward (0: none) */
+    /* inference precision: wbf[i] layer i's weights packed for the bf16 taps kernel
+     * (NULL: fp32), taken from the model's parameters by dae_workspace_set_precision */
+    dae_precision prec;
+    uint32_t **wbf;
 };
 
 static int n_layers(const dae_model *m)
@@ -625,6 +629,10 @@ void dae_workspace_free(dae_workspace *ws)
     free(ws->grad[0]);
     free(ws->grad[1]);
     free(ws->res_out);
+    if (ws->wbf)
+        for (int i = 0; i < n_layers(ws->m); i++)
+            free(ws->wbf[i]);
+    free(ws->wbf);
     free(ws);
 }
 
@@ -776,9 +784,10 @@ const float *dae_workspace_latent(const dae_workspace *ws)
  * applied by L's kernel as it writes its output. cols/threads: conv2d may split one pass
  * over threads (row bands); the other kernels use cols[0]. */
 static void layer_forward(const dae_model *m, const dae_layer *L, const dae_layer *fuse,
-                          float *y, const float *x, float *const *cols, int threads, int B,
-                          dae_shape in)
+                          const dae_workspace *ws, float *y, const float *x,
+                          float *const *cols, int threads, int B, dae_shape in)
 {
+    const uint32_t *wbf = ws->prec == DAE_PREC_BF16 ? ws->wbf[L - m->layers] : NULL;
     const float *w = m->params + L->w_off, *b = m->params + L->b_off;
     dae_act fa = fuse ? fuse->act : DAE_ACT_IDENTITY;
     float fs = fuse ? fuse->slope : 0.0f;
@@ -787,11 +796,13 @@ static void layer_forward(const dae_model *m, const dae_layer *L, const dae_laye
         dae_linear_forward(y, x, w, b, B, L->in_f, L->out_f);
         break;
     case DAE_LAYER_CONV2D:
-        dae_conv2d_forward_ex(y, x, w, b, cols, threads, B, in.c, in.h, in.w, L->out_ch, L->k,
+        dae_conv2d_forward_ex(y, x, w, wbf, b, cols, threads, B, in.c, in.h, in.w, L->out_ch,
+                              L->k,
                               L->stride, L->pad, fa, fs);
         break;
     case DAE_LAYER_CONV_T2D:
-        dae_conv_t2d_forward_ex(y, x, w, b, cols[0], B, in.c, in.h, in.w, L->out_ch, L->k,
+        dae_conv_t2d_forward_ex(y, x, w, wbf, b, cols[0], B, in.c, in.h, in.w, L->out_ch,
+                                L->k,
                                 L->stride, L->pad, L->out_pad, fa, fs);
         break;
     case DAE_LAYER_ACT:
@@ -912,7 +923,7 @@ static const float *forward_slice(const dae_model *m, dae_workspace *ws, const f
                    (size_t)nb * shape_values(sh[from]) * sizeof *x);
         for (int i = from; i < to; i++) {
             int f = fused_act(m, ws, i, to);
-            layer_forward(m, &m->layers[i], f ? &m->layers[i + 1] : NULL,
+            layer_forward(m, &m->layers[i], f ? &m->layers[i + 1] : NULL, ws,
                           ws->act[i + 1] + OFF(i + 1), ws->act[i] + OFF(i), cols, threads, nb,
                           sh[i]);
             i += f;
@@ -948,7 +959,7 @@ static const float *forward_slice(const dae_model *m, dae_workspace *ws, const f
             continue;
         int nbuf = L->kind == DAE_LAYER_ACT && cb >= 0 ? cb : cb == 0 ? 1 : 0;
         int f = fused_act(m, ws, i, to);
-        layer_forward(m, L, f ? &m->layers[i + 1] : NULL, ws->buf[nbuf] + (size_t)n0 * sb,
+        layer_forward(m, L, f ? &m->layers[i + 1] : NULL, ws, ws->buf[nbuf] + (size_t)n0 * sb,
                       cur + curoff, cols, threads, nb, sh[i]);
         cur = ws->buf[nbuf];
         curoff = (size_t)n0 * sb;
@@ -1224,4 +1235,55 @@ nomem:
 int dae_workspace_threads(const dae_workspace *ws)
 {
     return ws->threads;
+}
+
+/* The layers that run in bf16 when asked: the convolutions the taps kernel may take. */
+static int bf16_layer(const dae_layer *L)
+{
+    return (L->kind == DAE_LAYER_CONV2D && dae_conv2d_bf16_layer(L->k, L->stride, L->pad)) ||
+           (L->kind == DAE_LAYER_CONV_T2D &&
+            dae_conv_t2d_bf16_layer(L->k, L->stride, L->pad, L->out_pad));
+}
+
+int dae_workspace_set_precision(dae_workspace *ws, dae_precision prec, dae_error *err)
+{
+    if (prec != DAE_PREC_FP32 && prec != DAE_PREC_BF16)
+        return dae_error_set(err, DAE_EINVAL, "workspace: unknown precision %d", (int)prec);
+    if (prec == DAE_PREC_BF16 && ws->training)
+        return dae_error_set(err, DAE_EINVAL, "workspace: bf16 is for inference workspaces "
+                             "(training computes in fp32)");
+    if (prec == DAE_PREC_BF16 && !dae_bf16_supported()) {
+        ws->prec = DAE_PREC_FP32; /* no AVX512-BF16 on this CPU: fp32 */
+        return DAE_OK;
+    }
+    if (prec == DAE_PREC_BF16 && !ws->wbf) {
+        const dae_model *m = ws->m;
+        int n = n_layers(m);
+        uint32_t **wbf = calloc((size_t)n, sizeof *wbf);
+        if (!wbf)
+            goto nomem;
+        for (int i = 0; i < n; i++) {
+            const dae_layer *L = &m->layers[i];
+            if (!bf16_layer(L))
+                continue;
+            int tr = L->kind == DAE_LAYER_CONV_T2D;
+            if (!(wbf[i] = malloc(dae_bf16_weights_size(L->in_ch, L->out_ch) * sizeof **wbf))) {
+                for (int j = 0; j < i; j++)
+                    free(wbf[j]);
+                free(wbf);
+                goto nomem;
+            }
+            dae_bf16_pack_weights(wbf[i], m->params + L->w_off, L->in_ch, L->out_ch, tr);
+        }
+        ws->wbf = wbf;
+    }
+    ws->prec = prec;
+    return DAE_OK;
+nomem:
+    return dae_error_set(err, DAE_ENOMEM, "workspace: out of memory for the bf16 weights");
+}
+
+dae_precision dae_workspace_precision(const dae_workspace *ws)
+{
+    return ws->prec;
 }

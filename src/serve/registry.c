@@ -17,6 +17,7 @@ struct dae_registry {
     char dir[1024];
     int n_workers;
     dae_file_map map;          /* model files: mapped or copied */
+    dae_precision prec;        /* of the inference workspaces */
     pthread_mutex_t mu;        /* guards entries / n */
     pthread_mutex_t reload_mu; /* one reload at a time */
     dae_entry **entries;       /* sorted by name, each holds one reference */
@@ -73,6 +74,11 @@ dae_registry *dae_registry_create(const char *dir, int n_workers, dae_error *err
 void dae_registry_set_map(dae_registry *r, dae_file_map map)
 {
     r->map = map;
+}
+
+void dae_registry_set_precision(dae_registry *r, dae_precision prec)
+{
+    r->prec = prec;
 }
 
 void dae_registry_free(dae_registry *r)
@@ -165,6 +171,7 @@ static dae_entry *entry_load(dae_registry *r, const char *file, const struct sta
     e->loaded_at = time(NULL);
     e->photo = facts;
     e->n_ws = r->n_workers;
+    e->prec = r->prec;
     /* The anomaly scorer of the model's calibration; models whose output is not an image
      * of the input's shape (super-resolution) have none and cannot serve /v1/score. */
     dae_error serr = {0};
@@ -496,6 +503,10 @@ dae_workspace *dae_entry_workspace(dae_entry *e, int worker, int batch, dae_shap
     /* Sized for this shape; the caller asks for its full batch chunk, so a worker that
      * keeps seeing one shape creates its workspace once. */
     dae_workspace *ws = dae_workspace_create(e->mf->model, batch, in, 0, err);
+    if (ws && dae_workspace_set_precision(ws, e->prec, err)) {
+        dae_workspace_free(ws);
+        ws = NULL;
+    }
     if (!ws) {
         e->ws_batch[worker] = 0;
         e->ws_in[worker] = (dae_shape){0, 0, 0};

@@ -684,6 +684,12 @@ dae_server *dae_server_create(const dae_serve_config *cfg, dae_error *err)
     if (!(s->reg = dae_registry_create(cfg->models, s->n_workers, err)))
         goto fail;
     dae_registry_set_map(s->reg, (dae_file_map)dae_file_map_from_name(cfg->model_mmap));
+    dae_precision prec = !strcmp(cfg->precision, "fp32") ? DAE_PREC_FP32 : DAE_PREC_BF16;
+    if (prec == DAE_PREC_BF16 && !dae_bf16_supported()) {
+        dae_log(DAE_LOG_INFO, "precision: bf16 asked, this CPU has no AVX512-BF16: fp32");
+        prec = DAE_PREC_FP32;
+    }
+    dae_registry_set_precision(s->reg, prec);
     dae_reload_report rep;
     if (dae_registry_reload(s->reg, &rep, err) != DAE_OK)
         goto fail;
