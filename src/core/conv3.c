@@ -623,27 +623,44 @@ void dae_bf16_pack_pairs(uint32_t *xb, const float *x, int C, size_t M)
 #endif
 }
 
+#ifdef C3_X86
+/* Masks, tap table, kernel and the unfused activation of either form. C: channels (bf16:
+ * channel pairs) of cs floats each; tap t's weights at wt[t] * wk (times OC when packed). */
+static void taps_run(float *y, const float *x, const float *w, const float *b,
+                     const dae_conv_taps *tp, int C, size_t cs, int Hp, int Wp, size_t N,
+                     int OC, size_t wo, size_t wc, size_t wk, int bf, float *scratch,
+                     dae_act act, float slope)
+{
+    uint16_t *mk = (uint16_t *)scratch;
+    taps_masks(mk, tp, Hp, Wp, N);
+    taps_tab tt = {.T = tp->T};
+    for (int t = 0; t < tp->T; t++) {
+        tt.xo[t] = (ptrdiff_t)tp->pl[t] * (ptrdiff_t)N + tp->off[t];
+        tt.wk[t] = (size_t)tp->wt[t] * wk;
+    }
+    int fused = act == DAE_ACT_IDENTITY || act == DAE_ACT_RELU || act == DAE_ACT_LEAKY_RELU;
+    dae_act fa = fused ? act : DAE_ACT_IDENTITY;
+    if (bf)
+        taps_all_bf16(y, x, w, b, &tt, C, cs, N, OC, wo, wc, mk, fa, slope);
+    else
+        taps_all(y, x, w, b, &tt, C, cs, N, OC, wo, wc, mk, fa, slope);
+    if (!fused)
+        for (int o = 0; o < OC; o++)
+            dae_act_forward(y + (size_t)o * N, y + (size_t)o * N, N, act, slope);
+}
+#endif
+
 void dae_conv3x3_taps_forward_bf16(float *y, const uint32_t *xb, const uint32_t *wb,
                                    const float *b, const dae_conv_taps *tp, int C, int NPL,
                                    int Hp, int Wp, size_t N, int OC, float *scratch,
                                    dae_act act, float slope)
 {
 #ifdef C3_X86
-    uint16_t *mk = (uint16_t *)scratch;
-    taps_masks(mk, tp, Hp, Wp, N);
-    taps_tab tt = {.T = tp->T};
-    for (int t = 0; t < tp->T; t++) {
-        tt.xo[t] = (ptrdiff_t)tp->pl[t] * (ptrdiff_t)N + tp->off[t];
-        tt.wk[t] = (size_t)tp->wt[t] * (size_t)OC;
-    }
-    int fused = act == DAE_ACT_IDENTITY || act == DAE_ACT_RELU || act == DAE_ACT_LEAKY_RELU;
     /* the pairs travel through the kernel's float pointers: its vector loads may alias
      * anything, and block_dot_bf16 reads the weights with memcpy */
-    taps_all_bf16(y, (const float *)(const void *)xb, (const float *)(const void *)wb, b, &tt, (C + 1) / 2, (size_t)NPL * N, N, OC, 1, 9 * (size_t)OC,
-                  mk, fused ? act : DAE_ACT_IDENTITY, slope);
-    if (!fused)
-        for (int o = 0; o < OC; o++)
-            dae_act_forward(y + (size_t)o * N, y + (size_t)o * N, N, act, slope);
+    taps_run(y, (const float *)(const void *)xb, (const float *)(const void *)wb, b, tp,
+             (C + 1) / 2, (size_t)NPL * N, Hp, Wp, N, OC, 1, 9 * (size_t)OC, (size_t)OC, 1,
+             scratch, act, slope);
 #endif
 }
 
@@ -659,18 +676,7 @@ void dae_conv3x3_taps_forward(float *y, const float *x, const float *w, const fl
                               dae_act act, float slope)
 {
 #ifdef C3_X86
-    uint16_t *mk = (uint16_t *)scratch;
-    taps_masks(mk, tp, Hp, Wp, N);
-    taps_tab tt = {.T = tp->T};
-    for (int t = 0; t < tp->T; t++) {
-        tt.xo[t] = (ptrdiff_t)tp->pl[t] * (ptrdiff_t)N + tp->off[t];
-        tt.wk[t] = (size_t)tp->wt[t];
-    }
-    int fused = act == DAE_ACT_IDENTITY || act == DAE_ACT_RELU || act == DAE_ACT_LEAKY_RELU;
-    taps_all(y, x, w, b, &tt, C, (size_t)NPL * N, N, OC, wo, wc, mk,
-             fused ? act : DAE_ACT_IDENTITY, slope);
-    if (!fused)
-        for (int o = 0; o < OC; o++)
-            dae_act_forward(y + (size_t)o * N, y + (size_t)o * N, N, act, slope);
+    taps_run(y, x, w, b, tp, C, (size_t)NPL * N, Hp, Wp, N, OC, wo, wc, 1, 0, scratch, act,
+             slope);
 #endif
 }

@@ -503,8 +503,8 @@ void dae_conv2d_forward_ex(float *out, const float *in, const float *w, const ui
     pthread_t tid[DAE_MAX_THREADS];
     int started[DAE_MAX_THREADS] = {0};
     for (int t = 0; t < T; t++)
-        jobs[t] = (conv_job){out, in,   w, b, wbf, cols[t], B,     C, H,
-                             W,   OC,   k, s, p,   t,       T, act, slope};
+        jobs[t] = (conv_job){out, in, w, b, wbf, cols[t], B, C, H, W, OC, k, s, p, t, T,
+                             act, slope};
     for (int t = 1; t < T; t++)
         started[t] = pthread_create(&tid[t], NULL, conv_job_run, &jobs[t]) == 0;
     conv_job_run(&jobs[0]);
@@ -725,8 +725,7 @@ void dae_conv_t2d_forward(float *out, const float *in, const float *w, const flo
                           int op)
 {
     dae_conv_t2d_forward_ex(out, in, w, NULL, b, col, B, C, H, W, OC, k, s, p, op,
-                            DAE_ACT_IDENTITY,
-                            0.0f);
+                            DAE_ACT_IDENTITY, 0.0f);
 }
 
 void dae_conv_t2d_backward(float *din, float *dw, float *db, const float *dout,
