@@ -14,7 +14,8 @@
 TSAN_CC    ?= $(CC)
 TSAN_BUILD := build/tsan
 TSAN_TESTS ?= tests/e2e/serve_load.sh tests/e2e/serve_reload.sh tests/e2e/serve_sigterm.sh \
-              tests/e2e/serve_faults.sh tests/e2e/serve_slow.sh tests/e2e/serve_split.sh
+              tests/e2e/serve_faults.sh tests/e2e/serve_slow.sh tests/e2e/serve_split.sh \
+              tests/e2e/serve_budget.sh
 TSAN_FLAGS := -O1 -g -fsanitize=thread -fno-omit-frame-pointer
 # history_size=4: longer stacks of the earlier access (memory is not tight); halt_on_error=0
 # and log_path: every report is written to a file and the check below fails the run, so a

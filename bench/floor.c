@@ -286,7 +286,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 int main(int argc, char **argv)
 {
     int port = 8090, workers = 0, epoll = 0;
-    size_t conn_memory = (size_t)32 * 1024; /* daed's --conn-memory default */
+    size_t conn_memory = (size_t)16 * 1024; /* daed's --conn-memory default */
     const char *bind_addr = "127.0.0.1", *port_file = NULL;
     for (int i = 1; i < argc; i += 2) {
         if (i + 1 >= argc) {

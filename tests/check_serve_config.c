@@ -17,7 +17,8 @@ START_TEST(test_defaults)
     ck_assert_int_eq(c.workers, 0);
     ck_assert_int_eq(c.batch_delay_us, 0);
     ck_assert_uint_eq(c.max_body, 16u << 20);
-    ck_assert_uint_eq(c.conn_memory, 32u << 10);
+    ck_assert_uint_eq(c.conn_memory, 16u << 10);
+    ck_assert_uint_eq(c.body_budget, 2u << 20);
     ck_assert_uint_eq(c.batch_memory, 1u << 20);
     ck_assert_str_eq(c.api_key, "");
     ck_assert_str_eq(c.model_mmap, "auto");

@@ -35,6 +35,9 @@ typedef struct dae_prom_gauges {
     int inflight;
     int ready;
     int workers;
+    size_t body_bytes;          /* request bodies held (--body-budget) */
+    int body_waiting;           /* requests waiting to read their body */
+    uint64_t body_waited_total; /* requests that ever waited */
 } dae_prom_gauges;
 
 /* The whole exposition as a malloc'd NUL-terminated text (*len without the NUL); NULL on

@@ -48,6 +48,7 @@ typedef struct dae_serve_config {
     int conn_limit;          /* connections in total */
     int per_ip_limit;        /* connections per client address */
     size_t conn_memory;      /* per-connection buffer memory */
+    size_t body_budget;      /* request body bytes held at once (0: no bound) */
     int epoll;               /* I/O thread polls with epoll (1, default) or poll (0) */
     /* security and lifecycle */
     char api_key[256];       /* "" = no key; never logged */

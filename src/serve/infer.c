@@ -428,6 +428,7 @@ void infer_run(void *ctx, int worker, dae_job **jobs, int n)
             req_fail(reqs[i], &err);
             done[i] = 1;
         }
+        req_body_free(reqs[i]); /* parsed: its bytes go back to --body-budget */
     }
     /* Fully convolutional denoisers: the request continues as tiles (tiles.c). */
     for (int i = 0; i < n; i++)

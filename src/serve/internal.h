@@ -20,6 +20,7 @@
 #include "daed/serve.h"
 #include "daed/serve_config.h"
 #include "daed/workpool.h"
+#include "admit.h"
 #include "sbuf.h"
 
 /* What a worker does for a job; jobs batch together only with the same op and model. */
@@ -60,9 +61,11 @@ struct dae_server {
     pthread_t sig_thread;
     int sig_started;
     struct dae_deadline *deadline; /* --request-timeout watchdog (deadline.c); NULL: off */
+    dae_admit *admit;         /* --body-budget (admit.c) */
 };
 
-enum { PH_HEADERS, PH_BODY, PH_WAITING, PH_DONE };
+/* PH_ADMIT: suspended after the headers until --body-budget lets the body in. */
+enum { PH_HEADERS, PH_ADMIT, PH_BODY, PH_WAITING, PH_DONE };
 
 struct dae_req {
     dae_job job;              /* workpool link */
@@ -78,6 +81,8 @@ struct dae_req {
     /* body */
     char *body;
     size_t len, cap;
+    size_t declared;          /* Content-Length (0: none or chunked) */
+    dae_admit_ticket ticket;  /* its place in --body-budget */
     size_t discarded;         /* body bytes dropped after an error */
     /* request facts captured on the first call */
     int is_json;              /* Content-Type application/json */
@@ -120,6 +125,9 @@ void req_fail(dae_req *r, const dae_error *e);
 void req_submit(dae_req *r, int op);
 /* Resume a suspended request after its answer was set (worker side). */
 void req_resume(dae_req *r);
+/* Free r's body (parsed, or the request is over) and give its bytes back to --body-budget,
+ * resuming the requests that may now read theirs. Any thread that owns r. */
+void req_body_free(dae_req *r);
 int64_t dae_now_ns(void);
 
 /* ---- handlers (v1.c, v2.c) run on the HTTP thread ---- */

@@ -235,5 +235,15 @@ char *dae_prom_render(dae_prom *m, const dae_prom_gauges *g, size_t *len)
               (unsigned long long)atomic_load(&m->reload_failures),
               (unsigned long long)atomic_load(&m->splits),
               (unsigned long long)atomic_load(&m->split_parts));
+    sb_printf(&b,
+              "# HELP daed_body_bytes Request body bytes held now (counted against "
+              "--body-budget).\n"
+              "# TYPE daed_body_bytes gauge\ndaed_body_bytes %zu\n"
+              "# HELP daed_body_waiting Requests waiting for --body-budget before their "
+              "body is read.\n"
+              "# TYPE daed_body_waiting gauge\ndaed_body_waiting %d\n"
+              "# HELP daed_body_waited_total Requests that had to wait for --body-budget.\n"
+              "# TYPE daed_body_waited_total counter\ndaed_body_waited_total %llu\n",
+              g->body_bytes, g->body_waiting, (unsigned long long)g->body_waited_total);
     return sb_take(&b, len);
 }

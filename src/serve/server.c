@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -276,10 +277,8 @@ static void req_begin(dae_server *s, dae_req *r, const char *url, const char *me
                       "bytes (--max-body)", n, s->cfg.max_body);
             return;
         }
-        if (!errno && end != cl && !*end && n && (r->route->flags & DAE_ROUTE_BODY)) {
-            r->body = malloc((size_t)n + 1);
-            r->cap = r->body ? (size_t)n + 1 : 0;
-        }
+        if (!errno && end != cl && !*end && (r->route->flags & DAE_ROUTE_BODY))
+            r->declared = (size_t)n; /* the buffer is sized once the body is let in */
     }
     const char *ct = header(r->conn, MHD_HTTP_HEADER_CONTENT_TYPE);
     r->is_json = ct && !strncasecmp(ct, "application/json", 16);
@@ -291,6 +290,8 @@ static void req_begin(dae_server *s, dae_req *r, const char *url, const char *me
         read_query(r);
 }
 
+static dae_deadline_conn *deadline_of(const dae_server *s, struct MHD_Connection *c);
+
 static int append_body(dae_req *r, const char *data, size_t n)
 {
     size_t max = r->s->cfg.max_body;
@@ -300,7 +301,7 @@ static int append_body(dae_req *r, const char *data, size_t n)
         return -1;
     }
     if (r->len + n + 1 > r->cap) {
-        size_t cap = r->cap ? r->cap : 4096;
+        size_t cap = r->cap ? r->cap : r->declared > n ? r->declared + 1 : 4096;
         while (cap < r->len + n + 1)
             cap *= 2;
         if (cap > max + 1)
@@ -316,7 +317,48 @@ static int append_body(dae_req *r, const char *data, size_t n)
     memcpy(r->body + r->len, data, n);
     r->len += n;
     r->body[r->len] = '\0';
+    dae_admit_grow(r->s->admit, &r->ticket, r->len);
     return 0;
+}
+
+static dae_req *req_of_ticket(dae_admit_ticket *t)
+{
+    return (dae_req *)((char *)t - offsetof(dae_req, ticket));
+}
+
+/* Resume the requests --body-budget let in (their connections are suspended in PH_ADMIT). */
+static void resume_admitted(dae_admit_ticket *t)
+{
+    while (t) {
+        dae_admit_ticket *next = t->next;
+        MHD_resume_connection(req_of_ticket(t)->conn);
+        t = next;
+    }
+}
+
+void req_body_free(dae_req *r)
+{
+    free(r->body);
+    r->body = NULL;
+    r->len = r->cap = 0;
+    resume_admitted(dae_admit_leave(r->s->admit, &r->ticket));
+}
+
+/* --body-budget on the first call of a request whose body is coming (Content-Length > 0:
+ * a chunked body is not held back). 1: wait (the connection is suspended in PH_ADMIT,
+ * its --request-timeout clock stopped until it is let in). */
+static int admit_body(dae_req *r)
+{
+    dae_server *s = r->s;
+    if (!r->declared || dae_admit_try(s->admit, &r->ticket, r->declared))
+        return 0;
+    /* Suspend before queueing: once queued, any thread may resume the connection. */
+    r->phase = PH_ADMIT;
+    dae_deadline_read_done(deadline_of(s, r->conn));
+    MHD_suspend_connection(r->conn);
+    if (dae_admit_wait(s->admit, &r->ticket))
+        MHD_resume_connection(r->conn);
+    return 1;
 }
 
 static void dispatch(dae_req *r)
@@ -388,7 +430,17 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
             if (!cl || strcmp(cl, "0") != 0)
                 return queue_answer(r);
         }
+        if (!r->status)
+            admit_body(r);
         return MHD_YES;
+    }
+    if (r->phase == PH_ADMIT) {
+        /* Let in by --body-budget. libmicrohttpd repeats the first call (no data) after a
+         * resume; a body of declared length > 0 cannot be complete before its bytes came. */
+        r->phase = PH_BODY;
+        dae_deadline_restart(deadline_of(s, conn));
+        if (!*upload_size)
+            return MHD_YES;
     }
     if (r->answered) {
         *upload_size = 0;
@@ -446,7 +498,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
                 : dae_deadline_expired(dl) ? " (closed: --request-timeout)"
                 : " (connection lost)");
     dae_entry_unref(r->entry);
-    free(r->body);
+    req_body_free(r);
     free(r->resp);
     free(r);
     atomic_fetch_sub(&s->inflight, 1);
@@ -677,7 +729,8 @@ dae_server *dae_server_create(const dae_serve_config *cfg, dae_error *err)
 
     s->prom = dae_prom_create(dae_route_names(), DAE_ROUTE_COUNT);
     s->wctx = calloc((size_t)s->n_workers, sizeof *s->wctx);
-    if (!s->prom || !s->wctx) {
+    s->admit = dae_admit_create(cfg->body_budget);
+    if (!s->prom || !s->wctx || !s->admit) {
         dae_error_set(err, DAE_ENOMEM, "out of memory");
         goto fail;
     }
@@ -765,6 +818,10 @@ static int drain(dae_server *s)
     }
     atomic_store(&s->draining, 1);
     atomic_store(&s->ready, 0);
+    /* Requests waiting for --body-budget read their bodies now (and are served or answered
+     * 503 like the others): none may stay suspended past MHD_stop_daemon. */
+    if (s->admit)
+        resume_admitted(dae_admit_open(s->admit));
     /* Admin reloads still waiting are answered (the loop is over). */
     pthread_mutex_lock(&s->ctl_mu);
     dae_req *w = s->reload_waiters;
@@ -843,6 +900,7 @@ void dae_server_free(dae_server *s)
     }
     dae_registry_free(s->reg);
     dae_prom_free(s->prom);
+    dae_admit_free(s->admit);
     for (int i = 0; s->wctx && i < s->n_workers; i++)
         free(s->wctx[i].stage);
     free(s->wctx);

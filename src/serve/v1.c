@@ -168,6 +168,9 @@ static void metrics(dae_req *r)
         .inflight = atomic_load(&s->inflight),
         .ready = atomic_load(&s->ready) && !atomic_load(&s->draining),
         .workers = s->n_workers,
+        .body_bytes = dae_admit_charged(s->admit),
+        .body_waiting = dae_admit_waiting(s->admit),
+        .body_waited_total = dae_admit_waited_total(s->admit),
     };
     size_t len;
     char *body = dae_prom_render(s->prom, &g, &len);

@@ -1,0 +1,181 @@
+/* check_serve_admit.c — --body-budget: who reads a body now, who waits, in which order. */
+#include "check_quiet.h"
+
+#include "../src/serve/admit.h"
+
+#define KB ((size_t)1024)
+
+static int count(const dae_admit_ticket *t)
+{
+    int n = 0;
+    for (; t; t = t->next)
+        n++;
+    return n;
+}
+
+START_TEST(test_budget_holds_back_and_lets_in_in_order)
+{
+    dae_admit *a = dae_admit_create(40 * KB);
+    ck_assert_ptr_nonnull(a);
+    dae_admit_ticket t[5] = {{0}};
+    /* Each is charged min(declared, 16 KB) when let in: 16 + 16 = 32 < 40, 48 >= 40. */
+    ck_assert_int_eq(dae_admit_try(a, &t[0], 43 * KB), 1);
+    ck_assert_int_eq(dae_admit_try(a, &t[1], 43 * KB), 1);
+    ck_assert_uint_eq(dae_admit_charged(a), 32 * KB);
+    ck_assert_int_eq(dae_admit_try(a, &t[2], 43 * KB), 1); /* 32 < 40: room for one more */
+    ck_assert_int_eq(dae_admit_try(a, &t[3], 500), 0);     /* 48 >= 40 */
+    ck_assert_int_eq(dae_admit_wait(a, &t[3]), 0);
+    ck_assert_int_eq(t[3].state, DAE_ADMIT_WAITING);
+    /* Nobody jumps the queue, however small. */
+    ck_assert_int_eq(dae_admit_try(a, &t[4], 10), 0);
+    ck_assert_int_eq(dae_admit_wait(a, &t[4]), 0);
+    ck_assert_int_eq(dae_admit_waiting(a), 2);
+    ck_assert_uint_eq(dae_admit_waited_total(a), 2);
+    /* Received bytes count once they pass the reservation. */
+    dae_admit_grow(a, &t[0], 8 * KB);
+    ck_assert_uint_eq(dae_admit_charged(a), 48 * KB);
+    dae_admit_grow(a, &t[0], 43 * KB);
+    ck_assert_uint_eq(dae_admit_charged(a), 75 * KB);
+    /* t[1] leaves: 59 KB still charged, over 40: nobody gets in. */
+    ck_assert_ptr_null(dae_admit_leave(a, &t[1]));
+    /* t[0] leaves: 16 KB charged: t[3] (500 B) and then t[4] (10 B) fit, in that order. */
+    dae_admit_ticket *in = dae_admit_leave(a, &t[0]);
+    ck_assert_int_eq(count(in), 2);
+    ck_assert_ptr_eq(in, &t[3]);
+    ck_assert_ptr_eq(in->next, &t[4]);
+    ck_assert_int_eq(t[3].state, DAE_ADMIT_IN);
+    ck_assert_uint_eq(dae_admit_charged(a), 16 * KB + 500 + 10);
+    ck_assert_int_eq(dae_admit_waiting(a), 0);
+    for (int i = 2; i < 5; i++)
+        ck_assert_ptr_null(dae_admit_leave(a, &t[i]));
+    ck_assert_uint_eq(dae_admit_charged(a), 0);
+    /* Leaving twice is harmless. */
+    ck_assert_ptr_null(dae_admit_leave(a, &t[2]));
+    ck_assert_uint_eq(dae_admit_charged(a), 0);
+    dae_admit_free(a);
+}
+END_TEST
+
+START_TEST(test_oversized_body_gets_in_alone)
+{
+    dae_admit *a = dae_admit_create(16 * KB);
+    dae_admit_ticket big = {0}, small = {0};
+    /* Nothing charged: a body far over the budget is let in. */
+    ck_assert_int_eq(dae_admit_try(a, &big, 5000 * KB), 1);
+    dae_admit_grow(a, &big, 5000 * KB);
+    ck_assert_int_eq(dae_admit_try(a, &small, 100), 0);
+    ck_assert_int_eq(dae_admit_wait(a, &small), 0);
+    dae_admit_ticket *in = dae_admit_leave(a, &big);
+    ck_assert_ptr_eq(in, &small);
+    ck_assert_ptr_null(in->next);
+    ck_assert_ptr_null(dae_admit_leave(a, &small));
+    dae_admit_free(a);
+}
+END_TEST
+
+START_TEST(test_declared_length_alone_holds_little)
+{
+    /* A client that declares 1 GB and sends nothing is charged 16 KB, not 1 GB. */
+    dae_admit *a = dae_admit_create(64 * KB);
+    dae_admit_ticket liar = {0}, t = {0};
+    ck_assert_int_eq(dae_admit_try(a, &liar, (size_t)1 << 30), 1);
+    ck_assert_uint_eq(dae_admit_charged(a), 16 * KB);
+    ck_assert_int_eq(dae_admit_try(a, &t, 43 * KB), 1);
+    dae_admit_leave(a, &t);
+    dae_admit_leave(a, &liar);
+    dae_admit_free(a);
+}
+END_TEST
+
+START_TEST(test_waiter_that_goes_away_leaves_the_queue)
+{
+    dae_admit *a = dae_admit_create(1);
+    dae_admit_ticket t[4] = {{0}};
+    ck_assert_int_eq(dae_admit_try(a, &t[0], 100), 1);
+    for (int i = 1; i < 4; i++) {
+        ck_assert_int_eq(dae_admit_try(a, &t[i], 100), 0);
+        ck_assert_int_eq(dae_admit_wait(a, &t[i]), 0);
+    }
+    /* The middle and then the last waiter hang up while waiting. */
+    ck_assert_ptr_null(dae_admit_leave(a, &t[2]));
+    ck_assert_ptr_null(dae_admit_leave(a, &t[3]));
+    ck_assert_int_eq(dae_admit_waiting(a), 1);
+    dae_admit_ticket *in = dae_admit_leave(a, &t[0]);
+    ck_assert_ptr_eq(in, &t[1]);
+    ck_assert_ptr_null(in->next);
+    /* The queue's tail was fixed: a new waiter queues and is let in next. */
+    dae_admit_ticket u = {0};
+    ck_assert_int_eq(dae_admit_try(a, &u, 100), 0);
+    ck_assert_int_eq(dae_admit_wait(a, &u), 0);
+    ck_assert_ptr_eq(dae_admit_leave(a, &t[1]), &u);
+    dae_admit_leave(a, &u);
+    ck_assert_uint_eq(dae_admit_charged(a), 0);
+    dae_admit_free(a);
+}
+END_TEST
+
+START_TEST(test_wait_after_room_freed_admits_at_once)
+{
+    /* try says no, then the budget frees before the caller queues: wait admits it. */
+    dae_admit *a = dae_admit_create(1);
+    dae_admit_ticket t0 = {0}, t1 = {0};
+    ck_assert_int_eq(dae_admit_try(a, &t0, 100), 1);
+    ck_assert_int_eq(dae_admit_try(a, &t1, 100), 0);
+    ck_assert_ptr_null(dae_admit_leave(a, &t0));
+    ck_assert_int_eq(dae_admit_wait(a, &t1), 1);
+    ck_assert_int_eq(t1.state, DAE_ADMIT_IN);
+    ck_assert_uint_eq(dae_admit_waited_total(a), 0);
+    dae_admit_leave(a, &t1);
+    dae_admit_free(a);
+}
+END_TEST
+
+START_TEST(test_open_lets_everyone_in)
+{
+    dae_admit *a = dae_admit_create(1);
+    dae_admit_ticket t[3] = {{0}};
+    ck_assert_int_eq(dae_admit_try(a, &t[0], 100), 1);
+    for (int i = 1; i < 3; i++) {
+        ck_assert_int_eq(dae_admit_try(a, &t[i], 100), 0);
+        dae_admit_wait(a, &t[i]);
+    }
+    ck_assert_int_eq(count(dae_admit_open(a)), 2);
+    dae_admit_ticket late = {0};
+    ck_assert_int_eq(dae_admit_try(a, &late, 100), 1);
+    for (int i = 0; i < 3; i++)
+        dae_admit_leave(a, &t[i]);
+    dae_admit_leave(a, &late);
+    dae_admit_free(a);
+}
+END_TEST
+
+START_TEST(test_no_budget_admits_all)
+{
+    dae_admit *a = dae_admit_create(0);
+    dae_admit_ticket t[100] = {{0}};
+    for (int i = 0; i < 100; i++) {
+        ck_assert_int_eq(dae_admit_try(a, &t[i], 1 << 20), 1);
+        dae_admit_grow(a, &t[i], 1 << 20);
+    }
+    ck_assert_uint_eq(dae_admit_charged(a), (size_t)100 << 20);
+    for (int i = 0; i < 100; i++)
+        ck_assert_ptr_null(dae_admit_leave(a, &t[i]));
+    ck_assert_uint_eq(dae_admit_charged(a), 0);
+    dae_admit_free(a);
+}
+END_TEST
+
+Suite *suite_serve_admit(void)
+{
+    Suite *s = suite_create("serve_admit");
+    TCase *tc = tcase_create("core");
+    tcase_add_test(tc, test_budget_holds_back_and_lets_in_in_order);
+    tcase_add_test(tc, test_oversized_body_gets_in_alone);
+    tcase_add_test(tc, test_declared_length_alone_holds_little);
+    tcase_add_test(tc, test_waiter_that_goes_away_leaves_the_queue);
+    tcase_add_test(tc, test_wait_after_room_freed_admits_at_once);
+    tcase_add_test(tc, test_open_lets_everyone_in);
+    tcase_add_test(tc, test_no_budget_admits_all);
+    suite_add_tcase(s, tc);
+    return s;
+}
