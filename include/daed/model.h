@@ -71,6 +71,12 @@ typedef struct dae_model {
  * zeroed. Returns NULL with a message naming the bad layer on failure. */
 dae_model *dae_model_create(const dae_layer *enc, int n_enc, const dae_layer *dec, int n_dec,
                             dae_shape in_shape, int residual, dae_error *err);
+/* dae_model_create without the parameter array: params is NULL and n_params says how many
+ * floats it needs. The caller points params at memory it owns (params_external = 1), as a
+ * model file does with its mapping, or mallocs it (freed by dae_model_free). Saves zeroing
+ * (and, on a fresh heap, faulting in) memory that would only be thrown away. */
+dae_model *dae_model_create_shell(const dae_layer *enc, int n_enc, const dae_layer *dec,
+                                  int n_dec, dae_shape in_shape, int residual, dae_error *err);
 void dae_model_free(dae_model *m);
 
 /* PyTorch's default initialisation (kaiming_uniform a=sqrt(5) for weights, U(+-1/sqrt(fan_in))

@@ -316,6 +316,19 @@ static int verify_fully_conv(const dae_model *m, int D)
 dae_model *dae_model_create(const dae_layer *enc, int n_enc, const dae_layer *dec, int n_dec,
                             dae_shape in_shape, int residual, dae_error *err)
 {
+    dae_model *m = dae_model_create_shell(enc, n_enc, dec, n_dec, in_shape, residual, err);
+    if (m && !(m->params = calloc(m->n_params ? m->n_params : 1, sizeof *m->params))) {
+        dae_error_set(err, DAE_ENOMEM, "model: out of memory for %zu parameters",
+                      m->n_params);
+        dae_model_free(m);
+        return NULL;
+    }
+    return m;
+}
+
+dae_model *dae_model_create_shell(const dae_layer *enc, int n_enc, const dae_layer *dec,
+                                  int n_dec, dae_shape in_shape, int residual, dae_error *err)
+{
     dae_model *m = NULL;
     if (n_enc < 0 || n_dec < 0 || n_enc + n_dec < 1 || n_enc + n_dec > MAX_LAYERS ||
         (n_enc && !enc) || (n_dec && !dec)) {
@@ -387,12 +400,6 @@ dae_model *dae_model_create(const dae_layer *enc, int n_enc, const dae_layer *de
         m->size_div = D;
     }
 
-    m->params = calloc(m->n_params ? m->n_params : 1, sizeof *m->params);
-    if (!m->params) {
-        dae_error_set(err, DAE_ENOMEM, "model: out of memory for %zu parameters",
-                      m->n_params);
-        goto fail;
-    }
     return m;
 fail:
     dae_model_free(m);
