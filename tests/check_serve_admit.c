@@ -21,7 +21,7 @@ START_TEST(test_budget_holds_back_and_lets_in_in_order)
     /* Each is charged min(declared, 16 KB) when let in: 16 + 16 = 32 < 40, 48 >= 40. */
     ck_assert_int_eq(dae_admit_try(a, &t[0], 43 * KB), 1);
     ck_assert_int_eq(dae_admit_try(a, &t[1], 43 * KB), 1);
-    ck_assert_uint_eq(dae_admit_charged(a), 32 * KB);
+    ck_assert_uint_eq(dae_admit_get_stats(a).charged, 32 * KB);
     ck_assert_int_eq(dae_admit_try(a, &t[2], 43 * KB), 1); /* 32 < 40: room for one more */
     ck_assert_int_eq(dae_admit_try(a, &t[3], 500), 0);     /* 48 >= 40 */
     ck_assert_int_eq(dae_admit_wait(a, &t[3]), 0);
@@ -29,13 +29,13 @@ START_TEST(test_budget_holds_back_and_lets_in_in_order)
     /* Nobody jumps the queue, however small. */
     ck_assert_int_eq(dae_admit_try(a, &t[4], 10), 0);
     ck_assert_int_eq(dae_admit_wait(a, &t[4]), 0);
-    ck_assert_int_eq(dae_admit_waiting(a), 2);
-    ck_assert_uint_eq(dae_admit_waited_total(a), 2);
+    ck_assert_int_eq(dae_admit_get_stats(a).waiting, 2);
+    ck_assert_uint_eq(dae_admit_get_stats(a).waited_total, 2);
     /* Received bytes count once they pass the reservation. */
     dae_admit_grow(a, &t[0], 8 * KB);
-    ck_assert_uint_eq(dae_admit_charged(a), 48 * KB);
+    ck_assert_uint_eq(dae_admit_get_stats(a).charged, 48 * KB);
     dae_admit_grow(a, &t[0], 43 * KB);
-    ck_assert_uint_eq(dae_admit_charged(a), 75 * KB);
+    ck_assert_uint_eq(dae_admit_get_stats(a).charged, 75 * KB);
     /* t[1] leaves: 59 KB still charged, over 40: nobody gets in. */
     ck_assert_ptr_null(dae_admit_leave(a, &t[1]));
     /* t[0] leaves: 16 KB charged: t[3] (500 B) and then t[4] (10 B) fit, in that order. */
@@ -44,14 +44,14 @@ START_TEST(test_budget_holds_back_and_lets_in_in_order)
     ck_assert_ptr_eq(in, &t[3]);
     ck_assert_ptr_eq(in->next, &t[4]);
     ck_assert_int_eq(t[3].state, DAE_ADMIT_IN);
-    ck_assert_uint_eq(dae_admit_charged(a), 16 * KB + 500 + 10);
-    ck_assert_int_eq(dae_admit_waiting(a), 0);
+    ck_assert_uint_eq(dae_admit_get_stats(a).charged, 16 * KB + 500 + 10);
+    ck_assert_int_eq(dae_admit_get_stats(a).waiting, 0);
     for (int i = 2; i < 5; i++)
         ck_assert_ptr_null(dae_admit_leave(a, &t[i]));
-    ck_assert_uint_eq(dae_admit_charged(a), 0);
+    ck_assert_uint_eq(dae_admit_get_stats(a).charged, 0);
     /* Leaving twice is harmless. */
     ck_assert_ptr_null(dae_admit_leave(a, &t[2]));
-    ck_assert_uint_eq(dae_admit_charged(a), 0);
+    ck_assert_uint_eq(dae_admit_get_stats(a).charged, 0);
     dae_admit_free(a);
 }
 END_TEST
@@ -79,7 +79,7 @@ START_TEST(test_declared_length_alone_holds_little)
     dae_admit *a = dae_admit_create(64 * KB);
     dae_admit_ticket liar = {0}, t = {0};
     ck_assert_int_eq(dae_admit_try(a, &liar, (size_t)1 << 30), 1);
-    ck_assert_uint_eq(dae_admit_charged(a), 16 * KB);
+    ck_assert_uint_eq(dae_admit_get_stats(a).charged, 16 * KB);
     ck_assert_int_eq(dae_admit_try(a, &t, 43 * KB), 1);
     dae_admit_leave(a, &t);
     dae_admit_leave(a, &liar);
@@ -99,7 +99,7 @@ START_TEST(test_waiter_that_goes_away_leaves_the_queue)
     /* The middle and then the last waiter hang up while waiting. */
     ck_assert_ptr_null(dae_admit_leave(a, &t[2]));
     ck_assert_ptr_null(dae_admit_leave(a, &t[3]));
-    ck_assert_int_eq(dae_admit_waiting(a), 1);
+    ck_assert_int_eq(dae_admit_get_stats(a).waiting, 1);
     dae_admit_ticket *in = dae_admit_leave(a, &t[0]);
     ck_assert_ptr_eq(in, &t[1]);
     ck_assert_ptr_null(in->next);
@@ -109,7 +109,7 @@ START_TEST(test_waiter_that_goes_away_leaves_the_queue)
     ck_assert_int_eq(dae_admit_wait(a, &u), 0);
     ck_assert_ptr_eq(dae_admit_leave(a, &t[1]), &u);
     dae_admit_leave(a, &u);
-    ck_assert_uint_eq(dae_admit_charged(a), 0);
+    ck_assert_uint_eq(dae_admit_get_stats(a).charged, 0);
     dae_admit_free(a);
 }
 END_TEST
@@ -124,7 +124,7 @@ START_TEST(test_wait_after_room_freed_admits_at_once)
     ck_assert_ptr_null(dae_admit_leave(a, &t0));
     ck_assert_int_eq(dae_admit_wait(a, &t1), 1);
     ck_assert_int_eq(t1.state, DAE_ADMIT_IN);
-    ck_assert_uint_eq(dae_admit_waited_total(a), 0);
+    ck_assert_uint_eq(dae_admit_get_stats(a).waited_total, 0);
     dae_admit_leave(a, &t1);
     dae_admit_free(a);
 }
@@ -157,10 +157,10 @@ START_TEST(test_no_budget_admits_all)
         ck_assert_int_eq(dae_admit_try(a, &t[i], 1 << 20), 1);
         dae_admit_grow(a, &t[i], 1 << 20);
     }
-    ck_assert_uint_eq(dae_admit_charged(a), (size_t)100 << 20);
+    ck_assert_uint_eq(dae_admit_get_stats(a).charged, (size_t)100 << 20);
     for (int i = 0; i < 100; i++)
         ck_assert_ptr_null(dae_admit_leave(a, &t[i]));
-    ck_assert_uint_eq(dae_admit_charged(a), 0);
+    ck_assert_uint_eq(dae_admit_get_stats(a).charged, 0);
     dae_admit_free(a);
 }
 END_TEST

@@ -148,26 +148,10 @@ dae_admit_ticket *dae_admit_open(dae_admit *a)
     return out;
 }
 
-size_t dae_admit_charged(dae_admit *a)
+dae_admit_stats dae_admit_get_stats(dae_admit *a)
 {
     pthread_mutex_lock(&a->mu);
-    size_t n = a->charged;
+    dae_admit_stats st = {a->charged, a->waiting, a->waited_total};
     pthread_mutex_unlock(&a->mu);
-    return n;
-}
-
-int dae_admit_waiting(dae_admit *a)
-{
-    pthread_mutex_lock(&a->mu);
-    int n = a->waiting;
-    pthread_mutex_unlock(&a->mu);
-    return n;
-}
-
-uint64_t dae_admit_waited_total(dae_admit *a)
-{
-    pthread_mutex_lock(&a->mu);
-    uint64_t n = a->waited_total;
-    pthread_mutex_unlock(&a->mu);
-    return n;
+    return st;
 }

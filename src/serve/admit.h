@@ -66,10 +66,12 @@ dae_admit_ticket *dae_admit_leave(dae_admit *a, dae_admit_ticket *t);
  * waiting ticket is admitted now; returns them as dae_admit_leave does. */
 dae_admit_ticket *dae_admit_open(dae_admit *a);
 
-/* Counters (for /metrics and tests): bytes charged, requests waiting now, requests that
- * ever had to wait. */
-size_t dae_admit_charged(dae_admit *a);
-int dae_admit_waiting(dae_admit *a);
-uint64_t dae_admit_waited_total(dae_admit *a);
+/* Counters, for /metrics and tests. */
+typedef struct dae_admit_stats {
+    size_t charged;        /* bytes counted against the budget now */
+    int waiting;           /* requests waiting now */
+    uint64_t waited_total; /* requests that ever had to wait */
+} dae_admit_stats;
+dae_admit_stats dae_admit_get_stats(dae_admit *a);
 
 #endif

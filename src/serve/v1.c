@@ -162,15 +162,16 @@ static void model_one(dae_req *r)
 static void metrics(dae_req *r)
 {
     dae_server *s = r->s;
+    dae_admit_stats bs = dae_admit_get_stats(s->admit);
     dae_prom_gauges g = {
         .queue_depth = dae_workpool_depth(s->pool),
         .models_loaded = dae_registry_count(s->reg),
         .inflight = atomic_load(&s->inflight),
         .ready = atomic_load(&s->ready) && !atomic_load(&s->draining),
         .workers = s->n_workers,
-        .body_bytes = dae_admit_charged(s->admit),
-        .body_waiting = dae_admit_waiting(s->admit),
-        .body_waited_total = dae_admit_waited_total(s->admit),
+        .body_bytes = bs.charged,
+        .body_waiting = bs.waiting,
+        .body_waited_total = bs.waited_total,
     };
     size_t len;
     char *body = dae_prom_render(s->prom, &g, &len);
