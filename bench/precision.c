@@ -34,18 +34,26 @@ static int cmp_double(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* Microseconds per image of forward passes of B samples for about 40 ms. */
-static double time_forward(const dae_model *m, dae_workspace *ws, const float *x, int B)
+/* The outputs of B samples (in ws); exits with the message on an error. */
+static const float *forward(const dae_model *m, dae_workspace *ws, const float *x, int B,
+                            dae_shape *os)
 {
     const float *y;
     dae_error e = {0};
+    if (dae_model_forward(m, ws, x, B, m->in_shape, &y, os, &e) != DAE_OK) {
+        fprintf(stderr, "precision: %s\n", e.msg);
+        exit(1);
+    }
+    return y;
+}
+
+/* Microseconds per image of forward passes of B samples for about 40 ms. */
+static double time_forward(const dae_model *m, dae_workspace *ws, const float *x, int B)
+{
     int it = 0;
     double t0 = now_s(), el;
     do {
-        if (dae_model_forward(m, ws, x, B, m->in_shape, &y, NULL, &e) != DAE_OK) {
-            fprintf(stderr, "precision: %s\n", e.msg);
-            exit(1);
-        }
+        forward(m, ws, x, B, NULL);
         it++;
     } while ((el = now_s() - t0) < 0.04);
     return el / it / B * 1e6;
@@ -78,23 +86,16 @@ static int run_model(const char *path, int rounds)
         printf("bf16: not on this CPU (no AVX512-BF16)\n");
     } else {
         /* distance on 64 images */
-        const float *y32, *y16;
-        size_t nout = 0, changed = 0;
+        size_t changed = 0;
         double maxd = 0;
         dae_shape os;
-        if (dae_model_forward(m, ws[0], x, 64, m->in_shape, &y32, &os, &e) != DAE_OK) {
-            fprintf(stderr, "precision: %s\n", e.msg);
-            exit(1);
-        }
-        nout = (size_t)64 * os.c * os.h * os.w;
+        const float *y32 = forward(m, ws[0], x, 64, &os);
+        size_t nout = (size_t)64 * os.c * os.h * os.w;
         float *keep = malloc(nout * sizeof *keep);
         if (!keep)
             exit(1);
         memcpy(keep, y32, nout * sizeof *keep);
-        if (dae_model_forward(m, ws[1], x, 64, m->in_shape, &y16, NULL, &e) != DAE_OK) {
-            fprintf(stderr, "precision: %s\n", e.msg);
-            exit(1);
-        }
+        const float *y16 = forward(m, ws[1], x, 64, NULL);
         for (size_t i = 0; i < nout; i++) {
             double d = fabs((double)keep[i] - y16[i]);
             maxd = d > maxd ? d : maxd;

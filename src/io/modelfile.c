@@ -847,8 +847,11 @@ done:
 /* with_params 0: the parameter array is left to match_params (dae_model_create_shell). */
 static dae_model *model_from_parsed(const parsed_config *pc, int with_params, dae_error *err)
 {
-    dae_model *m = (with_params ? dae_model_create : dae_model_create_shell)(
-        pc->layers, pc->n_enc, pc->layers + pc->n_enc, pc->n_dec, pc->in, pc->residual, err);
+    const dae_layer *enc = pc->layers, *dec = pc->layers + pc->n_enc;
+    dae_model *m =
+        with_params ? dae_model_create(enc, pc->n_enc, dec, pc->n_dec, pc->in, pc->residual, err)
+                    : dae_model_create_shell(enc, pc->n_enc, dec, pc->n_dec, pc->in,
+                                             pc->residual, err);
     if (!m) {
         dae_error_prefix(err, "config: ");
         return NULL;
@@ -942,6 +945,15 @@ static size_t first_nonfinite(const float *v, size_t n)
     return n;
 }
 
+/* Parameter slot j of m (layer j / 2, its weight or its bias): values and offset in
+ * m->params; 0 values for layers without parameters. */
+static size_t param_slot(const dae_model *m, int j, size_t *off)
+{
+    const dae_layer *l = &m->layers[j / 2];
+    *off = j % 2 ? l->b_off : l->w_off;
+    return j % 2 ? l->n_b : l->n_w;
+}
+
 /* Every parameter the architecture expects, present with its exact shape and finite;
  * marks them in used[]. m comes without a parameter array (dae_model_create_shell). With
  * `adopt` (st points into the caller's copy or read-only mapping of the file, which the
@@ -952,88 +964,90 @@ static size_t first_nonfinite(const float *v, size_t n)
 static int match_params(dae_model *m, const dae_st_file *st, char *used, int adopt,
                         dae_error *err)
 {
-    int L = m->n_enc + m->n_dec;
+    int S = 2 * (m->n_enc + m->n_dec), rc = DAE_OK;
+    const void **src = calloc((size_t)S, sizeof *src); /* slot j's bytes in the file */
+    if (!src)
+        return dae_error_set(err, DAE_ENOMEM, "out of memory matching parameters");
     int in_place = adopt && m->n_params;
     uintptr_t base = 0; /* address of parameter 0 (integers: no pointer arithmetic off the
                            buffer) */
     /* 1. every tensor present, F32, the right shape; are they all in place? */
-    for (int i = 0; i < L; i++) {
-        const dae_layer *l = &m->layers[i];
-        for (int bias = 0; bias < 2; bias++) {
-            size_t n = bias ? l->n_b : l->n_w, off = bias ? l->b_off : l->w_off;
-            if (n == 0)
-                continue;
-            char name[96], got[160], want[160];
-            int64_t dims[4];
-            dae_model_param_name(m, i, bias, name, sizeof name);
-            int nd = dae_model_param_shape(m, i, bias, dims);
-            const dae_st_tensor *t = dae_st_find(st, name);
-            if (!t) {
-                dims_str(want, sizeof want, dims, nd);
-                return dae_error_set(err, DAE_EFORMAT,
-                                     "tensor %s: missing (layer %s[%d], %s, needs shape %s)",
-                                     name, i < m->n_enc ? "encoder" : "decoder",
-                                     i < m->n_enc ? i : i - m->n_enc, layer_type_name(l),
-                                     want);
-            }
-            used[t - st->tensors] = 1;
-            if (strcmp(t->dtype, "F32") != 0)
-                return dae_error_set(err, DAE_EFORMAT, "tensor %s: dtype %s, expected F32",
-                                     name, t->dtype);
-            int same = t->ndim == nd;
-            for (int d = 0; same && d < nd; d++)
-                same = t->shape[d] == dims[d];
-            if (!same) {
-                dims_str(got, sizeof got, t->shape, t->ndim);
-                dims_str(want, sizeof want, dims, nd);
-                return dae_error_set(err, DAE_ESHAPE, "tensor %s: shape %s, expected %s", name,
-                                     got, want);
-            }
-            if (t->n_elem != n)
-                return dae_error_set(err, DAE_EINTERNAL,
-                                     "tensor %s: %zu values but the model slot holds %zu", name,
-                                     t->n_elem, n);
-            uintptr_t at = (uintptr_t)t->data;
-            if (in_place && !base && off == 0 && at % _Alignof(float) == 0)
-                base = at;
-            else if (in_place && !(base && at >= base && at - base == off * sizeof(float)))
-                in_place = 0;
+    for (int j = 0; j < S; j++) {
+        size_t off, n = param_slot(m, j, &off);
+        if (n == 0)
+            continue;
+        int i = j / 2, bias = j % 2;
+        char name[96], got[160], want[160];
+        int64_t dims[4];
+        dae_model_param_name(m, i, bias, name, sizeof name);
+        int nd = dae_model_param_shape(m, i, bias, dims);
+        const dae_st_tensor *t = dae_st_find(st, name);
+        if (!t) {
+            dims_str(want, sizeof want, dims, nd);
+            rc = dae_error_set(err, DAE_EFORMAT,
+                               "tensor %s: missing (layer %s[%d], %s, needs shape %s)", name,
+                               i < m->n_enc ? "encoder" : "decoder",
+                               i < m->n_enc ? i : i - m->n_enc, layer_type_name(&m->layers[i]),
+                               want);
+            goto done;
         }
+        used[t - st->tensors] = 1;
+        if (strcmp(t->dtype, "F32") != 0) {
+            rc = dae_error_set(err, DAE_EFORMAT, "tensor %s: dtype %s, expected F32", name,
+                               t->dtype);
+            goto done;
+        }
+        int same = t->ndim == nd;
+        for (int d = 0; same && d < nd; d++)
+            same = t->shape[d] == dims[d];
+        if (!same) {
+            dims_str(got, sizeof got, t->shape, t->ndim);
+            dims_str(want, sizeof want, dims, nd);
+            rc = dae_error_set(err, DAE_ESHAPE, "tensor %s: shape %s, expected %s", name, got,
+                               want);
+            goto done;
+        }
+        if (t->n_elem != n) {
+            rc = dae_error_set(err, DAE_EINTERNAL,
+                               "tensor %s: %zu values but the model slot holds %zu", name,
+                               t->n_elem, n);
+            goto done;
+        }
+        src[j] = t->data;
+        uintptr_t at = (uintptr_t)t->data;
+        if (in_place && !base && off == 0 && at % _Alignof(float) == 0)
+            base = at;
+        else if (in_place && !(base && at >= base && at - base == off * sizeof(float)))
+            in_place = 0;
     }
     /* 2. the parameter array: the file's own bytes, or a copy */
     if (in_place && base) {
         m->params = (float *)base; /* the caller's buffer (read-only if mapped) */
         m->params_external = 1;
+    } else if (!(m->params = malloc((m->n_params ? m->n_params : 1) * sizeof *m->params))) {
+        rc = dae_error_set(err, DAE_ENOMEM, "out of memory for %zu parameters", m->n_params);
+        goto done;
     } else {
-        if (!(m->params = malloc((m->n_params ? m->n_params : 1) * sizeof *m->params)))
-            return dae_error_set(err, DAE_ENOMEM, "out of memory for %zu parameters",
-                                 m->n_params);
-        for (int i = 0; i < L; i++)
-            for (int bias = 0; bias < 2; bias++) {
-                const dae_layer *l = &m->layers[i];
-                size_t n = bias ? l->n_b : l->n_w, off = bias ? l->b_off : l->w_off;
-                char name[96];
-                if (n == 0)
-                    continue;
-                dae_model_param_name(m, i, bias, name, sizeof name);
-                memcpy(m->params + off, dae_st_find(st, name)->data, n * sizeof(float));
-            }
-    }
-    /* 3. finite, named by tensor */
-    for (int i = 0; i < L; i++)
-        for (int bias = 0; bias < 2; bias++) {
-            const dae_layer *l = &m->layers[i];
-            size_t n = bias ? l->n_b : l->n_w, off = bias ? l->b_off : l->w_off;
-            const float *v = m->params + off;
-            size_t k = n ? first_nonfinite(v, n) : 0;
-            if (k < n) {
-                char name[96];
-                dae_model_param_name(m, i, bias, name, sizeof name);
-                return dae_error_set(err, DAE_EFORMAT, "tensor %s: value %zu is %s", name, k,
-                                     isnan(v[k]) ? "NaN" : "infinite");
-            }
+        for (int j = 0; j < S; j++) {
+            size_t off, n = param_slot(m, j, &off);
+            if (n)
+                memcpy(m->params + off, src[j], n * sizeof(float));
         }
-    return DAE_OK;
+    }
+    /* 3. finite: the slots tile m->params, so one pass over it; the slot names the tensor */
+    size_t k = first_nonfinite(m->params, m->n_params);
+    for (int j = 0; k < m->n_params && j < S; j++) {
+        size_t off, n = param_slot(m, j, &off);
+        if (k >= off && k < off + n) {
+            char name[96];
+            dae_model_param_name(m, j / 2, j % 2, name, sizeof name);
+            rc = dae_error_set(err, DAE_EFORMAT, "tensor %s: value %zu is %s", name, k - off,
+                               isnan(m->params[k]) ? "NaN" : "infinite");
+        }
+    }
+done:
+    free(src);
+    return rc;
 }
 
 #define MAX_BANK_ROWS (1 << 22)

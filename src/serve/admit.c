@@ -52,15 +52,37 @@ static void admit(dae_admit *a, dae_admit_ticket *t)
     a->admitted++;
 }
 
-int dae_admit_try(dae_admit *a, dae_admit_ticket *t, size_t declared)
+/* Admit t if nobody waits and there is room; else queue it when `queue`. */
+static int enter(dae_admit *a, dae_admit_ticket *t, int queue)
 {
     pthread_mutex_lock(&a->mu);
-    t->declared = declared;
     int ok = !a->head && has_room(a);
-    if (ok)
+    if (ok) {
         admit(a, t);
+    } else if (queue) {
+        t->state = DAE_ADMIT_WAITING;
+        t->next = NULL;
+        if (a->tail)
+            a->tail->next = t;
+        else
+            a->head = t;
+        a->tail = t;
+        a->waiting++;
+        a->waited_total++;
+    }
     pthread_mutex_unlock(&a->mu);
     return ok;
+}
+
+int dae_admit_try(dae_admit *a, dae_admit_ticket *t, size_t declared)
+{
+    t->declared = declared; /* t is the caller's until admitted or queued */
+    return enter(a, t, 0);
+}
+
+int dae_admit_wait(dae_admit *a, dae_admit_ticket *t)
+{
+    return enter(a, t, 1);
 }
 
 /* Pop waiting tickets while there is room (lock held); returns them linked. */
@@ -80,29 +102,13 @@ static dae_admit_ticket *grant(dae_admit *a)
     return out;
 }
 
-int dae_admit_wait(dae_admit *a, dae_admit_ticket *t)
-{
-    pthread_mutex_lock(&a->mu);
-    int ok = !a->head && has_room(a);
-    if (ok) {
-        admit(a, t);
-    } else {
-        t->state = DAE_ADMIT_WAITING;
-        t->next = NULL;
-        if (a->tail)
-            a->tail->next = t;
-        else
-            a->head = t;
-        a->tail = t;
-        a->waiting++;
-        a->waited_total++;
-    }
-    pthread_mutex_unlock(&a->mu);
-    return ok;
-}
-
 void dae_admit_grow(dae_admit *a, dae_admit_ticket *t, size_t received)
 {
+    /* Called for every chunk of a body: an admitted ticket changes only in its owner's
+     * calls (grow, leave), so the owner reads it without the lock, which is taken only
+     * when the charge does grow (a body under 16 KB never takes it). */
+    if (t->state != DAE_ADMIT_IN || received <= t->charged)
+        return;
     pthread_mutex_lock(&a->mu);
     if (t->state == DAE_ADMIT_IN && received > t->charged) {
         a->charged += received - t->charged;

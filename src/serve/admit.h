@@ -54,7 +54,8 @@ int dae_admit_try(dae_admit *a, dae_admit_ticket *t, size_t declared);
  * freed up meanwhile and t is admitted after all (the caller resumes it itself). */
 int dae_admit_wait(dae_admit *a, dae_admit_ticket *t);
 
-/* An admitted request has received `received` bytes of its body so far. */
+/* An admitted request has received `received` bytes of its body so far. Only the ticket's
+ * owner calls it (the thread reading the body), and it is cheap when the charge stays. */
 void dae_admit_grow(dae_admit *a, dae_admit_ticket *t, size_t received);
 
 /* t's body is gone (freed), or its request ended while waiting: its charge is released.

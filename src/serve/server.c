@@ -301,7 +301,7 @@ static int append_body(dae_req *r, const char *data, size_t n)
         return -1;
     }
     if (r->len + n + 1 > r->cap) {
-        size_t cap = r->cap ? r->cap : r->declared > n ? r->declared + 1 : 4096;
+        size_t cap = r->cap ? r->cap : r->declared ? r->declared + 1 : 4096;
         while (cap < r->len + n + 1)
             cap *= 2;
         if (cap > max + 1)
