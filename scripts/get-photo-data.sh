@@ -20,7 +20,7 @@ list="$here/scripts/photo-list.tsv"
 case "$set_" in clean|all) ;; *) echo "get-photo-data: PHOTO_SET=$set_, expected clean or all" >&2; exit 2;; esac
 [ -x "$prep" ] || { echo "get-photo-data: $prep missing (make all first)" >&2; exit 1; }
 
-pkgs="lomiri-wallpapers-16.04 lomiri-wallpapers-20.04"
+pkgs="lomiri-wallpapers-16.04 lomiri-wallpapers-20.04 python3-sklearn"
 [ "$set_" = all ] && pkgs="$pkgs mate-backgrounds plasma-workspace-wallpapers"
 mkdir -p "$data/raw" "$data/train/gray" "$data/train/rgb"
 for p in $pkgs; do
