@@ -106,7 +106,8 @@ static enum MHD_Result queue_answer(dae_req *r)
                                 "Bearer realm=\"daed\"");
     if (r->extra_name[0])
         MHD_add_response_header(resp, r->extra_name, r->extra_value);
-    if (r->entry && r->status >= 200 && r->status < 300) /* the model that answered */
+    /* the model that computed the answer (v1 and v2; the routing may have picked it) */
+    if (r->job.key && r->entry && r->status >= 200 && r->status < 300)
         MHD_add_response_header(resp, "X-Model", r->entry->name);
     if (atomic_load(&s->draining))
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");

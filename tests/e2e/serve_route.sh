@@ -113,8 +113,9 @@ expect 200 "v2 data with -0.2 and 1.3"; hdr_has "X-Model: photo-denoise" "v2: X-
 in01 "v2 output of the residual photo model (clipped)"
 req POST /v2/models/photo-denoise/infer --data-binary "${V2/\[-0.2,/[1e999,}" "${J[@]}"
 expect 400 "v2 1e999"; body_has '{"error":"inputs[0].data[0]: expected a finite FP32 number"}' "v2 inf message"
-req GET /v1/models/photo-denoise; ! grep -qi '^X-Model' "$T/hdrs" && ok "no X-Model on listings" ||
-    fail "X-Model on a listing"
+for p in /v1/models /v1/models/photo-denoise /v2/models/photo-denoise; do
+    req GET "$p"; ! grep -qi '^X-Model' "$T/hdrs" && ok "no X-Model on $p" || fail "X-Model on $p"
+done
 req POST /v1/denoise --data-binary @"$T/inf.json" "${J[@]}"
 ! grep -qi '^X-Model' "$T/hdrs" && ok "no X-Model on errors" || fail "X-Model on an error"
 stop_daed
