@@ -119,6 +119,7 @@ done
 req POST /v1/denoise --data-binary @"$T/inf.json" "${J[@]}"
 ! grep -qi '^X-Model' "$T/hdrs" && ok "no X-Model on errors" || fail "X-Model on an error"
 stop_daed
+[ "$STOP_RC" = 0 ] && ok "clean exit (no leak under ASan)" || fail "exit status $STOP_RC: $(tail -5 "$LOG")"
 
 # ---- only gray models: a colour image is refused (422 says why), never answered gray
 mkdir -p "$T/gray"
@@ -135,5 +136,6 @@ body_has '"denoise_defaults":{"digits":"fmnist-denoise","gray_photo":"photo-deno
 req POST /v1/denoise --data-binary @"$T/g64.json" "${J[@]}" "${A[@]}"
 answered_by photo-denoise 1 "gray still served"
 stop_daed
+[ "$STOP_RC" = 0 ] && ok "clean exit (no leak under ASan)" || fail "exit status $STOP_RC: $(tail -5 "$LOG")"
 
 finish
