@@ -403,6 +403,8 @@ void infer_run(void *ctx, int worker, dae_job **jobs, int n)
         }
         return;
     }
+    /* read now: a request handed to tiles_start below may be answered and freed at once */
+    int op = jobs[0]->op;
     dae_req **reqs = malloc((size_t)n * sizeof *reqs);
     work *works = calloc((size_t)n, sizeof *works);
     work **group = malloc((size_t)n * sizeof *group);
@@ -436,7 +438,6 @@ void infer_run(void *ctx, int worker, dae_job **jobs, int n)
             tiles_start(reqs[i], &works[i], worker);
             done[i] = 3;
         }
-    int op = jobs[0]->op;
     if (op == OP_INTERPOLATE) {
         for (int i = 0; i < n; i++) {
             if (done[i])
