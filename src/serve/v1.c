@@ -301,6 +301,7 @@ int v1_denoise_route(dae_req *r, int w, int h, int c, dae_error *err)
     dae_entry **list = dae_registry_list(s->reg, &n);
     dae_denoise_want want = {.w = w, .h = h, .c = c, .has_sigma = r->has_sigma,
                              .sigma = r->sigma, .resize = r->resize};
+    /* one of list or def, which this function holds: referenced below if kept */
     dae_entry *pick = (dae_entry *)dae_denoise_route(list, n, def, &want, err);
     if (pick && pick != r->entry) {
         dae_entry_ref(pick);
