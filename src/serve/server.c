@@ -106,6 +106,11 @@ static enum MHD_Result queue_answer(dae_req *r)
                                 "Bearer realm=\"daed\"");
     if (r->extra_name[0])
         MHD_add_response_header(resp, r->extra_name, r->extra_value);
+    /* the model that answered (tiled answers set it above already) */
+    if (r->entry && r->status == 200 && strcmp(r->extra_name, "X-Model") != 0)
+        MHD_add_response_header(resp, "X-Model", r->entry->name);
+    for (const char *const *h = r->headers; h && h[0]; h += 2)
+        MHD_add_response_header(resp, h[0], h[1]);
     if (atomic_load(&s->draining))
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
     enum MHD_Result ok = MHD_queue_response(r->conn, (unsigned)r->status, resp);
@@ -371,6 +376,11 @@ static void dispatch(dae_req *r)
     case DAE_ROUTE_V2_MODEL_READY:
     case DAE_ROUTE_V2_INFER:
         v2_handle(r);
+        break;
+    case DAE_ROUTE_WEB_INDEX:
+    case DAE_ROUTE_WEB_DOCS:
+    case DAE_ROUTE_WEB_FILE:
+        web_handle(r);
         break;
     default:
         v1_handle(r);
@@ -778,6 +788,7 @@ dae_server *dae_server_create(const dae_serve_config *cfg, dae_error *err)
     if (write_port_file(s, err) != DAE_OK)
         goto fail;
     atomic_store(&s->ready, 1);
+    web_log_start(cfg);
     dae_log(DAE_LOG_INFO, "listening on %s:%d (%d workers, queue %d, max batch %d)",
             cfg->bind, s->port, s->n_workers, cfg->queue_size, cfg->max_batch);
     return s;
