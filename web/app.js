@@ -82,7 +82,10 @@ async function loadModels() {
   }
   if (!resp.ok) {
     showError('Listing the models failed: ' + (await errorText(resp)));
-    if (resp.status === 401) document.querySelector('details.key').open = true;
+    if (resp.status === 401) {
+      document.querySelector('details.key').open = true;
+      $('key').focus();
+    }
     state.models = [];
     fillModels();
     return;
@@ -113,7 +116,7 @@ function fillModels() {
   const def = state.defaults[TASKS[t].models];
   sel.textContent = '';
   if (t === 'denoise') {
-    const o = new Option('auto — daed picks by the image (photos: a photo model)', '');
+    const o = new Option('auto — daed picks by size and colour', '');
     sel.add(o);
   }
   for (const m of modelsFor(t)) {
@@ -560,8 +563,10 @@ function setZoom(z) {
   state.zoom = z;
   const box = $('compare-box'), after = $('cmp-after');
   box.classList.toggle('fit', z === 'fit');
+  // fit: the panel's width, at most 560 pixels (small images scaled up, pixelated)
   const apply = () => {
-    after.style.width = z === 'fit' ? '' : `${after.naturalWidth * Number(z)}px`;
+    const fit = Math.max(64, Math.min($('compare').clientWidth - 2, 560));
+    after.style.width = `${z === 'fit' ? fit : after.naturalWidth * Number(z)}px`;
   };
   if (after.complete) apply(); else after.onload = apply;
   for (const b of document.querySelectorAll('[data-zoom]'))
@@ -603,6 +608,7 @@ function init() {
   });
   for (const b of document.querySelectorAll('[data-zoom]'))
     b.addEventListener('click', () => setZoom(b.dataset.zoom));
+  window.addEventListener('resize', () => { if (!$('compare').hidden) setZoom(state.zoom); });
   $('heat-map').style.opacity = String(Number($('heat-alpha').value) / 100);
   wireDrop('a');
   wireDrop('b');

@@ -157,7 +157,24 @@ async function stepsNoKey(browser, url) {
   check(clip === 'inset(0px 70% 0px 0px)' || clip === 'inset(0 70% 0 0)',
     'photo: the slider moves with the keyboard', clip);
   await shot(page, '03-denoise-photo.png');
+  // a request in progress shows a progress bar and can be cancelled
+  await page.click('#run');
+  await page.waitForSelector('#busy:not([hidden])');
+  check(await page.$eval('#cancel', (b) => !b.disabled), 'photo: cancel is enabled while it runs');
+  await shot(page, '03b-running.png');
+  await page.click('#cancel');
+  await page.waitForFunction(() => !document.body.classList.contains('busy'));
+  check((await text(page, '#error')).includes('Cancelled'), 'photo: cancel aborts the request',
+    await text(page, '#error'));
+  await runAndWait(page, '#compare');
   await page.click('[data-zoom="fit"]');
+  await page.fill('#split', '50');
+  await page.dispatchEvent('#split', 'input');
+  // the README's picture (docs/img/web-page.png is a copy, made by hand)
+  await page.setViewportSize({ width: 1100, height: 1000 });
+  await page.evaluate(() => window.scrollTo(0, 0));
+  await page.screenshot({ path: join(SHOTS, 'readme.png') });
+  await page.setViewportSize({ width: 1280, height: 900 });
 
   // 4. inpaint a painted hole
   await page.selectOption('#task', 'inpaint');
@@ -267,7 +284,9 @@ async function stepsDocs(browser, url) {
   const reqUrl = await block.locator('.request-url pre').first().textContent().catch(() => '');
   check(status.trim().startsWith('200') && reqUrl.startsWith(url),
     'docs: "try it out" reaches this daed', `${status} ${reqUrl}`);
-  await shot(page, '09-docs.png');
+  await block.screenshot({ path: join(SHOTS, '09-docs-try-it-out.png') });
+  await page.evaluate(() => window.scrollTo(0, 0));
+  await page.screenshot({ path: join(SHOTS, '09-docs.png') });
   const csp = await page.evaluate(() => window.__csp);
   check(csp.length === 0, 'docs: no Content-Security-Policy violation', csp.join(' | '));
   const rest = unexpected(log, []);
