@@ -212,6 +212,10 @@ async function setImage(slot, blob, name) {
   showError('');
   if (slot === 'a') {
     drawInput(im);
+    $('input-info').textContent = bitmap
+      ? `A: ${name} · ${im.width}x${im.height} · ${im.gray ? 'grey' : 'colour'} · ` +
+        `${(blob.size / 1024).toFixed(1)} KB`
+      : `A: ${name} · ${(blob.size / 1024).toFixed(1)} KB`;
     autoPick();
   } else {
     const url = URL.createObjectURL(blob);
@@ -388,6 +392,12 @@ async function run(e) {
     showError(need === 2 ? 'Pick two images, A and B.' : 'Pick an image first (or a sample).');
     return;
   }
+  const drawn = t === 'inpaint' || t === 'interpolate'; // the page re-encodes these
+  if (drawn && (!state.img.a.bitmap || (need === 2 && !state.img.b.bitmap))) {
+    showError('This browser cannot decode the image, so it cannot paint or re-encode it: ' +
+      'use a PNG or JPEG it can show.');
+    return;
+  }
   resetAnswer();
   const ctl = new AbortController();
   state.abort = ctl;
@@ -536,8 +546,7 @@ async function runInterpolate(signal) {
   const strip = $('strip');
   strip.src = url;
   strip.onload = () => { strip.style.width = Math.min(strip.naturalWidth * 3, 1100) + 'px'; };
-  $('download').href = url;
-  $('download').download = 'daed-interpolate.png';
+  $('download-strip').href = url;
   $('strip-view').hidden = false;
 }
 

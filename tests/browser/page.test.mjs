@@ -76,8 +76,9 @@ async function shot(page, name) {
 
 async function runAndWait(page, visibleSel) {
   await page.click('#run');
-  await page.waitForSelector(`${visibleSel}:not([hidden]), #error:not([hidden])`, { timeout: 60000 });
-  await page.waitForFunction(() => !document.body.classList.contains('busy'), null, { timeout: 60000 });
+  // generous: a photo takes 1-4 s here, minutes under a sanitizer build
+  await page.waitForSelector(`${visibleSel}:not([hidden]), #error:not([hidden])`, { timeout: 240000 });
+  await page.waitForFunction(() => !document.body.classList.contains('busy'), null, { timeout: 240000 });
 }
 
 async function imgWidth(page, sel) {

@@ -26,6 +26,12 @@ hdr_has "Content-Type: text/css; charset=utf-8" "the vendored css is CSS"
 cmp -s "$T/body" web/vendor/swagger-ui/swagger-ui.css && ok "served byte for byte" ||
     fail "swagger-ui.css differs from the file"
 req GET /web/samples/shoe.png; expect 200 "a sample image"; hdr_has "Content-Type: image/png" "png type"
+# the page shows X-Model: every model's 200 answer names it (not only tiled ones)
+"$B/bench/mkpng" "$T/g28.png" 28 28 1
+req POST /v1/score --data-binary @"$T/g28.png"; expect 200 "a score"
+hdr_has "X-Model: conv" "the score names its model in X-Model"
+req POST "/v1/encode?model=mlp" --data-binary @"$T/g28.png"; expect 200 "an encode"
+hdr_has "X-Model: mlp" "the encode names its model in X-Model"
 
 # ---- refused paths (curl --path-as-is keeps the dots; %2e%2e is decoded by the server)
 for p in /web/../openapi.yaml /web/%2e%2e/openapi.yaml /web/vendor/../../Makefile.js \
