@@ -230,11 +230,19 @@ async function stepsNoKey(browser, url) {
   check(/values/.test(await text(page, '#latent-shape')) && await imgWidth(page, '#cmp-after') === 28,
     'encode: the code and its decoding are shown', await text(page, '#error'));
 
+  await page.selectOption('#task', 'superres');
+  await page.click('#samples-a button[data-sample="pullover-small.png"]');
+  await page.waitForFunction(() => document.getElementById('input-info').textContent.includes('14x14'));
+  await runAndWait(page, '#compare');
+  check(await imgWidth(page, '#cmp-after') === 28 && await imgWidth(page, '#cmp-before') === 14,
+    'superres: a sample 14x14 becomes 28x28', await text(page, '#error'));
+
   const clean = unexpected(log, []);
   check(clean.length === 0, 'no console errors, exceptions or foreign requests so far',
     clean.join(' | '));
 
   // 7. an error: a 14x14 image for a 28x28-only model shows daed's message
+  await page.selectOption('#task', 'encode');
   await page.selectOption('#model', 'fmnist-ae');
   await pickFile(page, 'a', 'pullover-small.png');
   await runAndWait(page, '#latent-view');
