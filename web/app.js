@@ -116,7 +116,7 @@ function fillModels() {
   const def = state.defaults[TASKS[t].models];
   sel.textContent = '';
   if (t === 'denoise') {
-    const o = new Option('auto — daed picks by size and colour', '');
+    const o = new Option('auto — daed picks by size', '');
     sel.add(o);
   }
   for (const m of modelsFor(t)) {
