@@ -461,6 +461,12 @@ async function runScore(signal) {
   row('threshold', fmt(j.threshold));
   row('percentile', j.percentile == null ? 'no calibration'
     : `${j.percentile.toFixed(1)} — more unusual than ${j.percentile.toFixed(1)}% of the calibration images`);
+  if (j.percentile != null) {
+    const m = document.createElement('meter');
+    m.min = 0; m.max = 100; m.low = 90; m.high = 99; m.optimum = 0; m.value = j.percentile;
+    m.setAttribute('aria-label', `percentile ${j.percentile.toFixed(1)} of 100`);
+    facts.lastElementChild.prepend(m, ' ');
+  }
   $('heat-base').src = keep(state.img.a.blob);
   if (j.heatmap) {
     $('heat-map').src = await heatOverlay(j.heatmap);
