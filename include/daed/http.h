@@ -73,9 +73,9 @@ const dae_route *dae_routes(void);
 const char *const *dae_route_names(void);
 
 /* Match a path (no query string) and method bit. Returns 200 and *route on a match (the
- * "{name}" segment or "{path}" rest copied into param, NUL-terminated, at most n-1 bytes, else 404), 404
- * when no pattern matches, 405 with *allowed set when the path matches but the method
- * does not. */
+ * "{name}" segment or the "{path}" rest copied into param, NUL-terminated, at most n-1
+ * bytes, else 404), 404 when no pattern matches, 405 with *allowed set when the path
+ * matches but the method does not. */
 int dae_route_match(const char *path, unsigned method, const dae_route **route, char *param,
                     size_t n, unsigned *allowed);
 
