@@ -17,9 +17,10 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # .dockerignore lets only Makefile, scripts/deps.sh, include/, src/, models/, openapi.yaml,
-# docker/healthcheck and docker/trim-openblas in.
+# web/ (the browser page), docker/healthcheck and docker/trim-openblas in.
 COPY . .
-# /out is the runtime's file tree: stripped binaries, the shipped models, the API document.
+# /out is the runtime's file tree: stripped binaries, the shipped models, the API document,
+# the browser page (web/, 2.2 MB with the vendored Swagger UI).
 RUN make -j"$(nproc)" all \
  && mkdir -p /out/bin /out/models /out/share \
  && for t in build/daed build/dae-model; do \
@@ -30,6 +31,7 @@ RUN make -j"$(nproc)" all \
         install -m 0644 models/*.safetensors /out/models/; \
     else echo "note: no models/*.safetensors: the image needs a volume at /models" >&2; fi \
  && if [ -f openapi.yaml ]; then install -m 0644 openapi.yaml /out/share/; fi \
+ && if [ -d web ]; then cp -R web /out/share/web && chmod -R a+rX,go-w /out/share/web; fi \
  && docker/trim-openblas /out/lib /out/bin/* \
  && ls -l /out/bin /out/lib /out/models
 
@@ -55,7 +57,8 @@ COPY docker/healthcheck /usr/local/bin/daed-healthcheck
 # Numeric, so Kubernetes' runAsNonRoot can verify it without a passwd lookup.
 USER 10001:10001
 ENV DAED_BIND=0.0.0.0 DAED_PORT=8080 DAED_MODELS=/models \
-    DAED_OPENAPI=/usr/share/daed/openapi.yaml DAED_SHUTDOWN_TIMEOUT=20
+    DAED_OPENAPI=/usr/share/daed/openapi.yaml DAED_WEB_DIR=/usr/share/daed/web \
+    DAED_SHUTDOWN_TIMEOUT=20
 EXPOSE 8080
 # GET /healthz on the local port with bash's /dev/tcp: the slim image has no curl.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \

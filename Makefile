@@ -39,7 +39,7 @@ TEST_OBJ  := $(TEST_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/tests/check_main.o
 TEST_BIN  := $(BUILD)/check_all
 BENCHES   := $(foreach b,$(BENCH_SRC),$(BUILD)/bench/$(basename $(notdir $(b))))
 
-.PHONY: all deps test unit e2e asan bench models data eval-data photo-data photo-eval-data help clean run
+.PHONY: all deps test unit e2e asan browser-test bench models data eval-data photo-data photo-eval-data help clean run
 
 all: $(LIB) $(TOOLS)
 
@@ -106,6 +106,10 @@ e2e: all $(BENCHES)
 	@set -e; for t in $(wildcard tests/e2e/*.sh); do \
 	    echo "== $$t"; DAED_BUILD=$(BUILD) bash $$t; done
 
+## browser-test: the web page (GET /, /docs) in headless Chromium; screenshots in build/browser
+browser-test: all
+	DAED_BUILD=$(BUILD) bash tests/browser/run.sh
+
 ## asan: the whole test suite under AddressSanitizer + UndefinedBehaviorSanitizer
 asan:
 	$(MAKE) --no-print-directory BUILD=build/asan SAN=1 OPT=-O1 test
@@ -122,7 +126,7 @@ data:
 eval-data: data
 	@sh scripts/export-eval.sh
 
-## run: start daed on :8080 with the models in ./models
+## run: start daed on :8080 with the models in ./models (the page at http://localhost:8080/)
 run: all
 	$(BUILD)/daed --port 8080 --models ./models
 
@@ -153,6 +157,7 @@ help:
 	@echo "  test    unit tests (Check) and end-to-end tests"
 	@echo "  unit    unit tests only (CK_RUN_SUITE=<suite> for one)"
 	@echo "  asan    the whole test suite with ASan+UBSan (build/asan/)"
+	@echo "  browser-test  the web page and /docs in headless Chromium (apt chromium, npm); screenshots in build/browser"
 	@echo "  run     start daed on :8080 with ./models"
 	@echo "  bench   build and run the benchmarks in bench/"
 	@echo "  bench-serve  daed vs floor vs FastAPI+PyTorch with wrk (ARGS=--quick for a smoke run)"

@@ -43,7 +43,16 @@ static const struct {
     {"/v2/models/m1/infer", DAE_HTTP_POST, 200, DAE_ROUTE_V2_INFER, "m1", 0},
     {"/v2/models/m1/infer", DAE_HTTP_GET, 405, 0, NULL, DAE_HTTP_POST},
     {"/v2/models/m1/explain", DAE_HTTP_POST, 404, 0, NULL, 0},
-    {"/", DAE_HTTP_GET, 404, 0, NULL, 0},
+    {"/", DAE_HTTP_GET, 200, DAE_ROUTE_WEB_INDEX, "", 0},
+    {"/", DAE_HTTP_POST, 405, 0, NULL, DAE_HTTP_GET | DAE_HTTP_HEAD},
+    {"/docs", DAE_HTTP_HEAD, 200, DAE_ROUTE_WEB_DOCS, "", 0},
+    {"/docs/", DAE_HTTP_GET, 404, 0, NULL, 0},
+    {"/web/app.js", DAE_HTTP_GET, 200, DAE_ROUTE_WEB_FILE, "app.js", 0},
+    {"/web/vendor/swagger-ui/swagger-ui.css", DAE_HTTP_GET, 200, DAE_ROUTE_WEB_FILE,
+     "vendor/swagger-ui/swagger-ui.css", 0},
+    {"/web/../openapi.yaml", DAE_HTTP_GET, 200, DAE_ROUTE_WEB_FILE, "../openapi.yaml", 0},
+    {"/web/", DAE_HTTP_GET, 404, 0, NULL, 0},
+    {"/web", DAE_HTTP_GET, 404, 0, NULL, 0},
     {"", DAE_HTTP_GET, 404, 0, NULL, 0},
     {"/healthz?x=1", DAE_HTTP_GET, 404, 0, NULL, 0},
 };
@@ -70,21 +79,28 @@ END_TEST
 
 START_TEST(test_route_table)
 {
+    const dae_route *r;
     const dae_route *t = dae_routes();
     const char *const *names = dae_route_names();
     for (int i = 0; i < DAE_ROUTE_COUNT; i++) {
         ck_assert_int_eq(t[i].id, i);
         ck_assert_str_eq(t[i].pattern, names[i]);
     }
-    /* Only health is public. */
+    /* Only health and the browser page's static files (web.h) are public. */
     for (int i = 0; i < DAE_ROUTE_COUNT; i++) {
         int pub = (t[i].flags & DAE_ROUTE_PUBLIC) != 0;
         int health = i == DAE_ROUTE_HEALTHZ || i == DAE_ROUTE_READYZ || i == DAE_ROUTE_V2_LIVE ||
                      i == DAE_ROUTE_V2_READY;
-        ck_assert_int_eq(pub, health);
+        int web = i == DAE_ROUTE_WEB_INDEX || i == DAE_ROUTE_WEB_DOCS || i == DAE_ROUTE_WEB_FILE;
+        ck_assert_int_eq(pub, health || web);
+        if (web)
+            ck_assert_uint_eq(t[i].flags & DAE_ROUTE_BODY, 0);
     }
+    /* A {path} longer than the buffer is not a match either. */
+    char four[4];
+    ck_assert_int_eq(dae_route_match("/web/abcd", DAE_HTTP_GET, &r, four, sizeof four, NULL),
+                     404);
     /* A {name} longer than the buffer is not a match. */
-    const dae_route *r;
     char small[4];
     ck_assert_int_eq(dae_route_match("/v1/models/abcdef", DAE_HTTP_GET, &r, small, sizeof small,
                                      NULL), 404);

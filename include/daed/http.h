@@ -48,6 +48,9 @@ typedef enum {
     DAE_ROUTE_V2_MODEL,
     DAE_ROUTE_V2_MODEL_READY,
     DAE_ROUTE_V2_INFER,
+    DAE_ROUTE_WEB_INDEX, /* the browser page (web.h) */
+    DAE_ROUTE_WEB_DOCS,
+    DAE_ROUTE_WEB_FILE,
     DAE_ROUTE_COUNT
 } dae_route_id;
 
@@ -58,7 +61,8 @@ enum {
 
 typedef struct dae_route {
     dae_route_id id;
-    const char *pattern; /* "{name}" matches one non-empty path segment */
+    const char *pattern; /* "{name}" matches one non-empty path segment, "{path}" the
+                          * non-empty rest of the path (web.h checks it) */
     unsigned methods;
     unsigned flags;
 } dae_route;
@@ -69,9 +73,9 @@ const dae_route *dae_routes(void);
 const char *const *dae_route_names(void);
 
 /* Match a path (no query string) and method bit. Returns 200 and *route on a match (the
- * "{name}" segment copied into param, NUL-terminated, at most n-1 bytes, else 404), 404
- * when no pattern matches, 405 with *allowed set when the path matches but the method
- * does not. */
+ * "{name}" segment or the "{path}" rest copied into param, NUL-terminated, at most n-1
+ * bytes, else 404), 404 when no pattern matches, 405 with *allowed set when the path
+ * matches but the method does not. */
 int dae_route_match(const char *path, unsigned method, const dae_route **route, char *param,
                     size_t n, unsigned *allowed);
 

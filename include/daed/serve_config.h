@@ -54,6 +54,7 @@ typedef struct dae_serve_config {
     char api_key[256];       /* "" = no key; never logged */
     int shutdown_timeout;    /* seconds to let in-flight requests finish on SIGTERM */
     char openapi[1024];      /* served at GET /openapi.yaml */
+    char web_dir[1024];      /* the browser page's files, served at /, /docs, /web/ */
     int access_log;          /* one line per request on stderr */
     int png_level;           /* zlib level of PNG answers */
     int jpeg_quality;        /* quality of JPEG answers (Accept: image/jpeg) */

@@ -33,6 +33,11 @@ static const dae_route ROUTES[DAE_ROUTE_COUNT] = {
     {DAE_ROUTE_V2_MODEL, "/v2/models/{name}", GET_HEAD, 0},
     {DAE_ROUTE_V2_MODEL_READY, "/v2/models/{name}/ready", GET_HEAD, 0},
     {DAE_ROUTE_V2_INFER, "/v2/models/{name}/infer", DAE_HTTP_POST, DAE_ROUTE_BODY},
+    /* the browser page: public, as a browser cannot send the key with a page load; its
+     * requests to the API carry the key the user types in */
+    {DAE_ROUTE_WEB_INDEX, "/", GET_HEAD, DAE_ROUTE_PUBLIC},
+    {DAE_ROUTE_WEB_DOCS, "/docs", GET_HEAD, DAE_ROUTE_PUBLIC},
+    {DAE_ROUTE_WEB_FILE, "/web/{path}", GET_HEAD, DAE_ROUTE_PUBLIC},
 };
 
 static const char *const ROUTE_NAMES[DAE_ROUTE_COUNT] = {
@@ -42,7 +47,8 @@ static const char *const ROUTE_NAMES[DAE_ROUTE_COUNT] = {
     "/v1/encode",       "/v1/decode",       "/v1/interpolate",
     "/v1/score",        "/v1/admin/reload", "/v2",
     "/v2/health/live",  "/v2/health/ready", "/v2/models/{name}",
-    "/v2/models/{name}/ready", "/v2/models/{name}/infer",
+    "/v2/models/{name}/ready", "/v2/models/{name}/infer", "/",
+    "/docs",            "/web/{path}",
 };
 
 const dae_route *dae_routes(void)
@@ -85,6 +91,13 @@ static int match_one(const char *pattern, const char *path, char *param, size_t 
 {
     const char *p = pattern, *s = path;
     while (*p) {
+        if (!strcmp(p, "{path}")) { /* the rest, at least one byte */
+            size_t len = strlen(s);
+            if (len == 0 || len >= n)
+                return 0;
+            memcpy(param, s, len + 1);
+            return 1;
+        }
         if (!strncmp(p, "{name}", 6)) {
             const char *seg = s;
             while (*s && *s != '/')

@@ -108,6 +108,7 @@ struct dae_req {
     const char *resp_type;    /* static string */
     unsigned allow;           /* 405: Allow header */
     char extra_name[32], extra_value[64]; /* one extra header (X-Heatmap-Max) */
+    const char *const *headers; /* more headers: static name, value pairs, NULL-ended */
     int batch;                /* samples in the model call that served it */
     int answered;             /* response queued */
     dae_req *next_waiter;
@@ -130,9 +131,13 @@ void req_resume(dae_req *r);
 void req_body_free(dae_req *r);
 int64_t dae_now_ns(void);
 
-/* ---- handlers (v1.c, v2.c) run on the HTTP thread ---- */
+/* ---- handlers (v1.c, v2.c, web.c) run on the HTTP thread ---- */
 void v1_handle(dae_req *r);
 void v2_handle(dae_req *r);
+/* GET /, /docs, /web/<path>: a file of --web-dir (web.h). */
+void web_handle(dae_req *r);
+/* One start-up log line: where the page comes from, or that it is missing. */
+void web_log_start(const dae_serve_config *cfg);
 /* Pick r's model: ?model= or the task's default. 0 on success, else answered. */
 int v1_pick_model(dae_req *r, unsigned task, const char *name);
 /* /v1/denoise without ?model=: point r at the denoiser for an image of w x h with c

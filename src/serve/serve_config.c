@@ -97,6 +97,9 @@ static const opt OPTS[] = {
     {"shutdown-timeout", OPT_INT, 0, 3600, "30", F(shutdown_timeout),
      "seconds in-flight requests get to finish on SIGTERM"},
     {"openapi", OPT_STR, 0, 1023, "./openapi.yaml", F(openapi), "file served at /openapi.yaml"},
+    {"web-dir", OPT_STR, 0, 1023, "./web", F(web_dir),
+     "folder of the browser page served at / (try every task) and /docs (the API "
+     "document, interactive); without its files GET / answers a pointer to the API"},
     {"access-log", OPT_BOOL, 0, 1, "1", F(access_log), "one log line per request (0/1)"},
     {"png-level", OPT_INT, 0, 9, "1", F(png_level), "zlib level of PNG answers"},
     {"jpeg-quality", OPT_INT, 1, 100, "90", F(jpeg_quality),

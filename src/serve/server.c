@@ -109,6 +109,8 @@ static enum MHD_Result queue_answer(dae_req *r)
     /* the model that computed the answer (v1 and v2; the routing may have picked it) */
     if (r->job.key && r->entry && r->status >= 200 && r->status < 300)
         MHD_add_response_header(resp, "X-Model", r->entry->name);
+    for (const char *const *h = r->headers; h && h[0]; h += 2)
+        MHD_add_response_header(resp, h[0], h[1]);
     if (atomic_load(&s->draining))
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
     enum MHD_Result ok = MHD_queue_response(r->conn, (unsigned)r->status, resp);
@@ -374,6 +376,11 @@ static void dispatch(dae_req *r)
     case DAE_ROUTE_V2_MODEL_READY:
     case DAE_ROUTE_V2_INFER:
         v2_handle(r);
+        break;
+    case DAE_ROUTE_WEB_INDEX:
+    case DAE_ROUTE_WEB_DOCS:
+    case DAE_ROUTE_WEB_FILE:
+        web_handle(r);
         break;
     default:
         v1_handle(r);
@@ -781,6 +788,7 @@ dae_server *dae_server_create(const dae_serve_config *cfg, dae_error *err)
     if (write_port_file(s, err) != DAE_OK)
         goto fail;
     atomic_store(&s->ready, 1);
+    web_log_start(cfg);
     dae_log(DAE_LOG_INFO, "listening on %s:%d (%d workers, queue %d, max batch %d)",
             cfg->bind, s->port, s->n_workers, cfg->queue_size, cfg->max_batch);
     return s;

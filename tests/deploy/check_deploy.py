@@ -244,6 +244,11 @@ def dockerfile_facts():
               and env.get("DAED_OPENAPI") == "/usr/share/daed/openapi.yaml" and
               dockerignore_lets_in("openapi.yaml"),
               "Dockerfile: openapi.yaml shipped where DAED_OPENAPI points")
+    if os.path.exists(os.path.join(ROOT, "web/index.html")):
+        check("cp -R web /out/share/web" in build_run and
+              env.get("DAED_WEB_DIR") == "/usr/share/daed/web" and
+              dockerignore_lets_in("web/index.html"),
+              "Dockerfile: the browser page (web/) shipped where DAED_WEB_DIR points")
     return facts
 
 

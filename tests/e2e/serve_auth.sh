@@ -2,7 +2,7 @@
 # serve_auth.sh — with an API key, every route of openapi.yaml except the health ones
 # answers 401 without the key and with each of a set of wrong ones (near misses: a prefix,
 # one byte more, another case, another scheme), and not 401 with the right one; health
-# routes never ask. The key (given by environment, so not in the process's argv) never
+# routes and the browser page's files (/, /docs, /web/...) never ask. The key (given by environment, so not in the process's argv) never
 # appears in the log, in an answer, or in /metrics. (The comparison itself runs in time
 # independent of where the keys differ: dae_http_bearer_ok, unit-tested in check_serve_http.)
 source "$(dirname "$0")/lib.bash"
@@ -37,7 +37,10 @@ n_checked=0
 for r in "${ROUTES[@]}"; do
     m=${r%% *} p=${r#* }
     p=${p//\{name\}/mlp}
-    case "$p" in /healthz | /readyz | /v2/health/*)
+    p=${p//\{path\}/app.js}
+    # public: health, and the browser page's files (a browser cannot send the key with a
+    # page load; the API requests the page makes carry it)
+    case "$p" in /healthz | /readyz | /v2/health/* | / | /docs | /web/*)
         c=$(code "$m" "$p")
         [ "$c" != 401 ] && ok "$m $p is public ($c)" || fail "$m $p asks for a key"
         continue ;;

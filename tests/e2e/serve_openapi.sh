@@ -108,6 +108,14 @@ cap 404 GET /v1/models/nope - -
 cap 405 POST /v1/models - -
 cap 404 GET /nope - -
 cap 404 GET /v1 - -
+cap 200 GET / - -
+cap 200 GET /docs - -
+cap 405 POST /docs - -
+cap 200 GET /web/app.js - -
+cap 200 GET /web/style.css - -
+cap 200 GET /web/favicon.svg - -
+cap 400 GET /web/.hidden.js - -
+cap 404 GET /web/nope.js - -
 
 cap 200 POST /v1/denoise image/png "$T/g28.png"
 cap 200 POST /v1/denoise image/jpeg "$T/g28.jpg"
@@ -208,6 +216,8 @@ done
 cap 401 POST /v1/decode $J "$T/lat.json"
 cap 401 POST /v1/admin/reload - -
 cap 200 GET /healthz - -
+cap 200 GET / - -
+cap 200 GET /web/app.js - -
 cap 200 GET /v1/models - - -H 'Authorization: Bearer k3y'
 stop_daed
 
@@ -218,6 +228,10 @@ start_daed fixtures --models "$T/fixtures" --workers 1 --openapi "$T/no-such-fil
 cap 200 GET /v1/models - -
 for n in $(sed -n 's/.*model \([^ ]*\) loaded.*/\1/p' "$LOG"); do cap 200 GET "/v1/models/$n" - -; cap 200 GET "/v2/models/$n" - -; done
 cap 404 GET /openapi.yaml - -
+stop_daed
+start_daed noweb --models "$T/fixtures" --workers 1 --web-dir "$T/no-such-dir"
+cap 200 GET / - -
+cap 200 GET /docs - -
 stop_daed
 
 # ---- no models: not ready

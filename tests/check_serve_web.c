@@ -1,0 +1,137 @@
+/* check_serve_web.c — the browser page's static files (web.h): which paths pass the check,
+ * the types, and reading from a folder (regular files only, no symbolic links, size cap). */
+#include "check_quiet.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "daed/web.h"
+
+static const struct {
+    const char *path;
+    int ok;
+    const char *msg; /* part of the message when refused */
+} PATHS[] = {
+    {"index.html", 1, NULL},
+    {"app.js", 1, NULL},
+    {"vendor/swagger-ui/swagger-ui-bundle.js", 1, NULL},
+    {"samples/digit-7-noisy.png", 1, NULL},
+    {"a/b/c/d.css", 1, NULL},
+    {"a/b/c/d/e.css", 0, "more than 4 path segments"},
+    {"", 0, "empty file path"},
+    {"/etc/passwd.txt", 0, "empty segment at byte 0"},
+    {"../openapi.yaml", 0, "starts with '.'"},
+    {"vendor/../../x.js", 0, "starts with '.'"},
+    {"..", 0, "starts with '.'"},
+    {".hidden.js", 0, "starts with '.'"},
+    {"vendor/.git/config.txt", 0, "starts with '.'"},
+    {"a//b.js", 0, "empty segment"},
+    {"vendor/", 0, "empty segment"},
+    {"a\\b.js", 0, "byte 0x5c"},
+    {"a%2e%2e.js", 0, "byte 0x25"},
+    {"a b.js", 0, "byte 0x20"},
+    {"caf\xc3\xa9.js", 0, "byte 0xc3"},
+    {"run.sh", 0, "not a served file type"},
+    {"Makefile", 0, "not a served file type"},
+    {"x.html.bak", 0, "not a served file type"},
+    {"index.HTML", 0, "not a served file type"},
+};
+
+START_TEST(test_path_check)
+{
+    dae_error e = {0};
+    const char *p = PATHS[_i].path;
+    int rc = dae_web_path_check(p, strlen(p), &e);
+    ck_assert_msg((rc == DAE_OK) == PATHS[_i].ok, "%s: rc %d (%s)", p, rc, e.msg);
+    if (!PATHS[_i].ok) {
+        ck_assert_int_eq(rc, DAE_EINVAL);
+        ck_assert_msg(strstr(e.msg, PATHS[_i].msg) != NULL, "%s: message '%s' lacks '%s'", p,
+                      e.msg, PATHS[_i].msg);
+    }
+}
+END_TEST
+
+START_TEST(test_path_nul_and_length)
+{
+    dae_error e = {0};
+    /* a NUL inside the given length (a %00 in the URL) is refused, not cut short */
+    ck_assert_int_eq(dae_web_path_check("app.js\0.png", 11, &e), DAE_EINVAL);
+    ck_assert_ptr_nonnull(strstr(e.msg, "NUL"));
+    char longp[DAE_WEB_MAX_PATH + 2];
+    memset(longp, 'a', sizeof longp);
+    memcpy(longp + DAE_WEB_MAX_PATH - 3, ".js", 3);
+    ck_assert_int_eq(dae_web_path_check(longp, DAE_WEB_MAX_PATH, &e), DAE_OK);
+    memcpy(longp + DAE_WEB_MAX_PATH - 2, ".js", 3);
+    ck_assert_int_eq(dae_web_path_check(longp, DAE_WEB_MAX_PATH + 1, &e), DAE_EINVAL);
+    ck_assert_ptr_nonnull(strstr(e.msg, "at most"));
+}
+END_TEST
+
+START_TEST(test_types)
+{
+    ck_assert_str_eq(dae_web_type("index.html"), "text/html; charset=utf-8");
+    ck_assert_str_eq(dae_web_type("vendor/x.min.js"), "text/javascript; charset=utf-8");
+    ck_assert_str_eq(dae_web_type("style.css"), "text/css; charset=utf-8");
+    ck_assert_str_eq(dae_web_type("a.png"), "image/png");
+    ck_assert_str_eq(dae_web_type("favicon.svg"), "image/svg+xml");
+    ck_assert_ptr_null(dae_web_type("a.js/b"));
+    ck_assert_ptr_null(dae_web_type("noext"));
+    ck_assert_ptr_null(dae_web_type("a.exe"));
+}
+END_TEST
+
+START_TEST(test_read)
+{
+    char dir[] = "/tmp/daed-web-XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char p[256];
+    snprintf(p, sizeof p, "%s/app.js", dir);
+    FILE *f = fopen(p, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("console.log(1);\n", f);
+    fclose(f);
+    snprintf(p, sizeof p, "%s/sub.css", dir);
+    ck_assert_int_eq(mkdir(p, 0700), 0); /* a folder with a served extension */
+    snprintf(p, sizeof p, "%s/link.js", dir);
+    ck_assert_int_eq(symlink("/etc/passwd", p), 0);
+
+    char *data = NULL;
+    size_t len = 0;
+    dae_error e = {0};
+    ck_assert_int_eq(dae_web_read(dir, "app.js", &data, &len, &e), DAE_OK);
+    ck_assert_uint_eq(len, 16);
+    ck_assert(memcmp(data, "console.log(1);\n", 16) == 0);
+    free(data);
+    ck_assert_int_eq(dae_web_read(dir, "nope.js", &data, &len, &e), DAE_ENOTFOUND);
+    ck_assert_ptr_null(data);
+    ck_assert_int_eq(dae_web_read(dir, "sub.css", &data, &len, &e), DAE_ENOTFOUND);
+    ck_assert_ptr_nonnull(strstr(e.msg, "not a regular file"));
+    ck_assert_int_eq(dae_web_read(dir, "link.js", &data, &len, &e), DAE_ENOTFOUND);
+    ck_assert_ptr_nonnull(strstr(e.msg, "symbolic link"));
+    ck_assert_int_eq(dae_web_read(dir, "../app.js", &data, &len, &e), DAE_EINVAL);
+    ck_assert_int_eq(dae_web_read("/nonexistent-daed-web", "index.html", &data, &len, &e),
+                     DAE_ENOTFOUND);
+
+    snprintf(p, sizeof p, "%s/app.js", dir);
+    unlink(p);
+    snprintf(p, sizeof p, "%s/link.js", dir);
+    unlink(p);
+    snprintf(p, sizeof p, "%s/sub.css", dir);
+    rmdir(p);
+    rmdir(dir);
+}
+END_TEST
+
+Suite *suite_serve_web(void)
+{
+    Suite *s = suite_create("serve_web");
+    TCase *tc = tcase_create("web");
+    tcase_add_loop_test(tc, test_path_check, 0, sizeof PATHS / sizeof PATHS[0]);
+    tcase_add_test(tc, test_path_nul_and_length);
+    tcase_add_test(tc, test_types);
+    tcase_add_test(tc, test_read);
+    suite_add_tcase(s, tc);
+    return s;
+}
