@@ -2,7 +2,8 @@
 # serve_conformance.sh — third-party conformance suites through the daemon (the decoders
 # themselves are unit-tested in check_pngsuite / check_json): every PngSuite x* file is a
 # JSON 400; every JSONTestSuite n_ file is a 400 alone and inside an otherwise valid request;
-# every y_ file inside a valid request is served (duplicate keys excepted: refused).
+# every y_ file inside a valid request is served (duplicate keys excepted: refused). Alpha
+# is passed through, and a damaged PNG signature is named.
 source "$(dirname "$0")/lib.bash"
 
 make_models
@@ -66,6 +67,37 @@ done
 req POST "/v1/denoise?model=conv" --data-binary "{\"png\":\"$b64\",\"png\":\"$b64\"}" \
     -H 'Content-Type: application/json'
 expect 400 "duplicate key"; body_has 'duplicate key \"png\"' "duplicate key named"
+
+# ---- alpha is passed through (denoise, superres), used as the mask by inpaint
+"$B/bench/mkpng" "$T/ga28.png" 28 28 1 hole
+"$B/bench/mkpng" "$T/rgba32.png" 32 32 3 hole
+"$B/bench/mkpng" "$T/ga14.png" 14 14 1 hole
+ctype() { od -An -tu1 -j25 -N1 "$T/body" | tr -d ' '; } # IHDR colour type of the answer
+req POST "/v1/denoise?model=conv" --data-binary @"$T/ga28.png"
+expect 200 "denoise gray+alpha"; [ "$(ctype)" = 4 ] && ok "gray+alpha in, gray+alpha out" ||
+    fail "denoise gray+alpha answered colour type $(ctype)"
+req POST "/v1/denoise?model=rgb" --data-binary @"$T/rgba32.png"
+expect 200 "denoise RGBA"; [ "$(ctype)" = 6 ] && ok "RGBA in, RGBA out" ||
+    fail "denoise RGBA answered colour type $(ctype)"
+req POST "/v1/superres?model=sr" --data-binary @"$T/ga14.png"
+expect 200 "superres gray+alpha"
+[ "$(ctype)" = 4 ] && [ "$(png_size "$T/body")" = "28 28" ] && ok "superres keeps alpha, resized" ||
+    fail "superres gray+alpha: colour type $(ctype), size $(png_size "$T/body")"
+req POST "/v1/inpaint?model=conv" --data-binary @"$T/ga28.png"
+expect 200 "inpaint"; [ "$(ctype)" = 0 ] && ok "inpaint: alpha was the mask, answer opaque" ||
+    fail "inpaint answered colour type $(ctype)"
+# JSON pixels: the alpha plane as it came (the centre 14x14 of 28x28 is 0)
+req POST "/v1/denoise?model=conv&encoding=pixels" --data-binary @"$T/ga28.png" \
+    -H 'Accept: application/json'
+zeros=$(sed 's/.*"alpha":\[\([^]]*\)\].*/\1/' "$T/body" | tr ',' '\n' | grep -cx '0' || true)
+ones=$(sed 's/.*"alpha":\[\([^]]*\)\].*/\1/' "$T/body" | tr ',' '\n' | grep -cx '1' || true)
+[ "$zeros" = 196 ] && [ "$ones" = 588 ] && ok "JSON answer carries the input's alpha unchanged" ||
+    fail "JSON alpha: $zeros zeros, $ones ones (want 196, 588): $(head -c 300 "$T/body")"
+
+# ---- a damaged signature is named
+printf '\x89PNG\n\x1a\n\x00\x00\x00\x0dIHDR' >"$T/lf.png"
+req POST "/v1/denoise?model=conv" --data-binary @"$T/lf.png"
+expect 400 "PNG with CR LF changed"; body_has "byte 4 is 0a, expected 0d" "signature fault named"
 
 stop_daed
 finish
