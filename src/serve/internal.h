@@ -110,6 +110,8 @@ struct dae_req {
     char extra_name[32], extra_value[64]; /* one extra header (X-Heatmap-Max) */
     int batch;                /* samples in the model call that served it */
     int answered;             /* response queued */
+    int close;                /* answer with Connection: close */
+    int linger;               /* error decided at the headers: read and drop the body first */
     dae_req *next_waiter;
 };
 
@@ -129,6 +131,13 @@ void req_resume(dae_req *r);
  * resuming the requests that may now read theirs. Any thread that owns r. */
 void req_body_free(dae_req *r);
 int64_t dae_now_ns(void);
+
+/* reqcheck.c: framing (Content-Length with Transfer-Encoding, HTTP/1.1 without Host) and
+ * control characters (%00) in the path or query. 0, or -1 with a 400 answer set. */
+int req_check(dae_req *r, const char *url, const char *version);
+/* MHD_OPTION_UNESCAPE_CALLBACK: percent-decoding, with %00 turned into a byte req_check
+ * refuses instead of a NUL that would silently cut the path or a parameter short. */
+size_t req_unescape(void *cls, struct MHD_Connection *c, char *s);
 
 /* ---- handlers (v1.c, v2.c) run on the HTTP thread ---- */
 void v1_handle(dae_req *r);
