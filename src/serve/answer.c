@@ -70,6 +70,47 @@ static int keep_alpha(const dae_image *o, dae_image *out, dae_error *err)
     return DAE_OK;
 }
 
+/* --max-answer before a JSON answer of images is built: pixels take ~10 bytes a value
+ * ("0.1234567,"), base64 PNG is checked once built (it is small). */
+static int answer_fits(const dae_req *r, const dae_image *imgs, int n, int form,
+                       dae_error *err)
+{
+    int as_png = r->encoding ? r->encoding == 2 : form == 2;
+    size_t vals = 0;
+    for (int i = 0; i < n && !as_png; i++)
+        vals += (size_t)imgs[i].w * imgs[i].h * (size_t)(imgs[i].c + (imgs[i].alpha != NULL));
+    size_t max = r->s->cfg.max_answer;
+    if (vals <= max / 10)
+        return DAE_OK;
+    return dae_error_set(err, DAE_ELIMIT, "the JSON answer would hold %zu pixel values, about "
+                         "%zu MB at ~10 bytes each, over --max-answer (%zu bytes): ask for "
+                         "?encoding=png or Accept: image/png", vals, vals * 10 / 1000000,
+                         max);
+}
+
+int answer_precheck(const dae_req *r, const work *w, dae_error *err)
+{
+    int as_png = r->encoding ? r->encoding == 2 : w->form == 2;
+    if (!(w->batched || r->want_json) || as_png)
+        return DAE_OK;
+    const dae_model *m = r->entry->mf->model;
+    int keep_alpha = r->route->id != DAE_ROUTE_V1_INPAINT;
+    size_t vals = 0;
+    for (int i = 0; i < w->n; i++) {
+        const dae_image *o = &w->orig[i];
+        size_t ow = (size_t)o->w * m->out_shape.w / m->in_shape.w;
+        size_t oh = (size_t)o->h * m->out_shape.h / m->in_shape.h;
+        vals += ow * oh * (size_t)(m->out_shape.c + (keep_alpha && o->alpha));
+    }
+    size_t max = r->s->cfg.max_answer;
+    if (vals <= max / 10)
+        return DAE_OK;
+    return dae_error_set(err, DAE_ELIMIT, "the JSON answer would hold %zu pixel values, about "
+                         "%zu MB at ~10 bytes each, over --max-answer (%zu bytes): ask for "
+                         "?encoding=png or Accept: image/png", vals, vals * 10 / 1000000,
+                         max);
+}
+
 /* Bring sample i's output back to the size of its input (resize, and inpaint paste-back).
  * Returns an image the caller frees. */
 static int output_image(dae_req *r, work *w, int i, dae_image *out, dae_error *err)
@@ -177,11 +218,13 @@ int answer_images(dae_req *r, work *w, dae_error *err)
             req_answer(r, 200, "image/png", (char *)png, len);
         goto out;
     }
+    int form = r->route->id == DAE_ROUTE_V1_DECODE ? 1 : w->form;
+    if ((rc = answer_fits(r, imgs, n, form, err)) != DAE_OK)
+        goto out;
     sbuf b;
     sb_init(&b);
     sb_str(&b, "{\"model\":");
     sb_json_str(&b, r->entry->name);
-    int form = r->route->id == DAE_ROUTE_V1_DECODE ? 1 : w->form;
     if (!w->batched && r->route->id != DAE_ROUTE_V1_INTERPOLATE) {
         sb_str(&b, ",\"image\":");
         rc = image_json(r, &b, &imgs[0], form, err);
@@ -197,6 +240,10 @@ int answer_images(dae_req *r, work *w, dae_error *err)
         sb_str(&b, "]");
     }
     sb_str(&b, "}\n");
+    if (rc == DAE_OK && b.len > r->s->cfg.max_answer)
+        rc = dae_error_set(err, DAE_ELIMIT, "the JSON answer is %zu bytes, over --max-answer "
+                           "(%zu bytes): ask for ?encoding=png or Accept: image/png", b.len,
+                           r->s->cfg.max_answer);
     if (rc == DAE_OK)
         answer_sb(r, "application/json", &b);
     else

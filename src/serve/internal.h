@@ -189,6 +189,9 @@ dae_shape infer_ws_shape(const dae_model *m, int op, dae_shape in);
 int parse_request(dae_req *r, work *w, dae_error *err);
 /* JSON body -> cJSON with the configured caps (400 with the byte offset on bad JSON). */
 struct cJSON *parse_json_body(dae_req *r, dae_error *err);
+/* answer.c: --max-answer checked from the parsed images, before the model runs (images
+ * in, images out: denoise, inpaint, superres); DAE_ELIMIT naming the estimate. */
+int answer_precheck(const dae_req *r, const work *w, dae_error *err);
 /* answer.c: r's answer from w after the model ran. */
 int answer_images(dae_req *r, work *w, dae_error *err);
 int answer_encode(dae_req *r, work *w, dae_error *err);

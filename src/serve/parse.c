@@ -397,19 +397,22 @@ int parse_request(dae_req *r, work *w, dae_error *err)
 {
     switch (r->route->id) {
     case DAE_ROUTE_V1_DENOISE:
-        if (parse_images(r, w, 0, 0, err) != DAE_OK)
+        if (parse_images(r, w, 0, 0, err) != DAE_OK || answer_precheck(r, w, err) != DAE_OK)
             return err->code;
         if (tiles_radius(r) >= 0)
             return tiles_prepare(r, w, err);
         return fit_images(r, w, 0, err);
     case DAE_ROUTE_V1_SUPERRES:
+        if (parse_images(r, w, 0, 0, err) != DAE_OK || answer_precheck(r, w, err) != DAE_OK)
+            return err->code;
+        return fit_images(r, w, 0, err);
     case DAE_ROUTE_V1_SCORE:
     case DAE_ROUTE_V1_ENCODE:
         if (parse_images(r, w, 0, 0, err) != DAE_OK)
             return err->code;
         return fit_images(r, w, 0, err);
     case DAE_ROUTE_V1_INPAINT:
-        if (parse_images(r, w, 1, 0, err) != DAE_OK)
+        if (parse_images(r, w, 1, 0, err) != DAE_OK || answer_precheck(r, w, err) != DAE_OK)
             return err->code;
         return fit_images(r, w, 1, err);
     case DAE_ROUTE_V1_INTERPOLATE:

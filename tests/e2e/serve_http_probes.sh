@@ -9,7 +9,8 @@ source "$(dirname "$0")/lib.bash"
 
 make_models
 KEY=probe-key
-start_daed probes --models "$T/models" --workers 2 --max-body 100k --api-key "$KEY"
+start_daed probes --models "$T/models" --workers 2 --max-body 100k --api-key "$KEY" \
+    --max-answer 64k
 AUTH="Authorization: Bearer $KEY"
 
 # raw NAME: send $T/NAME.req on a fresh connection, the answer (what arrives in 5 s, or
@@ -115,6 +116,19 @@ ONES=$(printf '1,%.0s' $(seq 784)); ONES=${ONES%,}
 echo "{\"inputs\":[{\"name\":\"wrong\",\"shape\":[1,784],\"datatype\":\"FP32\",\"data\":[$ONES]}]}" >"$T/v2.json"
 req POST /v2/models/mlp/infer -H "$AUTH" --data-binary @"$T/v2.json"
 expect 400 "v2 infer with input tensor \"wrong\""; body_has 'inputs[0].name: \"wrong\", expected \"input\"' "v2 input name named"
+
+# ---- --max-answer: a JSON pixel answer is refused before the model runs
+"$B/bench/mkpng" "$T/g128.png" 128 128 1
+req POST "/v1/denoise?model=conv" -H "$AUTH" -H 'Accept: application/json' --data-binary @"$T/g28.png"
+expect 200 "28x28 as JSON pixels (~8 kB, --max-answer 64k)"
+req POST "/v1/denoise?model=conv" -H "$AUTH" -H 'Accept: application/json' --data-binary @"$T/g128.png"
+expect 413 "128x128 as JSON pixels (~164 kB)"; body_has "over --max-answer (65536 bytes): ask for ?encoding=png" "reason and way out named"
+grep -q "access POST /v1/denoise 413 .* model=conv batch=0" "$LOG" && ok "refused before the model ran (batch=0)" ||
+    fail "the 413 was not refused before inference: $(grep "denoise 413" "$LOG" | tail -1)"
+req POST "/v1/denoise?model=conv&encoding=png" -H "$AUTH" -H 'Accept: application/json' --data-binary @"$T/g128.png"
+expect 200 "128x128 as JSON with a base64 PNG"
+req POST "/v1/denoise?model=conv" -H "$AUTH" --data-binary @"$T/g128.png"
+expect 200 "128x128 as a PNG answer"
 
 stop_daed
 finish
