@@ -291,7 +291,11 @@ static void req_begin(dae_server *s, dae_req *r, const char *url, const char *me
         if (!errno && end != cl && !*end && n > s->cfg.max_body) {
             req_error(r, 413, "too_large", "request body of %llu bytes exceeds the limit of %zu "
                       "bytes (--max-body)", n, s->cfg.max_body);
-            r->linger = n <= discard_max(s); /* answered after the body, else at once */
+            /* Answered after the body is read and dropped (a client writing its whole body
+             * first then reads the 413), at once past the bound or when the client waits
+             * for a go-ahead (Expect: 100-continue, as curl sends for large bodies). */
+            const char *ex = header(r->conn, MHD_HTTP_HEADER_EXPECT);
+            r->linger = n <= discard_max(s) && !(ex && !strcasecmp(ex, "100-continue"));
             r->close = 1;
             return;
         }
