@@ -405,6 +405,8 @@ typedef struct {
 static const malformed bad[] = {
     {"empty", EMPTY, -1, 0, 0, -1, DAE_EFORMAT, "png: empty input"},
     {"half signature", 4, -1, 0, 0, -1, DAE_EFORMAT, "truncated after 4 bytes"},
+    {"CR LF changed", 0, 4, 0x0a, 1, -1, DAE_EFORMAT, "byte 4 is 0a, expected 0d (89 50 4e "
+     "47 0d 0a 1a 0a); line endings changed"},
     {"signature only", 8, -1, 0, 0, -1, DAE_EFORMAT, "truncated after 8 bytes"},
     {"cut in IHDR", 20, -1, 0, 0, -1, DAE_EFORMAT, "truncated after 20"},
     {"IHDR only", 33, -1, 0, 0, -1, DAE_EFORMAT, "truncated after 33"},
@@ -413,7 +415,7 @@ static const malformed bad[] = {
      * browsers; accepted */
     {"no IEND", -12, -1, 0, 0, -1, DAE_OK, ""},
     {"cut in IDAT CRC", -14, -1, 0, 0, -1, DAE_EFORMAT, "truncated"},
-    {"not a PNG", 0, 0, 0x47494638, 4, -1, DAE_EFORMAT, "png: Not a PNG file"},
+    {"not a PNG", 0, 0, 0x47494638, 4, -1, DAE_EFORMAT, "png: bad signature: byte 0 is 47, expected 89"},
     {"IHDR CRC", 0, IHDR_AT + 8, 0x12345678, 4, -1, DAE_EFORMAT, "IHDR: CRC error"},
     {"IDAT CRC", 0, IDAT_CRC, 0, 0, -1, DAE_EFORMAT, "IDAT: CRC error"},
     {"IDAT data", 0, IDAT_AT + 8 + 2, 0xffffffff, 4, IDAT_AT, DAE_EFORMAT, "IDAT: invalid"},

@@ -127,52 +127,6 @@ START_TEST(test_status_map)
 }
 END_TEST
 
-static const struct {
-    const char *json;
-    int depth;
-    size_t array, values;
-    int ok;
-    const char *msg;
-} SCAN[] = {
-    {"{\"a\":[1,2,3]}", 4, 3, 10, 1, NULL},
-    {"{\"a\":[1,2,3,4]}", 4, 3, 10, 0, "more than 3 elements"},
-    {"[[[[1]]]]", 3, 10, 10, 0, "nesting deeper than 3"},
-    {"[[[1]]]", 3, 10, 10, 1, NULL},
-    {"[1,2,3,4,5]", 4, 100, 4, 0, "more than 4 values"},
-    {"{\"s\":\"[[[[[[,,,,]]]]]]\"}", 2, 1, 10, 1, NULL}, /* brackets inside strings */
-    {"{\"s\":\"a\\\"[[[[\"}", 2, 1, 10, 1, NULL},        /* escaped quote */
-    {"[\"a\",\"b\",{\"c\":1}]", 4, 3, 10, 1, NULL},
-    {"[\"a\",\"b\",{\"c\":1},2]", 4, 3, 10, 0, "more than 3 elements"},
-    {"[1.5e3, -2, true, null]", 4, 4, 10, 1, NULL},
-};
-
-START_TEST(test_json_scan)
-{
-    dae_error e = {0};
-    int rc = dae_json_scan(SCAN[_i].json, strlen(SCAN[_i].json), SCAN[_i].depth, SCAN[_i].array,
-                           SCAN[_i].values, &e);
-    if (SCAN[_i].ok) {
-        ck_assert_msg(rc == DAE_OK, "%s: %s", SCAN[_i].json, e.msg);
-    } else {
-        ck_assert_int_eq(rc, DAE_EINVAL);
-        ck_assert_msg(strstr(e.msg, SCAN[_i].msg), "%s: \"%s\"", SCAN[_i].json, e.msg);
-    }
-}
-END_TEST
-
-START_TEST(test_json_scan_deep_bomb)
-{
-    /* 100k open brackets must be refused at the cap, without recursion. */
-    size_t n = 100000;
-    char *s = malloc(n);
-    memset(s, '[', n);
-    dae_error e = {0};
-    ck_assert_int_eq(dae_json_scan(s, n, 16, 100, 1000000, &e), DAE_EINVAL);
-    ck_assert_ptr_nonnull(strstr(e.msg, "nesting deeper than 16 at byte 16"));
-    free(s);
-}
-END_TEST
-
 START_TEST(test_bearer)
 {
     ck_assert_int_eq(dae_http_bearer_ok("Bearer k3y", "k3y"), 1);
@@ -260,8 +214,6 @@ Suite *suite_serve_http(void)
     tcase_add_loop_test(tc, test_routing, 0, sizeof ROUTING / sizeof ROUTING[0]);
     tcase_add_test(tc, test_route_table);
     tcase_add_test(tc, test_status_map);
-    tcase_add_loop_test(tc, test_json_scan, 0, sizeof SCAN / sizeof SCAN[0]);
-    tcase_add_test(tc, test_json_scan_deep_bomb);
     tcase_add_test(tc, test_bearer);
     tcase_add_test(tc, test_accepts);
     tcase_add_test(tc, test_error_json);

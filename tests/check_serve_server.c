@@ -143,12 +143,34 @@ END_TEST
 
 START_TEST(test_early_413)
 {
-    /* Content-Length over --max-body: answered before the body is sent. */
+    /* Content-Length over --max-body from a client waiting for a go-ahead: answered before
+     * the body is sent. */
     int fd = dial();
     char buf[8192];
-    const char *big = "POST /v1/denoise HTTP/1.1\r\nHost: t\r\nContent-Length: 100000\r\n\r\n";
+    const char *big = "POST /v1/denoise HTTP/1.1\r\nHost: t\r\nContent-Length: 100000\r\n"
+                      "Expect: 100-continue\r\n\r\n";
     ck_assert_int_eq(roundtrip(fd, big, strlen(big), buf, sizeof buf), 413);
     ck_assert_ptr_nonnull(strstr(buf, "\"code\":\"too_large\""));
+    ck_assert_ptr_nonnull(strcasestr(buf, "Connection: close"));
+    close(fd);
+}
+END_TEST
+
+START_TEST(test_413_after_body)
+{
+    /* Without Expect the client sends its body at once: it is read and dropped, then the
+     * 413 comes (closing before reading it would reset the client's upload). */
+    int fd = dial();
+    size_t n = 100000, hl;
+    char head[128];
+    hl = (size_t)snprintf(head, sizeof head, "POST /v1/denoise HTTP/1.1\r\nHost: t\r\n"
+                          "Content-Length: %zu\r\n\r\n", n);
+    char *req = calloc(1, hl + n);
+    memcpy(req, head, hl);
+    char buf[8192];
+    ck_assert_int_eq(roundtrip(fd, req, hl + n, buf, sizeof buf), 413);
+    ck_assert_ptr_nonnull(strstr(buf, "exceeds the limit of 4096 bytes"));
+    free(req);
     close(fd);
 }
 END_TEST
@@ -213,6 +235,7 @@ Suite *suite_serve_server(void)
     tcase_add_test(tc, test_keepalive_get);
     tcase_add_test(tc, test_errors_keep_connection);
     tcase_add_test(tc, test_early_413);
+    tcase_add_test(tc, test_413_after_body);
     tcase_add_test(tc, test_inference_roundtrip);
     tcase_add_test(tc, test_reload_api);
     suite_add_tcase(s, tc);

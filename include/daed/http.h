@@ -2,9 +2,8 @@
  *
  * These are the pure pieces of the service (no sockets, no threads), kept apart so the
  * unit tests can drive them directly: route matching with 404/405 + Allow, the mapping of
- * dae error codes to HTTP statuses, a JSON pre-scan that enforces nesting, array and
- * value-count caps before any parser allocates, the Bearer-token check, Accept parsing and
- * the JSON error body.
+ * dae error codes to HTTP statuses, the Bearer-token check, Accept parsing and the JSON
+ * error body. (JSON bodies are checked by daed/json.h before cJSON sees them.)
  */
 #ifndef DAED_HTTP_H
 #define DAED_HTTP_H
@@ -83,12 +82,6 @@ int dae_route_match(const char *path, unsigned method, const dae_route **route, 
  * DAE_EFORMAT 400, DAE_ENOTFOUND 404, DAE_EBUSY/DAE_ENOMEM 503, others 500). */
 int dae_http_status(int code);
 const char *dae_http_reason(int status);
-
-/* Check JSON text against limits without building anything: nesting depth, elements of
- * any one array, and values in total. DAE_EINVAL naming the limit and the byte offset;
- * it does not validate the grammar (the parser does). */
-int dae_json_scan(const char *buf, size_t len, int max_depth, size_t max_array,
-                  size_t max_values, dae_error *err);
 
 /* Authorization header against the key, in time independent of where they differ:
  * 1 when header is exactly "Bearer <key>" (scheme case-insensitive), else 0. */

@@ -50,11 +50,13 @@ int dae_image_resize(const dae_image *src, int w, int h, dae_image *dst, dae_err
 /* Any PNG kind: gray, gray+alpha, RGB, RGBA, palette (with tRNS), 1/2/4/8/16-bit,
  * interlaced. The result has 1 channel for gray sources, 3 for colour ones (palette images
  * count as colour), and an alpha plane when the source carries transparency (alpha
- * channel or tRNS). Samples are read as 8-bit sRGB and divided by 255: 16-bit samples
- * are reduced to 8 bits, and 16-bit files without gAMA/sRGB are taken as sRGB-encoded
- * (not libpng's linear default), so 16-bit gray 32768 gives 128/255. A gAMA chunk is
- * honoured (converted to sRGB). *out is zeroed first, filled on success (caller frees
- * with dae_image_free). The same holds for dae_jpeg_decode and dae_image_decode. */
+ * channel or tRNS). Samples are taken as stored, as PIL, OpenCV and torchvision read them:
+ * gAMA, sRGB, cHRM, iCCP and sBIT are ignored (no colour or gamma conversion), bit depths
+ * below 8 are scaled to 0..255, 16-bit samples are reduced to their high byte (32768 ->
+ * 128), palettes are expanded; then divided by 255. Checked against every PngSuite file
+ * (tests/check_pngsuite.c). A PNG without IEND whose pixel data is complete is accepted.
+ * *out is zeroed first, filled on success (caller frees with dae_image_free). The same
+ * holds for dae_jpeg_decode and dae_image_decode. */
 int dae_png_decode(const unsigned char *buf, size_t len, const dae_image_limits *lim,
                    dae_image *out, dae_error *err);
 /* Encode c = 1 or 3 planes (values clamped to [0,1], v*255 rounded to 8 bits; NaN -> 0) as

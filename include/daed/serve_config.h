@@ -36,6 +36,7 @@ typedef struct dae_serve_config {
     /* limits */
     size_t max_body;         /* request body bytes (413) */
     size_t max_pixels;       /* decoded w*h per image (413) */
+    size_t max_answer;       /* bytes of one JSON answer (413, checked before building) */
     int max_side;            /* decoded width or height (413) */
     int max_json_depth;      /* nesting (400) */
     size_t max_json_array;   /* elements of one JSON array (400) */

@@ -168,7 +168,8 @@ int dae_image_decode(const unsigned char *buf, size_t len, const dae_image_limit
     if (len > max_bytes_of(lim))
         return dae_error_set(err, DAE_ELIMIT, "image: %zu bytes, limit %zu", len,
                              max_bytes_of(lim));
-    if (len >= 8 && memcmp(buf, png_sig, 8) == 0)
+    /* From the first 4 bytes on: the PNG decoder names a damaged signature's bad byte. */
+    if (len >= 4 && memcmp(buf, png_sig, 4) == 0)
         return dae_png_decode(buf, len, lim, out, err);
     if (len >= 3 && buf[0] == 0xff && buf[1] == 0xd8 && buf[2] == 0xff)
         return dae_jpeg_decode(buf, len, lim, out, err);

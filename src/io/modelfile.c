@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "daed/json.h"
 #include "daed/safetensors.h"
 
 #define FORMAT_NAME "daed-1"
@@ -748,6 +749,10 @@ static int parse_config(const char *text, int max_layers, parsed_config *pc, dae
 {
     int rc = DAE_OK;
     memset(pc, 0, sizeof *pc);
+    if ((rc = dae_json_check(text, strlen(text), NULL, err)) != DAE_OK) {
+        dae_error_prefix(err, "config is not valid JSON: ");
+        return rc;
+    }
     const char *end = NULL;
     cJSON *cfg = cJSON_ParseWithLengthOpts(text, strlen(text) + 1, &end, 1);
     if (!cfg) {

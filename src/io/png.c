@@ -1,10 +1,11 @@
-/* png.c — PNG decode with libpng's simplified API (limits checked before allocating) and a
- * fast PNG encoder that writes the chunks itself with zlib. */
+/* png.c — PNG decode with libpng's read API (limits checked before allocating, samples as
+ * stored: no gamma or colour-space conversion) and a fast PNG encoder that writes the chunks itself with zlib. */
 #include "daed/image.h"
 
 #include <limits.h>
 #include <png.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
@@ -63,6 +64,158 @@ static int check_chunk_lengths(const unsigned char *buf, size_t len, dae_error *
     return DAE_OK;
 }
 
+/* libpng's ordinary read API is used, not the simplified one: the simplified reader applies
+ * gAMA/sRGB/cHRM/iCCP (basn0g08's 32 became 94, while PIL, OpenCV and torchvision read the
+ * stored 32) and decodes 16-bit interlaced images wrongly (libpng 1.6.39: row 0 wrong, row
+ * 2 a copy of row 1). libpng reports errors by longjmp: the setjmp lives in read_png
+ * alone, and everything it touches after the setjmp is either volatile or owned by ctx. */
+
+typedef struct png_src {
+    const unsigned char *buf;
+    size_t len, pos;
+    char msg[160]; /* libpng's error message */
+} png_src;
+
+static void src_read(png_structp p, png_bytep out, size_t n)
+{
+    png_src *s = png_get_io_ptr(p);
+    if (n > s->len - s->pos)
+        png_error(p, "read beyond end of data");
+    memcpy(out, s->buf + s->pos, n);
+    s->pos += n;
+}
+
+static void on_error(png_structp p, png_const_charp msg)
+{
+    png_src *s = png_get_error_ptr(p);
+    snprintf(s->msg, sizeof s->msg, "%s", msg ? msg : "");
+    png_longjmp(p, 1);
+}
+
+static void on_warning(png_structp p, png_const_charp msg) { (void)p, (void)msg; }
+
+/* Ancillary chunks that would change the pixels (gamma, colour space) or cost work for
+ * nothing (compressed text, profiles): libpng skips them, checking only their CRC. */
+static void ignore_chunks(png_structp p)
+{
+    static const png_byte skip[] = "gAMA\0cHRM\0iCCP\0sRGB\0sBIT\0bKGD\0hIST\0pHYs\0"
+                                   "sPLT\0tEXt\0zTXt\0iTXt\0tIME\0oFFs\0pCAL\0sCAL\0eXIf";
+    png_set_keep_unknown_chunks(p, PNG_HANDLE_CHUNK_NEVER, skip, (int)(sizeof skip / 5));
+    png_set_keep_unknown_chunks(p, PNG_HANDLE_CHUNK_NEVER, NULL, 0); /* unknown ones */
+}
+
+/* 8-bit samples as stored: low depths scaled to 0..255, 16-bit reduced to the high byte
+ * (what PIL and OpenCV do), palettes expanded to RGB, tRNS turned into an alpha channel. */
+static void set_transforms(png_structp p, png_infop info, int *colour, int *alpha)
+{
+    int ct = png_get_color_type(p, info);
+    *colour = (ct & PNG_COLOR_MASK_COLOR) != 0;
+    *alpha = (ct & PNG_COLOR_MASK_ALPHA) != 0 || png_get_valid(p, info, PNG_INFO_tRNS);
+    if (ct == PNG_COLOR_TYPE_PALETTE)
+        png_set_palette_to_rgb(p);
+    if (ct == PNG_COLOR_TYPE_GRAY && png_get_bit_depth(p, info) < 8)
+        png_set_expand_gray_1_2_4_to_8(p);
+    if (png_get_valid(p, info, PNG_INFO_tRNS))
+        png_set_tRNS_to_alpha(p);
+    png_set_strip_16(p);
+    png_set_interlace_handling(p);
+    png_read_update_info(p, info);
+}
+
+typedef struct png_out {
+    int w, h, colour, alpha;
+    unsigned char *pix;   /* w*h*(colour ? 3 : 1 + alpha) interleaved, malloc'd */
+    png_bytep *rows;
+} png_out;
+
+/* Header, limit check, then the pixels into o->pix. DAE_OK, or the error set. */
+static int read_png(png_src *src, const dae_image_limits *lim, png_out *o, dae_error *err)
+{
+    png_structp p = png_create_read_struct(PNG_LIBPNG_VER_STRING, src, on_error, on_warning);
+    png_infop info = p ? png_create_info_struct(p) : NULL;
+    volatile int rc = DAE_OK;
+    if (!info) {
+        png_destroy_read_struct(&p, NULL, NULL);
+        return dae_error_set(err, DAE_ENOMEM, "png: cannot allocate a decoder");
+    }
+    if (setjmp(png_jmpbuf(p))) {
+        rc = libpng_error(err, src->msg, src->buf, src->len);
+        goto done;
+    }
+    png_set_read_fn(p, src, src_read);
+    png_set_chunk_malloc_max(p, src->len); /* from memory, no chunk outgrows the input */
+    ignore_chunks(p);
+    png_read_info(p, info);
+    png_uint_32 w = png_get_image_width(p, info), h = png_get_image_height(p, info);
+    if (w > (png_uint_32)lim->max_width || h > (png_uint_32)lim->max_height ||
+        (size_t)w * h > lim->max_pixels) {
+        rc = dae_error_set(err, DAE_ELIMIT, "png: image is %ux%u, limit %dx%d and %zu pixels",
+                           w, h, lim->max_width, lim->max_height, lim->max_pixels);
+        goto done;
+    }
+    set_transforms(p, info, &o->colour, &o->alpha);
+    o->w = (int)w, o->h = (int)h;
+    size_t rowbytes = png_get_rowbytes(p, info), nch = (o->colour ? 3 : 1) + o->alpha;
+    if (rowbytes != (size_t)w * nch) {
+        rc = dae_error_set(err, DAE_EINTERNAL, "png: %zu bytes per row, expected %zu",
+                           rowbytes, (size_t)w * nch);
+        goto done;
+    }
+    o->pix = malloc((size_t)h * rowbytes);
+    o->rows = malloc((size_t)h * sizeof *o->rows);
+    if (!o->pix || !o->rows) {
+        rc = dae_error_set(err, DAE_ENOMEM, "png: cannot allocate %ux%ux%zu bytes", w, h, nch);
+        goto done;
+    }
+    for (png_uint_32 y = 0; y < h; y++)
+        o->rows[y] = o->pix + y * rowbytes;
+    /* Not png_read_end: complete pixel data without IEND is accepted, as browsers do
+     * (the last IDAT's CRC is still checked). */
+    png_read_image(p, o->rows);
+done:
+    png_destroy_read_struct(&p, &info, NULL);
+    return rc;
+}
+
+/* The 8-byte signature, with the fault named: bytes 4-7 (CR LF 1A LF) are changed by a
+ * text-mode transfer, which the PNG designers put there to detect. */
+static int check_signature(const unsigned char *buf, size_t len, dae_error *err)
+{
+    static const unsigned char sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    size_t n = len < 8 ? len : 8;
+    if (memcmp(buf, sig, n) == 0 && len >= 8)
+        return DAE_OK;
+    if (memcmp(buf, sig, n) == 0)
+        return dae_error_set(err, DAE_EFORMAT, "png: truncated after %zu bytes, inside the "
+                             "8-byte signature", len);
+    size_t i = 0;
+    while (buf[i] == sig[i])
+        i++;
+    return dae_error_set(err, DAE_EFORMAT,
+                         "png: bad signature: byte %zu is %02x, expected %02x (89 50 4e 47 0d "
+                         "0a 1a 0a)%s", i, buf[i], sig[i],
+                         i >= 4 ? "; line endings changed, as by a text-mode transfer" : "");
+}
+
+/* Interleaved 8-bit samples into the planes of im, as v / 255. */
+static void to_planes(dae_image *im, const unsigned char *pix)
+{
+    float lut[256];
+    for (int v = 0; v < 256; v++)
+        lut[v] = (float)v / 255.0f;
+    size_t n = (size_t)im->w * im->h;
+    int nch = im->c + (im->alpha != NULL);
+    for (int ch = 0; ch < im->c; ch++) {
+        float *d = im->px + ch * n;
+        const unsigned char *s = pix + ch;
+        for (size_t i = 0; i < n; i++)
+            d[i] = lut[s[i * nch]];
+    }
+    if (im->alpha)
+        for (size_t i = 0; i < n; i++)
+            im->alpha[i] = lut[pix[i * nch + im->c]];
+}
+
 int dae_png_decode(const unsigned char *buf, size_t len, const dae_image_limits *lim,
                    dae_image *out, dae_error *err)
 {
@@ -70,75 +223,24 @@ int dae_png_decode(const unsigned char *buf, size_t len, const dae_image_limits 
     if (!lim)
         lim = &dl;
     memset(out, 0, sizeof *out);
-    png_image pi;
-    memset(&pi, 0, sizeof pi);
-    pi.version = PNG_IMAGE_VERSION;
-    unsigned char *pix = NULL;
-    int rc = DAE_OK;
-
-    if (len > (lim->max_bytes ? lim->max_bytes : dl.max_bytes)) {
-        rc = dae_error_set(err, DAE_ELIMIT, "png: %zu bytes, limit %zu", len,
-                           lim->max_bytes ? lim->max_bytes : dl.max_bytes);
-        goto done;
-    }
-    if (len == 0) {
-        rc = dae_error_set(err, DAE_EFORMAT, "png: empty input");
-        goto done;
-    }
-    if (len > 8 && (rc = check_chunk_lengths(buf, len, err)) != DAE_OK)
-        goto done;
-    /* Reads the signature and every chunk up to the first IDAT (IHDR, PLTE, tRNS, ...). */
-    if (!png_image_begin_read_from_memory(&pi, buf, len)) {
-        rc = libpng_error(err, pi.message, buf, len);
-        goto done;
-    }
-    /* Check the claimed size before any pixel memory exists: an 11 kB PNG can claim GBs. */
-    if (pi.width > (png_uint_32)lim->max_width || pi.height > (png_uint_32)lim->max_height ||
-        (size_t)pi.width * pi.height > lim->max_pixels) {
-        rc = dae_error_set(err, DAE_ELIMIT,
-                           "png: image is %ux%u, limit %dx%d and %zu pixels", pi.width,
-                           pi.height, lim->max_width, lim->max_height, lim->max_pixels);
-        goto done;
-    }
-    int colour = (pi.format & PNG_FORMAT_FLAG_COLOR) != 0;
-    int alpha = (pi.format & PNG_FORMAT_FLAG_ALPHA) != 0;
-    /* 8-bit sRGB output (no PNG_FORMAT_FLAG_LINEAR), interleaved, no colour map. */
-    pi.format = colour ? (alpha ? PNG_FORMAT_RGBA : PNG_FORMAT_RGB)
-                       : (alpha ? PNG_FORMAT_GA : PNG_FORMAT_GRAY);
-    /* libpng takes 16-bit files without gAMA/sRGB as linear light and would gamma-encode
-     * them (32768 -> 188); PNGs in the wild store 16-bit sRGB-like values like 8-bit. */
-    pi.flags |= PNG_IMAGE_FLAG_16BIT_sRGB;
-    int w = (int)pi.width, h = (int)pi.height, c = colour ? 3 : 1, nch = c + alpha;
-    size_t n = (size_t)w * h;
-    pix = malloc(n * nch);
-    if (!pix) {
-        rc = dae_error_set(err, DAE_ENOMEM, "png: cannot allocate %dx%dx%d bytes", w, h, nch);
-        goto done;
-    }
-    if (!png_image_finish_read(&pi, NULL, pix, 0, NULL)) {
-        rc = libpng_error(err, pi.message, buf, len);
-        goto done;
-    }
-    rc = dae_image_alloc(out, w, h, c, alpha, err);
-    if (rc)
-        goto done;
-    float lut[256];
-    for (int v = 0; v < 256; v++)
-        lut[v] = (float)v / 255.0f;
-    for (int ch = 0; ch < c; ch++) {
-        float *d = out->px + ch * n;
-        const unsigned char *s = pix + ch;
-        for (size_t i = 0; i < n; i++)
-            d[i] = lut[s[i * nch]];
-    }
-    if (alpha) {
-        const unsigned char *s = pix + c;
-        for (size_t i = 0; i < n; i++)
-            out->alpha[i] = lut[s[i * nch]];
-    }
-done:
-    png_image_free(&pi); /* no-op when libpng already freed it on error */
-    free(pix);
+    size_t max_bytes = lim->max_bytes ? lim->max_bytes : dl.max_bytes;
+    if (len > max_bytes)
+        return dae_error_set(err, DAE_ELIMIT, "png: %zu bytes, limit %zu", len, max_bytes);
+    if (len == 0)
+        return dae_error_set(err, DAE_EFORMAT, "png: empty input");
+    int rc = check_signature(buf, len, err);
+    if (rc == DAE_OK && len > 8)
+        rc = check_chunk_lengths(buf, len, err);
+    png_src src = {buf, len, 0, ""};
+    png_out o = {0};
+    if (rc == DAE_OK)
+        rc = read_png(&src, lim, &o, err);
+    if (rc == DAE_OK)
+        rc = dae_image_alloc(out, o.w, o.h, o.colour ? 3 : 1, o.alpha, err);
+    if (rc == DAE_OK)
+        to_planes(out, o.pix);
+    free(o.rows);
+    free(o.pix);
     return rc;
 }
 

@@ -1,4 +1,5 @@
 /* safetensors.c — strict safetensors parsing from memory and atomic writing. */
+#include "daed/json.h"
 #include "daed/safetensors.h"
 
 #include <cjson/cJSON.h>
@@ -377,6 +378,10 @@ dae_st_file *dae_st_parse(const unsigned char *buf, size_t len, const dae_st_lim
     hdr[n] = '\0';
     if (memchr(hdr, '\0', (size_t)n)) {
         rc = dae_error_set(err, DAE_EFORMAT, "header contains a NUL byte");
+        goto fail;
+    }
+    if ((rc = dae_json_check(hdr, (size_t)n, NULL, err)) != DAE_OK) {
+        dae_error_prefix(err, "header is not valid JSON: ");
         goto fail;
     }
     const char *end = NULL;

@@ -17,11 +17,11 @@ static void answer_sb(dae_req *r, const char *type, sbuf *b)
         req_answer(r, 200, type, body, len);
 }
 
-static int png_b64(sbuf *b, const float *px, int w, int h, int c, int level, dae_error *err)
+static int png_b64(sbuf *b, const dae_image *im, int level, dae_error *err)
 {
     unsigned char *png = NULL;
     size_t len = 0;
-    if (dae_png_encode(px, w, h, c, level, &png, &len, err) != DAE_OK)
+    if (dae_png_encode_image(im, level, &png, &len, err) != DAE_OK)
         return err->code;
     size_t n = dae_base64_encoded_len(len);
     char *txt = n ? malloc(n + 1) : NULL;
@@ -38,22 +38,77 @@ static int png_b64(sbuf *b, const float *px, int w, int h, int c, int level, dae
     return DAE_OK;
 }
 
-/* {"width":..,"height":..,"channels":..,"pixels"|"png":..} */
-static int image_json(dae_req *r, sbuf *b, const float *px, int w, int h, int c, int form,
-                      dae_error *err)
+/* {"width":..,"height":..,"channels":..,"pixels"|"png":..[,"alpha":..]} */
+static int image_json(dae_req *r, sbuf *b, const dae_image *im, int form, dae_error *err)
 {
     int as_png = r->encoding ? r->encoding == 2 : form == 2;
-    sb_printf(b, "{\"width\":%d,\"height\":%d,\"channels\":%d,", w, h, c);
+    sb_printf(b, "{\"width\":%d,\"height\":%d,\"channels\":%d,", im->w, im->h, im->c);
     if (as_png) {
         sb_str(b, "\"png\":");
-        if (png_b64(b, px, w, h, c, r->s->cfg.png_level, err) != DAE_OK)
+        if (png_b64(b, im, r->s->cfg.png_level, err) != DAE_OK)
             return err->code;
     } else {
         sb_str(b, "\"pixels\":");
-        sb_json_floats(b, px, (size_t)w * h * c);
+        sb_json_floats(b, im->px, (size_t)im->w * im->h * im->c);
+        if (im->alpha) {
+            sb_str(b, ",\"alpha\":");
+            sb_json_floats(b, im->alpha, (size_t)im->w * im->h);
+        }
     }
     sb_str(b, "}");
     return DAE_OK;
+}
+
+/* The input's alpha plane onto the output, resized when the output has another size
+ * (superres): transparency is passed through, not dropped. */
+static int keep_alpha(const dae_image *o, dae_image *out, dae_error *err)
+{
+    dae_image a = {.w = o->w, .h = o->h, .c = 1, .px = o->alpha}, ra = {0};
+    if (dae_image_resize(&a, out->w, out->h, &ra, err) != DAE_OK)
+        return err->code;
+    out->alpha = ra.px;
+    return DAE_OK;
+}
+
+/* --max-answer before a JSON answer of images is built: pixels take ~10 bytes a value
+ * ("0.1234567,"), base64 PNG is checked once built (it is small). */
+static int answer_fits(const dae_req *r, const dae_image *imgs, int n, int form,
+                       dae_error *err)
+{
+    int as_png = r->encoding ? r->encoding == 2 : form == 2;
+    size_t vals = 0;
+    for (int i = 0; i < n && !as_png; i++)
+        vals += (size_t)imgs[i].w * imgs[i].h * (size_t)(imgs[i].c + (imgs[i].alpha != NULL));
+    size_t max = r->s->cfg.max_answer;
+    if (vals <= max / 10)
+        return DAE_OK;
+    return dae_error_set(err, DAE_ELIMIT, "the JSON answer would hold %zu pixel values, about "
+                         "%zu MB at ~10 bytes each, over --max-answer (%zu bytes): ask for "
+                         "?encoding=png or Accept: image/png", vals, vals * 10 / 1000000,
+                         max);
+}
+
+int answer_precheck(const dae_req *r, const work *w, dae_error *err)
+{
+    int as_png = r->encoding ? r->encoding == 2 : w->form == 2;
+    if (!(w->batched || r->want_json) || as_png)
+        return DAE_OK;
+    const dae_model *m = r->entry->mf->model;
+    int keep_alpha = r->route->id != DAE_ROUTE_V1_INPAINT;
+    size_t vals = 0;
+    for (int i = 0; i < w->n; i++) {
+        const dae_image *o = &w->orig[i];
+        size_t ow = (size_t)o->w * m->out_shape.w / m->in_shape.w;
+        size_t oh = (size_t)o->h * m->out_shape.h / m->in_shape.h;
+        vals += ow * oh * (size_t)(m->out_shape.c + (keep_alpha && o->alpha));
+    }
+    size_t max = r->s->cfg.max_answer;
+    if (vals <= max / 10)
+        return DAE_OK;
+    return dae_error_set(err, DAE_ELIMIT, "the JSON answer would hold %zu pixel values, about "
+                         "%zu MB at ~10 bytes each, over --max-answer (%zu bytes): ask for "
+                         "?encoding=png or Accept: image/png", vals, vals * 10 / 1000000,
+                         max);
 }
 
 /* Bring sample i's output back to the size of its input (resize, and inpaint paste-back).
@@ -90,7 +145,10 @@ static int output_image(dae_req *r, work *w, int i, dae_image *out, dae_error *e
                 out->px[c * plane + p] = mk * o->px[c * plane + p] +
                                          (1 - mk) * out->px[c * plane + p];
             }
-    }
+    } else if (o && o->alpha && keep_alpha(o, out, err) != DAE_OK) {
+        dae_image_free(out);
+        return err->code;
+    } /* (inpaint: the alpha was the mask and the holes are filled, so none is kept) */
     return DAE_OK;
 }
 
@@ -146,8 +204,7 @@ int answer_images(dae_req *r, work *w, dae_error *err)
     if (!w->batched && !r->want_json && r->route->id != DAE_ROUTE_V1_INTERPOLATE) {
         unsigned char *png = NULL;
         size_t len = 0;
-        if ((rc = dae_png_encode(imgs[0].px, imgs[0].w, imgs[0].h, imgs[0].c, level, &png,
-                                 &len, err)) != DAE_OK)
+        if ((rc = dae_png_encode_image(&imgs[0], level, &png, &len, err)) != DAE_OK)
             goto out;
         req_answer(r, 200, "image/png", (char *)png, len);
         goto out;
@@ -171,14 +228,16 @@ int answer_images(dae_req *r, work *w, dae_error *err)
             req_answer(r, 200, "image/png", (char *)png, len);
         goto out;
     }
+    int form = r->route->id == DAE_ROUTE_V1_DECODE ? 1 : w->form;
+    if ((rc = answer_fits(r, imgs, n, form, err)) != DAE_OK)
+        goto out;
     sbuf b;
     sb_init(&b);
     sb_str(&b, "{\"model\":");
     sb_json_str(&b, r->entry->name);
-    int form = r->route->id == DAE_ROUTE_V1_DECODE ? 1 : w->form;
     if (!w->batched && r->route->id != DAE_ROUTE_V1_INTERPOLATE) {
         sb_str(&b, ",\"image\":");
-        rc = image_json(r, &b, imgs[0].px, imgs[0].w, imgs[0].h, imgs[0].c, form, err);
+        rc = image_json(r, &b, &imgs[0], form, err);
     } else {
         if (r->route->id == DAE_ROUTE_V1_INTERPOLATE)
             sb_printf(&b, ",\"steps\":%d", n);
@@ -186,11 +245,15 @@ int answer_images(dae_req *r, work *w, dae_error *err)
         for (int i = 0; i < n && rc == DAE_OK; i++) {
             if (i)
                 sb_str(&b, ",");
-            rc = image_json(r, &b, imgs[i].px, imgs[i].w, imgs[i].h, imgs[i].c, form, err);
+            rc = image_json(r, &b, &imgs[i], form, err);
         }
         sb_str(&b, "]");
     }
     sb_str(&b, "}\n");
+    if (rc == DAE_OK && b.len > r->s->cfg.max_answer)
+        rc = dae_error_set(err, DAE_ELIMIT, "the JSON answer is %zu bytes, over --max-answer "
+                           "(%zu bytes): ask for ?encoding=png or Accept: image/png", b.len,
+                           r->s->cfg.max_answer);
     if (rc == DAE_OK)
         answer_sb(r, "application/json", &b);
     else
@@ -376,7 +439,7 @@ int answer_score(dae_req *r, work *w, int worker, dae_error *err)
             sb_str(&b, ",\"heatmap_max\":");
             sb_json_float(&b, mx);
             sb_str(&b, ",\"heatmap\":");
-            rc = png_b64(&b, map.px, map.w, map.h, 1, r->s->cfg.png_level, err);
+            rc = png_b64(&b, &map, r->s->cfg.png_level, err);
             dae_image_free(&map);
         }
         if (w->batched)

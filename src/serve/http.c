@@ -171,83 +171,10 @@ const char *dae_http_reason(int status)
     case 413: return "Content Too Large";
     case 422: return "Unprocessable Content";
     case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
     case 503: return "Service Unavailable";
     default: return "Other";
     }
-}
-
-int dae_json_scan(const char *buf, size_t len, int max_depth, size_t max_array,
-                  size_t max_values, dae_error *err)
-{
-    /* Element counts of the open arrays; depth is bounded so this fits on the stack. */
-    size_t counts[257];
-    char kinds[257]; /* '[' or '{' */
-    int depth = 0, in_value = 0;
-    size_t values = 0;
-    if (max_depth > 256)
-        max_depth = 256;
-    for (size_t i = 0; i < len; i++) {
-        char c = buf[i];
-        switch (c) {
-        case '"':
-            /* Skip the string; escapes may hide quotes. */
-            for (i++; i < len && buf[i] != '"'; i++)
-                if (buf[i] == '\\')
-                    i++;
-            /* fallthrough: a string is a value start */
-            goto value;
-        case '[':
-        case '{':
-            if (depth >= max_depth)
-                return dae_error_set(err, DAE_EINVAL,
-                                     "JSON nesting deeper than %d at byte %zu", max_depth, i);
-            if (depth && kinds[depth - 1] == '[' && !in_value) {
-                if (++counts[depth - 1] > max_array)
-                    return dae_error_set(err, DAE_EINVAL,
-                                         "JSON array with more than %zu elements (at byte %zu)",
-                                         max_array, i);
-            }
-            if (++values > max_values)
-                return dae_error_set(err, DAE_EINVAL,
-                                     "JSON body with more than %zu values (at byte %zu)",
-                                     max_values, i);
-            kinds[depth] = c;
-            counts[depth] = 0;
-            depth++;
-            in_value = 0;
-            break;
-        case ']':
-        case '}':
-            if (depth)
-                depth--;
-            in_value = 1;
-            break;
-        case ',':
-            in_value = 0;
-            break;
-        case ':':
-            in_value = 0;
-            break;
-        case ' ': case '\t': case '\r': case '\n':
-            break;
-        default:
-        value:
-            /* The first byte of a scalar (number, literal, string) counts once. */
-            if (!in_value) {
-                if (depth && kinds[depth - 1] == '[' && ++counts[depth - 1] > max_array)
-                    return dae_error_set(err, DAE_EINVAL,
-                                         "JSON array with more than %zu elements (at byte %zu)",
-                                         max_array, i);
-                if (++values > max_values)
-                    return dae_error_set(err, DAE_EINVAL,
-                                         "JSON body with more than %zu values (at byte %zu)",
-                                         max_values, i);
-                in_value = 1;
-            }
-            break;
-        }
-    }
-    return DAE_OK;
 }
 
 int dae_http_bearer_ok(const char *header, const char *key)

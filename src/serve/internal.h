@@ -111,6 +111,8 @@ struct dae_req {
     const char *const *headers; /* more headers: static name, value pairs, NULL-ended */
     int batch;                /* samples in the model call that served it */
     int answered;             /* response queued */
+    int close;                /* answer with Connection: close */
+    int linger;               /* error decided at the headers: read and drop the body first */
     dae_req *next_waiter;
 };
 
@@ -130,6 +132,13 @@ void req_resume(dae_req *r);
  * resuming the requests that may now read theirs. Any thread that owns r. */
 void req_body_free(dae_req *r);
 int64_t dae_now_ns(void);
+
+/* reqcheck.c: framing (Content-Length with Transfer-Encoding, HTTP/1.1 without Host) and
+ * control characters (%00) in the path or query. 0, or -1 with a 400 answer set. */
+int req_check(dae_req *r, const char *url, const char *version);
+/* MHD_OPTION_UNESCAPE_CALLBACK: percent-decoding, with %00 turned into a byte req_check
+ * refuses instead of a NUL that would silently cut the path or a parameter short. */
+size_t req_unescape(void *cls, struct MHD_Connection *c, char *s);
 
 /* ---- handlers (v1.c, v2.c, web.c) run on the HTTP thread ---- */
 void v1_handle(dae_req *r);
@@ -189,6 +198,9 @@ dae_shape infer_ws_shape(const dae_model *m, int op, dae_shape in);
 int parse_request(dae_req *r, work *w, dae_error *err);
 /* JSON body -> cJSON with the configured caps (400 with the byte offset on bad JSON). */
 struct cJSON *parse_json_body(dae_req *r, dae_error *err);
+/* answer.c: --max-answer checked from the parsed images, before the model runs (images
+ * in, images out: denoise, inpaint, superres); DAE_ELIMIT naming the estimate. */
+int answer_precheck(const dae_req *r, const work *w, dae_error *err);
 /* answer.c: r's answer from w after the model ran. */
 int answer_images(dae_req *r, work *w, dae_error *err);
 /* Clip n values to [0, 1] in place (NaN to 0): every image answer, and v2 "output". */

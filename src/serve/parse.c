@@ -7,29 +7,30 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "daed/json.h"
 #include "internal.h"
 
 cJSON *parse_json_body(dae_req *r, dae_error *err)
 {
     const dae_serve_config *c = &r->s->cfg;
-    if (dae_json_scan(r->body, r->len, c->max_json_depth, c->max_json_array,
-                      c->max_json_values, err) != DAE_OK)
+    dae_json_limits lim = {c->max_json_depth, c->max_json_array, c->max_json_values};
+    /* Strict RFC 8259 first: cJSON alone accepts 028, "2.", raw tabs in strings, ... */
+    if (dae_json_check(r->body, r->len, &lim, err) != DAE_OK)
         return NULL;
-    const char *end = NULL;
-    cJSON *j = cJSON_ParseWithLengthOpts(r->body, r->len, &end, 0);
+    cJSON *j = cJSON_ParseWithLengthOpts(r->body, r->len, NULL, 0);
     if (!j) {
-        size_t at = end && end >= r->body ? (size_t)(end - r->body) : 0;
-        dae_error_set(err, DAE_EFORMAT, "malformed JSON at byte %zu of %zu", at, r->len);
+        dae_error_set(err, DAE_ENOMEM, "out of memory parsing a %zu-byte JSON body", r->len);
         return NULL;
     }
-    /* Only whitespace may follow the value. */
-    for (const char *p = end; p && p < r->body + r->len; p++) {
-        if (*p != ' ' && *p != '\n' && *p != '\r' && *p != '\t') {
-            cJSON_Delete(j);
-            dae_error_set(err, DAE_EFORMAT, "malformed JSON: trailing data at byte %zu",
-                          (size_t)(p - r->body));
-            return NULL;
-        }
+    int oom;
+    const char *dup = dae_json_duplicate_key(j, &oom);
+    if (dup || oom) {
+        if (oom)
+            dae_error_set(err, DAE_ENOMEM, "out of memory checking JSON keys");
+        else
+            dae_error_set(err, DAE_EFORMAT, "invalid JSON: duplicate key \"%.64s\"", dup);
+        cJSON_Delete(j);
+        return NULL;
     }
     if (!cJSON_IsObject(j)) {
         cJSON_Delete(j);
@@ -413,7 +414,7 @@ int parse_request(dae_req *r, work *w, dae_error *err)
 {
     switch (r->route->id) {
     case DAE_ROUTE_V1_DENOISE:
-        if (parse_images(r, w, 0, 0, err) != DAE_OK)
+        if (parse_images(r, w, 0, 0, err) != DAE_OK || answer_precheck(r, w, err) != DAE_OK)
             return err->code;
         if (!r->model_name[0] && route_decoded(r, w, err) != DAE_OK)
             return err->code;
@@ -421,13 +422,16 @@ int parse_request(dae_req *r, work *w, dae_error *err)
             return tiles_prepare(r, w, err);
         return fit_images(r, w, 0, err);
     case DAE_ROUTE_V1_SUPERRES:
+        if (parse_images(r, w, 0, 0, err) != DAE_OK || answer_precheck(r, w, err) != DAE_OK)
+            return err->code;
+        return fit_images(r, w, 0, err);
     case DAE_ROUTE_V1_SCORE:
     case DAE_ROUTE_V1_ENCODE:
         if (parse_images(r, w, 0, 0, err) != DAE_OK)
             return err->code;
         return fit_images(r, w, 0, err);
     case DAE_ROUTE_V1_INPAINT:
-        if (parse_images(r, w, 1, 0, err) != DAE_OK)
+        if (parse_images(r, w, 1, 0, err) != DAE_OK || answer_precheck(r, w, err) != DAE_OK)
             return err->code;
         return fit_images(r, w, 1, err);
     case DAE_ROUTE_V1_INTERPOLATE:

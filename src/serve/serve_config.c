@@ -64,6 +64,10 @@ static const opt OPTS[] = {
     {"max-pixels", OPT_SIZE, 1, 256 * MiB, "16M", F(max_pixels),
      "decoded width*height of one image (413)"},
     {"max-side", OPT_INT, 1, 65535, "8192", F(max_side), "decoded width or height (413)"},
+    {"max-answer", OPT_SIZE, 64 * KiB, 1 * GiB, "64M", F(max_answer),
+     "bytes of one JSON answer (413): images as JSON pixels take ~10 bytes a value, so a "
+     "4096x4096 gray image would be ~170 MB; refused before it is built, with a pointer to "
+     "PNG (?encoding=png or Accept: image/png)"},
     {"max-json-depth", OPT_INT, 2, 256, "16", F(max_json_depth), "JSON nesting depth (400)"},
     {"max-json-array", OPT_SIZE, 1, 256 * MiB, "1M", F(max_json_array),
      "elements in one JSON array (400)"},
@@ -334,14 +338,14 @@ void dae_serve_config_describe(const dae_serve_config *c, char *buf, size_t n)
     snprintf(buf, n,
              "bind=%s port=%d models=%s workers=%d queue-size=%d max-batch=%d "
              "batch-memory=%zu batch-delay-us=%d max-body=%zu body-budget=%zu max-pixels=%zu "
-             "max-side=%d max-json-depth=%d "
+             "max-side=%d max-answer=%zu max-json-depth=%d "
              "max-json-array=%zu max-json-values=%zu max-batch-images=%d conn-timeout=%d "
              "request-timeout=%d conn-limit=%d per-ip-limit=%d conn-memory=%zu epoll=%d "
              "shutdown-timeout=%d tile=%d jpeg-quality=%d model-mmap=%s precision=%s "
              "api-key=%s",
              c->bind, c->port, c->models, c->workers, c->queue_size, c->max_batch,
              c->batch_memory, c->batch_delay_us, c->max_body, c->body_budget, c->max_pixels,
-             c->max_side, c->max_json_depth,
+             c->max_side, c->max_answer, c->max_json_depth,
              c->max_json_array, c->max_json_values, c->max_batch_images, c->conn_timeout,
              c->request_timeout, c->conn_limit, c->per_ip_limit, c->conn_memory, c->epoll,
              c->shutdown_timeout, c->tile, c->jpeg_quality, c->model_mmap, c->precision,

@@ -39,10 +39,11 @@ void req_answer(dae_req *r, int status, const char *type, char *body, size_t len
 
 static int is_v2(const dae_req *r)
 {
-    /* A 405 has no route but its path matched one (r->allow): the /v2 ones start "/v2". */
+    /* Without a route (404, 405, a refused request) the path decides: /v2 and below speak
+     * the Open Inference Protocol's error shape, known route or not. */
     if (!r->route)
-        return r->allow && !strncmp(r->path, "/v2", 3) &&
-               (r->path[3] == '\0' || r->path[3] == '/');
+        return !strncmp(r->path, "/v2", 3) && (r->path[3] == '\0' || r->path[3] == '/' ||
+                                               r->path[3] == '?');
     return r->route->id == DAE_ROUTE_V2_SERVER || r->route->id == DAE_ROUTE_V2_LIVE ||
            r->route->id == DAE_ROUTE_V2_READY || r->route->id == DAE_ROUTE_V2_MODEL ||
            r->route->id == DAE_ROUTE_V2_MODEL_READY || r->route->id == DAE_ROUTE_V2_INFER;
@@ -111,7 +112,7 @@ static enum MHD_Result queue_answer(dae_req *r)
         MHD_add_response_header(resp, "X-Model", r->entry->name);
     for (const char *const *h = r->headers; h && h[0]; h += 2)
         MHD_add_response_header(resp, h[0], h[1]);
-    if (atomic_load(&s->draining))
+    if (atomic_load(&s->draining) || r->close)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
     enum MHD_Result ok = MHD_queue_response(r->conn, (unsigned)r->status, resp);
     MHD_destroy_response(resp);
@@ -156,14 +157,13 @@ static const char *query(struct MHD_Connection *c, const char *name)
     return MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, name);
 }
 
-/* "1"/"true"/"yes" -> 1, "0"/"false"/"no"/"" -> 0, else -1. */
+/* "1" -> 1, "0" or absent -> 0, anything else -1: the document says 0 or 1, and a
+ * "true" accepted here would be refused by a stricter proxy or client generator. */
 static int parse_flag(const char *v)
 {
-    if (!v || !*v || !strcmp(v, "0") || !strcasecmp(v, "false") || !strcasecmp(v, "no"))
+    if (!v || !strcmp(v, "0"))
         return 0;
-    if (!strcmp(v, "1") || !strcasecmp(v, "true") || !strcasecmp(v, "yes"))
-        return 1;
-    return -1;
+    return !strcmp(v, "1") ? 1 : -1;
 }
 
 /* Reads the query parameters of the image routes; 0 or answered with 400. */
@@ -246,14 +246,36 @@ static void copy_printable(char *dst, size_t n, const char *src)
     dst[i] = '\0';
 }
 
-/* First call: route, method, key, Content-Length. Leaves an error answer set, or 0. */
-static void req_begin(dae_server *s, dae_req *r, const char *url, const char *method)
+/* Body bytes read and dropped after an error was decided, so that a client writing its
+ * whole body before reading gets the answer instead of a broken pipe: max(2 x --max-body,
+ * 16 MiB). Past it the connection is closed (and a Content-Length past it is answered at
+ * once). */
+static size_t discard_max(const dae_server *s)
+{
+    size_t floor = (size_t)16 << 20;
+    return 2 * s->cfg.max_body > floor ? 2 * s->cfg.max_body : floor;
+}
+
+/* First call: framing, route, method, key, Content-Length. Leaves an error answer set,
+ * or 0. The key is checked before 404 and 405, so routes cannot be probed without it. */
+static void req_begin(dae_server *s, dae_req *r, const char *url, const char *method,
+                      const char *version)
 {
     r->t0_ns = dae_now_ns();
     r->method = dae_http_method(method);
     copy_printable(r->method_text, sizeof r->method_text, method);
     copy_printable(r->path, sizeof r->path, url);
+    if (req_check(r, url, version) != 0)
+        return;
     int st = dae_route_match(url, r->method, &r->route, r->param, sizeof r->param, &r->allow);
+    if (s->cfg.api_key[0] && (st != 200 || !(r->route->flags & DAE_ROUTE_PUBLIC)) &&
+        !dae_http_bearer_ok(header(r->conn, MHD_HTTP_HEADER_AUTHORIZATION), s->cfg.api_key)) {
+        r->route = NULL;
+        r->allow = 0;
+        req_error(r, 401, "unauthorized",
+                  "this route needs the header Authorization: Bearer <api key>");
+        return;
+    }
     if (st == 404) {
         /* A known route with an unknown {name} is decided by the handler (404 naming it). */
         req_error(r, 404, "not_found", "no route %.120s", r->path);
@@ -266,12 +288,6 @@ static void req_begin(dae_server *s, dae_req *r, const char *url, const char *me
                   r->method_text, r->path, allow);
         return;
     }
-    if (s->cfg.api_key[0] && !(r->route->flags & DAE_ROUTE_PUBLIC) &&
-        !dae_http_bearer_ok(header(r->conn, MHD_HTTP_HEADER_AUTHORIZATION), s->cfg.api_key)) {
-        req_error(r, 401, "unauthorized",
-                  "this route needs the header Authorization: Bearer <api key>");
-        return;
-    }
     const char *cl = header(r->conn, MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (cl) {
         char *end;
@@ -280,6 +296,12 @@ static void req_begin(dae_server *s, dae_req *r, const char *url, const char *me
         if (!errno && end != cl && !*end && n > s->cfg.max_body) {
             req_error(r, 413, "too_large", "request body of %llu bytes exceeds the limit of %zu "
                       "bytes (--max-body)", n, s->cfg.max_body);
+            /* Answered after the body is read and dropped (a client writing its whole body
+             * first then reads the 413), at once past the bound or when the client waits
+             * for a go-ahead (Expect: 100-continue, as curl sends for large bodies). */
+            const char *ex = header(r->conn, MHD_HTTP_HEADER_EXPECT);
+            r->linger = n <= discard_max(s) && !(ex && !strcasecmp(ex, "100-continue"));
+            r->close = 1;
             return;
         }
         if (!errno && end != cl && !*end && (r->route->flags & DAE_ROUTE_BODY))
@@ -420,7 +442,6 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
 {
     dae_server *s = cls;
     dae_req *r = *req_cls;
-    (void)version;
     if (!r) {
         r = calloc(1, sizeof *r);
         if (!r)
@@ -429,16 +450,19 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         r->conn = conn;
         *req_cls = r;
         atomic_fetch_add(&s->inflight, 1);
-        req_begin(s, r, url, method);
+        req_begin(s, r, url, method, version);
         r->phase = PH_BODY;
         /* An early error with a body still coming is answered now (MHD then closes the
-         * connection instead of reading the body); without a body it waits for the next
-         * call, as answering on the first call would close a keep-alive connection. */
-        if (r->status && (header(conn, MHD_HTTP_HEADER_CONTENT_LENGTH) ||
-                          header(conn, MHD_HTTP_HEADER_TRANSFER_ENCODING))) {
+         * connection instead of reading the body), unless the body is to be read and
+         * dropped first (r->linger); without a body it waits for the next call, as
+         * answering on the first call would close a keep-alive connection. */
+        if (r->status && !r->linger && (header(conn, MHD_HTTP_HEADER_CONTENT_LENGTH) ||
+                                        header(conn, MHD_HTTP_HEADER_TRANSFER_ENCODING))) {
             const char *cl = header(conn, MHD_HTTP_HEADER_CONTENT_LENGTH);
-            if (!cl || strcmp(cl, "0") != 0)
+            if (!cl || strcmp(cl, "0") != 0) {
+                r->close = 1;
                 return queue_answer(r);
+            }
         }
         if (!r->status)
             admit_body(r);
@@ -463,9 +487,9 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
             return MHD_YES;
         /* An error is decided (MHD cannot answer in the middle of a body): read and drop the
          * rest so the client gets its answer, but only up to a bound, then hang up. */
-        size_t bound = s->cfg.max_body > (1u << 20) ? s->cfg.max_body : (1u << 20);
+        r->close = 1;
         r->discarded += n;
-        return r->discarded > bound ? MHD_NO : MHD_YES;
+        return r->discarded > discard_max(s) ? MHD_NO : MHD_YES;
     }
     if (r->phase == PH_WAITING) {
         /* Resumed by a worker (or by the reload controller) with the answer set. */
@@ -684,6 +708,7 @@ static int start_mhd(dae_server *s, dae_error *err)
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)s->cfg.per_ip_limit,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, s->cfg.conn_memory,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+        MHD_OPTION_UNESCAPE_CALLBACK, req_unescape, NULL,
         s->deadline ? MHD_OPTION_NOTIFY_CONNECTION : MHD_OPTION_END, on_connection, s,
         MHD_OPTION_END);
     if (!s->mhd)

@@ -122,8 +122,13 @@ int v2_prepare(dae_req *r, work *w, dae_error *err)
     const cJSON *dt = cJSON_GetObjectItemCaseSensitive(t, "datatype");
     const cJSON *shape = cJSON_GetObjectItemCaseSensitive(t, "shape");
     const cJSON *data = cJSON_GetObjectItemCaseSensitive(t, "data");
-    if (!cJSON_IsString(cJSON_GetObjectItemCaseSensitive(t, "name"))) {
-        rc = dae_error_set(err, DAE_EINVAL, "inputs[0].name: expected a string");
+    const cJSON *name = cJSON_GetObjectItemCaseSensitive(t, "name");
+    if (!cJSON_IsString(name) || strcmp(name->valuestring, "input") != 0) {
+        /* The model metadata names the one input tensor "input". */
+        rc = dae_error_set(err, DAE_EINVAL, "inputs[0].name: %s%.64s%s, expected \"input\" "
+                           "(GET /v2/models/%s)", cJSON_IsString(name) ? "\"" : "",
+                           cJSON_IsString(name) ? name->valuestring : "not a string",
+                           cJSON_IsString(name) ? "\"" : "", r->entry->name);
         goto out;
     }
     if (!cJSON_IsString(dt) || strcmp(dt->valuestring, "FP32") != 0) {

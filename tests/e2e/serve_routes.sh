@@ -150,7 +150,7 @@ req POST /v1/denoise --data-binary @"$T/trunc.png"; expect 400 "truncated PNG"
 req POST /v1/denoise --data-binary '{"png":"@@@@"}' -H 'Content-Type: application/json'
 expect 400 "bad base64"; body_has "base64" "base64 message"
 req POST /v1/denoise --data-binary '{"width":28,' -H 'Content-Type: application/json'
-expect 400 "malformed JSON"; body_has "malformed JSON at byte" "JSON position"
+expect 400 "malformed JSON"; body_has "invalid JSON at byte" "JSON position"
 DEEP=$(printf '[%.0s' $(seq 100))
 req POST /v1/denoise --data-binary "{\"a\":$DEEP" -H 'Content-Type: application/json'
 expect 400 "JSON too deep"; body_has "nesting deeper than 16" "depth message"

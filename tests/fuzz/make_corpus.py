@@ -471,6 +471,12 @@ def main():
         put("safetensors", "model_" + name, data)
     shutil.copy("tests/fixtures/modelfile/pytorch_conv.safetensors",
                 os.path.join(ROOT, "modelfile", "pytorch_conv.safetensors"))
+    # PngSuite files the simplified libpng API got wrong (16-bit interlaced, gAMA) and a
+    # signature damaged by a text-mode transfer (png.c names it).
+    for name in ("basi0g16.png", "basi6a16.png", "bgai4a16.png", "g03n2c08.png",
+                 "xlfn0g04.png", "xcrn0g04.png"):
+        shutil.copy(os.path.join("tests/conformance/pngsuite", name),
+                    os.path.join(ROOT, "png", "pngsuite_" + name))
     for name, data in idx_seeds():
         put("idx", name, data)
     for name, data in png_dir_seeds():

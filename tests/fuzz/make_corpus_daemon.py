@@ -157,3 +157,16 @@ put("http", "raw_pipelined", bytes([RAW]) + b"GET /healthz HTTP/1.1\r\nHost: a\r
 put("http", "raw_cut_body", bytes([RAW]) + b"POST /v1/denoise HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer fz-key-8c1\r\nContent-Length: 800\r\n\r\n" + P28[:100])
 put("http", "raw_garbage", bytes([RAW]) + b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03")
 put("http", "raw_expect", bytes([RAW]) + b"POST /v1/denoise HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer fz-key-8c1\r\nExpect: 100-continue\r\nContent-Length: %d\r\n\r\n" % len(P28) + P28)
+# framing and hygiene (reqcheck.c): smuggling, unknown transfer coding, no Host, %00
+put("http", "raw_cl_and_te", bytes([RAW]) + b"POST /v1/denoise HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer fz-key-8c1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /v1/models HTTP/1.1\r\nHost: a\r\n\r\n")
+put("http", "raw_te_gzip", bytes([RAW]) + b"POST /v1/denoise HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n")
+put("http", "raw_no_host", bytes([RAW]) + b"GET /v1/models HTTP/1.1\r\nAuthorization: Bearer fz-key-8c1\r\n\r\n")
+put("http", "raw_nul_query", bytes([RAW]) + b"POST /v1/denoise?model=conv%00x&resize=%01 HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer fz-key-8c1\r\nContent-Length: 0\r\n\r\n")
+# strict JSON (json.c): what cJSON alone accepted, and repeated keys
+jput("strict_leading_zero", "denoise_conv", '{"width": 028, "height": 28, "channels": 1, "pixels": []}')
+jput("strict_raw_tab", "denoise_conv", '{"png": "iVBO\tRw0"}')
+jput("strict_bad_escape", "denoise_conv", '{"png": "\\uqqqq"}')
+jput("strict_surrogates", "v2_mlp", '{"id": "\\ud834\\udd1e\\ud800", "inputs": []}')
+jput("strict_formfeed", "denoise_conv", b'{"png": "x"}\x0c')
+jput("strict_utf8", "denoise_conv", b'{"png": "\xed\xa0\x80\xc0\xaf"}')
+jput("dup_key", "denoise_conv", js({"png": B28})[:-1] + ', "png": "' + B28 + '"}')
