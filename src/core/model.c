@@ -20,6 +20,7 @@
 #define MAX_VALUES ((size_t)1 << 28) /* one sample's activation */
 #define MAX_PARAMS ((size_t)1 << 30)
 #define MAX_BATCH (1 << 20)
+#define MAX_SHUFFLE 4              /* pixel_(un)shuffle factor */
 
 struct dae_workspace {
     const dae_model *m;
@@ -73,6 +74,8 @@ static const char *kind_name(dae_layer_kind k)
     case DAE_LAYER_UPSAMPLE: return "upsample";
     case DAE_LAYER_FLATTEN: return "flatten";
     case DAE_LAYER_UNFLATTEN: return "unflatten";
+    case DAE_LAYER_PIXEL_UNSHUFFLE: return "pixel_unshuffle";
+    case DAE_LAYER_PIXEL_SHUFFLE: return "pixel_shuffle";
     }
     return "?";
 }
@@ -142,6 +145,12 @@ static int layer_validate(const dae_layer *L, const char *name, dae_error *err)
             return dae_error_set(err, DAE_EINVAL, "%s (unflatten): target (%d,%d,%d) invalid",
                                  name, L->unflat.c, L->unflat.h, L->unflat.w);
         return DAE_OK;
+    case DAE_LAYER_PIXEL_UNSHUFFLE:
+    case DAE_LAYER_PIXEL_SHUFFLE:
+        if (L->factor < 2 || L->factor > MAX_SHUFFLE)
+            return dae_error_set(err, DAE_EINVAL, "%s (%s): factor %d, expected 2..%d", name,
+                                 kind_name(L->kind), L->factor, MAX_SHUFFLE);
+        return DAE_OK;
     }
     return dae_error_set(err, DAE_EINVAL, "%s: unknown layer kind %d", name, (int)L->kind);
 }
@@ -208,6 +217,27 @@ static int layer_shape(const dae_layer *L, dae_shape in, dae_shape *out, const c
                                  shape_values(in), shape_values(L->unflat));
         *out = L->unflat;
         return DAE_OK;
+    case DAE_LAYER_PIXEL_UNSHUFFLE:
+        if (h % L->factor || w % L->factor)
+            return dae_error_set(err, DAE_ESHAPE,
+                                 "%s (pixel_unshuffle by %d): input %dx%d, expected height "
+                                 "and width multiples of %d",
+                                 name, L->factor, in.h, in.w, L->factor);
+        c *= L->factor * L->factor;
+        h /= L->factor;
+        w /= L->factor;
+        break;
+    case DAE_LAYER_PIXEL_SHUFFLE:
+        if (c % (L->factor * L->factor))
+            return dae_error_set(err, DAE_ESHAPE,
+                                 "%s (pixel_shuffle by %d): input (%d,%d,%d) has %d channels, "
+                                 "expected a multiple of %d",
+                                 name, L->factor, in.c, in.h, in.w, in.c,
+                                 L->factor * L->factor);
+        c /= L->factor * L->factor;
+        h *= L->factor;
+        w *= L->factor;
+        break;
     }
     if (c > MAX_FEATURES || h > MAX_DIM || w > MAX_DIM || c * h * w > (long long)MAX_VALUES)
         return dae_error_set(err, DAE_ELIMIT,
@@ -276,6 +306,15 @@ static int compute_size_div(const dae_model *m)
             den *= L->stride;
             break;
         }
+        case DAE_LAYER_PIXEL_UNSHUFFLE: { /* like a stride-r conv: the input a multiple of r */
+            long long need = den * L->factor / gcd_ll(den * L->factor, num);
+            D = D / gcd_ll(D, need) * need;
+            den *= L->factor;
+            break;
+        }
+        case DAE_LAYER_PIXEL_SHUFFLE:
+            num *= L->factor;
+            break;
         case DAE_LAYER_CONV_T2D:
             if (L->k - L->stride - 2 * L->pad + L->out_pad != 0)
                 return 0;
@@ -308,15 +347,15 @@ static int verify_fully_conv(const dae_model *m, int D)
         if (a.c != b.c || b.h != 2 * a.h || b.w != 3 * a.w)
             return 0;
     }
-    if (m->residual && (a.c != m->in_shape.c || a.h != D || a.w != D))
+    if (m->residual && (a.c != dae_model_image_channels(m) || a.h != D || a.w != D))
         return 0;
     return 1;
 }
 
 dae_model *dae_model_create(const dae_layer *enc, int n_enc, const dae_layer *dec, int n_dec,
-                            dae_shape in_shape, int residual, dae_error *err)
+                            dae_shape in_shape, int flags, dae_error *err)
 {
-    dae_model *m = dae_model_create_shell(enc, n_enc, dec, n_dec, in_shape, residual, err);
+    dae_model *m = dae_model_create_shell(enc, n_enc, dec, n_dec, in_shape, flags, err);
     if (m && !(m->params = calloc(m->n_params ? m->n_params : 1, sizeof *m->params))) {
         dae_error_set(err, DAE_ENOMEM, "model: out of memory for %zu parameters",
                       m->n_params);
@@ -327,9 +366,13 @@ dae_model *dae_model_create(const dae_layer *enc, int n_enc, const dae_layer *de
 }
 
 dae_model *dae_model_create_shell(const dae_layer *enc, int n_enc, const dae_layer *dec,
-                                  int n_dec, dae_shape in_shape, int residual, dae_error *err)
+                                  int n_dec, dae_shape in_shape, int flags, dae_error *err)
 {
     dae_model *m = NULL;
+    if (flags & ~(DAE_MODEL_RESIDUAL | DAE_MODEL_NOISE_MAP)) {
+        dae_error_set(err, DAE_EINVAL, "model: unknown flags 0x%x", (unsigned)flags);
+        goto fail;
+    }
     if (n_enc < 0 || n_dec < 0 || n_enc + n_dec < 1 || n_enc + n_dec > MAX_LAYERS ||
         (n_enc && !enc) || (n_dec && !dec)) {
         dae_error_set(err, DAE_EINVAL, "model: %d encoder + %d decoder layers, expected 1..%d",
@@ -353,7 +396,15 @@ dae_model *dae_model_create_shell(const dae_layer *enc, int n_enc, const dae_lay
     m->n_enc = n_enc;
     m->n_dec = n_dec;
     m->in_shape = in_shape;
-    m->residual = residual ? 1 : 0;
+    m->residual = (flags & DAE_MODEL_RESIDUAL) != 0;
+    m->noise_map = (flags & DAE_MODEL_NOISE_MAP) != 0;
+    if (m->noise_map && in_shape.c < 2) {
+        dae_error_set(err, DAE_EINVAL,
+                      "model: noise_map needs an input of at least 2 channels (the image "
+                      "channels and the noise-level map), got %d",
+                      in_shape.c);
+        goto fail;
+    }
 
     size_t off = 0;
     for (int i = 0; i < n_enc + n_dec; i++) {
@@ -386,12 +437,21 @@ dae_model *dae_model_create_shell(const dae_layer *enc, int n_enc, const dae_lay
     if (dae_model_shape_through(m, in_shape, 0, n_enc, &m->latent_shape, err) ||
         dae_model_shape_through(m, m->latent_shape, n_enc, n_enc + n_dec, &m->out_shape, err))
         goto fail;
-    if (m->residual && memcmp(&m->out_shape, &m->in_shape, sizeof m->in_shape) != 0) {
+    if (m->noise_map && m->out_shape.c != in_shape.c - 1) {
         dae_error_set(err, DAE_ESHAPE,
-                      "model: residual output (%d,%d,%d) must have the input's shape "
+                      "model: with noise_map the output has the image's %d channels (the "
+                      "input's %d less the map), got (%d,%d,%d)",
+                      in_shape.c - 1, in_shape.c, m->out_shape.c, m->out_shape.h,
+                      m->out_shape.w);
+        goto fail;
+    }
+    if (m->residual && (m->out_shape.c != dae_model_image_channels(m) ||
+                        m->out_shape.h != in_shape.h || m->out_shape.w != in_shape.w)) {
+        dae_error_set(err, DAE_ESHAPE,
+                      "model: residual output (%d,%d,%d) must have the input image's shape "
                       "(%d,%d,%d)",
-                      m->out_shape.c, m->out_shape.h, m->out_shape.w, in_shape.c, in_shape.h,
-                      in_shape.w);
+                      m->out_shape.c, m->out_shape.h, m->out_shape.w,
+                      dae_model_image_channels(m), in_shape.h, in_shape.w);
         goto fail;
     }
     int D = compute_size_div(m);
@@ -404,6 +464,40 @@ dae_model *dae_model_create_shell(const dae_layer *enc, int n_enc, const dae_lay
 fail:
     dae_model_free(m);
     return NULL;
+}
+
+int dae_model_image_channels(const dae_model *m)
+{
+    return m->in_shape.c - (m->noise_map ? 1 : 0);
+}
+
+int dae_model_flags(const dae_model *m)
+{
+    return (m->residual ? DAE_MODEL_RESIDUAL : 0) | (m->noise_map ? DAE_MODEL_NOISE_MAP : 0);
+}
+
+float dae_noise_level(double sigma255)
+{
+    return sigma255 < 0 ? DAE_NOISE_BLIND : (float)(sigma255 / 255.0);
+}
+
+void dae_model_noise_fill(float *x, int B, int C, int H, int W, float level)
+{
+    size_t plane = (size_t)H * W;
+    for (int b = 0; b < B; b++) {
+        float *p = x + ((size_t)b * (C + 1) + C) * plane;
+        for (size_t j = 0; j < plane; j++)
+            p[j] = level;
+    }
+}
+
+void dae_model_noise_input(float *out, const float *img, int B, int C, int H, int W,
+                           float level)
+{
+    size_t n = (size_t)C * H * W;
+    for (int b = 0; b < B; b++)
+        memcpy(out + (size_t)b * (n + (size_t)H * W), img + (size_t)b * n, n * sizeof *out);
+    dae_model_noise_fill(out, B, C, H, W, level);
 }
 
 void dae_model_free(dae_model *m)
@@ -766,7 +860,7 @@ dae_workspace *dae_workspace_create(const dae_model *m, int max_batch, dae_shape
         if (!mul_ok(big, B, &ws->cap_grad) || !(ws->grad[0] = alloc_floats(ws->cap_grad)) ||
             !(ws->grad[1] = alloc_floats(ws->cap_grad)))
             goto nomem;
-        if (m->residual && !(ws->res_out = alloc_floats(ws->cap_act[0])))
+        if (m->residual && !(ws->res_out = alloc_floats(ws->cap_act[L])))
             goto nomem;
     }
     free(slot);
@@ -823,6 +917,12 @@ static void layer_forward(const dae_model *m, const dae_layer *L, const dae_laye
         if (y != x)
             memcpy(y, x, (size_t)B * shape_values(in) * sizeof *y);
         break;
+    case DAE_LAYER_PIXEL_UNSHUFFLE:
+        dae_pixel_unshuffle(y, x, B, in.c, in.h, in.w, L->factor);
+        break;
+    case DAE_LAYER_PIXEL_SHUFFLE:
+        dae_pixel_shuffle(y, x, B, in.c, in.h, in.w, L->factor);
+        break;
     }
 }
 
@@ -856,6 +956,16 @@ static void layer_backward(const dae_model *m, const dae_layer *L, float *dx, fl
     case DAE_LAYER_UNFLATTEN:
         if (dx && dx != dy)
             memcpy(dx, dy, (size_t)B * shape_values(in) * sizeof *dx);
+        break;
+    case DAE_LAYER_PIXEL_UNSHUFFLE: /* dy is (B, c*r*r, h/r, w/r) */
+        if (dx)
+            dae_pixel_shuffle(dx, dy, B, in.c * L->factor * L->factor, in.h / L->factor,
+                              in.w / L->factor, L->factor);
+        break;
+    case DAE_LAYER_PIXEL_SHUFFLE: /* dy is (B, c/(r*r), h*r, w*r) */
+        if (dx)
+            dae_pixel_unshuffle(dx, dy, B, in.c / (L->factor * L->factor), in.h * L->factor,
+                                in.w * L->factor, L->factor);
         break;
     }
 }
@@ -913,6 +1023,19 @@ static int fused_act(const dae_model *m, const dae_workspace *ws, int i, int to)
     return !ws->training || ws->own[i + 2] == ws->own[i + 1];
 }
 
+/* A residual model's output o = a[:, :C] - c for nb samples: a (nb, in_n) the inputs
+ * (with a noise map, its image channels come first), c and o (nb, out_n); o may be c. */
+static void residual_out(float *o, const float *a, const float *c, int nb, size_t in_n,
+                         size_t out_n)
+{
+    for (int b = 0; b < nb; b++) {
+        const float *ab = a + (size_t)b * in_n, *cb = c + (size_t)b * out_n;
+        float *ob = o + (size_t)b * out_n;
+        for (size_t j = 0; j < out_n; j++)
+            ob[j] = ab[j] - cb[j];
+    }
+}
+
 /* Samples [n0, n0+nb) of layers [from,to) on x (the whole batch's input). Returns the
  * buffer (whole-batch base) holding the result, the same for every slice, and in *off
  * where the slice's result starts in it: n0 * (output size) except in the inference
@@ -938,11 +1061,8 @@ static const float *forward_slice(const dae_model *m, dae_workspace *ws, const f
         cur = ws->act[to];
         *off = OFF(to);
         if (full && m->residual) {
-            size_t n = (size_t)nb * shape_values(sh[0]);
-            const float *a = ws->act[0] + OFF(0), *c = cur + OFF(0);
-            float *o = ws->res_out + OFF(0);
-            for (size_t j = 0; j < n; j++)
-                o[j] = a[j] - c[j];
+            residual_out(ws->res_out + OFF(to), ws->act[0] + OFF(0), cur + OFF(to), nb,
+                         shape_values(sh[0]), shape_values(sh[to]));
             cur = ws->res_out;
         }
         return cur;
@@ -982,11 +1102,8 @@ static const float *forward_slice(const dae_model *m, dae_workspace *ws, const f
     }
     if (full && m->residual) {
         float *o = ws->buf[cb >= 0 ? cb : 0];
-        size_t n = (size_t)nb * shape_values(sh[0]);
-        const float *a = x + OFF(0), *c = cur + curoff;
-        float *d = o + (size_t)n0 * sb;
-        for (size_t j = 0; j < n; j++)
-            d[j] = a[j] - c[j];
+        residual_out(o + (size_t)n0 * sb, x + OFF(0), cur + curoff, nb, shape_values(sh[0]),
+                     shape_values(sh[to]));
         cur = o;
         curoff = (size_t)n0 * sb;
     }
@@ -1172,14 +1289,16 @@ static void backward_slice(const dae_model *m, dae_workspace *ws, const float *d
         }
     }
     if (din) {
-        size_t n_in = (size_t)nb * shape_values(sh[0]);
+        size_t in_n = shape_values(sh[0]), out_n = shape_values(sh[L]);
         float *d = din + OFF(0);
-        memcpy(d, g, n_in * sizeof *d);
-        if (m->residual) {
-            const float *dy0 = dout + OFF(0);
-            for (size_t j = 0; j < n_in; j++)
-                d[j] += dy0[j];
-        }
+        memcpy(d, g, (size_t)nb * in_n * sizeof *d);
+        if (m->residual) /* the image channels of each input (the first out_n values) */
+            for (int b = 0; b < nb; b++) {
+                float *db = d + (size_t)b * in_n;
+                const float *dyb = dy + (size_t)b * out_n;
+                for (size_t j = 0; j < out_n; j++)
+                    db[j] += dyb[j];
+            }
     }
 #undef OFF
 }
