@@ -794,9 +794,10 @@ static int cmd_per_channel(int argc, char **argv)
     int rc = EXIT_BAD;
     if (!mf)
         goto done;
-    if (mf->model->in_shape.c != 1 || !(mf->tasks & DAE_TASK_DENOISE)) {
+    if (dae_model_image_channels(mf->model) != 1 || !(mf->tasks & DAE_TASK_DENOISE)) {
         dae_error_set(&err, DAE_EINVAL, "%s: a per-channel colour model needs a 1-channel "
-                      "denoiser, got %d channels", pos[0], mf->model->in_shape.c);
+                      "denoiser, got %d image channels", pos[0],
+                      dae_model_image_channels(mf->model));
         goto done;
     }
     cfg = cJSON_Parse(mf->config_json);
