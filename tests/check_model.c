@@ -49,6 +49,11 @@ static dae_layer shuf(int r)
     return (dae_layer){.kind = DAE_LAYER_PIXEL_SHUFFLE, .factor = r};
 }
 
+static dae_layer add(int from)
+{
+    return (dae_layer){.kind = DAE_LAYER_ADD, .from = from};
+}
+
 static float *rand_buf(size_t n, dae_rng *r, float scale)
 {
     float *x = malloc((n ? n : 1) * sizeof *x);
@@ -594,6 +599,74 @@ START_TEST(test_model_gradient_shuffle_noise_map)
 }
 END_TEST
 
+/* Additive skips: a ResNet-style add within the encoder (its source a relu, which would
+ * otherwise run in place) and a U-Net-style add from the encoder into the decoder (its
+ * source itself an add). (2,6,6) -> (4,3,3) latent -> (2,6,6), residual. The decoder's
+ * activation is tanh: with a relu there, 2 of the 4 seeds tried (25-28) put a
+ * pre-activation within a finite-difference step of its kink (see model_gradcheck). */
+static dae_model *skip_model(dae_error *err)
+{
+    dae_layer enc[] = {conv(2, 4, 3, 1, 1), act(DAE_ACT_RELU), conv(4, 4, 3, 1, 1), add(1),
+                       conv(4, 4, 3, 2, 1), act(DAE_ACT_TANH)};
+    dae_layer dec[] = {convt(4, 4, 4, 2, 1, 0), act(DAE_ACT_TANH), add(3), conv(4, 2, 3, 1, 1)};
+    return dae_model_create(enc, 6, dec, 4, (dae_shape){2, 6, 6}, DAE_MODEL_RESIDUAL, err);
+}
+
+START_TEST(test_add_model)
+{
+    dae_error e = {0};
+    dae_model *m = skip_model(&e);
+    ck_assert_msg(m != NULL, "%s", e.msg);
+    ck_assert_int_eq(m->fully_conv, 1);
+    ck_assert_int_eq(m->size_div, 2);
+    ck_assert_int_eq(dae_model_check_input(m, (dae_shape){2, 8, 10}, &e), DAE_OK);
+    model_gradcheck(m, 25);
+    /* inference and training workspaces agree; the adds change the output */
+    dae_rng r;
+    dae_rng_seed(&r, 6);
+    int B = 2;
+    size_t nx = B * vals(m->in_shape), ny = B * vals(m->out_shape);
+    float *x = rand_buf(nx, &r, 1), *y0 = malloc(ny * sizeof *y0);
+    dae_workspace *a = dae_workspace_create(m, B, m->in_shape, 0, &e);
+    dae_workspace *t = dae_workspace_create(m, B, m->in_shape, 1, &e);
+    const float *ya, *yt, *z;
+    ck_assert_int_eq(dae_model_forward(m, a, x, B, m->in_shape, &ya, NULL, &e), DAE_OK);
+    ck_assert_int_eq(dae_model_forward(m, t, x, B, m->in_shape, &yt, NULL, &e), DAE_OK);
+    for (size_t i = 0; i < ny; i++)
+        ck_assert(fabsf(ya[i] - yt[i]) < 1e-6f);
+    memcpy(y0, ya, ny * sizeof *y0);
+    dae_model *n = dae_model_create(m->layers, m->n_enc, m->layers + m->n_enc, m->n_dec,
+                                    m->in_shape, DAE_MODEL_RESIDUAL, &e);
+    memcpy(n->params, m->params, m->n_params * sizeof *m->params);
+    n->layers[8].from = 2; /* the conv before the first add: other values */
+    dae_workspace *b = dae_workspace_create(n, B, n->in_shape, 0, &e);
+    ck_assert_int_eq(dae_model_forward(n, b, x, B, n->in_shape, &ya, NULL, &e), DAE_OK);
+    int differ = 0;
+    for (size_t i = 0; i < ny; i++)
+        differ |= fabsf(ya[i] - y0[i]) > 1e-4f;
+    ck_assert(differ);
+    /* encode runs; the decoder alone cannot (its add reads the encoder) */
+    dae_shape zs;
+    ck_assert_int_eq(dae_model_encode(m, a, x, B, m->in_shape, &z, &zs, &e), DAE_OK);
+    ck_assert_int_eq(dae_model_decode(m, a, z, B, zs, &ya, NULL, &e), DAE_EINVAL);
+    ck_assert_msg(strstr(e.msg, "decoder.2 adds the output of encoder.3"), "%s", e.msg);
+    free(x), free(y0);
+    dae_workspace_free(a), dae_workspace_free(b), dae_workspace_free(t);
+    dae_model_free(n);
+    dae_model_free(m);
+
+    /* sources must be earlier layers of the same shape */
+    dae_layer bad1[] = {conv(1, 2, 3, 1, 1), add(1)};
+    ck_assert_ptr_null(dae_model_create(bad1, 2, NULL, 0, (dae_shape){1, 4, 4}, 0, &e));
+    ck_assert_msg(strstr(e.msg, "encoder.1 (add): from 1, expected an earlier layer 0..0"),
+                  "%s", e.msg);
+    dae_layer bad2[] = {conv(1, 2, 3, 1, 1), conv(2, 2, 3, 2, 1), add(0)};
+    ck_assert_ptr_null(dae_model_create(bad2, 3, NULL, 0, (dae_shape){1, 4, 4}, 0, &e));
+    ck_assert_msg(strstr(e.msg, "encoder.2 (add from encoder.0): input (2,2,2) but encoder.0 "
+                                "outputs (2,4,4)"), "%s", e.msg);
+}
+END_TEST
+
 START_TEST(test_backward_needs_training_forward)
 {
     dae_error e = {0};
@@ -663,10 +736,11 @@ END_TEST
 
 START_TEST(test_threads_match)
 {
-    for (int which = 0; which < 4; which++) {
+    for (int which = 0; which < 5; which++) {
         dae_error e = {0};
         dae_model *m = which == 0   ? mixed_model(0, &e)
                        : which == 3 ? shuffle_model(DAE_MODEL_RESIDUAL | DAE_MODEL_NOISE_MAP, &e)
+                       : which == 4 ? skip_model(&e)
                                     : conv_model(which == 2, &e);
         ck_assert_msg(m != NULL, "%s", e.msg);
         dae_model_init_params(m, 31);
@@ -748,6 +822,7 @@ Suite *suite_model(void)
     tcase_add_test(tc, test_model_gradient_residual);
     tcase_add_test(tc, test_model_gradient_same_conv_rgb);
     tcase_add_test(tc, test_model_gradient_shuffle_noise_map);
+    tcase_add_test(tc, test_add_model);
     tcase_add_test(tc, test_backward_needs_training_forward);
     suite_add_tcase(s, tc);
     return s;

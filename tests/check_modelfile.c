@@ -324,12 +324,35 @@ START_TEST(test_shuffle_noise_map_file)
     rm_tmpdir();
     dae_model_free(m);
 
+    /* add layers: round trip; the source must be an earlier layer of the same shape */
+    const char *skip = "{\"input\":[1,8,8],\"encoder\":[{\"type\":\"conv2d\",\"in_channels\":1,"
+                       "\"out_channels\":2,\"kernel_size\":3,\"padding\":1},{\"type\":\"relu\"},"
+                       "{\"type\":\"add\",\"from\":0}],\"decoder\":[{\"type\":\"add\","
+                       "\"from\":1}]}";
+    m = dae_model_from_config(skip, &e);
+    ck_assert_msg(m != NULL, "%s", e.msg);
+    ck_assert_int_eq(m->layers[3].kind, DAE_LAYER_ADD);
+    ck_assert_int_eq(m->layers[3].from, 1);
+    a = dae_model_arch_json(m);
+    ck_assert_ptr_nonnull(strstr(a, "{\"type\":\"add\",\"from\":0}"));
+    m2 = dae_model_from_config(a, &e);
+    ck_assert_msg(m2 != NULL, "%s", e.msg);
+    b = dae_model_arch_json(m2);
+    ck_assert_str_eq(a, b);
+    free(a), free(b);
+    dae_model_free(m2);
+    dae_model_free(m);
+
     /* bad factors and fields */
     static const char *const bad[][2] = {
         {"{\"type\":\"pixel_unshuffle\",\"downscale_factor\":5}",
          "downscale_factor is 5, expected an integer in [2, 4]"},
         {"{\"type\":\"pixel_unshuffle\"}", "missing \"downscale_factor\""},
         {"{\"type\":\"pixel_shuffle\",\"downscale_factor\":2}", "unknown field"},
+        {"{\"type\":\"add\"}", "missing \"from\""},
+        {"{\"type\":\"add\",\"from\":-1}", "from is -1, expected the index of an earlier"},
+        {"{\"type\":\"relu\"},{\"type\":\"add\",\"from\":1}",
+         "encoder.1 (add): from 1, expected an earlier layer 0..0"},
     };
     for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
         char c[512];

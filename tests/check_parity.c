@@ -13,7 +13,7 @@
 
 #define TOL 1e-5
 
-static const char *const FIXTURES[] = {"mlp", "conv", "mixed", "resid", "shuffle"};
+static const char *const FIXTURES[] = {"mlp", "conv", "mixed", "resid", "shuffle", "skip"};
 #define N_FIXTURES ((int)(sizeof FIXTURES / sizeof FIXTURES[0]))
 
 typedef struct {

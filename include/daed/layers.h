@@ -164,4 +164,8 @@ void dae_upsample2x_backward(float *din, const float *dout, int B, int C, int H,
 void dae_pixel_unshuffle(float *out, const float *in, int B, int C, int H, int W, int r);
 void dae_pixel_shuffle(float *out, const float *in, int B, int C, int H, int W, int r);
 
+/* ---- elementwise sum out = a + b of n values (out may be a); its backward passes the
+ * gradient to both inputs unchanged ---- */
+void dae_add_forward(float *out, const float *a, const float *b, size_t n);
+
 #endif

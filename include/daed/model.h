@@ -12,6 +12,10 @@
  * names follow PyTorch nn.Sequential state_dict keys: "encoder.<i>.weight",
  * "decoder.<i>.bias", where <i> is the layer's index in its own list (activations count).
  *
+ * Additive skips: an "add" layer adds the output of an earlier layer (ResNet blocks, and
+ * U-Net skips from the encoder into the decoder). A decoder with a skip from the encoder
+ * cannot run on its own (dae_model_decode refuses it); encode and forward can.
+ *
  * Shapes: images are (C,H,W) per sample, NCHW in memory; a vector of n features is
  * (n,1,1). A model with no linear/flatten/unflatten layers is fully convolutional: it
  * accepts any H and W that are multiples of size_div (and at least size_div).
@@ -38,7 +42,8 @@ typedef enum {
     DAE_LAYER_FLATTEN,    /* (c,h,w) -> (c*h*w,1,1) */
     DAE_LAYER_UNFLATTEN,  /* (c*h*w,1,1) -> unflat */
     DAE_LAYER_PIXEL_UNSHUFFLE, /* (c,h,w) -> (c*r*r,h/r,w/r), r = factor (2..4) */
-    DAE_LAYER_PIXEL_SHUFFLE    /* (c,h,w) -> (c/(r*r),h*r,w*r), r = factor (2..4) */
+    DAE_LAYER_PIXEL_SHUFFLE,   /* (c,h,w) -> (c/(r*r),h*r,w*r), r = factor (2..4) */
+    DAE_LAYER_ADD              /* input + the output of earlier layer `from` (same shape) */
 } dae_layer_kind;
 
 typedef struct dae_layer {
@@ -50,6 +55,9 @@ typedef struct dae_layer {
     int bilinear;                            /* upsample: 0 nearest, 1 bilinear */
     dae_shape unflat;                        /* unflatten target */
     int factor;                              /* pixel_(un)shuffle: r */
+    int from;                                /* add: index of the layer whose output is
+                                                added, counting encoder then decoder layers
+                                                from 0; below this layer's index */
     /* filled by dae_model_create: */
     size_t w_off, n_w, b_off, n_b;           /* parameter slices (n_w == 0: none) */
 } dae_layer;

@@ -35,7 +35,8 @@
  * stride, padding, output_padding), relu, leaky_relu (negative_slope), tanh, sigmoid,
  * identity, upsample (scale_factor 2, mode "nearest"|"bilinear"), flatten,
  * unflatten (unflattened_size [C,H,W]), pixel_unshuffle (downscale_factor 2..4),
- * pixel_shuffle (upscale_factor 2..4). Sizes may be an int or a square pair [n, n];
+ * pixel_shuffle (upscale_factor 2..4), add (from: an earlier layer's index, encoder then
+ * decoder layers counted from 0; adds that layer's output). Sizes may be an int or a square pair [n, n];
  * PyTorch-default-only fields (bias true, dilation 1, groups 1, align_corners false,
  * start_dim 1, end_dim -1, dim 1) are accepted at that value. Unknown layer fields are
  * refused; unknown top-level config keys are kept (the trainer adds its own).

@@ -992,3 +992,9 @@ void dae_pixel_shuffle(float *out, const float *in, int B, int C, int H, int W, 
             }
     }
 }
+
+void dae_add_forward(float *out, const float *a, const float *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        out[i] = a[i] + b[i];
+}

@@ -44,6 +44,11 @@ struct dae_workspace {
     float *grad[2];
     size_t cap_grad;
     float *res_out;       /* residual models: input - net(input) */
+    /* additive skips: src[j] = layer j's output is added later (an add layer's source);
+     * inference: skip[j] keeps a copy of it (the ping-pong buffers move on); training:
+     * skip_grad[j] gathers the gradient the adds send back to it. NULL where not a source. */
+    char *src;
+    float **skip, **skip_grad;
     int fwd_B;            /* batch of the last full forward (0: none) */
     /* inference precision: wbf[i] layer i's weights packed for the bf16 taps kernel
      * (NULL: fp32), taken from the model's parameters by dae_workspace_set_precision */
@@ -76,6 +81,7 @@ static const char *kind_name(dae_layer_kind k)
     case DAE_LAYER_UNFLATTEN: return "unflatten";
     case DAE_LAYER_PIXEL_UNSHUFFLE: return "pixel_unshuffle";
     case DAE_LAYER_PIXEL_SHUFFLE: return "pixel_shuffle";
+    case DAE_LAYER_ADD: return "add";
     }
     return "?";
 }
@@ -150,6 +156,8 @@ static int layer_validate(const dae_layer *L, const char *name, dae_error *err)
         if (L->factor < 2 || L->factor > MAX_SHUFFLE)
             return dae_error_set(err, DAE_EINVAL, "%s (%s): factor %d, expected 2..%d", name,
                                  kind_name(L->kind), L->factor, MAX_SHUFFLE);
+        return DAE_OK;
+    case DAE_LAYER_ADD: /* the index is checked against the layer's own (create) */
         return DAE_OK;
     }
     return dae_error_set(err, DAE_EINVAL, "%s: unknown layer kind %d", name, (int)L->kind);
@@ -238,6 +246,8 @@ static int layer_shape(const dae_layer *L, dae_shape in, dae_shape *out, const c
         h *= L->factor;
         w *= L->factor;
         break;
+    case DAE_LAYER_ADD: /* the source's shape is compared by dae_model_shape_through */
+        break;
     }
     if (c > MAX_FEATURES || h > MAX_DIM || w > MAX_DIM || c * h * w > (long long)MAX_VALUES)
         return dae_error_set(err, DAE_ELIMIT,
@@ -250,6 +260,28 @@ static int layer_shape(const dae_layer *L, dae_shape in, dae_shape *out, const c
     return DAE_OK;
 }
 
+/* Layer i (add) in a pass that starts at layer `from`: its source ran in the pass and
+ * its output shape (seen[source - from]) is the add's input shape s. */
+static int add_check(const dae_model *m, int i, int from, const dae_shape *seen, dae_shape s,
+                     const char *name, dae_error *err)
+{
+    int j = m->layers[i].from;
+    char src[32];
+    layer_label(m->n_enc, j, src, sizeof src);
+    if (j < from)
+        return dae_error_set(err, DAE_EINVAL,
+                             "%s (add from %s): the pass starts after %s (a decoder with a "
+                             "skip from the encoder cannot run on its own)",
+                             name, src, src);
+    dae_shape t = seen[j - from];
+    if (t.c != s.c || t.h != s.h || t.w != s.w)
+        return dae_error_set(err, DAE_ESHAPE,
+                             "%s (add from %s): input (%d,%d,%d) but %s outputs (%d,%d,%d); "
+                             "they must match",
+                             name, src, s.c, s.h, s.w, src, t.c, t.h, t.w);
+    return DAE_OK;
+}
+
 int dae_model_shape_through(const dae_model *m, dae_shape in, int from, int to, dae_shape *out,
                             dae_error *err)
 {
@@ -259,16 +291,27 @@ int dae_model_shape_through(const dae_model *m, dae_shape in, int from, int to, 
     if (!shape_valid(in))
         return dae_error_set(err, DAE_ESHAPE, "model: input shape (%d,%d,%d) invalid", in.c,
                              in.h, in.w);
-    dae_shape s = in;
-    for (int i = from; i < to; i++) {
+    /* seen[k]: the output shape of layer from+k, for the add layers' sources */
+    dae_shape s = in, *seen = NULL;
+    int rc = DAE_OK;
+    for (int i = from; i < to && !seen; i++)
+        if (m->layers[i].kind == DAE_LAYER_ADD &&
+            !(seen = malloc((size_t)(to - from) * sizeof *seen)))
+            return dae_error_set(err, DAE_ENOMEM, "model: out of memory for shapes");
+    for (int i = from; i < to && !rc; i++) {
         char name[32];
         layer_label(m->n_enc, i, name, sizeof name);
-        int rc = layer_shape(&m->layers[i], s, &s, name, err);
-        if (rc)
-            return rc;
+        if (m->layers[i].kind == DAE_LAYER_ADD)
+            rc = add_check(m, i, from, seen, s, name, err);
+        if (!rc)
+            rc = layer_shape(&m->layers[i], s, &s, name, err);
+        if (seen)
+            seen[i - from] = s;
     }
-    *out = s;
-    return DAE_OK;
+    free(seen);
+    if (!rc)
+        *out = s;
+    return rc;
 }
 
 static long long gcd_ll(long long a, long long b)
@@ -324,6 +367,7 @@ static int compute_size_div(const dae_model *m)
             num *= 2;
             break;
         case DAE_LAYER_ACT:
+        case DAE_LAYER_ADD:
             break;
         }
         long long g = gcd_ll(num, den);
@@ -413,6 +457,12 @@ dae_model *dae_model_create_shell(const dae_layer *enc, int n_enc, const dae_lay
         layer_label(n_enc, i, name, sizeof name);
         if (layer_validate(L, name, err))
             goto fail;
+        if (L->kind == DAE_LAYER_ADD && (L->from < 0 || L->from >= i)) {
+            dae_error_set(err, DAE_EINVAL, "%s (add): from %d, expected an earlier layer "
+                          "0..%d (encoder then decoder layers, counted from 0)",
+                          name, L->from, i - 1);
+            goto fail;
+        }
         size_t nw = 0, nb = 0;
         if (L->kind == DAE_LAYER_LINEAR) {
             nw = (size_t)L->out_f * L->in_f;
@@ -435,7 +485,7 @@ dae_model *dae_model_create_shell(const dae_layer *enc, int n_enc, const dae_lay
     m->n_params = off;
 
     if (dae_model_shape_through(m, in_shape, 0, n_enc, &m->latent_shape, err) ||
-        dae_model_shape_through(m, m->latent_shape, n_enc, n_enc + n_dec, &m->out_shape, err))
+        dae_model_shape_through(m, in_shape, 0, n_enc + n_dec, &m->out_shape, err))
         goto fail;
     if (m->noise_map && m->out_shape.c != in_shape.c - 1) {
         dae_error_set(err, DAE_ESHAPE,
@@ -730,6 +780,13 @@ void dae_workspace_free(dae_workspace *ws)
     free(ws->grad[0]);
     free(ws->grad[1]);
     free(ws->res_out);
+    for (int i = 0; ws->src && i < n_layers(ws->m); i++) {
+        free(ws->skip ? ws->skip[i] : NULL);
+        free(ws->skip_grad ? ws->skip_grad[i] : NULL);
+    }
+    free(ws->src);
+    free(ws->skip);
+    free(ws->skip_grad);
     if (ws->wbf)
         for (int i = 0; i < n_layers(ws->m); i++)
             free(ws->wbf[i]);
@@ -758,14 +815,44 @@ size_t dae_workspace_bytes(const dae_model *m, int max_batch, dae_shape max_in)
     for (int i = 1; i <= L; i++)
         if (slot[i] > bufv)
             bufv = slot[i];
-    size_t B = (size_t)max_batch, two_buf, lat;
+    size_t B = (size_t)max_batch, two_buf, lat, skips = 0;
     const size_t lim = SIZE_MAX / sizeof(float);
-    int ok = mul_ok(bufv, 2 * B, &two_buf) && mul_ok(slot[m->n_enc], B, &lat) &&
+    for (int i = 0; i < L; i++) /* the adds' sources keep a copy of their output */
+        if (m->layers[i].kind == DAE_LAYER_ADD && skips <= lim / 2)
+            skips += slot[m->layers[i].from + 1]; /* a source added twice counts twice */
+    int ok = mul_ok(bufv, 2 * B, &two_buf) && mul_ok(slot[m->n_enc] + skips, B, &lat) &&
              two_buf <= lim - lat && colv <= lim - two_buf - lat;
     if (ok)
         total = (colv + two_buf + lat) * sizeof(float);
     free(slot);
     return total;
+}
+
+/* The add layers' sources (ws->src) and, per source j, its output's copy (inference) or
+ * gradient (training): slot[j+1] values per sample. */
+static int skip_buffers(dae_workspace *ws, const size_t *slot)
+{
+    const dae_model *m = ws->m;
+    int L = n_layers(m), any = 0;
+    for (int i = 0; i < L; i++)
+        any |= m->layers[i].kind == DAE_LAYER_ADD;
+    if (!any)
+        return DAE_OK;
+    ws->src = calloc((size_t)L, 1);
+    float ***bufs = ws->training ? &ws->skip_grad : &ws->skip;
+    *bufs = calloc((size_t)L, sizeof **bufs);
+    if (!ws->src || !*bufs)
+        return DAE_ENOMEM;
+    for (int i = 0; i < L; i++)
+        if (m->layers[i].kind == DAE_LAYER_ADD)
+            ws->src[m->layers[i].from] = 1;
+    for (int j = 0; j < L; j++) {
+        size_t n;
+        if (ws->src[j] && (!mul_ok(slot[j + 1], (size_t)ws->max_batch, &n) ||
+                           !((*bufs)[j] = alloc_floats(n))))
+            return DAE_ENOMEM;
+    }
+    return DAE_OK;
 }
 
 dae_workspace *dae_workspace_create(const dae_model *m, int max_batch, dae_shape max_in,
@@ -804,6 +891,8 @@ dae_workspace *dae_workspace_create(const dae_model *m, int max_batch, dae_shape
     ws->shapes = calloc((size_t)L + 1, sizeof *ws->shapes);
     if (!ws->shapes || !(ws->col[0] = alloc_floats(colv)))
         goto nomem;
+    if (skip_buffers(ws, slot) != DAE_OK)
+        goto nomem;
     if (!training) {
         size_t bufv = 0;
         for (int i = 1; i <= L; i++)
@@ -841,6 +930,8 @@ dae_workspace *dae_workspace_create(const dae_model *m, int max_batch, dae_shape
                 ws->own[i + 1] = i + 1;
                 act_out[i + 1] = ly->kind == DAE_LAYER_ACT;
             }
+            if (ws->src && ws->src[i]) /* an add reads it later: nothing writes over it */
+                act_out[ws->own[i + 1]] = 1;
         }
         free(act_out);
         for (int i = 0; i <= L; i++) { /* aliases have equal sizes; take the max anyway */
@@ -885,7 +976,7 @@ const float *dae_workspace_latent(const dae_workspace *ws)
  * applied by L's kernel as it writes its output. cols/threads: conv2d may split one pass
  * over threads (row bands); the other kernels use cols[0]. */
 static void layer_forward(const dae_model *m, const dae_layer *L, const dae_layer *fuse,
-                          const dae_workspace *ws, float *y, const float *x,
+                          const dae_workspace *ws, float *y, const float *x, const float *skip,
                           float *const *cols, int threads, int B, dae_shape in)
 {
     const uint32_t *wbf = ws->prec == DAE_PREC_BF16 ? ws->wbf[L - m->layers] : NULL;
@@ -922,6 +1013,9 @@ static void layer_forward(const dae_model *m, const dae_layer *L, const dae_laye
         break;
     case DAE_LAYER_PIXEL_SHUFFLE:
         dae_pixel_shuffle(y, x, B, in.c, in.h, in.w, L->factor);
+        break;
+    case DAE_LAYER_ADD: /* skip: the source's output for these B samples */
+        dae_add_forward(y, x, skip, (size_t)B * shape_values(in));
         break;
     }
 }
@@ -966,6 +1060,8 @@ static void layer_backward(const dae_model *m, const dae_layer *L, float *dx, fl
         if (dx)
             dae_pixel_unshuffle(dx, dy, B, in.c / (L->factor * L->factor), in.h * L->factor,
                                 in.w * L->factor, L->factor);
+        break;
+    case DAE_LAYER_ADD: /* backward_slice passes dy on and to the source */
         break;
     }
 }
@@ -1018,6 +1114,8 @@ static int fused_act(const dae_model *m, const dae_workspace *ws, int i, int to)
     const dae_layer *L = &m->layers[i];
     if (L->kind != DAE_LAYER_CONV2D && L->kind != DAE_LAYER_CONV_T2D)
         return 0;
+    if (ws->src && ws->src[i]) /* an add needs the pre-activation output */
+        return 0;
     if (i + 1 >= to || i + 1 == m->n_enc || m->layers[i + 1].kind != DAE_LAYER_ACT)
         return 0;
     return !ws->training || ws->own[i + 2] == ws->own[i + 1];
@@ -1052,10 +1150,12 @@ static const float *forward_slice(const dae_model *m, dae_workspace *ws, const f
             memcpy(ws->act[from] + OFF(from), x + OFF(from),
                    (size_t)nb * shape_values(sh[from]) * sizeof *x);
         for (int i = from; i < to; i++) {
-            int f = fused_act(m, ws, i, to);
+            int f = fused_act(m, ws, i, to), j = m->layers[i].from;
+            const float *skip = m->layers[i].kind == DAE_LAYER_ADD ? ws->act[j + 1] + OFF(j + 1)
+                                                                   : NULL;
             layer_forward(m, &m->layers[i], f ? &m->layers[i + 1] : NULL, ws,
-                          ws->act[i + 1] + OFF(i + 1), ws->act[i] + OFF(i), cols, threads, nb,
-                          sh[i]);
+                          ws->act[i + 1] + OFF(i + 1), ws->act[i] + OFF(i), skip, cols, threads,
+                          nb, sh[i]);
             i += f;
         }
         cur = ws->act[to];
@@ -1082,16 +1182,25 @@ static const float *forward_slice(const dae_model *m, dae_workspace *ws, const f
             cb = -1;
         }
         const dae_layer *L = &m->layers[i];
-        if (L->kind == DAE_LAYER_FLATTEN || L->kind == DAE_LAYER_UNFLATTEN)
-            continue;
-        int nbuf = L->kind == DAE_LAYER_ACT && cb >= 0 ? cb : cb == 0 ? 1 : 0;
-        int f = fused_act(m, ws, i, to);
-        layer_forward(m, L, f ? &m->layers[i + 1] : NULL, ws, ws->buf[nbuf] + (size_t)n0 * sb,
-                      cur + curoff, cols, threads, nb, sh[i]);
-        cur = ws->buf[nbuf];
-        curoff = (size_t)n0 * sb;
-        cb = nbuf;
+        int f = 0;
+        if (L->kind != DAE_LAYER_FLATTEN && L->kind != DAE_LAYER_UNFLATTEN) {
+            /* activations and adds write over their input when it is in a ping-pong buffer */
+            int inplace = (L->kind == DAE_LAYER_ACT || L->kind == DAE_LAYER_ADD) && cb >= 0;
+            int nbuf = inplace ? cb : cb == 0 ? 1 : 0;
+            const float *skip = L->kind == DAE_LAYER_ADD ? ws->skip[L->from] + OFF(L->from + 1)
+                                                         : NULL;
+            f = fused_act(m, ws, i, to);
+            layer_forward(m, L, f ? &m->layers[i + 1] : NULL, ws,
+                          ws->buf[nbuf] + (size_t)n0 * sb, cur + curoff, skip, cols, threads,
+                          nb, sh[i]);
+            cur = ws->buf[nbuf];
+            curoff = (size_t)n0 * sb;
+            cb = nbuf;
+        }
         i += f;
+        if (ws->src && ws->src[i]) /* an add reads this output later: keep a copy */
+            memcpy(ws->skip[i] + OFF(i + 1), cur + curoff,
+                   (size_t)nb * shape_values(sh[i + 1]) * sizeof *cur);
     }
     if (to == m->n_enc && from < to) {
         memcpy(ws->latent + OFF(to), cur + curoff,
@@ -1185,6 +1294,14 @@ static int run(const dae_model *m, dae_workspace *ws, const float *x, int B, dae
     int rc = plan_pass(m, ws, B, s, from, to, err);
     if (rc)
         return rc;
+    for (int i = from; i < to; i++)
+        if (m->layers[i].kind == DAE_LAYER_ADD && m->layers[i].from < from) {
+            char a[32], b[32];
+            layer_label(m->n_enc, i, a, sizeof a);
+            layer_label(m->n_enc, m->layers[i].from, b, sizeof b);
+            return dae_error_set(err, DAE_EINVAL, "model: %s adds the output of %s, so the "
+                                 "decoder cannot run on its own", a, b);
+        }
     int T = batch_threads(ws, B);
     if (T == 1) { /* a single slice; convolutions may still split their rows */
         size_t off;
@@ -1254,6 +1371,10 @@ static void backward_slice(const dae_model *m, dae_workspace *ws, const float *d
     size_t goff = (size_t)n0 * (ws->cap_grad / (size_t)ws->max_batch);
     int L = n_layers(m), cg = 0;
     size_t n_out = (size_t)nb * shape_values(sh[L]);
+    for (int j = 0; ws->src && j < L; j++) /* the adds' gradients gather from 0 */
+        if (ws->src[j])
+            memset(ws->skip_grad[j] + OFF(j + 1), 0,
+                   (size_t)nb * shape_values(sh[j + 1]) * sizeof(float));
     float *g = ws->grad[0] + goff;
     const float *dy = dout + OFF(L);
     if (m->residual)
@@ -1268,6 +1389,12 @@ static void backward_slice(const dae_model *m, dae_workspace *ws, const float *d
             int need_dx = i > 0 || din;
             if (ly->kind == DAE_LAYER_FLATTEN || ly->kind == DAE_LAYER_UNFLATTEN) {
                 /* same memory, new shape, same values per sample */
+            } else if (ly->kind == DAE_LAYER_ADD) {
+                /* the gradient goes on unchanged, and to the source's output */
+                size_t n = (size_t)nb * shape_values(sh[i + 1]);
+                float *sg = ws->skip_grad[ly->from] + OFF(ly->from + 1);
+                for (size_t j = 0; j < n; j++)
+                    sg[j] += g[j];
             } else if (ly->kind == DAE_LAYER_ACT) {
                 layer_backward(m, ly, need_dx ? g : NULL, grads, g, ws->act[i] + OFF(i),
                                ws->act[i + 1] + OFF(i + 1), col, nb, sh[i]);
@@ -1280,6 +1407,13 @@ static void backward_slice(const dae_model *m, dae_workspace *ws, const float *d
                     cg = 1 - cg;
                 }
             }
+        }
+        if (i > 0 && ws->src && ws->src[i - 1]) {
+            /* slot i is an add's source: its gradient gathered from the adds */
+            size_t n = (size_t)nb * shape_values(sh[i]);
+            const float *sg = ws->skip_grad[i - 1] + OFF(i);
+            for (size_t j = 0; j < n; j++)
+                g[j] += sg[j];
         }
         if (i == m->n_enc && dlatent && (i > 0 || din)) {
             size_t n = (size_t)nb * shape_values(sh[i]);

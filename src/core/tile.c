@@ -11,8 +11,8 @@ int dae_model_tile_radius(const dae_model *m)
     int r = 0, s = 1, D = m->size_div;
     for (int i = 0; i < m->n_enc + m->n_dec; i++) {
         const dae_layer *l = &m->layers[i];
-        if (l->kind == DAE_LAYER_ACT)
-            continue;
+        if (l->kind == DAE_LAYER_ACT || l->kind == DAE_LAYER_ADD)
+            continue; /* an add's source lies within the receptive field so far */
         if (l->kind == DAE_LAYER_PIXEL_UNSHUFFLE) {
             s *= l->factor;
             continue;

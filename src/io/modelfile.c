@@ -18,6 +18,7 @@
 #define MAX_KERNEL 64
 #define MAX_STRIDE 16
 #define MAX_PADDING 64
+#define MAX_ADD_FROM 65535 /* add layers: the source index (the model checks it is earlier) */
 
 dae_modelfile_limits dae_modelfile_default_limits(void)
 {
@@ -170,6 +171,7 @@ static const layer_type layer_types[] = {
     {"unflatten", DAE_LAYER_UNFLATTEN, DAE_ACT_IDENTITY, "*unflattened_size dim"},
     {"pixel_unshuffle", DAE_LAYER_PIXEL_UNSHUFFLE, DAE_ACT_IDENTITY, "*downscale_factor"},
     {"pixel_shuffle", DAE_LAYER_PIXEL_SHUFFLE, DAE_ACT_IDENTITY, "*upscale_factor"},
+    {"add", DAE_LAYER_ADD, DAE_ACT_IDENTITY, "*from"},
 };
 #define N_LAYER_TYPES ((int)(sizeof layer_types / sizeof layer_types[0]))
 
@@ -255,7 +257,7 @@ static int parse_layer(const cJSON *o, const char *where, dae_layer *l, dae_erro
         return dae_error_set(err, DAE_EFORMAT,
                              "%s: unknown layer type \"%.40s\" (expected linear, conv2d, "
                              "conv_transpose2d, relu, leaky_relu, tanh, sigmoid, identity, "
-                             "upsample, flatten, unflatten, pixel_unshuffle, pixel_shuffle)",
+                             "upsample, flatten, unflatten, pixel_unshuffle, pixel_shuffle, add)",
                              where, type->valuestring);
     char w[96];
     snprintf(w, sizeof w, "%s (%s)", where, lt->name);
@@ -360,6 +362,17 @@ static int parse_layer(const cJSON *o, const char *where, dae_layer *l, dae_erro
                              2, 4, 0, &l->factor, w, err)))
             return rc;
         break;
+    case DAE_LAYER_ADD: {
+        const cJSON *f = cJSON_GetObjectItemCaseSensitive(o, "from");
+        if (!json_int(f, 0, MAX_ADD_FROM, &l->from)) {
+            char txt[80];
+            json_text(f, txt, sizeof txt);
+            return dae_error_set(err, DAE_EFORMAT,
+                                 "%s: from is %s, expected the index of an earlier layer "
+                                 "(encoder then decoder layers, counted from 0)", w, txt);
+        }
+        break;
+    }
     }
     return DAE_OK;
 }
@@ -445,6 +458,10 @@ static cJSON *layer_json(const dae_layer *l)
     case DAE_LAYER_PIXEL_SHUFFLE:
         ok = cJSON_AddStringToObject(o, "type", "pixel_shuffle") &&
              cJSON_AddNumberToObject(o, "upscale_factor", l->factor);
+        break;
+    case DAE_LAYER_ADD:
+        ok = cJSON_AddStringToObject(o, "type", "add") &&
+             cJSON_AddNumberToObject(o, "from", l->from);
         break;
     }
     if (!ok) {
@@ -948,6 +965,7 @@ static const char *layer_type_name(const dae_layer *l)
     case DAE_LAYER_FLATTEN: return "flatten";
     case DAE_LAYER_PIXEL_UNSHUFFLE: return "pixel_unshuffle";
     case DAE_LAYER_PIXEL_SHUFFLE: return "pixel_shuffle";
+    case DAE_LAYER_ADD: return "add";
     default: return "unflatten";
     }
 }

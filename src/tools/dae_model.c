@@ -174,6 +174,9 @@ static void layer_describe(const dae_layer *l, char *buf, size_t n)
     case DAE_LAYER_PIXEL_SHUFFLE:
         snprintf(buf, n, "pixel_shuffle x%d", l->factor);
         break;
+    case DAE_LAYER_ADD:
+        snprintf(buf, n, "add output of layer %d", l->from);
+        break;
     default:
         snprintf(buf, n, "layer kind %d", (int)l->kind);
     }

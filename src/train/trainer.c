@@ -133,6 +133,7 @@ int dae_contractive_check(const dae_model *m, dae_contractive *c, dae_error *err
             case DAE_LAYER_UNFLATTEN: name = "unflatten"; break;
             case DAE_LAYER_PIXEL_UNSHUFFLE: name = "pixel_unshuffle"; break;
             case DAE_LAYER_PIXEL_SHUFFLE: name = "pixel_shuffle"; break;
+            case DAE_LAYER_ADD: name = "add"; break;
             case DAE_LAYER_ACT:
                 name = l->act == DAE_ACT_RELU         ? "relu"
                        : l->act == DAE_ACT_LEAKY_RELU ? "leaky_relu"
