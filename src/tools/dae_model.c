@@ -443,19 +443,18 @@ static int pixels_json_write(const char *path, const float *px, int w, int h, in
  * run
  * ==================================================================================== */
 
-static int cmd_run(int argc, char **argv)
+/* run's arguments: FILE IN OUT into pos, --json, --sigma S (0..255; stays -1 = blind
+ * when absent). Returns -1, or the exit code of a usage error. */
+static int run_args(int argc, char **argv, const char *pos[3], int *all_json, double *sigma)
 {
-    int all_json = 0;
-    const char *pos[3];
     int npos = 0;
-    double sigma = -1.0; /* blind */
     for (int i = 0; i < argc; i++) {
         if (strcmp(argv[i], "--json") == 0) {
-            all_json = 1;
+            *all_json = 1;
         } else if (strcmp(argv[i], "--sigma") == 0) {
             char *end = NULL;
-            sigma = i + 1 < argc ? strtod(argv[i + 1], &end) : -1.0;
-            if (!end || end == argv[i + 1] || *end || !(sigma >= 0.0 && sigma <= 255.0))
+            *sigma = i + 1 < argc ? strtod(argv[i + 1], &end) : -1.0;
+            if (!end || end == argv[i + 1] || *end || !(*sigma >= 0.0 && *sigma <= 255.0))
                 return usage_error("run: --sigma needs a noise level 0..255, got %s",
                                    i + 1 < argc ? argv[i + 1] : "nothing");
             i++;
@@ -466,8 +465,17 @@ static int cmd_run(int argc, char **argv)
         else
             return usage_error("run: unexpected argument %s", argv[i]);
     }
-    if (npos != 3)
-        return usage_error("run needs FILE IN OUT%s", "");
+    return npos == 3 ? -1 : usage_error("run needs FILE IN OUT%s", "");
+}
+
+static int cmd_run(int argc, char **argv)
+{
+    int all_json = 0;
+    const char *pos[3];
+    double sigma = -1.0; /* blind */
+    int urc = run_args(argc, argv, pos, &all_json, &sigma);
+    if (urc >= 0)
+        return urc;
     const char *model_path = pos[0], *in_path = pos[1], *out_path = pos[2];
     int in_json = all_json || ends_with(in_path, ".json");
     int out_json = all_json || ends_with(out_path, ".json");
