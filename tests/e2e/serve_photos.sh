@@ -148,6 +148,14 @@ cmp -s "$T/ffd-s30-${URL_FT##*:}.png" "$T/ffd-s30-${URL_FW##*:}.png" &&
     fail "noise-map model: tiled output differs from the whole-image output"
 cmp -s "$T/ffd-s30-${URL_FT##*:}.png" "$T/ffd-blind-${URL_FT##*:}.png" &&
     fail "sigma=30 and blind gave the same answer" || ok "sigma=30 answer differs from blind"
+"$B/bench/mkpng" "$T/f.png" 120 90 1
+req POST /v1/denoise --data-binary @"$T/f.png"
+expect 200 "gray PNG, noise-map model, blind"
+cp "$T/body" "$T/ffd-png-blind.png"
+req POST "/v1/denoise?sigma=15" --data-binary @"$T/f.png"
+expect 200 "gray PNG, noise-map model, sigma=15"
+cmp -s "$T/body" "$T/ffd-png-blind.png" && fail "PNG: sigma=15 and blind gave the same answer" ||
+    ok "PNG: sigma=15 answer differs from blind"
 req GET /v1/models
 body_has '"name":"photo-ffd"' "/v1/models lists the noise-map model"
 body_has '"noise_level":"map"' "/v1/models: noise_level map"
