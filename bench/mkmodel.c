@@ -9,7 +9,9 @@
  *       dncnn / dncnn-rgb (a small DnCNN-style residual photo denoiser, 3x3 same
  *       convolutions, receptive field 7x7, gray / colour in the opponent space, blind
  *       sigma 0..55 on the 0-255 scale), dncnn-hi (gray, trained range 40..100),
- *       dncnn-digits (the same stack at 1x28x28 without a photo noise range).
+ *       dncnn-digits (the same stack at 1x28x28 without a photo noise range),
+ *       ffd (FFDNet-style gray denoiser with a noise-level map: pixel_unshuffle 2, two
+ *       3x3 convolutions at half resolution, pixel_shuffle 2; sigma 0..75).
  *       The weights are PyTorch's default
  * initialisation from SEED: useless as a denoiser, exact as a test subject. */
 #include <stdio.h>
@@ -74,11 +76,21 @@ static const char *DNCNN_DIGITS =
     "\"kernel_size\":3,\"padding\":1},{\"type\":\"relu\"}],\"decoder\":[{\"type\":"
     "\"conv2d\",\"in_channels\":8,\"out_channels\":1,\"kernel_size\":3,\"padding\":1}]";
 
+/* gray image + noise-level map -> half resolution -> back: size_div 2 */
+static const char *FFD =
+    "\"tasks\":[\"denoise\"],\"input\":[2,40,40],\"residual\":true,\"noise_map\":true,"
+    "\"encoder\":[{\"type\":\"pixel_unshuffle\",\"downscale_factor\":2},{\"type\":"
+    "\"conv2d\",\"in_channels\":8,\"out_channels\":8,\"kernel_size\":3,\"padding\":1},"
+    "{\"type\":\"relu\"}],\"decoder\":[{\"type\":\"conv2d\",\"in_channels\":8,"
+    "\"out_channels\":4,\"kernel_size\":3,\"padding\":1},{\"type\":\"pixel_shuffle\","
+    "\"upscale_factor\":2}],\"corruption\":{\"type\":\"gaussian255\",\"sigma\":[0,75],"
+    "\"quantize\":true}";
+
 int main(int argc, char **argv)
 {
     if (argc < 4) {
         fprintf(stderr, "usage: mkmodel OUT.safetensors conv|mlp|rgb|sr|dncnn|dncnn-rgb|"
-                        "dncnn-hi|dncnn-digits NAME [SEED]\n");
+                        "dncnn-hi|dncnn-digits|ffd NAME [SEED]\n");
         return 2;
     }
     const char *body = !strcmp(argv[2], "conv") ? CONV : !strcmp(argv[2], "mlp") ? MLP
@@ -86,10 +98,11 @@ int main(int argc, char **argv)
                        : !strcmp(argv[2], "dncnn") ? DNCNN_GRAY
                        : !strcmp(argv[2], "dncnn-rgb") ? DNCNN_RGB
                        : !strcmp(argv[2], "dncnn-hi") ? DNCNN_HI
-                       : !strcmp(argv[2], "dncnn-digits") ? DNCNN_DIGITS : NULL;
+                       : !strcmp(argv[2], "dncnn-digits") ? DNCNN_DIGITS
+                       : !strcmp(argv[2], "ffd") ? FFD : NULL;
     if (!body) {
         fprintf(stderr, "mkmodel: unknown kind %s (conv, mlp, rgb, sr, dncnn, dncnn-rgb, "
-                        "dncnn-hi, dncnn-digits)\n",
+                        "dncnn-hi, dncnn-digits, ffd)\n",
                 argv[2]);
         return 2;
     }

@@ -7,7 +7,8 @@
  * of the opponent colour space (photo.h); a 3-channel model fills the colour columns in the
  * colour space its config names ("color_space"). The model runs in tiles (tile.h) exactly
  * as daed serves it (--threads workers with one OpenBLAS thread each, sharing the tiles);
- * the output is compared as float clipped to [0,255], as the reference.
+ * the output is compared as float clipped to [0,255], as the reference. A model with a
+ * noise-level map (model.h) is measured twice: with the true sigma/255 as its map, and blind.
  *
  * Speed (--speed): sgemm peak (dae_sgemm 1024^3), inference seconds per megapixel of a
  * 1024x1024 image (gray, and colour: 3 planes or the 3-channel model) and the GFLOP/s that
@@ -67,6 +68,8 @@ static double now_s(void)
 typedef struct {
     const dae_model *m;
     int n, tile, R;
+    int ic;      /* image channels per pass (the model's input less its noise map) */
+    float level; /* noise-map models: the map value of the next runs */
     dae_workspace **ws;
     float **scratch;
 } runner;
@@ -88,10 +91,13 @@ static int runner_init(runner *r, const dae_model *m, int tile, int n, dae_error
     memset(r, 0, sizeof *r);
     r->m = m;
     r->n = n;
-    r->tile = tile;
+    r->tile = dae_model_tile_side(m, tile);
     r->R = dae_model_tile_radius(m);
+    r->ic = dae_model_image_channels(m);
+    r->level = DAE_NOISE_BLIND;
     if (r->R < 0)
         return dae_error_set(err, DAE_EINVAL, "model is not a stack of same convolutions");
+    tile = r->tile;
     int side = tile + 2 * r->R, c = m->in_shape.c;
     r->ws = calloc((size_t)n, sizeof *r->ws);
     r->scratch = calloc((size_t)n, sizeof *r->scratch);
@@ -122,16 +128,19 @@ static void *tile_worker(void *arg)
 {
     tile_task *t = arg;
     runner *r = t->r;
-    int c = r->m->in_shape.c;
+    int c = r->m->in_shape.c, ic = r->ic;
+    int cw = dae_model_canvas(r->m, t->W), ch = dae_model_canvas(r->m, t->H);
     for (long i; !t->rc && (i = atomic_fetch_add(t->next, 1)) < t->count;) {
-        dae_tile tl = dae_tile_at(t->W, t->H, r->tile, r->R, i);
-        dae_tile_extract(r->scratch[t->k], t->in, c, t->W, t->H, &tl);
+        dae_tile tl = dae_tile_at(cw, ch, r->tile, r->R, i);
+        dae_tile_extract(r->scratch[t->k], t->in, ic, t->W, t->H, &tl);
+        if (r->m->noise_map)
+            dae_model_noise_fill(r->scratch[t->k], 1, ic, tl.ih, tl.iw, r->level);
         const float *o;
         dae_shape os;
         t->rc = dae_model_forward(r->m, r->ws[t->k], r->scratch[t->k], 1,
                                   (dae_shape){c, tl.ih, tl.iw}, &o, &os, &t->err);
         if (!t->rc)
-            dae_tile_paste(t->out, o, c, t->W, t->H, &tl); /* tiles' regions are disjoint */
+            dae_tile_paste(t->out, o, ic, t->W, t->H, &tl); /* tiles' regions are disjoint */
     }
     return NULL;
 }
@@ -143,7 +152,8 @@ static int run_tiled(runner *r, const float *in, int W, int H, float *out, dae_e
     tile_task tasks[64];
     pthread_t th[64];
     int n = r->n < 64 ? r->n : 64, rc = DAE_OK;
-    long count = dae_tile_plan(W, H, r->tile, r->R, NULL, 0);
+    long count = dae_tile_plan(dae_model_canvas(r->m, W), dae_model_canvas(r->m, H), r->tile,
+                               r->R, NULL, 0);
     for (int k = 0; k < n; k++) {
         tasks[k] = (tile_task){.r = r, .k = k, .in = in, .out = out, .W = W, .H = H,
                                .next = &next, .count = count};
@@ -175,7 +185,7 @@ static int denoise(runner *r, const float *in, int c, int W, int H, dae_color_sp
     memcpy(tmp, in, (size_t)c * n * sizeof *tmp);
     if (c == 3)
         dae_color_to_space(tmp, n, cs);
-    int mc = r->m->in_shape.c;
+    int mc = r->ic;
     for (int p = 0; p < c && !rc; p += mc)
         rc = run_tiled(r, tmp + p * n, W, H, out + p * n, err);
     if (!rc && c == 3)
@@ -196,14 +206,16 @@ static double psnr255(const float *out, const float *clean, size_t n)
     return 10.0 * log10(255.0 * 255.0 / (se / (double)n));
 }
 
-/* Mean PSNR over the set (gray or colour) at each sigma. */
-static int eval_set(runner *r, const char *dir, int color, dae_color_space cs, double psnr[3],
-                    dae_error *err)
+/* Mean PSNR over the set (gray or colour) at each sigma; a noise-map model gets the true
+ * sigma as its map (known) or runs blind. */
+static int eval_set(runner *r, const char *dir, int color, dae_color_space cs, int known,
+                    double psnr[3], dae_error *err)
 {
     const char *const *names = color ? COLOR : GRAY;
     int nn = color ? 5 : 8, rc = DAE_OK;
     for (int s = 0; s < 3; s++) {
         double sum = 0.0;
+        r->level = known ? dae_noise_level(SIGMAS[s]) : DAE_NOISE_BLIND;
         for (int i = 0; i < nn && !rc; i++) {
             char pc[512], pn[512];
             snprintf(pc, sizeof pc, "%s/%s/%s.png", dir, color ? "color" : "gray", names[i]);
@@ -300,7 +312,7 @@ static int time_infer(runner *r, int c, int size, dae_color_space cs, double *sp
 static int time_train(const dae_model *m, const char *dir, dae_color_space cs, int threads,
                       int steps, double *pps, dae_error *err)
 {
-    int c = m->in_shape.c, rc = DAE_OK;
+    int c = dae_model_image_channels(m), rc = DAE_OK;
     char *arch = dae_model_arch_json(m), json[65536];
     dae_recipe *r = NULL;
     dae_photoset *ps = NULL;
@@ -397,7 +409,7 @@ int main(int argc, char **argv)
         return 1;
     }
     const dae_model *m = mf->model;
-    int mc = m->in_shape.c;
+    int mc = dae_model_image_channels(m); /* image channels (a noise map not counted) */
     dae_color_space cs = DAE_COLOR_OPPONENT; /* a gray model on colour: opponent channels */
     cJSON *cfg = cJSON_Parse(mf->config_json);
     const cJSON *csj = cJSON_GetObjectItemCaseSensitive(cfg, "color_space");
@@ -425,14 +437,17 @@ int main(int argc, char **argv)
            "(+%d halo); inference: %d worker%s with 1 BLAS thread each, as daed; load average "
            "%.1f\n\n",
            mf->name, m->n_params, mc, mc == 1 ? "" : "s", mc == 3 ? ", " : "",
-           mc == 3 ? dae_color_space_name(cs) : "", 2 * r.R + 1, 2 * r.R + 1, tile, r.R,
+           mc == 3 ? dae_color_space_name(cs) : "", 2 * r.R + 1, 2 * r.R + 1, r.tile, r.R,
            threads, threads == 1 ? "" : "s", load);
 
     if (psnr) {
-        double g[3], c[3];
-        if (mc == 1 && (rc = eval_set(&r, data, 0, cs, g, &err)))
+        double g[3], c[3], gb[3], cb[3];
+        if (mc == 1 && (rc = eval_set(&r, data, 0, cs, 1, g, &err)))
             goto fail;
-        if ((rc = eval_set(&r, data, 1, cs, c, &err)))
+        if ((rc = eval_set(&r, data, 1, cs, 1, c, &err)))
+            goto fail;
+        if (m->noise_map && ((mc == 1 && (rc = eval_set(&r, data, 0, cs, 0, gb, &err))) ||
+                             (rc = eval_set(&r, data, 1, cs, 0, cb, &err))))
             goto fail;
         printf("Mean PSNR (dB, peak 255) on the held-out photos, sigma 15 / 25 / 50:\n\n");
         printf("| method | gray 15 / 25 / 50 | colour 15 / 25 / 50 | s/Mpx (gray / colour) |\n");
@@ -440,9 +455,14 @@ int main(int argc, char **argv)
         for (size_t i = 0; i < sizeof REF / sizeof REF[0]; i++)
             row(REF[i].name, REF[i].g, REF[i].c, REF[i].speed);
         char name[160];
-        snprintf(name, sizeof name, "**daed %s**%s", mf->name,
+        snprintf(name, sizeof name, "**daed %s**%s%s", mf->name,
+                 m->noise_map ? ", noise map = sigma" : "",
                  mc == 1 ? " (colour: per opponent channel)" : "");
         row(name, mc == 1 ? g : NULL, c, "see below");
+        if (m->noise_map) {
+            snprintf(name, sizeof name, "**daed %s**, noise map blind", mf->name);
+            row(name, mc == 1 ? gb : NULL, cb, "see below");
+        }
         int ok = 1;
         for (int s = 0; s < 3; s++)
             ok &= (mc == 1 ? g[s] >= REF[6].g[s] : 1) && c[s] >= REF[6].c[s];
@@ -461,8 +481,9 @@ int main(int argc, char **argv)
             sc = sg;
             uc = ug;
         }
-        double gflop = dae_model_flops(m, (dae_shape){mc, 1024, 1024}) / 1e9;
-        double overhead = (double)(tile + 2 * r.R) * (tile + 2 * r.R) / ((double)tile * tile);
+        double gflop = dae_model_flops(m, (dae_shape){m->in_shape.c, 1024, 1024}) / 1e9;
+        double overhead =
+            (double)(r.tile + 2 * r.R) * (r.tile + 2 * r.R) / ((double)r.tile * r.tile);
         if ((rc = time_train(m, train, cs, threads, 20, &pps, &err)))
             goto fail;
         double t_spm = NAN, t_pps = NAN, t_cpu = NAN;

@@ -777,6 +777,63 @@ START_TEST(test_conv_taps_conv3_bits)
 }
 END_TEST
 
+/* ---------------- pixel (un)shuffle ---------------- */
+
+/* PyTorch's definition, index by index: out[c*r*r + i*r + j][y][x] = in[c][y*r+i][x*r+j]. */
+static void ref_unshuffle(float *out, const float *in, int B, int C, int H, int W, int r)
+{
+    int OH = H / r, OW = W / r, OC = C * r * r;
+    for (int n = 0; n < B; n++)
+        for (int c = 0; c < C; c++)
+            for (int i = 0; i < r; i++)
+                for (int j = 0; j < r; j++)
+                    for (int y = 0; y < OH; y++)
+                        for (int x = 0; x < OW; x++)
+                            out[(((size_t)n * OC + c * r * r + i * r + j) * OH + y) * OW + x] =
+                                in[(((size_t)n * C + c) * H + y * r + i) * W + x * r + j];
+}
+
+START_TEST(test_pixel_shuffle)
+{
+    dae_rng rg;
+    dae_rng_seed(&rg, 61);
+    for (int r = 2; r <= 4; r++) {
+        int B = 2, C = 3, H = 2 * r, W = 3 * r;
+        size_t n = (size_t)B * C * H * W;
+        float *x = rand_buf(n, &rg, 1), *u = malloc(n * sizeof *u), *ref = malloc(n * sizeof *ref);
+        float *back = malloc(n * sizeof *back);
+        dae_pixel_unshuffle(u, x, B, C, H, W, r);
+        ref_unshuffle(ref, x, B, C, H, W, r);
+        ck_assert_int_eq(memcmp(u, ref, n * sizeof *u), 0);
+        /* shuffle is its inverse (both ways round) */
+        dae_pixel_shuffle(back, u, B, C * r * r, H / r, W / r, r);
+        ck_assert_int_eq(memcmp(back, x, n * sizeof *x), 0);
+        dae_pixel_shuffle(u, x, B, C * r * r, 2, 3, r); /* x as (B, C*r*r, 2, 3) */
+        dae_pixel_unshuffle(back, u, B, C, H, W, r);
+        ck_assert_int_eq(memcmp(back, x, n * sizeof *x), 0);
+        /* adjoint: <unshuffle(x), g> == <x, shuffle(g)>, so each backward is the other */
+        float *g = rand_buf(n, &rg, 1);
+        dae_pixel_unshuffle(u, x, B, C, H, W, r);
+        dae_pixel_shuffle(back, g, B, C * r * r, H / r, W / r, r);
+        double a = 0, b = 0;
+        for (size_t k = 0; k < n; k++) {
+            a += (double)u[k] * g[k];
+            b += (double)x[k] * back[k];
+        }
+        ck_assert_msg(fabs(a - b) <= 1e-9 * (1 + fabs(a)), "r %d: %g vs %g", r, a, b);
+        free(x), free(u), free(ref), free(back), free(g);
+    }
+    /* a known case: (1,1,2,2) unshuffled by 2 is (4,1,1) in row-major order */
+    float x4[4] = {1, 2, 3, 4}, y4[4];
+    dae_pixel_unshuffle(y4, x4, 1, 1, 2, 2, 2);
+    ck_assert(y4[0] == 1 && y4[1] == 2 && y4[2] == 3 && y4[3] == 4);
+    float x8[8] = {1, 2, 3, 4, 5, 6, 7, 8}, y8[8]; /* (1,1,2,4) -> (4,1,2) */
+    dae_pixel_unshuffle(y8, x8, 1, 1, 2, 4, 2);
+    float want[8] = {1, 3, 2, 4, 5, 7, 6, 8};
+    ck_assert_int_eq(memcmp(y8, want, sizeof want), 0);
+}
+END_TEST
+
 Suite *suite_layers(void)
 {
     Suite *s = suite_create("layers");
@@ -791,6 +848,7 @@ Suite *suite_layers(void)
     tcase_add_test(tc, test_conv_taps);
     tcase_add_test(tc, test_conv_taps_conv3_bits);
     tcase_add_test(tc, test_conv_taps_bf16);
+    tcase_add_test(tc, test_pixel_shuffle);
     suite_add_tcase(s, tc);
     tc = tcase_create("gradient");
     tcase_add_test(tc, test_linear_grad);

@@ -40,6 +40,20 @@ static dae_layer unflat(int c, int h, int w)
     return (dae_layer){.kind = DAE_LAYER_UNFLATTEN, .unflat = {c, h, w}};
 }
 
+static dae_layer unshuf(int r)
+{
+    return (dae_layer){.kind = DAE_LAYER_PIXEL_UNSHUFFLE, .factor = r};
+}
+static dae_layer shuf(int r)
+{
+    return (dae_layer){.kind = DAE_LAYER_PIXEL_SHUFFLE, .factor = r};
+}
+
+static dae_layer add(int from)
+{
+    return (dae_layer){.kind = DAE_LAYER_ADD, .from = from};
+}
+
 static float *rand_buf(size_t n, dae_rng *r, float scale)
 {
     float *x = malloc((n ? n : 1) * sizeof *x);
@@ -469,6 +483,190 @@ START_TEST(test_model_gradient_residual)
 }
 END_TEST
 
+/* The FFDNet shape in small: a gray image plus its noise-level map (2,8,6) -unshuffle 2->
+ * (8,4,3) -conv, relu-> (6,4,3) -conv-> (4,4,3) -shuffle 2-> (1,8,6); flags as given. */
+static dae_model *shuffle_model(int flags, dae_error *err)
+{
+    dae_layer enc[] = {unshuf(2), conv(8, 6, 3, 1, 1), act(DAE_ACT_RELU)};
+    dae_layer dec[] = {conv(6, 4, 3, 1, 1), shuf(2)};
+    return dae_model_create(enc, 3, dec, 2, (dae_shape){2, 8, 6}, flags, err);
+}
+
+START_TEST(test_shuffle_model_build)
+{
+    dae_error e = {0};
+    dae_model *m = shuffle_model(DAE_MODEL_RESIDUAL | DAE_MODEL_NOISE_MAP, &e);
+    ck_assert_msg(m != NULL, "%s", e.msg);
+    ck_assert_int_eq(m->noise_map, 1);
+    ck_assert_int_eq(m->residual, 1);
+    ck_assert_int_eq(dae_model_image_channels(m), 1);
+    ck_assert_int_eq(dae_model_flags(m), DAE_MODEL_RESIDUAL | DAE_MODEL_NOISE_MAP);
+    ck_assert_int_eq(m->latent_shape.c, 6);
+    ck_assert_int_eq(m->latent_shape.h, 4);
+    ck_assert_int_eq(m->out_shape.c, 1);
+    ck_assert_int_eq(m->out_shape.h, 8);
+    ck_assert_int_eq(m->out_shape.w, 6);
+    ck_assert_int_eq(m->fully_conv, 1);
+    ck_assert_int_eq(m->size_div, 2);
+    ck_assert_int_eq(dae_model_check_input(m, (dae_shape){2, 10, 4}, &e), DAE_OK);
+    ck_assert_int_eq(dae_model_check_input(m, (dae_shape){2, 9, 4}, &e), DAE_ESHAPE);
+    ck_assert_msg(strstr(e.msg, "multiples of 2"), "%s", e.msg);
+    /* flops: the two convolutions only (the shuffles move values) */
+    ck_assert(fabs(dae_model_flops(m, m->in_shape) - 2.0 * (6 * 12 * 8 * 9 + 4 * 12 * 6 * 9)) <
+              1e-9);
+    dae_model_free(m);
+
+    /* noise_map needs 2+ input channels and an output of the image's channels */
+    dae_layer one[] = {conv(1, 1, 3, 1, 1)};
+    ck_assert_ptr_null(dae_model_create(one, 1, NULL, 0, (dae_shape){1, 4, 4},
+                                        DAE_MODEL_NOISE_MAP, &e));
+    ck_assert_msg(strstr(e.msg, "noise_map needs an input of at least 2 channels"), "%s",
+                  e.msg);
+    dae_layer same[] = {conv(2, 2, 3, 1, 1)};
+    ck_assert_ptr_null(dae_model_create(same, 1, NULL, 0, (dae_shape){2, 4, 4},
+                                        DAE_MODEL_NOISE_MAP, &e));
+    ck_assert_msg(strstr(e.msg, "image's 1 channels"), "%s", e.msg);
+    ck_assert_ptr_null(dae_model_create(same, 1, NULL, 0, (dae_shape){2, 4, 4}, 4, &e));
+    ck_assert_msg(strstr(e.msg, "unknown flags"), "%s", e.msg);
+    /* factors 2..4; the unshuffle's input a multiple of r; the shuffle's channels of r*r */
+    dae_layer bad[] = {unshuf(5)};
+    ck_assert_ptr_null(dae_model_create(bad, 1, NULL, 0, (dae_shape){1, 10, 10}, 0, &e));
+    ck_assert_msg(strstr(e.msg, "encoder.0 (pixel_unshuffle): factor 5, expected 2..4"), "%s",
+                  e.msg);
+    dae_layer u3[] = {unshuf(3)};
+    ck_assert_ptr_null(dae_model_create(u3, 1, NULL, 0, (dae_shape){1, 9, 10}, 0, &e));
+    ck_assert_msg(strstr(e.msg, "input 9x10, expected height and width multiples of 3"),
+                  "%s", e.msg);
+    dae_layer s2[] = {shuf(2)};
+    ck_assert_ptr_null(dae_model_create(s2, 1, NULL, 0, (dae_shape){6, 3, 3}, 0, &e));
+    ck_assert_msg(strstr(e.msg, "has 6 channels, expected a multiple of 4"), "%s", e.msg);
+    /* unshuffle 3 then 2: inputs multiples of 6; shuffle back 2 and 3 */
+    dae_layer enc[] = {unshuf(3), unshuf(2)}, dec[] = {shuf(2), shuf(3)};
+    m = dae_model_create(enc, 2, dec, 2, (dae_shape){1, 12, 6}, 0, &e);
+    ck_assert_msg(m != NULL, "%s", e.msg);
+    ck_assert_int_eq(m->size_div, 6);
+    ck_assert_int_eq(m->latent_shape.c, 36);
+    dae_model_free(m);
+}
+END_TEST
+
+START_TEST(test_model_gradient_shuffle_noise_map)
+{
+    dae_error e = {0};
+    dae_model *m = shuffle_model(DAE_MODEL_RESIDUAL | DAE_MODEL_NOISE_MAP, &e);
+    ck_assert_msg(m != NULL, "%s", e.msg);
+    model_gradcheck(m, 24);
+    /* the output is the image channel less net(input), the map excluded; training and
+     * inference workspaces agree */
+    dae_model *n = shuffle_model(DAE_MODEL_NOISE_MAP, &e);
+    ck_assert_msg(n != NULL, "%s", e.msg);
+    memcpy(n->params, m->params, m->n_params * sizeof *m->params);
+    int B = 2;
+    dae_workspace *a = dae_workspace_create(m, B, m->in_shape, 0, &e);
+    dae_workspace *t = dae_workspace_create(m, B, m->in_shape, 1, &e);
+    dae_workspace *b = dae_workspace_create(n, B, n->in_shape, 0, &e);
+    dae_rng r;
+    dae_rng_seed(&r, 5);
+    size_t ni = 48, nx = 2 * ni;
+    float *img = rand_buf(B * ni, &r, 1), *x = malloc(B * nx * sizeof *x);
+    dae_model_noise_input(x, img, B, 1, 8, 6, 25.0f / 255.0f);
+    for (int k = 0; k < B; k++) {
+        ck_assert_int_eq(memcmp(x + k * nx, img + k * ni, ni * sizeof *x), 0);
+        for (size_t i = 0; i < ni; i++)
+            ck_assert(x[k * nx + ni + i] == 25.0f / 255.0f);
+    }
+    const float *ya, *yt, *yb;
+    ck_assert_int_eq(dae_model_forward(m, a, x, B, m->in_shape, &ya, NULL, &e), DAE_OK);
+    ck_assert_int_eq(dae_model_forward(m, t, x, B, m->in_shape, &yt, NULL, &e), DAE_OK);
+    ck_assert_int_eq(dae_model_forward(n, b, x, B, n->in_shape, &yb, NULL, &e), DAE_OK);
+    for (size_t i = 0; i < B * ni; i++) {
+        ck_assert(fabsf(ya[i] - (img[i] - yb[i])) < 1e-6f);
+        ck_assert(fabsf(ya[i] - yt[i]) < 1e-6f);
+    }
+    /* the map is an input: a blind map changes the output */
+    dae_model_noise_fill(x, B, 1, 8, 6, DAE_NOISE_BLIND);
+    ck_assert(x[ni] == DAE_NOISE_BLIND && x[nx + 2 * ni - 1] == DAE_NOISE_BLIND);
+    ck_assert_int_eq(dae_model_forward(n, b, x, B, n->in_shape, &yb, NULL, &e), DAE_OK);
+    int differ = 0;
+    for (size_t i = 0; i < B * ni; i++)
+        differ |= fabsf(ya[i] - (img[i] - yb[i])) > 1e-4f;
+    ck_assert(differ);
+    ck_assert(dae_noise_level(-1) == DAE_NOISE_BLIND && dae_noise_level(51) == 0.2f);
+    free(img), free(x);
+    dae_workspace_free(a), dae_workspace_free(t), dae_workspace_free(b);
+    dae_model_free(n);
+    dae_model_free(m);
+}
+END_TEST
+
+/* Additive skips: a ResNet-style add within the encoder (its source a relu, which would
+ * otherwise run in place) and a U-Net-style add from the encoder into the decoder (its
+ * source itself an add). (2,6,6) -> (4,3,3) latent -> (2,6,6), residual. The decoder's
+ * activation is tanh: with a relu there, 2 of the 4 seeds tried (25-28) put a
+ * pre-activation within a finite-difference step of its kink (see model_gradcheck). */
+static dae_model *skip_model(dae_error *err)
+{
+    dae_layer enc[] = {conv(2, 4, 3, 1, 1), act(DAE_ACT_RELU), conv(4, 4, 3, 1, 1), add(1),
+                       conv(4, 4, 3, 2, 1), act(DAE_ACT_TANH)};
+    dae_layer dec[] = {convt(4, 4, 4, 2, 1, 0), act(DAE_ACT_TANH), add(3), conv(4, 2, 3, 1, 1)};
+    return dae_model_create(enc, 6, dec, 4, (dae_shape){2, 6, 6}, DAE_MODEL_RESIDUAL, err);
+}
+
+START_TEST(test_add_model)
+{
+    dae_error e = {0};
+    dae_model *m = skip_model(&e);
+    ck_assert_msg(m != NULL, "%s", e.msg);
+    ck_assert_int_eq(m->fully_conv, 1);
+    ck_assert_int_eq(m->size_div, 2);
+    ck_assert_int_eq(dae_model_check_input(m, (dae_shape){2, 8, 10}, &e), DAE_OK);
+    model_gradcheck(m, 25);
+    /* inference and training workspaces agree; the adds change the output */
+    dae_rng r;
+    dae_rng_seed(&r, 6);
+    int B = 2;
+    size_t nx = B * vals(m->in_shape), ny = B * vals(m->out_shape);
+    float *x = rand_buf(nx, &r, 1), *y0 = malloc(ny * sizeof *y0);
+    dae_workspace *a = dae_workspace_create(m, B, m->in_shape, 0, &e);
+    dae_workspace *t = dae_workspace_create(m, B, m->in_shape, 1, &e);
+    const float *ya, *yt, *z;
+    ck_assert_int_eq(dae_model_forward(m, a, x, B, m->in_shape, &ya, NULL, &e), DAE_OK);
+    ck_assert_int_eq(dae_model_forward(m, t, x, B, m->in_shape, &yt, NULL, &e), DAE_OK);
+    for (size_t i = 0; i < ny; i++)
+        ck_assert(fabsf(ya[i] - yt[i]) < 1e-6f);
+    memcpy(y0, ya, ny * sizeof *y0);
+    dae_model *n = dae_model_create(m->layers, m->n_enc, m->layers + m->n_enc, m->n_dec,
+                                    m->in_shape, DAE_MODEL_RESIDUAL, &e);
+    memcpy(n->params, m->params, m->n_params * sizeof *m->params);
+    n->layers[8].from = 2; /* the conv before the first add: other values */
+    dae_workspace *b = dae_workspace_create(n, B, n->in_shape, 0, &e);
+    ck_assert_int_eq(dae_model_forward(n, b, x, B, n->in_shape, &ya, NULL, &e), DAE_OK);
+    int differ = 0;
+    for (size_t i = 0; i < ny; i++)
+        differ |= fabsf(ya[i] - y0[i]) > 1e-4f;
+    ck_assert(differ);
+    /* encode runs; the decoder alone cannot (its add reads the encoder) */
+    dae_shape zs;
+    ck_assert_int_eq(dae_model_encode(m, a, x, B, m->in_shape, &z, &zs, &e), DAE_OK);
+    ck_assert_int_eq(dae_model_decode(m, a, z, B, zs, &ya, NULL, &e), DAE_EINVAL);
+    ck_assert_msg(strstr(e.msg, "decoder.2 adds the output of encoder.3"), "%s", e.msg);
+    free(x), free(y0);
+    dae_workspace_free(a), dae_workspace_free(b), dae_workspace_free(t);
+    dae_model_free(n);
+    dae_model_free(m);
+
+    /* sources must be earlier layers of the same shape */
+    dae_layer bad1[] = {conv(1, 2, 3, 1, 1), add(1)};
+    ck_assert_ptr_null(dae_model_create(bad1, 2, NULL, 0, (dae_shape){1, 4, 4}, 0, &e));
+    ck_assert_msg(strstr(e.msg, "encoder.1 (add): from 1, expected an earlier layer 0..0"),
+                  "%s", e.msg);
+    dae_layer bad2[] = {conv(1, 2, 3, 1, 1), conv(2, 2, 3, 2, 1), add(0)};
+    ck_assert_ptr_null(dae_model_create(bad2, 3, NULL, 0, (dae_shape){1, 4, 4}, 0, &e));
+    ck_assert_msg(strstr(e.msg, "encoder.2 (add from encoder.0): input (2,2,2) but encoder.0 "
+                                "outputs (2,4,4)"), "%s", e.msg);
+}
+END_TEST
+
 START_TEST(test_backward_needs_training_forward)
 {
     dae_error e = {0};
@@ -538,9 +736,12 @@ END_TEST
 
 START_TEST(test_threads_match)
 {
-    for (int which = 0; which < 3; which++) {
+    for (int which = 0; which < 5; which++) {
         dae_error e = {0};
-        dae_model *m = which == 0 ? mixed_model(0, &e) : conv_model(which == 2, &e);
+        dae_model *m = which == 0   ? mixed_model(0, &e)
+                       : which == 3 ? shuffle_model(DAE_MODEL_RESIDUAL | DAE_MODEL_NOISE_MAP, &e)
+                       : which == 4 ? skip_model(&e)
+                                    : conv_model(which == 2, &e);
         ck_assert_msg(m != NULL, "%s", e.msg);
         dae_model_init_params(m, 31);
         dae_rng r;
@@ -607,6 +808,7 @@ Suite *suite_model(void)
     tcase_add_test(tc, test_create_shapes_params);
     tcase_add_test(tc, test_create_rejects_bad_chains);
     tcase_add_test(tc, test_init_deterministic_bounded);
+    tcase_add_test(tc, test_shuffle_model_build);
     suite_add_tcase(s, tc);
     tc = tcase_create("run");
     tcase_add_test(tc, test_encode_decode_is_forward);
@@ -619,6 +821,8 @@ Suite *suite_model(void)
     tcase_add_test(tc, test_model_gradient);
     tcase_add_test(tc, test_model_gradient_residual);
     tcase_add_test(tc, test_model_gradient_same_conv_rgb);
+    tcase_add_test(tc, test_model_gradient_shuffle_noise_map);
+    tcase_add_test(tc, test_add_model);
     tcase_add_test(tc, test_backward_needs_training_forward);
     suite_add_tcase(s, tc);
     return s;

@@ -36,6 +36,14 @@ static const char *const MLP =
     "\"linear\",\"in_features\":3,\"out_features\":16},{\"type\":\"identity\"},{\"type\":"
     "\"sigmoid\"},{\"type\":\"unflatten\",\"unflattened_size\":[1,4,4]}]}";
 
+/* An FFDNet-style model: gray image + noise-level map, unshuffle, convs, shuffle. */
+static const char *const FFD =
+    "{\"name\":\"ffd\",\"input\":[2,8,8],\"residual\":true,\"noise_map\":true,"
+    "\"encoder\":[{\"type\":\"pixel_unshuffle\",\"downscale_factor\":2},{\"type\":\"conv2d\","
+    "\"in_channels\":8,\"out_channels\":4,\"kernel_size\":3,\"padding\":1},{\"type\":"
+    "\"relu\"}],\"decoder\":[{\"type\":\"conv2d\",\"in_channels\":4,\"out_channels\":4,"
+    "\"kernel_size\":3,\"padding\":1},{\"type\":\"pixel_shuffle\",\"upscale_factor\":2}]}";
+
 static char tmpdir[256];
 
 static void mk_tmpdir(void)
@@ -266,6 +274,93 @@ START_TEST(test_mlp_stem_name_defaults)
     ck_assert_int_eq(e.code, DAE_ENOTFOUND);
     dae_model_free(m);
     rm_tmpdir();
+}
+END_TEST
+
+START_TEST(test_shuffle_noise_map_file)
+{
+    dae_model *m = model_with_pattern(FFD);
+    ck_assert_int_eq(m->noise_map, 1);
+    ck_assert_int_eq(m->residual, 1);
+    ck_assert_int_eq(m->layers[0].kind, DAE_LAYER_PIXEL_UNSHUFFLE);
+    ck_assert_int_eq(m->layers[0].factor, 2);
+    ck_assert_int_eq(m->layers[4].kind, DAE_LAYER_PIXEL_SHUFFLE);
+    ck_assert_int_eq(m->out_shape.c, 1);
+    char *a = dae_model_arch_json(m);
+    ck_assert_ptr_nonnull(strstr(a, "\"input\":[2,8,8],\"output\":[1,8,8],\"residual\":true,"
+                                    "\"noise_map\":true,"));
+    ck_assert_ptr_nonnull(strstr(a, "{\"type\":\"pixel_unshuffle\",\"downscale_factor\":2}"));
+    ck_assert_ptr_nonnull(strstr(a, "{\"type\":\"pixel_shuffle\",\"upscale_factor\":2}"));
+    dae_error e = {0};
+    dae_model *m2 = dae_model_from_config(a, &e);
+    ck_assert_msg(m2 != NULL, "%s", e.msg);
+    char *b = dae_model_arch_json(m2);
+    ck_assert_str_eq(a, b);
+    free(a), free(b);
+    dae_model_free(m2);
+    /* a model without the map says nothing about it (older files stay as they were) */
+    m2 = model_with_pattern(BASE);
+    a = dae_model_arch_json(m2);
+    ck_assert_ptr_null(strstr(a, "noise_map"));
+    free(a);
+    dae_model_free(m2);
+
+    /* file round trip; a config without the map does not describe the model */
+    mk_tmpdir();
+    char path[512];
+    snprintf(path, sizeof path, "%s/ffd.safetensors", tmpdir);
+    ck_assert_msg(dae_modelfile_save(path, m, FFD, NULL, &e) == DAE_OK, "%s", e.msg);
+    dae_modelfile *mf = dae_modelfile_load(path, NULL, &e);
+    ck_assert_msg(mf != NULL, "%s", e.msg);
+    ck_assert_int_eq(mf->model->noise_map, 1);
+    ck_assert_int_eq(mf->model->layers[4].factor, 2);
+    ck_assert_int_eq(memcmp(mf->model->params, m->params, m->n_params * sizeof(float)), 0);
+    dae_modelfile_free(mf);
+    char cfg[1024];
+    snprintf(cfg, sizeof cfg, "%s", FFD);
+    memcpy(strstr(cfg, "\"noise_map\":true"), "\"noise_map\":0   ", 16);
+    ck_assert_ptr_null(dae_model_from_config(cfg, &e));
+    ck_assert_ptr_nonnull(strstr(e.msg, "config: noise_map is not true or false"));
+    rm_tmpdir();
+    dae_model_free(m);
+
+    /* add layers: round trip; the source must be an earlier layer of the same shape */
+    const char *skip = "{\"input\":[1,8,8],\"encoder\":[{\"type\":\"conv2d\",\"in_channels\":1,"
+                       "\"out_channels\":2,\"kernel_size\":3,\"padding\":1},{\"type\":\"relu\"},"
+                       "{\"type\":\"add\",\"from\":0}],\"decoder\":[{\"type\":\"add\","
+                       "\"from\":1}]}";
+    m = dae_model_from_config(skip, &e);
+    ck_assert_msg(m != NULL, "%s", e.msg);
+    ck_assert_int_eq(m->layers[3].kind, DAE_LAYER_ADD);
+    ck_assert_int_eq(m->layers[3].from, 1);
+    a = dae_model_arch_json(m);
+    ck_assert_ptr_nonnull(strstr(a, "{\"type\":\"add\",\"from\":0}"));
+    m2 = dae_model_from_config(a, &e);
+    ck_assert_msg(m2 != NULL, "%s", e.msg);
+    b = dae_model_arch_json(m2);
+    ck_assert_str_eq(a, b);
+    free(a), free(b);
+    dae_model_free(m2);
+    dae_model_free(m);
+
+    /* bad factors and fields */
+    static const char *const bad[][2] = {
+        {"{\"type\":\"pixel_unshuffle\",\"downscale_factor\":5}",
+         "downscale_factor is 5, expected an integer in [2, 4]"},
+        {"{\"type\":\"pixel_unshuffle\"}", "missing \"downscale_factor\""},
+        {"{\"type\":\"pixel_shuffle\",\"downscale_factor\":2}", "unknown field"},
+        {"{\"type\":\"add\"}", "missing \"from\""},
+        {"{\"type\":\"add\",\"from\":-1}", "from is -1, expected the index of an earlier"},
+        {"{\"type\":\"relu\"},{\"type\":\"add\",\"from\":1}",
+         "encoder.1 (add): from 1, expected an earlier layer 0..0"},
+    };
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        char c[512];
+        snprintf(c, sizeof c, "{\"input\":[1,8,8],\"encoder\":[%s],\"decoder\":[]}",
+                 bad[k][0]);
+        ck_assert_ptr_null(dae_model_from_config(c, &e));
+        ck_assert_msg(strstr(e.msg, bad[k][1]), "%s", e.msg);
+    }
 }
 END_TEST
 
@@ -872,6 +967,7 @@ Suite *suite_modelfile(void)
     tcase_add_test(tc, test_params_in_place);
     tcase_add_test(tc, test_mlp_stem_name_defaults);
     tcase_add_test(tc, test_arch_json);
+    tcase_add_test(tc, test_shuffle_noise_map_file);
     tcase_add_test(tc, test_tasks_and_percentile);
     tcase_add_test(tc, test_pytorch_fixture);
     suite_add_tcase(s, tc);

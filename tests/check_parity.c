@@ -13,7 +13,7 @@
 
 #define TOL 1e-5
 
-static const char *const FIXTURES[] = {"mlp", "conv", "mixed", "resid"};
+static const char *const FIXTURES[] = {"mlp", "conv", "mixed", "resid", "shuffle", "skip"};
 #define N_FIXTURES ((int)(sizeof FIXTURES / sizeof FIXTURES[0]))
 
 typedef struct {
@@ -167,6 +167,13 @@ START_TEST(test_fixture_metadata)
 
     fixture_load(&fx, "resid");
     ck_assert_int_eq(fx.mf->model->residual, 1);
+    fixture_free(&fx);
+
+    fixture_load(&fx, "shuffle"); /* RGB + noise-level map in, RGB out */
+    ck_assert(fx.mf->model->residual && fx.mf->model->noise_map);
+    ck_assert_int_eq(dae_model_image_channels(fx.mf->model), 3);
+    ck_assert_int_eq(fx.mf->model->size_div, 2);
+    ck_assert(fx.input[3 * 120] == 25.0f / 255.0f && fx.input[4 * 120 + 3 * 120] == -1.0f);
     fixture_free(&fx);
 }
 END_TEST

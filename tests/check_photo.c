@@ -375,6 +375,99 @@ START_TEST(test_trainer_patches_resume)
 }
 END_TEST
 
+/* FFDNet in small: 1 image channel + the noise-level map, unshuffle 2, convs, shuffle 2. */
+#define TINY_FFD                                                                          \
+    "{\"input\":[2,8,8],\"residual\":true,\"noise_map\":true,\"encoder\":[{\"type\":"     \
+    "\"pixel_unshuffle\",\"downscale_factor\":2},{\"type\":\"conv2d\",\"in_channels\":8,"  \
+    "\"out_channels\":8,\"kernel_size\":3,\"padding\":1},{\"type\":\"relu\"}],"             \
+    "\"decoder\":[{\"type\":\"conv2d\",\"in_channels\":8,\"out_channels\":4,"              \
+    "\"kernel_size\":3,\"padding\":1},{\"type\":\"pixel_shuffle\",\"upscale_factor\":2}]}"
+
+static dae_recipe *ffd_recipe(int c, double blind)
+{
+    char json[2048];
+    snprintf(json, sizeof json,
+             "{\"output\":\"%s/out/f.safetensors\",\"epochs\":2,\"batch_size\":4,"
+             "\"threads\":1,\"seed\":5,\"tasks\":[\"denoise\"],\"data\":{\"train\":\"%s\","
+             "\"channels\":%d,\"per_channel\":%s},\"patches\":{\"size\":8,\"per_epoch\":4,"
+             "\"sigma_min\":5,\"sigma_max\":40,\"val_count\":4,\"blind\":%g},"
+             "\"optimizer\":{\"lr\":0.003},\"model\":" TINY_FFD "}",
+             tmpdir, tmpdir, c, c == 3 ? "true" : "false", blind);
+    dae_error e = {0};
+    dae_recipe *r = dae_recipe_parse(json, strlen(json), "ffd recipe", 0, NULL, &e);
+    ck_assert_msg(r != NULL, "%s", e.msg);
+    return r;
+}
+
+/* A noise-map model trains on patches (gray, and per channel from colour photos): 2 steps,
+ * resumable to the same bits; the map is an input that matters (blind 0 and blind 1
+ * train different weights); the model file keeps noise_map. Dataset mode refuses it. */
+START_TEST(test_trainer_patches_noise_map)
+{
+    write_photo("p1.png", 23, 19, 3, 1);
+    write_photo("p2.png", 40, 12, 3, 2);
+    char out[128];
+    snprintf(out, sizeof out, "mkdir -p %s/out", tmpdir);
+    ck_assert_int_eq(system(out), 0);
+    dae_error e = {0};
+    for (int c = 1; c <= 3; c += 2) {
+        dae_photoset *ps = dae_photoset_load_dir(tmpdir, c, 8, 10, NULL, &e);
+        ck_assert_msg(ps != NULL, "%s", e.msg);
+        dae_recipe *r = ffd_recipe(c, 0.5), *r0 = ffd_recipe(c, 0), *r1 = ffd_recipe(c, 1);
+        ck_assert(r->patches.blind == 0.5);
+        dae_trainer *a = dae_trainer_create_photos(r, ps, NULL, &e);
+        ck_assert_msg(a != NULL, "%s", e.msg);
+        ck_assert_int_eq(dae_trainer_run(a, NULL, &e), 0);
+        ck_assert_int_eq(dae_trainer_stats(a)->steps, 2);
+        ck_assert(isfinite(dae_trainer_stats(a)->val_psnr));
+        /* stopped after step 1, resumed: the same parameters */
+        dae_trainer *b = dae_trainer_create_photos(r, ps, NULL, &e);
+        dae_train_options o = {.stop_at_step = 1};
+        ck_assert_int_eq(dae_trainer_run(b, &o, &e), 0);
+        dae_trainer_free(b);
+        b = dae_trainer_create_photos(r, ps, NULL, &e);
+        ck_assert_msg(dae_trainer_resume(b, r->checkpoint, &e) == 0, "%s", e.msg);
+        ck_assert_int_eq(dae_trainer_run(b, NULL, &e), 0);
+        const dae_model *ma = dae_trainer_model(a), *mb = dae_trainer_model(b);
+        ck_assert_int_eq(memcmp(ma->params, mb->params, ma->n_params * sizeof(float)), 0);
+        dae_trainer_free(b);
+        /* all blind and never blind: other maps, other weights */
+        dae_trainer *t0 = dae_trainer_create_photos(r0, ps, NULL, &e);
+        dae_trainer *t1 = dae_trainer_create_photos(r1, ps, NULL, &e);
+        ck_assert_int_eq(dae_trainer_run(t0, NULL, &e), 0);
+        ck_assert_int_eq(dae_trainer_run(t1, NULL, &e), 0);
+        const dae_model *m0 = dae_trainer_model(t0), *m1 = dae_trainer_model(t1);
+        ck_assert_int_ne(memcmp(m0->params, m1->params, m0->n_params * sizeof(float)), 0);
+        dae_trainer_free(t0);
+        dae_trainer_free(t1);
+        ck_assert_int_eq(dae_trainer_save_model(a, r->output, NULL, NULL, &e), 0);
+        dae_modelfile *mf = dae_modelfile_load(r->output, NULL, &e);
+        ck_assert_msg(mf != NULL, "%s", e.msg);
+        ck_assert(mf->model->noise_map && mf->model->residual);
+        ck_assert_int_eq(dae_model_image_channels(mf->model), 1);
+        dae_modelfile_free(mf);
+        dae_trainer_free(a);
+        if (c == 1) { /* image datasets have no per-sample level */
+            dae_dataset *ds = dae_dataset_create(4, 1, 8, 8, 0, NULL);
+            char json[1024];
+            snprintf(json, sizeof json, "{\"model\":" TINY_FFD "}");
+            dae_recipe *dr = dae_recipe_parse(json, strlen(json), "r", 0, NULL, &e);
+            ck_assert_msg(dr != NULL, "%s", e.msg);
+            ck_assert_ptr_null(dae_trainer_create(dr, ds, ds, &e));
+            ck_assert_ptr_nonnull(strstr(e.msg, "noise_map models train on photo patches"));
+            dae_recipe_free(dr);
+            dae_dataset_free(ds);
+        }
+        dae_recipe_free(r), dae_recipe_free(r0), dae_recipe_free(r1);
+        dae_photoset_free(ps);
+    }
+    /* patches.blind is a probability */
+    const char *bad = "{\"patches\":{\"size\":8,\"blind\":1.5}}";
+    ck_assert_ptr_null(dae_recipe_parse(bad, strlen(bad), "r", 0, NULL, &e));
+    ck_assert_ptr_nonnull(strstr(e.msg, "patches.blind"));
+}
+END_TEST
+
 START_TEST(test_trainer_patches_errors)
 {
     write_photo("small.png", 7, 30, 1, 1);
@@ -426,6 +519,7 @@ Suite *suite_photo(void)
     tcase_add_test(tf, test_load_dir);
     tcase_add_test(tf, test_trainer_patches_resume);
     tcase_add_test(tf, test_trainer_patches_errors);
+    tcase_add_test(tf, test_trainer_patches_noise_map);
     suite_add_tcase(s, tf);
     return s;
 }

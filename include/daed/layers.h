@@ -155,4 +155,17 @@ void dae_upsample2x_forward(float *out, const float *in, int B, int C, int H, in
 void dae_upsample2x_backward(float *din, const float *dout, int B, int C, int H, int W,
                              int bilinear);
 
+/* ---- pixel (un)shuffle by r, PyTorch's nn.PixelUnshuffle / nn.PixelShuffle ----
+ * unshuffle: (B,C,H,W) -> (B,C*r*r,H/r,W/r), H and W multiples of r,
+ *     out[c*r*r + i*r + j][y][x] = in[c][y*r + i][x*r + j];
+ * shuffle: (B,C,H,W) -> (B,C/(r*r),H*r,W*r), C a multiple of r*r, its inverse.
+ * Each is a permutation, so the backward of one is the other: the unshuffle's din is the
+ * shuffle of its dout (with the unshuffle's output dimensions), and vice versa. */
+void dae_pixel_unshuffle(float *out, const float *in, int B, int C, int H, int W, int r);
+void dae_pixel_shuffle(float *out, const float *in, int B, int C, int H, int W, int r);
+
+/* ---- elementwise sum out = a + b of n values (out may be a); its backward passes the
+ * gradient to both inputs unchanged ---- */
+void dae_add_forward(float *out, const float *a, const float *b, size_t n);
+
 #endif

@@ -12,6 +12,10 @@
  * names follow PyTorch nn.Sequential state_dict keys: "encoder.<i>.weight",
  * "decoder.<i>.bias", where <i> is the layer's index in its own list (activations count).
  *
+ * Additive skips: an "add" layer adds the output of an earlier layer (ResNet blocks, and
+ * U-Net skips from the encoder into the decoder). A decoder with a skip from the encoder
+ * cannot run on its own (dae_model_decode refuses it); encode and forward can.
+ *
  * Shapes: images are (C,H,W) per sample, NCHW in memory; a vector of n features is
  * (n,1,1). A model with no linear/flatten/unflatten layers is fully convolutional: it
  * accepts any H and W that are multiples of size_div (and at least size_div).
@@ -36,7 +40,10 @@ typedef enum {
     DAE_LAYER_ACT,        /* act (+ slope for leaky_relu) */
     DAE_LAYER_UPSAMPLE,   /* 2x, nearest or bilinear (align_corners=False) */
     DAE_LAYER_FLATTEN,    /* (c,h,w) -> (c*h*w,1,1) */
-    DAE_LAYER_UNFLATTEN   /* (c*h*w,1,1) -> unflat */
+    DAE_LAYER_UNFLATTEN,  /* (c*h*w,1,1) -> unflat */
+    DAE_LAYER_PIXEL_UNSHUFFLE, /* (c,h,w) -> (c*r*r,h/r,w/r), r = factor (2..4) */
+    DAE_LAYER_PIXEL_SHUFFLE,   /* (c,h,w) -> (c/(r*r),h*r,w*r), r = factor (2..4) */
+    DAE_LAYER_ADD              /* input + the output of earlier layer `from` (same shape) */
 } dae_layer_kind;
 
 typedef struct dae_layer {
@@ -47,6 +54,10 @@ typedef struct dae_layer {
     float slope;                             /* leaky_relu negative slope */
     int bilinear;                            /* upsample: 0 nearest, 1 bilinear */
     dae_shape unflat;                        /* unflatten target */
+    int factor;                              /* pixel_(un)shuffle: r */
+    int from;                                /* add: index of the layer whose output is
+                                                added, counting encoder then decoder layers
+                                                from 0; below this layer's index */
     /* filled by dae_model_create: */
     size_t w_off, n_w, b_off, n_b;           /* parameter slices (n_w == 0: none) */
 } dae_layer;
@@ -57,7 +68,10 @@ typedef struct dae_model {
     dae_shape in_shape;     /* nominal input shape */
     dae_shape latent_shape; /* at the nominal input */
     dae_shape out_shape;    /* at the nominal input */
-    int residual;           /* output = input - decoder(encoder(input)) (noise predictor) */
+    int residual;           /* output = input - decoder(encoder(input)) (noise predictor);
+                               with noise_map: input[:, :C] - decoder(encoder(input)) */
+    int noise_map;          /* the input has one channel more than the image: channel C
+                               (last) is the noise-level map (see dae_model_noise_input) */
     int fully_conv;         /* accepts any H,W multiple of size_div */
     int size_div;
     float *params;          /* n_params floats; owned unless params_external */
@@ -66,18 +80,45 @@ typedef struct dae_model {
                                buffer, dae_modelfile.buf); dae_model_free leaves them */
 } dae_model;
 
+/* Model flags (dae_model_create's `flags`; 0 and 1 are "plain" and "residual"). */
+#define DAE_MODEL_RESIDUAL 1  /* output = input - net(input) */
+#define DAE_MODEL_NOISE_MAP 2 /* the input carries a noise-level map as its last channel:
+                                 in_shape.c = C + 1 (C >= 1 image channels) and the output
+                                 has C channels */
+
+/* The noise-level map's value for "level unknown: denoise blind". A known level sigma on
+ * the 0-255 scale is sigma/255. */
+#define DAE_NOISE_BLIND (-1.0f)
+
 /* Build a model from layer descriptions (copied; offsets are computed here) and check
- * that every layer fits the shape it receives from the nominal input. Parameters are
- * zeroed. Returns NULL with a message naming the bad layer on failure. */
+ * that every layer fits the shape it receives from the nominal input. flags: a mask of
+ * DAE_MODEL_* (0 or 1 as before: residual off or on). Parameters are zeroed. Returns NULL
+ * with a message naming the bad layer on failure. */
 dae_model *dae_model_create(const dae_layer *enc, int n_enc, const dae_layer *dec, int n_dec,
-                            dae_shape in_shape, int residual, dae_error *err);
+                            dae_shape in_shape, int flags, dae_error *err);
 /* dae_model_create without the parameter array: params is NULL and n_params says how many
  * floats it needs. The caller points params at memory it owns (params_external = 1), as a
  * model file does with its mapping, or mallocs it (freed by dae_model_free). Saves zeroing
  * (and, on a fresh heap, faulting in) memory that would only be thrown away. */
 dae_model *dae_model_create_shell(const dae_layer *enc, int n_enc, const dae_layer *dec,
-                                  int n_dec, dae_shape in_shape, int residual, dae_error *err);
+                                  int n_dec, dae_shape in_shape, int flags, dae_error *err);
 void dae_model_free(dae_model *m);
+
+/* The image channels C of the model's input: in_shape.c, less the noise-level map. */
+int dae_model_image_channels(const dae_model *m);
+/* The flags that rebuild m (DAE_MODEL_RESIDUAL | DAE_MODEL_NOISE_MAP as set). */
+int dae_model_flags(const dae_model *m);
+
+/* The input of a noise-map model: out (B,C+1,H,W) gets the image planes img (B,C,H,W)
+ * as channels [0,C) and `level` in every pixel of channel C: sigma/255 for a known noise
+ * level sigma on the 0-255 scale, or DAE_NOISE_BLIND. out and img must not overlap. */
+void dae_model_noise_input(float *out, const float *img, int B, int C, int H, int W,
+                           float level);
+/* Only the map: channel C of each of the B samples of x (B,C+1,H,W) set to `level` (for
+ * callers that wrote the image planes in place). */
+void dae_model_noise_fill(float *x, int B, int C, int H, int W, float level);
+/* The map value for a noise level sigma on the 0-255 scale (sigma < 0: DAE_NOISE_BLIND). */
+float dae_noise_level(double sigma255);
 
 /* PyTorch's default initialisation (kaiming_uniform a=sqrt(5) for weights, U(+-1/sqrt(fan_in))
  * for biases), from a deterministic generator seeded by `seed`. */

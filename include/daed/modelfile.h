@@ -11,6 +11,8 @@
  *          "input": [C,H,W], "output": [C,H,W],       nominal shapes (output optional,
  *                                                      checked against the layers)
  *          "residual": false,                          output = input - net(input)
+ *          "noise_map": false,                         input = image + a noise-level map
+ *                                                      plane (model.h; written if true)
  *          "encoder": [ {"type":"conv2d","in_channels":1,"out_channels":32,"kernel_size":3,
  *                        "stride":1,"padding":1}, {"type":"relu"}, ... ],
  *          "decoder": [ ... ],
@@ -32,7 +34,9 @@
  * out_features), conv2d / conv_transpose2d (in_channels, out_channels, kernel_size,
  * stride, padding, output_padding), relu, leaky_relu (negative_slope), tanh, sigmoid,
  * identity, upsample (scale_factor 2, mode "nearest"|"bilinear"), flatten,
- * unflatten (unflattened_size [C,H,W]). Sizes may be an int or a square pair [n, n];
+ * unflatten (unflattened_size [C,H,W]), pixel_unshuffle (downscale_factor 2..4),
+ * pixel_shuffle (upscale_factor 2..4), add (from: an earlier layer's index, encoder then
+ * decoder layers counted from 0; adds that layer's output). Sizes may be an int or a square pair [n, n];
  * PyTorch-default-only fields (bias true, dilation 1, groups 1, align_corners false,
  * start_dim 1, end_dim -1, dim 1) are accepted at that value. Unknown layer fields are
  * refused; unknown top-level config keys are kept (the trainer adds its own).

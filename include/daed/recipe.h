@@ -5,9 +5,10 @@
  * disagree. Nested fields use dotted names: {"optimizer": {"lr": 0.002}} is the field
  * "optimizer.lr", overridden by `--optimizer.lr 0.002` (or `--optimizer.lr=0.002`).
  * Two fields are JSON values checked by their own modules: "model" (the architecture, in the
- * model-file config form: "input", "encoder", "decoder", "residual"; see modelfile.h) and
- * "corruption" (a corruption set, see corrupt.h). Unknown fields are errors (a typo must
- * not silently train with a default); keys starting with "_" are comments and ignored.
+ * model-file config form: "input", "encoder", "decoder", "residual", "noise_map"; see
+ * modelfile.h) and "corruption" (a corruption set, see corrupt.h). Unknown fields are
+ * errors (a typo must not silently train with a default); keys starting with "_" are
+ * comments and ignored.
  *
  * Example:
  *   {"name": "fmnist-denoise", "output": "models/fmnist-denoise.safetensors",
@@ -71,11 +72,14 @@ typedef struct dae_recipe {
      * clipped when quantize (PHOTOS.md add_noise). An epoch is per_epoch patches.
      * Validation: val_count fixed crops of the validation photos (data.val; "" = of the
      * training photos) with fixed noise at sigmas spread evenly over the range. The
-     * "corruption" field is not used in this mode. */
+     * "corruption" field is not used in this mode. A model with a noise-level map
+     * (model.h DAE_MODEL_NOISE_MAP) gets each patch's sigma/255 as its map, or
+     * DAE_NOISE_BLIND with probability blind (validation: every odd crop blind). */
     struct {
         int size, per_epoch, val_count;
         double sigma_min, sigma_max;      /* 0-255 scale */
         int quantize, augment;
+        double blind;                     /* noise-map models: P(map = DAE_NOISE_BLIND) */
     } patches;
 
     char *model_json;                     /* owned: the "model" object as JSON text */

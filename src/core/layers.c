@@ -949,3 +949,52 @@ void dae_upsample2x_backward(float *din, const float *dout, int B, int C, int H,
         }
     }
 }
+
+/* ---- pixel (un)shuffle ---- */
+
+/* One plane of each: out (OC=C*r*r, H/r, W/r) planes from in plane c, row by row. */
+void dae_pixel_unshuffle(float *out, const float *in, int B, int C, int H, int W, int r)
+{
+    int OH = H / r, OW = W / r;
+    size_t op = (size_t)OH * OW;
+    for (size_t pl = 0; pl < (size_t)B * C; pl++) {
+        const float *x = in + pl * H * W;
+        float *y = out + pl * (size_t)r * r * op; /* channels pl*r*r .. */
+        for (int i = 0; i < r; i++)
+            for (int j = 0; j < r; j++) {
+                float *dst = y + (size_t)(i * r + j) * op;
+                for (int oy = 0; oy < OH; oy++) {
+                    const float *src = x + (size_t)(oy * r + i) * W + j;
+                    float *d = dst + (size_t)oy * OW;
+                    for (int ox = 0; ox < OW; ox++)
+                        d[ox] = src[(size_t)ox * r];
+                }
+            }
+    }
+}
+
+void dae_pixel_shuffle(float *out, const float *in, int B, int C, int H, int W, int r)
+{
+    int OC = C / (r * r), OW = W * r;
+    size_t ip = (size_t)H * W;
+    for (size_t pl = 0; pl < (size_t)B * OC; pl++) {
+        const float *x = in + pl * (size_t)r * r * ip;
+        float *y = out + pl * (size_t)r * r * ip;
+        for (int i = 0; i < r; i++)
+            for (int j = 0; j < r; j++) {
+                const float *src = x + (size_t)(i * r + j) * ip;
+                for (int iy = 0; iy < H; iy++) {
+                    const float *s = src + (size_t)iy * W;
+                    float *d = y + (size_t)(iy * r + i) * OW + j;
+                    for (int ix = 0; ix < W; ix++)
+                        d[(size_t)ix * r] = s[ix];
+                }
+            }
+    }
+}
+
+void dae_add_forward(float *out, const float *a, const float *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        out[i] = a[i] + b[i];
+}

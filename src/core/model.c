@@ -20,6 +20,7 @@
 #define MAX_VALUES ((size_t)1 << 28) /* one sample's activation */
 #define MAX_PARAMS ((size_t)1 << 30)
 #define MAX_BATCH (1 << 20)
+#define MAX_SHUFFLE 4              /* pixel_(un)shuffle factor */
 
 struct dae_workspace {
     const dae_model *m;
@@ -43,6 +44,11 @@ struct dae_workspace {
     float *grad[2];
     size_t cap_grad;
     float *res_out;       /* residual models: input - net(input) */
+    /* additive skips: src[j] = layer j's output is added later (an add layer's source);
+     * inference: skip[j] keeps a copy of it (the ping-pong buffers move on); training:
+     * skip_grad[j] gathers the gradient the adds send back to it. NULL where not a source. */
+    char *src;
+    float **skip, **skip_grad;
     int fwd_B;            /* batch of the last full forward (0: none) */
     /* inference precision: wbf[i] layer i's weights packed for the bf16 taps kernel
      * (NULL: fp32), taken from the model's parameters by dae_workspace_set_precision */
@@ -73,6 +79,9 @@ static const char *kind_name(dae_layer_kind k)
     case DAE_LAYER_UPSAMPLE: return "upsample";
     case DAE_LAYER_FLATTEN: return "flatten";
     case DAE_LAYER_UNFLATTEN: return "unflatten";
+    case DAE_LAYER_PIXEL_UNSHUFFLE: return "pixel_unshuffle";
+    case DAE_LAYER_PIXEL_SHUFFLE: return "pixel_shuffle";
+    case DAE_LAYER_ADD: return "add";
     }
     return "?";
 }
@@ -142,6 +151,14 @@ static int layer_validate(const dae_layer *L, const char *name, dae_error *err)
             return dae_error_set(err, DAE_EINVAL, "%s (unflatten): target (%d,%d,%d) invalid",
                                  name, L->unflat.c, L->unflat.h, L->unflat.w);
         return DAE_OK;
+    case DAE_LAYER_PIXEL_UNSHUFFLE:
+    case DAE_LAYER_PIXEL_SHUFFLE:
+        if (L->factor < 2 || L->factor > MAX_SHUFFLE)
+            return dae_error_set(err, DAE_EINVAL, "%s (%s): factor %d, expected 2..%d", name,
+                                 kind_name(L->kind), L->factor, MAX_SHUFFLE);
+        return DAE_OK;
+    case DAE_LAYER_ADD: /* the index is checked against the layer's own (create) */
+        return DAE_OK;
     }
     return dae_error_set(err, DAE_EINVAL, "%s: unknown layer kind %d", name, (int)L->kind);
 }
@@ -208,6 +225,29 @@ static int layer_shape(const dae_layer *L, dae_shape in, dae_shape *out, const c
                                  shape_values(in), shape_values(L->unflat));
         *out = L->unflat;
         return DAE_OK;
+    case DAE_LAYER_PIXEL_UNSHUFFLE:
+        if (h % L->factor || w % L->factor)
+            return dae_error_set(err, DAE_ESHAPE,
+                                 "%s (pixel_unshuffle by %d): input %dx%d, expected height "
+                                 "and width multiples of %d",
+                                 name, L->factor, in.h, in.w, L->factor);
+        c *= L->factor * L->factor;
+        h /= L->factor;
+        w /= L->factor;
+        break;
+    case DAE_LAYER_PIXEL_SHUFFLE:
+        if (c % (L->factor * L->factor))
+            return dae_error_set(err, DAE_ESHAPE,
+                                 "%s (pixel_shuffle by %d): input (%d,%d,%d) has %d channels, "
+                                 "expected a multiple of %d",
+                                 name, L->factor, in.c, in.h, in.w, in.c,
+                                 L->factor * L->factor);
+        c /= L->factor * L->factor;
+        h *= L->factor;
+        w *= L->factor;
+        break;
+    case DAE_LAYER_ADD: /* the source's shape is compared by dae_model_shape_through */
+        break;
     }
     if (c > MAX_FEATURES || h > MAX_DIM || w > MAX_DIM || c * h * w > (long long)MAX_VALUES)
         return dae_error_set(err, DAE_ELIMIT,
@@ -220,6 +260,28 @@ static int layer_shape(const dae_layer *L, dae_shape in, dae_shape *out, const c
     return DAE_OK;
 }
 
+/* Layer i (add) in a pass that starts at layer `from`: its source ran in the pass and
+ * its output shape (seen[source - from]) is the add's input shape s. */
+static int add_check(const dae_model *m, int i, int from, const dae_shape *seen, dae_shape s,
+                     const char *name, dae_error *err)
+{
+    int j = m->layers[i].from;
+    char src[32];
+    layer_label(m->n_enc, j, src, sizeof src);
+    if (j < from)
+        return dae_error_set(err, DAE_EINVAL,
+                             "%s (add from %s): the pass starts after %s (a decoder with a "
+                             "skip from the encoder cannot run on its own)",
+                             name, src, src);
+    dae_shape t = seen[j - from];
+    if (t.c != s.c || t.h != s.h || t.w != s.w)
+        return dae_error_set(err, DAE_ESHAPE,
+                             "%s (add from %s): input (%d,%d,%d) but %s outputs (%d,%d,%d); "
+                             "they must match",
+                             name, src, s.c, s.h, s.w, src, t.c, t.h, t.w);
+    return DAE_OK;
+}
+
 int dae_model_shape_through(const dae_model *m, dae_shape in, int from, int to, dae_shape *out,
                             dae_error *err)
 {
@@ -229,16 +291,27 @@ int dae_model_shape_through(const dae_model *m, dae_shape in, int from, int to, 
     if (!shape_valid(in))
         return dae_error_set(err, DAE_ESHAPE, "model: input shape (%d,%d,%d) invalid", in.c,
                              in.h, in.w);
-    dae_shape s = in;
-    for (int i = from; i < to; i++) {
+    /* seen[k]: the output shape of layer from+k, for the add layers' sources */
+    dae_shape s = in, *seen = NULL;
+    int rc = DAE_OK;
+    for (int i = from; i < to && !seen; i++)
+        if (m->layers[i].kind == DAE_LAYER_ADD &&
+            !(seen = malloc((size_t)(to - from) * sizeof *seen)))
+            return dae_error_set(err, DAE_ENOMEM, "model: out of memory for shapes");
+    for (int i = from; i < to && !rc; i++) {
         char name[32];
         layer_label(m->n_enc, i, name, sizeof name);
-        int rc = layer_shape(&m->layers[i], s, &s, name, err);
-        if (rc)
-            return rc;
+        if (m->layers[i].kind == DAE_LAYER_ADD)
+            rc = add_check(m, i, from, seen, s, name, err);
+        if (!rc)
+            rc = layer_shape(&m->layers[i], s, &s, name, err);
+        if (seen)
+            seen[i - from] = s;
     }
-    *out = s;
-    return DAE_OK;
+    free(seen);
+    if (!rc)
+        *out = s;
+    return rc;
 }
 
 static long long gcd_ll(long long a, long long b)
@@ -276,6 +349,15 @@ static int compute_size_div(const dae_model *m)
             den *= L->stride;
             break;
         }
+        case DAE_LAYER_PIXEL_UNSHUFFLE: { /* like a stride-r conv: the input a multiple of r */
+            long long need = den * L->factor / gcd_ll(den * L->factor, num);
+            D = D / gcd_ll(D, need) * need;
+            den *= L->factor;
+            break;
+        }
+        case DAE_LAYER_PIXEL_SHUFFLE:
+            num *= L->factor;
+            break;
         case DAE_LAYER_CONV_T2D:
             if (L->k - L->stride - 2 * L->pad + L->out_pad != 0)
                 return 0;
@@ -285,6 +367,7 @@ static int compute_size_div(const dae_model *m)
             num *= 2;
             break;
         case DAE_LAYER_ACT:
+        case DAE_LAYER_ADD:
             break;
         }
         long long g = gcd_ll(num, den);
@@ -308,15 +391,15 @@ static int verify_fully_conv(const dae_model *m, int D)
         if (a.c != b.c || b.h != 2 * a.h || b.w != 3 * a.w)
             return 0;
     }
-    if (m->residual && (a.c != m->in_shape.c || a.h != D || a.w != D))
+    if (m->residual && (a.c != dae_model_image_channels(m) || a.h != D || a.w != D))
         return 0;
     return 1;
 }
 
 dae_model *dae_model_create(const dae_layer *enc, int n_enc, const dae_layer *dec, int n_dec,
-                            dae_shape in_shape, int residual, dae_error *err)
+                            dae_shape in_shape, int flags, dae_error *err)
 {
-    dae_model *m = dae_model_create_shell(enc, n_enc, dec, n_dec, in_shape, residual, err);
+    dae_model *m = dae_model_create_shell(enc, n_enc, dec, n_dec, in_shape, flags, err);
     if (m && !(m->params = calloc(m->n_params ? m->n_params : 1, sizeof *m->params))) {
         dae_error_set(err, DAE_ENOMEM, "model: out of memory for %zu parameters",
                       m->n_params);
@@ -327,9 +410,13 @@ dae_model *dae_model_create(const dae_layer *enc, int n_enc, const dae_layer *de
 }
 
 dae_model *dae_model_create_shell(const dae_layer *enc, int n_enc, const dae_layer *dec,
-                                  int n_dec, dae_shape in_shape, int residual, dae_error *err)
+                                  int n_dec, dae_shape in_shape, int flags, dae_error *err)
 {
     dae_model *m = NULL;
+    if (flags & ~(DAE_MODEL_RESIDUAL | DAE_MODEL_NOISE_MAP)) {
+        dae_error_set(err, DAE_EINVAL, "model: unknown flags 0x%x", (unsigned)flags);
+        goto fail;
+    }
     if (n_enc < 0 || n_dec < 0 || n_enc + n_dec < 1 || n_enc + n_dec > MAX_LAYERS ||
         (n_enc && !enc) || (n_dec && !dec)) {
         dae_error_set(err, DAE_EINVAL, "model: %d encoder + %d decoder layers, expected 1..%d",
@@ -353,7 +440,15 @@ dae_model *dae_model_create_shell(const dae_layer *enc, int n_enc, const dae_lay
     m->n_enc = n_enc;
     m->n_dec = n_dec;
     m->in_shape = in_shape;
-    m->residual = residual ? 1 : 0;
+    m->residual = (flags & DAE_MODEL_RESIDUAL) != 0;
+    m->noise_map = (flags & DAE_MODEL_NOISE_MAP) != 0;
+    if (m->noise_map && in_shape.c < 2) {
+        dae_error_set(err, DAE_EINVAL,
+                      "model: noise_map needs an input of at least 2 channels (the image "
+                      "channels and the noise-level map), got %d",
+                      in_shape.c);
+        goto fail;
+    }
 
     size_t off = 0;
     for (int i = 0; i < n_enc + n_dec; i++) {
@@ -362,6 +457,12 @@ dae_model *dae_model_create_shell(const dae_layer *enc, int n_enc, const dae_lay
         layer_label(n_enc, i, name, sizeof name);
         if (layer_validate(L, name, err))
             goto fail;
+        if (L->kind == DAE_LAYER_ADD && (L->from < 0 || L->from >= i)) {
+            dae_error_set(err, DAE_EINVAL, "%s (add): from %d, expected an earlier layer "
+                          "0..%d (encoder then decoder layers, counted from 0)",
+                          name, L->from, i - 1);
+            goto fail;
+        }
         size_t nw = 0, nb = 0;
         if (L->kind == DAE_LAYER_LINEAR) {
             nw = (size_t)L->out_f * L->in_f;
@@ -384,14 +485,23 @@ dae_model *dae_model_create_shell(const dae_layer *enc, int n_enc, const dae_lay
     m->n_params = off;
 
     if (dae_model_shape_through(m, in_shape, 0, n_enc, &m->latent_shape, err) ||
-        dae_model_shape_through(m, m->latent_shape, n_enc, n_enc + n_dec, &m->out_shape, err))
+        dae_model_shape_through(m, in_shape, 0, n_enc + n_dec, &m->out_shape, err))
         goto fail;
-    if (m->residual && memcmp(&m->out_shape, &m->in_shape, sizeof m->in_shape) != 0) {
+    if (m->noise_map && m->out_shape.c != in_shape.c - 1) {
         dae_error_set(err, DAE_ESHAPE,
-                      "model: residual output (%d,%d,%d) must have the input's shape "
+                      "model: with noise_map the output has the image's %d channels (the "
+                      "input's %d less the map), got (%d,%d,%d)",
+                      in_shape.c - 1, in_shape.c, m->out_shape.c, m->out_shape.h,
+                      m->out_shape.w);
+        goto fail;
+    }
+    if (m->residual && (m->out_shape.c != dae_model_image_channels(m) ||
+                        m->out_shape.h != in_shape.h || m->out_shape.w != in_shape.w)) {
+        dae_error_set(err, DAE_ESHAPE,
+                      "model: residual output (%d,%d,%d) must have the input image's shape "
                       "(%d,%d,%d)",
-                      m->out_shape.c, m->out_shape.h, m->out_shape.w, in_shape.c, in_shape.h,
-                      in_shape.w);
+                      m->out_shape.c, m->out_shape.h, m->out_shape.w,
+                      dae_model_image_channels(m), in_shape.h, in_shape.w);
         goto fail;
     }
     int D = compute_size_div(m);
@@ -404,6 +514,40 @@ dae_model *dae_model_create_shell(const dae_layer *enc, int n_enc, const dae_lay
 fail:
     dae_model_free(m);
     return NULL;
+}
+
+int dae_model_image_channels(const dae_model *m)
+{
+    return m->in_shape.c - (m->noise_map ? 1 : 0);
+}
+
+int dae_model_flags(const dae_model *m)
+{
+    return (m->residual ? DAE_MODEL_RESIDUAL : 0) | (m->noise_map ? DAE_MODEL_NOISE_MAP : 0);
+}
+
+float dae_noise_level(double sigma255)
+{
+    return sigma255 < 0 ? DAE_NOISE_BLIND : (float)(sigma255 / 255.0);
+}
+
+void dae_model_noise_fill(float *x, int B, int C, int H, int W, float level)
+{
+    size_t plane = (size_t)H * W;
+    for (int b = 0; b < B; b++) {
+        float *p = x + ((size_t)b * (C + 1) + C) * plane;
+        for (size_t j = 0; j < plane; j++)
+            p[j] = level;
+    }
+}
+
+void dae_model_noise_input(float *out, const float *img, int B, int C, int H, int W,
+                           float level)
+{
+    size_t n = (size_t)C * H * W;
+    for (int b = 0; b < B; b++)
+        memcpy(out + (size_t)b * (n + (size_t)H * W), img + (size_t)b * n, n * sizeof *out);
+    dae_model_noise_fill(out, B, C, H, W, level);
 }
 
 void dae_model_free(dae_model *m)
@@ -636,6 +780,13 @@ void dae_workspace_free(dae_workspace *ws)
     free(ws->grad[0]);
     free(ws->grad[1]);
     free(ws->res_out);
+    for (int i = 0; ws->src && i < n_layers(ws->m); i++) {
+        free(ws->skip ? ws->skip[i] : NULL);
+        free(ws->skip_grad ? ws->skip_grad[i] : NULL);
+    }
+    free(ws->src);
+    free(ws->skip);
+    free(ws->skip_grad);
     if (ws->wbf)
         for (int i = 0; i < n_layers(ws->m); i++)
             free(ws->wbf[i]);
@@ -664,14 +815,44 @@ size_t dae_workspace_bytes(const dae_model *m, int max_batch, dae_shape max_in)
     for (int i = 1; i <= L; i++)
         if (slot[i] > bufv)
             bufv = slot[i];
-    size_t B = (size_t)max_batch, two_buf, lat;
+    size_t B = (size_t)max_batch, two_buf, lat, skips = 0;
     const size_t lim = SIZE_MAX / sizeof(float);
-    int ok = mul_ok(bufv, 2 * B, &two_buf) && mul_ok(slot[m->n_enc], B, &lat) &&
+    for (int i = 0; i < L; i++) /* the adds' sources keep a copy of their output */
+        if (m->layers[i].kind == DAE_LAYER_ADD && skips <= lim / 2)
+            skips += slot[m->layers[i].from + 1]; /* a source added twice counts twice */
+    int ok = mul_ok(bufv, 2 * B, &two_buf) && mul_ok(slot[m->n_enc] + skips, B, &lat) &&
              two_buf <= lim - lat && colv <= lim - two_buf - lat;
     if (ok)
         total = (colv + two_buf + lat) * sizeof(float);
     free(slot);
     return total;
+}
+
+/* The add layers' sources (ws->src) and, per source j, its output's copy (inference) or
+ * gradient (training): slot[j+1] values per sample. */
+static int skip_buffers(dae_workspace *ws, const size_t *slot)
+{
+    const dae_model *m = ws->m;
+    int L = n_layers(m), any = 0;
+    for (int i = 0; i < L; i++)
+        any |= m->layers[i].kind == DAE_LAYER_ADD;
+    if (!any)
+        return DAE_OK;
+    ws->src = calloc((size_t)L, 1);
+    float ***bufs = ws->training ? &ws->skip_grad : &ws->skip;
+    *bufs = calloc((size_t)L, sizeof **bufs);
+    if (!ws->src || !*bufs)
+        return DAE_ENOMEM;
+    for (int i = 0; i < L; i++)
+        if (m->layers[i].kind == DAE_LAYER_ADD)
+            ws->src[m->layers[i].from] = 1;
+    for (int j = 0; j < L; j++) {
+        size_t n;
+        if (ws->src[j] && (!mul_ok(slot[j + 1], (size_t)ws->max_batch, &n) ||
+                           !((*bufs)[j] = alloc_floats(n))))
+            return DAE_ENOMEM;
+    }
+    return DAE_OK;
 }
 
 dae_workspace *dae_workspace_create(const dae_model *m, int max_batch, dae_shape max_in,
@@ -710,6 +891,8 @@ dae_workspace *dae_workspace_create(const dae_model *m, int max_batch, dae_shape
     ws->shapes = calloc((size_t)L + 1, sizeof *ws->shapes);
     if (!ws->shapes || !(ws->col[0] = alloc_floats(colv)))
         goto nomem;
+    if (skip_buffers(ws, slot) != DAE_OK)
+        goto nomem;
     if (!training) {
         size_t bufv = 0;
         for (int i = 1; i <= L; i++)
@@ -747,6 +930,8 @@ dae_workspace *dae_workspace_create(const dae_model *m, int max_batch, dae_shape
                 ws->own[i + 1] = i + 1;
                 act_out[i + 1] = ly->kind == DAE_LAYER_ACT;
             }
+            if (ws->src && ws->src[i]) /* an add reads it later: nothing writes over it */
+                act_out[ws->own[i + 1]] = 1;
         }
         free(act_out);
         for (int i = 0; i <= L; i++) { /* aliases have equal sizes; take the max anyway */
@@ -766,7 +951,7 @@ dae_workspace *dae_workspace_create(const dae_model *m, int max_batch, dae_shape
         if (!mul_ok(big, B, &ws->cap_grad) || !(ws->grad[0] = alloc_floats(ws->cap_grad)) ||
             !(ws->grad[1] = alloc_floats(ws->cap_grad)))
             goto nomem;
-        if (m->residual && !(ws->res_out = alloc_floats(ws->cap_act[0])))
+        if (m->residual && !(ws->res_out = alloc_floats(ws->cap_act[L])))
             goto nomem;
     }
     free(slot);
@@ -791,7 +976,7 @@ const float *dae_workspace_latent(const dae_workspace *ws)
  * applied by L's kernel as it writes its output. cols/threads: conv2d may split one pass
  * over threads (row bands); the other kernels use cols[0]. */
 static void layer_forward(const dae_model *m, const dae_layer *L, const dae_layer *fuse,
-                          const dae_workspace *ws, float *y, const float *x,
+                          const dae_workspace *ws, float *y, const float *x, const float *skip,
                           float *const *cols, int threads, int B, dae_shape in)
 {
     const uint32_t *wbf = ws->prec == DAE_PREC_BF16 ? ws->wbf[L - m->layers] : NULL;
@@ -822,6 +1007,15 @@ static void layer_forward(const dae_model *m, const dae_layer *L, const dae_laye
     case DAE_LAYER_UNFLATTEN:
         if (y != x)
             memcpy(y, x, (size_t)B * shape_values(in) * sizeof *y);
+        break;
+    case DAE_LAYER_PIXEL_UNSHUFFLE:
+        dae_pixel_unshuffle(y, x, B, in.c, in.h, in.w, L->factor);
+        break;
+    case DAE_LAYER_PIXEL_SHUFFLE:
+        dae_pixel_shuffle(y, x, B, in.c, in.h, in.w, L->factor);
+        break;
+    case DAE_LAYER_ADD: /* skip: the source's output for these B samples */
+        dae_add_forward(y, x, skip, (size_t)B * shape_values(in));
         break;
     }
 }
@@ -856,6 +1050,18 @@ static void layer_backward(const dae_model *m, const dae_layer *L, float *dx, fl
     case DAE_LAYER_UNFLATTEN:
         if (dx && dx != dy)
             memcpy(dx, dy, (size_t)B * shape_values(in) * sizeof *dx);
+        break;
+    case DAE_LAYER_PIXEL_UNSHUFFLE: /* dy is (B, c*r*r, h/r, w/r) */
+        if (dx)
+            dae_pixel_shuffle(dx, dy, B, in.c * L->factor * L->factor, in.h / L->factor,
+                              in.w / L->factor, L->factor);
+        break;
+    case DAE_LAYER_PIXEL_SHUFFLE: /* dy is (B, c/(r*r), h*r, w*r) */
+        if (dx)
+            dae_pixel_unshuffle(dx, dy, B, in.c / (L->factor * L->factor), in.h * L->factor,
+                                in.w * L->factor, L->factor);
+        break;
+    case DAE_LAYER_ADD: /* backward_slice passes dy on and to the source */
         break;
     }
 }
@@ -908,9 +1114,24 @@ static int fused_act(const dae_model *m, const dae_workspace *ws, int i, int to)
     const dae_layer *L = &m->layers[i];
     if (L->kind != DAE_LAYER_CONV2D && L->kind != DAE_LAYER_CONV_T2D)
         return 0;
+    if (ws->src && ws->src[i]) /* an add needs the pre-activation output */
+        return 0;
     if (i + 1 >= to || i + 1 == m->n_enc || m->layers[i + 1].kind != DAE_LAYER_ACT)
         return 0;
     return !ws->training || ws->own[i + 2] == ws->own[i + 1];
+}
+
+/* A residual model's output o = a[:, :C] - c for nb samples: a (nb, in_n) the inputs
+ * (with a noise map, its image channels come first), c and o (nb, out_n); o may be c. */
+static void residual_out(float *o, const float *a, const float *c, int nb, size_t in_n,
+                         size_t out_n)
+{
+    for (int b = 0; b < nb; b++) {
+        const float *ab = a + (size_t)b * in_n, *cb = c + (size_t)b * out_n;
+        float *ob = o + (size_t)b * out_n;
+        for (size_t j = 0; j < out_n; j++)
+            ob[j] = ab[j] - cb[j];
+    }
 }
 
 /* Samples [n0, n0+nb) of layers [from,to) on x (the whole batch's input). Returns the
@@ -929,20 +1150,19 @@ static const float *forward_slice(const dae_model *m, dae_workspace *ws, const f
             memcpy(ws->act[from] + OFF(from), x + OFF(from),
                    (size_t)nb * shape_values(sh[from]) * sizeof *x);
         for (int i = from; i < to; i++) {
-            int f = fused_act(m, ws, i, to);
+            int f = fused_act(m, ws, i, to), j = m->layers[i].from;
+            const float *skip = m->layers[i].kind == DAE_LAYER_ADD ? ws->act[j + 1] + OFF(j + 1)
+                                                                   : NULL;
             layer_forward(m, &m->layers[i], f ? &m->layers[i + 1] : NULL, ws,
-                          ws->act[i + 1] + OFF(i + 1), ws->act[i] + OFF(i), cols, threads, nb,
-                          sh[i]);
+                          ws->act[i + 1] + OFF(i + 1), ws->act[i] + OFF(i), skip, cols, threads,
+                          nb, sh[i]);
             i += f;
         }
         cur = ws->act[to];
         *off = OFF(to);
         if (full && m->residual) {
-            size_t n = (size_t)nb * shape_values(sh[0]);
-            const float *a = ws->act[0] + OFF(0), *c = cur + OFF(0);
-            float *o = ws->res_out + OFF(0);
-            for (size_t j = 0; j < n; j++)
-                o[j] = a[j] - c[j];
+            residual_out(ws->res_out + OFF(to), ws->act[0] + OFF(0), cur + OFF(to), nb,
+                         shape_values(sh[0]), shape_values(sh[to]));
             cur = ws->res_out;
         }
         return cur;
@@ -962,16 +1182,25 @@ static const float *forward_slice(const dae_model *m, dae_workspace *ws, const f
             cb = -1;
         }
         const dae_layer *L = &m->layers[i];
-        if (L->kind == DAE_LAYER_FLATTEN || L->kind == DAE_LAYER_UNFLATTEN)
-            continue;
-        int nbuf = L->kind == DAE_LAYER_ACT && cb >= 0 ? cb : cb == 0 ? 1 : 0;
-        int f = fused_act(m, ws, i, to);
-        layer_forward(m, L, f ? &m->layers[i + 1] : NULL, ws, ws->buf[nbuf] + (size_t)n0 * sb,
-                      cur + curoff, cols, threads, nb, sh[i]);
-        cur = ws->buf[nbuf];
-        curoff = (size_t)n0 * sb;
-        cb = nbuf;
+        int f = 0;
+        if (L->kind != DAE_LAYER_FLATTEN && L->kind != DAE_LAYER_UNFLATTEN) {
+            /* activations and adds write over their input when it is in a ping-pong buffer */
+            int inplace = (L->kind == DAE_LAYER_ACT || L->kind == DAE_LAYER_ADD) && cb >= 0;
+            int nbuf = inplace ? cb : cb == 0 ? 1 : 0;
+            const float *skip = L->kind == DAE_LAYER_ADD ? ws->skip[L->from] + OFF(L->from + 1)
+                                                         : NULL;
+            f = fused_act(m, ws, i, to);
+            layer_forward(m, L, f ? &m->layers[i + 1] : NULL, ws,
+                          ws->buf[nbuf] + (size_t)n0 * sb, cur + curoff, skip, cols, threads,
+                          nb, sh[i]);
+            cur = ws->buf[nbuf];
+            curoff = (size_t)n0 * sb;
+            cb = nbuf;
+        }
         i += f;
+        if (ws->src && ws->src[i]) /* an add reads this output later: keep a copy */
+            memcpy(ws->skip[i] + OFF(i + 1), cur + curoff,
+                   (size_t)nb * shape_values(sh[i + 1]) * sizeof *cur);
     }
     if (to == m->n_enc && from < to) {
         memcpy(ws->latent + OFF(to), cur + curoff,
@@ -982,11 +1211,8 @@ static const float *forward_slice(const dae_model *m, dae_workspace *ws, const f
     }
     if (full && m->residual) {
         float *o = ws->buf[cb >= 0 ? cb : 0];
-        size_t n = (size_t)nb * shape_values(sh[0]);
-        const float *a = x + OFF(0), *c = cur + curoff;
-        float *d = o + (size_t)n0 * sb;
-        for (size_t j = 0; j < n; j++)
-            d[j] = a[j] - c[j];
+        residual_out(o + (size_t)n0 * sb, x + OFF(0), cur + curoff, nb, shape_values(sh[0]),
+                     shape_values(sh[to]));
         cur = o;
         curoff = (size_t)n0 * sb;
     }
@@ -1068,6 +1294,14 @@ static int run(const dae_model *m, dae_workspace *ws, const float *x, int B, dae
     int rc = plan_pass(m, ws, B, s, from, to, err);
     if (rc)
         return rc;
+    for (int i = from; i < to; i++)
+        if (m->layers[i].kind == DAE_LAYER_ADD && m->layers[i].from < from) {
+            char a[32], b[32];
+            layer_label(m->n_enc, i, a, sizeof a);
+            layer_label(m->n_enc, m->layers[i].from, b, sizeof b);
+            return dae_error_set(err, DAE_EINVAL, "model: %s adds the output of %s, so the "
+                                 "decoder cannot run on its own", a, b);
+        }
     int T = batch_threads(ws, B);
     if (T == 1) { /* a single slice; convolutions may still split their rows */
         size_t off;
@@ -1137,6 +1371,10 @@ static void backward_slice(const dae_model *m, dae_workspace *ws, const float *d
     size_t goff = (size_t)n0 * (ws->cap_grad / (size_t)ws->max_batch);
     int L = n_layers(m), cg = 0;
     size_t n_out = (size_t)nb * shape_values(sh[L]);
+    for (int j = 0; ws->src && j < L; j++) /* the adds' gradients gather from 0 */
+        if (ws->src[j])
+            memset(ws->skip_grad[j] + OFF(j + 1), 0,
+                   (size_t)nb * shape_values(sh[j + 1]) * sizeof(float));
     float *g = ws->grad[0] + goff;
     const float *dy = dout + OFF(L);
     if (m->residual)
@@ -1151,6 +1389,12 @@ static void backward_slice(const dae_model *m, dae_workspace *ws, const float *d
             int need_dx = i > 0 || din;
             if (ly->kind == DAE_LAYER_FLATTEN || ly->kind == DAE_LAYER_UNFLATTEN) {
                 /* same memory, new shape, same values per sample */
+            } else if (ly->kind == DAE_LAYER_ADD) {
+                /* the gradient goes on unchanged, and to the source's output */
+                size_t n = (size_t)nb * shape_values(sh[i + 1]);
+                float *sg = ws->skip_grad[ly->from] + OFF(ly->from + 1);
+                for (size_t j = 0; j < n; j++)
+                    sg[j] += g[j];
             } else if (ly->kind == DAE_LAYER_ACT) {
                 layer_backward(m, ly, need_dx ? g : NULL, grads, g, ws->act[i] + OFF(i),
                                ws->act[i + 1] + OFF(i + 1), col, nb, sh[i]);
@@ -1164,6 +1408,13 @@ static void backward_slice(const dae_model *m, dae_workspace *ws, const float *d
                 }
             }
         }
+        if (i > 0 && ws->src && ws->src[i - 1]) {
+            /* slot i is an add's source: its gradient gathered from the adds */
+            size_t n = (size_t)nb * shape_values(sh[i]);
+            const float *sg = ws->skip_grad[i - 1] + OFF(i);
+            for (size_t j = 0; j < n; j++)
+                g[j] += sg[j];
+        }
         if (i == m->n_enc && dlatent && (i > 0 || din)) {
             size_t n = (size_t)nb * shape_values(sh[i]);
             const float *dl = dlatent + OFF(i);
@@ -1172,14 +1423,16 @@ static void backward_slice(const dae_model *m, dae_workspace *ws, const float *d
         }
     }
     if (din) {
-        size_t n_in = (size_t)nb * shape_values(sh[0]);
+        size_t in_n = shape_values(sh[0]), out_n = shape_values(sh[L]);
         float *d = din + OFF(0);
-        memcpy(d, g, n_in * sizeof *d);
-        if (m->residual) {
-            const float *dy0 = dout + OFF(0);
-            for (size_t j = 0; j < n_in; j++)
-                d[j] += dy0[j];
-        }
+        memcpy(d, g, (size_t)nb * in_n * sizeof *d);
+        if (m->residual) /* the image channels of each input (the first out_n values) */
+            for (int b = 0; b < nb; b++) {
+                float *db = d + (size_t)b * in_n;
+                const float *dyb = dy + (size_t)b * out_n;
+                for (size_t j = 0; j < out_n; j++)
+                    db[j] += dyb[j];
+            }
     }
 #undef OFF
 }

@@ -19,6 +19,7 @@
 #define MAX_KERNEL 64
 #define MAX_STRIDE 16
 #define MAX_PADDING 64
+#define MAX_ADD_FROM 65535 /* add layers: the source index (the model checks it is earlier) */
 
 dae_modelfile_limits dae_modelfile_default_limits(void)
 {
@@ -169,6 +170,9 @@ static const layer_type layer_types[] = {
     {"upsample", DAE_LAYER_UPSAMPLE, DAE_ACT_IDENTITY, "scale_factor mode align_corners"},
     {"flatten", DAE_LAYER_FLATTEN, DAE_ACT_IDENTITY, "start_dim end_dim"},
     {"unflatten", DAE_LAYER_UNFLATTEN, DAE_ACT_IDENTITY, "*unflattened_size dim"},
+    {"pixel_unshuffle", DAE_LAYER_PIXEL_UNSHUFFLE, DAE_ACT_IDENTITY, "*downscale_factor"},
+    {"pixel_shuffle", DAE_LAYER_PIXEL_SHUFFLE, DAE_ACT_IDENTITY, "*upscale_factor"},
+    {"add", DAE_LAYER_ADD, DAE_ACT_IDENTITY, "*from"},
 };
 #define N_LAYER_TYPES ((int)(sizeof layer_types / sizeof layer_types[0]))
 
@@ -254,7 +258,8 @@ static int parse_layer(const cJSON *o, const char *where, dae_layer *l, dae_erro
         return dae_error_set(err, DAE_EFORMAT,
                              "%s: unknown layer type \"%.40s\" (expected linear, conv2d, "
                              "conv_transpose2d, relu, leaky_relu, tanh, sigmoid, identity, "
-                             "upsample, flatten, unflatten)", where, type->valuestring);
+                             "upsample, flatten, unflatten, pixel_unshuffle, pixel_shuffle, add)",
+                             where, type->valuestring);
     char w[96];
     snprintf(w, sizeof w, "%s (%s)", where, lt->name);
     for (const cJSON *c = o->child; c; c = c->next)
@@ -351,6 +356,24 @@ static int parse_layer(const cJSON *o, const char *where, dae_layer *l, dae_erro
         }
         break;
     }
+    case DAE_LAYER_PIXEL_UNSHUFFLE:
+    case DAE_LAYER_PIXEL_SHUFFLE:
+        if ((rc = size_field(o, lt->kind == DAE_LAYER_PIXEL_SHUFFLE ? "upscale_factor"
+                                                                     : "downscale_factor",
+                             2, 4, 0, &l->factor, w, err)))
+            return rc;
+        break;
+    case DAE_LAYER_ADD: {
+        const cJSON *f = cJSON_GetObjectItemCaseSensitive(o, "from");
+        if (!json_int(f, 0, MAX_ADD_FROM, &l->from)) {
+            char txt[80];
+            json_text(f, txt, sizeof txt);
+            return dae_error_set(err, DAE_EFORMAT,
+                                 "%s: from is %s, expected the index of an earlier layer "
+                                 "(encoder then decoder layers, counted from 0)", w, txt);
+        }
+        break;
+    }
     }
     return DAE_OK;
 }
@@ -429,6 +452,18 @@ static cJSON *layer_json(const dae_layer *l)
         }
         break;
     }
+    case DAE_LAYER_PIXEL_UNSHUFFLE:
+        ok = cJSON_AddStringToObject(o, "type", "pixel_unshuffle") &&
+             cJSON_AddNumberToObject(o, "downscale_factor", l->factor);
+        break;
+    case DAE_LAYER_PIXEL_SHUFFLE:
+        ok = cJSON_AddStringToObject(o, "type", "pixel_shuffle") &&
+             cJSON_AddNumberToObject(o, "upscale_factor", l->factor);
+        break;
+    case DAE_LAYER_ADD:
+        ok = cJSON_AddStringToObject(o, "type", "add") &&
+             cJSON_AddNumberToObject(o, "from", l->from);
+        break;
     }
     if (!ok) {
         cJSON_Delete(o);
@@ -447,6 +482,7 @@ static cJSON *arch_object(const dae_model *m)
     cJSON_AddItemToObject(o, "output", out);
     out = NULL;
     if (!cJSON_AddBoolToObject(o, "residual", m->residual != 0) ||
+        (m->noise_map && !cJSON_AddBoolToObject(o, "noise_map", 1)) ||
         !(enc = cJSON_AddArrayToObject(o, "encoder")) ||
         !(dec = cJSON_AddArrayToObject(o, "decoder")))
         goto fail;
@@ -478,7 +514,7 @@ typedef struct parsed_config {
     dae_layer *layers; /* encoder then decoder, owned */
     int n_enc, n_dec;
     dae_shape in, out;
-    int has_out, residual;
+    int has_out, residual, noise_map;
     char name[64];     /* "" when absent */
     unsigned tasks;
     dae_calibration calib;
@@ -793,6 +829,13 @@ static int parse_config(const char *text, int max_layers, parsed_config *pc, dae
         }
         pc->residual = cJSON_IsTrue(v);
     }
+    if ((v = cJSON_GetObjectItemCaseSensitive(cfg, "noise_map"))) {
+        if (!cJSON_IsBool(v)) {
+            rc = dae_error_set(err, DAE_EFORMAT, "config: noise_map is not true or false");
+            goto done;
+        }
+        pc->noise_map = cJSON_IsTrue(v);
+    }
     if ((v = cJSON_GetObjectItemCaseSensitive(cfg, "name"))) {
         if (!cJSON_IsString(v) || !valid_model_name(v->valuestring)) {
             char txt[80];
@@ -853,10 +896,12 @@ done:
 static dae_model *model_from_parsed(const parsed_config *pc, int with_params, dae_error *err)
 {
     const dae_layer *enc = pc->layers, *dec = pc->layers + pc->n_enc;
+    int flags = (pc->residual ? DAE_MODEL_RESIDUAL : 0) |
+                (pc->noise_map ? DAE_MODEL_NOISE_MAP : 0);
     dae_model *m =
-        with_params ? dae_model_create(enc, pc->n_enc, dec, pc->n_dec, pc->in, pc->residual, err)
-                    : dae_model_create_shell(enc, pc->n_enc, dec, pc->n_dec, pc->in,
-                                             pc->residual, err);
+        with_params ? dae_model_create(enc, pc->n_enc, dec, pc->n_dec, pc->in, flags, err)
+                    : dae_model_create_shell(enc, pc->n_enc, dec, pc->n_dec, pc->in, flags,
+                                             err);
     if (!m) {
         dae_error_prefix(err, "config: ");
         return NULL;
@@ -923,6 +968,9 @@ static const char *layer_type_name(const dae_layer *l)
     case DAE_LAYER_ACT: return act_type_name(l->act);
     case DAE_LAYER_UPSAMPLE: return "upsample";
     case DAE_LAYER_FLATTEN: return "flatten";
+    case DAE_LAYER_PIXEL_UNSHUFFLE: return "pixel_unshuffle";
+    case DAE_LAYER_PIXEL_SHUFFLE: return "pixel_shuffle";
+    case DAE_LAYER_ADD: return "add";
     default: return "unflatten";
     }
 }
@@ -1328,7 +1376,7 @@ dae_modelfile *dae_modelfile_load(const char *path, const dae_modelfile_limits *
 
 /* ---- saving ---- */
 
-/* config must describe m: same input, residual flag and layers. */
+/* config must describe m: same input, residual and noise_map flags and layers. */
 static int check_config_matches(const dae_model *m, const char *config_json, dae_error *err)
 {
     int rc = DAE_OK;
@@ -1342,13 +1390,13 @@ static int check_config_matches(const dae_model *m, const char *config_json, dae
         rc = dae_error_set(err, DAE_ENOMEM, "out of memory comparing config and model");
         goto done;
     }
-    static const char *const keys[] = {"input", "residual", "encoder", "decoder"};
-    for (int k = 0; k < 4; k++) {
+    static const char *const keys[] = {"input", "residual", "noise_map", "encoder", "decoder"};
+    for (int k = 0; k < 5; k++) {
         const cJSON *x = cJSON_GetObjectItemCaseSensitive(a, keys[k]);
         const cJSON *y = cJSON_GetObjectItemCaseSensitive(b, keys[k]);
-        if (cJSON_Compare(x, y, 1))
+        if (x == y || (x && y && cJSON_Compare(x, y, 1)))
             continue;
-        if (cJSON_IsArray(x) && k >= 2) {
+        if (cJSON_IsArray(x) && k >= 3) {
             int nx = cJSON_GetArraySize(x), ny = cJSON_GetArraySize(y);
             for (int i = 0; i < nx || i < ny; i++) {
                 const cJSON *lx = cJSON_GetArrayItem(x, i), *ly = cJSON_GetArrayItem(y, i);

@@ -134,7 +134,8 @@ static dae_entry *entry_load(dae_registry *r, const char *file, const struct sta
     if (!mf)
         return NULL;
     dae_photo_facts facts;
-    if (dae_photo_facts_parse(mf->config_json, mf->model->in_shape.c, &facts, err) != DAE_OK) {
+    if (dae_photo_facts_parse(mf->config_json, dae_model_image_channels(mf->model), &facts,
+                              err) != DAE_OK) {
         dae_error_prefix(err, "%s: ", path);
         dae_modelfile_free(mf);
         return NULL;

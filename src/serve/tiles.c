@@ -11,7 +11,13 @@
  * shutdown) runs at once on the worker that tried to queue it, so a request never stalls.
  *
  * Photo models (photo.h: "color_space", "per_channel"): colour images are denoised in the
- * model's colour space, by a per-channel model one channel at a time (each a tile job). */
+ * model's colour space, by a per-channel model one channel at a time (each a tile job).
+ *
+ * Models with a size_div D > 1 (pixel_unshuffle ... pixel_shuffle) run on the image's
+ * canvas (tile.h): tiles and halos are multiples of D, the image is padded on the right and
+ * bottom to multiples of D by repeating its edge, and the answer is cropped back. A model
+ * with a noise-level map (model.h) gets ?sigma=/255 in every pixel of its map plane, or
+ * DAE_NOISE_BLIND without ?sigma=. */
 #include <math.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -55,10 +61,17 @@ int tiles_radius(const dae_req *r)
     return dae_model_tile_radius(r->entry->mf->model);
 }
 
+/* The noise-level map value of r's tiles: ?sigma=/255, or blind. */
+static float req_level(const dae_req *r)
+{
+    return r->has_sigma ? dae_noise_level(r->sigma) : DAE_NOISE_BLIND;
+}
+
 int tiles_prepare(dae_req *r, work *w, dae_error *err)
 {
     const dae_model *m = r->entry->mf->model;
-    int c = m->in_shape.c, R = dae_model_tile_radius(m), side = r->s->cfg.tile + 2 * R;
+    int c = dae_model_image_channels(m), R = dae_model_tile_radius(m);
+    int side = dae_model_tile_side(m, r->s->cfg.tile) + 2 * R;
     int per = r->entry->photo.per_channel;
     for (int i = 0; i < w->n; i++) {
         dae_image *im = &w->orig[i];
@@ -71,7 +84,8 @@ int tiles_prepare(dae_req *r, work *w, dae_error *err)
                                  w->orig[0].w, w->orig[0].h);
     }
     int W = w->orig[0].w, H = w->orig[0].h;
-    dae_shape tile_in = {c, H < side ? H : side, W < side ? W : side};
+    int cw = dae_model_canvas(m, W), ch = dae_model_canvas(m, H);
+    dae_shape tile_in = {m->in_shape.c, ch < side ? ch : side, cw < side ? cw : side};
     dae_error cerr = {0};
     if (dae_model_check_input(m, tile_in, &cerr) != DAE_OK)
         return dae_error_set(err, DAE_ESHAPE, "image %dx%d does not fit model %s: %s", W, H,
@@ -94,7 +108,7 @@ static void run_jobs(dae_server *s, int worker, tile_job **js, int n)
 {
     dae_entry *e = js[0]->t->r->entry;
     const dae_model *m = e->mf->model;
-    int c = m->in_shape.c; /* channels per tile job */
+    int c = dae_model_image_channels(m); /* image channels per tile job */
     char *done = calloc((size_t)n, 1);
     tile_job **grp = malloc((size_t)n * sizeof *grp);
     if (!done || !grp) {
@@ -120,8 +134,8 @@ static void run_jobs(dae_server *s, int worker, tile_job **js, int n)
                 grp[g++] = js[k];
                 done[k] = 1;
             }
-        dae_shape in = {c, js[i]->tl.ih, js[i]->tl.iw};
-        size_t vin = shape_vals(in);
+        dae_shape in = {m->in_shape.c, js[i]->tl.ih, js[i]->tl.iw};
+        size_t vin = shape_vals(in), vout = (size_t)c * in.h * in.w;
         size_t chunk = (size_t)infer_chunk(s, worker, m, in);
         if (chunk > (size_t)g)
             chunk = (size_t)g;
@@ -141,6 +155,9 @@ static void run_jobs(dae_server *s, int worker, tile_job **js, int n)
                     dae_tile_extract(stage + (size_t)k * vin,
                                      im->px + (size_t)j->plane * im->w * im->h, c, im->w,
                                      im->h, &j->tl);
+                    if (m->noise_map)
+                        dae_model_noise_fill(stage + (size_t)k * vin, 1, c, in.h, in.w,
+                                             req_level(j->t->r));
                 }
                 int64_t t0 = dae_now_ns();
                 rc = dae_model_forward(m, wsp, stage, b, in, &y, &ys, &err);
@@ -154,7 +171,7 @@ static void run_jobs(dae_server *s, int worker, tile_job **js, int n)
                     set_failed(t, &err);
                 else if (!t->failed)
                     dae_tile_paste(t->w.y + ((size_t)j->img * t->c + j->plane) * t->W * t->H,
-                                   y + (size_t)k * vin, c, t->W, t->H, &j->tl);
+                                   y + (size_t)k * vout, c, t->W, t->H, &j->tl);
                 if (t->r->batch < b)
                     t->r->batch = b;
                 pthread_mutex_unlock(&t->mu);
@@ -251,14 +268,16 @@ void tiles_start(dae_req *r, work *w, int worker)
     t->W = t->w.in.w;
     t->H = t->w.in.h;
     pthread_mutex_init(&t->mu, NULL);
-    int R = dae_model_tile_radius(m), T = s->cfg.tile;
+    int R = dae_model_tile_radius(m), T = dae_model_tile_side(m, s->cfg.tile);
+    int ic = dae_model_image_channels(m), cw = dae_model_canvas(m, t->W);
+    int chh = dae_model_canvas(m, t->H);
     size_t plane = (size_t)t->W * t->H;
     t->cs = r->entry->photo.cs;
     if (t->c == 3)
         for (int i = 0; i < t->w.n; i++)
             dae_color_to_space(t->w.orig[i].px, plane, t->cs);
-    long per = dae_tile_plan(t->W, t->H, T, R, NULL, 0);
-    int planes = t->c / m->in_shape.c; /* 3 for a per-channel model on colour, else 1 */
+    long per = dae_tile_plan(cw, chh, T, R, NULL, 0); /* on the canvas (tile.h) */
+    int planes = t->c / ic; /* 3 for a per-channel model on colour, else 1 */
     t->n = per * planes * t->w.n;
     t->w.y = malloc((size_t)t->w.n * t->c * plane * sizeof *t->w.y);
     t->jobs = calloc((size_t)t->n, sizeof *t->jobs);
@@ -273,8 +292,8 @@ void tiles_start(dae_req *r, work *w, int worker)
         j->job.op = OP_TILE;
         j->t = t;
         j->img = (int)(k / (per * planes));
-        j->plane = (int)(k / per % planes) * m->in_shape.c;
-        j->tl = dae_tile_at(t->W, t->H, T, R, k % per);
+        j->plane = (int)(k / per % planes) * ic;
+        j->tl = dae_tile_at(cw, chh, T, R, k % per);
     }
     long win = (long)s->n_workers * s->cfg.max_batch, qcap = s->cfg.queue_size / 2;
     t->window = win < qcap ? win : qcap;

@@ -61,9 +61,9 @@ void model_describe(sbuf *b, const dae_entry *e, int full)
     sb_str(b, ",\"latent\":");
     shape_json(b, m->latent_shape);
     sb_printf(b, ",\"fully_convolutional\":%s,\"size_div\":%d,\"residual\":%s,"
-              "\"parameters\":%zu",
+              "\"noise_level\":\"%s\",\"parameters\":%zu",
               m->fully_conv ? "true" : "false", m->size_div, m->residual ? "true" : "false",
-              m->n_params);
+              m->noise_map ? "map" : "none", m->n_params);
     if (!full) {
         sb_str(b, "}");
         return;

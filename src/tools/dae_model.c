@@ -28,7 +28,7 @@ enum { EXIT_OK = 0, EXIT_BAD = 1, EXIT_USAGE = 2 };
 
 static const char *USAGE =
     "usage: dae-model info FILE\n"
-    "       dae-model run [--json] FILE IN OUT\n"
+    "       dae-model run [--json] [--sigma S] FILE IN OUT\n"
     "       dae-model grid OUT.png IMG1 IMG2 ... [--cols N] [--scale S] [--pad P]\n"
     "                      [--crop X,Y,W,H]\n"
     "       dae-model prep IN OUT.png [--gray] [--short N]\n"
@@ -51,6 +51,9 @@ static const char *USAGE =
     "       input, as in training). For a model with the \"inpaint\" task the PNG alpha\n"
     "       channel is the mask (alpha < 0.5 = missing): missing pixels are set to 0\n"
     "       before the model runs and known pixels are kept in the output.\n"
+    "       A model with a noise-level map (\"noise_map\": true) gets --sigma S, the\n"
+    "       noise level on the 0-255 scale (0..255), as its map; without --sigma it\n"
+    "       denoises blind.\n"
     "       OUT is written as PNG (8-bit, values clamped to [0,1]).\n"
     "       A file whose name ends in .json, or every file with --json, holds float pixels\n"
     "       as JSON instead: {\"width\":W,\"height\":H,\"channels\":C,\"pixels\":[...]} with\n"
@@ -165,6 +168,15 @@ static void layer_describe(const dae_layer *l, char *buf, size_t n)
     case DAE_LAYER_UNFLATTEN:
         snprintf(buf, n, "unflatten (%d,%d,%d)", l->unflat.c, l->unflat.h, l->unflat.w);
         break;
+    case DAE_LAYER_PIXEL_UNSHUFFLE:
+        snprintf(buf, n, "pixel_unshuffle /%d", l->factor);
+        break;
+    case DAE_LAYER_PIXEL_SHUFFLE:
+        snprintf(buf, n, "pixel_shuffle x%d", l->factor);
+        break;
+    case DAE_LAYER_ADD:
+        snprintf(buf, n, "add output of layer %d", l->from);
+        break;
     default:
         snprintf(buf, n, "layer kind %d", (int)l->kind);
     }
@@ -189,7 +201,7 @@ static void print_tasks(unsigned tasks)
 static int is_arch_key(const char *k)
 {
     static const char *const keys[] = {"name", "tasks", "input", "output", "residual",
-                                       "encoder", "decoder", "calibration"};
+                                       "noise_map", "encoder", "decoder", "calibration"};
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
         if (strcmp(k, keys[i]) == 0)
             return 1;
@@ -248,10 +260,17 @@ static int cmd_info(int argc, char **argv)
     print_tasks(mf->tasks);
     shape_str(m->in_shape, a, sizeof a);
     printf("input        %s (C,H,W)\n", a);
+    if (m->noise_map)
+        printf("noise level  map: channel %d of the input is sigma/255 (0-255 scale) in "
+               "every pixel, or %g for blind\n",
+               dae_model_image_channels(m), (double)DAE_NOISE_BLIND);
     shape_str(m->latent_shape, a, sizeof a);
     printf("latent       %s\n", a);
     shape_str(m->out_shape, a, sizeof a);
-    printf("output       %s%s\n", a, m->residual ? ", residual: input - net(input)" : "");
+    printf("output       %s%s\n", a,
+           !m->residual    ? ""
+           : m->noise_map ? ", residual: input image - net(input)"
+                          : ", residual: input - net(input)");
     if (m->fully_conv)
         printf("sizes        fully convolutional: any H,W multiple of %d\n", m->size_div);
     else
@@ -424,23 +443,39 @@ static int pixels_json_write(const char *path, const float *px, int w, int h, in
  * run
  * ==================================================================================== */
 
-static int cmd_run(int argc, char **argv)
+/* run's arguments: FILE IN OUT into pos, --json, --sigma S (0..255; stays -1 = blind
+ * when absent). Returns -1, or the exit code of a usage error. */
+static int run_args(int argc, char **argv, const char *pos[3], int *all_json, double *sigma)
 {
-    int all_json = 0;
-    const char *pos[3];
     int npos = 0;
     for (int i = 0; i < argc; i++) {
-        if (strcmp(argv[i], "--json") == 0)
-            all_json = 1;
-        else if (argv[i][0] == '-' && argv[i][1] == '-')
+        if (strcmp(argv[i], "--json") == 0) {
+            *all_json = 1;
+        } else if (strcmp(argv[i], "--sigma") == 0) {
+            char *end = NULL;
+            *sigma = i + 1 < argc ? strtod(argv[i + 1], &end) : -1.0;
+            if (!end || end == argv[i + 1] || *end || !(*sigma >= 0.0 && *sigma <= 255.0))
+                return usage_error("run: --sigma needs a noise level 0..255, got %s",
+                                   i + 1 < argc ? argv[i + 1] : "nothing");
+            i++;
+        } else if (argv[i][0] == '-' && argv[i][1] == '-')
             return usage_error("run: unknown option %s", argv[i]);
         else if (npos < 3)
             pos[npos++] = argv[i];
         else
             return usage_error("run: unexpected argument %s", argv[i]);
     }
-    if (npos != 3)
-        return usage_error("run needs FILE IN OUT%s", "");
+    return npos == 3 ? -1 : usage_error("run needs FILE IN OUT%s", "");
+}
+
+static int cmd_run(int argc, char **argv)
+{
+    int all_json = 0;
+    const char *pos[3];
+    double sigma = -1.0; /* blind */
+    int urc = run_args(argc, argv, pos, &all_json, &sigma);
+    if (urc >= 0)
+        return urc;
     const char *model_path = pos[0], *in_path = pos[1], *out_path = pos[2];
     int in_json = all_json || ends_with(in_path, ".json");
     int out_json = all_json || ends_with(out_path, ".json");
@@ -450,45 +485,53 @@ static int cmd_run(int argc, char **argv)
     dae_modelfile *mf = NULL;
     dae_workspace *ws = NULL;
     dae_image im = {0}, up = {0}, out = {0};
-    float *orig = NULL;
+    float *orig = NULL, *xin = NULL;
 
     mf = dae_modelfile_load(model_path, NULL, &err);
     if (!mf)
         goto done;
     const dae_model *m = mf->model;
+    int ic = dae_model_image_channels(m), map = m->noise_map ? 1 : 0;
+    if (sigma >= 0 && !map) {
+        dae_error_set(&err, DAE_EINVAL, "%s: --sigma: this model takes no noise level (no "
+                      "\"noise_map\" in its config)", model_path);
+        goto done;
+    }
 
     if (in_json ? pixels_json_read(in_path, &im, &err)
                 : dae_image_read_file(in_path, NULL, &im, &err))
         goto done;
     /* A photo model's colour space (and per-channel use), as daed applies them. */
     dae_photo_facts facts;
-    if (dae_photo_facts_parse(mf->config_json, m->in_shape.c, &facts, &err)) {
+    if (dae_photo_facts_parse(mf->config_json, ic, &facts, &err)) {
         dae_error_prefix(&err, "%s: ", model_path);
         goto done;
     }
-    int per_channel = facts.per_channel && m->in_shape.c == 1 && im.c == 3;
-    if (im.c != m->in_shape.c && !per_channel) {
-        if (m->in_shape.c != 1 && m->in_shape.c != 3) {
+    int per_channel = facts.per_channel && ic == 1 && im.c == 3;
+    if (im.c != ic && !per_channel) {
+        if (ic != 1 && ic != 3) {
             dae_error_set(&err, DAE_ESHAPE,
-                          "%s: the model takes %d channels; only 1 (gray) or 3 (RGB) can be "
-                          "converted from an image", model_path, m->in_shape.c);
+                          "%s: the model takes %d image channels; only 1 (gray) or 3 (RGB) "
+                          "can be converted from an image", model_path, ic);
             goto done;
         }
-        if (dae_image_to_channels(&im, m->in_shape.c, &err))
+        if (dae_image_to_channels(&im, ic, &err))
             goto done;
     }
     /* A super-resolution model takes the low-resolution image upsampled 2x bilinearly, as
-     * in training: an image that does not fit as it is but whose double does is upsampled. */
-    dae_shape in_shape = {per_channel ? 1 : im.c, im.h, im.w};
+     * in training: an image that does not fit as it is but whose double does is upsampled.
+     * A noise-map model's input has the map plane after the image's (model.h). */
+    int pass_c = per_channel ? 1 : im.c;
+    dae_shape in_shape = {pass_c + map, im.h, im.w};
     if ((mf->tasks & DAE_TASK_SUPERRES) && dae_model_check_input(m, in_shape, NULL) &&
         im.w <= INT_MAX / 2 && im.h <= INT_MAX / 2 &&
-        dae_model_check_input(m, (dae_shape){im.c, 2 * im.h, 2 * im.w}, NULL) == DAE_OK) {
+        dae_model_check_input(m, (dae_shape){in_shape.c, 2 * im.h, 2 * im.w}, NULL) == DAE_OK) {
         if (dae_image_resize(&im, 2 * im.w, 2 * im.h, &up, &err))
             goto done;
         dae_image_free(&im);
         im = up;
         memset(&up, 0, sizeof up);
-        in_shape = (dae_shape){im.c, im.h, im.w};
+        in_shape = (dae_shape){in_shape.c, im.h, im.w};
     }
     if (dae_model_check_input(m, in_shape, &err)) {
         char s[64];
@@ -518,11 +561,20 @@ static int cmd_run(int argc, char **argv)
     ws = dae_workspace_create(m, 1, in_shape, 0, &err);
     if (!ws)
         goto done;
+    if (map && !(xin = malloc((size_t)(pass_c + 1) * hw * sizeof *xin))) {
+        dae_error_set(&err, DAE_ENOMEM, "%s: cannot allocate the model input", in_path);
+        goto done;
+    }
     int passes = per_channel ? im.c : 1; /* a per-channel model: one pass per plane */
     for (int p = 0; p < passes; p++) {
         const float *y;
         dae_shape ys;
-        if (dae_model_forward(m, ws, im.px + (size_t)p * hw, 1, in_shape, &y, &ys, &err))
+        const float *x = im.px + (size_t)p * hw;
+        if (map) {
+            dae_model_noise_input(xin, x, 1, pass_c, im.h, im.w, dae_noise_level(sigma));
+            x = xin;
+        }
+        if (dae_model_forward(m, ws, x, 1, in_shape, &y, &ys, &err))
             goto done;
         if (p == 0) {
             int oc = ys.c * passes;
@@ -553,6 +605,7 @@ done:
     if (rc != EXIT_OK)
         fail(&err);
     free(orig);
+    free(xin);
     dae_image_free(&out);
     dae_image_free(&up);
     dae_image_free(&im);
@@ -752,9 +805,10 @@ static int cmd_per_channel(int argc, char **argv)
     int rc = EXIT_BAD;
     if (!mf)
         goto done;
-    if (mf->model->in_shape.c != 1 || !(mf->tasks & DAE_TASK_DENOISE)) {
+    if (dae_model_image_channels(mf->model) != 1 || !(mf->tasks & DAE_TASK_DENOISE)) {
         dae_error_set(&err, DAE_EINVAL, "%s: a per-channel colour model needs a 1-channel "
-                      "denoiser, got %d channels", pos[0], mf->model->in_shape.c);
+                      "denoiser, got %d image channels", pos[0],
+                      dae_model_image_channels(mf->model));
         goto done;
     }
     cfg = cJSON_Parse(mf->config_json);

@@ -120,13 +120,17 @@ static const field fields[] = {
      "round the noisy patch to 8-bit levels and clip to [0,1] (PHOTOS.md add_noise)"},
     {"patches.augment", T_BOOL, R(patches.augment), 0, "true", 0, 0, NULL,
      "random rotation by multiples of 90 degrees and flips of each patch"},
+    {"patches.blind", T_DOUBLE, R(patches.blind), 0, "0.5", 0, 1, NULL,
+     "models with a noise-level map (model noise_map): probability that a training patch's "
+     "map says \"unknown\" (DAE_NOISE_BLIND) instead of its sigma/255; every other "
+     "validation crop is blind"},
     {"patches.val_count", T_INT, R(patches.val_count), 0, "512", 1, 1000000, NULL,
      "fixed validation crops (of data.val's photos, or of the training photos when it is "
      "empty) with fixed noise at sigmas spread over the range"},
 
     {"model", T_MODEL, 0, 0, default_model, 0, 0, NULL,
-     "architecture (model-file config form: input, encoder, decoder, residual); default: "
-     "the PROTOCOL MLP 784-512-128-512-784"},
+     "architecture (model-file config form: input, encoder, decoder, residual, noise_map); "
+     "default: the PROTOCOL MLP 784-512-128-512-784"},
     {"corruption", T_CORRUPT, R(corruption), R(corruption_json),
      "[{\"type\":\"gaussian\",\"sigma\":0.2}]", 0, 0, NULL,
      "corruption set (corrupt.h JSON form) or a PROTOCOL task name (denoise-g20, sr2, ...)"},

@@ -10,6 +10,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -129,6 +131,9 @@ int dae_contractive_check(const dae_model *m, dae_contractive *c, dae_error *err
             case DAE_LAYER_UPSAMPLE: name = "upsample"; break;
             case DAE_LAYER_FLATTEN: name = "flatten"; break;
             case DAE_LAYER_UNFLATTEN: name = "unflatten"; break;
+            case DAE_LAYER_PIXEL_UNSHUFFLE: name = "pixel_unshuffle"; break;
+            case DAE_LAYER_PIXEL_SHUFFLE: name = "pixel_shuffle"; break;
+            case DAE_LAYER_ADD: name = "add"; break;
             case DAE_LAYER_ACT:
                 name = l->act == DAE_ACT_RELU         ? "relu"
                        : l->act == DAE_ACT_LEAKY_RELU ? "leaky_relu"
@@ -307,9 +312,10 @@ fail:
 
 /* One pair of patch mode: a random clean crop of src and its noisy copy (sigma sg on the
  * 0-255 scale; sg < 0: drawn from the recipe's range after the crop), both in the model's
- * colour space; with data.per_channel, plane ch of them (ch < 0: a random plane). */
-static void photo_pair(dae_trainer *t, const dae_photoset *src, dae_rng *rng, int augment,
-                       double sg, int ch, float *clean, float *noisy)
+ * colour space; with data.per_channel, plane ch of them (ch < 0: a random plane). Returns
+ * the patch's noise level (sigma on the 0-255 scale). */
+static double photo_pair(dae_trainer *t, const dae_photoset *src, dae_rng *rng, int augment,
+                         double sg, int ch, float *clean, float *noisy)
 {
     const dae_recipe *r = t->r;
     int P = r->patches.size;
@@ -337,6 +343,16 @@ static void photo_pair(dae_trainer *t, const dae_photoset *src, dae_rng *rng, in
         memcpy(clean, c + (size_t)ch * pp, pp * sizeof *clean);
         memcpy(noisy, x + (size_t)ch * pp, pp * sizeof *noisy);
     }
+    return sg;
+}
+
+/* A noise-map model's input in: its map plane (after the image's) set to the patch's level
+ * (sigma on the 0-255 scale) or, when blind, DAE_NOISE_BLIND. Other models: nothing. */
+static void set_noise_map(const dae_trainer *t, float *in, double sigma, int blind)
+{
+    if (t->m->noise_map)
+        dae_model_noise_fill(in, 1, t->img.c, t->img.h, t->img.w,
+                             blind ? DAE_NOISE_BLIND : dae_noise_level(sigma));
 }
 
 /* The fixed validation crops of patch mode and their noisy inputs: crop k gets sigma
@@ -349,15 +365,16 @@ static int make_val_crops(dae_trainer *t, const dae_photoset *src, dae_error *er
     t->own_val = dae_dataset_create(n, t->img.c, P, P, 0, err);
     if (!t->own_val)
         return err ? err->code : DAE_ENOMEM;
-    if (!(t->val_noisy = alloc_floats((size_t)n, t->img_n, err, "validation input")))
+    if (!(t->val_noisy = alloc_floats((size_t)n, t->in_n, err, "validation input")))
         return err->code;
     dae_rng rng;
     dae_rng_seed(&rng, r->seed ^ VAL_SEED_XOR);
     for (int k = 0; k < n; k++) {
         double sg = r->patches.sigma_min +
                     (r->patches.sigma_max - r->patches.sigma_min) * (k + 0.5) / n;
-        photo_pair(t, src, &rng, 0, sg, k % src->c, dae_dataset_sample(t->own_val, k),
-                   t->val_noisy + k * t->img_n);
+        float *in = t->val_noisy + k * t->in_n;
+        photo_pair(t, src, &rng, 0, sg, k % src->c, dae_dataset_sample(t->own_val, k), in);
+        set_noise_map(t, in, sg, k % 2 == 1);
     }
     return DAE_OK;
 }
@@ -402,11 +419,11 @@ dae_trainer *dae_trainer_create_photos(const dae_recipe *r, const dae_photoset *
     if (r->data.per_channel &&
         !(t->patch3 = alloc_floats(2 * (size_t)train->c, (size_t)P * P, err, "patches")))
         goto fail;
+    if (finish_create(t, err)) /* first: the validation inputs take the model's shape */
+        goto fail;
     if (make_val_crops(t, val ? val : train, err))
         goto fail;
     t->val = t->own_val;
-    if (finish_create(t, err))
-        goto fail;
     return t;
 fail:
     dae_trainer_free(t);
@@ -471,7 +488,13 @@ static int finish_create(dae_trainer *t, dae_error *err)
         dae_error_prefix(err, "corruption: ");
         goto fail;
     }
-    t->in_shape = (dae_shape){oc, oh, ow};
+    if (m->noise_map && !t->photos) {
+        dae_error_set(err, DAE_EINVAL, "model: noise_map models train on photo patches "
+                      "(patches.size > 0), whose noise level is known per patch");
+        goto fail;
+    }
+    /* a noise-map model's input is the image plus the map plane (model.h) */
+    t->in_shape = (dae_shape){oc + (m->noise_map ? 1 : 0), oh, ow};
     t->down2 = oh != t->img.h || ow != t->img.w;
     if (t->down2 && r->noise2noise) {
         dae_error_set(err, DAE_EINVAL, "noise2noise: needs a same-size corruption, not down2 "
@@ -639,15 +662,21 @@ static void fill_batch(dae_trainer *t, const dae_dataset *ds, const int *idx, in
         else
             memcpy(inb, x, t->img_n * sizeof *inb);
         memcpy(tb, x, t->img_n * sizeof *tb);
+        /* noise-map models (patch mode) come here only to calibrate on clean crops: sigma 0 */
+        set_noise_map(t, inb, 0.0, 0);
     }
 }
 
 /* Patch mode: B random clean crops (targets) and their noisy copies (inputs). */
 static void fill_photo_batch(dae_trainer *t, int B)
 {
-    for (int b = 0; b < B; b++)
-        photo_pair(t, t->photos, &t->crng, t->r->patches.augment, -1, -1,
-                   t->target + (size_t)b * t->out_n, t->in + (size_t)b * t->in_n);
+    for (int b = 0; b < B; b++) {
+        float *in = t->in + (size_t)b * t->in_n;
+        double sg = photo_pair(t, t->photos, &t->crng, t->r->patches.augment, -1, -1,
+                               t->target + (size_t)b * t->out_n, in);
+        if (t->m->noise_map)
+            set_noise_map(t, in, sg, dae_rng_uniform_d(&t->crng) < t->r->patches.blind);
+    }
 }
 
 /* Forward, objective, backward, update. *obj = loss + penalties, *mse = reconstruction
@@ -1367,6 +1396,27 @@ static dae_dataset *load_set(const char *name, const dae_recipe *r, int limit, d
     return ds;
 }
 
+/* The folders of `path` ("runs/x/m.safetensors": runs and runs/x), made where missing, so
+ * a run into a fresh folder does not fail at its first checkpoint. */
+static int make_parent_dirs(const char *path, const char *what, dae_error *err)
+{
+    char dir[4096];
+    size_t n = strlen(path);
+    if (n >= sizeof dir)
+        return dae_error_set(err, DAE_EINVAL, "%s: path of %zu bytes is too long", what, n);
+    memcpy(dir, path, n + 1);
+    for (char *p = dir + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(dir, 0777) != 0 && errno != EEXIST)
+            return dae_error_set(err, DAE_EIO, "%s: cannot create folder %s: %s", what, dir,
+                                 strerror(errno));
+        *p = '/';
+    }
+    return DAE_OK;
+}
+
 int dae_train_main(const dae_recipe *r, const char *resume_path, const dae_train_options *o,
                    dae_train_status *status, dae_error *err)
 {
@@ -1375,6 +1425,9 @@ int dae_train_main(const dae_recipe *r, const char *resume_path, const dae_train
     dae_trainer *t = NULL;
     int rc = DAE_OK;
     dae_blas_set_threads(1); /* parallelism is the workspace's threads (dae_trainer_create) */
+    if ((rc = make_parent_dirs(r->output, "output", err)) ||
+        (rc = make_parent_dirs(r->checkpoint, "checkpoint", err)))
+        return rc;
 
     if (r->patches.size > 0) {
         dae_image_limits lim = dae_image_default_limits();
@@ -1411,6 +1464,10 @@ int dae_train_main(const dae_recipe *r, const char *resume_path, const dae_train
               r->data.val[0] ? r->data.val : "the training photos", t->steps_per_epoch,
               r->batch_size, dae_opt_kind_name(r->optim.kind), r->lr, r->threads,
               r->threads == 1 ? "" : "s");
+        if (t->m->noise_map)
+            logf_(o, "dae-train: noise-level map input: each patch's sigma/255, blind (%g) with "
+                  "probability %g; every other validation crop blind\n",
+                  (double)DAE_NOISE_BLIND, r->patches.blind);
     } else {
         all = load_set(r->data.train, r, r->data.limit, err);
         if (!all) {

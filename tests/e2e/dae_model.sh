@@ -128,6 +128,28 @@ grep -q '"width":28,"height":28,"channels":1' "$TMP/sr.json" || fail "sr.json he
 expect 1 "$BIN" run "$FIX/conv.safetensors" "$TMP/in14.json" "$TMP/x.json"
 has err "does not fit"
 
+# --- a noise-level-map model (shuffle: RGB + map, pixel_unshuffle 2 ... pixel_shuffle 2) ---
+expect 0 "$BIN" info "$FIX/shuffle.safetensors"
+has out "noise level  map: channel 3"
+has out "pixel_unshuffle /2"
+has out "residual: input image - net(input)"
+has out "any H,W multiple of 2"
+expect 0 "$BIN" run --sigma 25 "$FIX/shuffle.safetensors" "$FIX/grad_rgb.png" "$TMP/s25.json"
+grep -q '"width":28,"height":28,"channels":3' "$TMP/s25.json" || fail "s25.json header"
+expect 0 "$BIN" run "$FIX/shuffle.safetensors" "$FIX/grad_rgb.png" "$TMP/blind.json"
+expect 0 "$BIN" run --sigma 25 "$FIX/shuffle.safetensors" "$FIX/grad_rgb.png" "$TMP/s25b.json"
+cmp -s "$TMP/s25.json" "$TMP/s25b.json" || fail "--sigma 25 twice gave different outputs"
+cmp -s "$TMP/s25.json" "$TMP/blind.json" && fail "--sigma 25 and blind gave the same output"
+expect 2 "$BIN" run --sigma 300 "$FIX/shuffle.safetensors" "$FIX/grad_rgb.png" "$TMP/x.png"
+has err "noise level 0..255"
+expect 2 "$BIN" run --sigma "$FIX/shuffle.safetensors" "$FIX/grad_rgb.png" "$TMP/x.png"
+expect 1 "$BIN" run --sigma 25 "$FIX/conv.safetensors" "$FIX/grad_rgb.png" "$TMP/x.png"
+has err "takes no noise level"
+printf '{"width":3,"height":4,"channels":3,"pixels":[%s0]}' "$(printf '0.5,%.0s' $(seq 35))" \
+    >"$TMP/in3x4.json"
+expect 1 "$BIN" run "$FIX/shuffle.safetensors" "$TMP/in3x4.json" "$TMP/x.json"
+has err "multiples of 2"
+
 # --- invalid inputs: exit 1 with a message ---
 expect 1 "$BIN" run "$FIX/mixed.safetensors" "$FIX/grad_rgb.png" "$TMP/x.png"  # 28 % 8 != 0
 has err "grad_rgb.png"

@@ -121,4 +121,43 @@ expect 200 "colour photo with a per-channel model"
 hdr_has "X-Model: photo-pc" "colour JPEG picked the per-channel model"
 [ "$(png_size "$T/body")" = "900 601" ] && ok "900x601 colour back" || fail "size $(png_size "$T/body")"
 
+# a noise-level-map model (FFDNet-style, size_div 2) as the only gray model: odd-sized images
+# are padded and cropped back, tiles of 64 equal one whole pass, ?sigma= feeds its map (the
+# answer differs from blind), /v1/models says it takes a noise level
+mkdir -p "$T/ffd"
+"$B/bench/mkmodel" "$T/ffd/photo-ffd.safetensors" ffd photo-ffd 3
+start_daed ffd-tiles --models "$T/ffd" --workers 2 --tile 63
+URL_FT=$URL
+start_daed ffd-whole --models "$T/ffd" --workers 1 --tile 4096
+URL_FW=$URL
+for u in "$URL_FT" "$URL_FW"; do
+    URL=$u req POST /v1/denoise --data-binary @"$T/g.jpg"
+    expect 200 "333x257 gray JPEG, noise-map model, blind ($u)"
+    cp "$T/body" "$T/ffd-blind-${u##*:}.png"
+    URL=$u req POST "/v1/denoise?sigma=30" --data-binary @"$T/g.jpg"
+    expect 200 "333x257 gray JPEG, noise-map model, sigma=30 ($u)"
+    cp "$T/body" "$T/ffd-s30-${u##*:}.png"
+done
+URL=$URL_FT
+hdr_has "X-Model: photo-ffd" "the gray JPEG went to the noise-map model"
+[ "$(png_size "$T/body")" = "333 257" ] && ok "odd size 333x257 back (padded to 334x258, cropped)" ||
+    fail "size $(png_size "$T/body")"
+cmp -s "$T/ffd-s30-${URL_FT##*:}.png" "$T/ffd-s30-${URL_FW##*:}.png" &&
+    cmp -s "$T/ffd-blind-${URL_FT##*:}.png" "$T/ffd-blind-${URL_FW##*:}.png" &&
+    ok "noise-map model: tiles of 62 give the same pixels as one pass" ||
+    fail "noise-map model: tiled output differs from the whole-image output"
+cmp -s "$T/ffd-s30-${URL_FT##*:}.png" "$T/ffd-blind-${URL_FT##*:}.png" &&
+    fail "sigma=30 and blind gave the same answer" || ok "sigma=30 answer differs from blind"
+"$B/bench/mkpng" "$T/f.png" 120 90 1
+req POST /v1/denoise --data-binary @"$T/f.png"
+expect 200 "gray PNG, noise-map model, blind"
+cp "$T/body" "$T/ffd-png-blind.png"
+req POST "/v1/denoise?sigma=15" --data-binary @"$T/f.png"
+expect 200 "gray PNG, noise-map model, sigma=15"
+cmp -s "$T/body" "$T/ffd-png-blind.png" && fail "PNG: sigma=15 and blind gave the same answer" ||
+    ok "PNG: sigma=15 answer differs from blind"
+req GET /v1/models
+body_has '"name":"photo-ffd"' "/v1/models lists the noise-map model"
+body_has '"noise_level":"map"' "/v1/models: noise_level map"
+
 finish

@@ -44,6 +44,31 @@ recipe "$T/g.json" "$T/gray" 1 ''
 "$B/dae-train" "$T/g.json" >"$T/g.log" 2>&1 && ok "gray photo training runs" ||
     fail "gray training failed: $(tail -3 "$T/g.log")"
 
+# A noise-level-map model (FFDNet-style: pixel_unshuffle, convs, pixel_shuffle) into a
+# folder that does not exist yet; it runs with and without a noise level.
+cat >"$T/ffd.json" <<JSON
+{"name": "tiny-ffd", "output": "$T/runs/x/ffd.safetensors", "tasks": ["denoise"], "seed": 1,
+ "epochs": 1, "batch_size": 8, "threads": 1, "data": {"train": "$T/gray", "channels": 1},
+ "patches": {"size": 16, "per_epoch": 16, "sigma_min": 0, "sigma_max": 75, "val_count": 4,
+             "blind": 0.5},
+ "model": {"input": [2, 16, 16], "residual": true, "noise_map": true,
+  "encoder": [{"type": "pixel_unshuffle", "downscale_factor": 2},
+              {"type": "conv2d", "in_channels": 8, "out_channels": 8, "kernel_size": 3, "padding": 1},
+              {"type": "relu"}],
+  "decoder": [{"type": "conv2d", "in_channels": 8, "out_channels": 4, "kernel_size": 3, "padding": 1},
+              {"type": "pixel_shuffle", "upscale_factor": 2}]},
+ "optimizer": {"kind": "adam", "lr": 0.001}, "collapse": {"check": "off"}}
+JSON
+"$B/dae-train" "$T/ffd.json" >"$T/ffd.log" 2>&1 && [ -f "$T/runs/x/ffd.safetensors" ] &&
+    ok "noise-map model trains into a new folder" || fail "ffd training: $(tail -3 "$T/ffd.log")"
+grep -q "noise-level map input" "$T/ffd.log" && ok "log names the noise-level map" ||
+    fail "log: $(head -4 "$T/ffd.log")"
+"$B/bench/mkpng" "$T/in1.png" 30 20 1
+"$B/dae-model" run --sigma 30 "$T/runs/x/ffd.safetensors" "$T/in1.png" "$T/s30.png" &&
+    "$B/dae-model" run "$T/runs/x/ffd.safetensors" "$T/in1.png" "$T/blind.png" &&
+    [ "$(png_size "$T/s30.png")" = "30 20" ] && ok "noise-map model runs with and without --sigma" ||
+    fail "dae-model run on the noise-map model"
+
 recipe "$T/bad.json" "$T/gray" 1 ', "per_channel": true'
 if "$B/dae-train" "$T/bad.json" >"$T/bad.log" 2>&1; then
     fail "per_channel on gray photos accepted"

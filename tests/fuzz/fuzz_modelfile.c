@@ -16,6 +16,16 @@
 
 static size_t shape_values(dae_shape s) { return (size_t)s.c * (size_t)s.h * (size_t)s.w; }
 
+/* Does a decoder layer add an encoder layer's output (a U-Net skip)? Then the decoder
+ * cannot run on its own (model.h) and decode must refuse it. */
+static int decoder_reads_encoder(const dae_model *m)
+{
+    for (int i = m->n_enc; i < m->n_enc + m->n_dec; i++)
+        if (m->layers[i].kind == DAE_LAYER_ADD && m->layers[i].from < m->n_enc)
+            return 1;
+    return 0;
+}
+
 /* What a worker does with a loaded model: one sample through forward, encode and decode. */
 static void run_model(const dae_model *m)
 {
@@ -56,6 +66,13 @@ static void run_model(const dae_model *m)
     FUZZ_CHECK(zc != NULL);
     memcpy(zc, z, shape_values(zs) * sizeof *zc);
     rc = dae_model_decode(m, ws, zc, 1, zs, &out, &ds, &err);
+    if (decoder_reads_encoder(m)) {
+        FUZZ_CHECK(rc == DAE_EINVAL);
+        free(zc);
+        free(in);
+        dae_workspace_free(ws);
+        return;
+    }
     if (rc)
         fprintf(stderr, "decode: %s\n", err.msg);
     FUZZ_CHECK(rc == DAE_OK && out != NULL);

@@ -350,6 +350,16 @@ def modelfile_seeds():
                      "encoder": [conv(1, 2, 1, 1, 0)],
                      "decoder": [convt(2, 1, 4, 2, 1, 0)],
                      "training": {"epochs": 1, "lr": 0.001}, "quality": {"psnr": 20.5}},
+        # FFDNet-style: image + noise-level map, half resolution in between
+        "ffd": {"input": [2, 4, 6], "residual": True, "noise_map": True,
+                "encoder": [{"type": "pixel_unshuffle", "downscale_factor": 2},
+                            conv(8, 4, 3, 1, 1), {"type": "relu"}],
+                "decoder": [conv(4, 4, 3, 1, 1), {"type": "pixel_shuffle", "upscale_factor": 2}]},
+        # additive skips: inside the encoder, and from the encoder into the decoder
+        "skip": {"input": [1, 4, 4],
+                 "encoder": [conv(1, 2, 3, 1, 1), {"type": "relu"}, {"type": "add", "from": 0}],
+                 "decoder": [conv(2, 2, 3, 1, 1), {"type": "add", "from": 2},
+                             conv(2, 1, 3, 1, 1)]},
     }
     out = []
     for name, cfg in cfgs.items():
