@@ -171,6 +171,9 @@ help:
 	@echo "  readme-examples  rerun the README curl examples against a fresh daed"
 	@echo "  soak    soak test (SOAK_SECONDS, default 60)"
 	@echo "  slowclient  slowloris + slow uploads next to normal clients"
+	@echo "  container-image  build the image daed:local (Docker, or podman; base images made from Debian's packages when no registry answers)"
+	@echo "  container-test  build the image, run scripts/container-smoke and the compose failover test (tests/deploy/compose.sh)"
+	@echo "  k8s-validate  docker/k8s and KServe manifests against the Kubernetes API schemas (npm kubernetes-models)"
 	@echo "  clean   remove build/"
 
 clean:

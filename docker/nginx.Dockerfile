@@ -11,7 +11,6 @@ RUN apt-get update \
  && rm -f /etc/nginx/sites-enabled/default \
  && ln -sf /dev/stderr /var/log/nginx/error.log
 COPY nginx.conf /etc/nginx/conf.d/default.conf
-RUN nginx -t
 EXPOSE 8080
 # SIGQUIT: nginx finishes the requests it is serving, then exits.
 STOPSIGNAL SIGQUIT
