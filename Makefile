@@ -122,20 +122,22 @@ data:
 eval-data: data
 	@sh scripts/export-eval.sh
 
-## run: start daed on :8080 with the models in ./models
+## run: start daed on :8080 with the models in ./models (make run PORT=8181, or DAED_PORT=8181)
+PORT = $(or $(DAED_PORT),8080)
 run: all
-	$(BUILD)/daed --port 8080 --models ./models
+	$(BUILD)/daed --port $(PORT) --models ./models
 
 ## bench-serve: daed vs the floor and the FastAPI+PyTorch reference (ARGS=--quick: smoke run)
 bench-serve: all $(BENCHES)
 	bash bench/serve.sh $(ARGS)
 
 ## models: retrain the shipped models from their recipes (models/*.json; `make -B models`
-## retrains all; photo-* recipes need `make photo-data`)
+## retrains all; photo-* recipes need `make photo-data`). The recipes write to runs/; this
+## target replaces the shipped file on purpose (--output), its checkpoint goes to runs/
 MODEL_RECIPES := $(filter-out models/photo-%,$(wildcard models/*.json))
 models: $(MODEL_RECIPES:.json=.safetensors)
 models/%.safetensors: models/%.json | all data
-	$(BUILD)/dae-train $< --progress off
+	$(BUILD)/dae-train $< --output $@ --progress off
 
 ## photo-data: the training photos of ../shared/PHOTOS.md (apt-get download + dpkg -x, prepared)
 photo-data: all
@@ -153,7 +155,7 @@ help:
 	@echo "  test    unit tests (Check) and end-to-end tests"
 	@echo "  unit    unit tests only (CK_RUN_SUITE=<suite> for one)"
 	@echo "  asan    the whole test suite with ASan+UBSan (build/asan/)"
-	@echo "  run     start daed on :8080 with ./models"
+	@echo "  run     start daed on :8080 with ./models (PORT=N or DAED_PORT=N for another port)"
 	@echo "  bench   build and run the benchmarks in bench/"
 	@echo "  bench-serve  daed vs floor vs FastAPI+PyTorch with wrk (ARGS=--quick for a smoke run)"
 	@echo "  models  retrain the shipped models whose recipe changed (make -B models: all)"
