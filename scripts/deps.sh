@@ -10,7 +10,7 @@ set -e
 mods="libmicrohttpd:libmicrohttpd-dev libcjson:libcjson-dev libpng:libpng-dev
 openblas:libopenblas-dev check:check zlib:zlib1g-dev libturbojpeg:libturbojpeg0-dev"
 # command -> Debian package (tools the tests use)
-cmds="pkg-config:pkg-config curl:curl"
+cmds="pkg-config:pkg-config curl:curl jq:jq file:file"
 [ "${DAED_DEPS:-}" = build ] && mods=$(echo "$mods" | sed 's/ check:check//') && cmds="pkg-config:pkg-config cc:gcc make:make"
 
 missing=""
