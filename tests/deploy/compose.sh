@@ -4,7 +4,9 @@
 # (daed:local, built by scripts/container-smoke; daed-nginx:local, built here from
 # docker/nginx.Dockerfile), publishes nginx on 127.0.0.1:$DAED_COMPOSE_PORT (18602), and,
 # while three clients POST examples/noisy.png through nginx without pause:
-#   1. SIGKILLs replica daed2: no client request may fail (nginx retries on the next one);
+#   1. SIGKILLs replica daed2's process (a crash): no client request may fail (nginx
+#      retries on the next one); compose's restart policy brings it back and it must serve
+#      requests through nginx again;
 #   2. stops replica daed3 with SIGTERM (`stop -t 30`: podman-compose 1.0.3 ignores
 #      stop_grace_period): no request may fail, and daed3 must exit 0 (drained).
 # Then `down -t 30`. Every request's status is counted; any non-200 fails the test.
@@ -78,11 +80,22 @@ phase() { # phase NAME SECONDS: count statuses logged during it
 for i in 1 2 3; do load "$i" & LOADERS+=($!); done
 phase steady 3
 
+# daed2 dies: its process SIGKILLed from the host, as a crash would (`podman kill` counts as
+# stopped by the user, which restart: unless-stopped leaves stopped).
 c2=$(cname daed2)
-$ENGINE kill "$c2" >/dev/null 2>&1 || fail "kill $c2"
+ip2=$($ENGINE inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' "$c2")
+kill -9 "$($ENGINE inspect -f '{{.State.Pid}}' "$c2")" || fail "kill daed2's process"
 phase "kill-daed2" 5
-# restart: unless-stopped brings it back (podman restarts a killed container itself).
-say "daed2 after SIGKILL: running=$($ENGINE inspect -f '{{.State.Running}}' "$c2"), restarts=$($ENGINE inspect -f '{{.RestartCount}}' "$c2")"
+# restart: unless-stopped brings it back, and nginx sends it requests again.
+for _ in $(seq 1 300); do
+    $ENGINE exec "$c2" /usr/local/bin/daed-healthcheck 2>/dev/null && break
+    sleep 0.1
+done
+$ENGINE exec "$c2" /usr/local/bin/daed-healthcheck || fail "daed2 did not come back"
+say "daed2 restarted ($($ENGINE inspect -f '{{.RestartCount}}' "$c2") restart) and healthy"
+ng=$(cname nginx)
+served() { $ENGINE logs "$ng" 2>/dev/null | grep -c "upstream=$ip2:8080 upstream_status=200"; }
+before=$(served)
 
 c3=$(cname daed3)
 $ENGINE stop -t 30 "$c3" >/dev/null 2>&1 &
@@ -92,10 +105,12 @@ wait "$spid" || fail "stop $c3"
 rc=$($ENGINE inspect -f '{{.State.ExitCode}}' "$c3")
 [ "$rc" = 0 ] || fail "daed3 exited with $rc after SIGTERM, expected 0 (drained)"
 say "daed3 drained and exited 0"
+after=$(served)
+[ "$after" -gt "$before" ] || fail "the restarted daed2 ($ip2) got no request through nginx"
+say "the restarted daed2 answered $((after - before)) requests through nginx"
 for p in "${LOADERS[@]}"; do kill "$p" 2>/dev/null; done
 wait 2>/dev/null
 LOADERS=()
 # Which replicas answered: nginx's access log names the upstream of every request.
-ng=$(cname nginx)
 $ENGINE logs "$ng" 2>/dev/null | grep -o 'upstream=[^ ]*' | sort | uniq -c | sed 's/^/compose:   /'
 echo "compose: all checks passed"
