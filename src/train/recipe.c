@@ -62,9 +62,11 @@ static const char default_model[] =
 static const field fields[] = {
     {"name", T_STR, R(name), S(name), "", 0, 0, NULL, "model name (\"\" = output file stem)"},
     {"output", T_STR, R(output), S(output), "model.safetensors", 0, 0, NULL,
-     "model file written after training"},
+     "model file written after training (the shipped recipes say runs/NAME.safetensors: "
+     "--output models/NAME.safetensors replaces a served model on purpose)"},
     {"checkpoint", T_STR, R(checkpoint), S(checkpoint), "", 0, 0, NULL,
-     "checkpoint file, rewritten every epoch (\"\" = <output>.ckpt)"},
+     "checkpoint file, rewritten every epoch (\"\" = <output>.ckpt; runs/<file>.ckpt for an "
+     "output in a models/ folder)"},
     {"init", T_STR, R(init), S(init), "", 0, 0, NULL,
      "start from this model file's weights instead of a fresh initialisation (fine-tuning; "
      "the architecture must match; the optimizer starts fresh)"},
@@ -524,6 +526,22 @@ static const char *stem_start(const char *path)
     return s ? s + 1 : path;
 }
 
+/* The default checkpoint: <output>.ckpt, except for an output in a folder named models (the
+ * folder daed serves, where the shipped models live): runs/<file>.ckpt, so a checkpoint never
+ * sits among the model files. */
+static int default_checkpoint(dae_recipe *r, dae_error *err)
+{
+    const char *file = stem_start(r->output);
+    size_t dir_len = (size_t)(file - r->output);
+    int in_models = (dir_len == 7 && !strncmp(r->output, "models/", 7)) ||
+                    (dir_len >= 8 && !strncmp(file - 8, "/models/", 8));
+    int n = in_models ? snprintf(r->checkpoint, sizeof r->checkpoint, "runs/%s.ckpt", file)
+                      : snprintf(r->checkpoint, sizeof r->checkpoint, "%s.ckpt", r->output);
+    if (n < 0 || (size_t)n >= sizeof r->checkpoint)
+        return dae_error_set(err, DAE_ELIMIT, "output: path too long for its checkpoint");
+    return DAE_OK;
+}
+
 dae_recipe *dae_recipe_parse(const char *json, size_t len, const char *what, int n_args,
                              char *const *args, dae_error *err)
 {
@@ -632,15 +650,8 @@ dae_recipe *dae_recipe_parse(const char *json, size_t len, const char *what, int
         rc = dae_error_set(err, DAE_EINVAL, "output: must not be empty");
         goto fail_prefix;
     }
-    if (!r->checkpoint[0]) {
-        size_t ol = strlen(r->output);
-        if (ol + 5 >= sizeof r->checkpoint) {
-            rc = dae_error_set(err, DAE_ELIMIT, "output: path too long");
-            goto fail_prefix;
-        }
-        memcpy(r->checkpoint, r->output, ol);
-        memcpy(r->checkpoint + ol, ".ckpt", 6);
-    }
+    if (!r->checkpoint[0] && (rc = default_checkpoint(r, err)))
+        goto fail_prefix;
     if (!r->name[0]) {
         const char *s = stem_start(r->output);
         size_t n = strcspn(s, ".");

@@ -604,6 +604,17 @@ def compose_checks(df, ngx, options):
         if src.endswith("nginx.conf"):
             check(dst.startswith("/etc/nginx/conf.d/") and dst.endswith(".conf"),
                   "compose nginx: nginx.conf is included in the http{} context", dst)
+    nb = ng.get("build")
+    if nb:  # the nginx image built here (nginx.Dockerfile) bakes nginx.conf in
+        ctx = os.path.normpath(os.path.join(base, nb.get("context", ".")))
+        ndf = os.path.join(ctx, nb.get("dockerfile", "Dockerfile"))
+        check(os.path.exists(ndf), f"compose nginx: {os.path.relpath(ndf, ROOT)} exists")
+        text = open(ndf).read() if os.path.exists(ndf) else ""
+        m = re.search(r"^COPY\s+nginx\.conf\s+(\S+)", text, re.M)
+        check(bool(m) and m.group(1).startswith("/etc/nginx/conf.d/") and m.group(1).endswith(".conf"),
+              "compose nginx: nginx.conf is included in the http{} context", m and m.group(1))
+        check(re.search(r"^FROM debian:bookworm", text, re.M) is not None,
+              "compose nginx: built from a Debian image", "")
     dep = ng.get("depends_on", {})
     check(isinstance(dep, dict) and sorted(dep) == sorted(daeds) and
           all(d.get("condition") == "service_healthy" for d in dep.values()),
