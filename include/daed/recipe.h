@@ -27,6 +27,7 @@
 #include "daed/error.h"
 #include "daed/loss.h"
 #include "daed/optim.h"
+#include "daed/photonoise.h"
 
 #define DAE_RECIPE_PATH_MAX 1024
 #define DAE_RECIPE_MAX_BYTES (4u << 20) /* a recipe file larger than this is refused */
@@ -71,11 +72,17 @@ typedef struct dae_recipe {
      * clipped when quantize (PHOTOS.md add_noise). An epoch is per_epoch patches.
      * Validation: val_count fixed crops of the validation photos (data.val; "" = of the
      * training photos) with fixed noise at sigmas spread evenly over the range. The
-     * "corruption" field is not used in this mode. */
+     * "corruption" field is not used in this mode.
+     * patches.noise (photonoise.h JSON form) replaces that Gaussian noise by a weighted set
+     * of noise kinds (gaussian, camera, correlated, a jpeg step) drawn per patch; the
+     * validation crops then draw theirs from the same set with their own fixed generator.
+     * Absent or [] = the sigma range above, exactly as before. */
     struct {
         int size, per_epoch, val_count;
         double sigma_min, sigma_max;      /* 0-255 scale */
         int quantize, augment;
+        dae_photonoise_set noise;         /* n 0: none (sigma_min..sigma_max Gaussian) */
+        char *noise_json;                 /* owned: its JSON text, NULL when none */
     } patches;
 
     char *model_json;                     /* owned: the "model" object as JSON text */
