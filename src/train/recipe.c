@@ -128,7 +128,8 @@ static const field fields[] = {
      "\"p\":0.3,\"quality\":[60,95]}]; [] = Gaussian of sigma_min..sigma_max"},
     {"patches.val_count", T_INT, R(patches.val_count), 0, "512", 1, 1000000, NULL,
      "fixed validation crops (of data.val's photos, or of the training photos when it is "
-     "empty) with fixed noise at sigmas spread over the range"},
+     "empty) with fixed noise at sigmas spread over the range (with patches.noise: drawn "
+     "from that set by a fixed generator)"},
 
     {"model", T_MODEL, 0, 0, default_model, 0, 0, NULL,
      "architecture (model-file config form: input, encoder, decoder, residual); default: "
