@@ -52,9 +52,16 @@ START_TEST(test_parse_and_json)
     parse_ok(j, &back);
     ck_assert_int_eq(memcmp(&s, &back, sizeof s), 0);
     free(j);
-    parse_ok("[{\"type\":\"camera\",\"shot\":0.01,\"read_jitter\":0,\"demosaic\":\"bilinear\"}]",
-             &s);
+    parse_ok("[{\"type\":\"camera\",\"shot\":0.01,\"read_jitter\":0,\"demosaic\":\"bilinear\","
+             "\"chroma\":[0.25,0.5]}]", &s);
     ck_assert_int_eq(s.m[0].demosaic, DAE_DEMOSAIC_BILINEAR);
+    ck_assert_float_eq(s.m[0].cut_lo, 0.5f);
+    ck_assert_float_eq(s.m[0].cut_hi, 0.75f);
+    j = dae_photonoise_set_json(&s);
+    ck_assert_ptr_nonnull(strstr(j, "\"chroma\":[0.25,0.5]"));
+    parse_ok(j, &back);
+    ck_assert_int_eq(memcmp(&s, &back, sizeof s), 0);
+    free(j);
     ck_assert_int_eq(s.jpeg_qhi, 0);
     ck_assert_int_eq(dae_photonoise_sigma_range(&s, &lo, &hi), 0);
 }
@@ -80,6 +87,7 @@ START_TEST(test_parse_errors)
         {"[{\"type\":\"camera\",\"sigma\":5}]", "(camera).sigma: unknown key"},
         {"[{\"type\":\"camera\",\"read_jitter\":-1}]", "(camera).read_jitter"},
         {"[{\"type\":\"camera\",\"demosaic\":\"nearest\"}]", "\"malvar\" or \"bilinear\""},
+        {"[{\"type\":\"camera\",\"chroma\":[0.5,1.5]}]", "(camera).chroma"},
         {"[{\"type\":\"correlated\",\"width\":1}]", "(correlated): missing \"sigma\""},
         {"[{\"type\":\"correlated\",\"sigma\":5,\"width\":9}]", "(correlated).width"},
         {"[{\"type\":\"correlated\",\"sigma\":5,\"per_channel\":1}]", "true or false"},
@@ -335,6 +343,20 @@ START_TEST(test_camera_statistics)
     }
     double rg = num / sqrt(dr * dg);
     ck_assert_msg(rg > 0.05, "R-G noise correlation %g", rg); /* measured 0.12-0.14 */
+    /* chroma 0.2: mostly luminance noise, the channels move together */
+    m.cut_lo = m.cut_hi = 0.8f;
+    num = dr = dg = 0;
+    for (int k = 0; k < 10; k++) {
+        dae_photonoise_apply_member(g, &r, &m, clean, 0, x, &level);
+        for (size_t i = 0; i < hw; i++) {
+            double a = x[i] - 0.5, b = x[hw + i] - 0.5;
+            num += a * b;
+            dr += a * a;
+            dg += b * b;
+        }
+    }
+    double rg2 = num / sqrt(dr * dg);
+    ck_assert_msg(rg2 > 0.6 && rg2 > rg + 0.3, "R-G noise correlation %g at chroma 0.2", rg2);
     free(clean);
     free(x);
     dae_photonoise_free(g);

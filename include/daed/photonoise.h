@@ -12,7 +12,7 @@
  *             x + sigma/255 * N(0,1) per value: i.i.d. noise, today's patch noise. With
  *             quantize it is exactly dae_photo_add_noise (rounded to 8 bits, clipped).
  * camera      shot (log-uniform, default [0.0001, 0.012]), read_jitter (0.26),  RMS
- *             demosaic ("malvar" | "bilinear")
+ *             demosaic ("malvar" | "bilinear"), chroma ([1, 1])
  *             Real camera noise by "unprocessing" (Brooks et al., CVPR 2019): the sRGB
  *             patch goes back to linear camera raw (inverse smoothstep tone curve, gamma 2.2
  *             inverse, a random camera colour matrix: a convex combination of four
@@ -30,7 +30,10 @@
  *             clean signal keeps its detail, so the clean patch stays the exact target (the
  *             training photos already went through a camera's demosaicing). Gray patches run
  *             the pipeline with R = G = B and keep the BT.709 luma of the noisy result
- *             (0.2125 R + 0.7154 G + 0.0721 B, as photo.h). The level is the RMS of
+ *             (0.2125 R + 0.7154 G + 0.0721 B, as photo.h). chroma < 1 models a
+ *             camera's chroma noise reduction: of the final sRGB noise d, the part off
+ *             its BT.709 luma Y is scaled, d' = Y + chroma (d - Y) (colour patches; a
+ *             factor drawn per patch; 0 = luminance noise only). The level is the RMS of
  *             (noisy - clean) over the patch, on the 0-255 scale, before any JPEG step.
  * correlated  sigma (0-255), width (blur sigma in pixels, default [0.5, 1.5], at most 4),
  *             per_channel (true)                                               sigma
@@ -90,6 +93,9 @@ typedef struct dae_pnoise {
     float width_lo, width_hi; /* correlated: blur sigma in pixels */
     int per_channel;         /* correlated: 1 = an independent field per channel */
     float read_jitter;       /* camera: standard deviation of log(read) around the line */
+    float cut_lo, cut_hi;    /* camera: removed fraction of the noise's chroma part, i.e.
+                                1 - the JSON "chroma" (0 = none, so a zeroed member keeps
+                                all of it) */
     dae_demosaic_kind demosaic; /* camera */
 } dae_pnoise;
 
@@ -127,8 +133,8 @@ dae_photonoise *dae_photonoise_create(const dae_photonoise_set *set, int c, int 
                                       dae_error *err);
 void dae_photonoise_free(dae_photonoise *g);
 
-/* noisy = clean (c,h,w as created) with noise drawn from the set with r (see above);
- * clean and noisy must not overlap. *level = the patch's nominal noise level on the
+/* noisy = clean (c,h,w as created) with noise drawn from the set with r (see above; an
+ * empty set is gaussian of sigma 0); clean and noisy must not overlap. *level = the patch's nominal noise level on the
  * 0-255 scale. Allocates nothing. Fails only if the JPEG codec does (DAE_EINTERNAL). */
 int dae_photonoise_apply(dae_photonoise *g, dae_rng *r, const float *clean, int quantize,
                          float *noisy, double *level, dae_error *err);

@@ -94,6 +94,13 @@ static int parse_key(dae_pnoise *m, const cJSON *it, const char *what, int *know
     if (m->kind == DAE_PNOISE_CAMERA && strcmp(k, "shot") == 0)
         return parse_range(it, what, DAE_PNOISE_MIN_SHOT, DAE_PNOISE_MAX_SHOT, 0, &m->lo, &m->hi,
                            err);
+    if (m->kind == DAE_PNOISE_CAMERA && strcmp(k, "chroma") == 0) {
+        float lo, hi;
+        int rc = parse_range(it, what, 0, 1, 0, &lo, &hi, err);
+        m->cut_lo = 1.0f - hi;
+        m->cut_hi = 1.0f - lo;
+        return rc;
+    }
     if (m->kind == DAE_PNOISE_CAMERA && strcmp(k, "read_jitter") == 0)
         return parse_number(it, what, 0, DAE_PNOISE_MAX_JITTER, &m->read_jitter, err);
     if (m->kind == DAE_PNOISE_CAMERA && strcmp(k, "demosaic") == 0) {
@@ -111,7 +118,7 @@ static int parse_key(dae_pnoise *m, const cJSON *it, const char *what, int *know
 }
 
 static const char *const kind_keys[] = {"type, weight or sigma",
-                                        "type, weight, shot, read_jitter or demosaic",
+                                        "type, weight, shot, read_jitter, demosaic or chroma",
                                         "type, weight, sigma, width or per_channel"};
 
 /* The JPEG post-step member: p and quality. */
@@ -260,6 +267,7 @@ char *dae_photonoise_set_json(const dae_photonoise_set *set)
             cJSON_AddNumberToObject(o, "read_jitter", tidy(m->read_jitter));
             cJSON_AddStringToObject(o, "demosaic", m->demosaic == DAE_DEMOSAIC_MALVAR
                                                        ? "malvar" : "bilinear");
+            add_range(o, "chroma", 1.0f - m->cut_hi, 1.0f - m->cut_lo);
         } else if (m->kind == DAE_PNOISE_CORRELATED) {
             add_range(o, "width", m->width_lo, m->width_hi);
             cJSON_AddBoolToObject(o, "per_channel", m->per_channel);
@@ -419,6 +427,7 @@ typedef struct camera {
     double rgb2cam[3][3], cam2rgb[3][3];
     double inv_gain[3], gain[3]; /* raw = cam * inv_gain; forward gains undo it */
     double shot, read;           /* variance = shot * raw + read */
+    float chroma;                /* kept fraction of the sRGB noise's chroma part */
 } camera;
 
 static void mat3_mul(double out[3][3], const double a[3][3], const double b[3][3])
@@ -484,6 +493,7 @@ static void draw_camera(dae_rng *r, const dae_pnoise *m, camera *cam)
     double log_read = 2.18 * log_shot + 1.2 + m->read_jitter * dae_rng_normal(r);
     cam->shot = exp(log_shot);
     cam->read = exp(log_read);
+    cam->chroma = 1.0f - (float)draw(r, m->cut_lo, m->cut_hi);
 }
 
 /* ---- camera: mosaic, demosaic ---- */
@@ -556,6 +566,19 @@ static void demosaic_px(const float *p, int W, int site, int y_odd, int malvar, 
 
 /* ---- camera: the pipeline ---- */
 
+/* d = noisy - clean per pixel becomes Y + k (d - Y), Y its BT.709 luma; clipped. */
+static void reduce_chroma(float *noisy, const float *clean, size_t hw, float k)
+{
+    for (size_t i = 0; i < hw; i++) {
+        float d0 = noisy[i] - clean[i], d1 = noisy[hw + i] - clean[hw + i];
+        float d2 = noisy[2 * hw + i] - clean[2 * hw + i];
+        float y = 0.2125f * d0 + 0.7154f * d1 + 0.0721f * d2;
+        noisy[i] = clamp01(clean[i] + y + k * (d0 - y));
+        noisy[hw + i] = clamp01(clean[hw + i] + y + k * (d1 - y));
+        noisy[2 * hw + i] = clamp01(clean[2 * hw + i] + y + k * (d2 - y));
+    }
+}
+
 static double camera_noise(dae_photonoise *g, dae_rng *r, const dae_pnoise *m,
                            const float *clean, int quantize, float *noisy)
 {
@@ -605,6 +628,8 @@ static double camera_noise(dae_photonoise *g, dae_rng *r, const dae_pnoise *m,
     if (g->c == 1)
         for (size_t i = 0; i < hw; i++)
             noisy[i] = 0.2125f * out[i] + 0.7154f * out[hw + i] + 0.0721f * out[2 * hw + i];
+    else if (cam.chroma < 1.0f)
+        reduce_chroma(noisy, clean, hw, cam.chroma);
     size_t n = (size_t)g->c * hw;
     if (quantize)
         dae_photo_quantize(noisy, n);
