@@ -59,6 +59,10 @@ START_TEST(test_parse_and_json)
     ck_assert_float_eq(s.m[0].cut_hi, 0.75f);
     j = dae_photonoise_set_json(&s);
     ck_assert_ptr_nonnull(strstr(j, "\"chroma\":[0.25,0.5]"));
+    free(j);
+    parse_ok("[{\"type\":\"camera\",\"chroma\":[0.2,0.7]}]", &s);
+    j = dae_photonoise_set_json(&s);
+    ck_assert_msg(strstr(j, "\"chroma\":[0.2,0.7]") != NULL, "%s", j);
     parse_ok(j, &back);
     ck_assert_int_eq(memcmp(&s, &back, sizeof s), 0);
     free(j);

@@ -243,6 +243,19 @@ static double tidy(float v)
     return (float)d == v ? d : (double)v;
 }
 
+/* 1 - cut as the shortest decimal c with 1 - (float)c == cut (0.2, not 0.19999998807907104). */
+static double tidy_complement(float cut)
+{
+    char buf[32];
+    for (int prec = 1; prec <= 9; prec++) {
+        snprintf(buf, sizeof buf, "%.*g", prec, 1.0 - (double)cut);
+        double d = strtod(buf, NULL);
+        if (1.0f - (float)d == cut)
+            return d;
+    }
+    return 1.0 - (double)cut;
+}
+
 static void add_range(cJSON *o, const char *key, float lo, float hi)
 {
     if (lo == hi) {
@@ -267,7 +280,14 @@ char *dae_photonoise_set_json(const dae_photonoise_set *set)
             cJSON_AddNumberToObject(o, "read_jitter", tidy(m->read_jitter));
             cJSON_AddStringToObject(o, "demosaic", m->demosaic == DAE_DEMOSAIC_MALVAR
                                                        ? "malvar" : "bilinear");
-            add_range(o, "chroma", 1.0f - m->cut_hi, 1.0f - m->cut_lo);
+            double c_lo = tidy_complement(m->cut_hi), c_hi = tidy_complement(m->cut_lo);
+            if (c_lo == c_hi) {
+                cJSON_AddNumberToObject(o, "chroma", c_lo);
+            } else {
+                cJSON *a = cJSON_AddArrayToObject(o, "chroma");
+                cJSON_AddItemToArray(a, cJSON_CreateNumber(c_lo));
+                cJSON_AddItemToArray(a, cJSON_CreateNumber(c_hi));
+            }
         } else if (m->kind == DAE_PNOISE_CORRELATED) {
             add_range(o, "width", m->width_lo, m->width_hi);
             cJSON_AddBoolToObject(o, "per_channel", m->per_channel);
