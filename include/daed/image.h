@@ -80,6 +80,15 @@ int dae_jpeg_decode(const unsigned char *buf, size_t len, const dae_image_limits
 int dae_jpeg_encode(const float *px, int w, int h, int c, int quality, unsigned char **out,
                     size_t *out_len, dae_error *err);
 
+/* A reusable in-memory JPEG round trip for planes of one size (c = 1 or 3; the trainer's
+ * JPEG noise step): the TurboJPEG handles and byte buffers are allocated once by create;
+ * run replaces px (c,h,w) with decode(encode(px)) at quality 1-100 (colour as YCbCr 4:2:0,
+ * gray as a grayscale JPEG), allocating nothing. Not thread-safe: one per thread. */
+typedef struct dae_jpeg_roundtrip dae_jpeg_roundtrip;
+dae_jpeg_roundtrip *dae_jpeg_roundtrip_create(int w, int h, int c, dae_error *err);
+int dae_jpeg_roundtrip_run(dae_jpeg_roundtrip *j, float *px, int quality, dae_error *err);
+void dae_jpeg_roundtrip_free(dae_jpeg_roundtrip *j);
+
 /* PNG or JPEG by magic bytes; DAE_EFORMAT for anything else. Checks len <= max_bytes. */
 int dae_image_decode(const unsigned char *buf, size_t len, const dae_image_limits *lim,
                      dae_image *out, dae_error *err);

@@ -28,6 +28,7 @@
 #include "daed/error.h"
 #include "daed/loss.h"
 #include "daed/optim.h"
+#include "daed/photonoise.h"
 
 #define DAE_RECIPE_PATH_MAX 1024
 #define DAE_RECIPE_MAX_BYTES (4u << 20) /* a recipe file larger than this is refused */
@@ -73,14 +74,20 @@ typedef struct dae_recipe {
      * clipped when quantize (PHOTOS.md add_noise). An epoch is per_epoch patches.
      * Validation: val_count fixed crops of the validation photos (data.val; "" = of the
      * training photos) with fixed noise at sigmas spread evenly over the range. The
-     * "corruption" field is not used in this mode. A model with a noise-level map
-     * (model.h DAE_MODEL_NOISE_MAP) gets each patch's sigma/255 as its map, or
-     * DAE_NOISE_BLIND with probability blind (validation: every odd crop blind). */
+     * "corruption" field is not used in this mode.
+     * patches.noise (photonoise.h JSON form) replaces that Gaussian noise by a weighted set
+     * of noise kinds (gaussian, camera, correlated, a jpeg step) drawn per patch; the
+     * validation crops then draw theirs from the same set with their own fixed generator.
+     * Absent or [] = the sigma range above, exactly as before.
+     * A model with a noise-level map (model.h DAE_MODEL_NOISE_MAP) gets each patch's level/255
+     * as its map, or DAE_NOISE_BLIND with probability blind (validation: every odd crop blind). */
     struct {
         int size, per_epoch, val_count;
         double sigma_min, sigma_max;      /* 0-255 scale */
         int quantize, augment;
         double blind;                     /* noise-map models: P(map = DAE_NOISE_BLIND) */
+        dae_photonoise_set noise;         /* n 0: none (sigma_min..sigma_max Gaussian) */
+        char *noise_json;                 /* owned: its JSON text, NULL when none */
     } patches;
 
     char *model_json;                     /* owned: the "model" object as JSON text */

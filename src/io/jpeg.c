@@ -176,3 +176,84 @@ done:
     free(jpg);
     return rc;
 }
+
+/* ---- a reusable round trip (training noise) ---- */
+
+struct dae_jpeg_roundtrip {
+    int w, h, c;
+    tjhandle enc, dec;
+    unsigned char *pix; /* (h, w, c) interleaved 8-bit */
+    unsigned char *jpg; /* tjBufSize bytes */
+    unsigned long cap;
+};
+
+dae_jpeg_roundtrip *dae_jpeg_roundtrip_create(int w, int h, int c, dae_error *err)
+{
+    if (w <= 0 || h <= 0 || w > 65500 || h > 65500 || (c != 1 && c != 3)) {
+        dae_error_set(err, DAE_EINVAL, "jpeg round trip: %dx%d with %d channels, expected "
+                      "1..65500 a side and 1 or 3 channels", w, h, c);
+        return NULL;
+    }
+    dae_jpeg_roundtrip *j = calloc(1, sizeof *j);
+    if (!j) {
+        dae_error_set(err, DAE_ENOMEM, "jpeg round trip: out of memory");
+        return NULL;
+    }
+    j->w = w, j->h = h, j->c = c;
+    j->cap = tjBufSize(w, h, c == 1 ? TJSAMP_GRAY : TJSAMP_420);
+    j->enc = tjInitCompress();
+    j->dec = tjInitDecompress();
+    j->pix = malloc((size_t)w * h * c);
+    j->jpg = j->cap != (unsigned long)-1 ? malloc(j->cap) : NULL;
+    if (!j->enc || !j->dec || !j->pix || !j->jpg) {
+        dae_error_set(err, DAE_ENOMEM, "jpeg round trip: cannot allocate the codec for %dx%d",
+                      w, h);
+        dae_jpeg_roundtrip_free(j);
+        return NULL;
+    }
+    return j;
+}
+
+int dae_jpeg_roundtrip_run(dae_jpeg_roundtrip *j, float *px, int quality, dae_error *err)
+{
+    if (quality < 1 || quality > 100)
+        return dae_error_set(err, DAE_EINVAL, "jpeg round trip: quality %d, expected 1-100",
+                             quality);
+    int c = j->c, pf = c == 1 ? TJPF_GRAY : TJPF_RGB;
+    size_t n = (size_t)j->w * j->h;
+    for (int ch = 0; ch < c; ch++) {
+        const float *s = px + ch * n;
+        unsigned char *d = j->pix + ch;
+        for (size_t i = 0; i < n; i++)
+            d[i * c] = quantize(s[i]);
+    }
+    unsigned long len = j->cap;
+    unsigned char *buf = j->jpg;
+    if (tjCompress2(j->enc, j->pix, j->w, 0, j->h, pf, &buf, &len,
+                    c == 1 ? TJSAMP_GRAY : TJSAMP_420, quality, TJFLAG_NOREALLOC))
+        return dae_error_set(err, DAE_EINTERNAL, "jpeg round trip: encode: %s",
+                             tjGetErrorStr2(j->enc));
+    if (tjDecompress2(j->dec, buf, len, j->pix, j->w, 0, j->h, pf, 0))
+        return dae_error_set(err, DAE_EINTERNAL, "jpeg round trip: decode: %s",
+                             tjGetErrorStr2(j->dec));
+    for (int ch = 0; ch < c; ch++) {
+        float *d = px + ch * n;
+        const unsigned char *s = j->pix + ch;
+        for (size_t i = 0; i < n; i++)
+            d[i] = (float)s[i * c] / 255.0f; /* as dae_jpeg_decode */
+    }
+    return DAE_OK;
+}
+
+void dae_jpeg_roundtrip_free(dae_jpeg_roundtrip *j)
+{
+    if (!j)
+        return;
+    if (j->enc)
+        tjDestroy(j->enc);
+    if (j->dec)
+        tjDestroy(j->dec);
+    free(j->pix);
+    free(j->jpg);
+    free(j);
+}

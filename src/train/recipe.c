@@ -22,8 +22,10 @@ typedef enum {
     T_BOOL,   /* int 0/1 */
     T_TASKS,  /* unsigned task bits + tasks_json */
     T_MODEL,  /* JSON object -> model_json */
-    T_CORRUPT /* JSON array/object or a PROTOCOL task name -> a dae_corruption_set at off and
-               * its JSON text (char *) at offset size */
+    T_CORRUPT, /* JSON array/object or a PROTOCOL task name -> a dae_corruption_set at off
+                * and its JSON text (char *) at offset size */
+    T_PNOISE   /* JSON array -> a dae_photonoise_set at off and its JSON text (char *, NULL
+                * for []) at offset size */
 } ftype;
 
 typedef struct field {
@@ -126,9 +128,14 @@ static const field fields[] = {
      "models with a noise-level map (model noise_map): probability that a training patch's "
      "map says \"unknown\" (DAE_NOISE_BLIND) instead of its sigma/255; every other "
      "validation crop is blind"},
+    {"patches.noise", T_PNOISE, R(patches.noise), R(patches.noise_json), "[]", 0, 0, NULL,
+     "photo patches: noise set drawn per patch instead of the sigma range (photonoise.h: "
+     "gaussian, camera, correlated, jpeg), e.g. [{\"type\":\"camera\"},{\"type\":\"jpeg\","
+     "\"p\":0.3,\"quality\":[60,95]}]; [] = Gaussian of sigma_min..sigma_max"},
     {"patches.val_count", T_INT, R(patches.val_count), 0, "512", 1, 1000000, NULL,
      "fixed validation crops (of data.val's photos, or of the training photos when it is "
-     "empty) with fixed noise at sigmas spread over the range"},
+     "empty) with fixed noise at sigmas spread over the range (with patches.noise: drawn "
+     "from that set by a fixed generator)"},
 
     {"model", T_MODEL, 0, 0, default_model, 0, 0, NULL,
      "architecture (model-file config form: input, encoder, decoder, residual, noise_map); "
@@ -352,6 +359,20 @@ static int set_field(dae_recipe *r, const field *f, const cJSON *v, dae_error *e
         *json = dae_corruption_set_json(set);
         return *json ? DAE_OK : dae_error_set(err, DAE_ENOMEM, "%s: out of memory", f->key);
     }
+    case T_PNOISE: {
+        dae_photonoise_set *set = (dae_photonoise_set *)((char *)r + f->off);
+        char **json = (char **)((char *)r + f->size);
+        free(*json);
+        *json = NULL;
+        if (cJSON_IsArray(v) && cJSON_GetArraySize(v) == 0) {
+            memset(set, 0, sizeof *set);
+            return DAE_OK;
+        }
+        if (dae_photonoise_set_from_cjson(v, set, err))
+            return dae_error_prefix(err, "patches.");
+        *json = dae_photonoise_set_json(set);
+        return *json ? DAE_OK : dae_error_set(err, DAE_ENOMEM, "%s: out of memory", f->key);
+    }
     }
     return dae_error_set(err, DAE_EINTERNAL, "%s: unknown field type", f->key);
 }
@@ -402,7 +423,8 @@ static cJSON *text_to_item(const field *f, const char *s, dae_error *err)
         return a;
     }
     case T_MODEL:
-    case T_CORRUPT: {
+    case T_CORRUPT:
+    case T_PNOISE: {
         cJSON *v = cJSON_Parse(s);
         if (!v && f->type == T_CORRUPT) /* a bare PROTOCOL task name */
             return cJSON_CreateString(s);
@@ -516,6 +538,7 @@ void dae_recipe_free(dae_recipe *r)
     free(r->model_json);
     free(r->corruption_json);
     free(r->target_corruption_json);
+    free(r->patches.noise_json);
     free(r->json);
     free(r);
 }
@@ -627,6 +650,11 @@ dae_recipe *dae_recipe_parse(const char *json, size_t len, const char *what, int
     if (r->patches.size > 0 && r->patches.sigma_min > r->patches.sigma_max) {
         rc = dae_error_set(err, DAE_EINVAL, "patches: sigma_min %g is above sigma_max %g",
                            r->patches.sigma_min, r->patches.sigma_max);
+        goto fail_prefix;
+    }
+    if (r->patches.noise.n > 0 && r->patches.size == 0) {
+        rc = dae_error_set(err, DAE_EINVAL, "patches.noise: only used with photo patches "
+                           "(patches.size > 0)");
         goto fail_prefix;
     }
     if (r->data.color_space != DAE_COLOR_RGB && r->data.channels != 3) {

@@ -20,6 +20,7 @@
 #include "daed/metrics.h"
 #include "daed/optim.h"
 #include "daed/photo.h"
+#include "daed/photonoise.h"
 #include "daed/rng.h"
 #include "daed/safetensors.h"
 
@@ -36,6 +37,10 @@ struct dae_trainer {
     const dae_photoset *photos;     /* patch mode: the training photos (borrowed) */
     dae_dataset *own_val;           /* patch mode: the fixed validation crops (owned) */
     float *val_noisy;               /* patch mode: their noisy inputs (owned) */
+    float *val_level;               /* patch mode: their nominal noise levels, 0-255 (owned) */
+    dae_photonoise *noise;          /* patch mode with patches.noise: the generator, or NULL */
+    float *level;                   /* (B) patch mode: each batch patch's nominal noise level
+                                       on the 0-255 scale (for a noise-level map input) */
     int n_train;                    /* training images, or photos in patch mode */
     long long epoch_samples;        /* samples (images or patches) per epoch */
     const char *unit;               /* "img" or "patches" in the progress line */
@@ -252,6 +257,9 @@ void dae_trainer_free(dae_trainer *t)
     free(t->window);
     dae_dataset_free(t->own_val);
     free(t->val_noisy);
+    free(t->val_level);
+    dae_photonoise_free(t->noise);
+    free(t->level);
     free(t);
 }
 
@@ -310,27 +318,36 @@ fail:
     return NULL;
 }
 
-/* One pair of patch mode: a random clean crop of src and its noisy copy (sigma sg on the
- * 0-255 scale; sg < 0: drawn from the recipe's range after the crop), both in the model's
- * colour space; with data.per_channel, plane ch of them (ch < 0: a random plane). Returns
- * the patch's noise level (sigma on the 0-255 scale). */
-static double photo_pair(dae_trainer *t, const dae_photoset *src, dae_rng *rng, int augment,
-                         double sg, int ch, float *clean, float *noisy)
+/* One pair of patch mode: a random clean crop of src and its noisy copy, both in the
+ * model's colour space; with data.per_channel, plane ch of them (ch < 0: a random plane).
+ * The noise: with patches.noise, drawn from that set (sg unused); without, Gaussian of
+ * sigma sg on the 0-255 scale (sg < 0: drawn from the recipe's range after the crop).
+ * *level = the patch's nominal noise level (0-255 scale, photonoise.h). */
+static int photo_pair(dae_trainer *t, const dae_photoset *src, dae_rng *rng, int augment,
+                      double sg, int ch, float *clean, float *noisy, float *level,
+                      dae_error *err)
 {
     const dae_recipe *r = t->r;
     int P = r->patches.size;
     size_t pp = (size_t)P * P, n = pp * (size_t)src->c;
     float *c = t->patch3 ? t->patch3 : clean, *x = t->patch3 ? t->patch3 + n : noisy;
     dae_photoset_sample_patch(src, rng, P, augment, c);
-    if (sg < 0)
-        sg = r->patches.sigma_min +
-             (r->patches.sigma_max - r->patches.sigma_min) * dae_rng_uniform_d(rng);
-    if (r->patches.quantize) {
-        dae_photo_add_noise(rng, c, n, (float)sg, x);
+    if (t->noise) {
+        int rc = dae_photonoise_apply(t->noise, rng, c, r->patches.quantize, x, &sg, err);
+        if (rc)
+            return rc;
     } else {
-        for (size_t i = 0; i < n; i++)
-            x[i] = c[i] + (float)(sg / 255.0) * dae_rng_normal(rng);
+        if (sg < 0)
+            sg = r->patches.sigma_min +
+                 (r->patches.sigma_max - r->patches.sigma_min) * dae_rng_uniform_d(rng);
+        if (r->patches.quantize) {
+            dae_photo_add_noise(rng, c, n, (float)sg, x);
+        } else {
+            for (size_t i = 0; i < n; i++)
+                x[i] = c[i] + (float)(sg / 255.0) * dae_rng_normal(rng);
+        }
     }
+    *level = (float)sg;
     if (src->c == 3) {
         dae_color_to_space(c, pp, (dae_color_space)r->data.color_space);
         dae_color_to_space(x, pp, (dae_color_space)r->data.color_space);
@@ -343,7 +360,7 @@ static double photo_pair(dae_trainer *t, const dae_photoset *src, dae_rng *rng, 
         memcpy(clean, c + (size_t)ch * pp, pp * sizeof *clean);
         memcpy(noisy, x + (size_t)ch * pp, pp * sizeof *noisy);
     }
-    return sg;
+    return DAE_OK;
 }
 
 /* A noise-map model's input in: its map plane (after the image's) set to the patch's level
@@ -355,9 +372,9 @@ static void set_noise_map(const dae_trainer *t, float *in, double sigma, int bli
                              blind ? DAE_NOISE_BLIND : dae_noise_level(sigma));
 }
 
-/* The fixed validation crops of patch mode and their noisy inputs: crop k gets sigma
- * lo + (hi-lo)(k+0.5)/n (per channel: plane k mod 3), all from one generator seeded by the
- * recipe's seed. */
+/* The fixed validation crops of patch mode and their noisy inputs, all from one generator
+ * seeded by the recipe's seed: crop k gets sigma lo + (hi-lo)(k+0.5)/n (per channel: plane
+ * k mod 3), or with patches.noise whatever that set draws. */
 static int make_val_crops(dae_trainer *t, const dae_photoset *src, dae_error *err)
 {
     const dae_recipe *r = t->r;
@@ -365,7 +382,8 @@ static int make_val_crops(dae_trainer *t, const dae_photoset *src, dae_error *er
     t->own_val = dae_dataset_create(n, t->img.c, P, P, 0, err);
     if (!t->own_val)
         return err ? err->code : DAE_ENOMEM;
-    if (!(t->val_noisy = alloc_floats((size_t)n, t->in_n, err, "validation input")))
+    if (!(t->val_noisy = alloc_floats((size_t)n, t->in_n, err, "validation input")) ||
+        !(t->val_level = alloc_floats((size_t)n, 1, err, "validation levels")))
         return err->code;
     dae_rng rng;
     dae_rng_seed(&rng, r->seed ^ VAL_SEED_XOR);
@@ -373,8 +391,11 @@ static int make_val_crops(dae_trainer *t, const dae_photoset *src, dae_error *er
         double sg = r->patches.sigma_min +
                     (r->patches.sigma_max - r->patches.sigma_min) * (k + 0.5) / n;
         float *in = t->val_noisy + k * t->in_n;
-        photo_pair(t, src, &rng, 0, sg, k % src->c, dae_dataset_sample(t->own_val, k), in);
-        set_noise_map(t, in, sg, k % 2 == 1);
+        int rc = photo_pair(t, src, &rng, 0, sg, k % src->c, dae_dataset_sample(t->own_val, k),
+                            in, t->val_level + k, err);
+        if (rc)
+            return dae_error_prefix(err, "validation crop %d: ", k);
+        set_noise_map(t, in, t->val_level[k], k % 2 == 1);
     }
     return DAE_OK;
 }
@@ -419,6 +440,13 @@ dae_trainer *dae_trainer_create_photos(const dae_recipe *r, const dae_photoset *
     if (r->data.per_channel &&
         !(t->patch3 = alloc_floats(2 * (size_t)train->c, (size_t)P * P, err, "patches")))
         goto fail;
+    if (!(t->level = alloc_floats((size_t)r->batch_size, 1, err, "noise levels")))
+        goto fail;
+    if (r->patches.noise.n > 0 &&
+        !(t->noise = dae_photonoise_create(&r->patches.noise, train->c, P, P, err))) {
+        dae_error_prefix(err, "patches.noise: ");
+        goto fail;
+    }
     if (finish_create(t, err)) /* first: the validation inputs take the model's shape */
         goto fail;
     if (make_val_crops(t, val ? val : train, err))
@@ -667,16 +695,21 @@ static void fill_batch(dae_trainer *t, const dae_dataset *ds, const int *idx, in
     }
 }
 
-/* Patch mode: B random clean crops (targets) and their noisy copies (inputs). */
-static void fill_photo_batch(dae_trainer *t, int B)
+/* Patch mode: B random clean crops (targets), their noisy copies (inputs) and their noise
+ * levels (t->level). */
+static int fill_photo_batch(dae_trainer *t, int B, dae_error *err)
 {
     for (int b = 0; b < B; b++) {
         float *in = t->in + (size_t)b * t->in_n;
-        double sg = photo_pair(t, t->photos, &t->crng, t->r->patches.augment, -1, -1,
-                               t->target + (size_t)b * t->out_n, in);
+        int rc = photo_pair(t, t->photos, &t->crng, t->r->patches.augment, -1, -1,
+                            t->target + (size_t)b * t->out_n, in, t->level + b, err);
+        if (rc)
+            return rc;
         if (t->m->noise_map)
-            set_noise_map(t, in, sg, dae_rng_uniform_d(&t->crng) < t->r->patches.blind);
+            set_noise_map(t, in, t->level[b],
+                          dae_rng_uniform_d(&t->crng) < t->r->patches.blind);
     }
+    return DAE_OK;
 }
 
 /* Forward, objective, backward, update. *obj = loss + penalties, *mse = reconstruction
@@ -1115,12 +1148,14 @@ int dae_trainer_run(dae_trainer *t, const dae_train_options *o, dae_error *err)
         while (t->step_in_epoch < t->steps_per_epoch) {
             long long pos = (long long)t->step_in_epoch * bs;
             int B = n - pos < bs ? (int)(n - pos) : bs;
+            int rc = DAE_OK;
             if (t->photos)
-                fill_photo_batch(t, B);
+                rc = fill_photo_batch(t, B, err);
             else
                 fill_batch(t, t->train, t->perm + pos, 0, B, &t->crng, 1);
             double obj, mse;
-            int rc = train_step(t, B, &obj, &mse, err);
+            if (!rc)
+                rc = train_step(t, B, &obj, &mse, err);
             if (rc)
                 return dae_error_prefix(err, "epoch %d step %d: ", t->epoch + 1,
                                         t->step_in_epoch + 1);
@@ -1296,11 +1331,16 @@ int dae_trainer_save_model(dae_trainer *t, const char *path, const dae_calibrati
     cJSON *corr = cJSON_CreateObject();
     if (t->photos) {
         /* the photo noise, and what a server needs to feed the model */
+        /* with a noise set: the range of its gaussian/correlated sigmas, and the set */
+        double lo = r->patches.sigma_min, hi = r->patches.sigma_max;
+        dae_photonoise_sigma_range(&r->patches.noise, &lo, &hi);
         cJSON_AddStringToObject(corr, "type", "gaussian255");
         cJSON *sg = cJSON_AddArrayToObject(corr, "sigma");
-        cJSON_AddItemToArray(sg, cJSON_CreateNumber(r->patches.sigma_min));
-        cJSON_AddItemToArray(sg, cJSON_CreateNumber(r->patches.sigma_max));
+        cJSON_AddItemToArray(sg, cJSON_CreateNumber(lo));
+        cJSON_AddItemToArray(sg, cJSON_CreateNumber(hi));
         cJSON_AddBoolToObject(corr, "quantize", r->patches.quantize);
+        if (r->patches.noise_json)
+            cJSON_AddItemToObject(corr, "noise", cJSON_Parse(r->patches.noise_json));
         if (t->photos->c == 3)
             cJSON_AddStringToObject(cfg, "color_space",
                                     dae_color_space_name((dae_color_space)r->data.color_space));
@@ -1468,6 +1508,9 @@ int dae_train_main(const dae_recipe *r, const char *resume_path, const dae_train
             logf_(o, "dae-train: noise-level map input: each patch's sigma/255, blind (%g) with "
                   "probability %g; every other validation crop blind\n",
                   (double)DAE_NOISE_BLIND, r->patches.blind);
+        if (r->patches.noise_json)
+            logf_(o, "dae-train: patch noise (instead of the sigma range): %s\n",
+                  r->patches.noise_json);
     } else {
         all = load_set(r->data.train, r, r->data.limit, err);
         if (!all) {

@@ -2,7 +2,8 @@
 # train_photos.sh — dae-train in photo-patch mode: a tiny residual denoiser on random patches
 # of a folder of colour photos, in the opponent space one channel at a time
 # (data.per_channel), then served the way its config says (dae-model run on a colour PNG);
-# the same on gray photos; per_channel without colour photos refused with a reason.
+# the same on gray photos; a patches.noise set (camera, correlated, JPEG) from the command
+# line; per_channel without colour photos refused with a reason.
 source "$(dirname "$0")/lib.bash"
 
 mkdir -p "$T/rgb" "$T/gray"
@@ -68,6 +69,25 @@ grep -q "noise-level map input" "$T/ffd.log" && ok "log names the noise-level ma
     "$B/dae-model" run "$T/runs/x/ffd.safetensors" "$T/in1.png" "$T/blind.png" &&
     [ "$(png_size "$T/s30.png")" = "30 20" ] && ok "noise-map model runs with and without --sigma" ||
     fail "dae-model run on the noise-map model"
+# a noise set from the command line: every kind, the JPEG step on every patch
+noise='[{"type":"gaussian","sigma":[0,75]},{"type":"camera"},{"type":"correlated","sigma":[0,50]},{"type":"jpeg","p":1,"quality":[60,95]}]'
+recipe "$T/n.json" "$T/rgb" 3 ', "color_space": "opponent", "per_channel": true'
+if "$B/dae-train" "$T/n.json" --patches.noise "$noise" >"$T/n.log" 2>&1; then
+    ok "training with a noise set runs"
+else
+    fail "noise-set training failed: $(tail -3 "$T/n.log")"
+fi
+grep -q 'patch noise.*"type":"camera","shot":\[0.0001,0.012\]' "$T/n.log" &&
+    ok "log prints the noise set with its defaults" || fail "log: $(head -3 "$T/n.log")"
+grep -aq '\\"noise\\":\[{\\"type\\":\\"gaussian\\"' "$T/out.safetensors" &&
+    ok "model file records the noise set" || fail "no noise set in the model file"
+if "$B/dae-train" "$T/n.json" --patches.noise '[{"type":"camera","iso":3}]' >"$T/nb.log" 2>&1
+then
+    fail "unknown camera key accepted"
+else
+    grep -q 'patches.noise\[0\] (camera).iso: unknown key' "$T/nb.log" &&
+        ok "unknown noise key refused with its name" || fail "$(tail -2 "$T/nb.log")"
+fi
 
 recipe "$T/bad.json" "$T/gray" 1 ', "per_channel": true'
 if "$B/dae-train" "$T/bad.json" >"$T/bad.log" 2>&1; then
