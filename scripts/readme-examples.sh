@@ -85,6 +85,7 @@ ex 'curl -s http://localhost:8080/openapi.yaml | head -3'
 section "models"
 ex "curl -s http://localhost:8080/v1/models | jq -c '.models[] | [.name, .tasks, .input]'"
 ex "curl -s http://localhost:8080/v1/models | jq -c .defaults"
+ex "curl -s http://localhost:8080/v1/models | jq -c .denoise_defaults"
 ex "curl -s http://localhost:8080/v1/models/fmnist-denoise | jq -c '{name, tasks, input, parameters, file_bytes, calibration: .calibration.score, keys: keys}'"
 
 section "denoise, inpaint, superres (PNG in, PNG out)"
@@ -93,10 +94,12 @@ ex "curl -s --data-binary @noisy.png -H 'Accept: application/json' 'http://local
 ex "curl -s --data-binary @holes.png http://localhost:8080/v1/inpaint -o inpainted.png -w '%{http_code} %{content_type} %{size_download} bytes\n'"
 ex "curl -s --data-binary @small.png http://localhost:8080/v1/superres -o big.png -w '%{http_code} %{content_type} %{size_download} bytes\n' && file big.png"
 ex "curl -s --data-binary @rgb.png -H 'Accept: image/jpeg' 'http://localhost:8080/v1/denoise?model=photo-denoise-rgb' -o rgb.jpg -w '%{http_code} %{content_type} %{size_download} bytes\n'"
+ex "curl -s -o /dev/null -D - --data-binary @rgb.png http://localhost:8080/v1/denoise | grep -i '^x-model' | tr -d '\\r'"
 
 section "JSON bodies and batches"
 ex "curl -s -H 'Content-Type: application/json' -H 'Accept: application/json' -d \"{\\\"png\\\":\\\"\$(base64 -w0 noisy.png)\\\"}\" http://localhost:8080/v1/denoise | jq -c '.image.png = (.image.png[0:24] + \"...\")'"
 ex "jq -n --arg a \"\$(base64 -w0 shoe.png)\" --arg b \"\$(base64 -w0 pullover.png)\" '{images: [{png: \$a}, {png: \$b}]}' > batch.json && curl -s -d @batch.json http://localhost:8080/v1/denoise | jq -c '[.images[] | {width, height, png: (.png[0:16] + \"...\")}]'"
+ex "jq -n '{width: 64, height: 64, channels: 1, pixels: [range(4096) | (. % 8) / 5 - 0.2]}' | curl -s -H 'Accept: application/json' -d @- http://localhost:8080/v1/denoise | jq -c '{model, channels: .image.channels, min: (.image.pixels | min), max: (.image.pixels | max)}'"
 
 section "latent codes"
 ex 'curl -s --data-binary @shoe.png http://localhost:8080/v1/encode'

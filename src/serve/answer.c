@@ -94,6 +94,14 @@ static int output_image(dae_req *r, work *w, int i, dae_image *out, dae_error *e
     return DAE_OK;
 }
 
+/* Image answers hold pixels in [0, 1], as PNG and JPEG store them: JSON inputs may leave
+ * the range (pixels take any finite value) and residual models may overshoot. NaN -> 0. */
+void answer_clip01(float *px, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        px[i] = px[i] > 0 ? (px[i] < 1 ? px[i] : 1) : 0;
+}
+
 /* denoise, inpaint, superres, decode, interpolate: image(s) out. */
 int answer_images(dae_req *r, work *w, dae_error *err)
 {
@@ -122,6 +130,8 @@ int answer_images(dae_req *r, work *w, dae_error *err)
     }
     if (rc != DAE_OK)
         goto out;
+    for (int i = 0; i < n; i++)
+        answer_clip01(imgs[i].px, (size_t)imgs[i].w * imgs[i].h * imgs[i].c);
     int level = r->s->cfg.png_level;
     if (!w->batched && !r->want_json && r->want_jpeg && !r->want_png &&
         r->route->id != DAE_ROUTE_V1_INTERPOLATE) {

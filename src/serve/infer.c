@@ -437,7 +437,6 @@ void infer_run(void *ctx, int worker, dae_job **jobs, int n)
             done[i] = 3;
         }
     int op = jobs[0]->op;
-    dae_entry *e = reqs[0]->entry;
     if (op == OP_INTERPOLATE) {
         for (int i = 0; i < n; i++) {
             if (done[i])
@@ -450,13 +449,16 @@ void infer_run(void *ctx, int worker, dae_job **jobs, int n)
             done[i] = 1;
         }
     }
-    /* Requests of one input shape run together as one batch (in chunks of max_batch). */
+    /* Requests of one model and input shape run together as one batch (in chunks of
+     * max_batch); the jobs came for one model, but /v1/denoise may have picked another
+     * for what the body held (route.h). */
     for (int i = 0; i < n; i++) {
         if (done[i])
             continue;
         int g = 0;
+        dae_entry *e = reqs[i]->entry;
         for (int k = i; k < n; k++) {
-            if (!done[k] && same_shape(works[k].in, works[i].in)) {
+            if (!done[k] && reqs[k]->entry == e && same_shape(works[k].in, works[i].in)) {
                 group[g] = &works[k];
                 greq[g++] = reqs[k];
                 done[k] = 2;

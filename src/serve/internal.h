@@ -135,6 +135,10 @@ void v1_handle(dae_req *r);
 void v2_handle(dae_req *r);
 /* Pick r's model: ?model= or the task's default. 0 on success, else answered. */
 int v1_pick_model(dae_req *r, unsigned task, const char *name);
+/* /v1/denoise without ?model=: point r at the denoiser for an image of w x h with c
+ * channels (route.h; r->entry holds the default or an earlier pick). Either thread that
+ * owns r. DAE_ESHAPE (err says why) when no model takes it. */
+int v1_denoise_route(dae_req *r, int w, int h, int c, dae_error *err);
 
 /* The model described as JSON (v1.c): summary, or full with file, calibration, config. */
 void model_describe(sbuf *b, const dae_entry *e, int full);
@@ -182,6 +186,8 @@ int parse_request(dae_req *r, work *w, dae_error *err);
 struct cJSON *parse_json_body(dae_req *r, dae_error *err);
 /* answer.c: r's answer from w after the model ran. */
 int answer_images(dae_req *r, work *w, dae_error *err);
+/* Clip n values to [0, 1] in place (NaN to 0): every image answer, and v2 "output". */
+void answer_clip01(float *px, size_t n);
 int answer_encode(dae_req *r, work *w, dae_error *err);
 int answer_score(dae_req *r, work *w, int worker, dae_error *err);
 

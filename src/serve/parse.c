@@ -1,6 +1,7 @@
 /* parse.c — request bodies on the worker side: PNG, JPEG, JSON pixel and base64 images,
  * masks, latent codes; checked against the caps and fitted to the model's input. */
 #include <cjson/cJSON.h>
+#include <float.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -52,7 +53,8 @@ static int json_int(const cJSON *o, const char *key, int max, int *out, dae_erro
     return DAE_OK;
 }
 
-/* Copy a JSON array of n numbers in [lo, hi] into dst. */
+/* Copy a JSON array of n numbers in [lo, hi] into dst (PIXELS: any finite float). */
+#define PIXELS -FLT_MAX, FLT_MAX
 static int json_floats(const cJSON *a, const char *what, size_t n, double lo, double hi,
                        float *dst, dae_error *err)
 {
@@ -62,9 +64,13 @@ static int json_floats(const cJSON *a, const char *what, size_t n, double lo, do
     for (const cJSON *v = a->child; v; v = v->next, i++) {
         if (i >= n)
             return dae_error_set(err, DAE_EINVAL, "\"%s\": more than %zu values", what, n);
-        if (!cJSON_IsNumber(v) || !(v->valuedouble >= lo && v->valuedouble <= hi))
+        if (!cJSON_IsNumber(v) || !(v->valuedouble >= lo && v->valuedouble <= hi)) {
+            if (hi >= FLT_MAX) /* NaN and infinity (1e999 parses to inf), or not a number */
+                return dae_error_set(err, DAE_EINVAL, "\"%s\"[%zu]: expected a finite "
+                                     "number", what, i);
             return dae_error_set(err, DAE_EINVAL, "\"%s\"[%zu]: expected a number in "
                                  "[%g, %g]", what, i, lo, hi);
+        }
         dst[i] = (float)v->valuedouble;
     }
     if (i != n)
@@ -130,7 +136,7 @@ static int json_image(dae_req *r, const cJSON *o, size_t budget, dae_image *im, 
                                  "\"height\", \"channels\") or \"png\" (base64)");
         if (dae_image_alloc(im, w, h, c, 0, err) != DAE_OK)
             return err ? err->code : DAE_ENOMEM;
-        if (json_floats(px, "pixels", (size_t)w * h * c, 0.0, 1.0, im->px, err) != DAE_OK) {
+        if (json_floats(px, "pixels", (size_t)w * h * c, PIXELS, im->px, err) != DAE_OK) {
             dae_image_free(im);
             return DAE_EINVAL;
         }
@@ -392,11 +398,24 @@ out:
     return rc;
 }
 
+/* /v1/denoise without ?model=: the model for the decoded images (route.h), whatever
+ * their encoding: the first image's size, colour if any image is colour. */
+static int route_decoded(dae_req *r, const work *w, dae_error *err)
+{
+    int c = 1;
+    for (int i = 0; i < w->n; i++)
+        if (w->orig[i].c > c)
+            c = w->orig[i].c;
+    return v1_denoise_route(r, w->orig[0].w, w->orig[0].h, c, err);
+}
+
 int parse_request(dae_req *r, work *w, dae_error *err)
 {
     switch (r->route->id) {
     case DAE_ROUTE_V1_DENOISE:
         if (parse_images(r, w, 0, 0, err) != DAE_OK)
+            return err->code;
+        if (!r->model_name[0] && route_decoded(r, w, err) != DAE_OK)
             return err->code;
         if (tiles_radius(r) >= 0)
             return tiles_prepare(r, w, err);

@@ -106,6 +106,9 @@ static enum MHD_Result queue_answer(dae_req *r)
                                 "Bearer realm=\"daed\"");
     if (r->extra_name[0])
         MHD_add_response_header(resp, r->extra_name, r->extra_value);
+    /* the model that computed the answer (v1 and v2; the routing may have picked it) */
+    if (r->job.key && r->entry && r->status >= 200 && r->status < 300)
+        MHD_add_response_header(resp, "X-Model", r->entry->name);
     if (atomic_load(&s->draining))
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
     enum MHD_Result ok = MHD_queue_response(r->conn, (unsigned)r->status, resp);

@@ -183,8 +183,6 @@ static void complete(tiled *t)
         if (t->c == 3)
             for (int i = 0; i < t->w.n; i++)
                 dae_color_from_space(t->w.y + (size_t)i * 3 * plane, plane, t->cs);
-        snprintf(r->extra_name, sizeof r->extra_name, "X-Model");
-        snprintf(r->extra_value, sizeof r->extra_value, "%s", r->entry->name);
         if (answer_images(r, &t->w, &err) != DAE_OK)
             req_fail(r, &err);
     }

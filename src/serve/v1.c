@@ -7,8 +7,8 @@
 #include <time.h>
 
 #include "daed/photo.h"
-#include "daed/tile.h"
 #include "internal.h"
+#include "route.h"
 #include "sbuf.h"
 
 static void answer_sbuf(dae_req *r, int status, const char *type, sbuf *b)
@@ -113,6 +113,38 @@ void model_describe(sbuf *b, const dae_entry *e, int full)
     sb_str(b, "}");
 }
 
+/* "denoise_defaults": the model /v1/denoise picks without ?model= or hints, per kind of
+ * image (route.h): "digits" (the default model's own input size and channels), "gray_photo"
+ * and "color_photo" (1 and 3 channels of a size the default model does not have as its
+ * input); null when no model takes such images. */
+static void denoise_defaults(dae_req *r, sbuf *b, dae_entry **list, int n)
+{
+    dae_server *s = r->s;
+    int t = dae_serve_task_index(DAE_TASK_DENOISE);
+    dae_entry *def = dae_registry_default(s->reg, DAE_TASK_DENOISE, s->cfg.default_model[t]);
+    const dae_model *dm = def ? def->mf->model : NULL;
+    const dae_denoise_want kinds[3] = {
+        {.w = dm ? dm->in_shape.w : 0, .h = dm ? dm->in_shape.h : 0,
+         .c = def ? def->photo.channels : 1},
+        {.c = 1},
+        {.c = 3},
+    };
+    static const char *const names[3] = {"digits", "gray_photo", "color_photo"};
+    sb_str(b, "{");
+    for (int k = 0; k < 3; k++) {
+        const dae_entry *e = dae_denoise_route(list, n, def, &kinds[k], NULL);
+        sb_str(b, k ? "," : "");
+        sb_json_str(b, names[k]);
+        sb_str(b, ":");
+        if (e && (k > 0 || def))
+            sb_json_str(b, e->name);
+        else
+            sb_str(b, "null");
+    }
+    sb_str(b, "}");
+    dae_entry_unref(def);
+}
+
 static void models_list(dae_req *r)
 {
     int n;
@@ -138,7 +170,9 @@ static void models_list(dae_req *r)
             sb_str(&b, "null");
         dae_entry_unref(e);
     }
-    sb_str(&b, "}}\n");
+    sb_str(&b, "},\"denoise_defaults\":");
+    denoise_defaults(r, &b, list, n);
+    sb_str(&b, "}\n");
     dae_registry_release(list, n);
     answer_sbuf(r, 200, "application/json", &b);
 }
@@ -254,21 +288,34 @@ int v1_pick_model(dae_req *r, unsigned task, const char *name)
     return 0;
 }
 
-/* Does the ?sigma= hint (if any) fall in e's trained noise range? Models without a range
- * (not photo models) never match a hint. */
-static int sigma_fits(const dae_req *r, const dae_entry *e)
+int v1_denoise_route(dae_req *r, int w, int h, int c, dae_error *err)
 {
-    return !r->has_sigma ||
-           (e->photo.sigma_hi >= 0 && r->sigma >= e->photo.sigma_lo &&
-            r->sigma <= e->photo.sigma_hi);
+    dae_server *s = r->s;
+    int t = dae_serve_task_index(DAE_TASK_DENOISE);
+    dae_entry *def = dae_registry_default(s->reg, DAE_TASK_DENOISE, s->cfg.default_model[t]);
+    if (!def) { /* unloaded since the request picked it: it stays the default */
+        def = r->entry;
+        dae_entry_ref(def);
+    }
+    int n;
+    dae_entry **list = dae_registry_list(s->reg, &n);
+    dae_denoise_want want = {.w = w, .h = h, .c = c, .has_sigma = r->has_sigma,
+                             .sigma = r->sigma, .resize = r->resize};
+    dae_entry *pick = (dae_entry *)dae_denoise_route(list, n, def, &want, err);
+    if (pick && pick != r->entry) {
+        dae_entry_ref(pick);
+        dae_entry_unref(r->entry);
+        r->entry = pick;
+    }
+    dae_registry_release(list, n);
+    dae_entry_unref(def);
+    return pick ? DAE_OK : err->code;
 }
 
-/* /v1/denoise without ?model=: a PNG or JPEG that is not exactly the default model's
- * nominal size goes to the first loaded denoiser that runs in tiles (any size) for its
- * channel count, photo models before the others, unless the default is such a model already; with a ?sigma= hint, the first
- * such model whose trained range holds it wins over the others. With none, the default
- * keeps it (a fully convolutional default may still take the size); an image that the
- * default cannot take is answered 422 here, naming what is missing. 0 = go on. */
+/* /v1/denoise without ?model=, a PNG or JPEG body: the model for its size and channels from
+ * the header alone (route.h), so the request queues for the model that will run it and an
+ * image no model takes is answered 422 before it is decoded. The worker routes again on
+ * the decoded image (parse.c), as it does for JSON bodies. 0 = go on. */
 static int pick_for_image(dae_req *r)
 {
     int w, h, c;
@@ -278,44 +325,9 @@ static int pick_for_image(dae_req *r)
     if ((size_t)w * (size_t)h > r->s->cfg.max_pixels || w > r->s->cfg.max_side ||
         h > r->s->cfg.max_side)
         return 0; /* too large whatever the model: the decoder answers 413 */
-    const dae_model *dm = r->entry->mf->model;
-    if ((dm->in_shape.h == h && dm->in_shape.w == w) ||
-        (dae_model_tile_radius(dm) >= 0 && r->entry->photo.channels == c &&
-         sigma_fits(r, r->entry)))
-        return 0;
-    int n;
-    dae_entry **list = dae_registry_list(r->s->reg, &n), *pick = NULL, *first = NULL;
-    /* photo models (a trained noise range, photo.h) first: a fully convolutional model
-     * trained on 28x28 digits runs on any size too, but should not take a photo */
-    for (int photo = 1; photo >= 0 && !pick; photo--) {
-        for (int i = 0; i < n && !pick; i++) {
-            const dae_model *m = list[i]->mf->model;
-            if ((list[i]->mf->tasks & DAE_TASK_DENOISE) && list[i]->photo.channels == c &&
-                dae_model_tile_radius(m) >= 0 && (list[i]->photo.sigma_hi >= 0) == photo) {
-                if (!first)
-                    first = list[i];
-                if (sigma_fits(r, list[i]))
-                    pick = list[i];
-            }
-        }
-    }
-    if (!pick) /* no range holds the hint: the model stays blind */
-        pick = dae_model_tile_radius(dm) >= 0 && r->entry->photo.channels == c ? NULL : first;
-    if (pick) {
-        dae_entry_ref(pick);
-        dae_entry_unref(r->entry);
-        r->entry = pick;
-    }
-    dae_registry_release(list, n);
-    if (!pick && !r->resize && dae_model_tile_radius(dm) < 0 &&
-        dae_model_check_input(dm, (dae_shape){dm->in_shape.c, h, w}, NULL) != DAE_OK) {
-        req_error(r, 422, dae_error_name(DAE_ESHAPE), "image %dx%d (%d channel%s) does not "
-                  "fit the default denoise model %s (input %dx%d%s) and no fully "
-                  "convolutional denoise model for %d channel%s is loaded (choose one with "
-                  "?model=, or add ?resize=1)", w, h, c, c == 1 ? "" : "s", r->entry->name,
-                  dm->in_shape.w, dm->in_shape.h,
-                  dm->fully_conv ? ", or multiples of its size_div" : "", c,
-                  c == 1 ? "" : "s");
+    dae_error err = {0};
+    if (v1_denoise_route(r, w, h, c, &err) != DAE_OK) {
+        req_fail(r, &err);
         return -1;
     }
     return 0;

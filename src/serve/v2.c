@@ -1,6 +1,7 @@
 /* v2.c — KServe Open Inference Protocol v2 over HTTP/REST: health, server and model
  * metadata, model readiness, and inference on FP32 tensors (field names as in the spec). */
 #include <cjson/cJSON.h>
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -190,10 +191,13 @@ int v2_prepare(dae_req *r, work *w, dae_error *err)
     }
     size_t i = 0;
     for (const cJSON *v = data->child; v; v = v->next, i++) {
-        if (i >= total || !cJSON_IsNumber(v) || !isfinite(v->valuedouble)) {
+        /* any finite FP32 value (noisy measurements leave [0, 1]); not NaN or infinity
+         * (1e999 parses to inf), nor a double beyond the float range */
+        if (i >= total || !cJSON_IsNumber(v) || !(fabs(v->valuedouble) <= FLT_MAX)) {
             rc = dae_error_set(err, DAE_EINVAL, i >= total
                                ? "inputs[0].data: more than %zu values for the shape"
-                               : "inputs[0].data[%zu]: expected a number", i >= total ? total : i);
+                               : "inputs[0].data[%zu]: expected a finite FP32 number",
+                               i >= total ? total : i);
             goto out;
         }
         w->x[i] = (float)v->valuedouble;
@@ -264,8 +268,10 @@ void v2_finish(dae_req *r, work *w, int worker)
         sb_json_str(&b, w->v2_id);
     }
     sb_str(&b, ",\"outputs\":[");
-    if (w->want_output)
+    if (w->want_output) { /* the reconstruction is an image: [0, 1], as on /v1 */
+        answer_clip01(w->y, (size_t)w->n * shape_vals(w->out));
         tensor_out(&b, "output", w->n, w->out, w->v2_flat, w->y);
+    }
     if (w->want_latent) {
         if (w->want_output)
             sb_str(&b, ",");

@@ -1,0 +1,47 @@
+/* route.h — which denoiser answers an image sent to /v1/denoise without ?model=.
+ *
+ * The choice depends on the decoded image's size and channel count (and the ?sigma= and
+ * ?resize= hints) only, never on how it was sent (PNG, JPEG, JSON pixels or base64): the
+ * same picture picks the same model. The rule, in order (README "Which model answers"):
+ *
+ *  1. the task's default model keeps an image it takes as it is: its channel count, and
+ *     exactly its input size, or any size when it runs in tiles (then a ?sigma= hint must
+ *     fall in its trained range, when it has one);
+ *  2. else the first denoiser by name that runs in tiles (any size) for the image's
+ *     channel count, photo models (a trained noise range) before the others; with a
+ *     ?sigma= hint, the first whose trained range holds it; when no range holds it, the
+ *     default if it runs in tiles for the channel count, else the first;
+ *  3. else a denoiser for the channel count that takes the size as it is (or any size with
+ *     ?resize=1), the default first;
+ *  4. else a gray image goes to the default (converted to its channels; a size it does
+ *     not take is refused unless ?resize=1);
+ *  5. else (a colour image and no colour model takes it) refused: a colour image never
+ *     comes back gray unless ?model= names a gray model.
+ *
+ * Pure: reads the entries, references nothing, thread-safe.
+ */
+#ifndef DAED_SERVE_ROUTE_H
+#define DAED_SERVE_ROUTE_H
+
+#include "daed/error.h"
+#include "daed/registry.h"
+
+typedef struct dae_denoise_want {
+    int w, h;          /* the image's size; 0 x 0: a size no model has as its input size */
+    int c;             /* its channels: 1 gray, 3 colour */
+    int has_sigma;
+    double sigma;      /* ?sigma= hint, 0-255 scale */
+    int resize;        /* ?resize=1 */
+} dae_denoise_want;
+
+/* The entry that answers `want`, from list[0..n) (sorted by name) and the denoise
+ * default def (may be NULL: none loaded). Returns one of them (not referenced: the caller
+ * holds them), or NULL with err set: DAE_ESHAPE and a message saying what is missing. */
+const dae_entry *dae_denoise_route(dae_entry *const *list, int n, const dae_entry *def,
+                                   const dae_denoise_want *want, dae_error *err);
+
+/* Does the ?sigma= hint (if any) fall in e's trained noise range? Models without a range
+ * (not photo models) never match a hint. */
+int dae_denoise_sigma_fits(const dae_denoise_want *want, const dae_entry *e);
+
+#endif
