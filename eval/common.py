@@ -9,6 +9,7 @@ import http.client
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -166,6 +167,8 @@ class Daed:
             die_missing(f"{daed} not found or not executable (make all)")
         if not os.path.isdir(models):
             die_missing(f"models folder {models} not found")
+        # SIGTERM (kill, make interrupted) ends the program through its finally: daed stops too
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
         self.tmp = tempfile.mkdtemp(prefix="daed-eval-")
         port_file = os.path.join(self.tmp, "port")
         self.log = os.path.join(self.tmp, "daed.log")

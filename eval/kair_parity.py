@@ -6,8 +6,9 @@ daed with them reproduces the published Set12 sigma 25 figure.
    models folder (never models/).
 2. Parity: PyTorch's float forward (x - model(x), KAIR's network) against daed's on Set12
    images with sigma 25 float noise (TABLES.md: seed 0, not clipped): `dae-model run --json`
-   on the first --parity images, and daed over HTTP (JSON pixels, ?model=kair-dncnn-25,
-   --precision fp32, in tiles) on every image; the max absolute difference must be <= 1e-4.
+   on the first --parity images (unclipped outputs), and daed over HTTP (JSON pixels,
+   ?model=kair-dncnn-25, --precision fp32, in tiles; its answers are clipped to [0,1], so
+   PyTorch's are too) on every image; the max absolute difference must be <= 1e-4.
 3. PSNR on Set12 at sigma 25: PyTorch, daed float protocol (JSON) and 8-bit protocol (PNG)
    next to the published 30.44 (DnCNN paper; KAIR's own float figure 30.43) and 30.34
    (8-bit, TABLES.md).
@@ -132,7 +133,9 @@ def main():
                 data, _, dt = daed.denoise(common.pixels_json(y), "application/json", q,
                                            accept="application/json")
                 z_h = common.pixels_from_json(json.loads(data)["image"])
-                r.update(maxdiff_http=float(np.max(np.abs(z_h - z_t))), http_seconds=dt,
+                # daed clips image answers to [0, 1]: compare with PyTorch's clipped
+                r.update(maxdiff_http=float(np.max(np.abs(z_h - np.clip(z_t, 0, 1)))),
+                         http_seconds=dt,
                          psnr_float=common.psnr(common.to_u8(z_h), clean))
             except common.DaedError as e:
                 rec["failed"].append(f"{name} float (JSON): {e}")
@@ -168,7 +171,8 @@ def main():
     print(f"\nParity, Set12 sigma {SIGMA} float noise, PyTorch float forward vs daed "
           f"(tolerance {TOL:g}):")
     for key, what in (("maxdiff_dae_model", "dae-model run --json (whole image)"),
-                      ("maxdiff_http", "daed HTTP, JSON pixels, --precision fp32 (tiles)")):
+                      ("maxdiff_http", "daed HTTP, JSON pixels, --precision fp32 (tiles; "
+                                       "both clipped to [0,1])")):
         m, n = worst(key)
         if m is None:
             print(f"  {what}: NOT TESTED (no answer; see the failures below)")
