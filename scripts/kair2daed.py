@@ -162,6 +162,8 @@ def main():
         sigma = float(m.group(1))
     if sigma is not None and not 0 <= sigma <= 255:
         fail(f"--sigma {sigma}: expected 0 to 255")
+    if sigma is not None and sigma == int(sigma):
+        sigma = int(sigma)  # [25, 25] in the config, not [25.0, 25.0]
     lic_path = a.license
     if not lic_path:
         d = os.path.dirname(os.path.abspath(a.pth))
