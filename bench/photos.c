@@ -370,6 +370,44 @@ static void row(const char *name, const double *g, const double *c, const char *
     printf("| %s | %s | %s | %s |\n", name, gs, cs, speed);
 }
 
+/* Which kernel and precision each layer of the model runs for one tile (the input shape
+ * the timings above used): layer, shape in -> out, MFLOP, kernel (layers.h). The
+ * benchmark's workspaces run in fp32 (daed defaults to bf16 where the CPU has it: the
+ * bf16 column says what those layers would take there). */
+static void layer_table(const dae_model *m, dae_shape in)
+{
+    printf("\nKernels per layer, one tile of %dx%d (%d channels in):\n\n", in.w, in.h, in.c);
+    printf("| layer | in -> out | MFLOP | kernel (fp32 workspace) | kernel (bf16 workspace) "
+           "|\n|---|---|---|---|---|\n");
+    for (int i = 0; i < m->n_enc + m->n_dec; i++) {
+        const dae_layer *L = &m->layers[i];
+        dae_shape out;
+        if (dae_model_shape_through(m, in, i, i + 1, &out, NULL))
+            return;
+        char name[64];
+        dae_model_param_name(m, i, 0, name, sizeof name);
+        *strrchr(name, '.') = '\0'; /* "encoder.3" */
+        const char *k32 = "-", *k16 = "-";
+        if (L->kind == DAE_LAYER_CONV2D) {
+            k32 = dae_conv2d_kernel_name(in.h, in.w, L->out_ch, L->k, L->stride, L->pad, 0);
+            k16 = dae_conv2d_kernel_name(in.h, in.w, L->out_ch, L->k, L->stride, L->pad, 1);
+        } else if (L->kind == DAE_LAYER_CONV_T2D) {
+            k32 = dae_conv_t2d_kernel_name(L->k, L->stride, L->pad, L->out_pad, 0);
+            k16 = dae_conv_t2d_kernel_name(L->k, L->stride, L->pad, L->out_pad, 1);
+        }
+        double mf = 0;
+        if (L->kind == DAE_LAYER_CONV2D || L->kind == DAE_LAYER_CONV_T2D)
+            mf = 2.0 * L->in_ch * L->out_ch * L->k * L->k *
+                 (L->kind == DAE_LAYER_CONV2D ? (double)out.h * out.w : (double)in.h * in.w) /
+                 1e6;
+        if (L->kind != DAE_LAYER_ACT)
+            printf("| %s | (%d,%d,%d) -> (%d,%d,%d) | %.1f | %s | %s |\n", name, in.c, in.h,
+                   in.w, out.c, out.h, out.w, mf, k32, k16);
+        in = out;
+    }
+    printf("\n(activations are fused into the convolution before them)\n");
+}
+
 int main(int argc, char **argv)
 {
     const char *model = NULL, *data = "data/photos/test", *train = NULL;
@@ -529,6 +567,8 @@ int main(int argc, char **argv)
         }
         printf("| training (dae-train) | %.0f patches/s | %.0f patches/s | %.2f |\n", pps,
                t_pps, pps / t_pps);
+        int side = r.tile + 2 * r.R;
+        layer_table(m, (dae_shape){m->in_shape.c, side, side});
     }
     runner_free(&r);
     dae_modelfile_free(mf);

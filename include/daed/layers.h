@@ -64,6 +64,12 @@ void dae_conv2d_forward_ex(float *out, const float *in, const float *w, const ui
  * this CPU (see dae_conv2d_forward_ex, dae_conv_t2d_forward_ex). */
 int dae_conv2d_bf16_layer(int k, int s, int p);
 int dae_conv_t2d_bf16_layer(int k, int s, int p, int op);
+/* The kernel a forward of that convolution takes on this CPU for an H x W input (conv2d) and
+ * the precision it runs in when the workspace asks for bf16 (bf16 != 0) or not: "conv3
+ * direct, fp32", "taps, bf16", "taps, fp32", "im2col + sgemm, fp32", ... (a static string;
+ * benchmarks print it next to their timings). */
+const char *dae_conv2d_kernel_name(int H, int W, int OC, int k, int s, int p, int bf16);
+const char *dae_conv_t2d_kernel_name(int k, int s, int p, int op, int bf16);
 void dae_conv2d_backward(float *din, float *dw, float *db, const float *dout, const float *in,
                          const float *w, float *col, int B, int C, int H, int W, int OC,
                          int k, int s, int p);

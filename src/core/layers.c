@@ -632,6 +632,22 @@ int dae_conv_t2d_bf16_layer(int k, int s, int p, int op)
     return use_taps_t(k, s, p, op) && dae_bf16_supported();
 }
 
+const char *dae_conv2d_kernel_name(int H, int W, int OC, int k, int s, int p, int bf16)
+{
+    if (use_conv3(H, W, OC, k, s, p))
+        return "conv3 direct, fp32";
+    if (use_taps(H, W, OC, k, s, p))
+        return bf16 && dae_conv2d_bf16_layer(k, s, p) ? "taps, bf16" : "taps, fp32";
+    return k == 1 && s == 1 && p == 0 ? "sgemm, fp32" : "im2col + sgemm, fp32";
+}
+
+const char *dae_conv_t2d_kernel_name(int k, int s, int p, int op, int bf16)
+{
+    if (!use_taps_t(k, s, p, op))
+        return "col2im + sgemm, fp32";
+    return bf16 && dae_conv_t2d_bf16_layer(k, s, p, op) ? "taps, bf16" : "taps, fp32";
+}
+
 size_t dae_conv_t2d_col_size(int B, int C, int H, int W, int OC, int k, int s, int p, int op)
 {
     size_t P = (size_t)H * W, g = (size_t)conv_group(B, (int)P);
