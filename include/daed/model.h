@@ -33,6 +33,18 @@ typedef struct dae_shape {
     int c, h, w;
 } dae_shape;
 
+/* The number of values of one image of shape s (c * h * w). */
+static inline size_t dae_shape_size(dae_shape s)
+{
+    return (size_t)s.c * (size_t)s.h * (size_t)s.w;
+}
+
+/* 1 when a and b are the same shape, else 0. */
+static inline int dae_shape_eq(dae_shape a, dae_shape b)
+{
+    return a.c == b.c && a.h == b.h && a.w == b.w;
+}
+
 typedef enum {
     DAE_LAYER_LINEAR,     /* in_f -> out_f; input is flattened (c*h*w == in_f) */
     DAE_LAYER_CONV2D,     /* in_ch -> out_ch, kernel k, stride, pad */

@@ -86,15 +86,10 @@ static const char *kind_name(dae_layer_kind k)
     return "?";
 }
 
-static size_t shape_values(dae_shape s)
-{
-    return (size_t)s.c * (size_t)s.h * (size_t)s.w;
-}
-
 static int shape_valid(dae_shape s)
 {
     return s.c >= 1 && s.h >= 1 && s.w >= 1 && s.c <= MAX_FEATURES && s.h <= MAX_DIM &&
-           s.w <= MAX_DIM && shape_values(s) <= MAX_VALUES;
+           s.w <= MAX_DIM && dae_shape_size(s) <= MAX_VALUES;
 }
 
 /* Parameters of one layer, independent of the shapes it will see. */
@@ -170,11 +165,11 @@ static int layer_shape(const dae_layer *L, dae_shape in, dae_shape *out, const c
     long long h = in.h, w = in.w, c = in.c;
     switch (L->kind) {
     case DAE_LAYER_LINEAR:
-        if ((long long)shape_values(in) != L->in_f)
+        if ((long long)dae_shape_size(in) != L->in_f)
             return dae_error_set(err, DAE_ESHAPE,
                                  "%s (linear %d -> %d): input (%d,%d,%d) has %zu features, "
                                  "expected %d",
-                                 name, L->in_f, L->out_f, in.c, in.h, in.w, shape_values(in),
+                                 name, L->in_f, L->out_f, in.c, in.h, in.w, dae_shape_size(in),
                                  L->in_f);
         c = L->out_f;
         h = w = 1;
@@ -213,16 +208,16 @@ static int layer_shape(const dae_layer *L, dae_shape in, dae_shape *out, const c
         w *= 2;
         break;
     case DAE_LAYER_FLATTEN:
-        c = (long long)shape_values(in);
+        c = (long long)dae_shape_size(in);
         h = w = 1;
         break;
     case DAE_LAYER_UNFLATTEN:
-        if (shape_values(in) != shape_values(L->unflat))
+        if (dae_shape_size(in) != dae_shape_size(L->unflat))
             return dae_error_set(err, DAE_ESHAPE,
                                  "%s (unflatten to (%d,%d,%d)): input (%d,%d,%d) has %zu "
                                  "values, expected %zu",
                                  name, L->unflat.c, L->unflat.h, L->unflat.w, in.c, in.h, in.w,
-                                 shape_values(in), shape_values(L->unflat));
+                                 dae_shape_size(in), dae_shape_size(L->unflat));
         *out = L->unflat;
         return DAE_OK;
     case DAE_LAYER_PIXEL_UNSHUFFLE:
@@ -274,7 +269,7 @@ static int add_check(const dae_model *m, int i, int from, const dae_shape *seen,
                              "skip from the encoder cannot run on its own)",
                              name, src, src);
     dae_shape t = seen[j - from];
-    if (t.c != s.c || t.h != s.h || t.w != s.w)
+    if (!dae_shape_eq(t, s))
         return dae_error_set(err, DAE_ESHAPE,
                              "%s (add from %s): input (%d,%d,%d) but %s outputs (%d,%d,%d); "
                              "they must match",
@@ -594,7 +589,7 @@ void dae_model_init_params(dae_model *m, uint64_t seed)
 int dae_model_check_input(const dae_model *m, dae_shape in, dae_error *err)
 {
     dae_shape nom = m->in_shape;
-    if (in.c == nom.c && in.h == nom.h && in.w == nom.w)
+    if (dae_shape_eq(in, nom))
         return DAE_OK;
     if (!m->fully_conv)
         return dae_error_set(err, DAE_ESHAPE, "input shape (%d,%d,%d): expected (%d,%d,%d)",
@@ -707,8 +702,8 @@ static void plan_add(const dae_model *m, dae_shape in, size_t times, int B, size
 {
     dae_shape s = in;
     for (int i = 0; i <= n_layers(m); i++) {
-        if (shape_values(s) * times > slot[i])
-            slot[i] = shape_values(s) * times;
+        if (dae_shape_size(s) * times > slot[i])
+            slot[i] = dae_shape_size(s) * times;
         if (i == n_layers(m))
             break;
         dae_shape o;
@@ -730,7 +725,7 @@ static int plan(const dae_model *m, size_t max_vals, int B, size_t *slot, size_t
     memset(slot, 0, (size_t)(n_layers(m) + 1) * sizeof *slot);
     *col = 0;
     int any = 0;
-    if (shape_values(m->in_shape) <= max_vals) {
+    if (dae_shape_size(m->in_shape) <= max_vals) {
         plan_add(m, m->in_shape, 1, B, slot, col);
         any = 1;
     }
@@ -808,7 +803,7 @@ size_t dae_workspace_bytes(const dae_model *m, int max_batch, dae_shape max_in)
     if (max_batch < 1 || max_batch > MAX_BATCH || !shape_valid(max_in))
         return 0;
     size_t *slot = calloc((size_t)L + 1, sizeof *slot), colv = 0, bufv = 0, total = 0;
-    if (!slot || plan(m, shape_values(max_in), max_batch, slot, &colv, NULL)) {
+    if (!slot || plan(m, dae_shape_size(max_in), max_batch, slot, &colv, NULL)) {
         free(slot);
         return 0;
     }
@@ -878,7 +873,7 @@ dae_workspace *dae_workspace_create(const dae_model *m, int max_batch, dae_shape
     ws->m = m;
     ws->max_batch = max_batch;
     ws->training = training ? 1 : 0;
-    ws->max_in_values = shape_values(max_in);
+    ws->max_in_values = dae_shape_size(max_in);
     ws->threads = 1;
     size_t colv;
     if (plan(m, ws->max_in_values, max_batch, slot, &colv, err))
@@ -998,7 +993,7 @@ static void layer_forward(const dae_model *m, const dae_layer *L, const dae_laye
                                 L->stride, L->pad, L->out_pad, fa, fs);
         break;
     case DAE_LAYER_ACT:
-        dae_act_forward(y, x, (size_t)B * shape_values(in), L->act, L->slope);
+        dae_act_forward(y, x, (size_t)B * dae_shape_size(in), L->act, L->slope);
         break;
     case DAE_LAYER_UPSAMPLE:
         dae_upsample2x_forward(y, x, B, in.c, in.h, in.w, L->bilinear);
@@ -1006,7 +1001,7 @@ static void layer_forward(const dae_model *m, const dae_layer *L, const dae_laye
     case DAE_LAYER_FLATTEN:
     case DAE_LAYER_UNFLATTEN:
         if (y != x)
-            memcpy(y, x, (size_t)B * shape_values(in) * sizeof *y);
+            memcpy(y, x, (size_t)B * dae_shape_size(in) * sizeof *y);
         break;
     case DAE_LAYER_PIXEL_UNSHUFFLE:
         dae_pixel_unshuffle(y, x, B, in.c, in.h, in.w, L->factor);
@@ -1015,7 +1010,7 @@ static void layer_forward(const dae_model *m, const dae_layer *L, const dae_laye
         dae_pixel_shuffle(y, x, B, in.c, in.h, in.w, L->factor);
         break;
     case DAE_LAYER_ADD: /* skip: the source's output for these B samples */
-        dae_add_forward(y, x, skip, (size_t)B * shape_values(in));
+        dae_add_forward(y, x, skip, (size_t)B * dae_shape_size(in));
         break;
     }
 }
@@ -1040,7 +1035,7 @@ static void layer_backward(const dae_model *m, const dae_layer *L, float *dx, fl
         break;
     case DAE_LAYER_ACT:
         if (dx)
-            dae_act_backward(dx, dy, y, (size_t)B * shape_values(in), L->act, L->slope);
+            dae_act_backward(dx, dy, y, (size_t)B * dae_shape_size(in), L->act, L->slope);
         break;
     case DAE_LAYER_UPSAMPLE:
         if (dx)
@@ -1049,7 +1044,7 @@ static void layer_backward(const dae_model *m, const dae_layer *L, float *dx, fl
     case DAE_LAYER_FLATTEN:
     case DAE_LAYER_UNFLATTEN:
         if (dx && dx != dy)
-            memcpy(dx, dy, (size_t)B * shape_values(in) * sizeof *dx);
+            memcpy(dx, dy, (size_t)B * dae_shape_size(in) * sizeof *dx);
         break;
     case DAE_LAYER_PIXEL_UNSHUFFLE: /* dy is (B, c*r*r, h/r, w/r) */
         if (dx)
@@ -1085,7 +1080,7 @@ static int plan_pass(const dae_model *m, dae_workspace *ws, int B, dae_shape s, 
         if (rc)
             return rc;
         size_t colv = layer_col_size(&m->layers[i], ws->shapes[i], B);
-        size_t outv = (size_t)B * shape_values(ws->shapes[i + 1]);
+        size_t outv = (size_t)B * dae_shape_size(ws->shapes[i + 1]);
         size_t cap = ws->training ? ws->cap_act[i + 1] : ws->cap_buf;
         if (colv > ws->cap_col || outv > cap)
             return dae_error_set(err, DAE_ELIMIT,
@@ -1094,13 +1089,13 @@ static int plan_pass(const dae_model *m, dae_workspace *ws, int B, dae_shape s, 
                                  name, ws->shapes[i + 1].c, ws->shapes[i + 1].h,
                                  ws->shapes[i + 1].w, B, ws->max_in_values);
     }
-    size_t inv = (size_t)B * shape_values(ws->shapes[from]);
+    size_t inv = (size_t)B * dae_shape_size(ws->shapes[from]);
     if (ws->training && inv > ws->cap_act[from])
         return dae_error_set(err, DAE_ELIMIT, "workspace: input of %zu values x %d exceeds "
-                             "room for %zu", shape_values(ws->shapes[from]), B,
+                             "room for %zu", dae_shape_size(ws->shapes[from]), B,
                              ws->cap_act[from] / (size_t)B);
     if (!ws->training && from < m->n_enc && m->n_enc <= to &&
-        (size_t)B * shape_values(ws->shapes[m->n_enc]) > ws->cap_latent)
+        (size_t)B * dae_shape_size(ws->shapes[m->n_enc]) > ws->cap_latent)
         return dae_error_set(err, DAE_ELIMIT, "workspace: latent code exceeds its room");
     return DAE_OK;
 }
@@ -1143,12 +1138,12 @@ static const float *forward_slice(const dae_model *m, dae_workspace *ws, const f
                                   float *const *cols, int threads, size_t *off)
 {
     const dae_shape *sh = ws->shapes;
-#define OFF(i) ((size_t)n0 * shape_values(sh[i]))
+#define OFF(i) ((size_t)n0 * dae_shape_size(sh[i]))
     const float *cur;
     if (ws->training) {
         if (x != ws->act[from])
             memcpy(ws->act[from] + OFF(from), x + OFF(from),
-                   (size_t)nb * shape_values(sh[from]) * sizeof *x);
+                   (size_t)nb * dae_shape_size(sh[from]) * sizeof *x);
         for (int i = from; i < to; i++) {
             int f = fused_act(m, ws, i, to), j = m->layers[i].from;
             const float *skip = m->layers[i].kind == DAE_LAYER_ADD ? ws->act[j + 1] + OFF(j + 1)
@@ -1162,7 +1157,7 @@ static const float *forward_slice(const dae_model *m, dae_workspace *ws, const f
         *off = OFF(to);
         if (full && m->residual) {
             residual_out(ws->res_out + OFF(to), ws->act[0] + OFF(0), cur + OFF(to), nb,
-                         shape_values(sh[0]), shape_values(sh[to]));
+                         dae_shape_size(sh[0]), dae_shape_size(sh[to]));
             cur = ws->res_out;
         }
         return cur;
@@ -1176,7 +1171,7 @@ static const float *forward_slice(const dae_model *m, dae_workspace *ws, const f
     for (int i = from; i < to; i++) {
         if (i == m->n_enc && from < m->n_enc) {
             memcpy(ws->latent + OFF(i), cur + curoff,
-                   (size_t)nb * shape_values(sh[i]) * sizeof *cur);
+                   (size_t)nb * dae_shape_size(sh[i]) * sizeof *cur);
             cur = ws->latent;
             curoff = OFF(i);
             cb = -1;
@@ -1200,19 +1195,19 @@ static const float *forward_slice(const dae_model *m, dae_workspace *ws, const f
         i += f;
         if (ws->src && ws->src[i]) /* an add reads this output later: keep a copy */
             memcpy(ws->skip[i] + OFF(i + 1), cur + curoff,
-                   (size_t)nb * shape_values(sh[i + 1]) * sizeof *cur);
+                   (size_t)nb * dae_shape_size(sh[i + 1]) * sizeof *cur);
     }
     if (to == m->n_enc && from < to) {
         memcpy(ws->latent + OFF(to), cur + curoff,
-               (size_t)nb * shape_values(sh[to]) * sizeof *cur);
+               (size_t)nb * dae_shape_size(sh[to]) * sizeof *cur);
         cur = ws->latent;
         curoff = OFF(to);
         cb = -1;
     }
     if (full && m->residual) {
         float *o = ws->buf[cb >= 0 ? cb : 0];
-        residual_out(o + (size_t)n0 * sb, x + OFF(0), cur + curoff, nb, shape_values(sh[0]),
-                     shape_values(sh[to]));
+        residual_out(o + (size_t)n0 * sb, x + OFF(0), cur + curoff, nb, dae_shape_size(sh[0]),
+                     dae_shape_size(sh[to]));
         cur = o;
         curoff = (size_t)n0 * sb;
     }
@@ -1284,11 +1279,11 @@ static int run(const dae_model *m, dae_workspace *ws, const float *x, int B, dae
         int rc = dae_model_check_input(m, s, err);
         if (rc)
             return rc;
-        if (shape_values(s) > ws->max_in_values)
+        if (dae_shape_size(s) > ws->max_in_values)
             return dae_error_set(err, DAE_ELIMIT,
                                  "input (%d,%d,%d): %zu values, this workspace takes at most "
                                  "%zu",
-                                 s.c, s.h, s.w, shape_values(s), ws->max_in_values);
+                                 s.c, s.h, s.w, dae_shape_size(s), ws->max_in_values);
     }
     ws->fwd_B = 0;
     int rc = plan_pass(m, ws, B, s, from, to, err);
@@ -1317,7 +1312,7 @@ static int run(const dae_model *m, dae_workspace *ws, const float *x, int B, dae
         *y = jobs[0].result;
         /* slices left in their ping-pong regions move down into place, in order of n0:
          * each destination ends where the next one starts, below the next source */
-        size_t per = shape_values(ws->shapes[to]);
+        size_t per = dae_shape_size(ws->shapes[to]);
         for (int t = 1; t < T; t++) {
             size_t want = (size_t)jobs[t].n0 * per;
             if (jobs[t].result_off != want) {
@@ -1365,16 +1360,16 @@ static void backward_slice(const dae_model *m, dae_workspace *ws, const float *d
                            float *col)
 {
     const dae_shape *sh = ws->shapes;
-#define OFF(i) ((size_t)n0 * shape_values(sh[i]))
+#define OFF(i) ((size_t)n0 * dae_shape_size(sh[i]))
     /* the two gradient buffers hold layers of different sizes in turn: each slice keeps
      * to its own region, samples from n0 at the largest per-sample size */
     size_t goff = (size_t)n0 * (ws->cap_grad / (size_t)ws->max_batch);
     int L = n_layers(m), cg = 0;
-    size_t n_out = (size_t)nb * shape_values(sh[L]);
+    size_t n_out = (size_t)nb * dae_shape_size(sh[L]);
     for (int j = 0; ws->src && j < L; j++) /* the adds' gradients gather from 0 */
         if (ws->src[j])
             memset(ws->skip_grad[j] + OFF(j + 1), 0,
-                   (size_t)nb * shape_values(sh[j + 1]) * sizeof(float));
+                   (size_t)nb * dae_shape_size(sh[j + 1]) * sizeof(float));
     float *g = ws->grad[0] + goff;
     const float *dy = dout + OFF(L);
     if (m->residual)
@@ -1391,7 +1386,7 @@ static void backward_slice(const dae_model *m, dae_workspace *ws, const float *d
                 /* same memory, new shape, same values per sample */
             } else if (ly->kind == DAE_LAYER_ADD) {
                 /* the gradient goes on unchanged, and to the source's output */
-                size_t n = (size_t)nb * shape_values(sh[i + 1]);
+                size_t n = (size_t)nb * dae_shape_size(sh[i + 1]);
                 float *sg = ws->skip_grad[ly->from] + OFF(ly->from + 1);
                 for (size_t j = 0; j < n; j++)
                     sg[j] += g[j];
@@ -1410,20 +1405,20 @@ static void backward_slice(const dae_model *m, dae_workspace *ws, const float *d
         }
         if (i > 0 && ws->src && ws->src[i - 1]) {
             /* slot i is an add's source: its gradient gathered from the adds */
-            size_t n = (size_t)nb * shape_values(sh[i]);
+            size_t n = (size_t)nb * dae_shape_size(sh[i]);
             const float *sg = ws->skip_grad[i - 1] + OFF(i);
             for (size_t j = 0; j < n; j++)
                 g[j] += sg[j];
         }
         if (i == m->n_enc && dlatent && (i > 0 || din)) {
-            size_t n = (size_t)nb * shape_values(sh[i]);
+            size_t n = (size_t)nb * dae_shape_size(sh[i]);
             const float *dl = dlatent + OFF(i);
             for (size_t j = 0; j < n; j++)
                 g[j] += dl[j];
         }
     }
     if (din) {
-        size_t in_n = shape_values(sh[0]), out_n = shape_values(sh[L]);
+        size_t in_n = dae_shape_size(sh[0]), out_n = dae_shape_size(sh[L]);
         float *d = din + OFF(0);
         memcpy(d, g, (size_t)nb * in_n * sizeof *d);
         if (m->residual) /* the image channels of each input (the first out_n values) */

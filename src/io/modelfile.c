@@ -1124,7 +1124,7 @@ static int match_score(dae_modelfile *mf, const parsed_config *pc, const dae_st_
                        char *used, dae_error *err)
 {
     const dae_shape in = mf->model->in_shape;
-    size_t d = (size_t)in.c * (size_t)in.h * (size_t)in.w;
+    size_t d = dae_shape_size(in);
     mf->score = pc->score;
     int n = 0;
     for (int i = 0; i < pc->score.n_terms; i++)
@@ -1435,7 +1435,7 @@ static int check_score_tensors(const dae_model *m, const char *config_json,
     int rc = parse_config(config_json, dae_modelfile_default_limits().max_layers, &pc, err);
     if (rc)
         return rc;
-    size_t d = (size_t)m->in_shape.c * (size_t)m->in_shape.h * (size_t)m->in_shape.w;
+    size_t d = dae_shape_size(m->in_shape);
     int declared = 0;
     for (int i = 0; i < pc.score.n_terms && !rc; i++) {
         const dae_score_term *t = &pc.score.term[i];

@@ -586,7 +586,7 @@ static int cmd_run(int argc, char **argv)
             if (dae_image_alloc(&out, ys.w, ys.h, oc, 0, &err))
                 goto done;
         }
-        size_t n_out = (size_t)ys.c * (size_t)ys.h * (size_t)ys.w;
+        size_t n_out = dae_shape_size(ys);
         memcpy(out.px + (size_t)p * n_out, y, n_out * sizeof *y);
     }
     if (out.c == 3)

@@ -88,7 +88,7 @@ int dae_scorer_fit(const dae_model *m, const dae_score_spec *want, const dae_dat
     memset(out, 0, sizeof *out);
     out->spec = *want;
     dae_score_spec *spec = &out->spec;
-    const size_t d = (size_t)m->in_shape.c * (size_t)m->in_shape.h * (size_t)m->in_shape.w;
+    const size_t d = dae_shape_size(m->in_shape);
     if ((rc = dae_score_spec_check(want, 0, err)) || (rc = check_set(m, val, "validation", err)))
         goto fail;
     if (val->n < 2) {

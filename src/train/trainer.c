@@ -92,16 +92,6 @@ static double now_s(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-static size_t shape_n(dae_shape s)
-{
-    return (size_t)s.c * (size_t)s.h * (size_t)s.w;
-}
-
-static int same_shape(dae_shape a, dae_shape b)
-{
-    return a.c == b.c && a.h == b.h && a.w == b.w;
-}
-
 static void logf_(const dae_train_options *o, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 static void logf_(const dae_train_options *o, const char *fmt, ...)
@@ -307,7 +297,7 @@ dae_trainer *dae_trainer_create(const dae_recipe *r, const dae_dataset *train,
         goto fail;
     }
     t->img = (dae_shape){train->c, train->h, train->w};
-    t->img_n = shape_n(t->img);
+    t->img_n = dae_shape_size(t->img);
     t->n_train = train->n;
     t->epoch_samples = train->n;
     if (finish_create(t, err))
@@ -434,7 +424,7 @@ dae_trainer *dae_trainer_create_photos(const dae_recipe *r, const dae_photoset *
             goto fail;
         }
     t->img = (dae_shape){r->data.per_channel ? 1 : train->c, P, P};
-    t->img_n = shape_n(t->img);
+    t->img_n = dae_shape_size(t->img);
     t->n_train = train->n;
     t->epoch_samples = r->patches.per_epoch;
     if (r->data.per_channel &&
@@ -554,15 +544,15 @@ static int finish_create(dae_trainer *t, dae_error *err)
     if (dae_model_shape_through(m, t->in_shape, 0, L, &t->out_shape, err) ||
         dae_model_shape_through(m, t->in_shape, 0, m->n_enc, &t->lat_shape, err))
         goto fail;
-    if (!same_shape(t->out_shape, t->img)) {
+    if (!dae_shape_eq(t->out_shape, t->img)) {
         dae_error_set(err, DAE_ESHAPE, "model: output (%d,%d,%d) for input (%d,%d,%d), but the "
                       "clean images are (%d,%d,%d)", t->out_shape.c, t->out_shape.h,
                       t->out_shape.w, oc, oh, ow, t->img.c, t->img.h, t->img.w);
         goto fail;
     }
-    t->in_n = shape_n(t->in_shape);
-    t->out_n = shape_n(t->out_shape);
-    t->lat_n = shape_n(t->lat_shape);
+    t->in_n = dae_shape_size(t->in_shape);
+    t->out_n = dae_shape_size(t->out_shape);
+    t->lat_n = dae_shape_size(t->lat_shape);
     if (r->objective.contractive > 0) {
         if (dae_contractive_check(m, &t->ctr, err))
             goto fail;
