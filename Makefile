@@ -39,7 +39,7 @@ TEST_OBJ  := $(TEST_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/tests/check_main.o
 TEST_BIN  := $(BUILD)/check_all
 BENCHES   := $(foreach b,$(BENCH_SRC),$(BUILD)/bench/$(basename $(notdir $(b))))
 
-.PHONY: all deps test unit e2e asan browser-test bench models data eval-data photo-data photo-eval-data help clean run
+.PHONY: all deps test unit e2e asan layers fnlen browser-test bench models data eval-data photo-data photo-eval-data help clean run
 
 all: $(LIB) $(TOOLS)
 
@@ -151,6 +151,15 @@ photo-data: all
 ## photo-eval-data: the held-out photos with the reference's exact noise into data/photos/test
 photo-eval-data:
 	@sh scripts/export-photo-eval.sh
+
+## layers: fail on an #include that breaks the layering (scripts/check-layers.sh); print fnlen
+layers:
+	@sh scripts/check-layers.sh
+	@sh scripts/fnlen.sh || echo "layers: the lengths above are over the limits (make fnlen fails)"
+
+## fnlen: fail on a src/ function over 100 lines or a src/ file over 900 (Universal Ctags)
+fnlen:
+	@sh scripts/fnlen.sh
 
 ## help: this list
 help:
