@@ -1,6 +1,8 @@
 /* dae_model.c — dae-model: inspect a model file, apply a model offline to one image, tile
- * images into one picture, render the first or last linear layer's weights as image tiles. A thin main: the work is done by io/modelfile, core/model and
- * io/image; this file only parses arguments, converts formats and prints.
+ * images into one picture, render the first or last linear layer's weights as image
+ * tiles, derive colour models. A thin main: the work is done by io/modelfile,
+ * io/model_edit, core/model and io/image; this file only parses arguments, converts
+ * formats and prints.
  *
  * Exit codes: 0 ok, 1 invalid input or model (the message says why), 2 usage.
  */
@@ -16,9 +18,9 @@
 #include "daed/error.h"
 #include "daed/image.h"
 #include "daed/model.h"
+#include "daed/model_edit.h"
 #include "daed/modelfile.h"
 #include "daed/photo.h"
-#include "daed/rng.h"
 #include "daed/safetensors.h" /* dae_file_read */
 
 enum { EXIT_OK = 0, EXIT_BAD = 1, EXIT_USAGE = 2 };
@@ -776,22 +778,6 @@ static int colour_args(const char *cmd, int argc, char **argv, const char *pos[3
     return -1;
 }
 
-/* The config of a model derived from `from` as colour model NAME in colour space `space`:
- * cfg's name, colour facts and earlier derived_from are replaced (plus the keys in
- * `drop`, NULL-terminated, may be NULL). */
-static void derive_config(cJSON *cfg, const char *const *drop, const char *name,
-                          const char *space, const char *from)
-{
-    static const char *const own[] = {"name", "per_channel", "color_space", "derived_from"};
-    for (size_t i = 0; i < sizeof own / sizeof *own; i++)
-        cJSON_DeleteItemFromObjectCaseSensitive(cfg, own[i]);
-    for (size_t i = 0; drop && drop[i]; i++)
-        cJSON_DeleteItemFromObjectCaseSensitive(cfg, drop[i]);
-    cJSON_AddStringToObject(cfg, "name", name);
-    cJSON_AddStringToObject(cfg, "color_space", space);
-    cJSON_AddStringToObject(cfg, "derived_from", from);
-}
-
 static int cmd_per_channel(int argc, char **argv)
 {
     const char *pos[3] = {NULL, NULL, NULL}, *space;
@@ -800,43 +786,17 @@ static int cmd_per_channel(int argc, char **argv)
         return urc;
     dae_error err = {0};
     dae_modelfile *mf = dae_modelfile_load(pos[0], NULL, &err);
-    cJSON *cfg = NULL;
-    char *txt = NULL;
-    int rc = EXIT_BAD;
-    if (!mf)
-        goto done;
-    if (dae_model_image_channels(mf->model) != 1 || !(mf->tasks & DAE_TASK_DENOISE)) {
-        dae_error_set(&err, DAE_EINVAL, "%s: a per-channel colour model needs a 1-channel "
-                      "denoiser, got %d image channels", pos[0],
-                      dae_model_image_channels(mf->model));
-        goto done;
-    }
-    cfg = cJSON_Parse(mf->config_json);
-    if (!cfg) {
-        dae_error_set(&err, DAE_ENOMEM, "out of memory");
-        goto done;
-    }
-    derive_config(cfg, NULL, pos[2], space, mf->name);
-    cJSON_AddBoolToObject(cfg, "per_channel", 1);
-    txt = cJSON_PrintUnformatted(cfg);
-    if (!txt || dae_modelfile_save(pos[1], mf->model, txt, NULL, &err))
-        goto done;
-    rc = EXIT_OK;
-done:
-    if (rc != EXIT_OK)
-        fail(&err);
-    cJSON_Delete(cfg);
-    free(txt);
+    int rc = mf && dae_model_save_per_channel(mf, pos[0], pos[2], space, pos[1], &err) == DAE_OK
+                 ? EXIT_OK
+                 : fail(&err);
     dae_modelfile_free(mf);
     return rc;
 }
 
-/* widen: a 1-channel residual conv denoiser as the first weights of a 3-channel one. The
- * first convolution reads channel 0 with the gray weights (channels 1 and 2 start at 0);
- * the last writes channel 0 with them (channels 1 and 2 start at 0, so the residual model
- * begins as the identity on them). In the opponent space channel 0 is the luma, so the
- * widened model starts as the gray model on luma and training (dae-train --init) only has
- * to learn the colour. */
+/* widen: a 1-channel residual conv denoiser as the first weights of a 3-channel one
+ * (dae_model_save_widened). In the opponent space channel 0 is the luma, so the widened
+ * model starts as the gray model on luma and training (dae-train --init) only has to learn
+ * the colour. */
 static int cmd_widen(int argc, char **argv)
 {
     const char *pos[3] = {NULL, NULL, NULL}, *space;
@@ -861,87 +821,10 @@ static int cmd_widen(int argc, char **argv)
         return urc;
     dae_error err = {0};
     dae_modelfile *mf = dae_modelfile_load(pos[0], NULL, &err);
-    dae_model *w = NULL;
-    dae_layer *layers = NULL;
-    cJSON *cfg = NULL, *arch = NULL;
-    char *txt = NULL, *arch_txt = NULL;
-    int rc = EXIT_BAD;
-    if (!mf)
-        goto done;
-    const dae_model *g = mf->model;
-    int L = g->n_enc + g->n_dec;
-    if (g->in_shape.c != 1 || !g->residual || L < 2 || g->layers[0].kind != DAE_LAYER_CONV2D ||
-        g->layers[L - 1].kind != DAE_LAYER_CONV2D) {
-        dae_error_set(&err, DAE_EINVAL, "%s: widen needs a 1-channel residual denoiser whose "
-                      "first and last layers are conv2d", pos[0]);
-        goto done;
-    }
-    if (!(layers = malloc((size_t)L * sizeof *layers))) {
-        dae_error_set(&err, DAE_ENOMEM, "out of memory");
-        goto done;
-    }
-    memcpy(layers, g->layers, (size_t)L * sizeof *layers);
-    layers[0].in_ch = 3;
-    layers[L - 1].out_ch = 3;
-    dae_shape in = g->in_shape;
-    in.c = 3;
-    if (!(w = dae_model_create(layers, g->n_enc, layers + g->n_enc, g->n_dec, in, 1, &err)))
-        goto done;
-    for (int i = 1; i < L - 1; i++) { /* the middle layers are unchanged */
-        const dae_layer *a = &g->layers[i], *b = &w->layers[i];
-        memcpy(w->params + b->w_off, g->params + a->w_off, a->n_w * sizeof(float));
-        memcpy(w->params + b->b_off, g->params + a->b_off, a->n_b * sizeof(float));
-    }
-    /* the new weights: 0 (the widened model is exactly the gray one on luma), or
-     * U(+-scale/sqrt(fan_in)), a fraction of PyTorch's default bound (seed fixed), so that
-     * training does not start at the saddle where the colour inputs and outputs, both 0,
-     * each get no gradient because the other is 0 */
-    const dae_layer *f0 = &g->layers[0], *w0 = &w->layers[0];
-    const dae_layer *fl = &g->layers[L - 1], *wl = &w->layers[L - 1];
-    size_t kk = (size_t)f0->k * f0->k;
-    dae_rng rng;
-    dae_rng_seed(&rng, 1);
-    float b0 = (float)(scale / sqrt(3.0 * (double)kk));
-    float bl = (float)(scale / sqrt((double)fl->in_ch * (double)fl->k * fl->k));
-    for (size_t i = 0; i < w0->n_w; i++)
-        w->params[w0->w_off + i] = b0 * (2 * dae_rng_uniform(&rng) - 1);
-    for (size_t i = 0; i < wl->n_w; i++)
-        w->params[wl->w_off + i] = bl * (2 * dae_rng_uniform(&rng) - 1);
-    for (int o = 0; o < f0->out_ch; o++) /* weight (out, in, k, k): in = 0 only */
-        memcpy(w->params + w0->w_off + (size_t)o * 3 * kk, g->params + f0->w_off + o * kk,
-               kk * sizeof(float));
-    memcpy(w->params + w0->b_off, g->params + f0->b_off, f0->n_b * sizeof(float));
-    memcpy(w->params + wl->w_off, g->params + fl->w_off, fl->n_w * sizeof(float)); /* out 0 */
-    memcpy(w->params + wl->b_off, g->params + fl->b_off, sizeof(float));
-
-    cfg = cJSON_Parse(mf->config_json);
-    arch_txt = dae_model_arch_json(w);
-    arch = arch_txt ? cJSON_Parse(arch_txt) : NULL;
-    if (!cfg || !arch) {
-        dae_error_set(&err, DAE_ENOMEM, "out of memory");
-        goto done;
-    }
-    /* the architecture members are the widened model's; the calibration was measured on
-     * the gray model, so it goes; the training facts stay, marked by derived_from */
-    static const char *const drop[] = {"calibration", NULL};
-    derive_config(cfg, drop, pos[2], space, mf->name);
-    for (cJSON *it = arch->child; it; it = it->next) {
-        cJSON_DeleteItemFromObjectCaseSensitive(cfg, it->string);
-        cJSON_AddItemToObject(cfg, it->string, cJSON_Duplicate(it, 1));
-    }
-    txt = cJSON_PrintUnformatted(cfg);
-    if (!txt || dae_modelfile_save(pos[1], w, txt, NULL, &err))
-        goto done;
-    rc = EXIT_OK;
-done:
-    if (rc != EXIT_OK)
-        fail(&err);
-    cJSON_Delete(cfg);
-    cJSON_Delete(arch);
-    free(txt);
-    free(arch_txt);
-    free(layers);
-    dae_model_free(w);
+    int rc = mf && dae_model_save_widened(mf, pos[0], pos[2], space, scale, pos[1], &err) ==
+                       DAE_OK
+                 ? EXIT_OK
+                 : fail(&err);
     dae_modelfile_free(mf);
     return rc;
 }
