@@ -152,6 +152,124 @@ static int get_num(const cJSON *s, const char *key, double lo, double hi, int al
     return DAE_OK;
 }
 
+/* The numeric state fields of a checkpoint. */
+enum { EPOCH, STEP_IN_EPOCH, STEP, ATTEMPT, OPTIM_T, EP_LOSS_SUM, EP_MSE_SUM, EP_COUNT,
+       WIN_N, WIN_POS, BAD_EPOCHS, EPOCHS_DONE, TRAIN_LOSS, VAL_LOSS, VAL_PSNR,
+       BEST_VAL_PSNR, N_TRAIN, N_VAL, BATCH_SIZE, N_STATE };
+
+/* The numeric state fields of s into v, checked against their ranges and against t's run
+ * before anything is changed. */
+static int read_state(const dae_trainer *t, const cJSON *s, const char *path,
+                      double v[N_STATE], dae_error *err)
+{
+    static const struct {
+        const char *key;
+        double lo, hi; /* null (no epoch yet) is accepted for the four statistics */
+    } spec[N_STATE] = {
+        {"epoch", 0, 1e6},         {"step_in_epoch", 0, 1e9}, {"step", 0, 1e15},
+        {"attempt", 0, 1e4},       {"optim_t", 0, 1e15},      {"ep_loss_sum", 0, 1e300},
+        {"ep_mse_sum", 0, 1e300},  {"ep_count", 0, 1e15},     {"win_n", 0, 1e6},
+        {"win_pos", 0, 1e6},       {"bad_epochs", 0, 1e6},    {"epochs_done", 0, 1e6},
+        {"train_loss", -1e300, 1e300}, {"val_loss", -1e300, 1e300},
+        {"val_psnr", -1e300, 1e300},   {"best_val_psnr", -1e300, 1e300},
+        {"n_train", 0, 1e10},      {"n_val", 0, 1e10},        {"batch_size", 0, 1e6}};
+    int rc;
+    for (int i = 0; i < N_STATE; i++)
+        if ((rc = get_num(s, spec[i].key, spec[i].lo, spec[i].hi,
+                          i >= TRAIN_LOSS && i <= BEST_VAL_PSNR, &v[i], path, err)))
+            return rc;
+    if ((int)v[N_TRAIN] != t->n_train || (int)v[N_VAL] != t->val->n ||
+        (int)v[BATCH_SIZE] != t->r->batch_size)
+        return dae_error_set(err, DAE_EINVAL,
+                             "checkpoint %s: made with %d training / %d validation images and "
+                             "batch %d; this run has %d / %d and batch %d",
+                             path, (int)v[N_TRAIN], (int)v[N_VAL], (int)v[BATCH_SIZE],
+                             t->n_train, t->val->n, t->r->batch_size);
+    if ((int)v[WIN_N] > t->r->collapse.window || (int)v[WIN_POS] >= t->r->collapse.window ||
+        (int)v[STEP_IN_EPOCH] > t->steps_per_epoch)
+        return dae_error_set(err, DAE_EFORMAT, "checkpoint %s: inconsistent loop state", path);
+    const cJSON *rng = cJSON_GetObjectItemCaseSensitive(s, "rng");
+    const cJSON *win = cJSON_GetObjectItemCaseSensitive(s, "window");
+    if (cJSON_GetArraySize(rng) != 4 || cJSON_GetArraySize(win) != (int)v[WIN_N])
+        return dae_error_set(err, DAE_EFORMAT, "checkpoint %s: bad rng or window state", path);
+    return DAE_OK;
+}
+
+/* The tensors of checkpoint f into t: parameters, optimizer moments, best parameters. */
+static int load_tensors(dae_trainer *t, const dae_st_file *f, const char *path, dae_error *err)
+{
+    const dae_model *m = t->m;
+    int rc = DAE_OK;
+    for (int i = 0; i < m->n_enc + m->n_dec && !rc; i++) {
+        const dae_layer *ly = &m->layers[i];
+        char name[96];
+        if (ly->n_w) {
+            dae_model_param_name(m, i, 0, name, sizeof name);
+            rc = load_f32(f, name, m->params + ly->w_off, ly->n_w, path, err);
+        }
+        if (!rc && ly->n_b) {
+            dae_model_param_name(m, i, 1, name, sizeof name);
+            rc = load_f32(f, name, m->params + ly->b_off, ly->n_b, path, err);
+        }
+    }
+    if (!rc)
+        rc = load_f32(f, "optim.m", t->opt->m, m->n_params, path, err);
+    if (!rc && t->opt->v)
+        rc = load_f32(f, "optim.v", t->opt->v, m->n_params, path, err);
+    if (!rc && t->best)
+        rc = load_f32(f, "best.params", t->best, m->n_params, path, err);
+    return rc;
+}
+
+/* The corruption generator's state and the collapse window (n values) of state s. */
+static int load_rng_window(dae_trainer *t, const cJSON *s, int n, const char *path,
+                           dae_error *err)
+{
+    const cJSON *rng = cJSON_GetObjectItemCaseSensitive(s, "rng");
+    const cJSON *win = cJSON_GetObjectItemCaseSensitive(s, "window");
+    for (int i = 0; i < 4; i++) {
+        const cJSON *h = cJSON_GetArrayItem(rng, i);
+        char *end = NULL;
+        if (cJSON_IsString(h))
+            t->crng.s[i] = strtoull(h->valuestring, &end, 16);
+        if (!end || *end)
+            return dae_error_set(err, DAE_EFORMAT, "checkpoint %s: bad rng state", path);
+    }
+    for (int i = 0; i < n; i++) {
+        const cJSON *x = cJSON_GetArrayItem(win, i);
+        if (!cJSON_IsNumber(x))
+            return dae_error_set(err, DAE_EFORMAT, "checkpoint %s: bad window", path);
+        t->window[i] = x->valuedouble;
+    }
+    return DAE_OK;
+}
+
+/* The loop state v (read_state) and the training time of state s into t. */
+static void apply_state(dae_trainer *t, const double v[N_STATE], const cJSON *s)
+{
+    t->epoch = (int)v[EPOCH];
+    t->step_in_epoch = (int)v[STEP_IN_EPOCH];
+    t->gstep = (long long)v[STEP];
+    t->opt->t = (long long)v[OPTIM_T];
+    t->ep_loss_sum = v[EP_LOSS_SUM];
+    t->ep_mse_sum = v[EP_MSE_SUM];
+    t->ep_count = (long long)v[EP_COUNT];
+    t->win_n = (int)v[WIN_N];
+    t->win_pos = (int)v[WIN_POS];
+    t->bad_epochs = (int)v[BAD_EPOCHS];
+    t->st.epochs_done = (int)v[EPOCHS_DONE];
+    t->st.steps = t->gstep;
+    t->st.train_loss = v[TRAIN_LOSS];
+    t->st.val_loss = v[VAL_LOSS];
+    t->st.val_psnr = v[VAL_PSNR];
+    t->st.best_val_psnr = isnan(v[BEST_VAL_PSNR]) ? -INFINITY : v[BEST_VAL_PSNR];
+    /* training time before the checkpoint (absent in older checkpoints: 0) */
+    const cJSON *sec = cJSON_GetObjectItemCaseSensitive(s, "seconds");
+    t->st.seconds = cJSON_IsNumber(sec) && sec->valuedouble >= 0 && sec->valuedouble < 1e10
+                        ? sec->valuedouble
+                        : 0.0;
+}
+
 int dae_trainer_resume(dae_trainer *t, const char *path, dae_error *err)
 {
     unsigned char *buf = NULL;
@@ -189,107 +307,17 @@ int dae_trainer_resume(dae_trainer *t, const char *path, dae_error *err)
         rc = dae_error_set(err, DAE_EFORMAT, "checkpoint %s: state is not JSON", path);
         goto done;
     }
-    /* the numeric state fields, checked against their ranges before anything is changed */
-    enum { EPOCH, STEP_IN_EPOCH, STEP, ATTEMPT, OPTIM_T, EP_LOSS_SUM, EP_MSE_SUM, EP_COUNT,
-           WIN_N, WIN_POS, BAD_EPOCHS, EPOCHS_DONE, TRAIN_LOSS, VAL_LOSS, VAL_PSNR,
-           BEST_VAL_PSNR, N_TRAIN, N_VAL, BATCH_SIZE, N_STATE };
-    static const struct {
-        const char *key;
-        double lo, hi; /* null (no epoch yet) is accepted for the four statistics */
-    } spec[N_STATE] = {
-        {"epoch", 0, 1e6},         {"step_in_epoch", 0, 1e9}, {"step", 0, 1e15},
-        {"attempt", 0, 1e4},       {"optim_t", 0, 1e15},      {"ep_loss_sum", 0, 1e300},
-        {"ep_mse_sum", 0, 1e300},  {"ep_count", 0, 1e15},     {"win_n", 0, 1e6},
-        {"win_pos", 0, 1e6},       {"bad_epochs", 0, 1e6},    {"epochs_done", 0, 1e6},
-        {"train_loss", -1e300, 1e300}, {"val_loss", -1e300, 1e300},
-        {"val_psnr", -1e300, 1e300},   {"best_val_psnr", -1e300, 1e300},
-        {"n_train", 0, 1e10},      {"n_val", 0, 1e10},        {"batch_size", 0, 1e6}};
     double v[N_STATE];
-    for (int i = 0; i < N_STATE; i++)
-        if ((rc = get_num(s, spec[i].key, spec[i].lo, spec[i].hi,
-                          i >= TRAIN_LOSS && i <= BEST_VAL_PSNR, &v[i], path, err)))
-            goto done;
-    if ((int)v[N_TRAIN] != t->n_train || (int)v[N_VAL] != t->val->n ||
-        (int)v[BATCH_SIZE] != t->r->batch_size) {
-        rc = dae_error_set(err, DAE_EINVAL,
-                           "checkpoint %s: made with %d training / %d validation images and "
-                           "batch %d; this run has %d / %d and batch %d",
-                           path, (int)v[N_TRAIN], (int)v[N_VAL], (int)v[BATCH_SIZE],
-                           t->n_train, t->val->n, t->r->batch_size);
+    if ((rc = read_state(t, s, path, v, err)))
         goto done;
-    }
-    if ((int)v[WIN_N] > t->r->collapse.window || (int)v[WIN_POS] >= t->r->collapse.window ||
-        (int)v[STEP_IN_EPOCH] > t->steps_per_epoch) {
-        rc = dae_error_set(err, DAE_EFORMAT, "checkpoint %s: inconsistent loop state", path);
-        goto done;
-    }
-    const cJSON *rng = cJSON_GetObjectItemCaseSensitive(s, "rng");
-    const cJSON *win = cJSON_GetObjectItemCaseSensitive(s, "window");
-    if (cJSON_GetArraySize(rng) != 4 || cJSON_GetArraySize(win) != (int)v[WIN_N]) {
-        rc = dae_error_set(err, DAE_EFORMAT, "checkpoint %s: bad rng or window state", path);
-        goto done;
-    }
     /* everything checked: now overwrite the trainer */
     tr_start_attempt(t, (int)v[ATTEMPT]);
-    const dae_model *m = t->m;
-    for (int i = 0; i < m->n_enc + m->n_dec && !rc; i++) {
-        const dae_layer *ly = &m->layers[i];
-        char name[96];
-        if (ly->n_w) {
-            dae_model_param_name(m, i, 0, name, sizeof name);
-            rc = load_f32(f, name, m->params + ly->w_off, ly->n_w, path, err);
-        }
-        if (!rc && ly->n_b) {
-            dae_model_param_name(m, i, 1, name, sizeof name);
-            rc = load_f32(f, name, m->params + ly->b_off, ly->n_b, path, err);
-        }
-    }
-    if (!rc)
-        rc = load_f32(f, "optim.m", t->opt->m, m->n_params, path, err);
-    if (!rc && t->opt->v)
-        rc = load_f32(f, "optim.v", t->opt->v, m->n_params, path, err);
-    if (!rc && t->best)
-        rc = load_f32(f, "best.params", t->best, m->n_params, path, err);
-    for (int i = 0; i < 4 && !rc; i++) {
-        const cJSON *h = cJSON_GetArrayItem(rng, i);
-        char *end = NULL;
-        if (cJSON_IsString(h))
-            t->crng.s[i] = strtoull(h->valuestring, &end, 16);
-        if (!end || *end)
-            rc = dae_error_set(err, DAE_EFORMAT, "checkpoint %s: bad rng state", path);
-    }
-    for (int i = 0; i < (int)v[WIN_N] && !rc; i++) {
-        const cJSON *x = cJSON_GetArrayItem(win, i);
-        if (!cJSON_IsNumber(x))
-            rc = dae_error_set(err, DAE_EFORMAT, "checkpoint %s: bad window", path);
-        else
-            t->window[i] = x->valuedouble;
-    }
-    if (rc) {
+    if ((rc = load_tensors(t, f, path, err)) ||
+        (rc = load_rng_window(t, s, (int)v[WIN_N], path, err))) {
         tr_start_attempt(t, 0); /* leave a consistent fresh state behind */
         goto done;
     }
-    t->epoch = (int)v[EPOCH];
-    t->step_in_epoch = (int)v[STEP_IN_EPOCH];
-    t->gstep = (long long)v[STEP];
-    t->opt->t = (long long)v[OPTIM_T];
-    t->ep_loss_sum = v[EP_LOSS_SUM];
-    t->ep_mse_sum = v[EP_MSE_SUM];
-    t->ep_count = (long long)v[EP_COUNT];
-    t->win_n = (int)v[WIN_N];
-    t->win_pos = (int)v[WIN_POS];
-    t->bad_epochs = (int)v[BAD_EPOCHS];
-    t->st.epochs_done = (int)v[EPOCHS_DONE];
-    t->st.steps = t->gstep;
-    t->st.train_loss = v[TRAIN_LOSS];
-    t->st.val_loss = v[VAL_LOSS];
-    t->st.val_psnr = v[VAL_PSNR];
-    t->st.best_val_psnr = isnan(v[BEST_VAL_PSNR]) ? -INFINITY : v[BEST_VAL_PSNR];
-    /* training time before the checkpoint (absent in older checkpoints: 0) */
-    const cJSON *sec = cJSON_GetObjectItemCaseSensitive(s, "seconds");
-    t->st.seconds = cJSON_IsNumber(sec) && sec->valuedouble >= 0 && sec->valuedouble < 1e10
-                        ? sec->valuedouble
-                        : 0.0;
+    apply_state(t, v, s);
 done:
     cJSON_Delete(s);
     free(arch);

@@ -228,13 +228,119 @@ static int collapse_check(dae_trainer *t, const dae_train_options *o)
         return 0;
     int next = t->attempt + 1;
     tr_logf(o, "%scollapse: mean reconstruction MSE of the last %d steps %.5f > %.2f*E[x^2] = "
-          "%.5f after %lld steps (stuck on the all-black plateau); restarting with seed %" PRIu64
-          " (attempt %d of %d) and a %lld-step learning-rate warm-up\n",
-          o && o->progress_bar ? "\r\033[K" : "", t->win_n, mean, r->collapse.factor, limit,
-          t->gstep, r->seed + (uint64_t)RESTART_SEED_STRIDE * (uint64_t)next, next + 1,
-          r->collapse.max_attempts, r->schedule.warmup_steps + r->collapse.restart_warmup);
+             "%.5f after %lld steps (stuck on the all-black plateau); restarting with seed %" PRIu64
+             " (attempt %d of %d) and a %lld-step learning-rate warm-up\n",
+             o && o->progress_bar ? "\r\033[K" : "", t->win_n, mean, r->collapse.factor, limit,
+             t->gstep, r->seed + (uint64_t)RESTART_SEED_STRIDE * (uint64_t)next, next + 1,
+             r->collapse.max_attempts, r->schedule.warmup_steps + r->collapse.restart_warmup);
     tr_start_attempt(t, next);
     return 1;
+}
+
+/* One training step of B samples at the current position: the batch, the step, the
+ * epoch's sums and the collapse window. */
+static int step_once(dae_trainer *t, const dae_train_options *o, int B, dae_error *err)
+{
+    const dae_recipe *r = t->r;
+    long long pos = (long long)t->step_in_epoch * r->batch_size;
+    int rc = DAE_OK;
+    if (t->photos)
+        rc = fill_photo_batch(t, B, err);
+    else
+        tr_fill_batch(t, t->train, t->perm + pos, 0, B, &t->crng, 1);
+    double obj, mse;
+    if (!rc)
+        rc = train_step(t, B, &obj, &mse, err);
+    if (rc)
+        return dae_error_prefix(err, "epoch %d step %d: ", t->epoch + 1, t->step_in_epoch + 1);
+    if (!isfinite(obj)) {
+        if (o && o->progress_bar)
+            fputs("\n", stderr);
+        return dae_error_set(err, DAE_EINVAL,
+                             "epoch %d step %d: the loss is %s; training diverged "
+                             "(learning rate %g: try a smaller optimizer.lr, a warm-up "
+                             "or optimizer.clip_norm)",
+                             t->epoch + 1, t->step_in_epoch + 1,
+                             isnan(obj) ? "NaN" : "infinite",
+                             dae_schedule_lr(&t->sched, t->gstep));
+    }
+    t->ep_loss_sum += obj * B;
+    t->ep_mse_sum += mse * B;
+    t->ep_count += B;
+    t->window[t->win_pos] = mse;
+    t->win_pos = (t->win_pos + 1) % r->collapse.window;
+    if (t->win_n < r->collapse.window)
+        t->win_n++;
+    t->step_in_epoch++;
+    t->gstep++;
+    t->st.steps = t->gstep;
+    return DAE_OK;
+}
+
+/* The end of an epoch that began at ep_t0 and trained `samples`: validation, the epoch's
+ * line, early stopping (*stop_early: the best weights are back in the model). */
+static int end_epoch(dae_trainer *t, const dae_train_options *o, double ep_t0,
+                     long long samples, int *stop_early, dae_error *err)
+{
+    const dae_recipe *r = t->r;
+    t->st.train_loss = t->ep_loss_sum / (double)t->ep_count;
+    double vloss, vpsnr;
+    int rc = validate(t, &vloss, &vpsnr, err);
+    if (rc)
+        return dae_error_prefix(err, "validation after epoch %d: ", t->epoch + 1);
+    t->st.val_loss = vloss;
+    t->st.val_psnr = vpsnr;
+    t->st.epochs_done = t->epoch + 1;
+    double secs = tr_now_s() - ep_t0;
+    if (o && o->progress_bar)
+        fputs("\r\033[K", stderr);
+    tr_logf(o, "epoch %d/%d train_loss %.6f val_loss %.6f val_psnr %.3f dB lr %.3g "
+               "%.2f s (%.0f %s/s)\n", t->epoch + 1, r->epochs, t->st.train_loss, vloss,
+            vpsnr, dae_schedule_lr(&t->sched, t->gstep - 1), secs, (double)samples / secs,
+            t->unit);
+    t->epoch++;
+    t->step_in_epoch = 0;
+    t->ep_loss_sum = t->ep_mse_sum = 0.0;
+    t->ep_count = 0;
+
+    *stop_early = 0;
+    if (r->early_stop.patience > 0) {
+        if (vpsnr > t->st.best_val_psnr + r->early_stop.min_delta) {
+            t->st.best_val_psnr = vpsnr;
+            t->bad_epochs = 0;
+            memcpy(t->best, t->m->params, t->m->n_params * sizeof *t->best);
+        } else if (++t->bad_epochs >= r->early_stop.patience) {
+            *stop_early = 1;
+        }
+    } else if (vpsnr > t->st.best_val_psnr) {
+        t->st.best_val_psnr = vpsnr;
+    }
+    if (*stop_early) {
+        memcpy(t->m->params, t->best, t->m->n_params * sizeof *t->best);
+        /* the reported validation numbers are those of the weights kept */
+        if ((rc = validate(t, &t->st.val_loss, &t->st.val_psnr, err)))
+            return rc;
+        t->st.status = DAE_TRAIN_EARLY_STOP;
+        tr_logf(o, "early stop: no validation PSNR gain above %.3f dB for %d epochs; "
+                   "keeping the best (%.3f dB)\n", r->early_stop.min_delta, t->bad_epochs,
+                t->st.best_val_psnr);
+    }
+    return DAE_OK;
+}
+
+/* The progress line, at most every 0.2 s and at the end of an epoch. */
+static void progress_tick(const dae_trainer *t, long long run_samples, double t0,
+                          double *last_draw)
+{
+    const dae_recipe *r = t->r;
+    double now = tr_now_s();
+    if (now - *last_draw > 0.2 || t->step_in_epoch == t->steps_per_epoch) {
+        *last_draw = now;
+        double rate = (double)run_samples / (now - t0);
+        long long left = (long long)(r->epochs - t->epoch) * t->epoch_samples -
+                         (long long)t->step_in_epoch * r->batch_size;
+        draw_progress(t, t->ep_loss_sum / (double)t->ep_count, rate, (double)left / rate);
+    }
 }
 
 int dae_trainer_run(dae_trainer *t, const dae_train_options *o, dae_error *err)
@@ -255,54 +361,16 @@ int dae_trainer_run(dae_trainer *t, const dae_train_options *o, dae_error *err)
         while (t->step_in_epoch < t->steps_per_epoch) {
             long long pos = (long long)t->step_in_epoch * bs;
             int B = n - pos < bs ? (int)(n - pos) : bs;
-            int rc = DAE_OK;
-            if (t->photos)
-                rc = fill_photo_batch(t, B, err);
-            else
-                tr_fill_batch(t, t->train, t->perm + pos, 0, B, &t->crng, 1);
-            double obj, mse;
-            if (!rc)
-                rc = train_step(t, B, &obj, &mse, err);
+            int rc = step_once(t, o, B, err);
             if (rc)
-                return dae_error_prefix(err, "epoch %d step %d: ", t->epoch + 1,
-                                        t->step_in_epoch + 1);
-            if (!isfinite(obj)) {
-                if (progress)
-                    fputs("\n", stderr);
-                return dae_error_set(err, DAE_EINVAL,
-                                     "epoch %d step %d: the loss is %s; training diverged "
-                                     "(learning rate %g: try a smaller optimizer.lr, a warm-up "
-                                     "or optimizer.clip_norm)",
-                                     t->epoch + 1, t->step_in_epoch + 1,
-                                     isnan(obj) ? "NaN" : "infinite",
-                                     dae_schedule_lr(&t->sched, t->gstep));
-            }
-            t->ep_loss_sum += obj * B;
-            t->ep_mse_sum += mse * B;
-            t->ep_count += B;
-            t->window[t->win_pos] = mse;
-            t->win_pos = (t->win_pos + 1) % r->collapse.window;
-            if (t->win_n < r->collapse.window)
-                t->win_n++;
-            t->step_in_epoch++;
-            t->gstep++;
-            t->st.steps = t->gstep;
+                return rc;
             run_samples += B;
             if (collapse_check(t, o)) {
                 restarted = 1;
                 break;
             }
-            if (progress) {
-                double now = tr_now_s();
-                if (now - last_draw > 0.2 || t->step_in_epoch == t->steps_per_epoch) {
-                    last_draw = now;
-                    double rate = (double)run_samples / (now - t0);
-                    long long left = (long long)(r->epochs - t->epoch) * n -
-                                     (long long)t->step_in_epoch * bs;
-                    draw_progress(t, t->ep_loss_sum / (double)t->ep_count, rate,
-                                  (double)left / rate);
-                }
-            }
+            if (progress)
+                progress_tick(t, run_samples, t0, &last_draw);
             if (interrupted(t, o)) {
                 if (progress)
                     fputs("\r\033[K", stderr);
@@ -311,56 +379,15 @@ int dae_trainer_run(dae_trainer *t, const dae_train_options *o, dae_error *err)
                 int rc2 = dae_trainer_save_checkpoint(t, r->checkpoint, err);
                 if (!rc2)
                     tr_logf(o, "interrupted at epoch %d step %d: checkpoint %s (continue with "
-                          "--resume)\n", t->epoch + 1, t->step_in_epoch, r->checkpoint);
+                               "--resume)\n", t->epoch + 1, t->step_in_epoch, r->checkpoint);
                 return rc2;
             }
         }
         if (restarted)
             continue;
-
-        /* end of epoch */
-        t->st.train_loss = t->ep_loss_sum / (double)t->ep_count;
-        double vloss, vpsnr;
-        int rc = validate(t, &vloss, &vpsnr, err);
-        if (rc)
-            return dae_error_prefix(err, "validation after epoch %d: ", t->epoch + 1);
-        t->st.val_loss = vloss;
-        t->st.val_psnr = vpsnr;
-        t->st.epochs_done = t->epoch + 1;
-        double secs = tr_now_s() - ep_t0;
-        if (progress)
-            fputs("\r\033[K", stderr);
-        tr_logf(o, "epoch %d/%d train_loss %.6f val_loss %.6f val_psnr %.3f dB lr %.3g "
-              "%.2f s (%.0f %s/s)\n", t->epoch + 1, r->epochs, t->st.train_loss, vloss,
-              vpsnr, dae_schedule_lr(&t->sched, t->gstep - 1), secs,
-              (double)(run_samples - ep_samples0) / secs, t->unit);
-        t->epoch++;
-        t->step_in_epoch = 0;
-        t->ep_loss_sum = t->ep_mse_sum = 0.0;
-        t->ep_count = 0;
-
-        int stop_early = 0;
-        if (r->early_stop.patience > 0) {
-            if (vpsnr > t->st.best_val_psnr + r->early_stop.min_delta) {
-                t->st.best_val_psnr = vpsnr;
-                t->bad_epochs = 0;
-                memcpy(t->best, t->m->params, t->m->n_params * sizeof *t->best);
-            } else if (++t->bad_epochs >= r->early_stop.patience) {
-                stop_early = 1;
-            }
-        } else if (vpsnr > t->st.best_val_psnr) {
-            t->st.best_val_psnr = vpsnr;
-        }
-        if (stop_early) {
-            memcpy(t->m->params, t->best, t->m->n_params * sizeof *t->best);
-            /* the reported validation numbers are those of the weights kept */
-            if ((rc = validate(t, &t->st.val_loss, &t->st.val_psnr, err)))
-                return rc;
-            t->st.status = DAE_TRAIN_EARLY_STOP;
-            tr_logf(o, "early stop: no validation PSNR gain above %.3f dB for %d epochs; "
-                  "keeping the best (%.3f dB)\n", r->early_stop.min_delta, t->bad_epochs,
-                  t->st.best_val_psnr);
-        }
+        int stop_early = 0, rc;
+        if ((rc = end_epoch(t, o, ep_t0, run_samples - ep_samples0, &stop_early, err)))
+            return rc;
         double t1 = tr_now_s(); /* the checkpoint carries the training time so far */
         t->st.seconds += t1 - t0;
         t0 = t1;

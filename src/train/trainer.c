@@ -430,27 +430,23 @@ done:
     return rc;
 }
 
-static int finish_create(dae_trainer *t, dae_error *err)
+/* The shapes of a run: the corrupted input (plus a noise-map plane), the output (must be
+ * the clean image's), the code; checks the recipe's corruptions against the model.
+ * Nonzero with err set on a mismatch. */
+static int setup_shapes(dae_trainer *t, dae_error *err)
 {
     const dae_recipe *r = t->r;
-    const dae_dataset *train = t->train;
-    t->m = dae_model_from_config(r->model_json, err);
-    if (!t->m) {
-        dae_error_prefix(err, "model: ");
-        goto fail;
-    }
     const dae_model *m = t->m;
-
     int oc = t->img.c, oh = t->img.h, ow = t->img.w;
     if (!t->photos && dae_corruption_out_shape(&r->corruption, t->img.c, t->img.h, t->img.w,
                                                &oc, &oh, &ow, err)) {
         dae_error_prefix(err, "corruption: ");
-        goto fail;
+        return -1;
     }
     if (m->noise_map && !t->photos) {
         dae_error_set(err, DAE_EINVAL, "model: noise_map models train on photo patches "
                       "(patches.size > 0), whose noise level is known per patch");
-        goto fail;
+        return -1;
     }
     /* a noise-map model's input is the image plus the map plane (model.h) */
     t->in_shape = (dae_shape){oc + (m->noise_map ? 1 : 0), oh, ow};
@@ -458,80 +454,87 @@ static int finish_create(dae_trainer *t, dae_error *err)
     if (t->down2 && r->noise2noise) {
         dae_error_set(err, DAE_EINVAL, "noise2noise: needs a same-size corruption, not down2 "
                       "(the target must be an image of the output size)");
-        goto fail;
+        return -1;
     }
     if (r->target_corruption.n > 0) {
         int tc, th, tw;
         if (!r->noise2noise) {
             dae_error_set(err, DAE_EINVAL, "target_corruption: only used with noise2noise true");
-            goto fail;
+            return -1;
         }
         if (dae_corruption_out_shape(&r->target_corruption, t->img.c, t->img.h, t->img.w, &tc,
                                      &th, &tw, err)) {
             dae_error_prefix(err, "target_corruption: ");
-            goto fail;
+            return -1;
         }
         if (th != t->img.h || tw != t->img.w) {
             dae_error_set(err, DAE_EINVAL, "target_corruption: needs a same-size corruption, "
                           "not down2");
-            goto fail;
+            return -1;
         }
     }
     if (dae_model_check_input(m, t->in_shape, err)) {
         dae_error_prefix(err, "model input vs corrupted images (%d,%d,%d): ", oc, oh, ow);
-        goto fail;
+        return -1;
     }
     int L = m->n_enc + m->n_dec;
     if (dae_model_shape_through(m, t->in_shape, 0, L, &t->out_shape, err) ||
         dae_model_shape_through(m, t->in_shape, 0, m->n_enc, &t->lat_shape, err))
-        goto fail;
+        return -1;
     if (!dae_shape_eq(t->out_shape, t->img)) {
         dae_error_set(err, DAE_ESHAPE, "model: output (%d,%d,%d) for input (%d,%d,%d), but the "
                       "clean images are (%d,%d,%d)", t->out_shape.c, t->out_shape.h,
                       t->out_shape.w, oc, oh, ow, t->img.c, t->img.h, t->img.w);
-        goto fail;
+        return -1;
     }
     t->in_n = dae_shape_size(t->in_shape);
     t->out_n = dae_shape_size(t->out_shape);
     t->lat_n = dae_shape_size(t->lat_shape);
-    if (r->objective.contractive > 0) {
-        if (dae_contractive_check(m, &t->ctr, err))
-            goto fail;
-        t->contractive = 1;
-    }
-    t->collapse_on = r->collapse.check == DAE_TRI_ON ||
-                     (r->collapse.check == DAE_TRI_AUTO && has_conv_decoder(m));
+    return DAE_OK;
+}
 
+/* The workspace, optimizer and batch buffers of t (setup_shapes first). Nonzero with err
+ * set when one cannot be made. */
+static int alloc_buffers(dae_trainer *t, dae_error *err)
+{
+    const dae_recipe *r = t->r;
+    const dae_model *m = t->m;
+    const dae_dataset *train = t->train;
     size_t B = (size_t)r->batch_size;
     t->ws = dae_workspace_create(m, r->batch_size, t->in_shape, 1, err);
     /* Our threads split each batch (OpenBLAS stays single-threaded): on small sgemms
      * OpenBLAS's own threads spin and lose, badly so on a shared machine (bench/train-speed). */
     if (!t->ws || dae_workspace_set_threads(t->ws, r->threads, err))
-        goto fail;
+        return -1;
     dae_optim_params op = r->optim;
     t->opt = dae_optim_create(&op, m->n_params, err);
     if (!t->opt)
-        goto fail;
+        return -1;
     if (!(t->grads = alloc_floats(m->n_params, 1, err, "gradient")) ||
         !(t->in = alloc_floats(B, t->in_n, err, "input")) ||
         !(t->target = alloc_floats(B, t->out_n, err, "target")) ||
         !(t->dout = alloc_floats(B, t->out_n, err, "output gradient")))
-        goto fail;
+        return -1;
     if (r->early_stop.patience > 0 && !(t->best = alloc_floats(m->n_params, 1, err, "best")))
-        goto fail;
+        return -1;
     if ((r->objective.sparse > 0 || t->contractive) &&
         !(t->dlatent = alloc_floats(B, t->lat_n, err, "code gradient")))
-        goto fail;
+        return -1;
     if (t->contractive && !(t->wsq = alloc_floats((size_t)t->ctr.hidden, 1, err, "scratch")))
-        goto fail;
+        return -1;
     t->perm = malloc((size_t)(train ? train->n : 1) * sizeof *t->perm);
     t->window = malloc((size_t)r->collapse.window * sizeof *t->window);
     if (!t->perm || !t->window) {
         dae_error_set(err, DAE_ENOMEM, "trainer: out of memory");
-        goto fail;
+        return -1;
     }
+    return DAE_OK;
+}
 
-    /* collapse reference: E[target^2] over the clean training images (or photos) */
+/* The collapse reference E[target^2] over the clean training images (or photos). */
+static double target_sq(const dae_trainer *t)
+{
+    const dae_dataset *train = t->train;
     double sq = 0.0, total = 0.0;
     if (train) {
         size_t nv = (size_t)train->n * t->img_n;
@@ -547,7 +550,32 @@ static int finish_create(dae_trainer *t, dae_error *err)
             total += (double)nv;
         }
     }
-    t->st.target_sq = sq / total;
+    return sq / total;
+}
+
+static int finish_create(dae_trainer *t, dae_error *err)
+{
+    const dae_recipe *r = t->r;
+    t->m = dae_model_from_config(r->model_json, err);
+    if (!t->m) {
+        dae_error_prefix(err, "model: ");
+        goto fail;
+    }
+    const dae_model *m = t->m;
+
+    if (setup_shapes(t, err))
+        goto fail;
+    if (r->objective.contractive > 0) {
+        if (dae_contractive_check(m, &t->ctr, err))
+            goto fail;
+        t->contractive = 1;
+    }
+    t->collapse_on = r->collapse.check == DAE_TRI_ON ||
+                     (r->collapse.check == DAE_TRI_AUTO && has_conv_decoder(m));
+
+    if (alloc_buffers(t, err))
+        goto fail;
+    t->st.target_sq = target_sq(t);
 
     long long spe = (t->epoch_samples + r->batch_size - 1) / r->batch_size;
     if (spe > 1000000000) {
