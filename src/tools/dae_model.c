@@ -21,11 +21,10 @@
 #include "daed/model_edit.h"
 #include "daed/modelfile.h"
 #include "daed/photo.h"
-#include "daed/safetensors.h" /* dae_file_read */
+#include "daed/pixels_json.h"
 
 enum { EXIT_OK = 0, EXIT_BAD = 1, EXIT_USAGE = 2 };
 
-#define JSON_MAX_BYTES ((size_t)512 << 20) /* a 16 Mpx RGB image as JSON text is ~500 MB */
 #define GRID_MAX_SIDE 16384
 
 static const char *USAGE =
@@ -339,109 +338,6 @@ static int cmd_info(int argc, char **argv)
 }
 
 /* ======================================================================================
- * float pixels as JSON
- * ==================================================================================== */
-
-static int json_get_dim(const cJSON *root, const char *key, int lo, int hi, int *out,
-                        const char *path, dae_error *err)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, key);
-    if (!cJSON_IsNumber(v))
-        return dae_error_set(err, DAE_EFORMAT, "%s: \"%s\" missing or not a number", path, key);
-    double d = v->valuedouble;
-    if (!(d >= lo && d <= hi) || d != floor(d))
-        return dae_error_set(err, DAE_EFORMAT, "%s: \"%s\" is %g, expected an integer in [%d, %d]",
-                             path, key, d, lo, hi);
-    *out = (int)d;
-    return DAE_OK;
-}
-
-/* Copy exactly n finite numbers of a JSON array into dst. */
-static int json_get_floats(const cJSON *root, const char *key, float *dst, size_t n,
-                           const char *path, dae_error *err)
-{
-    const cJSON *arr = cJSON_GetObjectItemCaseSensitive(root, key);
-    if (!cJSON_IsArray(arr))
-        return dae_error_set(err, DAE_EFORMAT, "%s: \"%s\" missing or not an array", path, key);
-    size_t i = 0;
-    const cJSON *it;
-    cJSON_ArrayForEach(it, arr)
-    {
-        if (i == n)
-            return dae_error_set(err, DAE_ESHAPE, "%s: \"%s\" has more than %zu values", path,
-                                 key, n);
-        if (!cJSON_IsNumber(it) || !isfinite(it->valuedouble))
-            return dae_error_set(err, DAE_EFORMAT, "%s: \"%s\"[%zu] is not a finite number",
-                                 path, key, i);
-        dst[i++] = (float)it->valuedouble;
-    }
-    if (i != n)
-        return dae_error_set(err, DAE_ESHAPE, "%s: \"%s\" has %zu values, expected %zu", path,
-                             key, i, n);
-    return DAE_OK;
-}
-
-/* {"width","height","channels","pixels":[c*h*w planar], "mask":[h*w] optional} -> image
- * (the mask becomes the alpha plane). */
-static int pixels_json_read(const char *path, dae_image *im, dae_error *err)
-{
-    dae_image_limits lim = dae_image_default_limits();
-    unsigned char *text = NULL;
-    size_t len = 0;
-    cJSON *root = NULL;
-    int w, h, c;
-    int rc = dae_file_read(path, JSON_MAX_BYTES, &text, &len, err);
-    if (rc)
-        return rc;
-    root = cJSON_ParseWithLengthOpts((const char *)text, len, NULL, 0);
-    if (!cJSON_IsObject(root)) {
-        rc = dae_error_set(err, DAE_EFORMAT, "%s: not a JSON object", path);
-        goto done;
-    }
-    if ((rc = json_get_dim(root, "width", 1, lim.max_width, &w, path, err)) ||
-        (rc = json_get_dim(root, "height", 1, lim.max_height, &h, path, err)) ||
-        (rc = json_get_dim(root, "channels", 1, 3, &c, path, err)))
-        goto done;
-    if (c == 2) {
-        rc = dae_error_set(err, DAE_EFORMAT, "%s: \"channels\" is 2, expected 1 or 3", path);
-        goto done;
-    }
-    if ((size_t)w * (size_t)h > lim.max_pixels) {
-        rc = dae_error_set(err, DAE_ELIMIT, "%s: %dx%d is more than %zu pixels", path, w, h,
-                           lim.max_pixels);
-        goto done;
-    }
-    const cJSON *mask = cJSON_GetObjectItemCaseSensitive(root, "mask");
-    if ((rc = dae_image_alloc(im, w, h, c, mask != NULL, err)))
-        goto done;
-    size_t hw = (size_t)w * (size_t)h;
-    if ((rc = json_get_floats(root, "pixels", im->px, (size_t)c * hw, path, err)) ||
-        (mask && (rc = json_get_floats(root, "mask", im->alpha, hw, path, err))))
-        dae_image_free(im);
-done:
-    cJSON_Delete(root);
-    free(text);
-    return rc;
-}
-
-static int pixels_json_write(const char *path, const float *px, int w, int h, int c,
-                             dae_error *err)
-{
-    FILE *f = fopen(path, "w");
-    if (!f)
-        return dae_error_set(err, DAE_EIO, "%s: %s", path, strerror(errno));
-    size_t n = (size_t)c * (size_t)h * (size_t)w;
-    fprintf(f, "{\"width\":%d,\"height\":%d,\"channels\":%d,\"pixels\":[", w, h, c);
-    for (size_t i = 0; i < n; i++)
-        fprintf(f, "%s%.9g", i ? "," : "", (double)px[i]);
-    fprintf(f, "]}\n");
-    int bad = ferror(f);
-    if (fclose(f) != 0 || bad)
-        return dae_error_set(err, DAE_EIO, "%s: write failed", path);
-    return DAE_OK;
-}
-
-/* ======================================================================================
  * run
  * ==================================================================================== */
 
@@ -470,6 +366,111 @@ static int run_args(int argc, char **argv, const char *pos[3], int *all_json, do
     return npos == 3 ? -1 : usage_error("run needs FILE IN OUT%s", "");
 }
 
+/* im made fit for model m: converted to its channels (unless per_channel), upsampled 2x
+ * for a super-resolution model when only the double fits; *in_shape the model input. */
+static int run_fit_input(const dae_modelfile *mf, const char *model_path, const char *in_path,
+                         dae_image *im, int per_channel, dae_shape *in_shape, dae_error *err)
+{
+    const dae_model *m = mf->model;
+    int ic = dae_model_image_channels(m), map = m->noise_map ? 1 : 0;
+    if (im->c != ic && !per_channel) {
+        if (ic != 1 && ic != 3)
+            return dae_error_set(err, DAE_ESHAPE,
+                                 "%s: the model takes %d image channels; only 1 (gray) or 3 "
+                                 "(RGB) can be converted from an image", model_path, ic);
+        if (dae_image_to_channels(im, ic, err))
+            return -1;
+    }
+    /* A super-resolution model takes the low-resolution image upsampled 2x bilinearly, as
+     * in training: an image that does not fit as it is but whose double does is upsampled.
+     * A noise-map model's input has the map plane after the image's (model.h). */
+    int pass_c = per_channel ? 1 : im->c;
+    *in_shape = (dae_shape){pass_c + map, im->h, im->w};
+    if ((mf->tasks & DAE_TASK_SUPERRES) && dae_model_check_input(m, *in_shape, NULL) &&
+        im->w <= INT_MAX / 2 && im->h <= INT_MAX / 2 &&
+        dae_model_check_input(m, (dae_shape){in_shape->c, 2 * im->h, 2 * im->w}, NULL) ==
+            DAE_OK) {
+        dae_image up = {0};
+        if (dae_image_resize(im, 2 * im->w, 2 * im->h, &up, err)) {
+            dae_image_free(&up);
+            return -1;
+        }
+        dae_image_free(im);
+        *im = up;
+        *in_shape = (dae_shape){in_shape->c, im->h, im->w};
+    }
+    if (dae_model_check_input(m, *in_shape, err)) {
+        char sh[64];
+        shape_str(*in_shape, sh, sizeof sh);
+        return dae_error_prefix(err, "%s: image %s does not fit model %s: ", in_path, sh,
+                                mf->name);
+    }
+    return DAE_OK;
+}
+
+/* The model applied to im (in its colour space) into out: one pass, or one per plane for
+ * a per-channel model; a noise-map model gets sigma (< 0: blind) as its map plane. */
+static int run_passes(const dae_model *m, const dae_image *im, int per_channel, double sigma,
+                      dae_shape in_shape, int out_json, const char *model_path,
+                      dae_image *out, dae_error *err)
+{
+    size_t hw = (size_t)im->w * (size_t)im->h;
+    int pass_c = per_channel ? 1 : im->c, map = m->noise_map ? 1 : 0;
+    float *xin = NULL;
+    int rc = -1;
+    dae_workspace *ws = dae_workspace_create(m, 1, in_shape, 0, err);
+    if (!ws)
+        return -1;
+    if (map && !(xin = malloc((size_t)(pass_c + 1) * hw * sizeof *xin))) {
+        dae_error_set(err, DAE_ENOMEM, "cannot allocate the model input");
+        goto done;
+    }
+    int passes = per_channel ? im->c : 1; /* a per-channel model: one pass per plane */
+    for (int p = 0; p < passes; p++) {
+        const float *y;
+        dae_shape ys;
+        const float *x = im->px + (size_t)p * hw;
+        if (map) {
+            dae_model_noise_input(xin, x, 1, pass_c, im->h, im->w, dae_noise_level(sigma));
+            x = xin;
+        }
+        if (dae_model_forward(m, ws, x, 1, in_shape, &y, &ys, err))
+            goto done;
+        if (p == 0) {
+            int oc = ys.c * passes;
+            if (!out_json && oc != 1 && oc != 3) {
+                dae_error_set(err, DAE_ESHAPE, "%s: output has %d channels, a PNG needs 1 or "
+                              "3 (write .json instead)", model_path, oc);
+                goto done;
+            }
+            if (dae_image_alloc(out, ys.w, ys.h, oc, 0, err))
+                goto done;
+        }
+        size_t n_out = dae_shape_size(ys);
+        memcpy(out->px + (size_t)p * n_out, y, n_out * sizeof *y);
+    }
+    rc = DAE_OK;
+done:
+    free(xin);
+    dae_workspace_free(ws);
+    return rc;
+}
+
+/* Inpainting: the missing pixels of im (alpha < 0.5) set to 0, the image before in *orig. */
+static int run_blank_missing(dae_image *im, float **orig, const char *in_path, dae_error *err)
+{
+    size_t hw = (size_t)im->w * (size_t)im->h, n_in = (size_t)im->c * hw;
+    *orig = malloc(n_in * sizeof **orig);
+    if (!*orig)
+        return dae_error_set(err, DAE_ENOMEM, "%s: cannot allocate %zu floats", in_path, n_in);
+    memcpy(*orig, im->px, n_in * sizeof **orig);
+    for (int ch = 0; ch < im->c; ch++)
+        for (size_t i = 0; i < hw; i++)
+            if (!(im->alpha[i] >= 0.5f))
+                im->px[(size_t)ch * hw + i] = 0.0f;
+    return DAE_OK;
+}
+
 static int cmd_run(int argc, char **argv)
 {
     int all_json = 0;
@@ -484,23 +485,19 @@ static int cmd_run(int argc, char **argv)
 
     int rc = EXIT_BAD;
     dae_error err = {0};
-    dae_modelfile *mf = NULL;
-    dae_workspace *ws = NULL;
-    dae_image im = {0}, up = {0}, out = {0};
-    float *orig = NULL, *xin = NULL;
-
-    mf = dae_modelfile_load(model_path, NULL, &err);
+    dae_image im = {0}, out = {0};
+    float *orig = NULL;
+    dae_modelfile *mf = dae_modelfile_load(model_path, NULL, &err);
     if (!mf)
         goto done;
     const dae_model *m = mf->model;
-    int ic = dae_model_image_channels(m), map = m->noise_map ? 1 : 0;
-    if (sigma >= 0 && !map) {
+    int ic = dae_model_image_channels(m);
+    if (sigma >= 0 && !m->noise_map) {
         dae_error_set(&err, DAE_EINVAL, "%s: --sigma: this model takes no noise level (no "
                       "\"noise_map\" in its config)", model_path);
         goto done;
     }
-
-    if (in_json ? pixels_json_read(in_path, &im, &err)
+    if (in_json ? dae_pixels_json_read(in_path, &im, &err)
                 : dae_image_read_file(in_path, NULL, &im, &err))
         goto done;
     /* A photo model's colour space (and per-channel use), as daed applies them. */
@@ -510,87 +507,19 @@ static int cmd_run(int argc, char **argv)
         goto done;
     }
     int per_channel = facts.per_channel && ic == 1 && im.c == 3;
-    if (im.c != ic && !per_channel) {
-        if (ic != 1 && ic != 3) {
-            dae_error_set(&err, DAE_ESHAPE,
-                          "%s: the model takes %d image channels; only 1 (gray) or 3 (RGB) "
-                          "can be converted from an image", model_path, ic);
-            goto done;
-        }
-        if (dae_image_to_channels(&im, ic, &err))
-            goto done;
-    }
-    /* A super-resolution model takes the low-resolution image upsampled 2x bilinearly, as
-     * in training: an image that does not fit as it is but whose double does is upsampled.
-     * A noise-map model's input has the map plane after the image's (model.h). */
-    int pass_c = per_channel ? 1 : im.c;
-    dae_shape in_shape = {pass_c + map, im.h, im.w};
-    if ((mf->tasks & DAE_TASK_SUPERRES) && dae_model_check_input(m, in_shape, NULL) &&
-        im.w <= INT_MAX / 2 && im.h <= INT_MAX / 2 &&
-        dae_model_check_input(m, (dae_shape){in_shape.c, 2 * im.h, 2 * im.w}, NULL) == DAE_OK) {
-        if (dae_image_resize(&im, 2 * im.w, 2 * im.h, &up, &err))
-            goto done;
-        dae_image_free(&im);
-        im = up;
-        memset(&up, 0, sizeof up);
-        in_shape = (dae_shape){in_shape.c, im.h, im.w};
-    }
-    if (dae_model_check_input(m, in_shape, &err)) {
-        char s[64];
-        shape_str(in_shape, s, sizeof s);
-        dae_error_prefix(&err, "%s: image %s does not fit model %s: ", in_path, s, mf->name);
+    dae_shape in_shape;
+    if (run_fit_input(mf, model_path, in_path, &im, per_channel, &in_shape, &err))
         goto done;
-    }
-    size_t hw = (size_t)im.w * (size_t)im.h, n_in = (size_t)im.c * hw;
+    size_t hw = (size_t)im.w * (size_t)im.h;
+    /* Missing pixels reach the model as 0 (the training corruption); the known ones are
+     * pasted back afterwards. */
     int inpaint = (mf->tasks & DAE_TASK_INPAINT) && im.alpha;
-    if (inpaint) {
-        /* Missing pixels reach the model as 0 (the training corruption); the known ones
-         * are pasted back afterwards. */
-        orig = malloc(n_in * sizeof *orig);
-        if (!orig) {
-            dae_error_set(&err, DAE_ENOMEM, "%s: cannot allocate %zu floats", in_path, n_in);
-            goto done;
-        }
-        memcpy(orig, im.px, n_in * sizeof *orig);
-        for (int ch = 0; ch < im.c; ch++)
-            for (size_t i = 0; i < hw; i++)
-                if (!(im.alpha[i] >= 0.5f))
-                    im.px[(size_t)ch * hw + i] = 0.0f;
-    }
-
+    if (inpaint && run_blank_missing(&im, &orig, in_path, &err))
+        goto done;
     dae_color_space cs = im.c == 3 ? facts.cs : DAE_COLOR_RGB;
     dae_color_to_space(im.px, hw, cs); /* RGB: no-op */
-    ws = dae_workspace_create(m, 1, in_shape, 0, &err);
-    if (!ws)
+    if (run_passes(m, &im, per_channel, sigma, in_shape, out_json, model_path, &out, &err))
         goto done;
-    if (map && !(xin = malloc((size_t)(pass_c + 1) * hw * sizeof *xin))) {
-        dae_error_set(&err, DAE_ENOMEM, "%s: cannot allocate the model input", in_path);
-        goto done;
-    }
-    int passes = per_channel ? im.c : 1; /* a per-channel model: one pass per plane */
-    for (int p = 0; p < passes; p++) {
-        const float *y;
-        dae_shape ys;
-        const float *x = im.px + (size_t)p * hw;
-        if (map) {
-            dae_model_noise_input(xin, x, 1, pass_c, im.h, im.w, dae_noise_level(sigma));
-            x = xin;
-        }
-        if (dae_model_forward(m, ws, x, 1, in_shape, &y, &ys, &err))
-            goto done;
-        if (p == 0) {
-            int oc = ys.c * passes;
-            if (!out_json && oc != 1 && oc != 3) {
-                dae_error_set(&err, DAE_ESHAPE, "%s: output has %d channels, a PNG needs 1 or "
-                              "3 (write .json instead)", model_path, oc);
-                goto done;
-            }
-            if (dae_image_alloc(&out, ys.w, ys.h, oc, 0, &err))
-                goto done;
-        }
-        size_t n_out = dae_shape_size(ys);
-        memcpy(out.px + (size_t)p * n_out, y, n_out * sizeof *y);
-    }
     if (out.c == 3)
         dae_color_from_space(out.px, (size_t)out.w * out.h, cs);
     if (inpaint && out.c == im.c && out.h == im.h && out.w == im.w) {
@@ -599,7 +528,7 @@ static int cmd_run(int argc, char **argv)
                 if (im.alpha[i] >= 0.5f)
                     out.px[(size_t)ch * hw + i] = orig[(size_t)ch * hw + i];
     }
-    if (out_json ? pixels_json_write(out_path, out.px, out.w, out.h, out.c, &err)
+    if (out_json ? dae_pixels_json_write(out_path, out.px, out.w, out.h, out.c, &err)
                  : dae_png_write_file(out_path, &out, &err))
         goto done;
     rc = EXIT_OK;
@@ -607,11 +536,8 @@ done:
     if (rc != EXIT_OK)
         fail(&err);
     free(orig);
-    free(xin);
     dae_image_free(&out);
-    dae_image_free(&up);
     dae_image_free(&im);
-    dae_workspace_free(ws);
     dae_modelfile_free(mf);
     return rc;
 }
@@ -620,62 +546,128 @@ done:
  * grid
  * ==================================================================================== */
 
-static int cmd_grid(int argc, char **argv)
+/* grid's options and files. */
+typedef struct grid_opts {
+    int cols, scale, pad, crop[4], cropping;
+    const char *out_path;
+    char **inputs; /* (argc) the images, n of them */
+    int n;
+} grid_opts;
+
+/* grid's arguments into g (g->inputs allocated by the caller). Returns -1, or the exit code
+ * of a usage error. */
+static int grid_args(int argc, char **argv, grid_opts *g)
 {
-    int cols = 0, scale = 1, pad = 2, crop[4] = {0, 0, 0, 0}, cropping = 0;
-    const char *out_path = NULL;
-    char **inputs = malloc((size_t)(argc > 0 ? argc : 1) * sizeof *inputs);
-    int n = 0;
-    if (!inputs) {
-        fprintf(stderr, "dae-model: out of memory\n");
-        return EXIT_BAD;
-    }
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
-        int *dst = strcmp(a, "--cols") == 0    ? &cols
-                   : strcmp(a, "--scale") == 0 ? &scale
-                   : strcmp(a, "--pad") == 0   ? &pad
+        int *dst = strcmp(a, "--cols") == 0    ? &g->cols
+                   : strcmp(a, "--scale") == 0 ? &g->scale
+                   : strcmp(a, "--pad") == 0   ? &g->pad
                                                : NULL;
+        int *crop = g->crop;
         if (strcmp(a, "--crop") == 0) {
             char tail = 0;
             if (i + 1 >= argc ||
                 sscanf(argv[i + 1], "%d,%d,%d,%d%c", &crop[0], &crop[1], &crop[2], &crop[3],
                        &tail) != 4 ||
-                crop[0] < 0 || crop[1] < 0 || crop[2] < 1 || crop[3] < 1) {
-                free(inputs);
+                crop[0] < 0 || crop[1] < 0 || crop[2] < 1 || crop[3] < 1)
                 return usage_error("grid: --crop needs X,Y,W,H (X, Y >= 0; W, H >= 1)%s", "");
-            }
-            cropping = 1;
+            g->cropping = 1;
             i++;
             continue;
         }
         if (dst) {
-            int lo = dst == &pad ? 0 : 1, hi = dst == &cols ? 1024 : dst == &scale ? 64 : 256;
-            if (i + 1 >= argc || parse_int(argv[i + 1], lo, hi, dst)) {
-                free(inputs);
+            int lo = dst == &g->pad ? 0 : 1;
+            int hi = dst == &g->cols ? 1024 : dst == &g->scale ? 64 : 256;
+            if (i + 1 >= argc || parse_int(argv[i + 1], lo, hi, dst))
                 return usage_error("grid: %s needs an integer in range (cols 1..1024, "
                                    "scale 1..64, pad 0..256)", a);
-            }
             i++;
         } else if (a[0] == '-' && a[1] == '-') {
-            free(inputs);
             return usage_error("grid: unknown option %s", a);
-        } else if (!out_path) {
-            out_path = a;
+        } else if (!g->out_path) {
+            g->out_path = a;
         } else {
-            inputs[n++] = argv[i];
+            g->inputs[g->n++] = argv[i];
         }
     }
-    if (!out_path || n == 0) {
-        free(inputs);
+    if (!g->out_path || g->n == 0)
         return usage_error("grid needs OUT.png and at least one image%s", "");
-    }
-    if (cols == 0)
-        cols = n < 8 ? n : 8;
-    if (cols > n)
-        cols = n;
+    if (g->cols == 0)
+        g->cols = g->n < 8 ? g->n : 8;
+    if (g->cols > g->n)
+        g->cols = g->n;
+    return -1;
+}
 
-    int rc = EXIT_BAD;
+/* im cut to the rectangle crop (X,Y,W,H), clipped to the image. */
+static int crop_image(dae_image *im, const int crop[4], dae_error *err)
+{
+    dae_image cut = {0};
+    int x0 = crop[0] < im->w ? crop[0] : im->w - 1, y0 = crop[1] < im->h ? crop[1] : im->h - 1;
+    int cw2 = crop[2] < im->w - x0 ? crop[2] : im->w - x0;
+    int ch2 = crop[3] < im->h - y0 ? crop[3] : im->h - y0;
+    if (dae_image_alloc(&cut, cw2, ch2, im->c, 0, err))
+        return -1;
+    for (int ch = 0; ch < im->c; ch++)
+        for (int y = 0; y < ch2; y++)
+            memcpy(cut.px + ((size_t)ch * ch2 + y) * cw2,
+                   im->px + ((size_t)ch * im->h + y0 + y) * im->w + x0,
+                   (size_t)cw2 * sizeof *cut.px);
+    dae_image_free(im);
+    *im = cut;
+    return DAE_OK;
+}
+
+/* The n images ims tiled into grid (cells of cw x chh, c channels), row by row. */
+static int compose_grid(const grid_opts *g, dae_image *ims, int c, int cw, int chh,
+                        dae_image *grid, dae_error *err)
+{
+    int n = g->n, cols = g->cols, scale = g->scale, pad = g->pad;
+    int rows = (n + cols - 1) / cols;
+    /* Sizes in 64-bit: each factor is bounded (side 16384, scale 64, cols 1024, pad 256). */
+    int64_t W = (int64_t)cols * cw * scale + (int64_t)(cols + 1) * pad;
+    int64_t H = (int64_t)rows * chh * scale + (int64_t)(rows + 1) * pad;
+    if (W > GRID_MAX_SIDE || H > GRID_MAX_SIDE)
+        return dae_error_set(err, DAE_ELIMIT, "grid: %lldx%lld pixels, more than %dx%d",
+                             (long long)W, (long long)H, GRID_MAX_SIDE, GRID_MAX_SIDE);
+    if (dae_image_alloc(grid, (int)W, (int)H, c, 0, err))
+        return -1;
+    size_t plane = (size_t)W * (size_t)H;
+    for (size_t i = 0; i < (size_t)c * plane; i++)
+        grid->px[i] = 1.0f;
+    for (int i = 0; i < n; i++) {
+        dae_image *im = &ims[i];
+        if (im->c != c && dae_image_to_channels(im, c, err))
+            return -1;
+        int x0 = pad + (i % cols) * (cw * scale + pad) + (cw - im->w) * scale / 2;
+        int y0 = pad + (i / cols) * (chh * scale + pad) + (chh - im->h) * scale / 2;
+        for (int ch = 0; ch < c; ch++)
+            for (int y = 0; y < im->h * scale; y++)
+                for (int x = 0; x < im->w * scale; x++)
+                    grid->px[(size_t)ch * plane + (size_t)(y0 + y) * (size_t)W +
+                             (size_t)(x0 + x)] =
+                        im->px[((size_t)ch * (size_t)im->h + (size_t)(y / scale)) *
+                                   (size_t)im->w +
+                               (size_t)(x / scale)];
+    }
+    return DAE_OK;
+}
+
+static int cmd_grid(int argc, char **argv)
+{
+    grid_opts g = {.scale = 1, .pad = 2};
+    g.inputs = malloc((size_t)(argc > 0 ? argc : 1) * sizeof *g.inputs);
+    if (!g.inputs) {
+        fprintf(stderr, "dae-model: out of memory\n");
+        return EXIT_BAD;
+    }
+    int urc = grid_args(argc, argv, &g);
+    if (urc >= 0) {
+        free(g.inputs);
+        return urc;
+    }
+    int n = g.n, rc = EXIT_BAD;
     dae_error err = {0};
     dae_image grid = {0};
     dae_image *ims = calloc((size_t)n, sizeof *ims);
@@ -685,23 +677,10 @@ static int cmd_grid(int argc, char **argv)
     }
     int c = 1, cw = 0, chh = 0;
     for (int i = 0; i < n; i++) {
-        if (dae_image_read_file(inputs[i], NULL, &ims[i], &err))
+        if (dae_image_read_file(g.inputs[i], NULL, &ims[i], &err))
             goto done;
-        if (cropping) {
-            dae_image *im = &ims[i], cut = {0};
-            int x0 = crop[0] < im->w ? crop[0] : im->w - 1, y0 = crop[1] < im->h ? crop[1] : im->h - 1;
-            int cw2 = crop[2] < im->w - x0 ? crop[2] : im->w - x0;
-            int ch2 = crop[3] < im->h - y0 ? crop[3] : im->h - y0;
-            if (dae_image_alloc(&cut, cw2, ch2, im->c, 0, &err))
-                goto done;
-            for (int ch = 0; ch < im->c; ch++)
-                for (int y = 0; y < ch2; y++)
-                    memcpy(cut.px + ((size_t)ch * ch2 + y) * cw2,
-                           im->px + ((size_t)ch * im->h + y0 + y) * im->w + x0,
-                           (size_t)cw2 * sizeof *cut.px);
-            dae_image_free(im);
-            *im = cut;
-        }
+        if (g.cropping && crop_image(&ims[i], g.crop, &err))
+            goto done;
         if (ims[i].c == 3)
             c = 3;
         if (ims[i].w > cw)
@@ -709,36 +688,8 @@ static int cmd_grid(int argc, char **argv)
         if (ims[i].h > chh)
             chh = ims[i].h;
     }
-    int rows = (n + cols - 1) / cols;
-    /* Sizes in 64-bit: each factor is bounded (side 16384, scale 64, cols 1024, pad 256). */
-    int64_t W = (int64_t)cols * cw * scale + (int64_t)(cols + 1) * pad;
-    int64_t H = (int64_t)rows * chh * scale + (int64_t)(rows + 1) * pad;
-    if (W > GRID_MAX_SIDE || H > GRID_MAX_SIDE) {
-        dae_error_set(&err, DAE_ELIMIT, "grid: %lldx%lld pixels, more than %dx%d",
-                      (long long)W, (long long)H, GRID_MAX_SIDE, GRID_MAX_SIDE);
-        goto done;
-    }
-    if (dae_image_alloc(&grid, (int)W, (int)H, c, 0, &err))
-        goto done;
-    size_t plane = (size_t)W * (size_t)H;
-    for (size_t i = 0; i < (size_t)c * plane; i++)
-        grid.px[i] = 1.0f;
-    for (int i = 0; i < n; i++) {
-        dae_image *im = &ims[i];
-        if (im->c != c && dae_image_to_channels(im, c, &err))
-            goto done;
-        int x0 = pad + (i % cols) * (cw * scale + pad) + (cw - im->w) * scale / 2;
-        int y0 = pad + (i / cols) * (chh * scale + pad) + (chh - im->h) * scale / 2;
-        for (int ch = 0; ch < c; ch++)
-            for (int y = 0; y < im->h * scale; y++)
-                for (int x = 0; x < im->w * scale; x++)
-                    grid.px[(size_t)ch * plane + (size_t)(y0 + y) * (size_t)W +
-                            (size_t)(x0 + x)] =
-                        im->px[((size_t)ch * (size_t)im->h + (size_t)(y / scale)) *
-                                   (size_t)im->w +
-                               (size_t)(x / scale)];
-    }
-    if (dae_png_write_file(out_path, &grid, &err))
+    if (compose_grid(&g, ims, c, cw, chh, &grid, &err) ||
+        dae_png_write_file(g.out_path, &grid, &err))
         goto done;
     rc = EXIT_OK;
 done:
@@ -749,7 +700,7 @@ done:
             dae_image_free(&ims[i]);
     free(ims);
     dae_image_free(&grid);
-    free(inputs);
+    free(g.inputs);
     return rc;
 }
 
