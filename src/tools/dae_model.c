@@ -22,6 +22,7 @@
 #include "daed/modelfile.h"
 #include "daed/photo.h"
 #include "daed/pixels_json.h"
+#include "daed/weights_image.h"
 
 enum { EXIT_OK = 0, EXIT_BAD = 1, EXIT_USAGE = 2 };
 
@@ -877,68 +878,15 @@ static int cmd_weights(int argc, char **argv)
     dae_modelfile *mf = dae_modelfile_load(paths[0], NULL, &err);
     if (!mf)
         goto done;
-    const dae_model *m = mf->model;
-    dae_shape img = decoder ? m->out_shape : m->in_shape;
-    int d = img.c * img.h * img.w, li = -1;
-    if (decoder) {
-        for (int i = m->n_enc + m->n_dec - 1; i >= m->n_enc && li < 0; i--)
-            if (m->layers[i].kind == DAE_LAYER_LINEAR && m->layers[i].out_f == d)
-                li = i;
-    } else {
-        for (int i = 0; i < m->n_enc && li < 0; i++)
-            if (m->layers[i].kind == DAE_LAYER_LINEAR && m->layers[i].in_f == d)
-                li = i;
-    }
-    if (li < 0) {
-        dae_error_set(&err, DAE_EINVAL,
-                      "%s: no %s linear layer with %d %s (the %dx%dx%d image)", paths[0],
-                      decoder ? "decoder" : "encoder", d, decoder ? "outputs" : "inputs",
-                      img.c, img.h, img.w);
+    int n = 0;
+    if (dae_weights_image(mf->model, paths[0], decoder, cols, scale, count, &grid, &n, &err))
         goto done;
-    }
-    const dae_layer *l = &m->layers[li];
-    const float *W = m->params + l->w_off; /* PyTorch layout: [out_f][in_f] */
-    int units = decoder ? l->in_f : l->out_f;
-    int n = count > 0 && count < units ? count : units;
-    if (cols > n)
-        cols = n;
-    int rows = (n + cols - 1) / cols, pad = 1;
-    int64_t GW = (int64_t)cols * img.w * scale + (int64_t)(cols + 1) * pad;
-    int64_t GH = (int64_t)rows * img.h * scale + (int64_t)(rows + 1) * pad;
-    if (GW > GRID_MAX_SIDE || GH > GRID_MAX_SIDE) {
-        dae_error_set(&err, DAE_ELIMIT, "weights: %lldx%lld pixels, more than %dx%d",
-                      (long long)GW, (long long)GH, GRID_MAX_SIDE, GRID_MAX_SIDE);
-        goto done;
-    }
-    if (dae_image_alloc(&grid, (int)GW, (int)GH, img.c, 0, &err))
-        goto done;
-    size_t plane = (size_t)GW * (size_t)GH;
-    for (size_t i = 0; i < (size_t)img.c * plane; i++)
-        grid.px[i] = 1.0f;
-    for (int u = 0; u < n; u++) {
-        /* unit u's weight for image value v: row u (encoder) or column u (decoder) */
-        size_t stride = decoder ? (size_t)l->in_f : 1, base = decoder ? (size_t)u : (size_t)u * l->in_f;
-        float mx = 0;
-        for (int v = 0; v < d; v++) {
-            float a = fabsf(W[base + (size_t)v * stride]);
-            mx = a > mx ? a : mx;
-        }
-        int x0 = pad + (u % cols) * (img.w * scale + pad);
-        int y0 = pad + (u / cols) * (img.h * scale + pad);
-        for (int ch = 0; ch < img.c; ch++)
-            for (int y = 0; y < img.h * scale; y++)
-                for (int x = 0; x < img.w * scale; x++) {
-                    size_t v = ((size_t)ch * img.h + (size_t)(y / scale)) * img.w + (size_t)(x / scale);
-                    float w = W[base + v * stride];
-                    grid.px[(size_t)ch * plane + (size_t)(y0 + y) * (size_t)GW + (size_t)(x0 + x)] =
-                        mx > 0 ? 0.5f + 0.5f * w / mx : 0.5f;
-                }
-    }
     if (dae_png_write_file(paths[1], &grid, &err))
         goto done;
     printf("%s: %d units of %s (%s), %dx%d tiles\n", paths[1], n,
            decoder ? "the last decoder linear layer" : "the first encoder linear layer",
-           decoder ? "columns" : "rows", img.h, img.w);
+           decoder ? "columns" : "rows", decoder ? mf->model->out_shape.h : mf->model->in_shape.h,
+           decoder ? mf->model->out_shape.w : mf->model->in_shape.w);
     rc = EXIT_OK;
 done:
     if (rc != EXIT_OK)
