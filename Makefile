@@ -52,7 +52,7 @@ $(BUILD)/obj/%.o: %.c | deps
 
 # The layer kernels are the hot loops: GCC 12 vectorises their unknown-length loops only
 # at -O3 (measured: conv forward about 20% faster). A command-line OPT (asan) still wins.
-$(BUILD)/obj/src/core/layers.o: OPT = -O3
+$(BUILD)/obj/src/core/layers.o $(BUILD)/obj/src/core/upsample.o: OPT = -O3
 
 $(LIB): $(LIB_OBJ)
 	@rm -f $@
