@@ -116,6 +116,9 @@ dae_model *dae_model_create_shell(const dae_layer *enc, int n_enc, const dae_lay
                                   int n_dec, dae_shape in_shape, int flags, dae_error *err);
 void dae_model_free(dae_model *m);
 
+/* One line describing layer l for people ("conv2d 1 -> 32, k3 s1 p1", "leaky_relu 0.2"). */
+void dae_layer_describe(const dae_layer *l, char *buf, size_t n);
+
 /* The image channels C of the model's input: in_shape.c, less the noise-level map. */
 int dae_model_image_channels(const dae_model *m);
 /* The flags that rebuild m (DAE_MODEL_RESIDUAL | DAE_MODEL_NOISE_MAP as set). */

@@ -455,6 +455,61 @@ fail:
     return NULL;
 }
 
+static const char *act_name(dae_act a)
+{
+    switch (a) {
+    case DAE_ACT_IDENTITY: return "identity";
+    case DAE_ACT_RELU: return "relu";
+    case DAE_ACT_LEAKY_RELU: return "leaky_relu";
+    case DAE_ACT_TANH: return "tanh";
+    case DAE_ACT_SIGMOID: return "sigmoid";
+    }
+    return "?";
+}
+
+void dae_layer_describe(const dae_layer *l, char *buf, size_t n)
+{
+    switch (l->kind) {
+    case DAE_LAYER_LINEAR:
+        snprintf(buf, n, "linear %d -> %d", l->in_f, l->out_f);
+        break;
+    case DAE_LAYER_CONV2D:
+        snprintf(buf, n, "conv2d %d -> %d, k%d s%d p%d", l->in_ch, l->out_ch, l->k, l->stride,
+                 l->pad);
+        break;
+    case DAE_LAYER_CONV_T2D:
+        snprintf(buf, n, "conv_transpose2d %d -> %d, k%d s%d p%d op%d", l->in_ch, l->out_ch,
+                 l->k, l->stride, l->pad, l->out_pad);
+        break;
+    case DAE_LAYER_ACT:
+        if (l->act == DAE_ACT_LEAKY_RELU)
+            snprintf(buf, n, "leaky_relu %g", (double)l->slope);
+        else
+            snprintf(buf, n, "%s", act_name(l->act));
+        break;
+    case DAE_LAYER_UPSAMPLE:
+        snprintf(buf, n, "upsample x2 %s", l->bilinear ? "bilinear" : "nearest");
+        break;
+    case DAE_LAYER_FLATTEN:
+        snprintf(buf, n, "flatten");
+        break;
+    case DAE_LAYER_UNFLATTEN:
+        snprintf(buf, n, "unflatten (%d,%d,%d)", l->unflat.c, l->unflat.h, l->unflat.w);
+        break;
+    case DAE_LAYER_PIXEL_UNSHUFFLE:
+        snprintf(buf, n, "pixel_unshuffle /%d", l->factor);
+        break;
+    case DAE_LAYER_PIXEL_SHUFFLE:
+        snprintf(buf, n, "pixel_shuffle x%d", l->factor);
+        break;
+    case DAE_LAYER_ADD:
+        snprintf(buf, n, "add output of layer %d", l->from);
+        break;
+    default:
+        snprintf(buf, n, "layer kind %d", (int)l->kind);
+    }
+}
+
 int dae_model_image_channels(const dae_model *m)
 {
     return m->in_shape.c - (m->noise_map ? 1 : 0);

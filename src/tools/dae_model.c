@@ -129,61 +129,6 @@ static int parse_int(const char *s, int lo, int hi, int *out)
  * info
  * ==================================================================================== */
 
-static const char *act_name(dae_act a)
-{
-    switch (a) {
-    case DAE_ACT_IDENTITY: return "identity";
-    case DAE_ACT_RELU: return "relu";
-    case DAE_ACT_LEAKY_RELU: return "leaky_relu";
-    case DAE_ACT_TANH: return "tanh";
-    case DAE_ACT_SIGMOID: return "sigmoid";
-    }
-    return "?";
-}
-
-static void layer_describe(const dae_layer *l, char *buf, size_t n)
-{
-    switch (l->kind) {
-    case DAE_LAYER_LINEAR:
-        snprintf(buf, n, "linear %d -> %d", l->in_f, l->out_f);
-        break;
-    case DAE_LAYER_CONV2D:
-        snprintf(buf, n, "conv2d %d -> %d, k%d s%d p%d", l->in_ch, l->out_ch, l->k, l->stride,
-                 l->pad);
-        break;
-    case DAE_LAYER_CONV_T2D:
-        snprintf(buf, n, "conv_transpose2d %d -> %d, k%d s%d p%d op%d", l->in_ch, l->out_ch,
-                 l->k, l->stride, l->pad, l->out_pad);
-        break;
-    case DAE_LAYER_ACT:
-        if (l->act == DAE_ACT_LEAKY_RELU)
-            snprintf(buf, n, "leaky_relu %g", (double)l->slope);
-        else
-            snprintf(buf, n, "%s", act_name(l->act));
-        break;
-    case DAE_LAYER_UPSAMPLE:
-        snprintf(buf, n, "upsample x2 %s", l->bilinear ? "bilinear" : "nearest");
-        break;
-    case DAE_LAYER_FLATTEN:
-        snprintf(buf, n, "flatten");
-        break;
-    case DAE_LAYER_UNFLATTEN:
-        snprintf(buf, n, "unflatten (%d,%d,%d)", l->unflat.c, l->unflat.h, l->unflat.w);
-        break;
-    case DAE_LAYER_PIXEL_UNSHUFFLE:
-        snprintf(buf, n, "pixel_unshuffle /%d", l->factor);
-        break;
-    case DAE_LAYER_PIXEL_SHUFFLE:
-        snprintf(buf, n, "pixel_shuffle x%d", l->factor);
-        break;
-    case DAE_LAYER_ADD:
-        snprintf(buf, n, "add output of layer %d", l->from);
-        break;
-    default:
-        snprintf(buf, n, "layer kind %d", (int)l->kind);
-    }
-}
-
 static void shape_str(dae_shape s, char *buf, size_t n)
 {
     snprintf(buf, n, "(%d,%d,%d)", s.c, s.h, s.w);
@@ -290,7 +235,7 @@ static int cmd_info(int argc, char **argv)
         dae_shape s;
         snprintf(label, sizeof label, "%s.%d", i < m->n_enc ? "encoder" : "decoder",
                  i < m->n_enc ? i : i - m->n_enc);
-        layer_describe(l, desc, sizeof desc);
+        dae_layer_describe(l, desc, sizeof desc);
         if (dae_model_shape_through(m, m->in_shape, 0, i + 1, &s, &err) == DAE_OK)
             shape_str(s, a, sizeof a);
         else
@@ -803,28 +748,15 @@ static int cmd_prep(int argc, char **argv)
     if (np != 2)
         return usage_error("prep needs IN and OUT.png%s", "");
     dae_error err = {0};
-    dae_image im = {0}, small = {0};
+    dae_image im = {0};
     dae_image_limits lim = dae_image_default_limits();
     lim.max_pixels = (size_t)1 << 26; /* wallpapers reach 6028x3391 */
     lim.max_bytes = (size_t)256 << 20;
     int rc = EXIT_BAD;
     if (dae_image_read_file(paths[0], &lim, &im, &err))
         goto done;
-    if (gray && dae_image_to_luma709(&im, &err))
+    if (dae_photo_prepare(&im, gray, shortside, &err))
         goto done;
-    int s = im.w < im.h ? im.w : im.h;
-    if (shortside > 0 && shortside < s) {
-        double f = (double)shortside / s;
-        int w = (int)lround(im.w * f), h = (int)lround(im.h * f);
-        if (dae_image_area_downscale(&im, w < 1 ? 1 : w, h < 1 ? 1 : h, &small, &err))
-            goto done;
-        dae_image_free(&im);
-        im = small;
-        memset(&small, 0, sizeof small);
-    }
-    free(im.alpha);
-    im.alpha = NULL;
-    dae_photo_quantize(im.px, (size_t)im.c * im.w * im.h);
     if (dae_png_write_file(paths[1], &im, &err))
         goto done;
     rc = EXIT_OK;
@@ -832,7 +764,6 @@ done:
     if (rc != EXIT_OK)
         fail(&err);
     dae_image_free(&im);
-    dae_image_free(&small);
     return rc;
 }
 
