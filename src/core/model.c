@@ -335,6 +335,47 @@ static int verify_fully_conv(const dae_model *m, int D)
     return 1;
 }
 
+/* Each layer of m checked (layer_validate, add sources) and given its place in the
+ * parameter array: w_off, n_w, b_off, n_b; m->n_params the total. */
+static int layout_params(dae_model *m, dae_error *err)
+{
+    int n_enc = m->n_enc, n_dec = m->n_dec;
+    size_t off = 0;
+    for (int i = 0; i < n_enc + n_dec; i++) {
+        dae_layer *L = &m->layers[i];
+        char name[32];
+        mdl_layer_label(n_enc, i, name, sizeof name);
+        if (layer_validate(L, name, err))
+            return -1;
+        if (L->kind == DAE_LAYER_ADD && (L->from < 0 || L->from >= i)) {
+            dae_error_set(err, DAE_EINVAL, "%s (add): from %d, expected an earlier layer "
+                          "0..%d (encoder then decoder layers, counted from 0)",
+                          name, L->from, i - 1);
+            return -1;
+        }
+        size_t nw = 0, nb = 0;
+        if (L->kind == DAE_LAYER_LINEAR) {
+            nw = (size_t)L->out_f * L->in_f;
+            nb = (size_t)L->out_f;
+        } else if (L->kind == DAE_LAYER_CONV2D || L->kind == DAE_LAYER_CONV_T2D) {
+            nw = (size_t)L->out_ch * L->in_ch * L->k * L->k;
+            nb = (size_t)L->out_ch;
+        }
+        if (nw > MAX_PARAMS || off + nw + nb > MAX_PARAMS) {
+            dae_error_set(err, DAE_ELIMIT, "%s: model exceeds %zu parameters", name,
+                          MAX_PARAMS);
+            return -1;
+        }
+        L->w_off = off;
+        L->n_w = nw;
+        L->b_off = off + nw;
+        L->n_b = nb;
+        off += nw + nb;
+    }
+    m->n_params = off;
+    return DAE_OK;
+}
+
 dae_model *dae_model_create(const dae_layer *enc, int n_enc, const dae_layer *dec, int n_dec,
                             dae_shape in_shape, int flags, dae_error *err)
 {
@@ -389,39 +430,8 @@ dae_model *dae_model_create_shell(const dae_layer *enc, int n_enc, const dae_lay
         goto fail;
     }
 
-    size_t off = 0;
-    for (int i = 0; i < n_enc + n_dec; i++) {
-        dae_layer *L = &m->layers[i];
-        char name[32];
-        mdl_layer_label(n_enc, i, name, sizeof name);
-        if (layer_validate(L, name, err))
-            goto fail;
-        if (L->kind == DAE_LAYER_ADD && (L->from < 0 || L->from >= i)) {
-            dae_error_set(err, DAE_EINVAL, "%s (add): from %d, expected an earlier layer "
-                          "0..%d (encoder then decoder layers, counted from 0)",
-                          name, L->from, i - 1);
-            goto fail;
-        }
-        size_t nw = 0, nb = 0;
-        if (L->kind == DAE_LAYER_LINEAR) {
-            nw = (size_t)L->out_f * L->in_f;
-            nb = (size_t)L->out_f;
-        } else if (L->kind == DAE_LAYER_CONV2D || L->kind == DAE_LAYER_CONV_T2D) {
-            nw = (size_t)L->out_ch * L->in_ch * L->k * L->k;
-            nb = (size_t)L->out_ch;
-        }
-        if (nw > MAX_PARAMS || off + nw + nb > MAX_PARAMS) {
-            dae_error_set(err, DAE_ELIMIT, "%s: model exceeds %zu parameters", name,
-                          MAX_PARAMS);
-            goto fail;
-        }
-        L->w_off = off;
-        L->n_w = nw;
-        L->b_off = off + nw;
-        L->n_b = nb;
-        off += nw + nb;
-    }
-    m->n_params = off;
+    if (layout_params(m, err))
+        goto fail;
 
     if (dae_model_shape_through(m, in_shape, 0, n_enc, &m->latent_shape, err) ||
         dae_model_shape_through(m, in_shape, 0, n_enc + n_dec, &m->out_shape, err))

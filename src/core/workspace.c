@@ -197,6 +197,65 @@ static int skip_buffers(dae_workspace *ws, const size_t *slot)
     return DAE_OK;
 }
 
+/* The training buffers of ws: an activation slot per layer input (slot[i] floats per
+ * sample; flatten/unflatten and in-place activations share storage), two gradient buffers
+ * of `big` floats per sample, the residual output. Nonzero when out of memory. */
+static int training_buffers(dae_workspace *ws, const size_t *slot, size_t big)
+{
+    const dae_model *m = ws->m;
+    int L = n_layers(m);
+    size_t B = (size_t)ws->max_batch;
+    ws->act = calloc((size_t)L + 1, sizeof *ws->act);
+    ws->own = calloc((size_t)L + 1, sizeof *ws->own);
+    ws->cap_act = calloc((size_t)L + 1, sizeof *ws->cap_act);
+    int *act_out = calloc((size_t)L + 1, sizeof *act_out); /* storage holds an act output */
+    if (!ws->act || !ws->own || !ws->cap_act || !act_out) {
+        free(act_out);
+        return -1;
+    }
+    /* Storage sharing: flatten/unflatten alias their input; an activation overwrites
+     * its input in place when nothing needs that input later: not the input copy, not
+     * the latent once in the decoder, not another activation's output. */
+    ws->own[0] = 0;
+    for (int i = 0; i < L; i++) {
+        const dae_layer *ly = &m->layers[i];
+        int o = ws->own[i];
+        if (ly->kind == DAE_LAYER_FLATTEN || ly->kind == DAE_LAYER_UNFLATTEN) {
+            ws->own[i + 1] = o;
+        } else if (ly->kind == DAE_LAYER_ACT && o != ws->own[0] && !act_out[o] &&
+                   !(i >= m->n_enc && o == ws->own[m->n_enc])) {
+            ws->own[i + 1] = o;
+            act_out[o] = 1;
+        } else {
+            ws->own[i + 1] = i + 1;
+            act_out[i + 1] = ly->kind == DAE_LAYER_ACT;
+        }
+        if (ws->src && ws->src[i]) /* an add reads it later: nothing writes over it */
+            act_out[ws->own[i + 1]] = 1;
+    }
+    free(act_out);
+    for (int i = 0; i <= L; i++) { /* aliases have equal sizes; take the max anyway */
+        size_t need;
+        if (!mul_ok(slot[i], B, &need))
+            return -1;
+        if (need > ws->cap_act[ws->own[i]])
+            ws->cap_act[ws->own[i]] = need;
+    }
+    for (int i = 0; i <= L; i++)
+        if (ws->own[i] == i && !(ws->act[i] = alloc_floats(ws->cap_act[i])))
+            return -1;
+    for (int i = 0; i <= L; i++) {
+        ws->act[i] = ws->act[ws->own[i]];
+        ws->cap_act[i] = ws->cap_act[ws->own[i]];
+    }
+    if (!mul_ok(big, B, &ws->cap_grad) || !(ws->grad[0] = alloc_floats(ws->cap_grad)) ||
+        !(ws->grad[1] = alloc_floats(ws->cap_grad)))
+        return -1;
+    if (m->residual && !(ws->res_out = alloc_floats(ws->cap_act[L])))
+        return -1;
+    return DAE_OK;
+}
+
 dae_workspace *dae_workspace_create(const dae_model *m, int max_batch, dae_shape max_in,
                                     int training, dae_error *err)
 {
@@ -247,53 +306,7 @@ dae_workspace *dae_workspace_create(const dae_model *m, int max_batch, dae_shape
             !(ws->latent = alloc_floats(ws->cap_latent)))
             goto nomem;
     } else {
-        ws->act = calloc((size_t)L + 1, sizeof *ws->act);
-        ws->own = calloc((size_t)L + 1, sizeof *ws->own);
-        ws->cap_act = calloc((size_t)L + 1, sizeof *ws->cap_act);
-        int *act_out = calloc((size_t)L + 1, sizeof *act_out); /* storage holds an act output */
-        if (!ws->act || !ws->own || !ws->cap_act || !act_out) {
-            free(act_out);
-            goto nomem;
-        }
-        /* Storage sharing: flatten/unflatten alias their input; an activation overwrites
-         * its input in place when nothing needs that input later: not the input copy, not
-         * the latent once in the decoder, not another activation's output. */
-        ws->own[0] = 0;
-        for (int i = 0; i < L; i++) {
-            const dae_layer *ly = &m->layers[i];
-            int o = ws->own[i];
-            if (ly->kind == DAE_LAYER_FLATTEN || ly->kind == DAE_LAYER_UNFLATTEN) {
-                ws->own[i + 1] = o;
-            } else if (ly->kind == DAE_LAYER_ACT && o != ws->own[0] && !act_out[o] &&
-                       !(i >= m->n_enc && o == ws->own[m->n_enc])) {
-                ws->own[i + 1] = o;
-                act_out[o] = 1;
-            } else {
-                ws->own[i + 1] = i + 1;
-                act_out[i + 1] = ly->kind == DAE_LAYER_ACT;
-            }
-            if (ws->src && ws->src[i]) /* an add reads it later: nothing writes over it */
-                act_out[ws->own[i + 1]] = 1;
-        }
-        free(act_out);
-        for (int i = 0; i <= L; i++) { /* aliases have equal sizes; take the max anyway */
-            size_t need;
-            if (!mul_ok(slot[i], B, &need))
-                goto nomem;
-            if (need > ws->cap_act[ws->own[i]])
-                ws->cap_act[ws->own[i]] = need;
-        }
-        for (int i = 0; i <= L; i++)
-            if (ws->own[i] == i && !(ws->act[i] = alloc_floats(ws->cap_act[i])))
-                goto nomem;
-        for (int i = 0; i <= L; i++) {
-            ws->act[i] = ws->act[ws->own[i]];
-            ws->cap_act[i] = ws->cap_act[ws->own[i]];
-        }
-        if (!mul_ok(big, B, &ws->cap_grad) || !(ws->grad[0] = alloc_floats(ws->cap_grad)) ||
-            !(ws->grad[1] = alloc_floats(ws->cap_grad)))
-            goto nomem;
-        if (m->residual && !(ws->res_out = alloc_floats(ws->cap_act[L])))
+        if (training_buffers(ws, slot, big))
             goto nomem;
     }
     free(slot);
