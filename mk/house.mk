@@ -16,3 +16,10 @@ layers:
 ## fnlen: fail on a src/ function over 100 lines or a src/ file over 900 (Universal Ctags)
 fnlen:
 	@sh scripts/fnlen.sh
+
+## hooks: install scripts/hooks/commit-msg into this clone's git hooks (subjects <= 72)
+# git rev-parse --git-path hooks: the clone's hooks folder (shared by its worktrees).
+hooks:
+	@d=$$(git rev-parse --git-path hooks) && mkdir -p "$$d" && \
+	    cp scripts/hooks/commit-msg "$$d/commit-msg" && chmod +x "$$d/commit-msg" && \
+	    echo "hooks: $$d/commit-msg installed (subjects of at most 72 characters)"
