@@ -195,29 +195,9 @@ static int default_only(const cJSON *obj, const char *key, const char *want_json
                          txt, want_json);
 }
 
-static int parse_layer(const cJSON *o, const char *where, dae_layer *l, dae_error *err)
+/* Every field of layer object o is one of lt's, and every required one is there. */
+static int check_fields(const cJSON *o, const layer_type *lt, const char *w, dae_error *err)
 {
-    int rc;
-    memset(l, 0, sizeof *l);
-    if (!cJSON_IsObject(o))
-        return dae_error_set(err, DAE_EFORMAT, "%s: not a JSON object", where);
-    if ((rc = mf_check_dup_keys(o, where, err)) != DAE_OK)
-        return rc;
-    const cJSON *type = cJSON_GetObjectItemCaseSensitive(o, "type");
-    if (!cJSON_IsString(type))
-        return dae_error_set(err, DAE_EFORMAT, "%s: missing \"type\" string", where);
-    const layer_type *lt = NULL;
-    for (int i = 0; i < N_LAYER_TYPES; i++)
-        if (strcmp(type->valuestring, layer_types[i].name) == 0)
-            lt = &layer_types[i];
-    if (!lt)
-        return dae_error_set(err, DAE_EFORMAT,
-                             "%s: unknown layer type \"%.40s\" (expected linear, conv2d, "
-                             "conv_transpose2d, relu, leaky_relu, tanh, sigmoid, identity, "
-                             "upsample, flatten, unflatten, pixel_unshuffle, pixel_shuffle, add)",
-                             where, type->valuestring);
-    char w[96];
-    snprintf(w, sizeof w, "%s (%s)", where, lt->name);
     for (const cJSON *c = o->child; c; c = c->next)
         if (strcmp(c->string, "type") != 0 && !field_listed(lt->fields, c->string, NULL))
             return dae_error_set(err, DAE_EFORMAT, "%s: unknown field \"%.40s\"", w,
@@ -235,9 +215,14 @@ static int parse_layer(const cJSON *o, const char *where, dae_layer *l, dae_erro
         }
         p += n;
     }
+    return DAE_OK;
+}
 
-    l->kind = lt->kind;
-    l->act = lt->act;
+/* The fields of layer object o of type lt into l (kind and act set). */
+static int layer_params(const cJSON *o, const layer_type *lt, const char *w, dae_layer *l,
+                        dae_error *err)
+{
+    int rc;
     switch (lt->kind) {
     case DAE_LAYER_LINEAR:
         if ((rc = size_field(o, "in_features", 1, MAX_FEATURES, 0, &l->in_f, w, err)) ||
@@ -332,6 +317,36 @@ static int parse_layer(const cJSON *o, const char *where, dae_layer *l, dae_erro
     }
     }
     return DAE_OK;
+}
+
+static int parse_layer(const cJSON *o, const char *where, dae_layer *l, dae_error *err)
+{
+    int rc;
+    memset(l, 0, sizeof *l);
+    if (!cJSON_IsObject(o))
+        return dae_error_set(err, DAE_EFORMAT, "%s: not a JSON object", where);
+    if ((rc = mf_check_dup_keys(o, where, err)) != DAE_OK)
+        return rc;
+    const cJSON *type = cJSON_GetObjectItemCaseSensitive(o, "type");
+    if (!cJSON_IsString(type))
+        return dae_error_set(err, DAE_EFORMAT, "%s: missing \"type\" string", where);
+    const layer_type *lt = NULL;
+    for (int i = 0; i < N_LAYER_TYPES; i++)
+        if (strcmp(type->valuestring, layer_types[i].name) == 0)
+            lt = &layer_types[i];
+    if (!lt)
+        return dae_error_set(err, DAE_EFORMAT,
+                             "%s: unknown layer type \"%.40s\" (expected linear, conv2d, "
+                             "conv_transpose2d, relu, leaky_relu, tanh, sigmoid, identity, "
+                             "upsample, flatten, unflatten, pixel_unshuffle, pixel_shuffle, add)",
+                             where, type->valuestring);
+    char w[96];
+    snprintf(w, sizeof w, "%s (%s)", where, lt->name);
+    if ((rc = check_fields(o, lt, w, err)) != DAE_OK)
+        return rc;
+    l->kind = lt->kind;
+    l->act = lt->act;
+    return layer_params(o, lt, w, l, err);
 }
 
 const char *mf_act_type_name(dae_act a)
@@ -505,6 +520,41 @@ static int parse_layer_list(const cJSON *cfg, const char *key, int max_layers, d
     return DAE_OK;
 }
 
+/* The config's "name" (optional) and "tasks" (default ["denoise"]) into pc. */
+static int parse_name_tasks(const cJSON *cfg, parsed_config *pc, dae_error *err)
+{
+    const cJSON *v;
+    if ((v = cJSON_GetObjectItemCaseSensitive(cfg, "name"))) {
+        if (!cJSON_IsString(v) || !valid_model_name(v->valuestring)) {
+            char txt[80];
+            mf_json_text(v, txt, sizeof txt);
+            return dae_error_set(err, DAE_EFORMAT,
+                                 "config: name is %s, expected 1..63 of [A-Za-z0-9._-], not "
+                                 "starting with '.'", txt);
+        }
+        snprintf(pc->name, sizeof pc->name, "%s", v->valuestring);
+    }
+    pc->tasks = DAE_TASK_DENOISE;
+    if ((v = cJSON_GetObjectItemCaseSensitive(cfg, "tasks"))) {
+        if (!cJSON_IsArray(v) || cJSON_GetArraySize(v) == 0) {
+            return dae_error_set(err, DAE_EFORMAT, "config: tasks is not a non-empty list");
+        }
+        pc->tasks = 0;
+        for (const cJSON *t = v->child; t; t = t->next) {
+            unsigned bit = cJSON_IsString(t) ? dae_task_from_name(t->valuestring) : 0;
+            if (!bit) {
+                char txt[80];
+                mf_json_text(t, txt, sizeof txt);
+                return dae_error_set(err, DAE_EFORMAT,
+                                     "config: unknown task %s (expected denoise, inpaint, "
+                                     "superres, encode, score)", txt);
+            }
+            pc->tasks |= bit;
+        }
+    }
+    return DAE_OK;
+}
+
 void mf_parsed_config_free(parsed_config *pc)
 {
     free(pc->layers);
@@ -566,37 +616,8 @@ int mf_parse_config(const char *text, int max_layers, parsed_config *pc, dae_err
         }
         pc->noise_map = cJSON_IsTrue(v);
     }
-    if ((v = cJSON_GetObjectItemCaseSensitive(cfg, "name"))) {
-        if (!cJSON_IsString(v) || !valid_model_name(v->valuestring)) {
-            char txt[80];
-            mf_json_text(v, txt, sizeof txt);
-            rc = dae_error_set(err, DAE_EFORMAT,
-                               "config: name is %s, expected 1..63 of [A-Za-z0-9._-], not "
-                               "starting with '.'", txt);
-            goto done;
-        }
-        snprintf(pc->name, sizeof pc->name, "%s", v->valuestring);
-    }
-    pc->tasks = DAE_TASK_DENOISE;
-    if ((v = cJSON_GetObjectItemCaseSensitive(cfg, "tasks"))) {
-        if (!cJSON_IsArray(v) || cJSON_GetArraySize(v) == 0) {
-            rc = dae_error_set(err, DAE_EFORMAT, "config: tasks is not a non-empty list");
-            goto done;
-        }
-        pc->tasks = 0;
-        for (const cJSON *t = v->child; t; t = t->next) {
-            unsigned bit = cJSON_IsString(t) ? dae_task_from_name(t->valuestring) : 0;
-            if (!bit) {
-                char txt[80];
-                mf_json_text(t, txt, sizeof txt);
-                rc = dae_error_set(err, DAE_EFORMAT,
-                                   "config: unknown task %s (expected denoise, inpaint, "
-                                   "superres, encode, score)", txt);
-                goto done;
-            }
-            pc->tasks |= bit;
-        }
-    }
+    if ((rc = parse_name_tasks(cfg, pc, err)) != DAE_OK)
+        goto done;
     if ((v = cJSON_GetObjectItemCaseSensitive(cfg, "calibration"))) {
         if ((rc = mf_parse_calibration(v, &pc->calib, &pc->score, pc->tensor, err)) != DAE_OK)
             goto done;
