@@ -331,6 +331,68 @@ done:
     return rc;
 }
 
+/* The header length of a file of len bytes (the first 8 bytes, little-endian) into *out,
+ * checked against the limits and the file. Nonzero with err set when it does not fit. */
+static int header_length(const unsigned char *buf, size_t len, const dae_st_limits *lp,
+                         uint64_t *out, dae_error *err)
+{
+    if (len > lp->max_file_bytes)
+        return dae_error_set(err, DAE_ELIMIT, "file is %zu bytes, the limit is %zu", len,
+                             lp->max_file_bytes);
+    if (len < 8)
+        return dae_error_set(err, DAE_EFORMAT,
+                             "file is %zu bytes, too short for the 8-byte header length", len);
+    uint64_t n = 0;
+    for (int i = 7; i >= 0; i--)
+        n = (n << 8) | buf[i];
+    *out = n;
+    if (n > lp->max_header_bytes)
+        return dae_error_set(err, DAE_ELIMIT, "header length %" PRIu64 " exceeds the limit %zu",
+                             n, lp->max_header_bytes);
+    if (n > len - 8)
+        return dae_error_set(err, DAE_EFORMAT,
+                             "header length %" PRIu64 " is larger than the rest of the file "
+                             "(%zu bytes; truncated?)", n, len - 8);
+    if (n < 2)
+        return dae_error_set(err, DAE_EFORMAT, "header length %" PRIu64 " is too short", n);
+    return DAE_OK;
+}
+
+/* The tensors (and __metadata__) of header object root into f. */
+static int add_tensors(dae_st_file *f, const cJSON *root, const dae_st_limits *lp,
+                       dae_error *err)
+{
+    dae_st_limits L = *lp;
+    int rc = DAE_OK;
+    for (const cJSON *c = root->child; c; c = c->next) {
+        if (strcmp(c->string, "__metadata__") == 0) {
+            if ((rc = parse_metadata(f, c, err)) != DAE_OK)
+                return rc;
+            continue;
+        }
+        if (f->n_tensors >= L.max_tensors) {
+            rc = dae_error_set(err, DAE_ELIMIT, "more than %d tensors", L.max_tensors);
+            return rc;
+        }
+        size_t nl = strlen(c->string);
+        if (nl == 0 || nl >= MAX_NAME_BYTES) {
+            rc = dae_error_set(err, DAE_EFORMAT, "tensor name of %zu bytes (expected 1..%d)",
+                               nl, MAX_NAME_BYTES - 1);
+            return rc;
+        }
+        dae_st_tensor *t = &f->tensors[f->n_tensors];
+        if (!(t->name = xstrdup(c->string))) {
+            rc = dae_error_set(err, DAE_ENOMEM, "out of memory for tensor names");
+            return rc;
+        }
+        f->n_tensors++;
+        if ((rc = parse_tensor(t, c, f->data_bytes, err)) != DAE_OK)
+            return rc;
+        t->data = f->data + t->begin;
+    }
+    return DAE_OK;
+}
+
 dae_st_file *dae_st_parse(const unsigned char *buf, size_t len, const dae_st_limits *lim,
                           dae_error *err)
 {
@@ -340,34 +402,9 @@ dae_st_file *dae_st_parse(const unsigned char *buf, size_t len, const dae_st_lim
     cJSON *root = NULL;
     int rc = DAE_OK;
 
-    if (len > L.max_file_bytes) {
-        rc = dae_error_set(err, DAE_ELIMIT, "file is %zu bytes, the limit is %zu", len,
-                           L.max_file_bytes);
-        goto fail;
-    }
-    if (len < 8) {
-        rc = dae_error_set(err, DAE_EFORMAT,
-                           "file is %zu bytes, too short for the 8-byte header length", len);
-        goto fail;
-    }
     uint64_t n = 0;
-    for (int i = 7; i >= 0; i--)
-        n = (n << 8) | buf[i];
-    if (n > L.max_header_bytes) {
-        rc = dae_error_set(err, DAE_ELIMIT, "header length %" PRIu64 " exceeds the limit %zu",
-                           n, L.max_header_bytes);
+    if (header_length(buf, len, &L, &n, err))
         goto fail;
-    }
-    if (n > len - 8) {
-        rc = dae_error_set(err, DAE_EFORMAT,
-                           "header length %" PRIu64 " is larger than the rest of the file "
-                           "(%zu bytes; truncated?)", n, len - 8);
-        goto fail;
-    }
-    if (n < 2) {
-        rc = dae_error_set(err, DAE_EFORMAT, "header length %" PRIu64 " is too short", n);
-        goto fail;
-    }
     /* NUL-terminated copy: cJSON must see the whole header and nothing after it. */
     hdr = malloc((size_t)n + 1);
     if (!hdr) {
@@ -417,32 +454,8 @@ dae_st_file *dae_st_parse(const unsigned char *buf, size_t len, const dae_st_lim
     f->header_bytes = (size_t)n;
     f->data = buf + 8 + n;
     f->data_bytes = len - 8 - (size_t)n;
-    for (const cJSON *c = root->child; c; c = c->next) {
-        if (strcmp(c->string, "__metadata__") == 0) {
-            if ((rc = parse_metadata(f, c, err)) != DAE_OK)
-                goto fail;
-            continue;
-        }
-        if (f->n_tensors >= L.max_tensors) {
-            rc = dae_error_set(err, DAE_ELIMIT, "more than %d tensors", L.max_tensors);
-            goto fail;
-        }
-        size_t nl = strlen(c->string);
-        if (nl == 0 || nl >= MAX_NAME_BYTES) {
-            rc = dae_error_set(err, DAE_EFORMAT, "tensor name of %zu bytes (expected 1..%d)",
-                               nl, MAX_NAME_BYTES - 1);
-            goto fail;
-        }
-        dae_st_tensor *t = &f->tensors[f->n_tensors];
-        if (!(t->name = xstrdup(c->string))) {
-            rc = dae_error_set(err, DAE_ENOMEM, "out of memory for tensor names");
-            goto fail;
-        }
-        f->n_tensors++;
-        if ((rc = parse_tensor(t, c, f->data_bytes, err)) != DAE_OK)
-            goto fail;
-        t->data = f->data + t->begin;
-    }
+    if ((rc = add_tensors(f, root, &L, err)) != DAE_OK)
+        goto fail;
     if ((rc = check_tiling(f, err)) != DAE_OK)
         goto fail;
     cJSON_Delete(root);
