@@ -704,6 +704,89 @@ static int add_raw_int_array(cJSON *obj, const char *key, const uint64_t *v, int
     return cJSON_AddRawToObject(obj, key, buf) != NULL;
 }
 
+/* The "__metadata__" object of the header from meta (key, value, ..., NULL). */
+static int header_metadata(cJSON *root, const char *path, const char *const *meta,
+                           dae_error *err)
+{
+    int rc = DAE_OK;
+    if (meta && meta[0]) {
+        cJSON *m = cJSON_AddObjectToObject(root, "__metadata__");
+        if (!m) {
+            rc = dae_error_set(err, DAE_ENOMEM, "%s: out of memory", path);
+            return rc;
+        }
+        for (int i = 0; meta[i]; i += 2) {
+            if (!meta[i + 1]) {
+                rc = dae_error_set(err, DAE_EINVAL, "%s: metadata key \"%s\" has no value",
+                                   path, meta[i]);
+                return rc;
+            }
+            if (cJSON_GetObjectItemCaseSensitive(m, meta[i])) {
+                rc = dae_error_set(err, DAE_EINVAL, "%s: duplicate metadata key \"%s\"", path,
+                                   meta[i]);
+                return rc;
+            }
+            if (!cJSON_AddStringToObject(m, meta[i], meta[i + 1])) {
+                rc = dae_error_set(err, DAE_ENOMEM, "%s: out of memory", path);
+                return rc;
+            }
+        }
+    }
+    return rc;
+}
+
+/* One header entry per tensor (dtype, shape, data offsets, packed in order). */
+static int header_tensors(cJSON *root, const char *path, const dae_st_out *tensors,
+                          int n_tensors, dae_error *err)
+{
+    int rc = DAE_OK;
+    uint64_t off = 0;
+    for (int i = 0; i < n_tensors; i++) {
+        const dae_st_out *t = &tensors[i];
+        int es = dae_st_dtype_size(t->dtype);
+        if (es == 0 || t->ndim < 0 || t->ndim > DAE_ST_MAX_DIMS || !t->name[0] ||
+            strcmp(t->name, "__metadata__") == 0) {
+            rc = dae_error_set(err, DAE_EINVAL, "%s: tensor \"%s\": bad dtype, dims or name",
+                               path, t->name);
+            return rc;
+        }
+        if (cJSON_GetObjectItemCaseSensitive(root, t->name)) {
+            rc = dae_error_set(err, DAE_EINVAL, "%s: duplicate tensor name \"%s\"", path,
+                               t->name);
+            return rc;
+        }
+        uint64_t bytes = (uint64_t)es, dims[DAE_ST_MAX_DIMS];
+        for (int d = 0; d < t->ndim; d++) {
+            if (t->shape[d] < 0 || t->shape[d] >= DAE_ST_MAX_DIM_VALUE) {
+                rc = dae_error_set(err, DAE_EINVAL, "%s: tensor %s: bad dim %" PRId64, path,
+                                   t->name, t->shape[d]);
+                return rc;
+            }
+            dims[d] = (uint64_t)t->shape[d];
+            if (dims[d] && bytes > UINT64_MAX / 2 / dims[d]) {
+                rc = dae_error_set(err, DAE_EINVAL, "%s: tensor %s: size overflows", path,
+                                   t->name);
+                return rc;
+            }
+            bytes *= dims[d];
+        }
+        uint64_t offs[2] = {off, off + bytes};
+        cJSON *e = cJSON_AddObjectToObject(root, t->name);
+        if (!e || !cJSON_AddStringToObject(e, "dtype", t->dtype) ||
+            !add_raw_int_array(e, "shape", dims, t->ndim) ||
+            !add_raw_int_array(e, "data_offsets", offs, 2)) {
+            rc = dae_error_set(err, DAE_ENOMEM, "%s: out of memory", path);
+            return rc;
+        }
+        off += bytes;
+        if (off > (uint64_t)SIZE_MAX / 2) {
+            rc = dae_error_set(err, DAE_EINVAL, "%s: tensors too large", path);
+            return rc;
+        }
+    }
+    return rc;
+}
+
 int dae_st_write(const char *path, const dae_st_out *tensors, int n_tensors,
                  const char *const *meta, dae_error *err)
 {
@@ -716,73 +799,9 @@ int dae_st_write(const char *path, const dae_st_out *tensors, int n_tensors,
         rc = dae_error_set(err, DAE_ENOMEM, "%s: out of memory", path);
         goto done;
     }
-    if (meta && meta[0]) {
-        cJSON *m = cJSON_AddObjectToObject(root, "__metadata__");
-        if (!m) {
-            rc = dae_error_set(err, DAE_ENOMEM, "%s: out of memory", path);
-            goto done;
-        }
-        for (int i = 0; meta[i]; i += 2) {
-            if (!meta[i + 1]) {
-                rc = dae_error_set(err, DAE_EINVAL, "%s: metadata key \"%s\" has no value",
-                                   path, meta[i]);
-                goto done;
-            }
-            if (cJSON_GetObjectItemCaseSensitive(m, meta[i])) {
-                rc = dae_error_set(err, DAE_EINVAL, "%s: duplicate metadata key \"%s\"", path,
-                                   meta[i]);
-                goto done;
-            }
-            if (!cJSON_AddStringToObject(m, meta[i], meta[i + 1])) {
-                rc = dae_error_set(err, DAE_ENOMEM, "%s: out of memory", path);
-                goto done;
-            }
-        }
-    }
-    uint64_t off = 0;
-    for (int i = 0; i < n_tensors; i++) {
-        const dae_st_out *t = &tensors[i];
-        int es = dae_st_dtype_size(t->dtype);
-        if (es == 0 || t->ndim < 0 || t->ndim > DAE_ST_MAX_DIMS || !t->name[0] ||
-            strcmp(t->name, "__metadata__") == 0) {
-            rc = dae_error_set(err, DAE_EINVAL, "%s: tensor \"%s\": bad dtype, dims or name",
-                               path, t->name);
-            goto done;
-        }
-        if (cJSON_GetObjectItemCaseSensitive(root, t->name)) {
-            rc = dae_error_set(err, DAE_EINVAL, "%s: duplicate tensor name \"%s\"", path,
-                               t->name);
-            goto done;
-        }
-        uint64_t bytes = (uint64_t)es, dims[DAE_ST_MAX_DIMS];
-        for (int d = 0; d < t->ndim; d++) {
-            if (t->shape[d] < 0 || t->shape[d] >= DAE_ST_MAX_DIM_VALUE) {
-                rc = dae_error_set(err, DAE_EINVAL, "%s: tensor %s: bad dim %" PRId64, path,
-                                   t->name, t->shape[d]);
-                goto done;
-            }
-            dims[d] = (uint64_t)t->shape[d];
-            if (dims[d] && bytes > UINT64_MAX / 2 / dims[d]) {
-                rc = dae_error_set(err, DAE_EINVAL, "%s: tensor %s: size overflows", path,
-                                   t->name);
-                goto done;
-            }
-            bytes *= dims[d];
-        }
-        uint64_t offs[2] = {off, off + bytes};
-        cJSON *e = cJSON_AddObjectToObject(root, t->name);
-        if (!e || !cJSON_AddStringToObject(e, "dtype", t->dtype) ||
-            !add_raw_int_array(e, "shape", dims, t->ndim) ||
-            !add_raw_int_array(e, "data_offsets", offs, 2)) {
-            rc = dae_error_set(err, DAE_ENOMEM, "%s: out of memory", path);
-            goto done;
-        }
-        off += bytes;
-        if (off > (uint64_t)SIZE_MAX / 2) {
-            rc = dae_error_set(err, DAE_EINVAL, "%s: tensors too large", path);
-            goto done;
-        }
-    }
+    if ((rc = header_metadata(root, path, meta, err)) ||
+        (rc = header_tensors(root, path, tensors, n_tensors, err)))
+        goto done;
     if (!(text = cJSON_PrintUnformatted(root))) {
         rc = dae_error_set(err, DAE_ENOMEM, "%s: out of memory", path);
         goto done;
