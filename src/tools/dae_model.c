@@ -355,9 +355,10 @@ static int run_fit_input(const dae_modelfile *mf, const char *model_path, const 
 }
 
 /* The model applied to im (in its colour space) into out: one pass, or one per plane for
- * a per-channel model; a noise-map model gets sigma (< 0: blind) as its map plane. */
+ * a per-channel model; a noise-map model gets sigma (< 0: blind) as its map plane. paths:
+ * the model's and the input's, for error messages. */
 static int run_passes(const dae_model *m, const dae_image *im, int per_channel, double sigma,
-                      dae_shape in_shape, int out_json, const char *model_path,
+                      dae_shape in_shape, int out_json, const char *const paths[2],
                       dae_image *out, dae_error *err)
 {
     size_t hw = (size_t)im->w * (size_t)im->h;
@@ -368,7 +369,7 @@ static int run_passes(const dae_model *m, const dae_image *im, int per_channel, 
     if (!ws)
         return -1;
     if (map && !(xin = malloc((size_t)(pass_c + 1) * hw * sizeof *xin))) {
-        dae_error_set(err, DAE_ENOMEM, "cannot allocate the model input");
+        dae_error_set(err, DAE_ENOMEM, "%s: cannot allocate the model input", paths[1]);
         goto done;
     }
     int passes = per_channel ? im->c : 1; /* a per-channel model: one pass per plane */
@@ -386,7 +387,7 @@ static int run_passes(const dae_model *m, const dae_image *im, int per_channel, 
             int oc = ys.c * passes;
             if (!out_json && oc != 1 && oc != 3) {
                 dae_error_set(err, DAE_ESHAPE, "%s: output has %d channels, a PNG needs 1 or "
-                              "3 (write .json instead)", model_path, oc);
+                              "3 (write .json instead)", paths[0], oc);
                 goto done;
             }
             if (dae_image_alloc(out, ys.w, ys.h, oc, 0, err))
@@ -464,7 +465,8 @@ static int cmd_run(int argc, char **argv)
         goto done;
     dae_color_space cs = im.c == 3 ? facts.cs : DAE_COLOR_RGB;
     dae_color_to_space(im.px, hw, cs); /* RGB: no-op */
-    if (run_passes(m, &im, per_channel, sigma, in_shape, out_json, model_path, &out, &err))
+    const char *const paths[2] = {model_path, in_path};
+    if (run_passes(m, &im, per_channel, sigma, in_shape, out_json, paths, &out, &err))
         goto done;
     if (out.c == 3)
         dae_color_from_space(out.px, (size_t)out.w * out.h, cs);
