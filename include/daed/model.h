@@ -33,6 +33,18 @@ typedef struct dae_shape {
     int c, h, w;
 } dae_shape;
 
+/* The number of values of one image of shape s (c * h * w). */
+static inline size_t dae_shape_size(dae_shape s)
+{
+    return (size_t)s.c * (size_t)s.h * (size_t)s.w;
+}
+
+/* 1 when a and b are the same shape, else 0. */
+static inline int dae_shape_eq(dae_shape a, dae_shape b)
+{
+    return a.c == b.c && a.h == b.h && a.w == b.w;
+}
+
 typedef enum {
     DAE_LAYER_LINEAR,     /* in_f -> out_f; input is flattened (c*h*w == in_f) */
     DAE_LAYER_CONV2D,     /* in_ch -> out_ch, kernel k, stride, pad */
@@ -103,6 +115,9 @@ dae_model *dae_model_create(const dae_layer *enc, int n_enc, const dae_layer *de
 dae_model *dae_model_create_shell(const dae_layer *enc, int n_enc, const dae_layer *dec,
                                   int n_dec, dae_shape in_shape, int flags, dae_error *err);
 void dae_model_free(dae_model *m);
+
+/* One line describing layer l for people ("conv2d 1 -> 32, k3 s1 p1", "leaky_relu 0.2"). */
+void dae_layer_describe(const dae_layer *l, char *buf, size_t n);
 
 /* The image channels C of the model's input: in_shape.c, less the noise-level map. */
 int dae_model_image_channels(const dae_model *m);

@@ -46,6 +46,11 @@ int dae_image_area_downscale(const dae_image *src, int w, int h, dae_image *dst,
 /* Round values to 8-bit levels: v = round(v*255)/255 clipped to [0,1]. */
 void dae_photo_quantize(float *px, size_t n);
 
+/* A training photo prepared in place (dae-model prep): with gray, luma (dae_image_to_luma709);
+ * with shortside > 0, area-downscaled so its shorter side is shortside pixels (never
+ * upscaled); the alpha plane dropped; values rounded to 8-bit levels. */
+int dae_photo_prepare(dae_image *im, int gray, int shortside, dae_error *err);
+
 /* out = quantize(clean + sigma255/255 * N(0,1)) per value (out may equal clean). */
 void dae_photo_add_noise(dae_rng *r, const float *clean, size_t n, float sigma255,
                          float *out);

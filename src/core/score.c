@@ -375,7 +375,7 @@ dae_scorer *dae_scorer_create(const dae_model *m, const dae_score_spec *spec, da
     s->m = m;
     s->spec = *spec;
     s->shape = m->in_shape;
-    s->d = (size_t)m->in_shape.c * (size_t)m->in_shape.h * (size_t)m->in_shape.w;
+    s->d = dae_shape_size(m->in_shape);
     for (int i = 0; i < spec->n_terms; i++) {
         const dae_score_term *t = &spec->term[i];
         if (t->kind == DAE_SCORE_RECON) {

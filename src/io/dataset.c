@@ -195,6 +195,46 @@ static void idx_close(idx_file *fp)
     fp->f = NULL;
 }
 
+/* The nv pixels of image file im as floats (u8 / 255) into *out, read in chunks of
+ * `chunk` bytes through buf; *out grows with the data read (NULL when nv is 0). */
+static int idx_read_pixels(idx_file *im, const char *path, size_t nv, unsigned char *buf,
+                           size_t chunk, float **out, dae_error *err)
+{
+    float *x = NULL;
+    size_t x_cap = 0;
+    /* pixel = u8 / 255 in float32 (numpy's astype(float32) / 255.0), via a table */
+    float lut[256];
+    for (int i = 0; i < 256; i++)
+        lut[i] = (float)i / 255.0f;
+    for (size_t done = 0; done < nv;) {
+        size_t len = nv - done < chunk ? nv - done : chunk;
+        if (idx_read(im, buf, len, "image data", err))
+            goto fail;
+        if (done + len > x_cap) {
+            /* Doubling, capped at the claim: memory follows the data actually read. */
+            size_t cap = x_cap ? x_cap * 2 : chunk;
+            if (cap > nv)
+                cap = nv;
+            float *nx = realloc(x, cap * sizeof *x);
+            if (!nx) {
+                dae_error_set(err, DAE_ENOMEM, "%s: no memory for %zu pixels", path,
+                              cap);
+                goto fail;
+            }
+            x = nx;
+            x_cap = cap;
+        }
+        for (size_t i = 0; i < len; i++)
+            x[done + i] = lut[buf[i]];
+        done += len;
+    }
+    *out = x;
+    return DAE_OK;
+fail:
+    free(x);
+    return -1;
+}
+
 dae_dataset *dae_dataset_load_idx(const char *images_path, const char *labels_path,
                                   const dae_dataset_limits *lim, dae_error *err)
 {
@@ -203,7 +243,6 @@ dae_dataset *dae_dataset_load_idx(const char *images_path, const char *labels_pa
     dae_dataset *ds = NULL;
     unsigned char *buf = NULL;
     float *x = NULL; /* the pixels, grown as they are read */
-    size_t x_cap = 0;
     uint32_t d[3], nl;
     int rc = idx_open(&im, images_path, 0x00000803u, 3, d, err);
     if (rc)
@@ -243,38 +282,14 @@ dae_dataset *dae_dataset_load_idx(const char *images_path, const char *labels_pa
         if (idx_check_holds(&lb, (size_t)n, err))
             goto fail;
     }
-    /* pixel = u8 / 255 in float32 (numpy's astype(float32) / 255.0), via a table */
-    float lut[256];
-    for (int i = 0; i < 256; i++)
-        lut[i] = (float)i / 255.0f;
     const size_t chunk = (size_t)1 << 20;
     buf = malloc(chunk);
     if (!buf) {
         dae_error_set(err, DAE_ENOMEM, "%s: no memory", images_path);
         goto fail;
     }
-    for (size_t done = 0; done < nv;) {
-        size_t len = nv - done < chunk ? nv - done : chunk;
-        if (idx_read(&im, buf, len, "image data", err))
-            goto fail;
-        if (done + len > x_cap) {
-            /* Doubling, capped at the claim: memory follows the data actually read. */
-            size_t cap = x_cap ? x_cap * 2 : chunk;
-            if (cap > nv)
-                cap = nv;
-            float *nx = realloc(x, cap * sizeof *x);
-            if (!nx) {
-                dae_error_set(err, DAE_ENOMEM, "%s: no memory for %zu pixels", images_path,
-                              cap);
-                goto fail;
-            }
-            x = nx;
-            x_cap = cap;
-        }
-        for (size_t i = 0; i < len; i++)
-            x[done + i] = lut[buf[i]];
-        done += len;
-    }
+    if (idx_read_pixels(&im, images_path, nv, buf, chunk, &x, err))
+        goto fail;
     if (idx_expect_end(&im, err))
         goto fail;
     /* The pixels are all there: n is real, the labels may be allocated. */

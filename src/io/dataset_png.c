@@ -101,6 +101,49 @@ static int list_dir(const char *dir, name_list *dirs, name_list *files, int limi
     return rc;
 }
 
+/* The class-folder layout: every PNG of each folder dirs->v[k] of dir into paths (at most
+ * max_samples in all) and k into (*labels_out)[i] (allocated here, freed by the caller). */
+static int list_classes(const char *dir, const name_list *dirs, int max_samples,
+                        name_list *paths, int **labels_out, dae_error *err)
+{
+    char path[4096];
+    int *labels = *labels_out = malloc(1024 * sizeof *labels);
+    int lcap = 1024;
+    if (!labels) {
+        dae_error_set(err, DAE_ENOMEM, "%s: no memory", dir);
+        return -1;
+    }
+    for (int k = 0; k < dirs->n; k++) {
+        char sub[4096];
+        name_list files = {0};
+        if (join(sub, sizeof sub, dir, dirs->v[k], err) ||
+            list_dir(sub, NULL, &files, max_samples - paths->n, err)) {
+            names_free(&files);
+            return -1;
+        }
+        for (int i = 0; i < files.n; i++) {
+            if (join(path, sizeof path, sub, files.v[i], err) ||
+                names_push(paths, path, err)) {
+                names_free(&files);
+                return -1;
+            }
+            if (paths->n > lcap) {
+                int *nl = realloc(labels, (size_t)(2 * lcap) * sizeof *labels);
+                if (!nl) {
+                    names_free(&files);
+                    dae_error_set(err, DAE_ENOMEM, "%s: no memory", dir);
+                    return -1;
+                }
+                labels = *labels_out = nl;
+                lcap *= 2;
+            }
+            labels[paths->n - 1] = k;
+        }
+        names_free(&files);
+    }
+    return DAE_OK;
+}
+
 dae_dataset *dae_dataset_load_png_dir(const char *dir, int channels,
                                       const dae_dataset_limits *lim, dae_error *err)
 {
@@ -124,40 +167,8 @@ dae_dataset *dae_dataset_load_png_dir(const char *dir, int channels,
         goto fail;
     }
     if (classes) {
-        labels = malloc(1024 * sizeof *labels);
-        int lcap = 1024;
-        if (!labels) {
-            dae_error_set(err, DAE_ENOMEM, "%s: no memory", dir);
+        if (list_classes(dir, &dirs, dl.max_samples, &paths, &labels, err))
             goto fail;
-        }
-        for (int k = 0; k < dirs.n; k++) {
-            char sub[4096];
-            name_list files = {0};
-            if (join(sub, sizeof sub, dir, dirs.v[k], err) ||
-                list_dir(sub, NULL, &files, dl.max_samples - paths.n, err)) {
-                names_free(&files);
-                goto fail;
-            }
-            for (int i = 0; i < files.n; i++) {
-                if (join(path, sizeof path, sub, files.v[i], err) ||
-                    names_push(&paths, path, err)) {
-                    names_free(&files);
-                    goto fail;
-                }
-                if (paths.n > lcap) {
-                    int *nl = realloc(labels, (size_t)(2 * lcap) * sizeof *labels);
-                    if (!nl) {
-                        names_free(&files);
-                        dae_error_set(err, DAE_ENOMEM, "%s: no memory", dir);
-                        goto fail;
-                    }
-                    labels = nl;
-                    lcap *= 2;
-                }
-                labels[paths.n - 1] = k;
-            }
-            names_free(&files);
-        }
     } else {
         for (int i = 0; i < top.n; i++)
             if (join(path, sizeof path, dir, top.v[i], err) || names_push(&paths, path, err))

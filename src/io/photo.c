@@ -163,6 +163,28 @@ done:
     return rc;
 }
 
+int dae_photo_prepare(dae_image *im, int gray, int shortside, dae_error *err)
+{
+    if (gray && dae_image_to_luma709(im, err))
+        return err ? err->code : DAE_EINVAL;
+    int s = im->w < im->h ? im->w : im->h;
+    if (shortside > 0 && shortside < s) {
+        dae_image small = {0};
+        double f = (double)shortside / s;
+        int w = (int)lround(im->w * f), h = (int)lround(im->h * f);
+        if (dae_image_area_downscale(im, w < 1 ? 1 : w, h < 1 ? 1 : h, &small, err)) {
+            dae_image_free(&small);
+            return err ? err->code : DAE_EINVAL;
+        }
+        dae_image_free(im);
+        *im = small;
+    }
+    free(im->alpha);
+    im->alpha = NULL;
+    dae_photo_quantize(im->px, (size_t)im->c * im->w * im->h);
+    return DAE_OK;
+}
+
 void dae_photo_quantize(float *px, size_t n)
 {
     for (size_t i = 0; i < n; i++) {

@@ -327,13 +327,27 @@ static void filter_row(unsigned char *d, const unsigned char *row, const unsigne
     }
 }
 
+/* The PNG signature and the IHDR chunk (8-bit, gray or RGB, with alpha or not) at png. */
+static void put_head(unsigned char *png, int w, int h, int c, int has_alpha)
+{
+    static const unsigned char sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    memcpy(png, sig, sizeof sig);
+    unsigned char *q = png + sizeof sig + 4;
+    memcpy(q, "IHDR", 4);
+    q = put_be32(q + 4, (uint32_t)w);
+    q = put_be32(q, (uint32_t)h);
+    q[0] = 8;                                                       /* bit depth */
+    q[1] = (unsigned char)((c == 3 ? 2 : 0) | (has_alpha ? 4 : 0)); /* colour type */
+    q[2] = q[3] = q[4] = 0; /* deflate, adaptive filtering, no interlace */
+    finish_chunk(png + sizeof sig, 13);
+}
+
 /* Writes signature, IHDR and IEND around IDAT data that zlib streams straight into the
  * output. Scanlines are filtered and deflated in stripes of ~16 kB, so the data zlib
  * reads is still in cache and a 12 Mpx image needs no full-size scanline copy. */
 static int png_encode(const float *px, const float *alpha, int w, int h, int c, int level,
                       unsigned char **out, size_t *out_len, dae_error *err)
 {
-    static const unsigned char sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
     *out = NULL;
     *out_len = 0;
     if (!px || w <= 0 || h <= 0 || (c != 1 && c != 3))
@@ -385,15 +399,7 @@ static int png_encode(const float *px, const float *alpha, int w, int h, int c, 
         rc = dae_error_set(err, DAE_ENOMEM, "png encode: cannot allocate %zu bytes", cap);
         goto done;
     }
-    memcpy(png, sig, sizeof sig);
-    unsigned char *q = png + sizeof sig + 4;
-    memcpy(q, "IHDR", 4);
-    q = put_be32(q + 4, (uint32_t)w);
-    q = put_be32(q, (uint32_t)h);
-    q[0] = 8;                                                   /* bit depth */
-    q[1] = (unsigned char)((c == 3 ? 2 : 0) | (alpha ? 4 : 0)); /* colour type */
-    q[2] = q[3] = q[4] = 0; /* deflate, adaptive filtering, no interlace */
-    finish_chunk(png + sizeof sig, 13);
+    put_head(png, w, h, c, alpha != NULL);
     memcpy(png + HEAD - 4, "IDAT", 4);
 
     zs.next_out = png + HEAD;

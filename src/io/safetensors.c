@@ -331,6 +331,68 @@ done:
     return rc;
 }
 
+/* The header length of a file of len bytes (the first 8 bytes, little-endian) into *out,
+ * checked against the limits and the file. Nonzero with err set when it does not fit. */
+static int header_length(const unsigned char *buf, size_t len, const dae_st_limits *lp,
+                         uint64_t *out, dae_error *err)
+{
+    if (len > lp->max_file_bytes)
+        return dae_error_set(err, DAE_ELIMIT, "file is %zu bytes, the limit is %zu", len,
+                             lp->max_file_bytes);
+    if (len < 8)
+        return dae_error_set(err, DAE_EFORMAT,
+                             "file is %zu bytes, too short for the 8-byte header length", len);
+    uint64_t n = 0;
+    for (int i = 7; i >= 0; i--)
+        n = (n << 8) | buf[i];
+    *out = n;
+    if (n > lp->max_header_bytes)
+        return dae_error_set(err, DAE_ELIMIT, "header length %" PRIu64 " exceeds the limit %zu",
+                             n, lp->max_header_bytes);
+    if (n > len - 8)
+        return dae_error_set(err, DAE_EFORMAT,
+                             "header length %" PRIu64 " is larger than the rest of the file "
+                             "(%zu bytes; truncated?)", n, len - 8);
+    if (n < 2)
+        return dae_error_set(err, DAE_EFORMAT, "header length %" PRIu64 " is too short", n);
+    return DAE_OK;
+}
+
+/* The tensors (and __metadata__) of header object root into f. */
+static int add_tensors(dae_st_file *f, const cJSON *root, const dae_st_limits *lp,
+                       dae_error *err)
+{
+    dae_st_limits L = *lp;
+    int rc = DAE_OK;
+    for (const cJSON *c = root->child; c; c = c->next) {
+        if (strcmp(c->string, "__metadata__") == 0) {
+            if ((rc = parse_metadata(f, c, err)) != DAE_OK)
+                return rc;
+            continue;
+        }
+        if (f->n_tensors >= L.max_tensors) {
+            rc = dae_error_set(err, DAE_ELIMIT, "more than %d tensors", L.max_tensors);
+            return rc;
+        }
+        size_t nl = strlen(c->string);
+        if (nl == 0 || nl >= MAX_NAME_BYTES) {
+            rc = dae_error_set(err, DAE_EFORMAT, "tensor name of %zu bytes (expected 1..%d)",
+                               nl, MAX_NAME_BYTES - 1);
+            return rc;
+        }
+        dae_st_tensor *t = &f->tensors[f->n_tensors];
+        if (!(t->name = xstrdup(c->string))) {
+            rc = dae_error_set(err, DAE_ENOMEM, "out of memory for tensor names");
+            return rc;
+        }
+        f->n_tensors++;
+        if ((rc = parse_tensor(t, c, f->data_bytes, err)) != DAE_OK)
+            return rc;
+        t->data = f->data + t->begin;
+    }
+    return DAE_OK;
+}
+
 dae_st_file *dae_st_parse(const unsigned char *buf, size_t len, const dae_st_limits *lim,
                           dae_error *err)
 {
@@ -340,34 +402,9 @@ dae_st_file *dae_st_parse(const unsigned char *buf, size_t len, const dae_st_lim
     cJSON *root = NULL;
     int rc = DAE_OK;
 
-    if (len > L.max_file_bytes) {
-        rc = dae_error_set(err, DAE_ELIMIT, "file is %zu bytes, the limit is %zu", len,
-                           L.max_file_bytes);
-        goto fail;
-    }
-    if (len < 8) {
-        rc = dae_error_set(err, DAE_EFORMAT,
-                           "file is %zu bytes, too short for the 8-byte header length", len);
-        goto fail;
-    }
     uint64_t n = 0;
-    for (int i = 7; i >= 0; i--)
-        n = (n << 8) | buf[i];
-    if (n > L.max_header_bytes) {
-        rc = dae_error_set(err, DAE_ELIMIT, "header length %" PRIu64 " exceeds the limit %zu",
-                           n, L.max_header_bytes);
+    if (header_length(buf, len, &L, &n, err))
         goto fail;
-    }
-    if (n > len - 8) {
-        rc = dae_error_set(err, DAE_EFORMAT,
-                           "header length %" PRIu64 " is larger than the rest of the file "
-                           "(%zu bytes; truncated?)", n, len - 8);
-        goto fail;
-    }
-    if (n < 2) {
-        rc = dae_error_set(err, DAE_EFORMAT, "header length %" PRIu64 " is too short", n);
-        goto fail;
-    }
     /* NUL-terminated copy: cJSON must see the whole header and nothing after it. */
     hdr = malloc((size_t)n + 1);
     if (!hdr) {
@@ -417,32 +454,8 @@ dae_st_file *dae_st_parse(const unsigned char *buf, size_t len, const dae_st_lim
     f->header_bytes = (size_t)n;
     f->data = buf + 8 + n;
     f->data_bytes = len - 8 - (size_t)n;
-    for (const cJSON *c = root->child; c; c = c->next) {
-        if (strcmp(c->string, "__metadata__") == 0) {
-            if ((rc = parse_metadata(f, c, err)) != DAE_OK)
-                goto fail;
-            continue;
-        }
-        if (f->n_tensors >= L.max_tensors) {
-            rc = dae_error_set(err, DAE_ELIMIT, "more than %d tensors", L.max_tensors);
-            goto fail;
-        }
-        size_t nl = strlen(c->string);
-        if (nl == 0 || nl >= MAX_NAME_BYTES) {
-            rc = dae_error_set(err, DAE_EFORMAT, "tensor name of %zu bytes (expected 1..%d)",
-                               nl, MAX_NAME_BYTES - 1);
-            goto fail;
-        }
-        dae_st_tensor *t = &f->tensors[f->n_tensors];
-        if (!(t->name = xstrdup(c->string))) {
-            rc = dae_error_set(err, DAE_ENOMEM, "out of memory for tensor names");
-            goto fail;
-        }
-        f->n_tensors++;
-        if ((rc = parse_tensor(t, c, f->data_bytes, err)) != DAE_OK)
-            goto fail;
-        t->data = f->data + t->begin;
-    }
+    if ((rc = add_tensors(f, root, &L, err)) != DAE_OK)
+        goto fail;
     if ((rc = check_tiling(f, err)) != DAE_OK)
         goto fail;
     cJSON_Delete(root);
@@ -691,6 +704,89 @@ static int add_raw_int_array(cJSON *obj, const char *key, const uint64_t *v, int
     return cJSON_AddRawToObject(obj, key, buf) != NULL;
 }
 
+/* The "__metadata__" object of the header from meta (key, value, ..., NULL). */
+static int header_metadata(cJSON *root, const char *path, const char *const *meta,
+                           dae_error *err)
+{
+    int rc = DAE_OK;
+    if (meta && meta[0]) {
+        cJSON *m = cJSON_AddObjectToObject(root, "__metadata__");
+        if (!m) {
+            rc = dae_error_set(err, DAE_ENOMEM, "%s: out of memory", path);
+            return rc;
+        }
+        for (int i = 0; meta[i]; i += 2) {
+            if (!meta[i + 1]) {
+                rc = dae_error_set(err, DAE_EINVAL, "%s: metadata key \"%s\" has no value",
+                                   path, meta[i]);
+                return rc;
+            }
+            if (cJSON_GetObjectItemCaseSensitive(m, meta[i])) {
+                rc = dae_error_set(err, DAE_EINVAL, "%s: duplicate metadata key \"%s\"", path,
+                                   meta[i]);
+                return rc;
+            }
+            if (!cJSON_AddStringToObject(m, meta[i], meta[i + 1])) {
+                rc = dae_error_set(err, DAE_ENOMEM, "%s: out of memory", path);
+                return rc;
+            }
+        }
+    }
+    return rc;
+}
+
+/* One header entry per tensor (dtype, shape, data offsets, packed in order). */
+static int header_tensors(cJSON *root, const char *path, const dae_st_out *tensors,
+                          int n_tensors, dae_error *err)
+{
+    int rc = DAE_OK;
+    uint64_t off = 0;
+    for (int i = 0; i < n_tensors; i++) {
+        const dae_st_out *t = &tensors[i];
+        int es = dae_st_dtype_size(t->dtype);
+        if (es == 0 || t->ndim < 0 || t->ndim > DAE_ST_MAX_DIMS || !t->name[0] ||
+            strcmp(t->name, "__metadata__") == 0) {
+            rc = dae_error_set(err, DAE_EINVAL, "%s: tensor \"%s\": bad dtype, dims or name",
+                               path, t->name);
+            return rc;
+        }
+        if (cJSON_GetObjectItemCaseSensitive(root, t->name)) {
+            rc = dae_error_set(err, DAE_EINVAL, "%s: duplicate tensor name \"%s\"", path,
+                               t->name);
+            return rc;
+        }
+        uint64_t bytes = (uint64_t)es, dims[DAE_ST_MAX_DIMS];
+        for (int d = 0; d < t->ndim; d++) {
+            if (t->shape[d] < 0 || t->shape[d] >= DAE_ST_MAX_DIM_VALUE) {
+                rc = dae_error_set(err, DAE_EINVAL, "%s: tensor %s: bad dim %" PRId64, path,
+                                   t->name, t->shape[d]);
+                return rc;
+            }
+            dims[d] = (uint64_t)t->shape[d];
+            if (dims[d] && bytes > UINT64_MAX / 2 / dims[d]) {
+                rc = dae_error_set(err, DAE_EINVAL, "%s: tensor %s: size overflows", path,
+                                   t->name);
+                return rc;
+            }
+            bytes *= dims[d];
+        }
+        uint64_t offs[2] = {off, off + bytes};
+        cJSON *e = cJSON_AddObjectToObject(root, t->name);
+        if (!e || !cJSON_AddStringToObject(e, "dtype", t->dtype) ||
+            !add_raw_int_array(e, "shape", dims, t->ndim) ||
+            !add_raw_int_array(e, "data_offsets", offs, 2)) {
+            rc = dae_error_set(err, DAE_ENOMEM, "%s: out of memory", path);
+            return rc;
+        }
+        off += bytes;
+        if (off > (uint64_t)SIZE_MAX / 2) {
+            rc = dae_error_set(err, DAE_EINVAL, "%s: tensors too large", path);
+            return rc;
+        }
+    }
+    return rc;
+}
+
 int dae_st_write(const char *path, const dae_st_out *tensors, int n_tensors,
                  const char *const *meta, dae_error *err)
 {
@@ -703,73 +799,9 @@ int dae_st_write(const char *path, const dae_st_out *tensors, int n_tensors,
         rc = dae_error_set(err, DAE_ENOMEM, "%s: out of memory", path);
         goto done;
     }
-    if (meta && meta[0]) {
-        cJSON *m = cJSON_AddObjectToObject(root, "__metadata__");
-        if (!m) {
-            rc = dae_error_set(err, DAE_ENOMEM, "%s: out of memory", path);
-            goto done;
-        }
-        for (int i = 0; meta[i]; i += 2) {
-            if (!meta[i + 1]) {
-                rc = dae_error_set(err, DAE_EINVAL, "%s: metadata key \"%s\" has no value",
-                                   path, meta[i]);
-                goto done;
-            }
-            if (cJSON_GetObjectItemCaseSensitive(m, meta[i])) {
-                rc = dae_error_set(err, DAE_EINVAL, "%s: duplicate metadata key \"%s\"", path,
-                                   meta[i]);
-                goto done;
-            }
-            if (!cJSON_AddStringToObject(m, meta[i], meta[i + 1])) {
-                rc = dae_error_set(err, DAE_ENOMEM, "%s: out of memory", path);
-                goto done;
-            }
-        }
-    }
-    uint64_t off = 0;
-    for (int i = 0; i < n_tensors; i++) {
-        const dae_st_out *t = &tensors[i];
-        int es = dae_st_dtype_size(t->dtype);
-        if (es == 0 || t->ndim < 0 || t->ndim > DAE_ST_MAX_DIMS || !t->name[0] ||
-            strcmp(t->name, "__metadata__") == 0) {
-            rc = dae_error_set(err, DAE_EINVAL, "%s: tensor \"%s\": bad dtype, dims or name",
-                               path, t->name);
-            goto done;
-        }
-        if (cJSON_GetObjectItemCaseSensitive(root, t->name)) {
-            rc = dae_error_set(err, DAE_EINVAL, "%s: duplicate tensor name \"%s\"", path,
-                               t->name);
-            goto done;
-        }
-        uint64_t bytes = (uint64_t)es, dims[DAE_ST_MAX_DIMS];
-        for (int d = 0; d < t->ndim; d++) {
-            if (t->shape[d] < 0 || t->shape[d] >= DAE_ST_MAX_DIM_VALUE) {
-                rc = dae_error_set(err, DAE_EINVAL, "%s: tensor %s: bad dim %" PRId64, path,
-                                   t->name, t->shape[d]);
-                goto done;
-            }
-            dims[d] = (uint64_t)t->shape[d];
-            if (dims[d] && bytes > UINT64_MAX / 2 / dims[d]) {
-                rc = dae_error_set(err, DAE_EINVAL, "%s: tensor %s: size overflows", path,
-                                   t->name);
-                goto done;
-            }
-            bytes *= dims[d];
-        }
-        uint64_t offs[2] = {off, off + bytes};
-        cJSON *e = cJSON_AddObjectToObject(root, t->name);
-        if (!e || !cJSON_AddStringToObject(e, "dtype", t->dtype) ||
-            !add_raw_int_array(e, "shape", dims, t->ndim) ||
-            !add_raw_int_array(e, "data_offsets", offs, 2)) {
-            rc = dae_error_set(err, DAE_ENOMEM, "%s: out of memory", path);
-            goto done;
-        }
-        off += bytes;
-        if (off > (uint64_t)SIZE_MAX / 2) {
-            rc = dae_error_set(err, DAE_EINVAL, "%s: tensors too large", path);
-            goto done;
-        }
-    }
+    if ((rc = header_metadata(root, path, meta, err)) ||
+        (rc = header_tensors(root, path, tensors, n_tensors, err)))
+        goto done;
     if (!(text = cJSON_PrintUnformatted(root))) {
         rc = dae_error_set(err, DAE_ENOMEM, "%s: out of memory", path);
         goto done;

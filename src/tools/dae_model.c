@@ -1,6 +1,8 @@
 /* dae_model.c — dae-model: inspect a model file, apply a model offline to one image, tile
- * images into one picture, render the first or last linear layer's weights as image tiles. A thin main: the work is done by io/modelfile, core/model and
- * io/image; this file only parses arguments, converts formats and prints.
+ * images into one picture, render the first or last linear layer's weights as image
+ * tiles, derive colour models. A thin main: the work is done by io/modelfile,
+ * io/model_edit, core/model and io/image; this file only parses arguments, converts
+ * formats and prints.
  *
  * Exit codes: 0 ok, 1 invalid input or model (the message says why), 2 usage.
  */
@@ -16,14 +18,14 @@
 #include "daed/error.h"
 #include "daed/image.h"
 #include "daed/model.h"
+#include "daed/model_edit.h"
 #include "daed/modelfile.h"
 #include "daed/photo.h"
-#include "daed/rng.h"
-#include "daed/safetensors.h" /* dae_file_read */
+#include "daed/pixels_json.h"
+#include "daed/weights_image.h"
 
 enum { EXIT_OK = 0, EXIT_BAD = 1, EXIT_USAGE = 2 };
 
-#define JSON_MAX_BYTES ((size_t)512 << 20) /* a 16 Mpx RGB image as JSON text is ~500 MB */
 #define GRID_MAX_SIDE 16384
 
 static const char *USAGE =
@@ -126,61 +128,6 @@ static int parse_int(const char *s, int lo, int hi, int *out)
 /* ======================================================================================
  * info
  * ==================================================================================== */
-
-static const char *act_name(dae_act a)
-{
-    switch (a) {
-    case DAE_ACT_IDENTITY: return "identity";
-    case DAE_ACT_RELU: return "relu";
-    case DAE_ACT_LEAKY_RELU: return "leaky_relu";
-    case DAE_ACT_TANH: return "tanh";
-    case DAE_ACT_SIGMOID: return "sigmoid";
-    }
-    return "?";
-}
-
-static void layer_describe(const dae_layer *l, char *buf, size_t n)
-{
-    switch (l->kind) {
-    case DAE_LAYER_LINEAR:
-        snprintf(buf, n, "linear %d -> %d", l->in_f, l->out_f);
-        break;
-    case DAE_LAYER_CONV2D:
-        snprintf(buf, n, "conv2d %d -> %d, k%d s%d p%d", l->in_ch, l->out_ch, l->k, l->stride,
-                 l->pad);
-        break;
-    case DAE_LAYER_CONV_T2D:
-        snprintf(buf, n, "conv_transpose2d %d -> %d, k%d s%d p%d op%d", l->in_ch, l->out_ch,
-                 l->k, l->stride, l->pad, l->out_pad);
-        break;
-    case DAE_LAYER_ACT:
-        if (l->act == DAE_ACT_LEAKY_RELU)
-            snprintf(buf, n, "leaky_relu %g", (double)l->slope);
-        else
-            snprintf(buf, n, "%s", act_name(l->act));
-        break;
-    case DAE_LAYER_UPSAMPLE:
-        snprintf(buf, n, "upsample x2 %s", l->bilinear ? "bilinear" : "nearest");
-        break;
-    case DAE_LAYER_FLATTEN:
-        snprintf(buf, n, "flatten");
-        break;
-    case DAE_LAYER_UNFLATTEN:
-        snprintf(buf, n, "unflatten (%d,%d,%d)", l->unflat.c, l->unflat.h, l->unflat.w);
-        break;
-    case DAE_LAYER_PIXEL_UNSHUFFLE:
-        snprintf(buf, n, "pixel_unshuffle /%d", l->factor);
-        break;
-    case DAE_LAYER_PIXEL_SHUFFLE:
-        snprintf(buf, n, "pixel_shuffle x%d", l->factor);
-        break;
-    case DAE_LAYER_ADD:
-        snprintf(buf, n, "add output of layer %d", l->from);
-        break;
-    default:
-        snprintf(buf, n, "layer kind %d", (int)l->kind);
-    }
-}
 
 static void shape_str(dae_shape s, char *buf, size_t n)
 {
@@ -288,7 +235,7 @@ static int cmd_info(int argc, char **argv)
         dae_shape s;
         snprintf(label, sizeof label, "%s.%d", i < m->n_enc ? "encoder" : "decoder",
                  i < m->n_enc ? i : i - m->n_enc);
-        layer_describe(l, desc, sizeof desc);
+        dae_layer_describe(l, desc, sizeof desc);
         if (dae_model_shape_through(m, m->in_shape, 0, i + 1, &s, &err) == DAE_OK)
             shape_str(s, a, sizeof a);
         else
@@ -337,109 +284,6 @@ static int cmd_info(int argc, char **argv)
 }
 
 /* ======================================================================================
- * float pixels as JSON
- * ==================================================================================== */
-
-static int json_get_dim(const cJSON *root, const char *key, int lo, int hi, int *out,
-                        const char *path, dae_error *err)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, key);
-    if (!cJSON_IsNumber(v))
-        return dae_error_set(err, DAE_EFORMAT, "%s: \"%s\" missing or not a number", path, key);
-    double d = v->valuedouble;
-    if (!(d >= lo && d <= hi) || d != floor(d))
-        return dae_error_set(err, DAE_EFORMAT, "%s: \"%s\" is %g, expected an integer in [%d, %d]",
-                             path, key, d, lo, hi);
-    *out = (int)d;
-    return DAE_OK;
-}
-
-/* Copy exactly n finite numbers of a JSON array into dst. */
-static int json_get_floats(const cJSON *root, const char *key, float *dst, size_t n,
-                           const char *path, dae_error *err)
-{
-    const cJSON *arr = cJSON_GetObjectItemCaseSensitive(root, key);
-    if (!cJSON_IsArray(arr))
-        return dae_error_set(err, DAE_EFORMAT, "%s: \"%s\" missing or not an array", path, key);
-    size_t i = 0;
-    const cJSON *it;
-    cJSON_ArrayForEach(it, arr)
-    {
-        if (i == n)
-            return dae_error_set(err, DAE_ESHAPE, "%s: \"%s\" has more than %zu values", path,
-                                 key, n);
-        if (!cJSON_IsNumber(it) || !isfinite(it->valuedouble))
-            return dae_error_set(err, DAE_EFORMAT, "%s: \"%s\"[%zu] is not a finite number",
-                                 path, key, i);
-        dst[i++] = (float)it->valuedouble;
-    }
-    if (i != n)
-        return dae_error_set(err, DAE_ESHAPE, "%s: \"%s\" has %zu values, expected %zu", path,
-                             key, i, n);
-    return DAE_OK;
-}
-
-/* {"width","height","channels","pixels":[c*h*w planar], "mask":[h*w] optional} -> image
- * (the mask becomes the alpha plane). */
-static int pixels_json_read(const char *path, dae_image *im, dae_error *err)
-{
-    dae_image_limits lim = dae_image_default_limits();
-    unsigned char *text = NULL;
-    size_t len = 0;
-    cJSON *root = NULL;
-    int w, h, c;
-    int rc = dae_file_read(path, JSON_MAX_BYTES, &text, &len, err);
-    if (rc)
-        return rc;
-    root = cJSON_ParseWithLengthOpts((const char *)text, len, NULL, 0);
-    if (!cJSON_IsObject(root)) {
-        rc = dae_error_set(err, DAE_EFORMAT, "%s: not a JSON object", path);
-        goto done;
-    }
-    if ((rc = json_get_dim(root, "width", 1, lim.max_width, &w, path, err)) ||
-        (rc = json_get_dim(root, "height", 1, lim.max_height, &h, path, err)) ||
-        (rc = json_get_dim(root, "channels", 1, 3, &c, path, err)))
-        goto done;
-    if (c == 2) {
-        rc = dae_error_set(err, DAE_EFORMAT, "%s: \"channels\" is 2, expected 1 or 3", path);
-        goto done;
-    }
-    if ((size_t)w * (size_t)h > lim.max_pixels) {
-        rc = dae_error_set(err, DAE_ELIMIT, "%s: %dx%d is more than %zu pixels", path, w, h,
-                           lim.max_pixels);
-        goto done;
-    }
-    const cJSON *mask = cJSON_GetObjectItemCaseSensitive(root, "mask");
-    if ((rc = dae_image_alloc(im, w, h, c, mask != NULL, err)))
-        goto done;
-    size_t hw = (size_t)w * (size_t)h;
-    if ((rc = json_get_floats(root, "pixels", im->px, (size_t)c * hw, path, err)) ||
-        (mask && (rc = json_get_floats(root, "mask", im->alpha, hw, path, err))))
-        dae_image_free(im);
-done:
-    cJSON_Delete(root);
-    free(text);
-    return rc;
-}
-
-static int pixels_json_write(const char *path, const float *px, int w, int h, int c,
-                             dae_error *err)
-{
-    FILE *f = fopen(path, "w");
-    if (!f)
-        return dae_error_set(err, DAE_EIO, "%s: %s", path, strerror(errno));
-    size_t n = (size_t)c * (size_t)h * (size_t)w;
-    fprintf(f, "{\"width\":%d,\"height\":%d,\"channels\":%d,\"pixels\":[", w, h, c);
-    for (size_t i = 0; i < n; i++)
-        fprintf(f, "%s%.9g", i ? "," : "", (double)px[i]);
-    fprintf(f, "]}\n");
-    int bad = ferror(f);
-    if (fclose(f) != 0 || bad)
-        return dae_error_set(err, DAE_EIO, "%s: write failed", path);
-    return DAE_OK;
-}
-
-/* ======================================================================================
  * run
  * ==================================================================================== */
 
@@ -468,6 +312,112 @@ static int run_args(int argc, char **argv, const char *pos[3], int *all_json, do
     return npos == 3 ? -1 : usage_error("run needs FILE IN OUT%s", "");
 }
 
+/* im made fit for model m: converted to its channels (unless per_channel), upsampled 2x
+ * for a super-resolution model when only the double fits; *in_shape the model input. */
+static int run_fit_input(const dae_modelfile *mf, const char *model_path, const char *in_path,
+                         dae_image *im, int per_channel, dae_shape *in_shape, dae_error *err)
+{
+    const dae_model *m = mf->model;
+    int ic = dae_model_image_channels(m), map = m->noise_map ? 1 : 0;
+    if (im->c != ic && !per_channel) {
+        if (ic != 1 && ic != 3)
+            return dae_error_set(err, DAE_ESHAPE,
+                                 "%s: the model takes %d image channels; only 1 (gray) or 3 "
+                                 "(RGB) can be converted from an image", model_path, ic);
+        if (dae_image_to_channels(im, ic, err))
+            return -1;
+    }
+    /* A super-resolution model takes the low-resolution image upsampled 2x bilinearly, as
+     * in training: an image that does not fit as it is but whose double does is upsampled.
+     * A noise-map model's input has the map plane after the image's (model.h). */
+    int pass_c = per_channel ? 1 : im->c;
+    *in_shape = (dae_shape){pass_c + map, im->h, im->w};
+    if ((mf->tasks & DAE_TASK_SUPERRES) && dae_model_check_input(m, *in_shape, NULL) &&
+        im->w <= INT_MAX / 2 && im->h <= INT_MAX / 2 &&
+        dae_model_check_input(m, (dae_shape){in_shape->c, 2 * im->h, 2 * im->w}, NULL) ==
+            DAE_OK) {
+        dae_image up = {0};
+        if (dae_image_resize(im, 2 * im->w, 2 * im->h, &up, err)) {
+            dae_image_free(&up);
+            return -1;
+        }
+        dae_image_free(im);
+        *im = up;
+        *in_shape = (dae_shape){in_shape->c, im->h, im->w};
+    }
+    if (dae_model_check_input(m, *in_shape, err)) {
+        char sh[64];
+        shape_str(*in_shape, sh, sizeof sh);
+        return dae_error_prefix(err, "%s: image %s does not fit model %s: ", in_path, sh,
+                                mf->name);
+    }
+    return DAE_OK;
+}
+
+/* The model applied to im (in its colour space) into out: one pass, or one per plane for
+ * a per-channel model; a noise-map model gets sigma (< 0: blind) as its map plane. paths:
+ * the model's and the input's, for error messages. */
+static int run_passes(const dae_model *m, const dae_image *im, int per_channel, double sigma,
+                      dae_shape in_shape, int out_json, const char *const paths[2],
+                      dae_image *out, dae_error *err)
+{
+    size_t hw = (size_t)im->w * (size_t)im->h;
+    int pass_c = per_channel ? 1 : im->c, map = m->noise_map ? 1 : 0;
+    float *xin = NULL;
+    int rc = -1;
+    dae_workspace *ws = dae_workspace_create(m, 1, in_shape, 0, err);
+    if (!ws)
+        return -1;
+    if (map && !(xin = malloc((size_t)(pass_c + 1) * hw * sizeof *xin))) {
+        dae_error_set(err, DAE_ENOMEM, "%s: cannot allocate the model input", paths[1]);
+        goto done;
+    }
+    int passes = per_channel ? im->c : 1; /* a per-channel model: one pass per plane */
+    for (int p = 0; p < passes; p++) {
+        const float *y;
+        dae_shape ys;
+        const float *x = im->px + (size_t)p * hw;
+        if (map) {
+            dae_model_noise_input(xin, x, 1, pass_c, im->h, im->w, dae_noise_level(sigma));
+            x = xin;
+        }
+        if (dae_model_forward(m, ws, x, 1, in_shape, &y, &ys, err))
+            goto done;
+        if (p == 0) {
+            int oc = ys.c * passes;
+            if (!out_json && oc != 1 && oc != 3) {
+                dae_error_set(err, DAE_ESHAPE, "%s: output has %d channels, a PNG needs 1 or "
+                              "3 (write .json instead)", paths[0], oc);
+                goto done;
+            }
+            if (dae_image_alloc(out, ys.w, ys.h, oc, 0, err))
+                goto done;
+        }
+        size_t n_out = dae_shape_size(ys);
+        memcpy(out->px + (size_t)p * n_out, y, n_out * sizeof *y);
+    }
+    rc = DAE_OK;
+done:
+    free(xin);
+    dae_workspace_free(ws);
+    return rc;
+}
+
+/* Inpainting: the missing pixels of im (alpha < 0.5) set to 0, the image before in *orig. */
+static int run_blank_missing(dae_image *im, float **orig, const char *in_path, dae_error *err)
+{
+    size_t hw = (size_t)im->w * (size_t)im->h, n_in = (size_t)im->c * hw;
+    *orig = malloc(n_in * sizeof **orig);
+    if (!*orig)
+        return dae_error_set(err, DAE_ENOMEM, "%s: cannot allocate %zu floats", in_path, n_in);
+    memcpy(*orig, im->px, n_in * sizeof **orig);
+    for (int ch = 0; ch < im->c; ch++)
+        for (size_t i = 0; i < hw; i++)
+            if (!(im->alpha[i] >= 0.5f))
+                im->px[(size_t)ch * hw + i] = 0.0f;
+    return DAE_OK;
+}
+
 static int cmd_run(int argc, char **argv)
 {
     int all_json = 0;
@@ -482,23 +432,19 @@ static int cmd_run(int argc, char **argv)
 
     int rc = EXIT_BAD;
     dae_error err = {0};
-    dae_modelfile *mf = NULL;
-    dae_workspace *ws = NULL;
-    dae_image im = {0}, up = {0}, out = {0};
-    float *orig = NULL, *xin = NULL;
-
-    mf = dae_modelfile_load(model_path, NULL, &err);
+    dae_image im = {0}, out = {0};
+    float *orig = NULL;
+    dae_modelfile *mf = dae_modelfile_load(model_path, NULL, &err);
     if (!mf)
         goto done;
     const dae_model *m = mf->model;
-    int ic = dae_model_image_channels(m), map = m->noise_map ? 1 : 0;
-    if (sigma >= 0 && !map) {
+    int ic = dae_model_image_channels(m);
+    if (sigma >= 0 && !m->noise_map) {
         dae_error_set(&err, DAE_EINVAL, "%s: --sigma: this model takes no noise level (no "
                       "\"noise_map\" in its config)", model_path);
         goto done;
     }
-
-    if (in_json ? pixels_json_read(in_path, &im, &err)
+    if (in_json ? dae_pixels_json_read(in_path, &im, &err)
                 : dae_image_read_file(in_path, NULL, &im, &err))
         goto done;
     /* A photo model's colour space (and per-channel use), as daed applies them. */
@@ -508,87 +454,20 @@ static int cmd_run(int argc, char **argv)
         goto done;
     }
     int per_channel = facts.per_channel && ic == 1 && im.c == 3;
-    if (im.c != ic && !per_channel) {
-        if (ic != 1 && ic != 3) {
-            dae_error_set(&err, DAE_ESHAPE,
-                          "%s: the model takes %d image channels; only 1 (gray) or 3 (RGB) "
-                          "can be converted from an image", model_path, ic);
-            goto done;
-        }
-        if (dae_image_to_channels(&im, ic, &err))
-            goto done;
-    }
-    /* A super-resolution model takes the low-resolution image upsampled 2x bilinearly, as
-     * in training: an image that does not fit as it is but whose double does is upsampled.
-     * A noise-map model's input has the map plane after the image's (model.h). */
-    int pass_c = per_channel ? 1 : im.c;
-    dae_shape in_shape = {pass_c + map, im.h, im.w};
-    if ((mf->tasks & DAE_TASK_SUPERRES) && dae_model_check_input(m, in_shape, NULL) &&
-        im.w <= INT_MAX / 2 && im.h <= INT_MAX / 2 &&
-        dae_model_check_input(m, (dae_shape){in_shape.c, 2 * im.h, 2 * im.w}, NULL) == DAE_OK) {
-        if (dae_image_resize(&im, 2 * im.w, 2 * im.h, &up, &err))
-            goto done;
-        dae_image_free(&im);
-        im = up;
-        memset(&up, 0, sizeof up);
-        in_shape = (dae_shape){in_shape.c, im.h, im.w};
-    }
-    if (dae_model_check_input(m, in_shape, &err)) {
-        char s[64];
-        shape_str(in_shape, s, sizeof s);
-        dae_error_prefix(&err, "%s: image %s does not fit model %s: ", in_path, s, mf->name);
+    dae_shape in_shape;
+    if (run_fit_input(mf, model_path, in_path, &im, per_channel, &in_shape, &err))
         goto done;
-    }
-    size_t hw = (size_t)im.w * (size_t)im.h, n_in = (size_t)im.c * hw;
+    size_t hw = (size_t)im.w * (size_t)im.h;
+    /* Missing pixels reach the model as 0 (the training corruption); the known ones are
+     * pasted back afterwards. */
     int inpaint = (mf->tasks & DAE_TASK_INPAINT) && im.alpha;
-    if (inpaint) {
-        /* Missing pixels reach the model as 0 (the training corruption); the known ones
-         * are pasted back afterwards. */
-        orig = malloc(n_in * sizeof *orig);
-        if (!orig) {
-            dae_error_set(&err, DAE_ENOMEM, "%s: cannot allocate %zu floats", in_path, n_in);
-            goto done;
-        }
-        memcpy(orig, im.px, n_in * sizeof *orig);
-        for (int ch = 0; ch < im.c; ch++)
-            for (size_t i = 0; i < hw; i++)
-                if (!(im.alpha[i] >= 0.5f))
-                    im.px[(size_t)ch * hw + i] = 0.0f;
-    }
-
+    if (inpaint && run_blank_missing(&im, &orig, in_path, &err))
+        goto done;
     dae_color_space cs = im.c == 3 ? facts.cs : DAE_COLOR_RGB;
     dae_color_to_space(im.px, hw, cs); /* RGB: no-op */
-    ws = dae_workspace_create(m, 1, in_shape, 0, &err);
-    if (!ws)
+    const char *const paths[2] = {model_path, in_path};
+    if (run_passes(m, &im, per_channel, sigma, in_shape, out_json, paths, &out, &err))
         goto done;
-    if (map && !(xin = malloc((size_t)(pass_c + 1) * hw * sizeof *xin))) {
-        dae_error_set(&err, DAE_ENOMEM, "%s: cannot allocate the model input", in_path);
-        goto done;
-    }
-    int passes = per_channel ? im.c : 1; /* a per-channel model: one pass per plane */
-    for (int p = 0; p < passes; p++) {
-        const float *y;
-        dae_shape ys;
-        const float *x = im.px + (size_t)p * hw;
-        if (map) {
-            dae_model_noise_input(xin, x, 1, pass_c, im.h, im.w, dae_noise_level(sigma));
-            x = xin;
-        }
-        if (dae_model_forward(m, ws, x, 1, in_shape, &y, &ys, &err))
-            goto done;
-        if (p == 0) {
-            int oc = ys.c * passes;
-            if (!out_json && oc != 1 && oc != 3) {
-                dae_error_set(&err, DAE_ESHAPE, "%s: output has %d channels, a PNG needs 1 or "
-                              "3 (write .json instead)", model_path, oc);
-                goto done;
-            }
-            if (dae_image_alloc(&out, ys.w, ys.h, oc, 0, &err))
-                goto done;
-        }
-        size_t n_out = (size_t)ys.c * (size_t)ys.h * (size_t)ys.w;
-        memcpy(out.px + (size_t)p * n_out, y, n_out * sizeof *y);
-    }
     if (out.c == 3)
         dae_color_from_space(out.px, (size_t)out.w * out.h, cs);
     if (inpaint && out.c == im.c && out.h == im.h && out.w == im.w) {
@@ -597,7 +476,7 @@ static int cmd_run(int argc, char **argv)
                 if (im.alpha[i] >= 0.5f)
                     out.px[(size_t)ch * hw + i] = orig[(size_t)ch * hw + i];
     }
-    if (out_json ? pixels_json_write(out_path, out.px, out.w, out.h, out.c, &err)
+    if (out_json ? dae_pixels_json_write(out_path, out.px, out.w, out.h, out.c, &err)
                  : dae_png_write_file(out_path, &out, &err))
         goto done;
     rc = EXIT_OK;
@@ -605,11 +484,8 @@ done:
     if (rc != EXIT_OK)
         fail(&err);
     free(orig);
-    free(xin);
     dae_image_free(&out);
-    dae_image_free(&up);
     dae_image_free(&im);
-    dae_workspace_free(ws);
     dae_modelfile_free(mf);
     return rc;
 }
@@ -618,62 +494,128 @@ done:
  * grid
  * ==================================================================================== */
 
-static int cmd_grid(int argc, char **argv)
+/* grid's options and files. */
+typedef struct grid_opts {
+    int cols, scale, pad, crop[4], cropping;
+    const char *out_path;
+    char **inputs; /* (argc) the images, n of them */
+    int n;
+} grid_opts;
+
+/* grid's arguments into g (g->inputs allocated by the caller). Returns -1, or the exit code
+ * of a usage error. */
+static int grid_args(int argc, char **argv, grid_opts *g)
 {
-    int cols = 0, scale = 1, pad = 2, crop[4] = {0, 0, 0, 0}, cropping = 0;
-    const char *out_path = NULL;
-    char **inputs = malloc((size_t)(argc > 0 ? argc : 1) * sizeof *inputs);
-    int n = 0;
-    if (!inputs) {
-        fprintf(stderr, "dae-model: out of memory\n");
-        return EXIT_BAD;
-    }
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
-        int *dst = strcmp(a, "--cols") == 0    ? &cols
-                   : strcmp(a, "--scale") == 0 ? &scale
-                   : strcmp(a, "--pad") == 0   ? &pad
+        int *dst = strcmp(a, "--cols") == 0    ? &g->cols
+                   : strcmp(a, "--scale") == 0 ? &g->scale
+                   : strcmp(a, "--pad") == 0   ? &g->pad
                                                : NULL;
+        int *crop = g->crop;
         if (strcmp(a, "--crop") == 0) {
             char tail = 0;
             if (i + 1 >= argc ||
                 sscanf(argv[i + 1], "%d,%d,%d,%d%c", &crop[0], &crop[1], &crop[2], &crop[3],
                        &tail) != 4 ||
-                crop[0] < 0 || crop[1] < 0 || crop[2] < 1 || crop[3] < 1) {
-                free(inputs);
+                crop[0] < 0 || crop[1] < 0 || crop[2] < 1 || crop[3] < 1)
                 return usage_error("grid: --crop needs X,Y,W,H (X, Y >= 0; W, H >= 1)%s", "");
-            }
-            cropping = 1;
+            g->cropping = 1;
             i++;
             continue;
         }
         if (dst) {
-            int lo = dst == &pad ? 0 : 1, hi = dst == &cols ? 1024 : dst == &scale ? 64 : 256;
-            if (i + 1 >= argc || parse_int(argv[i + 1], lo, hi, dst)) {
-                free(inputs);
+            int lo = dst == &g->pad ? 0 : 1;
+            int hi = dst == &g->cols ? 1024 : dst == &g->scale ? 64 : 256;
+            if (i + 1 >= argc || parse_int(argv[i + 1], lo, hi, dst))
                 return usage_error("grid: %s needs an integer in range (cols 1..1024, "
                                    "scale 1..64, pad 0..256)", a);
-            }
             i++;
         } else if (a[0] == '-' && a[1] == '-') {
-            free(inputs);
             return usage_error("grid: unknown option %s", a);
-        } else if (!out_path) {
-            out_path = a;
+        } else if (!g->out_path) {
+            g->out_path = a;
         } else {
-            inputs[n++] = argv[i];
+            g->inputs[g->n++] = argv[i];
         }
     }
-    if (!out_path || n == 0) {
-        free(inputs);
+    if (!g->out_path || g->n == 0)
         return usage_error("grid needs OUT.png and at least one image%s", "");
-    }
-    if (cols == 0)
-        cols = n < 8 ? n : 8;
-    if (cols > n)
-        cols = n;
+    if (g->cols == 0)
+        g->cols = g->n < 8 ? g->n : 8;
+    if (g->cols > g->n)
+        g->cols = g->n;
+    return -1;
+}
 
-    int rc = EXIT_BAD;
+/* im cut to the rectangle crop (X,Y,W,H), clipped to the image. */
+static int crop_image(dae_image *im, const int crop[4], dae_error *err)
+{
+    dae_image cut = {0};
+    int x0 = crop[0] < im->w ? crop[0] : im->w - 1, y0 = crop[1] < im->h ? crop[1] : im->h - 1;
+    int cw2 = crop[2] < im->w - x0 ? crop[2] : im->w - x0;
+    int ch2 = crop[3] < im->h - y0 ? crop[3] : im->h - y0;
+    if (dae_image_alloc(&cut, cw2, ch2, im->c, 0, err))
+        return -1;
+    for (int ch = 0; ch < im->c; ch++)
+        for (int y = 0; y < ch2; y++)
+            memcpy(cut.px + ((size_t)ch * ch2 + y) * cw2,
+                   im->px + ((size_t)ch * im->h + y0 + y) * im->w + x0,
+                   (size_t)cw2 * sizeof *cut.px);
+    dae_image_free(im);
+    *im = cut;
+    return DAE_OK;
+}
+
+/* The n images ims tiled into grid (cells of cw x chh, c channels), row by row. */
+static int compose_grid(const grid_opts *g, dae_image *ims, int c, int cw, int chh,
+                        dae_image *grid, dae_error *err)
+{
+    int n = g->n, cols = g->cols, scale = g->scale, pad = g->pad;
+    int rows = (n + cols - 1) / cols;
+    /* Sizes in 64-bit: each factor is bounded (side 16384, scale 64, cols 1024, pad 256). */
+    int64_t W = (int64_t)cols * cw * scale + (int64_t)(cols + 1) * pad;
+    int64_t H = (int64_t)rows * chh * scale + (int64_t)(rows + 1) * pad;
+    if (W > GRID_MAX_SIDE || H > GRID_MAX_SIDE)
+        return dae_error_set(err, DAE_ELIMIT, "grid: %lldx%lld pixels, more than %dx%d",
+                             (long long)W, (long long)H, GRID_MAX_SIDE, GRID_MAX_SIDE);
+    if (dae_image_alloc(grid, (int)W, (int)H, c, 0, err))
+        return -1;
+    size_t plane = (size_t)W * (size_t)H;
+    for (size_t i = 0; i < (size_t)c * plane; i++)
+        grid->px[i] = 1.0f;
+    for (int i = 0; i < n; i++) {
+        dae_image *im = &ims[i];
+        if (im->c != c && dae_image_to_channels(im, c, err))
+            return -1;
+        int x0 = pad + (i % cols) * (cw * scale + pad) + (cw - im->w) * scale / 2;
+        int y0 = pad + (i / cols) * (chh * scale + pad) + (chh - im->h) * scale / 2;
+        for (int ch = 0; ch < c; ch++)
+            for (int y = 0; y < im->h * scale; y++)
+                for (int x = 0; x < im->w * scale; x++)
+                    grid->px[(size_t)ch * plane + (size_t)(y0 + y) * (size_t)W +
+                             (size_t)(x0 + x)] =
+                        im->px[((size_t)ch * (size_t)im->h + (size_t)(y / scale)) *
+                                   (size_t)im->w +
+                               (size_t)(x / scale)];
+    }
+    return DAE_OK;
+}
+
+static int cmd_grid(int argc, char **argv)
+{
+    grid_opts g = {.scale = 1, .pad = 2};
+    g.inputs = malloc((size_t)(argc > 0 ? argc : 1) * sizeof *g.inputs);
+    if (!g.inputs) {
+        fprintf(stderr, "dae-model: out of memory\n");
+        return EXIT_BAD;
+    }
+    int urc = grid_args(argc, argv, &g);
+    if (urc >= 0) {
+        free(g.inputs);
+        return urc;
+    }
+    int n = g.n, rc = EXIT_BAD;
     dae_error err = {0};
     dae_image grid = {0};
     dae_image *ims = calloc((size_t)n, sizeof *ims);
@@ -683,23 +625,10 @@ static int cmd_grid(int argc, char **argv)
     }
     int c = 1, cw = 0, chh = 0;
     for (int i = 0; i < n; i++) {
-        if (dae_image_read_file(inputs[i], NULL, &ims[i], &err))
+        if (dae_image_read_file(g.inputs[i], NULL, &ims[i], &err))
             goto done;
-        if (cropping) {
-            dae_image *im = &ims[i], cut = {0};
-            int x0 = crop[0] < im->w ? crop[0] : im->w - 1, y0 = crop[1] < im->h ? crop[1] : im->h - 1;
-            int cw2 = crop[2] < im->w - x0 ? crop[2] : im->w - x0;
-            int ch2 = crop[3] < im->h - y0 ? crop[3] : im->h - y0;
-            if (dae_image_alloc(&cut, cw2, ch2, im->c, 0, &err))
-                goto done;
-            for (int ch = 0; ch < im->c; ch++)
-                for (int y = 0; y < ch2; y++)
-                    memcpy(cut.px + ((size_t)ch * ch2 + y) * cw2,
-                           im->px + ((size_t)ch * im->h + y0 + y) * im->w + x0,
-                           (size_t)cw2 * sizeof *cut.px);
-            dae_image_free(im);
-            *im = cut;
-        }
+        if (g.cropping && crop_image(&ims[i], g.crop, &err))
+            goto done;
         if (ims[i].c == 3)
             c = 3;
         if (ims[i].w > cw)
@@ -707,36 +636,8 @@ static int cmd_grid(int argc, char **argv)
         if (ims[i].h > chh)
             chh = ims[i].h;
     }
-    int rows = (n + cols - 1) / cols;
-    /* Sizes in 64-bit: each factor is bounded (side 16384, scale 64, cols 1024, pad 256). */
-    int64_t W = (int64_t)cols * cw * scale + (int64_t)(cols + 1) * pad;
-    int64_t H = (int64_t)rows * chh * scale + (int64_t)(rows + 1) * pad;
-    if (W > GRID_MAX_SIDE || H > GRID_MAX_SIDE) {
-        dae_error_set(&err, DAE_ELIMIT, "grid: %lldx%lld pixels, more than %dx%d",
-                      (long long)W, (long long)H, GRID_MAX_SIDE, GRID_MAX_SIDE);
-        goto done;
-    }
-    if (dae_image_alloc(&grid, (int)W, (int)H, c, 0, &err))
-        goto done;
-    size_t plane = (size_t)W * (size_t)H;
-    for (size_t i = 0; i < (size_t)c * plane; i++)
-        grid.px[i] = 1.0f;
-    for (int i = 0; i < n; i++) {
-        dae_image *im = &ims[i];
-        if (im->c != c && dae_image_to_channels(im, c, &err))
-            goto done;
-        int x0 = pad + (i % cols) * (cw * scale + pad) + (cw - im->w) * scale / 2;
-        int y0 = pad + (i / cols) * (chh * scale + pad) + (chh - im->h) * scale / 2;
-        for (int ch = 0; ch < c; ch++)
-            for (int y = 0; y < im->h * scale; y++)
-                for (int x = 0; x < im->w * scale; x++)
-                    grid.px[(size_t)ch * plane + (size_t)(y0 + y) * (size_t)W +
-                            (size_t)(x0 + x)] =
-                        im->px[((size_t)ch * (size_t)im->h + (size_t)(y / scale)) *
-                                   (size_t)im->w +
-                               (size_t)(x / scale)];
-    }
-    if (dae_png_write_file(out_path, &grid, &err))
+    if (compose_grid(&g, ims, c, cw, chh, &grid, &err) ||
+        dae_png_write_file(g.out_path, &grid, &err))
         goto done;
     rc = EXIT_OK;
 done:
@@ -747,7 +648,7 @@ done:
             dae_image_free(&ims[i]);
     free(ims);
     dae_image_free(&grid);
-    free(inputs);
+    free(g.inputs);
     return rc;
 }
 
@@ -776,22 +677,6 @@ static int colour_args(const char *cmd, int argc, char **argv, const char *pos[3
     return -1;
 }
 
-/* The config of a model derived from `from` as colour model NAME in colour space `space`:
- * cfg's name, colour facts and earlier derived_from are replaced (plus the keys in
- * `drop`, NULL-terminated, may be NULL). */
-static void derive_config(cJSON *cfg, const char *const *drop, const char *name,
-                          const char *space, const char *from)
-{
-    static const char *const own[] = {"name", "per_channel", "color_space", "derived_from"};
-    for (size_t i = 0; i < sizeof own / sizeof *own; i++)
-        cJSON_DeleteItemFromObjectCaseSensitive(cfg, own[i]);
-    for (size_t i = 0; drop && drop[i]; i++)
-        cJSON_DeleteItemFromObjectCaseSensitive(cfg, drop[i]);
-    cJSON_AddStringToObject(cfg, "name", name);
-    cJSON_AddStringToObject(cfg, "color_space", space);
-    cJSON_AddStringToObject(cfg, "derived_from", from);
-}
-
 static int cmd_per_channel(int argc, char **argv)
 {
     const char *pos[3] = {NULL, NULL, NULL}, *space;
@@ -800,43 +685,17 @@ static int cmd_per_channel(int argc, char **argv)
         return urc;
     dae_error err = {0};
     dae_modelfile *mf = dae_modelfile_load(pos[0], NULL, &err);
-    cJSON *cfg = NULL;
-    char *txt = NULL;
-    int rc = EXIT_BAD;
-    if (!mf)
-        goto done;
-    if (dae_model_image_channels(mf->model) != 1 || !(mf->tasks & DAE_TASK_DENOISE)) {
-        dae_error_set(&err, DAE_EINVAL, "%s: a per-channel colour model needs a 1-channel "
-                      "denoiser, got %d image channels", pos[0],
-                      dae_model_image_channels(mf->model));
-        goto done;
-    }
-    cfg = cJSON_Parse(mf->config_json);
-    if (!cfg) {
-        dae_error_set(&err, DAE_ENOMEM, "out of memory");
-        goto done;
-    }
-    derive_config(cfg, NULL, pos[2], space, mf->name);
-    cJSON_AddBoolToObject(cfg, "per_channel", 1);
-    txt = cJSON_PrintUnformatted(cfg);
-    if (!txt || dae_modelfile_save(pos[1], mf->model, txt, NULL, &err))
-        goto done;
-    rc = EXIT_OK;
-done:
-    if (rc != EXIT_OK)
-        fail(&err);
-    cJSON_Delete(cfg);
-    free(txt);
+    int rc = mf && dae_model_save_per_channel(mf, pos[0], pos[2], space, pos[1], &err) == DAE_OK
+                 ? EXIT_OK
+                 : fail(&err);
     dae_modelfile_free(mf);
     return rc;
 }
 
-/* widen: a 1-channel residual conv denoiser as the first weights of a 3-channel one. The
- * first convolution reads channel 0 with the gray weights (channels 1 and 2 start at 0);
- * the last writes channel 0 with them (channels 1 and 2 start at 0, so the residual model
- * begins as the identity on them). In the opponent space channel 0 is the luma, so the
- * widened model starts as the gray model on luma and training (dae-train --init) only has
- * to learn the colour. */
+/* widen: a 1-channel residual conv denoiser as the first weights of a 3-channel one
+ * (dae_model_save_widened). In the opponent space channel 0 is the luma, so the widened
+ * model starts as the gray model on luma and training (dae-train --init) only has to learn
+ * the colour. */
 static int cmd_widen(int argc, char **argv)
 {
     const char *pos[3] = {NULL, NULL, NULL}, *space;
@@ -861,87 +720,10 @@ static int cmd_widen(int argc, char **argv)
         return urc;
     dae_error err = {0};
     dae_modelfile *mf = dae_modelfile_load(pos[0], NULL, &err);
-    dae_model *w = NULL;
-    dae_layer *layers = NULL;
-    cJSON *cfg = NULL, *arch = NULL;
-    char *txt = NULL, *arch_txt = NULL;
-    int rc = EXIT_BAD;
-    if (!mf)
-        goto done;
-    const dae_model *g = mf->model;
-    int L = g->n_enc + g->n_dec;
-    if (g->in_shape.c != 1 || !g->residual || L < 2 || g->layers[0].kind != DAE_LAYER_CONV2D ||
-        g->layers[L - 1].kind != DAE_LAYER_CONV2D) {
-        dae_error_set(&err, DAE_EINVAL, "%s: widen needs a 1-channel residual denoiser whose "
-                      "first and last layers are conv2d", pos[0]);
-        goto done;
-    }
-    if (!(layers = malloc((size_t)L * sizeof *layers))) {
-        dae_error_set(&err, DAE_ENOMEM, "out of memory");
-        goto done;
-    }
-    memcpy(layers, g->layers, (size_t)L * sizeof *layers);
-    layers[0].in_ch = 3;
-    layers[L - 1].out_ch = 3;
-    dae_shape in = g->in_shape;
-    in.c = 3;
-    if (!(w = dae_model_create(layers, g->n_enc, layers + g->n_enc, g->n_dec, in, 1, &err)))
-        goto done;
-    for (int i = 1; i < L - 1; i++) { /* the middle layers are unchanged */
-        const dae_layer *a = &g->layers[i], *b = &w->layers[i];
-        memcpy(w->params + b->w_off, g->params + a->w_off, a->n_w * sizeof(float));
-        memcpy(w->params + b->b_off, g->params + a->b_off, a->n_b * sizeof(float));
-    }
-    /* the new weights: 0 (the widened model is exactly the gray one on luma), or
-     * U(+-scale/sqrt(fan_in)), a fraction of PyTorch's default bound (seed fixed), so that
-     * training does not start at the saddle where the colour inputs and outputs, both 0,
-     * each get no gradient because the other is 0 */
-    const dae_layer *f0 = &g->layers[0], *w0 = &w->layers[0];
-    const dae_layer *fl = &g->layers[L - 1], *wl = &w->layers[L - 1];
-    size_t kk = (size_t)f0->k * f0->k;
-    dae_rng rng;
-    dae_rng_seed(&rng, 1);
-    float b0 = (float)(scale / sqrt(3.0 * (double)kk));
-    float bl = (float)(scale / sqrt((double)fl->in_ch * (double)fl->k * fl->k));
-    for (size_t i = 0; i < w0->n_w; i++)
-        w->params[w0->w_off + i] = b0 * (2 * dae_rng_uniform(&rng) - 1);
-    for (size_t i = 0; i < wl->n_w; i++)
-        w->params[wl->w_off + i] = bl * (2 * dae_rng_uniform(&rng) - 1);
-    for (int o = 0; o < f0->out_ch; o++) /* weight (out, in, k, k): in = 0 only */
-        memcpy(w->params + w0->w_off + (size_t)o * 3 * kk, g->params + f0->w_off + o * kk,
-               kk * sizeof(float));
-    memcpy(w->params + w0->b_off, g->params + f0->b_off, f0->n_b * sizeof(float));
-    memcpy(w->params + wl->w_off, g->params + fl->w_off, fl->n_w * sizeof(float)); /* out 0 */
-    memcpy(w->params + wl->b_off, g->params + fl->b_off, sizeof(float));
-
-    cfg = cJSON_Parse(mf->config_json);
-    arch_txt = dae_model_arch_json(w);
-    arch = arch_txt ? cJSON_Parse(arch_txt) : NULL;
-    if (!cfg || !arch) {
-        dae_error_set(&err, DAE_ENOMEM, "out of memory");
-        goto done;
-    }
-    /* the architecture members are the widened model's; the calibration was measured on
-     * the gray model, so it goes; the training facts stay, marked by derived_from */
-    static const char *const drop[] = {"calibration", NULL};
-    derive_config(cfg, drop, pos[2], space, mf->name);
-    for (cJSON *it = arch->child; it; it = it->next) {
-        cJSON_DeleteItemFromObjectCaseSensitive(cfg, it->string);
-        cJSON_AddItemToObject(cfg, it->string, cJSON_Duplicate(it, 1));
-    }
-    txt = cJSON_PrintUnformatted(cfg);
-    if (!txt || dae_modelfile_save(pos[1], w, txt, NULL, &err))
-        goto done;
-    rc = EXIT_OK;
-done:
-    if (rc != EXIT_OK)
-        fail(&err);
-    cJSON_Delete(cfg);
-    cJSON_Delete(arch);
-    free(txt);
-    free(arch_txt);
-    free(layers);
-    dae_model_free(w);
+    int rc = mf && dae_model_save_widened(mf, pos[0], pos[2], space, scale, pos[1], &err) ==
+                       DAE_OK
+                 ? EXIT_OK
+                 : fail(&err);
     dae_modelfile_free(mf);
     return rc;
 }
@@ -968,28 +750,15 @@ static int cmd_prep(int argc, char **argv)
     if (np != 2)
         return usage_error("prep needs IN and OUT.png%s", "");
     dae_error err = {0};
-    dae_image im = {0}, small = {0};
+    dae_image im = {0};
     dae_image_limits lim = dae_image_default_limits();
     lim.max_pixels = (size_t)1 << 26; /* wallpapers reach 6028x3391 */
     lim.max_bytes = (size_t)256 << 20;
     int rc = EXIT_BAD;
     if (dae_image_read_file(paths[0], &lim, &im, &err))
         goto done;
-    if (gray && dae_image_to_luma709(&im, &err))
+    if (dae_photo_prepare(&im, gray, shortside, &err))
         goto done;
-    int s = im.w < im.h ? im.w : im.h;
-    if (shortside > 0 && shortside < s) {
-        double f = (double)shortside / s;
-        int w = (int)lround(im.w * f), h = (int)lround(im.h * f);
-        if (dae_image_area_downscale(&im, w < 1 ? 1 : w, h < 1 ? 1 : h, &small, &err))
-            goto done;
-        dae_image_free(&im);
-        im = small;
-        memset(&small, 0, sizeof small);
-    }
-    free(im.alpha);
-    im.alpha = NULL;
-    dae_photo_quantize(im.px, (size_t)im.c * im.w * im.h);
     if (dae_png_write_file(paths[1], &im, &err))
         goto done;
     rc = EXIT_OK;
@@ -997,7 +766,6 @@ done:
     if (rc != EXIT_OK)
         fail(&err);
     dae_image_free(&im);
-    dae_image_free(&small);
     return rc;
 }
 
@@ -1043,68 +811,15 @@ static int cmd_weights(int argc, char **argv)
     dae_modelfile *mf = dae_modelfile_load(paths[0], NULL, &err);
     if (!mf)
         goto done;
-    const dae_model *m = mf->model;
-    dae_shape img = decoder ? m->out_shape : m->in_shape;
-    int d = img.c * img.h * img.w, li = -1;
-    if (decoder) {
-        for (int i = m->n_enc + m->n_dec - 1; i >= m->n_enc && li < 0; i--)
-            if (m->layers[i].kind == DAE_LAYER_LINEAR && m->layers[i].out_f == d)
-                li = i;
-    } else {
-        for (int i = 0; i < m->n_enc && li < 0; i++)
-            if (m->layers[i].kind == DAE_LAYER_LINEAR && m->layers[i].in_f == d)
-                li = i;
-    }
-    if (li < 0) {
-        dae_error_set(&err, DAE_EINVAL,
-                      "%s: no %s linear layer with %d %s (the %dx%dx%d image)", paths[0],
-                      decoder ? "decoder" : "encoder", d, decoder ? "outputs" : "inputs",
-                      img.c, img.h, img.w);
+    int n = 0;
+    if (dae_weights_image(mf->model, paths[0], decoder, cols, scale, count, &grid, &n, &err))
         goto done;
-    }
-    const dae_layer *l = &m->layers[li];
-    const float *W = m->params + l->w_off; /* PyTorch layout: [out_f][in_f] */
-    int units = decoder ? l->in_f : l->out_f;
-    int n = count > 0 && count < units ? count : units;
-    if (cols > n)
-        cols = n;
-    int rows = (n + cols - 1) / cols, pad = 1;
-    int64_t GW = (int64_t)cols * img.w * scale + (int64_t)(cols + 1) * pad;
-    int64_t GH = (int64_t)rows * img.h * scale + (int64_t)(rows + 1) * pad;
-    if (GW > GRID_MAX_SIDE || GH > GRID_MAX_SIDE) {
-        dae_error_set(&err, DAE_ELIMIT, "weights: %lldx%lld pixels, more than %dx%d",
-                      (long long)GW, (long long)GH, GRID_MAX_SIDE, GRID_MAX_SIDE);
-        goto done;
-    }
-    if (dae_image_alloc(&grid, (int)GW, (int)GH, img.c, 0, &err))
-        goto done;
-    size_t plane = (size_t)GW * (size_t)GH;
-    for (size_t i = 0; i < (size_t)img.c * plane; i++)
-        grid.px[i] = 1.0f;
-    for (int u = 0; u < n; u++) {
-        /* unit u's weight for image value v: row u (encoder) or column u (decoder) */
-        size_t stride = decoder ? (size_t)l->in_f : 1, base = decoder ? (size_t)u : (size_t)u * l->in_f;
-        float mx = 0;
-        for (int v = 0; v < d; v++) {
-            float a = fabsf(W[base + (size_t)v * stride]);
-            mx = a > mx ? a : mx;
-        }
-        int x0 = pad + (u % cols) * (img.w * scale + pad);
-        int y0 = pad + (u / cols) * (img.h * scale + pad);
-        for (int ch = 0; ch < img.c; ch++)
-            for (int y = 0; y < img.h * scale; y++)
-                for (int x = 0; x < img.w * scale; x++) {
-                    size_t v = ((size_t)ch * img.h + (size_t)(y / scale)) * img.w + (size_t)(x / scale);
-                    float w = W[base + v * stride];
-                    grid.px[(size_t)ch * plane + (size_t)(y0 + y) * (size_t)GW + (size_t)(x0 + x)] =
-                        mx > 0 ? 0.5f + 0.5f * w / mx : 0.5f;
-                }
-    }
     if (dae_png_write_file(paths[1], &grid, &err))
         goto done;
     printf("%s: %d units of %s (%s), %dx%d tiles\n", paths[1], n,
            decoder ? "the last decoder linear layer" : "the first encoder linear layer",
-           decoder ? "columns" : "rows", img.h, img.w);
+           decoder ? "columns" : "rows", decoder ? mf->model->out_shape.h : mf->model->in_shape.h,
+           decoder ? mf->model->out_shape.w : mf->model->in_shape.w);
     rc = EXIT_OK;
 done:
     if (rc != EXIT_OK)

@@ -251,6 +251,65 @@ static const char *type_word(const field *f)
 
 /* ---- value conversion: cJSON item -> struct field ---- */
 
+/* A numeric field (T_INT, T_LL, T_U64, T_DOUBLE, T_FLOAT) within its range into base. */
+static int set_number(char *base, const field *f, const cJSON *v, dae_error *err)
+{
+    if (!cJSON_IsNumber(v))
+        return dae_error_set(err, DAE_EINVAL, "%s: expected a number, got %s", f->key,
+                             cJSON_IsString(v) ? v->valuestring : "a non-number");
+    double d = v->valuedouble;
+    int integral = f->type == T_INT || f->type == T_LL || f->type == T_U64;
+    if (!isfinite(d) || d < f->min || d > f->max || (integral && d != floor(d))) {
+        if (integral)
+            return dae_error_set(err, DAE_EINVAL,
+                                 "%s: expected an integer in [%.17g, %.17g], got %.17g",
+                                 f->key, f->min, f->max, d);
+        return dae_error_set(err, DAE_EINVAL,
+                             "%s: expected a number in [%g, %g], got %.17g", f->key,
+                             f->min, f->max, d);
+    }
+    if (f->type == T_INT)
+        *(int *)(base + f->off) = (int)d;
+    else if (f->type == T_LL)
+        *(long long *)(base + f->off) = (long long)d;
+    else if (f->type == T_U64)
+        *(uint64_t *)(base + f->off) = (uint64_t)d;
+    else if (f->type == T_DOUBLE)
+        *(double *)(base + f->off) = d;
+    else
+        *(float *)(base + f->off) = (float)d;
+    return DAE_OK;
+}
+
+/* "tasks": the list of task names into r->tasks (bits) and r->tasks_json (deduplicated). */
+static int set_tasks(dae_recipe *r, const cJSON *v, dae_error *err)
+{
+    if (!cJSON_IsArray(v) || cJSON_GetArraySize(v) == 0)
+        return dae_error_set(err, DAE_EINVAL,
+                             "tasks: expected a non-empty list of task names");
+    unsigned bits = 0;
+    size_t len = 0;
+    r->tasks_json[len++] = '[';
+    const cJSON *t;
+    cJSON_ArrayForEach(t, v)
+    {
+        unsigned b = cJSON_IsString(t) ? dae_task_from_name(t->valuestring) : 0;
+        if (!b)
+            return dae_error_set(err, DAE_EINVAL,
+                                 "tasks: unknown task %s (expected denoise, inpaint, "
+                                 "superres, encode or score)",
+                                 cJSON_IsString(t) ? t->valuestring : "(not a string)");
+        if (bits & b)
+            continue;
+        bits |= b;
+        len += (size_t)snprintf(r->tasks_json + len, sizeof r->tasks_json - len,
+                                "%s\"%s\"", len > 1 ? "," : "", dae_task_name(b));
+    }
+    snprintf(r->tasks_json + len, sizeof r->tasks_json - len, "]");
+    r->tasks = bits;
+    return DAE_OK;
+}
+
 static int set_field(dae_recipe *r, const field *f, const cJSON *v, dae_error *err)
 {
     char *base = (char *)r;
@@ -259,33 +318,8 @@ static int set_field(dae_recipe *r, const field *f, const cJSON *v, dae_error *e
     case T_LL:
     case T_U64:
     case T_DOUBLE:
-    case T_FLOAT: {
-        if (!cJSON_IsNumber(v))
-            return dae_error_set(err, DAE_EINVAL, "%s: expected a number, got %s", f->key,
-                                 cJSON_IsString(v) ? v->valuestring : "a non-number");
-        double d = v->valuedouble;
-        int integral = f->type == T_INT || f->type == T_LL || f->type == T_U64;
-        if (!isfinite(d) || d < f->min || d > f->max || (integral && d != floor(d))) {
-            if (integral)
-                return dae_error_set(err, DAE_EINVAL,
-                                     "%s: expected an integer in [%.17g, %.17g], got %.17g",
-                                     f->key, f->min, f->max, d);
-            return dae_error_set(err, DAE_EINVAL,
-                                 "%s: expected a number in [%g, %g], got %.17g", f->key,
-                                 f->min, f->max, d);
-        }
-        if (f->type == T_INT)
-            *(int *)(base + f->off) = (int)d;
-        else if (f->type == T_LL)
-            *(long long *)(base + f->off) = (long long)d;
-        else if (f->type == T_U64)
-            *(uint64_t *)(base + f->off) = (uint64_t)d;
-        else if (f->type == T_DOUBLE)
-            *(double *)(base + f->off) = d;
-        else
-            *(float *)(base + f->off) = (float)d;
-        return DAE_OK;
-    }
+    case T_FLOAT:
+        return set_number(base, f, v, err);
     case T_STR:
         if (!cJSON_IsString(v))
             return dae_error_set(err, DAE_EINVAL, "%s: expected a string", f->key);
@@ -314,32 +348,8 @@ static int set_field(dae_recipe *r, const field *f, const cJSON *v, dae_error *e
             return dae_error_set(err, DAE_EINVAL, "%s: expected true or false", f->key);
         *(int *)(base + f->off) = cJSON_IsTrue(v);
         return DAE_OK;
-    case T_TASKS: {
-        if (!cJSON_IsArray(v) || cJSON_GetArraySize(v) == 0)
-            return dae_error_set(err, DAE_EINVAL,
-                                 "tasks: expected a non-empty list of task names");
-        unsigned bits = 0;
-        size_t len = 0;
-        r->tasks_json[len++] = '[';
-        const cJSON *t;
-        cJSON_ArrayForEach(t, v)
-        {
-            unsigned b = cJSON_IsString(t) ? dae_task_from_name(t->valuestring) : 0;
-            if (!b)
-                return dae_error_set(err, DAE_EINVAL,
-                                     "tasks: unknown task %s (expected denoise, inpaint, "
-                                     "superres, encode or score)",
-                                     cJSON_IsString(t) ? t->valuestring : "(not a string)");
-            if (bits & b)
-                continue;
-            bits |= b;
-            len += (size_t)snprintf(r->tasks_json + len, sizeof r->tasks_json - len,
-                                    "%s\"%s\"", len > 1 ? "," : "", dae_task_name(b));
-        }
-        snprintf(r->tasks_json + len, sizeof r->tasks_json - len, "]");
-        r->tasks = bits;
-        return DAE_OK;
-    }
+    case T_TASKS:
+        return set_tasks(r, v, err);
     case T_MODEL:
         if (!cJSON_IsObject(v))
             return dae_error_set(err, DAE_EINVAL,
@@ -565,6 +575,89 @@ static int default_checkpoint(dae_recipe *r, dae_error *err)
     return DAE_OK;
 }
 
+/* The command-line overrides ("--key value" or "--key=value") written into the recipe's
+ * tree root, each checked against its field. */
+static int apply_overrides(cJSON *root, int n_args, char *const *args, dae_error *err)
+{
+    int rc = DAE_OK;
+    for (int i = 0; i < n_args; i++) {
+        const char *a = args[i];
+        if (strncmp(a, "--", 2) != 0) {
+            rc = dae_error_set(err, DAE_EINVAL, "unexpected argument \"%s\" (options are "
+                                                "--key value; see --help)", a);
+            return rc;
+        }
+        a += 2;
+        const char *eq = strchr(a, '=');
+        size_t kl = eq ? (size_t)(eq - a) : strlen(a);
+        const field *f = find_field(a, kl);
+        if (!f) {
+            rc = dae_error_set(err, DAE_EINVAL, "unknown option --%.*s (see --help)", (int)kl,
+                               a);
+            return rc;
+        }
+        const char *val = eq ? eq + 1 : NULL;
+        if (!val) {
+            if (i + 1 >= n_args) {
+                rc = dae_error_set(err, DAE_EINVAL, "option --%s needs a value", f->key);
+                return rc;
+            }
+            val = args[++i];
+        }
+        cJSON *item = text_to_item(f, val, err);
+        if (!item)
+            return err ? err->code : DAE_EINVAL;
+        if ((rc = tree_set(root, f->key, item, err)))
+            return rc;
+    }
+    return DAE_OK;
+}
+
+/* The rules between fields, and the default checkpoint path. */
+static int check_rules(dae_recipe *r, dae_error *err)
+{
+    int rc = DAE_OK;
+    if (r->objective.contractive > 0 && r->objective.sparse > 0) {
+        rc = dae_error_set(err, DAE_EINVAL,
+                           "objective: use either sparse or contractive, not both");
+        return rc;
+    }
+    if (r->patches.size > 0 && r->patches.sigma_min > r->patches.sigma_max) {
+        rc = dae_error_set(err, DAE_EINVAL, "patches: sigma_min %g is above sigma_max %g",
+                           r->patches.sigma_min, r->patches.sigma_max);
+        return rc;
+    }
+    if (r->patches.noise.n > 0 && r->patches.size == 0) {
+        rc = dae_error_set(err, DAE_EINVAL, "patches.noise: only used with photo patches "
+                           "(patches.size > 0)");
+        return rc;
+    }
+    if (r->data.color_space != DAE_COLOR_RGB && r->data.channels != 3) {
+        rc = dae_error_set(err, DAE_EINVAL, "data.color_space: %s needs data.channels 3, got "
+                           "%d", dae_color_space_name(r->data.color_space), r->data.channels);
+        return rc;
+    }
+    if (r->data.per_channel && (r->patches.size == 0 || r->data.channels != 3)) {
+        rc = dae_error_set(err, DAE_EINVAL, "data.per_channel: needs photo patches "
+                           "(patches.size > 0) and data.channels 3");
+        return rc;
+    }
+    if (r->patches.size == 0 && !r->data.val[0] && r->data.val_fraction == 0 &&
+        r->data.val_count == 0) {
+        rc = dae_error_set(err, DAE_EINVAL,
+                           "data: no validation set (set data.val, data.val_fraction or "
+                           "data.val_count)");
+        return rc;
+    }
+    if (!r->output[0]) {
+        rc = dae_error_set(err, DAE_EINVAL, "output: must not be empty");
+        return rc;
+    }
+    if (!r->checkpoint[0])
+        return default_checkpoint(r, err);
+    return DAE_OK;
+}
+
 dae_recipe *dae_recipe_parse(const char *json, size_t len, const char *what, int n_args,
                              char *const *args, dae_error *err)
 {
@@ -589,39 +682,8 @@ dae_recipe *dae_recipe_parse(const char *json, size_t len, const char *what, int
     if ((rc = check_keys(root, "", err)))
         goto fail_prefix;
 
-    /* overrides: "--key value" or "--key=value" */
-    for (int i = 0; i < n_args; i++) {
-        const char *a = args[i];
-        if (strncmp(a, "--", 2) != 0) {
-            rc = dae_error_set(err, DAE_EINVAL, "unexpected argument \"%s\" (options are "
-                                                "--key value; see --help)", a);
-            goto fail;
-        }
-        a += 2;
-        const char *eq = strchr(a, '=');
-        size_t kl = eq ? (size_t)(eq - a) : strlen(a);
-        const field *f = find_field(a, kl);
-        if (!f) {
-            rc = dae_error_set(err, DAE_EINVAL, "unknown option --%.*s (see --help)", (int)kl,
-                               a);
-            goto fail;
-        }
-        const char *val = eq ? eq + 1 : NULL;
-        if (!val) {
-            if (i + 1 >= n_args) {
-                rc = dae_error_set(err, DAE_EINVAL, "option --%s needs a value", f->key);
-                goto fail;
-            }
-            val = args[++i];
-        }
-        cJSON *item = text_to_item(f, val, err);
-        if (!item) {
-            rc = err ? err->code : DAE_EINVAL;
-            goto fail;
-        }
-        if ((rc = tree_set(root, f->key, item, err)))
-            goto fail;
-    }
+    if ((rc = apply_overrides(root, n_args, args, err)))
+        goto fail;
 
     for (int i = 0; i < N_FIELDS; i++) {
         const field *f = &fields[i];
@@ -642,43 +704,7 @@ dae_recipe *dae_recipe_parse(const char *json, size_t len, const char *what, int
     }
 
     /* cross-field rules and derived defaults */
-    if (r->objective.contractive > 0 && r->objective.sparse > 0) {
-        rc = dae_error_set(err, DAE_EINVAL,
-                           "objective: use either sparse or contractive, not both");
-        goto fail_prefix;
-    }
-    if (r->patches.size > 0 && r->patches.sigma_min > r->patches.sigma_max) {
-        rc = dae_error_set(err, DAE_EINVAL, "patches: sigma_min %g is above sigma_max %g",
-                           r->patches.sigma_min, r->patches.sigma_max);
-        goto fail_prefix;
-    }
-    if (r->patches.noise.n > 0 && r->patches.size == 0) {
-        rc = dae_error_set(err, DAE_EINVAL, "patches.noise: only used with photo patches "
-                           "(patches.size > 0)");
-        goto fail_prefix;
-    }
-    if (r->data.color_space != DAE_COLOR_RGB && r->data.channels != 3) {
-        rc = dae_error_set(err, DAE_EINVAL, "data.color_space: %s needs data.channels 3, got "
-                           "%d", dae_color_space_name(r->data.color_space), r->data.channels);
-        goto fail_prefix;
-    }
-    if (r->data.per_channel && (r->patches.size == 0 || r->data.channels != 3)) {
-        rc = dae_error_set(err, DAE_EINVAL, "data.per_channel: needs photo patches "
-                           "(patches.size > 0) and data.channels 3");
-        goto fail_prefix;
-    }
-    if (r->patches.size == 0 && !r->data.val[0] && r->data.val_fraction == 0 &&
-        r->data.val_count == 0) {
-        rc = dae_error_set(err, DAE_EINVAL,
-                           "data: no validation set (set data.val, data.val_fraction or "
-                           "data.val_count)");
-        goto fail_prefix;
-    }
-    if (!r->output[0]) {
-        rc = dae_error_set(err, DAE_EINVAL, "output: must not be empty");
-        goto fail_prefix;
-    }
-    if (!r->checkpoint[0] && (rc = default_checkpoint(r, err)))
+    if ((rc = check_rules(r, err)))
         goto fail_prefix;
     if (!r->name[0]) {
         const char *s = stem_start(r->output);

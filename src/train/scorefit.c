@@ -77,6 +77,75 @@ done:
     return rc;
 }
 
+/* Term t's knn bank: up to bank_max evenly spaced training images, blurred as the queries
+ * will be, as tensor "score.knn<t>" of out (tm->bank points into it). */
+static int make_bank(const dae_model *m, const dae_dataset *train, dae_score_term *tm, int t,
+                     int bank_max, dae_score_fit *out, dae_error *err)
+{
+    const size_t d = dae_shape_size(m->in_shape);
+    int rc;
+    if ((rc = check_set(m, train, "training (bank)", err)))
+        return rc;
+    int nb = bank_max > 0 && bank_max < train->n ? bank_max : train->n;
+    if (nb < tm->k)
+        return dae_error_set(err, DAE_EINVAL, "score fit: knn%d needs at least %d training "
+                             "images, got %d", tm->k, tm->k, nb);
+    dae_score_tensor *x = &out->tensors[out->n_tensors];
+    float *raw = malloc((size_t)nb * d * sizeof(float));
+    float *tmp = malloc((size_t)m->in_shape.h * (size_t)m->in_shape.w * sizeof(float));
+    x->data = malloc((size_t)nb * d * sizeof(float));
+    if (!raw || !tmp || !x->data) {
+        free(raw);
+        free(tmp);
+        free(x->data);
+        x->data = NULL;
+        return dae_error_set(err, DAE_ENOMEM, "score fit: out of memory for a bank of %d", nb);
+    }
+    out->n_tensors++;
+    for (int i = 0; i < nb; i++) /* evenly spaced: deterministic, covers the set */
+        memcpy(raw + (size_t)i * d,
+               dae_dataset_sample(train, (int)((long long)i * train->n / nb)),
+               d * sizeof(float));
+    dae_score_blur(x->data, raw, nb, m->in_shape.c, m->in_shape.h, m->in_shape.w,
+                   tm->blur, tmp);
+    free(raw);
+    free(tmp);
+    snprintf(x->name, sizeof x->name, "score.knn%d", t);
+    x->ndim = 2;
+    x->shape[0] = nb;
+    x->shape[1] = (int64_t)d;
+    x->n = (size_t)nb * d;
+    tm->bank = x->data;
+    tm->bank_n = nb;
+    return DAE_OK;
+}
+
+/* Each term's mean and standard deviation over the n validation images (terms: n x nt),
+ * into spec: the terms of a combined score are standardised before they are added. */
+static int normalise_terms(dae_score_spec *spec, const double *terms, const dae_dataset *val,
+                           dae_error *err)
+{
+    const int nt = spec->n_terms;
+    for (int t = 0; t < nt; t++) {
+        double sum = 0, sq = 0;
+        for (int i = 0; i < val->n; i++)
+            sum += terms[(size_t)i * nt + t];
+        double mean = sum / val->n;
+        for (int i = 0; i < val->n; i++) {
+            double dv = terms[(size_t)i * nt + t] - mean;
+            sq += dv * dv;
+        }
+        double sd = sqrt(sq / val->n);
+        if (!(sd > 0) || !isfinite(sd)) {
+            return dae_error_set(err, DAE_EINVAL, "score fit: term %d is constant (%g) on the "
+                                 "%d validation images", t, mean, val->n);
+        }
+        spec->term[t].mean = mean;
+        spec->term[t].std = sd;
+    }
+    return DAE_OK;
+}
+
 int dae_scorer_fit(const dae_model *m, const dae_score_spec *want, const dae_dataset *train,
                    const dae_dataset *val, const dae_score_fit_params *p, dae_score_fit *out,
                    dae_error *err)
@@ -88,7 +157,6 @@ int dae_scorer_fit(const dae_model *m, const dae_score_spec *want, const dae_dat
     memset(out, 0, sizeof *out);
     out->spec = *want;
     dae_score_spec *spec = &out->spec;
-    const size_t d = (size_t)m->in_shape.c * (size_t)m->in_shape.h * (size_t)m->in_shape.w;
     if ((rc = dae_score_spec_check(want, 0, err)) || (rc = check_set(m, val, "validation", err)))
         goto fail;
     if (val->n < 2) {
@@ -110,42 +178,8 @@ int dae_scorer_fit(const dae_model *m, const dae_score_spec *want, const dae_dat
         tm->bank_n = 0;
         if (tm->kind != DAE_SCORE_KNN)
             continue;
-        if ((rc = check_set(m, train, "training (bank)", err)))
+        if ((rc = make_bank(m, train, tm, t, P.bank_max, out, err)))
             goto fail;
-        int nb = P.bank_max > 0 && P.bank_max < train->n ? P.bank_max : train->n;
-        if (nb < tm->k) {
-            rc = dae_error_set(err, DAE_EINVAL, "score fit: knn%d needs at least %d training "
-                               "images, got %d", tm->k, tm->k, nb);
-            goto fail;
-        }
-        dae_score_tensor *x = &out->tensors[out->n_tensors];
-        float *raw = malloc((size_t)nb * d * sizeof(float));
-        float *tmp = malloc((size_t)m->in_shape.h * (size_t)m->in_shape.w * sizeof(float));
-        x->data = malloc((size_t)nb * d * sizeof(float));
-        if (!raw || !tmp || !x->data) {
-            free(raw);
-            free(tmp);
-            free(x->data);
-            x->data = NULL;
-            rc = dae_error_set(err, DAE_ENOMEM, "score fit: out of memory for a bank of %d", nb);
-            goto fail;
-        }
-        out->n_tensors++;
-        for (int i = 0; i < nb; i++) /* evenly spaced: deterministic, covers the set */
-            memcpy(raw + (size_t)i * d,
-                   dae_dataset_sample(train, (int)((long long)i * train->n / nb)),
-                   d * sizeof(float));
-        dae_score_blur(x->data, raw, nb, m->in_shape.c, m->in_shape.h, m->in_shape.w,
-                       tm->blur, tmp);
-        free(raw);
-        free(tmp);
-        snprintf(x->name, sizeof x->name, "score.knn%d", t);
-        x->ndim = 2;
-        x->shape[0] = nb;
-        x->shape[1] = (int64_t)d;
-        x->n = (size_t)nb * d;
-        tm->bank = x->data;
-        tm->bank_n = nb;
     }
     if (!(s = dae_scorer_create(m, spec, err))) {
         rc = err ? err->code : DAE_ENOMEM;
@@ -160,26 +194,8 @@ int dae_scorer_fit(const dae_model *m, const dae_score_spec *want, const dae_dat
     }
     if ((rc = dae_scorer_score_set(s, val, P.batch, terms, NULL, err)))
         goto fail;
-    if (nt > 1) {
-        for (int t = 0; t < nt; t++) {
-            double sum = 0, sq = 0;
-            for (int i = 0; i < val->n; i++)
-                sum += terms[(size_t)i * nt + t];
-            double mean = sum / val->n;
-            for (int i = 0; i < val->n; i++) {
-                double dv = terms[(size_t)i * nt + t] - mean;
-                sq += dv * dv;
-            }
-            double sd = sqrt(sq / val->n);
-            if (!(sd > 0) || !isfinite(sd)) {
-                rc = dae_error_set(err, DAE_EINVAL, "score fit: term %d is constant (%g) on the "
-                                   "%d validation images", t, mean, val->n);
-                goto fail;
-            }
-            spec->term[t].mean = mean;
-            spec->term[t].std = sd;
-        }
-    }
+    if (nt > 1 && (rc = normalise_terms(spec, terms, val, err)))
+        goto fail;
     for (int i = 0; i < val->n; i++)
         scores[i] = dae_score_combine(spec, terms + (size_t)i * nt);
     double lv[N_CALIB + 1], q[N_CALIB + 1];

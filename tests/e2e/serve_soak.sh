@@ -8,7 +8,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 B=${DAED_BUILD:-build}
-command -v wrk >/dev/null || { echo "SKIP: serve_soak.sh needs wrk (apt-get install wrk)"; exit 0; }
+# 77: a skip (scripts/run-e2e.sh counts it, with this reason), never a pass
+command -v wrk >/dev/null || { echo "SKIP: serve_soak.sh needs wrk (apt-get install wrk)"; exit 77; }
 tol=10 secs=60
 case "$B" in *asan* | *tsan*) tol=100000 secs=20 ;; esac
 bash bench/soak.sh --build "$B" --seconds "${SOAK_SECONDS:-$secs}" --probe-seconds 5 --rss-tol "$tol"

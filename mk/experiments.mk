@@ -14,9 +14,11 @@
 
 .PHONY: experiments experiments-smoke
 
+## experiments: the classic AE experiments (ARGS="--only 03,05", --force) -> docs/experiments.md
 experiments: all $(BUILD)/bench/experiments
 	BUILD=$(BUILD) sh scripts/experiments.sh $(ARGS)
 
+## experiments-smoke: every experiment recipe for a few steps (ARGS=--train-only: needs only data)
 experiments-smoke: all $(BUILD)/bench/experiments
 	rm -rf $(BUILD)/experiments-smoke
 	BUILD=$(BUILD) sh scripts/experiments.sh --smoke $(ARGS)

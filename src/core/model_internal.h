@@ -1,0 +1,80 @@
+/* model_internal.h — what the model's sources of src/core share (private).
+ *
+ *   model.c      the layer chain: checks, shape inference, parameters and their init
+ *   workspace.c  per-thread workspaces: the buffer plan, threads, inference precision
+ *   model_run.c  forward / encode / decode / backward over a workspace
+ */
+#ifndef DAED_CORE_MODEL_INTERNAL_H
+#define DAED_CORE_MODEL_INTERNAL_H
+
+#include <stdint.h>
+
+#include "daed/model.h"
+
+/* Caps that keep every size product inside int (sgemm dimensions) and size_t. */
+#define MAX_LAYERS 4096
+#define MAX_CH 65536
+#define MAX_K 64
+#define MAX_STRIDE 64
+#define MAX_FEATURES (1 << 26)
+#define MAX_DIM (1 << 20)          /* any spatial dimension */
+#define MAX_VALUES ((size_t)1 << 28) /* one sample's activation */
+#define MAX_PARAMS ((size_t)1 << 30)
+#define MAX_BATCH (1 << 20)
+#define MAX_SHUFFLE 4              /* pixel_(un)shuffle factor */
+
+struct dae_workspace {
+    const dae_model *m;
+    int max_batch, training;
+    size_t max_in_values; /* per sample */
+    float *col[DAE_MAX_THREADS]; /* im2col scratch of each thread, cap_col floats each */
+    size_t cap_col;
+    int threads;          /* dae_workspace_set_threads (default 1) */
+    float *tgrad[DAE_MAX_THREADS]; /* training, thread t >= 1: its parameter gradients */
+    dae_shape *shapes;    /* n_layers + 1: the shapes of the last pass */
+    /* inference: ping-pong buffers and the latent copy */
+    float *buf[2];
+    size_t cap_buf;
+    float *latent;
+    size_t cap_latent;
+    /* training: slot i = input of layer i (slot 0 the input copy, slot L the net output);
+     * slots may share storage (flatten, in-place activations); own[i] is the owner slot */
+    float **act;
+    int *own;
+    size_t *cap_act;      /* per slot: floats available at act[i] */
+    float *grad[2];
+    size_t cap_grad;
+    float *res_out;       /* residual models: input - net(input) */
+    /* additive skips: src[j] = layer j's output is added later (an add layer's source);
+     * inference: skip[j] keeps a copy of it (the ping-pong buffers move on); training:
+     * skip_grad[j] gathers the gradient the adds send back to it. NULL where not a source. */
+    char *src;
+    float **skip, **skip_grad;
+    int fwd_B;            /* batch of the last full forward (0: none) */
+    /* inference precision: wbf[i] layer i's weights packed for the bf16 taps kernel
+     * (NULL: fp32), taken from the model's parameters by dae_workspace_set_precision */
+    dae_precision prec;
+    uint32_t **wbf;
+};
+
+static inline int n_layers(const dae_model *m)
+{
+    return m->n_enc + m->n_dec;
+}
+
+/* A shape within the caps above. */
+static inline int shape_valid(dae_shape s)
+{
+    return s.c >= 1 && s.h >= 1 && s.w >= 1 && s.c <= MAX_FEATURES && s.h <= MAX_DIM &&
+           s.w <= MAX_DIM && dae_shape_size(s) <= MAX_VALUES;
+}
+
+/* "encoder.i" or "decoder.j" of chain index i into buf. */
+void mdl_layer_label(int n_enc, int i, char *buf, size_t n);
+/* The output shape of layer L for input `in` (name labels errors). */
+int mdl_layer_shape(const dae_layer *L, dae_shape in, dae_shape *out, const char *name,
+                    dae_error *err);
+/* Exact im2col scratch of layer L for B samples of shape `in`. */
+size_t mdl_layer_col_size(const dae_layer *L, dae_shape in, int B);
+
+#endif

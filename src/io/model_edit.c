@@ -1,0 +1,142 @@
+/* model_edit.c — model surgery (model_edit.h): per-channel colour models and widened
+ * 1-channel denoisers, written as new model files. */
+#include "daed/model_edit.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daed/model.h"
+#include "daed/rng.h"
+
+/* The config of a model derived from `from` as colour model NAME in colour space `space`:
+ * cfg's name, colour facts and earlier derived_from are replaced (plus the keys in
+ * `drop`, NULL-terminated, may be NULL). */
+static void derive_config(cJSON *cfg, const char *const *drop, const char *name,
+                          const char *space, const char *from)
+{
+    static const char *const own[] = {"name", "per_channel", "color_space", "derived_from"};
+    for (size_t i = 0; i < sizeof own / sizeof *own; i++)
+        cJSON_DeleteItemFromObjectCaseSensitive(cfg, own[i]);
+    for (size_t i = 0; drop && drop[i]; i++)
+        cJSON_DeleteItemFromObjectCaseSensitive(cfg, drop[i]);
+    cJSON_AddStringToObject(cfg, "name", name);
+    cJSON_AddStringToObject(cfg, "color_space", space);
+    cJSON_AddStringToObject(cfg, "derived_from", from);
+}
+
+int dae_model_save_per_channel(const dae_modelfile *mf, const char *what, const char *name,
+                               const char *space, const char *path, dae_error *err)
+{
+    if (dae_model_image_channels(mf->model) != 1 || !(mf->tasks & DAE_TASK_DENOISE))
+        return dae_error_set(err, DAE_EINVAL, "%s: a per-channel colour model needs a "
+                             "1-channel denoiser, got %d image channels", what,
+                             dae_model_image_channels(mf->model));
+    cJSON *cfg = cJSON_Parse(mf->config_json);
+    if (!cfg)
+        return dae_error_set(err, DAE_ENOMEM, "out of memory");
+    derive_config(cfg, NULL, name, space, mf->name);
+    cJSON_AddBoolToObject(cfg, "per_channel", 1);
+    char *txt = cJSON_PrintUnformatted(cfg);
+    int rc = txt ? dae_modelfile_save(path, mf->model, txt, NULL, err)
+                 : dae_error_set(err, DAE_ENOMEM, "out of memory");
+    cJSON_Delete(cfg);
+    free(txt);
+    return rc;
+}
+
+/* The first and last layers of w (3 channels) from those of g (1 channel): the new weights
+ * 0, or U(+-scale/sqrt(fan_in)), a fraction of PyTorch's default bound (seed fixed), so
+ * that training does not start at the saddle where the colour inputs and outputs, both 0,
+ * each get no gradient because the other is 0; channel 0 keeps g's weights. */
+static void widen_ends(const dae_model *g, dae_model *w, double scale)
+{
+    int L = g->n_enc + g->n_dec;
+    const dae_layer *f0 = &g->layers[0], *w0 = &w->layers[0];
+    const dae_layer *fl = &g->layers[L - 1], *wl = &w->layers[L - 1];
+    size_t kk = (size_t)f0->k * f0->k;
+    dae_rng rng;
+    dae_rng_seed(&rng, 1);
+    float b0 = (float)(scale / sqrt(3.0 * (double)kk));
+    float bl = (float)(scale / sqrt((double)fl->in_ch * (double)fl->k * fl->k));
+    for (size_t i = 0; i < w0->n_w; i++)
+        w->params[w0->w_off + i] = b0 * (2 * dae_rng_uniform(&rng) - 1);
+    for (size_t i = 0; i < wl->n_w; i++)
+        w->params[wl->w_off + i] = bl * (2 * dae_rng_uniform(&rng) - 1);
+    for (int o = 0; o < f0->out_ch; o++) /* weight (out, in, k, k): in = 0 only */
+        memcpy(w->params + w0->w_off + (size_t)o * 3 * kk, g->params + f0->w_off + o * kk,
+               kk * sizeof(float));
+    memcpy(w->params + w0->b_off, g->params + f0->b_off, f0->n_b * sizeof(float));
+    memcpy(w->params + wl->w_off, g->params + fl->w_off, fl->n_w * sizeof(float)); /* out 0 */
+    memcpy(w->params + wl->b_off, g->params + fl->b_off, sizeof(float));
+}
+
+/* The 3-channel model of widen (dae_model_save_widened), or NULL with err set. */
+static dae_model *widen_model(const dae_model *g, const char *what, double scale,
+                              dae_error *err)
+{
+    int L = g->n_enc + g->n_dec;
+    if (g->in_shape.c != 1 || !g->residual || L < 2 || g->layers[0].kind != DAE_LAYER_CONV2D ||
+        g->layers[L - 1].kind != DAE_LAYER_CONV2D) {
+        dae_error_set(err, DAE_EINVAL, "%s: widen needs a 1-channel residual denoiser whose "
+                      "first and last layers are conv2d", what);
+        return NULL;
+    }
+    dae_layer *layers = malloc((size_t)L * sizeof *layers);
+    if (!layers) {
+        dae_error_set(err, DAE_ENOMEM, "out of memory");
+        return NULL;
+    }
+    memcpy(layers, g->layers, (size_t)L * sizeof *layers);
+    layers[0].in_ch = 3;
+    layers[L - 1].out_ch = 3;
+    dae_shape in = g->in_shape;
+    in.c = 3;
+    dae_model *w = dae_model_create(layers, g->n_enc, layers + g->n_enc, g->n_dec, in, 1, err);
+    free(layers);
+    if (!w)
+        return NULL;
+    for (int i = 1; i < L - 1; i++) { /* the middle layers are unchanged */
+        const dae_layer *a = &g->layers[i], *b = &w->layers[i];
+        memcpy(w->params + b->w_off, g->params + a->w_off, a->n_w * sizeof(float));
+        memcpy(w->params + b->b_off, g->params + a->b_off, a->n_b * sizeof(float));
+    }
+    widen_ends(g, w, scale);
+    return w;
+}
+
+int dae_model_save_widened(const dae_modelfile *mf, const char *what, const char *name,
+                           const char *space, double init_scale, const char *path,
+                           dae_error *err)
+{
+    dae_model *w = widen_model(mf->model, what, init_scale, err);
+    if (!w)
+        return err && err->code ? err->code : DAE_EINVAL;
+    cJSON *cfg = cJSON_Parse(mf->config_json), *arch = NULL;
+    char *txt = NULL, *arch_txt = dae_model_arch_json(w);
+    int rc = DAE_ENOMEM;
+    arch = arch_txt ? cJSON_Parse(arch_txt) : NULL;
+    if (!cfg || !arch) {
+        rc = dae_error_set(err, DAE_ENOMEM, "out of memory");
+        goto done;
+    }
+    /* the architecture members are the widened model's; the calibration was measured on
+     * the gray model, so it goes; the training facts stay, marked by derived_from */
+    static const char *const drop[] = {"calibration", NULL};
+    derive_config(cfg, drop, name, space, mf->name);
+    for (cJSON *it = arch->child; it; it = it->next) {
+        cJSON_DeleteItemFromObjectCaseSensitive(cfg, it->string);
+        cJSON_AddItemToObject(cfg, it->string, cJSON_Duplicate(it, 1));
+    }
+    txt = cJSON_PrintUnformatted(cfg);
+    rc = txt ? dae_modelfile_save(path, w, txt, NULL, err)
+             : dae_error_set(err, DAE_ENOMEM, "out of memory");
+done:
+    cJSON_Delete(cfg);
+    cJSON_Delete(arch);
+    free(txt);
+    free(arch_txt);
+    dae_model_free(w);
+    return rc;
+}
