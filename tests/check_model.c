@@ -203,6 +203,39 @@ START_TEST(test_init_deterministic_bounded)
 }
 END_TEST
 
+/* He: weights U(+-sqrt(6/fan_in)) (variance 2/fan_in), biases 0; the PyTorch scheme is
+ * dae_model_init_params' exact values. */
+START_TEST(test_init_he)
+{
+    dae_layer enc[] = {conv(8, 64, 3, 1, 1), act(DAE_ACT_RELU)};
+    dae_layer dec[] = {conv(64, 8, 3, 1, 1)};
+    dae_model *a = dae_model_create(enc, 2, dec, 1, (dae_shape){8, 8, 8}, 0, NULL);
+    dae_model *b = dae_model_create(enc, 2, dec, 1, (dae_shape){8, 8, 8}, 0, NULL);
+    ck_assert_ptr_nonnull(a);
+    ck_assert_ptr_nonnull(b);
+    dae_model_init_params(a, 7);
+    dae_model_init_scheme(b, 7, DAE_INIT_PYTORCH);
+    ck_assert_int_eq(memcmp(a->params, b->params, a->n_params * sizeof(float)), 0);
+    dae_model_init_scheme(b, 7, DAE_INIT_HE);
+    for (int i = 0; i < 3; i += 2) {
+        const dae_layer *L = &b->layers[i];
+        double fan = L->in_ch * 9.0, sq = 0, bound = sqrt(6.0 / fan);
+        for (size_t j = 0; j < L->n_w; j++) {
+            double v = b->params[L->w_off + j];
+            ck_assert_msg(fabs(v) <= bound, "layer %d value %g > bound %g", i, v, bound);
+            sq += v * v;
+        }
+        double var = sq / (double)L->n_w; /* 4608 draws: within 10% of 2/fan_in */
+        ck_assert_msg(fabs(var * fan / 2.0 - 1.0) < 0.1, "layer %d variance %g, expected %g",
+                      i, var, 2.0 / fan);
+        for (size_t j = 0; j < L->n_b; j++)
+            ck_assert(b->params[L->b_off + j] == 0.0f);
+    }
+    dae_model_free(a);
+    dae_model_free(b);
+}
+END_TEST
+
 START_TEST(test_encode_decode_is_forward)
 {
     for (int training = 0; training < 2; training++)
@@ -808,6 +841,7 @@ Suite *suite_model(void)
     tcase_add_test(tc, test_create_shapes_params);
     tcase_add_test(tc, test_create_rejects_bad_chains);
     tcase_add_test(tc, test_init_deterministic_bounded);
+    tcase_add_test(tc, test_init_he);
     tcase_add_test(tc, test_shuffle_model_build);
     suite_add_tcase(s, tc);
     tc = tcase_create("run");

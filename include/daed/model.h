@@ -138,6 +138,13 @@ float dae_noise_level(double sigma255);
 /* PyTorch's default initialisation (kaiming_uniform a=sqrt(5) for weights, U(+-1/sqrt(fan_in))
  * for biases), from a deterministic generator seeded by `seed`. */
 void dae_model_init_params(dae_model *m, uint64_t seed);
+/* Initialisation schemes of dae_model_init_scheme: PyTorch's default (above), or He
+ * (kaiming_uniform for ReLU: weights U(+-sqrt(6/fan_in)), variance 2/fan_in, biases 0),
+ * which keeps the activations' scale through a deep ReLU stack where PyTorch's default
+ * divides their variance by about 6 per layer (a 15-layer stack starts with outputs and
+ * gradients ~1e-12 of its input's and does not learn: docs/photos.md). */
+typedef enum { DAE_INIT_PYTORCH = 0, DAE_INIT_HE = 1 } dae_init_scheme;
+void dae_model_init_scheme(dae_model *m, uint64_t seed, dae_init_scheme scheme);
 
 /* Shape after layers [from, to) for a sample of shape `in`; DAE_ESHAPE with a message
  * naming the layer when the shape does not fit. */

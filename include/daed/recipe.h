@@ -42,6 +42,7 @@ typedef struct dae_recipe {
                                            * output in a models/ folder */
     char init[DAE_RECIPE_PATH_MAX];       /* "" = fresh weights; else start from this model
                                              file's weights (same architecture): fine-tuning */
+    int init_scheme;                      /* dae_init_scheme (model.h) of fresh weights */
     unsigned tasks;                       /* DAE_TASK_* bits (modelfile.h) */
     char tasks_json[256];                 /* the tasks as a JSON array, for the config */
     uint64_t seed;

@@ -576,7 +576,7 @@ static int layer_fan_in(const dae_layer *L)
     }
 }
 
-void dae_model_init_params(dae_model *m, uint64_t seed)
+void dae_model_init_scheme(dae_model *m, uint64_t seed, dae_init_scheme scheme)
 {
     dae_rng r;
     dae_rng_seed(&r, seed);
@@ -584,15 +584,22 @@ void dae_model_init_params(dae_model *m, uint64_t seed)
         const dae_layer *L = &m->layers[i];
         if (!L->n_w)
             continue;
-        /* kaiming_uniform(a=sqrt(5)): gain sqrt(2/6), bound gain*sqrt(3/fan_in) =
-         * 1/sqrt(fan_in); the bias bound is the same */
-        float bound = (float)(1.0 / sqrt((double)layer_fan_in(L)));
+        /* PyTorch: kaiming_uniform(a=sqrt(5)): gain sqrt(2/6), bound gain*sqrt(3/fan_in) =
+         * 1/sqrt(fan_in); the bias bound is the same. He: gain sqrt(2), biases 0. */
+        double fan = (double)layer_fan_in(L);
+        float bound = (float)(scheme == DAE_INIT_HE ? sqrt(6.0 / fan) : 1.0 / sqrt(fan));
+        float bbound = scheme == DAE_INIT_HE ? 0.0f : bound;
         float *w = m->params + L->w_off, *b = m->params + L->b_off;
         for (size_t j = 0; j < L->n_w; j++)
             w[j] = (2.0f * dae_rng_uniform(&r) - 1.0f) * bound;
         for (size_t j = 0; j < L->n_b; j++)
-            b[j] = (2.0f * dae_rng_uniform(&r) - 1.0f) * bound;
+            b[j] = (2.0f * dae_rng_uniform(&r) - 1.0f) * bbound;
     }
+}
+
+void dae_model_init_params(dae_model *m, uint64_t seed)
+{
+    dae_model_init_scheme(m, seed, DAE_INIT_PYTORCH);
 }
 
 int dae_model_check_input(const dae_model *m, dae_shape in, dae_error *err)

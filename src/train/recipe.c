@@ -46,6 +46,7 @@ _Static_assert(sizeof(dae_loss_kind) == sizeof(int) && sizeof(dae_opt_kind) == s
 static const char *const tri_names[] = {"auto", "on", "off", NULL};
 static const char *const loss_names[] = {"mse", "bce", NULL};
 static const char *const opt_names[] = {"adam", "adamw", "sgd", NULL};
+static const char *const init_names[] = {"pytorch", "he", NULL};
 static const char *const sched_names[] = {"constant", "step", "cosine", NULL};
 static const char *const color_names[] = {"rgb", "opponent", NULL}; /* = dae_color_space */
 
@@ -72,6 +73,9 @@ static const field fields[] = {
     {"init", T_STR, R(init), S(init), "", 0, 0, NULL,
      "start from this model file's weights instead of a fresh initialisation (fine-tuning; "
      "the architecture must match; the optimizer starts fresh)"},
+    {"init_scheme", T_ENUM, R(init_scheme), 0, "pytorch", 0, 0, init_names,
+     "fresh weights: pytorch (PyTorch's default) or he (variance 2/fan_in, biases 0: deep "
+     "ReLU stacks such as photo-ffd's 15 convolutions need it to learn)"},
     {"tasks", T_TASKS, R(tasks), 0, "denoise,score", 0, 0, NULL,
      "tasks the model serves: denoise inpaint superres encode score"},
     {"seed", T_U64, R(seed), 0, "1", 0, 9007199254740992.0, NULL,

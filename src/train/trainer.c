@@ -131,7 +131,7 @@ void tr_start_attempt(dae_trainer *t, int a)
     if (t->init && a == 0)
         memcpy(t->m->params, t->init, t->m->n_params * sizeof *t->init);
     else /* a collapse restart always starts from a fresh random initialisation */
-        dae_model_init_params(t->m, t->seed_a);
+        dae_model_init_scheme(t->m, t->seed_a, (dae_init_scheme)t->r->init_scheme);
     dae_optim_reset(t->opt);
     memset(t->grads, 0, t->m->n_params * sizeof *t->grads);
     dae_rng_seed(&t->crng, t->seed_a);
