@@ -21,6 +21,7 @@
 #include "daed/serve_config.h"
 #include "daed/workpool.h"
 #include "admit.h"
+#include "hangup.h"
 #include "sbuf.h"
 
 /* What a worker does for a job; jobs batch together only with the same op and model. */
@@ -62,6 +63,8 @@ struct dae_server {
     int sig_started;
     struct dae_deadline *deadline; /* --request-timeout watchdog (deadline.c); NULL: off */
     dae_admit *admit;         /* --body-budget (admit.c) */
+    dae_hangup *hangup;       /* clients gone while their request runs (hangup.c) */
+    struct dae_jobs *jobs;    /* asynchronous requests (jobs.c) */
 };
 
 /* PH_ADMIT: suspended after the headers until --body-budget lets the body in. */
@@ -114,6 +117,13 @@ struct dae_req {
     int close;                /* answer with Connection: close */
     int linger;               /* error decided at the headers: read and drop the body first */
     dae_req *next_waiter;
+    /* cancellation and progress, read by workers and the jobs table */
+    atomic_int cancel;        /* 1: the client is gone or its job was deleted: skip the work */
+    atomic_long tiles_done;   /* tiles finished (tiled requests) */
+    atomic_long tiles_total;  /* tiles planned (0 until the request runs in tiles) */
+    dae_hangup_node watch;    /* its socket in s->hangup while a worker has it */
+    int async;                /* Prefer: respond-async: answered 202, runs as a job */
+    struct dae_job_rec *jobrec; /* a job's own request (no connection): its record */
 };
 
 /* ---- answers (server.c) ---- */

@@ -129,19 +129,26 @@ void req_submit(dae_req *r, int op)
     r->job.key = r->entry;
     r->job.op = op;
     r->phase = PH_WAITING;
-    /* Suspend first: once submitted, a worker may resume the connection at any moment. */
+    /* Watched and suspended first: once submitted, a worker may resume the connection at
+     * any moment. */
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (ci)
+        dae_hangup_add(s->hangup, &r->watch, ci->connect_fd, &r->cancel);
     MHD_suspend_connection(r->conn);
     if (dae_workpool_submit(s->pool, &r->job, &e) != DAE_OK) {
         if (e.code == DAE_EBUSY)
             req_error(r, 503, "busy", "%s", e.msg);
         else
             req_error(r, 503, "shutting_down", "%s", e.msg);
-        MHD_resume_connection(r->conn);
+        req_resume(r);
     }
 }
 
 void req_resume(dae_req *r)
 {
+    /* Unwatched before the resume: libmicrohttpd may close the socket right after. */
+    dae_hangup_remove(r->s->hangup, &r->watch);
     MHD_resume_connection(r->conn);
 }
 
@@ -805,6 +812,8 @@ dae_server *dae_server_create(const dae_serve_config *cfg, dae_error *err)
         goto fail;
     }
     s->sig_started = 1;
+    if (!(s->hangup = dae_hangup_create(1, err)))
+        goto fail;
     if (cfg->request_timeout > 0 &&
         !(s->deadline = dae_deadline_create(cfg->request_timeout, 1, err)))
         goto fail;
@@ -920,6 +929,7 @@ void dae_server_free(dae_server *s)
     /* After MHD has stopped: every connection has had its CLOSED notification. */
     dae_deadline_free(s->deadline);
     dae_workpool_free(s->pool);
+    dae_hangup_free(s->hangup); /* after the workers: they unwatch requests */
     if (s->sig_started) {
         unsigned char quit = 0;
         ssize_t w = write(s->sig_pipe[1], &quit, 1);

@@ -206,6 +206,7 @@ static void metrics(dae_req *r)
         .body_bytes = bs.charged,
         .body_waiting = bs.waiting,
         .body_waited_total = bs.waited_total,
+        .hangups_total = dae_hangup_total(s->hangup),
     };
     size_t len;
     char *body = dae_prom_render(s->prom, &g, &len);
