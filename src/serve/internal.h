@@ -22,6 +22,7 @@
 #include "daed/workpool.h"
 #include "admit.h"
 #include "hangup.h"
+#include "jobs.h"
 #include "sbuf.h"
 
 /* What a worker does for a job; jobs batch together only with the same op and model. */
@@ -64,7 +65,7 @@ struct dae_server {
     struct dae_deadline *deadline; /* --request-timeout watchdog (deadline.c); NULL: off */
     dae_admit *admit;         /* --body-budget (admit.c) */
     dae_hangup *hangup;       /* clients gone while their request runs (hangup.c) */
-    struct dae_jobs *jobs;    /* asynchronous requests (jobs.c) */
+    dae_jobs *jobs;           /* asynchronous requests (jobs.h, jobs_http.c) */
 };
 
 /* PH_ADMIT: suspended after the headers until --body-budget lets the body in. */
@@ -118,12 +119,11 @@ struct dae_req {
     int linger;               /* error decided at the headers: read and drop the body first */
     dae_req *next_waiter;
     /* cancellation and progress, read by workers and the jobs table */
-    atomic_int cancel;        /* 1: the client is gone or its job was deleted: skip the work */
-    atomic_long tiles_done;   /* tiles finished (tiled requests) */
-    atomic_long tiles_total;  /* tiles planned (0 until the request runs in tiles) */
+    dae_job_progress prog;    /* cancel flag (client gone, job deleted), started, tiles */
     dae_hangup_node watch;    /* its socket in s->hangup while a worker has it */
     int async;                /* Prefer: respond-async: answered 202, runs as a job */
-    struct dae_job_rec *jobrec; /* a job's own request (no connection): its record */
+    dae_job_rec *jobrec;      /* a job's own request (conn NULL): its record (jobs.h) */
+    char answer_model[64];    /* X-Model of an answer replayed from a job */
 };
 
 /* ---- answers (server.c) ---- */
@@ -246,6 +246,18 @@ void tiles_start(dae_req *r, work *w, int worker);
 /* Run n tile jobs (one model) on worker `worker`. */
 void tiles_run(dae_server *s, int worker, dae_job **jobs, int n);
 void tiles_cancel(dae_job *job);
+
+/* ---- asynchronous requests (jobs_http.c; the table is jobs.h) ---- */
+/* Does a Prefer header ask for respond-async (RFC 7240)? NULL: 0. */
+int jobs_prefer_async(const char *prefer);
+/* HTTP thread: r (its op, model and body set, as req_submit would take it) becomes a job:
+ * a copy without a connection goes to the pool, r is answered 202 with its Location (or
+ * 503 when the job table, its memory or the queue is full). */
+void jobs_submit(dae_req *r);
+/* GET, HEAD, DELETE /v1/jobs/{id}; GET, HEAD /v1/jobs/{id}/result. */
+void jobs_handle(dae_req *r);
+/* Worker side (req_resume of a job's request): its answer goes to the table, j is freed. */
+void jobs_done(dae_req *j);
 
 /* ---- control (server.c) ---- */
 void server_request_reload(dae_req *r);

@@ -110,6 +110,8 @@ static enum MHD_Result queue_answer(dae_req *r)
     /* the model that computed the answer (v1 and v2; the routing may have picked it) */
     if (r->job.key && r->entry && r->status >= 200 && r->status < 300)
         MHD_add_response_header(resp, "X-Model", r->entry->name);
+    else if (r->answer_model[0])
+        MHD_add_response_header(resp, "X-Model", r->answer_model);
     for (const char *const *h = r->headers; h && h[0]; h += 2)
         MHD_add_response_header(resp, h[0], h[1]);
     if (atomic_load(&s->draining) || r->close)
@@ -128,13 +130,17 @@ void req_submit(dae_req *r, int op)
     r->op = op;
     r->job.key = r->entry;
     r->job.op = op;
+    if (r->async) { /* Prefer: respond-async: answered 202 now, runs as a job */
+        jobs_submit(r);
+        return;
+    }
     r->phase = PH_WAITING;
     /* Watched and suspended first: once submitted, a worker may resume the connection at
      * any moment. */
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
     if (ci)
-        dae_hangup_add(s->hangup, &r->watch, ci->connect_fd, &r->cancel);
+        dae_hangup_add(s->hangup, &r->watch, ci->connect_fd, &r->prog.cancel);
     MHD_suspend_connection(r->conn);
     if (dae_workpool_submit(s->pool, &r->job, &e) != DAE_OK) {
         if (e.code == DAE_EBUSY)
@@ -147,6 +153,10 @@ void req_submit(dae_req *r, int op)
 
 void req_resume(dae_req *r)
 {
+    if (!r->conn) { /* a job's request: its answer goes to the job table */
+        jobs_done(r);
+        return;
+    }
     /* Unwatched before the resume: libmicrohttpd may close the socket right after. */
     dae_hangup_remove(r->s->hangup, &r->watch);
     MHD_resume_connection(r->conn);
@@ -320,8 +330,10 @@ static void req_begin(dae_server *s, dae_req *r, const char *url, const char *me
     r->want_json = dae_http_accepts(acc, "application/json");
     r->want_png = dae_http_accepts(acc, "image/png");
     r->want_jpeg = dae_http_accepts(acc, "image/jpeg");
-    if (r->route->flags & DAE_ROUTE_BODY)
+    if (r->route->flags & DAE_ROUTE_BODY) {
         read_query(r);
+        r->async = jobs_prefer_async(header(r->conn, "Prefer"));
+    }
 }
 
 static dae_deadline_conn *deadline_of(const dae_server *s, struct MHD_Connection *c);
@@ -814,6 +826,9 @@ dae_server *dae_server_create(const dae_serve_config *cfg, dae_error *err)
     s->sig_started = 1;
     if (!(s->hangup = dae_hangup_create(1, err)))
         goto fail;
+    dae_jobs_params jp = {cfg->max_jobs, cfg->job_ttl, cfg->job_memory};
+    if (!(s->jobs = dae_jobs_create(&jp, err)))
+        goto fail;
     if (cfg->request_timeout > 0 &&
         !(s->deadline = dae_deadline_create(cfg->request_timeout, 1, err)))
         goto fail;
@@ -930,6 +945,7 @@ void dae_server_free(dae_server *s)
     dae_deadline_free(s->deadline);
     dae_workpool_free(s->pool);
     dae_hangup_free(s->hangup); /* after the workers: they unwatch requests */
+    dae_jobs_free(s->jobs);     /* after the workers: they finish jobs */
     if (s->sig_started) {
         unsigned char quit = 0;
         ssize_t w = write(s->sig_pipe[1], &quit, 1);

@@ -107,7 +107,7 @@ static void set_failed(tiled *t, const dae_error *e)
  * request fails here, so its remaining tiles are neither queued nor run. */
 static int stopped(tiled *t)
 {
-    if (!t->failed && atomic_load(&t->r->cancel)) {
+    if (!t->failed && atomic_load(&t->r->prog.cancel)) {
         dae_error e = {0};
         dae_error_set(&e, DAE_EBUSY, "cancelled: the client went away or deleted the job");
         set_failed(t, &e);
@@ -230,7 +230,7 @@ static void advance(tiled *t, long k, int worker)
     pthread_mutex_lock(&t->mu);
     t->finished += k;
     if (!t->failed)
-        atomic_store(&t->r->tiles_done, t->finished);
+        atomic_store(&t->r->prog.done, t->finished);
     t->pumpers++;
     pthread_mutex_unlock(&t->mu);
     for (;;) {
@@ -309,7 +309,7 @@ void tiles_start(dae_req *r, work *w, int worker)
         j->plane = (int)(k / per % planes) * ic;
         j->tl = dae_tile_at(cw, chh, T, R, k % per);
     }
-    atomic_store(&r->tiles_total, t->n);
+    atomic_store(&r->prog.total, t->n);
     long win = (long)s->n_workers * s->cfg.max_batch, qcap = s->cfg.queue_size / 2;
     t->window = win < qcap ? win : qcap;
     if (t->window < 2)
