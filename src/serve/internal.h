@@ -64,12 +64,14 @@ struct dae_server {
     int sig_started;
     struct dae_deadline *deadline; /* --request-timeout watchdog (deadline.c); NULL: off */
     dae_admit *admit;         /* --body-budget (admit.c) */
+    dae_admit *pixels;        /* --pixel-budget (pixels.h): image planes in flight */
     dae_hangup *hangup;       /* clients gone while their request runs (hangup.c) */
     dae_jobs *jobs;           /* asynchronous requests (jobs.h, jobs_http.c) */
 };
 
-/* PH_ADMIT: suspended after the headers until --body-budget lets the body in. */
-enum { PH_HEADERS, PH_ADMIT, PH_BODY, PH_WAITING, PH_DONE };
+/* PH_ADMIT: suspended after the headers until --body-budget lets the body in.
+ * PH_PIXELS: suspended after the body until --pixel-budget lets its images be decoded. */
+enum { PH_HEADERS, PH_ADMIT, PH_BODY, PH_PIXELS, PH_WAITING, PH_DONE };
 
 struct dae_req {
     dae_job job;              /* workpool link */
@@ -87,6 +89,7 @@ struct dae_req {
     size_t len, cap;
     size_t declared;          /* Content-Length (0: none or chunked) */
     dae_admit_ticket ticket;  /* its place in --body-budget */
+    dae_admit_ticket pix;     /* its place in --pixel-budget (from submit to its answer) */
     size_t discarded;         /* body bytes dropped after an error */
     /* request facts captured on the first call */
     int is_json;              /* Content-Type application/json */
@@ -136,8 +139,15 @@ void req_error(dae_req *r, int status, const char *code, const char *fmt, ...)
 void req_fail(dae_req *r, const dae_error *e);
 /* Hand r to the worker pool (suspending the connection) or answer 503 when full. */
 void req_submit(dae_req *r, int op);
-/* Resume a suspended request after its answer was set (worker side). */
+/* Resume a suspended request after its answer was set (worker side); a job's request
+ * (no connection) goes to the job table instead. Either way its --pixel-budget charge ends. */
 void req_resume(dae_req *r);
+/* r's image planes are charged against --pixel-budget (pixels.h): 1 when it may run now,
+ * 0 when it waits (queued; req_pixels_granted hands it on when it is let in). */
+int req_pixels_enter(dae_req *r);
+/* Hand on the requests --pixel-budget let in (the list dae_admit_leave/open return): a
+ * connection is resumed (its next handler call submits it), a job goes to the pool. */
+void req_pixels_granted(dae_admit_ticket *t);
 /* Free r's body (parsed, or the request is over) and give its bytes back to --body-budget,
  * resuming the requests that may now read theirs. Any thread that owns r. */
 void req_body_free(dae_req *r);
@@ -258,6 +268,8 @@ void jobs_submit(dae_req *r);
 void jobs_handle(dae_req *r);
 /* Worker side (req_resume of a job's request): its answer goes to the table, j is freed. */
 void jobs_done(dae_req *j);
+/* A job let in by --pixel-budget: to the pool (answered 503 in its record if refused). */
+void jobs_run(dae_req *j);
 
 /* ---- control (server.c) ---- */
 void server_request_reload(dae_req *r);

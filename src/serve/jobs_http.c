@@ -47,6 +47,7 @@ static dae_req *job_req_copy(dae_req *r)
     j->conn = NULL;
     j->async = 0;
     memset(&j->ticket, 0, sizeof j->ticket);
+    memset(&j->pix, 0, sizeof j->pix);
     memset(&j->watch, 0, sizeof j->watch);
     memset(&j->prog, 0, sizeof j->prog);
     j->resp = NULL;
@@ -89,7 +90,10 @@ void jobs_submit(dae_req *r)
         req_fail(r, &e);
         return;
     }
-    if (dae_workpool_submit(s->pool, &j->job, &e) != DAE_OK) {
+    /* --pixel-budget: a job that must wait is queued there (jobs_run takes it on) */
+    int now_ok = req_pixels_enter(j) || dae_admit_wait(s->pixels, &j->pix);
+    if (now_ok && dae_workpool_submit(s->pool, &j->job, &e) != DAE_OK) {
+        req_pixels_granted(dae_admit_leave(s->pixels, &j->pix));
         dae_jobs_abandon(s->jobs, j->jobrec);
         job_req_free(j);
         req_error(r, 503, e.code == DAE_EBUSY ? "busy" : "shutting_down", "%s", e.msg);
@@ -105,6 +109,15 @@ void jobs_submit(dae_req *r)
     snprintf(r->extra_name, sizeof r->extra_name, "Location");
     snprintf(r->extra_value, sizeof r->extra_value, "/v1/jobs/%s", id);
     r->headers = APPLIED;
+}
+
+void jobs_run(dae_req *j)
+{
+    dae_error e = {0};
+    if (dae_workpool_submit(j->s->pool, &j->job, &e) != DAE_OK) {
+        req_error(j, 503, e.code == DAE_EBUSY ? "busy" : "shutting_down", "%s", e.msg);
+        req_resume(j); /* to its record */
+    }
 }
 
 void jobs_done(dae_req *j)

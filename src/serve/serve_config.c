@@ -61,6 +61,12 @@ static const opt OPTS[] = {
      "requests/s. A client is charged what it has sent (at least the first 16 KB of its Content-Length once let in), so "
      "uploads slower than the workers (clients on slow links, without a buffering proxy "
      "in front) can make others wait: raise it then. 0: no bound"},
+    {"pixel-budget", OPT_SIZE, 0, 64 * GiB, "512M", F(pixel_budget),
+     "image memory of the requests in flight, estimated from each image's header before it "
+     "is decoded (about 9 bytes per pixel and channel: float input and output planes and "
+     "the 8-bit answer; a 16-megapixel colour photo ~430 MB): past it, a request waits "
+     "after its body is read until earlier ones finish. One request always gets in. 0: no "
+     "bound"},
     {"max-jobs", OPT_INT, 1, 100000, "64", F(max_jobs),
      "asynchronous jobs (requests sent with Prefer: respond-async) held at once: queued, "
      "running, and finished ones not yet fetched and deleted or expired; past it: 503"},
@@ -346,7 +352,7 @@ void dae_serve_config_describe(const dae_serve_config *c, char *buf, size_t n)
 {
     snprintf(buf, n,
              "bind=%s port=%d models=%s workers=%d queue-size=%d max-batch=%d "
-             "batch-memory=%zu batch-delay-us=%d max-body=%zu body-budget=%zu max-jobs=%d "
+             "batch-memory=%zu batch-delay-us=%d max-body=%zu body-budget=%zu pixel-budget=%zu max-jobs=%d "
              "job-ttl=%d job-memory=%zu max-pixels=%zu "
              "max-side=%d max-answer=%zu max-json-depth=%d "
              "max-json-array=%zu max-json-values=%zu max-batch-images=%d conn-timeout=%d "
@@ -354,7 +360,8 @@ void dae_serve_config_describe(const dae_serve_config *c, char *buf, size_t n)
              "shutdown-timeout=%d tile=%d jpeg-quality=%d model-mmap=%s precision=%s "
              "api-key=%s",
              c->bind, c->port, c->models, c->workers, c->queue_size, c->max_batch,
-             c->batch_memory, c->batch_delay_us, c->max_body, c->body_budget, c->max_jobs,
+             c->batch_memory, c->batch_delay_us, c->max_body, c->body_budget, c->pixel_budget,
+             c->max_jobs,
              c->job_ttl, c->job_memory, c->max_pixels,
              c->max_side, c->max_answer, c->max_json_depth,
              c->max_json_array, c->max_json_values, c->max_batch_images, c->conn_timeout,

@@ -17,6 +17,7 @@
 #include "daed/blas.h"
 #include "deadline.h"
 #include "internal.h"
+#include "pixels.h"
 #include "sbuf.h"
 
 int64_t dae_now_ns(void)
@@ -123,10 +124,46 @@ static enum MHD_Result queue_answer(dae_req *r)
     return ok;
 }
 
+/* Watch r's socket for a hang-up while r is suspended (hangup.h). */
+static void watch(dae_req *r)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (ci)
+        dae_hangup_add(r->s->hangup, &r->watch, ci->connect_fd, &r->prog.cancel);
+}
+
+int req_pixels_enter(dae_req *r)
+{
+    size_t est = pixels_estimate((const unsigned char *)r->body, r->len, r->is_json);
+    return dae_admit_try(r->s->pixels, &r->pix, est);
+}
+
+static dae_req *req_of_pix(dae_admit_ticket *t)
+{
+    return (dae_req *)((char *)t - offsetof(dae_req, pix));
+}
+
+void req_pixels_granted(dae_admit_ticket *t)
+{
+    while (t) {
+        dae_admit_ticket *next = t->next;
+        dae_req *r = req_of_pix(t);
+        if (r->conn) {
+            dae_hangup_remove(r->s->hangup, &r->watch);
+            MHD_resume_connection(r->conn);
+        } else {
+            jobs_run(r);
+        }
+        t = next;
+    }
+}
+
+static void req_run(dae_req *r);
+
 void req_submit(dae_req *r, int op)
 {
     dae_server *s = r->s;
-    dae_error e = {0};
     r->op = op;
     r->job.key = r->entry;
     r->job.op = op;
@@ -134,13 +171,28 @@ void req_submit(dae_req *r, int op)
         jobs_submit(r);
         return;
     }
+    if (!req_pixels_enter(r)) { /* waits for --pixel-budget, watched for a hang-up */
+        r->phase = PH_PIXELS;
+        watch(r);
+        MHD_suspend_connection(r->conn);
+        if (dae_admit_wait(s->pixels, &r->pix)) {
+            dae_hangup_remove(s->hangup, &r->watch);
+            MHD_resume_connection(r->conn);
+        }
+        return;
+    }
+    req_run(r);
+}
+
+/* The rest of req_submit once --pixel-budget let r in: suspend, to the pool. */
+static void req_run(dae_req *r)
+{
+    dae_server *s = r->s;
+    dae_error e = {0};
     r->phase = PH_WAITING;
     /* Watched and suspended first: once submitted, a worker may resume the connection at
      * any moment. */
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-    if (ci)
-        dae_hangup_add(s->hangup, &r->watch, ci->connect_fd, &r->prog.cancel);
+    watch(r);
     MHD_suspend_connection(r->conn);
     if (dae_workpool_submit(s->pool, &r->job, &e) != DAE_OK) {
         if (e.code == DAE_EBUSY)
@@ -153,6 +205,8 @@ void req_submit(dae_req *r, int op)
 
 void req_resume(dae_req *r)
 {
+    /* its planes are freed (the answer is built): --pixel-budget lets the next ones in */
+    req_pixels_granted(dae_admit_leave(r->s->pixels, &r->pix));
     if (!r->conn) { /* a job's request: its answer goes to the job table */
         jobs_done(r);
         return;
@@ -495,6 +549,17 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         if (!*upload_size)
             return MHD_YES;
     }
+    if (r->phase == PH_PIXELS) {
+        /* Let in by --pixel-budget (or the drain): to the pool now, unless the client left
+         * while it waited. */
+        if (atomic_load(&r->prog.cancel)) {
+            req_pixels_granted(dae_admit_leave(s->pixels, &r->pix));
+            req_error(r, 503, "cancelled", "the client went away");
+            return queue_answer(r);
+        }
+        req_run(r);
+        return MHD_YES;
+    }
     if (r->answered) {
         *upload_size = 0;
         return MHD_YES;
@@ -520,7 +585,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     dae_deadline_read_done(deadline_of(s, conn));
     if (!r->status)
         dispatch(r);
-    if (r->phase == PH_WAITING)
+    if (r->phase == PH_WAITING || r->phase == PH_PIXELS)
         return MHD_YES;
     if (!r->status)
         req_error(r, 500, "internal", "no answer for %s", r->path);
@@ -552,6 +617,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
                 : " (connection lost)");
     dae_entry_unref(r->entry);
     req_body_free(r);
+    req_pixels_granted(dae_admit_leave(s->pixels, &r->pix));
     free(r->resp);
     free(r);
     atomic_fetch_sub(&s->inflight, 1);
@@ -784,7 +850,8 @@ dae_server *dae_server_create(const dae_serve_config *cfg, dae_error *err)
     s->prom = dae_prom_create(dae_route_names(), DAE_ROUTE_COUNT);
     s->wctx = calloc((size_t)s->n_workers, sizeof *s->wctx);
     s->admit = dae_admit_create(cfg->body_budget);
-    if (!s->prom || !s->wctx || !s->admit) {
+    s->pixels = dae_admit_create_whole(cfg->pixel_budget);
+    if (!s->prom || !s->wctx || !s->admit || !s->pixels) {
         dae_error_set(err, DAE_ENOMEM, "out of memory");
         goto fail;
     }
@@ -882,6 +949,8 @@ static int drain(dae_server *s)
      * 503 like the others): none may stay suspended past MHD_stop_daemon. */
     if (s->admit)
         resume_admitted(dae_admit_open(s->admit));
+    if (s->pixels)
+        req_pixels_granted(dae_admit_open(s->pixels));
     /* Admin reloads still waiting are answered (the loop is over). */
     pthread_mutex_lock(&s->ctl_mu);
     dae_req *w = s->reload_waiters;
@@ -963,6 +1032,7 @@ void dae_server_free(dae_server *s)
     dae_registry_free(s->reg);
     dae_prom_free(s->prom);
     dae_admit_free(s->admit);
+    dae_admit_free(s->pixels);
     for (int i = 0; s->wctx && i < s->n_workers; i++)
         free(s->wctx[i].stage);
     free(s->wctx);
