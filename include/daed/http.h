@@ -41,6 +41,8 @@ typedef enum {
     DAE_ROUTE_V1_INTERPOLATE,
     DAE_ROUTE_V1_SCORE,
     DAE_ROUTE_V1_RELOAD,
+    DAE_ROUTE_V1_JOB,        /* an asynchronous request (jobs.h): status, delete */
+    DAE_ROUTE_V1_JOB_RESULT, /* its answer */
     DAE_ROUTE_V2_SERVER,
     DAE_ROUTE_V2_LIVE,
     DAE_ROUTE_V2_READY,

@@ -38,6 +38,7 @@ typedef struct dae_prom_gauges {
     size_t body_bytes;          /* request bodies held (--body-budget) */
     int body_waiting;           /* requests waiting to read their body */
     uint64_t body_waited_total; /* requests that ever waited */
+    uint64_t hangups_total;     /* requests whose client left while they ran (cancelled) */
 } dae_prom_gauges;
 
 /* The whole exposition as a malloc'd NUL-terminated text (*len without the NUL); NULL on

@@ -50,6 +50,10 @@ typedef struct dae_serve_config {
     int per_ip_limit;        /* connections per client address */
     size_t conn_memory;      /* per-connection buffer memory */
     size_t body_budget;      /* request body bytes held at once (0: no bound) */
+    size_t pixel_budget;     /* image plane bytes of requests in flight (0: no bound) */
+    int max_jobs;            /* asynchronous jobs held at once (jobs.h) */
+    int job_ttl;             /* seconds a finished job's answer is kept */
+    size_t job_memory;       /* bytes of job bodies and answers held at once */
     int epoll;               /* I/O thread polls with epoll (1, default) or poll (0) */
     /* security and lifecycle */
     char api_key[256];       /* "" = no key; never logged */

@@ -2,11 +2,13 @@
 #include "admit.h"
 
 #include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 
 struct dae_admit {
     pthread_mutex_t mu;
     size_t budget;               /* 0: no bound */
+    size_t reserve;              /* charge on admission: min(declared, reserve) */
     size_t charged;              /* sum of the admitted tickets' charges */
     int admitted;                /* tickets IN */
     dae_admit_ticket *head, *tail; /* waiting, first come first */
@@ -21,6 +23,15 @@ dae_admit *dae_admit_create(size_t budget)
         return NULL;
     pthread_mutex_init(&a->mu, NULL);
     a->budget = budget;
+    a->reserve = DAE_ADMIT_RESERVE;
+    return a;
+}
+
+dae_admit *dae_admit_create_whole(size_t budget)
+{
+    dae_admit *a = dae_admit_create(budget);
+    if (a)
+        a->reserve = SIZE_MAX;
     return a;
 }
 
@@ -32,9 +43,11 @@ void dae_admit_free(dae_admit *a)
     free(a);
 }
 
-static size_t reservation(size_t declared)
+static size_t reservation(const dae_admit *a, size_t declared)
 {
-    return declared && declared < DAE_ADMIT_RESERVE ? declared : DAE_ADMIT_RESERVE;
+    if (!declared)
+        return a->reserve == SIZE_MAX ? 0 : a->reserve;
+    return declared < a->reserve ? declared : a->reserve;
 }
 
 /* Room for one more (lock held): always when nothing is admitted. */
@@ -46,7 +59,7 @@ static int has_room(const dae_admit *a)
 static void admit(dae_admit *a, dae_admit_ticket *t)
 {
     t->state = DAE_ADMIT_IN;
-    t->charged = reservation(t->declared);
+    t->charged = reservation(a, t->declared);
     t->next = NULL;
     a->charged += t->charged;
     a->admitted++;

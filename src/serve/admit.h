@@ -1,4 +1,5 @@
-/* admit.h — --body-budget: a bound on the request bodies daed holds in memory at once.
+/* admit.h — --body-budget: a bound on the request bodies daed holds in memory at once (and,
+ * with dae_admit_create_whole, --pixel-budget: the decoded image planes).
  *
  * Without it every open connection may hold a whole body: 256 clients each POSTing a
  * batch of 64 PNGs (43 KB) keep 11 MB of bodies that wait for the two workers, with no
@@ -43,6 +44,10 @@ enum { DAE_ADMIT_OUT, DAE_ADMIT_WAITING, DAE_ADMIT_IN };
 /* A budget of `budget` bytes; 0 = no bound (every request is admitted at once, still
  * counted). NULL when out of memory. */
 dae_admit *dae_admit_create(size_t budget);
+/* The same, but each ticket is charged its whole declared size when admitted (for a
+ * budget of things known in advance: --pixel-budget charges a request's estimated image
+ * planes before it is decoded). */
+dae_admit *dae_admit_create_whole(size_t budget);
 void dae_admit_free(dae_admit *a);
 
 /* A request about to read a body of `declared` bytes (0 unknown). 1: admitted (charged its

@@ -421,12 +421,16 @@ void infer_run(void *ctx, int worker, dae_job **jobs, int n)
     }
     for (int i = 0; i < n; i++) {
         reqs[i] = req_of(jobs[i]);
+        atomic_store(&reqs[i]->prog.started, 1);
         dae_prom_queue_wait(s->prom, (double)(now - jobs[i]->enqueued_ns) / 1e9);
     }
     /* Parse every request; failures are answered now. */
     for (int i = 0; i < n; i++) {
         dae_error err = {0};
-        if (parse_request(reqs[i], &works[i], &err) != DAE_OK) {
+        if (atomic_load(&reqs[i]->prog.cancel)) { /* client gone or job deleted: skip it */
+            req_error(reqs[i], 503, "cancelled", "cancelled before it ran");
+            done[i] = 1;
+        } else if (parse_request(reqs[i], &works[i], &err) != DAE_OK) {
             req_fail(reqs[i], &err);
             done[i] = 1;
         }

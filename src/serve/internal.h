@@ -21,6 +21,8 @@
 #include "daed/serve_config.h"
 #include "daed/workpool.h"
 #include "admit.h"
+#include "hangup.h"
+#include "jobs.h"
 #include "sbuf.h"
 
 /* What a worker does for a job; jobs batch together only with the same op and model. */
@@ -62,10 +64,14 @@ struct dae_server {
     int sig_started;
     struct dae_deadline *deadline; /* --request-timeout watchdog (deadline.c); NULL: off */
     dae_admit *admit;         /* --body-budget (admit.c) */
+    dae_admit *pixels;        /* --pixel-budget (pixels.h): image planes in flight */
+    dae_hangup *hangup;       /* clients gone while their request runs (hangup.c) */
+    dae_jobs *jobs;           /* asynchronous requests (jobs.h, jobs_http.c) */
 };
 
-/* PH_ADMIT: suspended after the headers until --body-budget lets the body in. */
-enum { PH_HEADERS, PH_ADMIT, PH_BODY, PH_WAITING, PH_DONE };
+/* PH_ADMIT: suspended after the headers until --body-budget lets the body in.
+ * PH_PIXELS: suspended after the body until --pixel-budget lets its images be decoded. */
+enum { PH_HEADERS, PH_ADMIT, PH_BODY, PH_PIXELS, PH_WAITING, PH_DONE };
 
 struct dae_req {
     dae_job job;              /* workpool link */
@@ -83,6 +89,7 @@ struct dae_req {
     size_t len, cap;
     size_t declared;          /* Content-Length (0: none or chunked) */
     dae_admit_ticket ticket;  /* its place in --body-budget */
+    dae_admit_ticket pix;     /* its place in --pixel-budget (from submit to its answer) */
     size_t discarded;         /* body bytes dropped after an error */
     /* request facts captured on the first call */
     int is_json;              /* Content-Type application/json */
@@ -114,6 +121,12 @@ struct dae_req {
     int close;                /* answer with Connection: close */
     int linger;               /* error decided at the headers: read and drop the body first */
     dae_req *next_waiter;
+    /* cancellation and progress, read by workers and the jobs table */
+    dae_job_progress prog;    /* cancel flag (client gone, job deleted), started, tiles */
+    dae_hangup_node watch;    /* its socket in s->hangup while a worker has it */
+    int async;                /* Prefer: respond-async: answered 202, runs as a job */
+    dae_job_rec *jobrec;      /* a job's own request (conn NULL): its record (jobs.h) */
+    char answer_model[64];    /* X-Model of an answer replayed from a job */
 };
 
 /* ---- answers (server.c) ---- */
@@ -126,8 +139,15 @@ void req_error(dae_req *r, int status, const char *code, const char *fmt, ...)
 void req_fail(dae_req *r, const dae_error *e);
 /* Hand r to the worker pool (suspending the connection) or answer 503 when full. */
 void req_submit(dae_req *r, int op);
-/* Resume a suspended request after its answer was set (worker side). */
+/* Resume a suspended request after its answer was set (worker side); a job's request
+ * (no connection) goes to the job table instead. Either way its --pixel-budget charge ends. */
 void req_resume(dae_req *r);
+/* r's image planes are charged against --pixel-budget (pixels.h): 1 when it may run now,
+ * 0 when it waits (queued; req_pixels_granted hands it on when it is let in). */
+int req_pixels_enter(dae_req *r);
+/* Hand on the requests --pixel-budget let in (the list dae_admit_leave/open return): a
+ * connection is resumed (its next handler call submits it), a job goes to the pool. */
+void req_pixels_granted(dae_admit_ticket *t);
 /* Free r's body (parsed, or the request is over) and give its bytes back to --body-budget,
  * resuming the requests that may now read theirs. Any thread that owns r. */
 void req_body_free(dae_req *r);
@@ -236,6 +256,20 @@ void tiles_start(dae_req *r, work *w, int worker);
 /* Run n tile jobs (one model) on worker `worker`. */
 void tiles_run(dae_server *s, int worker, dae_job **jobs, int n);
 void tiles_cancel(dae_job *job);
+
+/* ---- asynchronous requests (jobs_http.c; the table is jobs.h) ---- */
+/* Does a Prefer header ask for respond-async (RFC 7240)? NULL: 0. */
+int jobs_prefer_async(const char *prefer);
+/* HTTP thread: r (its op, model and body set, as req_submit would take it) becomes a job:
+ * a copy without a connection goes to the pool, r is answered 202 with its Location (or
+ * 503 when the job table, its memory or the queue is full). */
+void jobs_submit(dae_req *r);
+/* GET, HEAD, DELETE /v1/jobs/{id}; GET, HEAD /v1/jobs/{id}/result. */
+void jobs_handle(dae_req *r);
+/* Worker side (req_resume of a job's request): its answer goes to the table, j is freed. */
+void jobs_done(dae_req *j);
+/* A job let in by --pixel-budget: to the pool (answered 503 in its record if refused). */
+void jobs_run(dae_req *j);
 
 /* ---- control (server.c) ---- */
 void server_request_reload(dae_req *r);

@@ -243,7 +243,11 @@ char *dae_prom_render(dae_prom *m, const dae_prom_gauges *g, size_t *len)
               "body is read.\n"
               "# TYPE daed_body_waiting gauge\ndaed_body_waiting %d\n"
               "# HELP daed_body_waited_total Requests that had to wait for --body-budget.\n"
-              "# TYPE daed_body_waited_total counter\ndaed_body_waited_total %llu\n",
-              g->body_bytes, g->body_waiting, (unsigned long long)g->body_waited_total);
+              "# TYPE daed_body_waited_total counter\ndaed_body_waited_total %llu\n"
+              "# HELP daed_client_gone_total Requests cancelled because their client closed "
+              "the connection while they ran.\n"
+              "# TYPE daed_client_gone_total counter\ndaed_client_gone_total %llu\n",
+              g->body_bytes, g->body_waiting, (unsigned long long)g->body_waited_total,
+              (unsigned long long)g->hangups_total);
     return sb_take(&b, len);
 }

@@ -61,6 +61,21 @@ static const opt OPTS[] = {
      "requests/s. A client is charged what it has sent (at least the first 16 KB of its Content-Length once let in), so "
      "uploads slower than the workers (clients on slow links, without a buffering proxy "
      "in front) can make others wait: raise it then. 0: no bound"},
+    {"pixel-budget", OPT_SIZE, 0, 64 * GiB, "512M", F(pixel_budget),
+     "image memory of the requests in flight, estimated from each image's header before it "
+     "is decoded (about 9 bytes per pixel and channel: float input and output planes and "
+     "the 8-bit answer; a 16-megapixel colour photo ~430 MB): past it, a request waits "
+     "after its body is read until earlier ones finish. One request always gets in. 0: no "
+     "bound"},
+    {"max-jobs", OPT_INT, 1, 100000, "64", F(max_jobs),
+     "asynchronous jobs (requests sent with Prefer: respond-async) held at once: queued, "
+     "running, and finished ones not yet fetched and deleted or expired; past it: 503"},
+    {"job-ttl", OPT_INT, 1, 604800, "600", F(job_ttl),
+     "seconds a finished job's answer is kept for GET /v1/jobs/{id}/result"},
+    {"job-memory", OPT_SIZE, 1 * MiB, 64 * GiB, "512M", F(job_memory),
+     "bytes held for jobs at once: the bodies of unfinished jobs and the answers of "
+     "finished ones (a 16-megapixel colour PNG answer is up to ~48 MB); a new job past it "
+     "gets 503, an answer past it becomes a 507 error answer"},
     {"max-pixels", OPT_SIZE, 1, 256 * MiB, "16M", F(max_pixels),
      "decoded width*height of one image (413)"},
     {"max-side", OPT_INT, 1, 65535, "8192", F(max_side), "decoded width or height (413)"},
@@ -337,14 +352,17 @@ void dae_serve_config_describe(const dae_serve_config *c, char *buf, size_t n)
 {
     snprintf(buf, n,
              "bind=%s port=%d models=%s workers=%d queue-size=%d max-batch=%d "
-             "batch-memory=%zu batch-delay-us=%d max-body=%zu body-budget=%zu max-pixels=%zu "
+             "batch-memory=%zu batch-delay-us=%d max-body=%zu body-budget=%zu pixel-budget=%zu max-jobs=%d "
+             "job-ttl=%d job-memory=%zu max-pixels=%zu "
              "max-side=%d max-answer=%zu max-json-depth=%d "
              "max-json-array=%zu max-json-values=%zu max-batch-images=%d conn-timeout=%d "
              "request-timeout=%d conn-limit=%d per-ip-limit=%d conn-memory=%zu epoll=%d "
              "shutdown-timeout=%d tile=%d jpeg-quality=%d model-mmap=%s precision=%s "
              "api-key=%s",
              c->bind, c->port, c->models, c->workers, c->queue_size, c->max_batch,
-             c->batch_memory, c->batch_delay_us, c->max_body, c->body_budget, c->max_pixels,
+             c->batch_memory, c->batch_delay_us, c->max_body, c->body_budget, c->pixel_budget,
+             c->max_jobs,
+             c->job_ttl, c->job_memory, c->max_pixels,
              c->max_side, c->max_answer, c->max_json_depth,
              c->max_json_array, c->max_json_values, c->max_batch_images, c->conn_timeout,
              c->request_timeout, c->conn_limit, c->per_ip_limit, c->conn_memory, c->epoll,

@@ -17,6 +17,7 @@
 #include "daed/blas.h"
 #include "deadline.h"
 #include "internal.h"
+#include "pixels.h"
 #include "sbuf.h"
 
 int64_t dae_now_ns(void)
@@ -110,6 +111,8 @@ static enum MHD_Result queue_answer(dae_req *r)
     /* the model that computed the answer (v1 and v2; the routing may have picked it) */
     if (r->job.key && r->entry && r->status >= 200 && r->status < 300)
         MHD_add_response_header(resp, "X-Model", r->entry->name);
+    else if (r->answer_model[0])
+        MHD_add_response_header(resp, "X-Model", r->answer_model);
     for (const char *const *h = r->headers; h && h[0]; h += 2)
         MHD_add_response_header(resp, h[0], h[1]);
     if (atomic_load(&s->draining) || r->close)
@@ -121,27 +124,95 @@ static enum MHD_Result queue_answer(dae_req *r)
     return ok;
 }
 
+/* Watch r's socket for a hang-up while r is suspended (hangup.h). */
+static void watch(dae_req *r)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (ci)
+        dae_hangup_add(r->s->hangup, &r->watch, ci->connect_fd, &r->prog.cancel);
+}
+
+int req_pixels_enter(dae_req *r)
+{
+    size_t est = pixels_estimate((const unsigned char *)r->body, r->len, r->is_json);
+    return dae_admit_try(r->s->pixels, &r->pix, est);
+}
+
+static dae_req *req_of_pix(dae_admit_ticket *t)
+{
+    return (dae_req *)((char *)t - offsetof(dae_req, pix));
+}
+
+void req_pixels_granted(dae_admit_ticket *t)
+{
+    while (t) {
+        dae_admit_ticket *next = t->next;
+        dae_req *r = req_of_pix(t);
+        if (r->conn) {
+            dae_hangup_remove(r->s->hangup, &r->watch);
+            MHD_resume_connection(r->conn);
+        } else {
+            jobs_run(r);
+        }
+        t = next;
+    }
+}
+
+static void req_run(dae_req *r);
+
 void req_submit(dae_req *r, int op)
 {
     dae_server *s = r->s;
-    dae_error e = {0};
     r->op = op;
     r->job.key = r->entry;
     r->job.op = op;
+    if (r->async) { /* Prefer: respond-async: answered 202 now, runs as a job */
+        jobs_submit(r);
+        return;
+    }
+    if (!req_pixels_enter(r)) { /* waits for --pixel-budget, watched for a hang-up */
+        r->phase = PH_PIXELS;
+        watch(r);
+        MHD_suspend_connection(r->conn);
+        if (dae_admit_wait(s->pixels, &r->pix)) {
+            dae_hangup_remove(s->hangup, &r->watch);
+            MHD_resume_connection(r->conn);
+        }
+        return;
+    }
+    req_run(r);
+}
+
+/* The rest of req_submit once --pixel-budget let r in: suspend, to the pool. */
+static void req_run(dae_req *r)
+{
+    dae_server *s = r->s;
+    dae_error e = {0};
     r->phase = PH_WAITING;
-    /* Suspend first: once submitted, a worker may resume the connection at any moment. */
+    /* Watched and suspended first: once submitted, a worker may resume the connection at
+     * any moment. */
+    watch(r);
     MHD_suspend_connection(r->conn);
     if (dae_workpool_submit(s->pool, &r->job, &e) != DAE_OK) {
         if (e.code == DAE_EBUSY)
             req_error(r, 503, "busy", "%s", e.msg);
         else
             req_error(r, 503, "shutting_down", "%s", e.msg);
-        MHD_resume_connection(r->conn);
+        req_resume(r);
     }
 }
 
 void req_resume(dae_req *r)
 {
+    /* its planes are freed (the answer is built): --pixel-budget lets the next ones in */
+    req_pixels_granted(dae_admit_leave(r->s->pixels, &r->pix));
+    if (!r->conn) { /* a job's request: its answer goes to the job table */
+        jobs_done(r);
+        return;
+    }
+    /* Unwatched before the resume: libmicrohttpd may close the socket right after. */
+    dae_hangup_remove(r->s->hangup, &r->watch);
     MHD_resume_connection(r->conn);
 }
 
@@ -313,8 +384,10 @@ static void req_begin(dae_server *s, dae_req *r, const char *url, const char *me
     r->want_json = dae_http_accepts(acc, "application/json");
     r->want_png = dae_http_accepts(acc, "image/png");
     r->want_jpeg = dae_http_accepts(acc, "image/jpeg");
-    if (r->route->flags & DAE_ROUTE_BODY)
+    if (r->route->flags & DAE_ROUTE_BODY) {
         read_query(r);
+        r->async = jobs_prefer_async(header(r->conn, "Prefer"));
+    }
 }
 
 static dae_deadline_conn *deadline_of(const dae_server *s, struct MHD_Connection *c);
@@ -476,6 +549,17 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         if (!*upload_size)
             return MHD_YES;
     }
+    if (r->phase == PH_PIXELS) {
+        /* Let in by --pixel-budget (or the drain): to the pool now, unless the client left
+         * while it waited. */
+        if (atomic_load(&r->prog.cancel)) {
+            req_pixels_granted(dae_admit_leave(s->pixels, &r->pix));
+            req_error(r, 503, "cancelled", "the client went away");
+            return queue_answer(r);
+        }
+        req_run(r);
+        return MHD_YES;
+    }
     if (r->answered) {
         *upload_size = 0;
         return MHD_YES;
@@ -501,7 +585,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     dae_deadline_read_done(deadline_of(s, conn));
     if (!r->status)
         dispatch(r);
-    if (r->phase == PH_WAITING)
+    if (r->phase == PH_WAITING || r->phase == PH_PIXELS)
         return MHD_YES;
     if (!r->status)
         req_error(r, 500, "internal", "no answer for %s", r->path);
@@ -533,6 +617,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
                 : " (connection lost)");
     dae_entry_unref(r->entry);
     req_body_free(r);
+    req_pixels_granted(dae_admit_leave(s->pixels, &r->pix));
     free(r->resp);
     free(r);
     atomic_fetch_sub(&s->inflight, 1);
@@ -765,7 +850,8 @@ dae_server *dae_server_create(const dae_serve_config *cfg, dae_error *err)
     s->prom = dae_prom_create(dae_route_names(), DAE_ROUTE_COUNT);
     s->wctx = calloc((size_t)s->n_workers, sizeof *s->wctx);
     s->admit = dae_admit_create(cfg->body_budget);
-    if (!s->prom || !s->wctx || !s->admit) {
+    s->pixels = dae_admit_create_whole(cfg->pixel_budget);
+    if (!s->prom || !s->wctx || !s->admit || !s->pixels) {
         dae_error_set(err, DAE_ENOMEM, "out of memory");
         goto fail;
     }
@@ -805,6 +891,11 @@ dae_server *dae_server_create(const dae_serve_config *cfg, dae_error *err)
         goto fail;
     }
     s->sig_started = 1;
+    if (!(s->hangup = dae_hangup_create(1, err)))
+        goto fail;
+    dae_jobs_params jp = {cfg->max_jobs, cfg->job_ttl, cfg->job_memory};
+    if (!(s->jobs = dae_jobs_create(&jp, err)))
+        goto fail;
     if (cfg->request_timeout > 0 &&
         !(s->deadline = dae_deadline_create(cfg->request_timeout, 1, err)))
         goto fail;
@@ -858,6 +949,8 @@ static int drain(dae_server *s)
      * 503 like the others): none may stay suspended past MHD_stop_daemon. */
     if (s->admit)
         resume_admitted(dae_admit_open(s->admit));
+    if (s->pixels)
+        req_pixels_granted(dae_admit_open(s->pixels));
     /* Admin reloads still waiting are answered (the loop is over). */
     pthread_mutex_lock(&s->ctl_mu);
     dae_req *w = s->reload_waiters;
@@ -920,6 +1013,8 @@ void dae_server_free(dae_server *s)
     /* After MHD has stopped: every connection has had its CLOSED notification. */
     dae_deadline_free(s->deadline);
     dae_workpool_free(s->pool);
+    dae_hangup_free(s->hangup); /* after the workers: they unwatch requests */
+    dae_jobs_free(s->jobs);     /* after the workers: they finish jobs */
     if (s->sig_started) {
         unsigned char quit = 0;
         ssize_t w = write(s->sig_pipe[1], &quit, 1);
@@ -937,6 +1032,7 @@ void dae_server_free(dae_server *s)
     dae_registry_free(s->reg);
     dae_prom_free(s->prom);
     dae_admit_free(s->admit);
+    dae_admit_free(s->pixels);
     for (int i = 0; s->wctx && i < s->n_workers; i++)
         free(s->wctx[i].stage);
     free(s->wctx);

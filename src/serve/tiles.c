@@ -103,6 +103,18 @@ static void set_failed(tiled *t, const dae_error *e)
     }
 }
 
+/* Under t->mu: has t failed, or been cancelled (client gone, job deleted)? A cancelled
+ * request fails here, so its remaining tiles are neither queued nor run. */
+static int stopped(tiled *t)
+{
+    if (!t->failed && atomic_load(&t->r->prog.cancel)) {
+        dae_error e = {0};
+        dae_error_set(&e, DAE_EBUSY, "cancelled: the client went away or deleted the job");
+        set_failed(t, &e);
+    }
+    return t->failed;
+}
+
 /* Forward and paste n jobs (one model); failures are recorded in their request. */
 static void run_jobs(dae_server *s, int worker, tile_job **js, int n)
 {
@@ -217,12 +229,14 @@ static void advance(tiled *t, long k, int worker)
     dae_server *s = t->r->s;
     pthread_mutex_lock(&t->mu);
     t->finished += k;
+    if (!t->failed)
+        atomic_store(&t->r->prog.done, t->finished);
     t->pumpers++;
     pthread_mutex_unlock(&t->mu);
     for (;;) {
         tile_job *j = NULL;
         pthread_mutex_lock(&t->mu);
-        if (t->failed) { /* the rest will not run: count them as finished */
+        if (stopped(t)) { /* the rest will not run: count them as finished */
             t->finished += t->n - t->next;
             t->next = t->n;
         }
@@ -295,6 +309,7 @@ void tiles_start(dae_req *r, work *w, int worker)
         j->plane = (int)(k / per % planes) * ic;
         j->tl = dae_tile_at(cw, chh, T, R, k % per);
     }
+    atomic_store(&r->prog.total, t->n);
     long win = (long)s->n_workers * s->cfg.max_batch, qcap = s->cfg.queue_size / 2;
     t->window = win < qcap ? win : qcap;
     if (t->window < 2)
@@ -310,9 +325,22 @@ void tiles_run(dae_server *s, int worker, dae_job **jobs, int n)
             tiles_cancel(jobs[i]);
         return;
     }
-    for (int i = 0; i < n; i++)
+    /* the tiles of failed or cancelled requests are skipped (still counted below) */
+    tile_job **live = malloc((size_t)n * sizeof *live);
+    int nl = 0;
+    for (int i = 0; i < n; i++) {
         js[i] = (tile_job *)jobs[i]; /* the dae_job is each tile_job's first member */
-    run_jobs(s, worker, js, n);
+        pthread_mutex_lock(&js[i]->t->mu);
+        int skip = stopped(js[i]->t);
+        pthread_mutex_unlock(&js[i]->t->mu);
+        if (live && !skip)
+            live[nl++] = js[i];
+    }
+    if (!live)
+        run_jobs(s, worker, js, n);
+    else if (nl)
+        run_jobs(s, worker, live, nl);
+    free(live);
     /* one advance per request, counting its tiles in this batch */
     for (int i = 0; i < n; i++) {
         if (!js[i])

@@ -193,6 +193,33 @@ static void model_one(dae_req *r)
     answer_sbuf(r, 200, "application/json", &b);
 }
 
+/* daed_jobs_*: the asynchronous requests (jobs.h). */
+static void jobs_metrics(dae_jobs_stats j, sbuf *b)
+{
+    sb_printf(b, "# HELP daed_jobs Asynchronous jobs held, by status (finished ones until "
+              "fetched and deleted or --job-ttl).\n# TYPE daed_jobs gauge\n"
+              "daed_jobs{status=\"queued\"} %d\ndaed_jobs{status=\"running\"} %d\n"
+              "daed_jobs{status=\"finished\"} %d\n", j.queued, j.running,
+              j.held - j.queued - j.running);
+    sb_printf(b, "# HELP daed_jobs_memory_bytes Bytes held for jobs: bodies of unfinished "
+              "ones, answers of finished ones (--job-memory).\n"
+              "# TYPE daed_jobs_memory_bytes gauge\ndaed_jobs_memory_bytes %zu\n", j.bytes);
+    sb_printf(b, "# HELP daed_jobs_created_total Jobs accepted (202).\n"
+              "# TYPE daed_jobs_created_total counter\ndaed_jobs_created_total %llu\n"
+              "# HELP daed_jobs_refused_total Jobs refused: --max-jobs or --job-memory full.\n"
+              "# TYPE daed_jobs_refused_total counter\ndaed_jobs_refused_total %llu\n",
+              (unsigned long long)j.created, (unsigned long long)j.refused);
+    sb_printf(b, "# HELP daed_jobs_finished_total Jobs finished, by outcome.\n"
+              "# TYPE daed_jobs_finished_total counter\n"
+              "daed_jobs_finished_total{status=\"done\"} %llu\n"
+              "daed_jobs_finished_total{status=\"failed\"} %llu\n"
+              "daed_jobs_finished_total{status=\"cancelled\"} %llu\n"
+              "# HELP daed_jobs_expired_total Finished jobs dropped after --job-ttl.\n"
+              "# TYPE daed_jobs_expired_total counter\ndaed_jobs_expired_total %llu\n",
+              (unsigned long long)j.done, (unsigned long long)j.failed,
+              (unsigned long long)j.cancelled, (unsigned long long)j.expired);
+}
+
 static void metrics(dae_req *r)
 {
     dae_server *s = r->s;
@@ -206,13 +233,20 @@ static void metrics(dae_req *r)
         .body_bytes = bs.charged,
         .body_waiting = bs.waiting,
         .body_waited_total = bs.waited_total,
+        .hangups_total = dae_hangup_total(s->hangup),
     };
     size_t len;
     char *body = dae_prom_render(s->prom, &g, &len);
-    if (!body)
+    if (!body) {
         req_error(r, 503, "out_of_memory", "no memory for the metrics");
-    else
-        req_answer(r, 200, "text/plain; version=0.0.4; charset=utf-8", body, len);
+        return;
+    }
+    sbuf b;
+    sb_init(&b);
+    sb_add(&b, body, len);
+    free(body);
+    jobs_metrics(dae_jobs_get_stats(s->jobs), &b);
+    answer_sbuf(r, 200, "text/plain; version=0.0.4; charset=utf-8", &b);
 }
 
 static void openapi(dae_req *r)
@@ -391,6 +425,8 @@ void v1_handle(dae_req *r)
     case DAE_ROUTE_V1_DECODE: image_route(r, DAE_TASK_ENCODE, OP_DECODE); break;
     case DAE_ROUTE_V1_INTERPOLATE: image_route(r, DAE_TASK_ENCODE, OP_INTERPOLATE); break;
     case DAE_ROUTE_V1_RELOAD: server_request_reload(r); break;
+    case DAE_ROUTE_V1_JOB:
+    case DAE_ROUTE_V1_JOB_RESULT: jobs_handle(r); break;
     default:
         req_error(r, 404, "not_found", "no route %.120s", r->path);
         break;

@@ -547,10 +547,19 @@ def nginx_facts():
           "nginx.conf: passive health checks (max_fails, fail_timeout) on every server")
     listen = re.findall(r"^\s*listen\s+(\S+?);", text, re.M)
     nu = re.findall(r"proxy_next_upstream\s+([^;]*);", text)
-    main = [v.split() for v in nu if "non_idempotent" in v]
-    check(bool(main) and {"error", "timeout", "http_502", "http_503"} <= set(main[0]),
-          "nginx.conf: retry on error, timeout, 502, 503 (POSTs included)",
-          str(nu))
+    main = [v.split() for v in nu if "non_idempotent" in v and "http_404" not in v]
+    check(bool(main) and {"error", "http_502", "http_503"} <= set(main[0]),
+          "nginx.conf: retry on error, 502, 503 (POSTs included)", str(nu))
+    check(bool(main) and "timeout" not in main[0],
+          "nginx.conf: a request that timed out after it was sent is not sent again "
+          "(no timeout with non_idempotent)", str(nu))
+    jobs = re.search(r"location\s+/v1/jobs/\s*\{([^}]*)\}", text)
+    check(jobs is not None and "http_404" in jobs.group(1),
+          "nginx.conf: /v1/jobs/ asks every replica until one knows the job (http_404)")
+    rt = re.search(r"proxy_read_timeout\s+(\d+)s;", text)
+    check(rt is not None and int(rt.group(1)) >= 160,
+          "nginx.conf: proxy_read_timeout fits the largest image (16 Mpx ~80 s on 2 cores, "
+          "x2)", rt.group(0) if rt else "none")
     check(re.search(r"proxy_next_upstream_tries\s+[2-9]", text) is not None,
           "nginx.conf: proxy_next_upstream_tries >= 2")
     check("proxy_pass http://" + (ups[0][0] if ups else "?") in text,

@@ -32,6 +32,23 @@ check() { # check CONDITION-STATUS MESSAGE
     if [ "$1" -eq 0 ]; then say "ok   $2"; else say "FAIL $2"; fails=$((fails + 1)); fi
 }
 
+# ---- 0. a job lives in one replica: its status and answer are found through nginx
+# whichever replica round robin picks (nginx asks the others on 404)
+loc=$(curl -s -D - -o /dev/null --max-time 30 -H 'Prefer: respond-async' --data-binary @"$T/in.png" \
+    -H 'Content-Type: image/png' "http://127.0.0.1:$NGINX_PORT/v1/denoise" |
+    tr -d '\r' | sed -n 's/^[Ll]ocation: //p')
+found=0
+for _ in 1 2 3 4 5 6; do
+    for _ in $(seq 100); do # until done (a small image: well under a second)
+        st=$(curl -s --max-time 10 "http://127.0.0.1:$NGINX_PORT$loc")
+        case "$st" in *'"status":"done"'*) break ;; esac
+        sleep 0.1
+    done
+    code=$(curl -s -o "$T/job.png" -w '%{http_code}' --max-time 10 "http://127.0.0.1:$NGINX_PORT$loc/result")
+    [ "$code" = 200 ] && cmp -s "$T/job.png" "$T/out.png" && found=$((found + 1))
+done
+check $((found != 6)) "a job's answer found through nginx $found of 6 times (job $loc)"
+
 # ---- 1. kill a replica mid-load
 l0=$(log_lines)
 start_load kill 10 $CONNS

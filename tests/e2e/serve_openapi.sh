@@ -183,6 +183,31 @@ cap 405 GET /v1/interpolate - -
 cap 200 POST /v1/admin/reload - -
 cap 405 GET /v1/admin/reload - -
 
+# asynchronous requests: 202, status, result (a PNG and an error, as sync), delete
+PA=(-H 'Prefer: respond-async')
+jobloc() { tr -d '\r' <"$T/r$N.hdrs" | sed -n 's/^[Ll]ocation: //p'; }
+jobwait() { # the job at $1 finished
+    for _ in $(seq 600); do
+        curl -s "$URL$1" | grep -q '"status":"\(done\|failed\)"' && return 0
+        sleep 0.1
+    done
+}
+cap 202 POST /v1/denoise image/png "$T/g28.png" "${PA[@]}"
+JL=$(jobloc)
+cap 200 GET "$JL" - -
+jobwait "$JL"
+cap 200 GET "$JL/result" - -
+cap 200 DELETE "$JL" - -
+cap 404 GET "$JL" - -
+cap 404 GET "$JL/result" - -
+cap 404 DELETE "$JL" - -
+cap 405 POST "$JL" - -
+cap 202 POST /v1/score image/png "$T/g28.png" "${PA[@]}"
+cap 202 POST /v1/denoise image/png "$T/garbage" "${PA[@]}"
+JL=$(jobloc)
+jobwait "$JL"
+cap 400 GET "$JL/result" - -
+
 cap 200 GET /v2 - -
 cap 405 POST /v2 - -
 cap 200 GET /v2/health/live - -
