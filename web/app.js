@@ -31,6 +31,7 @@ const state = {
   picked: false,       // the user chose the model by hand (no automatic switch then)
   img: { a: null, b: null }, // {blob, name, width, height, gray, bitmap}
   abort: null,
+  job: null,           // Location of the job running now (/v1/jobs/{id}), or null
   urls: [],            // object URLs of the current answer, revoked on the next one
   zoom: 'fit',
 };
@@ -357,11 +358,111 @@ async function post(path, body, type, signal) {
   return { resp, out, ms };
 }
 
+// ---------------------------------------------------------------- jobs (long requests)
+
+const POLL_MS = 400;
+
+function sleep(ms, signal) {
+  return new Promise((ok, no) => {
+    const t = setTimeout(ok, ms);
+    signal.addEventListener('abort', () => {
+      clearTimeout(t);
+      no(new DOMException('Cancelled', 'AbortError'));
+    }, { once: true });
+  });
+}
+
+// The progress bar: indeterminate (null) or a job's tiles done of total.
+function showProgress(j) {
+  const bar = $('busy'), txt = $('progress-text');
+  if (!j || !j.tiles_total) {
+    bar.removeAttribute('value');
+    bar.removeAttribute('aria-valuetext');
+    bar.setAttribute('aria-label', j ? `request ${j.status}` : 'request running');
+    txt.textContent = j ? `job ${j.status}` : '';
+    return;
+  }
+  const pct = Math.round((100 * j.tiles_done) / j.tiles_total);
+  bar.max = j.tiles_total;
+  bar.value = j.tiles_done;
+  const words = `${j.status}: ${j.tiles_done} of ${j.tiles_total} tiles, ${pct}%`;
+  bar.setAttribute('aria-label', `request ${words}`);
+  bar.setAttribute('aria-valuetext', words);
+  txt.textContent = `${j.tiles_done} / ${j.tiles_total} tiles · ${pct}%`;
+}
+
+async function jobGet(path, signal) {
+  const resp = await fetch(path, { signal, headers: authHeaders() });
+  if (!resp.ok) throw new Error('job status: ' + (await errorText(resp)));
+  return resp.json();
+}
+
+// Poll the job at `loc` until it is finished, then fetch its answer (as `post` gives it)
+// and free the job. Cancel (the signal) sends DELETE and ends with an AbortError whose
+// `job` is daed's last status of the job.
+async function followJob(loc, t0, signal) {
+  state.job = loc;
+  try {
+    let j = await jobGet(loc, signal);
+    while (j.status === 'queued' || j.status === 'running') {
+      showProgress(j);
+      await sleep(POLL_MS, signal);
+      j = await jobGet(loc, signal);
+    }
+    showProgress(j);
+    const resp = await fetch(j.result || loc + '/result', { signal, headers: authHeaders() });
+    const out = resp.ok ? await resp.blob() : null;
+    const r = { resp, out, ms: performance.now() - t0, job: j };
+    if (!resp.ok) r.text = await errorText(resp); // read before the job is freed
+    state.job = null;
+    await fetch(loc, { method: 'DELETE', headers: authHeaders() }).catch(() => null);
+    return r;
+  } catch (err) {
+    if (err.name === 'AbortError' && state.job) err.job = await cancelJob(loc);
+    state.job = null;
+    throw err;
+  }
+}
+
+// DELETE the job: daed skips its remaining tiles. Its last status, or null.
+async function cancelJob(loc) {
+  try {
+    const resp = await fetch(loc, { method: 'DELETE', headers: authHeaders() });
+    return resp.ok ? await resp.json() : null;
+  } catch (_) {
+    return null;
+  }
+}
+
+// An image larger than the model's nominal input (the chosen model, or for auto the
+// default one) may run in tiles: it goes as a job (Prefer: respond-async), with progress
+// while it runs, and Cancel stops it in daed. Smaller ones are asked directly. A daed
+// without jobs answers 200 at once, handled as a direct answer.
+function wantsJob(im) {
+  const m = modelByName($('model').value) || modelByName(state.defaults[TASKS[task()].models]);
+  return !m || !im.width || im.width * im.height > m.input[1] * m.input[2];
+}
+
+async function postMaybeJob(path, body, type, signal) {
+  if (!wantsJob(state.img.a)) return post(path, body, type, signal);
+  const t0 = performance.now();
+  const resp = await fetch(path, {
+    method: 'POST', body, signal,
+    headers: authHeaders({ 'Content-Type': type, Prefer: 'respond-async' }),
+  });
+  const loc = resp.headers.get('Location');
+  if (resp.status === 202 && loc) return followJob(loc, t0, signal);
+  const out = resp.ok ? await resp.blob() : null;
+  return { resp, out, ms: performance.now() - t0 };
+}
+
 function busy(on) {
   $('busy').hidden = !on;
   $('run').disabled = on;
   $('cancel').disabled = !on;
   document.body.classList.toggle('busy', on);
+  if (on) showProgress(null);
+  else $('progress-text').textContent = '';
 }
 
 function resetAnswer() {
@@ -380,8 +481,9 @@ function keep(blob) {
 
 function showMeta(r, what) {
   const model = r.resp.headers.get('X-Model') || $('model').value || '(daed\'s pick)';
+  const job = r.job ? ` · job of ${r.job.tiles_total} tile${r.job.tiles_total === 1 ? '' : 's'}` : '';
   $('meta').textContent = `${r.resp.status} · ${r.ms.toFixed(1)} ms · X-Model: ${model}` +
-    (what ? ' · ' + what : '');
+    job + (what ? ' · ' + what : '');
 }
 
 async function run(e) {
@@ -405,11 +507,17 @@ async function run(e) {
   try {
     await ({ interpolate: runInterpolate, encode: runEncode, score: runScore }[t] || runImage)(ctl.signal);
   } catch (err) {
-    showError(err.name === 'AbortError' ? 'Cancelled.' : 'Request failed: ' + err.message);
+    showError(err.name === 'AbortError' ? cancelledText(err.job) : 'Request failed: ' + err.message);
   } finally {
     state.abort = null;
     busy(false);
   }
+}
+
+function cancelledText(j) {
+  if (!j) return 'Cancelled.';
+  const tiles = j.tiles_total ? ` after ${j.tiles_done} of ${j.tiles_total} tiles` : '';
+  return `Cancelled: daed's job ${j.status}${tiles}.`;
 }
 
 async function runImage(signal) {
@@ -422,9 +530,9 @@ async function runImage(signal) {
       return;
     }
   }
-  const r = await post(`/v1/${TASKS[t].route}${query()}`, body, body.type, signal);
+  const r = await postMaybeJob(`/v1/${TASKS[t].route}${query()}`, body, body.type, signal);
   if (!r.resp.ok) {
-    showError(await errorText(r.resp));
+    showError(r.text || (await errorText(r.resp)));
     return;
   }
   const after = keep(r.out);

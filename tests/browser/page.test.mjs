@@ -99,10 +99,98 @@ async function pickFile(page, slot, file) {
     : !document.getElementById('input-b').hidden, slot);
 }
 
+// Every aria-valuetext the progress bar shows from now on, in window.__progress.
+async function recordProgress(page) {
+  await page.evaluate(() => {
+    window.__progress = [];
+    const bar = document.getElementById('busy');
+    new MutationObserver(() => {
+      const v = bar.getAttribute('aria-valuetext');
+      if (v && window.__progress[window.__progress.length - 1] !== v) window.__progress.push(v);
+    }).observe(bar, { attributes: true });
+  });
+}
+
+// A photo of 1560x1200 (the sample scaled up) as a PNG, made by the page's canvas.
+async function largePhoto(page) {
+  const b64 = await page.evaluate(async () => {
+    const bm = await createImageBitmap(await (await fetch('/web/samples/photo-noisy.png')).blob());
+    const c = document.createElement('canvas');
+    c.width = 1560; c.height = 1200;
+    c.getContext('2d').drawImage(bm, 0, 0, c.width, c.height);
+    return c.toDataURL('image/png').split(',')[1];
+  });
+  return { name: 'large-photo.png', mimeType: 'image/png', buffer: Buffer.from(b64, 'base64') };
+}
+
+// The jobs the page makes: 202 answers (Location) and DELETE answers (daed's last status).
+function watchJobs(page, jobs) {
+  page.on('response', async (r) => {
+    const req = r.request();
+    if (req.method() === 'POST' && r.status() === 202)
+      jobs.push({ status: 202, location: r.headers().location || '',
+        prefer: (await req.allHeaders()).prefer || '' });
+    if (req.method() === 'DELETE')
+      jobs.push({ deleted: new URL(r.url()).pathname, status: r.status(),
+        body: await r.json().catch(() => null) });
+  });
+}
+
+// Wait (up to 20 s) until the response listener has recorded a job entry matching pred:
+// it reads the bodies asynchronously, after the page may already have moved on.
+async function jobSeen(jobs, pred) {
+  for (let i = 0; i < 200 && !jobs.some(pred); i++) await new Promise((r) => setTimeout(r, 100));
+  return jobs.find(pred);
+}
+
+async function stepsJobCancel(page, url, jobs) {
+  await page.setInputFiles('#file-a', await largePhoto(page));
+  await page.waitForFunction(() => /1560x1200/.test(document.getElementById('input-info').textContent));
+  const before = jobs.length;
+  await page.click('#run');
+  // progress: at least one tile done (generous: minutes under a sanitizer build)
+  await page.waitForFunction(() => {
+    const b = document.getElementById('busy');
+    return !b.hidden && b.hasAttribute('value') && b.value >= 1;
+  }, null, { timeout: 240000 });
+  check(await page.$eval('#cancel', (b) => !b.disabled), 'large photo: cancel is enabled while it runs');
+  const label = await page.$eval('#busy', (b) => b.getAttribute('aria-label'));
+  check(/^request running: \d+ of \d+ tiles, \d+%$/.test(label),
+    'large photo: the progress bar has a label for screen readers', label);
+  check(/\d+ \/ \d+ tiles · \d+%/.test(await text(page, '#progress-text')),
+    'large photo: tiles done / total and the percentage are shown', await text(page, '#progress-text'));
+  await shot(page, '03b-running.png');
+  await page.click('#cancel');
+  await page.waitForFunction(() => !document.body.classList.contains('busy'));
+  const err = await text(page, '#error');
+  check(/^Cancelled: daed's job cancelled after \d+ of \d+ tiles\.$/.test(err),
+    'large photo: the page shows the job cancelled', err);
+  await shot(page, '03c-cancelled.png');
+  const made = jobs.slice(before).find((j) => j.status === 202);
+  check(made && made.prefer === 'respond-async', 'large photo: sent as a job', JSON.stringify(jobs));
+  const del = await jobSeen(jobs, (j) => made && j.deleted === made.location);
+  check(del && del.status === 200 && del.body && del.body.status === 'cancelled' &&
+    del.body.tiles_done < del.body.tiles_total,
+  'large photo: Cancel sends DELETE, daed answers "cancelled" before the last tile',
+  JSON.stringify(del));
+  // through the API: the job is gone, and daed counts it cancelled once its worker stops
+  const gone = made ? (await fetch(url + made.location)).status : 0;
+  check(gone === 404, 'large photo: GET on the cancelled job answers 404', String(gone));
+  let counted = '';
+  for (let i = 0; i < 600 && !/ [1-9]\d*$/.test(counted); i++) {
+    const m = await (await fetch(url + '/metrics')).text();
+    counted = (m.match(/^daed_jobs_finished_total\{status="cancelled"\} .*$/m) || [''])[0];
+    if (!/ [1-9]\d*$/.test(counted)) await new Promise((r) => setTimeout(r, 100));
+  }
+  check(/ 1$/.test(counted), 'large photo: /metrics counts the job cancelled', counted);
+}
+
 async function stepsNoKey(browser, url) {
   const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
   const log = [];
+  const jobs = [];
   watch(page, log, url);
+  watchJobs(page, jobs);
   await page.addInitScript(() => {
     window.__csp = [];
     document.addEventListener('securitypolicyviolation', (e) =>
@@ -131,6 +219,8 @@ async function stepsNoKey(browser, url) {
   check((await text(page, '#meta')).includes('X-Model: mnist-denoise'), 'digit: X-Model shown',
     await text(page, '#meta'));
   check(/\d+\.\d ms/.test(await text(page, '#meta')), 'digit: the time is shown');
+  check(!jobs.length && !/job/.test(await text(page, '#meta')),
+    'digit: a fixed-size model answers at once (no job)', JSON.stringify(jobs));
   check(await imgWidth(page, '#cmp-after') === 28, 'digit: the answer is 28 pixels wide');
   const dl = await page.$eval('#download', (a) => a.href.startsWith('blob:') && a.download);
   check(dl === 'daed-denoise.png', 'digit: the answer can be downloaded', String(dl));
@@ -144,7 +234,16 @@ async function stepsNoKey(browser, url) {
   await page.selectOption('#task', 'denoise');
   await pickFile(page, 'a', 'photo-noisy.png');
   check(await page.$eval('#model', (s) => s.value) === '', 'photo: the model switches to auto');
+  await recordProgress(page);
   await runAndWait(page, '#compare');
+  const seen = await page.evaluate(() => window.__progress);
+  check(jobs.some((j) => j.status === 202 && /^\/v1\/jobs\/[0-9a-f]{32}$/.test(j.location)),
+    'photo: sent with Prefer: respond-async, daed answers 202 with a Location',
+    JSON.stringify(jobs));
+  check(seen.some((v) => /^done: (\d+) of \1 tiles, 100%$/.test(v)),
+    'photo: the progress bar reaches 100% (tiles done of total)', seen.join(' | '));
+  check(/job of \d+ tiles?/.test(await text(page, '#meta')), 'photo: the answer names the job',
+    await text(page, '#meta'));
   check((await text(page, '#meta')).includes('X-Model: photo-denoise-rgb'),
     'photo: daed answered with photo-denoise-rgb', await text(page, '#meta'));
   check(await imgWidth(page, '#cmp-after') === 260, 'photo: the answer is 260 pixels wide');
@@ -158,15 +257,9 @@ async function stepsNoKey(browser, url) {
   check(clip === 'inset(0px 70% 0px 0px)' || clip === 'inset(0 70% 0 0)',
     'photo: the slider moves with the keyboard', clip);
   await shot(page, '03-denoise-photo.png');
-  // a request in progress shows a progress bar and can be cancelled
-  await page.click('#run');
-  await page.waitForSelector('#busy:not([hidden])');
-  check(await page.$eval('#cancel', (b) => !b.disabled), 'photo: cancel is enabled while it runs');
-  await shot(page, '03b-running.png');
-  await page.click('#cancel');
-  await page.waitForFunction(() => !document.body.classList.contains('busy'));
-  check((await text(page, '#error')).includes('Cancelled'), 'photo: cancel aborts the request',
-    await text(page, '#error'));
+  // a large photo runs as a job: progress in tiles, Cancel stops it in daed
+  await stepsJobCancel(page, url, jobs);
+  await pickFile(page, 'a', 'photo-noisy.png');
   await runAndWait(page, '#compare');
   await page.click('[data-zoom="fit"]');
   await page.fill('#split', '50');
@@ -251,6 +344,18 @@ async function stepsNoKey(browser, url) {
     err.includes('shape_mismatch') && err.includes('expected (1,28,28)'),
   'error: daed\'s message is shown', err);
   await shot(page, '07-error.png');
+  // a job that fails: daed's error from the job's result is shown
+  // (inpaint: fmnist-inpaint is an MLP for 28x28 only, the photo is 260x200)
+  await page.selectOption('#task', 'inpaint');
+  await page.selectOption('#model', 'fmnist-inpaint');
+  await pickFile(page, 'a', 'photo-noisy.png');
+  await page.click('#mask-block');
+  const before = jobs.length;
+  await runAndWait(page, '#compare');
+  const jerr = await text(page, '#error');
+  check(jobs.slice(before).some((j) => j.status === 202) && jerr.includes('HTTP 422') &&
+    jerr.includes('shape_mismatch'), 'error: a failed job shows daed\'s message',
+  jerr + (await text(page, '#meta')) + JSON.stringify(jobs.slice(before)));
   const csp = await page.evaluate(() => window.__csp);
   check(csp.length === 0, 'page: no Content-Security-Policy violation', csp.join(' | '));
   const rest = unexpected(log, [422]);
@@ -327,6 +432,16 @@ async function stepsKey(browser, url) {
   check((await text(page, '#meta')).startsWith('200'), 'key: with the key the denoise answers',
     await text(page, '#error'));
   await shot(page, '11-key.png');
+  // the job path sends the key on every call: POST, status, result, DELETE
+  const jobs = [];
+  watchJobs(page, jobs);
+  await pickFile(page, 'a', 'photo-noisy.png');
+  await runAndWait(page, '#compare');
+  const meta = await text(page, '#meta');
+  const freed = await jobSeen(jobs, (j) => j.deleted && j.status === 200);
+  check(meta.startsWith('200') && /job of/.test(meta) && jobs.some((j) => j.status === 202) &&
+    freed && freed.body.status === 'done',
+  'key: a photo runs as a job with the key', meta + (await text(page, '#error')) + JSON.stringify(jobs));
   // the key is kept for this tab only: a new tab (a new context here) starts without it
   const stored = await page.evaluate(() => sessionStorage.getItem('daed-key'));
   check(stored === KEY, 'key: kept in sessionStorage');
