@@ -125,7 +125,8 @@ static const opt OPTS[] = {
      "quality of JPEG answers (requests with Accept: image/jpeg)"},
     {"tile", OPT_INT, 16, 4096, "128", F(tile),
      "fully convolutional models run in tiles of this many output pixels a side (plus "
-     "the receptive-field halo); bounds a worker's memory whatever the image size"},
+     "the receptive-field halo; at least 8 halo radii, so the overlap costs at most 1.56x); "
+     "bounds a worker's memory whatever the image size"},
     {"model-mmap", OPT_STR, 1, 15, "auto", F(model_mmap),
      "map model files instead of copying them: auto (only files on a read-only filesystem, "
      "e.g. the container's read-only root in docker/), always, never. Mapped, a model costs "
