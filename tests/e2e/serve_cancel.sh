@@ -7,7 +7,13 @@ source "$(dirname "$0")/lib.bash"
 
 mkdir -p "$T/models"
 cp models/photo-denoise-rgb.json models/photo-denoise-rgb.safetensors "$T/models/"
-"$B/bench/mkpng" "$T/big.png" 1200 900 3
+# under a sanitizer the model runs ~20x slower: a smaller photo, and the tiles already in a
+# worker's batch when the client leaves are a large share of it, so the CPU ratio is only
+# checked in the plain build (the hang-up itself is checked in both)
+san=0
+case "$B" in *asan* | *tsan*) big="400 300" san=1 ;; *) big="1200 900" ;; esac
+# shellcheck disable=SC2086
+"$B/bench/mkpng" "$T/big.png" $big 3
 "$B/bench/mkpng" "$T/small.png" 400 300 3
 metric() { sed -n "s/^$1 //p" "$T/body"; }
 
@@ -25,7 +31,7 @@ wait_access() {
 
 c0=$(cpu)
 req POST /v1/denoise --data-binary @"$T/big.png"
-expect 200 "a 1200x900 colour photo, run to the end"
+expect 200 "a ${big/ /x} colour photo, run to the end"
 wait_access 1 || fail "no access line for the full run"
 full=$(($(cpu) - c0))
 
@@ -37,9 +43,13 @@ gone=$(($(cpu) - c0))
 echo "daed CPU: full run $full ticks, client gone after 1 s: $gone ticks (ticks: $(getconf CLK_TCK)/s)"
 grep -q 'access POST /v1/denoise 0 .*(connection lost)' "$LOG" &&
     ok "the access log says the connection was lost" || fail "no lost-connection line in the log"
-[ "$full" -gt 0 ] && [ $((gone * 3)) -lt "$full" ] &&
-    ok "an abandoned request used less than a third of a full run's CPU" ||
+if [ "$san" = 1 ]; then
+    echo "skip: CPU ratio not checked under a sanitizer (full $full, abandoned $gone ticks)"
+elif [ "$full" -gt 0 ] && [ $((gone * 3)) -lt "$full" ]; then
+    ok "an abandoned request used less than a third of a full run's CPU"
+else
     fail "abandoned request used $gone ticks of CPU, full run $full"
+fi
 req GET /metrics
 [ "$(metric daed_client_gone_total)" = "1" ] && ok "daed_client_gone_total counts it" ||
     fail "daed_client_gone_total $(metric daed_client_gone_total)"
