@@ -554,6 +554,57 @@ START_TEST(test_train_main_from_files)
 }
 END_TEST
 
+/* --snapshot: the model file of a checkpoint as it is, no step taken; refused without one */
+START_TEST(test_train_main_snapshot)
+{
+    char img[128], lab[128], data[300], snap[DAE_RECIPE_PATH_MAX + 8];
+    snprintf(img, sizeof img, "%s/simg.idx", tmpdir);
+    snprintf(lab, sizeof lab, "%s/slab.idx", tmpdir);
+    write_idx(img, lab, train_ds);
+    snprintf(data, sizeof data, "%s,%s", img, lab);
+    char *args[] = {"--data.val", "", "--data.train", data, "--data.val_count", "20"};
+    dae_recipe *r = recipe(NULL, 6, args);
+    dae_train_status status = DAE_TRAIN_DONE;
+    dae_error e = {0};
+    dae_train_options o = {.stop_at_step = 7};
+    ck_assert_msg(dae_train_main(r, NULL, &o, &status, &e) == DAE_OK, "%s", e.msg);
+    ck_assert_int_eq(status, DAE_TRAIN_INTERRUPTED);
+    ck_assert_int_ne(access(r->output, F_OK), 0);
+
+    dae_train_options so = {.snapshot = 1};
+    ck_assert_int_ne(dae_train_main(r, NULL, &so, NULL, &e), DAE_OK);
+    ck_assert_msg(strstr(e.msg, "--resume") != NULL, "%s", e.msg);
+    ck_assert_msg(dae_train_main(r, r->checkpoint, &so, &status, &e) == DAE_OK, "%s", e.msg);
+    snprintf(snap, sizeof snap, "%s", r->output);
+
+    dae_modelfile *mf = dae_modelfile_load(snap, NULL, &e);
+    ck_assert_msg(mf != NULL, "%s", e.msg);
+    ck_assert_ptr_nonnull(strstr(mf->config_json, "\"steps\":7"));
+    unsigned char *buf = NULL;
+    size_t len = 0;
+    ck_assert_int_eq(dae_file_read(r->checkpoint, (size_t)1 << 30, &buf, &len, &e), DAE_OK);
+    dae_st_limits lim = dae_st_default_limits();
+    lim.max_file_bytes = lim.max_header_bytes = (size_t)1 << 30;
+    dae_st_file *f = dae_st_parse(buf, len, &lim, &e);
+    ck_assert_msg(f != NULL, "%s", e.msg);
+    const dae_model *m = mf->model; /* every tensor as the checkpoint holds it */
+    for (int i = 0; i < m->n_enc + m->n_dec; i++) {
+        const dae_layer *ly = &m->layers[i];
+        char name[96];
+        if (!ly->n_w)
+            continue;
+        dae_model_param_name(m, i, 0, name, sizeof name);
+        const dae_st_tensor *w = dae_st_find(f, name);
+        ck_assert_ptr_nonnull(w);
+        ck_assert(memcmp(w->data, m->params + ly->w_off, ly->n_w * sizeof(float)) == 0);
+    }
+    dae_st_free(f);
+    free(buf);
+    dae_modelfile_free(mf);
+    dae_recipe_free(r);
+}
+END_TEST
+
 /* The contractive penalty wired through the model's own backward: the parameter gradient
  * of lambda*||dh/dx||^2 (code gradient + direct term) against finite differences. */
 #define CAE_MODEL                                                                            \
@@ -648,6 +699,7 @@ Suite *suite_trainer(void)
     tcase_add_test(tc, test_shift_augmentation);
     tcase_add_test(tc, test_contractive_through_model);
     tcase_add_test(tc, test_train_main_from_files);
+    tcase_add_test(tc, test_train_main_snapshot);
     suite_add_tcase(s, tc);
     return s;
 }

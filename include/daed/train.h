@@ -55,6 +55,8 @@ typedef struct dae_train_options {
     int progress_bar;                 /* redraw a \r progress line on stderr */
     volatile sig_atomic_t *stop;      /* set (e.g. by SIGINT): checkpoint after this step */
     long long stop_at_step;           /* > 0: behave as if stopped after this global step */
+    int snapshot;                     /* write the model file from the resumed state
+                                       * as it is, without training (needs a resume) */
 } dae_train_options;
 
 typedef enum {

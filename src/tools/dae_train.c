@@ -38,6 +38,7 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: dae-train RECIPE.json [--key value | --key=value ...] [--resume[=CKPT]]\n"
+            "                 [--snapshot]\n"
             "\n"
             "Trains the model a recipe describes and writes its model file (output), with a\n"
             "checkpoint after every epoch. Options override recipe fields (dotted names for\n"
@@ -48,6 +49,9 @@ static void usage(FILE *f)
             "\n"
             "  --help                      this text\n"
             "  --resume[=CKPT]             continue from the recipe's checkpoint (or CKPT)\n"
+            "  --snapshot                  with --resume: write the model file (output) of the\n"
+            "                              checkpoint as it is, without training: a look at a\n"
+            "                              training in progress (e.g. --output runs/ep3.safetensors)\n"
             "\n"
             "Recipe fields (type, meaning, default):\n");
     dae_recipe_print_help(f);
@@ -56,7 +60,7 @@ static void usage(FILE *f)
 int main(int argc, char **argv)
 {
     const char *recipe_path = NULL, *resume = NULL;
-    int resume_flag = 0, n_over = 0;
+    int resume_flag = 0, snapshot = 0, n_over = 0;
     char **over = argc > 0 ? calloc((size_t)argc, sizeof *over) : NULL;
     if (!over) {
         fprintf(stderr, "dae-train: out of memory\n");
@@ -70,6 +74,8 @@ int main(int argc, char **argv)
             return 0;
         } else if (!strcmp(a, "--resume")) {
             resume_flag = 1;
+        } else if (!strcmp(a, "--snapshot")) {
+            snapshot = 1;
         } else if (!strncmp(a, "--resume=", 9)) {
             resume_flag = 1;
             resume = a + 9;
@@ -113,6 +119,7 @@ int main(int argc, char **argv)
         .progress_bar = r->progress == DAE_TRI_ON ||
                         (r->progress == DAE_TRI_AUTO && isatty(STDERR_FILENO)),
         .stop = &stop_requested,
+        .snapshot = snapshot,
     };
     fprintf(stdout, "dae-train: recipe %s; BLAS: %s\n", recipe_path, dae_blas_config());
     dae_train_status status = DAE_TRAIN_DONE;

@@ -228,11 +228,17 @@ int dae_train_main(const dae_recipe *r, const char *resume_path, const dae_train
         tr_logf(o, "resumed from %s at epoch %d step %d (attempt %d)\n", resume_path,
                 t->epoch + 1, t->step_in_epoch, t->attempt + 1);
     }
-    if ((rc = dae_trainer_run(t, o, err)))
+    int snapshot = o && o->snapshot;
+    if (snapshot && !resume_path) {
+        rc = dae_error_set(err, DAE_EINVAL, "a snapshot is the model file of a checkpoint: "
+                           "it needs --resume");
+        goto done;
+    }
+    if (!snapshot && (rc = dae_trainer_run(t, o, err)))
         goto done;
     if (status)
-        *status = t->st.status;
-    if (t->st.status == DAE_TRAIN_INTERRUPTED)
+        *status = snapshot ? DAE_TRAIN_INTERRUPTED : t->st.status;
+    if (!snapshot && t->st.status == DAE_TRAIN_INTERRUPTED)
         goto done;
     dae_calibration cal;
     if ((rc = calibrate_and_save(t, r, d.train, &cal, err)))
