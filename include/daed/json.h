@@ -36,5 +36,16 @@ int dae_json_check(const char *buf, size_t len, const dae_json_limits *lim, dae_
  * else NULL. Keys are compared as cJSON decoded them (up to an escaped NUL). Recursion is
  * as deep as the tree (bounded by dae_json_check's depth). *oom set on allocation failure. */
 const char *dae_json_duplicate_key(const struct cJSON *root, int *oom);
+/* The same for the keys of object obj alone (not its children). */
+const char *dae_json_object_duplicate_key(const struct cJSON *obj, int *oom);
+
+/* cJSON_ParseWithLengthOpts of len bytes; on a syntax error NULL and DAE_EINVAL with
+ * "WHAT: invalid JSON near byte N". Lenient as cJSON is: for untrusted text run
+ * dae_json_check first. The tree is the caller's (cJSON_Delete). */
+struct cJSON *dae_json_parse(const char *json, size_t len, const char *what, dae_error *err);
+
+/* v as the shortest decimal that reads back to the same float (0.2f -> 0.2, not
+ * 0.20000000298023224), for JSON a person reads. */
+double dae_json_float(float v);
 
 #endif

@@ -45,6 +45,19 @@ static inline int dae_shape_eq(dae_shape a, dae_shape b)
     return a.c == b.c && a.h == b.h && a.w == b.w;
 }
 
+/* Index i of a line of n samples mirrored at the ends without repeating the edge
+ * (OpenCV's BORDER_REFLECT_101: -1 -> 1, n -> n - 2); any i, n >= 1. */
+static inline int dae_reflect101(int i, int n)
+{
+    if (n == 1)
+        return 0;
+    int p = 2 * (n - 1);
+    i %= p;
+    if (i < 0)
+        i += p;
+    return i < n ? i : p - i;
+}
+
 typedef enum {
     DAE_LAYER_LINEAR,     /* in_f -> out_f; input is flattened (c*h*w == in_f) */
     DAE_LAYER_CONV2D,     /* in_ch -> out_ch, kernel k, stride, pad */

@@ -202,18 +202,6 @@ int dae_score_spec_check(const dae_score_spec *spec, int need_banks, dae_error *
 
 /* ---- building blocks ---- */
 
-/* reflect-101 index of i into [0, n) */
-static int reflect101(int i, int n)
-{
-    if (n == 1)
-        return 0;
-    int period = 2 * (n - 1);
-    i %= period;
-    if (i < 0)
-        i += period;
-    return i < n ? i : period - i;
-}
-
 void dae_score_blur(float *out, const float *in, int n, int c, int h, int w, float sigma,
                     float *tmp)
 {
@@ -244,7 +232,7 @@ void dae_score_blur(float *out, const float *in, int n, int c, int h, int w, flo
                         a += g[t + r] * row[x + t];
                 } else {
                     for (int t = -r; t <= r; t++)
-                        a += g[t + r] * row[reflect101(x + t, w)];
+                        a += g[t + r] * row[dae_reflect101(x + t, w)];
                 }
                 trow[x] = a;
             }
@@ -254,7 +242,7 @@ void dae_score_blur(float *out, const float *in, int n, int c, int h, int w, flo
             for (int x = 0; x < w; x++)
                 drow[x] = 0;
             for (int t = -r; t <= r; t++) {
-                const float *trow = tmp + (size_t)reflect101(y + t, h) * w;
+                const float *trow = tmp + (size_t)dae_reflect101(y + t, h) * w;
                 float gt = g[t + r];
                 for (int x = 0; x < w; x++)
                     drow[x] += gt * trow[x];

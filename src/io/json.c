@@ -2,6 +2,7 @@
 #include "daed/json.h"
 
 #include <cjson/cJSON.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -303,8 +304,9 @@ static int cmp_str_ptr(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-static const char *dup_in_object(const cJSON *obj, int *oom)
+const char *dae_json_object_duplicate_key(const cJSON *obj, int *oom)
 {
+    *oom = 0;
     int n = cJSON_GetArraySize(obj);
     if (n < 2)
         return NULL;
@@ -330,9 +332,28 @@ const char *dae_json_duplicate_key(const cJSON *root, int *oom)
     *oom = 0;
     if (!root)
         return NULL;
-    const char *dup = cJSON_IsObject(root) ? dup_in_object(root, oom) : NULL;
+    const char *dup = cJSON_IsObject(root) ? dae_json_object_duplicate_key(root, oom)
+                                           : NULL;
     for (const cJSON *c = root->child; c && !dup && !*oom; c = c->next)
         if (cJSON_IsObject(c) || cJSON_IsArray(c))
             dup = dae_json_duplicate_key(c, oom);
     return dup;
+}
+
+cJSON *dae_json_parse(const char *json, size_t len, const char *what, dae_error *err)
+{
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithLengthOpts(json, len, &end, 0);
+    if (!root)
+        dae_error_set(err, DAE_EINVAL, "%s: invalid JSON near byte %zu", what,
+                      end && end >= json ? (size_t)(end - json) : (size_t)0);
+    return root;
+}
+
+double dae_json_float(float v)
+{
+    char buf[32];
+    snprintf(buf, sizeof buf, "%.7g", (double)v);
+    double d = strtod(buf, NULL);
+    return (float)d == v ? d : (double)v;
 }

@@ -79,37 +79,6 @@ const char *dae_st_meta(const dae_st_file *f, const char *key)
     return NULL;
 }
 
-static int cmp_str_ptr(const void *a, const void *b)
-{
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
-/* cJSON keeps duplicate keys as siblings and lookups return the first, so a file could
- * show one value to us and another to a different reader: refuse them. Returns the
- * duplicated key (borrowed from obj) or NULL; *oom set when the check could not run. */
-static const char *json_duplicate_key(const cJSON *obj, int *oom)
-{
-    *oom = 0;
-    int n = cJSON_GetArraySize(obj);
-    if (n < 2)
-        return NULL;
-    const char **keys = malloc((size_t)n * sizeof *keys);
-    if (!keys) {
-        *oom = 1;
-        return NULL;
-    }
-    int k = 0;
-    for (const cJSON *c = obj->child; c && k < n; c = c->next)
-        keys[k++] = c->string ? c->string : "";
-    qsort(keys, (size_t)k, sizeof *keys, cmp_str_ptr);
-    const char *dup = NULL;
-    for (int i = 1; i < k && !dup; i++)
-        if (strcmp(keys[i - 1], keys[i]) == 0)
-            dup = keys[i];
-    free(keys);
-    return dup;
-}
-
 /* A JSON number that is an integer in [0, max]. */
 static int json_uint(const cJSON *v, double max, uint64_t *out)
 {
@@ -136,7 +105,7 @@ static int parse_metadata(dae_st_file *f, const cJSON *meta, dae_error *err)
     if (!cJSON_IsObject(meta))
         return dae_error_set(err, DAE_EFORMAT, "__metadata__ is not a JSON object");
     int oom;
-    const char *dup = json_duplicate_key(meta, &oom);
+    const char *dup = dae_json_object_duplicate_key(meta, &oom);
     if (oom)
         return dae_error_set(err, DAE_ENOMEM, "out of memory checking __metadata__");
     if (dup)
@@ -184,7 +153,7 @@ static int parse_tensor(dae_st_tensor *t, const cJSON *e, size_t data_bytes, dae
     if (!cJSON_IsObject(e))
         return dae_error_set(err, DAE_EFORMAT, "tensor %s: entry is not a JSON object", nm);
     int oom;
-    const char *dup = json_duplicate_key(e, &oom);
+    const char *dup = dae_json_object_duplicate_key(e, &oom);
     if (oom)
         return dae_error_set(err, DAE_ENOMEM, "out of memory checking tensor %s", nm);
     if (dup)
@@ -434,7 +403,7 @@ dae_st_file *dae_st_parse(const unsigned char *buf, size_t len, const dae_st_lim
         goto fail;
     }
     int oom;
-    const char *dup = json_duplicate_key(root, &oom);
+    const char *dup = dae_json_object_duplicate_key(root, &oom);
     if (oom) {
         rc = dae_error_set(err, DAE_ENOMEM, "out of memory checking the header");
         goto fail;

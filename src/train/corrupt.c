@@ -8,6 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "daed/json.h"
+#include "daed/model.h"
+
 static const char *const kind_names[] = {"none", "gaussian", "mask", "salt_pepper",
                                          "block", "blur", "down2"};
 #define N_KINDS ((int)(sizeof kind_names / sizeof kind_names[0]))
@@ -201,24 +204,12 @@ int dae_corruption_set_parse(const char *json, size_t len, dae_corruption_set *s
                              dae_error *err)
 {
     set->n = 0;
-    const char *end = NULL;
-    cJSON *root = cJSON_ParseWithLengthOpts(json, len, &end, 0);
+    cJSON *root = dae_json_parse(json, len, "corruptions", err);
     if (!root)
-        return dae_error_set(err, DAE_EINVAL, "corruptions: invalid JSON near byte %zu",
-                             end && end >= json ? (size_t)(end - json) : (size_t)0);
+        return DAE_EINVAL;
     int rc = dae_corruption_set_from_cjson(root, set, err);
     cJSON_Delete(root);
     return rc;
-}
-
-/* A float as the shortest decimal that reads back to it (0.2f prints as 0.2, not
- * 0.20000000298023224). */
-static double tidy(float v)
-{
-    char buf[32];
-    snprintf(buf, sizeof buf, "%.7g", (double)v);
-    double d = strtod(buf, NULL);
-    return (float)d == v ? d : (double)v;
 }
 
 char *dae_corruption_set_json(const dae_corruption_set *set)
@@ -237,12 +228,12 @@ char *dae_corruption_set_json(const dae_corruption_set *set)
         if (pn) {
             cJSON *p;
             if (c->lo == c->hi) {
-                p = cJSON_CreateNumber(tidy(c->lo));
+                p = cJSON_CreateNumber(dae_json_float(c->lo));
             } else {
                 p = cJSON_CreateArray();
                 if (p) {
-                    cJSON_AddItemToArray(p, cJSON_CreateNumber(tidy(c->lo)));
-                    cJSON_AddItemToArray(p, cJSON_CreateNumber(tidy(c->hi)));
+                    cJSON_AddItemToArray(p, cJSON_CreateNumber(dae_json_float(c->lo)));
+                    cJSON_AddItemToArray(p, cJSON_CreateNumber(dae_json_float(c->hi)));
                     if (cJSON_GetArraySize(p) != 2) {
                         cJSON_Delete(p);
                         p = NULL;
@@ -254,7 +245,7 @@ char *dae_corruption_set_json(const dae_corruption_set *set)
                 goto fail;
             }
         }
-        if (!cJSON_AddNumberToObject(o, "weight", tidy(c->weight)))
+        if (!cJSON_AddNumberToObject(o, "weight", dae_json_float(c->weight)))
             goto fail;
         if (c->noclip && !cJSON_AddFalseToObject(o, "clip"))
             goto fail;
@@ -417,17 +408,6 @@ void dae_corrupt_block(const float *x, int c, int h, int w, int top, int left, i
 }
 
 /* OpenCV's BORDER_REFLECT_101 (gfedcb|abcdefgh|gfedcba) for any offset. */
-static int reflect101(int i, int n)
-{
-    if (n == 1)
-        return 0;
-    int p = 2 * (n - 1);
-    i %= p;
-    if (i < 0)
-        i += p;
-    return i < n ? i : p - i;
-}
-
 #define BLUR_MAX_RADIUS 81 /* ksize for sigma 20 is 161 */
 
 /* 1-D convolution of n values read with stride `stride` from src into dst (same stride);
@@ -436,7 +416,7 @@ static void blur_line(const float *src, float *dst, int n, size_t stride, const 
                       int rad, float *buf)
 {
     for (int j = -rad; j < n + rad; j++)
-        buf[j + rad] = src[(size_t)reflect101(j, n) * stride];
+        buf[j + rad] = src[(size_t)dae_reflect101(j, n) * stride];
     for (int j = 0; j < n; j++) {
         const float *b = buf + j;
         float s = 0.0f;

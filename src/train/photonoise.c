@@ -10,6 +10,8 @@
 #include <string.h>
 
 #include "daed/image.h"
+#include "daed/json.h"
+#include "daed/model.h"
 #include "daed/photo.h"
 
 #define CORR_MAX_RADIUS 12 /* ceil(3 * DAE_PNOISE_MAX_WIDTH) */
@@ -224,23 +226,12 @@ int dae_photonoise_set_parse(const char *json, size_t len, dae_photonoise_set *s
                              dae_error *err)
 {
     memset(set, 0, sizeof *set);
-    const char *end = NULL;
-    cJSON *root = cJSON_ParseWithLengthOpts(json, len, &end, 0);
+    cJSON *root = dae_json_parse(json, len, "noise", err);
     if (!root)
-        return dae_error_set(err, DAE_EINVAL, "noise: invalid JSON near byte %zu",
-                             end && end >= json ? (size_t)(end - json) : (size_t)0);
+        return DAE_EINVAL;
     int rc = dae_photonoise_set_from_cjson(root, set, err);
     cJSON_Delete(root);
     return rc;
-}
-
-/* A float as the shortest decimal that reads back to it. */
-static double tidy(float v)
-{
-    char buf[32];
-    snprintf(buf, sizeof buf, "%.7g", (double)v);
-    double d = strtod(buf, NULL);
-    return (float)d == v ? d : (double)v;
 }
 
 /* 1 - cut as the shortest decimal c with 1 - (float)c == cut (0.2, not 0.19999998807907104). */
@@ -259,12 +250,12 @@ static double tidy_complement(float cut)
 static void add_range(cJSON *o, const char *key, float lo, float hi)
 {
     if (lo == hi) {
-        cJSON_AddNumberToObject(o, key, tidy(lo));
+        cJSON_AddNumberToObject(o, key, dae_json_float(lo));
         return;
     }
     cJSON *a = cJSON_AddArrayToObject(o, key);
-    cJSON_AddItemToArray(a, cJSON_CreateNumber(tidy(lo)));
-    cJSON_AddItemToArray(a, cJSON_CreateNumber(tidy(hi)));
+    cJSON_AddItemToArray(a, cJSON_CreateNumber(dae_json_float(lo)));
+    cJSON_AddItemToArray(a, cJSON_CreateNumber(dae_json_float(hi)));
 }
 
 char *dae_photonoise_set_json(const dae_photonoise_set *set)
@@ -277,7 +268,7 @@ char *dae_photonoise_set_json(const dae_photonoise_set *set)
         cJSON_AddStringToObject(o, "type", dae_pnoise_kind_name(m->kind));
         add_range(o, m->kind == DAE_PNOISE_CAMERA ? "shot" : "sigma", m->lo, m->hi);
         if (m->kind == DAE_PNOISE_CAMERA) {
-            cJSON_AddNumberToObject(o, "read_jitter", tidy(m->read_jitter));
+            cJSON_AddNumberToObject(o, "read_jitter", dae_json_float(m->read_jitter));
             cJSON_AddStringToObject(o, "demosaic", m->demosaic == DAE_DEMOSAIC_MALVAR
                                                        ? "malvar" : "bilinear");
             double c_lo = tidy_complement(m->cut_hi), c_hi = tidy_complement(m->cut_lo);
@@ -292,13 +283,13 @@ char *dae_photonoise_set_json(const dae_photonoise_set *set)
             add_range(o, "width", m->width_lo, m->width_hi);
             cJSON_AddBoolToObject(o, "per_channel", m->per_channel);
         }
-        cJSON_AddNumberToObject(o, "weight", tidy(m->weight));
+        cJSON_AddNumberToObject(o, "weight", dae_json_float(m->weight));
     }
     if (arr && set->jpeg_qhi > 0) {
         cJSON *o = cJSON_CreateObject();
         cJSON_AddItemToArray(arr, o);
         cJSON_AddStringToObject(o, "type", "jpeg");
-        cJSON_AddNumberToObject(o, "p", tidy(set->jpeg_p));
+        cJSON_AddNumberToObject(o, "p", dae_json_float(set->jpeg_p));
         add_range(o, "quality", (float)set->jpeg_qlo, (float)set->jpeg_qhi);
     }
     /* cJSON's adders fail silently on allocation failure: the printer then fails too, or
@@ -524,29 +515,18 @@ static inline int cfa(int y, int x)
     return (y & 1) + (x & 1); /* 0 R, 1 G, 2 B */
 }
 
-static int reflect101(int i, int n)
-{
-    if (n == 1)
-        return 0;
-    int p = 2 * (n - 1);
-    i %= p;
-    if (i < 0)
-        i += p;
-    return i < n ? i : p - i;
-}
-
 /* Fill the border of the padded mosaic by reflection (keeps the Bayer phase). */
 static void pad_mosaic(float *mos, int h, int w)
 {
     int W = w + 2 * BAYER_PAD, H = h + 2 * BAYER_PAD;
     for (int y = 0; y < H; y++) {
-        int sy = reflect101(y - BAYER_PAD, h) + BAYER_PAD;
+        int sy = dae_reflect101(y - BAYER_PAD, h) + BAYER_PAD;
         for (int x = 0; x < W; x++) {
             int inside = y >= BAYER_PAD && y < h + BAYER_PAD && x >= BAYER_PAD &&
                          x < w + BAYER_PAD;
             if (!inside)
                 mos[(size_t)y * W + x] =
-                    mos[(size_t)sy * W + reflect101(x - BAYER_PAD, w) + BAYER_PAD];
+                    mos[(size_t)sy * W + dae_reflect101(x - BAYER_PAD, w) + BAYER_PAD];
         }
     }
 }
