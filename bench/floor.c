@@ -24,8 +24,8 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include "daed/image.h"
-#include "daed/workpool.h"
+#include "daed/io/image.h"
+#include "../src/serve/workpool.h"
 
 #define MAX_BODY (16u << 20)
 

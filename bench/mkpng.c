@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daed/image.h"
+#include "daed/io/image.h"
 
 int main(int argc, char **argv)
 {

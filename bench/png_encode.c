@@ -10,7 +10,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "daed/image.h"
+#include "daed/io/image.h"
 
 typedef struct {
     unsigned char *buf;

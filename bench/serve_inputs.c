@@ -12,8 +12,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "daed/dataset.h"
-#include "daed/image.h"
+#include "daed/io/dataset.h"
+#include "daed/io/image.h"
 
 #define BATCH 64
 

@@ -7,7 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "daed/image.h"
+#include "daed/io/image.h"
 
 START_TEST(test_alloc_free)
 {

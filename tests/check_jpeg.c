@@ -6,7 +6,7 @@
 #include <string.h>
 #include <turbojpeg.h>
 
-#include "daed/image.h"
+#include "daed/io/image.h"
 
 /* Smooth planes (what JPEG keeps well): gradients, a different one per channel. */
 static float *smooth(int w, int h, int c)

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <zlib.h>
 
-#include "daed/image.h"
+#include "daed/io/image.h"
 
 /* ---- making test PNGs ---- */
 

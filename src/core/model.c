@@ -1,6 +1,6 @@
 /* model.c — the autoencoder: layer chain and shape inference, parameters and their
  * initialisation. Workspaces are in workspace.c, the passes in model_run.c. */
-#include "daed/model.h"
+#include "daed/core/model.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daed/rng.h"
+#include "daed/core/rng.h"
 #include "model_internal.h"
 
 void mdl_layer_label(int n_enc, int i, char *buf, size_t n)

@@ -9,7 +9,7 @@
 
 #include <stdint.h>
 
-#include "daed/model.h"
+#include "daed/core/model.h"
 
 /* Caps that keep every size product inside int (sgemm dimensions) and size_t. */
 #define MAX_LAYERS 4096

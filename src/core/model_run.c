@@ -1,6 +1,6 @@
 /* model_run.c — a model's passes over a workspace (model.h): forward, encode, decode and
  * backward, one batch split over the workspace's threads. */
-#include "daed/model.h"
+#include "daed/core/model.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daed/rng.h"
+#include "daed/core/rng.h"
 #include "model_internal.h"
 
 /* Layer L on B samples; `fuse` (may be NULL) is the activation layer that follows L and is

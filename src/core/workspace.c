@@ -1,6 +1,6 @@
 /* workspace.c — a model's per-thread workspaces (model.h): the buffer plan for a batch and
  * input size, threads, inference precision. */
-#include "daed/model.h"
+#include "daed/core/model.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daed/rng.h"
+#include "daed/core/rng.h"
 #include "model_internal.h"
 
 /* Exact im2col scratch of layer L for B samples of shape `in`. */

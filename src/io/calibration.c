@@ -1,6 +1,6 @@
 /* calibration.c — a model's "calibration" and "score" config blocks: parsed from the
  * config, the percentile of a score, and written back (dae_config_set_score). */
-#include "daed/modelfile.h"
+#include "daed/io/modelfile.h"
 
 #include <cjson/cJSON.h>
 #include <inttypes.h>
@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daed/json.h"
+#include "daed/io/json.h"
 #include "modelfile_internal.h"
 
 /* ---- calibration ---- */

@@ -1,7 +1,7 @@
 /* model_config.c — a model's config JSON <-> its layers: the task names, the layer
  * objects, the whole config (shapes, name, tasks) checked into a parsed_config and a model.
  * The calibration and score blocks are in calibration.c, loading and saving in modelfile.c. */
-#include "daed/modelfile.h"
+#include "daed/io/modelfile.h"
 
 #include <cjson/cJSON.h>
 #include <inttypes.h>
@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daed/json.h"
+#include "daed/io/json.h"
 #include "modelfile_internal.h"
 
 /* ---- tasks ---- */

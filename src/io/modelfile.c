@@ -1,6 +1,6 @@
 /* modelfile.c — daed model files: loaded (the config, tensors matched by name) and saved.
  * The config JSON itself is read in model_config.c and calibration.c. */
-#include "daed/modelfile.h"
+#include "daed/io/modelfile.h"
 
 #include <cjson/cJSON.h>
 #include <inttypes.h>
@@ -10,8 +10,8 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#include "daed/json.h"
-#include "daed/safetensors.h"
+#include "daed/io/json.h"
+#include "daed/io/safetensors.h"
 
 #include "modelfile_internal.h"
 

@@ -10,7 +10,7 @@
 #include <cjson/cJSON.h>
 #include <stddef.h>
 
-#include "daed/modelfile.h"
+#include "daed/io/modelfile.h"
 
 #define FORMAT_NAME "daed-1"
 #define MAX_IMAGE_DIM 65535

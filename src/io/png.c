@@ -1,6 +1,6 @@
 /* png.c — PNG decode with libpng's read API (limits checked before allocating, samples as
  * stored: no gamma or colour-space conversion) and a fast PNG encoder that writes the chunks itself with zlib. */
-#include "daed/image.h"
+#include "daed/io/image.h"
 
 #include <limits.h>
 #include <png.h>

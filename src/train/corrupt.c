@@ -1,5 +1,5 @@
 /* corrupt.c — per-sample training corruptions (noise, masks, blocks, blur, 2x down) and recipes. */
-#include "daed/corrupt.h"
+#include "daed/train/corrupt.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>

@@ -1,7 +1,7 @@
 /* train_main.c — the whole dae-train program as a library call (dae_train_main): data,
  * trainer, resume, the loop, calibration and the model file. */
-#include "daed/train.h"
-#include "daed/scorefit.h"
+#include "daed/train/trainer.h"
+#include "daed/train/scorefit.h"
 
 #include <cjson/cJSON.h>
 #include <inttypes.h>
@@ -15,14 +15,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "daed/blas.h"
-#include "daed/corrupt.h"
-#include "daed/metrics.h"
-#include "daed/optim.h"
-#include "daed/photo.h"
-#include "daed/photonoise.h"
-#include "daed/rng.h"
-#include "daed/safetensors.h"
+#include "daed/core/blas.h"
+#include "daed/train/corrupt.h"
+#include "daed/train/quality.h"
+#include "daed/train/optim.h"
+#include "daed/io/photo.h"
+#include "daed/train/photonoise.h"
+#include "daed/core/rng.h"
+#include "daed/io/safetensors.h"
 #include "trainer_internal.h"
 
 /* ---- the whole program ---- */

@@ -1,8 +1,8 @@
 /* trainer.c — the dae-train trainer: creation from a recipe and images or photos (patch
  * mode), attempts (collapse restarts start a new one) and each epoch's order. The loop is in
  * run.c, checkpoints and the model file in checkpoint.c, the program in train_main.c. */
-#include "daed/train.h"
-#include "daed/scorefit.h"
+#include "daed/train/trainer.h"
+#include "daed/train/scorefit.h"
 
 #include <cjson/cJSON.h>
 #include <inttypes.h>
@@ -16,14 +16,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "daed/blas.h"
-#include "daed/corrupt.h"
-#include "daed/metrics.h"
-#include "daed/optim.h"
-#include "daed/photo.h"
-#include "daed/photonoise.h"
-#include "daed/rng.h"
-#include "daed/safetensors.h"
+#include "daed/core/blas.h"
+#include "daed/train/corrupt.h"
+#include "daed/train/quality.h"
+#include "daed/train/optim.h"
+#include "daed/io/photo.h"
+#include "daed/train/photonoise.h"
+#include "daed/core/rng.h"
+#include "daed/io/safetensors.h"
 #include "trainer_internal.h"
 
 /* ---- small helpers ---- */

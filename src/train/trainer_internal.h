@@ -10,10 +10,10 @@
 
 #include <stdint.h>
 
-#include "daed/photo.h"
-#include "daed/photonoise.h"
-#include "daed/rng.h"
-#include "daed/train.h"
+#include "daed/io/photo.h"
+#include "daed/train/photonoise.h"
+#include "daed/core/rng.h"
+#include "daed/train/trainer.h"
 
 #define RESTART_SEED_STRIDE 7919u   /* PROTOCOL §3.5: seed + 7919*attempt */
 #define VAL_SEED_XOR 0x9E3779B97F4A7C15ull

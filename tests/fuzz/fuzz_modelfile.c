@@ -10,8 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "daed/model.h"
-#include "daed/modelfile.h"
+#include "daed/core/model.h"
+#include "daed/io/modelfile.h"
 #include "fuzz_util.h"
 
 static size_t shape_values(dae_shape s) { return (size_t)s.c * (size_t)s.h * (size_t)s.w; }

@@ -4,9 +4,9 @@
 #ifndef DAED_WEIGHTS_IMAGE_H
 #define DAED_WEIGHTS_IMAGE_H
 
-#include "daed/error.h"
-#include "daed/image.h"
-#include "daed/model.h"
+#include "daed/core/error.h"
+#include "daed/io/image.h"
+#include "daed/core/model.h"
 
 #define DAE_WEIGHTS_MAX_SIDE 16384 /* pixels per side of the picture */
 

@@ -26,8 +26,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "daed/error.h"
-#include "daed/layers.h"
+#include "daed/core/error.h"
+#include "daed/core/layers.h"
 
 typedef struct dae_shape {
     int c, h, w;

@@ -1,4 +1,4 @@
-/* metrics.h — restoration quality (PSNR, SSIM as PROTOCOL §3.3) and anomaly metrics
+/* quality.h — restoration quality (PSNR, SSIM as PROTOCOL §3.3) and anomaly metrics
  * (one-class AUROC as sklearn's roc_auc_score, quantiles as numpy's default).
  *
  * Restoration: the output is clipped to [0,1] and compared in double with the clean image.
@@ -11,12 +11,12 @@
  * h, w >= 7. Multi-channel images: the mean of the per-channel SSIMs (skimage's
  * channel_axis behaviour).
  */
-#ifndef DAED_METRICS_H
-#define DAED_METRICS_H
+#ifndef DAED_QUALITY_H
+#define DAED_QUALITY_H
 
 #include <stddef.h>
 
-#include "daed/error.h"
+#include "daed/core/error.h"
 
 #define DAE_MSE_FLOOR 1e-10
 

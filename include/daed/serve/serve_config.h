@@ -13,7 +13,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
-#include "daed/error.h"
+#include "daed/core/error.h"
 
 /* Tasks that have a default model each (order matches dae_serve_config.default_model). */
 enum { DAE_SERVE_N_TASKS = 5 };

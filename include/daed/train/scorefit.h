@@ -17,11 +17,11 @@
 #ifndef DAED_SCOREFIT_H
 #define DAED_SCOREFIT_H
 
-#include "daed/dataset.h"
-#include "daed/error.h"
-#include "daed/model.h"
-#include "daed/modelfile.h"
-#include "daed/score.h"
+#include "daed/io/dataset.h"
+#include "daed/core/error.h"
+#include "daed/core/model.h"
+#include "daed/io/modelfile.h"
+#include "daed/core/score.h"
 
 typedef struct dae_score_fit_params {
     int bank_max;        /* knn banks keep at most this many training images (evenly

@@ -27,8 +27,8 @@
 
 #include <stddef.h>
 
-#include "daed/error.h"
-#include "daed/model.h"
+#include "daed/core/error.h"
+#include "daed/core/model.h"
 
 #define DAE_SCORE_MAX_TERMS 4
 #define DAE_SCORE_MAX_BLUR 8.0f   /* sigma in pixels */

@@ -1,4 +1,4 @@
-/* train.h — the dae-train loop: minibatches, corruptions, objective, optimizer, validation,
+/* trainer.h — the dae-train loop: minibatches, corruptions, objective, optimizer, validation,
  * checkpoints and resume, collapse restarts, anomaly calibration, the final model file.
  *
  * One step: gather a batch of clean images in a shuffled order → corrupt each sample afresh
@@ -28,20 +28,20 @@
  * driving the sigmoid into saturation). The last attempt runs unchecked.
  * Restarts are logged and stored in the model's "training" metadata.
  */
-#ifndef DAED_TRAIN_H
-#define DAED_TRAIN_H
+#ifndef DAED_TRAINER_H
+#define DAED_TRAINER_H
 
 #include <signal.h>
 #include <stdio.h>
 
-#include "daed/dataset.h"
-#include "daed/error.h"
-#include "daed/loss.h"
-#include "daed/model.h"
-#include "daed/modelfile.h"
-#include "daed/photo.h"
-#include "daed/recipe.h"
-#include "daed/scorefit.h"
+#include "daed/io/dataset.h"
+#include "daed/core/error.h"
+#include "daed/train/loss.h"
+#include "daed/core/model.h"
+#include "daed/io/modelfile.h"
+#include "daed/io/photo.h"
+#include "daed/train/recipe.h"
+#include "daed/train/scorefit.h"
 
 #define DAE_TRAINER_VERSION "dae-train 0.1"
 

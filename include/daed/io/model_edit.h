@@ -9,8 +9,8 @@
 #ifndef DAED_MODEL_EDIT_H
 #define DAED_MODEL_EDIT_H
 
-#include "daed/error.h"
-#include "daed/modelfile.h"
+#include "daed/core/error.h"
+#include "daed/io/modelfile.h"
 
 /* per-channel: a 1-channel denoiser as a colour model that denoises each channel of the
  * colour space on its own: the same weights, with "per_channel": true in the config. */

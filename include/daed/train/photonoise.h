@@ -65,8 +65,8 @@
 
 #include <stddef.h>
 
-#include "daed/error.h"
-#include "daed/rng.h"
+#include "daed/core/error.h"
+#include "daed/core/rng.h"
 
 struct cJSON;
 

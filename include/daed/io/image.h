@@ -13,7 +13,7 @@
 
 #include <stddef.h>
 
-#include "daed/error.h"
+#include "daed/core/error.h"
 
 typedef struct dae_image {
     int w, h, c;   /* c = 1 or 3 */

@@ -15,7 +15,7 @@
 
 #include <stddef.h>
 
-#include "daed/error.h"
+#include "daed/core/error.h"
 
 struct cJSON;
 

@@ -26,7 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "daed/error.h"
+#include "daed/core/error.h"
 
 #define DAE_ST_MAX_DIMS 8
 #define DAE_ST_MAX_DIM_VALUE ((int64_t)1 << 31) /* each dim must be below this */

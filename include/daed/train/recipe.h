@@ -24,11 +24,11 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "daed/corrupt.h"
-#include "daed/error.h"
-#include "daed/loss.h"
-#include "daed/optim.h"
-#include "daed/photonoise.h"
+#include "daed/train/corrupt.h"
+#include "daed/core/error.h"
+#include "daed/train/loss.h"
+#include "daed/train/optim.h"
+#include "daed/train/photonoise.h"
 
 #define DAE_RECIPE_PATH_MAX 1024
 #define DAE_RECIPE_MAX_BYTES (4u << 20) /* a recipe file larger than this is refused */

@@ -11,8 +11,8 @@
 #ifndef DAED_SERVE_H
 #define DAED_SERVE_H
 
-#include "daed/error.h"
-#include "daed/serve_config.h"
+#include "daed/core/error.h"
+#include "daed/serve/serve_config.h"
 
 typedef struct dae_server dae_server;
 

@@ -17,7 +17,7 @@
 
 #include <stdint.h>
 
-#include "daed/error.h"
+#include "daed/core/error.h"
 
 typedef struct dae_job {
     struct dae_job *next;  /* queue link (pool-owned while queued) */

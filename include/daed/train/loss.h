@@ -23,8 +23,8 @@
 
 #include <stddef.h>
 
-#include "daed/error.h"
-#include "daed/layers.h"
+#include "daed/core/error.h"
+#include "daed/core/layers.h"
 
 typedef enum { DAE_LOSS_MSE, DAE_LOSS_BCE } dae_loss_kind;
 
@@ -48,7 +48,7 @@ double dae_loss_eval(dae_loss_kind kind, float *dout, const float *out, const fl
 double dae_sparse_l1(float *dz, const float *z, int B, size_t dim, float lambda);
 
 /* Which encoder layer the contractive penalty differentiates (dae_contractive_check in
- * train.h fills it from a model). */
+ * trainer.h fills it from a model). */
 typedef struct dae_contractive {
     int layer;    /* index of the encoder's linear layer in m->layers */
     dae_act act;  /* DAE_ACT_SIGMOID or DAE_ACT_TANH */

@@ -55,10 +55,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "daed/error.h"
-#include "daed/model.h"
-#include "daed/safetensors.h" /* dae_file_map */
-#include "daed/score.h"
+#include "daed/core/error.h"
+#include "daed/core/model.h"
+#include "daed/io/safetensors.h" /* dae_file_map */
+#include "daed/core/score.h"
 
 enum {
     DAE_TASK_DENOISE = 1u << 0,

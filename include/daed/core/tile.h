@@ -21,8 +21,8 @@
 #ifndef DAED_TILE_H
 #define DAED_TILE_H
 
-#include "daed/error.h"
-#include "daed/model.h"
+#include "daed/core/error.h"
+#include "daed/core/model.h"
 
 /* The halo a tile of a tileable model needs (see above): its receptive-field radius in
  * full-resolution pixels, rounded up to a multiple of size_div; -1 if the model has a layer

@@ -1,5 +1,5 @@
-/* metrics.c — PSNR / SSIM (PROTOCOL §3.3), AUROC (sklearn) and quantiles (numpy). */
-#include "daed/metrics.h"
+/* quality.c — PSNR / SSIM (PROTOCOL §3.3), AUROC (sklearn) and quantiles (numpy). */
+#include "daed/train/quality.h"
 
 #include <math.h>
 #include <stdlib.h>

@@ -6,8 +6,8 @@
 #ifndef DAED_PIXELS_JSON_H
 #define DAED_PIXELS_JSON_H
 
-#include "daed/error.h"
-#include "daed/image.h"
+#include "daed/core/error.h"
+#include "daed/io/image.h"
 
 /* Reads path (at most 512 MB) into im (freed by the caller with dae_image_free); the mask
  * becomes the alpha plane. W, H within the image default limits, C 1 or 3, every value a

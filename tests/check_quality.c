@@ -1,4 +1,4 @@
-/* check_metrics.c — PSNR, SSIM, AUROC and quantiles against hand values and skimage/sklearn/numpy.
+/* check_quality.c — PSNR, SSIM, AUROC and quantiles against hand values and skimage/sklearn/numpy.
  *
  * The reference numbers were computed once with Debian's /usr/bin/python3 (skimage 0.19,
  * sklearn 1.2, numpy 1.24) on the same synthetic images, e.g. for SSIM:
@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daed/metrics.h"
+#include "daed/train/quality.h"
 
 /* The float32 test pattern ((i*a+b) % m) / d - off over n values. */
 static float *pattern(int n, int a, int b, int m, int d, float off)
@@ -184,7 +184,7 @@ START_TEST(test_quantiles)
 }
 END_TEST
 
-Suite *suite_metrics(void)
+Suite *suite_quality(void)
 {
     Suite *s = suite_create("metrics");
     TCase *tc = tcase_create("metrics");

@@ -10,7 +10,7 @@
 
 #include <stddef.h>
 
-#include "daed/error.h"
+#include "daed/core/error.h"
 
 /* Method bits. */
 enum {

@@ -16,7 +16,7 @@
 
 #include <stddef.h>
 
-#include "daed/error.h"
+#include "daed/core/error.h"
 
 typedef enum { DAE_OPT_ADAM, DAE_OPT_ADAMW, DAE_OPT_SGD } dae_opt_kind;
 

@@ -27,7 +27,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "daed/error.h"
+#include "daed/core/error.h"
 
 typedef struct dae_dataset {
     int n, c, h, w; /* n samples of (c,h,w) */

@@ -17,7 +17,7 @@
 
 #include <stddef.h>
 
-#include "daed/error.h"
+#include "daed/core/error.h"
 
 enum {
     DAE_WEB_MAX_PATH = 120, /* bytes of a path inside the folder */

@@ -18,10 +18,10 @@
 #include <sys/types.h>
 #include <time.h>
 
-#include "daed/error.h"
-#include "daed/model.h"
-#include "daed/modelfile.h"
-#include "daed/photo.h"
+#include "daed/core/error.h"
+#include "daed/core/model.h"
+#include "daed/io/modelfile.h"
+#include "daed/io/photo.h"
 
 typedef struct dae_entry {
     atomic_int refs;

@@ -17,9 +17,9 @@
 
 #include <stddef.h>
 
-#include "daed/error.h"
-#include "daed/image.h"
-#include "daed/rng.h"
+#include "daed/core/error.h"
+#include "daed/io/image.h"
+#include "daed/core/rng.h"
 
 /* Colour spaces a model may work in (model config "color_space"). */
 typedef enum { DAE_COLOR_RGB = 0, DAE_COLOR_OPPONENT = 1 } dae_color_space;
