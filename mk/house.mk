@@ -1,7 +1,8 @@
 # house.mk — the house rules checked by make (included from the Makefile).
 #
 #   make layers   fails on an #include that breaks the layering (scripts/check-layers.sh:
-#                 core <- io <- train, core + io <- serve, tools free) and prints the
+#                 core <- io <- train, core + io <- serve, tools free; public headers in
+#                 include/daed/<layer>/ named after their sources) and prints the
 #                 functions and files over the length limits (scripts/fnlen.sh)
 #   make fnlen    fails on a src/ function over 100 lines or a src/ file over 900
 #   make hooks    installs scripts/hooks/commit-msg (subjects of at most 72 characters)
