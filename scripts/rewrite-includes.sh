@@ -8,7 +8,10 @@
 # only what is still at its old place and rewrites only old-style includes). Run from
 # anywhere inside the clone; needs git and python3. Prints what it changed.
 #
-#   sh scripts/rewrite-includes.sh          # moves + includes + doc paths
+#   sh scripts/rewrite-includes.sh          # moves + includes + doc paths + symbols
+#
+# It also renames the functions that private headers of core, io and train export from
+# libdaed.a without the dae_ prefix (SYMBOLS; src/serve's are renamed on their own branch).
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -72,6 +75,51 @@ WORDS = [
     (r"\bsuite_metrics\b", "suite_quality"),
 ]
 
+# Exported by libdaed.a without dae_ (nm -g --defined-only), all used across files of their
+# folder (so not static): the private tag stays after dae_.
+SYMBOLS = [
+    "mdl_layer_label", "mdl_layer_shape", "mdl_layer_col_size",             # core/model_internal.h
+    "mf_parse_calibration", "mf_act_type_name", "mf_arch_object",            # io/modelfile_internal.h
+    "mf_check_dup_keys", "mf_json_text", "mf_model_from_parsed", "mf_parse_config",
+    "mf_parsed_config_free",
+    "tr_fill_batch", "tr_logf", "tr_make_perm", "tr_now_s", "tr_photo_pair",  # train/trainer_internal.h
+    "tr_set_noise_map", "tr_start_attempt",
+]
+SYM = re.compile(r"(?<![\w])(" + "|".join(SYMBOLS) + r")\b")
+STR = re.compile(r'"(?:\\.|[^"\\])*"|\'(?:\\.|[^\'\\])*\'')
+
+def open_paren(code):
+    """Index of the last '(' left open on this line (strings blanked), or -1; and the
+    line's net count of open parentheses."""
+    stack = []
+    for i, ch in enumerate(code):
+        if ch == "(":
+            stack.append(i)
+        elif ch == ")" and stack:
+            stack.pop()
+    return (stack[-1] if stack else -1), code.count("(") - code.count(")")
+
+def rename_symbols(text, is_c):
+    """dae_ before each symbol; in C, the continuation lines of a call or declaration whose
+    open parenthesis a rename moved right move by as much, so they stay aligned."""
+    out, shift, depth = [], 0, 0
+    for line in text.split("\n"):
+        if depth > 0 and shift and line.strip():
+            line = " " * shift + line
+        line, n = SYM.subn(r"dae_\1", line)
+        if is_c:
+            code = STR.sub(lambda m: '"' + "x" * (len(m.group(0)) - 2) + '"', line)
+            at, net = open_paren(code)
+            if depth > 0:
+                depth += net
+            elif n and at >= 0:
+                shift = 4 * sum(1 for m in SYM.finditer(line[:at].replace("dae_", "")))
+                depth = net
+            if depth <= 0:
+                shift = depth = 0
+        out.append(line)
+    return "\n".join(out)
+
 def git(*a):
     return subprocess.run(["git", *a], check=True, capture_output=True, text=True).stdout
 
@@ -129,6 +177,7 @@ for f in files:
         new = rewrite_c(f, new)
     new = rewrite_paths(new)
     new = rewrite_words(new)
+    new = rename_symbols(new, f.endswith((".c", ".h")))
     if new != text:
         with open(f, "w", encoding="utf-8", errors="surrogateescape") as fh:
             fh.write(new)

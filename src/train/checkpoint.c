@@ -311,10 +311,10 @@ int dae_trainer_resume(dae_trainer *t, const char *path, dae_error *err)
     if ((rc = read_state(t, s, path, v, err)))
         goto done;
     /* everything checked: now overwrite the trainer */
-    tr_start_attempt(t, (int)v[ATTEMPT]);
+    dae_tr_start_attempt(t, (int)v[ATTEMPT]);
     if ((rc = load_tensors(t, f, path, err)) ||
         (rc = load_rng_window(t, s, (int)v[WIN_N], path, err))) {
-        tr_start_attempt(t, 0); /* leave a consistent fresh state behind */
+        dae_tr_start_attempt(t, 0); /* leave a consistent fresh state behind */
         goto done;
     }
     apply_state(t, v, s);
@@ -342,7 +342,7 @@ int dae_trainer_calibrate(dae_trainer *t, dae_calibration *c, double *scores, da
         return dae_error_set(err, DAE_ENOMEM, "calibration: out of memory");
     for (int pos = 0; pos < v->n && !rc; pos += bs) {
         int B = v->n - pos < bs ? v->n - pos : bs;
-        tr_fill_batch(t, v, NULL, pos, B, NULL, 0);
+        dae_tr_fill_batch(t, v, NULL, pos, B, NULL, 0);
         const float *out;
         dae_shape os;
         rc = dae_model_forward(t->m, t->ws, t->in, B, t->in_shape, &out, &os, err);
