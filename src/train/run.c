@@ -227,9 +227,9 @@ static int collapse_check(dae_trainer *t, const dae_train_options *o)
     if (!(mean > limit))
         return 0;
     int next = t->attempt + 1;
-    dae_tr_logf(o, "%scollapse: mean reconstruction MSE of the last %d steps %.5f > %.2f*E[x^2] = "
-                 "%.5f after %lld steps (stuck on the all-black plateau); restarting with seed %" PRIu64
-                 " (attempt %d of %d) and a %lld-step learning-rate warm-up\n",
+    dae_tr_logf(o, "%scollapse: mean reconstruction MSE of the last %d steps %.5f > %.2f*E[x^2] "
+                 "= %.5f after %lld steps (stuck on the all-black plateau); restarting with "
+                 "seed %" PRIu64 " (attempt %d of %d) and a %lld-step learning-rate warm-up\n",
                  o && o->progress_bar ? "\r\033[K" : "", t->win_n, mean, r->collapse.factor, limit,
                  t->gstep, r->seed + (uint64_t)RESTART_SEED_STRIDE * (uint64_t)next, next + 1,
                  r->collapse.max_attempts, r->schedule.warmup_steps + r->collapse.restart_warmup);

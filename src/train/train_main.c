@@ -240,8 +240,8 @@ int dae_train_main(const dae_recipe *r, const char *resume_path, const dae_train
     dae_tr_logf(o, "wrote %s: %d epochs, train_loss %.6f, val_psnr %.3f dB, %d collapse restart%s, "
                    "threshold (p%g of validation %s) %.6g, %.1f s\n",
                 r->output, t->st.epochs_done, t->st.train_loss, t->st.val_psnr, t->attempt,
-                t->attempt == 1 ? "" : "s", 100 * r->calib.threshold_q, r->calib.score, cal.threshold,
-                t->st.seconds);
+                t->attempt == 1 ? "" : "s", 100 * r->calib.threshold_q, r->calib.score,
+                cal.threshold, t->st.seconds);
 done:
     dae_trainer_free(t);
     run_data_free(&d);

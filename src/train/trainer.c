@@ -322,8 +322,8 @@ static int make_val_crops(dae_trainer *t, const dae_photoset *src, dae_error *er
         double sg = r->patches.sigma_min +
                     (r->patches.sigma_max - r->patches.sigma_min) * (k + 0.5) / n;
         float *in = t->val_noisy + k * t->in_n;
-        int rc = dae_tr_photo_pair(t, src, &rng, 0, sg, k % src->c, dae_dataset_sample(t->own_val, k),
-                                in, t->val_level + k, err);
+        int rc = dae_tr_photo_pair(t, src, &rng, 0, sg, k % src->c,
+                                   dae_dataset_sample(t->own_val, k), in, t->val_level + k, err);
         if (rc)
             return dae_error_prefix(err, "validation crop %d: ", k);
         dae_tr_set_noise_map(t, in, t->val_level[k], k % 2 == 1);
