@@ -25,6 +25,8 @@
 #include <unistd.h>
 
 #include "daed/io/image.h"
+#include "daed/io/png.h"
+#include "daed/io/base64.h"
 #include "../src/serve/workpool.h"
 
 #define MAX_BODY (16u << 20)

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "daed/io/image.h"
+#include "daed/io/jpeg.h"
 
 int main(int argc, char **argv)
 {

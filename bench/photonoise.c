@@ -22,6 +22,7 @@
 #include <time.h>
 
 #include "daed/io/image.h"
+#include "daed/io/png.h"
 #include "daed/io/photo.h"
 #include "daed/train/photonoise.h"
 

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "daed/io/image.h"
+#include "daed/io/png.h"
 
 typedef struct {
     unsigned char *buf;

@@ -14,6 +14,8 @@
 
 #include "daed/io/dataset.h"
 #include "daed/io/image.h"
+#include "daed/io/png.h"
+#include "daed/io/base64.h"
 
 #define BATCH 64
 

@@ -120,6 +120,40 @@ def rename_symbols(text, is_c):
         out.append(line)
     return "\n".join(out)
 
+# image.h once held the PNG, JPEG and base64 codecs too; now each has its own header named
+# after its source (png.c, jpeg.c, base64.c). A C file that calls a codec gets its header,
+# next to its image.h include (or after its last daed/ include, or its last include); a file that needs nothing
+# of image.h itself any more (only base64) has that include replaced.
+CODECS = {
+    "png": re.compile(r"\bdae_png_(decode|encode|encode_image)\b"),
+    "jpeg": re.compile(r"\bdae_jpeg_\w+"),
+    "base64": re.compile(r"\bdae_base64_\w+"),
+}
+IMAGE_USE = re.compile(r"\bdae_image\w*|\bdae_png_write_file\b")
+INC_LINE = re.compile(r'^[ \t]*#\s*include\s*"daed/[a-z0-9_/]+\.h".*$', re.M)
+ANY_INC = re.compile(r'^[ \t]*#\s*include\s*["<].*$', re.M)
+
+def codec_includes(path, text):
+    if not os.path.exists("include/daed/io/png.h"):
+        return text
+    own = os.path.basename(path)[:-2] if path.startswith("include/daed/io/") else None
+    body = INC_LINE.sub("", text)
+    body = re.sub(r"/\*.*?\*/|//[^\n]*", "", body, flags=re.S)
+    need = [k for k, r in CODECS.items() if k != own and r.search(body)
+            and f'"daed/io/{k}.h"' not in text]
+    if not need:
+        return text
+    add = "".join(f'#include "daed/io/{k}.h"\n' for k in need)
+    img = re.search(r'^[ \t]*#\s*include\s*"daed/io/image\.h"[^\n]*\n', text, re.M)
+    if img:
+        keep = img.group(0) if IMAGE_USE.search(body) or need != ["base64"] else ""
+        return text[:img.start()] + keep + add + text[img.end():]
+    last = list(INC_LINE.finditer(text)) or list(ANY_INC.finditer(text))
+    if not last:
+        return text
+    at = last[-1].end() + 1
+    return text[:at] + add + text[at:]
+
 def git(*a):
     return subprocess.run(["git", *a], check=True, capture_output=True, text=True).stdout
 
@@ -175,6 +209,7 @@ for f in files:
     new = text
     if f.endswith((".c", ".h")):
         new = rewrite_c(f, new)
+        new = codec_includes(f, new)
     new = rewrite_paths(new)
     new = rewrite_words(new)
     new = rename_symbols(new, f.endswith((".c", ".h")))

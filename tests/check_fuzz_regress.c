@@ -13,6 +13,7 @@
 #include "daed/io/dataset.h"
 #include "daed/core/error.h"
 #include "daed/io/image.h"
+#include "daed/io/png.h"
 #include "daed/io/modelfile.h"
 
 /* fuzz_png: a tEXt chunk declaring 1.68 GB in a 56-byte PNG made libpng malloc its declared

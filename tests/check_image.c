@@ -8,6 +8,8 @@
 #include <unistd.h>
 
 #include "daed/io/image.h"
+#include "daed/io/png.h"
+#include "daed/io/jpeg.h"
 
 START_TEST(test_alloc_free)
 {

@@ -7,6 +7,7 @@
 #include <turbojpeg.h>
 
 #include "daed/io/image.h"
+#include "daed/io/jpeg.h"
 
 /* Smooth planes (what JPEG keeps well): gradients, a different one per channel. */
 static float *smooth(int w, int h, int c)

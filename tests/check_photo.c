@@ -9,6 +9,8 @@
 #include <unistd.h>
 
 #include "daed/io/image.h"
+#include "daed/io/png.h"
+#include "daed/io/jpeg.h"
 #include "daed/io/modelfile.h"
 #include "daed/io/photo.h"
 #include "daed/train/recipe.h"

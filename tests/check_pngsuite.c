@@ -9,6 +9,7 @@
 #include <zlib.h>
 
 #include "daed/io/image.h"
+#include "daed/io/png.h"
 
 #define DIR "tests/conformance/pngsuite/"
 

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "daed/io/image.h"
+#include "daed/io/png.h"
 #include "daed/io/modelfile.h"
 #include "daed/serve/serve.h"
 

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "daed/io/image.h"
+#include "daed/io/jpeg.h"
 #include "daed/io/photo.h"
 
 #define CORR_MAX_RADIUS 12 /* ceil(3 * DAE_PNOISE_MAX_WIDTH) */

@@ -6,6 +6,7 @@
 #include <math.h>
 
 #include "daed/io/image.h"
+#include "daed/io/png.h"
 #include "fuzz_util.h"
 
 /* 4 Mpx: every legal image is decoded, without the fuzzer running out of memory. */

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "daed/io/image.h"
+#include "daed/io/png.h"
 #include "fuzz_pipeline.h"
 
 /* Decoded samples are k/255, so an 8-bit encode and a second decode give them back

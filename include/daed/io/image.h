@@ -1,12 +1,13 @@
-/* image.h — images as float planes, and the PNG / JPEG / base64 codecs that fill them.
+/* image.h — images as float planes: allocation, channels, resizing, decoding a PNG or a JPEG
+ * by its magic bytes, reading and writing image files. The codecs are png.h and jpeg.h.
  *
  * A dae_image is planar float32 in [0,1]: px[(ch*h + y)*w + x], c = 1 (gray) or 3 (RGB),
  * plus an optional alpha plane (NULL if the source had none) used as the inpainting mask
  * (alpha 0 = missing pixel). It owns its planes: dae_image_free() releases them.
  *
- * Decoders treat their input as hostile: the dimensions are read from the header and
- * checked against the limits *before* any pixel buffer is allocated (DAE_ELIMIT), and a
- * malformed stream is DAE_EFORMAT with a message saying what is wrong.
+ * Decoders (here, png.h, jpeg.h) treat their input as hostile: the dimensions are read from
+ * the header and checked against the limits *before* any pixel buffer is allocated
+ * (DAE_ELIMIT), and a malformed stream is DAE_EFORMAT with a message saying what is wrong.
  */
 #ifndef DAED_IMAGE_H
 #define DAED_IMAGE_H
@@ -46,50 +47,8 @@ int dae_image_to_channels(dae_image *im, int c, dae_error *err);
  * an exact copy. dst must not be src. */
 int dae_image_resize(const dae_image *src, int w, int h, dae_image *dst, dae_error *err);
 
-/* ---- PNG (libpng) ---- */
-/* Any PNG kind: gray, gray+alpha, RGB, RGBA, palette (with tRNS), 1/2/4/8/16-bit,
- * interlaced. The result has 1 channel for gray sources, 3 for colour ones (palette images
- * count as colour), and an alpha plane when the source carries transparency (alpha
- * channel or tRNS). Samples are taken as stored, as PIL, OpenCV and torchvision read them:
- * gAMA, sRGB, cHRM, iCCP and sBIT are ignored (no colour or gamma conversion), bit depths
- * below 8 are scaled to 0..255, 16-bit samples are reduced to their high byte (32768 ->
- * 128), palettes are expanded; then divided by 255. Checked against every PngSuite file
- * (tests/check_pngsuite.c). A PNG without IEND whose pixel data is complete is accepted.
- * *out is zeroed first, filled on success (caller frees with dae_image_free). The same
- * holds for dae_jpeg_decode and dae_image_decode. */
-int dae_png_decode(const unsigned char *buf, size_t len, const dae_image_limits *lim,
-                   dae_image *out, dae_error *err);
-/* Encode c = 1 or 3 planes (values clamped to [0,1], v*255 rounded to 8 bits; NaN -> 0) as
- * an 8-bit gray or RGB PNG with zlib level `level` (0-9; 1 is fast, 6 zlib's default).
- * *out is malloc'd; caller frees. */
-int dae_png_encode(const float *px, int w, int h, int c, int level, unsigned char **out,
-                   size_t *out_len, dae_error *err);
-/* As dae_png_encode; with an alpha plane the PNG is gray+alpha or RGBA. */
-int dae_png_encode_image(const dae_image *im, int level, unsigned char **out,
-                         size_t *out_len, dae_error *err);
-
-/* ---- JPEG (libturbojpeg) ---- */
-/* Baseline or progressive; a grayscale JPEG gives 1 channel, a colour one 3, never alpha.
- * CMYK/YCCK JPEGs are refused (DAE_EFORMAT). Strict: libjpeg's corrupt-data warnings
- * (truncated data, bad Huffman codes, extraneous bytes) are errors, not gray filler. More
- * than 1000 scan markers (a CPU-exhaustion pattern of progressive JPEGs) is DAE_ELIMIT. */
-int dae_jpeg_decode(const unsigned char *buf, size_t len, const dae_image_limits *lim,
-                    dae_image *out, dae_error *err);
-/* Encode c = 1 (grayscale JPEG) or 3 (YCbCr 4:2:0) planes at quality 1-100 (values as
- * for PNG). *out is malloc'd; caller frees with free(). */
-int dae_jpeg_encode(const float *px, int w, int h, int c, int quality, unsigned char **out,
-                    size_t *out_len, dae_error *err);
-
-/* A reusable in-memory JPEG round trip for planes of one size (c = 1 or 3; the trainer's
- * JPEG noise step): the TurboJPEG handles and byte buffers are allocated once by create;
- * run replaces px (c,h,w) with decode(encode(px)) at quality 1-100 (colour as YCbCr 4:2:0,
- * gray as a grayscale JPEG), allocating nothing. Not thread-safe: one per thread. */
-typedef struct dae_jpeg_roundtrip dae_jpeg_roundtrip;
-dae_jpeg_roundtrip *dae_jpeg_roundtrip_create(int w, int h, int c, dae_error *err);
-int dae_jpeg_roundtrip_run(dae_jpeg_roundtrip *j, float *px, int quality, dae_error *err);
-void dae_jpeg_roundtrip_free(dae_jpeg_roundtrip *j);
-
-/* PNG or JPEG by magic bytes; DAE_EFORMAT for anything else. Checks len <= max_bytes. */
+/* PNG or JPEG by magic bytes (dae_png_decode, dae_jpeg_decode); DAE_EFORMAT for anything
+ * else. Checks len <= max_bytes. *out as for dae_png_decode. */
 int dae_image_decode(const unsigned char *buf, size_t len, const dae_image_limits *lim,
                      dae_image *out, dae_error *err);
 
@@ -101,18 +60,5 @@ int dae_image_read_file(const char *path, const dae_image_limits *lim, dae_image
                         dae_error *err);
 /* Write im (with its alpha plane if any) as a PNG at zlib level 6. */
 int dae_png_write_file(const char *path, const dae_image *im, dae_error *err);
-
-/* ---- base64 (RFC 4648, standard alphabet, padding required on decode; whitespace is
- * rejected) ---- */
-/* 4 * ceil(n / 3); 0 when that plus the terminator would overflow size_t. */
-size_t dae_base64_encoded_len(size_t n);
-/* out must hold dae_base64_encoded_len(n) + 1 bytes; NUL-terminated. */
-void dae_base64_encode(const unsigned char *in, size_t n, char *out);
-/* Decodes into a malloc'd buffer (never NULL on success, even for n = 0; caller frees).
- * DAE_EFORMAT naming the offset of the first bad byte: a character outside the alphabet
- * (whitespace included), a length not a multiple of 4, a misplaced '=', or non-zero bits
- * under the padding (non-canonical encoding). */
-int dae_base64_decode(const char *in, size_t n, unsigned char **out, size_t *out_len,
-                      dae_error *err);
 
 #endif
