@@ -186,8 +186,8 @@ END_TEST
 
 Suite *suite_quality(void)
 {
-    Suite *s = suite_create("metrics");
-    TCase *tc = tcase_create("metrics");
+    Suite *s = suite_create("quality");
+    TCase *tc = tcase_create("quality");
     tcase_add_test(tc, test_psnr_hand);
     tcase_add_test(tc, test_quality_accumulator);
     tcase_add_test(tc, test_psnr_ssim_skimage);
