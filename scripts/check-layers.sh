@@ -71,7 +71,8 @@ check_public() {      # check_public <include/daed/...h>: its place, its name, i
     name=$(basename "$h" .h)
     case " $FACADES " in *" $h "*) ;; *)
         [ -f "src/$l/$name.c" ] ||
-            echo "$h: no src/$l/$name.c (name a public header after its source, or list it in FACADES of $0)"
+            echo "$h: no src/$l/$name.c (name a public header after its source," \
+                 "or list it in FACADES of $0)"
     esac
     check_file "$h" "$l" 1
 }
@@ -84,7 +85,7 @@ out=$(
 )
 if [ -n "$out" ]; then
     printf '%s\n' "$out" >&2
-    echo "layers: $(printf '%s\n' "$out" | wc -l) include(s) break the layering" >&2
+    echo "layers: $(printf '%s\n' "$out" | wc -l) problem(s) with the layering" >&2
     exit 1
 fi
 echo "layers: ok (core <- io <- train; core+io <- serve; tools free; public headers by layer)"

@@ -78,11 +78,13 @@ WORDS = [
 # Exported by libdaed.a without dae_ (nm -g --defined-only), all used across files of their
 # folder (so not static): the private tag stays after dae_.
 SYMBOLS = [
-    "mdl_layer_label", "mdl_layer_shape", "mdl_layer_col_size",             # core/model_internal.h
-    "mf_parse_calibration", "mf_act_type_name", "mf_arch_object",            # io/modelfile_internal.h
-    "mf_check_dup_keys", "mf_json_text", "mf_model_from_parsed", "mf_parse_config",
-    "mf_parsed_config_free",
-    "tr_fill_batch", "tr_logf", "tr_make_perm", "tr_now_s", "tr_photo_pair",  # train/trainer_internal.h
+    # core/model_internal.h
+    "mdl_layer_label", "mdl_layer_shape", "mdl_layer_col_size",
+    # io/modelfile_internal.h
+    "mf_parse_calibration", "mf_act_type_name", "mf_arch_object", "mf_check_dup_keys",
+    "mf_json_text", "mf_model_from_parsed", "mf_parse_config", "mf_parsed_config_free",
+    # train/trainer_internal.h
+    "tr_fill_batch", "tr_logf", "tr_make_perm", "tr_now_s", "tr_photo_pair",
     "tr_set_noise_map", "tr_start_attempt",
 ]
 SYM = re.compile(r"(?<![\w])(" + "|".join(SYMBOLS) + r")\b")
@@ -122,8 +124,9 @@ def rename_symbols(text, is_c):
 
 # image.h once held the PNG, JPEG and base64 codecs too; now each has its own header named
 # after its source (png.c, jpeg.c, base64.c). A C file that calls a codec gets its header,
-# next to its image.h include (or after its last daed/ include, or its last include); a file that needs nothing
-# of image.h itself any more (only base64) has that include replaced.
+# next to its image.h include (or after its last daed/ include, or its last include); a
+# file that needs nothing of image.h itself any more (only base64) has that include
+# replaced.
 CODECS = {
     "png": re.compile(r"\bdae_png_(decode|encode|encode_image)\b"),
     "jpeg": re.compile(r"\bdae_jpeg_\w+"),

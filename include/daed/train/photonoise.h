@@ -126,7 +126,7 @@ int dae_photonoise_sigma_range(const dae_photonoise_set *set, double *lo, double
 /* ---- applying a set ---- */
 
 /* A generator: scratch for c x h x w patches (c 1 or 3, h and w up to DAE_PNOISE_MAX_SIDE)
- * and a TurboJPEG round trip (image.h), all allocated here once (about 12 h w floats plus
+ * and a TurboJPEG round trip (jpeg.h), all allocated here once (about 12 h w floats plus
  * the codec's buffers). The set is copied. Not thread-safe: one generator per thread. */
 typedef struct dae_photonoise dae_photonoise;
 dae_photonoise *dae_photonoise_create(const dae_photonoise_set *set, int c, int h, int w,
