@@ -24,14 +24,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "daed/blas.h"
-#include "daed/dataset.h"
-#include "daed/metrics.h"
-#include "daed/modelfile.h"
-#include "daed/recipe.h"
-#include "daed/score.h"
-#include "daed/scorefit.h"
-#include "daed/train.h"
+#include "daed/core/blas.h"
+#include "daed/io/dataset.h"
+#include "daed/train/quality.h"
+#include "daed/io/modelfile.h"
+#include "daed/train/recipe.h"
+#include "daed/core/score.h"
+#include "daed/train/scorefit.h"
+#include "daed/train/trainer.h"
 
 #define MAX_SPECS 16
 

@@ -16,9 +16,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daed/corrupt.h"
-#include "daed/dataset.h"
-#include "daed/metrics.h"
+#include "daed/train/corrupt.h"
+#include "daed/io/dataset.h"
+#include "daed/train/quality.h"
 
 #define N_EVAL 2000
 #define PX 784

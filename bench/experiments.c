@@ -17,7 +17,7 @@
  * (the clean image), a §3.2 task name (the exported input file, so the numbers are the
  * PROTOCOL's), or --corrupt with a corrupt.h JSON set drawn per image from a dae_rng seeded
  * with --seed (default 1234). A 14x14 input given to a 28x28 model is upsampled bilinearly
- * (PROTOCOL §3.5). Metrics are §3.3's (metrics.h). Results are merged into RES.json under
+ * (PROTOCOL §3.5). Metrics are §3.3's (quality.h). Results are merged into RES.json under
  * KEY, where '/' nests ("ae/clean" -> {"ae":{"clean":...}}); numbers are rounded to 5
  * significant decimals. Pictures are PNG strips written with the library's encoder: one
  * row per --rows entry (in: the input, nearest-upscaled if smaller; out: the output;
@@ -30,17 +30,17 @@
 #include <string.h>
 #include <time.h>
 
-#include "daed/corrupt.h"
-#include "daed/dataset.h"
-#include "daed/error.h"
-#include "daed/image.h"
-#include "daed/metrics.h"
-#include "daed/model.h"
-#include "daed/modelfile.h"
-#include "daed/recipe.h"
-#include "daed/rng.h"
-#include "daed/score.h"
-#include "daed/scorefit.h"
+#include "daed/train/corrupt.h"
+#include "daed/io/dataset.h"
+#include "daed/core/error.h"
+#include "daed/io/image.h"
+#include "daed/train/quality.h"
+#include "daed/core/model.h"
+#include "daed/io/modelfile.h"
+#include "daed/train/recipe.h"
+#include "daed/core/rng.h"
+#include "daed/core/score.h"
+#include "daed/train/scorefit.h"
 
 #define N_EVAL 2000
 #define BATCH 200

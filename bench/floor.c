@@ -24,8 +24,10 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include "daed/image.h"
-#include "daed/workpool.h"
+#include "daed/io/image.h"
+#include "daed/io/png.h"
+#include "daed/io/base64.h"
+#include "../src/serve/workpool.h"
 
 #define MAX_BODY (16u << 20)
 

@@ -16,10 +16,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "daed/blas.h"
-#include "daed/error.h"
-#include "daed/model.h"
-#include "daed/rng.h"
+#include "daed/core/blas.h"
+#include "daed/core/error.h"
+#include "daed/core/model.h"
+#include "daed/core/rng.h"
 
 static double now_s(void)
 {

@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daed/modelfile.h"
+#include "daed/io/modelfile.h"
 
 static const char *CONV =
     "\"tasks\":[\"denoise\",\"inpaint\",\"encode\",\"score\"],\"input\":[1,28,28],"

@@ -9,7 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daed/image.h"
+#include "daed/io/image.h"
+#include "daed/io/jpeg.h"
 
 int main(int argc, char **argv)
 {

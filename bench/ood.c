@@ -7,11 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daed/error.h"
-#include "daed/metrics.h"
-#include "daed/model.h"
-#include "daed/modelfile.h"
-#include "daed/score.h"
+#include "daed/core/error.h"
+#include "daed/train/quality.h"
+#include "daed/core/model.h"
+#include "daed/io/modelfile.h"
+#include "daed/core/score.h"
 
 #define N_EVAL 2000
 #define BATCH 250

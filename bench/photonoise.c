@@ -21,9 +21,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "daed/image.h"
-#include "daed/photo.h"
-#include "daed/photonoise.h"
+#include "daed/io/image.h"
+#include "daed/io/png.h"
+#include "daed/io/photo.h"
+#include "daed/train/photonoise.h"
 
 /* Thread CPU time: on a shared, loaded machine wall time mostly measures the neighbours. */
 static double cpu_s(void)

@@ -27,14 +27,14 @@
 #include <string.h>
 #include <time.h>
 
-#include "daed/blas.h"
-#include "daed/image.h"
-#include "daed/model.h"
-#include "daed/modelfile.h"
-#include "daed/photo.h"
-#include "daed/recipe.h"
-#include "daed/tile.h"
-#include "daed/train.h"
+#include "daed/core/blas.h"
+#include "daed/io/image.h"
+#include "daed/core/model.h"
+#include "daed/io/modelfile.h"
+#include "daed/io/photo.h"
+#include "daed/train/recipe.h"
+#include "daed/core/tile.h"
+#include "daed/train/trainer.h"
 
 static const int SIGMAS[3] = {15, 25, 50};
 static const char *const GRAY[] = {"camera", "moon", "coins", "astronaut_g", "coffee_g",

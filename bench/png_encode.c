@@ -10,7 +10,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "daed/image.h"
+#include "daed/io/image.h"
+#include "daed/io/png.h"
 
 typedef struct {
     unsigned char *buf;

@@ -13,11 +13,11 @@
 #include <string.h>
 #include <time.h>
 
-#include "daed/blas.h"
-#include "daed/error.h"
-#include "daed/model.h"
-#include "daed/modelfile.h"
-#include "daed/rng.h"
+#include "daed/core/blas.h"
+#include "daed/core/error.h"
+#include "daed/core/model.h"
+#include "daed/io/modelfile.h"
+#include "daed/core/rng.h"
 
 #define MAX_ROUNDS 101
 

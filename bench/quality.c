@@ -19,11 +19,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daed/error.h"
-#include "daed/image.h"
-#include "daed/metrics.h"
-#include "daed/model.h"
-#include "daed/modelfile.h"
+#include "daed/core/error.h"
+#include "daed/io/image.h"
+#include "daed/train/quality.h"
+#include "daed/core/model.h"
+#include "daed/io/modelfile.h"
 
 #define N_EVAL 2000
 #define BATCH 200

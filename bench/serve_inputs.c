@@ -12,8 +12,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "daed/dataset.h"
-#include "daed/image.h"
+#include "daed/io/dataset.h"
+#include "daed/io/image.h"
+#include "daed/io/png.h"
+#include "daed/io/base64.h"
 
 #define BATCH 64
 

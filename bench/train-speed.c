@@ -21,9 +21,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "daed/blas.h"
-#include "daed/model.h"
-#include "daed/rng.h"
+#include "daed/core/blas.h"
+#include "daed/core/model.h"
+#include "daed/core/rng.h"
 
 static double now(void)
 {

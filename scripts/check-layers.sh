@@ -1,30 +1,25 @@
 #!/bin/sh
 # check-layers.sh — fails on an #include that breaks the layering (make layers).
 #
-#   core   includes only core headers
-#   io     core + io
-#   train  core + io + train
-#   serve  core + io + serve
-#   tools  anything
+#   core   includes only daed/core/ headers
+#   io     daed/core/ + daed/io/
+#   train  daed/core/ + daed/io/ + daed/train/       (never serve)
+#   serve  daed/core/ + daed/io/ + daed/serve/       (never train)
+#   tools  any public header (src/tools/ are thin mains: no private header of a layer)
+#   tests/, bench/, tests/fuzz/: free (they may reach a private header by its path,
+#          "../src/serve/http.h"); not checked here, the compiler checks they resolve.
 #
-# A public header include/daed/X.h belongs to the layer whose directory holds src/<layer>/X.c;
-# the few headers without a same-named source are listed in EXTRA below. A header in neither
-# place is an error (classify it here). A quoted include without daed/ is a private header of
-# the same directory (src/serve/sbuf.h) and must exist there. System headers (<...>) are free.
+# A public header is include/daed/<layer>/X.h, included as "daed/<layer>/X.h"; it is named
+# after its source src/<layer>/X.c (the few facades without one are listed in FACADES) and
+# includes only public headers. A quoted include without daed/ in src/<layer>/ is a private
+# header of that folder (src/serve/http.h) and must exist there. System headers (<...>) are
+# free.
 set -eu
 cd "$(dirname "$0")/.."
 
-EXTRA="serve:serve train:train"
-
-layer_of_header() {   # daed/X.h -> layer name, or nothing
-    name=$(basename "$1" .h)
-    for l in core io train serve; do
-        [ -f "src/$l/$name.c" ] && { echo "$l"; return; }
-    done
-    for e in $EXTRA; do
-        [ "${e%%:*}" = "$name" ] && { echo "${e#*:}"; return; }
-    done
-}
+# Public headers without a same-named source: serve.h is the daemon's face for its main
+# (src/serve/server.c, log.c).
+FACADES="include/daed/serve/serve.h"
 
 allowed() {           # allowed <from-layer> <to-layer>
     case "$1" in
@@ -37,42 +32,60 @@ allowed() {           # allowed <from-layer> <to-layer>
     esac
 }
 
-bad=0
-check_file() {        # check_file <file> <its layer>
-    f=$1; from=$2
+check_file() {        # check_file <file> <its layer> <public: 1 or 0>
+    f=$1; from=$2; public=$3
     grep -n '^[[:space:]]*#[[:space:]]*include[[:space:]]*"' "$f" | while IFS= read -r hit; do
         line=${hit%%:*}
         inc=$(printf '%s\n' "$hit" | sed 's/^[^"]*"\([^"]*\)".*/\1/')
         case "$inc" in
-            daed/*)
-                to=$(layer_of_header "$inc")
-                if [ -z "$to" ]; then
-                    echo "$f:$line: include \"$inc\": header of no known layer" \
-                         "(add src/<layer>/$(basename "$inc" .h).c or list it in $0)"
+            daed/*/*.h)
+                to=${inc#daed/}; to=${to%%/*}
+                if [ ! -f "include/$inc" ]; then
+                    echo "$f:$line: include \"$inc\": no such public header include/$inc"
                 elif ! allowed "$from" "$to"; then
                     echo "$f:$line: $from includes $to header \"$inc\""
                 fi ;;
+            daed/*)
+                echo "$f:$line: include \"$inc\": public headers are daed/<layer>/X.h" ;;
             *)
-                if [ ! -f "$(dirname "$f")/$inc" ]; then
+                if [ "$public" = 1 ] || [ "$from" = tools ]; then
+                    echo "$f:$line: include \"$inc\": $f may include only public daed/ headers"
+                elif [ ! -f "$(dirname "$f")/$inc" ]; then
                     echo "$f:$line: include \"$inc\" is not a header of $(dirname "$f")/"
                 fi ;;
         esac
     done
 }
 
+check_public() {      # check_public <include/daed/...h>: its place, its name, its includes
+    h=$1; rest=${h#include/daed/}
+    case "$rest" in
+        */*) ;;
+        *) echo "$h: a public header belongs in include/daed/<layer>/"; return ;;
+    esac
+    l=${rest%%/*}
+    case "$l" in
+        core|io|train|serve) ;;
+        *) echo "$h: include/daed/$l/ is not a layer (core, io, train, serve)"; return ;;
+    esac
+    name=$(basename "$h" .h)
+    case " $FACADES " in *" $h "*) ;; *)
+        [ -f "src/$l/$name.c" ] ||
+            echo "$h: no src/$l/$name.c (name a public header after its source," \
+                 "or list it in FACADES of $0)"
+    esac
+    check_file "$h" "$l" 1
+}
+
 out=$(
     for l in core io train serve tools; do
-        for f in src/$l/*.c src/$l/*.h; do [ -f "$f" ] && check_file "$f" "$l"; done
+        for f in src/$l/*.c src/$l/*.h; do [ -f "$f" ] && check_file "$f" "$l" 0; done
     done
-    for h in include/daed/*.h; do
-        l=$(layer_of_header "daed/$(basename "$h")")
-        if [ -z "$l" ]; then echo "$h: header of no known layer (list it in $0)"; continue; fi
-        check_file "$h" "$l"
-    done
+    find include -name '*.h' | sort | while IFS= read -r h; do check_public "$h"; done
 )
 if [ -n "$out" ]; then
     printf '%s\n' "$out" >&2
-    echo "layers: $(printf '%s\n' "$out" | wc -l) include(s) break the layering" >&2
+    echo "layers: $(printf '%s\n' "$out" | wc -l) problem(s) with the layering" >&2
     exit 1
 fi
-echo "layers: ok (core <- io <- train; core+io <- serve; tools free)"
+echo "layers: ok (core <- io <- train; core+io <- serve; tools free; public headers by layer)"

@@ -17,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daed/image.h"
+#include "daed/io/image.h"
 
 /* n values of image `index` from path: float32, or bytes / 255 after `u8_offset` bytes
  * when u8_offset >= 0. Returns 0, or -1 with a message on stderr. */

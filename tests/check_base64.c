@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daed/image.h"
+#include "daed/io/base64.h"
 
 static const struct {
     const char *plain, *coded;

@@ -3,8 +3,8 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "daed/blas.h"
-#include "daed/rng.h"
+#include "daed/core/blas.h"
+#include "daed/core/rng.h"
 
 static void fill(float *x, size_t n, dae_rng *r)
 {

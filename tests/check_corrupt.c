@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daed/corrupt.h"
+#include "daed/train/corrupt.h"
 
 #define H 28
 #define W 28

@@ -8,8 +8,8 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "daed/dataset.h"
-#include "daed/image.h"
+#include "daed/io/dataset.h"
+#include "daed/io/image.h"
 
 /* ---- a temporary directory per test ---- */
 

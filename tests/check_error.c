@@ -2,7 +2,7 @@
 #include "check_quiet.h"
 #include <string.h>
 
-#include "daed/error.h"
+#include "daed/core/error.h"
 
 START_TEST(test_set_and_prefix)
 {

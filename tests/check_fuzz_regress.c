@@ -10,10 +10,11 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "daed/dataset.h"
-#include "daed/error.h"
-#include "daed/image.h"
-#include "daed/modelfile.h"
+#include "daed/io/dataset.h"
+#include "daed/core/error.h"
+#include "daed/io/image.h"
+#include "daed/io/png.h"
+#include "daed/io/modelfile.h"
 
 /* fuzz_png: a tEXt chunk declaring 1.68 GB in a 56-byte PNG made libpng malloc its declared
  * length before reading it (libpng caps only IDAT lengths). The decoder must refuse a chunk

@@ -7,7 +7,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "daed/image.h"
+#include "daed/io/image.h"
+#include "daed/io/png.h"
+#include "daed/io/jpeg.h"
 
 START_TEST(test_alloc_free)
 {

@@ -6,7 +6,8 @@
 #include <string.h>
 #include <turbojpeg.h>
 
-#include "daed/image.h"
+#include "daed/io/image.h"
+#include "daed/io/jpeg.h"
 
 /* Smooth planes (what JPEG keeps well): gradients, a different one per channel. */
 static float *smooth(int w, int h, int c)

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daed/json.h"
+#include "daed/io/json.h"
 
 #define SUITE_DIR "tests/conformance/jsontestsuite/"
 

@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daed/layers.h"
-#include "daed/rng.h"
+#include "daed/core/layers.h"
+#include "daed/core/rng.h"
 
 static float *rand_buf(size_t n, dae_rng *r, float scale)
 {

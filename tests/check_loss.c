@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daed/loss.h"
+#include "daed/train/loss.h"
 
 /* Test data from a fixed LCG (independent of the library's generator). */
 static void fill_uniform(float *x, size_t n, float lo, float hi, uint64_t seed)

@@ -5,9 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daed/layers.h"
-#include "daed/model.h"
-#include "daed/rng.h"
+#include "daed/core/layers.h"
+#include "daed/core/model.h"
+#include "daed/core/rng.h"
 
 static dae_layer lin(int in, int out)
 {

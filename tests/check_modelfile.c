@@ -10,8 +10,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "daed/modelfile.h"
-#include "daed/safetensors.h"
+#include "daed/io/modelfile.h"
+#include "daed/io/safetensors.h"
 
 #define BASE_CFG \
     "{\"name\":\"tiny\",\"tasks\":[\"denoise\",\"score\"],\"input\":[1,8,8]," \

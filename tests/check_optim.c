@@ -3,7 +3,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "daed/optim.h"
+#include "daed/train/optim.h"
 
 /* Two steps of Adam on 5 parameters (4 through the vector path, 1 scalar), checked against
  * the PyTorch formulas evaluated in double. */

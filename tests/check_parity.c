@@ -6,10 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daed/error.h"
-#include "daed/model.h"
-#include "daed/modelfile.h"
-#include "daed/safetensors.h"
+#include "daed/core/error.h"
+#include "daed/core/model.h"
+#include "daed/io/modelfile.h"
+#include "daed/io/safetensors.h"
 
 #define TOL 1e-5
 

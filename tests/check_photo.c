@@ -8,11 +8,13 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "daed/image.h"
-#include "daed/modelfile.h"
-#include "daed/photo.h"
-#include "daed/recipe.h"
-#include "daed/train.h"
+#include "daed/io/image.h"
+#include "daed/io/png.h"
+#include "daed/io/jpeg.h"
+#include "daed/io/modelfile.h"
+#include "daed/io/photo.h"
+#include "daed/train/recipe.h"
+#include "daed/train/trainer.h"
 
 START_TEST(test_opponent_round_trip)
 {

@@ -9,11 +9,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "daed/modelfile.h"
-#include "daed/photo.h"
-#include "daed/photonoise.h"
-#include "daed/recipe.h"
-#include "daed/train.h"
+#include "daed/io/modelfile.h"
+#include "daed/io/photo.h"
+#include "daed/train/photonoise.h"
+#include "daed/train/recipe.h"
+#include "daed/train/trainer.h"
 
 static void parse_ok(const char *json, dae_photonoise_set *set)
 {

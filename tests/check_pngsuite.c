@@ -8,7 +8,8 @@
 #include <string.h>
 #include <zlib.h>
 
-#include "daed/image.h"
+#include "daed/io/image.h"
+#include "daed/io/png.h"
 
 #define DIR "tests/conformance/pngsuite/"
 

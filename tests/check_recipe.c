@@ -3,8 +3,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "daed/modelfile.h"
-#include "daed/recipe.h"
+#include "daed/io/modelfile.h"
+#include "daed/train/recipe.h"
 
 static dae_recipe *parse(const char *json, int n, char *const *args, dae_error *e)
 {

@@ -8,7 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "daed/safetensors.h"
+#include "daed/io/safetensors.h"
 
 /* 8-byte length + header text (as given, no padding) + data_len bytes of pattern. */
 static unsigned char *blob(const char *hdr, size_t data_len, size_t *len)

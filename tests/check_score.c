@@ -8,11 +8,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "daed/dataset.h"
-#include "daed/metrics.h"
-#include "daed/modelfile.h"
-#include "daed/score.h"
-#include "daed/scorefit.h"
+#include "daed/io/dataset.h"
+#include "daed/train/quality.h"
+#include "daed/io/modelfile.h"
+#include "daed/core/score.h"
+#include "daed/train/scorefit.h"
 
 /* 16 -> 2 -> 16 MLP on 4x4 images; with zero weights its output is sigmoid(decoder bias). */
 static const char *const TINY =

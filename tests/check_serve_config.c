@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daed/serve_config.h"
+#include "daed/serve/serve_config.h"
 
 START_TEST(test_defaults)
 {

@@ -4,8 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daed/http.h"
-#include "daed/prom.h"
+#include "../src/serve/http.h"
+#include "../src/serve/prom.h"
 
 static const struct {
     const char *path;

@@ -6,8 +6,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "daed/modelfile.h"
-#include "daed/registry.h"
+#include "daed/io/modelfile.h"
+#include "../src/serve/registry.h"
 
 static char dir[64];
 

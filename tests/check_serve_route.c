@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daed/modelfile.h"
+#include "daed/io/modelfile.h"
 #include "../src/serve/route.h"
 
 /* The shapes of bench/mkmodel's test models. */

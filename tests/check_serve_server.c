@@ -11,9 +11,10 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-#include "daed/image.h"
-#include "daed/modelfile.h"
-#include "daed/serve.h"
+#include "daed/io/image.h"
+#include "daed/io/png.h"
+#include "daed/io/modelfile.h"
+#include "daed/serve/serve.h"
 
 static char dir[64];
 static dae_server *srv;

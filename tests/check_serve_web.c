@@ -7,7 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "daed/web.h"
+#include "../src/serve/web.h"
 
 static const struct {
     const char *path;

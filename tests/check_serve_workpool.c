@@ -4,7 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "daed/workpool.h"
+#include "../src/serve/workpool.h"
 
 typedef struct tjob {
     dae_job job; /* first member */

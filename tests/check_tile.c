@@ -7,9 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daed/model.h"
-#include "daed/modelfile.h"
-#include "daed/tile.h"
+#include "daed/core/model.h"
+#include "daed/io/modelfile.h"
+#include "daed/core/tile.h"
 
 /* conv 3x3 (c->8), relu, conv 5x5 (8->8), relu, conv 3x3 (8->c): radius 1+2+1 = 4 */
 static dae_model *small_dncnn(int c)

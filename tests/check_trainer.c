@@ -7,11 +7,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "daed/dataset.h"
-#include "daed/loss.h"
-#include "daed/modelfile.h"
-#include "daed/recipe.h"
-#include "daed/train.h"
+#include "daed/io/dataset.h"
+#include "daed/train/loss.h"
+#include "daed/io/modelfile.h"
+#include "daed/train/recipe.h"
+#include "daed/train/trainer.h"
 
 /* 8x8 images: smooth stripes with random orientation and phase, in [0.1, 0.9]. */
 static dae_dataset *synth(int n, uint64_t seed)

@@ -100,7 +100,7 @@ class DAE(nn.Module):
 
 
 def parse_score(spec):
-    """daed's score kinds that need only the network (include/daed/score.h): "mse",
+    """daed's score kinds that need only the network (include/daed/core/score.h): "mse",
     "bmse<sigma>" (squared error of the residual blurred with a Gaussian of that sigma) and
     either with "@top<K>" (mean of the K largest values instead of all). Scores with a kNN
     bank ("+knn...") are not implemented here: the model is refused for /v1/score."""

@@ -1,6 +1,6 @@
 /* blas.c — the single BLAS entry point (OpenBLAS cblas_sgemm, a small-batch kernel for the
  * linear layers' shape) and its naive reference. */
-#include "daed/blas.h"
+#include "daed/core/blas.h"
 
 #include <cblas.h>
 #include <stdatomic.h>

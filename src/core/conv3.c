@@ -27,7 +27,7 @@
  * small for fwd_range through it: the shipped 28x28 encoder-decoder went from 46-54 to
  * 110-160 GFLOP/s (im2col + sgemm -> taps). Its blocks hold 24 accumulators in the shape
  * the vectors allow (4x6, 3x8, 2x12, 1x16 vectors x output channels), its taps a loop. */
-#include "daed/layers.h"
+#include "daed/core/layers.h"
 
 #include <stdint.h>
 #include <string.h>

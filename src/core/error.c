@@ -1,5 +1,5 @@
 /* error.c — dae_error helpers. */
-#include "daed/error.h"
+#include "daed/core/error.h"
 
 #include <stdarg.h>
 #include <stdio.h>

@@ -1,6 +1,6 @@
 /* layers.c — forward/backward kernels: dense, conv2d and transposed conv (im2col + sgemm),
  * activations. The resampling kernels (upsampling, pixel shuffle) are in upsample.c. */
-#include "daed/layers.h"
+#include "daed/core/layers.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -9,7 +9,7 @@
 #include <immintrin.h>
 #endif
 
-#include "daed/blas.h"
+#include "daed/core/blas.h"
 
 /* ================================ dense ================================ */
 

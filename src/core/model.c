@@ -1,6 +1,6 @@
 /* model.c — the autoencoder: layer chain and shape inference, parameters and their
  * initialisation. Workspaces are in workspace.c, the passes in model_run.c. */
-#include "daed/model.h"
+#include "daed/core/model.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -8,10 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daed/rng.h"
+#include "daed/core/rng.h"
 #include "model_internal.h"
 
-void mdl_layer_label(int n_enc, int i, char *buf, size_t n)
+void dae_mdl_layer_label(int n_enc, int i, char *buf, size_t n)
 {
     if (i < n_enc)
         snprintf(buf, n, "encoder.%d", i);
@@ -103,8 +103,8 @@ static int layer_validate(const dae_layer *L, const char *name, dae_error *err)
 }
 
 /* Output shape of one (validated) layer for input shape `in`. */
-int mdl_layer_shape(const dae_layer *L, dae_shape in, dae_shape *out, const char *name,
-                    dae_error *err)
+int dae_mdl_layer_shape(const dae_layer *L, dae_shape in, dae_shape *out, const char *name,
+                        dae_error *err)
 {
     long long h = in.h, w = in.w, c = in.c;
     switch (L->kind) {
@@ -206,7 +206,7 @@ static int add_check(const dae_model *m, int i, int from, const dae_shape *seen,
 {
     int j = m->layers[i].from;
     char src[32];
-    mdl_layer_label(m->n_enc, j, src, sizeof src);
+    dae_mdl_layer_label(m->n_enc, j, src, sizeof src);
     if (j < from)
         return dae_error_set(err, DAE_EINVAL,
                              "%s (add from %s): the pass starts after %s (a decoder with a "
@@ -239,11 +239,11 @@ int dae_model_shape_through(const dae_model *m, dae_shape in, int from, int to, 
             return dae_error_set(err, DAE_ENOMEM, "model: out of memory for shapes");
     for (int i = from; i < to && !rc; i++) {
         char name[32];
-        mdl_layer_label(m->n_enc, i, name, sizeof name);
+        dae_mdl_layer_label(m->n_enc, i, name, sizeof name);
         if (m->layers[i].kind == DAE_LAYER_ADD)
             rc = add_check(m, i, from, seen, s, name, err);
         if (!rc)
-            rc = mdl_layer_shape(&m->layers[i], s, &s, name, err);
+            rc = dae_mdl_layer_shape(&m->layers[i], s, &s, name, err);
         if (seen)
             seen[i - from] = s;
     }
@@ -324,8 +324,8 @@ static int verify_fully_conv(const dae_model *m, int D)
 {
     dae_shape a = {m->in_shape.c, D, D}, b = {m->in_shape.c, 2 * D, 3 * D};
     for (int i = 0; i < n_layers(m); i++) {
-        if (mdl_layer_shape(&m->layers[i], a, &a, "", NULL) ||
-            mdl_layer_shape(&m->layers[i], b, &b, "", NULL))
+        if (dae_mdl_layer_shape(&m->layers[i], a, &a, "", NULL) ||
+            dae_mdl_layer_shape(&m->layers[i], b, &b, "", NULL))
             return 0;
         if (a.c != b.c || b.h != 2 * a.h || b.w != 3 * a.w)
             return 0;
@@ -344,7 +344,7 @@ static int layout_params(dae_model *m, dae_error *err)
     for (int i = 0; i < n_enc + n_dec; i++) {
         dae_layer *L = &m->layers[i];
         char name[32];
-        mdl_layer_label(n_enc, i, name, sizeof name);
+        dae_mdl_layer_label(n_enc, i, name, sizeof name);
         if (layer_validate(L, name, err))
             return -1;
         if (L->kind == DAE_LAYER_ADD && (L->from < 0 || L->from >= i)) {
@@ -625,7 +625,7 @@ void dae_model_param_name(const dae_model *m, int i, int bias, char *buf, size_t
     if (!n)
         return;
     char label[32];
-    mdl_layer_label(m->n_enc, i, label, sizeof label);
+    dae_mdl_layer_label(m->n_enc, i, label, sizeof label);
     snprintf(buf, n, "%s.%s", label, bias ? "bias" : "weight");
 }
 
@@ -665,7 +665,7 @@ double dae_model_flops(const dae_model *m, dae_shape in)
     for (int i = 0; i < n_layers(m); i++) {
         const dae_layer *L = &m->layers[i];
         dae_shape o;
-        if (mdl_layer_shape(L, s, &o, "", NULL))
+        if (dae_mdl_layer_shape(L, s, &o, "", NULL))
             return 0.0;
         if (L->kind == DAE_LAYER_LINEAR)
             f += 2.0 * L->in_f * L->out_f;

@@ -9,7 +9,7 @@
 
 #include <stdint.h>
 
-#include "daed/model.h"
+#include "daed/core/model.h"
 
 /* Caps that keep every size product inside int (sgemm dimensions) and size_t. */
 #define MAX_LAYERS 4096
@@ -70,11 +70,11 @@ static inline int shape_valid(dae_shape s)
 }
 
 /* "encoder.i" or "decoder.j" of chain index i into buf. */
-void mdl_layer_label(int n_enc, int i, char *buf, size_t n);
+void dae_mdl_layer_label(int n_enc, int i, char *buf, size_t n);
 /* The output shape of layer L for input `in` (name labels errors). */
-int mdl_layer_shape(const dae_layer *L, dae_shape in, dae_shape *out, const char *name,
-                    dae_error *err);
+int dae_mdl_layer_shape(const dae_layer *L, dae_shape in, dae_shape *out, const char *name,
+                        dae_error *err);
 /* Exact im2col scratch of layer L for B samples of shape `in`. */
-size_t mdl_layer_col_size(const dae_layer *L, dae_shape in, int B);
+size_t dae_mdl_layer_col_size(const dae_layer *L, dae_shape in, int B);
 
 #endif

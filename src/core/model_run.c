@@ -1,6 +1,6 @@
 /* model_run.c — a model's passes over a workspace (model.h): forward, encode, decode and
  * backward, one batch split over the workspace's threads. */
-#include "daed/model.h"
+#include "daed/core/model.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daed/rng.h"
+#include "daed/core/rng.h"
 #include "model_internal.h"
 
 /* Layer L on B samples; `fuse` (may be NULL) is the activation layer that follows L and is
@@ -119,11 +119,11 @@ static int plan_pass(const dae_model *m, dae_workspace *ws, int B, dae_shape s, 
     ws->shapes[from] = s;
     for (int i = from; i < to; i++) {
         char name[32];
-        mdl_layer_label(m->n_enc, i, name, sizeof name);
-        int rc = mdl_layer_shape(&m->layers[i], ws->shapes[i], &ws->shapes[i + 1], name, err);
+        dae_mdl_layer_label(m->n_enc, i, name, sizeof name);
+        int rc = dae_mdl_layer_shape(&m->layers[i], ws->shapes[i], &ws->shapes[i + 1], name, err);
         if (rc)
             return rc;
-        size_t colv = mdl_layer_col_size(&m->layers[i], ws->shapes[i], B);
+        size_t colv = dae_mdl_layer_col_size(&m->layers[i], ws->shapes[i], B);
         size_t outv = (size_t)B * dae_shape_size(ws->shapes[i + 1]);
         size_t cap = ws->training ? ws->cap_act[i + 1] : ws->cap_buf;
         if (colv > ws->cap_col || outv > cap)
@@ -336,8 +336,8 @@ static int run(const dae_model *m, dae_workspace *ws, const float *x, int B, dae
     for (int i = from; i < to; i++)
         if (m->layers[i].kind == DAE_LAYER_ADD && m->layers[i].from < from) {
             char a[32], b[32];
-            mdl_layer_label(m->n_enc, i, a, sizeof a);
-            mdl_layer_label(m->n_enc, m->layers[i].from, b, sizeof b);
+            dae_mdl_layer_label(m->n_enc, i, a, sizeof a);
+            dae_mdl_layer_label(m->n_enc, m->layers[i].from, b, sizeof b);
             return dae_error_set(err, DAE_EINVAL, "model: %s adds the output of %s, so the "
                                  "decoder cannot run on its own", a, b);
         }

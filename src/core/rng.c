@@ -1,5 +1,5 @@
 /* rng.c — xoshiro256** seeded through splitmix64 (Blackman & Vigna's published algorithms). */
-#include "daed/rng.h"
+#include "daed/core/rng.h"
 
 #include <math.h>
 

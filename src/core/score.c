@@ -1,6 +1,6 @@
 /* score.c — anomaly scores: blurred/pooled reconstruction error, kNN distance to a bank of
  * normal images, z-normalised and combined (see score.h). */
-#include "daed/score.h"
+#include "daed/core/score.h"
 
 #include <ctype.h>
 #include <stddef.h>
@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daed/blas.h"
+#include "daed/core/blas.h"
 
 #define MAX_RADIUS 24 /* ceil(3 * DAE_SCORE_MAX_BLUR) */
 

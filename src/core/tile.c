@@ -1,5 +1,5 @@
 /* tile.c — tile plans for fully convolutional models and a sequential tiled forward pass. */
-#include "daed/tile.h"
+#include "daed/core/tile.h"
 
 #include <string.h>
 

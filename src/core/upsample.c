@@ -1,6 +1,6 @@
 /* upsample.c — the resampling layers' kernels (layers.h): 2x upsampling (nearest, and
  * bilinear with PyTorch's align_corners=False) and pixel (un)shuffle, forward and backward. */
-#include "daed/layers.h"
+#include "daed/core/layers.h"
 
 #include <math.h>
 #include <string.h>

@@ -1,6 +1,6 @@
 /* workspace.c — a model's per-thread workspaces (model.h): the buffer plan for a batch and
  * input size, threads, inference precision. */
-#include "daed/model.h"
+#include "daed/core/model.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -8,11 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daed/rng.h"
+#include "daed/core/rng.h"
 #include "model_internal.h"
 
 /* Exact im2col scratch of layer L for B samples of shape `in`. */
-size_t mdl_layer_col_size(const dae_layer *L, dae_shape in, int B)
+size_t dae_mdl_layer_col_size(const dae_layer *L, dae_shape in, int B)
 {
     if (L->kind == DAE_LAYER_CONV2D)
         return dae_conv2d_col_size(B, in.c, in.h, in.w, L->out_ch, L->k, L->stride, L->pad);
@@ -54,7 +54,7 @@ static void plan_add(const dae_model *m, dae_shape in, size_t times, int B, size
         if (i == n_layers(m))
             break;
         dae_shape o;
-        if (mdl_layer_shape(&m->layers[i], s, &o, "", NULL))
+        if (dae_mdl_layer_shape(&m->layers[i], s, &o, "", NULL))
             return; /* cannot happen for the shapes plan() passes */
         size_t c = layer_col_bound(&m->layers[i], s, o, times, B);
         if (c > *col)

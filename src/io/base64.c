@@ -1,5 +1,5 @@
 /* base64.c — RFC 4648 base64 (standard alphabet), strict canonical decoding. */
-#include "daed/image.h"
+#include "daed/io/base64.h"
 
 #include <stdint.h>
 #include <stdlib.h>

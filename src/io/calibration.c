@@ -1,6 +1,6 @@
 /* calibration.c — a model's "calibration" and "score" config blocks: parsed from the
  * config, the percentile of a score, and written back (dae_config_set_score). */
-#include "daed/modelfile.h"
+#include "daed/io/modelfile.h"
 
 #include <cjson/cJSON.h>
 #include <inttypes.h>
@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daed/json.h"
+#include "daed/io/json.h"
 #include "modelfile_internal.h"
 
 /* ---- calibration ---- */
@@ -61,7 +61,7 @@ static int term_num(const cJSON *o, const char *key, double lo, double hi, doubl
     if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble) || v->valuedouble < lo ||
         v->valuedouble > hi) {
         char txt[80];
-        mf_json_text(v, txt, sizeof txt);
+        dae_mf_json_text(v, txt, sizeof txt);
         return dae_error_set(err, DAE_EFORMAT, "%s: %s is %s, expected a number in [%g, %g]",
                              where, key, txt, lo, hi);
     }
@@ -77,7 +77,7 @@ static int parse_term(const cJSON *o, int i, dae_score_term *t, char *tensor, da
     snprintf(where, sizeof where, "config: calibration.terms[%d]", i);
     if (!cJSON_IsObject(o))
         return dae_error_set(err, DAE_EFORMAT, "%s: not an object", where);
-    int rc = mf_check_dup_keys(o, where, err);
+    int rc = dae_mf_check_dup_keys(o, where, err);
     if (rc)
         return rc;
     for (const cJSON *c = o->child; c; c = c->next) {
@@ -92,7 +92,7 @@ static int parse_term(const cJSON *o, int i, dae_score_term *t, char *tensor, da
     const char *want = t->kind == DAE_SCORE_KNN ? "knn" : "recon";
     if (!cJSON_IsString(kind) || strcmp(kind->valuestring, want) != 0) {
         char txt[80];
-        mf_json_text(kind, txt, sizeof txt);
+        dae_mf_json_text(kind, txt, sizeof txt);
         return dae_error_set(err, DAE_EFORMAT,
                              "%s: kind is %s, expected \"%s\" (term %d of the score)", where,
                              kind ? txt : "missing", want, i);
@@ -123,7 +123,7 @@ static int parse_term(const cJSON *o, int i, dae_score_term *t, char *tensor, da
             strlen(tn->valuestring) < 7 ||
             strlen(tn->valuestring) >= DAE_SCORE_TENSOR_NAME_MAX) {
             char txt[80];
-            mf_json_text(tn, txt, sizeof txt);
+            dae_mf_json_text(tn, txt, sizeof txt);
             return dae_error_set(err, DAE_EFORMAT,
                                  "%s: tensor is %s, expected \"score.<name>\" (at most %d "
                                  "bytes)", where, tn ? txt : "missing",
@@ -171,15 +171,15 @@ static int parse_score(const cJSON *c, const char *score, dae_score_spec *spec,
     return DAE_OK;
 }
 
-int mf_parse_calibration(const cJSON *c, dae_calibration *cal, dae_score_spec *spec,
-                         char (*tensor)[DAE_SCORE_TENSOR_NAME_MAX], dae_error *err)
+int dae_mf_parse_calibration(const cJSON *c, dae_calibration *cal, dae_score_spec *spec,
+                             char (*tensor)[DAE_SCORE_TENSOR_NAME_MAX], dae_error *err)
 {
     memset(cal, 0, sizeof *cal);
     snprintf(cal->score, sizeof cal->score, "mse");
     *spec = dae_score_spec_mse();
     if (!cJSON_IsObject(c))
         return dae_error_set(err, DAE_EFORMAT, "config: calibration is not an object");
-    int rc = mf_check_dup_keys(c, "config: calibration", err);
+    int rc = dae_mf_check_dup_keys(c, "config: calibration", err);
     if (rc)
         return rc;
     const cJSON *score = cJSON_GetObjectItemCaseSensitive(c, "score");
@@ -198,7 +198,7 @@ int mf_parse_calibration(const cJSON *c, dae_calibration *cal, dae_score_spec *s
         if (!cJSON_IsObject(q))
             return dae_error_set(err, DAE_EFORMAT,
                                  "config: calibration.quantiles is not an object");
-        if ((rc = mf_check_dup_keys(q, "config: calibration.quantiles", err)))
+        if ((rc = dae_mf_check_dup_keys(q, "config: calibration.quantiles", err)))
             return rc;
         if (cJSON_GetArraySize(q) > DAE_CALIB_MAX)
             return dae_error_set(err, DAE_ELIMIT,

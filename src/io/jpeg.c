@@ -1,5 +1,6 @@
 /* jpeg.c — JPEG decode (header and limits first) and encode with libturbojpeg. */
-#include "daed/image.h"
+#include "daed/io/image.h"
+#include "daed/io/jpeg.h"
 
 #include <limits.h>
 #include <stdlib.h>

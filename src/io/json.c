@@ -1,5 +1,5 @@
 /* json.c — RFC 8259 validation before cJSON, and duplicate keys (see daed/json.h). */
-#include "daed/json.h"
+#include "daed/io/json.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>

@@ -1,7 +1,7 @@
 /* model_config.c — a model's config JSON <-> its layers: the task names, the layer
  * objects, the whole config (shapes, name, tasks) checked into a parsed_config and a model.
  * The calibration and score blocks are in calibration.c, loading and saving in modelfile.c. */
-#include "daed/modelfile.h"
+#include "daed/io/modelfile.h"
 
 #include <cjson/cJSON.h>
 #include <inttypes.h>
@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daed/json.h"
+#include "daed/io/json.h"
 #include "modelfile_internal.h"
 
 /* ---- tasks ---- */
@@ -44,7 +44,7 @@ static int cmp_str_ptr(const void *a, const void *b)
 /* Duplicate keys: cJSON keeps both and returns the first, so refuse them. Sorting keeps a
  * hostile object with 100k keys from costing n^2 comparisons. Returns DAE_OK or sets err
  * ("<where>: duplicate key ..."). */
-int mf_check_dup_keys(const cJSON *obj, const char *where, dae_error *err)
+int dae_mf_check_dup_keys(const cJSON *obj, const char *where, dae_error *err)
 {
     int n = cJSON_GetArraySize(obj), k = 0, rc = DAE_OK;
     if (n < 2)
@@ -77,7 +77,7 @@ static int json_int(const cJSON *v, int lo, int hi, int *out)
     return 1;
 }
 
-void mf_json_text(const cJSON *v, char *buf, size_t n)
+void dae_mf_json_text(const cJSON *v, char *buf, size_t n)
 {
     char *s = v ? cJSON_PrintUnformatted(v) : NULL;
     snprintf(buf, n, "%.60s%s", s ? s : "?", s && strlen(s) > 60 ? "..." : "");
@@ -171,7 +171,7 @@ static int size_field(const cJSON *obj, const char *key, int lo, int hi, int dfl
         return DAE_OK;
     }
     char txt[80];
-    mf_json_text(v, txt, sizeof txt);
+    dae_mf_json_text(v, txt, sizeof txt);
     return dae_error_set(err, DAE_EFORMAT, "%s: %s is %s, expected an integer in [%d, %d]%s",
                          where, key, txt, lo, hi,
                          cJSON_IsArray(v) ? " (or [n, n]: square only)" : "");
@@ -190,7 +190,7 @@ static int default_only(const cJSON *obj, const char *key, const char *want_json
     if (same)
         return DAE_OK;
     char txt[80];
-    mf_json_text(v, txt, sizeof txt);
+    dae_mf_json_text(v, txt, sizeof txt);
     return dae_error_set(err, DAE_EFORMAT, "%s: %s is %s, only %s is supported", where, key,
                          txt, want_json);
 }
@@ -255,7 +255,7 @@ static int layer_params(const cJSON *o, const layer_type *lt, const char *w, dae
                 if (!cJSON_IsNumber(s) || !isfinite(s->valuedouble) ||
                     fabs(s->valuedouble) > 1e6) {
                     char txt[80];
-                    mf_json_text(s, txt, sizeof txt);
+                    dae_mf_json_text(s, txt, sizeof txt);
                     return dae_error_set(err, DAE_EFORMAT,
                                          "%s: negative_slope is %s, expected a finite number",
                                          w, txt);
@@ -272,7 +272,7 @@ static int layer_params(const cJSON *o, const layer_type *lt, const char *w, dae
         if (m && !(cJSON_IsString(m) && (strcmp(m->valuestring, "nearest") == 0 ||
                                          strcmp(m->valuestring, "bilinear") == 0))) {
             char txt[80];
-            mf_json_text(m, txt, sizeof txt);
+            dae_mf_json_text(m, txt, sizeof txt);
             return dae_error_set(err, DAE_EFORMAT,
                                  "%s: mode is %s, expected \"nearest\" or \"bilinear\"", w, txt);
         }
@@ -290,7 +290,7 @@ static int layer_params(const cJSON *o, const layer_type *lt, const char *w, dae
         const cJSON *u = cJSON_GetObjectItemCaseSensitive(o, "unflattened_size");
         if (!json_shape(u, &l->unflat)) {
             char txt[80];
-            mf_json_text(u, txt, sizeof txt);
+            dae_mf_json_text(u, txt, sizeof txt);
             return dae_error_set(err, DAE_EFORMAT,
                                  "%s: unflattened_size is %s, expected [C,H,W] of positive "
                                  "integers", w, txt);
@@ -308,7 +308,7 @@ static int layer_params(const cJSON *o, const layer_type *lt, const char *w, dae
         const cJSON *f = cJSON_GetObjectItemCaseSensitive(o, "from");
         if (!json_int(f, 0, MAX_ADD_FROM, &l->from)) {
             char txt[80];
-            mf_json_text(f, txt, sizeof txt);
+            dae_mf_json_text(f, txt, sizeof txt);
             return dae_error_set(err, DAE_EFORMAT,
                                  "%s: from is %s, expected the index of an earlier layer "
                                  "(encoder then decoder layers, counted from 0)", w, txt);
@@ -325,7 +325,7 @@ static int parse_layer(const cJSON *o, const char *where, dae_layer *l, dae_erro
     memset(l, 0, sizeof *l);
     if (!cJSON_IsObject(o))
         return dae_error_set(err, DAE_EFORMAT, "%s: not a JSON object", where);
-    if ((rc = mf_check_dup_keys(o, where, err)) != DAE_OK)
+    if ((rc = dae_mf_check_dup_keys(o, where, err)) != DAE_OK)
         return rc;
     const cJSON *type = cJSON_GetObjectItemCaseSensitive(o, "type");
     if (!cJSON_IsString(type))
@@ -349,7 +349,7 @@ static int parse_layer(const cJSON *o, const char *where, dae_layer *l, dae_erro
     return layer_params(o, lt, w, l, err);
 }
 
-const char *mf_act_type_name(dae_act a)
+const char *dae_mf_act_type_name(dae_act a)
 {
     switch (a) {
     case DAE_ACT_RELU: return "relu";
@@ -392,7 +392,7 @@ static cJSON *layer_json(const dae_layer *l)
             ok = cJSON_AddNumberToObject(o, "output_padding", l->out_pad) != NULL;
         break;
     case DAE_LAYER_ACT:
-        ok = cJSON_AddStringToObject(o, "type", mf_act_type_name(l->act)) != NULL;
+        ok = cJSON_AddStringToObject(o, "type", dae_mf_act_type_name(l->act)) != NULL;
         if (ok && l->act == DAE_ACT_LEAKY_RELU) {
             /* shortest decimal that reads back as the same float: 0.01, not 0.00999999977 */
             char buf[32];
@@ -443,7 +443,7 @@ static cJSON *layer_json(const dae_layer *l)
     return o;
 }
 
-cJSON *mf_arch_object(const dae_model *m)
+cJSON *dae_mf_arch_object(const dae_model *m)
 {
     cJSON *o = cJSON_CreateObject(), *enc = NULL, *dec = NULL, *in = NULL, *out = NULL;
     if (!o || !(in = shape_json(m->in_shape)) || !(out = shape_json(m->out_shape)))
@@ -473,7 +473,7 @@ fail:
 
 char *dae_model_arch_json(const dae_model *m)
 {
-    cJSON *o = mf_arch_object(m);
+    cJSON *o = dae_mf_arch_object(m);
     char *s = o ? cJSON_PrintUnformatted(o) : NULL;
     cJSON_Delete(o);
     return s;
@@ -527,7 +527,7 @@ static int parse_name_tasks(const cJSON *cfg, parsed_config *pc, dae_error *err)
     if ((v = cJSON_GetObjectItemCaseSensitive(cfg, "name"))) {
         if (!cJSON_IsString(v) || !valid_model_name(v->valuestring)) {
             char txt[80];
-            mf_json_text(v, txt, sizeof txt);
+            dae_mf_json_text(v, txt, sizeof txt);
             return dae_error_set(err, DAE_EFORMAT,
                                  "config: name is %s, expected 1..63 of [A-Za-z0-9._-], not "
                                  "starting with '.'", txt);
@@ -544,7 +544,7 @@ static int parse_name_tasks(const cJSON *cfg, parsed_config *pc, dae_error *err)
             unsigned bit = cJSON_IsString(t) ? dae_task_from_name(t->valuestring) : 0;
             if (!bit) {
                 char txt[80];
-                mf_json_text(t, txt, sizeof txt);
+                dae_mf_json_text(t, txt, sizeof txt);
                 return dae_error_set(err, DAE_EFORMAT,
                                      "config: unknown task %s (expected denoise, inpaint, "
                                      "superres, encode, score)", txt);
@@ -555,13 +555,13 @@ static int parse_name_tasks(const cJSON *cfg, parsed_config *pc, dae_error *err)
     return DAE_OK;
 }
 
-void mf_parsed_config_free(parsed_config *pc)
+void dae_mf_parsed_config_free(parsed_config *pc)
 {
     free(pc->layers);
     pc->layers = NULL;
 }
 
-int mf_parse_config(const char *text, int max_layers, parsed_config *pc, dae_error *err)
+int dae_mf_parse_config(const char *text, int max_layers, parsed_config *pc, dae_error *err)
 {
     int rc = DAE_OK;
     memset(pc, 0, sizeof *pc);
@@ -581,12 +581,12 @@ int mf_parse_config(const char *text, int max_layers, parsed_config *pc, dae_err
         rc = dae_error_set(err, DAE_EFORMAT, "config is not a JSON object");
         goto done;
     }
-    if ((rc = mf_check_dup_keys(cfg, "config", err)) != DAE_OK)
+    if ((rc = dae_mf_check_dup_keys(cfg, "config", err)) != DAE_OK)
         goto done;
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(cfg, "input");
     if (!json_shape(v, &pc->in)) {
         char txt[80];
-        mf_json_text(v, txt, sizeof txt);
+        dae_mf_json_text(v, txt, sizeof txt);
         rc = dae_error_set(err, DAE_EFORMAT,
                            "config: input is %s, expected [C,H,W] of positive integers", txt);
         goto done;
@@ -594,7 +594,7 @@ int mf_parse_config(const char *text, int max_layers, parsed_config *pc, dae_err
     if ((v = cJSON_GetObjectItemCaseSensitive(cfg, "output"))) {
         if (!json_shape(v, &pc->out)) {
             char txt[80];
-            mf_json_text(v, txt, sizeof txt);
+            dae_mf_json_text(v, txt, sizeof txt);
             rc = dae_error_set(err, DAE_EFORMAT,
                                "config: output is %s, expected [C,H,W] of positive integers",
                                txt);
@@ -619,7 +619,7 @@ int mf_parse_config(const char *text, int max_layers, parsed_config *pc, dae_err
     if ((rc = parse_name_tasks(cfg, pc, err)) != DAE_OK)
         goto done;
     if ((v = cJSON_GetObjectItemCaseSensitive(cfg, "calibration"))) {
-        if ((rc = mf_parse_calibration(v, &pc->calib, &pc->score, pc->tensor, err)) != DAE_OK)
+        if ((rc = dae_mf_parse_calibration(v, &pc->calib, &pc->score, pc->tensor, err)) != DAE_OK)
             goto done;
     } else {
         snprintf(pc->calib.score, sizeof pc->calib.score, "mse");
@@ -639,13 +639,13 @@ int mf_parse_config(const char *text, int max_layers, parsed_config *pc, dae_err
 done:
     cJSON_Delete(cfg);
     if (rc)
-        mf_parsed_config_free(pc);
+        dae_mf_parsed_config_free(pc);
     return rc;
 }
 
 /* with_params 0: the parameter array is left to match_params in modelfile.c
  * (dae_model_create_shell). */
-dae_model *mf_model_from_parsed(const parsed_config *pc, int with_params, dae_error *err)
+dae_model *dae_mf_model_from_parsed(const parsed_config *pc, int with_params, dae_error *err)
 {
     const dae_layer *enc = pc->layers, *dec = pc->layers + pc->n_enc;
     int flags = (pc->residual ? DAE_MODEL_RESIDUAL : 0) |
@@ -673,10 +673,10 @@ dae_model *mf_model_from_parsed(const parsed_config *pc, int with_params, dae_er
 dae_model *dae_model_from_config(const char *config_json, dae_error *err)
 {
     parsed_config pc;
-    if (mf_parse_config(config_json, dae_modelfile_default_limits().max_layers, &pc, err))
+    if (dae_mf_parse_config(config_json, dae_modelfile_default_limits().max_layers, &pc, err))
         return NULL;
-    dae_model *m = mf_model_from_parsed(&pc, 1, err);
-    mf_parsed_config_free(&pc);
+    dae_model *m = dae_mf_model_from_parsed(&pc, 1, err);
+    dae_mf_parsed_config_free(&pc);
     return m;
 }
 

@@ -1,14 +1,14 @@
 /* model_edit.c — model surgery (model_edit.h): per-channel colour models and widened
  * 1-channel denoisers, written as new model files. */
-#include "daed/model_edit.h"
+#include "daed/io/model_edit.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "daed/model.h"
-#include "daed/rng.h"
+#include "daed/core/model.h"
+#include "daed/core/rng.h"
 
 /* The config of a model derived from `from` as colour model NAME in colour space `space`:
  * cfg's name, colour facts and earlier derived_from are replaced (plus the keys in

@@ -1,6 +1,6 @@
 /* modelfile.c — daed model files: loaded (the config, tensors matched by name) and saved.
  * The config JSON itself is read in model_config.c and calibration.c. */
-#include "daed/modelfile.h"
+#include "daed/io/modelfile.h"
 
 #include <cjson/cJSON.h>
 #include <inttypes.h>
@@ -10,8 +10,8 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#include "daed/json.h"
-#include "daed/safetensors.h"
+#include "daed/io/json.h"
+#include "daed/io/safetensors.h"
 
 #include "modelfile_internal.h"
 
@@ -62,7 +62,7 @@ static const char *layer_type_name(const dae_layer *l)
     case DAE_LAYER_LINEAR: return "linear";
     case DAE_LAYER_CONV2D: return "conv2d";
     case DAE_LAYER_CONV_T2D: return "conv_transpose2d";
-    case DAE_LAYER_ACT: return mf_act_type_name(l->act);
+    case DAE_LAYER_ACT: return dae_mf_act_type_name(l->act);
     case DAE_LAYER_UPSAMPLE: return "upsample";
     case DAE_LAYER_FLATTEN: return "flatten";
     case DAE_LAYER_PIXEL_UNSHUFFLE: return "pixel_unshuffle";
@@ -391,7 +391,7 @@ static dae_modelfile *parse(const unsigned char *buf, size_t len, const char *wh
         rc = dae_error_set(err, DAE_EFORMAT, "__metadata__ has no \"config\"");
         goto fail;
     }
-    if ((rc = mf_parse_config(config, L.max_layers, &pc, err)) != DAE_OK)
+    if ((rc = dae_mf_parse_config(config, L.max_layers, &pc, err)) != DAE_OK)
         goto fail;
     /* The parameters are the file's data: a 344-byte file declaring 2^24-feature layers
      * would cost a multi-GB calloc before match_tensors finds them missing. Small shortfalls
@@ -408,7 +408,7 @@ static dae_modelfile *parse(const unsigned char *buf, size_t len, const char *wh
         rc = dae_error_set(err, DAE_ENOMEM, "out of memory");
         goto fail;
     }
-    if (!(mf->model = mf_model_from_parsed(&pc, 0, err)))
+    if (!(mf->model = dae_mf_model_from_parsed(&pc, 0, err)))
         goto fail;
     if ((rc = match_tensors(mf, &pc, st, adopt, err)) != DAE_OK)
         goto fail;
@@ -427,7 +427,7 @@ static dae_modelfile *parse(const unsigned char *buf, size_t len, const char *wh
     mf->tasks = pc.tasks;
     mf->calib = pc.calib;
     mf->file_bytes = len;
-    mf_parsed_config_free(&pc);
+    dae_mf_parsed_config_free(&pc);
     dae_st_free(st);
     return mf;
 fail:
@@ -435,7 +435,7 @@ fail:
     if (mf)
         mf->buf = NULL; /* on failure the caller keeps (and frees) its buffer */
     dae_error_prefix(err, "%s: ", what);
-    mf_parsed_config_free(&pc);
+    dae_mf_parsed_config_free(&pc);
     dae_st_free(st);
     dae_modelfile_free(mf);
     return NULL;
@@ -481,8 +481,8 @@ static int check_config_matches(const dae_model *m, const char *config_json, dae
     dae_model *cm = dae_model_from_config(config_json, err);
     if (!cm)
         return err ? err->code : DAE_EFORMAT;
-    a = mf_arch_object(m);
-    b = mf_arch_object(cm);
+    a = dae_mf_arch_object(m);
+    b = dae_mf_arch_object(cm);
     if (!a || !b) {
         rc = dae_error_set(err, DAE_ENOMEM, "out of memory comparing config and model");
         goto done;
@@ -500,8 +500,8 @@ static int check_config_matches(const dae_model *m, const char *config_json, dae
                 if (lx && ly && cJSON_Compare(lx, ly, 1))
                     continue;
                 char tx[80], ty[80];
-                mf_json_text(ly, ty, sizeof ty);
-                mf_json_text(lx, tx, sizeof tx);
+                dae_mf_json_text(ly, ty, sizeof ty);
+                dae_mf_json_text(lx, tx, sizeof tx);
                 rc = dae_error_set(err, DAE_EINVAL,
                                    "config does not describe the model: %s[%d] is %s in the "
                                    "config, %s in the model", keys[k], i, ly ? ty : "absent",
@@ -510,8 +510,8 @@ static int check_config_matches(const dae_model *m, const char *config_json, dae
             }
         }
         char tx[80], ty[80];
-        mf_json_text(y, ty, sizeof ty);
-        mf_json_text(x, tx, sizeof tx);
+        dae_mf_json_text(y, ty, sizeof ty);
+        dae_mf_json_text(x, tx, sizeof tx);
         rc = dae_error_set(err, DAE_EINVAL,
                            "config does not describe the model: %s is %s in the config, %s in "
                            "the model", keys[k], ty, tx);
@@ -529,7 +529,7 @@ static int check_score_tensors(const dae_model *m, const char *config_json,
                                const dae_score_tensor *score, int n_score, dae_error *err)
 {
     parsed_config pc;
-    int rc = mf_parse_config(config_json, dae_modelfile_default_limits().max_layers, &pc, err);
+    int rc = dae_mf_parse_config(config_json, dae_modelfile_default_limits().max_layers, &pc, err);
     if (rc)
         return rc;
     size_t d = dae_shape_size(m->in_shape);
@@ -556,7 +556,7 @@ static int check_score_tensors(const dae_model *m, const char *config_json,
         rc = dae_error_set(err, DAE_EINVAL,
                            "%d score tensors given, calibration \"%s\" declares %d", n_score,
                            pc.calib.score, declared);
-    mf_parsed_config_free(&pc);
+    dae_mf_parsed_config_free(&pc);
     return rc;
 }
 

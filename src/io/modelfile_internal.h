@@ -10,7 +10,7 @@
 #include <cjson/cJSON.h>
 #include <stddef.h>
 
-#include "daed/modelfile.h"
+#include "daed/io/modelfile.h"
 
 #define FORMAT_NAME "daed-1"
 #define MAX_IMAGE_DIM 65535
@@ -35,22 +35,22 @@ typedef struct parsed_config {
 } parsed_config;
 
 /* 1 and an error when obj has a key twice (cJSON keeps both); `where` names obj. */
-int mf_check_dup_keys(const cJSON *obj, const char *where, dae_error *err);
+int dae_mf_check_dup_keys(const cJSON *obj, const char *where, dae_error *err);
 /* v printed as JSON into buf for an error message (cut after 60 characters; "?" for none). */
-void mf_json_text(const cJSON *v, char *buf, size_t n);
+void dae_mf_json_text(const cJSON *v, char *buf, size_t n);
 /* The config name of an activation ("relu", ...). */
-const char *mf_act_type_name(dae_act a);
+const char *dae_mf_act_type_name(dae_act a);
 /* The architecture of m as config JSON (input, output, residual, encoder, decoder); NULL
  * when out of memory. The caller deletes it. */
-cJSON *mf_arch_object(const dae_model *m);
+cJSON *dae_mf_arch_object(const dae_model *m);
 /* The "calibration" block of config c into cal; the "score" spec it names into spec and
  * the tensor names of its knn terms into tensor. */
-int mf_parse_calibration(const cJSON *c, dae_calibration *cal, dae_score_spec *spec,
-                         char tensor[][DAE_SCORE_TENSOR_NAME_MAX], dae_error *err);
+int dae_mf_parse_calibration(const cJSON *c, dae_calibration *cal, dae_score_spec *spec,
+                             char tensor[][DAE_SCORE_TENSOR_NAME_MAX], dae_error *err);
 /* Parses and checks a config JSON (at most max_layers layers) into pc. */
-int mf_parse_config(const char *text, int max_layers, parsed_config *pc, dae_error *err);
-void mf_parsed_config_free(parsed_config *pc);
+int dae_mf_parse_config(const char *text, int max_layers, parsed_config *pc, dae_error *err);
+void dae_mf_parsed_config_free(parsed_config *pc);
 /* The model of a parsed config; with_params 0 leaves the parameters to the caller. */
-dae_model *mf_model_from_parsed(const parsed_config *pc, int with_params, dae_error *err);
+dae_model *dae_mf_model_from_parsed(const parsed_config *pc, int with_params, dae_error *err);
 
 #endif

@@ -1,6 +1,6 @@
 /* photo.c — photos of any size: area downscale, BT.709 luma, opponent colour space,
  * 8-bit Gaussian noise and the in-memory photo set used for patch training (photo.h). */
-#include "daed/photo.h"
+#include "daed/io/photo.h"
 
 #include <cjson/cJSON.h>
 

@@ -1,5 +1,5 @@
 /* pixels_json.c — images as float pixels in JSON (pixels_json.h). */
-#include "daed/pixels_json.h"
+#include "daed/io/pixels_json.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daed/safetensors.h" /* dae_file_read */
+#include "daed/io/safetensors.h" /* dae_file_read */
 
 #define PIXELS_JSON_MAX_BYTES ((size_t)512 << 20) /* a 16 Mpx RGB image is ~500 MB of JSON */
 

@@ -1,6 +1,7 @@
 /* png.c — PNG decode with libpng's read API (limits checked before allocating, samples as
  * stored: no gamma or colour-space conversion) and a fast PNG encoder that writes the chunks itself with zlib. */
-#include "daed/image.h"
+#include "daed/io/image.h"
+#include "daed/io/png.h"
 
 #include <limits.h>
 #include <png.h>

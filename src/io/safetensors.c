@@ -1,6 +1,6 @@
 /* safetensors.c — strict safetensors parsing from memory and atomic writing. */
-#include "daed/json.h"
-#include "daed/safetensors.h"
+#include "daed/io/json.h"
+#include "daed/io/safetensors.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>

@@ -1,5 +1,5 @@
 /* weights_image.c — a linear layer's weights as image tiles (weights_image.h). */
-#include "daed/weights_image.h"
+#include "daed/io/weights_image.h"
 
 #include <math.h>
 #include <stdint.h>

@@ -6,6 +6,9 @@
 #include <string.h>
 
 #include "internal.h"
+#include "daed/io/png.h"
+#include "daed/io/jpeg.h"
+#include "daed/io/base64.h"
 
 static void answer_sb(dae_req *r, const char *type, sbuf *b)
 {

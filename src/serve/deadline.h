@@ -19,7 +19,7 @@
 
 #include <stdint.h>
 
-#include "daed/error.h"
+#include "daed/core/error.h"
 
 typedef struct dae_deadline dae_deadline;
 typedef struct dae_deadline_conn dae_deadline_conn;

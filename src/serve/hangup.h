@@ -23,7 +23,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
-#include "daed/error.h"
+#include "daed/core/error.h"
 
 typedef struct dae_hangup dae_hangup;
 

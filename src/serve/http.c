@@ -1,5 +1,5 @@
 /* http.c — routes, statuses, JSON limit scan, Bearer check, Accept parsing, error bodies. */
-#include "daed/http.h"
+#include "http.h"
 
 #include <ctype.h>
 #include <stdint.h>

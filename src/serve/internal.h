@@ -13,13 +13,13 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
-#include "daed/http.h"
-#include "daed/image.h"
-#include "daed/prom.h"
-#include "daed/registry.h"
-#include "daed/serve.h"
-#include "daed/serve_config.h"
-#include "daed/workpool.h"
+#include "http.h"
+#include "daed/io/image.h"
+#include "prom.h"
+#include "registry.h"
+#include "daed/serve/serve.h"
+#include "daed/serve/serve_config.h"
+#include "workpool.h"
 #include "admit.h"
 #include "hangup.h"
 #include "jobs.h"

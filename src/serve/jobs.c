@@ -8,7 +8,7 @@
 #include <string.h>
 #include <sys/random.h>
 
-#include "daed/http.h"
+#include "http.h"
 
 struct dae_job_rec {
     char id[DAE_JOB_ID_LEN + 1];

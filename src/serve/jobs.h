@@ -33,7 +33,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "daed/error.h"
+#include "daed/core/error.h"
 #include "sbuf.h"
 
 #define DAE_JOB_ID_LEN 32

@@ -4,7 +4,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "daed/serve.h"
+#include "daed/serve/serve.h"
 
 void dae_log(int level, const char *fmt, ...)
 {

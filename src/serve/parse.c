@@ -7,7 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daed/json.h"
+#include "daed/io/json.h"
+#include "daed/io/base64.h"
 #include "internal.h"
 
 cJSON *parse_json_body(dae_req *r, dae_error *err)

@@ -1,5 +1,5 @@
 /* prom.c — lock-free service counters and histograms, rendered as Prometheus text. */
-#include "daed/prom.h"
+#include "prom.h"
 
 #include <stdatomic.h>
 #include <stdio.h>

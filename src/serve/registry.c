@@ -1,5 +1,5 @@
 /* registry.c — loaded models by name: folder scan, reload, reference counts, workspaces. */
-#include "daed/registry.h"
+#include "registry.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -10,7 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "daed/serve.h"
+#include "daed/serve/serve.h"
 #include "sbuf.h"
 
 struct dae_registry {

@@ -2,7 +2,7 @@
  * route.h). */
 #include "route.h"
 
-#include "daed/tile.h"
+#include "daed/core/tile.h"
 
 static int is_denoiser(const dae_entry *e)
 {

@@ -23,8 +23,8 @@
 #ifndef DAED_SERVE_ROUTE_H
 #define DAED_SERVE_ROUTE_H
 
-#include "daed/error.h"
-#include "daed/registry.h"
+#include "daed/core/error.h"
+#include "registry.h"
 
 typedef struct dae_denoise_want {
     int w, h;          /* the image's size; 0 x 0: a size no model has as its input size */

@@ -1,5 +1,5 @@
 /* serve_config.c — daed's option table: defaults, environment, flags, ranges, --help. */
-#include "daed/serve_config.h"
+#include "daed/serve/serve_config.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daed/modelfile.h"
+#include "daed/io/modelfile.h"
 
 typedef enum { OPT_INT, OPT_SIZE, OPT_STR, OPT_BOOL } opt_type;
 

@@ -14,7 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "daed/blas.h"
+#include "daed/core/blas.h"
 #include "deadline.h"
 #include "internal.h"
 #include "pixels.h"

@@ -25,8 +25,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daed/photo.h"
-#include "daed/tile.h"
+#include "daed/io/photo.h"
+#include "daed/core/tile.h"
 #include "internal.h"
 
 typedef struct tiled tiled;

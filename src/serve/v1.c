@@ -6,7 +6,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "daed/photo.h"
+#include "daed/io/photo.h"
 #include "internal.h"
 #include "route.h"
 #include "sbuf.h"

@@ -1,6 +1,6 @@
 /* web.c — the static files of the browser page and the API docs (--web-dir): path checks,
  * types, reading, and the handler of GET /, /docs and /web/<path>. */
-#include "daed/web.h"
+#include "web.h"
 
 #include <errno.h>
 #include <stdio.h>

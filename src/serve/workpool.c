@@ -1,5 +1,5 @@
 /* workpool.c — worker threads, a bounded FIFO and the dynamic batcher. */
-#include "daed/workpool.h"
+#include "workpool.h"
 
 #include <errno.h>
 #include <pthread.h>

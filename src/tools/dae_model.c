@@ -15,14 +15,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daed/error.h"
-#include "daed/image.h"
-#include "daed/model.h"
-#include "daed/model_edit.h"
-#include "daed/modelfile.h"
-#include "daed/photo.h"
-#include "daed/pixels_json.h"
-#include "daed/weights_image.h"
+#include "daed/core/error.h"
+#include "daed/io/image.h"
+#include "daed/core/model.h"
+#include "daed/io/model_edit.h"
+#include "daed/io/modelfile.h"
+#include "daed/io/photo.h"
+#include "daed/io/pixels_json.h"
+#include "daed/io/weights_image.h"
 
 enum { EXIT_OK = 0, EXIT_BAD = 1, EXIT_USAGE = 2 };
 

@@ -1,4 +1,4 @@
-/* dae_train.c — dae-train: train a denoising autoencoder from a recipe (see train.h). */
+/* dae_train.c — dae-train: train a denoising autoencoder from a recipe (see trainer.h). */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -6,9 +6,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "daed/blas.h"
-#include "daed/recipe.h"
-#include "daed/train.h"
+#include "daed/core/blas.h"
+#include "daed/train/recipe.h"
+#include "daed/train/trainer.h"
 
 static volatile sig_atomic_t stop_requested;
 

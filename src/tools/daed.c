@@ -2,7 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "daed/serve.h"
+#include "daed/serve/serve.h"
 
 extern char **environ;
 

@@ -1,7 +1,7 @@
 /* checkpoint.c — a trainer's checkpoints (save, resume), its calibration on the
- * validation set and the final model file (see train.h). */
-#include "daed/train.h"
-#include "daed/scorefit.h"
+ * validation set and the final model file (see trainer.h). */
+#include "daed/train/trainer.h"
+#include "daed/train/scorefit.h"
 
 #include <cjson/cJSON.h>
 #include <inttypes.h>
@@ -15,14 +15,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "daed/blas.h"
-#include "daed/corrupt.h"
-#include "daed/metrics.h"
-#include "daed/optim.h"
-#include "daed/photo.h"
-#include "daed/photonoise.h"
-#include "daed/rng.h"
-#include "daed/safetensors.h"
+#include "daed/core/blas.h"
+#include "daed/train/corrupt.h"
+#include "daed/train/quality.h"
+#include "daed/train/optim.h"
+#include "daed/io/photo.h"
+#include "daed/train/photonoise.h"
+#include "daed/core/rng.h"
+#include "daed/io/safetensors.h"
 #include "trainer_internal.h"
 
 /* ---- checkpoints ---- */
@@ -311,10 +311,10 @@ int dae_trainer_resume(dae_trainer *t, const char *path, dae_error *err)
     if ((rc = read_state(t, s, path, v, err)))
         goto done;
     /* everything checked: now overwrite the trainer */
-    tr_start_attempt(t, (int)v[ATTEMPT]);
+    dae_tr_start_attempt(t, (int)v[ATTEMPT]);
     if ((rc = load_tensors(t, f, path, err)) ||
         (rc = load_rng_window(t, s, (int)v[WIN_N], path, err))) {
-        tr_start_attempt(t, 0); /* leave a consistent fresh state behind */
+        dae_tr_start_attempt(t, 0); /* leave a consistent fresh state behind */
         goto done;
     }
     apply_state(t, v, s);
@@ -342,7 +342,7 @@ int dae_trainer_calibrate(dae_trainer *t, dae_calibration *c, double *scores, da
         return dae_error_set(err, DAE_ENOMEM, "calibration: out of memory");
     for (int pos = 0; pos < v->n && !rc; pos += bs) {
         int B = v->n - pos < bs ? v->n - pos : bs;
-        tr_fill_batch(t, v, NULL, pos, B, NULL, 0);
+        dae_tr_fill_batch(t, v, NULL, pos, B, NULL, 0);
         const float *out;
         dae_shape os;
         rc = dae_model_forward(t->m, t->ws, t->in, B, t->in_shape, &out, &os, err);

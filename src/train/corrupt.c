@@ -1,5 +1,5 @@
 /* corrupt.c — per-sample training corruptions (noise, masks, blocks, blur, 2x down) and recipes. */
-#include "daed/corrupt.h"
+#include "daed/train/corrupt.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daed/json.h"
-#include "daed/model.h"
+#include "daed/io/json.h"
+#include "daed/core/model.h"
 
 static const char *const kind_names[] = {"none", "gaussian", "mask", "salt_pepper",
                                          "block", "blur", "down2"};

@@ -1,5 +1,5 @@
 /* loss.c — reconstruction losses (MSE, BCE) and code penalties (sparse L1, contractive). */
-#include "daed/loss.h"
+#include "daed/train/loss.h"
 
 #include <math.h>
 

@@ -1,5 +1,5 @@
 /* optim.c — Adam / AdamW / SGD-momentum updates, schedules and gradient clipping. */
-#include "daed/optim.h"
+#include "daed/train/optim.h"
 
 #include <math.h>
 #include <stdint.h>

@@ -1,6 +1,6 @@
 /* photonoise.c — realistic training noise for photo patches: gaussian, camera (unprocessing,
  * Brooks et al. 2019), correlated, and a JPEG post-step; their recipe form (photonoise.h). */
-#include "daed/photonoise.h"
+#include "daed/train/photonoise.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -9,10 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daed/image.h"
-#include "daed/json.h"
-#include "daed/model.h"
-#include "daed/photo.h"
+#include "daed/core/model.h"
+#include "daed/io/image.h"
+#include "daed/io/json.h"
+#include "daed/io/jpeg.h"
+#include "daed/io/photo.h"
 
 #define CORR_MAX_RADIUS 12 /* ceil(3 * DAE_PNOISE_MAX_WIDTH) */
 #define BAYER_PAD 2        /* the 5x5 demosaic kernels reach 2 pixels */

@@ -1,5 +1,5 @@
 /* recipe.c — recipe files for dae-train: one field table drives parsing, overrides and help. */
-#include "daed/recipe.h"
+#include "daed/train/recipe.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daed/modelfile.h"
-#include "daed/photo.h"
+#include "daed/io/modelfile.h"
+#include "daed/io/photo.h"
 
 typedef enum {
     T_INT,    /* int */

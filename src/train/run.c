@@ -1,7 +1,7 @@
 /* run.c — the training loop: one step, validation, the progress line, collapse checks,
- * and dae_trainer_run (see train.h). */
-#include "daed/train.h"
-#include "daed/scorefit.h"
+ * and dae_trainer_run (see trainer.h). */
+#include "daed/train/trainer.h"
+#include "daed/train/scorefit.h"
 
 #include <cjson/cJSON.h>
 #include <inttypes.h>
@@ -15,14 +15,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "daed/blas.h"
-#include "daed/corrupt.h"
-#include "daed/metrics.h"
-#include "daed/optim.h"
-#include "daed/photo.h"
-#include "daed/photonoise.h"
-#include "daed/rng.h"
-#include "daed/safetensors.h"
+#include "daed/core/blas.h"
+#include "daed/train/corrupt.h"
+#include "daed/train/quality.h"
+#include "daed/train/optim.h"
+#include "daed/io/photo.h"
+#include "daed/train/photonoise.h"
+#include "daed/core/rng.h"
+#include "daed/io/safetensors.h"
 #include "trainer_internal.h"
 
 /* ---- one step ---- */
@@ -42,8 +42,8 @@ static void shift_image(float *dst, const float *src, int c, int h, int w, int d
 
 /* Inputs and targets of samples idx[0..B) of ds; corrupted with rng when corrupt (training:
  * then also translated when data.shift is on). */
-void tr_fill_batch(dae_trainer *t, const dae_dataset *ds, const int *idx, int first,
-                   int B, dae_rng *rng, int corrupt)
+void dae_tr_fill_batch(dae_trainer *t, const dae_dataset *ds, const int *idx, int first,
+                       int B, dae_rng *rng, int corrupt)
 {
     const dae_recipe *r = t->r;
     const dae_shape im = t->img;
@@ -71,7 +71,7 @@ void tr_fill_batch(dae_trainer *t, const dae_dataset *ds, const int *idx, int fi
             memcpy(inb, x, t->img_n * sizeof *inb);
         memcpy(tb, x, t->img_n * sizeof *tb);
         /* noise-map models (patch mode) come here only to calibrate on clean crops: sigma 0 */
-        tr_set_noise_map(t, inb, 0.0, 0);
+        dae_tr_set_noise_map(t, inb, 0.0, 0);
     }
 }
 
@@ -81,13 +81,13 @@ static int fill_photo_batch(dae_trainer *t, int B, dae_error *err)
 {
     for (int b = 0; b < B; b++) {
         float *in = t->in + (size_t)b * t->in_n;
-        int rc = tr_photo_pair(t, t->photos, &t->crng, t->r->patches.augment, -1, -1,
-                            t->target + (size_t)b * t->out_n, in, t->level + b, err);
+        int rc = dae_tr_photo_pair(t, t->photos, &t->crng, t->r->patches.augment, -1, -1,
+                                t->target + (size_t)b * t->out_n, in, t->level + b, err);
         if (rc)
             return rc;
         if (t->m->noise_map)
-            tr_set_noise_map(t, in, t->level[b],
-                          dae_rng_uniform_d(&t->crng) < t->r->patches.blind);
+            dae_tr_set_noise_map(t, in, t->level[b],
+                              dae_rng_uniform_d(&t->crng) < t->r->patches.blind);
     }
     return DAE_OK;
 }
@@ -227,13 +227,13 @@ static int collapse_check(dae_trainer *t, const dae_train_options *o)
     if (!(mean > limit))
         return 0;
     int next = t->attempt + 1;
-    tr_logf(o, "%scollapse: mean reconstruction MSE of the last %d steps %.5f > %.2f*E[x^2] = "
-             "%.5f after %lld steps (stuck on the all-black plateau); restarting with seed %" PRIu64
-             " (attempt %d of %d) and a %lld-step learning-rate warm-up\n",
-             o && o->progress_bar ? "\r\033[K" : "", t->win_n, mean, r->collapse.factor, limit,
-             t->gstep, r->seed + (uint64_t)RESTART_SEED_STRIDE * (uint64_t)next, next + 1,
-             r->collapse.max_attempts, r->schedule.warmup_steps + r->collapse.restart_warmup);
-    tr_start_attempt(t, next);
+    dae_tr_logf(o, "%scollapse: mean reconstruction MSE of the last %d steps %.5f > %.2f*E[x^2] "
+                 "= %.5f after %lld steps (stuck on the all-black plateau); restarting with "
+                 "seed %" PRIu64 " (attempt %d of %d) and a %lld-step learning-rate warm-up\n",
+                 o && o->progress_bar ? "\r\033[K" : "", t->win_n, mean, r->collapse.factor, limit,
+                 t->gstep, r->seed + (uint64_t)RESTART_SEED_STRIDE * (uint64_t)next, next + 1,
+                 r->collapse.max_attempts, r->schedule.warmup_steps + r->collapse.restart_warmup);
+    dae_tr_start_attempt(t, next);
     return 1;
 }
 
@@ -247,7 +247,7 @@ static int step_once(dae_trainer *t, const dae_train_options *o, int B, dae_erro
     if (t->photos)
         rc = fill_photo_batch(t, B, err);
     else
-        tr_fill_batch(t, t->train, t->perm + pos, 0, B, &t->crng, 1);
+        dae_tr_fill_batch(t, t->train, t->perm + pos, 0, B, &t->crng, 1);
     double obj, mse;
     if (!rc)
         rc = train_step(t, B, &obj, &mse, err);
@@ -291,13 +291,13 @@ static int end_epoch(dae_trainer *t, const dae_train_options *o, double ep_t0,
     t->st.val_loss = vloss;
     t->st.val_psnr = vpsnr;
     t->st.epochs_done = t->epoch + 1;
-    double secs = tr_now_s() - ep_t0;
+    double secs = dae_tr_now_s() - ep_t0;
     if (o && o->progress_bar)
         fputs("\r\033[K", stderr);
-    tr_logf(o, "epoch %d/%d train_loss %.6f val_loss %.6f val_psnr %.3f dB lr %.3g "
-               "%.2f s (%.0f %s/s)\n", t->epoch + 1, r->epochs, t->st.train_loss, vloss,
-            vpsnr, dae_schedule_lr(&t->sched, t->gstep - 1), secs, (double)samples / secs,
-            t->unit);
+    dae_tr_logf(o, "epoch %d/%d train_loss %.6f val_loss %.6f val_psnr %.3f dB lr %.3g "
+                   "%.2f s (%.0f %s/s)\n", t->epoch + 1, r->epochs, t->st.train_loss, vloss,
+                vpsnr, dae_schedule_lr(&t->sched, t->gstep - 1), secs, (double)samples / secs,
+                t->unit);
     t->epoch++;
     t->step_in_epoch = 0;
     t->ep_loss_sum = t->ep_mse_sum = 0.0;
@@ -321,9 +321,9 @@ static int end_epoch(dae_trainer *t, const dae_train_options *o, double ep_t0,
         if ((rc = validate(t, &t->st.val_loss, &t->st.val_psnr, err)))
             return rc;
         t->st.status = DAE_TRAIN_EARLY_STOP;
-        tr_logf(o, "early stop: no validation PSNR gain above %.3f dB for %d epochs; "
-                   "keeping the best (%.3f dB)\n", r->early_stop.min_delta, t->bad_epochs,
-                t->st.best_val_psnr);
+        dae_tr_logf(o, "early stop: no validation PSNR gain above %.3f dB for %d epochs; "
+                       "keeping the best (%.3f dB)\n", r->early_stop.min_delta, t->bad_epochs,
+                    t->st.best_val_psnr);
     }
     return DAE_OK;
 }
@@ -333,7 +333,7 @@ static void progress_tick(const dae_trainer *t, long long run_samples, double t0
                           double *last_draw)
 {
     const dae_recipe *r = t->r;
-    double now = tr_now_s();
+    double now = dae_tr_now_s();
     if (now - *last_draw > 0.2 || t->step_in_epoch == t->steps_per_epoch) {
         *last_draw = now;
         double rate = (double)run_samples / (now - t0);
@@ -348,15 +348,15 @@ int dae_trainer_run(dae_trainer *t, const dae_train_options *o, dae_error *err)
     const dae_recipe *r = t->r;
     const int bs = r->batch_size;
     const long long n = t->epoch_samples;
-    double t0 = tr_now_s(), last_draw = 0.0;
+    double t0 = dae_tr_now_s(), last_draw = 0.0;
     long long run_samples = 0;
     int progress = o && o->progress_bar;
     t->st.status = DAE_TRAIN_DONE;
 
     while (t->epoch < r->epochs) {
-        double ep_t0 = tr_now_s();
+        double ep_t0 = dae_tr_now_s();
         long long ep_samples0 = run_samples;
-        tr_make_perm(t, t->epoch);
+        dae_tr_make_perm(t, t->epoch);
         int restarted = 0;
         while (t->step_in_epoch < t->steps_per_epoch) {
             long long pos = (long long)t->step_in_epoch * bs;
@@ -375,11 +375,11 @@ int dae_trainer_run(dae_trainer *t, const dae_train_options *o, dae_error *err)
                 if (progress)
                     fputs("\r\033[K", stderr);
                 t->st.status = DAE_TRAIN_INTERRUPTED;
-                t->st.seconds += tr_now_s() - t0;
+                t->st.seconds += dae_tr_now_s() - t0;
                 int rc2 = dae_trainer_save_checkpoint(t, r->checkpoint, err);
                 if (!rc2)
-                    tr_logf(o, "interrupted at epoch %d step %d: checkpoint %s (continue with "
-                               "--resume)\n", t->epoch + 1, t->step_in_epoch, r->checkpoint);
+                    dae_tr_logf(o, "interrupted at epoch %d step %d: checkpoint %s (continue with "
+                                   "--resume)\n", t->epoch + 1, t->step_in_epoch, r->checkpoint);
                 return rc2;
             }
         }
@@ -388,7 +388,7 @@ int dae_trainer_run(dae_trainer *t, const dae_train_options *o, dae_error *err)
         int stop_early = 0, rc;
         if ((rc = end_epoch(t, o, ep_t0, run_samples - ep_samples0, &stop_early, err)))
             return rc;
-        double t1 = tr_now_s(); /* the checkpoint carries the training time so far */
+        double t1 = dae_tr_now_s(); /* the checkpoint carries the training time so far */
         t->st.seconds += t1 - t0;
         t0 = t1;
         if ((rc = dae_trainer_save_checkpoint(t, r->checkpoint, err)))
@@ -396,6 +396,6 @@ int dae_trainer_run(dae_trainer *t, const dae_train_options *o, dae_error *err)
         if (stop_early)
             break;
     }
-    t->st.seconds += tr_now_s() - t0;
+    t->st.seconds += dae_tr_now_s() - t0;
     return DAE_OK;
 }

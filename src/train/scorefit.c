@@ -1,12 +1,12 @@
 /* scorefit.c — fit an anomaly score on normal images: banks, term statistics, calibration. */
-#include "daed/scorefit.h"
+#include "daed/train/scorefit.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "daed/metrics.h"
+#include "daed/train/quality.h"
 
 /* Low quantiles too: a combined (z-normalised) score is negative for typical images, and
  * dae_calibration_percentile is only informative between quantiles. */

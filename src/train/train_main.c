@@ -1,7 +1,7 @@
 /* train_main.c — the whole dae-train program as a library call (dae_train_main): data,
  * trainer, resume, the loop, calibration and the model file. */
-#include "daed/train.h"
-#include "daed/scorefit.h"
+#include "daed/train/trainer.h"
+#include "daed/train/scorefit.h"
 
 #include <cjson/cJSON.h>
 #include <inttypes.h>
@@ -15,14 +15,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "daed/blas.h"
-#include "daed/corrupt.h"
-#include "daed/metrics.h"
-#include "daed/optim.h"
-#include "daed/photo.h"
-#include "daed/photonoise.h"
-#include "daed/rng.h"
-#include "daed/safetensors.h"
+#include "daed/core/blas.h"
+#include "daed/train/corrupt.h"
+#include "daed/train/quality.h"
+#include "daed/train/optim.h"
+#include "daed/io/photo.h"
+#include "daed/train/photonoise.h"
+#include "daed/core/rng.h"
+#include "daed/io/safetensors.h"
 #include "trainer_internal.h"
 
 /* ---- the whole program ---- */
@@ -106,28 +106,28 @@ static int photo_trainer(const dae_recipe *r, const dae_train_options *o, run_da
     if (!t)
         return err ? err->code : DAE_EINVAL;
     const dae_photoset *pt = d->ptrain;
-    tr_logf(o, "dae-train: %s: %zu parameters; %d training photos (%.1f Mpx, %d channel%s%s%s) "
-               "from %s; %d patches of %dx%d per epoch, sigma %g..%g (0-255)%s; %d validation "
-               "crops of %s; %d steps/epoch of %d; %s, lr %g; %d thread%s\n",
-            r->name, t->m->n_params, pt->n, dae_photoset_pixels(pt) / 1e6, pt->c,
-            pt->c == 1 ? "" : "s", pt->c == 3 ? ", " : "",
-            pt->c != 3            ? ""
-            : r->data.per_channel ? (r->data.color_space ? "opponent, one channel at a time"
-                                                         : "rgb, one channel at a time")
-                                  : dae_color_space_name((dae_color_space)r->data.color_space),
-            r->data.train, r->patches.per_epoch, r->patches.size, r->patches.size,
-            r->patches.sigma_min, r->patches.sigma_max,
-            r->patches.quantize ? ", 8-bit rounded" : "", t->val->n,
-            r->data.val[0] ? r->data.val : "the training photos", t->steps_per_epoch,
-            r->batch_size, dae_opt_kind_name(r->optim.kind), r->lr, r->threads,
-            r->threads == 1 ? "" : "s");
+    dae_tr_logf(o, "dae-train: %s: %zu parameters; %d training photos (%.1f Mpx, %d channel%s%s%s) "
+                   "from %s; %d patches of %dx%d per epoch, sigma %g..%g (0-255)%s; %d validation "
+                   "crops of %s; %d steps/epoch of %d; %s, lr %g; %d thread%s\n",
+                r->name, t->m->n_params, pt->n, dae_photoset_pixels(pt) / 1e6, pt->c,
+                pt->c == 1 ? "" : "s", pt->c == 3 ? ", " : "",
+                pt->c != 3            ? ""
+                : r->data.per_channel ? (r->data.color_space ? "opponent, one channel at a time"
+                                                             : "rgb, one channel at a time")
+                                      : dae_color_space_name((dae_color_space)r->data.color_space),
+                r->data.train, r->patches.per_epoch, r->patches.size, r->patches.size,
+                r->patches.sigma_min, r->patches.sigma_max,
+                r->patches.quantize ? ", 8-bit rounded" : "", t->val->n,
+                r->data.val[0] ? r->data.val : "the training photos", t->steps_per_epoch,
+                r->batch_size, dae_opt_kind_name(r->optim.kind), r->lr, r->threads,
+                r->threads == 1 ? "" : "s");
     if (t->m->noise_map)
-        tr_logf(o, "dae-train: noise-level map input: each patch's sigma/255, blind (%g) with "
-                   "probability %g; every other validation crop blind\n",
-                (double)DAE_NOISE_BLIND, r->patches.blind);
+        dae_tr_logf(o, "dae-train: noise-level map input: each patch's sigma/255, blind (%g) with "
+                       "probability %g; every other validation crop blind\n",
+                    (double)DAE_NOISE_BLIND, r->patches.blind);
     if (r->patches.noise_json)
-        tr_logf(o, "dae-train: patch noise (instead of the sigma range): %s\n",
-                r->patches.noise_json);
+        dae_tr_logf(o, "dae-train: patch noise (instead of the sigma range): %s\n",
+                    r->patches.noise_json);
     return DAE_OK;
 }
 
@@ -170,11 +170,11 @@ static int image_trainer(const dae_recipe *r, const dae_train_options *o, run_da
     if (!t)
         return err ? err->code : DAE_EINVAL;
     const dae_dataset *tr = d->train;
-    tr_logf(o, "dae-train: %s: %zu parameters; %d training and %d validation images (%d,%d,%d) "
-               "from %s; %d steps/epoch of %d; %s, lr %g; %d thread%s\n",
-            r->name, t->m->n_params, tr->n, d->val->n, tr->c, tr->h, tr->w, r->data.train,
-            t->steps_per_epoch, r->batch_size, dae_opt_kind_name(r->optim.kind), r->lr,
-            r->threads, r->threads == 1 ? "" : "s");
+    dae_tr_logf(o, "dae-train: %s: %zu parameters; %d training and %d validation images (%d,%d,%d) "
+                   "from %s; %d steps/epoch of %d; %s, lr %g; %d thread%s\n",
+                r->name, t->m->n_params, tr->n, d->val->n, tr->c, tr->h, tr->w, r->data.train,
+                t->steps_per_epoch, r->batch_size, dae_opt_kind_name(r->optim.kind), r->lr,
+                r->threads, r->threads == 1 ? "" : "s");
     return DAE_OK;
 }
 
@@ -225,8 +225,8 @@ int dae_train_main(const dae_recipe *r, const char *resume_path, const dae_train
     if (resume_path) {
         if ((rc = dae_trainer_resume(t, resume_path, err)))
             goto done;
-        tr_logf(o, "resumed from %s at epoch %d step %d (attempt %d)\n", resume_path,
-                t->epoch + 1, t->step_in_epoch, t->attempt + 1);
+        dae_tr_logf(o, "resumed from %s at epoch %d step %d (attempt %d)\n", resume_path,
+                    t->epoch + 1, t->step_in_epoch, t->attempt + 1);
     }
     int snapshot = o && o->snapshot;
     if (snapshot && !resume_path) {
@@ -243,11 +243,11 @@ int dae_train_main(const dae_recipe *r, const char *resume_path, const dae_train
     dae_calibration cal;
     if ((rc = calibrate_and_save(t, r, d.train, &cal, err)))
         goto done;
-    tr_logf(o, "wrote %s: %d epochs, train_loss %.6f, val_psnr %.3f dB, %d collapse restart%s, "
-               "threshold (p%g of validation %s) %.6g, %.1f s\n",
-            r->output, t->st.epochs_done, t->st.train_loss, t->st.val_psnr, t->attempt,
-            t->attempt == 1 ? "" : "s", 100 * r->calib.threshold_q, r->calib.score, cal.threshold,
-            t->st.seconds);
+    dae_tr_logf(o, "wrote %s: %d epochs, train_loss %.6f, val_psnr %.3f dB, %d collapse restart%s, "
+                   "threshold (p%g of validation %s) %.6g, %.1f s\n",
+                r->output, t->st.epochs_done, t->st.train_loss, t->st.val_psnr, t->attempt,
+                t->attempt == 1 ? "" : "s", 100 * r->calib.threshold_q, r->calib.score,
+                cal.threshold, t->st.seconds);
 done:
     dae_trainer_free(t);
     run_data_free(&d);

@@ -1,8 +1,8 @@
 /* trainer.c — the dae-train trainer: creation from a recipe and images or photos (patch
  * mode), attempts (collapse restarts start a new one) and each epoch's order. The loop is in
  * run.c, checkpoints and the model file in checkpoint.c, the program in train_main.c. */
-#include "daed/train.h"
-#include "daed/scorefit.h"
+#include "daed/train/trainer.h"
+#include "daed/train/scorefit.h"
 
 #include <cjson/cJSON.h>
 #include <inttypes.h>
@@ -16,26 +16,26 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "daed/blas.h"
-#include "daed/corrupt.h"
-#include "daed/metrics.h"
-#include "daed/optim.h"
-#include "daed/photo.h"
-#include "daed/photonoise.h"
-#include "daed/rng.h"
-#include "daed/safetensors.h"
+#include "daed/core/blas.h"
+#include "daed/train/corrupt.h"
+#include "daed/train/quality.h"
+#include "daed/train/optim.h"
+#include "daed/io/photo.h"
+#include "daed/train/photonoise.h"
+#include "daed/core/rng.h"
+#include "daed/io/safetensors.h"
 #include "trainer_internal.h"
 
 /* ---- small helpers ---- */
 
-double tr_now_s(void)
+double dae_tr_now_s(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-void tr_logf(const dae_train_options *o, const char *fmt, ...)
+void dae_tr_logf(const dae_train_options *o, const char *fmt, ...)
 {
     if (!o || !o->log)
         return;
@@ -124,7 +124,7 @@ static void setup_schedule(dae_trainer *t)
 }
 
 /* Fresh attempt a: seed, parameters, optimizer, corruption stream, loop state. */
-void tr_start_attempt(dae_trainer *t, int a)
+void dae_tr_start_attempt(dae_trainer *t, int a)
 {
     t->attempt = a;
     t->seed_a = t->r->seed + (uint64_t)RESTART_SEED_STRIDE * (uint64_t)a;
@@ -150,7 +150,7 @@ void tr_start_attempt(dae_trainer *t, int a)
 }
 
 /* Epoch e's order: a Fisher-Yates shuffle from a generator seeded by (seed_a, e). */
-void tr_make_perm(dae_trainer *t, int e)
+void dae_tr_make_perm(dae_trainer *t, int e)
 {
     if (t->photos)
         return; /* patches are drawn at random, there is no order */
@@ -254,9 +254,9 @@ fail:
  * The noise: with patches.noise, drawn from that set (sg unused); without, Gaussian of
  * sigma sg on the 0-255 scale (sg < 0: drawn from the recipe's range after the crop).
  * *level = the patch's nominal noise level (0-255 scale, photonoise.h). */
-int tr_photo_pair(dae_trainer *t, const dae_photoset *src, dae_rng *rng, int augment,
-                  double sg, int ch, float *clean, float *noisy, float *level,
-                  dae_error *err)
+int dae_tr_photo_pair(dae_trainer *t, const dae_photoset *src, dae_rng *rng, int augment,
+                      double sg, int ch, float *clean, float *noisy, float *level,
+                      dae_error *err)
 {
     const dae_recipe *r = t->r;
     int P = r->patches.size;
@@ -296,7 +296,7 @@ int tr_photo_pair(dae_trainer *t, const dae_photoset *src, dae_rng *rng, int aug
 
 /* A noise-map model's input in: its map plane (after the image's) set to the patch's level
  * (sigma on the 0-255 scale) or, when blind, DAE_NOISE_BLIND. Other models: nothing. */
-void tr_set_noise_map(const dae_trainer *t, float *in, double sigma, int blind)
+void dae_tr_set_noise_map(const dae_trainer *t, float *in, double sigma, int blind)
 {
     if (t->m->noise_map)
         dae_model_noise_fill(in, 1, t->img.c, t->img.h, t->img.w,
@@ -322,11 +322,11 @@ static int make_val_crops(dae_trainer *t, const dae_photoset *src, dae_error *er
         double sg = r->patches.sigma_min +
                     (r->patches.sigma_max - r->patches.sigma_min) * (k + 0.5) / n;
         float *in = t->val_noisy + k * t->in_n;
-        int rc = tr_photo_pair(t, src, &rng, 0, sg, k % src->c, dae_dataset_sample(t->own_val, k),
-                            in, t->val_level + k, err);
+        int rc = dae_tr_photo_pair(t, src, &rng, 0, sg, k % src->c,
+                                   dae_dataset_sample(t->own_val, k), in, t->val_level + k, err);
         if (rc)
             return dae_error_prefix(err, "validation crop %d: ", k);
-        tr_set_noise_map(t, in, t->val_level[k], k % 2 == 1);
+        dae_tr_set_noise_map(t, in, t->val_level[k], k % 2 == 1);
     }
     return DAE_OK;
 }
@@ -588,7 +588,7 @@ static int finish_create(dae_trainer *t, dae_error *err)
     if (r->data.shift > 0 && !t->photos &&
         !(t->shifted = alloc_floats(t->img_n, 1, err, "data.shift")))
         goto fail;
-    tr_start_attempt(t, 0);
+    dae_tr_start_attempt(t, 0);
     return DAE_OK;
 fail: /* err was set by whatever failed */
     return err && err->code ? err->code : DAE_EINVAL;

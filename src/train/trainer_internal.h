@@ -10,10 +10,10 @@
 
 #include <stdint.h>
 
-#include "daed/photo.h"
-#include "daed/photonoise.h"
-#include "daed/rng.h"
-#include "daed/train.h"
+#include "daed/io/photo.h"
+#include "daed/train/photonoise.h"
+#include "daed/core/rng.h"
+#include "daed/train/trainer.h"
 
 #define RESTART_SEED_STRIDE 7919u   /* PROTOCOL §3.5: seed + 7919*attempt */
 #define VAL_SEED_XOR 0x9E3779B97F4A7C15ull
@@ -75,23 +75,23 @@ struct dae_trainer {
 };
 
 /* Seconds on the monotonic clock. */
-double tr_now_s(void);
+double dae_tr_now_s(void);
 /* printf to o->log (flushed) when there is one. */
-void tr_logf(const dae_train_options *o, const char *fmt, ...)
+void dae_tr_logf(const dae_train_options *o, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /* Fresh attempt a: seed, parameters, optimizer, corruption stream, loop state. */
-void tr_start_attempt(dae_trainer *t, int a);
+void dae_tr_start_attempt(dae_trainer *t, int a);
 /* Epoch e's order: a Fisher-Yates shuffle from a generator seeded by (seed_a, e). */
-void tr_make_perm(dae_trainer *t, int e);
+void dae_tr_make_perm(dae_trainer *t, int e);
 /* One pair of patch mode: a random clean crop of src and its noisy copy (trainer.c says
  * how the noise and *level are drawn). */
-int tr_photo_pair(dae_trainer *t, const dae_photoset *src, dae_rng *rng, int augment,
-                  double sg, int ch, float *clean, float *noisy, float *level,
-                  dae_error *err);
+int dae_tr_photo_pair(dae_trainer *t, const dae_photoset *src, dae_rng *rng, int augment,
+                      double sg, int ch, float *clean, float *noisy, float *level,
+                      dae_error *err);
 /* A noise-map model's input: its map plane set to sigma (0-255 scale) or DAE_NOISE_BLIND. */
-void tr_set_noise_map(const dae_trainer *t, float *in, double sigma, int blind);
+void dae_tr_set_noise_map(const dae_trainer *t, float *in, double sigma, int blind);
 /* Inputs and targets of samples idx[0..B) of ds; corrupted with rng when corrupt. */
-void tr_fill_batch(dae_trainer *t, const dae_dataset *ds, const int *idx, int first,
-                   int B, dae_rng *rng, int corrupt);
+void dae_tr_fill_batch(dae_trainer *t, const dae_dataset *ds, const int *idx, int first,
+                       int B, dae_rng *rng, int corrupt);
 
 #endif

@@ -29,9 +29,9 @@
 #include <time.h>
 
 #include "../../src/serve/internal.h"
-#include "daed/model.h"
-#include "daed/modelfile.h"
-#include "daed/serve.h"
+#include "daed/core/model.h"
+#include "daed/io/modelfile.h"
+#include "daed/serve/serve.h"
 #include "fuzz_util.h"
 
 #define FUZZ_API_KEY "fz-key-8c1"

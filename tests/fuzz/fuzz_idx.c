@@ -10,7 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "daed/dataset.h"
+#include "daed/io/dataset.h"
 #include "fuzz_util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

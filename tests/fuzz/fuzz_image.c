@@ -3,7 +3,7 @@
  * FUZZ_OPTIONS: -max_len=65536 */
 #include <stdint.h>
 
-#include "daed/image.h"
+#include "daed/io/image.h"
 #include "fuzz_pipeline.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

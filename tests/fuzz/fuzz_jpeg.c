@@ -3,7 +3,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "daed/image.h"
+#include "daed/io/image.h"
+#include "daed/io/jpeg.h"
 #include "fuzz_pipeline.h"
 
 /* A decoded image re-encodes as a JPEG that decodes to the same size and channels. */

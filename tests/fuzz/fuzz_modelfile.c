@@ -10,11 +10,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "daed/model.h"
-#include "daed/modelfile.h"
+#include "daed/core/model.h"
+#include "daed/io/modelfile.h"
 #include "fuzz_util.h"
-
-static size_t shape_values(dae_shape s) { return (size_t)s.c * (size_t)s.h * (size_t)s.w; }
 
 /* Does a decoder layer add an encoder layer's output (a U-Net skip)? Then the decoder
  * cannot run on its own (model.h) and decode must refuse it. */
@@ -31,9 +29,9 @@ static void run_model(const dae_model *m)
 {
     dae_error err = {0};
     FUZZ_CHECK(dae_model_check_input(m, m->in_shape, &err) == DAE_OK);
-    size_t nin = shape_values(m->in_shape);
+    size_t nin = dae_shape_size(m->in_shape);
     /* Only cheap models: the point is shapes and memory, not arithmetic. */
-    if (nin > ((size_t)1 << 16) || shape_values(m->out_shape) > ((size_t)1 << 16) ||
+    if (nin > ((size_t)1 << 16) || dae_shape_size(m->out_shape) > ((size_t)1 << 16) ||
         dae_model_flops(m, m->in_shape) > 2e7)
         return;
     dae_workspace *ws = dae_workspace_create(m, 1, m->in_shape, 0, &err);
@@ -54,7 +52,7 @@ static void run_model(const dae_model *m)
     FUZZ_CHECK(rc == DAE_OK && out != NULL);
     FUZZ_CHECK(os.c == m->out_shape.c && os.h == m->out_shape.h && os.w == m->out_shape.w);
     volatile float sink = 0; /* read every output value (ASan) */
-    for (size_t i = 0; i < shape_values(os); i++)
+    for (size_t i = 0; i < dae_shape_size(os); i++)
         sink += out[i];
     rc = dae_model_encode(m, ws, in, 1, m->in_shape, &z, &zs, &err);
     if (rc)
@@ -62,9 +60,9 @@ static void run_model(const dae_model *m)
     FUZZ_CHECK(rc == DAE_OK && z != NULL);
     FUZZ_CHECK(zs.c == m->latent_shape.c && zs.h == m->latent_shape.h &&
                zs.w == m->latent_shape.w);
-    float *zc = malloc(shape_values(zs) * sizeof *zc);
+    float *zc = malloc(dae_shape_size(zs) * sizeof *zc);
     FUZZ_CHECK(zc != NULL);
-    memcpy(zc, z, shape_values(zs) * sizeof *zc);
+    memcpy(zc, z, dae_shape_size(zs) * sizeof *zc);
     rc = dae_model_decode(m, ws, zc, 1, zs, &out, &ds, &err);
     if (decoder_reads_encoder(m)) {
         FUZZ_CHECK(rc == DAE_EINVAL);
@@ -78,7 +76,7 @@ static void run_model(const dae_model *m)
     FUZZ_CHECK(rc == DAE_OK && out != NULL);
     if (!m->residual) /* a residual model's decode alone has the decoder's shape too */
         FUZZ_CHECK(ds.c == os.c && ds.h == os.h && ds.w == os.w);
-    for (size_t i = 0; i < shape_values(ds); i++)
+    for (size_t i = 0; i < dae_shape_size(ds); i++)
         sink += out[i];
     (void)sink;
     free(zc);

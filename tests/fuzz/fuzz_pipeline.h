@@ -5,7 +5,8 @@
 
 #include <math.h>
 
-#include "daed/image.h"
+#include "daed/io/image.h"
+#include "daed/io/png.h"
 #include "fuzz_util.h"
 
 /* 4 Mpx: every legal image is decoded, without the fuzzer running out of memory. */

@@ -4,7 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daed/image.h"
+#include "daed/io/image.h"
+#include "daed/io/png.h"
 #include "fuzz_pipeline.h"
 
 /* Decoded samples are k/255, so an 8-bit encode and a second decode give them back

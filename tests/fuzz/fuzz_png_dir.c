@@ -10,7 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "daed/dataset.h"
+#include "daed/io/dataset.h"
 #include "fuzz_util.h"
 
 #define MAX_FILES 8

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "daed/safetensors.h"
+#include "daed/io/safetensors.h"
 #include "fuzz_util.h"
 
 typedef struct {

@@ -9,7 +9,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "daed/error.h"
+#include "daed/core/error.h"
 
 /* A broken invariant is a finding: print it and abort so libFuzzer saves the input. */
 #define FUZZ_CHECK(cond)                                                                   \

@@ -1,0 +1,111 @@
+/* photo.h — natural photos of any size: area downscaling, luma, the opponent colour space,
+ * 8-bit Gaussian noise, and an in-memory set of photos for patch training.
+ *
+ * Pixel values are dae_image planes in [0,1] (image.h). The noise protocol is
+ * /work/shared/PHOTOS.md's: Gaussian noise of sigma on the 0-255 scale, rounded to 8-bit
+ * levels and clipped to [0,255], so a noisy image is exactly what an 8-bit file holds.
+ *
+ * Opponent colour space ("opponent"): the orthonormal transform of CBM3D,
+ *   A = [1 1 1]/sqrt3, [1 0 -1]/sqrt2, [1 -2 1]/sqrt6,
+ * each channel shifted and scaled so that RGB in [0,1] maps into [0,1]:
+ *   u0 = (r+g+b)/3,  u1 = (r-b+1)/2,  u2 = (r-2g+b+2)/4.
+ * i.i.d. noise of sigma per RGB channel stays i.i.d. in A's space; the scaling makes it
+ * sigma/sqrt3, sigma/sqrt2 and sigma*sqrt6/4 in u0, u1, u2. A blind denoiser handles that.
+ */
+#ifndef DAED_PHOTO_H
+#define DAED_PHOTO_H
+
+#include <stddef.h>
+
+#include "daed/core/error.h"
+#include "daed/io/image.h"
+#include "daed/core/rng.h"
+
+/* Colour spaces a model may work in (model config "color_space"). */
+typedef enum { DAE_COLOR_RGB = 0, DAE_COLOR_OPPONENT = 1 } dae_color_space;
+
+/* "rgb" / "opponent"; -1 for anything else. */
+int dae_color_space_from_name(const char *name);
+const char *dae_color_space_name(dae_color_space cs);
+
+/* In place on planar (3, n) values; rgb -> opponent and back (exact inverses up to float
+ * rounding). RGB is a no-op. */
+void dae_color_to_space(float *px, size_t n, dae_color_space cs);
+void dae_color_from_space(float *px, size_t n, dae_color_space cs);
+
+/* In place to one channel with the luma weights skimage.color.rgb2gray uses (ITU-R
+ * BT.709: 0.2125 R + 0.7154 G + 0.0721 B); a gray image is left as it is. */
+int dae_image_to_luma709(dae_image *im, dae_error *err);
+
+/* Area-average downscale (cv2.INTER_AREA for shrinking: each output pixel is the mean of
+ * the source area it covers, with fractional weights at the edges) into a new image *dst
+ * (caller frees). w <= src->w and h <= src->h; the alpha plane is not carried over. */
+int dae_image_area_downscale(const dae_image *src, int w, int h, dae_image *dst,
+                             dae_error *err);
+
+/* Round values to 8-bit levels: v = round(v*255)/255 clipped to [0,1]. */
+void dae_photo_quantize(float *px, size_t n);
+
+/* A training photo prepared in place (dae-model prep): with gray, luma (dae_image_to_luma709);
+ * with shortside > 0, area-downscaled so its shorter side is shortside pixels (never
+ * upscaled); the alpha plane dropped; values rounded to 8-bit levels. */
+int dae_photo_prepare(dae_image *im, int gray, int shortside, dae_error *err);
+
+/* out = quantize(clean + sigma255/255 * N(0,1)) per value (out may equal clean). */
+void dae_photo_add_noise(dae_rng *r, const float *clean, size_t n, float sigma255,
+                         float *out);
+
+/* Width, height and channel count (1 gray, 3 colour: what dae_image_decode would give) of a
+ * PNG or JPEG from its header alone, without decoding pixels. DAE_EFORMAT if neither. */
+int dae_image_probe(const unsigned char *buf, size_t len, int *w, int *h, int *c,
+                    dae_error *err);
+
+/* What a model config says about photos (all optional; absent = a plain model):
+ *   "color_space": "rgb" | "opponent"   the space a colour image is denoised in
+ *   "per_channel": true                 a 1-channel model that denoises a colour image one
+ *                                       channel (of the colour space) at a time
+ *   "corruption": {"type": "gaussian255", "sigma": [lo, hi]}   the trained noise range */
+typedef struct dae_photo_facts {
+    dae_color_space cs;
+    int per_channel;
+    int channels;            /* image channels it denoises: the model's, or 3 per channel */
+    double sigma_lo, sigma_hi; /* 0-255 scale; hi < 0 when not a photo model */
+} dae_photo_facts;
+
+/* Read the facts from a model config (model_channels = its input channels). A per_channel
+ * model must have 1 input channel (DAE_EINVAL otherwise); bad colour spaces are DAE_EINVAL. */
+int dae_photo_facts_parse(const char *config_json, int model_channels, dae_photo_facts *f,
+                          dae_error *err);
+
+/* ---- a set of photos of any size, in memory ---- */
+typedef struct dae_photoset {
+    int n, c;        /* n images, each with c channels (1 or 3) */
+    dae_image *im;   /* n images, owned */
+    char **names;    /* n file names (without the directory), owned */
+    double *cum;     /* n cumulative pixel counts (area-proportional sampling), owned */
+} dae_photoset;
+
+/* Every *.png / *.jpg / *.jpeg in dir (byte-wise sorted names, hidden entries skipped),
+ * decoded under lim (NULL = image.h defaults), converted to `channels` (1: BT.709 luma as
+ * dae_image_to_luma709; 3: gray replicated). Images smaller than min_side in either
+ * dimension are refused with a message naming the file. At most max_images files.
+ * Caller frees with dae_photoset_free. */
+dae_photoset *dae_photoset_load_dir(const char *dir, int channels, int min_side,
+                                    int max_images, const dae_image_limits *lim,
+                                    dae_error *err);
+/* An empty set of c channels to which dae_photoset_add can append (takes ownership of
+ * *im on success and zeroes it). */
+dae_photoset *dae_photoset_create(int c, dae_error *err);
+int dae_photoset_add(dae_photoset *ps, dae_image *im, const char *name, dae_error *err);
+void dae_photoset_free(dae_photoset *ps);
+
+/* Total pixels (h*w summed over the images). */
+double dae_photoset_pixels(const dae_photoset *ps);
+
+/* A random p x p crop of a random photo (probability proportional to its area) into out
+ * (c, p, p); with augment, one of the 8 rotations/flips. Every photo must be at least p on
+ * each side (checked at load by min_side). */
+void dae_photoset_sample_patch(const dae_photoset *ps, dae_rng *r, int p, int augment,
+                               float *out);
+
+#endif
