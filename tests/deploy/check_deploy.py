@@ -550,13 +550,23 @@ def nginx_facts():
     main = [v.split() for v in nu if "non_idempotent" in v and "http_404" not in v]
     check(bool(main) and {"error", "http_502", "http_503"} <= set(main[0]),
           "nginx.conf: retry on error, 502, 503 (POSTs included)", str(nu))
-    check(bool(main) and "timeout" not in main[0],
+    # "timeout" covers connect timeouts (a stopped replica's address answers nothing) and
+    # read timeouts alike; a read timeout comes proxy_read_timeout after the first try began
+    # at the earliest, so a retry window shorter than that never resends a running request.
+    rt = re.search(r"proxy_read_timeout\s+(\d+)s;", text)
+    nut = re.findall(r"proxy_next_upstream_timeout\s+(\d+)s;", text)
+    window_ok = bool(rt) and len(nut) == 1 and 0 < int(nut[0]) < int(rt.group(1))
+    check(bool(main) and ("timeout" not in main[0] or window_ok),
           "nginx.conf: a request that timed out after it was sent is not sent again "
-          "(no timeout with non_idempotent)", str(nu))
+          "(timeout with non_idempotent only with 0 < proxy_next_upstream_timeout < "
+          "proxy_read_timeout)", f"{nu}, proxy_next_upstream_timeout {nut}, "
+          f"{rt.group(0) if rt else 'no proxy_read_timeout'}")
+    check(bool(main) and "timeout" in main[0],
+          "nginx.conf: a connect timeout (a stopped replica's address) goes to the next "
+          "replica", str(nu))
     jobs = re.search(r"location\s+/v1/jobs/\s*\{([^}]*)\}", text)
     check(jobs is not None and "http_404" in jobs.group(1),
           "nginx.conf: /v1/jobs/ asks every replica until one knows the job (http_404)")
-    rt = re.search(r"proxy_read_timeout\s+(\d+)s;", text)
     check(rt is not None and int(rt.group(1)) >= 160,
           "nginx.conf: proxy_read_timeout fits the largest image (16 Mpx ~80 s on 2 cores, "
           "x2)", rt.group(0) if rt else "none")

@@ -16,7 +16,7 @@ PROG=compose
 . scripts/container-lib.sh
 engine_setup || exit 1
 export DAED_COMPOSE_PORT=${DAED_COMPOSE_PORT:-18602}
-P=daedtest
+P=${DAED_COMPOSE_PROJECT:-daedtest}
 if [ "$ENGINE" = podman ]; then
     command -v podman-compose >/dev/null || engine_install_podman || exit 1
     COMPOSE=(podman-compose -p "$P" -f docker/compose.yaml)
@@ -38,6 +38,7 @@ fail() {
     for s in daed1 daed2 daed3 nginx; do
         c=$(cname "$s"); [ -n "$c" ] && { echo "--- $c" >&2; $ENGINE logs --tail 10 "$c" >&2 2>&1; }
     done
+    c=$(cname nginx); [ -n "$c" ] && { echo "--- $c: errors" >&2; $ENGINE logs "$c" 2>&1 | grep '\[error\]' | tail -5 >&2; }
     exit 1
 }
 cname() { $ENGINE ps -a --filter "label=com.docker.compose.project=$P" \
@@ -98,13 +99,18 @@ served() { $ENGINE logs "$ng" 2>/dev/null | grep -c "upstream=$ip2:8080 upstream
 before=$(served)
 
 c3=$(cname daed3)
+ip3=$($ENGINE inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' "$c3")
 $ENGINE stop -t 30 "$c3" >/dev/null 2>&1 &
 spid=$!
-phase "sigterm-daed3" 5
+phase "sigterm-daed3" 8
 wait "$spid" || fail "stop $c3"
 rc=$($ENGINE inspect -f '{{.State.ExitCode}}' "$c3")
 [ "$rc" = 0 ] || fail "daed3 exited with $rc after SIGTERM, expected 0 (drained)"
 say "daed3 drained and exited 0"
+# Once daed3 has exited its address answers nothing: nginx's probes of it (one live request
+# each fail_timeout) time out connecting and must be passed on (proxy_next_upstream timeout).
+probes=$($ENGINE logs "$ng" 2>/dev/null | grep -c "upstream=$ip3:8080, [^ ]* upstream_status=504, 200")
+say "nginx passed on $probes requests after a connect timeout to the stopped daed3 ($ip3)"
 after=$(served)
 [ "$after" -gt "$before" ] || fail "the restarted daed2 ($ip2) got no request through nginx"
 say "the restarted daed2 answered $((after - before)) requests through nginx"

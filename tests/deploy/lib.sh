@@ -147,8 +147,9 @@ wait_http() {
 # start_nginx N1 [N2 N3] — docker/nginx.conf with its upstream servers daed1..3 replaced by
 # the loopback ports of replicas N1.. (server lines beyond the list are dropped), its listen
 # line by a free loopback port, its access log by a file. Everything else is verbatim.
+# NGINX_CONF_SRC=FILE: that file instead of docker/nginx.conf (a copy with other timeouts).
 start_nginx() {
-    local conf=$DEPLOY_ROOT/docker/nginx.conf sedargs=() i=1 n
+    local conf=${NGINX_CONF_SRC:-$DEPLOY_ROOT/docker/nginx.conf} sedargs=() i=1 n
     for n in "$@"; do
         sedargs+=(-e "s/^\([[:space:]]*server[[:space:]]\{1,\}\)daed$i:8080\([[:space:];]\)/\1127.0.0.1:${DAED_PORT[$n]}\2/")
         i=$((i + 1))
