@@ -5,7 +5,7 @@ set -euo pipefail
 B=${DAED_BUILD:-build}
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$ROOT"
-# The test helpers are bench programs; build them if this build dir lacks them.
+# The test helpers (tests/helpers/, built into $B/helpers/); built if this build dir lacks them.
 if [ ! -x "$B/helpers/mkmodel" ] || [ ! -x "$B/helpers/mkpng" ] || [ ! -x "$B/helpers/loadgen" ]; then
     san=""
     case "$B" in *asan*) san="SAN=1 OPT=-O1" ;; esac

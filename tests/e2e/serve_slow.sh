@@ -14,8 +14,8 @@ fi
 make_models
 "$B/helpers/mkpng" "$T/g28.png" 28 28 1
 
-# slow NAME [slowclient options...]: runs tests/helpers/slowclient; its output in $T/NAME.out, SLOW
-# line fields via field NAME KEY.
+# slow NAME [slowclient options...]: runs the slowclient helper; its output in $T/NAME.out,
+# SLOW line fields via field NAME KEY.
 slow() {
     local name=$1
     shift

@@ -220,9 +220,9 @@ int httpc_read(int fd, char *buf, size_t cap, httpc_response *r)
 {
     memset(r, 0, sizeof *r);
     size_t got = 0;
-    buf[0] = '\0';
     if (cap < 64)
         return HTTPC_TOO_BIG;
+    buf[0] = '\0';
     long hl = read_head(fd, buf, cap, &got, &r->status);
     if (hl < 0)
         return (int)hl;

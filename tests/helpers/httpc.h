@@ -52,7 +52,8 @@ int httpc_send_request(int fd, const char *method, const char *host, const char 
                        const char *headers, const char *type, const void *body, size_t body_len);
 
 /* Reads one answer into BUF (CAP bytes, at least 64) and describes it in *R (pointers into
- * BUF). Returns HTTPC_OK or one of the errors above. BUF is NUL-terminated in every case. */
+ * BUF). Returns HTTPC_OK or one of the errors above; BUF is NUL-terminated in every case
+ * but a CAP under 64 (HTTPC_TOO_BIG, BUF untouched). */
 int httpc_read(int fd, char *buf, size_t cap, httpc_response *r);
 
 /* The value of header NAME (case-insensitive) in R's head, its length in *len (may be
