@@ -4,7 +4,10 @@
 # Sources are found by directory: src/{core,io,train,serve}/*.c form libdaed.a; each
 # src/tools/<name>.c is a program (underscores become dashes: dae_model.c -> dae-model);
 # each tests/check_<module>.c holds `Suite *suite_<module>(void)` and joins the unit-test
-# runner automatically; each bench/<name>.c is a benchmark program.
+# runner automatically; each bench/<name>.c is a speed benchmark (build/bench/<name>), each
+# eval/<name>.c or eval/<dir>/<name>.c a quality evaluation (build/eval/<name>), each
+# tests/helpers/<name>.c a program the tests run (build/helpers/<name>; tests/helpers/httpc.c
+# is the helpers' shared HTTP client, linked into them and into the unit tests).
 #
 # Variables: SAN=1 builds with AddressSanitizer + UBSan (used by `make asan`);
 # BUILD=dir puts objects and binaries elsewhere (default build/).
@@ -34,6 +37,9 @@ LIB_SRC   := $(wildcard src/core/*.c src/io/*.c src/train/*.c src/serve/*.c)
 TOOL_SRC  := $(wildcard src/tools/*.c)
 TEST_SRC  := $(wildcard tests/check_*.c)
 BENCH_SRC := $(wildcard bench/*.c)
+EVAL_SRC  := $(wildcard eval/*.c eval/*/*.c)
+HELPER_LIB_SRC := tests/helpers/httpc.c
+HELPER_SRC := $(filter-out $(HELPER_LIB_SRC),$(wildcard tests/helpers/*.c))
 
 LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 LIB       := $(BUILD)/libdaed.a
@@ -41,6 +47,9 @@ TOOLS     := $(foreach t,$(TOOL_SRC),$(BUILD)/$(subst _,-,$(basename $(notdir $(
 TEST_OBJ  := $(TEST_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/tests/check_main.o
 TEST_BIN  := $(BUILD)/check_all
 BENCHES   := $(foreach b,$(BENCH_SRC),$(BUILD)/bench/$(basename $(notdir $(b))))
+EVALS     := $(foreach e,$(EVAL_SRC),$(BUILD)/eval/$(basename $(notdir $(e))))
+HELPER_LIB_OBJ := $(HELPER_LIB_SRC:%.c=$(BUILD)/obj/%.o)
+HELPERS   := $(HELPER_SRC:tests/helpers/%.c=$(BUILD)/helpers/%)
 
 .PHONY: all deps test unit e2e check asan browser-test bench models data eval-data photo-data photo-eval-data help clean run
 
@@ -88,13 +97,29 @@ $(BUILD)/obj/tests/%.o: tests/%.c | deps
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) -Itests -c $< -o $@
 
-$(TEST_BIN): $(TEST_OBJ) $(LIB)
+$(TEST_BIN): $(TEST_OBJ) $(HELPER_LIB_OBJ) $(LIB)
 	$(CC) $(WARN) $(CFLAGS) $(SANFLAGS) -o $@ $^ $(CHECK_LIBS) $(LDLIBS_ALL)
 
-# Keep benchmark objects (make would delete them as intermediates and rebuild every time).
-.SECONDARY: $(BENCH_SRC:%.c=$(BUILD)/obj/%.o)
+# Keep the programs' objects (make would delete them as intermediates and rebuild every time).
+.SECONDARY: $(BENCH_SRC:%.c=$(BUILD)/obj/%.o) $(EVAL_SRC:%.c=$(BUILD)/obj/%.o) \
+            $(HELPER_SRC:%.c=$(BUILD)/obj/%.o)
 
+# Speed benchmarks: build/bench/forward from bench/forward.c etc.
 $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(WARN) $(CFLAGS) $(SANFLAGS) -o $@ $^ $(LDLIBS_ALL)
+
+# Quality evaluations: build/eval/quality from eval/quality.c, build/eval/experiments from
+# eval/experiments/experiments.c.
+define EVAL_RULE
+$(BUILD)/eval/$(basename $(notdir $(1))): $(BUILD)/obj/$(basename $(1)).o $(LIB)
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(WARN) $$(CFLAGS) $$(SANFLAGS) -o $$@ $$^ $$(LDLIBS_ALL)
+endef
+$(foreach e,$(EVAL_SRC),$(eval $(call EVAL_RULE,$(e))))
+
+# Test helpers: build/helpers/mkpng from tests/helpers/mkpng.c, each with the shared client.
+$(BUILD)/helpers/%: $(BUILD)/obj/tests/helpers/%.o $(HELPER_LIB_OBJ) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(WARN) $(CFLAGS) $(SANFLAGS) -o $@ $^ $(LDLIBS_ALL)
 
@@ -118,12 +143,12 @@ unit: $(TEST_BIN)
 	$(CK_ENV) DAED_BUILD=$(BUILD) $(TEST_BIN)
 
 ## e2e: only the functional end-to-end tests of make test (skips counted with their reason)
-e2e: all $(BENCHES)
+e2e: all $(HELPERS)
 	@DAED_BUILD=$(BUILD) bash scripts/run-e2e.sh $(E2E_TEST)
 
 ## check: the long end-to-end tests: soak, deployment and failover, slow clients (CI runs
 ## it after make test)
-check: all $(BENCHES)
+check: all $(HELPERS)
 	@DAED_BUILD=$(BUILD) bash scripts/run-e2e.sh $(E2E_CHECK)
 
 ## browser-test: the web page (GET /, /docs) in headless Chromium; screenshots in build/browser
@@ -154,7 +179,7 @@ run: all
 	$(BUILD)/daed --port $(PORT) --models ./models
 
 ## bench-serve: daed vs the floor and the FastAPI+PyTorch reference (ARGS=--quick: smoke run)
-bench-serve: all $(BENCHES)
+bench-serve: all $(BENCHES) $(HELPERS)
 	bash bench/serve.sh $(ARGS)
 
 ## models: retrain the shipped models from their recipes (models/*.json; `make -B models`
@@ -185,7 +210,8 @@ help:
 clean:
 	rm -rf $(BUILD)
 
--include $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(TOOL_SRC:%.c=$(BUILD)/obj/%.d) $(BENCH_SRC:%.c=$(BUILD)/obj/%.d)
+-include $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(TOOL_SRC:%.c=$(BUILD)/obj/%.d) $(BENCH_SRC:%.c=$(BUILD)/obj/%.d) \
+         $(EVAL_SRC:%.c=$(BUILD)/obj/%.d) $(HELPER_SRC:%.c=$(BUILD)/obj/%.d) $(HELPER_LIB_OBJ:.o=.d)
 # The other target groups, by name.
 include mk/house.mk mk/fuzz.mk mk/harden.mk mk/docs.mk mk/experiments.mk mk/container.mk \
         mk/eval.mk

@@ -26,7 +26,7 @@
 # processes: unlike req/s it hardly depends on the share of the cores the server got on a
 # loaded machine), and daed/reference ratios. A run with no answer in its time shows 0 req/s.
 # Models: models/*.safetensors if there are any, else (said in the output) a folder of
-# test models: tests/fixtures/*.safetensors plus bench/mkmodel's calibrated 28x28 conv
+# test models: tests/fixtures/*.safetensors plus tests/helpers/mkmodel's calibrated 28x28 conv
 # model "bench-conv", which is then the model measured.
 # --quick: 1 round, 3 s runs, 1 s warm-up (a smoke test of the harness, not a measurement).
 set -euo pipefail
@@ -65,7 +65,7 @@ if ! command -v wrk >/dev/null; then
     $SUDO apt-get install -y -qq --no-install-recommends wrk >&2
 fi
 make -s BUILD="$B" "$B/daed" "$B/bench/floor" "$B/bench/coldstart" "$B/bench/serve_inputs" \
-    "$B/bench/mkmodel" >&2
+    "$B/helpers/mkmodel" >&2
 have_torch=1
 "$PY" -c 'import torch, fastapi, uvicorn, PIL, numpy' 2>/dev/null || have_torch=0
 
@@ -87,9 +87,9 @@ elif [ -z "$MODELS" ]; then
     MODELS="$OUT/models"
     mkdir -p "$MODELS"
     for f in tests/fixtures/*.safetensors; do case $f in *.io.safetensors) ;; *) cp "$f" "$MODELS/" ;; esac; done
-    "$B/bench/mkmodel" "$MODELS/bench-conv.safetensors" conv bench-conv
+    "$B/helpers/mkmodel" "$MODELS/bench-conv.safetensors" conv bench-conv
     MODEL=${MODEL:-bench-conv}
-    MODEL_NOTE="NO SHIPPED MODELS (models/*.safetensors): measured with test models (tests/fixtures + bench/mkmodel conv 'bench-conv', 1321 parameters, random weights)"
+    MODEL_NOTE="NO SHIPPED MODELS (models/*.safetensors): measured with test models (tests/fixtures + tests/helpers/mkmodel conv 'bench-conv', 1321 parameters, random weights)"
 fi
 Q=${MODEL:+?model=$MODEL}
 

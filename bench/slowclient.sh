@@ -32,15 +32,15 @@ while [ $# -gt 0 ]; do
     *) echo "slowclient.sh: unknown option $1" >&2; exit 2 ;;
     esac
 done
-make -s BUILD="$B" "$B/daed" "$B/bench/mkmodel" "$B/bench/mkpng" "$B/bench/slowclient" >&2
+make -s BUILD="$B" "$B/daed" "$B/helpers/mkmodel" "$B/helpers/mkpng" "$B/helpers/slowclient" >&2
 
 T=$(mktemp -d /tmp/daed-slow.XXXXXX)
 DPID=""
 cleanup() { [ -n "$DPID" ] && kill -9 "$DPID" 2>/dev/null; rm -rf "$T"; }
 trap cleanup EXIT
 mkdir -p "$T/models"
-"$B/bench/mkmodel" "$T/models/conv.safetensors" conv conv
-"$B/bench/mkpng" "$T/g28.png" 28 28 1
+"$B/helpers/mkmodel" "$T/models/conv.safetensors" conv conv
+"$B/helpers/mkpng" "$T/g28.png" 28 28 1
 
 rss() { awk '$1 == "VmRSS:" {print $2}' "/proc/$DPID/status"; }
 conns() { ls "/proc/$DPID/fd" | wc -l; }
@@ -62,7 +62,7 @@ run() {
     ( sleep "$((BASE + SECS / 2))"; echo "mid-load: daed RSS $(rss) kB, $(conns) descriptors" >"$T/mid.txt" ) &
     local mid=$!
     # Slack over the deadline: one sweep (0.25 s), the client's tick and a loaded machine.
-    "$B/bench/slowclient" --port "$port" --slowloris "$LORIS" --uploaders "$UPLOAD" --src-addrs 10 \
+    "$B/helpers/slowclient" --port "$port" --slowloris "$LORIS" --uploaders "$UPLOAD" --src-addrs 10 \
         --reconnect --baseline "$BASE" --seconds "$SECS" --normal "$NORMAL" --rate "$RATE" \
         --path /v1/denoise --body "$T/g28.png" --type image/png \
         --max-life "$((TIMEOUT + 3))" >"$T/out.txt" || rc=$?

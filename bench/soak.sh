@@ -27,18 +27,18 @@ while [ $# -gt 0 ]; do
     esac
 done
 command -v wrk >/dev/null || { echo "soak.sh: needs wrk (apt-get install wrk)" >&2; exit 2; }
-[ -x "$B/daed" ] && [ -x "$B/bench/mkmodel" ] && [ -x "$B/bench/mkpng" ] ||
-    make -s BUILD="$B" "$B/daed" "$B/bench/mkmodel" "$B/bench/mkpng" >&2
+[ -x "$B/daed" ] && [ -x "$B/helpers/mkmodel" ] && [ -x "$B/helpers/mkpng" ] ||
+    make -s BUILD="$B" "$B/daed" "$B/helpers/mkmodel" "$B/helpers/mkpng" >&2
 
 T=$(mktemp -d /tmp/daed-soak.XXXXXX)
 DPID=""
 cleanup() { [ -n "$DPID" ] && kill -9 "$DPID" 2>/dev/null; rm -rf "$T"; }
 trap cleanup EXIT
 mkdir -p "$T/models"
-"$B/bench/mkmodel" "$T/models/mlp.safetensors" mlp mlp
-"$B/bench/mkmodel" "$T/models/conv.safetensors" conv conv
-"$B/bench/mkpng" "$T/g28.png" 28 28 1
-"$B/bench/mkpng" "$T/g30.png" 30 30 1
+"$B/helpers/mkmodel" "$T/models/mlp.safetensors" mlp mlp
+"$B/helpers/mkmodel" "$T/models/conv.safetensors" conv conv
+"$B/helpers/mkpng" "$T/g28.png" 28 28 1
+"$B/helpers/mkpng" "$T/g30.png" 30 30 1
 head -c 300 "$T/g28.png" >"$T/bad.png"
 B64=$(base64 -w0 "$T/g28.png")
 echo "{\"images\":[{\"png\":\"$B64\"},{\"png\":\"$B64\"}]}" >"$T/batch.json"

@@ -13,12 +13,9 @@
 .PHONY: docs readme-examples readme-check readme-update
 
 ## docs: regenerate docs/img/before-after.png with dae-model and the shipped models
-docs: all $(BUILD)/docs/f32png
+# build/eval/f32png (eval/f32png.c) cuts single images out of the evaluation sets.
+docs: all $(BUILD)/eval/f32png
 	BUILD=$(BUILD) sh scripts/make-docs.sh
-
-$(BUILD)/docs/f32png: scripts/f32png.c $(LIB) | deps
-	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB) $(LDLIBS_ALL)
 
 ## readme-examples: the README's troubleshooting examples against special daemons, printed
 readme-examples: all

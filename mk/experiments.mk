@@ -1,9 +1,9 @@
 # experiments.mk — the classic autoencoder experiments of docs/experiments.md (issue 9).
 #
 # Included from the Makefile.
-#   make experiments         train every recipe in experiments/NN-*/ (reusing model files newer
+#   make experiments         train every recipe in eval/experiments/NN-*/ (reusing model files newer
 #                            than their recipe in build/experiments/), measure them, and write
-#                            experiments/results/NN-*.json and docs/img/exp-NN-*.png (both
+#                            eval/experiments/results/NN-*.json and docs/img/exp-NN-*.png (both
 #                            committed). ARGS="--only 03,05" runs some; ARGS=--force retrains.
 #   make experiments-smoke   every recipe for 1 epoch on 512 images, measured on 200 test
 #                            images, into build/experiments-smoke/; fails unless every result
@@ -15,10 +15,10 @@
 .PHONY: experiments experiments-smoke
 
 ## experiments: the classic AE experiments (ARGS="--only 03,05", --force) -> docs/experiments.md
-experiments: all $(BUILD)/bench/experiments
-	BUILD=$(BUILD) sh scripts/experiments.sh $(ARGS)
+experiments: all $(BUILD)/eval/experiments
+	BUILD=$(BUILD) sh eval/experiments/run.sh $(ARGS)
 
 ## experiments-smoke: every experiment recipe for a few steps (ARGS=--train-only: needs only data)
-experiments-smoke: all $(BUILD)/bench/experiments
+experiments-smoke: all $(BUILD)/eval/experiments
 	rm -rf $(BUILD)/experiments-smoke
-	BUILD=$(BUILD) sh scripts/experiments.sh --smoke $(ARGS)
+	BUILD=$(BUILD) sh eval/experiments/run.sh --smoke $(ARGS)

@@ -39,8 +39,8 @@ SOAK_SECONDS ?= 60
 ## tsan-build: daed, dae-train and the e2e helpers with ThreadSanitizer in build/tsan
 tsan-build:
 	$(MAKE) --no-print-directory BUILD=$(TSAN_BUILD) CC=$(TSAN_CC) CFLAGS="$(TSAN_FLAGS)" \
-	    all $(TSAN_BUILD)/bench/mkmodel $(TSAN_BUILD)/bench/mkpng $(TSAN_BUILD)/bench/loadgen \
-	    $(TSAN_BUILD)/bench/slowclient
+	    all $(TSAN_BUILD)/helpers/mkmodel $(TSAN_BUILD)/helpers/mkpng $(TSAN_BUILD)/helpers/loadgen \
+	    $(TSAN_BUILD)/helpers/slowclient
 
 ## tsan: the concurrent e2e tests against the ThreadSanitizer daed; zero reports
 tsan: tsan-build
@@ -60,9 +60,9 @@ valgrind:
 	$(VG_ENV) valgrind $(VG_FLAGS) $(VG_BUILD)/check_all
 
 ## soak: bench/soak.sh for SOAK_SECONDS (default 60) at 80% of the measured maximum
-soak: all $(BENCHES)
+soak: all $(HELPERS)
 	bash bench/soak.sh --seconds $(SOAK_SECONDS)
 
 ## slowclient: bench/slowclient.sh (slow clients vs --request-timeout; SLOW_ARGS for options)
-slowclient: all $(BENCHES)
+slowclient: all $(HELPERS)
 	bash bench/slowclient.sh $(SLOW_ARGS)

@@ -20,7 +20,7 @@ EVAL=${EVAL:-data/eval}
 DENOISE=${DENOISE:-denoise-g50}
 OUT=docs/img/before-after.png
 DM=$BUILD/dae-model
-F32=$BUILD/docs/f32png
+F32=$BUILD/eval/f32png
 T=$BUILD/docs/strip
 for f in "$DM" "$F32"; do
     [ -x "$f" ] || { echo "make-docs: $f is not built (make docs builds it)" >&2; exit 1; }

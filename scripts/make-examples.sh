@@ -18,7 +18,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
 EVAL=${EVAL:-data/eval}
-F32=$BUILD/docs/f32png
+F32=$BUILD/eval/f32png
 [ -x "$F32" ] || make --no-print-directory "$F32"
 mkdir -p examples
 "$F32" "$EVAL/fmnist_clean.f32" 28 28 0 examples/shoe.png

@@ -8,7 +8,7 @@
 #include "daed/io/modelfile.h"
 #include "../src/serve/route.h"
 
-/* The shapes of bench/mkmodel's test models. */
+/* The shapes of tests/helpers/mkmodel's test models. */
 #define DIGITS_STRIDED                                                                    \
     "\"input\":[1,28,28],\"encoder\":[{\"type\":\"conv2d\",\"in_channels\":1,"             \
     "\"out_channels\":4,\"kernel_size\":3,\"stride\":2,\"padding\":1},{\"type\":\"relu\"},"  \

@@ -1,20 +1,17 @@
 /* check_serve_server.c — the service in-process: keep-alive, early answers, the worker
  * round trip, reload, and a clean stop, over a real loopback socket. */
-#include <arpa/inet.h>
 #include "check_quiet.h"
-#include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/time.h>
 #include <unistd.h>
 
 #include "daed/io/image.h"
 #include "daed/io/png.h"
 #include "daed/io/modelfile.h"
 #include "daed/serve/serve.h"
+#include "helpers/httpc.h"
 
 static char dir[64];
 static dae_server *srv;
@@ -72,42 +69,18 @@ static void teardown(void)
 
 static int dial(void)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET,
-                            .sin_port = htons((uint16_t)dae_server_port(srv))};
-    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
-    struct timeval tv = {30, 0};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    ck_assert_int_eq(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+    int fd = httpc_connect("127.0.0.1", dae_server_port(srv), NULL, 30);
+    ck_assert_int_ge(fd, 0);
     return fd;
 }
 
-/* Send, then read one answer (headers + Content-Length body) into buf; returns status. */
+/* Send, then read one answer (headers and body) into buf; returns its status, -1 when it
+ * did not come whole. */
 static int roundtrip(int fd, const char *req, size_t req_len, char *buf, size_t cap)
 {
-    ck_assert_int_eq((int)send(fd, req, req_len, MSG_NOSIGNAL), (int)req_len);
-    size_t got = 0;
-    char *end = NULL;
-    while (!end) {
-        ssize_t r = recv(fd, buf + got, cap - 1 - got, 0);
-        if (r <= 0)
-            return -1;
-        got += (size_t)r;
-        buf[got] = '\0';
-        end = strstr(buf, "\r\n\r\n");
-    }
-    const char *cl = strcasestr(buf, "Content-Length:");
-    size_t need = (size_t)(end + 4 - buf) + (cl ? strtoul(cl + 15, NULL, 10) : 0);
-    while (got < need && got < cap - 1) {
-        ssize_t r = recv(fd, buf + got, cap - 1 - got, 0);
-        if (r <= 0)
-            return -1;
-        got += (size_t)r;
-        buf[got] = '\0';
-    }
-    int status = 0;
-    sscanf(buf, "HTTP/1.1 %d", &status);
-    return status;
+    ck_assert_int_eq(httpc_send_all(fd, req, req_len), 0);
+    httpc_response r;
+    return httpc_read(fd, buf, cap, &r) == HTTPC_OK ? r.status : -1;
 }
 
 START_TEST(test_keepalive_get)

@@ -5,12 +5,12 @@ set -euo pipefail
 B=${DAED_BUILD:-build}
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$ROOT"
-# The test helpers are bench programs; build them if this build dir lacks them.
-if [ ! -x "$B/bench/mkmodel" ] || [ ! -x "$B/bench/mkpng" ] || [ ! -x "$B/bench/loadgen" ]; then
+# The test helpers (tests/helpers/, built into $B/helpers/); built if this build dir lacks them.
+if [ ! -x "$B/helpers/mkmodel" ] || [ ! -x "$B/helpers/mkpng" ] || [ ! -x "$B/helpers/loadgen" ]; then
     san=""
     case "$B" in *asan*) san="SAN=1 OPT=-O1" ;; esac
     # shellcheck disable=SC2086
-    make -s BUILD="$B" $san "$B/bench/mkmodel" "$B/bench/mkpng" "$B/bench/loadgen" >&2
+    make -s BUILD="$B" $san "$B/helpers/mkmodel" "$B/helpers/mkpng" "$B/helpers/loadgen" >&2
 fi
 
 T=$(mktemp -d /tmp/daed-e2e.XXXXXX)
@@ -32,10 +32,10 @@ skip() { echo "SKIP: $*"; exit "$E2E_SKIP"; }
 # models: the standard test folder
 make_models() {
     mkdir -p "$T/models"
-    "$B/bench/mkmodel" "$T/models/conv.safetensors" conv conv
-    "$B/bench/mkmodel" "$T/models/mlp.safetensors" mlp mlp
-    "$B/bench/mkmodel" "$T/models/rgb.safetensors" rgb rgb
-    "$B/bench/mkmodel" "$T/models/sr.safetensors" sr sr
+    "$B/helpers/mkmodel" "$T/models/conv.safetensors" conv conv
+    "$B/helpers/mkmodel" "$T/models/mlp.safetensors" mlp mlp
+    "$B/helpers/mkmodel" "$T/models/rgb.safetensors" rgb rgb
+    "$B/helpers/mkmodel" "$T/models/sr.safetensors" sr sr
 }
 
 # start_daed NAME [options...]: starts daed on a free port; sets PORT, PID, LOG.

@@ -4,7 +4,7 @@
 # run on colour photo models, and grid --crop (before/after pictures).
 source "$(dirname "$0")/lib.bash"
 
-"$B/bench/mkpng" "$T/c.jpg" 200 100 3
+"$B/helpers/mkpng" "$T/c.jpg" 200 100 3
 "$B/dae-model" prep "$T/c.jpg" "$T/g50.png" --gray --short 50 && ok "prep runs" || fail "prep failed"
 [ "$(png_size "$T/g50.png")" = "100 50" ] && ok "short side 50: 100x50" || fail "size $(png_size "$T/g50.png")"
 [ "$(od -An -tu1 -j25 -N1 "$T/g50.png" | tr -d ' ')" = 0 ] && ok "gray PNG" || fail "not gray"
@@ -13,8 +13,8 @@ source "$(dirname "$0")/lib.bash"
 "$B/dae-model" prep "$T/c.jpg" "$T/x.png" --short 0 2>/dev/null && fail "--short 0 accepted" ||
     ok "--short 0 refused"
 
-"$B/bench/mkmodel" "$T/g.safetensors" dncnn photo-gray
-"$B/bench/mkmodel" "$T/c.safetensors" dncnn-rgb photo-rgb
+"$B/helpers/mkmodel" "$T/g.safetensors" dncnn photo-gray
+"$B/helpers/mkmodel" "$T/c.safetensors" dncnn-rgb photo-rgb
 "$B/dae-model" per-channel "$T/g.safetensors" "$T/pc.safetensors" photo-pc && ok "per-channel" ||
     fail "per-channel failed"
 "$B/dae-model" info "$T/pc.safetensors" >"$T/info" 2>&1
@@ -32,7 +32,7 @@ fi
 "$B/dae-model" widen "$T/g.safetensors" "$T/w.safetensors" photo-w && ok "widen" || fail "widen failed"
 "$B/dae-model" info "$T/w.safetensors" | grep -q 'input .*(3,40,40)' && ok "widened input has 3 channels" ||
     fail "widened: $("$B/dae-model" info "$T/w.safetensors" 2>&1 | head -5)"
-"$B/bench/mkpng" "$T/in.png" 48 40 1
+"$B/helpers/mkpng" "$T/in.png" 48 40 1
 pixels() { sed 's/.*"pixels":\[//; s/\].*//' "$1" | tr ',' '\n'; }
 "$B/dae-model" run "$T/g.safetensors" "$T/in.png" "$T/g.json" && pixels "$T/g.json" >"$T/g.txt"
 for m in w; do

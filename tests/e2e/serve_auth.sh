@@ -8,7 +8,7 @@
 source "$(dirname "$0")/lib.bash"
 
 make_models
-"$B/bench/mkpng" "$T/g28.png" 28 28 1
+"$B/helpers/mkpng" "$T/g28.png" 28 28 1
 KEY='Kx9-7f3e2d1c0b'
 DAED_API_KEY="$KEY" start_daed auth --models "$T/models" --workers 1 --access-log 1 \
     --openapi "$ROOT/openapi.yaml"

@@ -8,7 +8,7 @@ source "$(dirname "$0")/lib.bash"
 PY=/usr/bin/python3
 
 make_models
-"$B/bench/mkpng" "$T/g28.png" 28 28 1
+"$B/helpers/mkpng" "$T/g28.png" 28 28 1
 # --max-body 32M so the 20 MB JSON array reaches the JSON scan (the 100 MB body does not).
 start_daed bombs --models "$T/models" --workers 2 --access-log 0 --max-body 32M
 rss() { awk -v k="$1:" '$1 == k {print $2}' "/proc/$PID/status"; }

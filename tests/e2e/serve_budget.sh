@@ -5,7 +5,7 @@
 source "$(dirname "$0")/lib.bash"
 
 make_models
-"$B/bench/mkpng" "$T/g28.png" 28 28 1
+"$B/helpers/mkpng" "$T/g28.png" 28 28 1
 B64=$(base64 -w0 "$T/g28.png")
 printf '{"images":[{"png":"%s"},{"png":"%s"},{"png":"%s"}]}' "$B64" "$B64" "$B64" >"$T/batch.json"
 SIZE=$(stat -c %s "$T/g28.png")
@@ -50,7 +50,7 @@ wait $W1 || true
     fail "waiting request: $(cat "$T/w1.code")"
 
 # 2. Load with one body at a time: 32 clients x 20 requests, every one answered 200.
-LG="$B/bench/loadgen --port $PORT"
+LG="$B/helpers/loadgen --port $PORT"
 if $LG --path "/v1/denoise?model=conv" --body "$T/batch.json" --type application/json \
     --conns 32 --requests 20 >"$T/l1"; then ok "load: $(cat "$T/l1")"; else fail "load: $(cat "$T/l1")"; fi
 grep -q "ok=640 bad=0 lost=0" "$T/l1" && ok "32 clients x 20 batch requests all answered 200" ||

@@ -13,8 +13,8 @@ cp models/photo-denoise-rgb.json models/photo-denoise-rgb.safetensors "$T/models
 san=0
 case "$B" in *asan* | *tsan*) big="400 300" san=1 ;; *) big="1200 900" ;; esac
 # shellcheck disable=SC2086
-"$B/bench/mkpng" "$T/big.png" $big 3
-"$B/bench/mkpng" "$T/small.png" 400 300 3
+"$B/helpers/mkpng" "$T/big.png" $big 3
+"$B/helpers/mkpng" "$T/small.png" 400 300 3
 metric() { sed -n "s/^$1 //p" "$T/body"; }
 
 start_daed cancel --models "$T/models" --workers 2

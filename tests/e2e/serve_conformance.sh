@@ -7,7 +7,7 @@
 source "$(dirname "$0")/lib.bash"
 
 make_models
-"$B/bench/mkpng" "$T/g28.png" 28 28 1
+"$B/helpers/mkpng" "$T/g28.png" 28 28 1
 start_daed conf --models "$T/models" --workers 2
 PNGS=tests/conformance/pngsuite
 JSONS=tests/conformance/jsontestsuite
@@ -69,9 +69,9 @@ req POST "/v1/denoise?model=conv" --data-binary "{\"png\":\"$b64\",\"png\":\"$b6
 expect 400 "duplicate key"; body_has 'duplicate key \"png\"' "duplicate key named"
 
 # ---- alpha is passed through (denoise, superres), used as the mask by inpaint
-"$B/bench/mkpng" "$T/ga28.png" 28 28 1 hole
-"$B/bench/mkpng" "$T/rgba32.png" 32 32 3 hole
-"$B/bench/mkpng" "$T/ga14.png" 14 14 1 hole
+"$B/helpers/mkpng" "$T/ga28.png" 28 28 1 hole
+"$B/helpers/mkpng" "$T/rgba32.png" 32 32 3 hole
+"$B/helpers/mkpng" "$T/ga14.png" 14 14 1 hole
 ctype() { od -An -tu1 -j25 -N1 "$T/body" | tr -d ' '; } # IHDR colour type of the answer
 req POST "/v1/denoise?model=conv" --data-binary @"$T/ga28.png"
 expect 200 "denoise gray+alpha"; [ "$(ctype)" = 4 ] && ok "gray+alpha in, gray+alpha out" ||

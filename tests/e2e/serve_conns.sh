@@ -4,8 +4,8 @@
 source "$(dirname "$0")/lib.bash"
 
 make_models
-"$B/bench/mkpng" "$T/g28.png" 28 28 1
-"$B/bench/mkpng" "$T/g28.jpg" 28 28 3
+"$B/helpers/mkpng" "$T/g28.png" 28 28 1
+"$B/helpers/mkpng" "$T/g28.jpg" 28 28 3
 
 start_daed conns --models "$T/models" --workers 1 --max-body 64k --conn-timeout 2 --per-ip-limit 3
 req POST /v1/denoise --data-binary @"$T/g28.jpg" -H 'Content-Type: image/jpeg'

@@ -7,7 +7,7 @@
 source "$(dirname "$0")/lib.bash"
 
 make_models
-"$B/bench/mkpng" "$T/g28.png" 28 28 1
+"$B/helpers/mkpng" "$T/g28.png" 28 28 1
 start_daed faults --models "$T/models" --workers 2 --access-log 0
 rss() { awk '$1 == "VmRSS:" {print $2}' "/proc/$PID/status"; }
 
@@ -60,22 +60,22 @@ drop mlp "$T/mlp.good"
 touch "$T/loading"
 ( i=0; while [ -e "$T/loading" ]; do
     i=$((i + 1))
-    "$B/bench/loadgen" --port "$PORT" --path "/v1/denoise?model=mlp" --body "$T/g28.png" \
+    "$B/helpers/loadgen" --port "$PORT" --path "/v1/denoise?model=mlp" --body "$T/g28.png" \
         --type image/png --conns 6 --requests 20 >"$T/lg.$i" 2>&1 || cp "$T/lg.$i" "$T/lg.failed.$i"
   done; echo "$i" >"$T/lg.rounds" ) &
 LGP=$!
 ( while [ -e "$T/loading" ]; do
-    "$B/bench/loadgen" --port "$PORT" --path "/v1/score?model=conv" --body "$T/g28.png" \
+    "$B/helpers/loadgen" --port "$PORT" --path "/v1/score?model=conv" --body "$T/g28.png" \
         --type image/png --conns 2 --requests 20 >"$T/lg2" 2>&1 || cp "$T/lg2" "$T/lg.failed.score.$RANDOM"
   done ) &
 LGP2=$!
 rss10=""
 for i in $(seq 1 100); do
-    "$B/bench/mkmodel" "$T/new.safetensors" mlp mlp "$((i + 100))" && mv "$T/new.safetensors" "$T/models/mlp.safetensors"
-    "$B/bench/mkmodel" "$T/new.safetensors" conv conv "$((i + 300))" && mv "$T/new.safetensors" "$T/models/conv.safetensors"
+    "$B/helpers/mkmodel" "$T/new.safetensors" mlp mlp "$((i + 100))" && mv "$T/new.safetensors" "$T/models/mlp.safetensors"
+    "$B/helpers/mkmodel" "$T/new.safetensors" conv conv "$((i + 300))" && mv "$T/new.safetensors" "$T/models/conv.safetensors"
     case $((i % 10)) in
     3) drop rgb "$T/mlp.trunc" ;; # a broken file appears (rgb keeps its old version)
-    4) "$B/bench/mkmodel" "$T/new.safetensors" rgb rgb "$i" && mv "$T/new.safetensors" "$T/models/rgb.safetensors" ;;
+    4) "$B/helpers/mkmodel" "$T/new.safetensors" rgb rgb "$i" && mv "$T/new.safetensors" "$T/models/rgb.safetensors" ;;
     esac
     if [ $((i % 4)) = 0 ]; then
         kill -HUP "$PID"; sleep 0.05

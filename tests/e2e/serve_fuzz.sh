@@ -5,8 +5,8 @@
 source "$(dirname "$0")/lib.bash"
 
 make_models
-"$B/bench/mkpng" "$T/g28.png" 28 28 1
-"$B/bench/mkpng" "$T/hole.png" 28 28 1 hole
+"$B/helpers/mkpng" "$T/g28.png" 28 28 1
+"$B/helpers/mkpng" "$T/hole.png" 28 28 1 hole
 B64=$(base64 -w0 "$T/g28.png")
 PIX=$(for _ in $(seq 784); do echo 0.5; done | paste -sd, -)
 printf '{"images":[{"png":"%s"},{"width":28,"height":28,"channels":1,"pixels":[%s],"mask":[%s]}],"steps":3}' \

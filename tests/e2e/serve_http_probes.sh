@@ -101,7 +101,7 @@ printf 'POST /v1/denoise?model=conv%%00x HTTP/1.1\r\nHost: x\r\n%s\r\nContent-Le
 probe nulq 400 "?model=conv%00x" "query parameter model: a NUL (%00)"
 printf 'GET /v1/models/conv%%00x HTTP/1.1\r\nHost: x\r\n%s\r\nConnection: close\r\n\r\n' "$AUTH" >"$T/nulp.req"
 probe nulp 400 "/v1/models/conv%00x" "control character in the path"
-"$B/bench/mkpng" "$T/g28.png" 28 28 1
+"$B/helpers/mkpng" "$T/g28.png" 28 28 1
 for q in heatmap=true resize=true resize=yes heatmap=2; do
     req POST "/v1/score?model=conv&$q" -H "$AUTH" --data-binary @"$T/g28.png"
     expect 400 "?$q (the document says 0 or 1)"
@@ -118,7 +118,7 @@ req POST /v2/models/mlp/infer -H "$AUTH" --data-binary @"$T/v2.json"
 expect 400 "v2 infer with input tensor \"wrong\""; body_has 'inputs[0].name: \"wrong\", expected \"input\"' "v2 input name named"
 
 # ---- --max-answer: a JSON pixel answer is refused before the model runs
-"$B/bench/mkpng" "$T/g128.png" 128 128 1
+"$B/helpers/mkpng" "$T/g128.png" 128 128 1
 req POST "/v1/denoise?model=conv" -H "$AUTH" -H 'Accept: application/json' --data-binary @"$T/g28.png"
 expect 200 "28x28 as JSON pixels (~8 kB, --max-answer 64k)"
 req POST "/v1/denoise?model=conv" -H "$AUTH" -H 'Accept: application/json' --data-binary @"$T/g128.png"

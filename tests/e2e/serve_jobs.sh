@@ -9,12 +9,12 @@ mkdir -p "$T/models"
 # JOBS_TINY_MODEL=1 (make tsan): a tiny stand-in under the same name, as the real model
 # is too slow under ThreadSanitizer (a 300x200 photo: 142 s)
 if [ "${JOBS_TINY_MODEL:-0}" = 1 ]; then
-    "$B/bench/mkmodel" "$T/models/photo-denoise-rgb.safetensors" dncnn-rgb photo-denoise-rgb >/dev/null
+    "$B/helpers/mkmodel" "$T/models/photo-denoise-rgb.safetensors" dncnn-rgb photo-denoise-rgb >/dev/null
 else
     cp models/photo-denoise-rgb.json models/photo-denoise-rgb.safetensors "$T/models/"
 fi
-"$B/bench/mkpng" "$T/small.png" 300 200 3
-"$B/bench/mkpng" "$T/big.png" 1200 900 3
+"$B/helpers/mkpng" "$T/small.png" 300 200 3
+"$B/helpers/mkpng" "$T/big.png" 1200 900 3
 metric() { sed -n "s/^$1 //p" "$T/body"; }
 K=(-H 'Authorization: Bearer s3cret')
 A=(-H 'Prefer: respond-async')

@@ -4,15 +4,15 @@
 source "$(dirname "$0")/lib.bash"
 
 make_models
-"$B/bench/mkpng" "$T/g28.png" 28 28 1
-"$B/bench/mkpng" "$T/large.png" 1024 1024 1
+"$B/helpers/mkpng" "$T/g28.png" 28 28 1
+"$B/helpers/mkpng" "$T/large.png" 1024 1024 1
 B64=$(base64 -w0 "$T/g28.png")
 echo "{\"images\":[{\"png\":\"$B64\"},{\"png\":\"$B64\"}]}" >"$T/batch.json"
 ONES=$(for _ in $(seq 784); do echo 0.5; done | paste -sd, -)
 echo "{\"inputs\":[{\"name\":\"input\",\"shape\":[1,784],\"datatype\":\"FP32\",\"data\":[$ONES]}]}" >"$T/v2.json"
 
 start_daed load --models "$T/models" --workers 2 --access-log 0
-LG="$B/bench/loadgen --port $PORT"
+LG="$B/helpers/loadgen --port $PORT"
 $LG --path "/v1/denoise?model=conv" --body "$T/g28.png" --type image/png --conns 64 --requests 25 >"$T/l1" &
 L1=$!
 $LG --path "/v1/score?model=mlp" --body "$T/batch.json" --type application/json --conns 16 --requests 25 >"$T/l2" &
@@ -33,7 +33,7 @@ stop_daed
 # A queue of one behind one worker: a burst of large images gets 503 + Retry-After at once
 # for what does not fit, 200 for the rest, nothing else.
 start_daed busy --models "$T/models" --workers 1 --queue-size 1 --max-batch 1 --access-log 0
-LG="$B/bench/loadgen --port $PORT"
+LG="$B/helpers/loadgen --port $PORT"
 if $LG --path "/v1/denoise?model=conv" --body "$T/large.png" --type image/png --conns 12 --requests 2 \
     --also 503 >"$T/l4"; then ok "burst: $(cat "$T/l4")"; else fail "burst: $(cat "$T/l4")"; fi
 grep -q "status_503=" "$T/l4" && ok "full queue answered 503 with Retry-After" || fail "no 503 in $(cat "$T/l4")"

@@ -38,14 +38,14 @@ else
 fi
 
 make_models
-"$B/bench/mkpng" "$T/g28.png" 28 28 1
-"$B/bench/mkpng" "$T/g30.png" 30 30 1
-"$B/bench/mkpng" "$T/g14.png" 14 14 1
-"$B/bench/mkpng" "$T/c32.png" 32 32 3
-"$B/bench/mkpng" "$T/hole28.png" 28 28 1 hole
-"$B/bench/mkpng" "$T/g28.jpg" 28 28 1
-"$B/bench/mkpng" "$T/big.png" 128 128 1
-"$B/bench/mkpng" "$T/large.png" 1024 1024 1
+"$B/helpers/mkpng" "$T/g28.png" 28 28 1
+"$B/helpers/mkpng" "$T/g30.png" 30 30 1
+"$B/helpers/mkpng" "$T/g14.png" 14 14 1
+"$B/helpers/mkpng" "$T/c32.png" 32 32 3
+"$B/helpers/mkpng" "$T/hole28.png" 28 28 1 hole
+"$B/helpers/mkpng" "$T/g28.jpg" 28 28 1
+"$B/helpers/mkpng" "$T/big.png" 128 128 1
+"$B/helpers/mkpng" "$T/large.png" 1024 1024 1
 
 M="$T/manifest"
 : >"$M"

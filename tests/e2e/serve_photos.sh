@@ -6,14 +6,14 @@
 source "$(dirname "$0")/lib.bash"
 
 make_models
-"$B/bench/mkmodel" "$T/models/photo-gray.safetensors" dncnn photo-gray
-"$B/bench/mkmodel" "$T/models/photo-rgb.safetensors" dncnn-rgb photo-rgb
+"$B/helpers/mkmodel" "$T/models/photo-gray.safetensors" dncnn photo-gray
+"$B/helpers/mkmodel" "$T/models/photo-rgb.safetensors" dncnn-rgb photo-rgb
 # a fully convolutional digit denoiser, first by name: it must not take the photos
-"$B/bench/mkmodel" "$T/models/digits.safetensors" dncnn-digits digits
-"$B/bench/mkpng" "$T/g.png" 1000 700 1
-"$B/bench/mkpng" "$T/c.jpg" 900 601 3
-"$B/bench/mkpng" "$T/g.jpg" 333 257 1
-"$B/bench/mkpng" "$T/big.jpg" 3000 2000 3
+"$B/helpers/mkmodel" "$T/models/digits.safetensors" dncnn-digits digits
+"$B/helpers/mkpng" "$T/g.png" 1000 700 1
+"$B/helpers/mkpng" "$T/c.jpg" 900 601 3
+"$B/helpers/mkpng" "$T/g.jpg" 333 257 1
+"$B/helpers/mkpng" "$T/big.jpg" 3000 2000 3
 
 # jpeg_size FILE -> "W H" from the first SOF marker
 jpeg_size() {
@@ -103,7 +103,7 @@ expect 200 "gray JPEG with the gray model"
 hdr_has "X-Model: photo-gray" "gray JPEG picked photo-gray"
 
 # a second gray model trained on 40..100: the hint picks it, without a hint the first wins
-"$B/bench/mkmodel" "$T/only/photo-hi.safetensors" dncnn-hi photo-hi 7
+"$B/helpers/mkmodel" "$T/only/photo-hi.safetensors" dncnn-hi photo-hi 7
 req POST /v1/admin/reload -X POST
 req POST "/v1/denoise?sigma=80" --data-binary @"$T/g.jpg"
 hdr_has "X-Model: photo-hi" "sigma=80 picks the model trained on 40..100"
@@ -125,7 +125,7 @@ hdr_has "X-Model: photo-pc" "colour JPEG picked the per-channel model"
 # are padded and cropped back, tiles of 64 equal one whole pass, ?sigma= feeds its map (the
 # answer differs from blind), /v1/models says it takes a noise level
 mkdir -p "$T/ffd"
-"$B/bench/mkmodel" "$T/ffd/photo-ffd.safetensors" ffd photo-ffd 3
+"$B/helpers/mkmodel" "$T/ffd/photo-ffd.safetensors" ffd photo-ffd 3
 start_daed ffd-tiles --models "$T/ffd" --workers 2 --tile 63
 URL_FT=$URL
 start_daed ffd-whole --models "$T/ffd" --workers 1 --tile 4096
@@ -148,7 +148,7 @@ cmp -s "$T/ffd-s30-${URL_FT##*:}.png" "$T/ffd-s30-${URL_FW##*:}.png" &&
     fail "noise-map model: tiled output differs from the whole-image output"
 cmp -s "$T/ffd-s30-${URL_FT##*:}.png" "$T/ffd-blind-${URL_FT##*:}.png" &&
     fail "sigma=30 and blind gave the same answer" || ok "sigma=30 answer differs from blind"
-"$B/bench/mkpng" "$T/f.png" 120 90 1
+"$B/helpers/mkpng" "$T/f.png" 120 90 1
 req POST /v1/denoise --data-binary @"$T/f.png"
 expect 200 "gray PNG, noise-map model, blind"
 cp "$T/body" "$T/ffd-png-blind.png"

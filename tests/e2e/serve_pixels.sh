@@ -7,8 +7,8 @@
 source "$(dirname "$0")/lib.bash"
 
 mkdir -p "$T/models"
-"$B/bench/mkmodel" "$T/models/photo-rgb.safetensors" dncnn-rgb photo-rgb >/dev/null
-"$B/bench/mkpng" "$T/big.jpg" 4000 4000 3
+"$B/helpers/mkmodel" "$T/models/photo-rgb.safetensors" dncnn-rgb photo-rgb >/dev/null
+"$B/helpers/mkpng" "$T/big.jpg" 4000 4000 3
 
 start_daed pixels --models "$T/models" --workers 2 --pixel-budget 512M
 pids=()

@@ -4,21 +4,21 @@
 source "$(dirname "$0")/lib.bash"
 
 make_models
-"$B/bench/mkpng" "$T/g28.png" 28 28 1
+"$B/helpers/mkpng" "$T/g28.png" 28 28 1
 # Mapped model files (--model-mmap always): every replace below is atomic (rename), the
 # way mapped files must be replaced; old mappings are released when their last request ends.
 start_daed reload --models "$T/models" --workers 2 --access-log 0 --model-mmap always
-LG="$B/bench/loadgen --port $PORT"
+LG="$B/helpers/loadgen --port $PORT"
 $LG --path "/v1/denoise?model=conv" --body "$T/g28.png" --type image/png --conns 24 --requests 80 >"$T/l1" &
 L1=$!
 $LG --path "/v1/denoise?model=mlp" --body "$T/g28.png" --type image/png --conns 8 --requests 80 >"$T/l2" &
 L2=$!
 for i in $(seq 1 8); do
     # A new conv (atomic replace: new inode), a broken mlp, a new model appearing.
-    "$B/bench/mkmodel" "$T/models/conv.safetensors" conv conv "$((i + 10))"
+    "$B/helpers/mkmodel" "$T/models/conv.safetensors" conv conv "$((i + 10))"
     if [ "$i" = 3 ]; then
         printf 'broken' >"$T/mlp.tmp" && mv "$T/mlp.tmp" "$T/models/mlp.safetensors"
-        "$B/bench/mkmodel" "$T/models/extra.safetensors" conv extra
+        "$B/helpers/mkmodel" "$T/models/extra.safetensors" conv extra
     fi
     if [ $((i % 2)) = 0 ]; then kill -HUP "$PID"; else
         req POST /v1/admin/reload

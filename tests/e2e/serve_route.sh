@@ -41,11 +41,11 @@ pixels 28 28 1 >"$T/d28.json"
 pixels 64 64 1 >"$T/g64.json"
 pixels 40 40 3 >"$T/c40.json"
 pixels 28 28 3 >"$T/c28.json"
-"$B/bench/mkpng" "$T/g64.png" 64 64 1
-"$B/bench/mkpng" "$T/c40.png" 40 40 3
-"$B/bench/mkpng" "$T/c40.jpg" 40 40 3
-"$B/bench/mkpng" "$T/c28.png" 28 28 3
-"$B/bench/mkpng" "$T/g28.png" 28 28 1
+"$B/helpers/mkpng" "$T/g64.png" 64 64 1
+"$B/helpers/mkpng" "$T/c40.png" 40 40 3
+"$B/helpers/mkpng" "$T/c40.jpg" 40 40 3
+"$B/helpers/mkpng" "$T/c28.png" 28 28 3
+"$B/helpers/mkpng" "$T/g28.png" 28 28 1
 for f in g64 c40 c28; do echo "{\"png\":\"$(base64 -w0 "$T/$f.png")\"}" >"$T/$f.b64.json"; done
 
 start_daed shipped --models "$ROOT/models" --workers 2

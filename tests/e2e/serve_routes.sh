@@ -3,12 +3,12 @@
 source "$(dirname "$0")/lib.bash"
 
 make_models
-"$B/bench/mkpng" "$T/g28.png" 28 28 1
-"$B/bench/mkpng" "$T/g30.png" 30 30 1
-"$B/bench/mkpng" "$T/g14.png" 14 14 1
-"$B/bench/mkpng" "$T/c32.png" 32 32 3
-"$B/bench/mkpng" "$T/hole28.png" 28 28 1 hole
-"$B/bench/mkpng" "$T/big.png" 128 128 1
+"$B/helpers/mkpng" "$T/g28.png" 28 28 1
+"$B/helpers/mkpng" "$T/g30.png" 30 30 1
+"$B/helpers/mkpng" "$T/g14.png" 14 14 1
+"$B/helpers/mkpng" "$T/c32.png" 32 32 3
+"$B/helpers/mkpng" "$T/hole28.png" 28 28 1 hole
+"$B/helpers/mkpng" "$T/big.png" 128 128 1
 
 # ---- configuration errors and --help
 if "$B/daed" --port 99999 >"$T/cfg.out" 2>&1; then fail "--port 99999 accepted"; else

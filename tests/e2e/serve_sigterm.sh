@@ -4,7 +4,7 @@
 source "$(dirname "$0")/lib.bash"
 
 make_models
-"$B/bench/mkpng" "$T/g28.png" 28 28 1
+"$B/helpers/mkpng" "$T/g28.png" 28 28 1
 
 # ---- drain with a stalled request: readiness 503 on a kept-alive connection, new
 # connections refused, exit 0 once the shutdown timeout has cut the stalled request.
@@ -50,7 +50,7 @@ grep -q "shutdown timeout" "$LOG" && ok "timeout logged" || fail "no timeout log
 
 # ---- SIGTERM under load: every request daed accepted reaches its client.
 start_daed term --models "$T/models" --workers 2
-"$B/bench/loadgen" --port "$PORT" --path "/v1/denoise?model=conv" --body "$T/g28.png" \
+"$B/helpers/loadgen" --port "$PORT" --path "/v1/denoise?model=conv" --body "$T/g28.png" \
     --type image/png --conns 32 --requests 100000 --allow-lost >"$T/l1" &
 L1=$!
 for _ in $(seq 300); do

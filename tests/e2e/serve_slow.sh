@@ -5,22 +5,22 @@
 # answered; without the deadline the idle timeout alone never closes them. About 30 s.
 source "$(dirname "$0")/lib.bash"
 
-if [ ! -x "$B/bench/slowclient" ]; then
+if [ ! -x "$B/helpers/slowclient" ]; then
     san=""
     case "$B" in *asan*) san="SAN=1 OPT=-O1" ;; esac
     # shellcheck disable=SC2086
-    make -s BUILD="$B" $san "$B/bench/slowclient" >&2
+    make -s BUILD="$B" $san "$B/helpers/slowclient" >&2
 fi
 make_models
-"$B/bench/mkpng" "$T/g28.png" 28 28 1
+"$B/helpers/mkpng" "$T/g28.png" 28 28 1
 
-# slow NAME [slowclient options...]: runs bench/slowclient; its output in $T/NAME.out, SLOW
-# line fields via field NAME KEY.
+# slow NAME [slowclient options...]: runs the slowclient helper; its output in $T/NAME.out,
+# SLOW line fields via field NAME KEY.
 slow() {
     local name=$1
     shift
     SLOW_RC=0
-    "$B/bench/slowclient" --port "$PORT" "$@" >"$T/$name.out" 2>"$T/$name.err" || SLOW_RC=$?
+    "$B/helpers/slowclient" --port "$PORT" "$@" >"$T/$name.out" 2>"$T/$name.err" || SLOW_RC=$?
     cat "$T/$name.out"
 }
 field() { sed -n "s/.* $2=\([0-9.]*\).*/\1/p" "$T/$1.out" | head -n 1; }

@@ -79,7 +79,7 @@ done
     ok "batch scores are the single ones" || fail "scores differ: $(paste -d' ' "$T/s.batch" "$T/s.ones" | head -3)"
 
 # under load (both workers busy) batches still answer right; nothing is lost
-"$B/bench/loadgen" --port "$PORT" --path "/v1/denoise?model=conv" --body "$T/batch.json" \
+"$B/helpers/loadgen" --port "$PORT" --path "/v1/denoise?model=conv" --body "$T/batch.json" \
     --type application/json --conns 6 --requests 10 >"$T/load" &&
     ok "6 connections of batches: $(cat "$T/load")" || fail "batches under load: $(cat "$T/load")"
 req GET /metrics

@@ -27,7 +27,7 @@ cmp -s "$T/body" web/vendor/swagger-ui/swagger-ui.css && ok "served byte for byt
     fail "swagger-ui.css differs from the file"
 req GET /web/samples/shoe.png; expect 200 "a sample image"; hdr_has "Content-Type: image/png" "png type"
 # the page shows X-Model: every model's 200 answer names it (not only tiled ones)
-"$B/bench/mkpng" "$T/g28.png" 28 28 1
+"$B/helpers/mkpng" "$T/g28.png" 28 28 1
 req POST /v1/score --data-binary @"$T/g28.png"; expect 200 "a score"
 hdr_has "X-Model: conv" "the score names its model in X-Model"
 req POST "/v1/encode?model=mlp" --data-binary @"$T/g28.png"; expect 200 "an encode"

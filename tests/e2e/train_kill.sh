@@ -7,7 +7,7 @@
 source "$(dirname "$0")/lib.bash"
 
 mkdir -p "$T/data"
-for i in $(seq 0 47); do "$B/bench/mkpng" "$T/data/$i.png" 28 28 1 >/dev/null; done
+for i in $(seq 0 47); do "$B/helpers/mkpng" "$T/data/$i.png" 28 28 1 >/dev/null; done
 cat >"$T/recipe.json" <<EOF
 {"name": "killed", "output": "$T/out/killed.safetensors", "checkpoint": "$T/out/killed.ckpt",
  "tasks": ["denoise"], "epochs": 100000, "batch_size": 16, "threads": 1, "progress": "off",

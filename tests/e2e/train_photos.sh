@@ -7,9 +7,9 @@
 source "$(dirname "$0")/lib.bash"
 
 mkdir -p "$T/rgb" "$T/gray"
-"$B/bench/mkpng" "$T/rgb/a.png" 64 48 3
-"$B/bench/mkpng" "$T/rgb/b.jpg" 40 56 3
-"$B/bench/mkpng" "$T/gray/a.png" 64 48 1
+"$B/helpers/mkpng" "$T/rgb/a.png" 64 48 3
+"$B/helpers/mkpng" "$T/rgb/b.jpg" 40 56 3
+"$B/helpers/mkpng" "$T/gray/a.png" 64 48 1
 recipe() { # recipe OUT DATA CHANNELS EXTRA-DATA-FIELDS
     cat >"$1" <<JSON
 {"name": "tiny-photo", "output": "$T/out.safetensors", "tasks": ["denoise"], "seed": 1,
@@ -35,7 +35,7 @@ grep -q "one channel at a time" "$T/pc.log" && ok "log names the per-channel mod
 "$B/dae-model" info "$T/out.safetensors" >"$T/info" 2>&1
 grep -q 'per_channel *true' "$T/info" && grep -q 'color_space *opponent' "$T/info" &&
     ok "model file says per_channel, opponent" || fail "info: $(head -c 400 "$T/info")"
-"$B/bench/mkpng" "$T/in.png" 30 20 3
+"$B/helpers/mkpng" "$T/in.png" 30 20 3
 "$B/dae-model" run "$T/out.safetensors" "$T/in.png" "$T/out.png" &&
     [ "$(png_size "$T/out.png")" = "30 20" ] &&
     [ "$(od -An -tu1 -j25 -N1 "$T/out.png" | tr -d ' ')" = 2 ] &&
@@ -64,7 +64,7 @@ JSON
     ok "noise-map model trains into a new folder" || fail "ffd training: $(tail -3 "$T/ffd.log")"
 grep -q "noise-level map input" "$T/ffd.log" && ok "log names the noise-level map" ||
     fail "log: $(head -4 "$T/ffd.log")"
-"$B/bench/mkpng" "$T/in1.png" 30 20 1
+"$B/helpers/mkpng" "$T/in1.png" 30 20 1
 "$B/dae-model" run --sigma 30 "$T/runs/x/ffd.safetensors" "$T/in1.png" "$T/s30.png" &&
     "$B/dae-model" run "$T/runs/x/ffd.safetensors" "$T/in1.png" "$T/blind.png" &&
     [ "$(png_size "$T/s30.png")" = "30 20" ] && ok "noise-map model runs with and without --sigma" ||

@@ -1,7 +1,7 @@
 /* quality.c — restoration quality of model files under ../shared/PROTOCOL.md §3, printed
  * next to the protocol's reference rows and the issue's bars.
  *
- *   build/bench/quality [--eval data/eval] [--dataset fmnist|mnist] [--task T]... [--ssim]
+ *   build/eval/quality [--eval data/eval] [--dataset fmnist|mnist] [--task T]... [--ssim]
  *                       MODEL.safetensors...
  *
  * Inputs are the exported evaluation sets (`make eval-data`: raw float32, 2000 images per

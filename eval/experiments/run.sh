@@ -1,9 +1,9 @@
 #!/bin/sh
 # experiments.sh — trains and measures the classic autoencoder experiments (issue 9,
-# docs/experiments.md): recipes in experiments/NN-*/, numbers to experiments/results/NN-*.json,
+# docs/experiments.md): recipes in eval/experiments/NN-*/, numbers to eval/experiments/results/NN-*.json,
 # pictures to docs/img/exp-NN-*.png.
 #
-#   scripts/experiments.sh [--smoke] [--only 01,05,...] [--train-only] [--force]
+#   eval/experiments/run.sh [--smoke] [--only 01,05,...] [--train-only] [--force]
 #
 # Every command runs under `nice -n 15`, one at a time. A model file newer than its recipe
 # is reused (--force retrains). --smoke trains every recipe for one epoch on 512 images
@@ -25,13 +25,13 @@ while [ $# -gt 0 ]; do
 done
 
 B=${BUILD:-build}
-TRAIN="$B/dae-train" MODEL="$B/dae-model" EXP="$B/bench/experiments"
+TRAIN="$B/dae-train" MODEL="$B/dae-model" EXP="$B/eval/experiments"
 if [ $SMOKE = 1 ]; then
     OUT="$B/experiments-smoke" IMG="$B/experiments-smoke/img" RES="$B/experiments-smoke/results"
     SMOKE_ARGS="--epochs 1 --data.limit 512 --data.val_count 64"
     NEVAL=200
 else
-    OUT="$B/experiments" IMG=docs/img RES=experiments/results
+    OUT="$B/experiments" IMG=docs/img RES=eval/experiments/results
     SMOKE_ARGS=""
     NEVAL=2000
 fi
@@ -107,7 +107,7 @@ measure() {
 if want 01; then
     start 01-tanh-ae
     for m in ae dae-mask; do
-        f=$(train experiments/01-tanh-ae/$m.json)
+        f=$(train eval/experiments/01-tanh-ae/$m.json)
         for task in clean denoise-mask50; do
             measure "$EXP" eval "$f" --task $task --n $NEVAL --out "$RJ" --key "$m/$task"
         done
@@ -132,7 +132,7 @@ fi
 if want 02; then
     start 02-code-size
     for h in 8 16 32 64 256 784 1568; do
-        f=$(train experiments/02-code-size/code-$h.json)
+        f=$(train eval/experiments/02-code-size/code-$h.json)
         measure "$EXP" eval "$f" --task denoise-g50 --n $NEVAL --out "$RJ" --key "code/$h"
         measure "$EXP" eval "$f" --task clean --n $NEVAL --out "$RJ" --key "code-clean/$h"
         measure "$EXP" eval "$f" --task denoise-g50 --show 10 --rows out --png "$OUT/02-code-$h.png"
@@ -146,7 +146,7 @@ if want 02; then
     rows=""
     for s in 01 02 03 05 07 10; do
         if [ $s = 05 ]; then f="$OUT/02-code-size/code-64.safetensors"
-        else f=$(train experiments/02-code-size/noise-$s.json); fi
+        else f=$(train eval/experiments/02-code-size/noise-$s.json); fi
         sig=$(echo $s | sed 's/^0//; s/^\(.\)$/0.\1/; s/^10$/1.0/')
         corr="[{\"type\":\"gaussian\",\"sigma\":$sig}]"
         # trained at sigma, evaluated at sigma; and the sigma-0.5 model evaluated at sigma
@@ -165,7 +165,7 @@ fi
 if want 03; then
     start 03-dae-vs-cae
     for m in ae dae cae cae-strong; do
-        f=$(train experiments/03-dae-vs-cae/$m.json)
+        f=$(train eval/experiments/03-dae-vs-cae/$m.json)
         [ $TRAIN_ONLY = 1 ] || "$EXP" put "$RJ" "epoch_s/$m" "$(epoch_seconds 03-dae-vs-cae-$m)"
         # CPU seconds of the whole training run (data loading included): load-independent
         [ $TRAIN_ONLY = 1 ] || "$EXP" put "$RJ" "train_cpu_s/$m" \
@@ -190,7 +190,7 @@ fi
 if want 04; then
     start 04-sparse
     for lam in 0 1e-5 3e-5 1e-4 3e-4 1e-3; do
-        f=$(train experiments/04-sparse/sparse-$lam.json)
+        f=$(train eval/experiments/04-sparse/sparse-$lam.json)
         measure "$EXP" eval "$f" --task clean --n $NEVAL --out "$RJ" --key "psnr/$lam"
         measure "$EXP" codes "$f" --n $NEVAL --out "$RJ" --key "codes/$lam"
     done
@@ -206,10 +206,10 @@ if want 05; then
     start 05-corruptions
     rows=""
     for c in mask50 mask90 blur block10 block16 g20 g50; do
-        f=$(train experiments/05-corruptions/$c.json)
+        f=$(train eval/experiments/05-corruptions/$c.json)
         # the recipe's own corruption, on the 2000 test images (seed 1234)
         [ $TRAIN_ONLY = 1 ] && continue
-        corr=$("$EXP" recipe-corruption experiments/05-corruptions/$c.json)
+        corr=$("$EXP" recipe-corruption eval/experiments/05-corruptions/$c.json)
         measure "$EXP" eval "$f" --corrupt "$corr" --n $NEVAL --out "$RJ" --key "$c"
         measure "$EXP" eval "$f" --corrupt "$corr" --show 8 --png "$OUT/05-$c.png"
         rows="$rows $OUT/05-$c.png"
@@ -222,8 +222,8 @@ fi
 # ---- 6. super-resolution -----------------------------------------------------------------
 if want 06; then
     start 06-superres
-    up=$(train experiments/06-superres/upscaler.json)
-    sr=$(train experiments/06-superres/sr2.json)
+    up=$(train eval/experiments/06-superres/upscaler.json)
+    sr=$(train eval/experiments/06-superres/sr2.json)
     measure "$EXP" eval --baseline bilinear --task sr2 --n $NEVAL --out "$RJ" --key mnist/bilinear
     measure "$EXP" eval --baseline lanczos4 --task sr2 --n $NEVAL --out "$RJ" --key mnist/lanczos4
     measure "$EXP" eval "$up" --task sr2 --n $NEVAL --out "$RJ" --key mnist/upscaler
@@ -253,7 +253,7 @@ fi
 if want 07; then
     start 07-noise2noise
     for m in clean-target noisy-target noisy-target-zeromean; do
-        f=$(train experiments/07-noise2noise/$m.json)
+        f=$(train eval/experiments/07-noise2noise/$m.json)
         measure "$EXP" eval "$f" --task denoise-g50 --n $NEVAL --out "$RJ" --key "$m"
         measure "$EXP" eval "$f" --task denoise-g50 --show 10 --rows out --png "$OUT/07-$m.png"
     done
@@ -270,7 +270,7 @@ fi
 # ---- 8. latent interpolation (the 64-code DAE of experiment 2) ---------------------------
 if want 08; then
     start 08-interpolation
-    f=$(train experiments/02-code-size/code-64.json)
+    f=$(train eval/experiments/02-code-size/code-64.json)
     # test images: digit d is 200*d .. 200*d+199 (PROTOCOL 2 order)
     for pair in 0,1400 200,1800 600,1000; do
         a=${pair%,*} b=${pair#*,}
@@ -288,7 +288,7 @@ fi
 if want 09; then
     start 09-anomaly
     for k in 0 1 2 3 4 5 6 7 8 9; do
-        STEM=class-$k train experiments/09-anomaly/oneclass.json --data.class $k > /dev/null
+        STEM=class-$k train eval/experiments/09-anomaly/oneclass.json --data.class $k > /dev/null
     done
     measure "$EXP" anomaly "$OUT/09-anomaly/class-%d.safetensors" --out "$RJ" --key mnist \
         --heatmap "$IMG/exp-09-heatmap.png" --heatmap-class 1 --show 8
@@ -298,7 +298,7 @@ fi
 # ---- plots (docs-only tool: Debian's python3-matplotlib) ---------------------------------
 if [ $TRAIN_ONLY = 0 ]; then
     if /usr/bin/python3 -c "import matplotlib" 2> /dev/null; then
-        nice -n 15 /usr/bin/python3 scripts/experiments-plot.py "$RES" "$IMG"
+        nice -n 15 /usr/bin/python3 eval/experiments/plot.py "$RES" "$IMG"
     else
         echo "experiments: no python3-matplotlib, plots skipped" >&2
     fi

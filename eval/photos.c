@@ -13,7 +13,7 @@
  * Speed (--speed): sgemm peak (dae_sgemm 1024^3), inference seconds per megapixel of a
  * 1024x1024 image (gray, and colour: 3 planes or the 3-channel model) and the GFLOP/s that
  * represents, dae-train's patches/s on the training photos (40x40 patches, batch 64); with
- * --torch, bench/ref/torch_photos.py measures PyTorch on the same network in the same run.
+ * --torch, eval/ref/torch_photos.py measures PyTorch on the same network in the same run.
  *
  * usage: photos MODEL.safetensors [--data DIR] [--train-data DIR] [--tile N] [--threads N]
  *                                 [--speed] [--torch] [--no-psnr]
@@ -528,7 +528,7 @@ int main(int argc, char **argv)
         if (torch) {
             char cmd[1200];
             snprintf(cmd, sizeof cmd,
-                     "OMP_WAIT_POLICY=PASSIVE /usr/bin/python3 bench/ref/torch_photos.py '%s' "
+                     "OMP_WAIT_POLICY=PASSIVE /usr/bin/python3 eval/ref/torch_photos.py '%s' "
                      "--threads %d --size 1024 --train-steps 20", model, threads);
             FILE *p = popen(cmd, "r");
             char out[2048] = "";

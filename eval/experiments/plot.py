@@ -1,8 +1,8 @@
 #!/usr/bin/python3
-"""experiments-plot.py — the plots of docs/experiments.md from experiments/results/*.json
+"""plot.py — the plots of docs/experiments.md from eval/experiments/results/*.json
 (a docs-only tool: Debian's python3-matplotlib), and the markdown tables with --tables.
 
-    /usr/bin/python3 scripts/experiments-plot.py RESULTS_DIR IMG_DIR [--tables]
+    /usr/bin/python3 eval/experiments/plot.py RESULTS_DIR IMG_DIR [--tables]
 
 Writes IMG_DIR/exp-02-code-size-plot.png, exp-02-noise-plot.png, exp-04-sparse-plot.png and
 exp-09-roc.png for the results that exist; with --tables, prints every table of

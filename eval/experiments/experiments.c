@@ -1,5 +1,5 @@
 /* experiments.c — measurements and pictures of the classic autoencoder experiments (issue 9,
- * docs/experiments.md), run by scripts/experiments.sh on the models dae-train writes.
+ * docs/experiments.md), run by eval/experiments/run.sh on the models dae-train writes.
  *
  *   experiments eval (MODEL | --baseline identity|nearest|bilinear|lanczos4)
  *               [--data mnist|fmnist] [--task T | --corrupt JSON] [--seed S] [--n N]

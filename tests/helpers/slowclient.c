@@ -23,11 +23,8 @@
  * "SLOW opened= closed_by_server= open_at_end= life_s_min= life_s_p50= life_s_max=
  * oldest_open_s=". Exits 1 when a normal request failed (an answer other than 2xx, or none)
  * or a --max-life / --min-life check failed, 0 otherwise. */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -35,11 +32,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/socket.h>
-#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "httpc.h"
 
 static struct {
     const char *host, *path, *type;
@@ -57,30 +54,6 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static int connect_from(const char *src)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0)
-        return -1;
-    if (src) {
-        struct sockaddr_in s = {.sin_family = AF_INET};
-        inet_pton(AF_INET, src, &s.sin_addr);
-        if (bind(fd, (struct sockaddr *)&s, sizeof s) != 0) {
-            close(fd);
-            return -1;
-        }
-    }
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)O.port)};
-    inet_pton(AF_INET, O.host, &a.sin_addr);
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
-
 /* ------------------------------------------------------------------ normal clients */
 
 typedef struct {
@@ -92,68 +65,18 @@ typedef struct {
 static atomic_int phase_no; /* 0 baseline, 1 loaded, 2 stop */
 static lat_log logs[2][256];
 
-static int send_all(int fd, const char *p, size_t n)
-{
-    while (n) {
-        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 /* One request and its answer: the status, or -1 when it failed. */
 static int exchange(int fd, int *close_after)
 {
-    char head[1024];
-    int hn = O.body ? snprintf(head, sizeof head, "POST %s HTTP/1.1\r\nHost: %s\r\n"
-                               "Content-Type: %s\r\nContent-Length: %zu\r\n\r\n",
-                               O.path, O.host, O.type, O.body_len)
-                    : snprintf(head, sizeof head, "GET %s HTTP/1.1\r\nHost: %s\r\n\r\n",
-                               O.path, O.host);
-    if (send_all(fd, head, (size_t)hn) != 0 || (O.body && send_all(fd, O.body, O.body_len)))
+    if (httpc_send_request(fd, O.body ? "POST" : "GET", O.host, O.path, NULL, O.type, O.body,
+                           O.body_len) != 0)
         return -1;
     char buf[8192];
-    size_t got = 0;
-    char *end = NULL;
-    while (!end) {
-        if (got == sizeof buf - 1)
-            return -1;
-        ssize_t r = recv(fd, buf + got, sizeof buf - 1 - got, 0);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            return -1;
-        got += (size_t)r;
-        buf[got] = '\0';
-        end = strstr(buf, "\r\n\r\n");
-    }
-    int status = 0;
-    if (sscanf(buf, "HTTP/1.1 %d", &status) != 1)
+    httpc_response r;
+    if (httpc_read(fd, buf, sizeof buf, &r) != HTTPC_OK)
         return -1;
-    size_t clen = 0;
-    *close_after = 0;
-    for (char *l = strstr(buf, "\r\n"); l && l < end; l = strstr(l + 2, "\r\n")) {
-        if (!strncasecmp(l + 2, "Content-Length:", 15))
-            clen = strtoul(l + 17, NULL, 10);
-        if (!strncasecmp(l + 2, "Connection: close", 17))
-            *close_after = 1;
-    }
-    size_t have = got - (size_t)(end + 4 - buf);
-    while (have < clen) {
-        char sink[16384];
-        ssize_t r = recv(fd, sink, clen - have < sizeof sink ? clen - have : sizeof sink, 0);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            return -1;
-        have += (size_t)r;
-    }
-    return status;
+    *close_after = r.close;
+    return r.status;
 }
 
 static void log_add(lat_log *l, double v)
@@ -190,13 +113,11 @@ static void *normal_main(void *arg)
             next += period;
         }
         lat_log *l = &logs[ph][id];
-        if (fd < 0 && (fd = connect_from(NULL)) < 0) {
+        if (fd < 0 && (fd = httpc_connect(O.host, O.port, NULL, 30)) < 0) {
             l->errors++;
             usleep(10000);
             continue;
         }
-        struct timeval tv = {30, 0};
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
         int close_after = 0;
         double t0 = now_s();
         int st = exchange(fd, &close_after);
@@ -299,13 +220,13 @@ static int slow_open(slow_conn *c, int idx, double t)
         snprintf(src, sizeof src, "127.0.0.%d", 2 + idx % O.src_addrs);
         from = src;
     }
-    c->fd = connect_from(from);
+    c->fd = httpc_connect(O.host, O.port, from, 0);
     if (c->fd < 0) {
         n_open_fail++;
         return -1;
     }
     /* An uploader's headers go at once: the slow part is its body. */
-    if (c->upload && send_all(c->fd, UPLOAD_HEAD, sizeof UPLOAD_HEAD - 1) != 0) {
+    if (c->upload && httpc_send_all(c->fd, UPLOAD_HEAD, sizeof UPLOAD_HEAD - 1) != 0) {
         close(c->fd);
         c->fd = -1;
         n_open_fail++;
@@ -357,20 +278,11 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--max-life")) O.max_life = atof(v);
         else if (!strcmp(a, "--min-life")) O.min_life = atof(v);
         else if (!strcmp(a, "--body")) {
-            FILE *f = fopen(v, "rb");
-            if (!f || fseek(f, 0, SEEK_END) != 0) {
+            free(O.body);
+            if (!(O.body = httpc_read_file(v, &O.body_len))) {
                 fprintf(stderr, "slowclient: cannot read %s\n", v);
                 return 2;
             }
-            long n = ftell(f);
-            rewind(f);
-            O.body = malloc((size_t)n + 1);
-            if (!O.body || fread(O.body, 1, (size_t)n, f) != (size_t)n) {
-                fprintf(stderr, "slowclient: cannot read %s\n", v);
-                return 2;
-            }
-            O.body_len = (size_t)n;
-            fclose(f);
         } else if (!strcmp(a, "--reconnect")) {
             O.reconnect = 1;
             used = 0;

@@ -1,7 +1,7 @@
 """torch_photos.py — PyTorch's speed on the same DnCNN-style network as a daed model file, for
-bench/photos (side by side in one run). Debian /usr/bin/python3 with python3-torch.
+eval/photos (side by side in one run). Debian /usr/bin/python3 with python3-torch.
 
-  /usr/bin/python3 bench/ref/torch_photos.py MODEL.safetensors [--threads 2] [--size 1024]
+  /usr/bin/python3 eval/ref/torch_photos.py MODEL.safetensors [--threads 2] [--size 1024]
       [--train-steps 20] [--batch 64] [--patch 40]
 
 Builds the network from the model file's config (encoder + decoder nn.Sequential, residual:

@@ -2,11 +2,11 @@
  * train images, anomaly scores fitted on normal images only, all test images scored;
  * per-class table and mean next to the PyTorch/sklearn reference columns.
  *
- *   build/bench/anomaly [--datasets fmnist,mnist] [--classes 0,1,...] [--threads N]
+ *   build/eval/anomaly [--datasets fmnist,mnist] [--classes 0,1,...] [--threads N]
  *       [--scores mse,bmse1,...] [--save SPEC] [--bank-max N] [--reuse] [--out DIR]
  *       [--recipe-fmnist FILE] [--recipe-mnist FILE] [-- recipe overrides...]
  *
- * Per class: the recipe (bench/recipes/anomaly-<ds>.json) is trained with --data.class k
+ * Per class: the recipe (eval/recipes/anomaly-<ds>.json) is trained with --data.class k
  * (--reuse keeps a model file from an earlier run), the class-k images are split as the
  * trainer split them (seeded, data.val_fraction), each score spec (score.h) is fitted with
  * the knn bank = the trained-on images and the statistics/calibration = the held-out ones,
@@ -284,8 +284,8 @@ int main(int argc, char **argv)
     snprintf(o.scores, sizeof o.scores,
              "bmse1@top100+knn1b1,bmse1+knn1b1,bmse1@top100,bmse1,mse,knn1b1,knn1");
     snprintf(o.out, sizeof o.out, "build/anomaly");
-    snprintf(o.recipe[0], sizeof o.recipe[0], "bench/recipes/anomaly-fmnist.json");
-    snprintf(o.recipe[1], sizeof o.recipe[1], "bench/recipes/anomaly-mnist.json");
+    snprintf(o.recipe[0], sizeof o.recipe[0], "eval/recipes/anomaly-fmnist.json");
+    snprintf(o.recipe[1], sizeof o.recipe[1], "eval/recipes/anomaly-mnist.json");
     for (int k = 0; k < 10; k++)
         o.classes[k] = k;
     for (int i = 1; i < argc; i++) {

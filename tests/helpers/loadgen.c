@@ -12,22 +12,18 @@
  * (refused, reset): that is how a draining server refuses new work. With --allow-lost a
  * thread stops at its first lost request instead of counting it as a failure.
  * Prints one summary line; exits 0 when bad == 0 (and lost == 0 unless --allow-lost). */
-#include <arpa/inet.h>
-#include <errno.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/socket.h>
-#include <sys/time.h>
 #include <unistd.h>
 
+#include "httpc.h"
+
 static struct {
-    const char *host, *path, *type, *header;
+    const char *host, *path, *type;
+    char *header; /* "--header" as a whole line with its CRLF, or NULL */
     int port, conns, requests, expect, also, allow_lost;
     char *body;
     size_t body_len;
@@ -35,99 +31,22 @@ static struct {
 
 static atomic_int n_ok, n_bad, n_lost, n_status[600];
 
-static int connect_to(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0)
-        return -1;
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)O.port)};
-    inet_pton(AF_INET, O.host, &a.sin_addr);
-    struct timeval tv = {120, 0};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
-
-static int send_all(int fd, const char *p, size_t n)
-{
-    while (n) {
-        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 /* One request/answer. Returns the status (>0), 0 when nothing came back (lost), -1 when
  * the answer was cut. *close_after set when the server will close. */
 static int exchange(int fd, int *close_after)
 {
-    char head[1024];
-    int hn;
-    if (O.body)
-        hn = snprintf(head, sizeof head,
-                      "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: %s\r\n"
-                      "Content-Length: %zu\r\n%s%s\r\n",
-                      O.path, O.host, O.type, O.body_len, O.header ? O.header : "",
-                      O.header ? "\r\n" : "");
-    else
-        hn = snprintf(head, sizeof head, "GET %s HTTP/1.1\r\nHost: %s\r\n%s%s\r\n", O.path,
-                      O.host, O.header ? O.header : "", O.header ? "\r\n" : "");
-    if (send_all(fd, head, (size_t)hn) != 0 || (O.body && send_all(fd, O.body, O.body_len) != 0))
+    if (httpc_send_request(fd, O.body ? "POST" : "GET", O.host, O.path, O.header, O.type,
+                           O.body, O.body_len) != 0)
         return 0;
     static __thread char buf[1 << 16];
-    size_t got = 0;
-    char *end = NULL;
-    while (!end) {
-        if (got == sizeof buf - 1)
-            return -1;
-        ssize_t r = recv(fd, buf + got, sizeof buf - 1 - got, 0);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            return got ? -1 : 0;
-        got += (size_t)r;
-        buf[got] = '\0';
-        end = strstr(buf, "\r\n\r\n");
-    }
-    int status = 0;
-    if (sscanf(buf, "HTTP/1.1 %d", &status) != 1)
-        return -1;
-    size_t clen = 0;
-    int retry_after = 0;
-    *close_after = 0;
-    for (char *l = strstr(buf, "\r\n"); l && l < end; l = strstr(l + 2, "\r\n")) {
-        if (!strncasecmp(l + 2, "Content-Length:", 15))
-            clen = strtoul(l + 17, NULL, 10);
-        if (!strncasecmp(l + 2, "Connection: close", 17))
-            *close_after = 1;
-        if (!strncasecmp(l + 2, "Retry-After:", 12))
-            retry_after = 1;
-    }
-    if (status == 503 && !retry_after) /* a 503 must say when to come back */
-        return -1;
-    size_t have = got - (size_t)(end + 4 - buf);
-    while (have < clen) {
-        char sink[16384];
-        size_t want = clen - have < sizeof sink ? clen - have : sizeof sink;
-        ssize_t r = recv(fd, sink, want, 0);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            return -1;
-        have += (size_t)r;
-    }
-    return status;
+    httpc_response r;
+    int rc = httpc_read(fd, buf, sizeof buf, &r);
+    if (rc != HTTPC_OK)
+        return rc == HTTPC_EMPTY ? 0 : -1;
+    if (r.status == 503 && !httpc_header(&r, "Retry-After", NULL))
+        return -1; /* a 503 must say when to come back */
+    *close_after = r.close;
+    return r.status;
 }
 
 static void *client(void *arg)
@@ -135,7 +54,7 @@ static void *client(void *arg)
     (void)arg;
     int fd = -1;
     for (int i = 0; i < O.requests; i++) {
-        if (fd < 0 && (fd = connect_to()) < 0) {
+        if (fd < 0 && (fd = httpc_connect(O.host, O.port, NULL, 120)) < 0) {
             atomic_fetch_add(&n_lost, 1);
             if (O.allow_lost)
                 break;
@@ -187,23 +106,22 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--host")) O.host = v;
         else if (!strcmp(a, "--path")) O.path = v;
         else if (!strcmp(a, "--type")) O.type = v;
-        else if (!strcmp(a, "--header")) O.header = v;
+        else if (!strcmp(a, "--header")) {
+            free(O.header);
+            if (!(O.header = malloc(strlen(v) + 3)))
+                return 2;
+            sprintf(O.header, "%s\r\n", v);
+        }
         else if (!strcmp(a, "--conns")) O.conns = atoi(v);
         else if (!strcmp(a, "--requests")) O.requests = atoi(v);
         else if (!strcmp(a, "--expect")) O.expect = atoi(v);
         else if (!strcmp(a, "--also")) O.also = atoi(v);
         else if (!strcmp(a, "--body")) {
-            FILE *f = fopen(v, "rb");
-            if (!f) {
+            free(O.body);
+            if (!(O.body = httpc_read_file(v, &O.body_len))) {
                 fprintf(stderr, "loadgen: cannot read %s\n", v);
                 return 2;
             }
-            fseek(f, 0, SEEK_END);
-            long n = ftell(f);
-            fseek(f, 0, SEEK_SET);
-            O.body = malloc((size_t)n + 1);
-            O.body_len = fread(O.body, 1, (size_t)n, f);
-            fclose(f);
         } else {
             fprintf(stderr, "loadgen: unknown option %s\n", a);
             return 2;
@@ -228,5 +146,6 @@ int main(int argc, char **argv)
     printf("\n");
     free(t);
     free(O.body);
+    free(O.header);
     return n_bad == 0 && (O.allow_lost || n_lost == 0) ? 0 : 1;
 }

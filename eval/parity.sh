@@ -2,7 +2,7 @@
 # parity.sh — the PROTOCOL.md MLP DAE trained by dae-train on every restoration task, next
 # to PyTorch's PSNR for the same recipe (PROTOCOL.md reference rows). Needs `make all
 # data eval-data` (the Makefile's `parity` target does that). About 25 minutes on 2 idle cores.
-#   bench/parity.sh [fmnist|mnist ...] [--tasks "denoise-g20 sr2"]
+#   eval/parity.sh [fmnist|mnist ...] [--tasks "denoise-g20 sr2"]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 B=${DAED_BUILD:-build}
@@ -19,7 +19,7 @@ done
 [ ${#datasets[@]} -gt 0 ] || datasets=(fmnist mnist)
 
 # PyTorch MLP DAE, mean per-image PSNR (PROTOCOL.md; inpainting without paste-back here,
-# because bench/quality pastes back: compare with the +paste row for inpaint).
+# because eval/quality pastes back: compare with the +paste row for inpaint).
 declare -A torch=(
     [fmnist/denoise-g20]=20.80 [fmnist/denoise-g50]=18.80 [fmnist/denoise-mask50]=19.57
     [fmnist/inpaint-10]=28.14 [fmnist/inpaint-14]=23.77 [fmnist/sr2]=21.16
@@ -43,9 +43,9 @@ for ds in "${datasets[@]}"; do
         fi
         f=$out/$ds-$t.safetensors
         log=$out/$ds-$t.log
-        "$B/dae-train" bench/recipes/protocol-mlp.json "${data[@]}" "${model[@]}" \
+        "$B/dae-train" eval/recipes/protocol-mlp.json "${data[@]}" "${model[@]}" \
             --corruption "$t" --name "$ds-mlp-$t" --output "$f" --progress off >"$log" 2>&1
-        psnr=$("$B/bench/quality" --dataset "$ds" --task "$t" "$f" |
+        psnr=$("$B/eval/quality" --dataset "$ds" --task "$t" "$f" |
                awk -F'|' '/^\| (denoise|inpaint|sr2)/ {gsub(/[ *]/,"",$3); print $3}')
         spe=$(awk '/^epoch/ {s+=$(NF-3); n++} END {if (n) printf "%.1f", s/n}' "$log")
         ref=${torch[$ds/$t]}
