@@ -115,7 +115,7 @@ int answer_precheck(const dae_req *r, const work *w, dae_error *err)
  * Returns an image the caller frees. */
 static int output_image(dae_req *r, work *w, int i, dae_image *out, dae_error *err)
 {
-    size_t vout = shape_vals(w->out);
+    size_t vout = dae_shape_size(w->out);
     dae_image y = {.w = w->out.w, .h = w->out.h, .c = w->out.c,
                    .px = w->y + (size_t)i * vout};
     const dae_image *o = w->orig ? &w->orig[i] : NULL;
@@ -176,7 +176,7 @@ int answer_images(dae_req *r, work *w, dae_error *err)
         }
         /* Generated images: the model's size, or the inputs' size when they were resized. */
         dae_image y = {.w = w->out.w, .h = w->out.h, .c = w->out.c,
-                       .px = w->y + (size_t)i * shape_vals(w->out)};
+                       .px = w->y + (size_t)i * dae_shape_size(w->out)};
         int tw = y.w, th = y.h;
         if (w->resized && w->orig) {
             tw = (int)((long long)w->orig[0].w * w->out.w / w->in.w);
@@ -268,7 +268,7 @@ out:
 int answer_encode(dae_req *r, work *w, dae_error *err)
 {
     (void)err;
-    size_t zn = shape_vals(w->out);
+    size_t zn = dae_shape_size(w->out);
     sbuf b;
     sb_init(&b);
     sb_str(&b, "{\"model\":");
@@ -297,7 +297,7 @@ static int heatmap_of(work *w, int i, const float *src, dae_image *map, float *m
                       dae_error *err)
 {
     dae_shape in = w->in;
-    size_t plane = (size_t)in.h * in.w, v = shape_vals(in);
+    size_t plane = (size_t)in.h * in.w, v = dae_shape_size(in);
     dae_image m = {0};
     if (dae_image_alloc(&m, in.w, in.h, 1, 0, err) != DAE_OK)
         return err->code;
@@ -339,7 +339,7 @@ static int scores_of(dae_req *r, work *w, int worker, double *scores, float *map
     dae_entry *e = r->entry;
     dae_shape nom = e->mf->model->in_shape;
     const dae_score_spec *sp = &e->mf->score;
-    if (same_shape(w->in, nom)) {
+    if (dae_shape_eq(w->in, nom)) {
         dae_score_ws *sws = dae_entry_score_ws(e, worker, w->n, err);
         if (!sws)
             return err->code;
@@ -352,7 +352,7 @@ static int scores_of(dae_req *r, work *w, int worker, double *scores, float *map
                              "score \"%s\" is calibrated there); this one is [%d,%d,%d]: add "
                              "?resize=1", e->name, nom.c, nom.h, nom.w, e->mf->calib.score,
                              w->in.c, w->in.h, w->in.w);
-    size_t v = shape_vals(w->in);
+    size_t v = dae_shape_size(w->in);
     for (int i = 0; i < w->n; i++) {
         const float *x = w->x + (size_t)i * v, *y = w->y + (size_t)i * v;
         double acc = 0;
@@ -372,14 +372,14 @@ static int scores_of(dae_req *r, work *w, int worker, double *scores, float *map
 int answer_score(dae_req *r, work *w, int worker, dae_error *err)
 {
     const dae_calibration *cal = &r->entry->mf->calib;
-    if (!same_shape(w->in, w->out))
+    if (!dae_shape_eq(w->in, w->out))
         return dae_error_set(err, DAE_ESHAPE, "model %s answers [%d,%d,%d] for an input of "
                              "[%d,%d,%d]: cannot score with it", r->entry->name, w->out.c,
                              w->out.h, w->out.w, w->in.c, w->in.h, w->in.w);
     const char *kind = cal->score[0] ? cal->score : "mse";
     int have_thr = r->has_threshold || cal->n > 0;
     double thr = r->has_threshold ? r->threshold : cal->threshold;
-    size_t v = shape_vals(w->in);
+    size_t v = dae_shape_size(w->in);
     double *scores = malloc((size_t)w->n * sizeof *scores);
     float *maps = r->heatmap ? malloc((size_t)w->n * v * sizeof *maps) : NULL;
     int rc = DAE_OK;

@@ -39,10 +39,10 @@ float *infer_stage(worker_ctx *wc, size_t n)
 int infer_chunk(const dae_server *s, int worker, const dae_model *m, dae_shape ws_in)
 {
     worker_ctx *wc = &s->wctx[worker];
-    if (wc->chunk_model == m && same_shape(wc->chunk_in, ws_in))
+    if (wc->chunk_model == m && dae_shape_eq(wc->chunk_in, ws_in))
         return wc->chunk;
-    size_t nominal = shape_vals(m->in_shape);
-    size_t have = shape_vals(ws_in);
+    size_t nominal = dae_shape_size(m->in_shape);
+    size_t have = dae_shape_size(ws_in);
     size_t b = (size_t)s->cfg.max_batch;
     if (have > nominal && nominal)
         b = b * nominal / have;
@@ -98,7 +98,7 @@ static int run_group(dae_server *s, int worker, dae_entry *e, int op, dae_req **
 {
     const dae_model *m = e->mf->model;
     dae_shape in = ws[0]->in;
-    size_t vin = shape_vals(in);
+    size_t vin = dae_shape_size(in);
     int chunk = chunk_for(s, worker, m, in, op);
     float *stage = infer_stage(&s->wctx[worker], (size_t)chunk * vin);
     if (!stage)
@@ -125,7 +125,7 @@ static int run_group(dae_server *s, int worker, dae_entry *e, int op, dae_req **
         dae_prom_batch(s->prom, b, (double)(dae_now_ns() - t0) / 1e9);
         if (rc != DAE_OK)
             return rc;
-        size_t vout = shape_vals(ys);
+        size_t vout = dae_shape_size(ys);
         /* Scatter the outputs back to their requests. */
         int rj = r0, sj = s0;
         for (int k = 0; k < b; k++) {
@@ -155,7 +155,7 @@ int infer_encode(dae_req *r, int worker, const float *x, int b, dae_shape in, fl
 {
     dae_server *s = r->s;
     dae_entry *e = r->entry;
-    size_t vin = shape_vals(in);
+    size_t vin = dae_shape_size(in);
     int chunk = chunk_for(s, worker, e->mf->model, in, OP_ENCODE);
     dae_workspace *wsp = dae_entry_workspace(e, worker, chunk, in, err);
     if (!wsp)
@@ -173,9 +173,9 @@ int infer_encode(dae_req *r, int worker, const float *x, int b, dae_shape in, fl
             *z = NULL;
             return rc;
         }
-        if (!*z && !(*z = malloc((size_t)b * shape_vals(ys) * sizeof **z)))
+        if (!*z && !(*z = malloc((size_t)b * dae_shape_size(ys) * sizeof **z)))
             return dae_error_set(err, DAE_ENOMEM, "out of memory for the codes");
-        memcpy(*z + (size_t)i * shape_vals(ys), y, (size_t)nb * shape_vals(ys) * sizeof **z);
+        memcpy(*z + (size_t)i * dae_shape_size(ys), y, (size_t)nb * dae_shape_size(ys) * sizeof **z);
         *zs = ys;
         if (r->batch < nb)
             r->batch = nb;
@@ -192,7 +192,7 @@ static int run_interpolate(dae_server *s, int worker, dae_req *r, work *w, dae_e
     int rc = infer_encode(r, worker, w->x, 2, w->in, &z, &zs, err);
     if (rc != DAE_OK)
         return rc;
-    size_t zn = shape_vals(zs);
+    size_t zn = dae_shape_size(zs);
     work line = {0};
     line.n = w->steps;
     line.in = zs;
@@ -286,7 +286,7 @@ static void part_done(split *sp, const dae_error *err, int worker)
     dae_req *r = sp->r;
     work *w = &sp->w;
     if (!sp->failed) {
-        size_t vout = shape_vals(sp->out);
+        size_t vout = dae_shape_size(sp->out);
         w->y = malloc((size_t)w->n * vout * sizeof *w->y);
         if (!w->y) {
             sp->failed = 1;
@@ -311,7 +311,7 @@ static void part_done(split *sp, const dae_error *err, int worker)
 /* Run part k of sp on this worker. */
 static void part_run(dae_server *s, int worker, split *sp, int k)
 {
-    size_t vin = shape_vals(sp->w.in);
+    size_t vin = dae_shape_size(sp->w.in);
     work sub = {0};
     sub.n = sp->s0[k + 1] - sp->s0[k];
     sub.in = sp->w.in;
@@ -463,7 +463,7 @@ void infer_run(void *ctx, int worker, dae_job **jobs, int n)
         int g = 0;
         dae_entry *e = reqs[i]->entry;
         for (int k = i; k < n; k++) {
-            if (!done[k] && reqs[k]->entry == e && same_shape(works[k].in, works[i].in)) {
+            if (!done[k] && reqs[k]->entry == e && dae_shape_eq(works[k].in, works[i].in)) {
                 group[g] = &works[k];
                 greq[g++] = reqs[k];
                 done[k] = 2;

@@ -199,16 +199,6 @@ typedef struct work {
     char v2_id[128];       /* v2: request id, echoed */
 } work;
 
-static inline size_t shape_vals(dae_shape s)
-{
-    return (size_t)s.c * (size_t)s.h * (size_t)s.w;
-}
-
-static inline int same_shape(dae_shape a, dae_shape b)
-{
-    return a.c == b.c && a.h == b.h && a.w == b.w;
-}
-
 void work_free(work *w);
 /* The input shape a workspace needs for an op on `in` (decode: the image a code stands
  * for). */

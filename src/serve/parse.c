@@ -272,17 +272,17 @@ static int fit_images(dae_req *r, work *w, int zero_missing, dae_error *err)
                                  im->w, im->h, r->entry->name, cerr.msg);
         if (i == 0) {
             in = want;
-            if (shape_vals(in) > SIZE_MAX / sizeof(float) / (size_t)w->n)
+            if (dae_shape_size(in) > SIZE_MAX / sizeof(float) / (size_t)w->n)
                 return dae_error_set(err, DAE_ELIMIT, "batch too large");
-            w->x = malloc((size_t)w->n * shape_vals(in) * sizeof *w->x);
+            w->x = malloc((size_t)w->n * dae_shape_size(in) * sizeof *w->x);
             if (!w->x)
                 return dae_error_set(err, DAE_ENOMEM, "out of memory for the model input");
-        } else if (!same_shape(in, want)) {
+        } else if (!dae_shape_eq(in, want)) {
             return dae_error_set(err, DAE_EINVAL, "images[%d] is %dx%d but images[0] is "
                                  "%dx%d: the images of a batch must have one size (or add "
                                  "?resize=1)", i, want.w, want.h, in.w, in.h);
         }
-        float *dst = w->x + (size_t)i * shape_vals(in);
+        float *dst = w->x + (size_t)i * dae_shape_size(in);
         const float *msk = w->mask[i];
         dae_image tmp = {0};
         const dae_image *src = im;
@@ -309,7 +309,7 @@ static int fit_images(dae_req *r, work *w, int zero_missing, dae_error *err)
                 }
             }
         }
-        memcpy(dst, src->px, shape_vals(in) * sizeof *dst);
+        memcpy(dst, src->px, dae_shape_size(in) * sizeof *dst);
         if (zero_missing) {
             size_t plane = (size_t)in.h * in.w;
             for (int c = 0; c < in.c; c++)
@@ -350,7 +350,7 @@ static int parse_latents(dae_req *r, work *w, dae_error *err)
             goto out;
         }
         zs = (dae_shape){d[0], d[1], d[2]};
-        if (shape_vals(zs) > r->s->cfg.max_json_array) {
+        if (dae_shape_size(zs) > r->s->cfg.max_json_array) {
             rc = dae_error_set(err, DAE_ELIMIT, "\"shape\": too large");
             goto out;
         }
@@ -359,7 +359,7 @@ static int parse_latents(dae_req *r, work *w, dae_error *err)
     const cJSON *many = cJSON_GetObjectItemCaseSensitive(j, "latents");
     if (!one && !many) {
         rc = dae_error_set(err, DAE_EINVAL, "expected {\"latent\": [%zu numbers]} or "
-                           "{\"latents\": [[...], ...]}", shape_vals(zs));
+                           "{\"latents\": [[...], ...]}", dae_shape_size(zs));
         goto out;
     }
     int n = 1;
@@ -372,7 +372,7 @@ static int parse_latents(dae_req *r, work *w, dae_error *err)
         }
         w->batched = 1;
     }
-    size_t zn = shape_vals(zs);
+    size_t zn = dae_shape_size(zs);
     dae_shape img = infer_ws_shape(m, OP_DECODE, zs);
     if ((size_t)n * (size_t)img.h * (size_t)img.w > r->s->cfg.max_pixels) {
         rc = dae_error_set(err, DAE_ELIMIT, "%d codes decode to %d images of %dx%d, more than "

@@ -157,7 +157,7 @@ static void run_jobs(dae_server *s, int worker, tile_job **js, int n)
                 done[k] = 1;
             }
         dae_shape in = {m->in_shape.c, js[i]->tl.ih, js[i]->tl.iw};
-        size_t vin = shape_vals(in), vout = (size_t)c * in.h * in.w;
+        size_t vin = dae_shape_size(in), vout = (size_t)c * in.h * in.w;
         size_t chunk = (size_t)infer_chunk(s, worker, m, in);
         if (chunk > (size_t)g)
             chunk = (size_t)g;

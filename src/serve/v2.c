@@ -274,7 +274,7 @@ void v2_finish(dae_req *r, work *w, int worker)
     }
     sb_str(&b, ",\"outputs\":[");
     if (w->want_output) { /* the reconstruction is an image: [0, 1], as on /v1 */
-        answer_clip01(w->y, (size_t)w->n * shape_vals(w->out));
+        answer_clip01(w->y, (size_t)w->n * dae_shape_size(w->out));
         tensor_out(&b, "output", w->n, w->out, w->v2_flat, w->y);
     }
     if (w->want_latent) {
