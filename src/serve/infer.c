@@ -389,115 +389,185 @@ static dae_req *req_of(dae_job *j)
     return (dae_req *)((char *)j - offsetof(dae_req, job));
 }
 
+/* Where each request of a batch stands while infer_run works through it. */
+typedef enum {
+    SLOT_PENDING,    /* parsed, not run yet */
+    SLOT_ANSWERED,   /* its answer is set (an error, or interpolate's images) */
+    SLOT_GROUPED,    /* taken into a group of one model and shape: answered when it ran */
+    SLOT_HANDED_OFF  /* tiles.c or a split answers and resumes it later: not ours anymore */
+} slot_state;
+
+/* The requests of one infer_run call and their parsed work. */
+typedef struct batch {
+    dae_server *s;
+    int worker, op, n;
+    dae_req **reqs;     /* [n] */
+    work *works;        /* [n] */
+    slot_state *state;  /* [n] */
+    work **group;       /* [n] scratch: the works of one group */
+    dae_req **greq;     /* [n] scratch: their requests */
+} batch;
+
+static void batch_free(batch *b)
+{
+    free(b->reqs);
+    free(b->works);
+    free(b->state);
+    free(b->group);
+    free(b->greq);
+}
+
+/* Allocate b's arrays for n jobs; -1 when out of memory (b freed). */
+static int batch_init(batch *b, dae_server *s, int worker, dae_job **jobs, int n)
+{
+    *b = (batch){.s = s, .worker = worker, .op = jobs[0]->op, .n = n};
+    b->reqs = malloc((size_t)n * sizeof *b->reqs);
+    b->works = calloc((size_t)n, sizeof *b->works);
+    b->state = calloc((size_t)n, sizeof *b->state);
+    b->group = malloc((size_t)n * sizeof *b->group);
+    b->greq = malloc((size_t)n * sizeof *b->greq);
+    if (!b->reqs || !b->works || !b->state || !b->group || !b->greq) {
+        batch_free(b);
+        return -1;
+    }
+    int64_t now = dae_now_ns();
+    for (int i = 0; i < n; i++) {
+        b->reqs[i] = req_of(jobs[i]);
+        atomic_store(&b->reqs[i]->prog.started, 1);
+        dae_prom_queue_wait(s->prom, (double)(now - jobs[i]->enqueued_ns) / 1e9);
+    }
+    return 0;
+}
+
+/* Parse every request; failures (and requests cancelled while queued) are answered. */
+static void batch_parse(batch *b)
+{
+    for (int i = 0; i < b->n; i++) {
+        dae_req *r = b->reqs[i];
+        dae_error err = {0};
+        if (atomic_load(&r->prog.cancel)) { /* client gone or job deleted: skip it */
+            req_error(r, 503, "cancelled", "cancelled before it ran");
+            b->state[i] = SLOT_ANSWERED;
+        } else if (parse_request(r, &b->works[i], &err) != DAE_OK) {
+            req_fail(r, &err);
+            b->state[i] = SLOT_ANSWERED;
+        }
+        req_body_free(r); /* parsed: its bytes go back to --body-budget */
+    }
+}
+
+/* Fully convolutional denoisers: the request continues as tiles (tiles.c). */
+static void batch_tiles(batch *b)
+{
+    for (int i = 0; i < b->n; i++)
+        if (b->state[i] == SLOT_PENDING && b->works[i].tiled) {
+            tiles_start(b->reqs[i], &b->works[i], b->worker);
+            b->state[i] = SLOT_HANDED_OFF;
+        }
+}
+
+static void batch_interpolate(batch *b)
+{
+    for (int i = 0; i < b->n; i++) {
+        if (b->state[i] != SLOT_PENDING)
+            continue;
+        dae_error err = {0};
+        if (run_interpolate(b->s, b->worker, b->reqs[i], &b->works[i], &err) != DAE_OK)
+            req_fail(b->reqs[i], &err);
+        else
+            finish(b->reqs[i], &b->works[i], b->worker);
+        b->state[i] = SLOT_ANSWERED;
+    }
+}
+
+/* The pending requests from i on with request i's model and input shape, into b->group and
+ * b->greq; returns how many. */
+static int group_collect(batch *b, int i)
+{
+    int g = 0;
+    dae_entry *e = b->reqs[i]->entry;
+    for (int k = i; k < b->n; k++) {
+        if (b->state[k] == SLOT_PENDING && b->reqs[k]->entry == e &&
+            dae_shape_eq(b->works[k].in, b->works[i].in)) {
+            b->group[g] = &b->works[k];
+            b->greq[g++] = b->reqs[k];
+            b->state[k] = SLOT_GROUPED;
+        }
+    }
+    return g;
+}
+
+/* Requests of one model and input shape run together as one batch (in chunks of
+ * max_batch); the jobs came for one model, but /v1/denoise may have picked another for
+ * what the body held (route.h). */
+static void batch_groups(batch *b)
+{
+    for (int i = 0; i < b->n; i++) {
+        if (b->state[i] != SLOT_PENDING)
+            continue;
+        int g = group_collect(b, i);
+        /* one request of many samples, with workers idle: its parts run on them too (the
+         * worker finishing its last part answers it) */
+        if (g == 1 && b->op != OP_INTERPOLATE &&
+            try_split(b->s, b->worker, b->greq[0], b->group[0], b->op)) {
+            b->state[b->group[0] - b->works] = SLOT_HANDED_OFF;
+            continue;
+        }
+        dae_error err = {0};
+        int rc = run_group(b->s, b->worker, b->reqs[i]->entry, b->op, b->greq, b->group, g,
+                           NULL, &err);
+        for (int k = 0; k < g; k++) {
+            if (rc != DAE_OK)
+                req_fail(b->greq[k], &err);
+            else
+                finish(b->greq[k], b->group[k], b->worker);
+        }
+    }
+}
+
+/* Jobs that are pieces of a request (tiles, parts of a split) rather than requests. */
+static int run_pieces(dae_server *s, int worker, dae_job **jobs, int n)
+{
+    if (jobs[0]->op == OP_TILE) {
+        tiles_run(s, worker, jobs, n);
+        return 1;
+    }
+    if (jobs[0]->op != OP_PART)
+        return 0;
+    for (int i = 0; i < n; i++) {
+        part_job *j = (part_job *)jobs[i];
+        part_run(s, worker, j->sp, j->idx);
+    }
+    return 1;
+}
+
 void infer_run(void *ctx, int worker, dae_job **jobs, int n)
 {
     dae_server *s = ctx;
-    if (jobs[0]->op == OP_TILE) {
-        tiles_run(s, worker, jobs, n);
+    if (run_pieces(s, worker, jobs, n))
         return;
-    }
-    if (jobs[0]->op == OP_PART) {
-        for (int i = 0; i < n; i++) {
-            part_job *j = (part_job *)jobs[i];
-            part_run(s, worker, j->sp, j->idx);
-        }
-        return;
-    }
-    /* read now: a request handed to tiles_start below may be answered and freed at once */
-    int op = jobs[0]->op;
-    dae_req **reqs = malloc((size_t)n * sizeof *reqs);
-    work *works = calloc((size_t)n, sizeof *works);
-    work **group = malloc((size_t)n * sizeof *group);
-    dae_req **greq = malloc((size_t)n * sizeof *greq);
-    char *done = calloc((size_t)n, 1);
-    int64_t now = dae_now_ns();
-    if (!reqs || !works || !group || !greq || !done) {
+    batch b;
+    if (batch_init(&b, s, worker, jobs, n) != 0) {
         for (int i = 0; i < n; i++) {
             dae_req *r = req_of(jobs[i]);
             req_error(r, 503, "out_of_memory", "no memory to run the request");
             req_resume(r);
         }
-        goto out;
+        return;
     }
-    for (int i = 0; i < n; i++) {
-        reqs[i] = req_of(jobs[i]);
-        atomic_store(&reqs[i]->prog.started, 1);
-        dae_prom_queue_wait(s->prom, (double)(now - jobs[i]->enqueued_ns) / 1e9);
-    }
-    /* Parse every request; failures are answered now. */
-    for (int i = 0; i < n; i++) {
-        dae_error err = {0};
-        if (atomic_load(&reqs[i]->prog.cancel)) { /* client gone or job deleted: skip it */
-            req_error(reqs[i], 503, "cancelled", "cancelled before it ran");
-            done[i] = 1;
-        } else if (parse_request(reqs[i], &works[i], &err) != DAE_OK) {
-            req_fail(reqs[i], &err);
-            done[i] = 1;
-        }
-        req_body_free(reqs[i]); /* parsed: its bytes go back to --body-budget */
-    }
-    /* Fully convolutional denoisers: the request continues as tiles (tiles.c). */
-    for (int i = 0; i < n; i++)
-        if (!done[i] && works[i].tiled) {
-            tiles_start(reqs[i], &works[i], worker);
-            done[i] = 3;
-        }
-    if (op == OP_INTERPOLATE) {
-        for (int i = 0; i < n; i++) {
-            if (done[i])
-                continue;
-            dae_error err = {0};
-            if (run_interpolate(s, worker, reqs[i], &works[i], &err) != DAE_OK)
-                req_fail(reqs[i], &err);
-            else
-                finish(reqs[i], &works[i], worker);
-            done[i] = 1;
-        }
-    }
-    /* Requests of one model and input shape run together as one batch (in chunks of
-     * max_batch); the jobs came for one model, but /v1/denoise may have picked another
-     * for what the body held (route.h). */
-    for (int i = 0; i < n; i++) {
-        if (done[i])
-            continue;
-        int g = 0;
-        dae_entry *e = reqs[i]->entry;
-        for (int k = i; k < n; k++) {
-            if (!done[k] && reqs[k]->entry == e && dae_shape_eq(works[k].in, works[i].in)) {
-                group[g] = &works[k];
-                greq[g++] = reqs[k];
-                done[k] = 2;
-            }
-        }
-        /* one request of many samples, with workers idle: its parts run on them too */
-        if (g == 1 && op != OP_INTERPOLATE && try_split(s, worker, greq[0], group[0], op)) {
-            for (int k = i; k < n; k++)
-                if (&works[k] == group[0])
-                    done[k] = 3; /* answered by the worker finishing its last part */
-            continue;
-        }
-        dae_error err = {0};
-        int rc = run_group(s, worker, e, op, greq, group, g, NULL, &err);
-        for (int k = 0; k < g; k++) {
-            if (rc != DAE_OK)
-                req_fail(greq[k], &err);
-            else
-                finish(greq[k], group[k], worker);
-        }
-    }
+    batch_parse(&b);
+    batch_tiles(&b);
+    if (b.op == OP_INTERPOLATE)
+        batch_interpolate(&b);
+    batch_groups(&b);
     /* Every request has its answer: hand them back to the HTTP thread. */
     for (int i = 0; i < n; i++) {
-        if (done[i] == 3)
-            continue; /* tiles.c answers it when its last tile is done */
-        work_free(&works[i]);
-        req_resume(reqs[i]);
+        if (b.state[i] == SLOT_HANDED_OFF)
+            continue;
+        work_free(&b.works[i]);
+        req_resume(b.reqs[i]);
     }
-out:
-    free(reqs);
-    free(works);
-    free(group);
-    free(greq);
-    free(done);
+    batch_free(&b);
 }
 
 void infer_cancel(void *ctx, dae_job *job)
