@@ -160,86 +160,80 @@ void answer_clip01(float *px, size_t n)
         px[i] = px[i] > 0 ? (px[i] < 1 ? px[i] : 1) : 0;
 }
 
-/* denoise, inpaint, superres, decode, interpolate: image(s) out. */
-int answer_images(dae_req *r, work *w, dae_error *err)
+/* Generated image i (decode, interpolate): the model's size, or the inputs' size when they
+ * were resized. */
+static int generated_image(const work *w, int i, dae_image *out, dae_error *err)
 {
-    int n = r->route->id == DAE_ROUTE_V1_INTERPOLATE ? w->steps : w->n;
-    dae_image *imgs = calloc((size_t)n, sizeof *imgs);
-    if (!imgs)
-        return dae_error_set(err, DAE_ENOMEM, "out of memory");
-    int rc = DAE_OK;
-    int gen = r->route->id == DAE_ROUTE_V1_INTERPOLATE || r->route->id == DAE_ROUTE_V1_DECODE;
-    for (int i = 0; i < n && rc == DAE_OK; i++) {
-        if (!gen) {
-            rc = output_image(r, w, i, &imgs[i], err);
-            continue;
-        }
-        /* Generated images: the model's size, or the inputs' size when they were resized. */
-        dae_image y = {.w = w->out.w, .h = w->out.h, .c = w->out.c,
-                       .px = w->y + (size_t)i * dae_shape_size(w->out)};
-        int tw = y.w, th = y.h;
-        if (w->resized && w->orig) {
-            tw = (int)((long long)w->orig[0].w * w->out.w / w->in.w);
-            th = (int)((long long)w->orig[0].h * w->out.h / w->in.h);
-            tw = tw < 1 ? 1 : tw;
-            th = th < 1 ? 1 : th;
-        }
-        rc = dae_image_resize(&y, tw, th, &imgs[i], err);
+    dae_image y = {.w = w->out.w, .h = w->out.h, .c = w->out.c,
+                   .px = w->y + (size_t)i * dae_shape_size(w->out)};
+    int tw = y.w, th = y.h;
+    if (w->resized && w->orig) {
+        tw = (int)((long long)w->orig[0].w * w->out.w / w->in.w);
+        th = (int)((long long)w->orig[0].h * w->out.h / w->in.h);
+        tw = tw < 1 ? 1 : tw;
+        th = th < 1 ? 1 : th;
     }
-    if (rc != DAE_OK)
-        goto out;
-    for (int i = 0; i < n; i++)
-        answer_clip01(imgs[i].px, (size_t)imgs[i].w * imgs[i].h * imgs[i].c);
-    int level = r->s->cfg.png_level;
-    if (!w->batched && !r->want_json && r->want_jpeg && !r->want_png &&
-        r->route->id != DAE_ROUTE_V1_INTERPOLATE) {
-        unsigned char *jpg = NULL;
-        size_t len = 0;
-        if ((rc = dae_jpeg_encode(imgs[0].px, imgs[0].w, imgs[0].h, imgs[0].c,
-                                  r->s->cfg.jpeg_quality, &jpg, &len, err)) != DAE_OK)
-            goto out;
-        req_answer(r, 200, "image/jpeg", (char *)jpg, len);
-        goto out;
+    return dae_image_resize(&y, tw, th, out, err);
+}
+
+/* One image as the body: JPEG when asked for it alone (Accept: image/jpeg), else PNG. */
+static int answer_one(dae_req *r, const dae_image *im, dae_error *err)
+{
+    unsigned char *data = NULL;
+    size_t len = 0;
+    if (r->want_jpeg && !r->want_png) {
+        if (dae_jpeg_encode(im->px, im->w, im->h, im->c, r->s->cfg.jpeg_quality, &data, &len,
+                            err) != DAE_OK)
+            return err->code;
+        req_answer(r, 200, "image/jpeg", (char *)data, len);
+        return DAE_OK;
     }
-    if (!w->batched && !r->want_json && r->route->id != DAE_ROUTE_V1_INTERPOLATE) {
-        unsigned char *png = NULL;
-        size_t len = 0;
-        if ((rc = dae_png_encode_image(&imgs[0], level, &png, &len, err)) != DAE_OK)
-            goto out;
+    if (dae_png_encode_image(im, r->s->cfg.png_level, &data, &len, err) != DAE_OK)
+        return err->code;
+    req_answer(r, 200, "image/png", (char *)data, len);
+    return DAE_OK;
+}
+
+/* Interpolate: one PNG strip, the n steps side by side. */
+static int answer_strip(dae_req *r, const dae_image *imgs, int n, dae_error *err)
+{
+    int iw = imgs[0].w, ih = imgs[0].h, c = imgs[0].c;
+    dae_image strip = {0};
+    if (dae_image_alloc(&strip, iw * n, ih, c, 0, err) != DAE_OK)
+        return err->code;
+    for (int k = 0; k < n; k++)
+        for (int ch = 0; ch < c; ch++)
+            for (int yy = 0; yy < ih; yy++)
+                memcpy(strip.px + ((size_t)ch * ih + yy) * strip.w + (size_t)k * iw,
+                       imgs[k].px + ((size_t)ch * ih + yy) * iw, (size_t)iw * sizeof(float));
+    unsigned char *png = NULL;
+    size_t len = 0;
+    int rc = dae_png_encode(strip.px, strip.w, strip.h, c, r->s->cfg.png_level, &png, &len,
+                            err);
+    dae_image_free(&strip);
+    if (rc == DAE_OK)
         req_answer(r, 200, "image/png", (char *)png, len);
-        goto out;
-    }
-    if (r->route->id == DAE_ROUTE_V1_INTERPOLATE && !r->want_json) {
-        /* One PNG strip: the steps side by side. */
-        int iw = imgs[0].w, ih = imgs[0].h, c = imgs[0].c;
-        dae_image strip = {0};
-        if ((rc = dae_image_alloc(&strip, iw * n, ih, c, 0, err)) != DAE_OK)
-            goto out;
-        for (int k = 0; k < n; k++)
-            for (int ch = 0; ch < c; ch++)
-                for (int yy = 0; yy < ih; yy++)
-                    memcpy(strip.px + ((size_t)ch * ih + yy) * strip.w + (size_t)k * iw,
-                           imgs[k].px + ((size_t)ch * ih + yy) * iw, (size_t)iw * sizeof(float));
-        unsigned char *png = NULL;
-        size_t len = 0;
-        rc = dae_png_encode(strip.px, strip.w, strip.h, c, level, &png, &len, err);
-        dae_image_free(&strip);
-        if (rc == DAE_OK)
-            req_answer(r, 200, "image/png", (char *)png, len);
-        goto out;
-    }
+    return rc;
+}
+
+/* {"model", "image"} or {"model"[, "steps"], "images"}, within --max-answer. */
+static int answer_images_json(dae_req *r, const work *w, const dae_image *imgs, int n,
+                              dae_error *err)
+{
+    int interp = r->route->id == DAE_ROUTE_V1_INTERPOLATE;
     int form = r->route->id == DAE_ROUTE_V1_DECODE ? 1 : w->form;
-    if ((rc = answer_fits(r, imgs, n, form, err)) != DAE_OK)
-        goto out;
+    int rc = answer_fits(r, imgs, n, form, err);
+    if (rc != DAE_OK)
+        return rc;
     sbuf b;
     sb_init(&b);
     sb_str(&b, "{\"model\":");
     sb_json_str(&b, r->entry->name);
-    if (!w->batched && r->route->id != DAE_ROUTE_V1_INTERPOLATE) {
+    if (!w->batched && !interp) {
         sb_str(&b, ",\"image\":");
         rc = image_json(r, &b, &imgs[0], form, err);
     } else {
-        if (r->route->id == DAE_ROUTE_V1_INTERPOLATE)
+        if (interp)
             sb_printf(&b, ",\"steps\":%d", n);
         sb_str(&b, ",\"images\":[");
         for (int i = 0; i < n && rc == DAE_OK; i++) {
@@ -258,7 +252,31 @@ int answer_images(dae_req *r, work *w, dae_error *err)
         answer_sb(r, "application/json", &b);
     else
         sb_free(&b);
-out:
+    return rc;
+}
+
+/* denoise, inpaint, superres, decode, interpolate: image(s) out. */
+int answer_images(dae_req *r, work *w, dae_error *err)
+{
+    int interp = r->route->id == DAE_ROUTE_V1_INTERPOLATE;
+    int gen = interp || r->route->id == DAE_ROUTE_V1_DECODE;
+    int n = interp ? w->steps : w->n;
+    dae_image *imgs = calloc((size_t)n, sizeof *imgs);
+    if (!imgs)
+        return dae_error_set(err, DAE_ENOMEM, "out of memory");
+    int rc = DAE_OK;
+    for (int i = 0; i < n && rc == DAE_OK; i++)
+        rc = gen ? generated_image(w, i, &imgs[i], err) : output_image(r, w, i, &imgs[i], err);
+    if (rc == DAE_OK) {
+        for (int i = 0; i < n; i++)
+            answer_clip01(imgs[i].px, (size_t)imgs[i].w * imgs[i].h * imgs[i].c);
+        if (!w->batched && !r->want_json && !interp)
+            rc = answer_one(r, &imgs[0], err);
+        else if (interp && !r->want_json)
+            rc = answer_strip(r, imgs, n, err);
+        else
+            rc = answer_images_json(r, w, imgs, n, err);
+    }
     for (int i = 0; i < n; i++)
         dae_image_free(&imgs[i]);
     free(imgs);
