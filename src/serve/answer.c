@@ -12,7 +12,7 @@ static void answer_sb(dae_req *r, const char *type, sbuf *b)
     size_t len;
     char *body = sb_take(b, &len);
     if (!body)
-        req_error(r, 503, "out_of_memory", "no memory for the answer");
+        req_error(r, ERR_OUT_OF_MEMORY, "no memory for the answer");
     else
         req_answer(r, 200, type, body, len);
 }

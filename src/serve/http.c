@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "errcode.h"
 #include "sbuf.h"
 
 #define GET_HEAD (DAE_HTTP_GET | DAE_HTTP_HEAD)
@@ -150,17 +151,7 @@ int dae_route_match(const char *path, unsigned method, const dae_route **route, 
 
 int dae_http_status(int code)
 {
-    switch (code) {
-    case DAE_OK: return 200;
-    case DAE_EINVAL: return 400;
-    case DAE_ESHAPE: return 422;
-    case DAE_ELIMIT: return 413;
-    case DAE_EFORMAT: return 400;
-    case DAE_ENOTFOUND: return 404;
-    case DAE_ENOMEM: return 503;
-    case DAE_EBUSY: return 503;
-    default: return 500;
-    }
+    return code == DAE_OK ? 200 : dae_errcode_status(dae_errcode_of(code));
 }
 
 const char *dae_http_reason(int status)

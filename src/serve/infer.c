@@ -446,7 +446,7 @@ static void batch_parse(batch *b)
         dae_req *r = b->reqs[i];
         dae_error err = {0};
         if (atomic_load(&r->prog.cancel)) { /* client gone or job deleted: skip it */
-            req_error(r, 503, "cancelled", "cancelled before it ran");
+            req_error(r, ERR_CANCELLED, "cancelled before it ran");
             b->state[i] = SLOT_ANSWERED;
         } else if (parse_request(r, &b->works[i], &err) != DAE_OK) {
             req_fail(r, &err);
@@ -550,7 +550,7 @@ void infer_run(void *ctx, int worker, dae_job **jobs, int n)
     if (batch_init(&b, s, worker, jobs, n) != 0) {
         for (int i = 0; i < n; i++) {
             dae_req *r = req_of(jobs[i]);
-            req_error(r, 503, "out_of_memory", "no memory to run the request");
+            req_error(r, ERR_OUT_OF_MEMORY, "no memory to run the request");
             req_resume(r);
         }
         return;
@@ -585,6 +585,6 @@ void infer_cancel(void *ctx, dae_job *job)
         return;
     }
     dae_req *r = req_of(job);
-    req_error(r, 503, "shutting_down", "the server shut down before this request ran");
+    req_error(r, ERR_SHUTTING_DOWN, "the server shut down before this request ran");
     req_resume(r);
 }

@@ -21,6 +21,7 @@
 #include "daed/serve_config.h"
 #include "daed/workpool.h"
 #include "admit.h"
+#include "errcode.h"
 #include "hangup.h"
 #include "jobs.h"
 #include "sbuf.h"
@@ -132,10 +133,11 @@ struct dae_req {
 /* ---- answers (server.c) ---- */
 /* Set the response: takes ownership of body (malloc'd). */
 void req_answer(dae_req *r, int status, const char *type, char *body, size_t len);
-/* A JSON error answer {"error":{"code","message"}} (v2 routes: {"error": message}). */
-void req_error(dae_req *r, int status, const char *code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-/* An error answer from a dae_error. */
+/* A JSON error answer {"error":{"code","message"}} (v2 routes: {"error": message}), its
+ * status the code's (errcode.h); 503s carry Retry-After. */
+void req_error(dae_req *r, dae_errcode code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* An error answer from a dae_error (its code mapped by dae_errcode_of). */
 void req_fail(dae_req *r, const dae_error *e);
 /* Hand r to the worker pool (suspending the connection) or answer 503 when full. */
 void req_submit(dae_req *r, int op);

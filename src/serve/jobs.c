@@ -9,6 +9,7 @@
 #include <sys/random.h>
 
 #include "daed/http.h"
+#include "errcode.h"
 
 struct dae_job_rec {
     char id[DAE_JOB_ID_LEN + 1];
@@ -208,9 +209,9 @@ static void answer_too_big(dae_job_answer *a, size_t held, size_t memory)
              "request without Prefer: respond-async", a->len, held, memory);
     free(a->body);
     memset(a, 0, sizeof *a);
-    a->status = 507;
+    a->status = dae_errcode_status(ERR_INSUFFICIENT_STORAGE);
     a->type = "application/json";
-    a->body = dae_http_error_json("insufficient_storage", msg, &a->len);
+    a->body = dae_http_error_json(dae_errcode_name(ERR_INSUFFICIENT_STORAGE), msg, &a->len);
 }
 
 void dae_jobs_finish(dae_jobs *J, dae_job_rec *rec, dae_job_answer *a, int64_t now_ns)

@@ -67,7 +67,7 @@ static void answer_status(dae_req *r, int status, sbuf *b)
     size_t len;
     char *body = sb_take(b, &len);
     if (!body)
-        req_error(r, 503, "out_of_memory", "no memory for the job status");
+        req_error(r, ERR_OUT_OF_MEMORY, "no memory for the job status");
     else
         req_answer(r, status, "application/json", body, len);
 }
@@ -78,7 +78,7 @@ void jobs_submit(dae_req *r)
     dae_error e = {0};
     dae_req *j = job_req_copy(r);
     if (!j) {
-        req_error(r, 503, "out_of_memory", "no memory for a job");
+        req_error(r, ERR_OUT_OF_MEMORY, "no memory for a job");
         return;
     }
     char id[DAE_JOB_ID_LEN + 1];
@@ -96,7 +96,7 @@ void jobs_submit(dae_req *r)
         req_pixels_granted(dae_admit_leave(s->pixels, &j->pix));
         dae_jobs_abandon(s->jobs, j->jobrec);
         job_req_free(j);
-        req_error(r, 503, e.code == DAE_EBUSY ? "busy" : "shutting_down", "%s", e.msg);
+        req_error(r, e.code == DAE_EBUSY ? ERR_BUSY : ERR_SHUTTING_DOWN, "%s", e.msg);
         return;
     }
     /* r answers for itself now: no X-Model (the job may still pick another model) */
@@ -115,7 +115,7 @@ void jobs_run(dae_req *j)
 {
     dae_error e = {0};
     if (dae_workpool_submit(j->s->pool, &j->job, &e) != DAE_OK) {
-        req_error(j, 503, e.code == DAE_EBUSY ? "busy" : "shutting_down", "%s", e.msg);
+        req_error(j, e.code == DAE_EBUSY ? ERR_BUSY : ERR_SHUTTING_DOWN, "%s", e.msg);
         req_resume(j); /* to its record */
     }
 }
@@ -124,7 +124,7 @@ void jobs_done(dae_req *j)
 {
     dae_server *s = j->s;
     if (!j->status)
-        req_error(j, 500, "internal", "job finished without an answer");
+        req_error(j, ERR_INTERNAL, "job finished without an answer");
     dae_job_answer a = {0};
     a.status = j->status;
     a.type = j->resp_type;
@@ -149,15 +149,15 @@ static void job_result(dae_req *r)
     dae_job_state st;
     int rc = dae_jobs_result(r->s->jobs, r->param, dae_now_ns(), &a, &st);
     if (rc == DAE_ENOTFOUND) {
-        req_error(r, 404, "not_found", "no job %.40s (expired, deleted, or never made)",
+        req_error(r, ERR_NOT_FOUND, "no job %.40s (expired, deleted, or never made)",
                   r->param);
     } else if (rc == DAE_EBUSY) {
-        req_error(r, 409, "not_ready", "job %.40s is %s: poll GET /v1/jobs/%.40s until "
+        req_error(r, ERR_JOB_NOT_READY, "job %.40s is %s: poll GET /v1/jobs/%.40s until "
                   "its status is done or failed", r->param, dae_job_state_name(st), r->param);
         snprintf(r->extra_name, sizeof r->extra_name, "Retry-After");
         snprintf(r->extra_value, sizeof r->extra_value, "1");
     } else if (rc != DAE_OK) {
-        req_error(r, 503, "out_of_memory", "no memory to copy the job's answer");
+        req_error(r, ERR_OUT_OF_MEMORY, "no memory to copy the job's answer");
     } else {
         req_answer(r, a.status, a.type, a.body, a.len);
         memcpy(r->extra_name, a.extra_name, sizeof r->extra_name);
@@ -181,7 +181,7 @@ void jobs_handle(dae_req *r)
                  : dae_jobs_status(s->jobs, r->param, dae_now_ns(), &b);
     if (rc != DAE_OK) {
         sb_free(&b);
-        req_error(r, 404, "not_found", "no job %.40s (expired, deleted, or never made)",
+        req_error(r, ERR_NOT_FOUND, "no job %.40s (expired, deleted, or never made)",
                   r->param);
         return;
     }

@@ -49,7 +49,7 @@ int req_check(dae_req *r, const char *url, const char *version)
     if (header(c, MHD_HTTP_HEADER_CONTENT_LENGTH) &&
         header(c, MHD_HTTP_HEADER_TRANSFER_ENCODING)) {
         r->close = 1;
-        req_error(r, 400, "invalid_argument", "both Content-Length and Transfer-Encoding: "
+        req_error(r, ERR_INVALID_ARGUMENT, "both Content-Length and Transfer-Encoding: "
                   "the body's length is ambiguous (RFC 9112 6.1); the connection is closed");
         return -1;
     }
@@ -57,23 +57,23 @@ int req_check(dae_req *r, const char *url, const char *version)
     if (te && strcasecmp(te, "chunked") != 0) {
         /* libmicrohttpd would read such a body until the client hangs up. */
         r->close = 1;
-        req_error(r, 501, "not_implemented", "Transfer-Encoding: %.40s: only chunked is "
+        req_error(r, ERR_NOT_IMPLEMENTED, "Transfer-Encoding: %.40s: only chunked is "
                   "understood (RFC 9112 6.1); the connection is closed", te);
         return -1;
     }
     if (version && !strcmp(version, MHD_HTTP_VERSION_1_1) && !header(c, MHD_HTTP_HEADER_HOST)) {
-        req_error(r, 400, "invalid_argument", "an HTTP/1.1 request needs a Host header "
+        req_error(r, ERR_INVALID_ARGUMENT, "an HTTP/1.1 request needs a Host header "
                   "(RFC 9112 3.2)");
         return -1;
     }
     if (bad_byte(url, strlen(url))) {
-        req_error(r, 400, "invalid_argument", "control character in the path");
+        req_error(r, ERR_INVALID_ARGUMENT, "control character in the path");
         return -1;
     }
     bad_param b = {"", 0};
     MHD_get_connection_values_n(c, MHD_GET_ARGUMENT_KIND, check_param, &b);
     if (b.found) {
-        req_error(r, 400, "invalid_argument", "query parameter %s: a NUL (%%00) or other "
+        req_error(r, ERR_INVALID_ARGUMENT, "query parameter %s: a NUL (%%00) or other "
                   "control character in its name or value", b.key);
         return -1;
     }

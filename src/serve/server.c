@@ -50,8 +50,9 @@ static int is_v2(const dae_req *r)
            r->route->id == DAE_ROUTE_V2_MODEL_READY || r->route->id == DAE_ROUTE_V2_INFER;
 }
 
-void req_error(dae_req *r, int status, const char *code, const char *fmt, ...)
+void req_error(dae_req *r, dae_errcode code, const char *fmt, ...)
 {
+    int status = dae_errcode_status(code);
     char msg[600];
     va_list ap;
     va_start(ap, fmt);
@@ -68,7 +69,7 @@ void req_error(dae_req *r, int status, const char *code, const char *fmt, ...)
         sb_str(&b, "}\n");
         body = sb_take(&b, &len);
     } else {
-        body = dae_http_error_json(code, msg, &len);
+        body = dae_http_error_json(dae_errcode_name(code), msg, &len);
     }
     req_answer(r, status, "application/json", body, len);
     if (status == 503) {
@@ -79,8 +80,7 @@ void req_error(dae_req *r, int status, const char *code, const char *fmt, ...)
 
 void req_fail(dae_req *r, const dae_error *e)
 {
-    int status = dae_http_status(e->code);
-    req_error(r, status, dae_error_name(e->code), "%s", e->msg);
+    req_error(r, dae_errcode_of(e->code), "%s", e->msg);
 }
 
 static enum MHD_Result queue_answer(dae_req *r)
@@ -196,9 +196,9 @@ static void req_run(dae_req *r)
     MHD_suspend_connection(r->conn);
     if (dae_workpool_submit(s->pool, &r->job, &e) != DAE_OK) {
         if (e.code == DAE_EBUSY)
-            req_error(r, 503, "busy", "%s", e.msg);
+            req_error(r, ERR_BUSY, "%s", e.msg);
         else
-            req_error(r, 503, "shutting_down", "%s", e.msg);
+            req_error(r, ERR_SHUTTING_DOWN, "%s", e.msg);
         req_resume(r);
     }
 }
@@ -243,12 +243,12 @@ static int read_query(dae_req *r)
     struct MHD_Connection *c = r->conn;
     const char *v;
     if ((r->resize = parse_flag(query(c, "resize"))) < 0) {
-        req_error(r, 400, "invalid_argument", "query resize=%.32s: expected 0 or 1",
+        req_error(r, ERR_INVALID_ARGUMENT, "query resize=%.32s: expected 0 or 1",
                   query(c, "resize"));
         return -1;
     }
     if ((r->heatmap = parse_flag(query(c, "heatmap"))) < 0) {
-        req_error(r, 400, "invalid_argument", "query heatmap=%.32s: expected 0 or 1",
+        req_error(r, ERR_INVALID_ARGUMENT, "query heatmap=%.32s: expected 0 or 1",
                   query(c, "heatmap"));
         return -1;
     }
@@ -257,7 +257,7 @@ static int read_query(dae_req *r)
         errno = 0;
         double t = strtod(v, &end);
         if (!*v || *end || errno || !(t >= 0) || t > 1e30) {
-            req_error(r, 400, "invalid_argument",
+            req_error(r, ERR_INVALID_ARGUMENT,
                       "query threshold=%.32s: expected a number >= 0", v);
             return -1;
         }
@@ -268,7 +268,7 @@ static int read_query(dae_req *r)
         char *end;
         long n = strtol(v, &end, 10);
         if (!*v || *end || n < 2 || n > r->s->cfg.max_steps) {
-            req_error(r, 400, "invalid_argument", "query steps=%.32s: expected 2 to %d", v,
+            req_error(r, ERR_INVALID_ARGUMENT, "query steps=%.32s: expected 2 to %d", v,
                       r->s->cfg.max_steps);
             return -1;
         }
@@ -280,7 +280,7 @@ static int read_query(dae_req *r)
         else if (!strcmp(v, "png"))
             r->encoding = 2;
         else {
-            req_error(r, 400, "invalid_argument",
+            req_error(r, ERR_INVALID_ARGUMENT,
                       "query encoding=%.32s: expected pixels or png", v);
             return -1;
         }
@@ -290,7 +290,7 @@ static int read_query(dae_req *r)
         errno = 0;
         double sg = strtod(v, &end);
         if (!*v || *end || errno || !(sg >= 0 && sg <= 255)) {
-            req_error(r, 400, "invalid_argument",
+            req_error(r, ERR_INVALID_ARGUMENT,
                       "query sigma=%.32s: expected a noise level from 0 to 255", v);
             return -1;
         }
@@ -300,7 +300,7 @@ static int read_query(dae_req *r)
     const char *m = query(c, "model");
     if (m) {
         if (!*m || strlen(m) >= sizeof r->model_name) {
-            req_error(r, 400, "invalid_argument", "query model: expected a model name of 1 to "
+            req_error(r, ERR_INVALID_ARGUMENT, "query model: expected a model name of 1 to "
                       "%zu characters", sizeof r->model_name - 1);
             return -1;
         }
@@ -343,19 +343,19 @@ static void req_begin(dae_server *s, dae_req *r, const char *url, const char *me
         !dae_http_bearer_ok(header(r->conn, MHD_HTTP_HEADER_AUTHORIZATION), s->cfg.api_key)) {
         r->route = NULL;
         r->allow = 0;
-        req_error(r, 401, "unauthorized",
+        req_error(r, ERR_UNAUTHORIZED,
                   "this route needs the header Authorization: Bearer <api key>");
         return;
     }
     if (st == 404) {
         /* A known route with an unknown {name} is decided by the handler (404 naming it). */
-        req_error(r, 404, "not_found", "no route %.120s", r->path);
+        req_error(r, ERR_NOT_FOUND, "no route %.120s", r->path);
         return;
     }
     if (st == 405) {
         char allow[64];
         dae_http_allow_text(r->allow, allow, sizeof allow);
-        req_error(r, 405, "method_not_allowed", "%s is not allowed on %.120s (allowed: %s)",
+        req_error(r, ERR_METHOD_NOT_ALLOWED, "%s is not allowed on %.120s (allowed: %s)",
                   r->method_text, r->path, allow);
         return;
     }
@@ -365,7 +365,7 @@ static void req_begin(dae_server *s, dae_req *r, const char *url, const char *me
         errno = 0;
         unsigned long long n = strtoull(cl, &end, 10);
         if (!errno && end != cl && !*end && n > s->cfg.max_body) {
-            req_error(r, 413, "too_large", "request body of %llu bytes exceeds the limit of %zu "
+            req_error(r, ERR_TOO_LARGE, "request body of %llu bytes exceeds the limit of %zu "
                       "bytes (--max-body)", n, s->cfg.max_body);
             /* Answered after the body is read and dropped (a client writing its whole body
              * first then reads the 413), at once past the bound or when the client waits
@@ -396,7 +396,7 @@ static int append_body(dae_req *r, const char *data, size_t n)
 {
     size_t max = r->s->cfg.max_body;
     if (n > max || r->len > max - n) {
-        req_error(r, 413, "too_large", "request body exceeds the limit of %zu bytes "
+        req_error(r, ERR_TOO_LARGE, "request body exceeds the limit of %zu bytes "
                   "(--max-body)", max);
         return -1;
     }
@@ -408,7 +408,7 @@ static int append_body(dae_req *r, const char *data, size_t n)
             cap = max + 1;
         char *b = realloc(r->body, cap);
         if (!b) {
-            req_error(r, 503, "out_of_memory", "no memory for a %zu-byte body", r->len + n);
+            req_error(r, ERR_OUT_OF_MEMORY, "no memory for a %zu-byte body", r->len + n);
             return -1;
         }
         r->body = b;
@@ -554,7 +554,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
          * while it waited. */
         if (atomic_load(&r->prog.cancel)) {
             req_pixels_granted(dae_admit_leave(s->pixels, &r->pix));
-            req_error(r, 503, "cancelled", "the client went away");
+            req_error(r, ERR_CANCELLED, "the client went away");
             return queue_answer(r);
         }
         req_run(r);
@@ -578,7 +578,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     if (r->phase == PH_WAITING) {
         /* Resumed by a worker (or by the reload controller) with the answer set. */
         if (!r->status)
-            req_error(r, 500, "internal", "request resumed without an answer");
+            req_error(r, ERR_INTERNAL, "request resumed without an answer");
         return queue_answer(r);
     }
     /* The whole request has arrived: what follows (inference, the answer) is not timed. */
@@ -588,7 +588,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     if (r->phase == PH_WAITING || r->phase == PH_PIXELS)
         return MHD_YES;
     if (!r->status)
-        req_error(r, 500, "internal", "no answer for %s", r->path);
+        req_error(r, ERR_INTERNAL, "no answer for %s", r->path);
     return queue_answer(r);
 }
 
@@ -655,7 +655,7 @@ void server_request_reload(dae_req *r)
     pthread_mutex_lock(&s->ctl_mu);
     if (s->want_stop || atomic_load(&s->draining)) {
         pthread_mutex_unlock(&s->ctl_mu);
-        req_error(r, 503, "shutting_down", "the server is shutting down");
+        req_error(r, ERR_SHUTTING_DOWN, "the server is shutting down");
         return;
     }
     r->phase = PH_WAITING;
@@ -754,7 +754,7 @@ static int do_reload(dae_server *s, dae_req *waiters)
             if (body)
                 req_answer(r, 200, "application/json", body, len);
             else
-                req_error(r, 503, "out_of_memory", "no memory for the reload report");
+                req_error(r, ERR_OUT_OF_MEMORY, "no memory for the reload report");
         }
         req_resume(r);
         waiters = next;
@@ -958,7 +958,7 @@ static int drain(dae_server *s)
     pthread_mutex_unlock(&s->ctl_mu);
     for (; w;) {
         dae_req *next = w->next_waiter;
-        req_error(w, 503, "shutting_down", "the server is shutting down");
+        req_error(w, ERR_SHUTTING_DOWN, "the server is shutting down");
         req_resume(w);
         w = next;
     }

@@ -16,7 +16,7 @@ static void answer_sbuf(dae_req *r, int status, const char *type, sbuf *b)
     size_t len;
     char *body = sb_take(b, &len);
     if (!body)
-        req_error(r, 503, "out_of_memory", "no memory for the answer");
+        req_error(r, ERR_OUT_OF_MEMORY, "no memory for the answer");
     else
         req_answer(r, status, type, body, len);
 }
@@ -181,7 +181,7 @@ static void model_one(dae_req *r)
 {
     dae_entry *e = dae_registry_get(r->s->reg, r->param);
     if (!e) {
-        req_error(r, 404, "not_found", "no model named %.64s (GET /v1/models lists them)",
+        req_error(r, ERR_NOT_FOUND, "no model named %.64s (GET /v1/models lists them)",
                   r->param);
         return;
     }
@@ -238,7 +238,7 @@ static void metrics(dae_req *r)
     size_t len;
     char *body = dae_prom_render(s->prom, &g, &len);
     if (!body) {
-        req_error(r, 503, "out_of_memory", "no memory for the metrics");
+        req_error(r, ERR_OUT_OF_MEMORY, "no memory for the metrics");
         return;
     }
     sbuf b;
@@ -254,7 +254,7 @@ static void openapi(dae_req *r)
     const char *path = r->s->cfg.openapi;
     FILE *f = path[0] ? fopen(path, "rb") : NULL;
     if (!f) {
-        req_error(r, 404, "not_found", "the OpenAPI document %s is not there (--openapi)",
+        req_error(r, ERR_NOT_FOUND, "the OpenAPI document %s is not there (--openapi)",
                   path);
         return;
     }
@@ -285,9 +285,9 @@ static void readyz(dae_req *r)
         sb_printf(&b, "{\"status\":\"ready\",\"models\":%d}\n", n);
         answer_sbuf(r, 200, "application/json", &b);
     } else if (atomic_load(&s->draining)) {
-        req_error(r, 503, "not_ready", "draining: the server is shutting down");
+        req_error(r, ERR_NOT_READY, "draining: the server is shutting down");
     } else {
-        req_error(r, 503, "not_ready", "no model loaded from %s", s->cfg.models);
+        req_error(r, ERR_NOT_READY, "no model loaded from %s", s->cfg.models);
     }
 }
 
@@ -298,7 +298,7 @@ int v1_pick_model(dae_req *r, unsigned task, const char *name)
     if (name && name[0]) {
         r->entry = dae_registry_get(s->reg, name);
         if (!r->entry) {
-            req_error(r, 404, "not_found", "no model named %.64s (GET /v1/models lists them)",
+            req_error(r, ERR_NOT_FOUND, "no model named %.64s (GET /v1/models lists them)",
                       name);
             return -1;
         }
@@ -306,16 +306,16 @@ int v1_pick_model(dae_req *r, unsigned task, const char *name)
         r->entry = dae_registry_default(s->reg, task, t >= 0 ? s->cfg.default_model[t] : "");
         if (!r->entry) {
             if (t >= 0 && s->cfg.default_model[t][0])
-                req_error(r, 404, "not_found", "the default %s model %.64s is not loaded",
+                req_error(r, ERR_NOT_FOUND, "the default %s model %.64s is not loaded",
                           dae_task_name(task), s->cfg.default_model[t]);
             else
-                req_error(r, 404, "not_found", "no loaded model declares the task %s",
+                req_error(r, ERR_NOT_FOUND, "no loaded model declares the task %s",
                           dae_task_name(task));
             return -1;
         }
     }
     if (task && !(r->entry->mf->tasks & task)) {
-        req_error(r, 400, "invalid_argument", "model %s does not declare the task %s",
+        req_error(r, ERR_INVALID_ARGUMENT, "model %s does not declare the task %s",
                   r->entry->name, dae_task_name(task));
         return -1;
     }
@@ -391,7 +391,7 @@ static void image_route(dae_req *r, unsigned task, int op)
     if (r->status) /* a bad query parameter */
         return;
     if (r->len == 0) {
-        req_error(r, 400, "invalid_argument",
+        req_error(r, ERR_INVALID_ARGUMENT,
                   "empty body: send a PNG or JPEG image, or JSON (see /openapi.yaml)");
         return;
     }
@@ -428,7 +428,7 @@ void v1_handle(dae_req *r)
     case DAE_ROUTE_V1_JOB:
     case DAE_ROUTE_V1_JOB_RESULT: jobs_handle(r); break;
     default:
-        req_error(r, 404, "not_found", "no route %.120s", r->path);
+        req_error(r, ERR_NOT_FOUND, "no route %.120s", r->path);
         break;
     }
 }

@@ -15,7 +15,7 @@ static void answer_sb(dae_req *r, int status, sbuf *b)
     size_t len;
     char *body = sb_take(b, &len);
     if (!body)
-        req_error(r, 503, "out_of_memory", "no memory for the answer");
+        req_error(r, ERR_OUT_OF_MEMORY, "no memory for the answer");
     else
         req_answer(r, status, "application/json", body, len);
 }
@@ -74,7 +74,7 @@ void v2_handle(dae_req *r)
     }
     r->entry = dae_registry_get(r->s->reg, r->param);
     if (!r->entry) {
-        req_error(r, 404, "not_found", "no model named %.64s", r->param);
+        req_error(r, ERR_NOT_FOUND, "no model named %.64s", r->param);
         return;
     }
     switch (r->route->id) {
@@ -89,14 +89,14 @@ void v2_handle(dae_req *r)
         return;
     case DAE_ROUTE_V2_INFER:
         if (r->len == 0) {
-            req_error(r, 400, "invalid_argument", "empty body: expected an inference request "
+            req_error(r, ERR_INVALID_ARGUMENT, "empty body: expected an inference request "
                       "{\"inputs\":[{\"name\",\"shape\",\"datatype\",\"data\"}]}");
             return;
         }
         req_submit(r, OP_FORWARD);
         return;
     default:
-        req_error(r, 404, "not_found", "no route %.120s", r->path);
+        req_error(r, ERR_NOT_FOUND, "no route %.120s", r->path);
         return;
     }
 }

@@ -184,7 +184,7 @@ static void web_pointer(dae_req *r, const dae_error *e)
     size_t len;
     char *body = sb_take(&b, &len);
     if (!body)
-        req_error(r, 503, "out_of_memory", "no memory for the answer");
+        req_error(r, ERR_OUT_OF_MEMORY, "no memory for the answer");
     else
         req_answer(r, 200, "application/json", body, len);
 }
