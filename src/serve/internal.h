@@ -130,7 +130,7 @@ struct dae_req {
     char answer_model[64];    /* X-Model of an answer replayed from a job */
 };
 
-/* ---- answers (server.c) ---- */
+/* ---- answers (reply.c) ---- */
 /* Set the response: takes ownership of body (malloc'd). */
 void req_answer(dae_req *r, int status, const char *type, char *body, size_t len);
 /* A JSON error answer {"error":{"code","message"}} (v2 routes: {"error": message}), its
@@ -139,8 +139,14 @@ void req_error(dae_req *r, dae_errcode code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* An error answer from a dae_error (its code mapped by dae_errcode_of). */
 void req_fail(dae_req *r, const dae_error *e);
+/* Queue r's answer (status, body, headers) on its connection; r is then PH_DONE. */
+enum MHD_Result req_queue_answer(dae_req *r);
+
+/* ---- to the workers and back (submit.c) ---- */
 /* Hand r to the worker pool (suspending the connection) or answer 503 when full. */
 void req_submit(dae_req *r, int op);
+/* The rest of req_submit once --pixel-budget let r in: suspend, to the pool. */
+void req_run(dae_req *r);
 /* Resume a suspended request after its answer was set (worker side); a job's request
  * (no connection) goes to the job table instead. Either way its --pixel-budget charge ends. */
 void req_resume(dae_req *r);
@@ -150,9 +156,24 @@ int req_pixels_enter(dae_req *r);
 /* Hand on the requests --pixel-budget let in (the list dae_admit_leave/open return): a
  * connection is resumed (its next handler call submits it), a job goes to the pool. */
 void req_pixels_granted(dae_admit_ticket *t);
+
+/* ---- the request state machine (request.c, query.c) ---- */
+/* libmicrohttpd's callbacks (MHD_start_daemon in server.c): the access handler, the
+ * request's completion, and a connection's start and close (--request-timeout). */
+enum MHD_Result req_on_access(void *cls, struct MHD_Connection *conn, const char *url,
+                              const char *method, const char *version, const char *upload,
+                              size_t *upload_size, void **req_cls);
+void req_on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
+                      enum MHD_RequestTerminationCode toe);
+void req_on_connection(void *cls, struct MHD_Connection *conn, void **socket_ctx,
+                       enum MHD_ConnectionNotificationCode code);
+/* Resume the requests --body-budget let in (the list dae_admit_leave/open return). */
+void req_admitted_resume(dae_admit_ticket *t);
 /* Free r's body (parsed, or the request is over) and give its bytes back to --body-budget,
  * resuming the requests that may now read theirs. Any thread that owns r. */
 void req_body_free(dae_req *r);
+/* The query parameters of an image route into r; 0, or -1 with a 400 answer set. */
+int req_read_query(dae_req *r);
 int64_t dae_now_ns(void);
 
 /* reqcheck.c: framing (Content-Length with Transfer-Encoding, HTTP/1.1 without Host) and
@@ -263,7 +284,14 @@ void jobs_done(dae_req *j);
 /* A job let in by --pixel-budget: to the pool (answered 503 in its record if refused). */
 void jobs_run(dae_req *j);
 
-/* ---- control (server.c) ---- */
+/* ---- control (control.c) ---- */
+/* POST /v1/admin/reload: r waits (suspended) for the control thread's reload. */
 void server_request_reload(dae_req *r);
+/* Reload the models now and answer the waiting admin requests; 1 when a file failed. */
+int server_reload_now(dae_server *s, dae_req *waiters);
+/* SIGHUP, SIGTERM and SIGINT to the control thread (a self-pipe and its reader thread). */
+int server_signals_start(dae_server *s, dae_error *err);
+/* Stop the signal thread and give the signals back their default actions. */
+void server_signals_stop(dae_server *s);
 
 #endif
