@@ -10,11 +10,11 @@
 static void answer_sb(dae_req *r, const char *type, sbuf *b)
 {
     size_t len;
-    char *body = sb_take(b, &len);
+    char *body = dae_sb_take(b, &len);
     if (!body)
-        req_error(r, ERR_OUT_OF_MEMORY, "no memory for the answer");
+        dae_req_error(r, ERR_OUT_OF_MEMORY, "no memory for the answer");
     else
-        req_answer(r, 200, type, body, len);
+        dae_req_answer(r, 200, type, body, len);
 }
 
 static int png_b64(sbuf *b, const dae_image *im, int level, dae_error *err)
@@ -30,9 +30,9 @@ static int png_b64(sbuf *b, const dae_image *im, int level, dae_error *err)
         return dae_error_set(err, DAE_ENOMEM, "out of memory for base64");
     }
     dae_base64_encode(png, len, txt);
-    sb_add(b, "\"", 1);
-    sb_add(b, txt, n);
-    sb_add(b, "\"", 1);
+    dae_sb_add(b, "\"", 1);
+    dae_sb_add(b, txt, n);
+    dae_sb_add(b, "\"", 1);
     free(txt);
     free(png);
     return DAE_OK;
@@ -42,20 +42,20 @@ static int png_b64(sbuf *b, const dae_image *im, int level, dae_error *err)
 static int image_json(dae_req *r, sbuf *b, const dae_image *im, int form, dae_error *err)
 {
     int as_png = r->encoding ? r->encoding == 2 : form == 2;
-    sb_printf(b, "{\"width\":%d,\"height\":%d,\"channels\":%d,", im->w, im->h, im->c);
+    dae_sb_printf(b, "{\"width\":%d,\"height\":%d,\"channels\":%d,", im->w, im->h, im->c);
     if (as_png) {
-        sb_str(b, "\"png\":");
+        dae_sb_str(b, "\"png\":");
         if (png_b64(b, im, r->s->cfg.png_level, err) != DAE_OK)
             return err->code;
     } else {
-        sb_str(b, "\"pixels\":");
-        sb_json_floats(b, im->px, (size_t)im->w * im->h * im->c);
+        dae_sb_str(b, "\"pixels\":");
+        dae_sb_json_floats(b, im->px, (size_t)im->w * im->h * im->c);
         if (im->alpha) {
-            sb_str(b, ",\"alpha\":");
-            sb_json_floats(b, im->alpha, (size_t)im->w * im->h);
+            dae_sb_str(b, ",\"alpha\":");
+            dae_sb_json_floats(b, im->alpha, (size_t)im->w * im->h);
         }
     }
-    sb_str(b, "}");
+    dae_sb_str(b, "}");
     return DAE_OK;
 }
 
@@ -88,7 +88,7 @@ static int answer_fits(const dae_req *r, const dae_image *imgs, int n, int form,
                          max);
 }
 
-int answer_precheck(const dae_req *r, const work *w, dae_error *err)
+int dae_answer_precheck(const dae_req *r, const work *w, dae_error *err)
 {
     int as_png = r->encoding ? r->encoding == 2 : w->form == 2;
     if (!(w->batched || r->want_json) || as_png)
@@ -154,7 +154,7 @@ static int output_image(dae_req *r, work *w, int i, dae_image *out, dae_error *e
 
 /* Image answers hold pixels in [0, 1], as PNG and JPEG store them: JSON inputs may leave
  * the range (pixels take any finite value) and residual models may overshoot. NaN -> 0. */
-void answer_clip01(float *px, size_t n)
+void dae_answer_clip01(float *px, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         px[i] = px[i] > 0 ? (px[i] < 1 ? px[i] : 1) : 0;
@@ -185,12 +185,12 @@ static int answer_one(dae_req *r, const dae_image *im, dae_error *err)
         if (dae_jpeg_encode(im->px, im->w, im->h, im->c, r->s->cfg.jpeg_quality, &data, &len,
                             err) != DAE_OK)
             return err->code;
-        req_answer(r, 200, "image/jpeg", (char *)data, len);
+        dae_req_answer(r, 200, "image/jpeg", (char *)data, len);
         return DAE_OK;
     }
     if (dae_png_encode_image(im, r->s->cfg.png_level, &data, &len, err) != DAE_OK)
         return err->code;
-    req_answer(r, 200, "image/png", (char *)data, len);
+    dae_req_answer(r, 200, "image/png", (char *)data, len);
     return DAE_OK;
 }
 
@@ -212,7 +212,7 @@ static int answer_strip(dae_req *r, const dae_image *imgs, int n, dae_error *err
                             err);
     dae_image_free(&strip);
     if (rc == DAE_OK)
-        req_answer(r, 200, "image/png", (char *)png, len);
+        dae_req_answer(r, 200, "image/png", (char *)png, len);
     return rc;
 }
 
@@ -226,24 +226,24 @@ static int answer_images_json(dae_req *r, const work *w, const dae_image *imgs, 
     if (rc != DAE_OK)
         return rc;
     sbuf b;
-    sb_init(&b);
-    sb_str(&b, "{\"model\":");
-    sb_json_str(&b, r->entry->name);
+    dae_sb_init(&b);
+    dae_sb_str(&b, "{\"model\":");
+    dae_sb_json_str(&b, r->entry->name);
     if (!w->batched && !interp) {
-        sb_str(&b, ",\"image\":");
+        dae_sb_str(&b, ",\"image\":");
         rc = image_json(r, &b, &imgs[0], form, err);
     } else {
         if (interp)
-            sb_printf(&b, ",\"steps\":%d", n);
-        sb_str(&b, ",\"images\":[");
+            dae_sb_printf(&b, ",\"steps\":%d", n);
+        dae_sb_str(&b, ",\"images\":[");
         for (int i = 0; i < n && rc == DAE_OK; i++) {
             if (i)
-                sb_str(&b, ",");
+                dae_sb_str(&b, ",");
             rc = image_json(r, &b, &imgs[i], form, err);
         }
-        sb_str(&b, "]");
+        dae_sb_str(&b, "]");
     }
-    sb_str(&b, "}\n");
+    dae_sb_str(&b, "}\n");
     if (rc == DAE_OK && b.len > r->s->cfg.max_answer)
         rc = dae_error_set(err, DAE_ELIMIT, "the JSON answer is %zu bytes, over --max-answer "
                            "(%zu bytes): ask for ?encoding=png or Accept: image/png", b.len,
@@ -251,12 +251,12 @@ static int answer_images_json(dae_req *r, const work *w, const dae_image *imgs, 
     if (rc == DAE_OK)
         answer_sb(r, "application/json", &b);
     else
-        sb_free(&b);
+        dae_sb_free(&b);
     return rc;
 }
 
 /* denoise, inpaint, superres, decode, interpolate: image(s) out. */
-int answer_images(dae_req *r, work *w, dae_error *err)
+int dae_answer_images(dae_req *r, work *w, dae_error *err)
 {
     int interp = r->route->id == DAE_ROUTE_V1_INTERPOLATE;
     int gen = interp || r->route->id == DAE_ROUTE_V1_DECODE;
@@ -269,7 +269,7 @@ int answer_images(dae_req *r, work *w, dae_error *err)
         rc = gen ? generated_image(w, i, &imgs[i], err) : output_image(r, w, i, &imgs[i], err);
     if (rc == DAE_OK) {
         for (int i = 0; i < n; i++)
-            answer_clip01(imgs[i].px, (size_t)imgs[i].w * imgs[i].h * imgs[i].c);
+            dae_answer_clip01(imgs[i].px, (size_t)imgs[i].w * imgs[i].h * imgs[i].c);
         if (!w->batched && !r->want_json && !interp)
             rc = answer_one(r, &imgs[0], err);
         else if (interp && !r->want_json)
@@ -283,28 +283,28 @@ int answer_images(dae_req *r, work *w, dae_error *err)
     return rc;
 }
 
-int answer_encode(dae_req *r, work *w, dae_error *err)
+int dae_answer_encode(dae_req *r, work *w, dae_error *err)
 {
     (void)err;
     size_t zn = dae_shape_size(w->out);
     sbuf b;
-    sb_init(&b);
-    sb_str(&b, "{\"model\":");
-    sb_json_str(&b, r->entry->name);
-    sb_printf(&b, ",\"shape\":[%d,%d,%d]", w->out.c, w->out.h, w->out.w);
+    dae_sb_init(&b);
+    dae_sb_str(&b, "{\"model\":");
+    dae_sb_json_str(&b, r->entry->name);
+    dae_sb_printf(&b, ",\"shape\":[%d,%d,%d]", w->out.c, w->out.h, w->out.w);
     if (!w->batched) {
-        sb_str(&b, ",\"latent\":");
-        sb_json_floats(&b, w->y, zn);
+        dae_sb_str(&b, ",\"latent\":");
+        dae_sb_json_floats(&b, w->y, zn);
     } else {
-        sb_str(&b, ",\"latents\":[");
+        dae_sb_str(&b, ",\"latents\":[");
         for (int i = 0; i < w->n; i++) {
             if (i)
-                sb_str(&b, ",");
-            sb_json_floats(&b, w->y + (size_t)i * zn, zn);
+                dae_sb_str(&b, ",");
+            dae_sb_json_floats(&b, w->y + (size_t)i * zn, zn);
         }
-        sb_str(&b, "]");
+        dae_sb_str(&b, "]");
     }
-    sb_str(&b, "}\n");
+    dae_sb_str(&b, "}\n");
     answer_sb(r, "application/json", &b);
     return DAE_OK;
 }
@@ -387,7 +387,7 @@ static int scores_of(dae_req *r, work *w, int worker, double *scores, float *map
     return DAE_OK;
 }
 
-int answer_score(dae_req *r, work *w, int worker, dae_error *err)
+int dae_answer_score(dae_req *r, work *w, int worker, dae_error *err)
 {
     const dae_calibration *cal = &r->entry->mf->calib;
     if (!dae_shape_eq(w->in, w->out))
@@ -421,53 +421,54 @@ int answer_score(dae_req *r, work *w, int worker, dae_error *err)
         snprintf(r->extra_name, sizeof r->extra_name, "X-Heatmap-Max");
         snprintf(r->extra_value, sizeof r->extra_value, "%.7g;score=%.7g", (double)mx,
                  scores[0]);
-        req_answer(r, 200, "image/png", (char *)png, len);
+        dae_req_answer(r, 200, "image/png", (char *)png, len);
         goto done;
     }
     sbuf b;
-    sb_init(&b);
-    sb_str(&b, "{\"model\":");
-    sb_json_str(&b, r->entry->name);
+    dae_sb_init(&b);
+    dae_sb_str(&b, "{\"model\":");
+    dae_sb_json_str(&b, r->entry->name);
     if (w->batched)
-        sb_str(&b, ",\"results\":[");
+        dae_sb_str(&b, ",\"results\":[");
     for (int i = 0; i < w->n && rc == DAE_OK; i++) {
         double sc = scores[i];
         double pct = dae_calibration_percentile(cal, sc);
-        sb_str(&b, w->batched ? (i ? ",{" : "{") : ",");
-        sb_str(&b, "\"score\":");
-        sb_json_float(&b, sc);
-        sb_str(&b, ",\"score_kind\":");
-        sb_json_str(&b, kind);
-        sb_str(&b, ",\"threshold\":");
+        dae_sb_str(&b, w->batched ? (i ? ",{" : "{") : ",");
+        dae_sb_str(&b, "\"score\":");
+        dae_sb_json_float(&b, sc);
+        dae_sb_str(&b, ",\"score_kind\":");
+        dae_sb_json_str(&b, kind);
+        dae_sb_str(&b, ",\"threshold\":");
         if (have_thr)
-            sb_json_float(&b, thr);
+            dae_sb_json_float(&b, thr);
         else
-            sb_str(&b, "null");
-        sb_printf(&b, ",\"is_anomaly\":%s", !have_thr ? "null" : sc > thr ? "true" : "false");
-        sb_str(&b, ",\"percentile\":");
+            dae_sb_str(&b, "null");
+        dae_sb_printf(&b, ",\"is_anomaly\":%s",
+                      !have_thr ? "null" : sc > thr ? "true" : "false");
+        dae_sb_str(&b, ",\"percentile\":");
         if (pct >= 0)
-            sb_json_float(&b, pct);
+            dae_sb_json_float(&b, pct);
         else
-            sb_str(&b, "null");
+            dae_sb_str(&b, "null");
         if (r->heatmap) {
             dae_image map = {0};
             float mx;
             if ((rc = heatmap_of(w, i, maps, &map, &mx, err)) != DAE_OK)
                 break;
-            sb_str(&b, ",\"heatmap_max\":");
-            sb_json_float(&b, mx);
-            sb_str(&b, ",\"heatmap\":");
+            dae_sb_str(&b, ",\"heatmap_max\":");
+            dae_sb_json_float(&b, mx);
+            dae_sb_str(&b, ",\"heatmap\":");
             rc = png_b64(&b, &map, r->s->cfg.png_level, err);
             dae_image_free(&map);
         }
         if (w->batched)
-            sb_str(&b, "}");
+            dae_sb_str(&b, "}");
     }
-    sb_str(&b, w->batched ? "]}\n" : "}\n");
+    dae_sb_str(&b, w->batched ? "]}\n" : "}\n");
     if (rc == DAE_OK)
         answer_sb(r, "application/json", &b);
     else
-        sb_free(&b);
+        dae_sb_free(&b);
 done:
     free(scores);
     free(maps);

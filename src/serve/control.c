@@ -23,13 +23,13 @@ void dae_server_stop(dae_server *s)
     pthread_mutex_unlock(&s->ctl_mu);
 }
 
-void server_request_reload(dae_req *r)
+void dae_server_request_reload(dae_req *r)
 {
     dae_server *s = r->s;
     pthread_mutex_lock(&s->ctl_mu);
     if (s->want_stop || atomic_load(&s->draining)) {
         pthread_mutex_unlock(&s->ctl_mu);
-        req_error(r, ERR_SHUTTING_DOWN, "the server is shutting down");
+        dae_req_error(r, ERR_SHUTTING_DOWN, "the server is shutting down");
         return;
     }
     r->phase = PH_WAITING;
@@ -98,7 +98,7 @@ static int install_signals(dae_server *s, dae_error *err)
     return DAE_OK;
 }
 
-int server_reload_now(dae_server *s, dae_req *waiters)
+int dae_server_reload_now(dae_server *s, dae_req *waiters)
 {
     dae_reload_report rep;
     dae_error e = {0};
@@ -116,21 +116,22 @@ int server_reload_now(dae_server *s, dae_req *waiters)
     while (waiters) {
         dae_req *r = waiters, *next = r->next_waiter;
         if (rc != DAE_OK) {
-            req_fail(r, &e);
+            dae_req_fail(r, &e);
         } else {
             sbuf b;
-            sb_init(&b);
-            sb_printf(&b, "{\"loaded\":%d,\"unchanged\":%d,\"removed\":%d,\"failed\":%d,"
-                      "\"models\":%d,\"failures\":%s}\n", rep.loaded, rep.kept, rep.removed,
-                      rep.failed, rep.serving, rep.failures_json ? rep.failures_json : "[]");
+            dae_sb_init(&b);
+            dae_sb_printf(&b, "{\"loaded\":%d,\"unchanged\":%d,\"removed\":%d,\"failed\":%d,"
+                          "\"models\":%d,\"failures\":%s}\n", rep.loaded, rep.kept,
+                          rep.removed, rep.failed, rep.serving,
+                          rep.failures_json ? rep.failures_json : "[]");
             size_t len;
-            char *body = sb_take(&b, &len);
+            char *body = dae_sb_take(&b, &len);
             if (body)
-                req_answer(r, 200, "application/json", body, len);
+                dae_req_answer(r, 200, "application/json", body, len);
             else
-                req_error(r, ERR_OUT_OF_MEMORY, "no memory for the reload report");
+                dae_req_error(r, ERR_OUT_OF_MEMORY, "no memory for the reload report");
         }
-        req_resume(r);
+        dae_req_resume(r);
         waiters = next;
     }
     free(rep.failures_json);
@@ -139,10 +140,10 @@ int server_reload_now(dae_server *s, dae_req *waiters)
 
 int dae_server_reload(dae_server *s)
 {
-    return server_reload_now(s, NULL);
+    return dae_server_reload_now(s, NULL);
 }
 
-int server_signals_start(dae_server *s, dae_error *err)
+int dae_server_signals_start(dae_server *s, dae_error *err)
 {
     if (install_signals(s, err) != DAE_OK)
         return err->code;
@@ -152,7 +153,7 @@ int server_signals_start(dae_server *s, dae_error *err)
     return DAE_OK;
 }
 
-void server_signals_stop(dae_server *s)
+void dae_server_signals_stop(dae_server *s)
 {
     if (s->sig_started) {
         unsigned char quit = 0;

@@ -224,11 +224,11 @@ int dae_http_accepts(const char *accept, const char *type)
 char *dae_http_error_json(const char *code, const char *message, size_t *len)
 {
     sbuf b;
-    sb_init(&b);
-    sb_str(&b, "{\"error\":{\"code\":");
-    sb_json_str(&b, code);
-    sb_str(&b, ",\"message\":");
-    sb_json_str(&b, message);
-    sb_str(&b, "}}\n");
-    return sb_take(&b, len);
+    dae_sb_init(&b);
+    dae_sb_str(&b, "{\"error\":{\"code\":");
+    dae_sb_json_str(&b, code);
+    dae_sb_str(&b, ",\"message\":");
+    dae_sb_json_str(&b, message);
+    dae_sb_str(&b, "}}\n");
+    return dae_sb_take(&b, len);
 }

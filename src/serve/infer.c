@@ -9,7 +9,7 @@
 
 #include "internal.h"
 
-void work_free(work *w)
+void dae_work_free(work *w)
 {
     for (int i = 0; w->orig && i < w->n; i++)
         dae_image_free(&w->orig[i]);
@@ -24,7 +24,7 @@ void work_free(work *w)
 
 /* ------------------------------------------------------------------ running the model */
 
-float *infer_stage(worker_ctx *wc, size_t n)
+float *dae_infer_stage(worker_ctx *wc, size_t n)
 {
     if (n > wc->stage_cap) {
         float *p = realloc(wc->stage, n * sizeof *p);
@@ -36,7 +36,7 @@ float *infer_stage(worker_ctx *wc, size_t n)
     return wc->stage;
 }
 
-int infer_chunk(const dae_server *s, int worker, const dae_model *m, dae_shape ws_in)
+int dae_infer_chunk(const dae_server *s, int worker, const dae_model *m, dae_shape ws_in)
 {
     worker_ctx *wc = &s->wctx[worker];
     if (wc->chunk_model == m && dae_shape_eq(wc->chunk_in, ws_in))
@@ -63,12 +63,12 @@ int infer_chunk(const dae_server *s, int worker, const dae_model *m, dae_shape w
 
 static int chunk_for(const dae_server *s, int worker, const dae_model *m, dae_shape in, int op)
 {
-    return infer_chunk(s, worker, m, infer_ws_shape(m, op, in));
+    return dae_infer_chunk(s, worker, m, dae_infer_ws_shape(m, op, in));
 }
 
 /* The input shape a workspace needs for this call: decoding a code of shape `in` needs
  * room for the image that code stands for. */
-dae_shape infer_ws_shape(const dae_model *m, int op, dae_shape in)
+dae_shape dae_infer_ws_shape(const dae_model *m, int op, dae_shape in)
 {
     if (op != OP_DECODE)
         return in;
@@ -100,10 +100,11 @@ static int run_group(dae_server *s, int worker, dae_entry *e, int op, dae_req **
     dae_shape in = ws[0]->in;
     size_t vin = dae_shape_size(in);
     int chunk = chunk_for(s, worker, m, in, op);
-    float *stage = infer_stage(&s->wctx[worker], (size_t)chunk * vin);
+    float *stage = dae_infer_stage(&s->wctx[worker], (size_t)chunk * vin);
     if (!stage)
         return dae_error_set(err, DAE_ENOMEM, "out of memory for a batch of %d", chunk);
-    dae_workspace *wsp = dae_entry_workspace(e, worker, chunk, infer_ws_shape(m, op, in), err);
+    dae_shape ws_in = dae_infer_ws_shape(m, op, in);
+    dae_workspace *wsp = dae_entry_workspace(e, worker, chunk, ws_in, err);
     if (!wsp)
         return err->code;
     int ri = 0, si = 0; /* next sample to stage: request ri, sample si */
@@ -150,8 +151,8 @@ static int run_group(dae_server *s, int worker, dae_entry *e, int op, dae_req **
     return DAE_OK;
 }
 
-int infer_encode(dae_req *r, int worker, const float *x, int b, dae_shape in, float **z,
-                 dae_shape *zs, dae_error *err)
+int dae_infer_encode(dae_req *r, int worker, const float *x, int b, dae_shape in, float **z,
+                     dae_shape *zs, dae_error *err)
 {
     dae_server *s = r->s;
     dae_entry *e = r->entry;
@@ -189,7 +190,7 @@ static int run_interpolate(dae_server *s, int worker, dae_req *r, work *w, dae_e
     dae_entry *e = r->entry;
     float *z = NULL;
     dae_shape zs;
-    int rc = infer_encode(r, worker, w->x, 2, w->in, &z, &zs, err);
+    int rc = dae_infer_encode(r, worker, w->x, 2, w->in, &z, &zs, err);
     if (rc != DAE_OK)
         return rc;
     size_t zn = dae_shape_size(zs);
@@ -215,7 +216,7 @@ static int run_interpolate(dae_server *s, int worker, dae_req *r, work *w, dae_e
         w->out = line.out;
         line.y = NULL;
     }
-    work_free(&line);
+    dae_work_free(&line);
     return rc;
 }
 
@@ -224,13 +225,13 @@ static void finish(dae_req *r, work *w, int worker)
     dae_error err = {0};
     int rc;
     switch (r->route->id) {
-    case DAE_ROUTE_V1_SCORE: rc = answer_score(r, w, worker, &err); break;
-    case DAE_ROUTE_V1_ENCODE: rc = answer_encode(r, w, &err); break;
-    case DAE_ROUTE_V2_INFER: v2_finish(r, w, worker); return;
-    default: rc = answer_images(r, w, &err); break;
+    case DAE_ROUTE_V1_SCORE: rc = dae_answer_score(r, w, worker, &err); break;
+    case DAE_ROUTE_V1_ENCODE: rc = dae_answer_encode(r, w, &err); break;
+    case DAE_ROUTE_V2_INFER: dae_v2_finish(r, w, worker); return;
+    default: rc = dae_answer_images(r, w, &err); break;
     }
     if (rc != DAE_OK)
-        req_fail(r, &err);
+        dae_req_fail(r, &err);
 }
 
 /* ------------------------------------------------------------------ split requests */
@@ -266,7 +267,7 @@ static void split_free(split *sp)
 {
     for (int k = 0; k < sp->parts; k++)
         free(sp->y[k]);
-    work_free(&sp->w);
+    dae_work_free(&sp->w);
     pthread_mutex_destroy(&sp->mu);
     free(sp);
 }
@@ -301,11 +302,11 @@ static void part_done(split *sp, const dae_error *err, int worker)
         }
     }
     if (sp->failed)
-        req_fail(r, &sp->err);
+        dae_req_fail(r, &sp->err);
     else
         finish(r, w, worker);
     split_free(sp);
-    req_resume(r);
+    dae_req_resume(r);
 }
 
 /* Run part k of sp on this worker. */
@@ -389,7 +390,7 @@ static dae_req *req_of(dae_job *j)
     return (dae_req *)((char *)j - offsetof(dae_req, job));
 }
 
-/* Where each request of a batch stands while infer_run works through it. */
+/* Where each request of a batch stands while dae_infer_run works through it. */
 typedef enum {
     SLOT_PENDING,    /* parsed, not run yet */
     SLOT_ANSWERED,   /* its answer is set (an error, or interpolate's images) */
@@ -397,7 +398,7 @@ typedef enum {
     SLOT_HANDED_OFF  /* tiles.c or a split answers and resumes it later: not ours anymore */
 } slot_state;
 
-/* The requests of one infer_run call and their parsed work. */
+/* The requests of one dae_infer_run call and their parsed work. */
 typedef struct batch {
     dae_server *s;
     int worker, op, n;
@@ -446,13 +447,13 @@ static void batch_parse(batch *b)
         dae_req *r = b->reqs[i];
         dae_error err = {0};
         if (atomic_load(&r->prog.cancel)) { /* client gone or job deleted: skip it */
-            req_error(r, ERR_CANCELLED, "cancelled before it ran");
+            dae_req_error(r, ERR_CANCELLED, "cancelled before it ran");
             b->state[i] = SLOT_ANSWERED;
-        } else if (parse_request(r, &b->works[i], &err) != DAE_OK) {
-            req_fail(r, &err);
+        } else if (dae_parse_request(r, &b->works[i], &err) != DAE_OK) {
+            dae_req_fail(r, &err);
             b->state[i] = SLOT_ANSWERED;
         }
-        req_body_free(r); /* parsed: its bytes go back to --body-budget */
+        dae_req_body_free(r); /* parsed: its bytes go back to --body-budget */
     }
 }
 
@@ -461,7 +462,7 @@ static void batch_tiles(batch *b)
 {
     for (int i = 0; i < b->n; i++)
         if (b->state[i] == SLOT_PENDING && b->works[i].tiled) {
-            tiles_start(b->reqs[i], &b->works[i], b->worker);
+            dae_tiles_start(b->reqs[i], &b->works[i], b->worker);
             b->state[i] = SLOT_HANDED_OFF;
         }
 }
@@ -473,7 +474,7 @@ static void batch_interpolate(batch *b)
             continue;
         dae_error err = {0};
         if (run_interpolate(b->s, b->worker, b->reqs[i], &b->works[i], &err) != DAE_OK)
-            req_fail(b->reqs[i], &err);
+            dae_req_fail(b->reqs[i], &err);
         else
             finish(b->reqs[i], &b->works[i], b->worker);
         b->state[i] = SLOT_ANSWERED;
@@ -518,7 +519,7 @@ static void batch_groups(batch *b)
                            NULL, &err);
         for (int k = 0; k < g; k++) {
             if (rc != DAE_OK)
-                req_fail(b->greq[k], &err);
+                dae_req_fail(b->greq[k], &err);
             else
                 finish(b->greq[k], b->group[k], b->worker);
         }
@@ -529,7 +530,7 @@ static void batch_groups(batch *b)
 static int run_pieces(dae_server *s, int worker, dae_job **jobs, int n)
 {
     if (jobs[0]->op == OP_TILE) {
-        tiles_run(s, worker, jobs, n);
+        dae_tiles_run(s, worker, jobs, n);
         return 1;
     }
     if (jobs[0]->op != OP_PART)
@@ -541,7 +542,7 @@ static int run_pieces(dae_server *s, int worker, dae_job **jobs, int n)
     return 1;
 }
 
-void infer_run(void *ctx, int worker, dae_job **jobs, int n)
+void dae_infer_run(void *ctx, int worker, dae_job **jobs, int n)
 {
     dae_server *s = ctx;
     if (run_pieces(s, worker, jobs, n))
@@ -550,8 +551,8 @@ void infer_run(void *ctx, int worker, dae_job **jobs, int n)
     if (batch_init(&b, s, worker, jobs, n) != 0) {
         for (int i = 0; i < n; i++) {
             dae_req *r = req_of(jobs[i]);
-            req_error(r, ERR_OUT_OF_MEMORY, "no memory to run the request");
-            req_resume(r);
+            dae_req_error(r, ERR_OUT_OF_MEMORY, "no memory to run the request");
+            dae_req_resume(r);
         }
         return;
     }
@@ -564,17 +565,17 @@ void infer_run(void *ctx, int worker, dae_job **jobs, int n)
     for (int i = 0; i < n; i++) {
         if (b.state[i] == SLOT_HANDED_OFF)
             continue;
-        work_free(&b.works[i]);
-        req_resume(b.reqs[i]);
+        dae_work_free(&b.works[i]);
+        dae_req_resume(b.reqs[i]);
     }
     batch_free(&b);
 }
 
-void infer_cancel(void *ctx, dae_job *job)
+void dae_infer_cancel(void *ctx, dae_job *job)
 {
     (void)ctx;
     if (job->op == OP_TILE) {
-        tiles_cancel(job);
+        dae_tiles_cancel(job);
         return;
     }
     if (job->op == OP_PART) {
@@ -585,6 +586,6 @@ void infer_cancel(void *ctx, dae_job *job)
         return;
     }
     dae_req *r = req_of(job);
-    req_error(r, ERR_SHUTTING_DOWN, "the server shut down before this request ran");
-    req_resume(r);
+    dae_req_error(r, ERR_SHUTTING_DOWN, "the server shut down before this request ran");
+    dae_req_resume(r);
 }

@@ -10,7 +10,7 @@
 #include "daed/json.h"
 #include "internal.h"
 
-cJSON *parse_json_body(dae_req *r, dae_error *err)
+cJSON *dae_parse_json_body(dae_req *r, dae_error *err)
 {
     const dae_serve_config *c = &r->s->cfg;
     dae_json_limits lim = {c->max_json_depth, c->max_json_array, c->max_json_values};
@@ -183,7 +183,7 @@ static int parse_images(dae_req *r, work *w, int want_mask, int exact, dae_error
         w->form = 0;
         return DAE_OK;
     }
-    cJSON *j = parse_json_body(r, err);
+    cJSON *j = dae_parse_json_body(r, err);
     if (!j)
         return err ? err->code : DAE_EFORMAT;
     int rc = DAE_OK;
@@ -329,7 +329,7 @@ static int parse_latents(dae_req *r, work *w, dae_error *err)
     const dae_model *m = r->entry->mf->model;
     if (!(r->is_json || (r->len && r->body[0] == '{')))
         return dae_error_set(err, DAE_EINVAL, "/v1/decode takes JSON: {\"latent\": [...]}");
-    cJSON *j = parse_json_body(r, err);
+    cJSON *j = dae_parse_json_body(r, err);
     if (!j)
         return err ? err->code : DAE_EFORMAT;
     int rc = DAE_OK;
@@ -373,7 +373,7 @@ static int parse_latents(dae_req *r, work *w, dae_error *err)
         w->batched = 1;
     }
     size_t zn = dae_shape_size(zs);
-    dae_shape img = infer_ws_shape(m, OP_DECODE, zs);
+    dae_shape img = dae_infer_ws_shape(m, OP_DECODE, zs);
     if ((size_t)n * (size_t)img.h * (size_t)img.w > r->s->cfg.max_pixels) {
         rc = dae_error_set(err, DAE_ELIMIT, "%d codes decode to %d images of %dx%d, more than "
                            "the limit of %zu pixels (--max-pixels)", n, n, img.w, img.h,
@@ -407,22 +407,22 @@ static int route_decoded(dae_req *r, const work *w, dae_error *err)
     for (int i = 0; i < w->n; i++)
         if (w->orig[i].c > c)
             c = w->orig[i].c;
-    return v1_denoise_route(r, w->orig[0].w, w->orig[0].h, c, err);
+    return dae_v1_denoise_route(r, w->orig[0].w, w->orig[0].h, c, err);
 }
 
-int parse_request(dae_req *r, work *w, dae_error *err)
+int dae_parse_request(dae_req *r, work *w, dae_error *err)
 {
     switch (r->route->id) {
     case DAE_ROUTE_V1_DENOISE:
-        if (parse_images(r, w, 0, 0, err) != DAE_OK || answer_precheck(r, w, err) != DAE_OK)
+        if (parse_images(r, w, 0, 0, err) != DAE_OK || dae_answer_precheck(r, w, err) != DAE_OK)
             return err->code;
         if (!r->model_name[0] && route_decoded(r, w, err) != DAE_OK)
             return err->code;
-        if (tiles_radius(r) >= 0)
-            return tiles_prepare(r, w, err);
+        if (dae_tiles_radius(r) >= 0)
+            return dae_tiles_prepare(r, w, err);
         return fit_images(r, w, 0, err);
     case DAE_ROUTE_V1_SUPERRES:
-        if (parse_images(r, w, 0, 0, err) != DAE_OK || answer_precheck(r, w, err) != DAE_OK)
+        if (parse_images(r, w, 0, 0, err) != DAE_OK || dae_answer_precheck(r, w, err) != DAE_OK)
             return err->code;
         return fit_images(r, w, 0, err);
     case DAE_ROUTE_V1_SCORE:
@@ -431,7 +431,7 @@ int parse_request(dae_req *r, work *w, dae_error *err)
             return err->code;
         return fit_images(r, w, 0, err);
     case DAE_ROUTE_V1_INPAINT:
-        if (parse_images(r, w, 1, 0, err) != DAE_OK || answer_precheck(r, w, err) != DAE_OK)
+        if (parse_images(r, w, 1, 0, err) != DAE_OK || dae_answer_precheck(r, w, err) != DAE_OK)
             return err->code;
         return fit_images(r, w, 1, err);
     case DAE_ROUTE_V1_INTERPOLATE:
@@ -451,7 +451,7 @@ int parse_request(dae_req *r, work *w, dae_error *err)
     case DAE_ROUTE_V1_DECODE:
         return parse_latents(r, w, err);
     case DAE_ROUTE_V2_INFER:
-        return v2_prepare(r, w, err);
+        return dae_v2_prepare(r, w, err);
     default:
         return dae_error_set(err, DAE_EINTERNAL, "no worker action for %s", r->path);
     }

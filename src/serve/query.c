@@ -22,18 +22,18 @@ static int parse_flag(const char *v)
 }
 
 /* Reads the query parameters of the image routes; 0 or answered with 400. */
-int req_read_query(dae_req *r)
+int dae_req_read_query(dae_req *r)
 {
     struct MHD_Connection *c = r->conn;
     const char *v;
     if ((r->resize = parse_flag(query(c, "resize"))) < 0) {
-        req_error(r, ERR_INVALID_ARGUMENT, "query resize=%.32s: expected 0 or 1",
-                  query(c, "resize"));
+        dae_req_error(r, ERR_INVALID_ARGUMENT, "query resize=%.32s: expected 0 or 1",
+                      query(c, "resize"));
         return -1;
     }
     if ((r->heatmap = parse_flag(query(c, "heatmap"))) < 0) {
-        req_error(r, ERR_INVALID_ARGUMENT, "query heatmap=%.32s: expected 0 or 1",
-                  query(c, "heatmap"));
+        dae_req_error(r, ERR_INVALID_ARGUMENT, "query heatmap=%.32s: expected 0 or 1",
+                      query(c, "heatmap"));
         return -1;
     }
     if ((v = query(c, "threshold"))) {
@@ -41,8 +41,8 @@ int req_read_query(dae_req *r)
         errno = 0;
         double t = strtod(v, &end);
         if (!*v || *end || errno || !(t >= 0) || t > 1e30) {
-            req_error(r, ERR_INVALID_ARGUMENT,
-                      "query threshold=%.32s: expected a number >= 0", v);
+            dae_req_error(r, ERR_INVALID_ARGUMENT,
+                          "query threshold=%.32s: expected a number >= 0", v);
             return -1;
         }
         r->threshold = t;
@@ -52,8 +52,8 @@ int req_read_query(dae_req *r)
         char *end;
         long n = strtol(v, &end, 10);
         if (!*v || *end || n < 2 || n > r->s->cfg.max_steps) {
-            req_error(r, ERR_INVALID_ARGUMENT, "query steps=%.32s: expected 2 to %d", v,
-                      r->s->cfg.max_steps);
+            dae_req_error(r, ERR_INVALID_ARGUMENT, "query steps=%.32s: expected 2 to %d", v,
+                          r->s->cfg.max_steps);
             return -1;
         }
         r->steps = (int)n;
@@ -64,8 +64,8 @@ int req_read_query(dae_req *r)
         else if (!strcmp(v, "png"))
             r->encoding = 2;
         else {
-            req_error(r, ERR_INVALID_ARGUMENT,
-                      "query encoding=%.32s: expected pixels or png", v);
+            dae_req_error(r, ERR_INVALID_ARGUMENT,
+                          "query encoding=%.32s: expected pixels or png", v);
             return -1;
         }
     }
@@ -74,8 +74,8 @@ int req_read_query(dae_req *r)
         errno = 0;
         double sg = strtod(v, &end);
         if (!*v || *end || errno || !(sg >= 0 && sg <= 255)) {
-            req_error(r, ERR_INVALID_ARGUMENT,
-                      "query sigma=%.32s: expected a noise level from 0 to 255", v);
+            dae_req_error(r, ERR_INVALID_ARGUMENT,
+                          "query sigma=%.32s: expected a noise level from 0 to 255", v);
             return -1;
         }
         r->sigma = sg;
@@ -84,8 +84,8 @@ int req_read_query(dae_req *r)
     const char *m = query(c, "model");
     if (m) {
         if (!*m || strlen(m) >= sizeof r->model_name) {
-            req_error(r, ERR_INVALID_ARGUMENT, "query model: expected a model name of 1 to "
-                      "%zu characters", sizeof r->model_name - 1);
+            dae_req_error(r, ERR_INVALID_ARGUMENT, "query model: expected a model name of 1 to "
+                          "%zu characters", sizeof r->model_name - 1);
             return -1;
         }
         snprintf(r->model_name, sizeof r->model_name, "%s", m);

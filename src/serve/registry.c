@@ -423,12 +423,12 @@ static void reload_failed(reload *rl, int i, dae_entry *prev, const dae_error *l
     }
     sbuf *f = &rl->fails;
     if (f->len > 1)
-        sb_str(f, ",");
-    sb_str(f, "{\"file\":");
-    sb_json_str(f, rl->files[i]);
-    sb_str(f, ",\"error\":");
-    sb_json_str(f, lerr->msg);
-    sb_str(f, "}");
+        dae_sb_str(f, ",");
+    dae_sb_str(f, "{\"file\":");
+    dae_sb_json_str(f, rl->files[i]);
+    dae_sb_str(f, ",\"error\":");
+    dae_sb_json_str(f, lerr->msg);
+    dae_sb_str(f, "}");
 }
 
 /* The new table from the files: kept, loaded, or the old version of a failed file. */
@@ -488,8 +488,8 @@ int dae_registry_reload(dae_registry *r, dae_reload_report *rep, dae_error *err)
         rep = &local;
     memset(rep, 0, sizeof *rep);
     reload rl = {.r = r, .rep = rep};
-    sb_init(&rl.fails);
-    sb_str(&rl.fails, "[");
+    dae_sb_init(&rl.fails);
+    dae_sb_str(&rl.fails, "[");
     pthread_mutex_lock(&r->reload_mu);
     int rc = list_files(r->dir, &rl.files, &rl.n_files, err);
     if (rc == DAE_OK)
@@ -501,8 +501,8 @@ int dae_registry_reload(dae_registry *r, dae_reload_report *rep, dae_error *err)
     }
     reload_free(&rl);
     pthread_mutex_unlock(&r->reload_mu);
-    sb_str(&rl.fails, "]");
-    rep->failures_json = sb_take(&rl.fails, NULL);
+    dae_sb_str(&rl.fails, "]");
+    rep->failures_json = dae_sb_take(&rl.fails, NULL);
     if (rep == &local)
         free(local.failures_json);
     return rc;

@@ -8,7 +8,7 @@
 #include "internal.h"
 #include "sbuf.h"
 
-void req_answer(dae_req *r, int status, const char *type, char *body, size_t len)
+void dae_req_answer(dae_req *r, int status, const char *type, char *body, size_t len)
 {
     free(r->resp);
     r->status = status;
@@ -29,7 +29,7 @@ static int is_v2(const dae_req *r)
            r->route->id == DAE_ROUTE_V2_MODEL_READY || r->route->id == DAE_ROUTE_V2_INFER;
 }
 
-void req_error(dae_req *r, dae_errcode code, const char *fmt, ...)
+void dae_req_error(dae_req *r, dae_errcode code, const char *fmt, ...)
 {
     int status = dae_errcode_status(code);
     char msg[600];
@@ -42,27 +42,27 @@ void req_error(dae_req *r, dae_errcode code, const char *fmt, ...)
     if (is_v2(r)) {
         /* The Open Inference Protocol's error object: {"error": "<message>"}. */
         sbuf b;
-        sb_init(&b);
-        sb_str(&b, "{\"error\":");
-        sb_json_str(&b, msg);
-        sb_str(&b, "}\n");
-        body = sb_take(&b, &len);
+        dae_sb_init(&b);
+        dae_sb_str(&b, "{\"error\":");
+        dae_sb_json_str(&b, msg);
+        dae_sb_str(&b, "}\n");
+        body = dae_sb_take(&b, &len);
     } else {
         body = dae_http_error_json(dae_errcode_name(code), msg, &len);
     }
-    req_answer(r, status, "application/json", body, len);
+    dae_req_answer(r, status, "application/json", body, len);
     if (status == 503) {
         snprintf(r->extra_name, sizeof r->extra_name, "Retry-After");
         snprintf(r->extra_value, sizeof r->extra_value, "%d", r->s->cfg.retry_after);
     }
 }
 
-void req_fail(dae_req *r, const dae_error *e)
+void dae_req_fail(dae_req *r, const dae_error *e)
 {
-    req_error(r, dae_errcode_of(e->code), "%s", e->msg);
+    dae_req_error(r, dae_errcode_of(e->code), "%s", e->msg);
 }
 
-enum MHD_Result req_queue_answer(dae_req *r)
+enum MHD_Result dae_req_queue_answer(dae_req *r)
 {
     dae_server *s = r->s;
     struct MHD_Response *resp;

@@ -42,27 +42,27 @@ static void req_begin(dae_server *s, dae_req *r, const char *url, const char *me
     r->method = dae_http_method(method);
     copy_printable(r->method_text, sizeof r->method_text, method);
     copy_printable(r->path, sizeof r->path, url);
-    if (req_check(r, url, version) != 0)
+    if (dae_req_check(r, url, version) != 0)
         return;
     int st = dae_route_match(url, r->method, &r->route, r->param, sizeof r->param, &r->allow);
     if (s->cfg.api_key[0] && (st != 200 || !(r->route->flags & DAE_ROUTE_PUBLIC)) &&
         !dae_http_bearer_ok(header(r->conn, MHD_HTTP_HEADER_AUTHORIZATION), s->cfg.api_key)) {
         r->route = NULL;
         r->allow = 0;
-        req_error(r, ERR_UNAUTHORIZED,
-                  "this route needs the header Authorization: Bearer <api key>");
+        dae_req_error(r, ERR_UNAUTHORIZED,
+                      "this route needs the header Authorization: Bearer <api key>");
         return;
     }
     if (st == 404) {
         /* A known route with an unknown {name} is decided by the handler (404 naming it). */
-        req_error(r, ERR_NOT_FOUND, "no route %.120s", r->path);
+        dae_req_error(r, ERR_NOT_FOUND, "no route %.120s", r->path);
         return;
     }
     if (st == 405) {
         char allow[64];
         dae_http_allow_text(r->allow, allow, sizeof allow);
-        req_error(r, ERR_METHOD_NOT_ALLOWED, "%s is not allowed on %.120s (allowed: %s)",
-                  r->method_text, r->path, allow);
+        dae_req_error(r, ERR_METHOD_NOT_ALLOWED, "%s is not allowed on %.120s (allowed: %s)",
+                      r->method_text, r->path, allow);
         return;
     }
     const char *cl = header(r->conn, MHD_HTTP_HEADER_CONTENT_LENGTH);
@@ -71,8 +71,8 @@ static void req_begin(dae_server *s, dae_req *r, const char *url, const char *me
         errno = 0;
         unsigned long long n = strtoull(cl, &end, 10);
         if (!errno && end != cl && !*end && n > s->cfg.max_body) {
-            req_error(r, ERR_TOO_LARGE, "request body of %llu bytes exceeds the limit of %zu "
-                      "bytes (--max-body)", n, s->cfg.max_body);
+            dae_req_error(r, ERR_TOO_LARGE, "request body of %llu bytes exceeds the limit of "
+                          "%zu bytes (--max-body)", n, s->cfg.max_body);
             /* Answered after the body is read and dropped (a client writing its whole body
              * first then reads the 413), at once past the bound or when the client waits
              * for a go-ahead (Expect: 100-continue, as curl sends for large bodies). */
@@ -91,8 +91,8 @@ static void req_begin(dae_server *s, dae_req *r, const char *url, const char *me
     r->want_png = dae_http_accepts(acc, "image/png");
     r->want_jpeg = dae_http_accepts(acc, "image/jpeg");
     if (r->route->flags & DAE_ROUTE_BODY) {
-        req_read_query(r);
-        r->async = jobs_prefer_async(header(r->conn, "Prefer"));
+        dae_req_read_query(r);
+        r->async = dae_jobs_http_prefer_async(header(r->conn, "Prefer"));
     }
 }
 
@@ -102,8 +102,8 @@ static int append_body(dae_req *r, const char *data, size_t n)
 {
     size_t max = r->s->cfg.max_body;
     if (n > max || r->len > max - n) {
-        req_error(r, ERR_TOO_LARGE, "request body exceeds the limit of %zu bytes "
-                  "(--max-body)", max);
+        dae_req_error(r, ERR_TOO_LARGE, "request body exceeds the limit of %zu bytes "
+                      "(--max-body)", max);
         return -1;
     }
     if (r->len + n + 1 > r->cap) {
@@ -114,7 +114,7 @@ static int append_body(dae_req *r, const char *data, size_t n)
             cap = max + 1;
         char *b = realloc(r->body, cap);
         if (!b) {
-            req_error(r, ERR_OUT_OF_MEMORY, "no memory for a %zu-byte body", r->len + n);
+            dae_req_error(r, ERR_OUT_OF_MEMORY, "no memory for a %zu-byte body", r->len + n);
             return -1;
         }
         r->body = b;
@@ -133,7 +133,7 @@ static dae_req *req_of_ticket(dae_admit_ticket *t)
 }
 
 /* Resume the requests --body-budget let in (their connections are suspended in PH_ADMIT). */
-void req_admitted_resume(dae_admit_ticket *t)
+void dae_req_admitted_resume(dae_admit_ticket *t)
 {
     while (t) {
         dae_admit_ticket *next = t->next;
@@ -142,12 +142,12 @@ void req_admitted_resume(dae_admit_ticket *t)
     }
 }
 
-void req_body_free(dae_req *r)
+void dae_req_body_free(dae_req *r)
 {
     free(r->body);
     r->body = NULL;
     r->len = r->cap = 0;
-    req_admitted_resume(dae_admit_leave(r->s->admit, &r->ticket));
+    dae_req_admitted_resume(dae_admit_leave(r->s->admit, &r->ticket));
 }
 
 /* --body-budget on the first call of a request whose body is coming (Content-Length > 0:
@@ -176,15 +176,15 @@ static void dispatch(dae_req *r)
     case DAE_ROUTE_V2_MODEL:
     case DAE_ROUTE_V2_MODEL_READY:
     case DAE_ROUTE_V2_INFER:
-        v2_handle(r);
+        dae_v2_handle(r);
         break;
     case DAE_ROUTE_WEB_INDEX:
     case DAE_ROUTE_WEB_DOCS:
     case DAE_ROUTE_WEB_FILE:
-        web_handle(r);
+        dae_web_handle(r);
         break;
     default:
-        v1_handle(r);
+        dae_v1_handle(r);
         break;
     }
 }
@@ -201,8 +201,8 @@ static dae_deadline_conn *deadline_of(const dae_server *s, struct MHD_Connection
 
 /* MHD_OPTION_NOTIFY_CONNECTION: a connection's clock starts at accept and its tracking ends
  * with the CLOSED notification, which libmicrohttpd sends before closing the socket. */
-void req_on_connection(void *cls, struct MHD_Connection *conn, void **socket_ctx,
-                          enum MHD_ConnectionNotificationCode code)
+void dae_req_on_connection(void *cls, struct MHD_Connection *conn, void **socket_ctx,
+                              enum MHD_ConnectionNotificationCode code)
 {
     dae_server *s = cls;
     if (code == MHD_CONNECTION_NOTIFY_STARTED) {
@@ -215,9 +215,9 @@ void req_on_connection(void *cls, struct MHD_Connection *conn, void **socket_ctx
     }
 }
 
-enum MHD_Result req_on_access(void *cls, struct MHD_Connection *conn, const char *url,
-                                 const char *method, const char *version,
-                                 const char *upload, size_t *upload_size, void **req_cls)
+enum MHD_Result dae_req_on_access(void *cls, struct MHD_Connection *conn, const char *url,
+                                     const char *method, const char *version,
+                                     const char *upload, size_t *upload_size, void **req_cls)
 {
     dae_server *s = cls;
     dae_req *r = *req_cls;
@@ -240,7 +240,7 @@ enum MHD_Result req_on_access(void *cls, struct MHD_Connection *conn, const char
             const char *cl = header(conn, MHD_HTTP_HEADER_CONTENT_LENGTH);
             if (!cl || strcmp(cl, "0") != 0) {
                 r->close = 1;
-                return req_queue_answer(r);
+                return dae_req_queue_answer(r);
             }
         }
         if (!r->status)
@@ -259,11 +259,11 @@ enum MHD_Result req_on_access(void *cls, struct MHD_Connection *conn, const char
         /* Let in by --pixel-budget (or the drain): to the pool now, unless the client left
          * while it waited. */
         if (atomic_load(&r->prog.cancel)) {
-            req_pixels_granted(dae_admit_leave(s->pixels, &r->pix));
-            req_error(r, ERR_CANCELLED, "the client went away");
-            return req_queue_answer(r);
+            dae_req_pixels_granted(dae_admit_leave(s->pixels, &r->pix));
+            dae_req_error(r, ERR_CANCELLED, "the client went away");
+            return dae_req_queue_answer(r);
         }
-        req_run(r);
+        dae_req_run(r);
         return MHD_YES;
     }
     if (r->answered) {
@@ -284,8 +284,8 @@ enum MHD_Result req_on_access(void *cls, struct MHD_Connection *conn, const char
     if (r->phase == PH_WAITING) {
         /* Resumed by a worker (or by the reload controller) with the answer set. */
         if (!r->status)
-            req_error(r, ERR_INTERNAL, "request resumed without an answer");
-        return req_queue_answer(r);
+            dae_req_error(r, ERR_INTERNAL, "request resumed without an answer");
+        return dae_req_queue_answer(r);
     }
     /* The whole request has arrived: what follows (inference, the answer) is not timed. */
     dae_deadline_read_done(deadline_of(s, conn));
@@ -294,12 +294,12 @@ enum MHD_Result req_on_access(void *cls, struct MHD_Connection *conn, const char
     if (r->phase == PH_WAITING || r->phase == PH_PIXELS)
         return MHD_YES;
     if (!r->status)
-        req_error(r, ERR_INTERNAL, "no answer for %s", r->path);
-    return req_queue_answer(r);
+        dae_req_error(r, ERR_INTERNAL, "no answer for %s", r->path);
+    return dae_req_queue_answer(r);
 }
 
-void req_on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
-                         enum MHD_RequestTerminationCode toe)
+void dae_req_on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
+                             enum MHD_RequestTerminationCode toe)
 {
     dae_server *s = cls;
     dae_req *r = *req_cls;
@@ -322,8 +322,8 @@ void req_on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
                 : dae_deadline_expired(dl) ? " (closed: --request-timeout)"
                 : " (connection lost)");
     dae_entry_unref(r->entry);
-    req_body_free(r);
-    req_pixels_granted(dae_admit_leave(s->pixels, &r->pix));
+    dae_req_body_free(r);
+    dae_req_pixels_granted(dae_admit_leave(s->pixels, &r->pix));
     free(r->resp);
     free(r);
     atomic_fetch_sub(&s->inflight, 1);

@@ -51,16 +51,16 @@ static int start_mhd(dae_server *s, dae_error *err)
     /* Without a deadline the notification is not registered at all (no per-connection
      * cost); the last option then ends the list early. */
     s->mhd = MHD_start_daemon(
-        flags, (uint16_t)s->cfg.port, NULL, NULL, req_on_access, s,
+        flags, (uint16_t)s->cfg.port, NULL, NULL, dae_req_on_access, s,
         MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)s->cfg.conn_timeout,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned int)s->cfg.conn_limit,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)s->cfg.per_ip_limit,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, s->cfg.conn_memory,
-        MHD_OPTION_NOTIFY_COMPLETED, req_on_completed, s,
-        MHD_OPTION_UNESCAPE_CALLBACK, req_unescape, NULL,
-        s->deadline ? MHD_OPTION_NOTIFY_CONNECTION : MHD_OPTION_END, req_on_connection, s,
+        MHD_OPTION_NOTIFY_COMPLETED, dae_req_on_completed, s,
+        MHD_OPTION_UNESCAPE_CALLBACK, dae_req_unescape, NULL,
+        s->deadline ? MHD_OPTION_NOTIFY_CONNECTION : MHD_OPTION_END, dae_req_on_connection, s,
         MHD_OPTION_END);
     if (!s->mhd)
         return dae_error_set(err, DAE_EIO, "cannot listen on %s:%d (port in use, or not "
@@ -148,9 +148,9 @@ dae_server *dae_server_create(const dae_serve_config *cfg, dae_error *err)
     }
     dae_workpool_params wp = {s->n_workers, cfg->queue_size, cfg->max_batch,
                               cfg->batch_delay_us};
-    if (!(s->pool = dae_workpool_create(&wp, infer_run, infer_cancel, s, err)))
+    if (!(s->pool = dae_workpool_create(&wp, dae_infer_run, dae_infer_cancel, s, err)))
         goto fail;
-    if (server_signals_start(s, err) != DAE_OK)
+    if (dae_server_signals_start(s, err) != DAE_OK)
         goto fail;
     if (!(s->hangup = dae_hangup_create(1, err)))
         goto fail;
@@ -165,7 +165,7 @@ dae_server *dae_server_create(const dae_serve_config *cfg, dae_error *err)
     if (write_port_file(s, err) != DAE_OK)
         goto fail;
     atomic_store(&s->ready, 1);
-    web_log_start(cfg);
+    dae_web_log_start(cfg);
     dae_log(DAE_LOG_INFO, "listening on %s:%d (%d workers, queue %d, max batch %d)",
             cfg->bind, s->port, s->n_workers, cfg->queue_size, cfg->max_batch);
     return s;
@@ -209,9 +209,9 @@ static int drain(dae_server *s)
     /* Requests waiting for --body-budget read their bodies now (and are served or answered
      * 503 like the others): none may stay suspended past MHD_stop_daemon. */
     if (s->admit)
-        req_admitted_resume(dae_admit_open(s->admit));
+        dae_req_admitted_resume(dae_admit_open(s->admit));
     if (s->pixels)
-        req_pixels_granted(dae_admit_open(s->pixels));
+        dae_req_pixels_granted(dae_admit_open(s->pixels));
     /* Admin reloads still waiting are answered (the loop is over). */
     pthread_mutex_lock(&s->ctl_mu);
     dae_req *w = s->reload_waiters;
@@ -219,8 +219,8 @@ static int drain(dae_server *s)
     pthread_mutex_unlock(&s->ctl_mu);
     for (; w;) {
         dae_req *next = w->next_waiter;
-        req_error(w, ERR_SHUTTING_DOWN, "the server is shutting down");
-        req_resume(w);
+        dae_req_error(w, ERR_SHUTTING_DOWN, "the server is shutting down");
+        dae_req_resume(w);
         w = next;
     }
     int n = atomic_load(&s->inflight);
@@ -257,7 +257,7 @@ int dae_server_run(dae_server *s)
             dae_req *waiters = s->reload_waiters;
             s->reload_waiters = NULL;
             pthread_mutex_unlock(&s->ctl_mu);
-            server_reload_now(s, waiters);
+            dae_server_reload_now(s, waiters);
             pthread_mutex_lock(&s->ctl_mu);
         }
     }
@@ -276,7 +276,7 @@ void dae_server_free(dae_server *s)
     dae_workpool_free(s->pool);
     dae_hangup_free(s->hangup); /* after the workers: they unwatch requests */
     dae_jobs_free(s->jobs);     /* after the workers: they finish jobs */
-    server_signals_stop(s);
+    dae_server_signals_stop(s);
     dae_registry_free(s->reg);
     dae_prom_free(s->prom);
     dae_admit_free(s->admit);

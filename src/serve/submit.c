@@ -13,9 +13,9 @@ static void watch(dae_req *r)
         dae_hangup_add(r->s->hangup, &r->watch, ci->connect_fd, &r->prog.cancel);
 }
 
-int req_pixels_enter(dae_req *r)
+int dae_req_pixels_enter(dae_req *r)
 {
-    size_t est = pixels_estimate((const unsigned char *)r->body, r->len, r->is_json);
+    size_t est = dae_pixels_estimate((const unsigned char *)r->body, r->len, r->is_json);
     return dae_admit_try(r->s->pixels, &r->pix, est);
 }
 
@@ -24,7 +24,7 @@ static dae_req *req_of_pix(dae_admit_ticket *t)
     return (dae_req *)((char *)t - offsetof(dae_req, pix));
 }
 
-void req_pixels_granted(dae_admit_ticket *t)
+void dae_req_pixels_granted(dae_admit_ticket *t)
 {
     while (t) {
         dae_admit_ticket *next = t->next;
@@ -33,23 +33,23 @@ void req_pixels_granted(dae_admit_ticket *t)
             dae_hangup_remove(r->s->hangup, &r->watch);
             MHD_resume_connection(r->conn);
         } else {
-            jobs_run(r);
+            dae_jobs_http_run(r);
         }
         t = next;
     }
 }
 
-void req_submit(dae_req *r, int op)
+void dae_req_submit(dae_req *r, int op)
 {
     dae_server *s = r->s;
     r->op = op;
     r->job.key = r->entry;
     r->job.op = op;
     if (r->async) { /* Prefer: respond-async: answered 202 now, runs as a job */
-        jobs_submit(r);
+        dae_jobs_http_submit(r);
         return;
     }
-    if (!req_pixels_enter(r)) { /* waits for --pixel-budget, watched for a hang-up */
+    if (!dae_req_pixels_enter(r)) { /* waits for --pixel-budget, watched for a hang-up */
         r->phase = PH_PIXELS;
         watch(r);
         MHD_suspend_connection(r->conn);
@@ -59,12 +59,12 @@ void req_submit(dae_req *r, int op)
         }
         return;
     }
-    req_run(r);
+    dae_req_run(r);
 }
 
-/* The rest of req_submit once --pixel-budget let r in: suspend, to the pool. */
+/* The rest of dae_req_submit once --pixel-budget let r in: suspend, to the pool. */
 
-void req_run(dae_req *r)
+void dae_req_run(dae_req *r)
 {
     dae_server *s = r->s;
     dae_error e = {0};
@@ -75,19 +75,19 @@ void req_run(dae_req *r)
     MHD_suspend_connection(r->conn);
     if (dae_workpool_submit(s->pool, &r->job, &e) != DAE_OK) {
         if (e.code == DAE_EBUSY)
-            req_error(r, ERR_BUSY, "%s", e.msg);
+            dae_req_error(r, ERR_BUSY, "%s", e.msg);
         else
-            req_error(r, ERR_SHUTTING_DOWN, "%s", e.msg);
-        req_resume(r);
+            dae_req_error(r, ERR_SHUTTING_DOWN, "%s", e.msg);
+        dae_req_resume(r);
     }
 }
 
-void req_resume(dae_req *r)
+void dae_req_resume(dae_req *r)
 {
     /* its planes are freed (the answer is built): --pixel-budget lets the next ones in */
-    req_pixels_granted(dae_admit_leave(r->s->pixels, &r->pix));
+    dae_req_pixels_granted(dae_admit_leave(r->s->pixels, &r->pix));
     if (!r->conn) { /* a job's request: its answer goes to the job table */
-        jobs_done(r);
+        dae_jobs_http_done(r);
         return;
     }
     /* Unwatched before the resume: libmicrohttpd may close the socket right after. */

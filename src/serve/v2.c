@@ -13,59 +13,59 @@
 static void answer_sb(dae_req *r, int status, sbuf *b)
 {
     size_t len;
-    char *body = sb_take(b, &len);
+    char *body = dae_sb_take(b, &len);
     if (!body)
-        req_error(r, ERR_OUT_OF_MEMORY, "no memory for the answer");
+        dae_req_error(r, ERR_OUT_OF_MEMORY, "no memory for the answer");
     else
-        req_answer(r, status, "application/json", body, len);
+        dae_req_answer(r, status, "application/json", body, len);
 }
 
 /* Tensor shape as the protocol shows it: [-1, C, H, W], -1 for free dimensions. */
 static void tensor_meta(sbuf *b, const char *name, dae_shape s, int free_hw)
 {
-    sb_str(b, "{\"name\":");
-    sb_json_str(b, name);
+    dae_sb_str(b, "{\"name\":");
+    dae_sb_json_str(b, name);
     if (s.h == 1 && s.w == 1 && !free_hw)
-        sb_printf(b, ",\"datatype\":\"FP32\",\"shape\":[-1,%d]}", s.c);
+        dae_sb_printf(b, ",\"datatype\":\"FP32\",\"shape\":[-1,%d]}", s.c);
     else if (free_hw)
-        sb_printf(b, ",\"datatype\":\"FP32\",\"shape\":[-1,%d,-1,-1]}", s.c);
+        dae_sb_printf(b, ",\"datatype\":\"FP32\",\"shape\":[-1,%d,-1,-1]}", s.c);
     else
-        sb_printf(b, ",\"datatype\":\"FP32\",\"shape\":[-1,%d,%d,%d]}", s.c, s.h, s.w);
+        dae_sb_printf(b, ",\"datatype\":\"FP32\",\"shape\":[-1,%d,%d,%d]}", s.c, s.h, s.w);
 }
 
 static void model_meta(dae_req *r, dae_entry *e)
 {
     const dae_model *m = e->mf->model;
     sbuf b;
-    sb_init(&b);
-    sb_str(&b, "{\"name\":");
-    sb_json_str(&b, e->name);
-    sb_str(&b, ",\"versions\":[\"" V2_VERSION "\"],\"platform\":\"daed\",\"inputs\":[");
+    dae_sb_init(&b);
+    dae_sb_str(&b, "{\"name\":");
+    dae_sb_json_str(&b, e->name);
+    dae_sb_str(&b, ",\"versions\":[\"" V2_VERSION "\"],\"platform\":\"daed\",\"inputs\":[");
     tensor_meta(&b, "input", m->in_shape, m->fully_conv);
-    sb_str(&b, "],\"outputs\":[");
+    dae_sb_str(&b, "],\"outputs\":[");
     tensor_meta(&b, "output", m->out_shape, m->fully_conv);
-    sb_str(&b, ",");
+    dae_sb_str(&b, ",");
     tensor_meta(&b, "latent", m->latent_shape, m->fully_conv);
-    sb_str(&b, "]}\n");
+    dae_sb_str(&b, "]}\n");
     answer_sb(r, 200, &b);
 }
 
-void v2_handle(dae_req *r)
+void dae_v2_handle(dae_req *r)
 {
     sbuf b;
-    sb_init(&b);
+    dae_sb_init(&b);
     switch (r->route->id) {
     case DAE_ROUTE_V2_SERVER:
-        sb_str(&b, "{\"name\":\"daed\",\"version\":\"1.0\",\"extensions\":[]}\n");
+        dae_sb_str(&b, "{\"name\":\"daed\",\"version\":\"1.0\",\"extensions\":[]}\n");
         answer_sb(r, 200, &b);
         return;
     case DAE_ROUTE_V2_LIVE:
-        sb_str(&b, "{\"live\":true}\n");
+        dae_sb_str(&b, "{\"live\":true}\n");
         answer_sb(r, 200, &b);
         return;
     case DAE_ROUTE_V2_READY: {
-        int ready = server_is_ready(r->s);
-        sb_printf(&b, "{\"ready\":%s}\n", ready ? "true" : "false");
+        int ready = dae_server_is_ready(r->s);
+        dae_sb_printf(&b, "{\"ready\":%s}\n", ready ? "true" : "false");
         answer_sb(r, ready ? 200 : 503, &b);
         return;
     }
@@ -74,7 +74,7 @@ void v2_handle(dae_req *r)
     }
     r->entry = dae_registry_get(r->s->reg, r->param);
     if (!r->entry) {
-        req_error(r, ERR_NOT_FOUND, "no model named %.64s", r->param);
+        dae_req_error(r, ERR_NOT_FOUND, "no model named %.64s", r->param);
         return;
     }
     switch (r->route->id) {
@@ -82,21 +82,21 @@ void v2_handle(dae_req *r)
         model_meta(r, r->entry);
         return;
     case DAE_ROUTE_V2_MODEL_READY:
-        sb_str(&b, "{\"name\":");
-        sb_json_str(&b, r->entry->name);
-        sb_str(&b, ",\"ready\":true}\n");
+        dae_sb_str(&b, "{\"name\":");
+        dae_sb_json_str(&b, r->entry->name);
+        dae_sb_str(&b, ",\"ready\":true}\n");
         answer_sb(r, 200, &b);
         return;
     case DAE_ROUTE_V2_INFER:
         if (r->len == 0) {
-            req_error(r, ERR_INVALID_ARGUMENT, "empty body: expected an inference request "
-                      "{\"inputs\":[{\"name\",\"shape\",\"datatype\",\"data\"}]}");
+            dae_req_error(r, ERR_INVALID_ARGUMENT, "empty body: expected an inference request "
+                          "{\"inputs\":[{\"name\",\"shape\",\"datatype\",\"data\"}]}");
             return;
         }
-        req_submit(r, OP_FORWARD);
+        dae_req_submit(r, OP_FORWARD);
         return;
     default:
-        req_error(r, ERR_NOT_FOUND, "no route %.120s", r->path);
+        dae_req_error(r, ERR_NOT_FOUND, "no route %.120s", r->path);
         return;
     }
 }
@@ -226,9 +226,9 @@ static int v2_outputs(const cJSON *j, work *w, dae_error *err)
     return DAE_OK;
 }
 
-int v2_prepare(dae_req *r, work *w, dae_error *err)
+int dae_v2_prepare(dae_req *r, work *w, dae_error *err)
 {
-    cJSON *j = parse_json_body(r, err);
+    cJSON *j = dae_parse_json_body(r, err);
     if (!j)
         return err->code;
     int rc = DAE_OK;
@@ -252,46 +252,47 @@ out:
 static void tensor_out(sbuf *b, const char *name, int n, dae_shape s, int flat,
                        const float *data)
 {
-    sb_str(b, "{\"name\":");
-    sb_json_str(b, name);
+    dae_sb_str(b, "{\"name\":");
+    dae_sb_json_str(b, name);
     if (flat || (s.h == 1 && s.w == 1))
-        sb_printf(b, ",\"shape\":[%d,%d]", n, s.c * s.h * s.w);
+        dae_sb_printf(b, ",\"shape\":[%d,%d]", n, s.c * s.h * s.w);
     else
-        sb_printf(b, ",\"shape\":[%d,%d,%d,%d]", n, s.c, s.h, s.w);
-    sb_str(b, ",\"datatype\":\"FP32\",\"data\":");
-    sb_json_floats(b, data, (size_t)n * s.c * s.h * s.w);
-    sb_str(b, "}");
+        dae_sb_printf(b, ",\"shape\":[%d,%d,%d,%d]", n, s.c, s.h, s.w);
+    dae_sb_str(b, ",\"datatype\":\"FP32\",\"data\":");
+    dae_sb_json_floats(b, data, (size_t)n * s.c * s.h * s.w);
+    dae_sb_str(b, "}");
 }
 
-void v2_finish(dae_req *r, work *w, int worker)
+void dae_v2_finish(dae_req *r, work *w, int worker)
 {
     dae_error err = {0};
     float *z = NULL;
     dae_shape zs = {0, 0, 0};
-    if (w->want_latent && infer_encode(r, worker, w->x, w->n, w->in, &z, &zs, &err) != DAE_OK) {
-        req_fail(r, &err);
+    if (w->want_latent &&
+        dae_infer_encode(r, worker, w->x, w->n, w->in, &z, &zs, &err) != DAE_OK) {
+        dae_req_fail(r, &err);
         return;
     }
     sbuf b;
-    sb_init(&b);
-    sb_str(&b, "{\"model_name\":");
-    sb_json_str(&b, r->entry->name);
-    sb_str(&b, ",\"model_version\":\"" V2_VERSION "\"");
+    dae_sb_init(&b);
+    dae_sb_str(&b, "{\"model_name\":");
+    dae_sb_json_str(&b, r->entry->name);
+    dae_sb_str(&b, ",\"model_version\":\"" V2_VERSION "\"");
     if (w->v2_id[0]) {
-        sb_str(&b, ",\"id\":");
-        sb_json_str(&b, w->v2_id);
+        dae_sb_str(&b, ",\"id\":");
+        dae_sb_json_str(&b, w->v2_id);
     }
-    sb_str(&b, ",\"outputs\":[");
+    dae_sb_str(&b, ",\"outputs\":[");
     if (w->want_output) { /* the reconstruction is an image: [0, 1], as on /v1 */
-        answer_clip01(w->y, (size_t)w->n * dae_shape_size(w->out));
+        dae_answer_clip01(w->y, (size_t)w->n * dae_shape_size(w->out));
         tensor_out(&b, "output", w->n, w->out, w->v2_flat, w->y);
     }
     if (w->want_latent) {
         if (w->want_output)
-            sb_str(&b, ",");
+            dae_sb_str(&b, ",");
         tensor_out(&b, "latent", w->n, zs, 0, z);
     }
-    sb_str(&b, "]}\n");
+    dae_sb_str(&b, "]}\n");
     free(z);
     answer_sb(r, 200, &b);
 }
