@@ -174,6 +174,7 @@ void dae_req_admitted_resume(dae_admit_ticket *t);
 void dae_req_body_free(dae_req *r);
 /* The query parameters of an image route into r; 0, or -1 with a 400 answer set. */
 int dae_req_read_query(dae_req *r);
+/* CLOCK_MONOTONIC now, in nanoseconds (server.c). */
 int64_t dae_now_ns(void);
 
 /* reqcheck.c: framing (Content-Length with Transfer-Encoding, HTTP/1.1 without Host) and
