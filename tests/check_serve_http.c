@@ -6,6 +6,7 @@
 
 #include "../src/serve/http.h"
 #include "../src/serve/prom.h"
+#include "../src/serve/errcode.h"
 
 static const struct {
     const char *path;
@@ -127,6 +128,29 @@ START_TEST(test_status_map)
 }
 END_TEST
 
+/* The error answers' table: a dae error answers with dae_error_name's code, and the
+ * answers no dae error makes keep the statuses openapi.yaml documents. */
+START_TEST(test_errcode_table)
+{
+    for (int c = DAE_EINVAL; c <= DAE_EINTERNAL; c++)
+        ck_assert_str_eq(dae_errcode_name(dae_errcode_of(c)), dae_error_name(c));
+    ck_assert_int_eq(dae_errcode_status(ERR_UNAUTHORIZED), 401);
+    ck_assert_int_eq(dae_errcode_status(ERR_METHOD_NOT_ALLOWED), 405);
+    ck_assert_int_eq(dae_errcode_status(ERR_JOB_NOT_READY), 409);
+    ck_assert_str_eq(dae_errcode_name(ERR_JOB_NOT_READY), "not_ready");
+    ck_assert_int_eq(dae_errcode_status(ERR_NOT_READY), 503);
+    ck_assert_int_eq(dae_errcode_status(ERR_NOT_IMPLEMENTED), 501);
+    ck_assert_int_eq(dae_errcode_status(ERR_CANCELLED), 503);
+    ck_assert_int_eq(dae_errcode_status(ERR_SHUTTING_DOWN), 503);
+    ck_assert_int_eq(dae_errcode_status(ERR_INSUFFICIENT_STORAGE), 507);
+    for (int c = 0; c < ERR_COUNT; c++) { /* every row filled */
+        ck_assert_ptr_nonnull(dae_errcode_name((dae_errcode)c));
+        ck_assert_int_ge(dae_errcode_status((dae_errcode)c), 400);
+    }
+    ck_assert_str_eq(dae_errcode_name(ERR_COUNT), "internal"); /* out of range */
+}
+END_TEST
+
 START_TEST(test_bearer)
 {
     ck_assert_int_eq(dae_http_bearer_ok("Bearer k3y", "k3y"), 1);
@@ -214,6 +238,7 @@ Suite *suite_serve_http(void)
     tcase_add_loop_test(tc, test_routing, 0, sizeof ROUTING / sizeof ROUTING[0]);
     tcase_add_test(tc, test_route_table);
     tcase_add_test(tc, test_status_map);
+    tcase_add_test(tc, test_errcode_table);
     tcase_add_test(tc, test_bearer);
     tcase_add_test(tc, test_accepts);
     tcase_add_test(tc, test_error_json);

@@ -35,11 +35,11 @@ static char *status(dae_jobs *J, const char *id, int64_t now)
 {
     static char out[1024];
     sbuf b;
-    sb_init(&b);
+    dae_sb_init(&b);
     out[0] = '\0';
     if (dae_jobs_status(J, id, now, &b) == DAE_OK)
         snprintf(out, sizeof out, "%s", b.p);
-    sb_free(&b);
+    dae_sb_free(&b);
     return out;
 }
 
@@ -142,10 +142,10 @@ START_TEST(test_delete_running_cancels_and_frees_at_finish)
     dae_job_rec *rec = dae_jobs_add(J, "/v1/denoise", "m1", 50, &p, 0, id, NULL);
     atomic_store(&p.started, 1);
     sbuf b;
-    sb_init(&b);
+    dae_sb_init(&b);
     ck_assert_int_eq(dae_jobs_delete(J, id, 0, &b), DAE_OK);
     ck_assert_ptr_nonnull(strstr(b.p, "\"status\":\"cancelled\""));
-    sb_free(&b);
+    dae_sb_free(&b);
     ck_assert_int_eq(atomic_load(&p.cancel), 1);  /* the worker stops at its next tile */
     ck_assert_str_eq(status(J, id, 0), "");        /* hidden at once */
     ck_assert_int_eq(dae_jobs_delete(J, id, 0, NULL), DAE_ENOTFOUND);

@@ -1,5 +1,6 @@
 /* check_serve_registry.c — the model registry: folder scan, bad files, reload, references. */
 #include "check_quiet.h"
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,23 @@
 #include "../src/serve/registry.h"
 
 static char dir[64];
+
+/* Out of memory on demand: this program's strdup takes the place of libc's (for every
+ * caller in the test binary) and, while strdup_fail_in counts down to 0, the call that
+ * brings it to 0 fails as libc's does when memory is short. The registry copies each file
+ * name of the folder with strdup. */
+static int strdup_fail_in;
+
+char *strdup(const char *s)
+{
+    if (strdup_fail_in > 0 && --strdup_fail_in == 0) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    size_t n = strlen(s) + 1;
+    char *p = malloc(n);
+    return p ? memcpy(p, s, n) : NULL;
+}
 
 static void write_model(const char *file, const char *name, const char *tasks, int hidden)
 {
@@ -166,6 +184,47 @@ START_TEST(test_duplicate_names_and_missing_dir)
 }
 END_TEST
 
+/* Out of memory while listing the folder: an error, and the models loaded before keep
+ * serving (not a reload from a partial list that would unload the names left out). */
+START_TEST(test_listing_out_of_memory)
+{
+    write_model("a.safetensors", "alpha", "[\"denoise\"]", 2);
+    write_model("b.safetensors", "beta", "[\"denoise\"]", 2);
+    write_model("c.safetensors", "gamma", "[\"denoise\"]", 2);
+    dae_error e = {0};
+    dae_registry *r = dae_registry_create(dir, 1, &e);
+    ck_assert_int_eq(dae_registry_reload(r, NULL, &e), DAE_OK);
+    ck_assert_int_eq(dae_registry_count(r), 3);
+    write_model("d.safetensors", "delta", "[\"denoise\"]", 2);
+
+    dae_reload_report rep;
+    strdup_fail_in = 2; /* the second file name */
+    int rc = dae_registry_reload(r, &rep, &e);
+    strdup_fail_in = 0;
+    ck_assert_int_eq(rc, DAE_ENOMEM);
+    ck_assert_ptr_nonnull(strstr(e.msg, dir));
+    ck_assert_ptr_nonnull(strstr(e.msg, "out of memory"));
+    ck_assert_int_eq(rep.serving, 0);
+    ck_assert_str_eq(rep.failures_json, "[]");
+    free(rep.failures_json);
+    ck_assert_int_eq(dae_registry_count(r), 3);
+    const char *names[] = {"alpha", "beta", "gamma"};
+    for (int i = 0; i < 3; i++) {
+        dae_entry *x = dae_registry_get(r, names[i]);
+        ck_assert_msg(x != NULL, "%s unloaded by a failed reload", names[i]);
+        dae_entry_unref(x);
+    }
+    ck_assert_ptr_null(dae_registry_get(r, "delta"));
+
+    ck_assert_int_eq(dae_registry_reload(r, &rep, &e), DAE_OK);
+    ck_assert_int_eq(rep.kept, 3);
+    ck_assert_int_eq(rep.loaded, 1);
+    ck_assert_int_eq(rep.serving, 4);
+    free(rep.failures_json);
+    dae_registry_free(r);
+}
+END_TEST
+
 START_TEST(test_workspaces)
 {
     write_model("a.safetensors", "alpha", "[\"denoise\"]", 2);
@@ -200,6 +259,7 @@ Suite *suite_serve_registry(void)
     tcase_add_test(tc, test_load_skip_bad);
     tcase_add_test(tc, test_reload_keeps_refs_and_old_versions);
     tcase_add_test(tc, test_duplicate_names_and_missing_dir);
+    tcase_add_test(tc, test_listing_out_of_memory);
     tcase_add_test(tc, test_workspaces);
     suite_add_tcase(s, tc);
     return s;

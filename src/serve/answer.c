@@ -13,11 +13,11 @@
 static void answer_sb(dae_req *r, const char *type, sbuf *b)
 {
     size_t len;
-    char *body = sb_take(b, &len);
+    char *body = dae_sb_take(b, &len);
     if (!body)
-        req_error(r, 503, "out_of_memory", "no memory for the answer");
+        dae_req_error(r, ERR_OUT_OF_MEMORY, "no memory for the answer");
     else
-        req_answer(r, 200, type, body, len);
+        dae_req_answer(r, 200, type, body, len);
 }
 
 static int png_b64(sbuf *b, const dae_image *im, int level, dae_error *err)
@@ -33,9 +33,9 @@ static int png_b64(sbuf *b, const dae_image *im, int level, dae_error *err)
         return dae_error_set(err, DAE_ENOMEM, "out of memory for base64");
     }
     dae_base64_encode(png, len, txt);
-    sb_add(b, "\"", 1);
-    sb_add(b, txt, n);
-    sb_add(b, "\"", 1);
+    dae_sb_add(b, "\"", 1);
+    dae_sb_add(b, txt, n);
+    dae_sb_add(b, "\"", 1);
     free(txt);
     free(png);
     return DAE_OK;
@@ -45,20 +45,20 @@ static int png_b64(sbuf *b, const dae_image *im, int level, dae_error *err)
 static int image_json(dae_req *r, sbuf *b, const dae_image *im, int form, dae_error *err)
 {
     int as_png = r->encoding ? r->encoding == 2 : form == 2;
-    sb_printf(b, "{\"width\":%d,\"height\":%d,\"channels\":%d,", im->w, im->h, im->c);
+    dae_sb_printf(b, "{\"width\":%d,\"height\":%d,\"channels\":%d,", im->w, im->h, im->c);
     if (as_png) {
-        sb_str(b, "\"png\":");
+        dae_sb_str(b, "\"png\":");
         if (png_b64(b, im, r->s->cfg.png_level, err) != DAE_OK)
             return err->code;
     } else {
-        sb_str(b, "\"pixels\":");
-        sb_json_floats(b, im->px, (size_t)im->w * im->h * im->c);
+        dae_sb_str(b, "\"pixels\":");
+        dae_sb_json_floats(b, im->px, (size_t)im->w * im->h * im->c);
         if (im->alpha) {
-            sb_str(b, ",\"alpha\":");
-            sb_json_floats(b, im->alpha, (size_t)im->w * im->h);
+            dae_sb_str(b, ",\"alpha\":");
+            dae_sb_json_floats(b, im->alpha, (size_t)im->w * im->h);
         }
     }
-    sb_str(b, "}");
+    dae_sb_str(b, "}");
     return DAE_OK;
 }
 
@@ -91,7 +91,7 @@ static int answer_fits(const dae_req *r, const dae_image *imgs, int n, int form,
                          max);
 }
 
-int answer_precheck(const dae_req *r, const work *w, dae_error *err)
+int dae_answer_precheck(const dae_req *r, const work *w, dae_error *err)
 {
     int as_png = r->encoding ? r->encoding == 2 : w->form == 2;
     if (!(w->batched || r->want_json) || as_png)
@@ -118,7 +118,7 @@ int answer_precheck(const dae_req *r, const work *w, dae_error *err)
  * Returns an image the caller frees. */
 static int output_image(dae_req *r, work *w, int i, dae_image *out, dae_error *err)
 {
-    size_t vout = shape_vals(w->out);
+    size_t vout = dae_shape_size(w->out);
     dae_image y = {.w = w->out.w, .h = w->out.h, .c = w->out.c,
                    .px = w->y + (size_t)i * vout};
     const dae_image *o = w->orig ? &w->orig[i] : NULL;
@@ -157,102 +157,96 @@ static int output_image(dae_req *r, work *w, int i, dae_image *out, dae_error *e
 
 /* Image answers hold pixels in [0, 1], as PNG and JPEG store them: JSON inputs may leave
  * the range (pixels take any finite value) and residual models may overshoot. NaN -> 0. */
-void answer_clip01(float *px, size_t n)
+void dae_answer_clip01(float *px, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         px[i] = px[i] > 0 ? (px[i] < 1 ? px[i] : 1) : 0;
 }
 
-/* denoise, inpaint, superres, decode, interpolate: image(s) out. */
-int answer_images(dae_req *r, work *w, dae_error *err)
+/* Generated image i (decode, interpolate): the model's size, or the inputs' size when they
+ * were resized. */
+static int generated_image(const work *w, int i, dae_image *out, dae_error *err)
 {
-    int n = r->route->id == DAE_ROUTE_V1_INTERPOLATE ? w->steps : w->n;
-    dae_image *imgs = calloc((size_t)n, sizeof *imgs);
-    if (!imgs)
-        return dae_error_set(err, DAE_ENOMEM, "out of memory");
-    int rc = DAE_OK;
-    int gen = r->route->id == DAE_ROUTE_V1_INTERPOLATE || r->route->id == DAE_ROUTE_V1_DECODE;
-    for (int i = 0; i < n && rc == DAE_OK; i++) {
-        if (!gen) {
-            rc = output_image(r, w, i, &imgs[i], err);
-            continue;
-        }
-        /* Generated images: the model's size, or the inputs' size when they were resized. */
-        dae_image y = {.w = w->out.w, .h = w->out.h, .c = w->out.c,
-                       .px = w->y + (size_t)i * shape_vals(w->out)};
-        int tw = y.w, th = y.h;
-        if (w->resized && w->orig) {
-            tw = (int)((long long)w->orig[0].w * w->out.w / w->in.w);
-            th = (int)((long long)w->orig[0].h * w->out.h / w->in.h);
-            tw = tw < 1 ? 1 : tw;
-            th = th < 1 ? 1 : th;
-        }
-        rc = dae_image_resize(&y, tw, th, &imgs[i], err);
+    dae_image y = {.w = w->out.w, .h = w->out.h, .c = w->out.c,
+                   .px = w->y + (size_t)i * dae_shape_size(w->out)};
+    int tw = y.w, th = y.h;
+    if (w->resized && w->orig) {
+        tw = (int)((long long)w->orig[0].w * w->out.w / w->in.w);
+        th = (int)((long long)w->orig[0].h * w->out.h / w->in.h);
+        tw = tw < 1 ? 1 : tw;
+        th = th < 1 ? 1 : th;
     }
-    if (rc != DAE_OK)
-        goto out;
-    for (int i = 0; i < n; i++)
-        answer_clip01(imgs[i].px, (size_t)imgs[i].w * imgs[i].h * imgs[i].c);
-    int level = r->s->cfg.png_level;
-    if (!w->batched && !r->want_json && r->want_jpeg && !r->want_png &&
-        r->route->id != DAE_ROUTE_V1_INTERPOLATE) {
-        unsigned char *jpg = NULL;
-        size_t len = 0;
-        if ((rc = dae_jpeg_encode(imgs[0].px, imgs[0].w, imgs[0].h, imgs[0].c,
-                                  r->s->cfg.jpeg_quality, &jpg, &len, err)) != DAE_OK)
-            goto out;
-        req_answer(r, 200, "image/jpeg", (char *)jpg, len);
-        goto out;
+    return dae_image_resize(&y, tw, th, out, err);
+}
+
+/* One image as the body: JPEG when asked for it alone (Accept: image/jpeg), else PNG. */
+static int answer_one(dae_req *r, const dae_image *im, dae_error *err)
+{
+    unsigned char *data = NULL;
+    size_t len = 0;
+    if (r->want_jpeg && !r->want_png) {
+        if (dae_jpeg_encode(im->px, im->w, im->h, im->c, r->s->cfg.jpeg_quality, &data, &len,
+                            err) != DAE_OK)
+            return err->code;
+        dae_req_answer(r, 200, "image/jpeg", (char *)data, len);
+        return DAE_OK;
     }
-    if (!w->batched && !r->want_json && r->route->id != DAE_ROUTE_V1_INTERPOLATE) {
-        unsigned char *png = NULL;
-        size_t len = 0;
-        if ((rc = dae_png_encode_image(&imgs[0], level, &png, &len, err)) != DAE_OK)
-            goto out;
-        req_answer(r, 200, "image/png", (char *)png, len);
-        goto out;
-    }
-    if (r->route->id == DAE_ROUTE_V1_INTERPOLATE && !r->want_json) {
-        /* One PNG strip: the steps side by side. */
-        int iw = imgs[0].w, ih = imgs[0].h, c = imgs[0].c;
-        dae_image strip = {0};
-        if ((rc = dae_image_alloc(&strip, iw * n, ih, c, 0, err)) != DAE_OK)
-            goto out;
-        for (int k = 0; k < n; k++)
-            for (int ch = 0; ch < c; ch++)
-                for (int yy = 0; yy < ih; yy++)
-                    memcpy(strip.px + ((size_t)ch * ih + yy) * strip.w + (size_t)k * iw,
-                           imgs[k].px + ((size_t)ch * ih + yy) * iw, (size_t)iw * sizeof(float));
-        unsigned char *png = NULL;
-        size_t len = 0;
-        rc = dae_png_encode(strip.px, strip.w, strip.h, c, level, &png, &len, err);
-        dae_image_free(&strip);
-        if (rc == DAE_OK)
-            req_answer(r, 200, "image/png", (char *)png, len);
-        goto out;
-    }
+    if (dae_png_encode_image(im, r->s->cfg.png_level, &data, &len, err) != DAE_OK)
+        return err->code;
+    dae_req_answer(r, 200, "image/png", (char *)data, len);
+    return DAE_OK;
+}
+
+/* Interpolate: one PNG strip, the n steps side by side. */
+static int answer_strip(dae_req *r, const dae_image *imgs, int n, dae_error *err)
+{
+    int iw = imgs[0].w, ih = imgs[0].h, c = imgs[0].c;
+    dae_image strip = {0};
+    if (dae_image_alloc(&strip, iw * n, ih, c, 0, err) != DAE_OK)
+        return err->code;
+    for (int k = 0; k < n; k++)
+        for (int ch = 0; ch < c; ch++)
+            for (int yy = 0; yy < ih; yy++)
+                memcpy(strip.px + ((size_t)ch * ih + yy) * strip.w + (size_t)k * iw,
+                       imgs[k].px + ((size_t)ch * ih + yy) * iw, (size_t)iw * sizeof(float));
+    unsigned char *png = NULL;
+    size_t len = 0;
+    int rc = dae_png_encode(strip.px, strip.w, strip.h, c, r->s->cfg.png_level, &png, &len,
+                            err);
+    dae_image_free(&strip);
+    if (rc == DAE_OK)
+        dae_req_answer(r, 200, "image/png", (char *)png, len);
+    return rc;
+}
+
+/* {"model", "image"} or {"model"[, "steps"], "images"}, within --max-answer. */
+static int answer_images_json(dae_req *r, const work *w, const dae_image *imgs, int n,
+                              dae_error *err)
+{
+    int interp = r->route->id == DAE_ROUTE_V1_INTERPOLATE;
     int form = r->route->id == DAE_ROUTE_V1_DECODE ? 1 : w->form;
-    if ((rc = answer_fits(r, imgs, n, form, err)) != DAE_OK)
-        goto out;
+    int rc = answer_fits(r, imgs, n, form, err);
+    if (rc != DAE_OK)
+        return rc;
     sbuf b;
-    sb_init(&b);
-    sb_str(&b, "{\"model\":");
-    sb_json_str(&b, r->entry->name);
-    if (!w->batched && r->route->id != DAE_ROUTE_V1_INTERPOLATE) {
-        sb_str(&b, ",\"image\":");
+    dae_sb_init(&b);
+    dae_sb_str(&b, "{\"model\":");
+    dae_sb_json_str(&b, r->entry->name);
+    if (!w->batched && !interp) {
+        dae_sb_str(&b, ",\"image\":");
         rc = image_json(r, &b, &imgs[0], form, err);
     } else {
-        if (r->route->id == DAE_ROUTE_V1_INTERPOLATE)
-            sb_printf(&b, ",\"steps\":%d", n);
-        sb_str(&b, ",\"images\":[");
+        if (interp)
+            dae_sb_printf(&b, ",\"steps\":%d", n);
+        dae_sb_str(&b, ",\"images\":[");
         for (int i = 0; i < n && rc == DAE_OK; i++) {
             if (i)
-                sb_str(&b, ",");
+                dae_sb_str(&b, ",");
             rc = image_json(r, &b, &imgs[i], form, err);
         }
-        sb_str(&b, "]");
+        dae_sb_str(&b, "]");
     }
-    sb_str(&b, "}\n");
+    dae_sb_str(&b, "}\n");
     if (rc == DAE_OK && b.len > r->s->cfg.max_answer)
         rc = dae_error_set(err, DAE_ELIMIT, "the JSON answer is %zu bytes, over --max-answer "
                            "(%zu bytes): ask for ?encoding=png or Accept: image/png", b.len,
@@ -260,36 +254,60 @@ int answer_images(dae_req *r, work *w, dae_error *err)
     if (rc == DAE_OK)
         answer_sb(r, "application/json", &b);
     else
-        sb_free(&b);
-out:
+        dae_sb_free(&b);
+    return rc;
+}
+
+/* denoise, inpaint, superres, decode, interpolate: image(s) out. */
+int dae_answer_images(dae_req *r, work *w, dae_error *err)
+{
+    int interp = r->route->id == DAE_ROUTE_V1_INTERPOLATE;
+    int gen = interp || r->route->id == DAE_ROUTE_V1_DECODE;
+    int n = interp ? w->steps : w->n;
+    dae_image *imgs = calloc((size_t)n, sizeof *imgs);
+    if (!imgs)
+        return dae_error_set(err, DAE_ENOMEM, "out of memory");
+    int rc = DAE_OK;
+    for (int i = 0; i < n && rc == DAE_OK; i++)
+        rc = gen ? generated_image(w, i, &imgs[i], err) : output_image(r, w, i, &imgs[i], err);
+    if (rc == DAE_OK) {
+        for (int i = 0; i < n; i++)
+            dae_answer_clip01(imgs[i].px, (size_t)imgs[i].w * imgs[i].h * imgs[i].c);
+        if (!w->batched && !r->want_json && !interp)
+            rc = answer_one(r, &imgs[0], err);
+        else if (interp && !r->want_json)
+            rc = answer_strip(r, imgs, n, err);
+        else
+            rc = answer_images_json(r, w, imgs, n, err);
+    }
     for (int i = 0; i < n; i++)
         dae_image_free(&imgs[i]);
     free(imgs);
     return rc;
 }
 
-int answer_encode(dae_req *r, work *w, dae_error *err)
+int dae_answer_encode(dae_req *r, work *w, dae_error *err)
 {
     (void)err;
-    size_t zn = shape_vals(w->out);
+    size_t zn = dae_shape_size(w->out);
     sbuf b;
-    sb_init(&b);
-    sb_str(&b, "{\"model\":");
-    sb_json_str(&b, r->entry->name);
-    sb_printf(&b, ",\"shape\":[%d,%d,%d]", w->out.c, w->out.h, w->out.w);
+    dae_sb_init(&b);
+    dae_sb_str(&b, "{\"model\":");
+    dae_sb_json_str(&b, r->entry->name);
+    dae_sb_printf(&b, ",\"shape\":[%d,%d,%d]", w->out.c, w->out.h, w->out.w);
     if (!w->batched) {
-        sb_str(&b, ",\"latent\":");
-        sb_json_floats(&b, w->y, zn);
+        dae_sb_str(&b, ",\"latent\":");
+        dae_sb_json_floats(&b, w->y, zn);
     } else {
-        sb_str(&b, ",\"latents\":[");
+        dae_sb_str(&b, ",\"latents\":[");
         for (int i = 0; i < w->n; i++) {
             if (i)
-                sb_str(&b, ",");
-            sb_json_floats(&b, w->y + (size_t)i * zn, zn);
+                dae_sb_str(&b, ",");
+            dae_sb_json_floats(&b, w->y + (size_t)i * zn, zn);
         }
-        sb_str(&b, "]");
+        dae_sb_str(&b, "]");
     }
-    sb_str(&b, "}\n");
+    dae_sb_str(&b, "}\n");
     answer_sb(r, "application/json", &b);
     return DAE_OK;
 }
@@ -300,7 +318,7 @@ static int heatmap_of(work *w, int i, const float *src, dae_image *map, float *m
                       dae_error *err)
 {
     dae_shape in = w->in;
-    size_t plane = (size_t)in.h * in.w, v = shape_vals(in);
+    size_t plane = (size_t)in.h * in.w, v = dae_shape_size(in);
     dae_image m = {0};
     if (dae_image_alloc(&m, in.w, in.h, 1, 0, err) != DAE_OK)
         return err->code;
@@ -342,7 +360,7 @@ static int scores_of(dae_req *r, work *w, int worker, double *scores, float *map
     dae_entry *e = r->entry;
     dae_shape nom = e->mf->model->in_shape;
     const dae_score_spec *sp = &e->mf->score;
-    if (same_shape(w->in, nom)) {
+    if (dae_shape_eq(w->in, nom)) {
         dae_score_ws *sws = dae_entry_score_ws(e, worker, w->n, err);
         if (!sws)
             return err->code;
@@ -355,7 +373,7 @@ static int scores_of(dae_req *r, work *w, int worker, double *scores, float *map
                              "score \"%s\" is calibrated there); this one is [%d,%d,%d]: add "
                              "?resize=1", e->name, nom.c, nom.h, nom.w, e->mf->calib.score,
                              w->in.c, w->in.h, w->in.w);
-    size_t v = shape_vals(w->in);
+    size_t v = dae_shape_size(w->in);
     for (int i = 0; i < w->n; i++) {
         const float *x = w->x + (size_t)i * v, *y = w->y + (size_t)i * v;
         double acc = 0;
@@ -372,17 +390,17 @@ static int scores_of(dae_req *r, work *w, int worker, double *scores, float *map
     return DAE_OK;
 }
 
-int answer_score(dae_req *r, work *w, int worker, dae_error *err)
+int dae_answer_score(dae_req *r, work *w, int worker, dae_error *err)
 {
     const dae_calibration *cal = &r->entry->mf->calib;
-    if (!same_shape(w->in, w->out))
+    if (!dae_shape_eq(w->in, w->out))
         return dae_error_set(err, DAE_ESHAPE, "model %s answers [%d,%d,%d] for an input of "
                              "[%d,%d,%d]: cannot score with it", r->entry->name, w->out.c,
                              w->out.h, w->out.w, w->in.c, w->in.h, w->in.w);
     const char *kind = cal->score[0] ? cal->score : "mse";
     int have_thr = r->has_threshold || cal->n > 0;
     double thr = r->has_threshold ? r->threshold : cal->threshold;
-    size_t v = shape_vals(w->in);
+    size_t v = dae_shape_size(w->in);
     double *scores = malloc((size_t)w->n * sizeof *scores);
     float *maps = r->heatmap ? malloc((size_t)w->n * v * sizeof *maps) : NULL;
     int rc = DAE_OK;
@@ -406,53 +424,54 @@ int answer_score(dae_req *r, work *w, int worker, dae_error *err)
         snprintf(r->extra_name, sizeof r->extra_name, "X-Heatmap-Max");
         snprintf(r->extra_value, sizeof r->extra_value, "%.7g;score=%.7g", (double)mx,
                  scores[0]);
-        req_answer(r, 200, "image/png", (char *)png, len);
+        dae_req_answer(r, 200, "image/png", (char *)png, len);
         goto done;
     }
     sbuf b;
-    sb_init(&b);
-    sb_str(&b, "{\"model\":");
-    sb_json_str(&b, r->entry->name);
+    dae_sb_init(&b);
+    dae_sb_str(&b, "{\"model\":");
+    dae_sb_json_str(&b, r->entry->name);
     if (w->batched)
-        sb_str(&b, ",\"results\":[");
+        dae_sb_str(&b, ",\"results\":[");
     for (int i = 0; i < w->n && rc == DAE_OK; i++) {
         double sc = scores[i];
         double pct = dae_calibration_percentile(cal, sc);
-        sb_str(&b, w->batched ? (i ? ",{" : "{") : ",");
-        sb_str(&b, "\"score\":");
-        sb_json_float(&b, sc);
-        sb_str(&b, ",\"score_kind\":");
-        sb_json_str(&b, kind);
-        sb_str(&b, ",\"threshold\":");
+        dae_sb_str(&b, w->batched ? (i ? ",{" : "{") : ",");
+        dae_sb_str(&b, "\"score\":");
+        dae_sb_json_float(&b, sc);
+        dae_sb_str(&b, ",\"score_kind\":");
+        dae_sb_json_str(&b, kind);
+        dae_sb_str(&b, ",\"threshold\":");
         if (have_thr)
-            sb_json_float(&b, thr);
+            dae_sb_json_float(&b, thr);
         else
-            sb_str(&b, "null");
-        sb_printf(&b, ",\"is_anomaly\":%s", !have_thr ? "null" : sc > thr ? "true" : "false");
-        sb_str(&b, ",\"percentile\":");
+            dae_sb_str(&b, "null");
+        dae_sb_printf(&b, ",\"is_anomaly\":%s",
+                      !have_thr ? "null" : sc > thr ? "true" : "false");
+        dae_sb_str(&b, ",\"percentile\":");
         if (pct >= 0)
-            sb_json_float(&b, pct);
+            dae_sb_json_float(&b, pct);
         else
-            sb_str(&b, "null");
+            dae_sb_str(&b, "null");
         if (r->heatmap) {
             dae_image map = {0};
             float mx;
             if ((rc = heatmap_of(w, i, maps, &map, &mx, err)) != DAE_OK)
                 break;
-            sb_str(&b, ",\"heatmap_max\":");
-            sb_json_float(&b, mx);
-            sb_str(&b, ",\"heatmap\":");
+            dae_sb_str(&b, ",\"heatmap_max\":");
+            dae_sb_json_float(&b, mx);
+            dae_sb_str(&b, ",\"heatmap\":");
             rc = png_b64(&b, &map, r->s->cfg.png_level, err);
             dae_image_free(&map);
         }
         if (w->batched)
-            sb_str(&b, "}");
+            dae_sb_str(&b, "}");
     }
-    sb_str(&b, w->batched ? "]}\n" : "}\n");
+    dae_sb_str(&b, w->batched ? "]}\n" : "}\n");
     if (rc == DAE_OK)
         answer_sb(r, "application/json", &b);
     else
-        sb_free(&b);
+        dae_sb_free(&b);
 done:
     free(scores);
     free(maps);

@@ -2,15 +2,13 @@
  * request after the timeout (see deadline.h for why and why it is safe). */
 #include "deadline.h"
 
-#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
-#include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 
 #include "internal.h"
+#include "sweeper.h"
 
 struct dae_deadline_conn {
     int fd;
@@ -22,52 +20,30 @@ struct dae_deadline_conn {
 
 struct dae_deadline {
     int64_t timeout_ns;
-    pthread_mutex_t mu;           /* the list, and the stop flag with cv */
-    pthread_cond_t cv;
+    pthread_mutex_t mu;           /* the list */
     dae_deadline_conn *head;      /* tracked connections */
-    int stop;
-    int has_thread;
-    pthread_t thread;
+    dae_sweeper *sweeper;         /* NULL: swept by dae_deadline_sweep calls only */
     atomic_ullong closed_total;
-    uint64_t unlogged;            /* closed since the last log line (thread only) */
+    uint64_t unlogged;            /* closed since the last log line (sweeper only) */
     int64_t last_log_ns;
 };
 
 /* Four sweeps a second: a connection is closed within 0.25 s of its deadline. */
 #define SWEEP_NS 250000000LL
 
-static void *deadline_main(void *arg)
+static void deadline_tick(void *arg)
 {
     dae_deadline *d = arg;
-    pthread_mutex_lock(&d->mu);
-    while (!d->stop) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += SWEEP_NS;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
-        int rc = 0;
-        while (!d->stop && rc != ETIMEDOUT)
-            rc = pthread_cond_timedwait(&d->cv, &d->mu, &ts);
-        if (d->stop)
-            break;
-        pthread_mutex_unlock(&d->mu);
-        int64_t now = dae_now_ns();
-        d->unlogged += (uint64_t)dae_deadline_sweep(d, now);
-        /* One line a second at most, however many slow clients there are. */
-        if (d->unlogged && now - d->last_log_ns >= 1000000000LL) {
-            dae_log(DAE_LOG_WARN, "request timeout: closed %llu connection(s) still sending "
-                    "a request after %lld s (--request-timeout)",
-                    (unsigned long long)d->unlogged, (long long)(d->timeout_ns / 1000000000));
-            d->unlogged = 0;
-            d->last_log_ns = now;
-        }
-        pthread_mutex_lock(&d->mu);
+    int64_t now = dae_now_ns();
+    d->unlogged += (uint64_t)dae_deadline_sweep(d, now);
+    /* One line a second at most, however many slow clients there are. */
+    if (d->unlogged && now - d->last_log_ns >= 1000000000LL) {
+        dae_log(DAE_LOG_WARN, "request timeout: closed %llu connection(s) still sending "
+                "a request after %lld s (--request-timeout)",
+                (unsigned long long)d->unlogged, (long long)(d->timeout_ns / 1000000000));
+        d->unlogged = 0;
+        d->last_log_ns = now;
     }
-    pthread_mutex_unlock(&d->mu);
-    return NULL;
 }
 
 dae_deadline *dae_deadline_create(int timeout_s, int with_thread, dae_error *err)
@@ -83,15 +59,11 @@ dae_deadline *dae_deadline_create(int timeout_s, int with_thread, dae_error *err
     }
     d->timeout_ns = (int64_t)timeout_s * 1000000000;
     pthread_mutex_init(&d->mu, NULL);
-    pthread_cond_init(&d->cv, NULL);
     atomic_init(&d->closed_total, 0);
-    if (with_thread) {
-        if (pthread_create(&d->thread, NULL, deadline_main, d) != 0) {
-            dae_error_set(err, DAE_EIO, "cannot start the request-timeout thread");
-            dae_deadline_free(d);
-            return NULL;
-        }
-        d->has_thread = 1;
+    if (with_thread &&
+        !(d->sweeper = dae_sweeper_start(SWEEP_NS, deadline_tick, d, "request-timeout", err))) {
+        dae_deadline_free(d);
+        return NULL;
     }
     return d;
 }
@@ -100,19 +72,12 @@ void dae_deadline_free(dae_deadline *d)
 {
     if (!d)
         return;
-    if (d->has_thread) {
-        pthread_mutex_lock(&d->mu);
-        d->stop = 1;
-        pthread_cond_broadcast(&d->cv);
-        pthread_mutex_unlock(&d->mu);
-        pthread_join(d->thread, NULL);
-    }
+    dae_sweeper_stop(d->sweeper);
     while (d->head) {
         dae_deadline_conn *c = d->head;
         d->head = c->next;
         free(c);
     }
-    pthread_cond_destroy(&d->cv);
     pthread_mutex_destroy(&d->mu);
     free(d);
 }

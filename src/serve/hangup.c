@@ -5,42 +5,21 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <sys/socket.h>
-#include <time.h>
+
+#include "sweeper.h"
 
 struct dae_hangup {
-    pthread_mutex_t mu;        /* the list; the stop flag with cv */
-    pthread_cond_t cv;
+    pthread_mutex_t mu;        /* the list */
     dae_hangup_node *head;
-    int stop, has_thread;
-    pthread_t thread;
+    dae_sweeper *sweeper;      /* NULL: swept by dae_hangup_sweep calls only */
     atomic_ullong total;
 };
 
-#define SWEEP_NS 250000000L
+#define SWEEP_NS 250000000LL
 
-static void *hangup_main(void *arg)
+static void hangup_tick(void *arg)
 {
-    dae_hangup *h = arg;
-    pthread_mutex_lock(&h->mu);
-    while (!h->stop) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += SWEEP_NS;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
-        int rc = 0;
-        while (!h->stop && rc != ETIMEDOUT)
-            rc = pthread_cond_timedwait(&h->cv, &h->mu, &ts);
-        if (h->stop)
-            break;
-        pthread_mutex_unlock(&h->mu);
-        dae_hangup_sweep(h);
-        pthread_mutex_lock(&h->mu);
-    }
-    pthread_mutex_unlock(&h->mu);
-    return NULL;
+    dae_hangup_sweep(arg);
 }
 
 dae_hangup *dae_hangup_create(int with_thread, dae_error *err)
@@ -51,15 +30,11 @@ dae_hangup *dae_hangup_create(int with_thread, dae_error *err)
         return NULL;
     }
     pthread_mutex_init(&h->mu, NULL);
-    pthread_cond_init(&h->cv, NULL);
     atomic_init(&h->total, 0);
-    if (with_thread) {
-        if (pthread_create(&h->thread, NULL, hangup_main, h) != 0) {
-            dae_error_set(err, DAE_EIO, "cannot start the hang-up watcher thread");
-            dae_hangup_free(h);
-            return NULL;
-        }
-        h->has_thread = 1;
+    if (with_thread &&
+        !(h->sweeper = dae_sweeper_start(SWEEP_NS, hangup_tick, h, "hang-up watcher", err))) {
+        dae_hangup_free(h);
+        return NULL;
     }
     return h;
 }
@@ -68,14 +43,7 @@ void dae_hangup_free(dae_hangup *h)
 {
     if (!h)
         return;
-    if (h->has_thread) {
-        pthread_mutex_lock(&h->mu);
-        h->stop = 1;
-        pthread_cond_broadcast(&h->cv);
-        pthread_mutex_unlock(&h->mu);
-        pthread_join(h->thread, NULL);
-    }
-    pthread_cond_destroy(&h->cv);
+    dae_sweeper_stop(h->sweeper);
     pthread_mutex_destroy(&h->mu);
     free(h);
 }

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "errcode.h"
 #include "sbuf.h"
 
 #define GET_HEAD (DAE_HTTP_GET | DAE_HTTP_HEAD)
@@ -150,17 +151,7 @@ int dae_route_match(const char *path, unsigned method, const dae_route **route, 
 
 int dae_http_status(int code)
 {
-    switch (code) {
-    case DAE_OK: return 200;
-    case DAE_EINVAL: return 400;
-    case DAE_ESHAPE: return 422;
-    case DAE_ELIMIT: return 413;
-    case DAE_EFORMAT: return 400;
-    case DAE_ENOTFOUND: return 404;
-    case DAE_ENOMEM: return 503;
-    case DAE_EBUSY: return 503;
-    default: return 500;
-    }
+    return code == DAE_OK ? 200 : dae_errcode_status(dae_errcode_of(code));
 }
 
 const char *dae_http_reason(int status)
@@ -233,11 +224,11 @@ int dae_http_accepts(const char *accept, const char *type)
 char *dae_http_error_json(const char *code, const char *message, size_t *len)
 {
     sbuf b;
-    sb_init(&b);
-    sb_str(&b, "{\"error\":{\"code\":");
-    sb_json_str(&b, code);
-    sb_str(&b, ",\"message\":");
-    sb_json_str(&b, message);
-    sb_str(&b, "}}\n");
-    return sb_take(&b, len);
+    dae_sb_init(&b);
+    dae_sb_str(&b, "{\"error\":{\"code\":");
+    dae_sb_json_str(&b, code);
+    dae_sb_str(&b, ",\"message\":");
+    dae_sb_json_str(&b, message);
+    dae_sb_str(&b, "}}\n");
+    return dae_sb_take(&b, len);
 }

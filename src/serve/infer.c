@@ -9,7 +9,7 @@
 
 #include "internal.h"
 
-void work_free(work *w)
+void dae_work_free(work *w)
 {
     for (int i = 0; w->orig && i < w->n; i++)
         dae_image_free(&w->orig[i]);
@@ -24,7 +24,7 @@ void work_free(work *w)
 
 /* ------------------------------------------------------------------ running the model */
 
-float *infer_stage(worker_ctx *wc, size_t n)
+float *dae_infer_stage(worker_ctx *wc, size_t n)
 {
     if (n > wc->stage_cap) {
         float *p = realloc(wc->stage, n * sizeof *p);
@@ -36,13 +36,13 @@ float *infer_stage(worker_ctx *wc, size_t n)
     return wc->stage;
 }
 
-int infer_chunk(const dae_server *s, int worker, const dae_model *m, dae_shape ws_in)
+int dae_infer_chunk(const dae_server *s, int worker, const dae_model *m, dae_shape ws_in)
 {
     worker_ctx *wc = &s->wctx[worker];
-    if (wc->chunk_model == m && same_shape(wc->chunk_in, ws_in))
+    if (wc->chunk_model == m && dae_shape_eq(wc->chunk_in, ws_in))
         return wc->chunk;
-    size_t nominal = shape_vals(m->in_shape);
-    size_t have = shape_vals(ws_in);
+    size_t nominal = dae_shape_size(m->in_shape);
+    size_t have = dae_shape_size(ws_in);
     size_t b = (size_t)s->cfg.max_batch;
     if (have > nominal && nominal)
         b = b * nominal / have;
@@ -63,12 +63,12 @@ int infer_chunk(const dae_server *s, int worker, const dae_model *m, dae_shape w
 
 static int chunk_for(const dae_server *s, int worker, const dae_model *m, dae_shape in, int op)
 {
-    return infer_chunk(s, worker, m, infer_ws_shape(m, op, in));
+    return dae_infer_chunk(s, worker, m, dae_infer_ws_shape(m, op, in));
 }
 
 /* The input shape a workspace needs for this call: decoding a code of shape `in` needs
  * room for the image that code stands for. */
-dae_shape infer_ws_shape(const dae_model *m, int op, dae_shape in)
+dae_shape dae_infer_ws_shape(const dae_model *m, int op, dae_shape in)
 {
     if (op != OP_DECODE)
         return in;
@@ -98,12 +98,13 @@ static int run_group(dae_server *s, int worker, dae_entry *e, int op, dae_req **
 {
     const dae_model *m = e->mf->model;
     dae_shape in = ws[0]->in;
-    size_t vin = shape_vals(in);
+    size_t vin = dae_shape_size(in);
     int chunk = chunk_for(s, worker, m, in, op);
-    float *stage = infer_stage(&s->wctx[worker], (size_t)chunk * vin);
+    float *stage = dae_infer_stage(&s->wctx[worker], (size_t)chunk * vin);
     if (!stage)
         return dae_error_set(err, DAE_ENOMEM, "out of memory for a batch of %d", chunk);
-    dae_workspace *wsp = dae_entry_workspace(e, worker, chunk, infer_ws_shape(m, op, in), err);
+    dae_shape ws_in = dae_infer_ws_shape(m, op, in);
+    dae_workspace *wsp = dae_entry_workspace(e, worker, chunk, ws_in, err);
     if (!wsp)
         return err->code;
     int ri = 0, si = 0; /* next sample to stage: request ri, sample si */
@@ -125,7 +126,7 @@ static int run_group(dae_server *s, int worker, dae_entry *e, int op, dae_req **
         dae_prom_batch(s->prom, b, (double)(dae_now_ns() - t0) / 1e9);
         if (rc != DAE_OK)
             return rc;
-        size_t vout = shape_vals(ys);
+        size_t vout = dae_shape_size(ys);
         /* Scatter the outputs back to their requests. */
         int rj = r0, sj = s0;
         for (int k = 0; k < b; k++) {
@@ -150,12 +151,12 @@ static int run_group(dae_server *s, int worker, dae_entry *e, int op, dae_req **
     return DAE_OK;
 }
 
-int infer_encode(dae_req *r, int worker, const float *x, int b, dae_shape in, float **z,
-                 dae_shape *zs, dae_error *err)
+int dae_infer_encode(dae_req *r, int worker, const float *x, int b, dae_shape in, float **z,
+                     dae_shape *zs, dae_error *err)
 {
     dae_server *s = r->s;
     dae_entry *e = r->entry;
-    size_t vin = shape_vals(in);
+    size_t vin = dae_shape_size(in);
     int chunk = chunk_for(s, worker, e->mf->model, in, OP_ENCODE);
     dae_workspace *wsp = dae_entry_workspace(e, worker, chunk, in, err);
     if (!wsp)
@@ -173,9 +174,9 @@ int infer_encode(dae_req *r, int worker, const float *x, int b, dae_shape in, fl
             *z = NULL;
             return rc;
         }
-        if (!*z && !(*z = malloc((size_t)b * shape_vals(ys) * sizeof **z)))
+        if (!*z && !(*z = malloc((size_t)b * dae_shape_size(ys) * sizeof **z)))
             return dae_error_set(err, DAE_ENOMEM, "out of memory for the codes");
-        memcpy(*z + (size_t)i * shape_vals(ys), y, (size_t)nb * shape_vals(ys) * sizeof **z);
+        memcpy(*z + (size_t)i * dae_shape_size(ys), y, (size_t)nb * dae_shape_size(ys) * sizeof **z);
         *zs = ys;
         if (r->batch < nb)
             r->batch = nb;
@@ -189,10 +190,10 @@ static int run_interpolate(dae_server *s, int worker, dae_req *r, work *w, dae_e
     dae_entry *e = r->entry;
     float *z = NULL;
     dae_shape zs;
-    int rc = infer_encode(r, worker, w->x, 2, w->in, &z, &zs, err);
+    int rc = dae_infer_encode(r, worker, w->x, 2, w->in, &z, &zs, err);
     if (rc != DAE_OK)
         return rc;
-    size_t zn = shape_vals(zs);
+    size_t zn = dae_shape_size(zs);
     work line = {0};
     line.n = w->steps;
     line.in = zs;
@@ -215,7 +216,7 @@ static int run_interpolate(dae_server *s, int worker, dae_req *r, work *w, dae_e
         w->out = line.out;
         line.y = NULL;
     }
-    work_free(&line);
+    dae_work_free(&line);
     return rc;
 }
 
@@ -224,13 +225,13 @@ static void finish(dae_req *r, work *w, int worker)
     dae_error err = {0};
     int rc;
     switch (r->route->id) {
-    case DAE_ROUTE_V1_SCORE: rc = answer_score(r, w, worker, &err); break;
-    case DAE_ROUTE_V1_ENCODE: rc = answer_encode(r, w, &err); break;
-    case DAE_ROUTE_V2_INFER: v2_finish(r, w, worker); return;
-    default: rc = answer_images(r, w, &err); break;
+    case DAE_ROUTE_V1_SCORE: rc = dae_answer_score(r, w, worker, &err); break;
+    case DAE_ROUTE_V1_ENCODE: rc = dae_answer_encode(r, w, &err); break;
+    case DAE_ROUTE_V2_INFER: dae_v2_finish(r, w, worker); return;
+    default: rc = dae_answer_images(r, w, &err); break;
     }
     if (rc != DAE_OK)
-        req_fail(r, &err);
+        dae_req_fail(r, &err);
 }
 
 /* ------------------------------------------------------------------ split requests */
@@ -266,7 +267,7 @@ static void split_free(split *sp)
 {
     for (int k = 0; k < sp->parts; k++)
         free(sp->y[k]);
-    work_free(&sp->w);
+    dae_work_free(&sp->w);
     pthread_mutex_destroy(&sp->mu);
     free(sp);
 }
@@ -286,7 +287,7 @@ static void part_done(split *sp, const dae_error *err, int worker)
     dae_req *r = sp->r;
     work *w = &sp->w;
     if (!sp->failed) {
-        size_t vout = shape_vals(sp->out);
+        size_t vout = dae_shape_size(sp->out);
         w->y = malloc((size_t)w->n * vout * sizeof *w->y);
         if (!w->y) {
             sp->failed = 1;
@@ -301,17 +302,17 @@ static void part_done(split *sp, const dae_error *err, int worker)
         }
     }
     if (sp->failed)
-        req_fail(r, &sp->err);
+        dae_req_fail(r, &sp->err);
     else
         finish(r, w, worker);
     split_free(sp);
-    req_resume(r);
+    dae_req_resume(r);
 }
 
 /* Run part k of sp on this worker. */
 static void part_run(dae_server *s, int worker, split *sp, int k)
 {
-    size_t vin = shape_vals(sp->w.in);
+    size_t vin = dae_shape_size(sp->w.in);
     work sub = {0};
     sub.n = sp->s0[k + 1] - sp->s0[k];
     sub.in = sp->w.in;
@@ -389,122 +390,192 @@ static dae_req *req_of(dae_job *j)
     return (dae_req *)((char *)j - offsetof(dae_req, job));
 }
 
-void infer_run(void *ctx, int worker, dae_job **jobs, int n)
+/* Where each request of a batch stands while dae_infer_run works through it. */
+typedef enum {
+    SLOT_PENDING,    /* parsed, not run yet */
+    SLOT_ANSWERED,   /* its answer is set (an error, or interpolate's images) */
+    SLOT_GROUPED,    /* taken into a group of one model and shape: answered when it ran */
+    SLOT_HANDED_OFF  /* tiles.c or a split answers and resumes it later: not ours anymore */
+} slot_state;
+
+/* The requests of one dae_infer_run call and their parsed work. */
+typedef struct batch {
+    dae_server *s;
+    int worker, op, n;
+    dae_req **reqs;     /* [n] */
+    work *works;        /* [n] */
+    slot_state *state;  /* [n] */
+    work **group;       /* [n] scratch: the works of one group */
+    dae_req **greq;     /* [n] scratch: their requests */
+} batch;
+
+static void batch_free(batch *b)
 {
-    dae_server *s = ctx;
-    if (jobs[0]->op == OP_TILE) {
-        tiles_run(s, worker, jobs, n);
-        return;
-    }
-    if (jobs[0]->op == OP_PART) {
-        for (int i = 0; i < n; i++) {
-            part_job *j = (part_job *)jobs[i];
-            part_run(s, worker, j->sp, j->idx);
-        }
-        return;
-    }
-    /* read now: a request handed to tiles_start below may be answered and freed at once */
-    int op = jobs[0]->op;
-    dae_req **reqs = malloc((size_t)n * sizeof *reqs);
-    work *works = calloc((size_t)n, sizeof *works);
-    work **group = malloc((size_t)n * sizeof *group);
-    dae_req **greq = malloc((size_t)n * sizeof *greq);
-    char *done = calloc((size_t)n, 1);
-    int64_t now = dae_now_ns();
-    if (!reqs || !works || !group || !greq || !done) {
-        for (int i = 0; i < n; i++) {
-            dae_req *r = req_of(jobs[i]);
-            req_error(r, 503, "out_of_memory", "no memory to run the request");
-            req_resume(r);
-        }
-        goto out;
-    }
-    for (int i = 0; i < n; i++) {
-        reqs[i] = req_of(jobs[i]);
-        atomic_store(&reqs[i]->prog.started, 1);
-        dae_prom_queue_wait(s->prom, (double)(now - jobs[i]->enqueued_ns) / 1e9);
-    }
-    /* Parse every request; failures are answered now. */
-    for (int i = 0; i < n; i++) {
-        dae_error err = {0};
-        if (atomic_load(&reqs[i]->prog.cancel)) { /* client gone or job deleted: skip it */
-            req_error(reqs[i], 503, "cancelled", "cancelled before it ran");
-            done[i] = 1;
-        } else if (parse_request(reqs[i], &works[i], &err) != DAE_OK) {
-            req_fail(reqs[i], &err);
-            done[i] = 1;
-        }
-        req_body_free(reqs[i]); /* parsed: its bytes go back to --body-budget */
-    }
-    /* Fully convolutional denoisers: the request continues as tiles (tiles.c). */
-    for (int i = 0; i < n; i++)
-        if (!done[i] && works[i].tiled) {
-            tiles_start(reqs[i], &works[i], worker);
-            done[i] = 3;
-        }
-    if (op == OP_INTERPOLATE) {
-        for (int i = 0; i < n; i++) {
-            if (done[i])
-                continue;
-            dae_error err = {0};
-            if (run_interpolate(s, worker, reqs[i], &works[i], &err) != DAE_OK)
-                req_fail(reqs[i], &err);
-            else
-                finish(reqs[i], &works[i], worker);
-            done[i] = 1;
-        }
-    }
-    /* Requests of one model and input shape run together as one batch (in chunks of
-     * max_batch); the jobs came for one model, but /v1/denoise may have picked another
-     * for what the body held (route.h). */
-    for (int i = 0; i < n; i++) {
-        if (done[i])
-            continue;
-        int g = 0;
-        dae_entry *e = reqs[i]->entry;
-        for (int k = i; k < n; k++) {
-            if (!done[k] && reqs[k]->entry == e && same_shape(works[k].in, works[i].in)) {
-                group[g] = &works[k];
-                greq[g++] = reqs[k];
-                done[k] = 2;
-            }
-        }
-        /* one request of many samples, with workers idle: its parts run on them too */
-        if (g == 1 && op != OP_INTERPOLATE && try_split(s, worker, greq[0], group[0], op)) {
-            for (int k = i; k < n; k++)
-                if (&works[k] == group[0])
-                    done[k] = 3; /* answered by the worker finishing its last part */
-            continue;
-        }
-        dae_error err = {0};
-        int rc = run_group(s, worker, e, op, greq, group, g, NULL, &err);
-        for (int k = 0; k < g; k++) {
-            if (rc != DAE_OK)
-                req_fail(greq[k], &err);
-            else
-                finish(greq[k], group[k], worker);
-        }
-    }
-    /* Every request has its answer: hand them back to the HTTP thread. */
-    for (int i = 0; i < n; i++) {
-        if (done[i] == 3)
-            continue; /* tiles.c answers it when its last tile is done */
-        work_free(&works[i]);
-        req_resume(reqs[i]);
-    }
-out:
-    free(reqs);
-    free(works);
-    free(group);
-    free(greq);
-    free(done);
+    free(b->reqs);
+    free(b->works);
+    free(b->state);
+    free(b->group);
+    free(b->greq);
 }
 
-void infer_cancel(void *ctx, dae_job *job)
+/* Allocate b's arrays for n jobs; -1 when out of memory (b freed). */
+static int batch_init(batch *b, dae_server *s, int worker, dae_job **jobs, int n)
+{
+    *b = (batch){.s = s, .worker = worker, .op = jobs[0]->op, .n = n};
+    b->reqs = malloc((size_t)n * sizeof *b->reqs);
+    b->works = calloc((size_t)n, sizeof *b->works);
+    b->state = calloc((size_t)n, sizeof *b->state);
+    b->group = malloc((size_t)n * sizeof *b->group);
+    b->greq = malloc((size_t)n * sizeof *b->greq);
+    if (!b->reqs || !b->works || !b->state || !b->group || !b->greq) {
+        batch_free(b);
+        return -1;
+    }
+    int64_t now = dae_now_ns();
+    for (int i = 0; i < n; i++) {
+        b->reqs[i] = req_of(jobs[i]);
+        atomic_store(&b->reqs[i]->prog.started, 1);
+        dae_prom_queue_wait(s->prom, (double)(now - jobs[i]->enqueued_ns) / 1e9);
+    }
+    return 0;
+}
+
+/* Parse every request; failures (and requests cancelled while queued) are answered. */
+static void batch_parse(batch *b)
+{
+    for (int i = 0; i < b->n; i++) {
+        dae_req *r = b->reqs[i];
+        dae_error err = {0};
+        if (atomic_load(&r->prog.cancel)) { /* client gone or job deleted: skip it */
+            dae_req_error(r, ERR_CANCELLED, "cancelled before it ran");
+            b->state[i] = SLOT_ANSWERED;
+        } else if (dae_parse_request(r, &b->works[i], &err) != DAE_OK) {
+            dae_req_fail(r, &err);
+            b->state[i] = SLOT_ANSWERED;
+        }
+        dae_req_body_free(r); /* parsed: its bytes go back to --body-budget */
+    }
+}
+
+/* Fully convolutional denoisers: the request continues as tiles (tiles.c). */
+static void batch_tiles(batch *b)
+{
+    for (int i = 0; i < b->n; i++)
+        if (b->state[i] == SLOT_PENDING && b->works[i].tiled) {
+            dae_tiles_start(b->reqs[i], &b->works[i], b->worker);
+            b->state[i] = SLOT_HANDED_OFF;
+        }
+}
+
+static void batch_interpolate(batch *b)
+{
+    for (int i = 0; i < b->n; i++) {
+        if (b->state[i] != SLOT_PENDING)
+            continue;
+        dae_error err = {0};
+        if (run_interpolate(b->s, b->worker, b->reqs[i], &b->works[i], &err) != DAE_OK)
+            dae_req_fail(b->reqs[i], &err);
+        else
+            finish(b->reqs[i], &b->works[i], b->worker);
+        b->state[i] = SLOT_ANSWERED;
+    }
+}
+
+/* The pending requests from i on with request i's model and input shape, into b->group and
+ * b->greq; returns how many. */
+static int group_collect(batch *b, int i)
+{
+    int g = 0;
+    dae_entry *e = b->reqs[i]->entry;
+    for (int k = i; k < b->n; k++) {
+        if (b->state[k] == SLOT_PENDING && b->reqs[k]->entry == e &&
+            dae_shape_eq(b->works[k].in, b->works[i].in)) {
+            b->group[g] = &b->works[k];
+            b->greq[g++] = b->reqs[k];
+            b->state[k] = SLOT_GROUPED;
+        }
+    }
+    return g;
+}
+
+/* Requests of one model and input shape run together as one batch (in chunks of
+ * max_batch); the jobs came for one model, but /v1/denoise may have picked another for
+ * what the body held (route.h). */
+static void batch_groups(batch *b)
+{
+    for (int i = 0; i < b->n; i++) {
+        if (b->state[i] != SLOT_PENDING)
+            continue;
+        int g = group_collect(b, i);
+        /* one request of many samples, with workers idle: its parts run on them too (the
+         * worker finishing its last part answers it) */
+        if (g == 1 && b->op != OP_INTERPOLATE &&
+            try_split(b->s, b->worker, b->greq[0], b->group[0], b->op)) {
+            b->state[b->group[0] - b->works] = SLOT_HANDED_OFF;
+            continue;
+        }
+        dae_error err = {0};
+        int rc = run_group(b->s, b->worker, b->reqs[i]->entry, b->op, b->greq, b->group, g,
+                           NULL, &err);
+        for (int k = 0; k < g; k++) {
+            if (rc != DAE_OK)
+                dae_req_fail(b->greq[k], &err);
+            else
+                finish(b->greq[k], b->group[k], b->worker);
+        }
+    }
+}
+
+/* Jobs that are pieces of a request (tiles, parts of a split) rather than requests. */
+static int run_pieces(dae_server *s, int worker, dae_job **jobs, int n)
+{
+    if (jobs[0]->op == OP_TILE) {
+        dae_tiles_run(s, worker, jobs, n);
+        return 1;
+    }
+    if (jobs[0]->op != OP_PART)
+        return 0;
+    for (int i = 0; i < n; i++) {
+        part_job *j = (part_job *)jobs[i];
+        part_run(s, worker, j->sp, j->idx);
+    }
+    return 1;
+}
+
+void dae_infer_run(void *ctx, int worker, dae_job **jobs, int n)
+{
+    dae_server *s = ctx;
+    if (run_pieces(s, worker, jobs, n))
+        return;
+    batch b;
+    if (batch_init(&b, s, worker, jobs, n) != 0) {
+        for (int i = 0; i < n; i++) {
+            dae_req *r = req_of(jobs[i]);
+            dae_req_error(r, ERR_OUT_OF_MEMORY, "no memory to run the request");
+            dae_req_resume(r);
+        }
+        return;
+    }
+    batch_parse(&b);
+    batch_tiles(&b);
+    if (b.op == OP_INTERPOLATE)
+        batch_interpolate(&b);
+    batch_groups(&b);
+    /* Every request has its answer: hand them back to the HTTP thread. */
+    for (int i = 0; i < n; i++) {
+        if (b.state[i] == SLOT_HANDED_OFF)
+            continue;
+        dae_work_free(&b.works[i]);
+        dae_req_resume(b.reqs[i]);
+    }
+    batch_free(&b);
+}
+
+void dae_infer_cancel(void *ctx, dae_job *job)
 {
     (void)ctx;
     if (job->op == OP_TILE) {
-        tiles_cancel(job);
+        dae_tiles_cancel(job);
         return;
     }
     if (job->op == OP_PART) {
@@ -515,6 +586,6 @@ void infer_cancel(void *ctx, dae_job *job)
         return;
     }
     dae_req *r = req_of(job);
-    req_error(r, 503, "shutting_down", "the server shut down before this request ran");
-    req_resume(r);
+    dae_req_error(r, ERR_SHUTTING_DOWN, "the server shut down before this request ran");
+    dae_req_resume(r);
 }

@@ -21,6 +21,7 @@
 #include "daed/serve/serve_config.h"
 #include "workpool.h"
 #include "admit.h"
+#include "errcode.h"
 #include "hangup.h"
 #include "jobs.h"
 #include "sbuf.h"
@@ -31,7 +32,7 @@ typedef enum { OP_FORWARD, OP_ENCODE, OP_DECODE, OP_INTERPOLATE, OP_TILE, OP_PAR
 typedef struct worker_ctx {
     float *stage;   /* batch staging buffer, grows, reused */
     size_t stage_cap;
-    /* infer_chunk's last answer, for this model and workspace shape (a model loaded later
+    /* dae_infer_chunk's last answer, for this model and workspace shape (a model loaded later
      * at the same address only gets a batch size sized for another model: never wrong
      * results, at worst a batch off the --batch-memory budget until the shape changes) */
     const dae_model *chunk_model;
@@ -129,55 +130,74 @@ struct dae_req {
     char answer_model[64];    /* X-Model of an answer replayed from a job */
 };
 
-/* ---- answers (server.c) ---- */
+/* ---- answers (reply.c) ---- */
 /* Set the response: takes ownership of body (malloc'd). */
-void req_answer(dae_req *r, int status, const char *type, char *body, size_t len);
-/* A JSON error answer {"error":{"code","message"}} (v2 routes: {"error": message}). */
-void req_error(dae_req *r, int status, const char *code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-/* An error answer from a dae_error. */
-void req_fail(dae_req *r, const dae_error *e);
+void dae_req_answer(dae_req *r, int status, const char *type, char *body, size_t len);
+/* A JSON error answer {"error":{"code","message"}} (v2 routes: {"error": message}), its
+ * status the code's (errcode.h); 503s carry Retry-After. */
+void dae_req_error(dae_req *r, dae_errcode code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* An error answer from a dae_error (its code mapped by dae_errcode_of). */
+void dae_req_fail(dae_req *r, const dae_error *e);
+/* Queue r's answer (status, body, headers) on its connection; r is then PH_DONE. */
+enum MHD_Result dae_req_queue_answer(dae_req *r);
+
+/* ---- to the workers and back (submit.c) ---- */
 /* Hand r to the worker pool (suspending the connection) or answer 503 when full. */
-void req_submit(dae_req *r, int op);
+void dae_req_submit(dae_req *r, int op);
+/* The rest of dae_req_submit once --pixel-budget let r in: suspend, to the pool. */
+void dae_req_run(dae_req *r);
 /* Resume a suspended request after its answer was set (worker side); a job's request
  * (no connection) goes to the job table instead. Either way its --pixel-budget charge ends. */
-void req_resume(dae_req *r);
+void dae_req_resume(dae_req *r);
 /* r's image planes are charged against --pixel-budget (pixels.h): 1 when it may run now,
- * 0 when it waits (queued; req_pixels_granted hands it on when it is let in). */
-int req_pixels_enter(dae_req *r);
+ * 0 when it waits (queued; dae_req_pixels_granted hands it on when it is let in). */
+int dae_req_pixels_enter(dae_req *r);
 /* Hand on the requests --pixel-budget let in (the list dae_admit_leave/open return): a
  * connection is resumed (its next handler call submits it), a job goes to the pool. */
-void req_pixels_granted(dae_admit_ticket *t);
+void dae_req_pixels_granted(dae_admit_ticket *t);
+
+/* ---- the request state machine (request.c, query.c) ---- */
+/* libmicrohttpd's callbacks (MHD_start_daemon in server.c): the access handler, the
+ * request's completion, and a connection's start and close (--request-timeout). */
+enum MHD_Result dae_req_on_access(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version, const char *upload,
+                                  size_t *upload_size, void **req_cls);
+void dae_req_on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
+                          enum MHD_RequestTerminationCode toe);
+void dae_req_on_connection(void *cls, struct MHD_Connection *conn, void **socket_ctx,
+                           enum MHD_ConnectionNotificationCode code);
+/* Resume the requests --body-budget let in (the list dae_admit_leave/open return). */
+void dae_req_admitted_resume(dae_admit_ticket *t);
 /* Free r's body (parsed, or the request is over) and give its bytes back to --body-budget,
  * resuming the requests that may now read theirs. Any thread that owns r. */
-void req_body_free(dae_req *r);
+void dae_req_body_free(dae_req *r);
+/* The query parameters of an image route into r; 0, or -1 with a 400 answer set. */
+int dae_req_read_query(dae_req *r);
+/* CLOCK_MONOTONIC now, in nanoseconds (server.c). */
 int64_t dae_now_ns(void);
 
 /* reqcheck.c: framing (Content-Length with Transfer-Encoding, HTTP/1.1 without Host) and
  * control characters (%00) in the path or query. 0, or -1 with a 400 answer set. */
-int req_check(dae_req *r, const char *url, const char *version);
-/* MHD_OPTION_UNESCAPE_CALLBACK: percent-decoding, with %00 turned into a byte req_check
+int dae_req_check(dae_req *r, const char *url, const char *version);
+/* MHD_OPTION_UNESCAPE_CALLBACK: percent-decoding, with %00 turned into a byte dae_req_check
  * refuses instead of a NUL that would silently cut the path or a parameter short. */
-size_t req_unescape(void *cls, struct MHD_Connection *c, char *s);
+size_t dae_req_unescape(void *cls, struct MHD_Connection *c, char *s);
 
 /* ---- handlers (v1.c, v2.c, web.c) run on the HTTP thread ---- */
-void v1_handle(dae_req *r);
-void v2_handle(dae_req *r);
+void dae_v1_handle(dae_req *r);
+void dae_v2_handle(dae_req *r);
 /* GET /, /docs, /web/<path>: a file of --web-dir (web.h). */
-void web_handle(dae_req *r);
+void dae_web_handle(dae_req *r);
 /* One start-up log line: where the page comes from, or that it is missing. */
-void web_log_start(const dae_serve_config *cfg);
-/* Pick r's model: ?model= or the task's default. 0 on success, else answered. */
-int v1_pick_model(dae_req *r, unsigned task, const char *name);
+void dae_web_log_start(const dae_serve_config *cfg);
 /* /v1/denoise without ?model=: point r at the denoiser for an image of w x h with c
  * channels (route.h; r->entry holds the default or an earlier pick). Either thread that
  * owns r. DAE_ESHAPE (err says why) when no model takes it. */
-int v1_denoise_route(dae_req *r, int w, int h, int c, dae_error *err);
+int dae_v1_denoise_route(dae_req *r, int w, int h, int c, dae_error *err);
 
-/* The model described as JSON (v1.c): summary, or full with file, calibration, config. */
-void model_describe(sbuf *b, const dae_entry *e, int full);
 /* Models loaded and not draining. */
-int server_is_ready(dae_server *s);
+int dae_server_is_ready(dae_server *s);
 
 /* ---- the worker side (parse.c, infer.c, answer.c) ---- */
 /* A request's parsed work: n samples of one input shape, and the model's results. */
@@ -199,79 +219,76 @@ typedef struct work {
     char v2_id[128];       /* v2: request id, echoed */
 } work;
 
-static inline size_t shape_vals(dae_shape s)
-{
-    return (size_t)s.c * (size_t)s.h * (size_t)s.w;
-}
-
-static inline int same_shape(dae_shape a, dae_shape b)
-{
-    return a.c == b.c && a.h == b.h && a.w == b.w;
-}
-
-void work_free(work *w);
+void dae_work_free(work *w);
 /* The input shape a workspace needs for an op on `in` (decode: the image a code stands
  * for). */
-dae_shape infer_ws_shape(const dae_model *m, int op, dae_shape in);
+dae_shape dae_infer_ws_shape(const dae_model *m, int op, dae_shape in);
 
 /* parse.c: the request body into w (images fitted to the model, codes, v2 tensors). */
-int parse_request(dae_req *r, work *w, dae_error *err);
+int dae_parse_request(dae_req *r, work *w, dae_error *err);
 /* JSON body -> cJSON with the configured caps (400 with the byte offset on bad JSON). */
-struct cJSON *parse_json_body(dae_req *r, dae_error *err);
+struct cJSON *dae_parse_json_body(dae_req *r, dae_error *err);
 /* answer.c: --max-answer checked from the parsed images, before the model runs (images
  * in, images out: denoise, inpaint, superres); DAE_ELIMIT naming the estimate. */
-int answer_precheck(const dae_req *r, const work *w, dae_error *err);
+int dae_answer_precheck(const dae_req *r, const work *w, dae_error *err);
 /* answer.c: r's answer from w after the model ran. */
-int answer_images(dae_req *r, work *w, dae_error *err);
+int dae_answer_images(dae_req *r, work *w, dae_error *err);
 /* Clip n values to [0, 1] in place (NaN to 0): every image answer, and v2 "output". */
-void answer_clip01(float *px, size_t n);
-int answer_encode(dae_req *r, work *w, dae_error *err);
-int answer_score(dae_req *r, work *w, int worker, dae_error *err);
+void dae_answer_clip01(float *px, size_t n);
+int dae_answer_encode(dae_req *r, work *w, dae_error *err);
+int dae_answer_score(dae_req *r, work *w, int worker, dae_error *err);
 
-void infer_run(void *ctx, int worker, dae_job **jobs, int n);
+void dae_infer_run(void *ctx, int worker, dae_job **jobs, int n);
 /* Samples per model call for workspace input shape ws_in: --max-batch at the model's
  * nominal size, proportionally fewer for larger inputs, then halved until one worker's
  * workspace for the model fits --batch-memory (at least 1). Remembered per worker for the
  * last model and shape, so the sizing runs when they change, not on every batch. */
-int infer_chunk(const dae_server *s, int worker, const dae_model *m, dae_shape ws_in);
+int dae_infer_chunk(const dae_server *s, int worker, const dae_model *m, dae_shape ws_in);
 /* Worker `wc`'s staging buffer of at least n floats (grown, reused); NULL when out of memory. */
-float *infer_stage(worker_ctx *wc, size_t n);
-void infer_cancel(void *ctx, dae_job *job);
+float *dae_infer_stage(worker_ctx *wc, size_t n);
+void dae_infer_cancel(void *ctx, dae_job *job);
 /* Encode b samples of r's model in worker `worker`'s workspace; *z malloc'd. */
-int infer_encode(dae_req *r, int worker, const float *x, int b, dae_shape in, float **z,
-                 dae_shape *zs, dae_error *err);
+int dae_infer_encode(dae_req *r, int worker, const float *x, int b, dae_shape in, float **z,
+                     dae_shape *zs, dae_error *err);
 
 /* v2.c, worker side: parse an infer body into w; answer from w after the forward. */
-int v2_prepare(dae_req *r, work *w, dae_error *err);
-void v2_finish(dae_req *r, work *w, int worker);
+int dae_v2_prepare(dae_req *r, work *w, dae_error *err);
+void dae_v2_finish(dae_req *r, work *w, int worker);
 
 /* tiles.c: fully convolutional denoisers run in tiles through the pool. */
 /* The tile radius of r's model when /v1/denoise should run it in tiles, else -1. */
-int tiles_radius(const dae_req *r);
+int dae_tiles_radius(const dae_req *r);
 /* Channel-convert and check w's images for the tiled path (instead of fit_images). */
-int tiles_prepare(dae_req *r, work *w, dae_error *err);
+int dae_tiles_prepare(dae_req *r, work *w, dae_error *err);
 /* Take over r and its parsed work: the tiles go to the pool; the worker finishing the last
  * one answers and resumes r. *w is left empty. */
-void tiles_start(dae_req *r, work *w, int worker);
+void dae_tiles_start(dae_req *r, work *w, int worker);
 /* Run n tile jobs (one model) on worker `worker`. */
-void tiles_run(dae_server *s, int worker, dae_job **jobs, int n);
-void tiles_cancel(dae_job *job);
+void dae_tiles_run(dae_server *s, int worker, dae_job **jobs, int n);
+void dae_tiles_cancel(dae_job *job);
 
 /* ---- asynchronous requests (jobs_http.c; the table is jobs.h) ---- */
 /* Does a Prefer header ask for respond-async (RFC 7240)? NULL: 0. */
-int jobs_prefer_async(const char *prefer);
-/* HTTP thread: r (its op, model and body set, as req_submit would take it) becomes a job:
+int dae_jobs_http_prefer_async(const char *prefer);
+/* HTTP thread: r (its op, model and body set, as dae_req_submit would take it) becomes a job:
  * a copy without a connection goes to the pool, r is answered 202 with its Location (or
  * 503 when the job table, its memory or the queue is full). */
-void jobs_submit(dae_req *r);
+void dae_jobs_http_submit(dae_req *r);
 /* GET, HEAD, DELETE /v1/jobs/{id}; GET, HEAD /v1/jobs/{id}/result. */
-void jobs_handle(dae_req *r);
-/* Worker side (req_resume of a job's request): its answer goes to the table, j is freed. */
-void jobs_done(dae_req *j);
+void dae_jobs_http_handle(dae_req *r);
+/* Worker side (dae_req_resume of a job's request): its answer goes to the table, j is freed. */
+void dae_jobs_http_done(dae_req *j);
 /* A job let in by --pixel-budget: to the pool (answered 503 in its record if refused). */
-void jobs_run(dae_req *j);
+void dae_jobs_http_run(dae_req *j);
 
-/* ---- control (server.c) ---- */
-void server_request_reload(dae_req *r);
+/* ---- control (control.c) ---- */
+/* POST /v1/admin/reload: r waits (suspended) for the control thread's reload. */
+void dae_server_request_reload(dae_req *r);
+/* Reload the models now and answer the waiting admin requests; 1 when a file failed. */
+int dae_server_reload_now(dae_server *s, dae_req *waiters);
+/* SIGHUP, SIGTERM and SIGINT to the control thread (a self-pipe and its reader thread). */
+int dae_server_signals_start(dae_server *s, dae_error *err);
+/* Stop the signal thread and give the signals back their default actions. */
+void dae_server_signals_stop(dae_server *s);
 
 #endif

@@ -9,6 +9,7 @@
 #include <sys/random.h>
 
 #include "http.h"
+#include "errcode.h"
 
 struct dae_job_rec {
     char id[DAE_JOB_ID_LEN + 1];
@@ -208,9 +209,9 @@ static void answer_too_big(dae_job_answer *a, size_t held, size_t memory)
              "request without Prefer: respond-async", a->len, held, memory);
     free(a->body);
     memset(a, 0, sizeof *a);
-    a->status = 507;
+    a->status = dae_errcode_status(ERR_INSUFFICIENT_STORAGE);
     a->type = "application/json";
-    a->body = dae_http_error_json("insufficient_storage", msg, &a->len);
+    a->body = dae_http_error_json(dae_errcode_name(ERR_INSUFFICIENT_STORAGE), msg, &a->len);
 }
 
 void dae_jobs_finish(dae_jobs *J, dae_job_rec *rec, dae_job_answer *a, int64_t now_ns)
@@ -271,18 +272,19 @@ static void status_json(const dae_jobs *J, const dae_job_rec *r, dae_job_state s
 {
     long d, t;
     tiles_of(r, &d, &t);
-    sb_printf(b, "{\"id\":\"%s\",\"status\":\"%s\",\"route\":", r->id, dae_job_state_name(st));
-    sb_json_str(b, r->route);
-    sb_str(b, ",\"model\":");
-    sb_json_str(b, r->model);
-    sb_printf(b, ",\"tiles_done\":%ld,\"tiles_total\":%ld,\"age_s\":%.3f", d, t,
-              (double)(now_ns - r->created_ns) / 1e9);
+    dae_sb_printf(b, "{\"id\":\"%s\",\"status\":\"%s\",\"route\":", r->id,
+                  dae_job_state_name(st));
+    dae_sb_json_str(b, r->route);
+    dae_sb_str(b, ",\"model\":");
+    dae_sb_json_str(b, r->model);
+    dae_sb_printf(b, ",\"tiles_done\":%ld,\"tiles_total\":%ld,\"age_s\":%.3f", d, t,
+                  (double)(now_ns - r->created_ns) / 1e9);
     if (r->finished && st != DAE_JOB_CANCELLED) {
         double left = (double)J->p.ttl_s - (double)(now_ns - r->finished_ns) / 1e9;
-        sb_printf(b, ",\"http_status\":%d,\"result\":\"/v1/jobs/%s/result\","
-                  "\"expires_in_s\":%.3f", r->ans.status, r->id, left > 0 ? left : 0);
+        dae_sb_printf(b, ",\"http_status\":%d,\"result\":\"/v1/jobs/%s/result\","
+                      "\"expires_in_s\":%.3f", r->ans.status, r->id, left > 0 ? left : 0);
     }
-    sb_str(b, "}\n");
+    dae_sb_str(b, "}\n");
 }
 
 int dae_jobs_status(dae_jobs *J, const char *id, int64_t now_ns, sbuf *b)

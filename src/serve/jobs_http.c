@@ -2,9 +2,9 @@
  * request the workers run, and the /v1/jobs/{id} routes. The table is jobs.h.
  *
  * A job runs as a copy of its request without a connection (conn NULL): the workers treat
- * it like any request (parse, tiles, answer), and req_resume hands its answer to jobs_done
- * instead of libmicrohttpd. Its body leaves --body-budget when the copy is made and is
- * counted in --job-memory instead, until the job finishes. */
+ * it like any request (parse, tiles, answer), and dae_req_resume hands its answer to
+ * dae_jobs_http_done instead of libmicrohttpd. Its body leaves --body-budget when the copy
+ * is made and is counted in --job-memory instead, until the job finishes. */
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,7 +12,7 @@
 
 #include "internal.h"
 
-int jobs_prefer_async(const char *prefer)
+int dae_jobs_http_prefer_async(const char *prefer)
 {
     /* Prefer: respond-async, wait=10 -- tokens split by commas, parameters by ';' */
     for (const char *p = prefer; p && *p;) {
@@ -58,27 +58,27 @@ static dae_req *job_req_copy(dae_req *r)
     /* the body is the job's now: its bytes leave --body-budget (r lets others in) */
     r->body = NULL;
     r->len = r->cap = 0;
-    req_body_free(r);
+    dae_req_body_free(r);
     return j;
 }
 
 static void answer_status(dae_req *r, int status, sbuf *b)
 {
     size_t len;
-    char *body = sb_take(b, &len);
+    char *body = dae_sb_take(b, &len);
     if (!body)
-        req_error(r, 503, "out_of_memory", "no memory for the job status");
+        dae_req_error(r, ERR_OUT_OF_MEMORY, "no memory for the job status");
     else
-        req_answer(r, status, "application/json", body, len);
+        dae_req_answer(r, status, "application/json", body, len);
 }
 
-void jobs_submit(dae_req *r)
+void dae_jobs_http_submit(dae_req *r)
 {
     dae_server *s = r->s;
     dae_error e = {0};
     dae_req *j = job_req_copy(r);
     if (!j) {
-        req_error(r, 503, "out_of_memory", "no memory for a job");
+        dae_req_error(r, ERR_OUT_OF_MEMORY, "no memory for a job");
         return;
     }
     char id[DAE_JOB_ID_LEN + 1];
@@ -87,44 +87,44 @@ void jobs_submit(dae_req *r)
                              j->len, &j->prog, now, id, &e);
     if (!j->jobrec) {
         job_req_free(j);
-        req_fail(r, &e);
+        dae_req_fail(r, &e);
         return;
     }
-    /* --pixel-budget: a job that must wait is queued there (jobs_run takes it on) */
-    int now_ok = req_pixels_enter(j) || dae_admit_wait(s->pixels, &j->pix);
+    /* --pixel-budget: a job that must wait is queued there (dae_jobs_http_run takes it on) */
+    int now_ok = dae_req_pixels_enter(j) || dae_admit_wait(s->pixels, &j->pix);
     if (now_ok && dae_workpool_submit(s->pool, &j->job, &e) != DAE_OK) {
-        req_pixels_granted(dae_admit_leave(s->pixels, &j->pix));
+        dae_req_pixels_granted(dae_admit_leave(s->pixels, &j->pix));
         dae_jobs_abandon(s->jobs, j->jobrec);
         job_req_free(j);
-        req_error(r, 503, e.code == DAE_EBUSY ? "busy" : "shutting_down", "%s", e.msg);
+        dae_req_error(r, e.code == DAE_EBUSY ? ERR_BUSY : ERR_SHUTTING_DOWN, "%s", e.msg);
         return;
     }
     /* r answers for itself now: no X-Model (the job may still pick another model) */
     r->job.key = NULL;
     sbuf b;
-    sb_init(&b);
+    dae_sb_init(&b);
     if (dae_jobs_status(s->jobs, id, now, &b) != DAE_OK)
-        sb_printf(&b, "{\"id\":\"%s\"}\n", id);
+        dae_sb_printf(&b, "{\"id\":\"%s\"}\n", id);
     answer_status(r, 202, &b);
     snprintf(r->extra_name, sizeof r->extra_name, "Location");
     snprintf(r->extra_value, sizeof r->extra_value, "/v1/jobs/%s", id);
     r->headers = APPLIED;
 }
 
-void jobs_run(dae_req *j)
+void dae_jobs_http_run(dae_req *j)
 {
     dae_error e = {0};
     if (dae_workpool_submit(j->s->pool, &j->job, &e) != DAE_OK) {
-        req_error(j, 503, e.code == DAE_EBUSY ? "busy" : "shutting_down", "%s", e.msg);
-        req_resume(j); /* to its record */
+        dae_req_error(j, e.code == DAE_EBUSY ? ERR_BUSY : ERR_SHUTTING_DOWN, "%s", e.msg);
+        dae_req_resume(j); /* to its record */
     }
 }
 
-void jobs_done(dae_req *j)
+void dae_jobs_http_done(dae_req *j)
 {
     dae_server *s = j->s;
     if (!j->status)
-        req_error(j, 500, "internal", "job finished without an answer");
+        dae_req_error(j, ERR_INTERNAL, "job finished without an answer");
     dae_job_answer a = {0};
     a.status = j->status;
     a.type = j->resp_type;
@@ -149,17 +149,18 @@ static void job_result(dae_req *r)
     dae_job_state st;
     int rc = dae_jobs_result(r->s->jobs, r->param, dae_now_ns(), &a, &st);
     if (rc == DAE_ENOTFOUND) {
-        req_error(r, 404, "not_found", "no job %.40s (expired, deleted, or never made)",
-                  r->param);
+        dae_req_error(r, ERR_NOT_FOUND, "no job %.40s (expired, deleted, or never made)",
+                      r->param);
     } else if (rc == DAE_EBUSY) {
-        req_error(r, 409, "not_ready", "job %.40s is %s: poll GET /v1/jobs/%.40s until "
-                  "its status is done or failed", r->param, dae_job_state_name(st), r->param);
+        dae_req_error(r, ERR_JOB_NOT_READY, "job %.40s is %s: poll GET /v1/jobs/%.40s until "
+                      "its status is done or failed", r->param, dae_job_state_name(st),
+                      r->param);
         snprintf(r->extra_name, sizeof r->extra_name, "Retry-After");
         snprintf(r->extra_value, sizeof r->extra_value, "1");
     } else if (rc != DAE_OK) {
-        req_error(r, 503, "out_of_memory", "no memory to copy the job's answer");
+        dae_req_error(r, ERR_OUT_OF_MEMORY, "no memory to copy the job's answer");
     } else {
-        req_answer(r, a.status, a.type, a.body, a.len);
+        dae_req_answer(r, a.status, a.type, a.body, a.len);
         memcpy(r->extra_name, a.extra_name, sizeof r->extra_name);
         memcpy(r->extra_value, a.extra_value, sizeof r->extra_value);
         r->headers = a.headers;
@@ -167,7 +168,7 @@ static void job_result(dae_req *r)
     }
 }
 
-void jobs_handle(dae_req *r)
+void dae_jobs_http_handle(dae_req *r)
 {
     dae_server *s = r->s;
     if (r->route->id == DAE_ROUTE_V1_JOB_RESULT) {
@@ -175,14 +176,14 @@ void jobs_handle(dae_req *r)
         return;
     }
     sbuf b;
-    sb_init(&b);
+    dae_sb_init(&b);
     int rc = r->method == DAE_HTTP_DELETE
                  ? dae_jobs_delete(s->jobs, r->param, dae_now_ns(), &b)
                  : dae_jobs_status(s->jobs, r->param, dae_now_ns(), &b);
     if (rc != DAE_OK) {
-        sb_free(&b);
-        req_error(r, 404, "not_found", "no job %.40s (expired, deleted, or never made)",
-                  r->param);
+        dae_sb_free(&b);
+        dae_req_error(r, ERR_NOT_FOUND, "no job %.40s (expired, deleted, or never made)",
+                      r->param);
         return;
     }
     answer_status(r, 200, &b);

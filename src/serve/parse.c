@@ -11,7 +11,7 @@
 #include "daed/io/base64.h"
 #include "internal.h"
 
-cJSON *parse_json_body(dae_req *r, dae_error *err)
+cJSON *dae_parse_json_body(dae_req *r, dae_error *err)
 {
     const dae_serve_config *c = &r->s->cfg;
     dae_json_limits lim = {c->max_json_depth, c->max_json_array, c->max_json_values};
@@ -184,7 +184,7 @@ static int parse_images(dae_req *r, work *w, int want_mask, int exact, dae_error
         w->form = 0;
         return DAE_OK;
     }
-    cJSON *j = parse_json_body(r, err);
+    cJSON *j = dae_parse_json_body(r, err);
     if (!j)
         return err ? err->code : DAE_EFORMAT;
     int rc = DAE_OK;
@@ -273,17 +273,17 @@ static int fit_images(dae_req *r, work *w, int zero_missing, dae_error *err)
                                  im->w, im->h, r->entry->name, cerr.msg);
         if (i == 0) {
             in = want;
-            if (shape_vals(in) > SIZE_MAX / sizeof(float) / (size_t)w->n)
+            if (dae_shape_size(in) > SIZE_MAX / sizeof(float) / (size_t)w->n)
                 return dae_error_set(err, DAE_ELIMIT, "batch too large");
-            w->x = malloc((size_t)w->n * shape_vals(in) * sizeof *w->x);
+            w->x = malloc((size_t)w->n * dae_shape_size(in) * sizeof *w->x);
             if (!w->x)
                 return dae_error_set(err, DAE_ENOMEM, "out of memory for the model input");
-        } else if (!same_shape(in, want)) {
+        } else if (!dae_shape_eq(in, want)) {
             return dae_error_set(err, DAE_EINVAL, "images[%d] is %dx%d but images[0] is "
                                  "%dx%d: the images of a batch must have one size (or add "
                                  "?resize=1)", i, want.w, want.h, in.w, in.h);
         }
-        float *dst = w->x + (size_t)i * shape_vals(in);
+        float *dst = w->x + (size_t)i * dae_shape_size(in);
         const float *msk = w->mask[i];
         dae_image tmp = {0};
         const dae_image *src = im;
@@ -310,7 +310,7 @@ static int fit_images(dae_req *r, work *w, int zero_missing, dae_error *err)
                 }
             }
         }
-        memcpy(dst, src->px, shape_vals(in) * sizeof *dst);
+        memcpy(dst, src->px, dae_shape_size(in) * sizeof *dst);
         if (zero_missing) {
             size_t plane = (size_t)in.h * in.w;
             for (int c = 0; c < in.c; c++)
@@ -330,7 +330,7 @@ static int parse_latents(dae_req *r, work *w, dae_error *err)
     const dae_model *m = r->entry->mf->model;
     if (!(r->is_json || (r->len && r->body[0] == '{')))
         return dae_error_set(err, DAE_EINVAL, "/v1/decode takes JSON: {\"latent\": [...]}");
-    cJSON *j = parse_json_body(r, err);
+    cJSON *j = dae_parse_json_body(r, err);
     if (!j)
         return err ? err->code : DAE_EFORMAT;
     int rc = DAE_OK;
@@ -351,7 +351,7 @@ static int parse_latents(dae_req *r, work *w, dae_error *err)
             goto out;
         }
         zs = (dae_shape){d[0], d[1], d[2]};
-        if (shape_vals(zs) > r->s->cfg.max_json_array) {
+        if (dae_shape_size(zs) > r->s->cfg.max_json_array) {
             rc = dae_error_set(err, DAE_ELIMIT, "\"shape\": too large");
             goto out;
         }
@@ -360,7 +360,7 @@ static int parse_latents(dae_req *r, work *w, dae_error *err)
     const cJSON *many = cJSON_GetObjectItemCaseSensitive(j, "latents");
     if (!one && !many) {
         rc = dae_error_set(err, DAE_EINVAL, "expected {\"latent\": [%zu numbers]} or "
-                           "{\"latents\": [[...], ...]}", shape_vals(zs));
+                           "{\"latents\": [[...], ...]}", dae_shape_size(zs));
         goto out;
     }
     int n = 1;
@@ -373,8 +373,8 @@ static int parse_latents(dae_req *r, work *w, dae_error *err)
         }
         w->batched = 1;
     }
-    size_t zn = shape_vals(zs);
-    dae_shape img = infer_ws_shape(m, OP_DECODE, zs);
+    size_t zn = dae_shape_size(zs);
+    dae_shape img = dae_infer_ws_shape(m, OP_DECODE, zs);
     if ((size_t)n * (size_t)img.h * (size_t)img.w > r->s->cfg.max_pixels) {
         rc = dae_error_set(err, DAE_ELIMIT, "%d codes decode to %d images of %dx%d, more than "
                            "the limit of %zu pixels (--max-pixels)", n, n, img.w, img.h,
@@ -408,22 +408,22 @@ static int route_decoded(dae_req *r, const work *w, dae_error *err)
     for (int i = 0; i < w->n; i++)
         if (w->orig[i].c > c)
             c = w->orig[i].c;
-    return v1_denoise_route(r, w->orig[0].w, w->orig[0].h, c, err);
+    return dae_v1_denoise_route(r, w->orig[0].w, w->orig[0].h, c, err);
 }
 
-int parse_request(dae_req *r, work *w, dae_error *err)
+int dae_parse_request(dae_req *r, work *w, dae_error *err)
 {
     switch (r->route->id) {
     case DAE_ROUTE_V1_DENOISE:
-        if (parse_images(r, w, 0, 0, err) != DAE_OK || answer_precheck(r, w, err) != DAE_OK)
+        if (parse_images(r, w, 0, 0, err) != DAE_OK || dae_answer_precheck(r, w, err) != DAE_OK)
             return err->code;
         if (!r->model_name[0] && route_decoded(r, w, err) != DAE_OK)
             return err->code;
-        if (tiles_radius(r) >= 0)
-            return tiles_prepare(r, w, err);
+        if (dae_tiles_radius(r) >= 0)
+            return dae_tiles_prepare(r, w, err);
         return fit_images(r, w, 0, err);
     case DAE_ROUTE_V1_SUPERRES:
-        if (parse_images(r, w, 0, 0, err) != DAE_OK || answer_precheck(r, w, err) != DAE_OK)
+        if (parse_images(r, w, 0, 0, err) != DAE_OK || dae_answer_precheck(r, w, err) != DAE_OK)
             return err->code;
         return fit_images(r, w, 0, err);
     case DAE_ROUTE_V1_SCORE:
@@ -432,7 +432,7 @@ int parse_request(dae_req *r, work *w, dae_error *err)
             return err->code;
         return fit_images(r, w, 0, err);
     case DAE_ROUTE_V1_INPAINT:
-        if (parse_images(r, w, 1, 0, err) != DAE_OK || answer_precheck(r, w, err) != DAE_OK)
+        if (parse_images(r, w, 1, 0, err) != DAE_OK || dae_answer_precheck(r, w, err) != DAE_OK)
             return err->code;
         return fit_images(r, w, 1, err);
     case DAE_ROUTE_V1_INTERPOLATE:
@@ -452,7 +452,7 @@ int parse_request(dae_req *r, work *w, dae_error *err)
     case DAE_ROUTE_V1_DECODE:
         return parse_latents(r, w, err);
     case DAE_ROUTE_V2_INFER:
-        return v2_prepare(r, w, err);
+        return dae_v2_prepare(r, w, err);
     default:
         return dae_error_set(err, DAE_EINTERNAL, "no worker action for %s", r->path);
     }

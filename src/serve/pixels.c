@@ -62,17 +62,17 @@ static int probe_jpeg(const unsigned char *b, size_t len, int *w, int *h, int *c
     return -1;
 }
 
-int pixels_probe(const unsigned char *body, size_t len, int *w, int *h, int *c, int *alpha)
+int dae_pixels_probe(const unsigned char *body, size_t len, int *w, int *h, int *c, int *alpha)
 {
     if (probe_png(body, len, w, h, c, alpha) == 0)
         return 0;
     return probe_jpeg(body, len, w, h, c, alpha);
 }
 
-size_t pixels_estimate(const unsigned char *body, size_t len, int is_json)
+size_t dae_pixels_estimate(const unsigned char *body, size_t len, int is_json)
 {
     int w, h, c, a;
-    if (is_json || pixels_probe(body, len, &w, &h, &c, &a) != 0)
+    if (is_json || dae_pixels_probe(body, len, &w, &h, &c, &a) != 0)
         return len > SIZE_MAX / 4 ? SIZE_MAX : (len ? len * 4 : 1);
     size_t px = (size_t)w * (size_t)h; /* each < 2^31: no overflow in 64 bits */
     return px * (size_t)(c + a) * 4 + px * (size_t)c * 4 + px * (size_t)(c + a);

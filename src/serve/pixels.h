@@ -24,9 +24,9 @@
 
 /* Width, height, colour channels (1 or 3) and alpha (0 or 1) from a PNG or JPEG header.
  * 0 on success, -1 when body is neither or its header is cut short. */
-int pixels_probe(const unsigned char *body, size_t len, int *w, int *h, int *c, int *alpha);
+int dae_pixels_probe(const unsigned char *body, size_t len, int *w, int *h, int *c, int *alpha);
 
 /* The bytes of image planes a request with this body holds while it runs (above). */
-size_t pixels_estimate(const unsigned char *body, size_t len, int is_json);
+size_t dae_pixels_estimate(const unsigned char *body, size_t len, int is_json);
 
 #endif

@@ -140,25 +140,25 @@ static void render_hist(sbuf *b, const char *name, const char *label, hist *h)
     for (int i = 0; i <= N_LAT; i++) {
         cum += atomic_load_explicit(&h->bucket[i], memory_order_relaxed);
         if (i < N_LAT)
-            sb_printf(b, "%s_bucket{%s%sle=\"%g\"} %llu\n", name, label, sep, LAT_BUCKETS[i],
-                      (unsigned long long)cum);
+            dae_sb_printf(b, "%s_bucket{%s%sle=\"%g\"} %llu\n", name, label, sep,
+                          LAT_BUCKETS[i], (unsigned long long)cum);
         else
-            sb_printf(b, "%s_bucket{%s%sle=\"+Inf\"} %llu\n", name, label, sep,
-                      (unsigned long long)cum);
+            dae_sb_printf(b, "%s_bucket{%s%sle=\"+Inf\"} %llu\n", name, label, sep,
+                          (unsigned long long)cum);
     }
     const char *lb = label[0] ? "{" : "", *rb = label[0] ? "}" : "";
-    sb_printf(b, "%s_sum%s%s%s %.9f\n", name, lb, label, rb,
-              (double)atomic_load(&h->sum_ns) / 1e9);
-    sb_printf(b, "%s_count%s%s%s %llu\n", name, lb, label, rb,
-              (unsigned long long)cum);
+    dae_sb_printf(b, "%s_sum%s%s%s %.9f\n", name, lb, label, rb,
+                  (double)atomic_load(&h->sum_ns) / 1e9);
+    dae_sb_printf(b, "%s_count%s%s%s %llu\n", name, lb, label, rb,
+                  (unsigned long long)cum);
 }
 
 char *dae_prom_render(dae_prom *m, const dae_prom_gauges *g, size_t *len)
 {
     sbuf b;
-    sb_init(&b);
-    sb_str(&b, "# HELP daed_requests_total HTTP requests by endpoint and status.\n"
-               "# TYPE daed_requests_total counter\n");
+    dae_sb_init(&b);
+    dae_sb_str(&b, "# HELP daed_requests_total HTTP requests by endpoint and status.\n"
+                   "# TYPE daed_requests_total counter\n");
     for (int e = 0; e < m->n_ep; e++) {
         const char *name = e < m->n_ep - 1 ? m->names[e] : "other";
         for (int s = 0; s < N_STATUS; s++) {
@@ -166,16 +166,16 @@ char *dae_prom_render(dae_prom *m, const dae_prom_gauges *g, size_t *len)
             if (!v)
                 continue;
             if (s < N_STATUS - 1)
-                sb_printf(&b, "daed_requests_total{endpoint=\"%s\",status=\"%d\"} %llu\n",
-                          name, STATUSES[s], (unsigned long long)v);
+                dae_sb_printf(&b, "daed_requests_total{endpoint=\"%s\",status=\"%d\"} %llu\n",
+                              name, STATUSES[s], (unsigned long long)v);
             else
-                sb_printf(&b, "daed_requests_total{endpoint=\"%s\",status=\"other\"} %llu\n",
-                          name, (unsigned long long)v);
+                dae_sb_printf(&b, "daed_requests_total{endpoint=\"%s\",status=\"other\"} "
+                              "%llu\n", name, (unsigned long long)v);
         }
     }
-    sb_str(&b, "# HELP daed_request_duration_seconds Time from a request's headers to "
-               "its answer being sent.\n"
-               "# TYPE daed_request_duration_seconds histogram\n");
+    dae_sb_str(&b, "# HELP daed_request_duration_seconds Time from a request's headers to "
+                   "its answer being sent.\n"
+                   "# TYPE daed_request_duration_seconds histogram\n");
     for (int e = 0; e < m->n_ep; e++) {
         if (!atomic_load(&m->latency[e].count))
             continue;
@@ -184,70 +184,70 @@ char *dae_prom_render(dae_prom *m, const dae_prom_gauges *g, size_t *len)
                  e < m->n_ep - 1 ? m->names[e] : "other");
         render_hist(&b, "daed_request_duration_seconds", label, &m->latency[e]);
     }
-    sb_str(&b, "# HELP daed_inference_duration_seconds Time of one batched model call.\n"
-               "# TYPE daed_inference_duration_seconds histogram\n");
+    dae_sb_str(&b, "# HELP daed_inference_duration_seconds Time of one batched model call.\n"
+                   "# TYPE daed_inference_duration_seconds histogram\n");
     render_hist(&b, "daed_inference_duration_seconds", "", &m->inference);
-    sb_str(&b, "# HELP daed_queue_wait_seconds Time a job waited for a worker.\n"
-               "# TYPE daed_queue_wait_seconds histogram\n");
+    dae_sb_str(&b, "# HELP daed_queue_wait_seconds Time a job waited for a worker.\n"
+                   "# TYPE daed_queue_wait_seconds histogram\n");
     render_hist(&b, "daed_queue_wait_seconds", "", &m->queue_wait);
-    sb_str(&b, "# HELP daed_batch_size Samples per model call.\n"
-               "# TYPE daed_batch_size histogram\n");
+    dae_sb_str(&b, "# HELP daed_batch_size Samples per model call.\n"
+                   "# TYPE daed_batch_size histogram\n");
     uint64_t cum = 0;
     for (int i = 0; i <= N_BATCH; i++) {
         cum += atomic_load(&m->batch_bucket[i]);
         if (i < N_BATCH)
-            sb_printf(&b, "daed_batch_size_bucket{le=\"%d\"} %llu\n", BATCH_BUCKETS[i],
-                      (unsigned long long)cum);
+            dae_sb_printf(&b, "daed_batch_size_bucket{le=\"%d\"} %llu\n", BATCH_BUCKETS[i],
+                          (unsigned long long)cum);
         else
-            sb_printf(&b, "daed_batch_size_bucket{le=\"+Inf\"} %llu\n",
-                      (unsigned long long)cum);
+            dae_sb_printf(&b, "daed_batch_size_bucket{le=\"+Inf\"} %llu\n",
+                          (unsigned long long)cum);
     }
-    sb_printf(&b, "daed_batch_size_sum %llu\ndaed_batch_size_count %llu\n",
-              (unsigned long long)atomic_load(&m->batch_sum), (unsigned long long)cum);
-    sb_printf(&b,
-              "# HELP daed_inference_seconds_total Seconds spent in model calls.\n"
-              "# TYPE daed_inference_seconds_total counter\n"
-              "daed_inference_seconds_total %.9f\n",
-              (double)atomic_load(&m->inference.sum_ns) / 1e9);
-    sb_printf(&b,
-              "# HELP daed_queue_depth Jobs waiting for a worker.\n"
-              "# TYPE daed_queue_depth gauge\ndaed_queue_depth %d\n"
-              "# HELP daed_inflight_requests Requests being handled.\n"
-              "# TYPE daed_inflight_requests gauge\ndaed_inflight_requests %d\n"
-              "# HELP daed_workers Inference worker threads.\n"
-              "# TYPE daed_workers gauge\ndaed_workers %d\n"
-              "# HELP daed_models_loaded Models being served.\n"
-              "# TYPE daed_models_loaded gauge\ndaed_models_loaded %d\n"
-              "# HELP daed_ready 1 when serving, 0 while starting or draining.\n"
-              "# TYPE daed_ready gauge\ndaed_ready %d\n"
-              "# HELP daed_reloads_total Model folder reloads.\n"
-              "# TYPE daed_reloads_total counter\ndaed_reloads_total %llu\n"
-              "# HELP daed_reload_failures_total Model files that failed to load on a "
-              "reload.\n"
-              "# TYPE daed_reload_failures_total counter\ndaed_reload_failures_total %llu\n"
-              "# HELP daed_split_requests_total Requests of many samples split over idle "
-              "workers.\n"
-              "# TYPE daed_split_requests_total counter\ndaed_split_requests_total %llu\n"
-              "# HELP daed_split_parts_total Parts those requests ran in.\n"
-              "# TYPE daed_split_parts_total counter\ndaed_split_parts_total %llu\n",
-              g->queue_depth, g->inflight, g->workers, g->models_loaded, g->ready,
-              (unsigned long long)atomic_load(&m->reloads),
-              (unsigned long long)atomic_load(&m->reload_failures),
-              (unsigned long long)atomic_load(&m->splits),
-              (unsigned long long)atomic_load(&m->split_parts));
-    sb_printf(&b,
-              "# HELP daed_body_bytes Request body bytes held now (counted against "
-              "--body-budget).\n"
-              "# TYPE daed_body_bytes gauge\ndaed_body_bytes %zu\n"
-              "# HELP daed_body_waiting Requests waiting for --body-budget before their "
-              "body is read.\n"
-              "# TYPE daed_body_waiting gauge\ndaed_body_waiting %d\n"
-              "# HELP daed_body_waited_total Requests that had to wait for --body-budget.\n"
-              "# TYPE daed_body_waited_total counter\ndaed_body_waited_total %llu\n"
-              "# HELP daed_client_gone_total Requests cancelled because their client closed "
-              "the connection while they ran.\n"
-              "# TYPE daed_client_gone_total counter\ndaed_client_gone_total %llu\n",
-              g->body_bytes, g->body_waiting, (unsigned long long)g->body_waited_total,
-              (unsigned long long)g->hangups_total);
-    return sb_take(&b, len);
+    dae_sb_printf(&b, "daed_batch_size_sum %llu\ndaed_batch_size_count %llu\n",
+                  (unsigned long long)atomic_load(&m->batch_sum), (unsigned long long)cum);
+    dae_sb_printf(&b,
+                  "# HELP daed_inference_seconds_total Seconds spent in model calls.\n"
+                  "# TYPE daed_inference_seconds_total counter\n"
+                  "daed_inference_seconds_total %.9f\n",
+                  (double)atomic_load(&m->inference.sum_ns) / 1e9);
+    dae_sb_printf(&b,
+                  "# HELP daed_queue_depth Jobs waiting for a worker.\n"
+                  "# TYPE daed_queue_depth gauge\ndaed_queue_depth %d\n"
+                  "# HELP daed_inflight_requests Requests being handled.\n"
+                  "# TYPE daed_inflight_requests gauge\ndaed_inflight_requests %d\n"
+                  "# HELP daed_workers Inference worker threads.\n"
+                  "# TYPE daed_workers gauge\ndaed_workers %d\n"
+                  "# HELP daed_models_loaded Models being served.\n"
+                  "# TYPE daed_models_loaded gauge\ndaed_models_loaded %d\n"
+                  "# HELP daed_ready 1 when serving, 0 while starting or draining.\n"
+                  "# TYPE daed_ready gauge\ndaed_ready %d\n"
+                  "# HELP daed_reloads_total Model folder reloads.\n"
+                  "# TYPE daed_reloads_total counter\ndaed_reloads_total %llu\n"
+                  "# HELP daed_reload_failures_total Model files that failed to load on a "
+                  "reload.\n"
+                  "# TYPE daed_reload_failures_total counter\ndaed_reload_failures_total %llu\n"
+                  "# HELP daed_split_requests_total Requests of many samples split over idle "
+                  "workers.\n"
+                  "# TYPE daed_split_requests_total counter\ndaed_split_requests_total %llu\n"
+                  "# HELP daed_split_parts_total Parts those requests ran in.\n"
+                  "# TYPE daed_split_parts_total counter\ndaed_split_parts_total %llu\n",
+                  g->queue_depth, g->inflight, g->workers, g->models_loaded, g->ready,
+                  (unsigned long long)atomic_load(&m->reloads),
+                  (unsigned long long)atomic_load(&m->reload_failures),
+                  (unsigned long long)atomic_load(&m->splits),
+                  (unsigned long long)atomic_load(&m->split_parts));
+    dae_sb_printf(&b,
+                  "# HELP daed_body_bytes Request body bytes held now (counted against "
+                  "--body-budget).\n"
+                  "# TYPE daed_body_bytes gauge\ndaed_body_bytes %zu\n"
+                  "# HELP daed_body_waiting Requests waiting for --body-budget before their "
+                  "body is read.\n"
+                  "# TYPE daed_body_waiting gauge\ndaed_body_waiting %d\n"
+                  "# HELP daed_body_waited_total Requests that had to wait for --body-budget.\n"
+                  "# TYPE daed_body_waited_total counter\ndaed_body_waited_total %llu\n"
+                  "# HELP daed_client_gone_total Requests cancelled because their client "
+                  "closed the connection while they ran.\n"
+                  "# TYPE daed_client_gone_total counter\ndaed_client_gone_total %llu\n",
+                  g->body_bytes, g->body_waiting, (unsigned long long)g->body_waited_total,
+                  (unsigned long long)g->hangups_total);
+    return dae_sb_take(&b, len);
 }

@@ -261,169 +261,250 @@ static void preload_all(preload *p, dae_entry **old, int n_old)
         pthread_join(th[k], NULL);
 }
 
+static void free_files(char **files, int n)
+{
+    for (int i = 0; i < n; i++)
+        free(files[i]);
+    free(files);
+}
+
+/* The *.safetensors names of folder dir (no hidden files), sorted. All or nothing: a read
+ * error or out of memory is an error, never a shorter list (which would unload the models
+ * of the names left out). */
+static int list_files(const char *dir, char ***out, int *n_out, dae_error *err)
+{
+    char **files = NULL;
+    int n = 0, cap = 0, rc = DAE_OK;
+    DIR *d = opendir(dir);
+    if (!d)
+        return dae_error_set(err, DAE_EIO, "model folder %s: %s", dir, strerror(errno));
+    for (;;) {
+        errno = 0;
+        struct dirent *de = readdir(d);
+        if (!de) {
+            if (errno)
+                rc = dae_error_set(err, DAE_EIO, "model folder %s: %s", dir, strerror(errno));
+            break;
+        }
+        if (de->d_name[0] == '.' || !ends_with(de->d_name, ".safetensors"))
+            continue;
+        if (n == cap) {
+            int c = cap ? cap * 2 : 16;
+            char **f = realloc(files, (size_t)c * sizeof *f);
+            if (!f) {
+                rc = dae_error_set(err, DAE_ENOMEM, "model folder %s: out of memory listing "
+                                   "%d files", dir, n + 1);
+                break;
+            }
+            files = f;
+            cap = c;
+        }
+        if (!(files[n] = strdup(de->d_name))) {
+            rc = dae_error_set(err, DAE_ENOMEM, "model folder %s: out of memory listing %d "
+                               "files", dir, n + 1);
+            break;
+        }
+        n++;
+    }
+    closedir(d);
+    if (rc != DAE_OK) {
+        free_files(files, n);
+        return rc;
+    }
+    if (n)
+        qsort(files, (size_t)n, sizeof *files, cmp_str);
+    *out = files;
+    *n_out = n;
+    return DAE_OK;
+}
+
+/* One reload in progress: the folder's files, the table serving now and the one being
+ * built. */
+typedef struct reload {
+    dae_registry *r;
+    dae_reload_report *rep;
+    char **files;
+    int n_files;
+    dae_entry **old;  /* the table serving now, referenced: kept entries stay alive */
+    int n_old;
+    dae_entry **next; /* the table being built, each entry referenced */
+    int n_next;
+    preload pre;
+    sbuf fails;       /* the report's failures as a JSON array */
+} reload;
+
+static int reload_oom(reload *rl, dae_error *err)
+{
+    return dae_error_set(err, DAE_ENOMEM, "model folder %s: out of memory", rl->r->dir);
+}
+
+/* The old table and room for the new one. */
+static int reload_prepare(reload *rl, dae_error *err)
+{
+    int n = rl->n_files;
+    int have = dae_registry_count(rl->r); /* only a reload changes it: we hold reload_mu */
+    rl->old = dae_registry_list(rl->r, &rl->n_old);
+    if (have && !rl->old)
+        return reload_oom(rl, err);
+    rl->next = calloc((size_t)n + 1, sizeof *rl->next);
+    preload *p = &rl->pre;
+    *p = (preload){.r = rl->r, .files = rl->files, .n = n};
+    p->st = calloc((size_t)n + 1, sizeof *p->st);
+    p->st_rc = calloc((size_t)n + 1, sizeof *p->st_rc);
+    p->need = calloc((size_t)n + 1, sizeof *p->need);
+    p->got = calloc((size_t)n + 1, sizeof *p->got);
+    p->errs = calloc((size_t)n + 1, sizeof *p->errs);
+    if (!rl->next || !p->st || !p->st_rc || !p->need || !p->got || !p->errs)
+        return reload_oom(rl, err);
+    return DAE_OK;
+}
+
+static void reload_free(reload *rl)
+{
+    dae_registry_release(rl->old, rl->n_old);
+    for (int i = 0; rl->pre.got && i < rl->pre.n; i++)
+        dae_entry_unref(rl->pre.got[i]);
+    free(rl->pre.st);
+    free(rl->pre.st_rc);
+    free(rl->pre.need);
+    free(rl->pre.got);
+    free(rl->pre.errs);
+    free_files(rl->files, rl->n_files);
+    dae_registry_release(rl->next, rl->n_next); /* not published: an error */
+}
+
+/* File i's entry: the unchanged one kept, or the one just loaded; NULL with *lerr set. */
+static dae_entry *reconcile_file(reload *rl, int i, dae_entry *prev, dae_error *lerr)
+{
+    char path[2048];
+    snprintf(path, sizeof path, "%s/%s", rl->r->dir, rl->files[i]);
+    const preload *p = &rl->pre;
+    *lerr = p->errs[i];
+    if (p->st_rc[i] != 0) {
+        dae_error_set(lerr, DAE_EIO, "%s: %s", path, strerror(p->st_rc[i]));
+        return NULL;
+    }
+    if (!S_ISREG(p->st[i].st_mode)) {
+        dae_error_set(lerr, DAE_EFORMAT, "%s: not a regular file", path);
+        return NULL;
+    }
+    dae_entry *e = NULL;
+    if (!p->need[i]) {
+        dae_entry_ref(prev);
+        e = prev;
+    } else if (!(e = p->got[i])) {
+        return NULL;
+    } else {
+        p->got[i] = NULL;
+    }
+    /* Two files declaring one name: the first file (by file name) wins. */
+    for (int j = 0; j < rl->n_next; j++) {
+        if (strcmp(rl->next[j]->name, e->name) == 0) {
+            dae_error_set(lerr, DAE_EINVAL, "%s: model name %s is already served from %s",
+                          path, e->name, rl->next[j]->file);
+            dae_entry_unref(e);
+            return NULL;
+        }
+    }
+    return e;
+}
+
+/* File i failed to load (lerr): its previous version, if any, keeps serving. */
+static void reload_failed(reload *rl, int i, dae_entry *prev, const dae_error *lerr)
+{
+    rl->rep->failed++;
+    if (prev) {
+        dae_log(DAE_LOG_ERROR, "model file %s failed to load, previous version of %s "
+                "keeps serving: %s", rl->files[i], prev->name, lerr->msg);
+        dae_entry_ref(prev);
+        rl->next[rl->n_next++] = prev;
+    } else {
+        dae_log(DAE_LOG_ERROR, "model file %s skipped: %s", rl->files[i], lerr->msg);
+    }
+    sbuf *f = &rl->fails;
+    if (f->len > 1)
+        dae_sb_str(f, ",");
+    dae_sb_str(f, "{\"file\":");
+    dae_sb_json_str(f, rl->files[i]);
+    dae_sb_str(f, ",\"error\":");
+    dae_sb_json_str(f, lerr->msg);
+    dae_sb_str(f, "}");
+}
+
+/* The new table from the files: kept, loaded, or the old version of a failed file. */
+static void reconcile(reload *rl)
+{
+    for (int i = 0; i < rl->n_files; i++) {
+        dae_entry *prev = find_file(rl->old, rl->n_old, rl->files[i]);
+        dae_error lerr = {0};
+        dae_entry *e = reconcile_file(rl, i, prev, &lerr);
+        if (!e) {
+            reload_failed(rl, i, prev, &lerr);
+            continue;
+        }
+        if (e == prev) {
+            rl->rep->kept++;
+        } else {
+            rl->rep->loaded++;
+            log_entry(e, prev ? "reloaded" : "loaded");
+        }
+        rl->next[rl->n_next++] = e;
+    }
+    for (int i = 0; i < rl->n_old; i++) {
+        int still = 0;
+        for (int j = 0; j < rl->n_next && !still; j++)
+            still = rl->next[j] == rl->old[i];
+        if (!still) {
+            rl->rep->removed++;
+            dae_log(DAE_LOG_INFO, "model %s unloaded (file %s %s)", rl->old[i]->name,
+                    rl->old[i]->file,
+                    find_file(rl->next, rl->n_next, rl->old[i]->file) ? "replaced" : "gone");
+        }
+    }
+}
+
+/* Swap the new table in; the old one's references go (requests keep theirs). */
+static void publish(reload *rl)
+{
+    dae_registry *r = rl->r;
+    if (rl->n_next)
+        qsort(rl->next, (size_t)rl->n_next, sizeof *rl->next, cmp_entry);
+    pthread_mutex_lock(&r->mu);
+    dae_entry **retired = r->entries;
+    int n_retired = r->n;
+    r->entries = rl->next;
+    r->n = rl->n_next;
+    pthread_mutex_unlock(&r->mu);
+    rl->rep->serving = rl->n_next;
+    rl->next = NULL;
+    rl->n_next = 0;
+    dae_registry_release(retired, n_retired);
+}
+
 int dae_registry_reload(dae_registry *r, dae_reload_report *rep, dae_error *err)
 {
     dae_reload_report local = {0};
     if (!rep)
         rep = &local;
     memset(rep, 0, sizeof *rep);
-    sbuf fails;
-    sb_init(&fails);
-    sb_str(&fails, "[");
-    char **files = NULL;
-    int n_files = 0, cap_files = 0, rc = DAE_OK;
-    dae_entry **next = NULL;
-    int n_next = 0;
-    preload pre = {0};
-
+    reload rl = {.r = r, .rep = rep};
+    dae_sb_init(&rl.fails);
+    dae_sb_str(&rl.fails, "[");
     pthread_mutex_lock(&r->reload_mu);
-    DIR *d = opendir(r->dir);
-    if (!d) {
-        rc = dae_error_set(err, DAE_EIO, "model folder %s: %s", r->dir, strerror(errno));
-        goto out;
+    int rc = list_files(r->dir, &rl.files, &rl.n_files, err);
+    if (rc == DAE_OK)
+        rc = reload_prepare(&rl, err);
+    if (rc == DAE_OK) {
+        preload_all(&rl.pre, rl.old, rl.n_old);
+        reconcile(&rl);
+        publish(&rl);
     }
-    struct dirent *de;
-    while ((de = readdir(d))) {
-        if (de->d_name[0] == '.' || !ends_with(de->d_name, ".safetensors"))
-            continue;
-        if (n_files == cap_files) {
-            int cap = cap_files ? cap_files * 2 : 16;
-            char **f = realloc(files, (size_t)cap * sizeof *f);
-            if (!f)
-                break;
-            files = f;
-            cap_files = cap;
-        }
-        if (!(files[n_files] = strdup(de->d_name)))
-            break;
-        n_files++;
-    }
-    closedir(d);
-    if (n_files)
-        qsort(files, (size_t)n_files, sizeof *files, cmp_str);
-
-    /* The old table, referenced, so entries we keep stay alive while we build. */
-    int n_old;
-    dae_entry **old = dae_registry_list(r, &n_old);
-    next = calloc((size_t)n_files + 1, sizeof *next);
-    if (!next || (n_old && !old)) {
-        dae_registry_release(old, n_old);
-        rc = dae_error_set(err, DAE_ENOMEM, "model folder %s: out of memory", r->dir);
-        goto out;
-    }
-    pre.r = r;
-    pre.files = files;
-    pre.n = n_files;
-    pre.st = calloc((size_t)n_files + 1, sizeof *pre.st);
-    pre.st_rc = calloc((size_t)n_files + 1, sizeof *pre.st_rc);
-    pre.need = calloc((size_t)n_files + 1, sizeof *pre.need);
-    pre.got = calloc((size_t)n_files + 1, sizeof *pre.got);
-    pre.errs = calloc((size_t)n_files + 1, sizeof *pre.errs);
-    if (!pre.st || !pre.st_rc || !pre.need || !pre.got || !pre.errs) {
-        dae_registry_release(old, n_old);
-        rc = dae_error_set(err, DAE_ENOMEM, "model folder %s: out of memory", r->dir);
-        goto out;
-    }
-    preload_all(&pre, old, n_old);
-    for (int i = 0; i < n_files; i++) {
-        char path[2048];
-        snprintf(path, sizeof path, "%s/%s", r->dir, files[i]);
-        const struct stat st = pre.st[i];
-        dae_entry *prev = find_file(old, n_old, files[i]);
-        dae_entry *e = NULL;
-        dae_error lerr = pre.errs[i];
-        if (pre.st_rc[i] != 0) {
-            dae_error_set(&lerr, DAE_EIO, "%s: %s", path, strerror(pre.st_rc[i]));
-        } else if (!S_ISREG(st.st_mode)) {
-            dae_error_set(&lerr, DAE_EFORMAT, "%s: not a regular file", path);
-        } else if (!pre.need[i]) {
-            dae_entry_ref(prev);
-            e = prev;
-            rep->kept++;
-        } else if ((e = pre.got[i])) {
-            pre.got[i] = NULL;
-            rep->loaded++;
-        }
-        if (e) {
-            /* Two files declaring one name: the first file (by file name) wins. */
-            for (int j = 0; j < n_next; j++) {
-                if (strcmp(next[j]->name, e->name) == 0) {
-                    dae_error_set(&lerr, DAE_EINVAL,
-                                  "%s: model name %s is already served from %s", path,
-                                  e->name, next[j]->file);
-                    if (e != prev)
-                        rep->loaded--;
-                    else
-                        rep->kept--;
-                    dae_entry_unref(e);
-                    e = NULL;
-                    break;
-                }
-            }
-        }
-        if (e) {
-            if (e != prev)
-                log_entry(e, prev ? "reloaded" : "loaded");
-            next[n_next++] = e;
-            continue;
-        }
-        rep->failed++;
-        if (prev) {
-            dae_log(DAE_LOG_ERROR, "model file %s failed to load, previous version of %s "
-                    "keeps serving: %s", files[i], prev->name, lerr.msg);
-            dae_entry_ref(prev);
-            next[n_next++] = prev;
-        } else {
-            dae_log(DAE_LOG_ERROR, "model file %s skipped: %s", files[i], lerr.msg);
-        }
-        if (fails.len > 1)
-            sb_str(&fails, ",");
-        sb_str(&fails, "{\"file\":");
-        sb_json_str(&fails, files[i]);
-        sb_str(&fails, ",\"error\":");
-        sb_json_str(&fails, lerr.msg);
-        sb_str(&fails, "}");
-    }
-    for (int i = 0; i < n_old; i++) {
-        int still = 0;
-        for (int j = 0; j < n_next && !still; j++)
-            still = next[j] == old[i];
-        if (!still) {
-            rep->removed++;
-            dae_log(DAE_LOG_INFO, "model %s unloaded (file %s %s)", old[i]->name, old[i]->file,
-                    find_file(next, n_next, old[i]->file) ? "replaced" : "gone");
-        }
-    }
-    if (n_next)
-        qsort(next, (size_t)n_next, sizeof *next, cmp_entry);
-    pthread_mutex_lock(&r->mu);
-    dae_entry **retired = r->entries;
-    int n_retired = r->n;
-    r->entries = next;
-    r->n = n_next;
-    pthread_mutex_unlock(&r->mu);
-    next = NULL;
-    rep->serving = n_next;
-    dae_registry_release(retired, n_retired);
-    dae_registry_release(old, n_old);
-out:
+    reload_free(&rl);
     pthread_mutex_unlock(&r->reload_mu);
-    for (int i = 0; pre.got && i < pre.n; i++)
-        if (pre.got[i])
-            dae_entry_unref(pre.got[i]);
-    free(pre.st);
-    free(pre.st_rc);
-    free(pre.need);
-    free(pre.got);
-    free(pre.errs);
-    sb_str(&fails, "]");
-    rep->failures_json = sb_take(&fails, NULL);
+    dae_sb_str(&rl.fails, "]");
+    rep->failures_json = dae_sb_take(&rl.fails, NULL);
     if (rep == &local)
         free(local.failures_json);
-    for (int i = 0; i < n_files; i++)
-        free(files[i]);
-    free(files);
-    free(next);
     return rc;
 }
 

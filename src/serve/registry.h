@@ -71,7 +71,8 @@ typedef struct dae_reload_report {
 } dae_reload_report;
 
 /* Rescan the folder (serialised: concurrent calls wait). DAE_EIO when the folder cannot be
- * read (the current models keep serving). report may be NULL. */
+ * read, DAE_ENOMEM when memory runs out listing it or building the new table: either way
+ * the current models keep serving. report may be NULL. */
 int dae_registry_reload(dae_registry *r, dae_reload_report *report, dae_error *err);
 
 /* A referenced entry by model name, NULL if none. */

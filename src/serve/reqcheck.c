@@ -43,48 +43,49 @@ static enum MHD_Result check_param(void *cls, enum MHD_ValueKind kind, const cha
     return MHD_YES;
 }
 
-int req_check(dae_req *r, const char *url, const char *version)
+int dae_req_check(dae_req *r, const char *url, const char *version)
 {
     struct MHD_Connection *c = r->conn;
     if (header(c, MHD_HTTP_HEADER_CONTENT_LENGTH) &&
         header(c, MHD_HTTP_HEADER_TRANSFER_ENCODING)) {
         r->close = 1;
-        req_error(r, 400, "invalid_argument", "both Content-Length and Transfer-Encoding: "
-                  "the body's length is ambiguous (RFC 9112 6.1); the connection is closed");
+        dae_req_error(r, ERR_INVALID_ARGUMENT, "both Content-Length and Transfer-Encoding: "
+                      "the body's length is ambiguous (RFC 9112 6.1); the connection is "
+                      "closed");
         return -1;
     }
     const char *te = header(c, MHD_HTTP_HEADER_TRANSFER_ENCODING);
     if (te && strcasecmp(te, "chunked") != 0) {
         /* libmicrohttpd would read such a body until the client hangs up. */
         r->close = 1;
-        req_error(r, 501, "not_implemented", "Transfer-Encoding: %.40s: only chunked is "
-                  "understood (RFC 9112 6.1); the connection is closed", te);
+        dae_req_error(r, ERR_NOT_IMPLEMENTED, "Transfer-Encoding: %.40s: only chunked is "
+                      "understood (RFC 9112 6.1); the connection is closed", te);
         return -1;
     }
     if (version && !strcmp(version, MHD_HTTP_VERSION_1_1) && !header(c, MHD_HTTP_HEADER_HOST)) {
-        req_error(r, 400, "invalid_argument", "an HTTP/1.1 request needs a Host header "
-                  "(RFC 9112 3.2)");
+        dae_req_error(r, ERR_INVALID_ARGUMENT, "an HTTP/1.1 request needs a Host header "
+                      "(RFC 9112 3.2)");
         return -1;
     }
     if (bad_byte(url, strlen(url))) {
-        req_error(r, 400, "invalid_argument", "control character in the path");
+        dae_req_error(r, ERR_INVALID_ARGUMENT, "control character in the path");
         return -1;
     }
     bad_param b = {"", 0};
     MHD_get_connection_values_n(c, MHD_GET_ARGUMENT_KIND, check_param, &b);
     if (b.found) {
-        req_error(r, 400, "invalid_argument", "query parameter %s: a NUL (%%00) or other "
-                  "control character in its name or value", b.key);
+        dae_req_error(r, ERR_INVALID_ARGUMENT, "query parameter %s: a NUL (%%00) or other "
+                      "control character in its name or value", b.key);
         return -1;
     }
     return 0;
 }
 
-size_t req_unescape(void *cls, struct MHD_Connection *c, char *s)
+size_t dae_req_unescape(void *cls, struct MHD_Connection *c, char *s)
 {
     (void)cls, (void)c;
     /* %00 would end the C string the handler sees ("name%00x" -> "name"): make it a DEL,
-     * which req_check refuses like any control character. */
+     * which dae_req_check refuses like any control character. */
     for (char *p = s; (p = strstr(p, "%00")) != NULL; p += 3)
         p[1] = '7', p[2] = 'f';
     return MHD_http_unescape(s);

@@ -8,18 +8,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-void sb_init(sbuf *b)
+void dae_sb_init(sbuf *b)
 {
     memset(b, 0, sizeof *b);
 }
 
-void sb_free(sbuf *b)
+void dae_sb_free(sbuf *b)
 {
     free(b->p);
-    sb_init(b);
+    dae_sb_init(b);
 }
 
-int sb_reserve(sbuf *b, size_t extra)
+int dae_sb_reserve(sbuf *b, size_t extra)
 {
     if (b->oom)
         return -1;
@@ -43,21 +43,21 @@ int sb_reserve(sbuf *b, size_t extra)
     return 0;
 }
 
-void sb_add(sbuf *b, const void *s, size_t n)
+void dae_sb_add(sbuf *b, const void *s, size_t n)
 {
-    if (sb_reserve(b, n) != 0)
+    if (dae_sb_reserve(b, n) != 0)
         return;
     memcpy(b->p + b->len, s, n);
     b->len += n;
     b->p[b->len] = '\0';
 }
 
-void sb_str(sbuf *b, const char *s)
+void dae_sb_str(sbuf *b, const char *s)
 {
-    sb_add(b, s, strlen(s));
+    dae_sb_add(b, s, strlen(s));
 }
 
-void sb_printf(sbuf *b, const char *fmt, ...)
+void dae_sb_printf(sbuf *b, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -67,10 +67,10 @@ void sb_printf(sbuf *b, const char *fmt, ...)
     if (n < 0)
         return;
     if ((size_t)n < sizeof tmp) {
-        sb_add(b, tmp, (size_t)n);
+        dae_sb_add(b, tmp, (size_t)n);
         return;
     }
-    if (sb_reserve(b, (size_t)n) != 0)
+    if (dae_sb_reserve(b, (size_t)n) != 0)
         return;
     va_start(ap, fmt);
     vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
@@ -78,62 +78,62 @@ void sb_printf(sbuf *b, const char *fmt, ...)
     b->len += (size_t)n;
 }
 
-void sb_json_str(sbuf *b, const char *s)
+void dae_sb_json_str(sbuf *b, const char *s)
 {
-    sb_add(b, "\"", 1);
+    dae_sb_add(b, "\"", 1);
     for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
         switch (*c) {
-        case '"': sb_add(b, "\\\"", 2); break;
-        case '\\': sb_add(b, "\\\\", 2); break;
-        case '\n': sb_add(b, "\\n", 2); break;
-        case '\r': sb_add(b, "\\r", 2); break;
-        case '\t': sb_add(b, "\\t", 2); break;
+        case '"': dae_sb_add(b, "\\\"", 2); break;
+        case '\\': dae_sb_add(b, "\\\\", 2); break;
+        case '\n': dae_sb_add(b, "\\n", 2); break;
+        case '\r': dae_sb_add(b, "\\r", 2); break;
+        case '\t': dae_sb_add(b, "\\t", 2); break;
         default:
             if (*c < 0x20)
-                sb_printf(b, "\\u%04x", *c);
+                dae_sb_printf(b, "\\u%04x", *c);
             else
-                sb_add(b, c, 1);
+                dae_sb_add(b, c, 1);
         }
     }
-    sb_add(b, "\"", 1);
+    dae_sb_add(b, "\"", 1);
 }
 
-void sb_json_float(sbuf *b, double v)
+void dae_sb_json_float(sbuf *b, double v)
 {
     if (!isfinite(v)) {
-        sb_add(b, "null", 4);
+        dae_sb_add(b, "null", 4);
         return;
     }
     char tmp[32];
     int n = snprintf(tmp, sizeof tmp, "%.7g", v);
-    sb_add(b, tmp, (size_t)n);
+    dae_sb_add(b, tmp, (size_t)n);
 }
 
-void sb_json_floats(sbuf *b, const float *v, size_t n)
+void dae_sb_json_floats(sbuf *b, const float *v, size_t n)
 {
-    if (n < SIZE_MAX / 16 && sb_reserve(b, n * 10 + 2) != 0)
+    if (n < SIZE_MAX / 16 && dae_sb_reserve(b, n * 10 + 2) != 0)
         return;
-    sb_add(b, "[", 1);
+    dae_sb_add(b, "[", 1);
     for (size_t i = 0; i < n; i++) {
         if (i)
-            sb_add(b, ",", 1);
-        sb_json_float(b, v[i]);
+            dae_sb_add(b, ",", 1);
+        dae_sb_json_float(b, v[i]);
     }
-    sb_add(b, "]", 1);
+    dae_sb_add(b, "]", 1);
 }
 
-char *sb_take(sbuf *b, size_t *len)
+char *dae_sb_take(sbuf *b, size_t *len)
 {
     if (b->oom) {
-        sb_free(b);
+        dae_sb_free(b);
         return NULL;
     }
-    if (!b->p && sb_reserve(b, 0) != 0)
+    if (!b->p && dae_sb_reserve(b, 0) != 0)
         return NULL;
     b->p[b->len] = '\0';
     char *p = b->p;
     if (len)
         *len = b->len;
-    sb_init(b);
+    dae_sb_init(b);
     return p;
 }

@@ -12,19 +12,19 @@ typedef struct sbuf {
     int oom;
 } sbuf;
 
-void sb_init(sbuf *b);
-void sb_free(sbuf *b);
-int sb_reserve(sbuf *b, size_t extra);
-void sb_add(sbuf *b, const void *s, size_t n);
-void sb_str(sbuf *b, const char *s);
-void sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void dae_sb_init(sbuf *b);
+void dae_sb_free(sbuf *b);
+int dae_sb_reserve(sbuf *b, size_t extra);
+void dae_sb_add(sbuf *b, const void *s, size_t n);
+void dae_sb_str(sbuf *b, const char *s);
+void dae_sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* A JSON string literal with escapes (quotes included). */
-void sb_json_str(sbuf *b, const char *s);
+void dae_sb_json_str(sbuf *b, const char *s);
 /* A float as a short JSON number (%.7g; NaN/Inf become null). */
-void sb_json_float(sbuf *b, double v);
+void dae_sb_json_float(sbuf *b, double v);
 /* "[v0,v1,...]" */
-void sb_json_floats(sbuf *b, const float *v, size_t n);
+void dae_sb_json_floats(sbuf *b, const float *v, size_t n);
 /* Hand the bytes over (caller frees); the buffer is reset. Never NULL unless oom. */
-char *sb_take(sbuf *b, size_t *len);
+char *dae_sb_take(sbuf *b, size_t *len);
 
 #endif

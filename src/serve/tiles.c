@@ -54,7 +54,7 @@ struct tiled {
     dae_color_space cs;
 };
 
-int tiles_radius(const dae_req *r)
+int dae_tiles_radius(const dae_req *r)
 {
     if (r->route->id != DAE_ROUTE_V1_DENOISE || r->op != OP_FORWARD || !r->entry)
         return -1;
@@ -77,7 +77,7 @@ static int tile_side(const dae_server *s, const dae_model *m, int R)
     return dae_model_tile_side(m, want);
 }
 
-int tiles_prepare(dae_req *r, work *w, dae_error *err)
+int dae_tiles_prepare(dae_req *r, work *w, dae_error *err)
 {
     const dae_model *m = r->entry->mf->model;
     int c = dae_model_image_channels(m), R = dae_model_tile_radius(m);
@@ -157,12 +157,12 @@ static void run_jobs(dae_server *s, int worker, tile_job **js, int n)
                 done[k] = 1;
             }
         dae_shape in = {m->in_shape.c, js[i]->tl.ih, js[i]->tl.iw};
-        size_t vin = shape_vals(in), vout = (size_t)c * in.h * in.w;
-        size_t chunk = (size_t)infer_chunk(s, worker, m, in);
+        size_t vin = dae_shape_size(in), vout = (size_t)c * in.h * in.w;
+        size_t chunk = (size_t)dae_infer_chunk(s, worker, m, in);
         if (chunk > (size_t)g)
             chunk = (size_t)g;
         dae_error err = {0};
-        float *stage = infer_stage(&s->wctx[worker], chunk * vin);
+        float *stage = dae_infer_stage(&s->wctx[worker], chunk * vin);
         dae_workspace *wsp = stage ? dae_entry_workspace(e, worker, (int)chunk, in, &err) : NULL;
         if (!stage)
             dae_error_set(&err, DAE_ENOMEM, "out of memory for %zu tiles", chunk);
@@ -210,7 +210,7 @@ static void complete(tiled *t)
     dae_req *r = t->r;
     dae_error err = {0};
     if (t->failed) {
-        req_fail(r, &t->err);
+        dae_req_fail(r, &t->err);
     } else {
         size_t plane = (size_t)t->W * t->H;
         /* the inputs are no longer needed: release them before the answer is encoded (the
@@ -222,14 +222,14 @@ static void complete(tiled *t)
         if (t->c == 3)
             for (int i = 0; i < t->w.n; i++)
                 dae_color_from_space(t->w.y + (size_t)i * 3 * plane, plane, t->cs);
-        if (answer_images(r, &t->w, &err) != DAE_OK)
-            req_fail(r, &err);
+        if (dae_answer_images(r, &t->w, &err) != DAE_OK)
+            dae_req_fail(r, &err);
     }
-    work_free(&t->w);
+    dae_work_free(&t->w);
     free(t->jobs);
     pthread_mutex_destroy(&t->mu);
     free(t);
-    req_resume(r);
+    dae_req_resume(r);
 }
 
 /* k more tiles of t finished: queue more (running at once those the pool refuses) and
@@ -272,7 +272,7 @@ static void advance(tiled *t, long k, int worker)
     }
 }
 
-void tiles_start(dae_req *r, work *w, int worker)
+void dae_tiles_start(dae_req *r, work *w, int worker)
 {
     dae_server *s = r->s;
     const dae_model *m = r->entry->mf->model;
@@ -280,9 +280,9 @@ void tiles_start(dae_req *r, work *w, int worker)
     tiled *t = calloc(1, sizeof *t);
     if (!t) {
         dae_error_set(&err, DAE_ENOMEM, "out of memory for the tiles");
-        req_fail(r, &err);
-        work_free(w);
-        req_resume(r);
+        dae_req_fail(r, &err);
+        dae_work_free(w);
+        dae_req_resume(r);
         return;
     }
     t->r = r;
@@ -327,12 +327,12 @@ void tiles_start(dae_req *r, work *w, int worker)
     advance(t, 0, worker);
 }
 
-void tiles_run(dae_server *s, int worker, dae_job **jobs, int n)
+void dae_tiles_run(dae_server *s, int worker, dae_job **jobs, int n)
 {
     tile_job **js = malloc((size_t)n * sizeof *js);
     if (!js) { /* cannot even track them: fail each request's tile on its own */
         for (int i = 0; i < n; i++)
-            tiles_cancel(jobs[i]);
+            dae_tiles_cancel(jobs[i]);
         return;
     }
     /* the tiles of failed or cancelled requests are skipped (still counted below) */
@@ -369,7 +369,7 @@ void tiles_run(dae_server *s, int worker, dae_job **jobs, int n)
     free(js);
 }
 
-void tiles_cancel(dae_job *job)
+void dae_tiles_cancel(dae_job *job)
 {
     tile_job *j = (tile_job *)job;
     dae_error e = {0};

@@ -14,16 +14,16 @@
 static void answer_sbuf(dae_req *r, int status, const char *type, sbuf *b)
 {
     size_t len;
-    char *body = sb_take(b, &len);
+    char *body = dae_sb_take(b, &len);
     if (!body)
-        req_error(r, 503, "out_of_memory", "no memory for the answer");
+        dae_req_error(r, ERR_OUT_OF_MEMORY, "no memory for the answer");
     else
-        req_answer(r, status, type, body, len);
+        dae_req_answer(r, status, type, body, len);
 }
 
 static void shape_json(sbuf *b, dae_shape s)
 {
-    sb_printf(b, "[%d,%d,%d]", s.c, s.h, s.w);
+    dae_sb_printf(b, "[%d,%d,%d]", s.c, s.h, s.w);
 }
 
 /* Appends "key":<member of the config object> when present. */
@@ -31,86 +31,87 @@ static void config_member(sbuf *b, const cJSON *cfg, const char *key)
 {
     const cJSON *v = cfg ? cJSON_GetObjectItemCaseSensitive(cfg, key) : NULL;
     char *txt = v ? cJSON_PrintUnformatted(v) : NULL;
-    sb_str(b, ",");
-    sb_json_str(b, key);
-    sb_str(b, ":");
-    sb_str(b, txt ? txt : "null");
+    dae_sb_str(b, ",");
+    dae_sb_json_str(b, key);
+    dae_sb_str(b, ":");
+    dae_sb_str(b, txt ? txt : "null");
     free(txt);
 }
 
-void model_describe(sbuf *b, const dae_entry *e, int full)
+/* The model described as JSON: summary, or full with file, calibration, config. */
+static void model_describe(sbuf *b, const dae_entry *e, int full)
 {
     const dae_modelfile *mf = e->mf;
     const dae_model *m = mf->model;
-    sb_str(b, "{\"name\":");
-    sb_json_str(b, e->name);
-    sb_str(b, ",\"tasks\":[");
+    dae_sb_str(b, "{\"name\":");
+    dae_sb_json_str(b, e->name);
+    dae_sb_str(b, ",\"tasks\":[");
     int first = 1;
     for (unsigned bit = 1; bit <= DAE_TASK_SCORE; bit <<= 1) {
         if (!(mf->tasks & bit))
             continue;
         if (!first)
-            sb_str(b, ",");
-        sb_json_str(b, dae_task_name(bit));
+            dae_sb_str(b, ",");
+        dae_sb_json_str(b, dae_task_name(bit));
         first = 0;
     }
-    sb_str(b, "],\"input\":");
+    dae_sb_str(b, "],\"input\":");
     shape_json(b, m->in_shape);
-    sb_str(b, ",\"output\":");
+    dae_sb_str(b, ",\"output\":");
     shape_json(b, m->out_shape);
-    sb_str(b, ",\"latent\":");
+    dae_sb_str(b, ",\"latent\":");
     shape_json(b, m->latent_shape);
-    sb_printf(b, ",\"fully_convolutional\":%s,\"size_div\":%d,\"residual\":%s,"
-              "\"noise_level\":\"%s\",\"parameters\":%zu",
-              m->fully_conv ? "true" : "false", m->size_div, m->residual ? "true" : "false",
-              m->noise_map ? "map" : "none", m->n_params);
+    dae_sb_printf(b, ",\"fully_convolutional\":%s,\"size_div\":%d,\"residual\":%s,"
+                  "\"noise_level\":\"%s\",\"parameters\":%zu",
+                  m->fully_conv ? "true" : "false", m->size_div, m->residual ? "true" : "false",
+                  m->noise_map ? "map" : "none", m->n_params);
     if (!full) {
-        sb_str(b, "}");
+        dae_sb_str(b, "}");
         return;
     }
     char when[32];
     struct tm tm;
     gmtime_r(&e->loaded_at, &tm);
     strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    sb_str(b, ",\"file\":");
-    sb_json_str(b, e->file);
-    sb_printf(b, ",\"file_bytes\":%zu,\"loaded_at\":\"%s\"", mf->file_bytes, when);
-    sb_printf(b, ",\"flops_per_sample\":%.0f", dae_model_flops(m, m->in_shape));
+    dae_sb_str(b, ",\"file\":");
+    dae_sb_json_str(b, e->file);
+    dae_sb_printf(b, ",\"file_bytes\":%zu,\"loaded_at\":\"%s\"", mf->file_bytes, when);
+    dae_sb_printf(b, ",\"flops_per_sample\":%.0f", dae_model_flops(m, m->in_shape));
     if (mf->calib.n > 0) {
-        sb_str(b, ",\"calibration\":{\"score\":");
-        sb_json_str(b, mf->calib.score[0] ? mf->calib.score : "mse");
-        sb_str(b, ",\"threshold\":");
-        sb_json_float(b, mf->calib.threshold);
-        sb_str(b, ",\"quantiles\":[");
+        dae_sb_str(b, ",\"calibration\":{\"score\":");
+        dae_sb_json_str(b, mf->calib.score[0] ? mf->calib.score : "mse");
+        dae_sb_str(b, ",\"threshold\":");
+        dae_sb_json_float(b, mf->calib.threshold);
+        dae_sb_str(b, ",\"quantiles\":[");
         for (int i = 0; i < mf->calib.n; i++) {
-            sb_str(b, i ? ",{\"level\":" : "{\"level\":");
-            sb_json_float(b, mf->calib.level[i]);
-            sb_str(b, ",\"value\":");
-            sb_json_float(b, mf->calib.value[i]);
-            sb_str(b, "}");
+            dae_sb_str(b, i ? ",{\"level\":" : "{\"level\":");
+            dae_sb_json_float(b, mf->calib.level[i]);
+            dae_sb_str(b, ",\"value\":");
+            dae_sb_json_float(b, mf->calib.value[i]);
+            dae_sb_str(b, "}");
         }
-        sb_str(b, "]}");
+        dae_sb_str(b, "]}");
     } else {
-        sb_str(b, ",\"calibration\":null");
+        dae_sb_str(b, ",\"calibration\":null");
     }
     cJSON *cfg = mf->config_json ? cJSON_Parse(mf->config_json) : NULL;
     config_member(b, cfg, "training");
     config_member(b, cfg, "corruption");
     config_member(b, cfg, "quality");
     char *txt = cfg ? cJSON_PrintUnformatted(cfg) : NULL;
-    sb_str(b, ",\"config\":");
-    sb_str(b, txt ? txt : "null");
+    dae_sb_str(b, ",\"config\":");
+    dae_sb_str(b, txt ? txt : "null");
     free(txt);
     cJSON_Delete(cfg);
     cJSON *meta = mf->metadata_json ? cJSON_Parse(mf->metadata_json) : NULL;
     if (meta) /* the config is shown above, parsed; the rest of __metadata__ as stored */
         cJSON_DeleteItemFromObjectCaseSensitive(meta, "config");
     txt = meta ? cJSON_PrintUnformatted(meta) : NULL;
-    sb_str(b, ",\"metadata\":");
-    sb_str(b, txt ? txt : "null");
+    dae_sb_str(b, ",\"metadata\":");
+    dae_sb_str(b, txt ? txt : "null");
     free(txt);
     cJSON_Delete(meta);
-    sb_str(b, "}");
+    dae_sb_str(b, "}");
 }
 
 /* "denoise_defaults": the model /v1/denoise picks without ?model= or hints, per kind of
@@ -130,18 +131,18 @@ static void denoise_defaults(dae_req *r, sbuf *b, dae_entry **list, int n)
         {.c = 3},
     };
     static const char *const names[3] = {"digits", "gray_photo", "color_photo"};
-    sb_str(b, "{");
+    dae_sb_str(b, "{");
     for (int k = 0; k < 3; k++) {
         const dae_entry *e = dae_denoise_route(list, n, def, &kinds[k], NULL);
-        sb_str(b, k ? "," : "");
-        sb_json_str(b, names[k]);
-        sb_str(b, ":");
+        dae_sb_str(b, k ? "," : "");
+        dae_sb_json_str(b, names[k]);
+        dae_sb_str(b, ":");
         if (e && (k > 0 || def))
-            sb_json_str(b, e->name);
+            dae_sb_json_str(b, e->name);
         else
-            sb_str(b, "null");
+            dae_sb_str(b, "null");
     }
-    sb_str(b, "}");
+    dae_sb_str(b, "}");
     dae_entry_unref(def);
 }
 
@@ -150,29 +151,29 @@ static void models_list(dae_req *r)
     int n;
     dae_entry **list = dae_registry_list(r->s->reg, &n);
     sbuf b;
-    sb_init(&b);
-    sb_str(&b, "{\"models\":[");
+    dae_sb_init(&b);
+    dae_sb_str(&b, "{\"models\":[");
     for (int i = 0; i < n; i++) {
         if (i)
-            sb_str(&b, ",");
+            dae_sb_str(&b, ",");
         model_describe(&b, list[i], 0);
     }
-    sb_str(&b, "],\"defaults\":{");
+    dae_sb_str(&b, "],\"defaults\":{");
     for (int t = 0; t < DAE_SERVE_N_TASKS; t++) {
         unsigned bit = 1u << t;
         dae_entry *e = dae_registry_default(r->s->reg, bit, r->s->cfg.default_model[t]);
-        sb_str(&b, t ? "," : "");
-        sb_json_str(&b, dae_task_name(bit));
-        sb_str(&b, ":");
+        dae_sb_str(&b, t ? "," : "");
+        dae_sb_json_str(&b, dae_task_name(bit));
+        dae_sb_str(&b, ":");
         if (e)
-            sb_json_str(&b, e->name);
+            dae_sb_json_str(&b, e->name);
         else
-            sb_str(&b, "null");
+            dae_sb_str(&b, "null");
         dae_entry_unref(e);
     }
-    sb_str(&b, "},\"denoise_defaults\":");
+    dae_sb_str(&b, "},\"denoise_defaults\":");
     denoise_defaults(r, &b, list, n);
-    sb_str(&b, "}\n");
+    dae_sb_str(&b, "}\n");
     dae_registry_release(list, n);
     answer_sbuf(r, 200, "application/json", &b);
 }
@@ -181,14 +182,14 @@ static void model_one(dae_req *r)
 {
     dae_entry *e = dae_registry_get(r->s->reg, r->param);
     if (!e) {
-        req_error(r, 404, "not_found", "no model named %.64s (GET /v1/models lists them)",
-                  r->param);
+        dae_req_error(r, ERR_NOT_FOUND, "no model named %.64s (GET /v1/models lists them)",
+                      r->param);
         return;
     }
     sbuf b;
-    sb_init(&b);
+    dae_sb_init(&b);
     model_describe(&b, e, 1);
-    sb_str(&b, "\n");
+    dae_sb_str(&b, "\n");
     dae_entry_unref(e);
     answer_sbuf(r, 200, "application/json", &b);
 }
@@ -196,28 +197,29 @@ static void model_one(dae_req *r)
 /* daed_jobs_*: the asynchronous requests (jobs.h). */
 static void jobs_metrics(dae_jobs_stats j, sbuf *b)
 {
-    sb_printf(b, "# HELP daed_jobs Asynchronous jobs held, by status (finished ones until "
-              "fetched and deleted or --job-ttl).\n# TYPE daed_jobs gauge\n"
-              "daed_jobs{status=\"queued\"} %d\ndaed_jobs{status=\"running\"} %d\n"
-              "daed_jobs{status=\"finished\"} %d\n", j.queued, j.running,
-              j.held - j.queued - j.running);
-    sb_printf(b, "# HELP daed_jobs_memory_bytes Bytes held for jobs: bodies of unfinished "
-              "ones, answers of finished ones (--job-memory).\n"
-              "# TYPE daed_jobs_memory_bytes gauge\ndaed_jobs_memory_bytes %zu\n", j.bytes);
-    sb_printf(b, "# HELP daed_jobs_created_total Jobs accepted (202).\n"
-              "# TYPE daed_jobs_created_total counter\ndaed_jobs_created_total %llu\n"
-              "# HELP daed_jobs_refused_total Jobs refused: --max-jobs or --job-memory full.\n"
-              "# TYPE daed_jobs_refused_total counter\ndaed_jobs_refused_total %llu\n",
-              (unsigned long long)j.created, (unsigned long long)j.refused);
-    sb_printf(b, "# HELP daed_jobs_finished_total Jobs finished, by outcome.\n"
-              "# TYPE daed_jobs_finished_total counter\n"
-              "daed_jobs_finished_total{status=\"done\"} %llu\n"
-              "daed_jobs_finished_total{status=\"failed\"} %llu\n"
-              "daed_jobs_finished_total{status=\"cancelled\"} %llu\n"
-              "# HELP daed_jobs_expired_total Finished jobs dropped after --job-ttl.\n"
-              "# TYPE daed_jobs_expired_total counter\ndaed_jobs_expired_total %llu\n",
-              (unsigned long long)j.done, (unsigned long long)j.failed,
-              (unsigned long long)j.cancelled, (unsigned long long)j.expired);
+    dae_sb_printf(b, "# HELP daed_jobs Asynchronous jobs held, by status (finished ones until "
+                  "fetched and deleted or --job-ttl).\n# TYPE daed_jobs gauge\n"
+                  "daed_jobs{status=\"queued\"} %d\ndaed_jobs{status=\"running\"} %d\n"
+                  "daed_jobs{status=\"finished\"} %d\n", j.queued, j.running,
+                  j.held - j.queued - j.running);
+    dae_sb_printf(b, "# HELP daed_jobs_memory_bytes Bytes held for jobs: bodies of unfinished "
+                  "ones, answers of finished ones (--job-memory).\n"
+                  "# TYPE daed_jobs_memory_bytes gauge\ndaed_jobs_memory_bytes %zu\n", j.bytes);
+    dae_sb_printf(b, "# HELP daed_jobs_created_total Jobs accepted (202).\n"
+                  "# TYPE daed_jobs_created_total counter\ndaed_jobs_created_total %llu\n"
+                  "# HELP daed_jobs_refused_total Jobs refused: --max-jobs or --job-memory "
+                  "full.\n"
+                  "# TYPE daed_jobs_refused_total counter\ndaed_jobs_refused_total %llu\n",
+                  (unsigned long long)j.created, (unsigned long long)j.refused);
+    dae_sb_printf(b, "# HELP daed_jobs_finished_total Jobs finished, by outcome.\n"
+                  "# TYPE daed_jobs_finished_total counter\n"
+                  "daed_jobs_finished_total{status=\"done\"} %llu\n"
+                  "daed_jobs_finished_total{status=\"failed\"} %llu\n"
+                  "daed_jobs_finished_total{status=\"cancelled\"} %llu\n"
+                  "# HELP daed_jobs_expired_total Finished jobs dropped after --job-ttl.\n"
+                  "# TYPE daed_jobs_expired_total counter\ndaed_jobs_expired_total %llu\n",
+                  (unsigned long long)j.done, (unsigned long long)j.failed,
+                  (unsigned long long)j.cancelled, (unsigned long long)j.expired);
 }
 
 static void metrics(dae_req *r)
@@ -238,12 +240,12 @@ static void metrics(dae_req *r)
     size_t len;
     char *body = dae_prom_render(s->prom, &g, &len);
     if (!body) {
-        req_error(r, 503, "out_of_memory", "no memory for the metrics");
+        dae_req_error(r, ERR_OUT_OF_MEMORY, "no memory for the metrics");
         return;
     }
     sbuf b;
-    sb_init(&b);
-    sb_add(&b, body, len);
+    dae_sb_init(&b);
+    dae_sb_add(&b, body, len);
     free(body);
     jobs_metrics(dae_jobs_get_stats(s->jobs), &b);
     answer_sbuf(r, 200, "text/plain; version=0.0.4; charset=utf-8", &b);
@@ -254,22 +256,22 @@ static void openapi(dae_req *r)
     const char *path = r->s->cfg.openapi;
     FILE *f = path[0] ? fopen(path, "rb") : NULL;
     if (!f) {
-        req_error(r, 404, "not_found", "the OpenAPI document %s is not there (--openapi)",
-                  path);
+        dae_req_error(r, ERR_NOT_FOUND, "the OpenAPI document %s is not there (--openapi)",
+                      path);
         return;
     }
     sbuf b;
-    sb_init(&b);
+    dae_sb_init(&b);
     char chunk[8192];
     size_t n;
     while ((n = fread(chunk, 1, sizeof chunk, f)) > 0 && b.len < (8u << 20))
-        sb_add(&b, chunk, n);
+        dae_sb_add(&b, chunk, n);
     fclose(f);
     answer_sbuf(r, 200, "application/yaml", &b);
 }
 
 /* Ready: models loaded and not draining. */
-int server_is_ready(dae_server *s)
+int dae_server_is_ready(dae_server *s)
 {
     return atomic_load(&s->ready) && !atomic_load(&s->draining) &&
            dae_registry_count(s->reg) > 0;
@@ -279,50 +281,51 @@ static void readyz(dae_req *r)
 {
     dae_server *s = r->s;
     int n = dae_registry_count(s->reg);
-    if (server_is_ready(s)) {
+    if (dae_server_is_ready(s)) {
         sbuf b;
-        sb_init(&b);
-        sb_printf(&b, "{\"status\":\"ready\",\"models\":%d}\n", n);
+        dae_sb_init(&b);
+        dae_sb_printf(&b, "{\"status\":\"ready\",\"models\":%d}\n", n);
         answer_sbuf(r, 200, "application/json", &b);
     } else if (atomic_load(&s->draining)) {
-        req_error(r, 503, "not_ready", "draining: the server is shutting down");
+        dae_req_error(r, ERR_NOT_READY, "draining: the server is shutting down");
     } else {
-        req_error(r, 503, "not_ready", "no model loaded from %s", s->cfg.models);
+        dae_req_error(r, ERR_NOT_READY, "no model loaded from %s", s->cfg.models);
     }
 }
 
-int v1_pick_model(dae_req *r, unsigned task, const char *name)
+/* Pick r's model: ?model= or the task's default. 0 on success, else answered. */
+static int v1_pick_model(dae_req *r, unsigned task, const char *name)
 {
     dae_server *s = r->s;
     int t = dae_serve_task_index(task);
     if (name && name[0]) {
         r->entry = dae_registry_get(s->reg, name);
         if (!r->entry) {
-            req_error(r, 404, "not_found", "no model named %.64s (GET /v1/models lists them)",
-                      name);
+            dae_req_error(r, ERR_NOT_FOUND, "no model named %.64s (GET /v1/models lists them)",
+                          name);
             return -1;
         }
     } else {
         r->entry = dae_registry_default(s->reg, task, t >= 0 ? s->cfg.default_model[t] : "");
         if (!r->entry) {
             if (t >= 0 && s->cfg.default_model[t][0])
-                req_error(r, 404, "not_found", "the default %s model %.64s is not loaded",
-                          dae_task_name(task), s->cfg.default_model[t]);
+                dae_req_error(r, ERR_NOT_FOUND, "the default %s model %.64s is not loaded",
+                              dae_task_name(task), s->cfg.default_model[t]);
             else
-                req_error(r, 404, "not_found", "no loaded model declares the task %s",
-                          dae_task_name(task));
+                dae_req_error(r, ERR_NOT_FOUND, "no loaded model declares the task %s",
+                              dae_task_name(task));
             return -1;
         }
     }
     if (task && !(r->entry->mf->tasks & task)) {
-        req_error(r, 400, "invalid_argument", "model %s does not declare the task %s",
-                  r->entry->name, dae_task_name(task));
+        dae_req_error(r, ERR_INVALID_ARGUMENT, "model %s does not declare the task %s",
+                      r->entry->name, dae_task_name(task));
         return -1;
     }
     return 0;
 }
 
-int v1_denoise_route(dae_req *r, int w, int h, int c, dae_error *err)
+int dae_v1_denoise_route(dae_req *r, int w, int h, int c, dae_error *err)
 {
     dae_server *s = r->s;
     int t = dae_serve_task_index(DAE_TASK_DENOISE);
@@ -361,8 +364,8 @@ static int pick_for_image(dae_req *r)
         h > r->s->cfg.max_side)
         return 0; /* too large whatever the model: the decoder answers 413 */
     dae_error err = {0};
-    if (v1_denoise_route(r, w, h, c, &err) != DAE_OK) {
-        req_fail(r, &err);
+    if (dae_v1_denoise_route(r, w, h, c, &err) != DAE_OK) {
+        dae_req_fail(r, &err);
         return -1;
     }
     return 0;
@@ -391,8 +394,8 @@ static void image_route(dae_req *r, unsigned task, int op)
     if (r->status) /* a bad query parameter */
         return;
     if (r->len == 0) {
-        req_error(r, 400, "invalid_argument",
-                  "empty body: send a PNG or JPEG image, or JSON (see /openapi.yaml)");
+        dae_req_error(r, ERR_INVALID_ARGUMENT,
+                      "empty body: send a PNG or JPEG image, or JSON (see /openapi.yaml)");
         return;
     }
     if (v1_pick_model(r, task, r->model_name) != 0)
@@ -400,16 +403,16 @@ static void image_route(dae_req *r, unsigned task, int op)
     if (task == DAE_TASK_DENOISE && !r->model_name[0] && pick_for_image(r) != 0)
         return;
     r->job.weight = body_weight(r);
-    req_submit(r, op);
+    dae_req_submit(r, op);
 }
 
-void v1_handle(dae_req *r)
+void dae_v1_handle(dae_req *r)
 {
     sbuf b;
     switch (r->route->id) {
     case DAE_ROUTE_HEALTHZ:
-        sb_init(&b);
-        sb_str(&b, "{\"status\":\"ok\"}\n");
+        dae_sb_init(&b);
+        dae_sb_str(&b, "{\"status\":\"ok\"}\n");
         answer_sbuf(r, 200, "application/json", &b);
         break;
     case DAE_ROUTE_READYZ: readyz(r); break;
@@ -424,11 +427,11 @@ void v1_handle(dae_req *r)
     case DAE_ROUTE_V1_ENCODE: image_route(r, DAE_TASK_ENCODE, OP_ENCODE); break;
     case DAE_ROUTE_V1_DECODE: image_route(r, DAE_TASK_ENCODE, OP_DECODE); break;
     case DAE_ROUTE_V1_INTERPOLATE: image_route(r, DAE_TASK_ENCODE, OP_INTERPOLATE); break;
-    case DAE_ROUTE_V1_RELOAD: server_request_reload(r); break;
+    case DAE_ROUTE_V1_RELOAD: dae_server_request_reload(r); break;
     case DAE_ROUTE_V1_JOB:
-    case DAE_ROUTE_V1_JOB_RESULT: jobs_handle(r); break;
+    case DAE_ROUTE_V1_JOB_RESULT: dae_jobs_http_handle(r); break;
     default:
-        req_error(r, 404, "not_found", "no route %.120s", r->path);
+        dae_req_error(r, ERR_NOT_FOUND, "no route %.120s", r->path);
         break;
     }
 }

@@ -147,7 +147,7 @@ done:
 
 /* ---- the server side */
 
-void web_log_start(const dae_serve_config *cfg)
+void dae_web_log_start(const dae_serve_config *cfg)
 {
     char full[1100];
     struct stat st;
@@ -174,22 +174,22 @@ static const char *const WEB_HEADERS[] = {
 static void web_pointer(dae_req *r, const dae_error *e)
 {
     sbuf b;
-    sb_init(&b);
-    sb_str(&b, "{\"name\":\"daed\",\"message\":");
+    dae_sb_init(&b);
+    dae_sb_str(&b, "{\"name\":\"daed\",\"message\":");
     char msg[700];
     snprintf(msg, sizeof msg, "the web page is not installed (%.300s; --web-dir %.300s): "
              "use the HTTP API", e->msg, r->s->cfg.web_dir);
-    sb_json_str(&b, msg);
-    sb_str(&b, ",\"api\":\"/openapi.yaml\",\"models\":\"/v1/models\"}\n");
+    dae_sb_json_str(&b, msg);
+    dae_sb_str(&b, ",\"api\":\"/openapi.yaml\",\"models\":\"/v1/models\"}\n");
     size_t len;
-    char *body = sb_take(&b, &len);
+    char *body = dae_sb_take(&b, &len);
     if (!body)
-        req_error(r, 503, "out_of_memory", "no memory for the answer");
+        dae_req_error(r, ERR_OUT_OF_MEMORY, "no memory for the answer");
     else
-        req_answer(r, 200, "application/json", body, len);
+        dae_req_answer(r, 200, "application/json", body, len);
 }
 
-void web_handle(dae_req *r)
+void dae_web_handle(dae_req *r)
 {
     const char *file = r->route->id == DAE_ROUTE_WEB_INDEX ? "index.html"
                        : r->route->id == DAE_ROUTE_WEB_DOCS ? "docs.html"
@@ -202,12 +202,12 @@ void web_handle(dae_req *r)
         if (e.code == DAE_ENOTFOUND && r->route->id != DAE_ROUTE_WEB_FILE)
             web_pointer(r, &e);
         else
-            req_fail(r, &e);
+            dae_req_fail(r, &e);
         return;
     }
     if (len == 0) {
         free(data);
         data = NULL;
     }
-    req_answer(r, 200, dae_web_type(file), data, len);
+    dae_req_answer(r, 200, dae_web_type(file), data, len);
 }

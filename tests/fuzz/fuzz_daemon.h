@@ -1,7 +1,7 @@
 /* fuzz_daemon.h — a real daed (dae_server_create) inside the fuzzer, fed over loopback TCP.
  *
  * The fuzz targets http and json drive the daemon's own request path: libmicrohttpd, the
- * state machine of server.c, the v1/v2 handlers, the worker pool, parsing, inference and
+ * state machine of request.c, the v1/v2 handlers, the worker pool, parsing, inference and
  * the answers. The server is started once per process (loopback, port 0, never connected
  * to); each input becomes one connection: the server end of a loopback TCP pair handed to
  * libmicrohttpd with MHD_add_connection, the request written in chunks split at points the
