@@ -100,6 +100,7 @@ START_TEST(test_waiter_that_goes_away_leaves_the_queue)
     ck_assert_ptr_null(dae_admit_leave(a, &t[2]));
     ck_assert_ptr_null(dae_admit_leave(a, &t[3]));
     ck_assert_int_eq(dae_admit_get_stats(a).waiting, 1);
+    ck_assert_int_eq(dae_admit_get_stats(a).admitted, 1);
     dae_admit_ticket *in = dae_admit_leave(a, &t[0]);
     ck_assert_ptr_eq(in, &t[1]);
     ck_assert_ptr_null(in->next);
