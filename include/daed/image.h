@@ -68,6 +68,17 @@ int dae_png_encode(const float *px, int w, int h, int c, int level, unsigned cha
 int dae_png_encode_image(const dae_image *im, int level, unsigned char **out,
                          size_t *out_len, dae_error *err);
 
+/* ---- 8-bit planes ----
+ * Planes of unsigned char (px[(ch*h + y)*w + x], 0..255), for the server's large images:
+ * a 16-megapixel colour image is 48 MB as 8-bit planes, 192 MB as float ones. */
+/* The 8-bit samples the encoders write for n float values: v*255 rounded, clamped to
+ * 0..255, NaN -> 0. out may be (unsigned char *)px (converted in place, front to back). */
+void dae_planes_quantize(const float *px, size_t n, unsigned char *out);
+/* As dae_png_encode_image from c = 1 or 3 8-bit planes and an 8-bit alpha plane (NULL:
+ * none): the same PNG as from float planes that quantize to these samples. */
+int dae_png_encode8(const unsigned char *px, const unsigned char *alpha, int w, int h, int c,
+                    int level, unsigned char **out, size_t *out_len, dae_error *err);
+
 /* ---- JPEG (libturbojpeg) ---- */
 /* Baseline or progressive; a grayscale JPEG gives 1 channel, a colour one 3, never alpha.
  * CMYK/YCCK JPEGs are refused (DAE_EFORMAT). Strict: libjpeg's corrupt-data warnings
@@ -79,6 +90,11 @@ int dae_jpeg_decode(const unsigned char *buf, size_t len, const dae_image_limits
  * for PNG). *out is malloc'd; caller frees with free(). */
 int dae_jpeg_encode(const float *px, int w, int h, int c, int quality, unsigned char **out,
                     size_t *out_len, dae_error *err);
+
+/* As dae_jpeg_encode from c = 1 or 3 8-bit planes: the same JPEG as from float planes
+ * that quantize to these samples. */
+int dae_jpeg_encode8(const unsigned char *px, int w, int h, int c, int quality,
+                     unsigned char **out, size_t *out_len, dae_error *err);
 
 /* A reusable in-memory JPEG round trip for planes of one size (c = 1 or 3; the trainer's
  * JPEG noise step): the TurboJPEG handles and byte buffers are allocated once by create;
