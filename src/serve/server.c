@@ -135,7 +135,8 @@ static void watch(dae_req *r)
 
 int req_pixels_enter(dae_req *r)
 {
-    size_t est = pixels_estimate((const unsigned char *)r->body, r->len, r->is_json);
+    size_t est = pixels_estimate((const unsigned char *)r->body, r->len, r->is_json,
+                                 tiles_8bit(r));
     return dae_admit_try(r->s->pixels, &r->pix, est);
 }
 
