@@ -2,8 +2,9 @@
 # serve_pixels.sh — --pixel-budget bounds the image memory of the requests in flight:
 # 16 concurrent 16-megapixel colour photos (a tiny photo model, so the test stays short)
 # are all answered 200 and daed's peak RSS stays under 1.5 GB with --pixel-budget 512M
-# (each photo holds ~430 MB of planes while it runs: 16 at once would be ~7 GB).
-# Measured by hand, 8 concurrent: peak RSS 874 MB with 512M, 2567 MB with 0 (no bound).
+# (each photo holds ~250 MB of planes while it runs, 8-bit input and float output: 16 at
+# once would be ~4 GB). Measured by hand, 8 concurrent with 0 (no bound): peak RSS 1574 MB
+# (2557 MB when the planes were all float); this test: 757 MB (916 MB then).
 # The daed_pixel_* metrics show the waiting requests and the bytes charged.
 source "$(dirname "$0")/lib.bash"
 
