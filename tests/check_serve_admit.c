@@ -187,10 +187,10 @@ START_TEST(test_pixel_estimates)
     ck_assert_uint_eq(pixels_estimate(png, len, 0, 1), vals * 5);
     ck_assert_uint_eq(pixels_estimate((const unsigned char *)"GIF89a..", 8, 0, 0), 32);
 
-    /* JSON: 72 bytes per number, strings (keys, "1,2" in a string) count nothing */
+    /* JSON: 88 bytes per number, strings (keys, "1,2" in a string) count nothing */
     const char *pix = "{\"width\":2,\"height\":2,\"channels\":1,\"note\":\"1,2 \\\" 3\","
                       "\"pixels\":[0,0.5,-1e-3,1.0E+2]}";
-    ck_assert_uint_eq(pixels_estimate((const unsigned char *)pix, strlen(pix), 1, 0), 7 * 72);
+    ck_assert_uint_eq(pixels_estimate((const unsigned char *)pix, strlen(pix), 1, 0), 7 * 88);
 
     /* a base64 PNG inside JSON: its image (9 bytes a value) and its decoded bytes */
     size_t b64 = dae_base64_encoded_len(len);

@@ -78,9 +78,9 @@ int pixels_probe(const unsigned char *body, size_t len, int *w, int *h, int *c, 
  * input and float output (1 + 4, alpha float) while the tiles run; less when answered. */
 #define PER_VALUE_FLOAT 9
 #define PER_VALUE_8BIT 5
-/* A number in a JSON body: its cJSON node while parsed (64 bytes, sizeof(cJSON) on 64-bit
- * systems), then its float input and output. */
-#define PER_JSON_NUMBER (64 + 4 + 4)
+/* A number in a JSON body: its cJSON node while parsed (sizeof(cJSON) is 64 bytes on 64-bit
+ * systems, an 80-byte chunk of glibc's malloc), then its float input and output. */
+#define PER_JSON_NUMBER (80 + 4 + 4)
 /* Base64 characters decoded to find a JPEG's SOF header (48 KB of JPEG). */
 #define B64_PROBE ((size_t)65536)
 

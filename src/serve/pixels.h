@@ -17,13 +17,16 @@
  * Measured (a 16-megapixel colour JPEG denoised by a tiny model, answered as JPEG then as
  * PNG; peak RSS less the idle RSS, 2026-12-06): 262 MB with 8-bit planes (estimate 240
  * MB); 452 MB with float planes, before they existed (estimate then 432 MB).
- * A JSON body is scanned once (strings skipped): 72 bytes per number (its cJSON node of 64
- * bytes while parsed, then its float input and output: JSON pixel arrays, v2 tensors,
- * masks), and for each base64 PNG or JPEG string its image (9 bytes per value, read from
- * the header decoded from the string's first characters) plus its decoded bytes; a base64
- * image whose header is not within its first 64 KiB of characters counts 4 bytes per
- * character. A body that is neither JSON nor a readable PNG or JPEG header counts 4 bytes
- * per byte (the worker then refuses it anyway). Pure functions.
+ * A JSON body is scanned once (strings skipped): 88 bytes per number (its cJSON node, an
+ * 80-byte malloc chunk, while parsed, then its float input and output: JSON pixel arrays,
+ * v2 tensors, masks), and for each base64 PNG or JPEG string its image (9 bytes per
+ * value, read from the header decoded from the string's first characters) plus its
+ * decoded bytes; a base64 image whose header is not within its first 64 KiB of characters
+ * counts 4 bytes per character. Measured: a 1000x1000 JSON pixel body (7.9 MB) raised the
+ * peak RSS by 89.5 MB answered as PNG, 94.3 MB as JSON, the body included (estimate 88
+ * MB, the body being --body-budget's; 32 MB by the earlier rule of 4 bytes per body
+ * byte). A body that is neither JSON nor a readable PNG or JPEG header counts 4 bytes per
+ * byte (the worker then refuses it anyway). Pure functions.
  */
 #ifndef DAED_SERVE_PIXELS_H
 #define DAED_SERVE_PIXELS_H
