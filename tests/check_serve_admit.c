@@ -191,6 +191,13 @@ START_TEST(test_pixel_estimates)
     const char *pix = "{\"width\":2,\"height\":2,\"channels\":1,\"note\":\"1,2 \\\" 3\","
                       "\"pixels\":[0,0.5,-1e-3,1.0E+2]}";
     ck_assert_uint_eq(pixels_estimate((const unsigned char *)pix, strlen(pix), 1, 0), 7 * 88);
+    /* a long string that is no readable image (a JPEG with escaped slashes): 4 per byte */
+    const char *esc = "{\"jpeg\":\"\\/9j\\/4AAQSkZJRgABAQAAAQABAAD\\/2wBDAAgGBgcGBQgHBwcJCQgKDBQN"
+                      "DAsLDBkSEw8UHRofHh0aHBwgJC4nICIsIxwcKDcpLDAxNDQ0Hyc5PTgyPC4zNDL\"}";
+    size_t esc_len = strlen(esc) - strlen("{\"jpeg\":\"\"}");
+    ck_assert_uint_ge(esc_len, 64);
+    ck_assert_uint_eq(pixels_estimate((const unsigned char *)esc, strlen(esc), 1, 0),
+                      esc_len * 4);
 
     /* a base64 PNG inside JSON: its image (9 bytes a value) and its decoded bytes */
     size_t b64 = dae_base64_encoded_len(len);

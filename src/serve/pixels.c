@@ -94,22 +94,25 @@ static size_t add_sat(size_t a, size_t b)
     return a > SIZE_MAX - b ? SIZE_MAX : a + b;
 }
 
-/* A JSON string of n bytes at s: a base64 PNG or JPEG is charged its image (float
- * planes) and its decoded bytes; a base64 image whose header is not found in its first
- * B64_PROBE characters, 4 bytes per character; any other string nothing. */
+/* A JSON string of n bytes at s (as written, escapes included): a base64 PNG or JPEG is
+ * charged its image (float planes) and its decoded bytes; any other string of
+ * LONG_STRING bytes or more (an image whose header is not read: beyond its first
+ * B64_PROBE characters, or with escapes such as \/) 4 bytes per byte; shorter ones
+ * nothing. */
+#define LONG_STRING 64
 static size_t string_estimate(const unsigned char *s, size_t n)
 {
     static const char png64[] = "iVBORw0KGgo", jpg64[] = "/9j/";
     int png = n >= 44 && !memcmp(s, png64, sizeof png64 - 1);
     int jpg = n >= 8 && !memcmp(s, jpg64, sizeof jpg64 - 1);
+    size_t est = n < LONG_STRING ? 0 : n > SIZE_MAX / 4 ? SIZE_MAX : n * 4;
     if (!png && !jpg)
-        return 0;
+        return est;
     size_t take = (png ? 44 : n < B64_PROBE ? n : B64_PROBE) / 4 * 4;
     unsigned char *raw = NULL;
     size_t raw_len = 0;
     dae_error err = {0};
     int w, h, c, a;
-    size_t est = n > SIZE_MAX / 4 ? SIZE_MAX : n * 4;
     if (dae_base64_decode((const char *)s, take, &raw, &raw_len, &err) == DAE_OK &&
         pixels_probe(raw, raw_len, &w, &h, &c, &a) == 0)
         est = add_sat(image_estimate(w, h, c, a, PER_VALUE_FLOAT), n / 4 * 3);

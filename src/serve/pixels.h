@@ -21,12 +21,13 @@
  * 80-byte malloc chunk, while parsed, then its float input and output: JSON pixel arrays,
  * v2 tensors, masks), and for each base64 PNG or JPEG string its image (9 bytes per
  * value, read from the header decoded from the string's first characters) plus its
- * decoded bytes; a base64 image whose header is not within its first 64 KiB of characters
- * counts 4 bytes per character. Measured: a 1000x1000 JSON pixel body (7.9 MB) raised the
- * peak RSS by 89.5 MB answered as PNG, 94.3 MB as JSON, the body included (estimate 88
- * MB, the body being --body-budget's; 32 MB by the earlier rule of 4 bytes per body
- * byte). A body that is neither JSON nor a readable PNG or JPEG header counts 4 bytes per
- * byte (the worker then refuses it anyway). Pure functions.
+ * decoded bytes; any other string of 64 bytes or more (an image whose header is not read:
+ * not within its first 64 KiB of characters, or escapes such as \/ in it) counts 4 bytes
+ * per byte, shorter strings (keys, names) nothing. Measured: a 1000x1000 JSON pixel body
+ * (7.9 MB) raised the peak RSS by 89.5 MB answered as PNG, 94.3 MB as JSON, the body
+ * included (estimate 88 MB, the body being --body-budget's; 32 MB by the earlier rule of 4
+ * bytes per body byte). A body that is neither JSON nor a readable PNG or JPEG header
+ * counts 4 bytes per byte (the worker then refuses it anyway). Pure functions.
  */
 #ifndef DAED_SERVE_PIXELS_H
 #define DAED_SERVE_PIXELS_H
