@@ -9,6 +9,7 @@
 #include <zlib.h>
 
 #include "daed/io/image.h"
+#include "daed/io/jpeg.h"
 #include "daed/io/png.h"
 
 /* ---- making test PNGs ---- */
@@ -524,6 +525,51 @@ START_TEST(test_limits)
 }
 END_TEST
 
+/* 8-bit planes: dae_planes_quantize as the encoders (in place too), and dae_png_encode8 /
+ * dae_jpeg_encode8 write the bytes of the float encoders (the server's 8-bit answers). */
+START_TEST(test_encode8_same_bytes)
+{
+    const int w = 37, h = 23;
+    size_t n = (size_t)w * h;
+    dae_error e = {0};
+    for (int c = 1; c <= 3; c += 2)
+        for (int with_alpha = 0; with_alpha <= 1; with_alpha++) {
+            dae_image im = {0};
+            ck_assert_int_eq(dae_image_alloc(&im, w, h, c, with_alpha, &e), DAE_OK);
+            for (size_t i = 0; i < n * c; i++) /* out of range, NaN, between the steps */
+                im.px[i] = i % 97 == 0 ? NAN : (float)((int)(i * 7919 % 300) - 20) / 257.0f;
+            for (size_t i = 0; with_alpha && i < n; i++)
+                im.alpha[i] = (float)(i % 256) / 255.0f;
+            unsigned char *q = malloc(n * c), *qa = malloc(n);
+            ck_assert_ptr_nonnull(q);
+            ck_assert_ptr_nonnull(qa);
+            dae_planes_quantize(im.px, n * c, q);
+            dae_planes_quantize(im.alpha ? im.alpha : im.px, n, qa);
+            unsigned char *a = NULL, *b = NULL;
+            size_t la = 0, lb = 0;
+            ck_assert_int_eq(dae_png_encode_image(&im, 6, &a, &la, &e), DAE_OK);
+            ck_assert_int_eq(dae_png_encode8(q, im.alpha ? qa : NULL, w, h, c, 6, &b, &lb, &e),
+                             DAE_OK);
+            ck_assert_uint_eq(la, lb);
+            ck_assert_mem_eq(a, b, la);
+            free(a);
+            free(b);
+            ck_assert_int_eq(dae_jpeg_encode(im.px, w, h, c, 90, &a, &la, &e), DAE_OK);
+            ck_assert_int_eq(dae_jpeg_encode8(q, w, h, c, 90, &b, &lb, &e), DAE_OK);
+            ck_assert_uint_eq(la, lb);
+            ck_assert_mem_eq(a, b, la);
+            free(a);
+            free(b);
+            /* in place: the same bytes at the front of the float buffer */
+            dae_planes_quantize(im.px, n * c, (unsigned char *)im.px);
+            ck_assert_mem_eq((unsigned char *)im.px, q, n * c);
+            free(q);
+            free(qa);
+            dae_image_free(&im);
+        }
+}
+END_TEST
+
 Suite *suite_png(void)
 {
     Suite *s = suite_create("png");
@@ -538,6 +584,7 @@ Suite *suite_png(void)
     TCase *enc = tcase_create("encode");
     tcase_add_test(enc, test_round_trip_exact);
     tcase_add_test(enc, test_encode_quantization);
+    tcase_add_test(enc, test_encode8_same_bytes);
     suite_add_tcase(s, enc);
     TCase *bad_tc = tcase_create("malformed");
     tcase_add_test(bad_tc, test_malformed);

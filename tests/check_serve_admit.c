@@ -2,6 +2,14 @@
 #include "check_quiet.h"
 
 #include "../src/serve/admit.h"
+#include "../src/serve/pixels.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "daed/io/image.h"
+#include "daed/io/png.h"
+#include "daed/io/base64.h"
 
 #define KB ((size_t)1024)
 
@@ -100,6 +108,7 @@ START_TEST(test_waiter_that_goes_away_leaves_the_queue)
     ck_assert_ptr_null(dae_admit_leave(a, &t[2]));
     ck_assert_ptr_null(dae_admit_leave(a, &t[3]));
     ck_assert_int_eq(dae_admit_get_stats(a).waiting, 1);
+    ck_assert_int_eq(dae_admit_get_stats(a).admitted, 1);
     dae_admit_ticket *in = dae_admit_leave(a, &t[0]);
     ck_assert_ptr_eq(in, &t[1]);
     ck_assert_ptr_null(in->next);
@@ -165,6 +174,52 @@ START_TEST(test_no_budget_admits_all)
 }
 END_TEST
 
+/* --pixel-budget's estimate (pixels.h): from the image header, 5 bytes a value with 8-bit
+ * planes and 9 with float ones; JSON bodies by their numbers and base64 images. */
+START_TEST(test_pixel_estimates)
+{
+    dae_error e = {0};
+    dae_image im = {0};
+    ck_assert_int_eq(dae_image_alloc(&im, 300, 200, 3, 1, &e), DAE_OK);
+    unsigned char *png = NULL;
+    size_t len = 0;
+    ck_assert_int_eq(dae_png_encode_image(&im, 1, &png, &len, &e), DAE_OK);
+    size_t vals = (size_t)300 * 200 * 4;
+    ck_assert_uint_eq(dae_pixels_estimate(png, len, 0, 0), vals * 9);
+    ck_assert_uint_eq(dae_pixels_estimate(png, len, 0, 1), vals * 5);
+    ck_assert_uint_eq(dae_pixels_estimate((const unsigned char *)"GIF89a..", 8, 0, 0), 32);
+
+    /* JSON: 88 bytes per number, strings (keys, "1,2" in a string) count nothing */
+    const char *pix = "{\"width\":2,\"height\":2,\"channels\":1,\"note\":\"1,2 \\\" 3\","
+                      "\"pixels\":[0,0.5,-1e-3,1.0E+2]}";
+    ck_assert_uint_eq(dae_pixels_estimate((const unsigned char *)pix, strlen(pix), 1, 0), 7 * 88);
+    /* a long string that is no readable image (a JPEG with escaped slashes): 4 per byte */
+    const char *esc = "{\"jpeg\":\"\\/9j\\/4AAQSkZJRgABAQAAAQABAAD\\/2wBDAAgGBgcGBQgHBwcJCQgKDBQN"
+                      "DAsLDBkSEw8UHRofHh0aHBwgJC4nICIsIxwcKDcpLDAxNDQ0Hyc5PTgyPC4zNDL\"}";
+    size_t esc_len = strlen(esc) - strlen("{\"jpeg\":\"\"}");
+    ck_assert_uint_ge(esc_len, 64);
+    ck_assert_uint_eq(dae_pixels_estimate((const unsigned char *)esc, strlen(esc), 1, 0),
+                      esc_len * 4);
+
+    /* a base64 PNG inside JSON: its image (9 bytes a value) and its decoded bytes */
+    size_t b64 = dae_base64_encoded_len(len);
+    char *body = malloc(b64 + 32);
+    ck_assert_ptr_nonnull(body);
+    strcpy(body, "{\"png\":\"");
+    dae_base64_encode(png, len, body + 8);
+    strcat(body, "\"}");
+    ck_assert_uint_eq(dae_pixels_estimate((const unsigned char *)body, strlen(body), 1, 0),
+                      vals * 9 + b64 / 4 * 3);
+    /* a base64 image whose header cannot be read: 4 bytes per character */
+    memcpy(body + 8 + 16, "!!!!", 4);
+    ck_assert_uint_eq(dae_pixels_estimate((const unsigned char *)body, strlen(body), 1, 0),
+                      b64 * 4);
+    free(body);
+    free(png);
+    dae_image_free(&im);
+}
+END_TEST
+
 Suite *suite_serve_admit(void)
 {
     Suite *s = suite_create("serve_admit");
@@ -176,6 +231,7 @@ Suite *suite_serve_admit(void)
     tcase_add_test(tc, test_wait_after_room_freed_admits_at_once);
     tcase_add_test(tc, test_open_lets_everyone_in);
     tcase_add_test(tc, test_no_budget_admits_all);
+    tcase_add_test(tc, test_pixel_estimates);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -202,7 +202,9 @@ START_TEST(test_prom)
     ck_assert_uint_eq(dae_prom_count(m, 0, 0), 2);
     ck_assert_uint_eq(dae_prom_count(m, 1, 503), 1);
     dae_prom_gauges g = {.queue_depth = 5, .models_loaded = 2, .inflight = 1, .ready = 1,
-                         .workers = 2};
+                         .workers = 2, .body_budget = 2097152, .pixel_bytes = 1234567,
+                         .pixel_budget = 536870912, .pixel_requests = 3, .pixel_waiting = 4,
+                         .pixel_waited_total = 9};
     size_t len;
     char *t = dae_prom_render(m, &g, &len);
     ck_assert_uint_eq(len, strlen(t));
@@ -223,6 +225,12 @@ START_TEST(test_prom)
         "daed_reloads_total 1\n",
         "daed_reload_failures_total 2\n",
         "# TYPE daed_batch_size histogram\n",
+        "daed_body_budget_bytes 2097152\n",
+        "daed_pixel_bytes 1234567\n",
+        "daed_pixel_budget_bytes 536870912\n",
+        "daed_pixel_requests 3\n",
+        "daed_pixel_waiting 4\n",
+        "# TYPE daed_pixel_waited_total counter\ndaed_pixel_waited_total 9\n",
     };
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
         ck_assert_msg(strstr(t, want[i]), "metrics lack %s", want[i]);

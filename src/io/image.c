@@ -127,6 +127,18 @@ static void resize_plane(float *dst, const float *src, int sw, const lerp_tap *x
     }
 }
 
+void dae_planes_quantize(const float *px, size_t n, unsigned char *out)
+{
+    /* As the PNG and JPEG encoders' quantize. In place, byte i is written after float i
+     * was read, and it lies in float i/4 <= i, read already. */
+    for (size_t i = 0; i < n; i++) {
+        float f = px[i] * 255.0f + 0.5f;
+        f = f > 0.0f ? f : 0.0f;
+        f = f < 255.0f ? f : 255.0f;
+        out[i] = (unsigned char)(int)f;
+    }
+}
+
 int dae_image_resize(const dae_image *src, int w, int h, dae_image *dst, dae_error *err)
 {
     if (!src->px || src->w <= 0 || src->h <= 0 || dst == src)

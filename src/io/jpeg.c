@@ -121,12 +121,13 @@ static inline unsigned char quantize(float v)
     return (unsigned char)(int)f;
 }
 
-int dae_jpeg_encode(const float *px, int w, int h, int c, int quality, unsigned char **out,
-                    size_t *out_len, dae_error *err)
+/* dae_jpeg_encode from float planes px or 8-bit planes px8 (one of them). */
+static int jpeg_encode(const float *px, const unsigned char *px8, int w, int h, int c,
+                       int quality, unsigned char **out, size_t *out_len, dae_error *err)
 {
     *out = NULL;
     *out_len = 0;
-    if (!px || w <= 0 || h <= 0 || (c != 1 && c != 3))
+    if ((!px && !px8) || w <= 0 || h <= 0 || (c != 1 && c != 3))
         return dae_error_set(err, DAE_EINVAL,
                              "jpeg encode: %dx%d with %d channels, expected w, h > 0 and 1 "
                              "or 3 channels", w, h, c);
@@ -149,8 +150,14 @@ int dae_jpeg_encode(const float *px, int w, int h, int c, int quality, unsigned 
         goto done;
     }
     for (int ch = 0; ch < c; ch++) {
-        const float *s = px + ch * n;
         unsigned char *d = pix + ch;
+        if (px8) {
+            const unsigned char *s = px8 + ch * n;
+            for (size_t i = 0; i < n; i++)
+                d[i * c] = s[i];
+            continue;
+        }
+        const float *s = px + ch * n;
         for (size_t i = 0; i < n; i++)
             d[i * c] = quantize(s[i]);
     }
@@ -176,6 +183,18 @@ done:
     free(pix);
     free(jpg);
     return rc;
+}
+
+int dae_jpeg_encode(const float *px, int w, int h, int c, int quality, unsigned char **out,
+                    size_t *out_len, dae_error *err)
+{
+    return jpeg_encode(px, NULL, w, h, c, quality, out, out_len, err);
+}
+
+int dae_jpeg_encode8(const unsigned char *px, int w, int h, int c, int quality,
+                     unsigned char **out, size_t *out_len, dae_error *err)
+{
+    return jpeg_encode(NULL, px, w, h, c, quality, out, out_len, err);
 }
 
 /* ---- a reusable round trip (training noise) ---- */

@@ -294,6 +294,31 @@ static void quantize_row(unsigned char *row, const float *px, const float *alpha
             row[(size_t)x * nch + c] = quantize(alpha[o + x]);
 }
 
+/* The same from 8-bit planes (dae_png_encode8): interleave one row. */
+static void interleave_row(unsigned char *row, const unsigned char *px,
+                           const unsigned char *alpha, size_t n, size_t o, int w, int c)
+{
+    int nch = c + (alpha != NULL);
+    if (nch == 1) {
+        memcpy(row, px + o, (size_t)w);
+        return;
+    }
+    for (int ch = 0; ch < c; ch++) {
+        const unsigned char *s = px + ch * n + o;
+        for (int x = 0; x < w; x++)
+            row[(size_t)x * nch + ch] = s[x];
+    }
+    if (alpha)
+        for (int x = 0; x < w; x++)
+            row[(size_t)x * nch + c] = alpha[o + x];
+}
+
+/* What png_encode reads: float planes (quantized row by row) or 8-bit ones. */
+typedef struct planes_src {
+    const float *px, *alpha;
+    const unsigned char *px8, *alpha8;
+} planes_src;
+
 /* |b as a signed byte|, branch-free: filtered noise flips sign at random. */
 static inline unsigned absb(unsigned char b) { return (unsigned)abs((int)(signed char)b); }
 
@@ -346,19 +371,20 @@ static void put_head(unsigned char *png, int w, int h, int c, int has_alpha)
 /* Writes signature, IHDR and IEND around IDAT data that zlib streams straight into the
  * output. Scanlines are filtered and deflated in stripes of ~16 kB, so the data zlib
  * reads is still in cache and a 12 Mpx image needs no full-size scanline copy. */
-static int png_encode(const float *px, const float *alpha, int w, int h, int c, int level,
+static int png_encode(const planes_src *src, int w, int h, int c, int level,
                       unsigned char **out, size_t *out_len, dae_error *err)
 {
     *out = NULL;
     *out_len = 0;
-    if (!px || w <= 0 || h <= 0 || (c != 1 && c != 3))
+    int has_alpha = src->alpha || src->alpha8;
+    if ((!src->px && !src->px8) || w <= 0 || h <= 0 || (c != 1 && c != 3))
         return dae_error_set(err, DAE_EINVAL,
                              "png encode: %dx%d with %d channels, expected w, h > 0 and 1 "
                              "or 3 channels", w, h, c);
     if (level < 0 || level > 9)
         return dae_error_set(err, DAE_EINVAL, "png encode: zlib level %d, expected 0-9",
                              level);
-    int nch = c + (alpha != NULL);
+    int nch = c + has_alpha;
     size_t rowbytes = (size_t)w * nch, n = (size_t)w * h;
     /* Keeps zlib's uInt counters and the single IDAT's 31-bit length in range. */
     const size_t raw_max = ((size_t)1 << 31) - ((size_t)1 << 26);
@@ -400,7 +426,7 @@ static int png_encode(const float *px, const float *alpha, int w, int h, int c, 
         rc = dae_error_set(err, DAE_ENOMEM, "png encode: cannot allocate %zu bytes", cap);
         goto done;
     }
-    put_head(png, w, h, c, alpha != NULL);
+    put_head(png, w, h, c, has_alpha);
     memcpy(png + HEAD - 4, "IDAT", 4);
 
     zs.next_out = png + HEAD;
@@ -408,7 +434,10 @@ static int png_encode(const float *px, const float *alpha, int w, int h, int c, 
     for (size_t y0 = 0; y0 < (size_t)h; y0 += stripe_rows) {
         size_t rows = (size_t)h - y0 < stripe_rows ? (size_t)h - y0 : stripe_rows;
         for (size_t r = 0; r < rows; r++) {
-            quantize_row(row, px, alpha, n, (y0 + r) * w, w, c);
+            if (src->px8)
+                interleave_row(row, src->px8, src->alpha8, n, (y0 + r) * w, w, c);
+            else
+                quantize_row(row, src->px, src->alpha, n, (y0 + r) * w, w, c);
             filter_row(stripe + r * (rowbytes + 1), row, prev, rowbytes, nch);
             unsigned char *t = prev;
             prev = row;
@@ -444,11 +473,20 @@ done:
 int dae_png_encode(const float *px, int w, int h, int c, int level, unsigned char **out,
                    size_t *out_len, dae_error *err)
 {
-    return png_encode(px, NULL, w, h, c, level, out, out_len, err);
+    planes_src src = {.px = px};
+    return png_encode(&src, w, h, c, level, out, out_len, err);
 }
 
 int dae_png_encode_image(const dae_image *im, int level, unsigned char **out,
                          size_t *out_len, dae_error *err)
 {
-    return png_encode(im->px, im->alpha, im->w, im->h, im->c, level, out, out_len, err);
+    planes_src src = {.px = im->px, .alpha = im->alpha};
+    return png_encode(&src, im->w, im->h, im->c, level, out, out_len, err);
+}
+
+int dae_png_encode8(const unsigned char *px, const unsigned char *alpha, int w, int h, int c,
+                    int level, unsigned char **out, size_t *out_len, dae_error *err)
+{
+    planes_src src = {.px8 = px, .alpha8 = alpha};
+    return png_encode(&src, w, h, c, level, out, out_len, err);
 }

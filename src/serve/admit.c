@@ -170,7 +170,7 @@ dae_admit_ticket *dae_admit_open(dae_admit *a)
 dae_admit_stats dae_admit_get_stats(dae_admit *a)
 {
     pthread_mutex_lock(&a->mu);
-    dae_admit_stats st = {a->charged, a->waiting, a->waited_total};
+    dae_admit_stats st = {a->charged, a->waiting, a->waited_total, a->admitted};
     pthread_mutex_unlock(&a->mu);
     return st;
 }

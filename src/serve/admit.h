@@ -77,6 +77,7 @@ typedef struct dae_admit_stats {
     size_t charged;        /* bytes counted against the budget now */
     int waiting;           /* requests waiting now */
     uint64_t waited_total; /* requests that ever had to wait */
+    int admitted;          /* requests holding a charge now */
 } dae_admit_stats;
 dae_admit_stats dae_admit_get_stats(dae_admit *a);
 

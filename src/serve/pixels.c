@@ -2,7 +2,10 @@
 #include "pixels.h"
 
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "daed/io/base64.h"
 
 static unsigned be16(const unsigned char *p)
 {
@@ -69,11 +72,88 @@ int dae_pixels_probe(const unsigned char *body, size_t len, int *w, int *h, int 
     return probe_jpeg(body, len, w, h, c, alpha);
 }
 
-size_t dae_pixels_estimate(const unsigned char *body, size_t len, int is_json)
+/* Image bytes per value (per pixel and channel, alpha included) while a request runs:
+ * float planes: 4 (float input) + 4 (float output) + 1 (8-bit answer); 8-bit planes
+ * (tiles.c): the decoder's 8-bit samples and float planes (1 + 4) at decode, then the 8-bit
+ * input and float output (1 + 4, alpha float) while the tiles run; less when answered. */
+#define PER_VALUE_FLOAT 9
+#define PER_VALUE_8BIT 5
+/* A number in a JSON body: its cJSON node while parsed (sizeof(cJSON) is 64 bytes on 64-bit
+ * systems, an 80-byte chunk of glibc's malloc), then its float input and output. */
+#define PER_JSON_NUMBER (80 + 4 + 4)
+/* Base64 characters decoded to find a JPEG's SOF header (48 KB of JPEG). */
+#define B64_PROBE ((size_t)65536)
+
+static size_t image_estimate(int w, int h, int c, int a, size_t per_value)
+{
+    return (size_t)w * (size_t)h * (size_t)(c + a) * per_value; /* < 2^62 + 2^33 */
+}
+
+static size_t add_sat(size_t a, size_t b)
+{
+    return a > SIZE_MAX - b ? SIZE_MAX : a + b;
+}
+
+/* A JSON string of n bytes at s (as written, escapes included): a base64 PNG or JPEG is
+ * charged its image (float planes) and its decoded bytes; any other string of
+ * LONG_STRING bytes or more (an image whose header is not read: beyond its first
+ * B64_PROBE characters, or with escapes such as \/) 4 bytes per byte; shorter ones
+ * nothing. */
+#define LONG_STRING 64
+static size_t string_estimate(const unsigned char *s, size_t n)
+{
+    static const char png64[] = "iVBORw0KGgo", jpg64[] = "/9j/";
+    int png = n >= 44 && !memcmp(s, png64, sizeof png64 - 1);
+    int jpg = n >= 8 && !memcmp(s, jpg64, sizeof jpg64 - 1);
+    size_t est = n < LONG_STRING ? 0 : n > SIZE_MAX / 4 ? SIZE_MAX : n * 4;
+    if (!png && !jpg)
+        return est;
+    size_t take = (png ? 44 : n < B64_PROBE ? n : B64_PROBE) / 4 * 4;
+    unsigned char *raw = NULL;
+    size_t raw_len = 0;
+    dae_error err = {0};
+    int w, h, c, a;
+    if (dae_base64_decode((const char *)s, take, &raw, &raw_len, &err) == DAE_OK &&
+        dae_pixels_probe(raw, raw_len, &w, &h, &c, &a) == 0)
+        est = add_sat(image_estimate(w, h, c, a, PER_VALUE_FLOAT), n / 4 * 3);
+    free(raw);
+    return est;
+}
+
+/* A JSON body: PER_JSON_NUMBER per number (pixel arrays, v2 tensors, masks) plus its
+ * base64 images (string_estimate). One pass; strings are skipped by their quotes. */
+static size_t json_estimate(const unsigned char *b, size_t len)
+{
+    size_t numbers = 0, est = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = b[i];
+        if (ch == '"') {
+            size_t j = i + 1;
+            while (j < len && b[j] != '"')
+                j += b[j] == '\\' ? 2 : 1;
+            if (j > len)
+                j = len;
+            est = add_sat(est, string_estimate(b + i + 1, j - i - 1));
+            i = j;
+        } else if (ch == '-' || (ch >= '0' && ch <= '9')) {
+            numbers++;
+            while (i + 1 < len && ((b[i + 1] >= '0' && b[i + 1] <= '9') || b[i + 1] == '.' ||
+                                   b[i + 1] == 'e' || b[i + 1] == 'E' || b[i + 1] == '+' ||
+                                   b[i + 1] == '-'))
+                i++;
+        }
+    }
+    size_t num = numbers > SIZE_MAX / PER_JSON_NUMBER ? SIZE_MAX : numbers * PER_JSON_NUMBER;
+    est = add_sat(est, num);
+    return est ? est : 1;
+}
+
+size_t dae_pixels_estimate(const unsigned char *body, size_t len, int is_json, int eight_bit)
 {
     int w, h, c, a;
-    if (is_json || dae_pixels_probe(body, len, &w, &h, &c, &a) != 0)
+    if (is_json)
+        return json_estimate(body, len);
+    if (dae_pixels_probe(body, len, &w, &h, &c, &a) != 0)
         return len > SIZE_MAX / 4 ? SIZE_MAX : (len ? len * 4 : 1);
-    size_t px = (size_t)w * (size_t)h; /* each < 2^31: no overflow in 64 bits */
-    return px * (size_t)(c + a) * 4 + px * (size_t)c * 4 + px * (size_t)(c + a);
+    return image_estimate(w, h, c, a, eight_bit ? PER_VALUE_8BIT : PER_VALUE_FLOAT);
 }

@@ -1,21 +1,33 @@
 /* pixels.h — --pixel-budget: what a request's images will hold once decoded, read from the
  * image header before anything is decoded.
  *
- * A 16-megapixel colour photo is a 25 MB JPEG at most but 384 MB of float planes while it
- * is denoised (input and output, 4 bytes a value) plus its 8-bit answer: the bodies
+ * A 16-megapixel colour photo is a 25 MB JPEG at most but 240 MB of planes while it is
+ * denoised in tiles (8-bit input, float output), 384 MB on the float path: the bodies
  * (--body-budget) say little about the memory of the requests in flight. Before a request
  * goes to the workers, its planes are estimated from the PNG IHDR or the JPEG SOF header
  * (width, height, channels) and charged against --pixel-budget; past it the request waits
  * (admit.h, first come first served; one always gets in) until earlier requests finish.
  *
- * The estimate, for an image of W x H with C colour channels (+1 with alpha):
- *   W*H*(C+alpha)*4 (decoded input) + W*H*C*4 (output) + W*H*(C+alpha) (8-bit answer),
- * i.e. about 9 bytes per value. A JSON body (pixels or base64 images, one or a batch) is
- * estimated from its length: 4 bytes per body byte (a pixel value takes at least 2 bytes
- * of JSON, "0,", and becomes 4 bytes of input and 4 of output); base64 PNGs inside JSON
- * are undercounted by that rule (they are compressed), JSON pixel arrays overcounted. Any
- * body the header of which cannot be read counts 4 bytes per byte too (the worker then
- * refuses it anyway). Pure functions.
+ * The estimate, for an image of W x H with C colour channels (+1 with alpha), per value
+ * (W*H*(C+alpha) values):
+ *   - 5 bytes when its planes are held as 8-bit (tiles.c: a tiled denoise answered as PNG
+ *     or JPEG): the decoder's 8-bit samples and float planes (1 + 4) while it decodes,
+ *     then the 8-bit input and the float output (1 + 4) while the tiles run;
+ *   - 9 bytes otherwise: float input and output (4 + 4) and the 8-bit answer (1).
+ * Measured (a 16-megapixel colour JPEG denoised by a tiny model, answered as JPEG then as
+ * PNG; peak RSS less the idle RSS, 2026-12-06): 262 MB with 8-bit planes (estimate 240
+ * MB); 452 MB with float planes, before they existed (estimate then 432 MB).
+ * A JSON body is scanned once (strings skipped): 88 bytes per number (its cJSON node, an
+ * 80-byte malloc chunk, while parsed, then its float input and output: JSON pixel arrays,
+ * v2 tensors, masks), and for each base64 PNG or JPEG string its image (9 bytes per
+ * value, read from the header decoded from the string's first characters) plus its
+ * decoded bytes; any other string of 64 bytes or more (an image whose header is not read:
+ * not within its first 64 KiB of characters, or escapes such as \/ in it) counts 4 bytes
+ * per byte, shorter strings (keys, names) nothing. Measured: a 1000x1000 JSON pixel body
+ * (7.9 MB) raised the peak RSS by 89.5 MB answered as PNG, 94.3 MB as JSON, the body
+ * included (estimate 88 MB, the body being --body-budget's; 32 MB by the earlier rule of 4
+ * bytes per body byte). A body that is neither JSON nor a readable PNG or JPEG header
+ * counts 4 bytes per byte (the worker then refuses it anyway). Pure functions.
  */
 #ifndef DAED_SERVE_PIXELS_H
 #define DAED_SERVE_PIXELS_H
@@ -26,7 +38,8 @@
  * 0 on success, -1 when body is neither or its header is cut short. */
 int dae_pixels_probe(const unsigned char *body, size_t len, int *w, int *h, int *c, int *alpha);
 
-/* The bytes of image planes a request with this body holds while it runs (above). */
-size_t dae_pixels_estimate(const unsigned char *body, size_t len, int is_json);
+/* The bytes of image planes a request with this body holds while it runs (above);
+ * eight_bit: its planes are held as 8-bit (dae_tiles_8bit). */
+size_t dae_pixels_estimate(const unsigned char *body, size_t len, int is_json, int eight_bit);
 
 #endif

@@ -153,6 +153,28 @@ static void render_hist(sbuf *b, const char *name, const char *label, hist *h)
                   (unsigned long long)cum);
 }
 
+/* The --body-budget bound and the --pixel-budget gauges. */
+static void render_budgets(sbuf *b, const dae_prom_gauges *g)
+{
+    dae_sb_printf(b,
+              "# HELP daed_body_budget_bytes --body-budget (0: no bound).\n"
+              "# TYPE daed_body_budget_bytes gauge\ndaed_body_budget_bytes %zu\n"
+              "# HELP daed_pixel_bytes Image-plane bytes of the requests let in by "
+              "--pixel-budget (estimated from their image headers).\n"
+              "# TYPE daed_pixel_bytes gauge\ndaed_pixel_bytes %zu\n"
+              "# HELP daed_pixel_budget_bytes --pixel-budget (0: no bound).\n"
+              "# TYPE daed_pixel_budget_bytes gauge\ndaed_pixel_budget_bytes %zu\n"
+              "# HELP daed_pixel_requests Requests holding image planes now.\n"
+              "# TYPE daed_pixel_requests gauge\ndaed_pixel_requests %d\n"
+              "# HELP daed_pixel_waiting Requests waiting for --pixel-budget (body read, "
+              "not yet decoded).\n"
+              "# TYPE daed_pixel_waiting gauge\ndaed_pixel_waiting %d\n"
+              "# HELP daed_pixel_waited_total Requests that had to wait for --pixel-budget.\n"
+              "# TYPE daed_pixel_waited_total counter\ndaed_pixel_waited_total %llu\n",
+              g->body_budget, g->pixel_bytes, g->pixel_budget, g->pixel_requests,
+              g->pixel_waiting, (unsigned long long)g->pixel_waited_total);
+}
+
 char *dae_prom_render(dae_prom *m, const dae_prom_gauges *g, size_t *len)
 {
     sbuf b;
@@ -249,5 +271,6 @@ char *dae_prom_render(dae_prom *m, const dae_prom_gauges *g, size_t *len)
                   "# TYPE daed_client_gone_total counter\ndaed_client_gone_total %llu\n",
                   g->body_bytes, g->body_waiting, (unsigned long long)g->body_waited_total,
                   (unsigned long long)g->hangups_total);
+    render_budgets(&b, g);
     return dae_sb_take(&b, len);
 }

@@ -39,6 +39,13 @@ typedef struct dae_prom_gauges {
     int body_waiting;           /* requests waiting to read their body */
     uint64_t body_waited_total; /* requests that ever waited */
     uint64_t hangups_total;     /* requests whose client left while they ran (cancelled) */
+    size_t body_budget;         /* --body-budget (0: no bound) */
+    /* --pixel-budget (pixels.h): the estimated image-plane bytes of the requests let in,
+     * how many they are, the bound (0: none), requests waiting now and that ever waited.
+     * The budget never refuses a request (it queues), so there is no refusal count. */
+    size_t pixel_bytes, pixel_budget;
+    int pixel_requests, pixel_waiting;
+    uint64_t pixel_waited_total;
 } dae_prom_gauges;
 
 /* The whole exposition as a malloc'd NUL-terminated text (*len without the NUL); NULL on

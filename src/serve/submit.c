@@ -15,7 +15,8 @@ static void watch(dae_req *r)
 
 int dae_req_pixels_enter(dae_req *r)
 {
-    size_t est = dae_pixels_estimate((const unsigned char *)r->body, r->len, r->is_json);
+    size_t est = dae_pixels_estimate((const unsigned char *)r->body, r->len, r->is_json,
+                                     dae_tiles_8bit(r));
     return dae_admit_try(r->s->pixels, &r->pix, est);
 }
 

@@ -17,7 +17,15 @@
  * canvas (tile.h): tiles and halos are multiples of D, the image is padded on the right and
  * bottom to multiples of D by repeating its edge, and the answer is cropped back. A model
  * with a noise-level map (model.h) gets ?sigma=/255 in every pixel of its map plane, or
- * DAE_NOISE_BLIND without ?sigma=. */
+ * DAE_NOISE_BLIND without ?sigma=.
+ *
+ * Planes held as 8-bit where float is not needed: inputs whose every value is a byte / 255
+ * (what the PNG and JPEG decoders give) are held as 8-bit planes once the tiles start, each
+ * tile converted to float (and to the model's colour space) when it is staged; an answer
+ * sent as PNG or JPEG is quantized in place to 8-bit planes and encoded from them. The
+ * bytes are those of the float path (same per-pixel arithmetic, same quantization); a
+ * 16-megapixel colour photo then holds 48 MB + 192 MB (8-bit input, float output) while
+ * its tiles run instead of 2 x 192 MB, and no float copy of its output when answered. */
 #include <math.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -27,6 +35,8 @@
 
 #include "daed/io/photo.h"
 #include "daed/core/tile.h"
+#include "daed/io/jpeg.h"
+#include "daed/io/png.h"
 #include "internal.h"
 
 typedef struct tiled tiled;
@@ -52,6 +62,7 @@ struct tiled {
     int failed;
     dae_error err;         /* the first failure */
     dae_color_space cs;
+    unsigned char *in8;    /* the inputs as 8-bit planes (w.orig[].px freed), or NULL */
 };
 
 int dae_tiles_radius(const dae_req *r)
@@ -59,6 +70,12 @@ int dae_tiles_radius(const dae_req *r)
     if (r->route->id != DAE_ROUTE_V1_DENOISE || r->op != OP_FORWARD || !r->entry)
         return -1;
     return dae_model_tile_radius(r->entry->mf->model);
+}
+
+int dae_tiles_8bit(const dae_req *r)
+{
+    /* answer_as_8bit for a raw body (one image, never resized on the tiled path) */
+    return !r->is_json && !r->want_json && dae_tiles_radius(r) >= 0;
 }
 
 /* The noise-level map value of r's tiles: ?sigma=/255, or blind. */
@@ -125,6 +142,87 @@ static int stopped(tiled *t)
     return t->failed;
 }
 
+/* Values that are all a byte / 255, exactly (bit for bit), as bytes in q; 0 if one is not
+ * (JSON pixels, a colour image made gray). */
+static int exact_bytes(const float *px, size_t n, unsigned char *q)
+{
+    for (size_t i = 0; i < n; i++) {
+        float v = px[i], back;
+        int b = v >= 0.0f && v <= 1.0f ? (int)(v * 255.0f + 0.5f) : 0;
+        back = (float)b / 255.0f; /* as the decoders */
+        if (memcmp(&back, &v, sizeof v) != 0)
+            return 0;
+        q[i] = (unsigned char)b;
+    }
+    return 1;
+}
+
+/* Hold t's inputs as 8-bit planes if they are exactly bytes (else they stay float). */
+static void hold_8bit(tiled *t)
+{
+    size_t per = (size_t)t->c * t->W * t->H;
+    unsigned char *q = malloc((size_t)t->w.n * per);
+    if (!q)
+        return; /* the float planes serve */
+    for (int i = 0; i < t->w.n; i++)
+        if (!exact_bytes(t->w.orig[i].px, per, q + i * per)) {
+            free(q);
+            return;
+        }
+    for (int i = 0; i < t->w.n; i++) {
+        free(t->w.orig[i].px);
+        t->w.orig[i].px = NULL;
+    }
+    t->in8 = q;
+}
+
+/* dae_tile_extract from 8-bit planes, as v / 255. */
+static void extract8(float *dst, const unsigned char *img, int c, int W, int H,
+                     const dae_tile *t)
+{
+    int in = W - t->ix0 < t->iw ? W - t->ix0 : t->iw;
+    for (int ch = 0; ch < c; ch++)
+        for (int y = 0; y < t->ih; y++) {
+            int sy = t->iy0 + y < H ? t->iy0 + y : H - 1;
+            const unsigned char *row = img + ((size_t)ch * H + sy) * W;
+            float *d = dst + ((size_t)ch * t->ih + y) * t->iw;
+            for (int x = 0; x < in; x++)
+                d[x] = (float)row[t->ix0 + x] / 255.0f;
+            for (int x = in; x < t->iw; x++)
+                d[x] = (float)row[W - 1] / 255.0f;
+        }
+}
+
+/* Stage the model input of j (c channels from j->plane on, in the model's colour space)
+ * at dst. -1 when out of memory. */
+static int stage_tile(const tile_job *j, float *dst, int c)
+{
+    const tiled *t = j->t;
+    size_t plane = (size_t)t->W * t->H;
+    if (!t->in8) { /* float planes, already in the model's colour space (tiles_start) */
+        const float *px = t->w.orig[j->img].px + (size_t)j->plane * plane;
+        dae_tile_extract(dst, px, c, t->W, t->H, &j->tl);
+        return 0;
+    }
+    const unsigned char *img = t->in8 + (size_t)j->img * t->c * plane;
+    if (t->c != 3 || t->cs == DAE_COLOR_RGB) {
+        extract8(dst, img + (size_t)j->plane * plane, c, t->W, t->H, &j->tl);
+        return 0;
+    }
+    /* the colour space mixes the three channels: convert them all, keep the job's */
+    size_t region = (size_t)j->tl.iw * j->tl.ih;
+    float *all = c == 3 ? dst : malloc(3 * region * sizeof *all);
+    if (!all)
+        return -1;
+    extract8(all, img, 3, t->W, t->H, &j->tl);
+    dae_color_to_space(all, region, t->cs);
+    if (all != dst) {
+        memcpy(dst, all + (size_t)j->plane * region, (size_t)c * region * sizeof *dst);
+        free(all);
+    }
+    return 0;
+}
+
 /* Forward and paste n jobs (one model); failures are recorded in their request. */
 static void run_jobs(dae_server *s, int worker, tile_job **js, int n)
 {
@@ -170,17 +268,15 @@ static void run_jobs(dae_server *s, int worker, tile_job **js, int n)
             int b = g - k0 < (int)chunk ? g - k0 : (int)chunk, rc = err.code;
             const float *y = NULL;
             dae_shape ys;
+            for (int k = 0; k < b && !rc; k++) {
+                tile_job *j = grp[k0 + k];
+                if (stage_tile(j, stage + (size_t)k * vin, c) != 0)
+                    rc = dae_error_set(&err, DAE_ENOMEM, "out of memory for a tile");
+                else if (m->noise_map)
+                    dae_model_noise_fill(stage + (size_t)k * vin, 1, c, in.h, in.w,
+                                         req_level(j->t->r));
+            }
             if (!rc) {
-                for (int k = 0; k < b; k++) {
-                    tile_job *j = grp[k0 + k];
-                    const dae_image *im = &j->t->w.orig[j->img];
-                    dae_tile_extract(stage + (size_t)k * vin,
-                                     im->px + (size_t)j->plane * im->w * im->h, c, im->w,
-                                     im->h, &j->tl);
-                    if (m->noise_map)
-                        dae_model_noise_fill(stage + (size_t)k * vin, 1, c, in.h, in.w,
-                                             req_level(j->t->r));
-                }
                 int64_t t0 = dae_now_ns();
                 rc = dae_model_forward(m, wsp, stage, b, in, &y, &ys, &err);
                 dae_prom_batch(s->prom, b, (double)(dae_now_ns() - t0) / 1e9);
@@ -204,6 +300,42 @@ static void run_jobs(dae_server *s, int worker, tile_job **js, int n)
     free(grp);
 }
 
+/* Answered as PNG or JPEG (the branches of answer_images for one image, same size)? */
+static int answer_as_8bit(const dae_req *r, const work *w)
+{
+    return !w->batched && !r->want_json && !w->resized && w->n == 1;
+}
+
+/* answer_images for such a request, from 8-bit planes: the output is quantized in place
+ * (and shrunk to a quarter), the alpha too (PNG only), and encoded. The same bytes. */
+static int answer_8bit(dae_req *r, work *w, dae_error *err)
+{
+    int W = w->out.w, H = w->out.h, c = w->out.c, rc;
+    size_t n = (size_t)W * H;
+    unsigned char *px = (unsigned char *)w->y, *alpha = NULL, *enc = NULL;
+    dae_planes_quantize(w->y, n * c, px);
+    unsigned char *fit = realloc(px, n * c);
+    w->y = (float *)(void *)(fit ? fit : px); /* work_free frees it */
+    px = (unsigned char *)w->y;
+    size_t len = 0;
+    if (r->want_jpeg && !r->want_png) {
+        rc = dae_jpeg_encode8(px, W, H, c, r->s->cfg.jpeg_quality, &enc, &len, err);
+        if (rc == DAE_OK)
+            dae_req_answer(r, 200, "image/jpeg", (char *)enc, len);
+        return rc;
+    }
+    if (w->orig[0].alpha) {
+        if (!(alpha = malloc(n)))
+            return dae_error_set(err, DAE_ENOMEM, "out of memory for a %dx%d alpha", W, H);
+        dae_planes_quantize(w->orig[0].alpha, n, alpha);
+    }
+    rc = dae_png_encode8(px, alpha, W, H, c, r->s->cfg.png_level, &enc, &len, err);
+    free(alpha);
+    if (rc == DAE_OK)
+        dae_req_answer(r, 200, "image/png", (char *)enc, len);
+    return rc;
+}
+
 /* The last tile is done: bring the outputs back to RGB and the client's scale, answer. */
 static void complete(tiled *t)
 {
@@ -219,13 +351,18 @@ static void complete(tiled *t)
             free(t->w.orig[i].px);
             t->w.orig[i].px = NULL;
         }
+        free(t->in8);
+        t->in8 = NULL;
         if (t->c == 3)
             for (int i = 0; i < t->w.n; i++)
                 dae_color_from_space(t->w.y + (size_t)i * 3 * plane, plane, t->cs);
-        if (dae_answer_images(r, &t->w, &err) != DAE_OK)
+        int rc = answer_as_8bit(r, &t->w) ? answer_8bit(r, &t->w, &err)
+                                          : dae_answer_images(r, &t->w, &err);
+        if (rc != DAE_OK)
             dae_req_fail(r, &err);
     }
     dae_work_free(&t->w);
+    free(t->in8);
     free(t->jobs);
     pthread_mutex_destroy(&t->mu);
     free(t);
@@ -297,7 +434,8 @@ void dae_tiles_start(dae_req *r, work *w, int worker)
     int chh = dae_model_canvas(m, t->H);
     size_t plane = (size_t)t->W * t->H;
     t->cs = r->entry->photo.cs;
-    if (t->c == 3)
+    hold_8bit(t); /* then each tile goes to the colour space as it is staged */
+    if (t->c == 3 && !t->in8)
         for (int i = 0; i < t->w.n; i++)
             dae_color_to_space(t->w.orig[i].px, plane, t->cs);
     long per = dae_tile_plan(cw, chh, T, R, NULL, 0); /* on the canvas (tile.h) */

@@ -226,6 +226,7 @@ static void metrics(dae_req *r)
 {
     dae_server *s = r->s;
     dae_admit_stats bs = dae_admit_get_stats(s->admit);
+    dae_admit_stats ps = dae_admit_get_stats(s->pixels);
     dae_prom_gauges g = {
         .queue_depth = dae_workpool_depth(s->pool),
         .models_loaded = dae_registry_count(s->reg),
@@ -236,6 +237,12 @@ static void metrics(dae_req *r)
         .body_waiting = bs.waiting,
         .body_waited_total = bs.waited_total,
         .hangups_total = dae_hangup_total(s->hangup),
+        .body_budget = s->cfg.body_budget,
+        .pixel_bytes = ps.charged,
+        .pixel_budget = s->cfg.pixel_budget,
+        .pixel_requests = ps.admitted,
+        .pixel_waiting = ps.waiting,
+        .pixel_waited_total = ps.waited_total,
     };
     size_t len;
     char *body = dae_prom_render(s->prom, &g, &len);

@@ -61,4 +61,11 @@ int dae_image_read_file(const char *path, const dae_image_limits *lim, dae_image
 /* Write im (with its alpha plane if any) as a PNG at zlib level 6. */
 int dae_png_write_file(const char *path, const dae_image *im, dae_error *err);
 
+/* ---- 8-bit planes ----
+ * Planes of unsigned char (px[(ch*h + y)*w + x], 0..255), for the server's large images:
+ * a 16-megapixel colour image is 48 MB as 8-bit planes, 192 MB as float ones. */
+/* The 8-bit samples the encoders write for n float values: v*255 rounded, clamped to
+ * 0..255, NaN -> 0. out may be (unsigned char *)px (converted in place, front to back). */
+void dae_planes_quantize(const float *px, size_t n, unsigned char *out);
+
 #endif

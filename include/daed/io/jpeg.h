@@ -20,6 +20,11 @@ int dae_jpeg_decode(const unsigned char *buf, size_t len, const dae_image_limits
 int dae_jpeg_encode(const float *px, int w, int h, int c, int quality, unsigned char **out,
                     size_t *out_len, dae_error *err);
 
+/* As dae_jpeg_encode from c = 1 or 3 8-bit planes: the same JPEG as from float planes
+ * that quantize to these samples. */
+int dae_jpeg_encode8(const unsigned char *px, int w, int h, int c, int quality,
+                     unsigned char **out, size_t *out_len, dae_error *err);
+
 /* A reusable in-memory JPEG round trip for planes of one size (c = 1 or 3; the trainer's
  * JPEG noise step): the TurboJPEG handles and byte buffers are allocated once by create;
  * run replaces px (c,h,w) with decode(encode(px)) at quality 1-100 (colour as YCbCr 4:2:0,

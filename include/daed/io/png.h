@@ -30,4 +30,10 @@ int dae_png_encode(const float *px, int w, int h, int c, int level, unsigned cha
 int dae_png_encode_image(const dae_image *im, int level, unsigned char **out,
                          size_t *out_len, dae_error *err);
 
+/* As dae_png_encode_image from c = 1 or 3 8-bit planes (px[(ch*h + y)*w + x], 0..255;
+ * io/image.h dae_planes_quantize) and an 8-bit alpha plane (NULL: none): the same PNG as
+ * from float planes that quantize to these samples. */
+int dae_png_encode8(const unsigned char *px, const unsigned char *alpha, int w, int h, int c,
+                    int level, unsigned char **out, size_t *out_len, dae_error *err);
+
 #endif
