@@ -542,7 +542,8 @@ END_TEST
  * them, images of DAE_CONV3_MIN_PIXELS or more) against the im2col path: the same
  * convolution with padding 0 on an explicitly zero-padded input. Odd sizes, C != OC, every
  * output-channel remainder of the 8- and 3-channel blocks, widths below and above a vector,
- * an image of more than 4096 pixels (weight-gradient chunks), batches > 1; then finite
+ * an image of more than 4096 pixels (weight-gradient chunks), channels in multiples of 16
+ * on narrow rows (the weight gradient's channel-vector path), batches > 1; then finite
  * differences on a few of them. */
 START_TEST(test_conv3x3)
 {
@@ -550,6 +551,7 @@ START_TEST(test_conv3x3)
     static const int cfg[][5] = {{2, 3, 9, 11, 4},   {3, 2, 1, 70, 3},  {1, 5, 67, 1, 9},
                                  {2, 4, 13, 37, 11}, {1, 1, 6, 50, 1},  {2, 9, 33, 18, 2},
                                  {1, 2, 70, 61, 5},  {3, 1, 23, 3, 32}, {2, 32, 9, 40, 1},
+                                 {2, 16, 12, 20, 5}, {3, 48, 5, 17, 7} /* channels x16 */,
                                  {2, 3, 7, 5, 4} /* below DAE_CONV3_MIN_PIXELS */};
     static const dae_act acts[] = {DAE_ACT_IDENTITY, DAE_ACT_RELU, DAE_ACT_LEAKY_RELU,
                                    DAE_ACT_TANH};

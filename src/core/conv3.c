@@ -13,11 +13,14 @@
  * contiguous), 24 FMAs; bias and activation applied as it is stored. The input gradient is
  * the same kernel with the weights transposed and flipped. The weight gradient holds 3
  * output channels x 9 taps of one input channel (27 accumulators) over the pixels of a
- * group of images that fits in L2, then adds their sums into dw.
+ * group of images that fits in L2, then adds their sums into dw; with input channels in
+ * multiples of 16 on narrow rows (training patches) it holds 16 input channels per vector
+ * instead, on rows transposed pixel-major (dw_cv: no masks, no horizontal sums).
  *
  * Measured on one core (AVX-512 FMA peak ~240 GFLOP/s), 32 -> 32 channels: forward and
  * input gradient ~190 GFLOP/s in cache, ~165 on a batch of 32 40x40 patches or a 144x144
- * tile; weight gradient ~145 in cache, ~120 on the batch (im2col + sgemm: 66-90).
+ * tile; weight gradient ~145 in cache, ~120 on the batch (im2col + sgemm: 66-90); dw_cv on
+ * a batch of 16 32x32 images, 64 -> 64 channels: ~139 (dw_all 123), 96 -> 96: ~150 (121).
  *
  * The taps kernel (dae_conv3x3_taps_forward) is the same forward block generalised: a list
  * of up to 9 taps, each a plane and a (dy, dx) shift, over flat runs that hold several
@@ -455,16 +458,21 @@ TGT INL void dw_run(__m512 (*acc)[9], const float *dyo, const float *xc, int P, 
         UNROLL
         for (int t = 0; t < 9; t++) {
             const float *src = xc + q + (ptrdiff_t)(t / 3 - 1) * W + (t % 3 - 1);
-            __m512 xv = !inner      ? _mm512_maskz_loadu_ps(mk[v * 9 + t], src)
-                        : t % 3 == 0 ? _mm512_maskz_loadu_ps(lm, src)
-                        : t % 3 == 2 ? _mm512_maskz_loadu_ps(rm, src)
-                                     : _mm512_loadu_ps(src);
+            /* inner: a plain load (a masked one costs an FMA-port uop on top of its load),
+             * the first (last) column's lanes of taps kw = 0 (2) left out by merge-masked
+             * FMAs, which leave those accumulators as they are: the same sums as adding
+             * the zeros of a masked load (measured, 64 -> 64 channels on a batch of 16
+             * 32x32 images: 108-116 -> 119-125 GFLOP/s per cpu-s) */
+            __m512 xv = !inner ? _mm512_maskz_loadu_ps(mk[v * 9 + t], src) : _mm512_loadu_ps(src);
             /* one load into a register: left alone, GCC folds an unmasked load into each
              * of the ocb FMAs, and the loads become the bottleneck */
             __asm__("" : "+v"(xv));
             UNROLL
             for (int o = 0; o < ocb; o++)
-                acc[o][t] = _mm512_fmadd_ps(g[o], xv, acc[o][t]);
+                acc[o][t] = !inner || t % 3 == 1
+                                ? _mm512_fmadd_ps(g[o], xv, acc[o][t])
+                                : _mm512_mask3_fmadd_ps(g[o], xv, acc[o][t],
+                                                        t % 3 == 0 ? lm : rm);
         }
     }
 }
@@ -507,9 +515,10 @@ TGT static void dw_all(float *dw, const float *dy, const float *x, int B, int C,
         int qend = q0 + DW_CHUNK < P ? q0 + DW_CHUNK : P, nvec = (qend - q0 + 15) / 16;
         for (int v = 0, col = q0 % W; v < nvec; v++, col = col_next(col, W))
             tap_masks(mk + v * 9, q0 + 16 * v, qend, H, W, col);
-        /* inner vectors: from the first at or after pixel W to the last ending by pixel
-         * (H-1)*W and by qend */
-        int lo = W - q0, hi = ((H - 1) * W < qend ? (H - 1) * W : qend) - q0;
+        /* inner vectors: from the first at or after pixel W + 1 to the last ending by
+         * pixel (H-1)*W - 1 and by qend, so that the plain loads of their taps stay
+         * within the plane */
+        int lo = W + 1 - q0, hi = ((H - 1) * W - 1 < qend ? (H - 1) * W - 1 : qend) - q0;
         int va = lo <= 0 ? 0 : (lo + 15) / 16, vb = hi <= 0 ? 0 : hi / 16;
         va = va > nvec ? nvec : va;
         vb = vb < va ? va : vb;
@@ -533,6 +542,143 @@ TGT static void dw_all(float *dw, const float *dy, const float *x, int B, int C,
             }
         }
     }
+}
+
+/* ---- weight gradient with 16 input channels in each vector ----
+ * For C a multiple of 16 on rows narrow enough for a ring of 4 transposed rows in
+ * CV_RING floats (the training patches: 32x32 at 64 or 96 channels): each image row of x
+ * is transposed once, pixel-major with a zero column either side, into a ring of 3 rows
+ * (plus a zero row for the padding above and below), so that every tap of every pixel is
+ * an aligned load of 16 channels: no masks, no split loads, no horizontal sums. A block
+ * holds 3 output channels x 9 taps of one vector of channels (27 accumulators) over a
+ * row, kept between rows in acc (OC, 9, C); dw gets acc's sums at the end. Each sum runs
+ * pixel by pixel in one lane (dw_all: 16 lanes, then their sum), so dw differs from
+ * dw_all's by float rounding. */
+#define CV_RING (16 * 1024)
+
+static int dw_cv_fits(int C, int W)
+{
+    return C % 16 == 0 && (size_t)4 * ((size_t)W + 2) * (size_t)C <= CV_RING;
+}
+
+/* r[k] = lane k of r[0..16) (a 16x16 transpose: 64 shuffles) */
+TGT INL void transpose16(__m512 *r)
+{
+    __m512 t[16];
+    for (int i = 0; i < 8; i++) {
+        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    for (int i = 0; i < 4; i++) {
+        __m512d a = _mm512_castps_pd(t[4 * i]), b = _mm512_castps_pd(t[4 * i + 1]);
+        __m512d c = _mm512_castps_pd(t[4 * i + 2]), d = _mm512_castps_pd(t[4 * i + 3]);
+        r[4 * i] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c));
+        r[4 * i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c));
+        r[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, d));
+        r[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, d));
+    }
+    for (int i = 0; i < 4; i++) {
+        t[i] = _mm512_shuffle_f32x4(r[i], r[4 + i], 0x88);
+        t[4 + i] = _mm512_shuffle_f32x4(r[i], r[4 + i], 0xdd);
+        t[8 + i] = _mm512_shuffle_f32x4(r[8 + i], r[12 + i], 0x88);
+        t[12 + i] = _mm512_shuffle_f32x4(r[8 + i], r[12 + i], 0xdd);
+    }
+    for (int i = 0; i < 4; i++) {
+        r[i] = _mm512_shuffle_f32x4(t[i], t[8 + i], 0x88);
+        r[8 + i] = _mm512_shuffle_f32x4(t[i], t[8 + i], 0xdd);
+        r[4 + i] = _mm512_shuffle_f32x4(t[4 + i], t[12 + i], 0x88);
+        r[12 + i] = _mm512_shuffle_f32x4(t[4 + i], t[12 + i], 0xdd);
+    }
+}
+
+/* d (W+2, C) = row r of the C planes of x (plane stride P), zero columns 0 and W+1; d is
+ * 64-byte aligned, C a multiple of 16: 16x16 blocks transposed in registers */
+TGT static void cv_row(float *d, const float *x, int C, size_t P, int W, int r)
+{
+    memset(d, 0, (size_t)C * sizeof *d);
+    memset(d + (size_t)(W + 1) * C, 0, (size_t)C * sizeof *d);
+    for (int c0 = 0; c0 < C; c0 += 16)
+        for (int j0 = 0; j0 < W; j0 += 16) {
+            int n = W - j0 < 16 ? W - j0 : 16;
+            __mmask16 m = (__mmask16)((1u << n) - 1u);
+            __m512 v[16];
+            for (int i = 0; i < 16; i++)
+                v[i] = _mm512_maskz_loadu_ps(m, x + (size_t)(c0 + i) * P + (size_t)r * W + j0);
+            transpose16(v);
+            for (int k = 0; k < n; k++)
+                _mm512_store_ps(d + (size_t)(j0 + k + 1) * C + c0, v[k]);
+        }
+}
+
+/* acc[(o*9 + t)*C + 16*cv ...] += over the row's W pixels j of dyr[o*P + j] times tap t
+ * of channels 16*cv.. at pixel j: rows[kh] + (j + kw)*C. */
+TGT INL void cv_block(float *acc, const float *const *rows, const float *dyr, size_t P, int W,
+                      int C, int cv, int ocb)
+{
+    __m512 a[DW_OCB][9];
+    UNROLL
+    for (int o = 0; o < ocb; o++)
+        UNROLL
+        for (int t = 0; t < 9; t++)
+            a[o][t] = _mm512_loadu_ps(acc + ((size_t)o * 9 + t) * C + 16 * cv);
+    for (int j = 0; j < W; j++) {
+        __m512 g[DW_OCB];
+        UNROLL
+        for (int o = 0; o < ocb; o++)
+            g[o] = _mm512_set1_ps(dyr[(size_t)o * P + j]);
+        UNROLL
+        for (int t = 0; t < 9; t++) {
+            __m512 xv = _mm512_load_ps(rows[t / 3] + (size_t)(j + t % 3) * C + 16 * cv);
+            __asm__("" : "+v"(xv)); /* one load for the ocb FMAs, as in dw_run */
+            UNROLL
+            for (int o = 0; o < ocb; o++)
+                a[o][t] = _mm512_fmadd_ps(g[o], xv, a[o][t]);
+        }
+    }
+    UNROLL
+    for (int o = 0; o < ocb; o++)
+        UNROLL
+        for (int t = 0; t < 9; t++)
+            _mm512_storeu_ps(acc + ((size_t)o * 9 + t) * C + 16 * cv, a[o][t]);
+}
+
+/* dw += the weight gradient of B images (dw_cv_fits(C, W)); acc: C*OC*9 floats */
+TGT static void dw_cv(float *dw, const float *dy, const float *x, float *acc, int B, int C,
+                      int H, int W, int OC)
+{
+    float ring[CV_RING] __attribute__((aligned(64)));
+    size_t P = (size_t)H * W, rs = ((size_t)W + 2) * (size_t)C;
+    float *zero = ring + 3 * rs;
+    memset(zero, 0, rs * sizeof *zero);
+    memset(acc, 0, (size_t)OC * 9 * C * sizeof *acc);
+    for (int n = 0; n < B; n++) {
+        const float *xn = x + (size_t)n * C * P, *dyn = dy + (size_t)n * OC * P;
+        cv_row(ring, xn, C, P, W, 0);
+        for (int r = 0; r < H; r++) {
+            if (r + 1 < H) /* over the slot of row r - 2 */
+                cv_row(ring + (size_t)((r + 1) % 3) * rs, xn, C, P, W, r + 1);
+            const float *rows[3] = {r > 0 ? ring + (size_t)((r + 2) % 3) * rs : zero,
+                                    ring + (size_t)(r % 3) * rs,
+                                    r + 1 < H ? ring + (size_t)((r + 1) % 3) * rs : zero};
+            for (int oc0 = 0; oc0 < OC;) {
+                int ocb = OC - oc0 >= 3 ? 3 : OC - oc0;
+                float *ab = acc + (size_t)oc0 * 9 * C;
+                const float *dyr = dyn + (size_t)oc0 * P + (size_t)r * W;
+                for (int cv = 0; cv < C / 16; cv++)
+                    if (ocb == 3)
+                        cv_block(ab, rows, dyr, P, W, C, cv, 3);
+                    else if (ocb == 2)
+                        cv_block(ab, rows, dyr, P, W, C, cv, 2);
+                    else
+                        cv_block(ab, rows, dyr, P, W, C, cv, 1);
+                oc0 += ocb;
+            }
+        }
+    }
+    for (int o = 0; o < OC; o++)
+        for (int c = 0; c < C; c++)
+            for (int t = 0; t < 9; t++)
+                dw[((size_t)o * C + c) * 9 + t] += acc[((size_t)o * 9 + t) * C + c];
 }
 
 #endif /* C3_X86 */
@@ -563,7 +709,9 @@ void dae_conv3x3_backward(float *din, float *dw, const float *dout, const float 
                           const float *w, float *scratch, int B, int C, int H, int W, int OC)
 {
 #ifdef C3_X86
-    if (dw)
+    if (dw && dw_cv_fits(C, W)) /* scratch: the accumulators, then the packed weights */
+        dw_cv(dw, dout, in, scratch, B, C, H, W, OC);
+    else if (dw)
         dw_all(dw, dout, in, B, C, H, W, OC);
     if (!din)
         return;
