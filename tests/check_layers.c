@@ -750,6 +750,57 @@ START_TEST(test_conv_taps_bf16)
 }
 END_TEST
 
+/* The AMX form of conv3 (bf16 weights on a convolution conv3 takes): the convolution of
+ * the bf16-rounded input and weights with fp32 sums (in another order than the reference:
+ * a looser bound than the taps kernel's), within bf16's precision of fp32; channel counts
+ * off the chunks of 32 and tiles of 16, widths whose rows split a block of positions, one
+ * image in two row bands (threads 2) giving the bits of the whole; and a few channels on a
+ * small image staying in fp32 conv3 (the AMX scratch would pass the bound of layers.h).
+ * Added to the suite only when dae_amx_supported() (else reported as a skip). */
+START_TEST(test_conv3_amx)
+{
+    /* B, C, H, W, OC */
+    static const int cfg[][5] = {{1, 96, 20, 19, 96}, {2, 16, 12, 40, 12}, {1, 5, 24, 13, 7},
+                                 {3, 33, 8, 8, 17},  {1, 3, 40, 40, 1},   {1, 64, 3, 70, 40}};
+    static const dae_act acts[] = {DAE_ACT_RELU, DAE_ACT_LEAKY_RELU, DAE_ACT_SIGMOID};
+    dae_rng r;
+    dae_rng_seed(&r, 41);
+    for (size_t t = 0; t < sizeof cfg / sizeof cfg[0]; t++)
+        for (int a = 0; a < 3; a++) {
+            int B = cfg[t][0], C = cfg[t][1], H = cfg[t][2], W = cfg[t][3], OC = cfg[t][4];
+            size_t no = (size_t)B * OC * H * W, nx = (size_t)B * C * H * W;
+            size_t nw = (size_t)OC * C * 9;
+            ck_assert_str_eq(dae_conv2d_kernel_name(C, H, W, OC, 3, 1, 1, 1), "conv3 AMX, bf16");
+            float *x = rand_buf(nx, &r, 1), *w = rand_buf(nw, &r, 1), *b = rand_buf(OC, &r, 1);
+            float *xr = rand_buf(nx, &r, 1), *wr = rand_buf(nw, &r, 1);
+            for (size_t i = 0; i < nx; i++)
+                xr[i] = to_bf16(x[i]);
+            for (size_t i = 0; i < nw; i++)
+                wr[i] = to_bf16(w[i]);
+            uint32_t *wb = malloc(dae_bf16_weights_size(C, OC) * sizeof *wb);
+            dae_bf16_pack_weights(wb, w, C, OC, 0);
+            size_t ncol = dae_conv2d_col_size(B, C, H, W, OC, 3, 1, 1);
+            float *cols[2] = {rand_buf(ncol, &r, 1), rand_buf(ncol, &r, 1)};
+            float *y = rand_buf(no, &r, 1), *y2 = rand_buf(no, &r, 1);
+            float *ref = rand_buf(no, &r, 1), *ref32 = rand_buf(no, &r, 1);
+            dae_conv2d_forward_ex(y, x, w, wb, b, cols, 1, B, C, H, W, OC, 3, 1, 1, acts[a], 0.1f);
+            dae_conv2d_forward_ex(y2, x, w, wb, b, cols, 2, B, C, H, W, OC, 3, 1, 1, acts[a],
+                                  0.1f);
+            ck_assert_int_eq(memcmp(y, y2, no * sizeof *y), 0);
+            ref_conv2d(ref, xr, wr, b, B, C, H, W, OC, 3, 1, 1);
+            ref_conv2d(ref32, x, w, b, B, C, H, W, OC, 3, 1, 1);
+            dae_act_forward(ref, ref, no, acts[a], 0.1f);
+            dae_act_forward(ref32, ref32, no, acts[a], 0.1f);
+            assert_close(y, ref, no, 1e-4f, "conv3 amx");
+            assert_close(y, ref32, no, 0.004f * sqrtf((float)C * 9), "amx vs fp32");
+            free(x), free(w), free(b), free(xr), free(wr), free(wb), free(cols[0]);
+            free(cols[1]), free(y), free(y2), free(ref), free(ref32);
+        }
+    ck_assert_str_eq(dae_conv2d_kernel_name(1, 12, 12, 4, 3, 1, 1, 1), "conv3 direct, fp32");
+    ck_assert_uint_le(dae_conv2d_col_size(1, 1, 12, 12, 4, 3, 1, 1), (9 + 4) * 144);
+}
+END_TEST
+
 /* A stride-1 tap list gives conv3's bits exactly: the tile plans rely on a small tile and
  * the whole image agreeing pixel for pixel, and small images take the taps path. */
 /* Added to the suite only when dae_conv3x3_supported() (else reported as a skip). */
@@ -851,6 +902,11 @@ Suite *suite_layers(void)
         ck_skip("layers", "test_conv_taps_conv3_bits",
                 "the CPU has no AVX-512F, so the direct 3x3 kernel it compares with is off");
     tcase_add_test(tc, test_conv_taps_bf16);
+    if (dae_amx_supported())
+        tcase_add_test(tc, test_conv3_amx);
+    else
+        ck_skip("layers", "test_conv3_amx", "the CPU has no AMX-BF16 (or the kernel does not "
+                "grant the tile state): bf16 workspaces run conv3 in fp32");
     tcase_add_test(tc, test_pixel_shuffle);
     suite_add_tcase(s, tc);
     tc = tcase_create("gradient");

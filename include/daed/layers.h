@@ -56,7 +56,8 @@ void dae_conv2d_forward(float *out, const float *in, const float *w, const float
  * C*k*k*(DAE_CONV_BAND_COLS + OW) floats of its scratch. wbf (NULL: fp32 only) is w packed
  * by dae_bf16_pack_weights for a layer dae_conv2d_bf16_layer accepts: the calls that take
  * the taps kernel (3x3 padding 1: stride 2, or stride 1 on images too small for conv3) then
- * run in bf16; the others stay fp32 with w. */
+ * run in bf16, those conv3 takes run in bf16 on AMX tiles where dae_amx_supported() (from
+ * w: see dae_conv3x3_forward_amx); the others stay fp32 with w. */
 void dae_conv2d_forward_ex(float *out, const float *in, const float *w, const uint32_t *wbf,
                            const float *b, float *const *cols, int threads, int B, int C, int H,
                            int W, int OC, int k, int s, int p, dae_act act, float slope);
@@ -64,11 +65,12 @@ void dae_conv2d_forward_ex(float *out, const float *in, const float *w, const ui
  * this CPU (see dae_conv2d_forward_ex, dae_conv_t2d_forward_ex). */
 int dae_conv2d_bf16_layer(int k, int s, int p);
 int dae_conv_t2d_bf16_layer(int k, int s, int p, int op);
-/* The kernel a forward of that convolution takes on this CPU for an H x W input (conv2d) and
- * the precision it runs in when the workspace asks for bf16 (bf16 != 0) or not: "conv3
- * direct, fp32", "taps, bf16", "taps, fp32", "im2col + sgemm, fp32", ... (a static string;
- * benchmarks print it next to their timings). */
-const char *dae_conv2d_kernel_name(int H, int W, int OC, int k, int s, int p, int bf16);
+/* The kernel a forward of that convolution takes on this CPU for a C x H x W input (conv2d)
+ * and the precision it runs in when the workspace asks for bf16 (bf16 != 0) or not: "conv3
+ * direct, fp32", "conv3 AMX, bf16", "taps, bf16", "taps, fp32", "im2col + sgemm, fp32", ...
+ * (a static string; benchmarks print it next to their timings). */
+const char *dae_conv2d_kernel_name(int C, int H, int W, int OC, int k, int s, int p,
+                                   int bf16);
 const char *dae_conv_t2d_kernel_name(int k, int s, int p, int op, int bf16);
 void dae_conv2d_backward(float *din, float *dw, float *db, const float *dout, const float *in,
                          const float *w, float *col, int B, int C, int H, int W, int OC,
@@ -92,6 +94,21 @@ size_t dae_conv3x3_scratch_size(int C, int OC);
 /* B images: din overwritten, dw added into (either may be NULL); db is the caller's. */
 void dae_conv3x3_backward(float *din, float *dw, const float *dout, const float *in,
                           const float *w, float *scratch, int B, int C, int H, int W, int OC);
+
+/* ---- bf16 form of the conv3 forward on Intel AMX tiles (conv3_amx.c; inference only) ----
+ * With bf16 weights (wbf, see dae_conv2d_forward_ex) the conv2d functions take it by
+ * themselves for the convolutions conv3 takes, when dae_amx_supported() (AMX-BF16 and
+ * AMX-TILE, the kernel's permission for the tile state: asked once for the process).
+ * Inputs and weights rounded to bf16 (nearest even), products summed in fp32: the
+ * tolerance of the taps kernel's bf16 form. Output rows [oh0, oh1) of one image, bias (may
+ * be NULL) and activation applied; w (OC, C, 3, 3) fp32 (repacked per call: a small cost
+ * next to the convolution); scratch of dae_conv3x3_amx_scratch(C, H, W, OC) floats (enough
+ * for any row range). */
+int dae_amx_supported(void);
+size_t dae_conv3x3_amx_scratch(int C, int H, int W, int OC);
+void dae_conv3x3_forward_amx(float *out, const float *in, const float *w, const float *b,
+                             float *scratch, int C, int H, int W, int OC, int oh0, int oh1,
+                             dae_act act, float slope);
 
 /* The taps kernel of conv3.c (callable only when dae_conv3x3_supported()): a 3x3
  * convolution written as a list of T taps (1, 2, 4 or 9) over flat runs of N pixels that

@@ -355,10 +355,24 @@ static size_t taps_col_size(int g, int C, int OC, int s, size_t P)
     return in + pairs + (g > 1 ? (size_t)OC * N : 0) + dae_conv3x3_taps_scratch(N, 9);
 }
 
+/* With bf16 weights, the convolutions conv3 takes run on AMX tiles where the CPU has them
+ * (conv3_amx.c: the taps kernel's bf16 form ran slower than conv3 in fp32 on them), when
+ * the AMX scratch stays within the bound of layers.h (not so for a few channels on a small
+ * image: its chunks of 32 channels and 16 output channels are mostly zeros there). */
+static int use_amx(int H, int W, int C, int OC, int k, int s, int p)
+{
+    size_t bound = ((size_t)C * 9 + (size_t)OC) * (size_t)H * (size_t)W;
+    return use_conv3(H, W, OC, k, s, p) && dae_conv2d_bf16_layer(k, s, p) &&
+           dae_amx_supported() && dae_conv3x3_amx_scratch(C, H, W, OC) <= bound;
+}
+
 size_t dae_conv2d_col_size(int B, int C, int H, int W, int OC, int k, int s, int p)
 {
-    if (use_conv3(H, W, OC, k, s, p))
-        return dae_conv3x3_scratch_size(C, OC);
+    if (use_conv3(H, W, OC, k, s, p)) { /* the AMX form's too: the precision may change */
+        size_t c3 = dae_conv3x3_scratch_size(C, OC);
+        size_t amx = use_amx(H, W, C, OC, k, s, p) ? dae_conv3x3_amx_scratch(C, H, W, OC) : 0;
+        return c3 > amx ? c3 : amx;
+    }
     size_t OH = (size_t)((H + 2 * p - k) / s + 1), OW = (size_t)((W + 2 * p - k) / s + 1);
     size_t P = OH * OW, g = (size_t)conv_group(B, (int)P), K = (size_t)C * k * k;
     size_t taps = use_taps(H, W, OC, k, s, p) ? taps_col_size((int)g, C, OC, s, P) : 0;
@@ -371,12 +385,16 @@ size_t dae_conv2d_col_size(int B, int C, int H, int W, int OC, int k, int s, int
 
 /* Output rows [oh0,oh1) of one image: y(OC, rows) = W * col(rows) written in place (ldc P),
  * then bias and activation while the band is in cache. */
-static void conv2d_rows(float *y, const float *x, const float *w, const float *b, float *col,
-                        int C, int H, int W, int OC, int k, int s, int p, int oh0, int oh1,
-                        dae_act act, float slope)
+static void conv2d_rows(float *y, const float *x, const float *w, const uint32_t *wbf,
+                        const float *b, float *col, int C, int H, int W, int OC, int k, int s,
+                        int p, int oh0, int oh1, dae_act act, float slope)
 {
     int OH = (H + 2 * p - k) / s + 1, OW = (W + 2 * p - k) / s + 1;
     int P = OH * OW, K = C * k * k, R = band_rows(OH, OW);
+    if (wbf && use_amx(H, W, C, OC, k, s, p)) {
+        dae_conv3x3_forward_amx(y, x, w, b, col, C, H, W, OC, oh0, oh1, act, slope);
+        return;
+    }
     if (use_conv3(H, W, OC, k, s, p)) {
         dae_conv3x3_forward_rows(y, x, w, b, col, C, H, W, OC, oh0, oh1, act, slope);
         return;
@@ -445,7 +463,7 @@ static void conv2d_images(float *out, const float *in, const float *w, const uin
             continue;
         }
         if (g == 1) {
-            conv2d_rows(y, x, w, b, col, C, H, W, OC, k, s, p, 0, OH, act, slope);
+            conv2d_rows(y, x, w, wbf, b, col, C, H, W, OC, k, s, p, 0, OH, act, slope);
             continue;
         }
         float *tmp = col + (size_t)K * N;
@@ -486,8 +504,8 @@ static void *conv_job_run(void *arg)
     int r1 = (int)((long long)OH * (j->part + 1) / j->parts);
     for (int n = 0; n < j->B; n++)
         conv2d_rows(j->out + (size_t)n * j->OC * OH * OW,
-                    j->in + (size_t)n * j->C * j->H * j->W, j->w, j->b, j->col, j->C, j->H,
-                    j->W, j->OC, j->k, j->s, j->p, r0, r1, j->act, j->slope);
+                    j->in + (size_t)n * j->C * j->H * j->W, j->w, j->wbf, j->b, j->col, j->C,
+                    j->H, j->W, j->OC, j->k, j->s, j->p, r0, r1, j->act, j->slope);
     return NULL;
 }
 
@@ -632,10 +650,10 @@ int dae_conv_t2d_bf16_layer(int k, int s, int p, int op)
     return use_taps_t(k, s, p, op) && dae_bf16_supported();
 }
 
-const char *dae_conv2d_kernel_name(int H, int W, int OC, int k, int s, int p, int bf16)
+const char *dae_conv2d_kernel_name(int C, int H, int W, int OC, int k, int s, int p, int bf16)
 {
     if (use_conv3(H, W, OC, k, s, p))
-        return "conv3 direct, fp32";
+        return bf16 && use_amx(H, W, C, OC, k, s, p) ? "conv3 AMX, bf16" : "conv3 direct, fp32";
     if (use_taps(H, W, OC, k, s, p))
         return bf16 && dae_conv2d_bf16_layer(k, s, p) ? "taps, bf16" : "taps, fp32";
     return k == 1 && s == 1 && p == 0 ? "sgemm, fp32" : "im2col + sgemm, fp32";
