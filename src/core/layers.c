@@ -358,12 +358,16 @@ static size_t taps_col_size(int g, int C, int OC, int s, size_t P)
 /* With bf16 weights, the convolutions conv3 takes run on AMX tiles where the CPU has them
  * (conv3_amx.c: the taps kernel's bf16 form ran slower than conv3 in fp32 on them), when
  * the AMX scratch stays within the bound of layers.h (not so for a few channels on a small
- * image: its chunks of 32 channels and 16 output channels are mostly zeros there). */
+ * image: its chunks of 32 channels and 16 output channels are mostly zeros there), and
+ * not for 1-channel inputs or outputs either (photo-denoise-rgb's first and last layers,
+ * 1 -> 48 and 48 -> 1 on a 152x152 tile: 0.60 and 0.89 ms on AMX, 0.37 and 0.69 in fp32;
+ * photo-ffd-rgb's 16 -> 96 and 96 -> 12 on 88x88: 0.73 and 0.47 on AMX, 1.42 and 1.14). */
 static int use_amx(int H, int W, int C, int OC, int k, int s, int p)
 {
     size_t bound = ((size_t)C * 9 + (size_t)OC) * (size_t)H * (size_t)W;
-    return use_conv3(H, W, OC, k, s, p) && dae_conv2d_bf16_layer(k, s, p) &&
-           dae_amx_supported() && dae_conv3x3_amx_scratch(C, H, W, OC) <= bound;
+    return C >= 8 && OC >= 8 && use_conv3(H, W, OC, k, s, p) &&
+           dae_conv2d_bf16_layer(k, s, p) && dae_amx_supported() &&
+           dae_conv3x3_amx_scratch(C, H, W, OC) <= bound;
 }
 
 size_t dae_conv2d_col_size(int B, int C, int H, int W, int OC, int k, int s, int p)
