@@ -383,7 +383,9 @@ static void layer_ms(const dae_model *m, const dae_layer *L, dae_shape in, dae_s
                      double ms[2])
 {
     size_t nx = (size_t)in.c * in.h * in.w, ny = (size_t)out.c * out.h * out.w;
-    size_t ncol = dae_conv2d_col_size(1, in.c, in.h, in.w, L->out_ch, L->k, L->stride, L->pad);
+    dae_conv_geom g = {.B = 1, .C = in.c, .H = in.h, .W = in.w, .OC = L->out_ch, .k = L->k,
+                       .s = L->stride, .p = L->pad};
+    size_t ncol = dae_conv2d_col_size(&g);
     int bf = dae_conv2d_bf16_layer(L->k, L->stride, L->pad);
     float *x = malloc(nx * sizeof *x), *y = malloc(ny * sizeof *y);
     float *col = malloc(ncol * sizeof *col);
@@ -392,18 +394,17 @@ static void layer_ms(const dae_model *m, const dae_layer *L, dae_shape in, dae_s
     ms[0] = ms[1] = -1;
     if (!x || !y || !col || (bf && !wb))
         goto done;
-    dae_rng g;
-    dae_rng_seed(&g, 3);
+    dae_rng rng;
+    dae_rng_seed(&rng, 3);
     for (size_t i = 0; i < nx; i++)
-        x[i] = dae_rng_uniform(&g);
+        x[i] = dae_rng_uniform(&rng);
     if (bf)
         dae_bf16_pack_weights(wb, w, in.c, L->out_ch, 0);
     double best[2] = {1e30, 1e30};
     for (int k = 0; k < 12; k++) {
         int p = (k % 4 == 1 || k % 4 == 2) && bf; /* A B B A */
         double t = now_s();
-        dae_conv2d_forward_ex(y, x, w, p ? wb : NULL, b, &col, 1, 1, in.c, in.h, in.w,
-                              L->out_ch, L->k, L->stride, L->pad, DAE_ACT_RELU, 0.0f);
+        dae_conv2d_forward_ex(y, x, w, p ? wb : NULL, b, &col, 1, &g, DAE_ACT_RELU, 0.0f);
         t = now_s() - t;
         if (k >= 4 && t < best[p]) /* the first round warms up */
             best[p] = t;
@@ -438,14 +439,15 @@ static void layer_table(const dae_model *m, dae_shape in)
         dae_model_param_name(m, i, 0, name, sizeof name);
         *strrchr(name, '.') = '\0'; /* "encoder.3" */
         const char *k32 = "-", *k16 = "-";
+        dae_conv_geom g = {.B = 1, .C = in.c, .H = in.h, .W = in.w, .OC = L->out_ch,
+                           .k = L->k, .s = L->stride, .p = L->pad};
         if (L->kind == DAE_LAYER_CONV2D) {
-            k32 = dae_conv2d_kernel_name(in.c, in.h, in.w, L->out_ch, L->k, L->stride, L->pad,
-                                         0);
-            k16 = dae_conv2d_kernel_name(in.c, in.h, in.w, L->out_ch, L->k, L->stride, L->pad,
-                                         1);
+            k32 = dae_conv2d_kernel_name(&g, 0);
+            k16 = dae_conv2d_kernel_name(&g, 1);
         } else if (L->kind == DAE_LAYER_CONV_T2D) {
-            k32 = dae_conv_t2d_kernel_name(L->k, L->stride, L->pad, L->out_pad, 0);
-            k16 = dae_conv_t2d_kernel_name(L->k, L->stride, L->pad, L->out_pad, 1);
+            g.op = L->out_pad;
+            k32 = dae_conv_t2d_kernel_name(&g, 0);
+            k16 = dae_conv_t2d_kernel_name(&g, 1);
         }
         double mf = 0;
         if (L->kind == DAE_LAYER_CONV2D || L->kind == DAE_LAYER_CONV_T2D)

@@ -81,8 +81,9 @@ static size_t pair_plane(int R, int W)
     return (size_t)(R + 2) * (size_t)(W + 2) + AMX_SLACK;
 }
 
-size_t dae_conv3x3_amx_scratch(int C, int H, int W, int OC)
+size_t dae_conv3x3_amx_scratch(const dae_conv_geom *g)
 {
+    int C = g->C, H = g->H, W = g->W, OC = g->OC;
     size_t Cp = round_up((size_t)C, AMX_KC), OCp = round_up((size_t)OC, AMX_OB);
     /* the pair planes (uint32), the weights (bf16, as halves of floats), 4 accumulator
      * tiles' worth of floats, 16 floats to align the tiles to 64 bytes */
@@ -223,9 +224,10 @@ block(const uint32_t *xp, const uint16_t *wa, size_t plane, const ptrdiff_t *off
 }
 
 TGT_AMX static void amx_rows(float *y, const float *x, const float *w, const float *b,
-                             float *scratch, int C, int H, int W, int OC, int oh0, int oh1,
+                             float *scratch, const dae_conv_geom *g, int oh0, int oh1,
                              dae_act act, float slope)
 {
+    int C = g->C, H = g->H, W = g->W, OC = g->OC;
     int R = oh1 - oh0, Wp = W + 2, KC = (int)(round_up((size_t)C, AMX_KC) / AMX_KC);
     int OB = (int)(round_up((size_t)OC, AMX_OB) / AMX_OB);
     size_t plane = pair_plane(R, W), P = (size_t)H * W;
@@ -273,13 +275,13 @@ TGT_AMX static void amx_rows(float *y, const float *x, const float *w, const flo
 #endif
 
 void dae_conv3x3_forward_amx(float *out, const float *in, const float *w, const float *b,
-                             float *scratch, int C, int H, int W, int OC, int oh0, int oh1,
+                             float *scratch, const dae_conv_geom *g, int oh0, int oh1,
                              dae_act act, float slope)
 {
 #ifdef AMX_X86
+    int H = g->H, W = g->W, OC = g->OC;
     int fused = act == DAE_ACT_IDENTITY || act == DAE_ACT_RELU || act == DAE_ACT_LEAKY_RELU;
-    amx_rows(out, in, w, b, scratch, C, H, W, OC, oh0, oh1, fused ? act : DAE_ACT_IDENTITY,
-             slope);
+    amx_rows(out, in, w, b, scratch, g, oh0, oh1, fused ? act : DAE_ACT_IDENTITY, slope);
     if (!fused) /* tanh, sigmoid: over the rows just written */
         for (int o = 0; o < OC; o++) {
             float *y = out + ((size_t)o * H + oh0) * W;

@@ -76,5 +76,7 @@ int mdl_layer_shape(const dae_layer *L, dae_shape in, dae_shape *out, const char
                     dae_error *err);
 /* Exact im2col scratch of layer L for B samples of shape `in`. */
 size_t mdl_layer_col_size(const dae_layer *L, dae_shape in, int B);
+/* The geometry of convolution layer L (conv2d or conv_transpose2d) on B samples of `in`. */
+dae_conv_geom mdl_conv_geom(const dae_layer *L, dae_shape in, int B);
 
 #endif
