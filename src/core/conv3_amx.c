@@ -18,6 +18,11 @@
  * consecutive output pixels. Blocks of 2 x 2 accumulators (32 output channels x 32
  * positions) use 8 tile registers: C 0-3, B 4-5, A 6-7.
  *
+ * layers.c takes it only from 8 channels in and out: photo-denoise-rgb's 1 -> 48 and 48 -> 1
+ * convolutions on a 152x152 tile took 0.60 and 0.89 ms here against 0.37 and 0.69 ms in
+ * fp32 conv3 (bench/photos --layers), where photo-ffd-rgb's 16 -> 96 and 96 -> 12 on 88x88
+ * took 0.73 and 0.47 ms against 1.42 and 1.14.
+ *
  * Rounding as the taps kernel's bf16 form: inputs and weights to bf16, nearest even, the
  * products summed in fp32 (in another order: results differ from it in the last bits). */
 #include "daed/layers.h"

@@ -146,7 +146,6 @@ static void im2col(float *restrict col, size_t ld, const float *restrict img, in
     im2col_rows(col, ld, img, C, H, W, k, s, p, OW, 0, OH);
 }
 
-/* img += col2im(col); the adjoint of im2col. */
 /* img += col2im(col) for output rows [oh0, oh1), col holding those rows from column 0. */
 static void col2im_rows_add(float *restrict img, const float *restrict col, size_t ld, int C,
                             int H, int W, int k, int s, int p, int OW, int oh0, int oh1)
@@ -356,12 +355,8 @@ static size_t taps_col_size(int g, int C, int OC, int s, size_t P)
 }
 
 /* With bf16 weights, the convolutions conv3 takes run on AMX tiles where the CPU has them
- * (conv3_amx.c: the taps kernel's bf16 form ran slower than conv3 in fp32 on them), when
- * the AMX scratch stays within the bound of layers.h (not so for a few channels on a small
- * image: its chunks of 32 channels and 16 output channels are mostly zeros there), and
- * not for 1-channel inputs or outputs either (photo-denoise-rgb's first and last layers,
- * 1 -> 48 and 48 -> 1 on a 152x152 tile: 0.60 and 0.89 ms on AMX, 0.37 and 0.69 in fp32;
- * photo-ffd-rgb's 16 -> 96 and 96 -> 12 on 88x88: 0.73 and 0.47 on AMX, 1.42 and 1.14). */
+ * (conv3_amx.c), from 8 channels in and out (see there) and while the AMX scratch stays
+ * within the bound of layers.h (not so for a few channels on a small image). */
 static int use_amx(const dae_conv_geom *geo)
 {
     size_t bound = ((size_t)geo->C * 9 + (size_t)geo->OC) * (size_t)geo->H * (size_t)geo->W;
@@ -440,8 +435,7 @@ static void conv2d_images(float *out, const float *in, const float *w, const uin
         const float *x = in + (size_t)n0 * C * H * W;
         float *y = out + (size_t)n0 * OC * P;
         if (taps) {
-            int npl = s == 2 ? 4 : 1;
-            dae_conv_taps tp = {.C = C, .NPL = npl, .Hp = OH, .Wp = OW, .OC = OC,
+            dae_conv_taps tp = {.C = C, .NPL = s == 2 ? 4 : 1, .Hp = OH, .Wp = OW, .OC = OC,
                                 .N = (size_t)N, .wo = (size_t)C * 9, .wc = 9};
             conv_taps(&tp, s, OW);
             const float *xs = x;
@@ -460,8 +454,8 @@ static void conv2d_images(float *out, const float *in, const float *w, const uin
                 next += (size_t)OC * N;
             if (wbf) {
                 uint32_t *xb = (uint32_t *)(void *)next;
-                dae_bf16_pack_pairs(xb, xs, C, (size_t)npl * N);
-                next += (size_t)(C + 1) / 2 * npl * N;
+                dae_bf16_pack_pairs(xb, xs, C, (size_t)tp.NPL * N);
+                next += (size_t)(C + 1) / 2 * tp.NPL * N;
                 dae_conv3x3_taps_forward_bf16(ys, xb, wbf, b, &tp, next, act, slope);
             } else {
                 dae_conv3x3_taps_forward(ys, xs, w, b, &tp, next, act, slope);
@@ -681,8 +675,7 @@ const char *dae_conv_t2d_kernel_name(const dae_conv_geom *geo, int bf16)
 size_t dae_conv_t2d_col_size(const dae_conv_geom *geo)
 {
     int B = geo->B, C = geo->C, H = geo->H, W = geo->W, OC = geo->OC;
-    int k = geo->k, s = geo->s, p = geo->p;
-    int op = geo->op;
+    int k = geo->k, s = geo->s, p = geo->p, op = geo->op;
     size_t P = (size_t)H * W, g = (size_t)conv_group(B, (int)P);
     size_t im2col = ((size_t)OC * k * k + (g > 1 ? (size_t)C : 0)) * g * P;
     if (!use_taps_t(k, s, p, op))
@@ -745,8 +738,7 @@ void dae_conv_t2d_forward_ex(float *out, const float *in, const float *w,
                              const dae_conv_geom *geo, dae_act act, float slope)
 {
     int B = geo->B, C = geo->C, H = geo->H, W = geo->W, OC = geo->OC;
-    int k = geo->k, s = geo->s, p = geo->p;
-    int op = geo->op;
+    int k = geo->k, s = geo->s, p = geo->p, op = geo->op;
     int OH = (H - 1) * s - 2 * p + k + op, OW = (W - 1) * s - 2 * p + k + op;
     int P = H * W, K = OC * k * k, G = conv_group(B, P);
     size_t osz = (size_t)OC * OH * OW;
@@ -785,8 +777,7 @@ void dae_conv_t2d_backward(float *din, float *dw, float *db, const float *dout,
                            const dae_conv_geom *geo)
 {
     int B = geo->B, C = geo->C, H = geo->H, W = geo->W, OC = geo->OC;
-    int k = geo->k, s = geo->s, p = geo->p;
-    int op = geo->op;
+    int k = geo->k, s = geo->s, p = geo->p, op = geo->op;
     int OH = (H - 1) * s - 2 * p + k + op, OW = (W - 1) * s - 2 * p + k + op;
     int P = H * W, K = OC * k * k, G = conv_group(B, P);
     size_t osz = (size_t)OC * OH * OW;
