@@ -15,8 +15,13 @@
  * represents, dae-train's patches/s on the training photos (40x40 patches, batch 64); with
  * --torch, bench/ref/torch_photos.py measures PyTorch on the same network in the same run.
  *
+ * --layers prints only the table of each layer's kernel and its time on one tile with fp32
+ * and bf16 weights, side by side; --precision runs the tile workspaces in bf16 or fp32
+ * (default fp32; daed's default is bf16).
+ *
  * usage: photos MODEL.safetensors [--data DIR] [--train-data DIR] [--tile N] [--threads N]
- *                                 [--speed] [--torch] [--no-psnr]
+ *                                 [--speed] [--torch] [--no-psnr] [--precision fp32|bf16]
+ *                                 [--layers]
  */
 #include <cjson/cJSON.h>
 #include <math.h>
