@@ -68,8 +68,8 @@ void dae_conv2d_forward(float *out, const float *in, const float *w, const float
  * C*k*k*(DAE_CONV_BAND_COLS + OW) floats of its scratch. wbf (NULL: fp32 only) is w packed
  * by dae_bf16_pack_weights for a layer dae_conv2d_bf16_layer accepts: the calls that take
  * the taps kernel (3x3 padding 1: stride 2, or stride 1 on images too small for conv3) then
- * run in bf16, those conv3 takes run in bf16 on AMX tiles where dae_amx_supported() (from
- * w: see dae_conv3x3_forward_amx); the others stay fp32 with w. */
+ * run in bf16, those conv3 takes run in bf16 on AMX tiles where dae_amx_supported() (see
+ * dae_conv3x3_forward_amx); the others stay fp32 with w. */
 void dae_conv2d_forward_ex(float *out, const float *in, const float *w, const uint32_t *wbf,
                            const float *b, float *const *cols, int threads,
                            const dae_conv_geom *g, dae_act act, float slope);
@@ -112,12 +112,13 @@ void dae_conv3x3_backward(float *din, float *dw, const float *dout, const float 
  * AMX-TILE, the kernel's permission for the tile state: asked once for the process).
  * Inputs and weights rounded to bf16 (nearest even), products summed in fp32: the
  * tolerance of the taps kernel's bf16 form. Output rows [oh0, oh1) of one image, bias (may
- * be NULL) and activation applied; w (OC, C, 3, 3) fp32 (repacked per call: a small cost
- * next to the convolution); scratch of dae_conv3x3_amx_scratch(g) floats (enough for any
- * row range). g->B, k, s, p are not read. */
+ * be NULL) and activation applied; wb: the weights packed by dae_bf16_pack_weights
+ * (transposed 0; regrouped into tiles per call, a small cost next to the convolution);
+ * scratch of dae_conv3x3_amx_scratch(g) floats (enough for any row range). g->B, k, s, p
+ * are not read. */
 int dae_amx_supported(void);
 size_t dae_conv3x3_amx_scratch(const dae_conv_geom *g);
-void dae_conv3x3_forward_amx(float *out, const float *in, const float *w, const float *b,
+void dae_conv3x3_forward_amx(float *out, const float *in, const uint32_t *wb, const float *b,
                              float *scratch, const dae_conv_geom *g, int oh0, int oh1,
                              dae_act act, float slope);
 

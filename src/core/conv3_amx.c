@@ -103,29 +103,25 @@ typedef struct {
     uint8_t rows[16];
 } amx_config;
 
-/* f rounded to bf16, nearest even (NaN stays a quiet NaN), as conv3.c's */
-static uint16_t bf16_of(float f)
+/* wa: the A tiles, tile (ob, t, kc) at ((ob*9 + t)*KC + kc) * 512: row o, columns 2i and
+ * 2i+1 = the bf16 pair i of chunk kc (channels kc*32 + 2i, +1) of output channel ob*16 + o
+ * at tap t, taken from wb (dae_bf16_pack_weights: pair k of tap t and output o at
+ * (k*9 + t)*OC + o); 0 past OC or the pairs. A gather, no rounding: copying from the
+ * workspace's bf16 weights took the per-call repacking from fp32 off the convolution. */
+static void pack_a(uint16_t *wa, const uint32_t *wb, int C, int OC, int KC, int OB)
 {
-    uint32_t u;
-    memcpy(&u, &f, sizeof u);
-    if ((u & 0x7FFFFFFFu) > 0x7F800000u)
-        return (uint16_t)((u >> 16) | 0x40u);
-    return (uint16_t)((u + 0x7FFFu + ((u >> 16) & 1u)) >> 16);
-}
-
-/* wa: the A tiles, tile (ob, t, kc) at ((ob*9 + t)*KC + kc) * 512: row o, column k =
- * w[ob*16 + o][kc*32 + k][t] (0 past OC or C). */
-static void pack_a(uint16_t *wa, const float *w, int C, int OC, int KC, int OB)
-{
+    int pairs = (C + 1) / 2;
     for (int ob = 0; ob < OB; ob++)
         for (int t = 0; t < 9; t++)
             for (int kc = 0; kc < KC; kc++) {
                 uint16_t *tile = wa + ((size_t)(ob * 9 + t) * KC + kc) * AMX_OB * AMX_KC;
                 for (int o = 0; o < AMX_OB; o++)
-                    for (int k = 0; k < AMX_KC; k++) {
-                        int oc = ob * AMX_OB + o, c = kc * AMX_KC + k;
-                        tile[o * AMX_KC + k] =
-                            oc < OC && c < C ? bf16_of(w[((size_t)oc * C + c) * 9 + t]) : 0;
+                    for (int i = 0; i < AMX_KC / 2; i++) {
+                        int oc = ob * AMX_OB + o, k = kc * (AMX_KC / 2) + i;
+                        uint32_t pr =
+                            oc < OC && k < pairs ? wb[((size_t)k * 9 + t) * OC + oc] : 0;
+                        tile[o * AMX_KC + 2 * i] = (uint16_t)(pr & 0xFFFFu);
+                        tile[o * AMX_KC + 2 * i + 1] = (uint16_t)(pr >> 16);
                     }
             }
 }
@@ -228,7 +224,7 @@ block(const uint32_t *xp, const uint16_t *wa, size_t plane, const ptrdiff_t *off
         }
 }
 
-TGT_AMX static void amx_rows(float *y, const float *x, const float *w, const float *b,
+TGT_AMX static void amx_rows(float *y, const float *x, const uint32_t *wb, const float *b,
                              float *scratch, const dae_conv_geom *g, int oh0, int oh1,
                              dae_act act, float slope)
 {
@@ -239,7 +235,7 @@ TGT_AMX static void amx_rows(float *y, const float *x, const float *w, const flo
     float *cbuf = (float *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
     uint32_t *xp = (uint32_t *)(void *)(cbuf + 4 * AMX_OB * AMX_NP);
     uint16_t *wa = (uint16_t *)(void *)(xp + (size_t)KC * (AMX_KC / 2) * plane);
-    pack_a(wa, w, C, OC, KC, OB);
+    pack_a(wa, wb, C, OC, KC, OB);
     pack_b(xp, x, C, H, W, oh0, R, KC * AMX_KC, plane);
     ptrdiff_t off[9];
     for (int t = 0; t < 9; t++)
@@ -279,14 +275,14 @@ TGT_AMX static void amx_rows(float *y, const float *x, const float *w, const flo
 }
 #endif
 
-void dae_conv3x3_forward_amx(float *out, const float *in, const float *w, const float *b,
+void dae_conv3x3_forward_amx(float *out, const float *in, const uint32_t *wb, const float *b,
                              float *scratch, const dae_conv_geom *g, int oh0, int oh1,
                              dae_act act, float slope)
 {
 #ifdef AMX_X86
     int H = g->H, W = g->W, OC = g->OC;
     int fused = act == DAE_ACT_IDENTITY || act == DAE_ACT_RELU || act == DAE_ACT_LEAKY_RELU;
-    amx_rows(out, in, w, b, scratch, g, oh0, oh1, fused ? act : DAE_ACT_IDENTITY, slope);
+    amx_rows(out, in, wb, b, scratch, g, oh0, oh1, fused ? act : DAE_ACT_IDENTITY, slope);
     if (!fused) /* tanh, sigmoid: over the rows just written */
         for (int o = 0; o < OC; o++) {
             float *y = out + ((size_t)o * H + oh0) * W;

@@ -394,7 +394,7 @@ static void conv2d_rows(float *y, const float *x, const float *w, const uint32_t
     int OH = (H + 2 * p - k) / s + 1, OW = (W + 2 * p - k) / s + 1;
     int P = OH * OW, K = C * k * k, R = band_rows(OH, OW);
     if (wbf && use_amx(geo)) {
-        dae_conv3x3_forward_amx(y, x, w, b, col, geo, oh0, oh1, act, slope);
+        dae_conv3x3_forward_amx(y, x, wbf, b, col, geo, oh0, oh1, act, slope);
         return;
     }
     if (use_conv3(geo)) {
