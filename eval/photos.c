@@ -15,8 +15,13 @@
  * represents, dae-train's patches/s on the training photos (40x40 patches, batch 64); with
  * --torch, eval/ref/torch_photos.py measures PyTorch on the same network in the same run.
  *
+ * --layers prints only the table of each layer's kernel and its time on one tile with fp32
+ * and bf16 weights, side by side; --precision runs the tile workspaces in bf16 or fp32
+ * (default fp32; daed's default is bf16).
+ *
  * usage: photos MODEL.safetensors [--data DIR] [--train-data DIR] [--tile N] [--threads N]
- *                                 [--speed] [--torch] [--no-psnr]
+ *                                 [--speed] [--torch] [--no-psnr] [--precision fp32|bf16]
+ *                                 [--layers]
  */
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -35,6 +40,8 @@
 #include "daed/train/recipe.h"
 #include "daed/core/tile.h"
 #include "daed/train/trainer.h"
+#include "daed/core/layers.h"
+#include "daed/core/rng.h"
 
 static const int SIGMAS[3] = {15, 25, 50};
 static const char *const GRAY[] = {"camera", "moon", "coins", "astronaut_g", "coffee_g",
@@ -86,7 +93,8 @@ typedef struct {
     dae_error err;
 } tile_task;
 
-static int runner_init(runner *r, const dae_model *m, int tile, int n, dae_error *err)
+static int runner_init(runner *r, const dae_model *m, int tile, int n, dae_precision prec,
+                       dae_error *err)
 {
     memset(r, 0, sizeof *r);
     r->m = m;
@@ -108,6 +116,9 @@ static int runner_init(runner *r, const dae_model *m, int tile, int n, dae_error
         r->scratch[k] = malloc((size_t)c * side * side * sizeof **r->scratch);
         if (!r->ws[k] || !r->scratch[k])
             return err && err->code ? err->code : DAE_ENOMEM;
+        int rc = dae_workspace_set_precision(r->ws[k], prec, err);
+        if (rc)
+            return rc;
     }
     return DAE_OK;
 }
@@ -370,15 +381,60 @@ static void row(const char *name, const double *g, const double *c, const char *
     printf("| %s | %s | %s | %s |\n", name, gs, cs, speed);
 }
 
+/* Milliseconds of one forward of conv2d layer L on an `in` tile, one thread, with fp32
+ * weights (ms[0]) and bf16 ones (ms[1], -1 when the layer has no bf16 form): the two
+ * alternating (A B B A) for 3 rounds, the best of each. */
+static void layer_ms(const dae_model *m, const dae_layer *L, dae_shape in, dae_shape out,
+                     double ms[2])
+{
+    size_t nx = (size_t)in.c * in.h * in.w, ny = (size_t)out.c * out.h * out.w;
+    dae_conv_geom g = {.B = 1, .C = in.c, .H = in.h, .W = in.w, .OC = L->out_ch, .k = L->k,
+                       .s = L->stride, .p = L->pad};
+    size_t ncol = dae_conv2d_col_size(&g);
+    int bf = dae_conv2d_bf16_layer(L->k, L->stride, L->pad);
+    float *x = malloc(nx * sizeof *x), *y = malloc(ny * sizeof *y);
+    float *col = malloc(ncol * sizeof *col);
+    uint32_t *wb = bf ? malloc(dae_bf16_weights_size(in.c, L->out_ch) * sizeof *wb) : NULL;
+    const float *w = m->params + L->w_off, *b = L->n_b ? m->params + L->b_off : NULL;
+    ms[0] = ms[1] = -1;
+    if (!x || !y || !col || (bf && !wb))
+        goto done;
+    dae_rng rng;
+    dae_rng_seed(&rng, 3);
+    for (size_t i = 0; i < nx; i++)
+        x[i] = dae_rng_uniform(&rng);
+    if (bf)
+        dae_bf16_pack_weights(wb, w, in.c, L->out_ch, 0);
+    double best[2] = {1e30, 1e30};
+    for (int k = 0; k < 12; k++) {
+        int p = (k % 4 == 1 || k % 4 == 2) && bf; /* A B B A */
+        double t = now_s();
+        dae_conv2d_forward_ex(y, x, w, p ? wb : NULL, b, &col, 1, &g, DAE_ACT_RELU, 0.0f);
+        t = now_s() - t;
+        if (k >= 4 && t < best[p]) /* the first round warms up */
+            best[p] = t;
+    }
+    ms[0] = 1e3 * best[0];
+    ms[1] = bf ? 1e3 * best[1] : -1;
+done:
+    free(x);
+    free(y);
+    free(col);
+    free(wb);
+}
+
 /* Which kernel and precision each layer of the model runs for one tile (the input shape
- * the timings above used): layer, shape in -> out, MFLOP, kernel (layers.h). The
- * benchmark's workspaces run in fp32 (daed defaults to bf16 where the CPU has it: the
- * bf16 column says what those layers would take there). */
+ * the timings above used): layer, shape in -> out, MFLOP, kernel (layers.h), and each
+ * convolution's time on one thread with fp32 and bf16 weights, side by side. The
+ * benchmark's workspaces run in --precision (fp32 unless asked: daed defaults to bf16
+ * where the CPU has it; the bf16 column says what those layers take there). */
 static void layer_table(const dae_model *m, dae_shape in)
 {
-    printf("\nKernels per layer, one tile of %dx%d (%d channels in):\n\n", in.w, in.h, in.c);
+    printf("\nKernels per layer, one tile of %dx%d (%d channels in); ms: one forward, one "
+           "thread, best of 4 (fp32 and bf16 alternating):\n\n", in.w, in.h, in.c);
     printf("| layer | in -> out | MFLOP | kernel (fp32 workspace) | kernel (bf16 workspace) "
-           "|\n|---|---|---|---|---|\n");
+           "| ms fp32 | ms bf16 |\n|---|---|---|---|---|---|---|\n");
+    double tot[2] = {0, 0};
     for (int i = 0; i < m->n_enc + m->n_dec; i++) {
         const dae_layer *L = &m->layers[i];
         dae_shape out;
@@ -388,30 +444,46 @@ static void layer_table(const dae_model *m, dae_shape in)
         dae_model_param_name(m, i, 0, name, sizeof name);
         *strrchr(name, '.') = '\0'; /* "encoder.3" */
         const char *k32 = "-", *k16 = "-";
+        dae_conv_geom g = {.B = 1, .C = in.c, .H = in.h, .W = in.w, .OC = L->out_ch,
+                           .k = L->k, .s = L->stride, .p = L->pad};
         if (L->kind == DAE_LAYER_CONV2D) {
-            k32 = dae_conv2d_kernel_name(in.h, in.w, L->out_ch, L->k, L->stride, L->pad, 0);
-            k16 = dae_conv2d_kernel_name(in.h, in.w, L->out_ch, L->k, L->stride, L->pad, 1);
+            k32 = dae_conv2d_kernel_name(&g, 0);
+            k16 = dae_conv2d_kernel_name(&g, 1);
         } else if (L->kind == DAE_LAYER_CONV_T2D) {
-            k32 = dae_conv_t2d_kernel_name(L->k, L->stride, L->pad, L->out_pad, 0);
-            k16 = dae_conv_t2d_kernel_name(L->k, L->stride, L->pad, L->out_pad, 1);
+            g.op = L->out_pad;
+            k32 = dae_conv_t2d_kernel_name(&g, 0);
+            k16 = dae_conv_t2d_kernel_name(&g, 1);
         }
         double mf = 0;
         if (L->kind == DAE_LAYER_CONV2D || L->kind == DAE_LAYER_CONV_T2D)
             mf = 2.0 * L->in_ch * L->out_ch * L->k * L->k *
                  (L->kind == DAE_LAYER_CONV2D ? (double)out.h * out.w : (double)in.h * in.w) /
                  1e6;
+        char t32[32] = "-", t16[32] = "-";
+        if (L->kind == DAE_LAYER_CONV2D) {
+            double ms[2];
+            layer_ms(m, L, in, out, ms);
+            snprintf(t32, sizeof t32, "%.2f", ms[0]);
+            tot[0] += ms[0];
+            tot[1] += ms[1] >= 0 ? ms[1] : ms[0];
+            if (ms[1] >= 0)
+                snprintf(t16, sizeof t16, "%.2f", ms[1]);
+        }
         if (L->kind != DAE_LAYER_ACT)
-            printf("| %s | (%d,%d,%d) -> (%d,%d,%d) | %.1f | %s | %s |\n", name, in.c, in.h,
-                   in.w, out.c, out.h, out.w, mf, k32, k16);
+            printf("| %s | (%d,%d,%d) -> (%d,%d,%d) | %.1f | %s | %s | %s | %s |\n", name, in.c,
+                   in.h, in.w, out.c, out.h, out.w, mf, k32, k16, t32, t16);
         in = out;
     }
+    printf("| conv2d layers | | | | | %.2f | %.2f (%.2fx) |\n", tot[0], tot[1],
+           tot[1] > 0 ? tot[0] / tot[1] : 0.0);
     printf("\n(activations are fused into the convolution before them)\n");
 }
 
 int main(int argc, char **argv)
 {
     const char *model = NULL, *data = "data/photos/test", *train = NULL;
-    int tile = 128, threads = 2, speed = 0, torch = 0, psnr = 1;
+    int tile = 128, threads = 2, speed = 0, torch = 0, psnr = 1, layers = 0;
+    dae_precision prec = DAE_PREC_FP32;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--data") && i + 1 < argc)
@@ -428,11 +500,18 @@ int main(int argc, char **argv)
             speed = torch = 1;
         else if (!strcmp(a, "--no-psnr"))
             psnr = 0;
+        else if (!strcmp(a, "--precision") && i + 1 < argc && !strcmp(argv[i + 1], "bf16"))
+            prec = DAE_PREC_BF16, i++;
+        else if (!strcmp(a, "--precision") && i + 1 < argc && !strcmp(argv[i + 1], "fp32"))
+            prec = DAE_PREC_FP32, i++;
+        else if (!strcmp(a, "--layers"))
+            layers = 1;
         else if (a[0] != '-' && !model)
             model = a;
         else {
             fprintf(stderr, "usage: photos MODEL.safetensors [--data DIR] [--train-data DIR] "
-                            "[--tile N] [--threads N] [--speed] [--torch] [--no-psnr]\n");
+                            "[--tile N] [--threads N] [--speed] [--torch] [--no-psnr]\n"
+                            "              [--precision fp32|bf16] [--layers]\n");
             return 2;
         }
     }
@@ -461,7 +540,7 @@ int main(int argc, char **argv)
 
     runner r;
     dae_blas_set_threads(1); /* inference: one BLAS thread per worker, as daed */
-    int rc = runner_init(&r, m, tile, threads, &err);
+    int rc = runner_init(&r, m, tile, threads, prec, &err);
     if (rc)
         goto fail;
     double load = -1;
@@ -477,6 +556,11 @@ int main(int argc, char **argv)
            mf->name, m->n_params, mc, mc == 1 ? "" : "s", mc == 3 ? ", " : "",
            mc == 3 ? dae_color_space_name(cs) : "", 2 * r.R + 1, 2 * r.R + 1, r.tile, r.R,
            threads, threads == 1 ? "" : "s", load);
+    printf("workspaces: %s\n\n", prec == DAE_PREC_BF16 ? "bf16" : "fp32");
+    if (layers) { /* the per-layer table alone */
+        layer_table(m, (dae_shape){m->in_shape.c, r.tile + 2 * r.R, r.tile + 2 * r.R});
+        psnr = speed = 0;
+    }
 
     if (psnr) {
         double g[3], c[3], gb[3], cb[3];

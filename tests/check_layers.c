@@ -115,9 +115,10 @@ START_TEST(test_conv2d_forward)
             size_t no = (size_t)B * OC * OH * OW;
             float *x = rand_buf((size_t)B * C * H * W, &r, 1);
             float *w = rand_buf((size_t)OC * C * k * k, &r, 1), *b = rand_buf(OC, &r, 1);
-            float *col = rand_buf(dae_conv2d_col_size(B, C, H, W, OC, k, s, p), &r, 1);
+            float *col =
+                rand_buf(dae_conv2d_col_size(&(dae_conv_geom){B, C, H, W, OC, k, s, p, 0}), &r, 1);
             float *y = rand_buf(no, &r, 1), *ref = rand_buf(no, &r, 1);
-            dae_conv2d_forward(y, x, w, b, col, B, C, H, W, OC, k, s, p);
+            dae_conv2d_forward(y, x, w, b, col, &(dae_conv_geom){B, C, H, W, OC, k, s, p, 0});
             ref_conv2d(ref, x, w, b, B, C, H, W, OC, k, s, p);
             assert_close(y, ref, no, 1e-5f, "conv2d");
             free(x), free(w), free(b), free(col), free(y), free(ref);
@@ -140,9 +141,11 @@ START_TEST(test_conv_t2d_forward)
                 size_t no = (size_t)B * OC * OH * OW;
                 float *x = rand_buf((size_t)B * C * H * W, &r, 1);
                 float *w = rand_buf((size_t)C * OC * k * k, &r, 1), *b = rand_buf(OC, &r, 1);
-                float *col = rand_buf(dae_conv_t2d_col_size(B, C, H, W, OC, k, s, p, op), &r, 1);
+                float *col = rand_buf(
+                    dae_conv_t2d_col_size(&(dae_conv_geom){B, C, H, W, OC, k, s, p, op}), &r, 1);
                 float *y = rand_buf(no, &r, 1), *ref = rand_buf(no, &r, 1);
-                dae_conv_t2d_forward(y, x, w, b, col, B, C, H, W, OC, k, s, p, op);
+                dae_conv_t2d_forward(y, x, w, b, col,
+                                     &(dae_conv_geom){B, C, H, W, OC, k, s, p, op});
                 ref_conv_t2d(ref, x, w, b, B, C, H, W, OC, k, s, p, op);
                 assert_close(y, ref, no, 1e-5f, "conv_t2d");
                 free(x), free(w), free(b), free(col), free(y), free(ref);
@@ -218,12 +221,13 @@ static void lfwd(lctx *c)
     switch (c->kind) {
     case K_LIN: dae_linear_forward(c->y, c->x, c->w, c->b, c->B, c->C, c->OC); break;
     case K_CONV:
-        dae_conv2d_forward(c->y, c->x, c->w, c->b, c->col, c->B, c->C, c->H, c->W, c->OC, c->k,
-                           c->s, c->p);
+        dae_conv2d_forward(c->y, c->x, c->w, c->b, c->col,
+                           &(dae_conv_geom){c->B, c->C, c->H, c->W, c->OC, c->k, c->s, c->p, 0});
         break;
     case K_CONVT:
-        dae_conv_t2d_forward(c->y, c->x, c->w, c->b, c->col, c->B, c->C, c->H, c->W, c->OC,
-                             c->k, c->s, c->p, c->op);
+        dae_conv_t2d_forward(
+            c->y, c->x, c->w, c->b, c->col,
+            &(dae_conv_geom){c->B, c->C, c->H, c->W, c->OC, c->k, c->s, c->p, c->op});
         break;
     case K_ACT: dae_act_forward(c->y, c->x, c->nx, c->act, c->slope); break;
     case K_UP: dae_upsample2x_forward(c->y, c->x, c->B, c->C, c->H, c->W, c->bilinear); break;
@@ -279,12 +283,13 @@ static void gradcheck(lctx *c, dae_rng *r)
     switch (c->kind) {
     case K_LIN: dae_linear_backward(din, dw, db, dout, c->x, c->w, c->B, c->C, c->OC); break;
     case K_CONV:
-        dae_conv2d_backward(din, dw, db, dout, c->x, c->w, c->col, c->B, c->C, c->H, c->W,
-                            c->OC, c->k, c->s, c->p);
+        dae_conv2d_backward(din, dw, db, dout, c->x, c->w, c->col,
+                            &(dae_conv_geom){c->B, c->C, c->H, c->W, c->OC, c->k, c->s, c->p, 0});
         break;
     case K_CONVT:
-        dae_conv_t2d_backward(din, dw, db, dout, c->x, c->w, c->col, c->B, c->C, c->H, c->W,
-                              c->OC, c->k, c->s, c->p, c->op);
+        dae_conv_t2d_backward(
+            din, dw, db, dout, c->x, c->w, c->col,
+            &(dae_conv_geom){c->B, c->C, c->H, c->W, c->OC, c->k, c->s, c->p, c->op});
         break;
     case K_ACT: dae_act_backward(din, dout, c->y, c->nx, c->act, c->slope); break;
     case K_UP: dae_upsample2x_backward(din, dout, c->B, c->C, c->H, c->W, c->bilinear); break;
@@ -341,7 +346,9 @@ START_TEST(test_conv2d_grad)
         int OH = (c.H + 2 * c.p - c.k) / c.s + 1, OW = (c.W + 2 * c.p - c.k) / c.s + 1;
         c.nx = (size_t)c.B * c.C * c.H * c.W, c.nw = (size_t)c.OC * c.C * c.k * c.k;
         c.nb = c.OC, c.ny = (size_t)c.B * c.OC * OH * OW;
-        lctx_alloc(&c, &r, dae_conv2d_col_size(c.B, c.C, c.H, c.W, c.OC, c.k, c.s, c.p));
+        lctx_alloc(
+            &c, &r,
+            dae_conv2d_col_size(&(dae_conv_geom){c.B, c.C, c.H, c.W, c.OC, c.k, c.s, c.p, 0}));
         gradcheck(&c, &r);
         lctx_free(&c);
     }
@@ -365,7 +372,9 @@ START_TEST(test_conv_t2d_grad)
         int OW = (c.W - 1) * c.s - 2 * c.p + c.k + c.op;
         c.nx = (size_t)c.B * c.C * c.H * c.W, c.nw = (size_t)c.OC * c.C * c.k * c.k;
         c.nb = c.OC, c.ny = (size_t)c.B * c.OC * OH * OW;
-        lctx_alloc(&c, &r, dae_conv_t2d_col_size(c.B, c.C, c.H, c.W, c.OC, c.k, c.s, c.p, c.op));
+        lctx_alloc(
+            &c, &r,
+            dae_conv_t2d_col_size(&(dae_conv_geom){c.B, c.C, c.H, c.W, c.OC, c.k, c.s, c.p, c.op}));
         gradcheck(&c, &r);
         lctx_free(&c);
     }
@@ -425,15 +434,16 @@ START_TEST(test_conv_grouping)
         size_t nx = (size_t)B * C * H * W, ny = (size_t)B * OC * H * W;
         float *x = rand_buf(nx, &r, 1), *w = rand_buf((size_t)OC * C * k * k, &r, 1);
         float *b = rand_buf(OC, &r, 1), *y = rand_buf(ny, &r, 1), *ref = rand_buf(ny, &r, 1);
-        float *col = rand_buf(dae_conv2d_col_size(B, C, H, W, OC, k, s, p), &r, 1);
-        dae_conv2d_forward(y, x, w, b, col, B, C, H, W, OC, k, s, p);
+        float *col =
+            rand_buf(dae_conv2d_col_size(&(dae_conv_geom){B, C, H, W, OC, k, s, p, 0}), &r, 1);
+        dae_conv2d_forward(y, x, w, b, col, &(dae_conv_geom){B, C, H, W, OC, k, s, p, 0});
         ref_conv2d(ref, x, w, b, B, C, H, W, OC, k, s, p);
         assert_close(y, ref, ny, 1e-5f, "conv2d grouped");
         free(col);
         /* the same shapes transposed: (B, C, H, W) -> (B, OC, H, W) with k3 s1 p1 */
         float *wt = rand_buf((size_t)C * OC * k * k, &r, 1);
-        col = rand_buf(dae_conv_t2d_col_size(B, C, H, W, OC, k, s, p, 0), &r, 1);
-        dae_conv_t2d_forward(y, x, wt, b, col, B, C, H, W, OC, k, s, p, 0);
+        col = rand_buf(dae_conv_t2d_col_size(&(dae_conv_geom){B, C, H, W, OC, k, s, p, 0}), &r, 1);
+        dae_conv_t2d_forward(y, x, wt, b, col, &(dae_conv_geom){B, C, H, W, OC, k, s, p, 0});
         ref_conv_t2d(ref, x, wt, b, B, C, H, W, OC, k, s, p, 0);
         assert_close(y, ref, ny, 1e-5f, "conv_t2d grouped");
         free(x), free(w), free(wt), free(b), free(y), free(ref), free(col);
@@ -442,13 +452,13 @@ START_TEST(test_conv_grouping)
     lctx c = {.kind = K_CONV, .B = 3, .C = 1, .H = 20, .W = 20, .OC = 2, .k = 3, .s = 1,
               .p = 1};
     c.nx = 3 * 400, c.nw = 2 * 9, c.nb = 2, c.ny = 3 * 2 * 400;
-    lctx_alloc(&c, &r, dae_conv2d_col_size(3, 1, 20, 20, 2, 3, 1, 1));
+    lctx_alloc(&c, &r, dae_conv2d_col_size(&(dae_conv_geom){3, 1, 20, 20, 2, 3, 1, 1, 0}));
     gradcheck(&c, &r);
     lctx_free(&c);
     lctx d = {.kind = K_CONVT, .B = 3, .C = 1, .H = 20, .W = 20, .OC = 2, .k = 3, .s = 2,
               .p = 1, .op = 1};
     d.nx = 3 * 400, d.nw = 2 * 9, d.nb = 2, d.ny = 3 * 2 * 1600;
-    lctx_alloc(&d, &r, dae_conv_t2d_col_size(3, 1, 20, 20, 2, 3, 2, 1, 1));
+    lctx_alloc(&d, &r, dae_conv_t2d_col_size(&(dae_conv_geom){3, 1, 20, 20, 2, 3, 2, 1, 1}));
     gradcheck(&d, &r);
     lctx_free(&d);
 }
@@ -471,7 +481,8 @@ START_TEST(test_conv2d_grad_bands)
         ck_assert_int_gt(OH * OW, DAE_CONV_BAND_COLS);
         c.nx = (size_t)c.C * c.H * c.W, c.nw = (size_t)c.OC * c.C * c.k * c.k;
         c.nb = c.OC, c.ny = (size_t)c.OC * OH * OW;
-        lctx_alloc(&c, &r, dae_conv2d_col_size(1, c.C, c.H, c.W, c.OC, c.k, c.s, c.p));
+        lctx_alloc(&c, &r,
+                   dae_conv2d_col_size(&(dae_conv_geom){1, c.C, c.H, c.W, c.OC, c.k, c.s, c.p, 0}));
         gradcheck(&c, &r);
         lctx_free(&c);
     }
@@ -501,13 +512,15 @@ START_TEST(test_conv2d_forward_ex)
                 float *ref = rand_buf(no, &r, 1), *y = rand_buf(no, &r, 1);
                 float *cols[3];
                 for (int i = 0; i < th; i++)
-                    cols[i] = rand_buf(dae_conv2d_col_size(B, C, H, W, OC, k, s, p), &r, 1);
+                    cols[i] = rand_buf(
+                        dae_conv2d_col_size(&(dae_conv_geom){B, C, H, W, OC, k, s, p, 0}), &r, 1);
                 ref_conv2d(ref, x, w, b, B, C, H, W, OC, k, s, p);
                 for (size_t a = 0; a < sizeof acts / sizeof acts[0]; a++) {
                     float *ra = malloc(no * sizeof *ra);
                     dae_act_forward(ra, ref, no, acts[a], 0.2f);
-                    dae_conv2d_forward_ex(y, x, w, NULL, b, cols, th, B, C, H, W, OC, k, s, p,
-                                          acts[a], 0.2f);
+                    dae_conv2d_forward_ex(y, x, w, NULL, b, cols, th,
+                                          &(dae_conv_geom){B, C, H, W, OC, k, s, p, 0}, acts[a],
+                                          0.2f);
                     assert_close(y, ra, no, 1e-5f, "conv2d_ex");
                     free(ra);
                 }
@@ -528,11 +541,12 @@ START_TEST(test_conv_t2d_forward_ex)
     size_t no = (size_t)B * OC * OH * OW;
     float *x = rand_buf((size_t)B * C * H * W, &r, 1), *w = rand_buf((size_t)C * OC * 9, &r, 1);
     float *b = rand_buf(OC, &r, 1), *ref = rand_buf(no, &r, 1), *y = rand_buf(no, &r, 1);
-    float *col = rand_buf(dae_conv_t2d_col_size(B, C, H, W, OC, k, s, p, op), &r, 1);
+    float *col =
+        rand_buf(dae_conv_t2d_col_size(&(dae_conv_geom){B, C, H, W, OC, k, s, p, op}), &r, 1);
     ref_conv_t2d(ref, x, w, b, B, C, H, W, OC, k, s, p, op);
     dae_act_forward(ref, ref, no, DAE_ACT_LEAKY_RELU, 0.3f);
-    dae_conv_t2d_forward_ex(y, x, w, NULL, b, col, B, C, H, W, OC, k, s, p, op, DAE_ACT_LEAKY_RELU,
-                            0.3f);
+    dae_conv_t2d_forward_ex(y, x, w, NULL, b, col, &(dae_conv_geom){B, C, H, W, OC, k, s, p, op},
+                            DAE_ACT_LEAKY_RELU, 0.3f);
     assert_close(y, ref, no, 1e-5f, "conv_t2d_ex");
     free(x), free(w), free(b), free(ref), free(y), free(col);
 }
@@ -572,29 +586,34 @@ START_TEST(test_conv3x3)
             for (int i = 0; i < H; i++)
                 memcpy(xp + ((size_t)n * PH + i + 1) * PW + 1, x + ((size_t)n * H + i) * W,
                        (size_t)W * sizeof *x);
-        float *col = rand_buf(dae_conv2d_col_size(B, C, H, W, OC, 3, 1, 1), &r, 1);
-        float *colr = rand_buf(dae_conv2d_col_size(B, C, PH, PW, OC, 3, 1, 0), &r, 1);
+        float *col =
+            rand_buf(dae_conv2d_col_size(&(dae_conv_geom){B, C, H, W, OC, 3, 1, 1, 0}), &r, 1);
+        float *colr =
+            rand_buf(dae_conv2d_col_size(&(dae_conv_geom){B, C, PH, PW, OC, 3, 1, 0, 0}), &r, 1);
         /* forward, each activation fused, on 1 and 2 threads */
-        dae_conv2d_forward(yr, xp, w, b, colr, B, C, PH, PW, OC, 3, 1, 0);
+        dae_conv2d_forward(yr, xp, w, b, colr, &(dae_conv_geom){B, C, PH, PW, OC, 3, 1, 0, 0});
         for (size_t a = 0; a < sizeof acts / sizeof acts[0]; a++)
             for (int th = 1; th <= 2; th++) {
                 float *ra = malloc(ny * sizeof *ra), *cols[2] = {col, NULL};
                 if (th == 2) /* thread 1's scratch */
-                    cols[1] = rand_buf(dae_conv2d_col_size(B, C, H, W, OC, 3, 1, 1), &r, 1);
+                    cols[1] = rand_buf(
+                        dae_conv2d_col_size(&(dae_conv_geom){B, C, H, W, OC, 3, 1, 1, 0}), &r, 1);
                 dae_act_forward(ra, yr, ny, acts[a], 0.1f);
-                dae_conv2d_forward_ex(y, x, w, NULL, b, cols, th, B, C, H, W, OC, 3, 1, 1, acts[a],
-                                      0.1f);
+                dae_conv2d_forward_ex(y, x, w, NULL, b, cols, th,
+                                      &(dae_conv_geom){B, C, H, W, OC, 3, 1, 1, 0}, acts[a], 0.1f);
                 assert_close(y, ra, ny, 1e-5f, "conv3x3 forward");
                 if (th == 2)
                     free(cols[1]);
                 free(ra);
             }
         ref_conv2d(yr, x, w, b, B, C, H, W, OC, 3, 1, 1);
-        dae_conv2d_forward(y, x, w, b, col, B, C, H, W, OC, 3, 1, 1);
+        dae_conv2d_forward(y, x, w, b, col, &(dae_conv_geom){B, C, H, W, OC, 3, 1, 1, 0});
         assert_close(y, yr, ny, 1e-5f, "conv3x3 forward vs loops");
         /* backward: din overwritten (starts as garbage), dw and db added into */
-        dae_conv2d_backward(dx, dw, db, dy, x, w, col, B, C, H, W, OC, 3, 1, 1);
-        dae_conv2d_backward(dxp, dwr, dbr, dy, xp, w, colr, B, C, PH, PW, OC, 3, 1, 0);
+        dae_conv2d_backward(dx, dw, db, dy, x, w, col,
+                            &(dae_conv_geom){B, C, H, W, OC, 3, 1, 1, 0});
+        dae_conv2d_backward(dxp, dwr, dbr, dy, xp, w, colr,
+                            &(dae_conv_geom){B, C, PH, PW, OC, 3, 1, 0, 0});
         for (int n = 0; n < B * C; n++)
             for (int i = 0; i < H; i++)
                 assert_close(dx + ((size_t)n * H + i) * W,
@@ -604,9 +623,11 @@ START_TEST(test_conv3x3)
         assert_close(db, dbr, OC, 1e-4f, "conv3x3 db");
         /* each gradient alone, and dw accumulates */
         float *dx2 = rand_buf(nx, &r, 1);
-        dae_conv2d_backward(dx2, NULL, NULL, dy, x, w, col, B, C, H, W, OC, 3, 1, 1);
+        dae_conv2d_backward(dx2, NULL, NULL, dy, x, w, col,
+                            &(dae_conv_geom){B, C, H, W, OC, 3, 1, 1, 0});
         assert_close(dx2, dx, nx, 0.0f, "conv3x3 din alone");
-        dae_conv2d_backward(NULL, dw, NULL, dy, x, w, col, B, C, H, W, OC, 3, 1, 1);
+        dae_conv2d_backward(NULL, dw, NULL, dy, x, w, col,
+                            &(dae_conv_geom){B, C, H, W, OC, 3, 1, 1, 0});
         for (size_t i = 0; i < nw; i++)
             dwr[i] *= 2.0f;
         assert_close(dw, dwr, nw, 1e-4f, "conv3x3 dw added");
@@ -620,7 +641,8 @@ START_TEST(test_conv3x3)
         for (int B = 1; B <= 64; B *= 4) {
             size_t C = (size_t)sz[t][0], P = (size_t)sz[t][1] * sz[t][2], OC = (size_t)sz[t][3];
             size_t g = (size_t)B * P < DAE_CONV_GROUP_COLS ? (size_t)B * P : DAE_CONV_GROUP_COLS;
-            ck_assert_uint_le(dae_conv2d_col_size(B, (int)C, sz[t][1], sz[t][2], (int)OC, 3, 1, 1),
+            ck_assert_uint_le(dae_conv2d_col_size(&(dae_conv_geom){B, (int)C, sz[t][1], sz[t][2],
+                                                                   (int)OC, 3, 1, 1, 0}),
                               (C * 9 + OC) * (g > P ? g : P));
         }
     /* finite differences: B, C, H, W, OC */
@@ -631,7 +653,8 @@ START_TEST(test_conv3x3)
                   .k = 3, .s = 1, .p = 1};
         c.nx = (size_t)c.B * c.C * c.H * c.W, c.nw = (size_t)c.OC * c.C * 9;
         c.nb = c.OC, c.ny = (size_t)c.B * c.OC * c.H * c.W;
-        lctx_alloc(&c, &r, dae_conv2d_col_size(c.B, c.C, c.H, c.W, c.OC, 3, 1, 1));
+        lctx_alloc(&c, &r,
+                   dae_conv2d_col_size(&(dae_conv_geom){c.B, c.C, c.H, c.W, c.OC, 3, 1, 1, 0}));
         gradcheck(&c, &r);
         lctx_free(&c);
     }
@@ -662,17 +685,20 @@ START_TEST(test_conv_taps)
                     size_t no = (size_t)B * OC * OH * OW;
                     float *x = rand_buf((size_t)B * C * H * W, &r, 1);
                     float *w = rand_buf((size_t)OC * C * 9, &r, 1), *b = rand_buf(OC, &r, 1);
-                    size_t ncol = tr ? dae_conv_t2d_col_size(B, C, H, W, OC, 3, 2, 1, op)
-                                     : dae_conv2d_col_size(B, C, H, W, OC, 3, s, 1);
+                    size_t ncol =
+                        tr ? dae_conv_t2d_col_size(&(dae_conv_geom){B, C, H, W, OC, 3, 2, 1, op})
+                           : dae_conv2d_col_size(&(dae_conv_geom){B, C, H, W, OC, 3, s, 1, 0});
                     float *col = rand_buf(ncol, &r, 1);
                     float *y = rand_buf(no, &r, 1), *ref = rand_buf(no, &r, 1);
                     if (tr) {
-                        dae_conv_t2d_forward_ex(y, x, w, NULL, b, col, B, C, H, W, OC, 3, 2, 1, op,
+                        dae_conv_t2d_forward_ex(y, x, w, NULL, b, col,
+                                                &(dae_conv_geom){B, C, H, W, OC, 3, 2, 1, op},
                                                 acts[a], 0.0f);
                         ref_conv_t2d(ref, x, w, b, B, C, H, W, OC, 3, 2, 1, op);
                     } else {
-                        dae_conv2d_forward_ex(y, x, w, NULL, b, &col, 1, B, C, H, W, OC, 3, s, 1,
-                                              acts[a], 0.0f);
+                        dae_conv2d_forward_ex(y, x, w, NULL, b, &col, 1,
+                                              &(dae_conv_geom){B, C, H, W, OC, 3, s, 1, 0}, acts[a],
+                                              0.0f);
                         ref_conv2d(ref, x, w, b, B, C, H, W, OC, 3, s, 1);
                     }
                     dae_act_forward(ref, ref, no, acts[a], 0.0f);
@@ -724,19 +750,22 @@ START_TEST(test_conv_taps_bf16)
                     wr[i] = to_bf16(w[i]);
                 uint32_t *wb = malloc(dae_bf16_weights_size(C, OC) * sizeof *wb);
                 dae_bf16_pack_weights(wb, w, C, OC, tr);
-                size_t ncol = tr ? dae_conv_t2d_col_size(B, C, H, W, OC, 3, 2, 1, op)
-                                 : dae_conv2d_col_size(B, C, H, W, OC, 3, s, 1);
+                size_t ncol =
+                    tr ? dae_conv_t2d_col_size(&(dae_conv_geom){B, C, H, W, OC, 3, 2, 1, op})
+                       : dae_conv2d_col_size(&(dae_conv_geom){B, C, H, W, OC, 3, s, 1, 0});
                 float *col = rand_buf(ncol, &r, 1);
                 float *y = rand_buf(no, &r, 1), *ref = rand_buf(no, &r, 1);
                 float *ref32 = rand_buf(no, &r, 1);
                 if (tr) {
-                    dae_conv_t2d_forward_ex(y, x, w, wb, b, col, B, C, H, W, OC, 3, 2, 1, op,
-                                            acts[a], 0.0f);
+                    dae_conv_t2d_forward_ex(y, x, w, wb, b, col,
+                                            &(dae_conv_geom){B, C, H, W, OC, 3, 2, 1, op}, acts[a],
+                                            0.0f);
                     ref_conv_t2d(ref, xr, wr, b, B, C, H, W, OC, 3, 2, 1, op);
                     ref_conv_t2d(ref32, x, w, b, B, C, H, W, OC, 3, 2, 1, op);
                 } else {
-                    dae_conv2d_forward_ex(y, x, w, wb, b, &col, 1, B, C, H, W, OC, 3, s, 1,
-                                          acts[a], 0.0f);
+                    dae_conv2d_forward_ex(y, x, w, wb, b, &col, 1,
+                                          &(dae_conv_geom){B, C, H, W, OC, 3, s, 1, 0}, acts[a],
+                                          0.0f);
                     ref_conv2d(ref, xr, wr, b, B, C, H, W, OC, 3, s, 1);
                     ref_conv2d(ref32, x, w, b, B, C, H, W, OC, 3, s, 1);
                 }
@@ -749,6 +778,63 @@ START_TEST(test_conv_taps_bf16)
                 free(x), free(w), free(b), free(xr), free(wr), free(wb), free(col), free(y);
                 free(ref), free(ref32);
             }
+}
+END_TEST
+
+/* The AMX form of conv3 (bf16 weights on a convolution conv3 takes): the convolution of
+ * the bf16-rounded input and weights with fp32 sums (in another order than the reference:
+ * a looser bound than the taps kernel's), within bf16's precision of fp32; channel counts
+ * off the chunks of 32 and tiles of 16, widths whose rows split a block of positions, one
+ * image in two row bands (threads 2) giving the bits of the whole; and a few channels on a
+ * small image and 1-channel inputs stay in fp32 conv3 (the AMX scratch would pass the bound
+ * of layers.h; AMX measured slower on 1 channel).
+ * Added to the suite only when dae_amx_supported() (else reported as a skip). */
+START_TEST(test_conv3_amx)
+{
+    /* B, C, H, W, OC */
+    static const int cfg[][5] = {{1, 96, 20, 19, 96}, {2, 16, 12, 40, 12}, {1, 9, 24, 13, 8},
+                                 {3, 33, 8, 8, 17},  {1, 8, 40, 40, 9},   {1, 64, 3, 70, 40}};
+    static const dae_act acts[] = {DAE_ACT_RELU, DAE_ACT_LEAKY_RELU, DAE_ACT_SIGMOID};
+    dae_rng r;
+    dae_rng_seed(&r, 41);
+    for (size_t t = 0; t < sizeof cfg / sizeof cfg[0]; t++)
+        for (int a = 0; a < 3; a++) {
+            int B = cfg[t][0], C = cfg[t][1], H = cfg[t][2], W = cfg[t][3], OC = cfg[t][4];
+            size_t no = (size_t)B * OC * H * W, nx = (size_t)B * C * H * W;
+            size_t nw = (size_t)OC * C * 9;
+            ck_assert_str_eq(
+                dae_conv2d_kernel_name(&(dae_conv_geom){B, C, H, W, OC, 3, 1, 1, 0}, 1),
+                "conv3 AMX, bf16");
+            float *x = rand_buf(nx, &r, 1), *w = rand_buf(nw, &r, 1), *b = rand_buf(OC, &r, 1);
+            float *xr = rand_buf(nx, &r, 1), *wr = rand_buf(nw, &r, 1);
+            for (size_t i = 0; i < nx; i++)
+                xr[i] = to_bf16(x[i]);
+            for (size_t i = 0; i < nw; i++)
+                wr[i] = to_bf16(w[i]);
+            uint32_t *wb = malloc(dae_bf16_weights_size(C, OC) * sizeof *wb);
+            dae_bf16_pack_weights(wb, w, C, OC, 0);
+            size_t ncol = dae_conv2d_col_size(&(dae_conv_geom){B, C, H, W, OC, 3, 1, 1, 0});
+            float *cols[2] = {rand_buf(ncol, &r, 1), rand_buf(ncol, &r, 1)};
+            float *y = rand_buf(no, &r, 1), *y2 = rand_buf(no, &r, 1);
+            float *ref = rand_buf(no, &r, 1), *ref32 = rand_buf(no, &r, 1);
+            dae_conv2d_forward_ex(y, x, w, wb, b, cols, 1,
+                                  &(dae_conv_geom){B, C, H, W, OC, 3, 1, 1, 0}, acts[a], 0.1f);
+            dae_conv2d_forward_ex(y2, x, w, wb, b, cols, 2,
+                                  &(dae_conv_geom){B, C, H, W, OC, 3, 1, 1, 0}, acts[a], 0.1f);
+            ck_assert_int_eq(memcmp(y, y2, no * sizeof *y), 0);
+            ref_conv2d(ref, xr, wr, b, B, C, H, W, OC, 3, 1, 1);
+            ref_conv2d(ref32, x, w, b, B, C, H, W, OC, 3, 1, 1);
+            dae_act_forward(ref, ref, no, acts[a], 0.1f);
+            dae_act_forward(ref32, ref32, no, acts[a], 0.1f);
+            assert_close(y, ref, no, 1e-4f, "conv3 amx");
+            assert_close(y, ref32, no, 0.004f * sqrtf((float)C * 9), "amx vs fp32");
+            free(x), free(w), free(b), free(xr), free(wr), free(wb), free(cols[0]);
+            free(cols[1]), free(y), free(y2), free(ref), free(ref32);
+        }
+    dae_conv_geom small = {1, 1, 12, 12, 4, 3, 1, 1, 0}, one = {1, 1, 64, 64, 48, 3, 1, 1, 0};
+    ck_assert_str_eq(dae_conv2d_kernel_name(&small, 1), "conv3 direct, fp32");
+    ck_assert_uint_le(dae_conv2d_col_size(&small), (9 + 4) * 144);
+    ck_assert_str_eq(dae_conv2d_kernel_name(&one, 1), "conv3 direct, fp32");
 }
 END_TEST
 
@@ -765,14 +851,15 @@ START_TEST(test_conv_taps_conv3_bits)
     float *yt = rand_buf((size_t)OC * H * W, &r, 1);
     float *scr = rand_buf(dae_conv3x3_scratch_size(C, OC) +
                               dae_conv3x3_taps_scratch((size_t)H * W, 9), &r, 1);
-    dae_conv_taps tp = {.T = 9};
+    dae_conv_taps tp = {.T = 9, .C = C, .NPL = 1, .Hp = H, .Wp = W, .OC = OC,
+                        .N = (size_t)H * W, .wo = (size_t)C * 9, .wc = 9};
     for (int t = 0; t < 9; t++) {
         tp.dy[t] = t / 3 - 1, tp.dx[t] = t % 3 - 1, tp.wt[t] = t;
         tp.off[t] = (ptrdiff_t)tp.dy[t] * W + tp.dx[t];
     }
-    dae_conv3x3_forward_rows(y3, x, w, b, scr, C, H, W, OC, 0, H, DAE_ACT_RELU, 0.0f);
-    dae_conv3x3_taps_forward(yt, x, w, b, &tp, C, 1, H, W, (size_t)H * W, OC, (size_t)C * 9, 9,
-                             scr, DAE_ACT_RELU, 0.0f);
+    dae_conv_geom g = {.B = 1, .C = C, .H = H, .W = W, .OC = OC, .k = 3, .s = 1, .p = 1};
+    dae_conv3x3_forward_rows(y3, x, w, b, scr, &g, 0, H, DAE_ACT_RELU, 0.0f);
+    dae_conv3x3_taps_forward(yt, x, w, b, &tp, scr, DAE_ACT_RELU, 0.0f);
     ck_assert_int_eq(memcmp(y3, yt, (size_t)OC * H * W * sizeof *y3), 0);
     free(x), free(w), free(b), free(y3), free(yt), free(scr);
 }
@@ -853,6 +940,11 @@ Suite *suite_layers(void)
         ck_skip("layers", "test_conv_taps_conv3_bits",
                 "the CPU has no AVX-512F, so the direct 3x3 kernel it compares with is off");
     tcase_add_test(tc, test_conv_taps_bf16);
+    if (dae_amx_supported())
+        tcase_add_test(tc, test_conv3_amx);
+    else
+        ck_skip("layers", "test_conv3_amx", "the CPU has no AMX-BF16 (or the kernel does not "
+                "grant the tile state): bf16 workspaces run conv3 in fp32");
     tcase_add_test(tc, test_pixel_shuffle);
     suite_add_tcase(s, tc);
     tc = tcase_create("gradient");

@@ -684,10 +684,11 @@ TGT static void dw_cv(float *dw, const float *dy, const float *x, float *acc, in
 #endif /* C3_X86 */
 
 void dae_conv3x3_forward_rows(float *out, const float *in, const float *w, const float *b,
-                              float *scratch, int C, int H, int W, int OC, int oh0, int oh1,
+                              float *scratch, const dae_conv_geom *g, int oh0, int oh1,
                               dae_act act, float slope)
 {
 #ifdef C3_X86
+    int C = g->C, H = g->H, W = g->W, OC = g->OC;
     pack_weights(scratch, w, C, OC, 0);
     int fused = act == DAE_ACT_IDENTITY || act == DAE_ACT_RELU || act == DAE_ACT_LEAKY_RELU;
     fwd_range(out, in, scratch, b, C, H, W, OC, oh0 * W, oh1 * W,
@@ -706,9 +707,10 @@ size_t dae_conv3x3_scratch_size(int C, int OC)
 }
 
 void dae_conv3x3_backward(float *din, float *dw, const float *dout, const float *in,
-                          const float *w, float *scratch, int B, int C, int H, int W, int OC)
+                          const float *w, float *scratch, const dae_conv_geom *g)
 {
 #ifdef C3_X86
+    int B = g->B, C = g->C, H = g->H, W = g->W, OC = g->OC;
     if (dw && dw_cv_fits(C, W)) /* scratch: the accumulators, then the packed weights */
         dw_cv(dw, dout, in, scratch, B, C, H, W, OC);
     else if (dw)
@@ -775,10 +777,11 @@ void dae_bf16_pack_pairs(uint32_t *xb, const float *x, int C, size_t M)
 /* Masks, tap table, kernel and the unfused activation of either form. C: channels (bf16:
  * channel pairs) of cs floats each; tap t's weights at wt[t] * wk (times OC when packed). */
 static void taps_run(float *y, const float *x, const float *w, const float *b,
-                     const dae_conv_taps *tp, int C, size_t cs, int Hp, int Wp, size_t N,
-                     int OC, size_t wo, size_t wc, size_t wk, int bf, float *scratch,
-                     dae_act act, float slope)
+                     const dae_conv_taps *tp, int C, size_t cs, size_t wo, size_t wc,
+                     size_t wk, int bf, float *scratch, dae_act act, float slope)
 {
+    int Hp = tp->Hp, Wp = tp->Wp, OC = tp->OC;
+    size_t N = tp->N;
     uint16_t *mk = (uint16_t *)scratch;
     taps_masks(mk, tp, Hp, Wp, N);
     taps_tab tt = {.T = tp->T};
@@ -799,16 +802,15 @@ static void taps_run(float *y, const float *x, const float *w, const float *b,
 #endif
 
 void dae_conv3x3_taps_forward_bf16(float *y, const uint32_t *xb, const uint32_t *wb,
-                                   const float *b, const dae_conv_taps *tp, int C, int NPL,
-                                   int Hp, int Wp, size_t N, int OC, float *scratch,
+                                   const float *b, const dae_conv_taps *tp, float *scratch,
                                    dae_act act, float slope)
 {
 #ifdef C3_X86
     /* the pairs travel through the kernel's float pointers: its vector loads may alias
      * anything, and block_dot_bf16 reads the weights with memcpy */
+    size_t OC = (size_t)tp->OC;
     taps_run(y, (const float *)(const void *)xb, (const float *)(const void *)wb, b, tp,
-             (C + 1) / 2, (size_t)NPL * N, Hp, Wp, N, OC, 1, 9 * (size_t)OC, (size_t)OC, 1,
-             scratch, act, slope);
+             (tp->C + 1) / 2, (size_t)tp->NPL * tp->N, 1, 9 * OC, OC, 1, scratch, act, slope);
 #endif
 }
 
@@ -819,12 +821,11 @@ size_t dae_conv3x3_taps_scratch(size_t N, int T)
 }
 
 void dae_conv3x3_taps_forward(float *y, const float *x, const float *w, const float *b,
-                              const dae_conv_taps *tp, int C, int NPL, int Hp, int Wp,
-                              size_t N, int OC, size_t wo, size_t wc, float *scratch,
-                              dae_act act, float slope)
+                              const dae_conv_taps *tp, float *scratch, dae_act act,
+                              float slope)
 {
 #ifdef C3_X86
-    taps_run(y, x, w, b, tp, C, (size_t)NPL * N, Hp, Wp, N, OC, wo, wc, 1, 0, scratch, act,
-             slope);
+    taps_run(y, x, w, b, tp, tp->C, (size_t)tp->NPL * tp->N, tp->wo, tp->wc, 1, 0, scratch,
+             act, slope);
 #endif
 }

@@ -146,7 +146,6 @@ static void im2col(float *restrict col, size_t ld, const float *restrict img, in
     im2col_rows(col, ld, img, C, H, W, k, s, p, OW, 0, OH);
 }
 
-/* img += col2im(col); the adjoint of im2col. */
 /* img += col2im(col) for output rows [oh0, oh1), col holding those rows from column 0. */
 static void col2im_rows_add(float *restrict img, const float *restrict col, size_t ld, int C,
                             int H, int W, int k, int s, int p, int OW, int oh0, int oh1)
@@ -273,11 +272,11 @@ static int band_rows(int OH, int OW)
 /* 3x3 stride-1 'same' convolutions of images of DAE_CONV3_MIN_PIXELS or more go to the
  * direct kernels of conv3.c where they run. At least OC pixels too: their scratch, C*OC*9
  * floats, then stays within the bound of layers.h that workspaces are sized by. */
-static int use_conv3(int H, int W, int OC, int k, int s, int p)
+static int use_conv3(const dae_conv_geom *geo)
 {
-    long long P = (long long)H * W;
-    return k == 3 && s == 1 && p == 1 && P >= DAE_CONV3_MIN_PIXELS && P >= OC &&
-           dae_conv3x3_supported();
+    long long P = (long long)geo->H * geo->W;
+    return geo->k == 3 && geo->s == 1 && geo->p == 1 && P >= DAE_CONV3_MIN_PIXELS &&
+           P >= geo->OC && dae_conv3x3_supported();
 }
 
 /* The taps kernel of conv3.c (layers.h) takes, forward, the 3x3 padding-1 convolutions
@@ -285,9 +284,9 @@ static int use_conv3(int H, int W, int OC, int k, int s, int p)
  * bits as conv3) and stride 2 at any size (the input split into its 4 polyphase planes, so
  * every tap is a shift within a plane). Measured on the shipped fmnist-denoise: see
  * conv2d_images. */
-static int use_taps(int H, int W, int OC, int k, int s, int p)
+static int use_taps(const dae_conv_geom *geo)
 {
-    return k == 3 && p == 1 && (s == 2 || (s == 1 && !use_conv3(H, W, OC, k, s, p))) &&
+    return geo->k == 3 && geo->p == 1 && (geo->s == 2 || (geo->s == 1 && !use_conv3(geo))) &&
            dae_conv3x3_supported();
 }
 
@@ -355,13 +354,29 @@ static size_t taps_col_size(int g, int C, int OC, int s, size_t P)
     return in + pairs + (g > 1 ? (size_t)OC * N : 0) + dae_conv3x3_taps_scratch(N, 9);
 }
 
-size_t dae_conv2d_col_size(int B, int C, int H, int W, int OC, int k, int s, int p)
+/* With bf16 weights, the convolutions conv3 takes run on AMX tiles where the CPU has them
+ * (conv3_amx.c), from 8 channels in and out (see there) and while the AMX scratch stays
+ * within the bound of layers.h (not so for a few channels on a small image). */
+static int use_amx(const dae_conv_geom *geo)
 {
-    if (use_conv3(H, W, OC, k, s, p))
-        return dae_conv3x3_scratch_size(C, OC);
+    size_t bound = ((size_t)geo->C * 9 + (size_t)geo->OC) * (size_t)geo->H * (size_t)geo->W;
+    return geo->C >= 8 && geo->OC >= 8 && use_conv3(geo) &&
+           dae_conv2d_bf16_layer(geo->k, geo->s, geo->p) && dae_amx_supported() &&
+           dae_conv3x3_amx_scratch(geo) <= bound;
+}
+
+size_t dae_conv2d_col_size(const dae_conv_geom *geo)
+{
+    int B = geo->B, C = geo->C, H = geo->H, W = geo->W, OC = geo->OC;
+    int k = geo->k, s = geo->s, p = geo->p;
+    if (use_conv3(geo)) { /* the AMX form's too: the precision may change */
+        size_t c3 = dae_conv3x3_scratch_size(C, OC);
+        size_t amx = use_amx(geo) ? dae_conv3x3_amx_scratch(geo) : 0;
+        return c3 > amx ? c3 : amx;
+    }
     size_t OH = (size_t)((H + 2 * p - k) / s + 1), OW = (size_t)((W + 2 * p - k) / s + 1);
     size_t P = OH * OW, g = (size_t)conv_group(B, (int)P), K = (size_t)C * k * k;
-    size_t taps = use_taps(H, W, OC, k, s, p) ? taps_col_size((int)g, C, OC, s, P) : 0;
+    size_t taps = use_taps(geo) ? taps_col_size((int)g, C, OC, s, P) : 0;
     if (g > 1)
         return (K + (size_t)OC) * g * P > taps ? (K + (size_t)OC) * g * P : taps;
     /* one image: a band of output rows at a time (row-split threads), or the taps path */
@@ -371,14 +386,19 @@ size_t dae_conv2d_col_size(int B, int C, int H, int W, int OC, int k, int s, int
 
 /* Output rows [oh0,oh1) of one image: y(OC, rows) = W * col(rows) written in place (ldc P),
  * then bias and activation while the band is in cache. */
-static void conv2d_rows(float *y, const float *x, const float *w, const float *b, float *col,
-                        int C, int H, int W, int OC, int k, int s, int p, int oh0, int oh1,
+static void conv2d_rows(float *y, const float *x, const float *w, const uint32_t *wbf,
+                        const float *b, float *col, const dae_conv_geom *geo, int oh0, int oh1,
                         dae_act act, float slope)
 {
+    int C = geo->C, H = geo->H, W = geo->W, OC = geo->OC, k = geo->k, s = geo->s, p = geo->p;
     int OH = (H + 2 * p - k) / s + 1, OW = (W + 2 * p - k) / s + 1;
     int P = OH * OW, K = C * k * k, R = band_rows(OH, OW);
-    if (use_conv3(H, W, OC, k, s, p)) {
-        dae_conv3x3_forward_rows(y, x, w, b, col, C, H, W, OC, oh0, oh1, act, slope);
+    if (wbf && use_amx(geo)) {
+        dae_conv3x3_forward_amx(y, x, wbf, b, col, geo, oh0, oh1, act, slope);
+        return;
+    }
+    if (use_conv3(geo)) {
+        dae_conv3x3_forward_rows(y, x, w, b, col, geo, oh0, oh1, act, slope);
         return;
     }
     /* 1x1 stride-1 unpadded convolutions read the image as the col matrix directly */
@@ -400,20 +420,23 @@ static void conv2d_rows(float *y, const float *x, const float *w, const float *b
     }
 }
 
-/* Images [0,B): grouped side by side when small, by row bands when large. */
+/* Images [0, geo->B): grouped side by side when small, by row bands when large. */
 static void conv2d_images(float *out, const float *in, const float *w, const uint32_t *wbf,
-                          const float *b, float *col, int B, int C, int H, int W, int OC, int k,
-                          int s, int p, dae_act act, float slope)
+                          const float *b, float *col, const dae_conv_geom *geo, dae_act act,
+                          float slope)
 {
+    int B = geo->B, C = geo->C, H = geo->H, W = geo->W, OC = geo->OC;
+    int k = geo->k, s = geo->s, p = geo->p;
     int OH = (H + 2 * p - k) / s + 1, OW = (W + 2 * p - k) / s + 1;
-    int P = OH * OW, K = C * k * k, G = use_conv3(H, W, OC, k, s, p) ? 1 : conv_group(B, P);
-    int taps = use_taps(H, W, OC, k, s, p);
+    int P = OH * OW, K = C * k * k, G = use_conv3(geo) ? 1 : conv_group(B, P);
+    int taps = use_taps(geo);
     for (int n0 = 0; n0 < B; n0 += G) {
         int g = B - n0 < G ? B - n0 : G, N = g * P;
         const float *x = in + (size_t)n0 * C * H * W;
         float *y = out + (size_t)n0 * OC * P;
         if (taps) {
-            dae_conv_taps tp;
+            dae_conv_taps tp = {.C = C, .NPL = s == 2 ? 4 : 1, .Hp = OH, .Wp = OW, .OC = OC,
+                                .N = (size_t)N, .wo = (size_t)C * 9, .wc = 9};
             conv_taps(&tp, s, OW);
             const float *xs = x;
             float *next = col;
@@ -429,23 +452,20 @@ static void conv2d_images(float *out, const float *in, const float *w, const uin
             float *ys = g > 1 ? next : y;
             if (g > 1)
                 next += (size_t)OC * N;
-            int npl = s == 2 ? 4 : 1;
             if (wbf) {
                 uint32_t *xb = (uint32_t *)(void *)next;
-                dae_bf16_pack_pairs(xb, xs, C, (size_t)npl * N);
-                next += (size_t)(C + 1) / 2 * npl * N;
-                dae_conv3x3_taps_forward_bf16(ys, xb, wbf, b, &tp, C, npl, OH, OW, (size_t)N, OC,
-                                              next, act, slope);
+                dae_bf16_pack_pairs(xb, xs, C, (size_t)tp.NPL * N);
+                next += (size_t)(C + 1) / 2 * tp.NPL * N;
+                dae_conv3x3_taps_forward_bf16(ys, xb, wbf, b, &tp, next, act, slope);
             } else {
-                dae_conv3x3_taps_forward(ys, xs, w, b, &tp, C, npl, OH, OW, (size_t)N, OC,
-                                         (size_t)C * 9, 9, next, act, slope);
+                dae_conv3x3_taps_forward(ys, xs, w, b, &tp, next, act, slope);
             }
             if (g > 1)
                 from_side_by_side(y, ys, NULL, g, OC, P, DAE_ACT_IDENTITY, 0.0f);
             continue;
         }
         if (g == 1) {
-            conv2d_rows(y, x, w, b, col, C, H, W, OC, k, s, p, 0, OH, act, slope);
+            conv2d_rows(y, x, w, wbf, b, col, geo, 0, OH, act, slope);
             continue;
         }
         float *tmp = col + (size_t)K * N;
@@ -462,7 +482,8 @@ typedef struct {
     const float *in, *w, *b;
     const uint32_t *wbf;
     float *col;
-    int B, C, H, W, OC, k, s, p, part, parts;
+    const dae_conv_geom *geo;
+    int part, parts;
     dae_act act;
     float slope;
 } conv_job;
@@ -472,30 +493,31 @@ typedef struct {
 static void *conv_job_run(void *arg)
 {
     const conv_job *j = arg;
-    int OH = (j->H + 2 * j->p - j->k) / j->s + 1, OW = (j->W + 2 * j->p - j->k) / j->s + 1;
-    if (j->B >= j->parts) {
-        int n0 = (int)((long long)j->B * j->part / j->parts);
-        int n1 = (int)((long long)j->B * (j->part + 1) / j->parts);
-        conv2d_images(j->out + (size_t)n0 * j->OC * OH * OW,
-                      j->in + (size_t)n0 * j->C * j->H * j->W, j->w, j->wbf, j->b, j->col,
-                      n1 - n0,
-                      j->C, j->H, j->W, j->OC, j->k, j->s, j->p, j->act, j->slope);
+    const dae_conv_geom *g = j->geo;
+    int OH = (g->H + 2 * g->p - g->k) / g->s + 1, OW = (g->W + 2 * g->p - g->k) / g->s + 1;
+    size_t osz = (size_t)g->OC * OH * OW, isz = (size_t)g->C * g->H * g->W;
+    if (g->B >= j->parts) {
+        int n0 = (int)((long long)g->B * j->part / j->parts);
+        int n1 = (int)((long long)g->B * (j->part + 1) / j->parts);
+        dae_conv_geom run = *g;
+        run.B = n1 - n0;
+        conv2d_images(j->out + (size_t)n0 * osz, j->in + (size_t)n0 * isz, j->w, j->wbf, j->b,
+                      j->col, &run, j->act, j->slope);
         return NULL;
     }
     int r0 = (int)((long long)OH * j->part / j->parts);
     int r1 = (int)((long long)OH * (j->part + 1) / j->parts);
-    for (int n = 0; n < j->B; n++)
-        conv2d_rows(j->out + (size_t)n * j->OC * OH * OW,
-                    j->in + (size_t)n * j->C * j->H * j->W, j->w, j->b, j->col, j->C, j->H,
-                    j->W, j->OC, j->k, j->s, j->p, r0, r1, j->act, j->slope);
+    for (int n = 0; n < g->B; n++)
+        conv2d_rows(j->out + (size_t)n * osz, j->in + (size_t)n * isz, j->w, j->wbf, j->b,
+                    j->col, g, r0, r1, j->act, j->slope);
     return NULL;
 }
 
 void dae_conv2d_forward_ex(float *out, const float *in, const float *w, const uint32_t *wbf,
-                           const float *b, float *const *cols, int threads, int B, int C, int H,
-                           int W, int OC, int k, int s, int p, dae_act act, float slope)
+                           const float *b, float *const *cols, int threads,
+                           const dae_conv_geom *geo, dae_act act, float slope)
 {
-    int OH = (H + 2 * p - k) / s + 1;
+    int B = geo->B, OH = (geo->H + 2 * geo->p - geo->k) / geo->s + 1;
     int T = threads < 1 ? 1 : threads > DAE_MAX_THREADS ? DAE_MAX_THREADS : threads;
     if (B < T && OH < T)
         T = B > OH ? B : OH;
@@ -503,8 +525,7 @@ void dae_conv2d_forward_ex(float *out, const float *in, const float *w, const ui
     pthread_t tid[DAE_MAX_THREADS];
     int started[DAE_MAX_THREADS] = {0};
     for (int t = 0; t < T; t++)
-        jobs[t] = (conv_job){out, in, w, b, wbf, cols[t], B, C, H, W, OC, k, s, p, t, T,
-                             act, slope};
+        jobs[t] = (conv_job){out, in, w, b, wbf, cols[t], geo, t, T, act, slope};
     for (int t = 1; t < T; t++)
         started[t] = pthread_create(&tid[t], NULL, conv_job_run, &jobs[t]) == 0;
     conv_job_run(&jobs[0]);
@@ -517,15 +538,16 @@ void dae_conv2d_forward_ex(float *out, const float *in, const float *w, const ui
 }
 
 void dae_conv2d_forward(float *out, const float *in, const float *w, const float *b,
-                        float *col, int B, int C, int H, int W, int OC, int k, int s, int p)
+                        float *col, const dae_conv_geom *geo)
 {
-    conv2d_images(out, in, w, NULL, b, col, B, C, H, W, OC, k, s, p, DAE_ACT_IDENTITY, 0.0f);
+    conv2d_images(out, in, w, NULL, b, col, geo, DAE_ACT_IDENTITY, 0.0f);
 }
 
 void dae_conv2d_backward(float *din, float *dw, float *db, const float *dout, const float *in,
-                         const float *w, float *col, int B, int C, int H, int W, int OC,
-                         int k, int s, int p)
+                         const float *w, float *col, const dae_conv_geom *geo)
 {
+    int B = geo->B, C = geo->C, H = geo->H, W = geo->W, OC = geo->OC;
+    int k = geo->k, s = geo->s, p = geo->p;
     int OH = (H + 2 * p - k) / s + 1, OW = (W + 2 * p - k) / s + 1;
     int P = OH * OW, K = C * k * k, G = conv_group(B, P);
     int direct = k == 1 && s == 1 && p == 0;
@@ -534,8 +556,8 @@ void dae_conv2d_backward(float *din, float *dw, float *db, const float *dout, co
             sum_channel_bias(db, dout + (size_t)n * OC * P, OC, (size_t)P);
     if (!dw && !din)
         return;
-    if (use_conv3(H, W, OC, k, s, p)) {
-        dae_conv3x3_backward(din, dw, dout, in, w, col, B, C, H, W, OC);
+    if (use_conv3(geo)) {
+        dae_conv3x3_backward(din, dw, dout, in, w, col, geo);
         return;
     }
     for (int n0 = 0; n0 < B; n0 += G) {
@@ -632,24 +654,28 @@ int dae_conv_t2d_bf16_layer(int k, int s, int p, int op)
     return use_taps_t(k, s, p, op) && dae_bf16_supported();
 }
 
-const char *dae_conv2d_kernel_name(int H, int W, int OC, int k, int s, int p, int bf16)
+const char *dae_conv2d_kernel_name(const dae_conv_geom *geo, int bf16)
 {
-    if (use_conv3(H, W, OC, k, s, p))
-        return "conv3 direct, fp32";
-    if (use_taps(H, W, OC, k, s, p))
+    int k = geo->k, s = geo->s, p = geo->p;
+    if (use_conv3(geo))
+        return bf16 && use_amx(geo) ? "conv3 AMX, bf16" : "conv3 direct, fp32";
+    if (use_taps(geo))
         return bf16 && dae_conv2d_bf16_layer(k, s, p) ? "taps, bf16" : "taps, fp32";
     return k == 1 && s == 1 && p == 0 ? "sgemm, fp32" : "im2col + sgemm, fp32";
 }
 
-const char *dae_conv_t2d_kernel_name(int k, int s, int p, int op, int bf16)
+const char *dae_conv_t2d_kernel_name(const dae_conv_geom *geo, int bf16)
 {
+    int k = geo->k, s = geo->s, p = geo->p, op = geo->op;
     if (!use_taps_t(k, s, p, op))
         return "col2im + sgemm, fp32";
     return bf16 && dae_conv_t2d_bf16_layer(k, s, p, op) ? "taps, bf16" : "taps, fp32";
 }
 
-size_t dae_conv_t2d_col_size(int B, int C, int H, int W, int OC, int k, int s, int p, int op)
+size_t dae_conv_t2d_col_size(const dae_conv_geom *geo)
 {
+    int B = geo->B, C = geo->C, H = geo->H, W = geo->W, OC = geo->OC;
+    int k = geo->k, s = geo->s, p = geo->p, op = geo->op;
     size_t P = (size_t)H * W, g = (size_t)conv_group(B, (int)P);
     size_t im2col = ((size_t)OC * k * k + (g > 1 ? (size_t)C : 0)) * g * P;
     if (!use_taps_t(k, s, p, op))
@@ -661,11 +687,14 @@ size_t dae_conv_t2d_col_size(int B, int C, int H, int W, int OC, int k, int s, i
     return taps > im2col ? taps : im2col;
 }
 
-/* Images [n0, n0+g) by the taps kernel (use_taps_t). */
+/* The geo->B images at x by the taps kernel (use_taps_t). */
 static void conv_t2d_taps(float *out, const float *x, const float *w, const uint32_t *wbf,
-                          const float *b, float *col, int g, int C, int H, int W, int OC, int OH,
-                          int OW, dae_act act, float slope)
+                          const float *b, float *col, const dae_conv_geom *geo, dae_act act,
+                          float slope)
 {
+    int g = geo->B, C = geo->C, H = geo->H, W = geo->W, OC = geo->OC;
+    int OH = (H - 1) * geo->s - 2 * geo->p + geo->k + geo->op;
+    int OW = (W - 1) * geo->s - 2 * geo->p + geo->k + geo->op;
     size_t P = (size_t)H * W, N = (size_t)g * P, OP = (size_t)OH * OW;
     const float *xs = x;
     float *ph = col;
@@ -683,15 +712,14 @@ static void conv_t2d_taps(float *out, const float *x, const float *w, const uint
     }
     for (int a = 0; a < 2; a++)
         for (int bb = 0; bb < 2; bb++) {
-            dae_conv_taps tp;
+            dae_conv_taps tp = {.C = C, .NPL = 1, .Hp = H, .Wp = W, .OC = OC, .N = N,
+                                .wo = 9, .wc = (size_t)OC * 9};
             conv_t_taps(&tp, a, bb, W);
             float *y = ph + (size_t)(a * 2 + bb) * OC * N;
             if (xb)
-                dae_conv3x3_taps_forward_bf16(y, xb, wbf, b, &tp, C, 1, H, W, N, OC, mk, act,
-                                              slope);
+                dae_conv3x3_taps_forward_bf16(y, xb, wbf, b, &tp, mk, act, slope);
             else
-                dae_conv3x3_taps_forward(y, xs, w, b, &tp, C, 1, H, W, N, OC, 9,
-                                         (size_t)OC * 9, mk, act, slope);
+                dae_conv3x3_taps_forward(y, xs, w, b, &tp, mk, act, slope);
             /* interleave: phase row i of image j is output row 2i+a (when inside) */
             int rows = (OH - a + 1) / 2, cols = (OW - bb + 1) / 2;
             for (int j = 0; j < g; j++)
@@ -706,10 +734,11 @@ static void conv_t2d_taps(float *out, const float *x, const float *w, const uint
 }
 
 void dae_conv_t2d_forward_ex(float *out, const float *in, const float *w,
-                             const uint32_t *wbf, const float *b, float *col, int B, int C,
-                             int H, int W, int OC, int k, int s, int p, int op, dae_act act,
-                             float slope)
+                             const uint32_t *wbf, const float *b, float *col,
+                             const dae_conv_geom *geo, dae_act act, float slope)
 {
+    int B = geo->B, C = geo->C, H = geo->H, W = geo->W, OC = geo->OC;
+    int k = geo->k, s = geo->s, p = geo->p, op = geo->op;
     int OH = (H - 1) * s - 2 * p + k + op, OW = (W - 1) * s - 2 * p + k + op;
     int P = H * W, K = OC * k * k, G = conv_group(B, P);
     size_t osz = (size_t)OC * OH * OW;
@@ -717,8 +746,9 @@ void dae_conv_t2d_forward_ex(float *out, const float *in, const float *w,
         int g = B - n0 < G ? B - n0 : G, N = g * P;
         const float *x = in + (size_t)n0 * C * P;
         if (use_taps_t(k, s, p, op)) {
-            conv_t2d_taps(out + (size_t)n0 * osz, x, w, wbf, b, col, g, C, H, W, OC, OH, OW,
-                          act, slope);
+            dae_conv_geom run = *geo;
+            run.B = g;
+            conv_t2d_taps(out + (size_t)n0 * osz, x, w, wbf, b, col, &run, act, slope);
             continue;
         }
         if (g > 1) {
@@ -737,17 +767,17 @@ void dae_conv_t2d_forward_ex(float *out, const float *in, const float *w,
 }
 
 void dae_conv_t2d_forward(float *out, const float *in, const float *w, const float *b,
-                          float *col, int B, int C, int H, int W, int OC, int k, int s, int p,
-                          int op)
+                          float *col, const dae_conv_geom *geo)
 {
-    dae_conv_t2d_forward_ex(out, in, w, NULL, b, col, B, C, H, W, OC, k, s, p, op,
-                            DAE_ACT_IDENTITY, 0.0f);
+    dae_conv_t2d_forward_ex(out, in, w, NULL, b, col, geo, DAE_ACT_IDENTITY, 0.0f);
 }
 
 void dae_conv_t2d_backward(float *din, float *dw, float *db, const float *dout,
-                           const float *in, const float *w, float *col, int B, int C, int H,
-                           int W, int OC, int k, int s, int p, int op)
+                           const float *in, const float *w, float *col,
+                           const dae_conv_geom *geo)
 {
+    int B = geo->B, C = geo->C, H = geo->H, W = geo->W, OC = geo->OC;
+    int k = geo->k, s = geo->s, p = geo->p, op = geo->op;
     int OH = (H - 1) * s - 2 * p + k + op, OW = (W - 1) * s - 2 * p + k + op;
     int P = H * W, K = OC * k * k, G = conv_group(B, P);
     size_t osz = (size_t)OC * OH * OW;

@@ -76,5 +76,7 @@ int dae_mdl_layer_shape(const dae_layer *L, dae_shape in, dae_shape *out, const 
                         dae_error *err);
 /* Exact im2col scratch of layer L for B samples of shape `in`. */
 size_t dae_mdl_layer_col_size(const dae_layer *L, dae_shape in, int B);
+/* The geometry of convolution layer L (conv2d or conv_transpose2d) on B samples of `in`. */
+dae_conv_geom dae_mdl_conv_geom(const dae_layer *L, dae_shape in, int B);
 
 #endif

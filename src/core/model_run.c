@@ -22,19 +22,16 @@ static void layer_forward(const dae_model *m, const dae_layer *L, const dae_laye
     const float *w = m->params + L->w_off, *b = m->params + L->b_off;
     dae_act fa = fuse ? fuse->act : DAE_ACT_IDENTITY;
     float fs = fuse ? fuse->slope : 0.0f;
+    dae_conv_geom g = dae_mdl_conv_geom(L, in, B);
     switch (L->kind) {
     case DAE_LAYER_LINEAR:
         dae_linear_forward(y, x, w, b, B, L->in_f, L->out_f);
         break;
     case DAE_LAYER_CONV2D:
-        dae_conv2d_forward_ex(y, x, w, wbf, b, cols, threads, B, in.c, in.h, in.w, L->out_ch,
-                              L->k,
-                              L->stride, L->pad, fa, fs);
+        dae_conv2d_forward_ex(y, x, w, wbf, b, cols, threads, &g, fa, fs);
         break;
     case DAE_LAYER_CONV_T2D:
-        dae_conv_t2d_forward_ex(y, x, w, wbf, b, cols[0], B, in.c, in.h, in.w, L->out_ch,
-                                L->k,
-                                L->stride, L->pad, L->out_pad, fa, fs);
+        dae_conv_t2d_forward_ex(y, x, w, wbf, b, cols[0], &g, fa, fs);
         break;
     case DAE_LAYER_ACT:
         dae_act_forward(y, x, (size_t)B * dae_shape_size(in), L->act, L->slope);
@@ -65,17 +62,16 @@ static void layer_backward(const dae_model *m, const dae_layer *L, float *dx, fl
 {
     const float *w = m->params + L->w_off;
     float *dw = grads ? grads + L->w_off : NULL, *db = grads ? grads + L->b_off : NULL;
+    dae_conv_geom g = dae_mdl_conv_geom(L, in, B);
     switch (L->kind) {
     case DAE_LAYER_LINEAR:
         dae_linear_backward(dx, dw, db, dy, x, w, B, L->in_f, L->out_f);
         break;
     case DAE_LAYER_CONV2D:
-        dae_conv2d_backward(dx, dw, db, dy, x, w, col, B, in.c, in.h, in.w, L->out_ch, L->k,
-                            L->stride, L->pad);
+        dae_conv2d_backward(dx, dw, db, dy, x, w, col, &g);
         break;
     case DAE_LAYER_CONV_T2D:
-        dae_conv_t2d_backward(dx, dw, db, dy, x, w, col, B, in.c, in.h, in.w, L->out_ch, L->k,
-                              L->stride, L->pad, L->out_pad);
+        dae_conv_t2d_backward(dx, dw, db, dy, x, w, col, &g);
         break;
     case DAE_LAYER_ACT:
         if (dx)

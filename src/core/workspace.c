@@ -11,14 +11,21 @@
 #include "daed/core/rng.h"
 #include "model_internal.h"
 
+dae_conv_geom dae_mdl_conv_geom(const dae_layer *L, dae_shape in, int B)
+{
+    return (dae_conv_geom){.B = B, .C = in.c, .H = in.h, .W = in.w, .OC = L->out_ch,
+                           .k = L->k, .s = L->stride, .p = L->pad,
+                           .op = L->kind == DAE_LAYER_CONV_T2D ? L->out_pad : 0};
+}
+
 /* Exact im2col scratch of layer L for B samples of shape `in`. */
 size_t dae_mdl_layer_col_size(const dae_layer *L, dae_shape in, int B)
 {
+    dae_conv_geom g = dae_mdl_conv_geom(L, in, B);
     if (L->kind == DAE_LAYER_CONV2D)
-        return dae_conv2d_col_size(B, in.c, in.h, in.w, L->out_ch, L->k, L->stride, L->pad);
+        return dae_conv2d_col_size(&g);
     if (L->kind == DAE_LAYER_CONV_T2D)
-        return dae_conv_t2d_col_size(B, in.c, in.h, in.w, L->out_ch, L->k, L->stride, L->pad,
-                                     L->out_pad);
+        return dae_conv_t2d_col_size(&g);
     return 0;
 }
 

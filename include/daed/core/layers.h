@@ -7,6 +7,8 @@
  * Weight layouts are PyTorch's: Linear (out, in), Conv2d (out, in, kh, kw),
  * ConvTranspose2d (in, out, kh, kw). Square kernels, equal stride and padding in H and W.
  *
+ * The convolutions take their dimensions as one dae_conv_geom passed by const pointer.
+ *
  * Scratch `col` buffers (im2col) must hold dae_conv2d_col_size() / dae_conv_t2d_col_size()
  * floats for the batch B passed to the kernel (small images are processed several per
  * sgemm, about DAE_CONV_GROUP_COLS output pixels at a time; large ones one by one); the
@@ -44,35 +46,45 @@ void dae_linear_forward(float *out, const float *in, const float *w, const float
 void dae_linear_backward(float *din, float *dw, float *db, const float *dout, const float *in,
                          const float *w, int B, int in_f, int out_f);
 
+/* The dimensions of a convolution: B images of C channels of H x W in, OC channels out,
+ * a k x k kernel, stride s, padding p, output padding op (transposed convolutions only; 0
+ * for conv2d). */
+typedef struct dae_conv_geom {
+    int B, C, H, W; /* input (B, C, H, W) */
+    int OC;         /* output channels */
+    int k, s, p;    /* kernel side, stride, padding (equal in H and W) */
+    int op;         /* conv_transpose2d's output padding */
+} dae_conv_geom;
+
 /* ---- conv2d: in (B,C,H,W) -> out (B,OC,OH,OW), OH = (H + 2p - k)/s + 1 ---- */
-size_t dae_conv2d_col_size(int B, int C, int H, int W, int OC, int k, int s, int p);
+size_t dae_conv2d_col_size(const dae_conv_geom *g);
 void dae_conv2d_forward(float *out, const float *in, const float *w, const float *b,
-                        float *col, int B, int C, int H, int W, int OC, int k, int s, int p);
+                        float *col, const dae_conv_geom *g);
 /* The same followed by the activation `act` (slope: leaky_relu), applied to each output
  * block right after its bias while it is in cache, on `threads` threads (1..
  * DAE_MAX_THREADS): contiguous runs of images when B >= threads, else bands of output rows.
- * cols[t] is thread t's scratch of dae_conv2d_col_size(B, ...) floats. Large images are
+ * cols[t] is thread t's scratch of dae_conv2d_col_size(g) floats. Large images are
  * computed in bands of about DAE_CONV_BAND_COLS output pixels, so the forward touches only
  * C*k*k*(DAE_CONV_BAND_COLS + OW) floats of its scratch. wbf (NULL: fp32 only) is w packed
  * by dae_bf16_pack_weights for a layer dae_conv2d_bf16_layer accepts: the calls that take
  * the taps kernel (3x3 padding 1: stride 2, or stride 1 on images too small for conv3) then
- * run in bf16; the others stay fp32 with w. */
+ * run in bf16, those conv3 takes run in bf16 on AMX tiles where dae_amx_supported() (see
+ * dae_conv3x3_forward_amx); the others stay fp32 with w. */
 void dae_conv2d_forward_ex(float *out, const float *in, const float *w, const uint32_t *wbf,
-                           const float *b, float *const *cols, int threads, int B, int C, int H,
-                           int W, int OC, int k, int s, int p, dae_act act, float slope);
+                           const float *b, float *const *cols, int threads,
+                           const dae_conv_geom *g, dae_act act, float slope);
 /* Whether a conv2d (k, s, p) / conv_transpose2d (k, s, p, op) layer can use bf16 weights on
  * this CPU (see dae_conv2d_forward_ex, dae_conv_t2d_forward_ex). */
 int dae_conv2d_bf16_layer(int k, int s, int p);
 int dae_conv_t2d_bf16_layer(int k, int s, int p, int op);
-/* The kernel a forward of that convolution takes on this CPU for an H x W input (conv2d) and
- * the precision it runs in when the workspace asks for bf16 (bf16 != 0) or not: "conv3
- * direct, fp32", "taps, bf16", "taps, fp32", "im2col + sgemm, fp32", ... (a static string;
- * benchmarks print it next to their timings). */
-const char *dae_conv2d_kernel_name(int H, int W, int OC, int k, int s, int p, int bf16);
-const char *dae_conv_t2d_kernel_name(int k, int s, int p, int op, int bf16);
+/* The kernel a forward of that convolution takes on this CPU (B does not matter) and the
+ * precision it runs in when the workspace asks for bf16 (bf16 != 0) or not: "conv3
+ * direct, fp32", "conv3 AMX, bf16", "taps, bf16", "taps, fp32", "im2col + sgemm, fp32", ...
+ * (a static string; benchmarks print it next to their timings). */
+const char *dae_conv2d_kernel_name(const dae_conv_geom *g, int bf16);
+const char *dae_conv_t2d_kernel_name(const dae_conv_geom *g, int bf16);
 void dae_conv2d_backward(float *din, float *dw, float *db, const float *dout, const float *in,
-                         const float *w, float *col, int B, int C, int H, int W, int OC,
-                         int k, int s, int p);
+                         const float *w, float *col, const dae_conv_geom *g);
 
 /* ---- 3x3 stride-1 padding-1 conv2d computed directly (conv3.c), no im2col matrix ----
  * The conv2d functions above take this path by themselves for k 3, s 1, p 1 on images of
@@ -83,15 +95,32 @@ void dae_conv2d_backward(float *din, float *dw, float *db, const float *dout, co
  * kernels, callable only when it returns 1. Same layouts and conventions as conv2d. */
 #define DAE_CONV3_MIN_PIXELS 64
 int dae_conv3x3_supported(void);
-/* Output rows [oh0, oh1) of one image, bias (may be NULL) and activation applied. */
+/* Output rows [oh0, oh1) of one image (g->B, k, s, p not read), bias (may be NULL) and
+ * activation applied. */
 void dae_conv3x3_forward_rows(float *out, const float *in, const float *w, const float *b,
-                              float *scratch, int C, int H, int W, int OC, int oh0, int oh1,
+                              float *scratch, const dae_conv_geom *g, int oh0, int oh1,
                               dae_act act, float slope);
 /* Floats of `scratch` the forward and backward need (the weights, repacked). */
 size_t dae_conv3x3_scratch_size(int C, int OC);
 /* B images: din overwritten, dw added into (either may be NULL); db is the caller's. */
 void dae_conv3x3_backward(float *din, float *dw, const float *dout, const float *in,
-                          const float *w, float *scratch, int B, int C, int H, int W, int OC);
+                          const float *w, float *scratch, const dae_conv_geom *g);
+
+/* ---- bf16 form of the conv3 forward on Intel AMX tiles (conv3_amx.c; inference only) ----
+ * With bf16 weights (wbf, see dae_conv2d_forward_ex) the conv2d functions take it by
+ * themselves for the convolutions conv3 takes, when dae_amx_supported() (AMX-BF16 and
+ * AMX-TILE, the kernel's permission for the tile state: asked once for the process).
+ * Inputs and weights rounded to bf16 (nearest even), products summed in fp32: the
+ * tolerance of the taps kernel's bf16 form. Output rows [oh0, oh1) of one image, bias (may
+ * be NULL) and activation applied; wb: the weights packed by dae_bf16_pack_weights
+ * (transposed 0; regrouped into tiles per call, a small cost next to the convolution);
+ * scratch of dae_conv3x3_amx_scratch(g) floats (enough for any row range). g->B, k, s, p
+ * are not read. */
+int dae_amx_supported(void);
+size_t dae_conv3x3_amx_scratch(const dae_conv_geom *g);
+void dae_conv3x3_forward_amx(float *out, const float *in, const uint32_t *wb, const float *b,
+                             float *scratch, const dae_conv_geom *g, int oh0, int oh1,
+                             dae_act act, float slope);
 
 /* The taps kernel of conv3.c (callable only when dae_conv3x3_supported()): a 3x3
  * convolution written as a list of T taps (1, 2, 4 or 9) over flat runs of N pixels that
@@ -101,17 +130,22 @@ void dae_conv3x3_backward(float *din, float *dw, const float *dout, const float 
  * where a tap whose (dy, dx) leaves q's image reads 0. Stride-2 convolutions (the input in
  * its 4 polyphase planes) and transposed ones (one call per output phase) are such lists;
  * layers.c builds them. A stride-1 list gives the bits of dae_conv3x3_forward_rows.
- * scratch: dae_conv3x3_taps_scratch(N, T) floats. */
+ * The list carries the run's dimensions too. scratch: dae_conv3x3_taps_scratch(N, T)
+ * floats. */
 typedef struct dae_conv_taps {
     int T;
     int pl[9], dy[9], dx[9], wt[9];
     ptrdiff_t off[9]; /* dy*Wp + dx */
+    int C, NPL;       /* input channels, planes per channel */
+    int Hp, Wp;       /* the images side by side in the run */
+    int OC;           /* output channels */
+    size_t N;         /* pixels of the run */
+    size_t wo, wc;    /* weight strides of an output and an input channel (fp32 form) */
 } dae_conv_taps;
 size_t dae_conv3x3_taps_scratch(size_t N, int T);
 void dae_conv3x3_taps_forward(float *y, const float *x, const float *w, const float *b,
-                              const dae_conv_taps *tp, int C, int NPL, int Hp, int Wp,
-                              size_t N, int OC, size_t wo, size_t wc, float *scratch,
-                              dae_act act, float slope);
+                              const dae_conv_taps *tp, float *scratch, dae_act act,
+                              float slope);
 
 /* ---- bf16 form of the taps kernel (AVX512-BF16 vdpbf16ps; inference only) ----
  * Inputs and weights rounded to bf16 (8-bit mantissa, nearest even), products summed in
@@ -122,33 +156,30 @@ void dae_conv3x3_taps_forward(float *y, const float *x, const float *w, const fl
  * bits. Weights: wb of dae_bf16_weights_size(C, OC) uint32 from w by dae_bf16_pack_weights,
  * w (OC, C, 3, 3) of a convolution or (C, OC, 3, 3) of a transposed one (transposed 1); C
  * counts input channels, OC output channels in both. The forward is
- * dae_conv3x3_taps_forward with xb of C/2 rounded up channels and NPL planes each. */
+ * dae_conv3x3_taps_forward with xb of C/2 rounded up channels and NPL planes each (tp->C
+ * counts the channels, not the pairs; tp->wo and wc are not read). */
 int dae_bf16_supported(void);
 size_t dae_bf16_weights_size(int C, int OC);
 void dae_bf16_pack_weights(uint32_t *wb, const float *w, int C, int OC, int transposed);
 void dae_bf16_pack_pairs(uint32_t *xb, const float *x, int C, size_t M);
 void dae_conv3x3_taps_forward_bf16(float *y, const uint32_t *xb, const uint32_t *wb,
-                                   const float *b, const dae_conv_taps *tp, int C, int NPL,
-                                   int Hp, int Wp, size_t N, int OC, float *scratch,
+                                   const float *b, const dae_conv_taps *tp, float *scratch,
                                    dae_act act, float slope);
 
 /* ---- conv_transpose2d: in (B,C,H,W) -> out (B,OC,OH,OW),
  *      OH = (H-1)*s - 2p + k + op; w is (C, OC, k, k) ---- */
-size_t dae_conv_t2d_col_size(int B, int C, int H, int W, int OC, int k, int s, int p,
-                             int op);
+size_t dae_conv_t2d_col_size(const dae_conv_geom *g);
 void dae_conv_t2d_forward(float *out, const float *in, const float *w, const float *b,
-                          float *col, int B, int C, int H, int W, int OC, int k, int s, int p,
-                          int op);
+                          float *col, const dae_conv_geom *g);
 /* The same followed by the activation `act`, applied in the pass that adds the bias. wbf:
  * as for dae_conv2d_forward_ex (w packed with transposed 1), for layers
  * dae_conv_t2d_bf16_layer accepts; NULL: fp32. */
 void dae_conv_t2d_forward_ex(float *out, const float *in, const float *w,
-                             const uint32_t *wbf, const float *b, float *col, int B, int C,
-                             int H, int W, int OC, int k, int s, int p, int op, dae_act act,
-                             float slope);
+                             const uint32_t *wbf, const float *b, float *col,
+                             const dae_conv_geom *g, dae_act act, float slope);
 void dae_conv_t2d_backward(float *din, float *dw, float *db, const float *dout,
-                           const float *in, const float *w, float *col, int B, int C, int H,
-                           int W, int OC, int k, int s, int p, int op);
+                           const float *in, const float *w, float *col,
+                           const dae_conv_geom *g);
 
 /* ---- elementwise activations over n values; backward uses the forward *output* ---- */
 void dae_act_forward(float *out, const float *in, size_t n, dae_act act, float slope);

@@ -1,0 +1,292 @@
+/* conv3_amx.c — 3x3 stride-1 padding-1 convolutions in bf16 on Intel AMX tiles.
+ *
+ * The bf16 form of conv3 for the large convolutions of photo models (layers.c routes them
+ * here when the workspace runs bf16): AVX512-BF16's vdpbf16ps issues on one port where
+ * fp32 FMAs issue on two, so the taps kernel's bf16 form ran 0.6-0.7x the speed of conv3
+ * in fp32 on photo-ffd-rgb (bench/precision); a tile multiply (tdpbf16ps) does 16x16x32
+ * multiply-adds at once.
+ *
+ * The convolution as 9 shifted matrix products per 32-channel chunk, no im2col: the input
+ * goes once into channel-pair planes (lane q of pair k = bf16 x[2k][q] | x[2k+1][q] << 16,
+ * AMX's "VNNI" layout) with a zero border of one pixel around the image (rows [oh0-1,
+ * oh1], columns -1..W), so tap (dy, dx) of the pixel at flat position q of the padded
+ * plane is position q + dy*(W+2) + dx, whatever the row. An accumulator tile C (16 output
+ * channels x 16 consecutive padded positions) gets, per tap and chunk, A (16 output
+ * channels x 32 input channels of the tap's weights) times B (16 channel pairs x those
+ * positions shifted by the tap: a 16-row load, one row per pair plane). The positions in
+ * the border columns are computed and dropped: vcompressps stores the others, which are
+ * consecutive output pixels. Blocks of 2 x 2 accumulators (32 output channels x 32
+ * positions) use 8 tile registers: C 0-3, B 4-5, A 6-7.
+ *
+ * layers.c takes it only from 8 channels in and out: photo-denoise-rgb's 1 -> 48 and 48 -> 1
+ * convolutions on a 152x152 tile took 0.60 and 0.89 ms here against 0.37 and 0.69 ms in
+ * fp32 conv3 (eval/photos --layers), where photo-ffd-rgb's 16 -> 96 and 96 -> 12 on 88x88
+ * took 0.73 and 0.47 ms against 1.42 and 1.14.
+ *
+ * Rounding as the taps kernel's bf16 form: inputs and weights to bf16, nearest even, the
+ * products summed in fp32 (in another order: results differ from it in the last bits). */
+#include "daed/core/layers.h"
+
+#include <stdint.h>
+#include <string.h>
+
+#if defined(__x86_64__) && defined(__linux__) && (defined(__GNUC__) || defined(__clang__))
+#define AMX_X86 1
+#include <cpuid.h>
+#include <immintrin.h>
+#include <pthread.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
+
+#define AMX_KC 32 /* input channels per chunk (one A tile row, 64 bytes of bf16) */
+#define AMX_OB 16 /* output channels per accumulator tile */
+#define AMX_NP 16 /* padded positions per accumulator tile */
+#define AMX_SLACK 64 /* zero positions after each pair plane: the last block reads past */
+
+#ifdef AMX_X86
+#define TGT_AMX __attribute__((target("avx512f,avx512bf16,amx-tile,amx-bf16")))
+
+static int amx_ok;
+
+/* CPUID leaf 7: AMX-BF16 (EDX bit 22) and AMX-TILE (bit 24); then the kernel's permission
+ * to use the tile data state (Linux 5.16+: arch_prctl ARCH_REQ_XCOMP_PERM, XTILEDATA),
+ * asked once for the process. */
+static void amx_probe(void)
+{
+    unsigned a, b, c, d;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d) || !(d & (1u << 22)) || !(d & (1u << 24)))
+        return;
+    if (!dae_bf16_supported())
+        return;
+    amx_ok = syscall(SYS_arch_prctl, 0x1023 /* ARCH_REQ_XCOMP_PERM */, 18 /* XTILEDATA */) == 0;
+}
+#endif
+
+int dae_amx_supported(void)
+{
+#ifdef AMX_X86
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, amx_probe);
+    return amx_ok;
+#else
+    return 0;
+#endif
+}
+
+/* Channels rounded up to whole chunks, output channels to whole tiles. */
+static size_t round_up(size_t n, size_t m)
+{
+    return (n + m - 1) / m * m;
+}
+
+/* Positions of one pair plane for output rows [oh0, oh0 + R). */
+static size_t pair_plane(int R, int W)
+{
+    return (size_t)(R + 2) * (size_t)(W + 2) + AMX_SLACK;
+}
+
+size_t dae_conv3x3_amx_scratch(const dae_conv_geom *g)
+{
+    int C = g->C, H = g->H, W = g->W, OC = g->OC;
+    size_t Cp = round_up((size_t)C, AMX_KC), OCp = round_up((size_t)OC, AMX_OB);
+    /* the pair planes (uint32), the weights (bf16, as halves of floats), 4 accumulator
+     * tiles' worth of floats, 16 floats to align the tiles to 64 bytes */
+    return Cp / 2 * pair_plane(H, W) + OCp * 9 * Cp / 2 + 4 * AMX_OB * AMX_NP + 16;
+}
+
+#ifdef AMX_X86
+typedef struct {
+    uint8_t palette, start;
+    uint8_t reserved[14];
+    uint16_t colsb[16];
+    uint8_t rows[16];
+} amx_config;
+
+/* wa: the A tiles, tile (ob, t, kc) at ((ob*9 + t)*KC + kc) * 512: row o, columns 2i and
+ * 2i+1 = the bf16 pair i of chunk kc (channels kc*32 + 2i, +1) of output channel ob*16 + o
+ * at tap t, taken from wb (dae_bf16_pack_weights: pair k of tap t and output o at
+ * (k*9 + t)*OC + o); 0 past OC or the pairs. A gather, no rounding: copying from the
+ * workspace's bf16 weights took the per-call repacking from fp32 off the convolution. */
+static void pack_a(uint16_t *wa, const uint32_t *wb, int C, int OC, int KC, int OB)
+{
+    int pairs = (C + 1) / 2;
+    for (int ob = 0; ob < OB; ob++)
+        for (int t = 0; t < 9; t++)
+            for (int kc = 0; kc < KC; kc++) {
+                uint16_t *tile = wa + ((size_t)(ob * 9 + t) * KC + kc) * AMX_OB * AMX_KC;
+                for (int o = 0; o < AMX_OB; o++)
+                    for (int i = 0; i < AMX_KC / 2; i++) {
+                        int oc = ob * AMX_OB + o, k = kc * (AMX_KC / 2) + i;
+                        uint32_t pr =
+                            oc < OC && k < pairs ? wb[((size_t)k * 9 + t) * OC + oc] : 0;
+                        tile[o * AMX_KC + 2 * i] = (uint16_t)(pr & 0xFFFFu);
+                        tile[o * AMX_KC + 2 * i + 1] = (uint16_t)(pr >> 16);
+                    }
+            }
+}
+
+/* xp: Cp/2 pair planes of `plane` positions, row r of plane k = input row oh0 - 1 + r of
+ * channels 2k and 2k+1 between zero columns (zero rows outside the image, zero planes
+ * past C). */
+TGT_AMX static void pack_b(uint32_t *xp, const float *x, int C, int H, int W, int oh0, int R,
+                           int Cp, size_t plane)
+{
+    int Wp = W + 2;
+    size_t P = (size_t)H * W;
+    for (int k = 0; k < Cp / 2; k++) {
+        uint32_t *d = xp + (size_t)k * plane;
+        memset(d, 0, plane * sizeof *d);
+        if (2 * k >= C)
+            continue;
+        const float *a = x + (size_t)(2 * k) * P, *b = 2 * k + 1 < C ? a + P : NULL;
+        for (int r = 0; r < R + 2; r++) {
+            int ih = oh0 - 1 + r;
+            if (ih < 0 || ih >= H)
+                continue;
+            uint32_t *dr = d + (size_t)r * Wp + 1;
+            const float *ar = a + (size_t)ih * W, *br = b ? b + (size_t)ih * W : NULL;
+            for (int j = 0; j < W; j += 16) {
+                __mmask16 m = W - j >= 16 ? 0xFFFF : (__mmask16)((1u << (W - j)) - 1u);
+                __m512 va = _mm512_maskz_loadu_ps(m, ar + j);
+                __m512 vb = br ? _mm512_maskz_loadu_ps(m, br + j) : _mm512_setzero_ps();
+                __m512i lo = _mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(va));
+                __m512i hi = _mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(vb));
+                _mm512_mask_storeu_epi32(dr + j, m, _mm512_or_si512(lo, _mm512_slli_epi32(hi, 16)));
+            }
+        }
+    }
+}
+
+/* The lanes of the 16 positions from q0 that are output pixels (rows 1..R, columns 1..W
+ * of the padded plane, before qe), and the output index of the first (*first; the others
+ * follow it: the border positions between them are not pixels). */
+static __mmask16 run_mask(long q0, long qe, int W, int R, int oh0, size_t *first)
+{
+    int Wp = W + 2;
+    __mmask16 m = 0;
+    for (int l = 15; l >= 0; l--) {
+        long q = q0 + l, row = q / Wp, col = q % Wp;
+        if (q < qe && row >= 1 && row <= R && col >= 1 && col <= W) {
+            m |= (__mmask16)(1u << l);
+            *first = (size_t)(oh0 + row - 1) * W + (size_t)(col - 1);
+        }
+    }
+    return m;
+}
+
+/* y[oc][...] = act(c[o][lanes of m] + b[oc]) for the 16 output channels from oc0 */
+TGT_AMX static void store_tile(float *y, const float *c, const float *b, int oc0, int OC,
+                               size_t P, __mmask16 m, size_t first, dae_act act, float slope)
+{
+    if (!m)
+        return;
+    __m512 z = _mm512_setzero_ps(), sl = _mm512_set1_ps(slope);
+    for (int o = 0; o < AMX_OB && oc0 + o < OC; o++) {
+        __m512 v = _mm512_loadu_ps(c + o * AMX_NP);
+        if (b)
+            v = _mm512_add_ps(v, _mm512_set1_ps(b[oc0 + o]));
+        if (act == DAE_ACT_RELU)
+            v = _mm512_max_ps(v, z);
+        else if (act == DAE_ACT_LEAKY_RELU)
+            v = _mm512_add_ps(_mm512_max_ps(v, z), _mm512_mul_ps(sl, _mm512_min_ps(v, z)));
+        _mm512_mask_compressstoreu_ps(y + (size_t)(oc0 + o) * P + first, m, v);
+    }
+}
+
+/* Accumulators C 0..3 = (output tiles ob, ob+1) x (positions q0, q0+16) over the 9 taps
+ * and KC chunks. `two`: ob+1 exists (a constant at the call sites). */
+TGT_AMX static inline __attribute__((always_inline)) void
+block(const uint32_t *xp, const uint16_t *wa, size_t plane, const ptrdiff_t *off, int KC,
+      long q0, int ob, int two)
+{
+    size_t xs = plane * sizeof *xp, ws = (size_t)9 * KC * AMX_OB * AMX_KC;
+    _tile_zero(0);
+    _tile_zero(1);
+    if (two) {
+        _tile_zero(2);
+        _tile_zero(3);
+    }
+    for (int t = 0; t < 9; t++)
+        for (int kc = 0; kc < KC; kc++) {
+            const uint32_t *src = xp + (size_t)kc * (AMX_KC / 2) * plane + q0 + off[t];
+            const uint16_t *a = wa + ((size_t)(ob * 9 + t) * KC + kc) * AMX_OB * AMX_KC;
+            _tile_loadd(4, src, xs);
+            _tile_loadd(5, src + AMX_NP, xs);
+            _tile_loadd(6, a, AMX_KC * 2);
+            _tile_dpbf16ps(0, 6, 4);
+            _tile_dpbf16ps(1, 6, 5);
+            if (two) {
+                _tile_loadd(7, a + ws, AMX_KC * 2);
+                _tile_dpbf16ps(2, 7, 4);
+                _tile_dpbf16ps(3, 7, 5);
+            }
+        }
+}
+
+TGT_AMX static void amx_rows(float *y, const float *x, const uint32_t *wb, const float *b,
+                             float *scratch, const dae_conv_geom *g, int oh0, int oh1,
+                             dae_act act, float slope)
+{
+    int C = g->C, H = g->H, W = g->W, OC = g->OC;
+    int R = oh1 - oh0, Wp = W + 2, KC = (int)(round_up((size_t)C, AMX_KC) / AMX_KC);
+    int OB = (int)(round_up((size_t)OC, AMX_OB) / AMX_OB);
+    size_t plane = pair_plane(R, W), P = (size_t)H * W;
+    float *cbuf = (float *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
+    uint32_t *xp = (uint32_t *)(void *)(cbuf + 4 * AMX_OB * AMX_NP);
+    uint16_t *wa = (uint16_t *)(void *)(xp + (size_t)KC * (AMX_KC / 2) * plane);
+    pack_a(wa, wb, C, OC, KC, OB);
+    pack_b(xp, x, C, H, W, oh0, R, KC * AMX_KC, plane);
+    ptrdiff_t off[9];
+    for (int t = 0; t < 9; t++)
+        off[t] = (ptrdiff_t)(t / 3 - 1) * Wp + (t % 3 - 1);
+    amx_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.palette = 1;
+    for (int i = 0; i < 8; i++) {
+        cfg.colsb[i] = 64;
+        cfg.rows[i] = 16;
+    }
+    _tile_loadconfig(&cfg);
+    long qs = Wp + 1, qe = (long)R * Wp + W + 1; /* the first and past the last pixel */
+    for (long q0 = qs; q0 < qe; q0 += 2 * AMX_NP) {
+        size_t f0 = 0, f1 = 0;
+        __mmask16 m0 = run_mask(q0, qe, W, R, oh0, &f0);
+        __mmask16 m1 = run_mask(q0 + AMX_NP, qe, W, R, oh0, &f1);
+        for (int ob = 0; ob < OB; ob += 2) {
+            int two = ob + 1 < OB;
+            if (two)
+                block(xp, wa, plane, off, KC, q0, ob, 1);
+            else
+                block(xp, wa, plane, off, KC, q0, ob, 0);
+            _tile_stored(0, cbuf, 64);
+            _tile_stored(1, cbuf + 256, 64);
+            store_tile(y, cbuf, b, ob * AMX_OB, OC, P, m0, f0, act, slope);
+            store_tile(y, cbuf + 256, b, ob * AMX_OB, OC, P, m1, f1, act, slope);
+            if (two) {
+                _tile_stored(2, cbuf, 64);
+                _tile_stored(3, cbuf + 256, 64);
+                store_tile(y, cbuf, b, (ob + 1) * AMX_OB, OC, P, m0, f0, act, slope);
+                store_tile(y, cbuf + 256, b, (ob + 1) * AMX_OB, OC, P, m1, f1, act, slope);
+            }
+        }
+    }
+    _tile_release();
+}
+#endif
+
+void dae_conv3x3_forward_amx(float *out, const float *in, const uint32_t *wb, const float *b,
+                             float *scratch, const dae_conv_geom *g, int oh0, int oh1,
+                             dae_act act, float slope)
+{
+#ifdef AMX_X86
+    int H = g->H, W = g->W, OC = g->OC;
+    int fused = act == DAE_ACT_IDENTITY || act == DAE_ACT_RELU || act == DAE_ACT_LEAKY_RELU;
+    amx_rows(out, in, wb, b, scratch, g, oh0, oh1, fused ? act : DAE_ACT_IDENTITY, slope);
+    if (!fused) /* tanh, sigmoid: over the rows just written */
+        for (int o = 0; o < OC; o++) {
+            float *y = out + ((size_t)o * H + oh0) * W;
+            dae_act_forward(y, y, (size_t)(oh1 - oh0) * W, act, slope);
+        }
+#endif
+}
