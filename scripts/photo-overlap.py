@@ -1,0 +1,156 @@
+#!/usr/bin/python3
+"""photo-overlap.py: is any training photo (or a resize / crop of one) a test image?
+
+Run by hand (numpy + OpenCV, /usr/bin/python3), after `make photo-data`:
+
+    /usr/bin/python3 scripts/photo-overlap.py [--testsets DIR] [--threshold T] [PATH...]
+
+PATH: prepared training images or folders of them (default: data/photos/natural/rgb and
+data/photos/train/rgb, those that exist). DIR: the test sets (default: $DAED_SHARED/testsets,
+else ../shared/testsets beside the repository); every image in every sub-folder is a test image
+(Set12, Kodak24, CC15, BSD68 where present). The photos are never copied anywhere.
+
+Each pair is compared on gray thumbnails, in both directions, by normalised cross-correlation
+(cv2.matchTemplate, TM_CCOEFF_NORMED): the smaller image, resized so its short side is 0.35..1
+of a 96 px thumbnail of the bigger one (14 scales, both blurred by 1 px), slides over the
+bigger one, so a resize, a crop or a resized crop of a test image scores near 1. The score at
+a position is min(NCC, NCC of the band-passed thumbnails + 0.2): smooth gradients alone
+correlate with anything. Measured: unrelated photos stay below 0.9; OpenCV's baboon.jpg
+scores 0.98 against CC15's d600_iso3200_1 (a camera shot of a printed mandrill).
+--selftest first checks that a resized crop of each test set's first image is found.
+
+Exit status: 0 no overlap, 1 overlaps found (listed), 2 test sets missing or bad arguments.
+"""
+import argparse
+import os
+import sys
+
+import cv2
+import numpy as np
+
+EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+BIG = 96                                          # short side of the bigger image's thumbnail
+BAND_SLACK = 0.2  # the band-passed NCC may be this much lower than the plain one
+SCALES = tuple(1.0 - 0.05 * k for k in range(14))  # the smaller one's short side / BIG
+
+
+def images_in(path):
+    if os.path.isfile(path):
+        return [path]
+    out = []
+    for dp, _, fn in os.walk(path):
+        out += [os.path.join(dp, f) for f in sorted(fn) if f.lower().endswith(EXTS)]
+    return sorted(out)
+
+
+def load_gray(path):
+    im = cv2.imread(path, cv2.IMREAD_GRAYSCALE)
+    if im is None:
+        raise SystemExit(f"photo-overlap: cannot read {path}")
+    return im.astype(np.float32)
+
+
+def thumb(im, short):
+    h, w = im.shape
+    f = short / min(h, w)
+    size = (max(1, round(w * f)), max(1, round(h * f)))
+    t = cv2.GaussianBlur(cv2.resize(im, size, interpolation=cv2.INTER_AREA), (0, 0), 1.0)
+    return t, t - cv2.GaussianBlur(t, (0, 0), 4.0)  # the thumbnail and its band-pass
+
+
+def best_ncc(a, b):
+    """Highest NCC of b (smaller, at 14 scales) placed anywhere inside a, and vice versa."""
+    best = -1.0
+    for big, small in ((a, b), (b, a)):
+        ta, ba = thumb(big, BIG)
+        for s in SCALES:
+            tb, bb = thumb(small, BIG * s)
+            if tb.shape[0] > ta.shape[0] or tb.shape[1] > ta.shape[1] or bb.std() < 1e-3:
+                continue
+            r = cv2.matchTemplate(ta, tb, cv2.TM_CCOEFF_NORMED)
+            rb = cv2.matchTemplate(ba, bb, cv2.TM_CCOEFF_NORMED)
+            best = max(best, float(np.minimum(r, rb + BAND_SLACK).max()))
+    return best
+
+
+def find_testsets(arg):
+    if arg:
+        return arg
+    if os.environ.get("DAED_SHARED"):
+        return os.path.join(os.environ["DAED_SHARED"], "testsets")
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    return os.path.join(os.path.dirname(here), "shared", "testsets")
+
+
+def selftest(tests, thr):
+    """A resized crop of the first image of each set must be found: else the check is blind."""
+    seen, ok = set(), True
+    for name, path, im in tests:
+        if name in seen:
+            continue
+        seen.add(name)
+        h, w = im.shape
+        crop = im[h // 10: h - h // 8, w // 7: w - w // 12]
+        probe = cv2.resize(crop, (int(crop.shape[1] * 0.63), int(crop.shape[0] * 0.63)),
+                           interpolation=cv2.INTER_AREA)
+        score = best_ncc(probe, im)
+        print(f"selftest: resized crop of {name}/{os.path.basename(path)} scores {score:.3f}")
+        ok &= score >= thr
+    return ok
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("paths", nargs="*")
+    ap.add_argument("--testsets")
+    ap.add_argument("--threshold", type=float, default=0.9)
+    ap.add_argument("--selftest", action="store_true")
+    args = ap.parse_args()
+
+    tdir = find_testsets(args.testsets)
+    if not os.path.isdir(tdir):
+        print(f"photo-overlap: test sets not found at {tdir} (/work/shared or ../shared is "
+              "missing): NOT CHECKED; pass --testsets DIR or set DAED_SHARED", file=sys.stderr)
+        return 2
+    sets = sorted(d for d in os.listdir(tdir) if os.path.isdir(os.path.join(tdir, d)))
+    tests = [(s, p, load_gray(p)) for s in sets for p in images_in(os.path.join(tdir, s))]
+    if not tests:
+        print(f"photo-overlap: no test images under {tdir}: NOT CHECKED", file=sys.stderr)
+        return 2
+    print(f"photo-overlap: {len(tests)} test images in {tdir}: " +
+          ", ".join(f"{s} ({sum(t[0] == s for t in tests)})" for s in sets))
+    for s in ("Set12", "Kodak24", "CC15", "BSD68"):
+        if s not in sets:
+            print(f"photo-overlap: {s} is not in {tdir}: not checked against it")
+    if args.selftest and not selftest(tests, args.threshold):
+        print("photo-overlap: selftest failed, the comparison cannot see crops", file=sys.stderr)
+        return 2
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    paths = args.paths or [p for p in (os.path.join(root, "data/photos/natural/rgb"),
+                                       os.path.join(root, "data/photos/train/rgb"))
+                           if os.path.isdir(p)]
+    train = [f for p in paths for f in images_in(p)]
+    if not train:
+        print("photo-overlap: no training images given or found (make photo-data first)",
+              file=sys.stderr)
+        return 2
+    matches, worst = [], (-1.0, "", "")
+    for f in train:
+        im = load_gray(f)
+        for s, p, t in tests:
+            score = best_ncc(im, t)
+            if score > worst[0]:
+                worst = (score, f, p)
+            if score >= args.threshold:
+                matches.append((score, f, p))
+    for score, f, p in sorted(matches, reverse=True):
+        print(f"MATCH {score:.3f}  {f}  ~  {p}")
+    print(f"photo-overlap: {len(train)} training images x {len(tests)} test images, "
+          f"{len(matches)} overlaps (NCC >= {args.threshold}); highest score {worst[0]:.3f} "
+          f"({os.path.basename(worst[1])} ~ {os.path.basename(worst[2])})")
+    return 1 if matches else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
