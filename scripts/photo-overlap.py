@@ -6,7 +6,7 @@ Run by hand (numpy + OpenCV, /usr/bin/python3), after `make photo-data`:
     /usr/bin/python3 scripts/photo-overlap.py [--testsets DIR] [--threshold T] [PATH...]
 
 PATH: prepared training images or folders of them (default: data/photos/natural/rgb and
-data/photos/train/rgb, those that exist). DIR: the test sets (default: $DAED_SHARED/testsets,
+data/photos/train/rgb, those that exist); NAME_384.png is skipped when NAME_640.png is there. DIR: the test sets (default: $DAED_SHARED/testsets,
 else ../shared/testsets beside the repository); every image in every sub-folder is a test image
 (Set12, Kodak24, CC15, BSD68 where present). The photos are never copied anywhere.
 
@@ -58,13 +58,18 @@ def thumb(im, short):
     return t, t - cv2.GaussianBlur(t, (0, 0), 4.0)  # the thumbnail and its band-pass
 
 
+def pyramid(im):
+    """The thumbnails an image takes part in: as the bigger one (BIG) and as the smaller."""
+    return {"big": thumb(im, BIG), "small": [thumb(im, BIG * s) for s in SCALES]}
+
+
 def best_ncc(a, b):
-    """Highest NCC of b (smaller, at 14 scales) placed anywhere inside a, and vice versa."""
+    """Highest score of b (smaller, at 14 scales) placed anywhere inside a, and vice versa.
+    a and b are pyramid()s."""
     best = -1.0
     for big, small in ((a, b), (b, a)):
-        ta, ba = thumb(big, BIG)
-        for s in SCALES:
-            tb, bb = thumb(small, BIG * s)
+        ta, ba = big["big"]
+        for tb, bb in small["small"]:
             if tb.shape[0] > ta.shape[0] or tb.shape[1] > ta.shape[1] or bb.std() < 1e-3:
                 continue
             r = cv2.matchTemplate(ta, tb, cv2.TM_CCOEFF_NORMED)
@@ -93,7 +98,7 @@ def selftest(tests, thr):
         crop = im[h // 10: h - h // 8, w // 7: w - w // 12]
         probe = cv2.resize(crop, (int(crop.shape[1] * 0.63), int(crop.shape[0] * 0.63)),
                            interpolation=cv2.INTER_AREA)
-        score = best_ncc(probe, im)
+        score = best_ncc(pyramid(probe), pyramid(im))
         print(f"selftest: resized crop of {name}/{os.path.basename(path)} scores {score:.3f}")
         ok &= score >= thr
     return ok
@@ -114,6 +119,7 @@ def main():
         return 2
     sets = sorted(d for d in os.listdir(tdir) if os.path.isdir(os.path.join(tdir, d)))
     tests = [(s, p, load_gray(p)) for s in sets for p in images_in(os.path.join(tdir, s))]
+    pyrs = [pyramid(t[2]) for t in tests]
     if not tests:
         print(f"photo-overlap: no test images under {tdir}: NOT CHECKED", file=sys.stderr)
         return 2
@@ -131,15 +137,18 @@ def main():
                                        os.path.join(root, "data/photos/train/rgb"))
                            if os.path.isdir(p)]
     train = [f for p in paths for f in images_in(p)]
+    # get-photo-data writes NAME_640.png and NAME_384.png: at 96 px they are the same picture
+    train = [f for f in train if not (f.endswith("_384.png") and
+                                      os.path.exists(f[:-len("_384.png")] + "_640.png"))]
     if not train:
         print("photo-overlap: no training images given or found (make photo-data first)",
               file=sys.stderr)
         return 2
     matches, worst = [], (-1.0, "", "")
     for f in train:
-        im = load_gray(f)
-        for s, p, t in tests:
-            score = best_ncc(im, t)
+        pim = pyramid(load_gray(f))
+        for (s, p, _), pt in zip(tests, pyrs):
+            score = best_ncc(pim, pt)
             if score > worst[0]:
                 worst = (score, f, p)
             if score >= args.threshold:
