@@ -10,13 +10,18 @@ data/photos/train/rgb, those that exist); NAME_384.png is skipped when NAME_640.
 else ../shared/testsets beside the repository); every image in every sub-folder is a test image
 (Set12, Kodak24, CC15, BSD68 where present). The photos are never copied anywhere.
 
-Each pair is compared on gray thumbnails, in both directions, by normalised cross-correlation
-(cv2.matchTemplate, TM_CCOEFF_NORMED): the smaller image, resized so its short side is 0.35..1
-of a 96 px thumbnail of the bigger one (14 scales, both blurred by 1 px), slides over the
-bigger one, so a resize, a crop or a resized crop of a test image scores near 1. The score at
-a position is min(NCC, NCC of the band-passed thumbnails + 0.2): smooth gradients alone
-correlate with anything. Measured: unrelated photos stay below 0.9; OpenCV's baboon.jpg
-scores 0.98 against CC15's d600_iso3200_1 (a camera shot of a printed mandrill).
+Each pair is compared in two stages, in both directions (which image lies inside the other).
+Coarse: on gray thumbnails, the smaller image, resized so its short side is 0.35..1 of a 96 px
+thumbnail of the bigger one (14 scales, both blurred by 1 px), slides over the bigger one
+(cv2.matchTemplate, TM_CCOEFF_NORMED); the score at a position is min(NCC, NCC of the
+band-passed thumbnails + 0.2), as smooth gradients alone correlate with anything. Detail: the
+best placement's region of the bigger image and the whole smaller image, both at a short side
+of 128 px and band-passed, must correlate too; the score is min(coarse, detail NCC + 0.2). So
+a resize, a crop or a resized crop of a test image scores high, and a thumbnail-sized
+coincidence does not. Measured (threshold 0.6): resized crops of test images 0.91-0.995
+(--selftest); OpenCV's baboon.jpg 0.73 against CC15's d600_iso3200_1 (a camera shot of a
+printed mandrill, so left out of the set); the highest unrelated pair in the natural and
+reference sets 0.54 (opencvdoc_retina_TreeHdr_small ~ kodim06; coarse scores reach 0.94).
 --selftest first checks that a resized crop of each test set's first image is found.
 
 Exit status: 0 no overlap, 1 overlaps found (listed), 2 test sets missing or bad arguments.
@@ -31,6 +36,8 @@ import numpy as np
 EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 BIG = 96                                          # short side of the bigger image's thumbnail
 BAND_SLACK = 0.2  # the band-passed NCC may be this much lower than the plain one
+FINE = 128  # short side of the detail check
+DETAIL_SLACK = 0.2  # the detail NCC may be this much lower than the coarse score
 SCALES = tuple(1.0 - 0.05 * k for k in range(14))  # the smaller one's short side / BIG
 
 
@@ -60,21 +67,50 @@ def thumb(im, short):
 
 def pyramid(im):
     """The thumbnails an image takes part in: as the bigger one (BIG) and as the smaller."""
-    return {"big": thumb(im, BIG), "small": [thumb(im, BIG * s) for s in SCALES]}
+    return {"im": im, "big": thumb(im, BIG), "small": [thumb(im, BIG * s) for s in SCALES]}
+
+
+def detail_ncc(a, b):
+    """NCC of the band-passed images a and b at a common size (short side FINE px)."""
+    h, w = a.shape
+    f = FINE / min(h, w)
+    size = (max(1, round(w * f)), max(1, round(h * f)))
+    ta, tb = (thumb(cv2.resize(x, size, interpolation=cv2.INTER_AREA), FINE)[1] for x in (a, b))
+    ta, tb = ta - ta.mean(), tb - tb.mean()
+    den = float(np.sqrt((ta * ta).sum() * (tb * tb).sum()))
+    return float((ta * tb).sum()) / den if den > 0 else 0.0
+
+
+def coarse(big, small):
+    """Best placement of small (at 14 scales) inside big's thumbnail: (score, x, y, w, h)."""
+    ta, ba = big["big"]
+    best = (-1.0, 0, 0, 0, 0)
+    for tb, bb in small["small"]:
+        if tb.shape[0] > ta.shape[0] or tb.shape[1] > ta.shape[1] or bb.std() < 1e-3:
+            continue
+        r = np.minimum(cv2.matchTemplate(ta, tb, cv2.TM_CCOEFF_NORMED),
+                       cv2.matchTemplate(ba, bb, cv2.TM_CCOEFF_NORMED) + BAND_SLACK)
+        _, v, _, (x, y) = cv2.minMaxLoc(r)
+        if v > best[0]:
+            best = (v, x, y, tb.shape[1], tb.shape[0])
+    return best
 
 
 def best_ncc(a, b):
-    """Highest score of b (smaller, at 14 scales) placed anywhere inside a, and vice versa.
-    a and b are pyramid()s."""
+    """min(coarse score, detail NCC + DETAIL_SLACK) of the better direction: b placed inside a
+    or a inside b. The detail check compares the placed image with the region it covers, at
+    FINE px, band-passed: a gradient or a dark corner that fits a thumbnail fails it."""
     best = -1.0
     for big, small in ((a, b), (b, a)):
-        ta, ba = big["big"]
-        for tb, bb in small["small"]:
-            if tb.shape[0] > ta.shape[0] or tb.shape[1] > ta.shape[1] or bb.std() < 1e-3:
-                continue
-            r = cv2.matchTemplate(ta, tb, cv2.TM_CCOEFF_NORMED)
-            rb = cv2.matchTemplate(ba, bb, cv2.TM_CCOEFF_NORMED)
-            best = max(best, float(np.minimum(r, rb + BAND_SLACK).max()))
+        v, x, y, w, h = coarse(big, small)
+        if v < best or w == 0:
+            continue
+        im = big["im"]
+        f = min(im.shape) / BIG  # thumbnail px -> full-size px
+        region = im[int(y * f): int((y + h) * f), int(x * f): int((x + w) * f)]
+        if min(region.shape) < 8:
+            continue
+        best = max(best, min(v, detail_ncc(region, small["im"]) + DETAIL_SLACK))
     return best
 
 
@@ -108,7 +144,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("paths", nargs="*")
     ap.add_argument("--testsets")
-    ap.add_argument("--threshold", type=float, default=0.9)
+    ap.add_argument("--threshold", type=float, default=0.6)
     ap.add_argument("--selftest", action="store_true")
     args = ap.parse_args()
 
@@ -156,7 +192,7 @@ def main():
     for score, f, p in sorted(matches, reverse=True):
         print(f"MATCH {score:.3f}  {f}  ~  {p}")
     print(f"photo-overlap: {len(train)} training images x {len(tests)} test images, "
-          f"{len(matches)} overlaps (NCC >= {args.threshold}); highest score {worst[0]:.3f} "
+          f"{len(matches)} overlaps (score >= {args.threshold}); highest score {worst[0]:.3f} "
           f"({os.path.basename(worst[1])} ~ {os.path.basename(worst[2])})")
     return 1 if matches else 0
 
