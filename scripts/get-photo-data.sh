@@ -9,8 +9,8 @@
 #   data/photos/train/rgb/<name>_{640,384}.png    the same in colour
 # PHOTO_SET=clean (default) takes the CC-BY/CC-BY-SA/CC0 photos (lomiri + sklearn, 16);
 # PHOTO_SET=all adds the GPL-2+ and unstated-licence ones (39, as the reference).
-# PHOTO_SET=natural takes scripts/photo-list-natural.tsv instead: 177 real camera photographs
-# (no renders or abstract wallpapers, none a test image: scripts/photo-overlap.py) from 24
+# PHOTO_SET=natural takes scripts/photo-list-natural.tsv instead: 269 real camera photographs
+# (no renders or abstract wallpapers, none a test image: scripts/photo-overlap.py) from 37
 # packages, prepared into data/photos/natural/{gray,rgb} the same way; a photo whose short side
 # is under 640 is kept at its own size (prep never upscales), and its _384 copy is dropped when
 # it would be the same image (short side <= 384).
