@@ -190,7 +190,8 @@ models: $(MODEL_RECIPES:.json=.safetensors)
 models/%.safetensors: models/%.json | all data
 	$(BUILD)/dae-train $< --output $@ --progress off
 
-## photo-data: the training photos (scripts/photo-list.tsv: apt-get download + dpkg -x, prepared)
+## photo-data: the training photos (scripts/photo-list.tsv: apt-get download + dpkg -x, prepared;
+##   PHOTO_SET=clean|all|natural, natural = scripts/photo-list-natural.tsv)
 photo-data: all
 	@sh scripts/get-photo-data.sh
 

@@ -9,6 +9,11 @@
 #   data/photos/train/rgb/<name>_{640,384}.png    the same in colour
 # PHOTO_SET=clean (default) takes the CC-BY/CC-BY-SA/CC0 photos (lomiri + sklearn, 16);
 # PHOTO_SET=all adds the GPL-2+ and unstated-licence ones (39, as the reference).
+# PHOTO_SET=natural takes scripts/photo-list-natural.tsv instead: 269 real camera photographs
+# (no renders or abstract wallpapers, none a test image: scripts/photo-overlap.py) from 37
+# packages, prepared into data/photos/natural/{gray,rgb} the same way; a photo whose short side
+# is under 640 is kept at its own size (prep never upscales), and its _384 copy is dropped when
+# it would be the same image (short side <= 384).
 # Idempotent; DATA_DIR overrides data/, DAE_MODEL the prep tool (default build/dae-model).
 set -e
 
@@ -17,12 +22,18 @@ data=${DATA_DIR:-$here/data}/photos
 set_=${PHOTO_SET:-clean}
 prep=${DAE_MODEL:-$here/build/dae-model}
 list="$here/scripts/photo-list.tsv"
-case "$set_" in clean|all) ;; *) echo "get-photo-data: PHOTO_SET=$set_, expected clean or all" >&2; exit 2;; esac
+case "$set_" in clean|all) ;; natural) list="$here/scripts/photo-list-natural.tsv" ;;
+    *) echo "get-photo-data: PHOTO_SET=$set_, expected clean, all or natural" >&2; exit 2;; esac
 [ -x "$prep" ] || { echo "get-photo-data: $prep missing (make all first)" >&2; exit 1; }
 
 pkgs="lomiri-wallpapers-16.04 lomiri-wallpapers-20.04 python3-sklearn"
 [ "$set_" = all ] && pkgs="$pkgs mate-backgrounds plasma-workspace-wallpapers"
-mkdir -p "$data/raw" "$data/train/gray" "$data/train/rgb"
+out_dir="$data/train"
+if [ "$set_" = natural ]; then
+    pkgs=$(grep -v '^#' "$list" | cut -f1 | sort -u)
+    out_dir="$data/natural"
+fi
+mkdir -p "$data/raw" "$out_dir/gray" "$out_dir/rgb"
 for p in $pkgs; do
     [ -d "$data/raw/$p/usr" ] && continue
     tmp=$(mktemp -d "$data/raw/.fetch.XXXXXX")
@@ -36,18 +47,24 @@ for p in $pkgs; do
 done
 
 n=0
-grep -v '^#' "$list" | while IFS='	' read -r pkg path lic author subset; do
+grep -v '^#' "$list" | while IFS='	' read -r pkg path lic author subset name; do
     [ "$set_" = clean ] && [ "$subset" != clean ] && continue
     case "$path" in /*) src=$path ;; *) src="$data/raw/$pkg/$path" ;; esac
     [ -s "$src" ] || { echo "get-photo-data: $src missing (is $pkg installed/downloaded?)" >&2; exit 1; }
     # a stable name: the file's stem, prefixed by the wallpaper folder for plasma's sizes
     stem=$(basename "$path" | sed 's/\.[A-Za-z]*$//')
     case "$pkg" in plasma-*) stem=$(echo "$path" | cut -d/ -f4) ;; esac
-    for s in 640 384; do
-        out="$data/train/gray/${stem}_$s.png"
-        [ -s "$out" ] || "$prep" prep "$src" "$out" --gray --short $s
-        out="$data/train/rgb/${stem}_$s.png"
-        [ -s "$out" ] || "$prep" prep "$src" "$out" --short $s
+    [ -n "$name" ] && stem=$name   # the natural list names every photo (6th column)
+    for c in gray rgb; do
+        flag=; [ $c = gray ] && flag=--gray
+        for s in 640 384; do
+            out="$out_dir/$c/${stem}_$s.png"
+            [ -s "$out" ] || "$prep" prep "$src" "$out" $flag --short $s
+        done
+        # a photo with a short side <= 384 comes out the same at both sizes: keep one
+        if cmp -s "$out_dir/$c/${stem}_640.png" "$out_dir/$c/${stem}_384.png"; then
+            rm -f "$out_dir/$c/${stem}_384.png"
+        fi
     done
 done
-echo "get-photo-data: $(ls "$data/train/gray" | wc -l) gray and $(ls "$data/train/rgb" | wc -l) colour training images in $data/train ($set_ set)"
+echo "get-photo-data: $(ls "$out_dir/gray" | wc -l) gray and $(ls "$out_dir/rgb" | wc -l) colour training images in $out_dir ($set_ set)"
