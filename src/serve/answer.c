@@ -75,13 +75,9 @@ static int keep_alpha(const dae_image *o, dae_image *out, dae_error *err)
 
 /* --max-answer before a JSON answer of images is built: pixels take ~10 bytes a value
  * ("0.1234567,"), base64 PNG is checked once built (it is small). */
-static int answer_fits(const dae_req *r, const dae_image *imgs, int n, int form,
-                       dae_error *err)
+/* --max-answer for a JSON answer of vals pixel values (~10 bytes each). */
+static int answer_limit(const dae_req *r, size_t vals, dae_error *err)
 {
-    int as_png = r->encoding ? r->encoding == 2 : form == 2;
-    size_t vals = 0;
-    for (int i = 0; i < n && !as_png; i++)
-        vals += (size_t)imgs[i].w * imgs[i].h * (size_t)(imgs[i].c + (imgs[i].alpha != NULL));
     size_t max = r->s->cfg.max_answer;
     if (vals <= max / 10)
         return DAE_OK;
@@ -89,6 +85,16 @@ static int answer_fits(const dae_req *r, const dae_image *imgs, int n, int form,
                          "%zu MB at ~10 bytes each, over --max-answer (%zu bytes): ask for "
                          "?encoding=png or Accept: image/png", vals, vals * 10 / 1000000,
                          max);
+}
+
+static int answer_fits(const dae_req *r, const dae_image *imgs, int n, int form,
+                       dae_error *err)
+{
+    int as_png = r->encoding ? r->encoding == 2 : form == 2;
+    size_t vals = 0;
+    for (int i = 0; i < n && !as_png; i++)
+        vals += (size_t)imgs[i].w * imgs[i].h * (size_t)(imgs[i].c + (imgs[i].alpha != NULL));
+    return answer_limit(r, vals, err);
 }
 
 int dae_answer_precheck(const dae_req *r, const work *w, dae_error *err)
@@ -105,13 +111,7 @@ int dae_answer_precheck(const dae_req *r, const work *w, dae_error *err)
         size_t oh = (size_t)o->h * m->out_shape.h / m->in_shape.h;
         vals += ow * oh * (size_t)(m->out_shape.c + (keep_alpha && o->alpha));
     }
-    size_t max = r->s->cfg.max_answer;
-    if (vals <= max / 10)
-        return DAE_OK;
-    return dae_error_set(err, DAE_ELIMIT, "the JSON answer would hold %zu pixel values, about "
-                         "%zu MB at ~10 bytes each, over --max-answer (%zu bytes): ask for "
-                         "?encoding=png or Accept: image/png", vals, vals * 10 / 1000000,
-                         max);
+    return answer_limit(r, vals, err);
 }
 
 /* Bring sample i's output back to the size of its input (resize, and inpaint paste-back).

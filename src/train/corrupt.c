@@ -342,19 +342,23 @@ static inline uint64_t prob_threshold(float p, double scale)
     return p <= 0.0f ? 0 : (uint64_t)((double)p * scale);
 }
 
+/* Per-pixel draws two to a 64-bit number: pixel i's 32 bits (high half on even i, a new
+ * number; low half on odd i). */
+static inline uint32_t pair_u32(dae_rng *r, int i, uint64_t *u)
+{
+    if (i & 1)
+        return (uint32_t)*u;
+    *u = dae_rng_u64(r);
+    return (uint32_t)(*u >> 32);
+}
+
 void dae_corrupt_mask(dae_rng *r, const float *x, int c, int hw, float p, float *out,
                       float *mask)
 {
     uint64_t thr = prob_threshold(p, 4294967296.0);
     uint64_t u = 0;
     for (int i = 0; i < hw; i++) {
-        uint32_t v;
-        if (i & 1) {
-            v = (uint32_t)u;
-        } else {
-            u = dae_rng_u64(r);
-            v = (uint32_t)(u >> 32);
-        }
+        uint32_t v = pair_u32(r, i, &u);
         int drop = (uint64_t)v < thr;
         for (int ch = 0; ch < c; ch++) {
             size_t j = (size_t)ch * hw + i;
@@ -372,13 +376,7 @@ void dae_corrupt_salt_pepper(dae_rng *r, const float *x, int c, int hw, float p,
     uint64_t thr = prob_threshold(p, 2147483648.0);
     uint64_t u = 0;
     for (int i = 0; i < hw; i++) {
-        uint32_t v;
-        if (i & 1) {
-            v = (uint32_t)u;
-        } else {
-            u = dae_rng_u64(r);
-            v = (uint32_t)(u >> 32);
-        }
+        uint32_t v = pair_u32(r, i, &u);
         int hit = (uint64_t)(v >> 1) < thr;
         float val = (float)(v & 1u);
         for (int ch = 0; ch < c; ch++) {
