@@ -155,9 +155,9 @@ check: all $(HELPERS)
 browser-test: all
 	DAED_BUILD=$(BUILD) bash tests/browser/run.sh
 
-## asan: make test and make check under AddressSanitizer + UBSan (serve_jobs with its tiny model)
+## asan: make test and make check under AddressSanitizer + UndefinedBehaviorSanitizer
 asan:
-	JOBS_TINY_MODEL=1 $(MAKE) --no-print-directory BUILD=build/asan SAN=1 OPT=-O1 test
+	$(MAKE) --no-print-directory BUILD=build/asan SAN=1 OPT=-O1 test
 	$(MAKE) --no-print-directory BUILD=build/asan SAN=1 OPT=-O1 check
 
 ## bench: build the benchmarks and run the forward-throughput benchmark

@@ -19,7 +19,9 @@ metric() { sed -n "s/^$1 //p" "$T/body"; }
 K=(-H 'Authorization: Bearer s3cret')
 A=(-H 'Prefer: respond-async')
 
-start_daed jobs --models "$T/models" --workers 2 --api-key s3cret --max-jobs 3 --job-ttl 3
+# fp32: with bf16 on AMX tiles the 1200x900 job below would be done before its DELETE
+start_daed jobs --models "$T/models" --workers 2 --api-key s3cret --max-jobs 3 --job-ttl 3 \
+    --precision fp32
 cpu() { awk '{ print $14 + $15 }' "/proc/$PID/stat"; }
 loc() { tr -d '\r' <"$T/hdrs" | sed -n 's/^[Ll]ocation: //p'; }
 field() { sed -n "s/.*\"$1\":\"\\{0,1\\}\\([^\",}]*\\).*/\\1/p" "$T/body"; }
