@@ -36,7 +36,9 @@ async function startDaed(name, extra) {
   const fd = openSync(log, 'w');
   const p = spawn(join(BUILD, 'daed'), ['--bind', '127.0.0.1', '--port', '0', '--port-file',
     portFile, '--models', join(ROOT, 'models'), '--web-dir', join(ROOT, 'web'), '--openapi',
-    join(ROOT, 'openapi.yaml'), '--workers', '2', ...extra], { stdio: ['ignore', fd, fd] });
+    join(ROOT, 'openapi.yaml'), '--workers', '2',
+    // fp32: with bf16 on AMX tiles the large photo's job could end before its Cancel
+    '--precision', 'fp32', ...extra], { stdio: ['ignore', fd, fd] });
   daeds.push(p);
   for (let i = 0; i < 600; i++) {
     if (existsSync(portFile) && readFileSync(portFile, 'utf8').trim()) break;
