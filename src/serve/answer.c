@@ -10,16 +10,6 @@
 #include "daed/io/jpeg.h"
 #include "daed/io/base64.h"
 
-static void answer_sb(dae_req *r, const char *type, sbuf *b)
-{
-    size_t len;
-    char *body = dae_sb_take(b, &len);
-    if (!body)
-        dae_req_error(r, ERR_OUT_OF_MEMORY, "no memory for the answer");
-    else
-        dae_req_answer(r, 200, type, body, len);
-}
-
 static int png_b64(sbuf *b, const dae_image *im, int level, dae_error *err)
 {
     unsigned char *png = NULL;
@@ -252,7 +242,7 @@ static int answer_images_json(dae_req *r, const work *w, const dae_image *imgs, 
                            "(%zu bytes): ask for ?encoding=png or Accept: image/png", b.len,
                            r->s->cfg.max_answer);
     if (rc == DAE_OK)
-        answer_sb(r, "application/json", &b);
+        dae_req_answer_sb(r, 200, "application/json", &b);
     else
         dae_sb_free(&b);
     return rc;
@@ -308,7 +298,7 @@ int dae_answer_encode(dae_req *r, work *w, dae_error *err)
         dae_sb_str(&b, "]");
     }
     dae_sb_str(&b, "}\n");
-    answer_sb(r, "application/json", &b);
+    dae_req_answer_sb(r, 200, "application/json", &b);
     return DAE_OK;
 }
 
@@ -469,7 +459,7 @@ int dae_answer_score(dae_req *r, work *w, int worker, dae_error *err)
     }
     dae_sb_str(&b, w->batched ? "]}\n" : "}\n");
     if (rc == DAE_OK)
-        answer_sb(r, "application/json", &b);
+        dae_req_answer_sb(r, 200, "application/json", &b);
     else
         dae_sb_free(&b);
 done:

@@ -133,6 +133,9 @@ struct dae_req {
 /* ---- answers (reply.c) ---- */
 /* Set the response: takes ownership of body (malloc'd). */
 void dae_req_answer(dae_req *r, int status, const char *type, char *body, size_t len);
+/* The same with b's text (taken from b); a buffer that ran out of memory answers 503
+ * out_of_memory instead. */
+void dae_req_answer_sb(dae_req *r, int status, const char *type, sbuf *b);
 /* A JSON error answer {"error":{"code","message"}} (v2 routes: {"error": message}), its
  * status the code's (errcode.h); 503s carry Retry-After. */
 void dae_req_error(dae_req *r, dae_errcode code, const char *fmt, ...)

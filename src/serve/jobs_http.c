@@ -62,16 +62,6 @@ static dae_req *job_req_copy(dae_req *r)
     return j;
 }
 
-static void answer_status(dae_req *r, int status, sbuf *b)
-{
-    size_t len;
-    char *body = dae_sb_take(b, &len);
-    if (!body)
-        dae_req_error(r, ERR_OUT_OF_MEMORY, "no memory for the job status");
-    else
-        dae_req_answer(r, status, "application/json", body, len);
-}
-
 void dae_jobs_http_submit(dae_req *r)
 {
     dae_server *s = r->s;
@@ -105,7 +95,7 @@ void dae_jobs_http_submit(dae_req *r)
     dae_sb_init(&b);
     if (dae_jobs_status(s->jobs, id, now, &b) != DAE_OK)
         dae_sb_printf(&b, "{\"id\":\"%s\"}\n", id);
-    answer_status(r, 202, &b);
+    dae_req_answer_sb(r, 202, "application/json", &b);
     snprintf(r->extra_name, sizeof r->extra_name, "Location");
     snprintf(r->extra_value, sizeof r->extra_value, "/v1/jobs/%s", id);
     r->headers = APPLIED;
@@ -186,5 +176,5 @@ void dae_jobs_http_handle(dae_req *r)
                       r->param);
         return;
     }
-    answer_status(r, 200, &b);
+    dae_req_answer_sb(r, 200, "application/json", &b);
 }

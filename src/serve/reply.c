@@ -17,6 +17,16 @@ void dae_req_answer(dae_req *r, int status, const char *type, char *body, size_t
     r->resp_len = body ? len : 0;
 }
 
+void dae_req_answer_sb(dae_req *r, int status, const char *type, sbuf *b)
+{
+    size_t len;
+    char *body = dae_sb_take(b, &len);
+    if (!body)
+        dae_req_error(r, ERR_OUT_OF_MEMORY, "no memory for the answer");
+    else
+        dae_req_answer(r, status, type, body, len);
+}
+
 static int is_v2(const dae_req *r)
 {
     /* Without a route (404, 405, a refused request) the path decides: /v2 and below speak

@@ -11,16 +11,6 @@
 #include "route.h"
 #include "sbuf.h"
 
-static void answer_sbuf(dae_req *r, int status, const char *type, sbuf *b)
-{
-    size_t len;
-    char *body = dae_sb_take(b, &len);
-    if (!body)
-        dae_req_error(r, ERR_OUT_OF_MEMORY, "no memory for the answer");
-    else
-        dae_req_answer(r, status, type, body, len);
-}
-
 static void shape_json(sbuf *b, dae_shape s)
 {
     dae_sb_printf(b, "[%d,%d,%d]", s.c, s.h, s.w);
@@ -175,7 +165,7 @@ static void models_list(dae_req *r)
     denoise_defaults(r, &b, list, n);
     dae_sb_str(&b, "}\n");
     dae_registry_release(list, n);
-    answer_sbuf(r, 200, "application/json", &b);
+    dae_req_answer_sb(r, 200, "application/json", &b);
 }
 
 static void model_one(dae_req *r)
@@ -191,7 +181,7 @@ static void model_one(dae_req *r)
     model_describe(&b, e, 1);
     dae_sb_str(&b, "\n");
     dae_entry_unref(e);
-    answer_sbuf(r, 200, "application/json", &b);
+    dae_req_answer_sb(r, 200, "application/json", &b);
 }
 
 /* daed_jobs_*: the asynchronous requests (jobs.h). */
@@ -255,7 +245,7 @@ static void metrics(dae_req *r)
     dae_sb_add(&b, body, len);
     free(body);
     jobs_metrics(dae_jobs_get_stats(s->jobs), &b);
-    answer_sbuf(r, 200, "text/plain; version=0.0.4; charset=utf-8", &b);
+    dae_req_answer_sb(r, 200, "text/plain; version=0.0.4; charset=utf-8", &b);
 }
 
 static void openapi(dae_req *r)
@@ -274,7 +264,7 @@ static void openapi(dae_req *r)
     while ((n = fread(chunk, 1, sizeof chunk, f)) > 0 && b.len < (8u << 20))
         dae_sb_add(&b, chunk, n);
     fclose(f);
-    answer_sbuf(r, 200, "application/yaml", &b);
+    dae_req_answer_sb(r, 200, "application/yaml", &b);
 }
 
 /* Ready: models loaded and not draining. */
@@ -292,7 +282,7 @@ static void readyz(dae_req *r)
         sbuf b;
         dae_sb_init(&b);
         dae_sb_printf(&b, "{\"status\":\"ready\",\"models\":%d}\n", n);
-        answer_sbuf(r, 200, "application/json", &b);
+        dae_req_answer_sb(r, 200, "application/json", &b);
     } else if (atomic_load(&s->draining)) {
         dae_req_error(r, ERR_NOT_READY, "draining: the server is shutting down");
     } else {
@@ -420,7 +410,7 @@ void dae_v1_handle(dae_req *r)
     case DAE_ROUTE_HEALTHZ:
         dae_sb_init(&b);
         dae_sb_str(&b, "{\"status\":\"ok\"}\n");
-        answer_sbuf(r, 200, "application/json", &b);
+        dae_req_answer_sb(r, 200, "application/json", &b);
         break;
     case DAE_ROUTE_READYZ: readyz(r); break;
     case DAE_ROUTE_METRICS: metrics(r); break;

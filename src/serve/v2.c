@@ -10,16 +10,6 @@
 
 #define V2_VERSION "1"
 
-static void answer_sb(dae_req *r, int status, sbuf *b)
-{
-    size_t len;
-    char *body = dae_sb_take(b, &len);
-    if (!body)
-        dae_req_error(r, ERR_OUT_OF_MEMORY, "no memory for the answer");
-    else
-        dae_req_answer(r, status, "application/json", body, len);
-}
-
 /* Tensor shape as the protocol shows it: [-1, C, H, W], -1 for free dimensions. */
 static void tensor_meta(sbuf *b, const char *name, dae_shape s, int free_hw)
 {
@@ -47,7 +37,7 @@ static void model_meta(dae_req *r, dae_entry *e)
     dae_sb_str(&b, ",");
     tensor_meta(&b, "latent", m->latent_shape, m->fully_conv);
     dae_sb_str(&b, "]}\n");
-    answer_sb(r, 200, &b);
+    dae_req_answer_sb(r, 200, "application/json", &b);
 }
 
 void dae_v2_handle(dae_req *r)
@@ -57,16 +47,16 @@ void dae_v2_handle(dae_req *r)
     switch (r->route->id) {
     case DAE_ROUTE_V2_SERVER:
         dae_sb_str(&b, "{\"name\":\"daed\",\"version\":\"1.0\",\"extensions\":[]}\n");
-        answer_sb(r, 200, &b);
+        dae_req_answer_sb(r, 200, "application/json", &b);
         return;
     case DAE_ROUTE_V2_LIVE:
         dae_sb_str(&b, "{\"live\":true}\n");
-        answer_sb(r, 200, &b);
+        dae_req_answer_sb(r, 200, "application/json", &b);
         return;
     case DAE_ROUTE_V2_READY: {
         int ready = dae_server_is_ready(r->s);
         dae_sb_printf(&b, "{\"ready\":%s}\n", ready ? "true" : "false");
-        answer_sb(r, ready ? 200 : 503, &b);
+        dae_req_answer_sb(r, ready ? 200 : 503, "application/json", &b);
         return;
     }
     default:
@@ -85,7 +75,7 @@ void dae_v2_handle(dae_req *r)
         dae_sb_str(&b, "{\"name\":");
         dae_sb_json_str(&b, r->entry->name);
         dae_sb_str(&b, ",\"ready\":true}\n");
-        answer_sb(r, 200, &b);
+        dae_req_answer_sb(r, 200, "application/json", &b);
         return;
     case DAE_ROUTE_V2_INFER:
         if (r->len == 0) {
@@ -294,5 +284,5 @@ void dae_v2_finish(dae_req *r, work *w, int worker)
     }
     dae_sb_str(&b, "]}\n");
     free(z);
-    answer_sb(r, 200, &b);
+    dae_req_answer_sb(r, 200, "application/json", &b);
 }
