@@ -312,6 +312,23 @@ static void camera_flat(int c, float v, double *var_lin, double *corr, double *r
     dae_photonoise_free(g);
 }
 
+/* The R-G correlation of the noise member m adds to a flat gray (c = 3, 0.5) over 10 draws. */
+static double rg_correlation(dae_photonoise *g, dae_rng *r, const dae_pnoise *m,
+                             const float *clean, float *x, size_t hw)
+{
+    double level, num = 0, dr = 0, dg = 0;
+    for (int k = 0; k < 10; k++) {
+        dae_photonoise_apply_member(g, r, m, clean, 0, x, &level);
+        for (size_t i = 0; i < hw; i++) {
+            double a = x[i] - 0.5, b = x[hw + i] - 0.5;
+            num += a * b;
+            dr += a * a;
+            dg += b * b;
+        }
+    }
+    return num / sqrt(dr * dg);
+}
+
 START_TEST(test_camera_statistics)
 {
     for (int c = 1; c <= 3; c += 2) {
@@ -335,31 +352,11 @@ START_TEST(test_camera_statistics)
     dae_pnoise m = {.kind = DAE_PNOISE_CAMERA, .lo = 0.005f, .hi = 0.005f, .weight = 1};
     dae_rng r;
     dae_rng_seed(&r, 2);
-    double level, num = 0, dr = 0, dg = 0;
-    for (int k = 0; k < 10; k++) {
-        dae_photonoise_apply_member(g, &r, &m, clean, 0, x, &level);
-        for (size_t i = 0; i < hw; i++) {
-            double a = x[i] - 0.5, b = x[hw + i] - 0.5;
-            num += a * b;
-            dr += a * a;
-            dg += b * b;
-        }
-    }
-    double rg = num / sqrt(dr * dg);
+    double rg = rg_correlation(g, &r, &m, clean, x, hw);
     ck_assert_msg(rg > 0.05, "R-G noise correlation %g", rg); /* measured 0.12-0.14 */
     /* chroma 0.2: mostly luminance noise, the channels move together */
     m.cut_lo = m.cut_hi = 0.8f;
-    num = dr = dg = 0;
-    for (int k = 0; k < 10; k++) {
-        dae_photonoise_apply_member(g, &r, &m, clean, 0, x, &level);
-        for (size_t i = 0; i < hw; i++) {
-            double a = x[i] - 0.5, b = x[hw + i] - 0.5;
-            num += a * b;
-            dr += a * a;
-            dg += b * b;
-        }
-    }
-    double rg2 = num / sqrt(dr * dg);
+    double rg2 = rg_correlation(g, &r, &m, clean, x, hw);
     ck_assert_msg(rg2 > 0.6 && rg2 > rg + 0.3, "R-G noise correlation %g at chroma 0.2", rg2);
     free(clean);
     free(x);
