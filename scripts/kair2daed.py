@@ -97,7 +97,18 @@ def conv_layer(w):
             "kernel_size": 3, "stride": 1, "padding": 1}
 
 
-def daed_tensors_and_config(convs, name, sigma, source):
+def add_noise_map(convs):
+    """convs with a noise-level-map input channel after the image's: the first convolution
+    gets zero weights for it, so the network computes exactly what the checkpoint computed
+    until training teaches it to use the map (an initialization for dae-train --init)."""
+    import numpy as np
+    i, w, b = convs[0]
+    c_out, c_in = w.shape[0], w.shape[1]
+    w2 = np.concatenate([w, np.zeros((c_out, c_in, 3, 3), dtype=w.dtype)], axis=1)
+    return [(i, w2, b)] + list(convs[1:])
+
+
+def daed_tensors_and_config(convs, name, sigma, source, noise_map=False):
     """(tensors [(daed name, array)], config) for the residual daed model."""
     enc, tensors = [], []
     for i, w, b in convs[:-1]:
@@ -105,10 +116,14 @@ def daed_tensors_and_config(convs, name, sigma, source):
         tensors += [(f"encoder.{i}.weight", w), (f"encoder.{i}.bias", b)]
     _, w, b = convs[-1]
     tensors += [("decoder.0.weight", w), ("decoder.0.bias", b)]
-    c = int(convs[0][1].shape[1])
-    config = {"name": name, "tasks": ["denoise"], "input": [c, 40, 40], "output": [c, 40, 40],
-              "residual": True, "encoder": enc, "decoder": [conv_layer(w)],
+    c_in = int(convs[0][1].shape[1])
+    c = int(w.shape[0])
+    config = {"name": name, "tasks": ["denoise"], "input": [c_in, 40, 40],
+              "output": [c, 40, 40], "residual": True, "encoder": enc,
+              "decoder": [conv_layer(w)],
               "training": {"source": source, "converted_by": "scripts/kair2daed.py"}}
+    if noise_map:
+        config["noise_map"] = True
     if sigma is not None:
         # daed's ?sigma= routing (docs/photos.md): the trained noise range, 0-255 scale
         config["corruption"] = {"type": "gaussian255", "sigma": [sigma, sigma],
@@ -150,6 +165,10 @@ def main():
                     "blind model")
     ap.add_argument("--license", help="licence text kept in the file (default: LICENSE-KAIR "
                     "or LICENSE next to the .pth)")
+    ap.add_argument("--noise-map", action="store_true", help="add a noise-level-map input "
+                    "(docs/model-format.md noise_map) with zero weights: the same output until "
+                    "fine-tuned (dae-train --init FILE with a noise_map recipe); writes a "
+                    "blind model (no --sigma)")
     a = ap.parse_args()
 
     stem = os.path.splitext(os.path.basename(a.pth))[0]
@@ -158,7 +177,7 @@ def main():
         fail(f"name {name!r}: 1-63 characters of A-Z a-z 0-9 . _ -, not starting with '.'")
     sigma = a.sigma
     m = re.search(r"_(\d+)$", stem)
-    if sigma is None and m and "blind" not in stem:
+    if sigma is None and m and "blind" not in stem and not a.noise_map:
         sigma = float(m.group(1))
     if sigma is not None and not 0 <= sigma <= 255:
         fail(f"--sigma {sigma}: expected 0 to 255")
@@ -183,10 +202,12 @@ def main():
 
     sd = load_state_dict(a.pth)
     convs = dncnn_convs(sd, a.pth)
+    if a.noise_map:
+        convs = add_noise_map(convs)
     sha = hashlib.sha256(open(a.pth, "rb").read()).hexdigest()
     source = (f"KAIR DnCNN (github.com/cszn/KAIR, MIT), {os.path.basename(a.pth)} "
               f"sha256 {sha}")
-    tensors, config = daed_tensors_and_config(convs, name, sigma, source)
+    tensors, config = daed_tensors_and_config(convs, name, sigma, source, a.noise_map)
     meta = {"format": "daed-1", "config": json.dumps(config, separators=(",", ":")),
             "license": license_text, "source": source}
     nbytes = write_safetensors(out, tensors, meta)

@@ -6,7 +6,7 @@
 #   DAED_BUILD=build bash scripts/run-e2e.sh tests/e2e/a.sh tests/e2e/b.sh ...
 set -uo pipefail
 pass=0 skipped=0 failed=()
-skips=()
+skips=() tails=()
 log=$(mktemp /tmp/daed-run-e2e.XXXXXX)
 trap 'rm -f "$log"' EXIT
 for t in "$@"; do
@@ -25,10 +25,15 @@ for t in "$@"; do
         echo "-- $t: SKIPPED: ${reason:-no reason given}"
     else
         failed+=("$t (exit $rc)")
+        tails+=("$(grep -E 'FAIL|[Ee]rror|die' "$log" | tail -n 10; echo '...'; tail -n 15 "$log")")
         echo "-- $t: FAILED (exit $rc, ${secs} s)"
     fi
 done
 for s in "${skips[@]}"; do echo "SKIP $s"; done
+for i in "${!failed[@]}"; do
+    echo "== why ${failed[$i]} failed (its FAIL/error lines, then its last lines):"
+    echo "${tails[$i]}"
+done
 for f in "${failed[@]}"; do echo "FAILED $f"; done
 echo "e2e: $pass passed, $skipped skipped, ${#failed[@]} failed (of $#)"
 [ "${#failed[@]}" -eq 0 ]
