@@ -49,7 +49,8 @@ int dae_model_save_per_channel(const dae_modelfile *mf, const char *what, const 
 /* The first and last layers of w (3 channels) from those of g (1 channel): the new weights
  * 0, or U(+-scale/sqrt(fan_in)), a fraction of PyTorch's default bound (seed fixed), so
  * that training does not start at the saddle where the colour inputs and outputs, both 0,
- * each get no gradient because the other is 0; channel 0 keeps g's weights. */
+ * each get no gradient because the other is 0; channel 0 keeps g's weights, and a noise-
+ * level map's weights move with the map (input channel 1 -> 3). */
 static void widen_ends(const dae_model *g, dae_model *w, double scale)
 {
     int L = g->n_enc + g->n_dec;
@@ -58,15 +59,20 @@ static void widen_ends(const dae_model *g, dae_model *w, double scale)
     size_t kk = (size_t)f0->k * f0->k;
     dae_rng rng;
     dae_rng_seed(&rng, 1);
-    float b0 = (float)(scale / sqrt(3.0 * (double)kk));
+    float b0 = (float)(scale / sqrt((double)w0->in_ch * (double)kk));
     float bl = (float)(scale / sqrt((double)fl->in_ch * (double)fl->k * fl->k));
     for (size_t i = 0; i < w0->n_w; i++)
         w->params[w0->w_off + i] = b0 * (2 * dae_rng_uniform(&rng) - 1);
     for (size_t i = 0; i < wl->n_w; i++)
         w->params[wl->w_off + i] = bl * (2 * dae_rng_uniform(&rng) - 1);
-    for (int o = 0; o < f0->out_ch; o++) /* weight (out, in, k, k): in = 0 only */
-        memcpy(w->params + w0->w_off + (size_t)o * 3 * kk, g->params + f0->w_off + o * kk,
-               kk * sizeof(float));
+    int gi = f0->in_ch, wi = w0->in_ch; /* 1 or 2 (noise map) -> 3 or 4 */
+    for (int o = 0; o < f0->out_ch; o++) { /* weight (out, in, k, k): image, then map */
+        float *dst = w->params + w0->w_off + (size_t)o * wi * kk;
+        const float *src = g->params + f0->w_off + (size_t)o * gi * kk;
+        memcpy(dst, src, kk * sizeof(float));
+        if (g->noise_map)
+            memcpy(dst + 3 * kk, src + kk, kk * sizeof(float));
+    }
     memcpy(w->params + w0->b_off, g->params + f0->b_off, f0->n_b * sizeof(float));
     memcpy(w->params + wl->w_off, g->params + fl->w_off, fl->n_w * sizeof(float)); /* out 0 */
     memcpy(w->params + wl->b_off, g->params + fl->b_off, sizeof(float));
@@ -77,10 +83,10 @@ static dae_model *widen_model(const dae_model *g, const char *what, double scale
                               dae_error *err)
 {
     int L = g->n_enc + g->n_dec;
-    if (g->in_shape.c != 1 || !g->residual || L < 2 || g->layers[0].kind != DAE_LAYER_CONV2D ||
-        g->layers[L - 1].kind != DAE_LAYER_CONV2D) {
-        dae_error_set(err, DAE_EINVAL, "%s: widen needs a 1-channel residual denoiser whose "
-                      "first and last layers are conv2d", what);
+    if (g->in_shape.c - g->noise_map != 1 || !g->residual || L < 2 ||
+        g->layers[0].kind != DAE_LAYER_CONV2D || g->layers[L - 1].kind != DAE_LAYER_CONV2D) {
+        dae_error_set(err, DAE_EINVAL, "%s: widen needs a 1-channel residual denoiser (with or "
+                      "without a noise-level map) whose first and last layers are conv2d", what);
         return NULL;
     }
     dae_layer *layers = malloc((size_t)L * sizeof *layers);
@@ -89,11 +95,13 @@ static dae_model *widen_model(const dae_model *g, const char *what, double scale
         return NULL;
     }
     memcpy(layers, g->layers, (size_t)L * sizeof *layers);
-    layers[0].in_ch = 3;
+    layers[0].in_ch = 3 + g->noise_map;
     layers[L - 1].out_ch = 3;
     dae_shape in = g->in_shape;
-    in.c = 3;
-    dae_model *w = dae_model_create(layers, g->n_enc, layers + g->n_enc, g->n_dec, in, 1, err);
+    in.c = 3 + g->noise_map;
+    int flags = DAE_MODEL_RESIDUAL | (g->noise_map ? DAE_MODEL_NOISE_MAP : 0);
+    dae_model *w = dae_model_create(layers, g->n_enc, layers + g->n_enc, g->n_dec, in, flags,
+                                    err);
     free(layers);
     if (!w)
         return NULL;

@@ -43,6 +43,25 @@ for m in w; do
     awk -v d="$d" 'BEGIN{n=split(d,a," "); for(i=1;i<=n;i++){split(a[i],b,":"); if(b[1]!=1920||b[2]>1e-5) exit 1}; exit n!=3}' &&
         ok "$m on a gray image = the gray model on each channel ($d)" || fail "$m differs: $d"
 done
+# a noise-map model widens too: the map's weights follow it (input 2 -> 4 channels), and the
+# widened model with --sigma gives the gray model's output with --sigma on every channel
+"$B/helpers/mkmodel" "$T/gm.safetensors" dncnn-map photo-gm 3
+"$B/dae-model" widen "$T/gm.safetensors" "$T/wm.safetensors" photo-wm && ok "widen a noise-map model" ||
+    fail "widen of a noise-map model failed"
+"$B/dae-model" info "$T/wm.safetensors" >"$T/wm.info" 2>&1
+grep -q 'input .*(4,40,40)' "$T/wm.info" && grep -q 'channel 3 of the input' "$T/wm.info" &&
+    ok "widened noise-map model: 3 image channels + the map (channel 3)" ||
+    fail "widened noise-map model: $(head -8 "$T/wm.info")"
+"$B/dae-model" run --sigma 30 "$T/gm.safetensors" "$T/in.png" "$T/gm.json" && pixels "$T/gm.json" >"$T/gm.txt"
+"$B/dae-model" run --sigma 30 "$T/wm.safetensors" "$T/in.png" "$T/wm.json" && pixels "$T/wm.json" >"$T/wm.txt"
+d=$(awk 'NR==FNR{g[FNR-1]=$1; n=FNR; next} {i=FNR-1; x=$1-g[i%n]; if(x<0)x=-x; p=int(i/n); c[p]++; if(x>m[p])m[p]=x}
+         END{for(p=0;p<3;p++) printf "%d:%g ", c[p], m[p]}' "$T/gm.txt" "$T/wm.txt")
+awk -v d="$d" 'BEGIN{n=split(d,a," "); for(i=1;i<=n;i++){split(a[i],b,":"); if(b[1]!=1920||b[2]>1e-5) exit 1}; exit n!=3}' &&
+    ok "widened noise-map model, sigma 30, on a gray image = the gray one on each channel ($d)" ||
+    fail "widened noise-map model differs: $d"
+"$B/dae-model" run "$T/gm.safetensors" "$T/in.png" "$T/gb.json" && pixels "$T/gb.json" >"$T/gb.txt"
+cmp -s "$T/gb.txt" "$T/gm.txt" && fail "the noise map changes nothing (blind = sigma 30)" ||
+    ok "the map matters: blind and sigma 30 differ"
 # --init-scale: small random colour weights instead of zeros (the luma slice stays the gray one)
 "$B/dae-model" widen "$T/g.safetensors" "$T/w2.safetensors" photo-w --init-scale 0.1 &&
     "$B/dae-model" run "$T/w2.safetensors" "$T/in.png" "$T/w2.json" && pixels "$T/w2.json" >"$T/w2.txt"

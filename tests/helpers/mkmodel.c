@@ -76,6 +76,14 @@ static const char *DNCNN_DIGITS =
     "\"kernel_size\":3,\"padding\":1},{\"type\":\"relu\"}],\"decoder\":[{\"type\":"
     "\"conv2d\",\"in_channels\":8,\"out_channels\":1,\"kernel_size\":3,\"padding\":1}]";
 
+/* gray image + noise-level map through a full-resolution conv stack (KAIR DnCNN + map) */
+static const char *DNCNN_MAP =
+    "\"tasks\":[\"denoise\"],\"input\":[2,40,40],\"residual\":true,\"noise_map\":true,"
+    "\"encoder\":[{\"type\":\"conv2d\",\"in_channels\":2,\"out_channels\":8,"
+    "\"kernel_size\":3,\"padding\":1},{\"type\":\"relu\"}],\"decoder\":[{\"type\":"
+    "\"conv2d\",\"in_channels\":8,\"out_channels\":1,\"kernel_size\":3,\"padding\":1}],"
+    "\"corruption\":{\"type\":\"gaussian255\",\"sigma\":[0,75],\"quantize\":false}";
+
 /* gray image + noise-level map -> half resolution -> back: size_div 2 */
 static const char *FFD =
     "\"tasks\":[\"denoise\"],\"input\":[2,40,40],\"residual\":true,\"noise_map\":true,"
@@ -90,7 +98,7 @@ int main(int argc, char **argv)
 {
     if (argc < 4) {
         fprintf(stderr, "usage: mkmodel OUT.safetensors conv|mlp|rgb|sr|dncnn|dncnn-rgb|"
-                        "dncnn-hi|dncnn-digits|ffd NAME [SEED]\n");
+                        "dncnn-hi|dncnn-digits|dncnn-map|ffd NAME [SEED]\n");
         return 2;
     }
     const char *body = !strcmp(argv[2], "conv") ? CONV : !strcmp(argv[2], "mlp") ? MLP
@@ -99,10 +107,11 @@ int main(int argc, char **argv)
                        : !strcmp(argv[2], "dncnn-rgb") ? DNCNN_RGB
                        : !strcmp(argv[2], "dncnn-hi") ? DNCNN_HI
                        : !strcmp(argv[2], "dncnn-digits") ? DNCNN_DIGITS
+                       : !strcmp(argv[2], "dncnn-map") ? DNCNN_MAP
                        : !strcmp(argv[2], "ffd") ? FFD : NULL;
     if (!body) {
         fprintf(stderr, "mkmodel: unknown kind %s (conv, mlp, rgb, sr, dncnn, dncnn-rgb, "
-                        "dncnn-hi, dncnn-digits, ffd)\n",
+                        "dncnn-hi, dncnn-digits, dncnn-map, ffd)\n",
                 argv[2]);
         return 2;
     }
