@@ -48,6 +48,7 @@ for _ in 1 2 3 4 5 6; do
     [ "$code" = 200 ] && cmp -s "$T/job.png" "$T/out.png" && found=$((found + 1))
 done
 check $((found != 6)) "a job's answer found through nginx $found of 6 times (job $loc)"
+[ "$found" = 6 ] || say "last status of the job: ${st:-none}; result HTTP $code"
 
 # ---- 1. kill a replica mid-load
 l0=$(log_lines)
