@@ -100,11 +100,20 @@ int dae_tiles_prepare(dae_req *r, work *w, dae_error *err)
     int c = dae_model_image_channels(m), R = dae_model_tile_radius(m);
     int side = tile_side(r->s, m, R) + 2 * R;
     int per = r->entry->photo.per_channel;
+    for (int i = 0; w->orig8 && i < w->n && !per && c == 1; i++)
+        if (w->orig8[i].c == 3 && dae_work_to_float(w, err) != DAE_OK) /* luma: not bytes */
+            return err->code;
     for (int i = 0; i < w->n; i++) {
         dae_image *im = &w->orig[i];
         /* a per-channel model takes gray and colour images as they are (all one size) */
-        if (dae_image_to_channels(im, per ? w->orig[0].c : c, err) != DAE_OK)
+        int want = per ? w->orig[0].c : c;
+        if (w->orig8) {
+            if (dae_image8_to_channels(&w->orig8[i], want, err) != DAE_OK)
+                return err->code;
+            im->c = w->orig8[i].c;
+        } else if (dae_image_to_channels(im, want, err) != DAE_OK) {
             return err->code;
+        }
         if (i > 0 && (im->w != w->orig[0].w || im->h != w->orig[0].h))
             return dae_error_set(err, DAE_EINVAL, "images[%d] is %dx%d but images[0] is %dx%d: "
                                  "the images of a batch must have one size", i, im->w, im->h,
@@ -157,10 +166,16 @@ static int exact_bytes(const float *px, size_t n, unsigned char *q)
     return 1;
 }
 
-/* Hold t's inputs as 8-bit planes if they are exactly bytes (else they stay float). */
+/* Hold t's inputs as 8-bit planes: those decoded so (w.orig8), or float ones that are
+ * exactly bytes (else they stay float). */
 static void hold_8bit(tiled *t)
 {
     size_t per = (size_t)t->c * t->W * t->H;
+    if (t->w.orig8) { /* a raw body (one image): its planes as decoded */
+        t->in8 = t->w.orig8[0].px;
+        t->w.orig8[0].px = NULL;
+        return;
+    }
     unsigned char *q = malloc((size_t)t->w.n * per);
     if (!q)
         return; /* the float planes serve */
@@ -324,12 +339,14 @@ static int answer_8bit(dae_req *r, work *w, dae_error *err)
             dae_req_answer(r, 200, "image/jpeg", (char *)enc, len);
         return rc;
     }
+    const unsigned char *alpha8 = w->orig8 ? w->orig8[0].alpha : NULL; /* as decoded */
     if (w->orig[0].alpha) {
         if (!(alpha = malloc(n)))
             return dae_error_set(err, DAE_ENOMEM, "out of memory for a %dx%d alpha", W, H);
         dae_planes_quantize(w->orig[0].alpha, n, alpha);
+        alpha8 = alpha;
     }
-    rc = dae_png_encode8(px, alpha, W, H, c, r->s->cfg.png_level, &enc, &len, err);
+    rc = dae_png_encode8(px, alpha8, W, H, c, r->s->cfg.png_level, &enc, &len, err);
     free(alpha);
     if (rc == DAE_OK)
         dae_req_answer(r, 200, "image/png", (char *)enc, len);
