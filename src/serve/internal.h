@@ -267,8 +267,9 @@ void dae_v2_finish(dae_req *r, work *w, int worker);
 /* tiles.c: fully convolutional denoisers run in tiles through the pool. */
 /* The tile radius of r's model when /v1/denoise should run it in tiles, else -1. */
 int dae_tiles_radius(const dae_req *r);
-/* 1 when r will hold its planes as 8-bit (tiled, a PNG or JPEG body answered as an image):
- * for its --pixel-budget estimate (pixels.h). */
+/* Will r hold its planes as 8-bit (tiled, a PNG or JPEG body answered as an image)? 2:
+ * input and output, 1: the input only (a per-channel model in a colour space that mixes
+ * the channels keeps float outputs), 0: no. For its --pixel-budget estimate (pixels.h). */
 int dae_tiles_8bit(const dae_req *r);
 /* Channel-convert and check w's images for the tiled path (instead of fit_images). */
 int dae_tiles_prepare(dae_req *r, work *w, dae_error *err);
