@@ -205,6 +205,72 @@ START_TEST(test_decode_dispatch)
 }
 END_TEST
 
+START_TEST(test_image8)
+{
+    dae_image8 b;
+    dae_image f;
+    dae_error e = {0};
+    const unsigned char gif[] = "GIF89a\x01\x00\x01\x00";
+    b.w = 4;
+    ck_assert_int_eq(dae_image_decode8(gif, sizeof gif - 1, NULL, &b, &e), DAE_EFORMAT);
+    ck_assert_ptr_nonnull(strstr(e.msg, "not a PNG or JPEG (starts with 47 49 46 38"));
+    ck_assert_int_eq(b.w, 0);
+    ck_assert_int_eq(dae_image_decode8(gif, 0, NULL, &b, &e), DAE_EFORMAT);
+    ck_assert_ptr_nonnull(strstr(e.msg, "empty"));
+
+    /* an RGBA PNG by its magic: the bytes, then to float exactly as dae_image_decode */
+    ck_assert_int_eq(dae_image_alloc(&f, 5, 3, 3, 1, &e), DAE_OK);
+    for (int i = 0; i < 45; i++)
+        f.px[i] = (float)((i * 37) % 256) / 255.0f;
+    for (int i = 0; i < 15; i++)
+        f.alpha[i] = (float)((i * 53) % 256) / 255.0f;
+    unsigned char *png;
+    size_t len;
+    ck_assert_int_eq(dae_png_encode_image(&f, 6, &png, &len, &e), DAE_OK);
+    dae_image_free(&f);
+    dae_image_limits lim = dae_image_default_limits();
+    lim.max_bytes = len - 1;
+    ck_assert_int_eq(dae_image_decode8(png, len, &lim, &b, &e), DAE_ELIMIT);
+    ck_assert_int_eq(dae_image_decode8(png, len, NULL, &b, &e), DAE_OK);
+    ck_assert(b.w == 5 && b.h == 3 && b.c == 3 && b.alpha);
+    for (int i = 0; i < 45; i++)
+        ck_assert_int_eq(b.px[i], (i * 37) % 256);
+    for (int i = 0; i < 15; i++)
+        ck_assert_int_eq(b.alpha[i], (i * 53) % 256);
+    dae_image ref;
+    ck_assert_int_eq(dae_image_decode(png, len, NULL, &ref, &e), DAE_OK);
+    ck_assert_int_eq(dae_image8_to_float(&b, &f, &e), DAE_OK);
+    ck_assert_ptr_null(b.px); /* consumed */
+    ck_assert(f.w == 5 && f.h == 3 && f.c == 3 && f.alpha);
+    ck_assert_int_eq(memcmp(f.px, ref.px, 45 * sizeof(float)), 0);
+    ck_assert_int_eq(memcmp(f.alpha, ref.alpha, 15 * sizeof(float)), 0);
+    dae_image_free(&f);
+    dae_image_free(&ref);
+    free(png);
+
+    /* channels: gray to colour copies the plane; colour to gray is refused */
+    ck_assert_int_eq(dae_image8_alloc(&b, 3, 2, 1, 0, &e), DAE_OK);
+    for (int i = 0; i < 6; i++)
+        b.px[i] = (unsigned char)(40 * i + 1);
+    ck_assert_int_eq(dae_image8_to_channels(&b, 2, &e), DAE_EINVAL);
+    ck_assert_int_eq(dae_image8_to_channels(&b, 1, &e), DAE_OK);
+    ck_assert_int_eq(dae_image8_to_channels(&b, 3, &e), DAE_OK);
+    ck_assert_int_eq(b.c, 3);
+    for (int ch = 0; ch < 3; ch++)
+        for (int i = 0; i < 6; i++)
+            ck_assert_int_eq(b.px[ch * 6 + i], 40 * i + 1);
+    ck_assert_int_eq(dae_image8_to_channels(&b, 1, &e), DAE_EINVAL);
+    ck_assert_ptr_nonnull(strstr(e.msg, "convert to float planes first"));
+    ck_assert_int_eq(b.c, 3);
+    dae_image8_free(&b);
+    ck_assert_ptr_null(b.px);
+    dae_image8_free(&b); /* a freed image frees again */
+    dae_image8_free(NULL);
+    ck_assert_int_eq(dae_image8_alloc(&b, 0, 2, 1, 0, &e), DAE_EINVAL);
+    ck_assert_ptr_null(b.px);
+}
+END_TEST
+
 START_TEST(test_files)
 {
     char path[] = "/tmp/daed_check_image_XXXXXX";
@@ -258,6 +324,7 @@ Suite *suite_image(void)
     tcase_add_test(tc, test_resize_values);
     tcase_add_test(tc, test_resize_identity_and_alpha);
     tcase_add_test(tc, test_decode_dispatch);
+    tcase_add_test(tc, test_image8);
     tcase_add_test(tc, test_files);
     suite_add_tcase(s, tc);
     return s;

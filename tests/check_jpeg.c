@@ -2,6 +2,7 @@
  * refusal of garbage, truncated, CMYK and scan-bomb input. */
 #include "check_quiet.h"
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <turbojpeg.h>
@@ -101,6 +102,74 @@ START_TEST(test_progressive_and_kinds)
     ck_assert_ptr_nonnull(strstr(e.msg, "YCCK colour space is not supported"));
     ck_assert_ptr_null(im.px);
     tjFree(jpg);
+}
+END_TEST
+
+/* dae_jpeg_decode8 and dae_jpeg_decode of buf agree: the same result code and message,
+ * and on success every sample is the float value * 255 rounded, and sample / 255.0f that
+ * float bit for bit. */
+static void same_as_float(const char *what, const unsigned char *buf, size_t len,
+                          const dae_image_limits *lim)
+{
+    dae_image f;
+    dae_image8 b;
+    dae_error e = {0}, e8 = {0};
+    int rc = dae_jpeg_decode(buf, len, lim, &f, &e);
+    b.w = 3; /* zeroed by the decoder whatever happens */
+    int rc8 = dae_jpeg_decode8(buf, len, lim, &b, &e8);
+    ck_assert_msg(rc8 == rc, "%s: decode8 rc %d, decode rc %d (%s)", what, rc8, rc, e8.msg);
+    if (rc != DAE_OK) {
+        ck_assert_str_eq(e8.msg, e.msg);
+        ck_assert_ptr_null(b.px);
+        ck_assert_int_eq(b.w, 0);
+        return;
+    }
+    ck_assert_msg(b.w == f.w && b.h == f.h && b.c == f.c && !b.alpha, "%s: shape", what);
+    size_t n = (size_t)f.w * f.h * f.c;
+    for (size_t i = 0; i < n; i++) {
+        float back = (float)b.px[i] / 255.0f;
+        ck_assert_msg(b.px[i] == (unsigned char)lrintf(f.px[i] * 255.0f) &&
+                      memcmp(&back, &f.px[i], sizeof back) == 0,
+                      "%s: value %zu is %u as 8-bit, %.9g as float", what, i, b.px[i],
+                      f.px[i]);
+    }
+    dae_image_free(&f);
+    dae_image8_free(&b);
+}
+
+START_TEST(test_decode8)
+{
+    const struct {
+        int w, h, pf, samp, flags;
+    } kinds[] = {
+        {40, 24, TJPF_RGB, TJSAMP_420, 0},  {37, 23, TJPF_RGB, TJSAMP_422, 0},
+        {16, 9, TJPF_RGB, TJSAMP_444, TJFLAG_PROGRESSIVE}, {33, 17, TJPF_GRAY, TJSAMP_GRAY, 0},
+        {17, 9, TJPF_GRAY, TJSAMP_GRAY, TJFLAG_PROGRESSIVE}, {1, 1, TJPF_RGB, TJSAMP_420, 0},
+        {16, 16, TJPF_CMYK, TJSAMP_444, 0}, /* refused by both */
+    };
+    for (size_t k = 0; k < sizeof kinds / sizeof *kinds; k++) {
+        unsigned long len;
+        unsigned char *jpg = tj_make(kinds[k].w, kinds[k].h, kinds[k].pf, kinds[k].samp,
+                                     kinds[k].flags, &len);
+        char what[64];
+        snprintf(what, sizeof what, "kind %zu", k);
+        same_as_float(what, jpg, len, NULL);
+        same_as_float("cut in half", jpg, len / 2, NULL);
+        same_as_float("SOI only", jpg, 2, NULL);
+        dae_image_limits lim = dae_image_default_limits();
+        lim.max_width = kinds[k].w - 1;
+        same_as_float("over the width limit", jpg, len, &lim);
+        tjFree(jpg);
+    }
+    /* our own encoder's output, a smooth photo-like image */
+    float *px = smooth(120, 80, 3);
+    unsigned char *jpg;
+    size_t len;
+    dae_error e = {0};
+    ck_assert_int_eq(dae_jpeg_encode(px, 120, 80, 3, 85, &jpg, &len, &e), DAE_OK);
+    same_as_float("encoded smooth colour", jpg, len, NULL);
+    free(jpg);
+    free(px);
 }
 END_TEST
 
@@ -236,6 +305,7 @@ Suite *suite_jpeg(void)
     tcase_add_test(tc, test_round_trips);
     tcase_add_test(tc, test_progressive_and_kinds);
     tcase_add_test(tc, test_limits);
+    tcase_add_test(tc, test_decode8);
     tcase_add_test(tc, test_malformed);
     suite_add_tcase(s, tc);
     return s;

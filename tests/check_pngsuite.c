@@ -1,8 +1,10 @@
 /* check_pngsuite.c — PngSuite (tests/conformance/pngsuite): every valid file decodes to the
  * reference pixels in expected.txt (made by scripts/pngsuite_ref.py, an independent decoder
  * with the same sample rules: as stored, no gamma, 16-bit -> high byte), every x* file is
- * refused with DAE_EFORMAT and a message. */
+ * refused with DAE_EFORMAT and a message; dae_png_decode8 gives the same samples as
+ * bytes (and the same errors) for every file. */
 #include <check.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +43,35 @@ static unsigned long pixel_crc(const dae_image *im)
     return crc;
 }
 
+/* dae_png_decode8 of the same file: the same answer, and on success every sample is the
+ * float decoder's value * 255 rounded, with sample / 255.0f that value bit for bit. */
+static void check_decode8(const char *name, const unsigned char *buf, size_t len, int rc,
+                          const dae_image *im, const dae_error *e)
+{
+    dae_image8 b;
+    dae_error e8 = {0};
+    int rc8 = dae_png_decode8(buf, len, NULL, &b, &e8);
+    ck_assert_msg(rc8 == rc, "%s: decode8 rc %d, decode rc %d", name, rc8, rc);
+    if (rc != DAE_OK) {
+        ck_assert_msg(strcmp(e8.msg, e->msg) == 0, "%s: decode8 says '%s', decode '%s'",
+                      name, e8.msg, e->msg);
+        ck_assert_ptr_null(b.px);
+        return;
+    }
+    ck_assert_msg(b.w == im->w && b.h == im->h && b.c == im->c &&
+                  (b.alpha != NULL) == (im->alpha != NULL), "%s: decode8 shape differs", name);
+    size_t n = (size_t)im->w * im->h;
+    for (size_t i = 0; i < n * (size_t)im->c + (im->alpha ? n : 0); i++) {
+        float f = i < n * (size_t)im->c ? im->px[i] : im->alpha[i - n * im->c];
+        unsigned char v = i < n * (size_t)im->c ? b.px[i] : b.alpha[i - n * im->c];
+        float back = (float)v / 255.0f;
+        ck_assert_msg(v == (unsigned char)lrintf(f * 255.0f) &&
+                      memcmp(&back, &f, sizeof f) == 0,
+                      "%s: value %zu is %u as 8-bit, %.9g as float", name, i, v, f);
+    }
+    dae_image8_free(&b);
+}
+
 static void check_one(const char *line, int *valid, int *invalid)
 {
     char name[64], path[128];
@@ -53,6 +84,7 @@ static void check_one(const char *line, int *valid, int *invalid)
     dae_image im;
     dae_error e = {0};
     int rc = dae_png_decode(buf, len, NULL, &im, &e);
+    check_decode8(name, buf, len, rc, &im, &e);
     free(buf);
     if (nf == 1 && strstr(line, " error")) {
         ck_assert_msg(rc == DAE_EFORMAT && e.msg[0], "%s: rc %d, want DAE_EFORMAT", name, rc);

@@ -187,6 +187,7 @@ START_TEST(test_pixel_estimates)
     size_t vals = (size_t)300 * 200 * 4;
     ck_assert_uint_eq(dae_pixels_estimate(png, len, 0, 0), vals * 9);
     ck_assert_uint_eq(dae_pixels_estimate(png, len, 0, 1), vals * 5);
+    ck_assert_uint_eq(dae_pixels_estimate(png, len, 0, 2), vals * 3);
     ck_assert_uint_eq(dae_pixels_estimate((const unsigned char *)"GIF89a..", 8, 0, 0), 32);
 
     /* JSON: 88 bytes per number, strings (keys, "1,2" in a string) count nothing */

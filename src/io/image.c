@@ -174,26 +174,138 @@ static size_t max_bytes_of(const dae_image_limits *lim)
     return lim && lim->max_bytes ? lim->max_bytes : DEFAULT_MAX_BYTES;
 }
 
+enum { CODEC_PNG = 1, CODEC_JPEG = 2 };
+
+/* Which decoder takes buf (CODEC_*), or 0 with the error set. */
+static int codec_of(const unsigned char *buf, size_t len, const dae_image_limits *lim,
+                    dae_error *err)
+{
+    static const unsigned char png_sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    if (len > max_bytes_of(lim)) {
+        dae_error_set(err, DAE_ELIMIT, "image: %zu bytes, limit %zu", len, max_bytes_of(lim));
+        return 0;
+    }
+    /* From the first 4 bytes on: the PNG decoder names a damaged signature's bad byte. */
+    if (len >= 4 && memcmp(buf, png_sig, 4) == 0)
+        return CODEC_PNG;
+    if (len >= 3 && buf[0] == 0xff && buf[1] == 0xd8 && buf[2] == 0xff)
+        return CODEC_JPEG;
+    if (len == 0) {
+        dae_error_set(err, DAE_EFORMAT, "image: empty body, expected PNG or JPEG");
+        return 0;
+    }
+    unsigned char h[4] = {0};
+    memcpy(h, buf, len < 4 ? len : 4);
+    dae_error_set(err, DAE_EFORMAT,
+                  "image: not a PNG or JPEG (starts with %02x %02x %02x %02x, "
+                  "expected 89 50 4e 47 or ff d8 ff)", h[0], h[1], h[2], h[3]);
+    return 0;
+}
+
 int dae_image_decode(const unsigned char *buf, size_t len, const dae_image_limits *lim,
                      dae_image *out, dae_error *err)
 {
-    static const unsigned char png_sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
     *out = (dae_image){0}; /* defined on every error path, like the decoders leave it */
-    if (len > max_bytes_of(lim))
-        return dae_error_set(err, DAE_ELIMIT, "image: %zu bytes, limit %zu", len,
-                             max_bytes_of(lim));
-    /* From the first 4 bytes on: the PNG decoder names a damaged signature's bad byte. */
-    if (len >= 4 && memcmp(buf, png_sig, 4) == 0)
-        return dae_png_decode(buf, len, lim, out, err);
-    if (len >= 3 && buf[0] == 0xff && buf[1] == 0xd8 && buf[2] == 0xff)
-        return dae_jpeg_decode(buf, len, lim, out, err);
-    if (len == 0)
-        return dae_error_set(err, DAE_EFORMAT, "image: empty body, expected PNG or JPEG");
-    unsigned char h[4] = {0};
-    memcpy(h, buf, len < 4 ? len : 4);
-    return dae_error_set(err, DAE_EFORMAT,
-                         "image: not a PNG or JPEG (starts with %02x %02x %02x %02x, "
-                         "expected 89 50 4e 47 or ff d8 ff)", h[0], h[1], h[2], h[3]);
+    switch (codec_of(buf, len, lim, err)) {
+    case CODEC_PNG: return dae_png_decode(buf, len, lim, out, err);
+    case CODEC_JPEG: return dae_jpeg_decode(buf, len, lim, out, err);
+    default: return err ? err->code : DAE_EFORMAT;
+    }
+}
+
+int dae_image_decode8(const unsigned char *buf, size_t len, const dae_image_limits *lim,
+                      dae_image8 *out, dae_error *err)
+{
+    *out = (dae_image8){0};
+    switch (codec_of(buf, len, lim, err)) {
+    case CODEC_PNG: return dae_png_decode8(buf, len, lim, out, err);
+    case CODEC_JPEG: return dae_jpeg_decode8(buf, len, lim, out, err);
+    default: return err ? err->code : DAE_EFORMAT;
+    }
+}
+
+/* ---- 8-bit images ---- */
+
+int dae_image8_alloc(dae_image8 *im, int w, int h, int c, int with_alpha, dae_error *err)
+{
+    memset(im, 0, sizeof *im);
+    if (w <= 0 || h <= 0 || (c != 1 && c != 3))
+        return dae_error_set(err, DAE_EINVAL,
+                             "image: size %dx%d with %d channels, expected w, h > 0 and "
+                             "1 or 3 channels", w, h, c);
+    size_t n = (size_t)w * (size_t)h; /* both < 2^31: no overflow in 64-bit size_t */
+    unsigned char *px = calloc(n, (size_t)c);
+    unsigned char *alpha = with_alpha ? calloc(n, 1) : NULL;
+    if (!px || (with_alpha && !alpha)) {
+        free(px);
+        free(alpha);
+        return dae_error_set(err, DAE_ENOMEM, "image: cannot allocate %dx%dx%d bytes", c, h,
+                             w);
+    }
+    *im = (dae_image8){.w = w, .h = h, .c = c, .px = px, .alpha = alpha};
+    return DAE_OK;
+}
+
+void dae_image8_free(dae_image8 *im)
+{
+    if (!im)
+        return;
+    free(im->px);
+    free(im->alpha);
+    memset(im, 0, sizeof *im);
+}
+
+int dae_image8_to_float(dae_image8 *src, dae_image *dst, dae_error *err)
+{
+    *dst = (dae_image){0};
+    size_t n = (size_t)src->w * src->h;
+    float *px = malloc(n * (size_t)src->c * sizeof *px);
+    float *alpha = src->alpha ? malloc(n * sizeof *alpha) : NULL;
+    if (!px || (src->alpha && !alpha)) {
+        free(px);
+        free(alpha);
+        int rc = dae_error_set(err, DAE_ENOMEM, "image: cannot allocate %dx%dx%d floats",
+                               src->c, src->h, src->w);
+        dae_image8_free(src);
+        return rc;
+    }
+    float lut[256];
+    for (int v = 0; v < 256; v++)
+        lut[v] = (float)v / 255.0f; /* as the decoders */
+    for (size_t i = 0; i < n * (size_t)src->c; i++)
+        px[i] = lut[src->px[i]];
+    free(src->px);
+    src->px = NULL;
+    for (size_t i = 0; alpha && i < n; i++)
+        alpha[i] = lut[src->alpha[i]];
+    *dst = (dae_image){.w = src->w, .h = src->h, .c = src->c, .px = px, .alpha = alpha};
+    dae_image8_free(src);
+    return DAE_OK;
+}
+
+int dae_image8_to_channels(dae_image8 *im, int c, dae_error *err)
+{
+    if (c != 1 && c != 3)
+        return dae_error_set(err, DAE_EINVAL, "image: %d channels requested, expected 1 or 3",
+                             c);
+    if (!im->px || (im->c != 1 && im->c != 3))
+        return dae_error_set(err, DAE_EINVAL, "image: has %d channels, expected 1 or 3",
+                             im->c);
+    if (im->c == c)
+        return DAE_OK;
+    if (c == 1)
+        return dae_error_set(err, DAE_EINVAL, "image: colour to gray is not exact in 8 bits: "
+                             "convert to float planes first");
+    size_t n = (size_t)im->w * (size_t)im->h;
+    unsigned char *grown = realloc(im->px, 3 * n);
+    if (!grown)
+        return dae_error_set(err, DAE_ENOMEM, "image: cannot grow %dx%d to 3 channels",
+                             im->w, im->h);
+    memcpy(grown + n, grown, n);
+    memcpy(grown + 2 * n, grown, n);
+    im->px = grown;
+    im->c = 3;
+    return DAE_OK;
 }
 
 int dae_image_read_file(const char *path, const dae_image_limits *lim, dae_image *out,

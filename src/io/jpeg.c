@@ -24,14 +24,16 @@ static size_t count_sos(const unsigned char *buf, size_t len)
     return n;
 }
 
-int dae_jpeg_decode(const unsigned char *buf, size_t len, const dae_image_limits *lim,
-                    dae_image *out, dae_error *err)
+/* The checks, limits and TurboJPEG's decode into *pix (w*h*c interleaved 8-bit samples,
+ * malloc'd, set only on success). */
+static int decode_samples(const unsigned char *buf, size_t len, const dae_image_limits *lim,
+                          unsigned char **pix_out, int *w_out, int *h_out, int *c_out,
+                          dae_error *err)
 {
     dae_image_limits dl = dae_image_default_limits();
     if (!lim)
         lim = &dl;
     size_t max_bytes = lim->max_bytes ? lim->max_bytes : dl.max_bytes;
-    memset(out, 0, sizeof *out);
     tjhandle tj = NULL;
     unsigned char *pix = NULL;
     int rc = DAE_OK;
@@ -80,8 +82,7 @@ int dae_jpeg_decode(const unsigned char *buf, size_t len, const dae_image_limits
         goto done;
     }
     int c = colorspace == TJCS_GRAY ? 1 : 3;
-    size_t n = (size_t)w * h;
-    pix = malloc(n * c);
+    pix = malloc((size_t)w * h * c);
     if (!pix) {
         rc = dae_error_set(err, DAE_ENOMEM, "jpeg: cannot allocate %dx%dx%d bytes", w, h, c);
         goto done;
@@ -93,21 +94,63 @@ int dae_jpeg_decode(const unsigned char *buf, size_t len, const dae_image_limits
         rc = dae_error_set(err, DAE_EFORMAT, "jpeg: %s", tjGetErrorStr2(tj));
         goto done;
     }
-    rc = dae_image_alloc(out, w, h, c, 0, err);
-    if (rc)
-        goto done;
-    float lut[256];
-    for (int v = 0; v < 256; v++)
-        lut[v] = (float)v / 255.0f;
-    for (int ch = 0; ch < c; ch++) {
-        float *d = out->px + ch * n;
-        const unsigned char *s = pix + ch;
-        for (size_t i = 0; i < n; i++)
-            d[i] = lut[s[i * c]];
-    }
+    *pix_out = pix;
+    pix = NULL;
+    *w_out = w, *h_out = h, *c_out = c;
 done:
     if (tj)
         tjDestroy(tj);
+    free(pix);
+    return rc;
+}
+
+int dae_jpeg_decode(const unsigned char *buf, size_t len, const dae_image_limits *lim,
+                    dae_image *out, dae_error *err)
+{
+    memset(out, 0, sizeof *out);
+    unsigned char *pix = NULL;
+    int w, h, c;
+    int rc = decode_samples(buf, len, lim, &pix, &w, &h, &c, err);
+    if (rc == DAE_OK)
+        rc = dae_image_alloc(out, w, h, c, 0, err);
+    if (rc == DAE_OK) {
+        float lut[256];
+        for (int v = 0; v < 256; v++)
+            lut[v] = (float)v / 255.0f;
+        size_t n = (size_t)w * h;
+        for (int ch = 0; ch < c; ch++) {
+            float *d = out->px + ch * n;
+            const unsigned char *s = pix + ch;
+            for (size_t i = 0; i < n; i++)
+                d[i] = lut[s[i * c]];
+        }
+    }
+    free(pix);
+    return rc;
+}
+
+int dae_jpeg_decode8(const unsigned char *buf, size_t len, const dae_image_limits *lim,
+                     dae_image8 *out, dae_error *err)
+{
+    memset(out, 0, sizeof *out);
+    unsigned char *pix = NULL;
+    int w, h, c;
+    int rc = decode_samples(buf, len, lim, &pix, &w, &h, &c, err);
+    if (rc == DAE_OK && c == 1) { /* one gray plane: the samples as decoded */
+        *out = (dae_image8){.w = w, .h = h, .c = 1, .px = pix};
+        return DAE_OK;
+    }
+    if (rc == DAE_OK)
+        rc = dae_image8_alloc(out, w, h, c, 0, err);
+    if (rc == DAE_OK) {
+        size_t n = (size_t)w * h;
+        for (int ch = 0; ch < c; ch++) {
+            unsigned char *d = out->px + ch * n;
+            const unsigned char *s = pix + ch;
+            for (size_t i = 0; i < n; i++)
+                d[i] = s[i * c];
+        }
+    }
     free(pix);
     return rc;
 }

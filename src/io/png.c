@@ -217,13 +217,14 @@ static void to_planes(dae_image *im, const unsigned char *pix)
             im->alpha[i] = lut[pix[i * nch + im->c]];
 }
 
-int dae_png_decode(const unsigned char *buf, size_t len, const dae_image_limits *lim,
-                   dae_image *out, dae_error *err)
+/* The checks, limits and libpng's read into o (interleaved 8-bit samples); the caller
+ * frees o->pix and o->rows whatever the result. */
+static int decode_samples(const unsigned char *buf, size_t len, const dae_image_limits *lim,
+                          png_out *o, dae_error *err)
 {
     dae_image_limits dl = dae_image_default_limits();
     if (!lim)
         lim = &dl;
-    memset(out, 0, sizeof *out);
     size_t max_bytes = lim->max_bytes ? lim->max_bytes : dl.max_bytes;
     if (len > max_bytes)
         return dae_error_set(err, DAE_ELIMIT, "png: %zu bytes, limit %zu", len, max_bytes);
@@ -233,14 +234,58 @@ int dae_png_decode(const unsigned char *buf, size_t len, const dae_image_limits 
     if (rc == DAE_OK && len > 8)
         rc = check_chunk_lengths(buf, len, err);
     png_src src = {buf, len, 0, ""};
-    png_out o = {0};
     if (rc == DAE_OK)
-        rc = read_png(&src, lim, &o, err);
+        rc = read_png(&src, lim, o, err);
+    return rc;
+}
+
+int dae_png_decode(const unsigned char *buf, size_t len, const dae_image_limits *lim,
+                   dae_image *out, dae_error *err)
+{
+    memset(out, 0, sizeof *out);
+    png_out o = {0};
+    int rc = decode_samples(buf, len, lim, &o, err);
     if (rc == DAE_OK)
         rc = dae_image_alloc(out, o.w, o.h, o.colour ? 3 : 1, o.alpha, err);
     if (rc == DAE_OK)
         to_planes(out, o.pix);
     free(o.rows);
+    free(o.pix);
+    return rc;
+}
+
+/* Interleaved samples into the 8-bit planes of im. */
+static void to_planes8(dae_image8 *im, const unsigned char *pix)
+{
+    size_t n = (size_t)im->w * im->h;
+    int nch = im->c + (im->alpha != NULL);
+    for (int ch = 0; ch < im->c; ch++) {
+        unsigned char *d = im->px + ch * n;
+        const unsigned char *s = pix + ch;
+        for (size_t i = 0; i < n; i++)
+            d[i] = s[i * nch];
+    }
+    if (im->alpha)
+        for (size_t i = 0; i < n; i++)
+            im->alpha[i] = pix[i * nch + im->c];
+}
+
+int dae_png_decode8(const unsigned char *buf, size_t len, const dae_image_limits *lim,
+                    dae_image8 *out, dae_error *err)
+{
+    memset(out, 0, sizeof *out);
+    png_out o = {0};
+    int rc = decode_samples(buf, len, lim, &o, err);
+    free(o.rows);
+    o.rows = NULL;
+    if (rc == DAE_OK && !o.colour && !o.alpha) { /* one gray plane: the samples as read */
+        *out = (dae_image8){.w = o.w, .h = o.h, .c = 1, .px = o.pix};
+        return DAE_OK;
+    }
+    if (rc == DAE_OK)
+        rc = dae_image8_alloc(out, o.w, o.h, o.colour ? 3 : 1, o.alpha, err);
+    if (rc == DAE_OK)
+        to_planes8(out, o.pix);
     free(o.pix);
     return rc;
 }

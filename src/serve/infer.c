@@ -13,6 +13,9 @@ void dae_work_free(work *w)
 {
     for (int i = 0; w->orig && i < w->n; i++)
         dae_image_free(&w->orig[i]);
+    for (int i = 0; w->orig8 && i < w->n; i++)
+        dae_image8_free(&w->orig8[i]);
+    free(w->orig8);
     for (int i = 0; w->mask && i < w->n; i++)
         free(w->mask[i]);
     free(w->orig);

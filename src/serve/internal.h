@@ -209,6 +209,10 @@ typedef struct work {
     int batched;           /* came as a list: answer with a list */
     int form;              /* how images came: 0 raw body, 1 JSON pixels, 2 JSON base64 */
     dae_image *orig;       /* [n] inputs after channel conversion, original size */
+    /* [n] or NULL: a raw PNG or JPEG body (so n = 1) of a request held as 8-bit
+     * (dae_tiles_8bit), decoded to 8-bit planes; orig[i] then holds only its size and
+     * channels (px and alpha NULL) until dae_work_to_float makes it the float image */
+    dae_image8 *orig8;
     float **mask;          /* [n] h*w known-pixel masks at original size (inpaint), or NULL */
     int resized;           /* x was resized from orig to the model's nominal size */
     float *x;              /* n * |in| model inputs */
@@ -223,6 +227,8 @@ typedef struct work {
 } work;
 
 void dae_work_free(work *w);
+/* parse.c: w's 8-bit images (orig8) into float ones (orig); a no-op without them. */
+int dae_work_to_float(work *w, dae_error *err);
 /* The input shape a workspace needs for an op on `in` (decode: the image a code stands
  * for). */
 dae_shape dae_infer_ws_shape(const dae_model *m, int op, dae_shape in);
@@ -261,8 +267,9 @@ void dae_v2_finish(dae_req *r, work *w, int worker);
 /* tiles.c: fully convolutional denoisers run in tiles through the pool. */
 /* The tile radius of r's model when /v1/denoise should run it in tiles, else -1. */
 int dae_tiles_radius(const dae_req *r);
-/* 1 when r will hold its planes as 8-bit (tiled, a PNG or JPEG body answered as an image):
- * for its --pixel-budget estimate (pixels.h). */
+/* Will r hold its planes as 8-bit (tiled, a PNG or JPEG body answered as an image)? 2:
+ * input and output, 1: the input only (a per-channel model in a colour space that mixes
+ * the channels keeps float outputs), 0: no. For its --pixel-budget estimate (pixels.h). */
 int dae_tiles_8bit(const dae_req *r);
 /* Channel-convert and check w's images for the tiled path (instead of fit_images). */
 int dae_tiles_prepare(dae_req *r, work *w, dae_error *err);

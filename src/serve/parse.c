@@ -163,6 +163,36 @@ static int json_image(dae_req *r, const cJSON *o, size_t budget, dae_image *im, 
     return DAE_OK;
 }
 
+/* A raw body held as 8-bit: decoded to 8-bit planes (1-2 bytes a value at the peak, not
+ * 5), w->orig[0] its size only. */
+static int decode_8bit(dae_req *r, work *w, dae_error *err)
+{
+    w->orig8 = calloc(1, sizeof *w->orig8);
+    if (!w->orig8)
+        return dae_error_set(err, DAE_ENOMEM, "out of memory");
+    dae_image8 *im = &w->orig8[0];
+    int rc = dae_image_decode8((const unsigned char *)r->body, r->len, &r->s->img_lim, im,
+                               err);
+    if (rc == DAE_OK)
+        w->orig[0] = (dae_image){.w = im->w, .h = im->h, .c = im->c};
+    return rc;
+}
+
+int dae_work_to_float(work *w, dae_error *err)
+{
+    if (!w->orig8)
+        return DAE_OK;
+    int rc = DAE_OK;
+    for (int i = 0; i < w->n; i++)
+        if (rc == DAE_OK)
+            rc = dae_image8_to_float(&w->orig8[i], &w->orig[i], err);
+        else
+            dae_image8_free(&w->orig8[i]);
+    free(w->orig8);
+    w->orig8 = NULL;
+    return rc;
+}
+
 /* The request's images into w->orig (and masks): raw PNG/JPEG body or JSON. */
 static int parse_images(dae_req *r, work *w, int want_mask, int exact, dae_error *err)
 {
@@ -177,12 +207,11 @@ static int parse_images(dae_req *r, work *w, int want_mask, int exact, dae_error
         w->mask = calloc(1, sizeof *w->mask);
         if (!w->orig || !w->mask)
             return dae_error_set(err, DAE_ENOMEM, "out of memory");
-        int rc = dae_image_decode((const unsigned char *)r->body, r->len, &s->img_lim,
-                                  &w->orig[0], err);
-        if (rc != DAE_OK)
-            return rc;
         w->form = 0;
-        return DAE_OK;
+        if (dae_tiles_8bit(r))
+            return decode_8bit(r, w, err);
+        return dae_image_decode((const unsigned char *)r->body, r->len, &s->img_lim,
+                                &w->orig[0], err);
     }
     cJSON *j = dae_parse_json_body(r, err);
     if (!j)
@@ -421,6 +450,9 @@ int dae_parse_request(dae_req *r, work *w, dae_error *err)
             return err->code;
         if (dae_tiles_radius(r) >= 0)
             return dae_tiles_prepare(r, w, err);
+        /* routed on the decoded image to a model that does not run in tiles */
+        if (dae_work_to_float(w, err) != DAE_OK)
+            return err->code;
         return fit_images(r, w, 0, err);
     case DAE_ROUTE_V1_SUPERRES:
         if (parse_images(r, w, 0, 0, err) != DAE_OK || dae_answer_precheck(r, w, err) != DAE_OK)

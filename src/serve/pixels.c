@@ -73,11 +73,15 @@ int dae_pixels_probe(const unsigned char *body, size_t len, int *w, int *h, int 
 }
 
 /* Image bytes per value (per pixel and channel, alpha included) while a request runs:
- * float planes: 4 (float input) + 4 (float output) + 1 (8-bit answer); 8-bit planes
- * (tiles.c): the decoder's 8-bit samples and float planes (1 + 4) at decode, then the 8-bit
- * input and float output (1 + 4, alpha float) while the tiles run; less when answered. */
+ * float planes: 4 (float input) + 4 (float output) + 1 (8-bit answer); 8-bit input planes
+ * (tiles.c, a per-channel model in a colour space that mixes channels): the decoder's
+ * interleaved samples and the 8-bit planes (1 + 1) at decode, then the 8-bit input and the
+ * float output (1 + 4) while the tiles run; 8-bit input and output: 2 at decode, 1 + 1
+ * while the tiles run, then the output, the encoder's interleaved copy and the encoded
+ * answer (1 + 1 + under 1). */
 #define PER_VALUE_FLOAT 9
-#define PER_VALUE_8BIT 5
+#define PER_VALUE_8BIT_IN 5
+#define PER_VALUE_8BIT 3
 /* A number in a JSON body: its cJSON node while parsed (sizeof(cJSON) is 64 bytes on 64-bit
  * systems, an 80-byte chunk of glibc's malloc), then its float input and output. */
 #define PER_JSON_NUMBER (80 + 4 + 4)
@@ -155,5 +159,6 @@ size_t dae_pixels_estimate(const unsigned char *body, size_t len, int is_json, i
         return json_estimate(body, len);
     if (dae_pixels_probe(body, len, &w, &h, &c, &a) != 0)
         return len > SIZE_MAX / 4 ? SIZE_MAX : (len ? len * 4 : 1);
-    return image_estimate(w, h, c, a, eight_bit ? PER_VALUE_8BIT : PER_VALUE_FLOAT);
+    return image_estimate(w, h, c, a, eight_bit == 2 ? PER_VALUE_8BIT
+                                      : eight_bit ? PER_VALUE_8BIT_IN : PER_VALUE_FLOAT);
 }

@@ -1,8 +1,8 @@
 /* pixels.h — --pixel-budget: what a request's images will hold once decoded, read from the
  * image header before anything is decoded.
  *
- * A 16-megapixel colour photo is a 25 MB JPEG at most but 240 MB of planes while it is
- * denoised in tiles (8-bit input, float output), 384 MB on the float path: the bodies
+ * A 16-megapixel colour photo is a 25 MB JPEG at most but 96 MB of planes while it is
+ * denoised in tiles (8-bit input and output), 384 MB on the float path: the bodies
  * (--body-budget) say little about the memory of the requests in flight. Before a request
  * goes to the workers, its planes are estimated from the PNG IHDR or the JPEG SOF header
  * (width, height, channels) and charged against --pixel-budget; past it the request waits
@@ -10,13 +10,18 @@
  *
  * The estimate, for an image of W x H with C colour channels (+1 with alpha), per value
  * (W*H*(C+alpha) values):
- *   - 5 bytes when its planes are held as 8-bit (tiles.c: a tiled denoise answered as PNG
- *     or JPEG): the decoder's 8-bit samples and float planes (1 + 4) while it decodes,
- *     then the 8-bit input and the float output (1 + 4) while the tiles run;
+ *   - 3 bytes when its planes are held as 8-bit (tiles.c: a tiled denoise answered as PNG
+ *     or JPEG): the decoder writes 8-bit planes (2 bytes a value at its peak, with its
+ *     interleaved samples), the tiles read 8-bit input and write 8-bit output (1 + 1),
+ *     and the answer is encoded from it (1 + the encoder's interleaved copy + the answer);
+ *   - 5 bytes when only the input is 8-bit: a per-channel model in a colour space that
+ *     mixes the channels (photo-denoise-rgb) needs all three outputs of a pixel, from
+ *     three tile jobs, before it can go back to RGB, so its output is float (1 + 4);
  *   - 9 bytes otherwise: float input and output (4 + 4) and the 8-bit answer (1).
- * Measured (a 16-megapixel colour JPEG denoised by a tiny model, answered as JPEG then as
- * PNG; peak RSS less the idle RSS, 2026-12-06): 262 MB with 8-bit planes (estimate 240
- * MB); 452 MB with float planes, before they existed (estimate then 432 MB).
+ * Measured (a 16-megapixel colour JPEG denoised by a tiny 3-channel model, answered as
+ * JPEG; peak RSS less the idle RSS, 2026-12-06): 115 MB with 8-bit input and output
+ * planes (estimate 144 MB); 242 MB with 8-bit input and float output (estimate 240 MB);
+ * 452 MB with float planes (estimate then 432 MB).
  * A JSON body is scanned once (strings skipped): 88 bytes per number (its cJSON node, an
  * 80-byte malloc chunk, while parsed, then its float input and output: JSON pixel arrays,
  * v2 tensors, masks), and for each base64 PNG or JPEG string its image (9 bytes per
@@ -39,7 +44,7 @@
 int dae_pixels_probe(const unsigned char *body, size_t len, int *w, int *h, int *c, int *alpha);
 
 /* The bytes of image planes a request with this body holds while it runs (above);
- * eight_bit: its planes are held as 8-bit (dae_tiles_8bit). */
+ * eight_bit (dae_tiles_8bit): 2 its planes are held as 8-bit, 1 its input only, 0 none. */
 size_t dae_pixels_estimate(const unsigned char *body, size_t len, int is_json, int eight_bit);
 
 #endif

@@ -63,9 +63,10 @@ static const opt OPTS[] = {
      "in front) can make others wait: raise it then. 0: no bound"},
     {"pixel-budget", OPT_SIZE, 0, 64 * GiB, "512M", F(pixel_budget),
      "image memory of the requests in flight, estimated from each image's header before it "
-     "is decoded: 5 bytes per pixel and channel when its planes are held as 8-bit (a tiled "
-     "denoise answered as PNG or JPEG; a 16-megapixel colour photo ~240 MB), else 9 (float "
-     "input and output planes and the answer, ~430 MB); a JSON body 88 bytes per number "
+     "is decoded: 3 bytes per pixel and channel when its planes are held as 8-bit (a tiled "
+     "denoise answered as PNG or JPEG; a 16-megapixel colour photo ~144 MB), 5 when only "
+     "its input is (a per-channel model in the opponent colour space: float output), else "
+     "9 (float input and output planes and the answer, ~430 MB); a JSON body 88 bytes per number "
      "plus its base64 images. Past it, a request waits after its body is read until "
      "earlier ones finish. One request always gets in. 0: no bound"},
     {"max-jobs", OPT_INT, 1, 100000, "64", F(max_jobs),

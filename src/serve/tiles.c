@@ -19,13 +19,16 @@
  * with a noise-level map (model.h) gets ?sigma=/255 in every pixel of its map plane, or
  * DAE_NOISE_BLIND without ?sigma=.
  *
- * Planes held as 8-bit where float is not needed: inputs whose every value is a byte / 255
- * (what the PNG and JPEG decoders give) are held as 8-bit planes once the tiles start, each
- * tile converted to float (and to the model's colour space) when it is staged; an answer
- * sent as PNG or JPEG is quantized in place to 8-bit planes and encoded from them. The
- * bytes are those of the float path (same per-pixel arithmetic, same quantization); a
- * 16-megapixel colour photo then holds 48 MB + 192 MB (8-bit input, float output) while
- * its tiles run instead of 2 x 192 MB, and no float copy of its output when answered. */
+ * Planes held as 8-bit where float is not needed: a raw PNG or JPEG body is decoded to
+ * 8-bit planes (io/image.h dae_image_decode8), and other inputs whose every value is a
+ * byte / 255 are made so once the tiles start; each tile is converted to float (and to the
+ * model's colour space) when it is staged. An answer sent as PNG or JPEG is written as
+ * 8-bit planes: each tile's output region goes back to RGB and is quantized as it is
+ * pasted (paste8), except for a per-channel model in a colour space that mixes channels,
+ * whose three outputs of a pixel come from three tile jobs: its float outputs are
+ * quantized in place once all are done. The bytes are those of the float path (same
+ * per-pixel arithmetic, same quantization); a 16-megapixel colour photo then holds 48 MB +
+ * 48 MB (8-bit input and output) while its tiles run instead of 2 x 192 MB. */
 #include <math.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -63,6 +66,9 @@ struct tiled {
     dae_error err;         /* the first failure */
     dae_color_space cs;
     unsigned char *in8;    /* the inputs as 8-bit planes (w.orig[].px freed), or NULL */
+    /* the outputs as 8-bit planes, each tile brought back to RGB and quantized as it is
+     * pasted (answered as PNG or JPEG), or NULL: float outputs in w.y */
+    unsigned char *out8;
 };
 
 int dae_tiles_radius(const dae_req *r)
@@ -72,10 +78,20 @@ int dae_tiles_radius(const dae_req *r)
     return dae_model_tile_radius(r->entry->mf->model);
 }
 
+/* Can each tile's output go back to RGB on its own? Not for a per-channel model in a
+ * colour space that mixes the channels: its three channels of a pixel are three jobs. */
+static int tile_to_rgb(int planes, dae_color_space cs)
+{
+    return planes == 1 || cs == DAE_COLOR_RGB;
+}
+
 int dae_tiles_8bit(const dae_req *r)
 {
     /* answer_as_8bit for a raw body (one image, never resized on the tiled path) */
-    return !r->is_json && !r->want_json && dae_tiles_radius(r) >= 0;
+    if (r->is_json || r->want_json || dae_tiles_radius(r) < 0)
+        return 0;
+    /* a colour image takes 3 planes with a per-channel model: the header is not read here */
+    return tile_to_rgb(r->entry->photo.per_channel ? 3 : 1, r->entry->photo.cs) ? 2 : 1;
 }
 
 /* The noise-level map value of r's tiles: ?sigma=/255, or blind. */
@@ -100,11 +116,20 @@ int dae_tiles_prepare(dae_req *r, work *w, dae_error *err)
     int c = dae_model_image_channels(m), R = dae_model_tile_radius(m);
     int side = tile_side(r->s, m, R) + 2 * R;
     int per = r->entry->photo.per_channel;
+    for (int i = 0; w->orig8 && i < w->n && !per && c == 1; i++)
+        if (w->orig8[i].c == 3 && dae_work_to_float(w, err) != DAE_OK) /* luma: not bytes */
+            return err->code;
     for (int i = 0; i < w->n; i++) {
         dae_image *im = &w->orig[i];
         /* a per-channel model takes gray and colour images as they are (all one size) */
-        if (dae_image_to_channels(im, per ? w->orig[0].c : c, err) != DAE_OK)
+        int want = per ? w->orig[0].c : c;
+        if (w->orig8) {
+            if (dae_image8_to_channels(&w->orig8[i], want, err) != DAE_OK)
+                return err->code;
+            im->c = w->orig8[i].c;
+        } else if (dae_image_to_channels(im, want, err) != DAE_OK) {
             return err->code;
+        }
         if (i > 0 && (im->w != w->orig[0].w || im->h != w->orig[0].h))
             return dae_error_set(err, DAE_EINVAL, "images[%d] is %dx%d but images[0] is %dx%d: "
                                  "the images of a batch must have one size", i, im->w, im->h,
@@ -157,10 +182,16 @@ static int exact_bytes(const float *px, size_t n, unsigned char *q)
     return 1;
 }
 
-/* Hold t's inputs as 8-bit planes if they are exactly bytes (else they stay float). */
+/* Hold t's inputs as 8-bit planes: those decoded so (w.orig8), or float ones that are
+ * exactly bytes (else they stay float). */
 static void hold_8bit(tiled *t)
 {
     size_t per = (size_t)t->c * t->W * t->H;
+    if (t->w.orig8) { /* a raw body (one image): its planes as decoded */
+        t->in8 = t->w.orig8[0].px;
+        t->w.orig8[0].px = NULL;
+        return;
+    }
     unsigned char *q = malloc((size_t)t->w.n * per);
     if (!q)
         return; /* the float planes serve */
@@ -223,6 +254,36 @@ static int stage_tile(const tile_job *j, float *dst, int c)
     return 0;
 }
 
+/* dae_tile_paste into t->out8: the output region of src (c channels, j's input region),
+ * back to RGB (a whole-pixel tile of a colour space that mixes channels) and quantized
+ * row by row, with the float path's functions, so the bytes are those it would answer.
+ * -1 when out of memory. */
+static int paste8(tiled *t, const tile_job *j, const float *src, int c)
+{
+    const dae_tile *tl = &j->tl;
+    int W = t->W, H = t->H, dx = tl->x0 - tl->ix0, dy = tl->y0 - tl->iy0;
+    int w = W - tl->x0 < tl->w ? W - tl->x0 : tl->w, h = H - tl->y0 < tl->h ? H - tl->y0 : tl->h;
+    unsigned char *img = t->out8 + ((size_t)j->img * t->c + j->plane) * W * H;
+    int convert = c == 3 && t->cs != DAE_COLOR_RGB;
+    float *row = convert ? malloc(3 * (size_t)w * sizeof *row) : NULL;
+    if (convert && !row)
+        return -1;
+    for (int y = 0; y < h; y++) {
+        for (int ch = 0; convert && ch < 3; ch++)
+            memcpy(row + (size_t)ch * w, src + ((size_t)ch * tl->ih + dy + y) * tl->iw + dx,
+                   (size_t)w * sizeof *row);
+        if (convert)
+            dae_color_from_space(row, (size_t)w, t->cs);
+        for (int ch = 0; ch < c; ch++) {
+            const float *s = convert ? row + (size_t)ch * w
+                                     : src + ((size_t)ch * tl->ih + dy + y) * tl->iw + dx;
+            dae_planes_quantize(s, (size_t)w, img + ((size_t)ch * H + tl->y0 + y) * W + tl->x0);
+        }
+    }
+    free(row);
+    return 0;
+}
+
 /* Forward and paste n jobs (one model); failures are recorded in their request. */
 static void run_jobs(dae_server *s, int worker, tile_job **js, int n)
 {
@@ -281,13 +342,17 @@ static void run_jobs(dae_server *s, int worker, tile_job **js, int n)
                 rc = dae_model_forward(m, wsp, stage, b, in, &y, &ys, &err);
                 dae_prom_batch(s->prom, b, (double)(dae_now_ns() - t0) / 1e9);
             }
+            dae_error row_err = {0};
+            dae_error_set(&row_err, DAE_ENOMEM, "out of memory for a row of a tile");
             for (int k = 0; k < b; k++) {
                 tile_job *j = grp[k0 + k];
                 tiled *t = j->t;
                 pthread_mutex_lock(&t->mu);
                 if (rc)
                     set_failed(t, &err);
-                else if (!t->failed)
+                else if (!t->failed && t->out8 && paste8(t, j, y + (size_t)k * vout, c))
+                    set_failed(t, &row_err);
+                else if (!t->failed && !t->out8)
                     dae_tile_paste(t->w.y + ((size_t)j->img * t->c + j->plane) * t->W * t->H,
                                    y + (size_t)k * vout, c, t->W, t->H, &j->tl);
                 if (t->r->batch < b)
@@ -306,17 +371,25 @@ static int answer_as_8bit(const dae_req *r, const work *w)
     return !w->batched && !r->want_json && !w->resized && w->n == 1;
 }
 
-/* answer_images for such a request, from 8-bit planes: the output is quantized in place
- * (and shrunk to a quarter), the alpha too (PNG only), and encoded. The same bytes. */
-static int answer_8bit(dae_req *r, work *w, dae_error *err)
+/* The float outputs w->y quantized in place to 8-bit planes (the buffer shrunk to a
+ * quarter; still w->y, which work_free frees), returned. */
+static unsigned char *quantize_outputs(work *w)
+{
+    size_t n = (size_t)w->out.w * w->out.h * w->out.c;
+    unsigned char *px = (unsigned char *)w->y;
+    dae_planes_quantize(w->y, n, px);
+    unsigned char *fit = realloc(px, n);
+    w->y = (float *)(void *)(fit ? fit : px);
+    return (unsigned char *)w->y;
+}
+
+/* answer_images for such a request, from its 8-bit output planes px and the alpha
+ * (quantized if float; PNG only). The same bytes. */
+static int answer_8bit(dae_req *r, work *w, const unsigned char *px, dae_error *err)
 {
     int W = w->out.w, H = w->out.h, c = w->out.c, rc;
     size_t n = (size_t)W * H;
-    unsigned char *px = (unsigned char *)w->y, *alpha = NULL, *enc = NULL;
-    dae_planes_quantize(w->y, n * c, px);
-    unsigned char *fit = realloc(px, n * c);
-    w->y = (float *)(void *)(fit ? fit : px); /* work_free frees it */
-    px = (unsigned char *)w->y;
+    unsigned char *alpha = NULL, *enc = NULL;
     size_t len = 0;
     if (r->want_jpeg && !r->want_png) {
         rc = dae_jpeg_encode8(px, W, H, c, r->s->cfg.jpeg_quality, &enc, &len, err);
@@ -324,12 +397,14 @@ static int answer_8bit(dae_req *r, work *w, dae_error *err)
             dae_req_answer(r, 200, "image/jpeg", (char *)enc, len);
         return rc;
     }
+    const unsigned char *alpha8 = w->orig8 ? w->orig8[0].alpha : NULL; /* as decoded */
     if (w->orig[0].alpha) {
         if (!(alpha = malloc(n)))
             return dae_error_set(err, DAE_ENOMEM, "out of memory for a %dx%d alpha", W, H);
         dae_planes_quantize(w->orig[0].alpha, n, alpha);
+        alpha8 = alpha;
     }
-    rc = dae_png_encode8(px, alpha, W, H, c, r->s->cfg.png_level, &enc, &len, err);
+    rc = dae_png_encode8(px, alpha8, W, H, c, r->s->cfg.png_level, &enc, &len, err);
     free(alpha);
     if (rc == DAE_OK)
         dae_req_answer(r, 200, "image/png", (char *)enc, len);
@@ -353,16 +428,17 @@ static void complete(tiled *t)
         }
         free(t->in8);
         t->in8 = NULL;
-        if (t->c == 3)
-            for (int i = 0; i < t->w.n; i++)
-                dae_color_from_space(t->w.y + (size_t)i * 3 * plane, plane, t->cs);
-        int rc = answer_as_8bit(r, &t->w) ? answer_8bit(r, &t->w, &err)
-                                          : dae_answer_images(r, &t->w, &err);
+        for (int i = 0; t->c == 3 && !t->out8 && i < t->w.n; i++)
+            dae_color_from_space(t->w.y + (size_t)i * 3 * plane, plane, t->cs);
+        int rc = t->out8                      ? answer_8bit(r, &t->w, t->out8, &err)
+                 : answer_as_8bit(r, &t->w) ? answer_8bit(r, &t->w, quantize_outputs(&t->w), &err)
+                                            : dae_answer_images(r, &t->w, &err);
         if (rc != DAE_OK)
             dae_req_fail(r, &err);
     }
     dae_work_free(&t->w);
     free(t->in8);
+    free(t->out8);
     free(t->jobs);
     pthread_mutex_destroy(&t->mu);
     free(t);
@@ -441,9 +517,12 @@ void dae_tiles_start(dae_req *r, work *w, int worker)
     long per = dae_tile_plan(cw, chh, T, R, NULL, 0); /* on the canvas (tile.h) */
     int planes = t->c / ic; /* 3 for a per-channel model on colour, else 1 */
     t->n = per * planes * t->w.n;
-    t->w.y = malloc((size_t)t->w.n * t->c * plane * sizeof *t->w.y);
+    if (answer_as_8bit(r, &t->w) && tile_to_rgb(planes, t->cs))
+        t->out8 = malloc((size_t)t->w.n * t->c * plane);
+    else
+        t->w.y = malloc((size_t)t->w.n * t->c * plane * sizeof *t->w.y);
     t->jobs = calloc((size_t)t->n, sizeof *t->jobs);
-    if (!t->w.y || !t->jobs) {
+    if ((!t->w.y && !t->out8) || !t->jobs) {
         dae_error_set(&err, DAE_ENOMEM, "out of memory for a %dx%d output", t->W, t->H);
         set_failed(t, &err);
         t->n = 0;

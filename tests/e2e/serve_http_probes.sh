@@ -68,15 +68,29 @@ printf 'POST /v1/denoise HTTP/1.1\r\nHost: x\r\n%s\r\nContent-Length: 9999999999
 probe huge 413 "Content-Length far past the discard bound: 413 at once" '"code":"too_large"'
 
 # ---- libmicrohttpd's own answers (documented in openapi.yaml as exceptions: HTML)
-# libmicrohttpd 0.9.75 sends its header block twice for these two (its own error path,
-# before daed sees the request): the status is right and the connection closes.
-printf 'POST /v1/denoise HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999999999\r\n\r\n' >"$T/cl20.req"
+# libmicrohttpd 0.9.75 sends its header block twice for these two (parse_connection_headers'
+# error answer is built, then built again: docs/reliability.md says why no option, callback
+# or wrapper avoids it): the status is right, the connection closes, and a request sent
+# behind the bad one is not served. 1 status line means libmicrohttpd fixed it.
+# only_status NAME CODE: every status line of the answer is CODE, and at most two came.
+only_status() {
+    local n
+    n=$(count_status_lines "$1")
+    if [ "$n" -ge 1 ] && [ "$n" -le 2 ] &&
+        ! grep -a '^HTTP/1\.[01] ' "$T/$1.ans" | grep -aqv "^HTTP/1\.[01] $2 "; then
+        ok "$1: only $2 answered ($n status line(s)), the request behind it not served"
+    else fail "$1: $n status lines: $(grep -a '^HTTP/' "$T/$1.ans" | tr -d '\r' | tr '\n' '|')"; fi
+}
+GETBEHIND="GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+printf "POST /v1/denoise HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999999999\r\n\r\n$GETBEHIND" >"$T/cl20.req"
 probe cl20 413 "Content-Length beyond 64 bits (libmicrohttpd)"
 [ "$ANS_CLOSED" = 1 ] || fail "cl20: connection left open"
-printf 'POST /v1/denoise HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n' >"$T/clneg.req"
+only_status cl20 413
+printf "POST /v1/denoise HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n$GETBEHIND" >"$T/clneg.req"
 probe clneg 400 "Content-Length -5 (libmicrohttpd)"
 [ "$ANS_CLOSED" = 1 ] || fail "clneg: connection left open"
-echo "note: status lines sent: $(count_status_lines cl20) for cl20, $(count_status_lines clneg) for clneg (libmicrohttpd 0.9.75)"
+only_status clneg 400
+echo "note: status lines sent: $(count_status_lines cl20) for cl20, $(count_status_lines clneg) for clneg (2 with libmicrohttpd 0.9.75)"
 printf 'GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: %s\r\n\r\n' "$(head -c 20000 /dev/zero | tr '\0' a)" >"$T/h431.req"
 probe h431 431 "20 kB header (libmicrohttpd)"
 printf 'GET /healthz?%s HTTP/1.1\r\nHost: x\r\n\r\n' "$(head -c 20000 /dev/zero | tr '\0' a)" >"$T/h414.req"

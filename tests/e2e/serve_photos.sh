@@ -83,6 +83,26 @@ req POST "/v1/denoise?sigma=300" --data-binary @"$T/g.png"
 expect 400 "sigma=300"
 body_has "0 to 255" "the sigma error names the range"
 
+# planes held as 8-bit (the body decoded to 8-bit planes, each tile quantized as it is
+# pasted; tiles.c) answer the bytes of the float path: a JSON answer with ?encoding=png
+# keeps float planes from decode to encode. Colour (the opponent colour space: each tile
+# back to RGB), gray, and RGBA (the alpha passed through); the per-channel model below.
+"$B/helpers/mkpng" "$T/ca.png" 301 199 3 hole
+same_as_float() { # same_as_float FILE QUERY WHAT
+    URL=$URL_T req POST "/v1/denoise$2" --data-binary @"$T/$1"
+    cp "$T/body" "$T/raw8.png"
+    URL=$URL_T req POST "/v1/denoise${2:-?}${2:+&}encoding=png" -H 'Accept: application/json' \
+        --data-binary @"$T/$1"
+    python3 -c 'import json, base64, sys
+sys.stdout.buffer.write(base64.b64decode(json.load(open(sys.argv[1]))["image"]["png"]))' \
+        "$T/body" >"$T/float.png" 2>/dev/null || true
+    cmp -s "$T/raw8.png" "$T/float.png" && ok "$3: 8-bit planes give the float path's bytes" ||
+        fail "$3: the 8-bit path's PNG differs from the float path's"
+}
+same_as_float c.jpg "" "colour JPEG, opponent colour model"
+same_as_float g.png "" "gray PNG"
+same_as_float ca.png "" "RGBA PNG"
+
 # a 6 Mpx colour JPEG: back at full size; the daemon's peak memory stays far below what one
 # whole-image pass would need (its im2col buffer alone: 72 x 6M floats = 1.7 GB)
 req POST /v1/denoise --data-binary @"$T/big.jpg" -H 'Accept: image/jpeg'
@@ -120,6 +140,7 @@ req POST /v1/denoise --data-binary @"$T/c.jpg"
 expect 200 "colour photo with a per-channel model"
 hdr_has "X-Model: photo-pc" "colour JPEG picked the per-channel model"
 [ "$(png_size "$T/body")" = "900 601" ] && ok "900x601 colour back" || fail "size $(png_size "$T/body")"
+URL_T=$URL same_as_float c.jpg "?model=photo-pc" "per-channel opponent model (float output)"
 
 # a noise-level-map model (FFDNet-style, size_div 2) as the only gray model: odd-sized images
 # are padded and cropped back, tiles of 64 equal one whole pass, ?sigma= feeds its map (the

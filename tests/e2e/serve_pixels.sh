@@ -2,9 +2,10 @@
 # serve_pixels.sh — --pixel-budget bounds the image memory of the requests in flight:
 # 16 concurrent 16-megapixel colour photos (a tiny photo model, so the test stays short)
 # are all answered 200 and daed's peak RSS stays under 1.5 GB with --pixel-budget 512M
-# (each photo holds ~250 MB of planes while it runs, 8-bit input and float output: 16 at
-# once would be ~4 GB). Measured by hand, 8 concurrent with 0 (no bound): peak RSS 1574 MB
-# (2557 MB when the planes were all float); this test: 757 MB (916 MB then).
+# (each photo holds ~100 MB of 8-bit planes while it runs, input and output, ~250 MB with
+# float output, 400 MB all float: 16 at once would be 1.6-6 GB). Measured by hand, 8
+# concurrent with 0 (no bound): peak RSS 589 MB (1574-1673 MB with float output, 2557 MB
+# all float); this test: 440-502 MB (757-845 MB, 916 MB).
 # The daed_pixel_* metrics show the waiting requests and the bytes charged.
 source "$(dirname "$0")/lib.bash"
 

@@ -1,5 +1,6 @@
 /* fuzz_image.c — libFuzzer target: an upload of unknown type -> dae_image_decode (PNG or JPEG
- * by magic) -> model input (28x28) -> PNG, the daemon's path for raw image bodies.
+ * by magic; dae_image_decode8, the daemon's path for a tiled denoise, must agree) -> model
+ * input (28x28) -> PNG, the daemon's path for raw image bodies.
  * FUZZ_OPTIONS: -max_len=65536 */
 #include <stdint.h>
 
@@ -12,6 +13,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     dae_error err = {0};
     dae_image im = {0};
     int rc = dae_image_decode(data, size, &lim, &im, &err);
+    fuzz_check_decode8(dae_image_decode8, data, size, &lim, rc, &err, &im);
     if (rc != DAE_OK) {
         fuzz_check_decode_failure(rc, &err, &im);
         return 0;

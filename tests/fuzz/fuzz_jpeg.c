@@ -1,4 +1,5 @@
-/* fuzz_jpeg.c — libFuzzer target: JPEG bytes -> dae_jpeg_decode -> model input (28x28) -> PNG.
+/* fuzz_jpeg.c — libFuzzer target: JPEG bytes -> dae_jpeg_decode (and dae_jpeg_decode8, which
+ * must agree) -> model input (28x28) -> PNG.
  * FUZZ_OPTIONS: -max_len=65536 */
 #include <stdint.h>
 #include <stdlib.h>
@@ -29,6 +30,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     dae_error err = {0};
     dae_image im = {0};
     int rc = dae_jpeg_decode(data, size, &lim, &im, &err);
+    fuzz_check_decode8(dae_jpeg_decode8, data, size, &lim, rc, &err, &im);
     if (rc != DAE_OK) {
         fuzz_check_decode_failure(rc, &err, &im);
         return 0;

@@ -4,6 +4,8 @@
 #define DAED_FUZZ_PIPELINE_H
 
 #include <math.h>
+#include <stdint.h>
+#include <string.h>
 
 #include "daed/io/image.h"
 #include "daed/io/png.h"
@@ -63,6 +65,44 @@ static inline void fuzz_check_decode_failure(int rc, const dae_error *err, const
 {
     fuzz_check_error(rc, err);
     FUZZ_CHECK(out->px == NULL && out->alpha == NULL && out->w == 0 && out->h == 0);
+}
+
+/* The 8-bit decoder (decode8: dae_png_decode8, dae_jpeg_decode8 or dae_image_decode8) on
+ * the same input agrees with the float one, whose result was rc and *im: the same code and
+ * message, the output zeroed on failure; on success the same shape and every sample
+ * k with k / 255.0f the float value bit for bit. Then the 8-bit image converted back to
+ * float (dae_image8_to_float) equals *im. */
+typedef int (*fuzz_decode8_fn)(const unsigned char *, size_t, const dae_image_limits *,
+                               dae_image8 *, dae_error *);
+static inline void fuzz_check_decode8(fuzz_decode8_fn decode8, const uint8_t *data,
+                                      size_t size, const dae_image_limits *lim, int rc,
+                                      const dae_error *err, const dae_image *im)
+{
+    dae_error e8 = {0};
+    dae_image8 b = {.w = 1}; /* zeroed by the decoder whatever happens */
+    int rc8 = decode8(data, size, lim, &b, &e8);
+    FUZZ_CHECK(rc8 == rc);
+    if (rc != DAE_OK) {
+        FUZZ_CHECK(strcmp(e8.msg, err->msg) == 0);
+        FUZZ_CHECK(b.px == NULL && b.alpha == NULL && b.w == 0 && b.h == 0);
+        return;
+    }
+    FUZZ_CHECK(b.w == im->w && b.h == im->h && b.c == im->c);
+    FUZZ_CHECK((b.alpha != NULL) == (im->alpha != NULL));
+    size_t n = (size_t)im->w * (size_t)im->h;
+    for (size_t i = 0; i < n * (size_t)im->c; i++) {
+        float v = (float)b.px[i] / 255.0f;
+        FUZZ_CHECK(memcmp(&v, &im->px[i], sizeof v) == 0);
+    }
+    for (size_t i = 0; b.alpha && i < n; i++) {
+        float v = (float)b.alpha[i] / 255.0f;
+        FUZZ_CHECK(memcmp(&v, &im->alpha[i], sizeof v) == 0);
+    }
+    dae_image f = {0};
+    FUZZ_CHECK(dae_image8_to_float(&b, &f, &e8) == DAE_OK && b.px == NULL);
+    FUZZ_CHECK(memcmp(f.px, im->px, n * (size_t)im->c * sizeof(float)) == 0);
+    FUZZ_CHECK(!im->alpha || memcmp(f.alpha, im->alpha, n * sizeof(float)) == 0);
+    dae_image_free(&f);
 }
 
 #endif

@@ -68,4 +68,36 @@ int dae_png_write_file(const char *path, const dae_image *im, dae_error *err);
  * 0..255, NaN -> 0. out may be (unsigned char *)px (converted in place, front to back). */
 void dae_planes_quantize(const float *px, size_t n, unsigned char *out);
 
+/* An image decoded to 8-bit planes: the samples the float decoders divide by 255, kept as
+ * bytes (1 byte a value instead of 4). Same layout and channel rules as dae_image; owns its
+ * planes (dae_image8_free). */
+typedef struct dae_image8 {
+    int w, h, c;          /* c = 1 or 3 */
+    unsigned char *px;    /* c*h*w, owned */
+    unsigned char *alpha; /* h*w or NULL, owned */
+} dae_image8;
+
+/* Allocate a zeroed c x h x w 8-bit image (with an alpha plane if with_alpha), as
+ * dae_image_alloc. On failure *im is left all zero. */
+int dae_image8_alloc(dae_image8 *im, int w, int h, int c, int with_alpha, dae_error *err);
+/* Free the planes and zero *im; NULL or an all-zero image is a no-op. */
+void dae_image8_free(dae_image8 *im);
+
+/* As dae_image_decode, to 8-bit planes (dae_png_decode8, dae_jpeg_decode8): the same
+ * checks, limits and errors; on success out->px[i] / 255.0f is, bit for bit, the value
+ * dae_image_decode gives. A colour image peaks at about 2 bytes a value while it decodes
+ * (the decoder's interleaved samples and the planes), a gray one without alpha at 1. */
+int dae_image_decode8(const unsigned char *buf, size_t len, const dae_image_limits *lim,
+                      dae_image8 *out, dae_error *err);
+
+/* The float image of *src (v / 255, as the float decoders) into *dst; src's planes are
+ * freed as they are converted (src is zeroed), so the peak is 4 bytes a value plus one
+ * 8-bit plane. On failure (DAE_ENOMEM) *src is freed too and *dst zeroed. */
+int dae_image8_to_float(dae_image8 *src, dae_image *dst, dae_error *err);
+
+/* Convert in place to c channels, as dae_image_to_channels: gray to colour copies the
+ * plane (exact in 8 bits). Colour to gray (luma) is not a byte: DAE_EINVAL, convert to
+ * float first. On failure *im is unchanged. */
+int dae_image8_to_channels(dae_image8 *im, int c, dae_error *err);
+
 #endif

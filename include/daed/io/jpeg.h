@@ -15,6 +15,9 @@
  * than 1000 scan markers (a CPU-exhaustion pattern of progressive JPEGs) is DAE_ELIMIT. */
 int dae_jpeg_decode(const unsigned char *buf, size_t len, const dae_image_limits *lim,
                     dae_image *out, dae_error *err);
+/* As dae_jpeg_decode, to 8-bit planes (image.h dae_image8). *out is zeroed first. */
+int dae_jpeg_decode8(const unsigned char *buf, size_t len, const dae_image_limits *lim,
+                     dae_image8 *out, dae_error *err);
 /* Encode c = 1 (grayscale JPEG) or 3 (YCbCr 4:2:0) planes at quality 1-100 (values as
  * for PNG). *out is malloc'd; caller frees with free(). */
 int dae_jpeg_encode(const float *px, int w, int h, int c, int quality, unsigned char **out,

@@ -21,6 +21,10 @@
  * holds for dae_jpeg_decode (jpeg.h) and dae_image_decode (image.h). */
 int dae_png_decode(const unsigned char *buf, size_t len, const dae_image_limits *lim,
                    dae_image *out, dae_error *err);
+/* As dae_png_decode, to 8-bit planes (image.h dae_image8): the same samples before the
+ * division by 255. *out is zeroed first (dae_image8_free). */
+int dae_png_decode8(const unsigned char *buf, size_t len, const dae_image_limits *lim,
+                    dae_image8 *out, dae_error *err);
 /* Encode c = 1 or 3 planes (values clamped to [0,1], v*255 rounded to 8 bits; NaN -> 0) as
  * an 8-bit gray or RGB PNG with zlib level `level` (0-9; 1 is fast, 6 zlib's default).
  * *out is malloc'd; caller frees. */
