@@ -55,6 +55,9 @@ struct dae_workspace {
      * (NULL: fp32), taken from the model's parameters by dae_workspace_set_precision */
     dae_precision prec;
     uint32_t **wbf;
+    /* training precision: wat[i] / wad[i] layer i's AMX tiles of the forward and of the
+     * input gradient (NULL: fp32), packed by dae_workspace_pack_bf16 */
+    uint16_t **wat, **wad;
 };
 
 static inline int n_layers(const dae_model *m)
