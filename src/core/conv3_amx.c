@@ -28,10 +28,10 @@
  *
  * Training (mixed precision, layers.h): the forward and the input gradient (the same
  * convolution of the output gradient, channels swapped and taps flipped) from A tiles
- * packed once per optimizer step by dae_amx_pack_tiles, no per-call regrouping: on
- * photo-dncnn's 64 -> 64 convolutions on a batch of 16 48x48 patches, forward 4.2 ms and
- * input gradient 4.6 ms against 17.5 and 17.2 in fp32 conv3 (the weight gradient, fp32,
- * 17-22 ms). */
+ * packed once per optimizer step by dae_amx_pack_tiles, no per-call regrouping; the weight
+ * gradient by its own kernel (below). On photo-dncnn's 64 -> 64 convolutions on a batch
+ * of 16 48x48 patches (one thread's share), under load: forward 4.1-4.2 ms, input gradient
+ * 5.0, weight gradient 5.9-6.2 against 17.5-20.6, 17.2-27.0 and 18.5-18.9 in fp32 conv3. */
 #include "daed/core/layers.h"
 
 #include <stdint.h>
@@ -363,5 +363,166 @@ void dae_conv3x3_forward_amx_tiles(float *out, const float *in, const uint16_t *
 {
 #ifdef AMX_X86
     amx_forward(out, in, wa, b, scratch, g, oh0, oh1, act, slope);
+#endif
+}
+
+/* ---- weight gradient on AMX tiles (training) ----
+ * dw[o][c][t] = sum over pixels q of dy[o][q] * x[c][q + off t]: per tap a matrix product
+ * over the pixels, the accumulator tile C (16 input channels x 16 output channels) adding A
+ * (16 input channels x 32 positions of x, shifted by the tap: a 16-row load from the bf16
+ * planes) times B (16 position pairs x 16 output channels: dy transposed, pixel-pair
+ * major, the VNNI layout). Each image goes into zero-padded planes of rows of Wp (W + 1
+ * rounded up to even) positions, pixel (i, j) at (i + 1) * Wp + j: a tap that leaves the
+ * image reads a zero, and dy is zero off the pixels, so the run of positions from row 1
+ * on (whole steps of 32) needs no masks. Blocks of 2 x 2 accumulators (32 input x 32
+ * output channels: channels padded to 32) over one image, kept between images in an fp32
+ * buffer (tile (cb, ob, t) at ((cb * OB + ob) * 9 + t) * 256). */
+#define DW_MARG 64 /* zero positions before each x plane */
+
+typedef struct {
+    int Wp, Cp, OCp;
+    long qs, qn;    /* the run: positions [qs, qs + qn) */
+    size_t xs, acc; /* uint16 per x plane; floats of the accumulators */
+} dw_geo;
+
+static void dw_geom(dw_geo *d, const dae_conv_geom *g)
+{
+    d->Wp = (g->W + 2) / 2 * 2;
+    d->Cp = (int)round_up((size_t)g->C, 32);
+    d->OCp = (int)round_up((size_t)g->OC, 32);
+    d->qs = d->Wp;
+    d->qn = (long)round_up((size_t)g->H * d->Wp, 32);
+    d->xs = round_up(DW_MARG + (size_t)(2 * d->Wp) + (size_t)d->qn + 64, 32);
+    d->acc = (size_t)d->Cp * d->OCp * 9;
+}
+
+size_t dae_conv3x3_dw_amx_scratch(const dae_conv_geom *g)
+{
+    dw_geo d;
+    dw_geom(&d, g);
+    /* the accumulators, the x planes (uint16), dy's pair rows (uint32), 64-byte alignment */
+    return d.acc + (size_t)d.Cp * d.xs / 2 + (size_t)d.qn / 2 * (size_t)d.OCp + 16;
+}
+
+#ifdef AMX_X86
+/* xb: the C planes of x (bf16), zero elsewhere; rows written in order, each as whole
+ * vectors of 32 whose tail zeros land on the padding and the next row's start */
+TGT_AMX static void dw_pack_x(uint16_t *xb, const float *x, const dae_conv_geom *g,
+                              const dw_geo *d)
+{
+    int C = g->C, H = g->H, W = g->W;
+    memset(xb, 0, (size_t)d->Cp * d->xs * sizeof *xb);
+    for (int c = 0; c < C; c++)
+        for (int i = 0; i < H; i++) {
+            uint16_t *row = xb + (size_t)c * d->xs + DW_MARG + (size_t)(i + 1) * d->Wp;
+            const float *src = x + ((size_t)c * H + i) * W;
+            for (int j = 0; j < W; j += 32) {
+                __mmask16 m0 = W - j >= 16 ? 0xFFFF : (__mmask16)((1u << (W - j)) - 1u);
+                __mmask16 m1 = W - j >= 32   ? 0xFFFF
+                               : W - j <= 16 ? 0
+                                             : (__mmask16)((1u << (W - j - 16)) - 1u);
+                __m512 lo = _mm512_maskz_loadu_ps(m0, src + j);
+                __m512 hi = _mm512_maskz_loadu_ps(m1, src + j + 16);
+                _mm512_storeu_si512(row + j, (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
+            }
+        }
+}
+
+/* dt: pair row r (positions qs + 2r, +1) x OCp output channels of dy, bf16 pairs, zero off
+ * the pixels: each row's 16 pairs at a time converted and scattered */
+TGT_AMX static void dw_pack_dy(uint32_t *dt, const float *dy, const dae_conv_geom *g,
+                               const dw_geo *d)
+{
+    int OC = g->OC, H = g->H, W = g->W, half = d->Wp / 2;
+    memset(dt, 0, (size_t)d->qn / 2 * (size_t)d->OCp * sizeof *dt);
+    __m512i idx = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5,
+                                                      4, 3, 2, 1, 0),
+                                     _mm512_set1_epi32(d->OCp));
+    for (int o = 0; o < OC; o++)
+        for (int i = 0; i < H; i++) {
+            const float *src = dy + ((size_t)o * H + i) * W;
+            for (int k = 0; k < half; k += 16) {
+                int j = 2 * k;
+                __mmask16 m0 = W - j >= 16 ? 0xFFFF : W - j <= 0 ? 0
+                                                                 : (__mmask16)((1u << (W - j)) - 1u);
+                __mmask16 m1 = W - j >= 32   ? 0xFFFF
+                               : W - j <= 16 ? 0
+                                             : (__mmask16)((1u << (W - j - 16)) - 1u);
+                __mmask16 mp = half - k >= 16 ? 0xFFFF : (__mmask16)((1u << (half - k)) - 1u);
+                __m512 lo = _mm512_maskz_loadu_ps(m0, src + j);
+                __m512 hi = _mm512_maskz_loadu_ps(m1, src + j + 16);
+                uint32_t *base = dt + ((size_t)i * half + (size_t)k) * d->OCp + o;
+                _mm512_mask_i32scatter_epi32(base, mp, idx,
+                                             (__m512i)_mm512_cvtne2ps_pbh(hi, lo), 4);
+            }
+        }
+}
+
+/* The accumulators of input blocks cb, cb+1 x output blocks ob, ob+1 at tap t over the
+ * run of one image */
+TGT_AMX static void dw_block(float *acc, const uint16_t *xb, const uint32_t *dt,
+                             const dw_geo *d, int cb, int ob, int t)
+{
+    int OB = d->OCp / 16;
+    float *c00 = acc + ((size_t)(cb * OB + ob) * 9 + t) * 256, *c10 = c00 + (size_t)OB * 9 * 256;
+    _tile_loadd(0, c00, 64);
+    _tile_loadd(1, c00 + 9 * 256, 64);
+    _tile_loadd(2, c10, 64);
+    _tile_loadd(3, c10 + 9 * 256, 64);
+    ptrdiff_t off = (ptrdiff_t)(t / 3 - 1) * d->Wp + (t % 3 - 1);
+    const uint16_t *a = xb + (size_t)cb * 16 * d->xs + DW_MARG + d->qs + off;
+    const uint32_t *b = dt + (size_t)ob * 16;
+    size_t as = d->xs * sizeof *xb, bs = (size_t)d->OCp * sizeof *dt;
+    for (long q = 0; q < d->qn; q += 32) {
+        _tile_loadd(4, a + q, as);
+        _tile_loadd(5, a + q + 16 * d->xs, as);
+        _tile_loadd(6, b + (size_t)q / 2 * d->OCp, bs);
+        _tile_loadd(7, b + (size_t)q / 2 * d->OCp + 16, bs);
+        _tile_dpbf16ps(0, 4, 6);
+        _tile_dpbf16ps(1, 4, 7);
+        _tile_dpbf16ps(2, 5, 6);
+        _tile_dpbf16ps(3, 5, 7);
+    }
+    _tile_stored(0, c00, 64);
+    _tile_stored(1, c00 + 9 * 256, 64);
+    _tile_stored(2, c10, 64);
+    _tile_stored(3, c10 + 9 * 256, 64);
+}
+
+TGT_AMX static void dw_images(float *acc, uint16_t *xb, uint32_t *dt, const float *dout,
+                              const float *in, const dae_conv_geom *g, const dw_geo *d)
+{
+    size_t P = (size_t)g->H * g->W;
+    amx_config_load();
+    for (int n = 0; n < g->B; n++) {
+        dw_pack_x(xb, in + (size_t)n * g->C * P, g, d);
+        dw_pack_dy(dt, dout + (size_t)n * g->OC * P, g, d);
+        for (int cb = 0; cb < d->Cp / 16; cb += 2)
+            for (int ob = 0; ob < d->OCp / 16; ob += 2)
+                for (int t = 0; t < 9; t++)
+                    dw_block(acc, xb, dt, d, cb, ob, t);
+    }
+    _tile_release();
+}
+#endif
+
+void dae_conv3x3_dw_amx(float *dw, const float *dout, const float *in, float *scratch,
+                        const dae_conv_geom *g)
+{
+#ifdef AMX_X86
+    dw_geo d;
+    dw_geom(&d, g);
+    int OB = d.OCp / 16;
+    float *acc = (float *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
+    uint16_t *xb = (uint16_t *)(void *)(acc + d.acc);
+    uint32_t *dt = (uint32_t *)(void *)(xb + (size_t)d.Cp * d.xs);
+    memset(acc, 0, d.acc * sizeof *acc);
+    dw_images(acc, xb, dt, dout, in, g, &d);
+    for (int o = 0; o < g->OC; o++)
+        for (int c = 0; c < g->C; c++)
+            for (int t = 0; t < 9; t++)
+                dw[((size_t)o * g->C + c) * 9 + t] +=
+                    acc[((size_t)((c / 16) * OB + o / 16) * 9 + t) * 256 + (c % 16) * 16 +
+                        o % 16];
 #endif
 }

@@ -346,9 +346,17 @@ static int use_amx_din(const dae_conv_geom *geo)
     return use_amx(&t) && dae_conv3x3_amx_scratch(&t) <= bound;
 }
 
-int dae_conv2d_amx_train(const dae_conv_geom *geo, int din)
+/* The weight gradient on AMX tiles: where the forward runs there, its scratch within the
+ * bound too. */
+static int use_amx_dw(const dae_conv_geom *geo)
 {
-    return din ? use_amx_din(geo) : use_amx(geo);
+    size_t bound = ((size_t)geo->C * 9 + (size_t)geo->OC) * (size_t)geo->H * (size_t)geo->W;
+    return use_amx(geo) && dae_conv3x3_dw_amx_scratch(geo) <= bound;
+}
+
+int dae_conv2d_amx_train(const dae_conv_geom *geo, int part)
+{
+    return part == 2 ? use_amx_dw(geo) : part == 1 ? use_amx_din(geo) : use_amx(geo);
 }
 
 /* A convolution's weights in the forms a call may use: fp32 w, bf16 pairs wbf (inference,
@@ -368,7 +376,10 @@ size_t dae_conv2d_col_size(const dae_conv_geom *geo)
         size_t c3 = dae_conv3x3_scratch_size(C, OC);
         size_t amx = use_amx(geo) ? dae_conv3x3_amx_scratch(geo) : 0;
         size_t din = use_amx_din(geo) ? dae_conv3x3_amx_scratch(&t) : 0;
-        return c3 > amx ? (c3 > din ? c3 : din) : (amx > din ? amx : din);
+        size_t dw = use_amx_dw(geo) ? dae_conv3x3_dw_amx_scratch(geo) : 0;
+        size_t m = c3 > amx ? c3 : amx;
+        m = m > din ? m : din;
+        return m > dw ? m : dw;
     }
     size_t OH = (size_t)((H + 2 * p - k) / s + 1), OW = (size_t)((W + 2 * p - k) / s + 1);
     size_t P = OH * OW, g = (size_t)conv_group(B, (int)P), K = (size_t)C * k * k;
@@ -565,11 +576,12 @@ void dae_conv2d_backward_tiles(float *din, float *dw, float *db, const float *do
                                const float *in, const float *w, const uint16_t *wd,
                                float *col, const dae_conv_geom *geo)
 {
-    if (!din || !wd || !use_amx_din(geo)) {
-        dae_conv2d_backward(din, dw, db, dout, in, w, col, geo);
+    int adw = dw && wd && use_amx_dw(geo), adin = din && wd && use_amx_din(geo);
+    dae_conv2d_backward(adin ? NULL : din, adw ? NULL : dw, db, dout, in, w, col, geo);
+    if (adw)
+        dae_conv3x3_dw_amx(dw, dout, in, col, geo);
+    if (!adin)
         return;
-    }
-    dae_conv2d_backward(NULL, dw, db, dout, in, w, col, geo);
     /* din = conv(dout) with the flipped weights: OC channels in, C out */
     dae_conv_geom t = *geo;
     t.C = geo->OC;

@@ -220,9 +220,9 @@ static void log_precision(const dae_trainer *t, const dae_recipe *r, const dae_t
         return;
     }
     int total = 0, n = dae_workspace_amx_layers(t->ws, &total);
-    dae_tr_logf(o, "dae-train: precision bf16 (mixed): forward and input gradient of %d of %d "
-                   "convolutions on AMX-BF16 tiles; weights, weight gradients, loss, optimizer "
-                   "and validation in fp32\n", n, total);
+    dae_tr_logf(o, "dae-train: precision bf16 (mixed): %d of %d convolutions (forward, input "
+                   "and weight gradients) on AMX-BF16 tiles; weights, loss, optimizer and "
+                   "validation in fp32\n", n, total);
 }
 
 int dae_train_main(const dae_recipe *r, const char *resume_path, const dae_train_options *o,
