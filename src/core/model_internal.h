@@ -56,7 +56,8 @@ struct dae_workspace {
     dae_precision prec;
     uint32_t **wbf;
     /* training precision: wat[i] / wad[i] layer i's AMX tiles of the forward and of the
-     * input gradient (NULL: fp32), packed by dae_workspace_pack_bf16 */
+     * input gradient (NULL: fp32), packed by dae_workspace_pack_bf16; a layer with tiles
+     * also takes its weight gradient on AMX */
     uint16_t **wat, **wad;
 };
 

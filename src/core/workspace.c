@@ -431,7 +431,7 @@ int dae_workspace_set_precision(dae_workspace *ws, dae_precision prec, dae_error
         ws->prec = DAE_PREC_FP32;
         return DAE_OK;
     }
-    if (prec == DAE_PREC_BF16 && (ws->training ? !ws->wat : !ws->wbf)) {
+    if (prec == DAE_PREC_BF16 && (ws->training ? !ws->wat || !ws->wad : !ws->wbf)) {
         if (!alloc_bf16(ws))
             return dae_error_set(err, DAE_ENOMEM, "workspace: out of memory for the bf16 "
                                  "weights");

@@ -122,7 +122,7 @@ void dae_conv3x3_forward_amx(float *out, const float *in, const uint32_t *wb, co
                              float *scratch, const dae_conv_geom *g, int oh0, int oh1,
                              dae_act act, float slope);
 
-/* ---- mixed-precision training: conv3's forward and input gradient on AMX tiles ----
+/* ---- mixed-precision training: conv3's forward and gradients on AMX tiles ----
  * A training step runs the convolutions AMX takes (those dae_conv2d_forward_ex would run
  * on AMX with bf16 weights) in bf16 from A tiles packed once per optimizer step from the
  * fp32 master weights: dae_amx_pack_tiles(wa, w, C, OC, 0) (dae_amx_tiles_size(C, OC)

@@ -204,10 +204,10 @@ int dae_workspace_threads(const dae_workspace *ws);
  * weights rounded to bf16, sums in fp32, results within bf16's precision of fp32 (README,
  * daed --precision: measured quality); every other layer stays fp32. On a CPU without
  * AVX512-BF16 the workspace stays fp32 (dae_workspace_precision tells).
- * Training (mixed precision): DAE_PREC_BF16 runs the forward and the input gradient of the
- * 3x3 stride-1 'same' convolutions of 8 or more channels in and out on AMX tiles (layers.h
- * dae_conv2d_amx_train); master weights, weight gradients, losses and the optimizer stay
- * fp32. On a CPU without AMX the workspace stays fp32.
+ * Training (mixed precision): DAE_PREC_BF16 runs the forward, input and weight gradients
+ * of the 3x3 stride-1 'same' convolutions of 8 or more channels in and out on AMX tiles
+ * (layers.h dae_conv2d_amx_train); master weights, the other layers, losses and the
+ * optimizer stay fp32. On a CPU without AMX the workspace stays fp32.
  * The first switch to bf16 packs the model's weights into the workspace; after the
  * parameters change (an optimizer step) dae_workspace_pack_bf16 packs them again, else
  * the workspace keeps computing with the old ones. Default DAE_PREC_FP32; switching back
