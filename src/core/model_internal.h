@@ -1,7 +1,7 @@
 /* model_internal.h — what the model's sources of src/core share (private).
  *
  *   model.c      the layer chain: checks, shape inference, parameters and their init
- *   workspace.c  per-thread workspaces: the buffer plan, threads, inference precision
+ *   workspace.c  per-thread workspaces: the buffer plan, threads, precision
  *   model_run.c  forward / encode / decode / backward over a workspace
  */
 #ifndef DAED_CORE_MODEL_INTERNAL_H

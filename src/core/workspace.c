@@ -1,5 +1,5 @@
 /* workspace.c — a model's per-thread workspaces (model.h): the buffer plan for a batch and
- * input size, threads, inference precision. */
+ * input size, threads, precision (inference and mixed-precision training). */
 #include "daed/core/model.h"
 
 #include <math.h>
