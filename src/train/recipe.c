@@ -92,7 +92,7 @@ static const field fields[] = {
      "arithmetic of the training steps: fp32, or bf16 = mixed precision: the forward, "
      "input and weight gradients of 3x3 'same' convolutions of 8+ channels on AMX-BF16 "
      "tiles (bf16 operands, fp32 sums; master weights, loss, optimizer and validation stay "
-     "fp32), 2.3-2.4x the patches/s of the photo recipes; fp32 on a CPU without AMX (the "
+     "fp32), 2.2-2.4x the patches/s of the photo recipes; fp32 on a CPU without AMX (the "
      "log says so). A run-time choice: a checkpoint resumes in either (docs/photos.md)"},
 
     {"data.train", T_STR, R(data.train), S(data.train), "fashion-mnist:train", 0, 0, NULL,
