@@ -371,15 +371,10 @@ size_t dae_conv2d_col_size(const dae_conv_geom *geo)
 {
     int B = geo->B, C = geo->C, H = geo->H, W = geo->W, OC = geo->OC;
     int k = geo->k, s = geo->s, p = geo->p;
-    if (use_conv3(geo)) { /* the AMX forms' too: the precision may change */
-        dae_conv_geom t = {.C = OC, .H = H, .W = W, .OC = C};
+    if (use_conv3(geo)) { /* the AMX form's too: the precision may change */
         size_t c3 = dae_conv3x3_scratch_size(C, OC);
         size_t amx = use_amx(geo) ? dae_conv3x3_amx_scratch(geo) : 0;
-        size_t din = use_amx_din(geo) ? dae_conv3x3_amx_scratch(&t) : 0;
-        size_t dw = use_amx_dw(geo) ? dae_conv3x3_dw_amx_scratch(geo) : 0;
-        size_t m = c3 > amx ? c3 : amx;
-        m = m > din ? m : din;
-        return m > dw ? m : dw;
+        return c3 > amx ? c3 : amx;
     }
     size_t OH = (size_t)((H + 2 * p - k) / s + 1), OW = (size_t)((W + 2 * p - k) / s + 1);
     size_t P = OH * OW, g = (size_t)conv_group(B, (int)P), K = (size_t)C * k * k;
@@ -389,6 +384,18 @@ size_t dae_conv2d_col_size(const dae_conv_geom *geo)
     /* one image: a band of output rows at a time (row-split threads), or the taps path */
     size_t band = K * (size_t)band_rows((int)OH, (int)OW) * OW;
     return band > taps ? band : taps;
+}
+
+size_t dae_conv2d_train_col_size(const dae_conv_geom *geo)
+{
+    dae_conv_geom t = *geo;
+    t.C = geo->OC;
+    t.OC = geo->C;
+    size_t m = dae_conv2d_col_size(geo);
+    size_t din = use_amx_din(geo) ? dae_conv3x3_amx_scratch(&t) : 0;
+    size_t dw = use_amx_dw(geo) ? dae_conv3x3_dw_amx_scratch(geo) : 0;
+    m = m > din ? m : din;
+    return m > dw ? m : dw;
 }
 
 /* Output rows [oh0,oh1) of one image: y(OC, rows) = W * col(rows) written in place (ldc P),

@@ -78,8 +78,9 @@ void dae_mdl_layer_label(int n_enc, int i, char *buf, size_t n);
 /* The output shape of layer L for input `in` (name labels errors). */
 int dae_mdl_layer_shape(const dae_layer *L, dae_shape in, dae_shape *out, const char *name,
                         dae_error *err);
-/* Exact im2col scratch of layer L for B samples of shape `in`. */
-size_t dae_mdl_layer_col_size(const dae_layer *L, dae_shape in, int B);
+/* Exact im2col scratch of layer L for B samples of shape `in` (training: of a bf16 step
+ * too, dae_conv2d_train_col_size). */
+size_t dae_mdl_layer_col_size(const dae_layer *L, dae_shape in, int B, int training);
 /* The geometry of convolution layer L (conv2d or conv_transpose2d) on B samples of `in`. */
 dae_conv_geom dae_mdl_conv_geom(const dae_layer *L, dae_shape in, int B);
 

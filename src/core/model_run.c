@@ -126,7 +126,7 @@ static int plan_pass(const dae_model *m, dae_workspace *ws, int B, dae_shape s, 
         int rc = dae_mdl_layer_shape(&m->layers[i], ws->shapes[i], &ws->shapes[i + 1], name, err);
         if (rc)
             return rc;
-        size_t colv = dae_mdl_layer_col_size(&m->layers[i], ws->shapes[i], B);
+        size_t colv = dae_mdl_layer_col_size(&m->layers[i], ws->shapes[i], B, ws->training);
         size_t outv = (size_t)B * dae_shape_size(ws->shapes[i + 1]);
         size_t cap = ws->training ? ws->cap_act[i + 1] : ws->cap_buf;
         if (colv > ws->cap_col || outv > cap)

@@ -18,12 +18,13 @@ dae_conv_geom dae_mdl_conv_geom(const dae_layer *L, dae_shape in, int B)
                            .op = L->kind == DAE_LAYER_CONV_T2D ? L->out_pad : 0};
 }
 
-/* Exact im2col scratch of layer L for B samples of shape `in`. */
-size_t dae_mdl_layer_col_size(const dae_layer *L, dae_shape in, int B)
+/* Exact im2col scratch of layer L for B samples of shape `in` (training: of a bf16 step
+ * too). */
+size_t dae_mdl_layer_col_size(const dae_layer *L, dae_shape in, int B, int training)
 {
     dae_conv_geom g = dae_mdl_conv_geom(L, in, B);
     if (L->kind == DAE_LAYER_CONV2D)
-        return dae_conv2d_col_size(&g);
+        return training ? dae_conv2d_train_col_size(&g) : dae_conv2d_col_size(&g);
     if (L->kind == DAE_LAYER_CONV_T2D)
         return dae_conv_t2d_col_size(&g);
     return 0;

@@ -152,7 +152,9 @@ void dae_conv2d_forward_tiles(float *out, const float *in, const float *w, const
                               const dae_conv_geom *g, dae_act act, float slope);
 /* dae_conv2d_backward with the input-gradient tiles wd (NULL: all fp32): din on AMX where
  * dae_conv2d_amx_train(g, 1), dw where dae_conv2d_amx_train(g, 2), the rest (and db) as
- * dae_conv2d_backward. */
+ * dae_conv2d_backward. col: dae_conv2d_train_col_size(g) floats (at least
+ * dae_conv2d_col_size(g), within the bound at the top of this file). */
+size_t dae_conv2d_train_col_size(const dae_conv_geom *g);
 void dae_conv2d_backward_tiles(float *din, float *dw, float *db, const float *dout,
                                const float *in, const float *w, const uint16_t *wd,
                                float *col, const dae_conv_geom *g);
