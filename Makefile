@@ -69,7 +69,7 @@ $(BUILD)/obj/%.o: %.c | deps
 # has register-blocked loops (8x3 and 3x9 accumulator arrays) that must be fully unrolled
 # so the accumulators live in registers: GCC 12 does that at -O3, not -O2. A command-line
 # OPT (asan) still wins.
-$(BUILD)/obj/src/core/layers.o $(BUILD)/obj/src/core/upsample.o: OPT = -O3
+$(BUILD)/obj/src/core/layers.o $(BUILD)/obj/src/core/upsample.o $(BUILD)/obj/src/core/act.o: OPT = -O3
 $(BUILD)/obj/src/core/conv3.o $(BUILD)/obj/src/core/conv3_amx.o: OPT = -O3
 
 $(LIB): $(LIB_OBJ)

@@ -922,6 +922,77 @@ START_TEST(test_pixel_shuffle)
 }
 END_TEST
 
+/* max |a - b| / max |b| over n values */
+static double rel_err(const float *a, const float *b, size_t n)
+{
+    double e = 0, m = 0;
+    for (size_t i = 0; i < n; i++) {
+        e = fmax(e, fabs((double)a[i] - b[i]));
+        m = fmax(m, fabs((double)b[i]));
+    }
+    return m > 0 ? e / m : e;
+}
+
+/* Mixed-precision training (dae_conv2d_forward_tiles, dae_conv2d_backward_tiles): on AMX the
+ * forward, input and weight gradients agree with fp32 within bf16's precision (relative
+ * error below 1e-2 of the largest value; they do differ: the AMX path ran), on odd shapes
+ * (channel counts off the tiles of 16 and chunks of 32, odd sides, 1-pixel borders), split
+ * over 2 threads they give the bits of 1, and the bias gradient keeps fp32's bits.
+ * Where a convolution does not run on AMX (no AMX here, a small image, fewer than 8
+ * channels) the results are fp32's bits: the fallback. */
+START_TEST(test_conv_amx_train)
+{
+    /* B, C, H, W, OC; on AMX: forward 1 + input gradient 2 + weight gradient 4 (whose
+     * scratch, channels padded to 32, passes the bound of layers.h on the small images of
+     * cases 1 and 2) */
+    static const int cfg[][6] = {{2, 20, 9, 11, 13, 7}, {1, 33, 13, 7, 40, 3},
+                                 {3, 8, 12, 11, 17, 3}, {2, 64, 11, 9, 48, 7},
+                                 {1, 12, 7, 7, 12, 0},  {2, 4, 10, 10, 16, 0}};
+    dae_rng r;
+    dae_rng_seed(&r, 43);
+    for (size_t t = 0; t < sizeof cfg / sizeof cfg[0]; t++) {
+        int B = cfg[t][0], C = cfg[t][1], H = cfg[t][2], W = cfg[t][3], OC = cfg[t][4];
+        dae_conv_geom g = {B, C, H, W, OC, 3, 1, 1, 0};
+        size_t no = (size_t)B * OC * H * W, nx = (size_t)B * C * H * W, nw = (size_t)OC * C * 9;
+        float *x = rand_buf(nx, &r, 1), *w = rand_buf(nw, &r, 0.2f), *b = rand_buf(OC, &r, 1);
+        float *dy = rand_buf(no, &r, 1), *y = rand_buf(no, &r, 1), *y2 = rand_buf(no, &r, 1);
+        float *y32 = rand_buf(no, &r, 1), *dx = rand_buf(nx, &r, 1), *dx32 = rand_buf(nx, &r, 1);
+        float *dw = calloc(nw, sizeof *dw), *dw32 = calloc(nw, sizeof *dw);
+        float *db = calloc((size_t)OC, sizeof *db), *db32 = calloc((size_t)OC, sizeof *db);
+        uint16_t *wa = malloc(dae_amx_tiles_size(C, OC) * sizeof *wa);
+        uint16_t *wd = malloc(dae_amx_tiles_size(OC, C) * sizeof *wd);
+        dae_amx_pack_tiles(wa, w, C, OC, 0);
+        dae_amx_pack_tiles(wd, w, C, OC, 1);
+        size_t ncol = dae_conv2d_train_col_size(&g);
+        size_t bound = ((size_t)C * 9 + (size_t)OC) * (size_t)H * (size_t)W;
+        ck_assert(ncol >= dae_conv2d_col_size(&g) && ncol <= bound);
+        float *cols[2] = {rand_buf(ncol, &r, 1), rand_buf(ncol, &r, 1)};
+        dae_conv2d_forward_ex(y32, x, w, NULL, b, cols, 1, &g, DAE_ACT_RELU, 0.0f);
+        dae_conv2d_forward_tiles(y, x, w, wa, b, cols, 1, &g, DAE_ACT_RELU, 0.0f);
+        dae_conv2d_forward_tiles(y2, x, w, wa, b, cols, 2, &g, DAE_ACT_RELU, 0.0f);
+        dae_conv2d_backward(dx32, dw32, db32, dy, x, w, cols[0], &g);
+        dae_conv2d_backward_tiles(dx, dw, db, dy, x, w, wd, cols[0], &g);
+        ck_assert_int_eq(memcmp(db, db32, (size_t)OC * sizeof *db), 0);
+        int af = dae_conv2d_amx_train(&g, 0), ad = dae_conv2d_amx_train(&g, 1);
+        int aw = dae_conv2d_amx_train(&g, 2);
+        /* (fp32 on a small image takes the taps kernel whole, im2col in row bands) */
+        ck_assert_msg(!af || memcmp(y, y2, no * sizeof *y) == 0, "case %zu: 2 threads", t);
+        double ef = rel_err(y, y32, no), ed = rel_err(dx, dx32, nx), ew = rel_err(dw, dw32, nw);
+        ck_assert_msg(ef < 1e-2 && ed < 1e-2 && ew < 1e-2,
+                      "case %zu: relative error forward %g, din %g, dw %g", t, ef, ed, ew);
+        ck_assert_msg(af ? ef > 0 : ef == 0, "case %zu: forward on AMX %d, error %g", t, af, ef);
+        ck_assert_msg(ad ? ed > 0 : ed == 0, "case %zu: din on AMX %d, error %g", t, ad, ed);
+        ck_assert_msg(aw ? ew > 0 : ew == 0, "case %zu: dw on AMX %d, error %g", t, aw, ew);
+        int want = dae_amx_supported() ? cfg[t][5] : 0;
+        ck_assert_msg(af + 2 * ad + 4 * aw == want, "case %zu: AMX forward %d, din %d, dw %d",
+                      t, af, ad, aw);
+        free(x), free(w), free(b), free(dy), free(y), free(y2), free(y32), free(dx);
+        free(dx32), free(dw), free(dw32), free(db), free(db32), free(wa), free(wd);
+        free(cols[0]), free(cols[1]);
+    }
+}
+END_TEST
+
 Suite *suite_layers(void)
 {
     Suite *s = suite_create("layers");
@@ -956,6 +1027,11 @@ Suite *suite_layers(void)
     tcase_add_test(tc, test_conv_grouping);
     tcase_add_test(tc, test_conv2d_grad_bands);
     tcase_add_test(tc, test_conv3x3);
+    tcase_add_test(tc, test_conv_amx_train);
+    if (!dae_amx_supported())
+        ck_skip("layers", "test_conv_amx_train (AMX part)", "the CPU has no AMX-BF16: the "
+                "bf16 training forward and input gradient fall back to fp32 (checked: fp32's "
+                "bits)");
     suite_add_tcase(s, tc);
     return s;
 }

@@ -1,15 +1,13 @@
-/* layers.c — forward/backward kernels: dense, conv2d and transposed conv (im2col + sgemm),
- * activations. The resampling kernels (upsampling, pixel shuffle) are in upsample.c. */
+/* layers.c — forward/backward kernels: dense, conv2d and transposed conv (im2col + sgemm,
+ * or the direct kernels of conv3.c and conv3_amx.c). The activations are in act.c, the
+ * resampling kernels (upsampling, pixel shuffle) in upsample.c. */
 #include "daed/core/layers.h"
 
-#include <math.h>
 #include <pthread.h>
 #include <string.h>
-#ifdef __SSE2__
-#include <immintrin.h>
-#endif
 
 #include "daed/core/blas.h"
+#include "act_internal.h"
 
 /* ================================ dense ================================ */
 
@@ -190,35 +188,6 @@ static void to_side_by_side(float *restrict m, const float *restrict x, int g, i
                    (size_t)P * sizeof *m);
 }
 
-static inline float act1(float x, dae_act act, float slope);
-
-/* d[i] = act(s[i] + v); d may equal s. Blocks of 16 through a local array keep the loop
- * alias-free with a constant trip count (vectorised). */
-static void bias_act(float *d, const float *s, float v, size_t n, dae_act act, float slope)
-{
-    size_t i = 0;
-#ifdef __SSE2__
-    /* GCC does not if-convert float selects into max/min (NaN and -0 rules), so the
-     * rectifiers are written with SSE: max(u, 0) is 0 for NaN as act1's relu; the leaky
-     * form keeps NaN as act1 does. */
-    __m128 vv = _mm_set1_ps(v), z = _mm_setzero_ps(), sl = _mm_set1_ps(slope);
-    if (act == DAE_ACT_IDENTITY)
-        for (; i + 4 <= n; i += 4)
-            _mm_storeu_ps(d + i, _mm_add_ps(_mm_loadu_ps(s + i), vv));
-    else if (act == DAE_ACT_RELU)
-        for (; i + 4 <= n; i += 4)
-            _mm_storeu_ps(d + i, _mm_max_ps(_mm_add_ps(_mm_loadu_ps(s + i), vv), z));
-    else if (act == DAE_ACT_LEAKY_RELU)
-        for (; i + 4 <= n; i += 4) {
-            __m128 u = _mm_add_ps(_mm_loadu_ps(s + i), vv);
-            __m128 pos = _mm_max_ps(u, z), ng = _mm_min_ps(z, u);
-            _mm_storeu_ps(d + i, _mm_add_ps(pos, _mm_mul_ps(sl, ng)));
-        }
-#endif
-    for (; i < n; i++)
-        d[i] = act1(s[i] + v, act, slope);
-}
-
 /* x (g, R, P) = act(m (R, g*P) + bias[r]) (bias may be NULL) */
 static void from_side_by_side(float *restrict x, const float *restrict m, const float *b,
                               int g, int R, int P, dae_act act, float slope)
@@ -226,7 +195,7 @@ static void from_side_by_side(float *restrict x, const float *restrict m, const 
     size_t N = (size_t)g * P;
     for (int j = 0; j < g; j++)
         for (int r = 0; r < R; r++)
-            bias_act(x + ((size_t)j * R + r) * P, m + r * N + (size_t)j * P, b ? b[r] : 0.0f,
+            dae_bias_act(x + ((size_t)j * R + r) * P, m + r * N + (size_t)j * P, b ? b[r] : 0.0f,
                      (size_t)P, act, slope);
 }
 
@@ -237,7 +206,7 @@ static void add_channel_bias(float *out, const float *b, int OC, size_t plane, d
     if (!b && act == DAE_ACT_IDENTITY)
         return;
     for (int oc = 0; oc < OC; oc++)
-        bias_act(out + (size_t)oc * plane, out + (size_t)oc * plane, b ? b[oc] : 0.0f, plane,
+        dae_bias_act(out + (size_t)oc * plane, out + (size_t)oc * plane, b ? b[oc] : 0.0f, plane,
                  act, slope);
 }
 
@@ -365,6 +334,39 @@ static int use_amx(const dae_conv_geom *geo)
            dae_conv3x3_amx_scratch(geo) <= bound;
 }
 
+/* The input gradient of a convolution conv3 takes is the convolution of its output
+ * gradient with OC and C swapped: on AMX in a bf16 training step when that one may run
+ * there, and its scratch stays within the bound of the layer itself. */
+static int use_amx_din(const dae_conv_geom *geo)
+{
+    dae_conv_geom t = *geo;
+    t.C = geo->OC;
+    t.OC = geo->C;
+    size_t bound = ((size_t)geo->C * 9 + (size_t)geo->OC) * (size_t)geo->H * (size_t)geo->W;
+    return use_amx(&t) && dae_conv3x3_amx_scratch(&t) <= bound;
+}
+
+/* The weight gradient on AMX tiles: where the forward runs there, its scratch within the
+ * bound too. */
+static int use_amx_dw(const dae_conv_geom *geo)
+{
+    size_t bound = ((size_t)geo->C * 9 + (size_t)geo->OC) * (size_t)geo->H * (size_t)geo->W;
+    return use_amx(geo) && dae_conv3x3_dw_amx_scratch(geo) <= bound;
+}
+
+int dae_conv2d_amx_train(const dae_conv_geom *geo, int part)
+{
+    return part == 2 ? use_amx_dw(geo) : part == 1 ? use_amx_din(geo) : use_amx(geo);
+}
+
+/* A convolution's weights in the forms a call may use: fp32 w, bf16 pairs wbf (inference,
+ * may be NULL), AMX tiles wa (training, may be NULL). */
+typedef struct {
+    const float *w;
+    const uint32_t *wbf;
+    const uint16_t *wa;
+} conv_w;
+
 size_t dae_conv2d_col_size(const dae_conv_geom *geo)
 {
     int B = geo->B, C = geo->C, H = geo->H, W = geo->W, OC = geo->OC;
@@ -384,17 +386,32 @@ size_t dae_conv2d_col_size(const dae_conv_geom *geo)
     return band > taps ? band : taps;
 }
 
+size_t dae_conv2d_train_col_size(const dae_conv_geom *geo)
+{
+    dae_conv_geom t = *geo;
+    t.C = geo->OC;
+    t.OC = geo->C;
+    size_t m = dae_conv2d_col_size(geo);
+    size_t din = use_amx_din(geo) ? dae_conv3x3_amx_scratch(&t) : 0;
+    size_t dw = use_amx_dw(geo) ? dae_conv3x3_dw_amx_scratch(geo) : 0;
+    m = m > din ? m : din;
+    return m > dw ? m : dw;
+}
+
 /* Output rows [oh0,oh1) of one image: y(OC, rows) = W * col(rows) written in place (ldc P),
  * then bias and activation while the band is in cache. */
-static void conv2d_rows(float *y, const float *x, const float *w, const uint32_t *wbf,
-                        const float *b, float *col, const dae_conv_geom *geo, int oh0, int oh1,
-                        dae_act act, float slope)
+static void conv2d_rows(float *y, const float *x, const conv_w *cw, const float *b, float *col,
+                        const dae_conv_geom *geo, int oh0, int oh1, dae_act act, float slope)
 {
     int C = geo->C, H = geo->H, W = geo->W, OC = geo->OC, k = geo->k, s = geo->s, p = geo->p;
     int OH = (H + 2 * p - k) / s + 1, OW = (W + 2 * p - k) / s + 1;
     int P = OH * OW, K = C * k * k, R = band_rows(OH, OW);
-    if (wbf && use_amx(geo)) {
-        dae_conv3x3_forward_amx(y, x, wbf, b, col, geo, oh0, oh1, act, slope);
+    const float *w = cw->w;
+    if ((cw->wa || cw->wbf) && use_amx(geo)) {
+        if (cw->wa)
+            dae_conv3x3_forward_amx_tiles(y, x, cw->wa, b, col, geo, oh0, oh1, act, slope);
+        else
+            dae_conv3x3_forward_amx(y, x, cw->wbf, b, col, geo, oh0, oh1, act, slope);
         return;
     }
     if (use_conv3(geo)) {
@@ -415,16 +432,17 @@ static void conv2d_rows(float *y, const float *x, const float *w, const uint32_t
         if (b || act != DAE_ACT_IDENTITY)
             for (int oc = 0; oc < OC; oc++) {
                 float *o = y + (size_t)oc * P + (size_t)r0 * OW;
-                bias_act(o, o, b ? b[oc] : 0.0f, (size_t)n, act, slope);
+                dae_bias_act(o, o, b ? b[oc] : 0.0f, (size_t)n, act, slope);
             }
     }
 }
 
 /* Images [0, geo->B): grouped side by side when small, by row bands when large. */
-static void conv2d_images(float *out, const float *in, const float *w, const uint32_t *wbf,
-                          const float *b, float *col, const dae_conv_geom *geo, dae_act act,
-                          float slope)
+static void conv2d_images(float *out, const float *in, const conv_w *cw, const float *b,
+                          float *col, const dae_conv_geom *geo, dae_act act, float slope)
 {
+    const float *w = cw->w;
+    const uint32_t *wbf = cw->wbf;
     int B = geo->B, C = geo->C, H = geo->H, W = geo->W, OC = geo->OC;
     int k = geo->k, s = geo->s, p = geo->p;
     int OH = (H + 2 * p - k) / s + 1, OW = (W + 2 * p - k) / s + 1;
@@ -465,7 +483,7 @@ static void conv2d_images(float *out, const float *in, const float *w, const uin
             continue;
         }
         if (g == 1) {
-            conv2d_rows(y, x, w, wbf, b, col, geo, 0, OH, act, slope);
+            conv2d_rows(y, x, cw, b, col, geo, 0, OH, act, slope);
             continue;
         }
         float *tmp = col + (size_t)K * N;
@@ -479,8 +497,8 @@ static void conv2d_images(float *out, const float *in, const float *w, const uin
 
 typedef struct {
     float *out;
-    const float *in, *w, *b;
-    const uint32_t *wbf;
+    const float *in, *b;
+    conv_w cw;
     float *col;
     const dae_conv_geom *geo;
     int part, parts;
@@ -501,21 +519,22 @@ static void *conv_job_run(void *arg)
         int n1 = (int)((long long)g->B * (j->part + 1) / j->parts);
         dae_conv_geom run = *g;
         run.B = n1 - n0;
-        conv2d_images(j->out + (size_t)n0 * osz, j->in + (size_t)n0 * isz, j->w, j->wbf, j->b,
-                      j->col, &run, j->act, j->slope);
+        conv2d_images(j->out + (size_t)n0 * osz, j->in + (size_t)n0 * isz, &j->cw, j->b, j->col,
+                      &run, j->act, j->slope);
         return NULL;
     }
     int r0 = (int)((long long)OH * j->part / j->parts);
     int r1 = (int)((long long)OH * (j->part + 1) / j->parts);
     for (int n = 0; n < g->B; n++)
-        conv2d_rows(j->out + (size_t)n * osz, j->in + (size_t)n * isz, j->w, j->wbf, j->b,
-                    j->col, g, r0, r1, j->act, j->slope);
+        conv2d_rows(j->out + (size_t)n * osz, j->in + (size_t)n * isz, &j->cw, j->b, j->col, g,
+                    r0, r1, j->act, j->slope);
     return NULL;
 }
 
-void dae_conv2d_forward_ex(float *out, const float *in, const float *w, const uint32_t *wbf,
-                           const float *b, float *const *cols, int threads,
-                           const dae_conv_geom *geo, dae_act act, float slope)
+/* The convolution on `threads` threads (see dae_conv2d_forward_ex). */
+static void conv2d_threads(float *out, const float *in, const conv_w *cw, const float *b,
+                           float *const *cols, int threads, const dae_conv_geom *geo,
+                           dae_act act, float slope)
 {
     int B = geo->B, OH = (geo->H + 2 * geo->p - geo->k) / geo->s + 1;
     int T = threads < 1 ? 1 : threads > DAE_MAX_THREADS ? DAE_MAX_THREADS : threads;
@@ -525,7 +544,7 @@ void dae_conv2d_forward_ex(float *out, const float *in, const float *w, const ui
     pthread_t tid[DAE_MAX_THREADS];
     int started[DAE_MAX_THREADS] = {0};
     for (int t = 0; t < T; t++)
-        jobs[t] = (conv_job){out, in, w, b, wbf, cols[t], geo, t, T, act, slope};
+        jobs[t] = (conv_job){out, in, b, *cw, cols[t], geo, t, T, act, slope};
     for (int t = 1; t < T; t++)
         started[t] = pthread_create(&tid[t], NULL, conv_job_run, &jobs[t]) == 0;
     conv_job_run(&jobs[0]);
@@ -537,10 +556,48 @@ void dae_conv2d_forward_ex(float *out, const float *in, const float *w, const ui
     }
 }
 
+void dae_conv2d_forward_ex(float *out, const float *in, const float *w, const uint32_t *wbf,
+                           const float *b, float *const *cols, int threads,
+                           const dae_conv_geom *geo, dae_act act, float slope)
+{
+    conv_w cw = {w, wbf, NULL};
+    conv2d_threads(out, in, &cw, b, cols, threads, geo, act, slope);
+}
+
+void dae_conv2d_forward_tiles(float *out, const float *in, const float *w, const uint16_t *wa,
+                              const float *b, float *const *cols, int threads,
+                              const dae_conv_geom *geo, dae_act act, float slope)
+{
+    conv_w cw = {w, NULL, wa};
+    conv2d_threads(out, in, &cw, b, cols, threads, geo, act, slope);
+}
+
 void dae_conv2d_forward(float *out, const float *in, const float *w, const float *b,
                         float *col, const dae_conv_geom *geo)
 {
-    conv2d_images(out, in, w, NULL, b, col, geo, DAE_ACT_IDENTITY, 0.0f);
+    conv_w cw = {w, NULL, NULL};
+    conv2d_images(out, in, &cw, b, col, geo, DAE_ACT_IDENTITY, 0.0f);
+}
+
+void dae_conv2d_backward_tiles(float *din, float *dw, float *db, const float *dout,
+                               const float *in, const float *w, const uint16_t *wd,
+                               float *col, const dae_conv_geom *geo)
+{
+    int adw = dw && wd && use_amx_dw(geo), adin = din && wd && use_amx_din(geo);
+    dae_conv2d_backward(adin ? NULL : din, adw ? NULL : dw, db, dout, in, w, col, geo);
+    if (adw)
+        dae_conv3x3_dw_amx(dw, dout, in, col, geo);
+    if (!adin)
+        return;
+    /* din = conv(dout) with the flipped weights: OC channels in, C out */
+    dae_conv_geom t = *geo;
+    t.C = geo->OC;
+    t.OC = geo->C;
+    size_t P = (size_t)geo->H * geo->W;
+    for (int n = 0; n < geo->B; n++)
+        dae_conv3x3_forward_amx_tiles(din + (size_t)n * geo->C * P,
+                                      dout + (size_t)n * geo->OC * P, wd, NULL, col, &t, 0,
+                                      geo->H, DAE_ACT_IDENTITY, 0.0f);
 }
 
 void dae_conv2d_backward(float *din, float *dw, float *db, const float *dout, const float *in,
@@ -810,91 +867,4 @@ void dae_conv_t2d_backward(float *din, float *dw, float *db, const float *dout,
             }
         }
     }
-}
-
-/* ============================== activations ============================== */
-
-/* Elementwise kernels may run in place (out == in), so full blocks of 16 go through a
- * local array: alias-free with a constant trip count, which GCC vectorises at -O2. */
-#define ACT_BLOCK 16
-
-static inline float act1(float x, dae_act act, float slope)
-{
-    switch (act) {
-    case DAE_ACT_RELU: return x > 0.0f ? x : 0.0f;
-    case DAE_ACT_LEAKY_RELU: return x > 0.0f ? x : x * slope;
-    case DAE_ACT_TANH: return tanhf(x);
-    case DAE_ACT_SIGMOID: return 1.0f / (1.0f + expf(-x));
-    default: return x;
-    }
-}
-
-static inline float dact1(float g, float y, dae_act act, float slope)
-{
-    switch (act) {
-    case DAE_ACT_RELU: return y > 0.0f ? g : 0.0f;
-    case DAE_ACT_LEAKY_RELU: return y > 0.0f ? g : g * slope;
-    case DAE_ACT_TANH: return g * (1.0f - y * y);
-    case DAE_ACT_SIGMOID: return g * y * (1.0f - y);
-    default: return g;
-    }
-}
-
-void dae_act_forward(float *out, const float *in, size_t n, dae_act act, float slope)
-{
-    if (act == DAE_ACT_IDENTITY) {
-        if (out != in)
-            memmove(out, in, n * sizeof *out);
-        return;
-    }
-    if (act == DAE_ACT_RELU || act == DAE_ACT_LEAKY_RELU) {
-        bias_act(out, in, 0.0f, n, act, slope);
-        return;
-    }
-    for (size_t i = 0; i < n; i++)
-        out[i] = act1(in[i], act, slope);
-}
-
-/* From the output: relu/leaky (slope >= 0) keep the sign of their input, tanh' = 1 - y^2,
- * sigmoid' = y (1 - y). din may alias dout. */
-void dae_act_backward(float *din, const float *dout, const float *out, size_t n, dae_act act,
-                      float slope)
-{
-    if (act == DAE_ACT_IDENTITY) {
-        if (din != dout)
-            memmove(din, dout, n * sizeof *din);
-        return;
-    }
-    float sl = act == DAE_ACT_LEAKY_RELU ? slope : 0.0f;
-    size_t i = 0;
-#ifdef __SSE2__
-    if (act == DAE_ACT_RELU || act == DAE_ACT_LEAKY_RELU) {
-        /* g * (y > 0 ? 1 : sl) as a blend of g and g*sl on the mask y > 0 */
-        __m128 z = _mm_setzero_ps(), vs = _mm_set1_ps(sl);
-        for (; i + 4 <= n; i += 4) {
-            __m128 g = _mm_loadu_ps(dout + i), m = _mm_cmpgt_ps(_mm_loadu_ps(out + i), z);
-            __m128 r = _mm_or_ps(_mm_and_ps(m, g), _mm_andnot_ps(m, _mm_mul_ps(g, vs)));
-            _mm_storeu_ps(din + i, r);
-        }
-    }
-#endif
-    for (; i + ACT_BLOCK <= n; i += ACT_BLOCK) {
-        float g[ACT_BLOCK], y[ACT_BLOCK];
-        memcpy(g, dout + i, sizeof g);
-        memcpy(y, out + i, sizeof y);
-        if (act == DAE_ACT_RELU || act == DAE_ACT_LEAKY_RELU)
-            for (int q = 0; q < ACT_BLOCK; q++) {
-                float k = y[q] > 0.0f ? 1.0f : sl;
-                g[q] *= k;
-            }
-        else if (act == DAE_ACT_TANH)
-            for (int q = 0; q < ACT_BLOCK; q++)
-                g[q] = g[q] * (1.0f - y[q] * y[q]);
-        else
-            for (int q = 0; q < ACT_BLOCK; q++)
-                g[q] = g[q] * y[q] * (1.0f - y[q]);
-        memcpy(din + i, g, sizeof g);
-    }
-    for (; i < n; i++)
-        din[i] = dact1(dout[i], out[i], act, slope);
 }

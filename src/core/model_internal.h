@@ -1,7 +1,7 @@
 /* model_internal.h — what the model's sources of src/core share (private).
  *
  *   model.c      the layer chain: checks, shape inference, parameters and their init
- *   workspace.c  per-thread workspaces: the buffer plan, threads, inference precision
+ *   workspace.c  per-thread workspaces: the buffer plan, threads, precision
  *   model_run.c  forward / encode / decode / backward over a workspace
  */
 #ifndef DAED_CORE_MODEL_INTERNAL_H
@@ -55,6 +55,10 @@ struct dae_workspace {
      * (NULL: fp32), taken from the model's parameters by dae_workspace_set_precision */
     dae_precision prec;
     uint32_t **wbf;
+    /* training precision: wat[i] / wad[i] layer i's AMX tiles of the forward and of the
+     * input gradient (NULL: fp32), packed by dae_workspace_pack_bf16; a layer with tiles
+     * also takes its weight gradient on AMX */
+    uint16_t **wat, **wad;
 };
 
 static inline int n_layers(const dae_model *m)
@@ -74,8 +78,9 @@ void dae_mdl_layer_label(int n_enc, int i, char *buf, size_t n);
 /* The output shape of layer L for input `in` (name labels errors). */
 int dae_mdl_layer_shape(const dae_layer *L, dae_shape in, dae_shape *out, const char *name,
                         dae_error *err);
-/* Exact im2col scratch of layer L for B samples of shape `in`. */
-size_t dae_mdl_layer_col_size(const dae_layer *L, dae_shape in, int B);
+/* Exact im2col scratch of layer L for B samples of shape `in` (training: of a bf16 step
+ * too, dae_conv2d_train_col_size). */
+size_t dae_mdl_layer_col_size(const dae_layer *L, dae_shape in, int B, int training);
 /* The geometry of convolution layer L (conv2d or conv_transpose2d) on B samples of `in`. */
 dae_conv_geom dae_mdl_conv_geom(const dae_layer *L, dae_shape in, int B);
 

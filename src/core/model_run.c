@@ -18,7 +18,9 @@ static void layer_forward(const dae_model *m, const dae_layer *L, const dae_laye
                           const dae_workspace *ws, float *y, const float *x, const float *skip,
                           float *const *cols, int threads, int B, dae_shape in)
 {
-    const uint32_t *wbf = ws->prec == DAE_PREC_BF16 ? ws->wbf[L - m->layers] : NULL;
+    int bf = ws->prec == DAE_PREC_BF16;
+    const uint32_t *wbf = bf && ws->wbf ? ws->wbf[L - m->layers] : NULL;
+    const uint16_t *wat = bf && ws->wat ? ws->wat[L - m->layers] : NULL;
     const float *w = m->params + L->w_off, *b = m->params + L->b_off;
     dae_act fa = fuse ? fuse->act : DAE_ACT_IDENTITY;
     float fs = fuse ? fuse->slope : 0.0f;
@@ -28,7 +30,10 @@ static void layer_forward(const dae_model *m, const dae_layer *L, const dae_laye
         dae_linear_forward(y, x, w, b, B, L->in_f, L->out_f);
         break;
     case DAE_LAYER_CONV2D:
-        dae_conv2d_forward_ex(y, x, w, wbf, b, cols, threads, &g, fa, fs);
+        if (wat)
+            dae_conv2d_forward_tiles(y, x, w, wat, b, cols, threads, &g, fa, fs);
+        else
+            dae_conv2d_forward_ex(y, x, w, wbf, b, cols, threads, &g, fa, fs);
         break;
     case DAE_LAYER_CONV_T2D:
         dae_conv_t2d_forward_ex(y, x, w, wbf, b, cols[0], &g, fa, fs);
@@ -56,11 +61,13 @@ static void layer_forward(const dae_model *m, const dae_layer *L, const dae_laye
     }
 }
 
-static void layer_backward(const dae_model *m, const dae_layer *L, float *dx, float *grads,
-                           const float *dy, const float *x, const float *y, float *col, int B,
-                           dae_shape in)
+static void layer_backward(const dae_model *m, const dae_workspace *ws, const dae_layer *L,
+                           float *dx, float *grads, const float *dy, const float *x,
+                           const float *y, float *col, int B, dae_shape in)
 {
     const float *w = m->params + L->w_off;
+    const uint16_t *wad =
+        ws->prec == DAE_PREC_BF16 && ws->wad ? ws->wad[L - m->layers] : NULL;
     float *dw = grads ? grads + L->w_off : NULL, *db = grads ? grads + L->b_off : NULL;
     dae_conv_geom g = dae_mdl_conv_geom(L, in, B);
     switch (L->kind) {
@@ -68,7 +75,7 @@ static void layer_backward(const dae_model *m, const dae_layer *L, float *dx, fl
         dae_linear_backward(dx, dw, db, dy, x, w, B, L->in_f, L->out_f);
         break;
     case DAE_LAYER_CONV2D:
-        dae_conv2d_backward(dx, dw, db, dy, x, w, col, &g);
+        dae_conv2d_backward_tiles(dx, dw, db, dy, x, w, wad, col, &g);
         break;
     case DAE_LAYER_CONV_T2D:
         dae_conv_t2d_backward(dx, dw, db, dy, x, w, col, &g);
@@ -119,7 +126,7 @@ static int plan_pass(const dae_model *m, dae_workspace *ws, int B, dae_shape s, 
         int rc = dae_mdl_layer_shape(&m->layers[i], ws->shapes[i], &ws->shapes[i + 1], name, err);
         if (rc)
             return rc;
-        size_t colv = dae_mdl_layer_col_size(&m->layers[i], ws->shapes[i], B);
+        size_t colv = dae_mdl_layer_col_size(&m->layers[i], ws->shapes[i], B, ws->training);
         size_t outv = (size_t)B * dae_shape_size(ws->shapes[i + 1]);
         size_t cap = ws->training ? ws->cap_act[i + 1] : ws->cap_buf;
         if (colv > ws->cap_col || outv > cap)
@@ -431,11 +438,11 @@ static void backward_slice(const dae_model *m, dae_workspace *ws, const float *d
                 for (size_t j = 0; j < n; j++)
                     sg[j] += g[j];
             } else if (ly->kind == DAE_LAYER_ACT) {
-                layer_backward(m, ly, need_dx ? g : NULL, grads, g, ws->act[i] + OFF(i),
+                layer_backward(m, ws, ly, need_dx ? g : NULL, grads, g, ws->act[i] + OFF(i),
                                ws->act[i + 1] + OFF(i + 1), col, nb, sh[i]);
             } else {
                 float *dx = need_dx ? ws->grad[1 - cg] + goff : NULL;
-                layer_backward(m, ly, dx, grads, g, ws->act[i] + OFF(i),
+                layer_backward(m, ws, ly, dx, grads, g, ws->act[i] + OFF(i),
                                ws->act[i + 1] + OFF(i + 1), col, nb, sh[i]);
                 if (dx) {
                     g = dx;

@@ -1,5 +1,5 @@
 /* workspace.c — a model's per-thread workspaces (model.h): the buffer plan for a batch and
- * input size, threads, inference precision. */
+ * input size, threads, precision (inference and mixed-precision training). */
 #include "daed/core/model.h"
 
 #include <math.h>
@@ -18,12 +18,13 @@ dae_conv_geom dae_mdl_conv_geom(const dae_layer *L, dae_shape in, int B)
                            .op = L->kind == DAE_LAYER_CONV_T2D ? L->out_pad : 0};
 }
 
-/* Exact im2col scratch of layer L for B samples of shape `in`. */
-size_t dae_mdl_layer_col_size(const dae_layer *L, dae_shape in, int B)
+/* Exact im2col scratch of layer L for B samples of shape `in` (training: of a bf16 step
+ * too). */
+size_t dae_mdl_layer_col_size(const dae_layer *L, dae_shape in, int B, int training)
 {
     dae_conv_geom g = dae_mdl_conv_geom(L, in, B);
     if (L->kind == DAE_LAYER_CONV2D)
-        return dae_conv2d_col_size(&g);
+        return training ? dae_conv2d_train_col_size(&g) : dae_conv2d_col_size(&g);
     if (L->kind == DAE_LAYER_CONV_T2D)
         return dae_conv_t2d_col_size(&g);
     return 0;
@@ -136,10 +137,14 @@ void dae_workspace_free(dae_workspace *ws)
     free(ws->src);
     free(ws->skip);
     free(ws->skip_grad);
-    if (ws->wbf)
-        for (int i = 0; i < n_layers(ws->m); i++)
-            free(ws->wbf[i]);
+    for (int i = 0; i < n_layers(ws->m); i++) {
+        free(ws->wbf ? ws->wbf[i] : NULL);
+        free(ws->wat ? ws->wat[i] : NULL);
+        free(ws->wad ? ws->wad[i] : NULL);
+    }
     free(ws->wbf);
+    free(ws->wat);
+    free(ws->wad);
     free(ws);
 }
 
@@ -363,42 +368,107 @@ static int bf16_layer(const dae_layer *L)
             dae_conv_t2d_bf16_layer(L->k, L->stride, L->pad, L->out_pad));
 }
 
+/* The layers whose training steps may run on AMX tiles: 3x3 stride-1 'same' convolutions
+ * of 8 or more channels in and out (whether a call does depends on its image too:
+ * dae_conv2d_amx_train). */
+static int amx_layer(const dae_layer *L)
+{
+    return L->kind == DAE_LAYER_CONV2D && L->k == 3 && L->stride == 1 && L->pad == 1 &&
+           L->in_ch >= 8 && L->out_ch >= 8;
+}
+
+/* uint16 or uint32 buffers per layer (NULL where `want` says no), all or none */
+static void **alloc_per_layer(const dae_model *m, int (*want)(const dae_layer *),
+                              size_t (*bytes)(const dae_layer *))
+{
+    int n = n_layers(m);
+    void **p = calloc((size_t)n, sizeof *p);
+    for (int i = 0; p && i < n; i++)
+        if (want(&m->layers[i]) && !(p[i] = malloc(bytes(&m->layers[i])))) {
+            for (int j = 0; j < i; j++)
+                free(p[j]);
+            free(p);
+            return NULL;
+        }
+    return p;
+}
+
+static size_t pairs_bytes(const dae_layer *L)
+{
+    return dae_bf16_weights_size(L->in_ch, L->out_ch) * sizeof(uint32_t);
+}
+
+static size_t tiles_bytes(const dae_layer *L)
+{
+    return dae_amx_tiles_size(L->in_ch, L->out_ch) * sizeof(uint16_t);
+}
+
+static size_t din_tiles_bytes(const dae_layer *L)
+{
+    return dae_amx_tiles_size(L->out_ch, L->in_ch) * sizeof(uint16_t);
+}
+
+/* The bf16 copies of the weights for the workspace's kind (NULL where present already). */
+static int alloc_bf16(dae_workspace *ws)
+{
+    if (!ws->training) {
+        if (!ws->wbf)
+            ws->wbf = (uint32_t **)alloc_per_layer(ws->m, bf16_layer, pairs_bytes);
+        return ws->wbf != NULL;
+    }
+    if (!ws->wat)
+        ws->wat = (uint16_t **)alloc_per_layer(ws->m, amx_layer, tiles_bytes);
+    if (!ws->wad)
+        ws->wad = (uint16_t **)alloc_per_layer(ws->m, amx_layer, din_tiles_bytes);
+    return ws->wat && ws->wad;
+}
+
 int dae_workspace_set_precision(dae_workspace *ws, dae_precision prec, dae_error *err)
 {
     if (prec != DAE_PREC_FP32 && prec != DAE_PREC_BF16)
         return dae_error_set(err, DAE_EINVAL, "workspace: unknown precision %d", (int)prec);
-    if (prec == DAE_PREC_BF16 && ws->training)
-        return dae_error_set(err, DAE_EINVAL, "workspace: bf16 is for inference workspaces "
-                             "(training computes in fp32)");
-    if (prec == DAE_PREC_BF16 && !dae_bf16_supported()) {
-        ws->prec = DAE_PREC_FP32; /* no AVX512-BF16 on this CPU: fp32 */
+    int can = ws->training ? dae_amx_supported() : dae_bf16_supported();
+    if (prec == DAE_PREC_BF16 && !can) { /* no AVX512-BF16 (AMX to train) here: fp32 */
+        ws->prec = DAE_PREC_FP32;
         return DAE_OK;
     }
-    if (prec == DAE_PREC_BF16 && !ws->wbf) {
-        const dae_model *m = ws->m;
-        int n = n_layers(m);
-        uint32_t **wbf = calloc((size_t)n, sizeof *wbf);
-        if (!wbf)
-            goto nomem;
-        for (int i = 0; i < n; i++) {
-            const dae_layer *L = &m->layers[i];
-            if (!bf16_layer(L))
-                continue;
-            int tr = L->kind == DAE_LAYER_CONV_T2D;
-            if (!(wbf[i] = malloc(dae_bf16_weights_size(L->in_ch, L->out_ch) * sizeof **wbf))) {
-                for (int j = 0; j < i; j++)
-                    free(wbf[j]);
-                free(wbf);
-                goto nomem;
-            }
-            dae_bf16_pack_weights(wbf[i], m->params + L->w_off, L->in_ch, L->out_ch, tr);
-        }
-        ws->wbf = wbf;
+    if (prec == DAE_PREC_BF16 && (ws->training ? !ws->wat || !ws->wad : !ws->wbf)) {
+        if (!alloc_bf16(ws))
+            return dae_error_set(err, DAE_ENOMEM, "workspace: out of memory for the bf16 "
+                                 "weights");
+        dae_workspace_pack_bf16(ws);
     }
     ws->prec = prec;
     return DAE_OK;
-nomem:
-    return dae_error_set(err, DAE_ENOMEM, "workspace: out of memory for the bf16 weights");
+}
+
+void dae_workspace_pack_bf16(dae_workspace *ws)
+{
+    const dae_model *m = ws->m;
+    for (int i = 0; i < n_layers(m); i++) {
+        const dae_layer *L = &m->layers[i];
+        const float *w = m->params + L->w_off;
+        if (ws->wbf && ws->wbf[i])
+            dae_bf16_pack_weights(ws->wbf[i], w, L->in_ch, L->out_ch,
+                                  L->kind == DAE_LAYER_CONV_T2D);
+        if (ws->wat && ws->wat[i])
+            dae_amx_pack_tiles(ws->wat[i], w, L->in_ch, L->out_ch, 0);
+        if (ws->wad && ws->wad[i])
+            dae_amx_pack_tiles(ws->wad[i], w, L->in_ch, L->out_ch, 1);
+    }
+}
+
+int dae_workspace_amx_layers(const dae_workspace *ws, int *total)
+{
+    int n = 0, conv = 0;
+    for (int i = 0; i < n_layers(ws->m); i++) {
+        conv += ws->m->layers[i].kind == DAE_LAYER_CONV2D ||
+                ws->m->layers[i].kind == DAE_LAYER_CONV_T2D;
+        n += ws->wat && ws->wat[i] != NULL;
+    }
+    if (total)
+        *total = conv;
+    return n;
 }
 
 dae_precision dae_workspace_precision(const dae_workspace *ws)

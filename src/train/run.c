@@ -94,7 +94,7 @@ static int fill_photo_batch(dae_trainer *t, int B, dae_error *err)
 
 /* Forward, objective, backward, update. *obj = loss + penalties, *mse = reconstruction
  * MSE (the collapse check's measure). */
-static int train_step(dae_trainer *t, int B, double *obj, double *mse, dae_error *err)
+static int step_pass(dae_trainer *t, int B, double *obj, double *mse, dae_error *err)
 {
     const dae_recipe *r = t->r;
     dae_model *m = t->m;
@@ -131,6 +131,19 @@ static int train_step(dae_trainer *t, int B, double *obj, double *mse, dae_error
         dae_grad_clip(t->grads, m->n_params, r->clip_norm);
     dae_optim_step(t->opt, m->params, t->grads, (float)dae_schedule_lr(&t->sched, t->gstep));
     return DAE_OK;
+}
+
+/* step_pass, in bf16 when the run trains so: the AMX tiles packed from the weights the
+ * last update left (once per step), fp32 again after it (validation, calibration). */
+static int train_step(dae_trainer *t, int B, double *obj, double *mse, dae_error *err)
+{
+    if (!t->bf16)
+        return step_pass(t, B, obj, mse, err);
+    dae_workspace_pack_bf16(t->ws);
+    dae_workspace_set_precision(t->ws, DAE_PREC_BF16, NULL);
+    int rc = step_pass(t, B, obj, mse, err);
+    dae_workspace_set_precision(t->ws, DAE_PREC_FP32, NULL);
+    return rc;
 }
 
 /* ---- validation ---- */

@@ -209,6 +209,22 @@ static int calibrate_and_save(dae_trainer *t, const dae_recipe *r, const dae_dat
     return rc;
 }
 
+/* The precision of the steps, when the recipe asks for bf16: on AMX, or fp32 without it. */
+static void log_precision(const dae_trainer *t, const dae_recipe *r, const dae_train_options *o)
+{
+    if (r->precision != DAE_PREC_BF16)
+        return;
+    if (!t->bf16) {
+        dae_tr_logf(o, "dae-train: precision bf16: this CPU has no AMX-BF16 (or the kernel "
+                       "refused the tile state): training in fp32\n");
+        return;
+    }
+    int total = 0, n = dae_workspace_amx_layers(t->ws, &total);
+    dae_tr_logf(o, "dae-train: precision bf16 (mixed): %d of %d convolutions (forward, input "
+                   "and weight gradients) on AMX-BF16 tiles; weights, loss, optimizer and "
+                   "validation in fp32\n", n, total);
+}
+
 int dae_train_main(const dae_recipe *r, const char *resume_path, const dae_train_options *o,
                    dae_train_status *status, dae_error *err)
 {
@@ -222,6 +238,7 @@ int dae_train_main(const dae_recipe *r, const char *resume_path, const dae_train
     if ((rc = r->patches.size > 0 ? photo_trainer(r, o, &d, &t, err)
                                   : image_trainer(r, o, &d, &t, err)))
         goto done;
+    log_precision(t, r, o);
     if (resume_path) {
         if ((rc = dae_trainer_resume(t, resume_path, err)))
             goto done;

@@ -506,6 +506,12 @@ static int alloc_buffers(dae_trainer *t, dae_error *err)
      * OpenBLAS's own threads spin and lose, badly so on a shared machine (bench/train-speed). */
     if (!t->ws || dae_workspace_set_threads(t->ws, r->threads, err))
         return -1;
+    /* bf16 steps: the AMX tiles made here, switched on for each step (train_step) */
+    if (r->precision == DAE_PREC_BF16 &&
+        dae_workspace_set_precision(t->ws, DAE_PREC_BF16, err))
+        return -1;
+    t->bf16 = dae_workspace_precision(t->ws) == DAE_PREC_BF16;
+    dae_workspace_set_precision(t->ws, DAE_PREC_FP32, NULL);
     dae_optim_params op = r->optim;
     t->opt = dae_optim_create(&op, m->n_params, err);
     if (!t->opt)

@@ -57,6 +57,7 @@ struct dae_trainer {
     int contractive; /* penalty on, with ctr describing the layer */
     dae_contractive ctr;
     int collapse_on;
+    int bf16;        /* precision bf16 and AMX here: steps run on AMX tiles (train_step) */
     int steps_per_epoch;
     dae_schedule sched;
 

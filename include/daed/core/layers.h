@@ -106,7 +106,7 @@ size_t dae_conv3x3_scratch_size(int C, int OC);
 void dae_conv3x3_backward(float *din, float *dw, const float *dout, const float *in,
                           const float *w, float *scratch, const dae_conv_geom *g);
 
-/* ---- bf16 form of the conv3 forward on Intel AMX tiles (conv3_amx.c; inference only) ----
+/* ---- bf16 form of the conv3 forward on Intel AMX tiles (conv3_amx.c) ----
  * With bf16 weights (wbf, see dae_conv2d_forward_ex) the conv2d functions take it by
  * themselves for the convolutions conv3 takes, when dae_amx_supported() (AMX-BF16 and
  * AMX-TILE, the kernel's permission for the tile state: asked once for the process).
@@ -121,6 +121,43 @@ size_t dae_conv3x3_amx_scratch(const dae_conv_geom *g);
 void dae_conv3x3_forward_amx(float *out, const float *in, const uint32_t *wb, const float *b,
                              float *scratch, const dae_conv_geom *g, int oh0, int oh1,
                              dae_act act, float slope);
+
+/* ---- mixed-precision training: conv3's forward and gradients on AMX tiles ----
+ * A training step runs the convolutions AMX takes (those dae_conv2d_forward_ex would run
+ * on AMX with bf16 weights) in bf16 from A tiles packed once per optimizer step from the
+ * fp32 master weights: dae_amx_pack_tiles(wa, w, C, OC, 0) (dae_amx_tiles_size(C, OC)
+ * uint16) for the forward, (..., 1) (dae_amx_tiles_size(OC, C): the input gradient is a
+ * convolution of dout, OC channels in, C out, with the weights transposed and the taps
+ * flipped) for the input gradient. Inputs (activations, output gradients) rounded to bf16
+ * as they are read, sums in fp32, outputs fp32. The weight gradient runs on AMX too
+ * (x and dout rounded to bf16, sums over the pixels in fp32): dae_conv3x3_dw_amx adds it
+ * into dw, with scratch of dae_conv3x3_dw_amx_scratch(g) floats.
+ * dae_conv3x3_forward_amx_tiles is dae_conv3x3_forward_amx with packed tiles (g: the
+ * convolution they were packed for; scratch as there). */
+size_t dae_amx_tiles_size(int C, int OC);
+void dae_amx_pack_tiles(uint16_t *wa, const float *w, int C, int OC, int din);
+void dae_conv3x3_forward_amx_tiles(float *out, const float *in, const uint16_t *wa,
+                                   const float *b, float *scratch, const dae_conv_geom *g,
+                                   int oh0, int oh1, dae_act act, float slope);
+size_t dae_conv3x3_dw_amx_scratch(const dae_conv_geom *g);
+void dae_conv3x3_dw_amx(float *dw, const float *dout, const float *in, float *scratch,
+                        const dae_conv_geom *g);
+/* Whether the forward (part 0), the input gradient (1) or the weight gradient (2) of
+ * convolution g runs on AMX tiles in a bf16 training step on this CPU. */
+int dae_conv2d_amx_train(const dae_conv_geom *g, int part);
+/* dae_conv2d_forward_ex with the forward tiles wa (NULL: fp32): the convolutions
+ * dae_conv2d_amx_train(g, 0) accepts run on AMX, the others in fp32 with w. */
+void dae_conv2d_forward_tiles(float *out, const float *in, const float *w, const uint16_t *wa,
+                              const float *b, float *const *cols, int threads,
+                              const dae_conv_geom *g, dae_act act, float slope);
+/* dae_conv2d_backward with the input-gradient tiles wd (NULL: all fp32): din on AMX where
+ * dae_conv2d_amx_train(g, 1), dw where dae_conv2d_amx_train(g, 2), the rest (and db) as
+ * dae_conv2d_backward. col: dae_conv2d_train_col_size(g) floats (at least
+ * dae_conv2d_col_size(g), within the bound at the top of this file). */
+size_t dae_conv2d_train_col_size(const dae_conv_geom *g);
+void dae_conv2d_backward_tiles(float *din, float *dw, float *db, const float *dout,
+                               const float *in, const float *w, const uint16_t *wd,
+                               float *col, const dae_conv_geom *g);
 
 /* The taps kernel of conv3.c (callable only when dae_conv3x3_supported()): a 3x3
  * convolution written as a list of T taps (1, 2, 4 or 9) over flat runs of N pixels that

@@ -198,17 +198,27 @@ size_t dae_workspace_bytes(const dae_model *m, int max_batch, dae_shape max_in);
 int dae_workspace_set_threads(dae_workspace *ws, int threads, dae_error *err);
 int dae_workspace_threads(const dae_workspace *ws);
 
-/* Inference precision. DAE_PREC_BF16 runs the convolutions that take the taps kernel
+/* Precision. Inference: DAE_PREC_BF16 runs the convolutions that take the taps kernel
  * (3x3 padding 1: stride 2, stride-1 on images too small for conv3, stride-2 transposed)
- * on AVX512-BF16: inputs and weights rounded to bf16, sums in fp32, about twice as fast,
- * results within bf16's precision of fp32 (README, daed --precision: measured quality);
- * every other layer stays fp32. The first switch to bf16 packs the model's weights into the
- * workspace: change the parameters afterwards and the workspace keeps the old ones (create
- * a new one). Training workspaces refuse bf16 (DAE_EINVAL); on a CPU without AVX512-BF16
- * the workspace stays fp32 (dae_workspace_precision tells). Default DAE_PREC_FP32. */
+ * on AVX512-BF16, and those conv3 takes on AMX tiles where the CPU has them: inputs and
+ * weights rounded to bf16, sums in fp32, results within bf16's precision of fp32 (README,
+ * daed --precision: measured quality); every other layer stays fp32. On a CPU without
+ * AVX512-BF16 the workspace stays fp32 (dae_workspace_precision tells).
+ * Training (mixed precision): DAE_PREC_BF16 runs the forward, input and weight gradients
+ * of the 3x3 stride-1 'same' convolutions of 8 or more channels in and out on AMX tiles
+ * (layers.h dae_conv2d_amx_train); master weights, the other layers, losses and the
+ * optimizer stay fp32. On a CPU without AMX the workspace stays fp32.
+ * The first switch to bf16 packs the model's weights into the workspace; after the
+ * parameters change (an optimizer step) dae_workspace_pack_bf16 packs them again, else
+ * the workspace keeps computing with the old ones. Default DAE_PREC_FP32; switching back
+ * and forth keeps the packed copies. */
 typedef enum { DAE_PREC_FP32 = 0, DAE_PREC_BF16 = 1 } dae_precision;
 int dae_workspace_set_precision(dae_workspace *ws, dae_precision prec, dae_error *err);
 dae_precision dae_workspace_precision(const dae_workspace *ws);
+void dae_workspace_pack_bf16(dae_workspace *ws);
+/* Training workspaces: the layers that have AMX tiles (0 before a switch to bf16, and
+ * without AMX); *total (may be NULL) receives the number of convolution layers. */
+int dae_workspace_amx_layers(const dae_workspace *ws, int *total);
 
 /* Forward B samples (B, in_shape.c, in_shape.h, in_shape.w) through the whole model. *out points into the
  * workspace and stays valid until the next call on it. */

@@ -48,6 +48,8 @@ typedef struct dae_recipe {
     uint64_t seed;
     int epochs, batch_size, threads;
     dae_tristate progress;                /* progress bar: auto = when stderr is a tty */
+    int precision;                        /* dae_precision (model.h) of the training
+                                             steps: fp32, or bf16 on AMX (mixed) */
 
     struct {
         char train[DAE_RECIPE_PATH_MAX];  /* dataset name or path (dae_dataset_load) */

@@ -17,7 +17,8 @@
  * __metadata__ {"format": "daed-ckpt-1", "config": architecture JSON, "recipe": effective
  * recipe, "state": trainer state JSON (epoch, step, attempt, RNG state, running sums,
  * best PSNR, collapse window)}. Resuming from one continues bit-for-bit like the
- * uninterrupted run (same recipe, data and thread count).
+ * uninterrupted run (same recipe, data, thread count and precision: recipe field precision
+ * is not checked on resume, so a run may go on in the other one, no longer bit for bit).
  *
  * Collapse trap (PROTOCOL §3.5): with collapse checking on (auto: models with a
  * convolutional decoder), check_step steps after the end of the attempt's warm-up
