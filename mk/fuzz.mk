@@ -24,8 +24,8 @@ FUZZ_RSS_MB  ?= 2048
 FUZZ_MALLOC_MB ?= 512
 FUZZ_TIMEOUT ?= 30
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
-# -Wno-unused-function: clang (unlike gcc) warns about unused static inline helpers in .c
-# files (src/core/layers.c has one), which -Werror would turn into a broken fuzz build.
+# -Wno-unused-function: the fuzz targets share static helpers in headers (fuzz_daemon.h)
+# that not every target calls; clang warns about those, and -Werror would break the build.
 FUZZ_WARN    := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-unused-parameter -Wno-unused-function
 FUZZ_PKGS    := libmicrohttpd libcjson libpng openblas zlib libturbojpeg
 # Recursive (=): pkg-config runs when a recipe needs it, after the dependencies are in.

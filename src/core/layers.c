@@ -58,16 +58,6 @@ static inline void vadd(float *restrict d, const float *restrict s, int n)
         d[i] += s[i];
 }
 
-/* d[i] = s[i] + v */
-static inline void vcopy_add(float *restrict d, const float *restrict s, float v, size_t n)
-{
-    size_t i = 0;
-    for (; i + 16 <= n; i += 16)
-        for (int q = 0; q < 16; q++)
-            d[i + q] = s[i + q] + v;
-    for (; i < n; i++)
-        d[i] = s[i] + v;
-}
 
 static inline float vsum(const float *s, size_t n)
 {
