@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "daed/core/rng.h"
 #include "daed/io/image.h"
 #include "daed/io/png.h"
 #include "daed/io/jpeg.h"
@@ -41,6 +42,47 @@ START_TEST(test_opponent_round_trip)
     ck_assert_int_eq(dae_color_space_from_name("opponent"), DAE_COLOR_OPPONENT);
     ck_assert_int_eq(dae_color_space_from_name("rgb"), DAE_COLOR_RGB);
     ck_assert_int_eq(dae_color_space_from_name("yuv"), -1);
+}
+END_TEST
+
+/* dae_color_noise_gain is the standard deviation unit RGB noise has in each channel:
+ * measured by sending noise through the transform (a difference of two transforms, so the
+ * offsets of the chroma channels cancel). */
+START_TEST(test_color_noise_gain)
+{
+    enum { N = 200000 };
+    float *a = malloc(3 * N * sizeof *a), *b = malloc(3 * N * sizeof *b);
+    ck_assert(a && b);
+    dae_rng rng;
+    dae_rng_seed(&rng, 7);
+    for (size_t i = 0; i < 3 * N; i++) {
+        b[i] = 0.5f;
+        a[i] = 0.5f + 0.01f * dae_rng_normal(&rng);
+    }
+    for (int cs = DAE_COLOR_RGB; cs <= DAE_COLOR_OPPONENT; cs++) {
+        float *x = malloc(3 * N * sizeof *x), *y = malloc(3 * N * sizeof *y);
+        ck_assert(x && y);
+        memcpy(x, a, 3 * N * sizeof *x);
+        memcpy(y, b, 3 * N * sizeof *y);
+        dae_color_to_space(x, N, (dae_color_space)cs);
+        dae_color_to_space(y, N, (dae_color_space)cs);
+        for (int ch = 0; ch < 3; ch++) {
+            double ss = 0.0;
+            for (size_t i = 0; i < N; i++) {
+                double d = (double)x[(size_t)ch * N + i] - y[(size_t)ch * N + i];
+                ss += d * d;
+            }
+            double sd = sqrt(ss / N) / 0.01;
+            ck_assert_msg(fabs(sd - dae_color_noise_gain((dae_color_space)cs, ch)) < 0.01,
+                          "space %d channel %d: measured %.4f, gain %.4f", cs, ch, sd,
+                          (double)dae_color_noise_gain((dae_color_space)cs, ch));
+        }
+        free(x);
+        free(y);
+    }
+    ck_assert_float_eq(dae_color_noise_gain(DAE_COLOR_OPPONENT, 3), 1.0f);
+    free(a);
+    free(b);
 }
 END_TEST
 
@@ -508,6 +550,7 @@ Suite *suite_photo(void)
     Suite *s = suite_create("photo");
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, test_opponent_round_trip);
+    tcase_add_test(tc, test_color_noise_gain);
     tcase_add_test(tc, test_area_downscale);
     tcase_add_test(tc, test_luma709_and_quantize);
     tcase_add_test(tc, test_add_noise_levels);

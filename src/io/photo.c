@@ -57,6 +57,13 @@ void dae_color_from_space(float *px, size_t n, dae_color_space cs)
     }
 }
 
+float dae_color_noise_gain(dae_color_space cs, int ch)
+{
+    /* rows of the opponent transform above: (1,1,1)/3, (1,0,-1)/2, (1,-2,1)/4 */
+    static const float opp[3] = {0.57735027f, 0.70710678f, 0.61237244f};
+    return cs == DAE_COLOR_OPPONENT && ch >= 0 && ch < 3 ? opp[ch] : 1.0f;
+}
+
 int dae_image_to_luma709(dae_image *im, dae_error *err)
 {
     if (!im->px || (im->c != 1 && im->c != 3))

@@ -94,10 +94,17 @@ int dae_tiles_8bit(const dae_req *r)
     return tile_to_rgb(r->entry->photo.per_channel ? 3 : 1, r->entry->photo.cs) ? 2 : 1;
 }
 
-/* The noise-level map value of r's tiles: ?sigma=/255, or blind. */
-static float req_level(const dae_req *r)
+/* The noise-level map value of job j's tiles: ?sigma=/255, or blind; for one channel of a
+ * per-channel model, the level that channel's noise has in the model's colour space. */
+static float job_level(const tile_job *j)
 {
-    return r->has_sigma ? dae_noise_level(r->sigma) : DAE_NOISE_BLIND;
+    const dae_req *r = j->t->r;
+    if (!r->has_sigma)
+        return DAE_NOISE_BLIND;
+    float gain = r->entry->photo.per_channel && j->t->c == 3
+                     ? dae_color_noise_gain(r->entry->photo.cs, j->plane)
+                     : 1.0f;
+    return dae_noise_level(r->sigma * gain);
 }
 
 /* The tile side for m: --tile, but at least TILE_HALOS halo radii, so that the overlap
@@ -335,7 +342,7 @@ static void run_jobs(dae_server *s, int worker, tile_job **js, int n)
                     rc = dae_error_set(&err, DAE_ENOMEM, "out of memory for a tile");
                 else if (m->noise_map)
                     dae_model_noise_fill(stage + (size_t)k * vin, 1, c, in.h, in.w,
-                                         req_level(j->t->r));
+                                         job_level(j));
             }
             if (!rc) {
                 int64_t t0 = dae_now_ns();

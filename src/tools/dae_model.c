@@ -359,8 +359,8 @@ static int run_fit_input(const dae_modelfile *mf, const char *model_path, const 
  * a per-channel model; a noise-map model gets sigma (< 0: blind) as its map plane. paths:
  * the model's and the input's, for error messages. */
 static int run_passes(const dae_model *m, const dae_image *im, int per_channel, double sigma,
-                      dae_shape in_shape, int out_json, const char *const paths[2],
-                      dae_image *out, dae_error *err)
+                      dae_color_space cs, dae_shape in_shape, int out_json,
+                      const char *const paths[2], dae_image *out, dae_error *err)
 {
     size_t hw = (size_t)im->w * (size_t)im->h;
     int pass_c = per_channel ? 1 : im->c, map = m->noise_map ? 1 : 0;
@@ -378,8 +378,9 @@ static int run_passes(const dae_model *m, const dae_image *im, int per_channel, 
         const float *y;
         dae_shape ys;
         const float *x = im->px + (size_t)p * hw;
-        if (map) {
-            dae_model_noise_input(xin, x, 1, pass_c, im->h, im->w, dae_noise_level(sigma));
+        if (map) { /* a per-channel model: the level of the noise in this channel */
+            double sg = per_channel && sigma >= 0 ? sigma * dae_color_noise_gain(cs, p) : sigma;
+            dae_model_noise_input(xin, x, 1, pass_c, im->h, im->w, dae_noise_level(sg));
             x = xin;
         }
         if (dae_model_forward(m, ws, x, 1, in_shape, &y, &ys, err))
@@ -467,7 +468,7 @@ static int cmd_run(int argc, char **argv)
     dae_color_space cs = im.c == 3 ? facts.cs : DAE_COLOR_RGB;
     dae_color_to_space(im.px, hw, cs); /* RGB: no-op */
     const char *const paths[2] = {model_path, in_path};
-    if (run_passes(m, &im, per_channel, sigma, in_shape, out_json, paths, &out, &err))
+    if (run_passes(m, &im, per_channel, sigma, cs, in_shape, out_json, paths, &out, &err))
         goto done;
     if (out.c == 3)
         dae_color_from_space(out.px, (size_t)out.w * out.h, cs);

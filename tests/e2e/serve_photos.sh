@@ -181,4 +181,23 @@ req GET /v1/models
 body_has '"name":"photo-ffd"' "/v1/models lists the noise-map model"
 body_has '"noise_level":"map"' "/v1/models: noise_level map"
 
+# a per-channel noise-map model in the opponent space: each channel's map is ?sigma= times
+# the noise gain of that channel (photo.h), in daed's tiles as in dae-model run
+mkdir -p "$T/pcmap"
+"$B/helpers/mkmodel" "$T/pcmap-g.safetensors" dncnn-map photo-gm 5
+"$B/dae-model" per-channel "$T/pcmap-g.safetensors" "$T/pcmap/photo-pcmap.safetensors" photo-pcmap \
+    >/dev/null
+"$B/helpers/mkpng" "$T/pc.png" 150 110 3
+"$B/dae-model" run --sigma 30 "$T/pcmap/photo-pcmap.safetensors" "$T/pc.png" "$T/pcmap-ref.png" \
+    >/dev/null
+start_daed pcmap --models "$T/pcmap" --workers 2 --tile 48
+req POST "/v1/denoise?sigma=30" --data-binary @"$T/pc.png"
+expect 200 "colour PNG, per-channel noise-map model, sigma=30"
+# (both PNGs re-encoded by one encoder: equal files = equal pixels)
+"$B/dae-model" grid "$T/pcmap-a.png" "$T/body" --pad 0 >/dev/null
+"$B/dae-model" grid "$T/pcmap-b.png" "$T/pcmap-ref.png" --pad 0 >/dev/null
+cmp -s "$T/pcmap-a.png" "$T/pcmap-b.png" &&
+    ok "per-channel noise-map model: daed's tiles = dae-model run (per-channel levels)" ||
+    fail "per-channel noise-map model: daed and dae-model run differ"
+
 finish

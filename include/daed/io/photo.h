@@ -33,6 +33,12 @@ const char *dae_color_space_name(dae_color_space cs);
 void dae_color_to_space(float *px, size_t n, dae_color_space cs);
 void dae_color_from_space(float *px, size_t n, dae_color_space cs);
 
+/* The standard deviation that independent noise of standard deviation 1 in each of R, G, B
+ * has in channel ch (0..2) of space cs: 1 in RGB; in the opponent space 1/sqrt(3) (luma),
+ * 1/sqrt(2) and sqrt(6)/4 (the transform is not orthonormal). A per-channel model with a
+ * noise-level map gets ?sigma= times this for each channel. */
+float dae_color_noise_gain(dae_color_space cs, int ch);
+
 /* In place to one channel with the luma weights skimage.color.rgb2gray uses (ITU-R
  * BT.709: 0.2125 R + 0.7154 G + 0.0721 B); a gray image is left as it is. */
 int dae_image_to_luma709(dae_image *im, dae_error *err);
