@@ -201,11 +201,16 @@ stop_nginx() {
     NGINX_PID=""
 }
 
-# A loopback port nothing listens on.
+# A loopback port nothing listens on, below the kernel's ephemeral range: a port in that
+# range can be the local end of an outgoing connection (nginx to a replica, a stand-in's
+# held connects), which nothing listens on but bind() refuses (EADDRINUSE: CI saw nginx
+# fail to start on one).
 free_port() {
-    local p tries=0
+    local p tries=0 lo=32768
+    read -r lo _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || lo=32768
+    [ "$lo" -gt 12000 ] 2>/dev/null || lo=32768
     while :; do
-        p=$((20000 + RANDOM % 30000))
+        p=$((10000 + RANDOM % (lo - 10000)))
         if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
             echo $p
             return
