@@ -108,25 +108,9 @@ int dae_jpeg_decode(const unsigned char *buf, size_t len, const dae_image_limits
                     dae_image *out, dae_error *err)
 {
     memset(out, 0, sizeof *out);
-    unsigned char *pix = NULL;
-    int w, h, c;
-    int rc = decode_samples(buf, len, lim, &pix, &w, &h, &c, err);
-    if (rc == DAE_OK)
-        rc = dae_image_alloc(out, w, h, c, 0, err);
-    if (rc == DAE_OK) {
-        float lut[256];
-        for (int v = 0; v < 256; v++)
-            lut[v] = (float)v / 255.0f;
-        size_t n = (size_t)w * h;
-        for (int ch = 0; ch < c; ch++) {
-            float *d = out->px + ch * n;
-            const unsigned char *s = pix + ch;
-            for (size_t i = 0; i < n; i++)
-                d[i] = lut[s[i * c]];
-        }
-    }
-    free(pix);
-    return rc;
+    dae_image8 im8;
+    int rc = dae_jpeg_decode8(buf, len, lim, &im8, err);
+    return rc == DAE_OK ? dae_image8_to_float(&im8, out, err) : rc;
 }
 
 int dae_jpeg_decode8(const unsigned char *buf, size_t len, const dae_image_limits *lim,
@@ -134,7 +118,7 @@ int dae_jpeg_decode8(const unsigned char *buf, size_t len, const dae_image_limit
 {
     memset(out, 0, sizeof *out);
     unsigned char *pix = NULL;
-    int w, h, c;
+    int w = 0, h = 0, c = 0;
     int rc = decode_samples(buf, len, lim, &pix, &w, &h, &c, err);
     if (rc == DAE_OK && c == 1) { /* one gray plane: the samples as decoded */
         *out = (dae_image8){.w = w, .h = h, .c = 1, .px = pix};
