@@ -77,6 +77,7 @@ typedef struct {
     int n, tile, R;
     int ic;      /* image channels per pass (the model's input less its noise map) */
     float level; /* noise-map models: the map value of the next runs */
+    double sigma; /* the noise's sigma (0-255) in RGB, or < 0: blind */
     dae_workspace **ws;
     float **scratch;
 } runner;
@@ -103,6 +104,7 @@ static int runner_init(runner *r, const dae_model *m, int tile, int n, dae_preci
     r->R = dae_model_tile_radius(m);
     r->ic = dae_model_image_channels(m);
     r->level = DAE_NOISE_BLIND;
+    r->sigma = -1.0;
     if (r->R < 0)
         return dae_error_set(err, DAE_EINVAL, "model is not a stack of same convolutions");
     tile = r->tile;
@@ -197,8 +199,12 @@ static int denoise(runner *r, const float *in, int c, int W, int H, dae_color_sp
     if (c == 3)
         dae_color_to_space(tmp, n, cs);
     int mc = r->ic;
-    for (int p = 0; p < c && !rc; p += mc)
+    for (int p = 0; p < c && !rc; p += mc) {
+        /* a plane of a per-channel model: the level its noise has in the colour space */
+        double gain = mc == 1 && c == 3 ? dae_color_noise_gain(cs, p) : 1.0;
+        r->level = r->sigma < 0 ? DAE_NOISE_BLIND : dae_noise_level(r->sigma * gain);
         rc = run_tiled(r, tmp + p * n, W, H, out + p * n, err);
+    }
     if (!rc && c == 3)
         dae_color_from_space(out, n, cs);
     free(tmp);
@@ -226,7 +232,7 @@ static int eval_set(runner *r, const char *dir, int color, dae_color_space cs, i
     int nn = color ? 5 : 8, rc = DAE_OK;
     for (int s = 0; s < 3; s++) {
         double sum = 0.0;
-        r->level = known ? dae_noise_level(SIGMAS[s]) : DAE_NOISE_BLIND;
+        r->sigma = known ? SIGMAS[s] : -1.0;
         for (int i = 0; i < nn && !rc; i++) {
             char pc[512], pn[512];
             snprintf(pc, sizeof pc, "%s/%s/%s.png", dir, color ? "color" : "gray", names[i]);
