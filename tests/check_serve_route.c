@@ -123,6 +123,33 @@ START_TEST(test_sigma_hint)
 }
 END_TEST
 
+START_TEST(test_sigma_specialists)
+{
+    add("digits", DIGITS_STRIDED);
+    dae_entry *all = add("photo-all", PHOTO(1, "[0,75]"));
+    add("photo-s15", PHOTO(1, "[10,20]"));
+    add("photo-s50", PHOTO(1, "[35,75]"));
+    add("photo-z25", PHOTO(1, "[20,30]"));
+    add("photo-z25b", PHOTO(1, "[20,30]"));
+    dae_error e;
+    /* the narrowest range holding the hint, even against the default */
+    ck_assert_str_eq(route(all, 256, 256, 1, 15, 0, &e), "photo-s15");
+    ck_assert_str_eq(route(all, 256, 256, 1, 50, 0, &e), "photo-s50");
+    ck_assert_str_eq(route(all, 256, 256, 1, 32, 0, &e), "photo-all");
+    ck_assert_str_eq(route(all, 256, 256, 1, 5, 0, &e), "photo-all");
+    /* equal widths: the default, else the first by name */
+    ck_assert_str_eq(route(all, 256, 256, 1, 25, 0, &e), "photo-z25");
+    ck_assert_str_eq(route(list[5], 256, 256, 1, 25, 0, &e), "photo-z25b");
+    /* no hint: the default; a hint no range holds: the default, blind */
+    ck_assert_str_eq(route(all, 256, 256, 1, -1, 0, &e), "photo-all");
+    ck_assert_str_eq(route(all, 256, 256, 1, 90, 0, &e), "photo-all");
+    /* the digits default keeps its own size, hint or not */
+    ck_assert_str_eq(route(list[0], 28, 28, 1, 15, 0, &e), "digits");
+    ck_assert_str_eq(route(list[0], 64, 64, 1, 15, 0, &e), "photo-s15");
+    clear();
+}
+END_TEST
+
 START_TEST(test_no_photo_models)
 {
     dae_entry *def = add("digits", DIGITS_STRIDED);
@@ -177,6 +204,7 @@ Suite *suite_serve_route(void)
     TCase *tc = tcase_create("basic");
     tcase_add_test(tc, test_photos_go_to_photo_models);
     tcase_add_test(tc, test_sigma_hint);
+    tcase_add_test(tc, test_sigma_specialists);
     tcase_add_test(tc, test_no_photo_models);
     tcase_add_test(tc, test_per_channel_colour);
     suite_add_tcase(s, tc);

@@ -22,18 +22,42 @@ int dae_denoise_sigma_fits(const dae_denoise_want *want, const dae_entry *e)
             want->sigma <= e->photo.sigma_hi);
 }
 
-/* Rule 1: e takes the image as it is. */
-static int takes_as_is(const dae_entry *e, const dae_denoise_want *want)
+/* Rule 1: e has the image's channels and exactly its size as its input size. */
+static int takes_exact(const dae_entry *e, const dae_denoise_want *want)
 {
     const dae_model *m = e->mf->model;
-    if (e->photo.channels != want->c)
-        return 0;
-    if (m->in_shape.h == want->h && m->in_shape.w == want->w)
-        return 1;
-    return any_size(e) && dae_denoise_sigma_fits(want, e);
+    return e->photo.channels == want->c && m->in_shape.h == want->h &&
+           m->in_shape.w == want->w;
 }
 
-/* Rule 2: the denoiser running in tiles for the channel count (NULL: none). */
+/* Rule 2: with a ?sigma= hint, the denoiser running in tiles for the channel count whose
+ * trained range holds the hint most narrowly (a specialist before a generalist); of equal
+ * widths the default, else the first by name. NULL: no range holds it (or no hint). */
+static const dae_entry *narrowest_fit(dae_entry *const *list, int n, const dae_entry *def,
+                                      const dae_denoise_want *want)
+{
+    const dae_entry *best = NULL;
+    double best_w = 0.0;
+    for (int i = 0; want->has_sigma && i < n; i++) {
+        const dae_entry *e = list[i];
+        if (!is_denoiser(e) || e->photo.channels != want->c || !any_size(e) ||
+            !dae_denoise_sigma_fits(want, e))
+            continue;
+        double w = e->photo.sigma_hi - e->photo.sigma_lo;
+        if (!best || w < best_w || (w == best_w && e == def && best != def))
+            best = e, best_w = w;
+    }
+    return best;
+}
+
+/* Rule 3: e takes the image as it is: its channel count, any size (no hint here: rule 2
+ * took every hint a range holds). */
+static int takes_as_is(const dae_entry *e, const dae_denoise_want *want)
+{
+    return e->photo.channels == want->c && any_size(e) && !want->has_sigma;
+}
+
+/* Rule 4: the denoiser running in tiles for the channel count (NULL: none). */
 static const dae_entry *tiled_for(dae_entry *const *list, int n, const dae_entry *def,
                                   const dae_denoise_want *want)
 {
@@ -58,7 +82,7 @@ static const dae_entry *tiled_for(dae_entry *const *list, int n, const dae_entry
     return first;
 }
 
-/* Rule 3: e has the image's channels (no per-channel use: that needs tiles) and takes
+/* Rule 5: e has the image's channels (no per-channel use: that needs tiles) and takes
  * its size as it is, or any size with ?resize=1. */
 static int takes_size(const dae_entry *e, const dae_denoise_want *want)
 {
@@ -69,7 +93,7 @@ static int takes_size(const dae_entry *e, const dae_denoise_want *want)
            dae_model_check_input(m, (dae_shape){want->c, want->h, want->w}, NULL) == DAE_OK;
 }
 
-/* Rule 4: a gray image and the default (converted to its channels). */
+/* Rule 6: a gray image and the default (converted to its channels). */
 static const dae_entry *gray_to_default(const dae_entry *def, const dae_denoise_want *want,
                                         dae_error *err)
 {
@@ -90,7 +114,7 @@ static const dae_entry *gray_to_default(const dae_entry *def, const dae_denoise_
     return NULL;
 }
 
-/* Rule 5: a colour image no colour model takes: refused, saying why. */
+/* Rule 7: a colour image no colour model takes: refused, saying why. */
 static void refuse_colour(dae_entry *const *list, int n, const dae_denoise_want *want,
                           dae_error *err)
 {
@@ -109,9 +133,14 @@ static void refuse_colour(dae_entry *const *list, int n, const dae_denoise_want 
 const dae_entry *dae_denoise_route(dae_entry *const *list, int n, const dae_entry *def,
                                    const dae_denoise_want *want, dae_error *err)
 {
+    if (def && takes_exact(def, want))
+        return def;
+    const dae_entry *pick = narrowest_fit(list, n, def, want);
+    if (pick)
+        return pick;
     if (def && takes_as_is(def, want))
         return def;
-    const dae_entry *pick = tiled_for(list, n, def, want);
+    pick = tiled_for(list, n, def, want);
     if (pick)
         return pick;
     if (def && takes_size(def, want))

@@ -4,18 +4,21 @@
  * ?resize= hints) only, never on how it was sent (PNG, JPEG, JSON pixels or base64): the
  * same picture picks the same model. The rule, in order (README "Which model answers"):
  *
- *  1. the task's default model keeps an image it takes as it is: its channel count, and
- *     exactly its input size, or any size when it runs in tiles (then a ?sigma= hint must
- *     fall in its trained range, when it has one);
- *  2. else the first denoiser by name that runs in tiles (any size) for the image's
- *     channel count, photo models (a trained noise range) before the others; with a
- *     ?sigma= hint, the first whose trained range holds it; when no range holds it, the
- *     default if it runs in tiles for the channel count, else the first;
- *  3. else a denoiser for the channel count that takes the size as it is (or any size with
+ *  1. the task's default model keeps an image of exactly its input size (and channels);
+ *  2. with a ?sigma= hint, the denoiser running in tiles (any size) for the image's
+ *     channel count whose trained range holds the hint most narrowly: a specialist
+ *     trained for sigma 10-20 answers ?sigma=15 before a generalist trained for 0-75; of
+ *     equal widths the default, else the first by name;
+ *  3. without a hint, the default keeps an image of its channel count when it runs in
+ *     tiles (any size);
+ *  4. else the first denoiser by name that runs in tiles for the image's channel count,
+ *     photo models (a trained noise range) before the others; when no range holds a
+ *     hint, the default if it runs in tiles for the channel count, else the first;
+ *  5. else a denoiser for the channel count that takes the size as it is (or any size with
  *     ?resize=1), the default first;
- *  4. else a gray image goes to the default (converted to its channels; a size it does
+ *  6. else a gray image goes to the default (converted to its channels; a size it does
  *     not take is refused unless ?resize=1);
- *  5. else (a colour image and no colour model takes it) refused: a colour image never
+ *  7. else (a colour image and no colour model takes it) refused: a colour image never
  *     comes back gray unless ?model= names a gray model.
  *
  * Pure: reads the entries, references nothing, thread-safe.
