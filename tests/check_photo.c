@@ -167,6 +167,56 @@ START_TEST(test_add_noise_levels)
 }
 END_TEST
 
+/* dae_noise_estimate on a synthetic scene (ramps, a disc, stripes) with seeded noise of
+ * sigma: float planes unclipped, and the same rounded to 8 bits as a file holds them. */
+static void estimate_at(float sigma, int c, double *est_f, double *est_8)
+{
+    enum { W = 256, H = 192 };
+    size_t n = (size_t)W * H * c;
+    float *px = malloc(n * sizeof *px);
+    unsigned char *p8 = malloc(n);
+    dae_rng r;
+    dae_rng_seed(&r, 11);
+    for (int ch = 0; ch < c; ch++)
+        for (int y = 0; y < H; y++)
+            for (int x = 0; x < W; x++) {
+                float v = 0.2f + 0.4f * x / W + 0.1f * ch;
+                if ((x - 90) * (x - 90) + (y - 100) * (y - 100) < 40 * 40)
+                    v = 0.8f;
+                if (x > 180 && (x / 8) % 2)
+                    v = 0.3f;
+                size_t i = ((size_t)ch * H + y) * W + x;
+                px[i] = v + sigma / 255.0f * dae_rng_normal(&r);
+                float q = rintf(px[i] * 255.0f);
+                p8[i] = (unsigned char)(q < 0 ? 0 : q > 255 ? 255 : q);
+            }
+    *est_f = dae_noise_estimate(px, NULL, W, H, c);
+    *est_8 = dae_noise_estimate(NULL, p8, W, H, c);
+    free(px);
+    free(p8);
+}
+
+START_TEST(test_noise_estimate)
+{
+    const float sig[] = {5, 15, 25, 50};
+    for (size_t k = 0; k < sizeof sig / sizeof sig[0]; k++)
+        for (int c = 1; c <= 3; c += 2) {
+            double f, b;
+            estimate_at(sig[k], c, &f, &b);
+            ck_assert_msg(fabs(f - sig[k]) < 0.06 * sig[k] + 0.3, "sigma %g c %d: %g",
+                          sig[k], c, f);
+            ck_assert_msg(fabs(b - sig[k]) < 0.06 * sig[k] + 0.5, "sigma %g c %d 8-bit: %g",
+                          sig[k], c, b);
+        }
+    double f, b;
+    estimate_at(0, 1, &f, &b); /* clean: the edges alone */
+    ck_assert_msg(f < 0.5 && b < 0.5, "clean: %g %g", f, b);
+    float tiny[4] = {0, 1, 0, 1};
+    ck_assert(dae_noise_estimate(tiny, NULL, 2, 2, 1) == 0.0);
+    ck_assert(dae_noise_estimate(NULL, NULL, 64, 64, 1) == 0.0);
+}
+END_TEST
+
 /* A c-channel w x h image whose value encodes (channel, y, x). */
 static void make_image(dae_image *im, int w, int h, int c)
 {
@@ -554,6 +604,7 @@ Suite *suite_photo(void)
     tcase_add_test(tc, test_area_downscale);
     tcase_add_test(tc, test_luma709_and_quantize);
     tcase_add_test(tc, test_add_noise_levels);
+    tcase_add_test(tc, test_noise_estimate);
     tcase_add_test(tc, test_patches_and_augment);
     tcase_add_test(tc, test_photo_facts);
     tcase_add_test(tc, test_probe);

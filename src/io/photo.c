@@ -64,6 +64,58 @@ float dae_color_noise_gain(dae_color_space cs, int ch)
     return cs == DAE_COLOR_OPPONENT && ch >= 0 && ch < 3 ? opp[ch] : 1.0f;
 }
 
+/* ---- noise level estimate ---- */
+
+#define EST_BINS (4 * 4080 + 1) /* |mask response| on the 0-255 scale, in quarters */
+#define EST_MAX_POSITIONS (1L << 22)
+
+/* The mask response at (x, y) of one plane, on the 0-255 scale. */
+static float mask_at(const float *p, const unsigned char *p8, int w, size_t i)
+{
+    if (p8) {
+        const unsigned char *a = p8 + i - w, *b = p8 + i, *d = p8 + i + w;
+        return (float)((a[-1] + a[1] + d[-1] + d[1]) - 2 * (a[0] + b[-1] + b[1] + d[0]) +
+                       4 * b[0]);
+    }
+    const float *a = p + i - w, *b = p + i, *d = p + i + w;
+    return 255.0f * ((a[-1] + a[1] + d[-1] + d[1]) - 2.0f * (a[0] + b[-1] + b[1] + d[0]) +
+                     4.0f * b[0]);
+}
+
+/* One plane's estimate: the histogram's median of |response| / (6 * 0.6745). */
+static double plane_estimate(const float *p, const unsigned char *p8, int w, int h,
+                             unsigned *hist)
+{
+    memset(hist, 0, EST_BINS * sizeof *hist);
+    long inner = (long)(w - 2) * (h - 2), step = 1 + inner / EST_MAX_POSITIONS, n = 0;
+    for (long y = 1; y < h - 1; y += step)
+        for (long x = 1; x < w - 1; x++) {
+            float v = fabsf(mask_at(p, p8, w, (size_t)y * w + x)) * 4.0f + 0.5f;
+            hist[v < EST_BINS - 1 ? (int)v : EST_BINS - 1]++; /* NaN -> the last bin */
+            n++;
+        }
+    long half = (n + 1) / 2, seen = 0;
+    int b = 0;
+    while (b < EST_BINS - 1 && (seen += hist[b]) < half)
+        b++;
+    return b / 4.0 / (6.0 * 0.6745);
+}
+
+double dae_noise_estimate(const float *px, const unsigned char *px8, int w, int h, int c)
+{
+    if (w < 3 || h < 3 || c < 1 || (!px && !px8))
+        return 0.0;
+    unsigned *hist = malloc(EST_BINS * sizeof *hist);
+    if (!hist)
+        return -1.0;
+    double sum = 0.0;
+    size_t n = (size_t)w * h;
+    for (int ch = 0; ch < c; ch++)
+        sum += plane_estimate(px ? px + ch * n : NULL, px8 ? px8 + ch * n : NULL, w, h, hist);
+    free(hist);
+    return sum / c;
+}
+
 int dae_image_to_luma709(dae_image *im, dae_error *err)
 {
     if (!im->px || (im->c != 1 && im->c != 3))

@@ -20,6 +20,7 @@ void dae_work_free(work *w)
         free(w->mask[i]);
     free(w->orig);
     free(w->mask);
+    free(w->noise);
     free(w->x);
     free(w->y);
     memset(w, 0, sizeof *w);

@@ -99,6 +99,8 @@ struct dae_req {
     int want_jpeg;            /* Accept: image/jpeg (explicit) */
     int has_sigma;
     double sigma;             /* ?sigma= noise level hint, 0-255 scale */
+    int has_est;              /* no ?sigma=: est_sigma holds the decoded first image's */
+    double est_sigma;         /* noise level estimate (photo.h dae_noise_estimate) */
     int resize;               /* ?resize=1 */
     int heatmap;              /* ?heatmap=1 */
     int has_threshold;
@@ -223,10 +225,16 @@ typedef struct work {
     int want_output, want_latent; /* v2: requested outputs */
     int v2_flat;           /* v2: input came as [B, N] */
     int tiled;             /* run in tiles (tiles.c): x unused, orig holds the inputs */
+    /* [n] or NULL: a tiled noise-map model's level for each image (0-255): ?sigma=, or
+     * estimated from the image (dae_noise_estimate) */
+    float *noise;
     char v2_id[128];       /* v2: request id, echoed */
 } work;
 
 void dae_work_free(work *w);
+/* parse.c: image i's noise level estimate (dae_noise_estimate on its planes as held, 8-bit
+ * or float; 0-255), < 0 when out of memory. */
+double dae_work_noise_estimate(const work *w, int i);
 /* parse.c: w's 8-bit images (orig8) into float ones (orig); a no-op without them. */
 int dae_work_to_float(work *w, dae_error *err);
 /* The input shape a workspace needs for an op on `in` (decode: the image a code stands

@@ -9,6 +9,7 @@
 
 #include "daed/io/json.h"
 #include "daed/io/base64.h"
+#include "daed/io/photo.h"
 #include "internal.h"
 
 cJSON *dae_parse_json_body(dae_req *r, dae_error *err)
@@ -429,14 +430,27 @@ out:
     return rc;
 }
 
+/* Image i's noise level estimate (photo.h), from its 8-bit or float planes; < 0: none. */
+double dae_work_noise_estimate(const work *w, int i)
+{
+    const dae_image *im = &w->orig[i];
+    const unsigned char *p8 = w->orig8 ? w->orig8[i].px : NULL;
+    return dae_noise_estimate(p8 ? NULL : im->px, p8, im->w, im->h, im->c);
+}
+
 /* /v1/denoise without ?model=: the model for the decoded images (route.h), whatever
- * their encoding: the first image's size, colour if any image is colour. */
+ * their encoding: the first image's size, colour if any image is colour; without
+ * ?sigma=, the first image's estimated noise level is the hint. */
 static int route_decoded(dae_req *r, const work *w, dae_error *err)
 {
     int c = 1;
     for (int i = 0; i < w->n; i++)
         if (w->orig[i].c > c)
             c = w->orig[i].c;
+    if (!r->has_sigma) {
+        r->est_sigma = dae_work_noise_estimate(w, 0);
+        r->has_est = r->est_sigma >= 0;
+    }
     return dae_v1_denoise_route(r, w->orig[0].w, w->orig[0].h, c, err);
 }
 

@@ -1,16 +1,19 @@
 /* route.h — which denoiser answers an image sent to /v1/denoise without ?model=.
  *
  * The choice depends on the decoded image's size and channel count (and the ?sigma= and
- * ?resize= hints) only, never on how it was sent (PNG, JPEG, JSON pixels or base64): the
- * same picture picks the same model. The rule, in order (README "Which model answers"):
+ * ?resize= hints, or without ?sigma= its estimated noise level) only, never on how it was
+ * sent (PNG, JPEG, JSON pixels or base64): the same picture picks the same model (JSON
+ * floats that are not 8-bit levels estimate a hair differently). The rule, in order (README "Which model answers"):
  *
  *  1. the task's default model keeps an image of exactly its input size (and channels);
- *  2. with a ?sigma= hint, the denoiser running in tiles (any size) for the image's
- *     channel count whose trained range holds the hint most narrowly: a specialist
+ *  2. with a ?sigma= hint (without one, the level estimated in the decoded first image,
+ *     photo.h dae_noise_estimate, is the hint: v1.c), the denoiser running in tiles (any
+ *     size) for the image's channel count whose trained range holds the hint most
+ *     narrowly: a specialist
  *     trained for sigma 10-20 answers ?sigma=15 before a generalist trained for 0-75; of
  *     equal widths the default, else the first by name;
- *  3. without a hint, the default keeps an image of its channel count when it runs in
- *     tiles (any size);
+ *  3. without a hint (a body not decoded yet), the default keeps an image of its channel
+ *     count when it runs in tiles (any size);
  *  4. else the first denoiser by name that runs in tiles for the image's channel count,
  *     photo models (a trained noise range) before the others; when no range holds a
  *     hint, the default if it runs in tiles for the channel count, else the first;

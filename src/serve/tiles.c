@@ -94,17 +94,39 @@ int dae_tiles_8bit(const dae_req *r)
     return tile_to_rgb(r->entry->photo.per_channel ? 3 : 1, r->entry->photo.cs) ? 2 : 1;
 }
 
-/* The noise-level map value of job j's tiles: ?sigma=/255, or blind; for one channel of a
- * per-channel model, the level that channel's noise has in the model's colour space. */
+/* The noise-level map value of job j's tiles: its image's level (?sigma= or estimated,
+ * w.noise) / 255; for one channel of a per-channel model, the level that channel's noise
+ * has in the model's colour space. */
 static float job_level(const tile_job *j)
 {
     const dae_req *r = j->t->r;
-    if (!r->has_sigma)
+    if (!j->t->w.noise)
         return DAE_NOISE_BLIND;
     float gain = r->entry->photo.per_channel && j->t->c == 3
                      ? dae_color_noise_gain(r->entry->photo.cs, j->plane)
                      : 1.0f;
-    return dae_noise_level(r->sigma * gain);
+    return dae_noise_level(j->t->w.noise[j->img] * gain);
+}
+
+/* A noise-map model's level for each image: ?sigma=, else estimated from the image as the
+ * model gets it (its channel count; RGB for a per-channel model, whose colour space gets
+ * the gains of job_level); the first image's goes back in an X-Noise-Sigma header. */
+static int noise_levels(dae_req *r, work *w, dae_error *err)
+{
+    if (!r->entry->mf->model->noise_map)
+        return DAE_OK;
+    if (!(w->noise = malloc((size_t)w->n * sizeof *w->noise)))
+        return dae_error_set(err, DAE_ENOMEM, "out of memory for %d noise levels", w->n);
+    for (int i = 0; i < w->n; i++) {
+        double est = r->has_sigma ? r->sigma : dae_work_noise_estimate(w, i);
+        if (est < 0)
+            return dae_error_set(err, DAE_ENOMEM, "out of memory estimating the noise level");
+        w->noise[i] = (float)est;
+    }
+    snprintf(r->extra_name, sizeof r->extra_name, "X-Noise-Sigma");
+    snprintf(r->extra_value, sizeof r->extra_value, "%.2f; %s", w->noise[0],
+             r->has_sigma ? "given" : "estimated");
+    return DAE_OK;
 }
 
 /* The tile side for m: --tile, but at least TILE_HALOS halo radii, so that the overlap
@@ -142,6 +164,8 @@ int dae_tiles_prepare(dae_req *r, work *w, dae_error *err)
                                  "the images of a batch must have one size", i, im->w, im->h,
                                  w->orig[0].w, w->orig[0].h);
     }
+    if (noise_levels(r, w, err) != DAE_OK)
+        return err->code;
     int W = w->orig[0].w, H = w->orig[0].h;
     int cw = dae_model_canvas(m, W), ch = dae_model_canvas(m, H);
     dae_shape tile_in = {m->in_shape.c, ch < side ? ch : side, cw < side ? cw : side};

@@ -52,9 +52,10 @@ static void model_describe(sbuf *b, const dae_entry *e, int full)
     dae_sb_str(b, ",\"latent\":");
     shape_json(b, m->latent_shape);
     dae_sb_printf(b, ",\"fully_convolutional\":%s,\"size_div\":%d,\"residual\":%s,"
-                  "\"noise_level\":\"%s\",\"parameters\":%zu",
+                  "\"noise_level\":\"%s\",\"without_sigma\":\"%s\",\"parameters\":%zu",
                   m->fully_conv ? "true" : "false", m->size_div, m->residual ? "true" : "false",
-                  m->noise_map ? "map" : "none", m->n_params);
+                  m->noise_map ? "map" : "none", m->noise_map ? "estimated" : "blind",
+                  m->n_params);
     if (!full) {
         dae_sb_str(b, "}");
         return;
@@ -333,8 +334,10 @@ int dae_v1_denoise_route(dae_req *r, int w, int h, int c, dae_error *err)
     }
     int n;
     dae_entry **list = dae_registry_list(s->reg, &n);
-    dae_denoise_want want = {.w = w, .h = h, .c = c, .has_sigma = r->has_sigma,
-                             .sigma = r->sigma, .resize = r->resize};
+    /* without ?sigma=, the decoded image's estimated level is the hint (parse.c) */
+    dae_denoise_want want = {.w = w, .h = h, .c = c, .has_sigma = r->has_sigma || r->has_est,
+                             .sigma = r->has_sigma ? r->sigma : r->est_sigma,
+                             .resize = r->resize};
     /* one of list or def, which this function holds: referenced below if kept */
     dae_entry *pick = (dae_entry *)dae_denoise_route(list, n, def, &want, err);
     if (pick && pick != r->entry) {

@@ -130,7 +130,13 @@ hdr_has "X-Model: photo-hi" "sigma=80 picks the model trained on 40..100"
 req POST "/v1/denoise?sigma=20" --data-binary @"$T/g.jpg"
 hdr_has "X-Model: photo-gray" "sigma=20 picks the model trained on 0..55"
 req POST /v1/denoise --data-binary @"$T/g.jpg"
-hdr_has "X-Model: photo-gray" "no hint: the first by name"
+hdr_has "X-Model: photo-gray" "no hint, a clean image (estimated level ~0): the 0..55 model"
+# without ?sigma= the level estimated in the decoded image is the hint (photo.h)
+"$B/helpers/mkpng" "$T/n75.png" 200 160 1 noise=75
+req POST /v1/denoise --data-binary @"$T/n75.png"
+hdr_has "X-Model: photo-hi" "no hint, noise of sigma 75: the estimate picks the 40..100 model"
+req POST "/v1/denoise?sigma=20" --data-binary @"$T/n75.png"
+hdr_has "X-Model: photo-gray" "the given sigma=20 wins over the estimate"
 
 # the gray model as a colour model, one opponent channel at a time: picked for colour
 "$B/dae-model" per-channel "$T/only/photo-gray.safetensors" "$T/only/photo-pc.safetensors" \
@@ -180,6 +186,23 @@ cmp -s "$T/body" "$T/ffd-png-blind.png" && fail "PNG: sigma=15 and blind gave th
 req GET /v1/models
 body_has '"name":"photo-ffd"' "/v1/models lists the noise-map model"
 body_has '"noise_level":"map"' "/v1/models: noise_level map"
+body_has '"without_sigma":"estimated"' "/v1/models: without ?sigma= the level is estimated"
+# the map gets the given level, or the one estimated in the image (X-Noise-Sigma says which)
+req POST "/v1/denoise?sigma=30" --data-binary @"$T/f.png"
+hdr_has "X-Noise-Sigma: 30.00; given" "X-Noise-Sigma: the given level"
+"$B/helpers/mkpng" "$T/f25.png" 160 120 1 noise=25
+req POST /v1/denoise --data-binary @"$T/f25.png"
+expect 200 "gray PNG with noise of sigma 25, no hint"
+est=$(tr -d '\r' < "$T/hdrs" | awk -F': ' 'tolower($1) == "x-noise-sigma" {print $2}')
+case "$est" in
+    *"; estimated") awk -v e="${est%%;*}" 'BEGIN {exit !(e > 23 && e < 27)}' &&
+        ok "X-Noise-Sigma: $est (noise of sigma 25)" || fail "estimate $est, expected 23-27" ;;
+    *) fail "X-Noise-Sigma '$est', expected an estimate" ;;
+esac
+cp "$T/body" "$T/ffd-est.png"
+req POST "/v1/denoise?sigma=${est%%;*}" --data-binary @"$T/f25.png"
+cmp -s "$T/body" "$T/ffd-est.png" && ok "the estimate as ?sigma= gives the same answer" ||
+    fail "the estimated level and the same ?sigma= differ"
 
 # a per-channel noise-map model in the opponent space: each channel's map is ?sigma= times
 # the noise gain of that channel (photo.h), in daed's tiles as in dae-model run

@@ -1,25 +1,30 @@
 /* mkpng.c — writes deterministic test PNGs for the service tests.
  *
- *   mkpng OUT.png WIDTH HEIGHT CHANNELS [hole]
+ *   mkpng OUT.png WIDTH HEIGHT CHANNELS [hole | noise=SIGMA]
  *
  * OUT ending in .jpg writes a JPEG (quality 90) instead.
  * A smooth pattern in 1 or 3 channels; with "hole", an alpha plane that is 0 (missing) on
- * the centre quarter of the image and 1 elsewhere (an inpainting request). */
+ * the centre quarter of the image and 1 elsewhere (an inpainting request); with noise=SIGMA,
+ * a mid-gray ramp instead of the pattern, with seeded Gaussian noise of SIGMA (0-255
+ * scale), rounded and clipped (photo.h). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "daed/core/rng.h"
 #include "daed/io/image.h"
+#include "daed/io/photo.h"
 #include "daed/io/jpeg.h"
 
 int main(int argc, char **argv)
 {
     if (argc < 5) {
-        fprintf(stderr, "usage: mkpng OUT.png WIDTH HEIGHT CHANNELS [hole]\n");
+        fprintf(stderr, "usage: mkpng OUT.png WIDTH HEIGHT CHANNELS [hole | noise=SIGMA]\n");
         return 2;
     }
     int w = atoi(argv[2]), h = atoi(argv[3]), c = atoi(argv[4]);
     int hole = argc > 5 && !strcmp(argv[5], "hole");
+    float sigma = argc > 5 && !strncmp(argv[5], "noise=", 6) ? (float)atof(argv[5] + 6) : 0;
     dae_image im = {0};
     dae_error err = {0};
     if (dae_image_alloc(&im, w, h, c, hole, &err) != DAE_OK) {
@@ -29,7 +34,14 @@ int main(int argc, char **argv)
     for (int ch = 0; ch < c; ch++)
         for (int y = 0; y < h; y++)
             for (int x = 0; x < w; x++)
-                im.px[((size_t)ch * h + y) * w + x] = (float)((x * 7 + y * 13 + ch * 29) % 256) / 255.0f;
+                im.px[((size_t)ch * h + y) * w + x] =
+                    sigma > 0 ? 0.25f + 0.5f * (float)(x + y) / (float)(w + h) + 0.05f * ch
+                              : (float)((x * 7 + y * 13 + ch * 29) % 256) / 255.0f;
+    if (sigma > 0) {
+        dae_rng rng;
+        dae_rng_seed(&rng, 1);
+        dae_photo_add_noise(&rng, im.px, (size_t)c * w * h, sigma, im.px);
+    }
     if (hole)
         for (int y = 0; y < h; y++)
             for (int x = 0; x < w; x++)

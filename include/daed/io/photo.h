@@ -39,6 +39,19 @@ void dae_color_from_space(float *px, size_t n, dae_color_space cs);
  * noise-level map gets ?sigma= times this for each channel. */
 float dae_color_noise_gain(dae_color_space cs, int ch);
 
+/* The standard deviation (0-255 scale) of i.i.d. Gaussian noise in an image, estimated from
+ * the image alone (for a noise-map model asked without ?sigma=): per channel, the median
+ * absolute response of the 3x3 mask [1 -2 1; -2 4 -2; 1 -2 1] (it cancels flat areas and
+ * linear ramps; on white noise of sigma its output has standard deviation 6 sigma) over
+ * 6 x 0.6745 (Immerkaer's estimator, CVIU 1996, with a median: robust to edges); the mean
+ * over the channels. px8 (8-bit planes) or px (planes in [0,1]), one of them; c x h x w.
+ * On Set12 with seeded Gaussian noise: 15.0-16.1 at sigma 15, 24.8-25.8 at 25, 49.4-50.3
+ * at 50 (per image). Texture reads as some noise (a clean photo gives 0.5-3); spatially
+ * correlated noise (real camera noise after demosaicing) reads below its standard
+ * deviation. A large plane is sampled every k-th row (at most ~4M positions). 0 for
+ * images under 3x3; -1 when out of memory. */
+double dae_noise_estimate(const float *px, const unsigned char *px8, int w, int h, int c);
+
 /* In place to one channel with the luma weights skimage.color.rgb2gray uses (ITU-R
  * BT.709: 0.2125 R + 0.7154 G + 0.0721 B); a gray image is left as it is. */
 int dae_image_to_luma709(dae_image *im, dae_error *err);
