@@ -418,7 +418,7 @@ START_TEST(test_save_load)
     ck_assert(dae_score_spec_parse("bmse0.7@top5+knn2b1", &want, NULL) == DAE_OK);
     dae_score_fit f;
     ck_assert_msg(dae_scorer_fit(m, &want, tr, va, NULL, &f, &e) == DAE_OK, "%s", e.msg);
-    ck_assert_msg(dae_score_fit_save(path, m, TINY, &f, &e) == DAE_OK, "%s", e.msg);
+    ck_assert_msg(dae_score_fit_save(path, m, TINY, &f, NULL, &e) == DAE_OK, "%s", e.msg);
     dae_modelfile *mf = dae_modelfile_load(path, NULL, &e);
     ck_assert_msg(mf != NULL, "%s", e.msg);
     ck_assert_str_eq(mf->calib.score, "bmse0.7@top5+knn2b1");

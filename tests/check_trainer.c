@@ -527,6 +527,33 @@ START_TEST(test_init_from_model_file)
     ck_assert_ptr_null(dae_trainer_create(r4, train_ds, val_ds, &e));
     ck_assert_ptr_nonnull(strstr(e.msg, "init: "));
     dae_recipe_free(r4);
+
+    /* an init file's "license" notice goes with every model file made from its weights */
+    char lic[1100], out[1100];
+    snprintf(lic, sizeof lic, "%s.lic.safetensors", r->output);
+    snprintf(out, sizeof out, "%s.from-lic.safetensors", r->output);
+    dae_modelfile *mf = dae_modelfile_load(r->output, NULL, &e);
+    ck_assert_msg(mf != NULL, "%s", e.msg);
+    ck_assert_ptr_null(dae_modelfile_meta(mf, "license"));
+    const char *meta[] = {"license", "Test Licence: keep this notice", NULL};
+    ck_assert_msg(dae_modelfile_save(lic, mf->model, mf->config_json, meta, &e) == DAE_OK,
+                  "%s", e.msg);
+    dae_modelfile_free(mf);
+    char *args5[] = {"--init", lic};
+    dae_recipe *r5 = recipe(NULL, 2, args5);
+    dae_trainer *t5 = trainer(r5);
+    run_ok(t5, NULL);
+    ck_assert_msg(dae_trainer_save_model(t5, out, NULL, NULL, &e) == DAE_OK, "%s", e.msg);
+    mf = dae_modelfile_load(out, NULL, &e);
+    ck_assert_msg(mf != NULL, "%s", e.msg);
+    char *kept = dae_modelfile_meta(mf, "license");
+    ck_assert_str_eq(kept ? kept : "(none)", "Test Licence: keep this notice");
+    free(kept);
+    dae_modelfile_free(mf);
+    unlink(lic);
+    unlink(out);
+    dae_trainer_free(t5);
+    dae_recipe_free(r5);
     dae_trainer_free(t3);
     dae_recipe_free(fresh);
     dae_trainer_free(t2);

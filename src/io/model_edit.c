@@ -26,6 +26,17 @@ static void derive_config(cJSON *cfg, const char *const *drop, const char *name,
     cJSON_AddStringToObject(cfg, "derived_from", from);
 }
 
+/* Save m (made from mf's weights) with config txt; mf's "license" notice goes with it. */
+static int save_derived(const char *path, const dae_modelfile *mf, const dae_model *m,
+                        const char *txt, dae_error *err)
+{
+    char *lic = dae_modelfile_meta(mf, "license");
+    const char *meta[] = {"license", lic, NULL};
+    int rc = dae_modelfile_save(path, m, txt, lic ? meta : NULL, err);
+    free(lic);
+    return rc;
+}
+
 int dae_model_save_per_channel(const dae_modelfile *mf, const char *what, const char *name,
                                const char *space, const char *path, dae_error *err)
 {
@@ -39,7 +50,7 @@ int dae_model_save_per_channel(const dae_modelfile *mf, const char *what, const 
     derive_config(cfg, NULL, name, space, mf->name);
     cJSON_AddBoolToObject(cfg, "per_channel", 1);
     char *txt = cJSON_PrintUnformatted(cfg);
-    int rc = txt ? dae_modelfile_save(path, mf->model, txt, NULL, err)
+    int rc = txt ? save_derived(path, mf, mf->model, txt, err)
                  : dae_error_set(err, DAE_ENOMEM, "out of memory");
     cJSON_Delete(cfg);
     free(txt);
@@ -138,7 +149,7 @@ int dae_model_save_widened(const dae_modelfile *mf, const char *what, const char
         cJSON_AddItemToObject(cfg, it->string, cJSON_Duplicate(it, 1));
     }
     txt = cJSON_PrintUnformatted(cfg);
-    rc = txt ? dae_modelfile_save(path, w, txt, NULL, err)
+    rc = txt ? save_derived(path, mf, w, txt, err)
              : dae_error_set(err, DAE_ENOMEM, "out of memory");
 done:
     cJSON_Delete(cfg);

@@ -34,6 +34,15 @@ static void score_tensors_free(dae_score_tensor *ts, int n)
     free(ts);
 }
 
+char *dae_modelfile_meta(const dae_modelfile *mf, const char *key)
+{
+    cJSON *j = mf->metadata_json ? cJSON_Parse(mf->metadata_json) : NULL;
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
+    char *out = cJSON_IsString(v) ? strdup(v->valuestring) : NULL;
+    cJSON_Delete(j);
+    return out;
+}
+
 void dae_modelfile_free(dae_modelfile *mf)
 {
     if (!mf)

@@ -460,8 +460,10 @@ int dae_trainer_save_model(dae_trainer *t, const char *path, const dae_calibrati
         goto done;
     }
     /* a fitted anomaly score replaces the plain calibration and brings its tensors */
-    rc = fit ? dae_score_fit_save(path, t->m, cfg_txt, fit, err)
-             : dae_modelfile_save(path, t->m, cfg_txt, NULL, err);
+    /* weights made from a licensed init file carry its notice */
+    const char *lic[] = {"license", t->init_license, NULL};
+    rc = fit ? dae_score_fit_save(path, t->m, cfg_txt, fit, t->init_license ? lic : NULL, err)
+             : dae_modelfile_save(path, t->m, cfg_txt, t->init_license ? lic : NULL, err);
 done:
     cJSON_Delete(cfg);
     free(cfg_txt);

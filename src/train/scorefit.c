@@ -222,13 +222,13 @@ fail:
 }
 
 int dae_score_fit_save(const char *path, const dae_model *m, const char *config_json,
-                       const dae_score_fit *f, dae_error *err)
+                       const dae_score_fit *f, const char *const *extra_meta, dae_error *err)
 {
     char *cfg = dae_config_set_score(config_json, &f->calib, &f->spec, f->tensors,
                                      f->n_tensors, err);
     if (!cfg)
         return err ? err->code : DAE_EINVAL;
-    int rc = dae_modelfile_save_scored(path, m, cfg, NULL, f->tensors, f->n_tensors, err);
+    int rc = dae_modelfile_save_scored(path, m, cfg, extra_meta, f->tensors, f->n_tensors, err);
     free(cfg);
     return rc;
 }

@@ -177,6 +177,7 @@ void dae_trainer_free(dae_trainer *t)
     free(t->grads);
     free(t->best);
     free(t->init);
+    free(t->init_license);
     free(t->shifted);
     free(t->patch3);
     free(t->in);
@@ -425,6 +426,7 @@ static int load_init(dae_trainer *t, const char *path, dae_error *err)
         goto done;
     }
     memcpy(t->init, src->params, m->n_params * sizeof *t->init);
+    t->init_license = dae_modelfile_meta(mf, "license");
 done:
     dae_modelfile_free(mf);
     return rc;

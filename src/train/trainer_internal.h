@@ -41,6 +41,8 @@ struct dae_trainer {
     float *grads;    /* (n_params) */
     float *best;     /* (n_params) best parameters so far, early stopping only */
     float *init;     /* (n_params) recipe "init" weights (first attempt), or NULL */
+    char *init_license; /* the init file's "license" metadata: every model file made from
+                           its weights carries it (checkpoint.c), or NULL */
     float *shifted;  /* (img_n) data.shift scratch, or NULL */
     float *patch3;   /* (2, 3*P*P) data.per_channel scratch: a clean and a noisy colour
                         patch, or NULL */

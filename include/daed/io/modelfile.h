@@ -132,6 +132,11 @@ dae_modelfile *dae_modelfile_parse(const unsigned char *buf, size_t len, const c
                                    const dae_modelfile_limits *lim, dae_error *err);
 void dae_modelfile_free(dae_modelfile *mf);
 
+/* A copy (malloc'd, caller frees) of the string value of metadata key `key` (e.g.
+ * "license": a notice that must go with the weights and with anything made from them), or
+ * NULL when absent, not a string, or out of memory. */
+char *dae_modelfile_meta(const dae_modelfile *mf, const char *key);
+
 /* Build the architecture described by a config JSON text (parameters zeroed; caller frees
  * with dae_model_free). Checks "output" against what the layers produce. */
 dae_model *dae_model_from_config(const char *config_json, dae_error *err);

@@ -10,7 +10,7 @@
  * The trainer calls, after training and with its own train/validation split:
  *     dae_score_spec want;  dae_score_spec_parse("bmse1", &want, err);
  *     dae_score_fit fit;    dae_scorer_fit(model, &want, train, val, NULL, &fit, err);
- *     dae_score_fit_save(path, model, config_json, &fit, err);   (instead of
+ *     dae_score_fit_save(path, model, config_json, &fit, NULL, err);   (instead of
  *                                                     dae_modelfile_save)
  *     dae_score_fit_free(&fit);
  */
@@ -57,8 +57,9 @@ int dae_scorer_score_set(const dae_scorer *s, const dae_dataset *ds, int batch, 
                          double *scores, dae_error *err);
 
 /* Write the model file: config_json with its calibration replaced by the fit's
- * (dae_config_set_score) and the fit's score tensors. Atomic. */
+ * (dae_config_set_score) and the fit's score tensors, plus extra_meta (NULL or key,value
+ * pairs, as dae_modelfile_save). Atomic. */
 int dae_score_fit_save(const char *path, const dae_model *m, const char *config_json,
-                       const dae_score_fit *f, dae_error *err);
+                       const dae_score_fit *f, const char *const *extra_meta, dae_error *err);
 
 #endif
