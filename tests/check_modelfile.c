@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "daed/io/model_edit.h"
 #include "daed/io/modelfile.h"
 #include "daed/io/safetensors.h"
 
@@ -160,6 +161,65 @@ START_TEST(test_roundtrip)
     dae_modelfile_free(mf);
     dae_model_free(m);
     dae_modelfile_free(NULL);
+    rm_tmpdir();
+}
+END_TEST
+
+/* F16: binary16 coding (rounding to nearest even, the special values), and a model written
+ * with F16 parameters (dae-model f16) loads as the F16-rounded weights, metadata kept. */
+START_TEST(test_f16)
+{
+    const float in[] = {0.0f, -0.0f, 1.0f, 65504.0f, 65520.0f, 0x1p-24f, 0x1p-26f, 0.1f,
+                        1.0f + 0x1p-11f, 1.0f + 3 * 0x1p-11f, -2.5f, 0x1p-14f, 3e-5f};
+    const unsigned short want[] = {0x0000, 0x8000, 0x3c00, 0x7bff, 0x7c00, 0x0001, 0x0000,
+                                   0x2e66, 0x3c00, 0x3c02, 0xc100, 0x0400, 0x01f7};
+    enum { N = sizeof in / sizeof in[0] };
+    unsigned char b[2 * N];
+    float back[N];
+    dae_f16_encode(in, N, b);
+    dae_f16_decode(b, N, back);
+    for (int i = 0; i < N; i++) {
+        ck_assert_msg((b[2 * i] | b[2 * i + 1] << 8) == want[i], "%g -> %04x, want %04x",
+                      in[i], b[2 * i] | b[2 * i + 1] << 8, want[i]);
+        if (i != 4)
+            ck_assert_msg(fabsf(back[i] - in[i]) <= fabsf(in[i]) * 0x1p-11f + 0x1p-25f,
+                          "%g back as %g", in[i], back[i]);
+    }
+    ck_assert(isinf(back[4]) && signbit(back[1]) && !signbit(back[0]));
+    float nan = NAN;
+    dae_f16_encode(&nan, 1, b);
+    dae_f16_decode(b, 1, back);
+    ck_assert(isnan(back[0]));
+
+    mk_tmpdir();
+    char path[512], half[512];
+    snprintf(path, sizeof path, "%s/tiny.safetensors", tmpdir);
+    snprintf(half, sizeof half, "%s/tiny16.safetensors", tmpdir);
+    dae_model *m = model_with_pattern(BASE);
+    for (size_t i = 0; i < m->n_params; i++) /* within F16's range */
+        m->params[i] = (float)(sin((double)i * 1.7) * 0.37);
+    const char *extra[] = {"license", "Test notice", NULL};
+    dae_error e = {0};
+    ck_assert_msg(dae_modelfile_save(path, m, BASE, extra, &e) == DAE_OK, "%s", e.msg);
+    dae_modelfile *mf = dae_modelfile_load(path, NULL, &e);
+    ck_assert_msg(mf && dae_model_save_f16(mf, half, &e) == DAE_OK, "%s", e.msg);
+    dae_modelfile *mh = dae_modelfile_load(half, NULL, &e);
+    ck_assert_msg(mh != NULL, "%s", e.msg);
+    unsigned char *enc = malloc(2 * m->n_params);
+    float *ref = malloc(m->n_params * sizeof *ref);
+    dae_f16_encode(m->params, m->n_params, enc);
+    dae_f16_decode(enc, m->n_params, ref);
+    ck_assert_int_eq(memcmp(mh->model->params, ref, m->n_params * sizeof *ref), 0);
+    ck_assert_uint_lt(mh->file_bytes, mf->file_bytes);
+    char *lic = dae_modelfile_meta(mh, "license");
+    ck_assert_str_eq(lic ? lic : "(none)", "Test notice");
+    ck_assert_str_eq(mh->config_json, BASE);
+    free(lic);
+    free(enc);
+    free(ref);
+    dae_modelfile_free(mh);
+    dae_modelfile_free(mf);
+    dae_model_free(m);
     rm_tmpdir();
 }
 END_TEST
@@ -424,7 +484,7 @@ typedef struct mcase {
     const char *drop;       /* tensor left out */
     const char *extra;      /* extra tensor of shape [2] */
     const char *reshape;    /* this tensor gets shape [4,1,5,5] */
-    const char *f16;        /* this tensor is stored as F16 */
+    const char *f16;        /* this tensor is stored as BF16 (2 bytes a value; unsupported) */
     const char *nan;        /* this tensor holds a NaN */
     int code;               /* -1: any */
     const char *needle;
@@ -499,7 +559,7 @@ static const mcase mcases[] = {
     {"wrong tensor shape", .reshape = "encoder.0.weight", .code = DAE_ESHAPE,
      .needle = "tiny.safetensors: tensor encoder.0.weight: shape [4,1,5,5], expected [4,1,3,3]"},
     {"wrong dtype", .f16 = "encoder.2.weight", .code = DAE_EFORMAT,
-     .needle = "tiny.safetensors: tensor encoder.2.weight: dtype F16, expected F32"},
+     .needle = "tiny.safetensors: tensor encoder.2.weight: dtype BF16, expected F32 or F16"},
     {"NaN weight", .nan = "encoder.2.bias", .code = DAE_EFORMAT,
      .needle = "tensor encoder.2.bias: value 0 is NaN"},
 };
@@ -564,7 +624,7 @@ static unsigned char *case_blob(const mcase *c, size_t *len)
                 memcpy(data + off + 4 * k, &v, 4);
             }
             cJSON *t = cJSON_AddObjectToObject(h, name);
-            cJSON_AddStringToObject(t, "dtype", f16 ? "F16" : "F32");
+            cJSON_AddStringToObject(t, "dtype", f16 ? "BF16" : "F32");
             double dd[4] = {(double)d[0], (double)d[1], (double)d[2], (double)d[3]};
             cJSON_AddItemToObject(t, "shape", cJSON_CreateDoubleArray(dd, nd));
             double o[2] = {(double)off, (double)(off + bytes)};
@@ -974,6 +1034,7 @@ Suite *suite_modelfile(void)
     tc = tcase_create("malformed");
     tcase_add_test(tc, test_case_blob_valid);
     tcase_add_test(tc, test_mutations);
+    tcase_add_test(tc, test_f16);
     tcase_add_loop_test(tc, test_malformed_table, 0, (int)(sizeof mcases / sizeof mcases[0]));
     suite_add_tcase(s, tc);
     tc = tcase_create("score_tensors");

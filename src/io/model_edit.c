@@ -159,3 +159,26 @@ done:
     dae_model_free(w);
     return rc;
 }
+
+int dae_model_save_f16(const dae_modelfile *mf, const char *path, dae_error *err)
+{
+    if (mf->n_score_tensors)
+        return dae_error_set(err, DAE_EINVAL, "%s has score tensors (a knn calibration): "
+                             "f16 keeps only plain models", mf->name);
+    cJSON *meta = mf->metadata_json ? cJSON_Parse(mf->metadata_json) : NULL;
+    int n = cJSON_GetArraySize(meta), k = 0, rc;
+    const char **extra = calloc(2 * (size_t)n + 1, sizeof *extra);
+    if (!extra) {
+        cJSON_Delete(meta);
+        return dae_error_set(err, DAE_ENOMEM, "out of memory");
+    }
+    for (const cJSON *it = meta ? meta->child : NULL; it; it = it->next)
+        if (cJSON_IsString(it) && strcmp(it->string, "format") && strcmp(it->string, "config")) {
+            extra[k++] = it->string;
+            extra[k++] = it->valuestring;
+        }
+    rc = dae_modelfile_save_f16(path, mf->model, mf->config_json, extra, err);
+    free(extra);
+    cJSON_Delete(meta);
+    return rc;
+}

@@ -125,12 +125,13 @@ static int match_params(dae_model *m, const dae_st_file *st, char *used, int ado
 {
     int S = 2 * (m->n_enc + m->n_dec), rc = DAE_OK;
     const void **src = calloc((size_t)S, sizeof *src); /* slot j's bytes in the file */
-    if (!src)
+    char *half = calloc((size_t)S + 1, 1);             /* slot j stored as F16 */
+    if (!src || !half)
         return dae_error_set(err, DAE_ENOMEM, "out of memory matching parameters");
     int in_place = adopt && m->n_params;
     uintptr_t base = 0; /* address of parameter 0 (integers: no pointer arithmetic off the
                            buffer) */
-    /* 1. every tensor present, F32, the right shape; are they all in place? */
+    /* 1. every tensor present, F32 (or F16: converted), the right shape; in place? */
     for (int j = 0; j < S; j++) {
         size_t off, n = param_slot(m, j, &off);
         if (n == 0)
@@ -151,11 +152,13 @@ static int match_params(dae_model *m, const dae_st_file *st, char *used, int ado
             goto done;
         }
         used[t - st->tensors] = 1;
-        if (strcmp(t->dtype, "F32") != 0) {
-            rc = dae_error_set(err, DAE_EFORMAT, "tensor %s: dtype %s, expected F32", name,
-                               t->dtype);
+        half[j] = strcmp(t->dtype, "F16") == 0;
+        if (strcmp(t->dtype, "F32") != 0 && !half[j]) {
+            rc = dae_error_set(err, DAE_EFORMAT, "tensor %s: dtype %s, expected F32 or F16",
+                               name, t->dtype);
             goto done;
         }
+        in_place = in_place && !half[j];
         int same = t->ndim == nd;
         for (int d = 0; same && d < nd; d++)
             same = t->shape[d] == dims[d];
@@ -189,7 +192,9 @@ static int match_params(dae_model *m, const dae_st_file *st, char *used, int ado
     } else {
         for (int j = 0; j < S; j++) {
             size_t off, n = param_slot(m, j, &off);
-            if (n)
+            if (n && half[j])
+                dae_f16_decode(src[j], n, m->params + off);
+            else if (n)
                 memcpy(m->params + off, src[j], n * sizeof(float));
         }
     }
@@ -206,6 +211,7 @@ static int match_params(dae_model *m, const dae_st_file *st, char *used, int ado
     }
 done:
     free(src);
+    free(half);
     return rc;
 }
 
@@ -569,6 +575,10 @@ static int check_score_tensors(const dae_model *m, const char *config_json,
     return rc;
 }
 
+static int save_file(const char *path, const dae_model *m, const char *config_json,
+                     const char *const *extra_meta, const dae_score_tensor *score,
+                     int n_score, int f16, dae_error *err);
+
 int dae_modelfile_save(const char *path, const dae_model *m, const char *config_json,
                        const char *const *extra_meta, dae_error *err)
 {
@@ -579,10 +589,25 @@ int dae_modelfile_save_scored(const char *path, const dae_model *m, const char *
                               const char *const *extra_meta, const dae_score_tensor *score,
                               int n_score, dae_error *err)
 {
+    return save_file(path, m, config_json, extra_meta, score, n_score, 0, err);
+}
+
+int dae_modelfile_save_f16(const char *path, const dae_model *m, const char *config_json,
+                           const char *const *extra_meta, dae_error *err)
+{
+    return save_file(path, m, config_json, extra_meta, NULL, 0, 1, err);
+}
+
+/* dae_modelfile_save_scored, the parameters as F32 or (f16) F16. */
+static int save_file(const char *path, const dae_model *m, const char *config_json,
+                     const char *const *extra_meta, const dae_score_tensor *score,
+                     int n_score, int f16, dae_error *err)
+{
     int rc = DAE_OK;
     dae_st_out *ts = NULL;
     const char **meta = NULL;
     char(*names)[96] = NULL;
+    unsigned char *half = NULL; /* f16: the parameters encoded */
     if (n_score < 0 || (n_score > 0 && !score)) {
         rc = dae_error_set(err, DAE_EINVAL, "bad score tensor list (%d)", n_score);
         goto done;
@@ -601,7 +626,9 @@ int dae_modelfile_save_scored(const char *path, const dae_model *m, const char *
     ts = calloc(2 * (size_t)nl + (size_t)n_score + 1, sizeof *ts);
     names = calloc(2 * (size_t)nl + 1, sizeof *names);
     meta = calloc((size_t)n_extra + 5, sizeof *meta);
-    if (!ts || !names || !meta) {
+    if (f16 && (half = malloc(2 * m->n_params + 1)))
+        dae_f16_encode(m->params, m->n_params, half);
+    if (!ts || !names || !meta || (f16 && !half)) {
         rc = dae_error_set(err, DAE_ENOMEM, "out of memory");
         goto done;
     }
@@ -616,7 +643,7 @@ int dae_modelfile_save_scored(const char *path, const dae_model *m, const char *
             int64_t dims[4];
             dae_model_param_name(m, i, bias, names[nt], sizeof names[nt]);
             t->name = names[nt];
-            t->dtype = "F32";
+            t->dtype = f16 ? "F16" : "F32";
             t->ndim = dae_model_param_shape(m, i, bias, dims);
             size_t count = 1;
             for (int d = 0; d < t->ndim; d++) {
@@ -629,7 +656,7 @@ int dae_modelfile_save_scored(const char *path, const dae_model *m, const char *
                                    t->name, count, n);
                 goto done;
             }
-            t->data = m->params + off;
+            t->data = f16 ? (const void *)(half + 2 * off) : (const void *)(m->params + off);
             nt++;
         }
     }
@@ -652,6 +679,7 @@ done:
     free(ts);
     free(names);
     free(meta);
+    free(half);
     return rc;
 }
 

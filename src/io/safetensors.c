@@ -47,6 +47,58 @@ int dae_st_dtype_size(const char *dtype)
     return 0;
 }
 
+static float half_to_float(uint16_t h)
+{
+    uint32_t sign = (uint32_t)(h & 0x8000) << 16, e = (h >> 10) & 0x1f, m = h & 0x3ff, bits;
+    if (e == 0x1f) {
+        bits = sign | 0x7f800000u | (m << 13); /* infinity, NaN */
+    } else if (e) {
+        bits = sign | ((e + 112) << 23) | (m << 13);
+    } else { /* zero or subnormal: m * 2^-24, exact in float */
+        float v = (float)m * 0x1p-24f;
+        memcpy(&bits, &v, sizeof bits);
+        bits |= sign;
+    }
+    float f;
+    memcpy(&f, &bits, sizeof f);
+    return f;
+}
+
+static uint16_t float_to_half(float f)
+{
+    uint32_t b;
+    memcpy(&b, &f, sizeof b);
+    uint16_t sign = (uint16_t)((b >> 16) & 0x8000);
+    uint32_t a = b & 0x7fffffffu;
+    if (a > 0x7f800000u) /* NaN: a quiet one */
+        return sign | 0x7e00;
+    if (a >= 0x477ff000u) /* rounds to 65520 or more (or infinity): infinity */
+        return sign | 0x7c00;
+    if (a < 0x38800000u) { /* under 2^-14: subnormal (or zero), units of 2^-24 */
+        float v;
+        memcpy(&v, &a, sizeof v);
+        return sign | (uint16_t)lrintf(v * 0x1p24f); /* nearest even (default mode) */
+    }
+    /* normal: drop 13 mantissa bits, nearest even (a carry into the exponent is right) */
+    uint32_t r = a + 0xfffu + ((a >> 13) & 1);
+    return sign | (uint16_t)((r - 0x38000000u) >> 13);
+}
+
+void dae_f16_decode(const unsigned char *src, size_t n, float *dst)
+{
+    for (size_t i = 0; i < n; i++)
+        dst[i] = half_to_float((uint16_t)(src[2 * i] | src[2 * i + 1] << 8));
+}
+
+void dae_f16_encode(const float *src, size_t n, unsigned char *dst)
+{
+    for (size_t i = 0; i < n; i++) {
+        uint16_t h = float_to_half(src[i]);
+        dst[2 * i] = (unsigned char)(h & 0xff);
+        dst[2 * i + 1] = (unsigned char)(h >> 8);
+    }
+}
+
 void dae_st_free(dae_st_file *f)
 {
     if (!f)

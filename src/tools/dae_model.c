@@ -39,6 +39,7 @@ static const char *USAGE =
     "       dae-model per-channel IN.safetensors OUT.safetensors NAME [--color-space S]\n"
     "       dae-model widen IN.safetensors OUT.safetensors NAME [--color-space S]\n"
     "                      [--init-scale F]\n"
+    "       dae-model f16 IN.safetensors OUT.safetensors\n"
     "       dae-model --help\n"
     "\n"
     "info   print a model file's architecture (layer by layer, with the output shape of\n"
@@ -84,6 +85,9 @@ static const char *USAGE =
     "       range instead: training then leaves the start faster (both colour paths at\n"
     "       zero give each other no gradient). A noise-level-map model stays one: its\n"
     "       map weights follow the map (input channel 1 -> 3).\n"
+    "f16    write the model with its parameters stored as float16 (F16): half the file,\n"
+    "       config and metadata (licence, training facts) kept; daed and PyTorch load it\n"
+    "       (daed converts to float: the weights rounded to 11 significant bits).\n"
     "weights  render the weights of a linear layer that touches the image as tiles of\n"
     "       the image's shape, one per unit, each scaled on its own: grey = 0, white and\n"
     "       black = +-its largest |weight|. --layer encoder (default): the first encoder\n"
@@ -679,6 +683,18 @@ static int colour_args(const char *cmd, int argc, char **argv, const char *pos[3
     return -1;
 }
 
+/* f16: the model with F16 parameters (dae_model_save_f16). */
+static int cmd_f16(int argc, char **argv)
+{
+    if (argc != 2)
+        return usage_error("f16 needs IN.safetensors OUT.safetensors%s", "");
+    dae_error err = {0};
+    dae_modelfile *mf = dae_modelfile_load(argv[0], NULL, &err);
+    int rc = mf && dae_model_save_f16(mf, argv[1], &err) == DAE_OK ? EXIT_OK : fail(&err);
+    dae_modelfile_free(mf);
+    return rc;
+}
+
 static int cmd_per_channel(int argc, char **argv)
 {
     const char *pos[3] = {NULL, NULL, NULL}, *space;
@@ -857,7 +873,9 @@ int main(int argc, char **argv)
         return cmd_widen(argc - 2, argv + 2);
     if (strcmp(cmd, "weights") == 0)
         return cmd_weights(argc - 2, argv + 2);
+    if (strcmp(cmd, "f16") == 0)
+        return cmd_f16(argc - 2, argv + 2);
     return usage_error("unknown command \"%s\" (info, run, grid, prep, per-channel, widen, "
-                       "weights)",
+                       "f16, weights)",
                        cmd);
 }

@@ -28,4 +28,9 @@ int dae_model_save_widened(const dae_modelfile *mf, const char *what, const char
                            const char *space, double init_scale, const char *path,
                            dae_error *err);
 
+/* f16: the same model (config and every metadata entry kept) with its parameters stored
+ * as F16 (dae_modelfile_save_f16): half the file. Calibrated score tensors are refused
+ * (DAE_EINVAL: knn banks stay F32; keep such a model as it is). */
+int dae_model_save_f16(const dae_modelfile *mf, const char *path, dae_error *err);
+
 #endif

@@ -152,6 +152,12 @@ char *dae_model_arch_json(const dae_model *m);
 int dae_modelfile_save(const char *path, const dae_model *m, const char *config_json,
                        const char *const *extra_meta, dae_error *err);
 
+/* The same with the parameters stored as IEEE binary16 ("F16"): half the bytes; the loader
+ * converts them back to float (exactly: each value is the F16 one), so the model computes
+ * with weights rounded to 11 significant bits. PyTorch loads the file as float16. */
+int dae_modelfile_save_f16(const char *path, const dae_model *m, const char *config_json,
+                           const char *const *extra_meta, dae_error *err);
+
 /* The same, plus score tensors (each "score.*", F32): the config's calibration must
  * declare exactly these, with these shapes (checked as the loader does). n_score may be 0. */
 int dae_modelfile_save_scored(const char *path, const dae_model *m, const char *config_json,

@@ -120,6 +120,12 @@ typedef struct dae_st_out {
 /* Bytes per element of a safetensors dtype name, 0 if unknown. */
 int dae_st_dtype_size(const char *dtype);
 
+/* IEEE 754 binary16 ("F16", little-endian bytes, as safetensors stores it) to float and
+ * back: decoding is exact (subnormals, infinities and NaN included); encoding rounds to
+ * nearest even, overflows to infinity and keeps NaN a NaN. */
+void dae_f16_decode(const unsigned char *src, size_t n, float *dst);
+void dae_f16_encode(const float *src, size_t n, unsigned char *dst);
+
 /* Write a safetensors file atomically: tensors in the given order (offsets assigned
  * contiguously), metadata from meta = NULL-terminated key,value pairs (NULL for none).
  * Duplicate names or keys are refused (DAE_EINVAL). */
