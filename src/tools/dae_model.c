@@ -55,8 +55,8 @@ static const char *USAGE =
     "       channel is the mask (alpha < 0.5 = missing): missing pixels are set to 0\n"
     "       before the model runs and known pixels are kept in the output.\n"
     "       A model with a noise-level map (\"noise_map\": true) gets --sigma S, the\n"
-    "       noise level on the 0-255 scale (0..255), as its map; without --sigma it\n"
-    "       denoises blind.\n"
+    "       noise level on the 0-255 scale (0..255), as its map; without --sigma, the\n"
+    "       level estimated in the image (printed), as daed does.\n"
     "       OUT is written as PNG (8-bit, values clamped to [0,1]).\n"
     "       A file whose name ends in .json, or every file with --json, holds float pixels\n"
     "       as JSON instead: {\"width\":W,\"height\":H,\"channels\":C,\"pixels\":[...]} with\n"
@@ -469,6 +469,10 @@ static int cmd_run(int argc, char **argv)
     int inpaint = (mf->tasks & DAE_TASK_INPAINT) && im.alpha;
     if (inpaint && run_blank_missing(&im, &orig, in_path, &err))
         goto done;
+    if (m->noise_map && sigma < 0) { /* as daed: the level estimated in the image */
+        sigma = dae_noise_estimate(im.px, NULL, im.w, im.h, im.c); /* < 0: blind */
+        printf("noise level %.2f (estimated; --sigma gives it)\n", sigma);
+    }
     dae_color_space cs = im.c == 3 ? facts.cs : DAE_COLOR_RGB;
     dae_color_to_space(im.px, hw, cs); /* RGB: no-op */
     const char *const paths[2] = {model_path, in_path};
