@@ -14,6 +14,9 @@
 # packages, prepared into data/photos/natural/{gray,rgb} the same way; a photo whose short side
 # is under 640 is kept at its own size (prep never upscales), and its _384 copy is dropped when
 # it would be the same image (short side <= 384).
+# PHOTO_EXTRA_SHORT=256 adds a third copy of each photo with that short side (<name>_256.png;
+# dropped when it would equal a larger one): the data the photo-dncnn-s* specialists were
+# fine-tuned on (models/README.md).
 # Idempotent; DATA_DIR overrides data/, DAE_MODEL the prep tool (default build/dae-model).
 set -e
 
@@ -57,7 +60,7 @@ grep -v '^#' "$list" | while IFS='	' read -r pkg path lic author subset name; do
     [ -n "$name" ] && stem=$name   # the natural list names every photo (6th column)
     for c in gray rgb; do
         flag=; [ $c = gray ] && flag=--gray
-        for s in 640 384; do
+        for s in 640 384 ${PHOTO_EXTRA_SHORT:-}; do
             out="$out_dir/$c/${stem}_$s.png"
             [ -s "$out" ] || "$prep" prep "$src" "$out" $flag --short $s
         done
@@ -65,6 +68,13 @@ grep -v '^#' "$list" | while IFS='	' read -r pkg path lic author subset name; do
         if cmp -s "$out_dir/$c/${stem}_640.png" "$out_dir/$c/${stem}_384.png"; then
             rm -f "$out_dir/$c/${stem}_384.png"
         fi
+        for s in ${PHOTO_EXTRA_SHORT:-}; do
+            for big in 640 384; do
+                if cmp -s "$out_dir/$c/${stem}_$big.png" "$out_dir/$c/${stem}_$s.png"; then
+                    rm -f "$out_dir/$c/${stem}_$s.png"
+                fi
+            done
+        done
     done
 done
 echo "get-photo-data: $(ls "$out_dir/gray" | wc -l) gray and $(ls "$out_dir/rgb" | wc -l) colour training images in $out_dir ($set_ set)"
