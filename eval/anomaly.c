@@ -198,7 +198,7 @@ static void run_dataset(const opts *o, const char *ds, int di, char specs[][64],
             auc[k][s] = auroc_of(score, test, k);
             dae_scorer_free(sc);
             if (s == save_idx &&
-                dae_score_fit_save(path, mf->model, mf->config_json, &fit, &e))
+                dae_score_fit_save(path, mf->model, mf->config_json, &fit, NULL, &e))
                 die(path, &e);
             dae_score_fit_free(&fit);
         }
