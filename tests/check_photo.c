@@ -297,6 +297,14 @@ START_TEST(test_photo_facts)
     ck_assert_ptr_nonnull(strstr(e.msg, "per_channel"));
     ck_assert_int_eq(dae_photo_facts_parse("{\"color_space\":\"lab\"}", 3, &f, &e), DAE_EINVAL);
     ck_assert_int_eq(dae_photo_facts_parse("{\"per_channel\":1}", 1, &f, &e), DAE_EINVAL);
+    ck_assert_int_eq(dae_photo_facts_parse("{\"without_sigma\":\"blind\"}", 2, &f, &e), DAE_OK);
+    ck_assert_int_eq(f.blind_default, 1);
+    ck_assert_int_eq(dae_photo_facts_parse("{\"without_sigma\":\"estimate\"}", 2, &f, &e),
+                     DAE_OK);
+    ck_assert_int_eq(f.blind_default, 0);
+    ck_assert_int_eq(dae_photo_facts_parse("{\"without_sigma\":\"guess\"}", 2, &f, &e),
+                     DAE_EINVAL);
+    ck_assert_ptr_nonnull(strstr(e.msg, "without_sigma"));
 }
 END_TEST
 
@@ -533,13 +541,27 @@ START_TEST(test_trainer_patches_noise_map)
         const dae_model *m0 = dae_trainer_model(t0), *m1 = dae_trainer_model(t1);
         ck_assert_int_ne(memcmp(m0->params, m1->params, m0->n_params * sizeof(float)), 0);
         dae_trainer_free(t0);
-        dae_trainer_free(t1);
         ck_assert_int_eq(dae_trainer_save_model(a, r->output, NULL, NULL, &e), 0);
         dae_modelfile *mf = dae_modelfile_load(r->output, NULL, &e);
         ck_assert_msg(mf != NULL, "%s", e.msg);
         ck_assert(mf->model->noise_map && mf->model->residual);
         ck_assert_int_eq(dae_model_image_channels(mf->model), 1);
+        dae_photo_facts pf;
+        ck_assert_int_eq(dae_photo_facts_parse(mf->config_json,
+                                               dae_model_image_channels(mf->model), &pf, &e),
+                         DAE_OK);
+        ck_assert_int_eq(pf.blind_default, 0); /* trained with maps: estimated */
         dae_modelfile_free(mf);
+        /* trained blind only: the config keeps it blind without ?sigma= */
+        ck_assert_int_eq(dae_trainer_save_model(t1, r->output, NULL, NULL, &e), 0);
+        mf = dae_modelfile_load(r->output, NULL, &e);
+        ck_assert_msg(mf != NULL, "%s", e.msg);
+        ck_assert_int_eq(dae_photo_facts_parse(mf->config_json,
+                                               dae_model_image_channels(mf->model), &pf, &e),
+                         DAE_OK);
+        ck_assert_int_eq(pf.blind_default, 1);
+        dae_modelfile_free(mf);
+        dae_trainer_free(t1);
         dae_trainer_free(a);
         if (c == 1) { /* image datasets have no per-sample level */
             dae_dataset *ds = dae_dataset_create(4, 1, 8, 8, 0, NULL);

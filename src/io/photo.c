@@ -292,6 +292,14 @@ int dae_photo_facts_parse(const char *config_json, int model_channels, dae_photo
         f->per_channel = 1;
         f->channels = 3;
     }
+    const cJSON *ws = cJSON_GetObjectItemCaseSensitive(cfg, "without_sigma");
+    if (ws && (!cJSON_IsString(ws) || (strcmp(ws->valuestring, "blind") &&
+                                       strcmp(ws->valuestring, "estimate")))) {
+        rc = dae_error_set(err, DAE_EINVAL, "config without_sigma: expected \"blind\" or "
+                           "\"estimate\"");
+        goto done;
+    }
+    f->blind_default = ws && !strcmp(ws->valuestring, "blind");
     const cJSON *corr = cJSON_GetObjectItemCaseSensitive(cfg, "corruption");
     const cJSON *type = cJSON_GetObjectItemCaseSensitive(corr, "type");
     const cJSON *sg = cJSON_GetObjectItemCaseSensitive(corr, "sigma");

@@ -108,13 +108,14 @@ static float job_level(const tile_job *j)
     return dae_noise_level(j->t->w.noise[j->img] * gain);
 }
 
-/* A noise-map model's level for each image: ?sigma=, else estimated from the image as the
- * model gets it (its channel count; RGB for a per-channel model, whose colour space gets
- * the gains of job_level); the first image's goes back in an X-Noise-Sigma header. */
+/* A noise-map model's level for each image: ?sigma=, else (unless its config keeps it blind,
+ * photo.h blind_default) estimated from the image as the model gets it (its channel count;
+ * RGB for a per-channel model, whose colour space gets the gains of job_level); the first
+ * image's goes back in an X-Noise-Sigma header. */
 static int noise_levels(dae_req *r, work *w, dae_error *err)
 {
-    if (!r->entry->mf->model->noise_map)
-        return DAE_OK;
+    if (!r->entry->mf->model->noise_map || (!r->has_sigma && r->entry->photo.blind_default))
+        return DAE_OK; /* blind */
     if (!(w->noise = malloc((size_t)w->n * sizeof *w->noise)))
         return dae_error_set(err, DAE_ENOMEM, "out of memory for %d noise levels", w->n);
     for (int i = 0; i < w->n; i++) {

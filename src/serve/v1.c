@@ -54,7 +54,8 @@ static void model_describe(sbuf *b, const dae_entry *e, int full)
     dae_sb_printf(b, ",\"fully_convolutional\":%s,\"size_div\":%d,\"residual\":%s,"
                   "\"noise_level\":\"%s\",\"without_sigma\":\"%s\",\"parameters\":%zu",
                   m->fully_conv ? "true" : "false", m->size_div, m->residual ? "true" : "false",
-                  m->noise_map ? "map" : "none", m->noise_map ? "estimated" : "blind",
+                  m->noise_map ? "map" : "none",
+                  m->noise_map && !e->photo.blind_default ? "estimated" : "blind",
                   m->n_params);
     if (!full) {
         dae_sb_str(b, "}");

@@ -469,7 +469,7 @@ static int cmd_run(int argc, char **argv)
     int inpaint = (mf->tasks & DAE_TASK_INPAINT) && im.alpha;
     if (inpaint && run_blank_missing(&im, &orig, in_path, &err))
         goto done;
-    if (m->noise_map && sigma < 0) { /* as daed: the level estimated in the image */
+    if (m->noise_map && sigma < 0 && !facts.blind_default) { /* as daed: estimated */
         sigma = dae_noise_estimate(im.px, NULL, im.w, im.h, im.c); /* < 0: blind */
         printf("noise level %.2f (estimated; --sigma gives it)\n", sigma);
     }

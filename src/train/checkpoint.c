@@ -406,6 +406,9 @@ int dae_trainer_save_model(dae_trainer *t, const char *path, const dae_calibrati
                                     dae_color_space_name((dae_color_space)r->data.color_space));
         if (r->data.per_channel)
             cJSON_AddBoolToObject(cfg, "per_channel", 1);
+        /* a map model trained blind only never saw a level: daed keeps it blind */
+        if (t->m->noise_map && r->patches.blind >= 1.0)
+            cJSON_AddStringToObject(cfg, "without_sigma", "blind");
     } else {
         cJSON_AddItemToObject(corr, "set", cJSON_Parse(r->corruption_json));
         cJSON_AddBoolToObject(corr, "noise2noise", r->noise2noise);

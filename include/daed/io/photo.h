@@ -80,6 +80,8 @@ int dae_image_probe(const unsigned char *buf, size_t len, int *w, int *h, int *c
                     dae_error *err);
 
 /* What a model config says about photos (all optional; absent = a plain model):
+ *   "without_sigma": "blind" | "estimate"  a noise-map model without ?sigma=: blind, or the
+ *                                       level estimated in the image (the default)
  *   "color_space": "rgb" | "opponent"   the space a colour image is denoised in
  *   "per_channel": true                 a 1-channel model that denoises a colour image one
  *                                       channel (of the colour space) at a time
@@ -89,6 +91,9 @@ typedef struct dae_photo_facts {
     int per_channel;
     int channels;            /* image channels it denoises: the model's, or 3 per channel */
     double sigma_lo, sigma_hi; /* 0-255 scale; hi < 0 when not a photo model */
+    int blind_default;       /* "without_sigma": "blind": a noise-map model that runs blind
+                                without ?sigma= instead of getting the estimated level (the
+                                trainer writes it for models trained blind only) */
 } dae_photo_facts;
 
 /* Read the facts from a model config (model_channels = its input channels). A per_channel
