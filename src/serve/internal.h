@@ -101,6 +101,7 @@ struct dae_req {
     double sigma;             /* ?sigma= noise level hint, 0-255 scale */
     int has_est;              /* no ?sigma=: est_sigma holds the decoded first image's */
     double est_sigma;         /* noise level estimate (photo.h dae_noise_estimate) */
+    int est_c;                /* the channels it was estimated on (tiles.c reuses it) */
     int resize;               /* ?resize=1 */
     int heatmap;              /* ?heatmap=1 */
     int has_threshold;

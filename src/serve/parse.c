@@ -450,6 +450,7 @@ static int route_decoded(dae_req *r, const work *w, dae_error *err)
     if (!r->has_sigma) {
         r->est_sigma = dae_work_noise_estimate(w, 0);
         r->has_est = r->est_sigma >= 0;
+        r->est_c = w->orig[0].c;
     }
     return dae_v1_denoise_route(r, w->orig[0].w, w->orig[0].h, c, err);
 }

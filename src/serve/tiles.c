@@ -119,7 +119,11 @@ static int noise_levels(dae_req *r, work *w, dae_error *err)
     if (!(w->noise = malloc((size_t)w->n * sizeof *w->noise)))
         return dae_error_set(err, DAE_ENOMEM, "out of memory for %d noise levels", w->n);
     for (int i = 0; i < w->n; i++) {
-        double est = r->has_sigma ? r->sigma : dae_work_noise_estimate(w, i);
+        /* the first image's routing estimate, when its planes are still those (parse.c) */
+        int again = i > 0 || !r->has_est || r->est_c != w->orig[0].c;
+        double est = r->has_sigma ? r->sigma
+                     : again      ? dae_work_noise_estimate(w, i)
+                                  : r->est_sigma;
         if (est < 0)
             return dae_error_set(err, DAE_ENOMEM, "out of memory estimating the noise level");
         w->noise[i] = (float)est;
