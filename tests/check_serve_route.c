@@ -29,6 +29,13 @@
     "{\"type\":\"relu\"}],\"decoder\":[{\"type\":\"conv2d\",\"in_channels\":4,"             \
     "\"out_channels\":" #C ",\"kernel_size\":3,\"padding\":1}]"
 #define PHOTO(C, RANGE) STACK(C, 40) ",\"corruption\":{\"type\":\"gaussian255\",\"sigma\":" RANGE "}"
+/* A C-channel photo model with a noise-level map (C + 1 channels in). */
+#define MAP(C, C1, RANGE)                                                                  \
+    "\"input\":[" #C1 ",40,40],\"residual\":true,\"noise_map\":true,\"encoder\":[{"       \
+    "\"type\":\"conv2d\",\"in_channels\":" #C1 ",\"out_channels\":4,\"kernel_size\":3,"   \
+    "\"padding\":1},{\"type\":\"relu\"}],\"decoder\":[{\"type\":\"conv2d\","             \
+    "\"in_channels\":4,\"out_channels\":" #C ",\"kernel_size\":3,\"padding\":1}],"          \
+    "\"corruption\":{\"type\":\"gaussian255\",\"sigma\":" RANGE "}"
 
 enum { MAX_MODELS = 8 };
 static dae_entry ents[MAX_MODELS];
@@ -51,7 +58,9 @@ static dae_entry *add(const char *name, const char *body)
     memset(en, 0, sizeof *en);
     en->mf = mf;
     en->name = mf->name;
-    ck_assert_int_eq(dae_photo_facts_parse(cfg, mf->model->in_shape.c, &en->photo, &e), DAE_OK);
+    ck_assert_int_eq(dae_photo_facts_parse(cfg, dae_model_image_channels(mf->model), &en->photo,
+                                           &e),
+                     DAE_OK);
     list[n_models++] = en;
     return en;
 }
@@ -65,12 +74,13 @@ static void clear(void)
     n_models = 0;
 }
 
-/* The name of the model answering w x h x c (sigma < 0: no hint), or the error. */
+/* The name of the model answering w x h x c (sigma < 0: no hint; resize 2: the hint is
+ * the estimated level, not ?sigma=), or the error. */
 static const char *route(const dae_entry *def, int w, int h, int c, double sigma, int resize,
                          dae_error *e)
 {
     dae_denoise_want want = {.w = w, .h = h, .c = c, .has_sigma = sigma >= 0,
-                             .sigma = sigma, .resize = resize};
+                             .sigma = sigma, .estimated = resize == 2, .resize = resize == 1};
     memset(e, 0, sizeof *e);
     const dae_entry *pick = dae_denoise_route(list, n_models, def, &want, e);
     return pick ? pick->name : "(refused)";
@@ -150,6 +160,29 @@ START_TEST(test_sigma_specialists)
 }
 END_TEST
 
+START_TEST(test_estimate_hint)
+{
+    /* as shipped: a blind colour model for 0-55 and a map one for 0-75 */
+    dae_entry *def = add("digits", DIGITS_STRIDED);
+    add("photo-blind-rgb", PHOTO(3, "[0,55]"));
+    add("photo-map-rgb", MAP(3, 4, "[0,75]"));
+    add("photo-map-s15", MAP(1, 2, "[10,20]"));
+    add("photo-zblind", PHOTO(1, "[0,55]"));
+    dae_error e;
+    /* ?sigma=: the narrowest range, blind or not */
+    ck_assert_str_eq(route(def, 500, 500, 3, 17, 0, &e), "photo-blind-rgb");
+    ck_assert_str_eq(route(def, 500, 500, 3, 60, 0, &e), "photo-map-rgb");
+    /* an estimate: only the models that take a level */
+    ck_assert_str_eq(route(def, 500, 500, 3, 17, 2, &e), "photo-map-rgb");
+    ck_assert_str_eq(route(def, 500, 500, 3, 1, 2, &e), "photo-map-rgb");
+    ck_assert_str_eq(route(def, 256, 256, 1, 15, 2, &e), "photo-map-s15");
+    /* an estimate no map model's range holds: rule 4, a photo model whose range holds it */
+    ck_assert_str_eq(route(def, 256, 256, 1, 1, 2, &e), "photo-zblind");
+    ck_assert_str_eq(route(def, 256, 256, 1, 40, 2, &e), "photo-zblind");
+    clear();
+}
+END_TEST
+
 START_TEST(test_no_photo_models)
 {
     dae_entry *def = add("digits", DIGITS_STRIDED);
@@ -205,6 +238,7 @@ Suite *suite_serve_route(void)
     tcase_add_test(tc, test_photos_go_to_photo_models);
     tcase_add_test(tc, test_sigma_hint);
     tcase_add_test(tc, test_sigma_specialists);
+    tcase_add_test(tc, test_estimate_hint);
     tcase_add_test(tc, test_no_photo_models);
     tcase_add_test(tc, test_per_channel_colour);
     suite_add_tcase(s, tc);

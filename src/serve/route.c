@@ -30,9 +30,16 @@ static int takes_exact(const dae_entry *e, const dae_denoise_want *want)
            m->in_shape.w == want->w;
 }
 
+/* e takes a noise level: a noise-map model that does not stay blind without ?sigma= */
+static int takes_level(const dae_entry *e)
+{
+    return e->mf->model->noise_map && !e->photo.blind_default;
+}
+
 /* Rule 2: with a ?sigma= hint, the denoiser running in tiles for the channel count whose
  * trained range holds the hint most narrowly (a specialist before a generalist); of equal
- * widths the default, else the first by name. NULL: no range holds it (or no hint). */
+ * widths the default, else the first by name; an estimated hint, among the models that
+ * take it. NULL: no range holds it (or no hint). */
 static const dae_entry *narrowest_fit(dae_entry *const *list, int n, const dae_entry *def,
                                       const dae_denoise_want *want)
 {
@@ -41,7 +48,7 @@ static const dae_entry *narrowest_fit(dae_entry *const *list, int n, const dae_e
     for (int i = 0; want->has_sigma && i < n; i++) {
         const dae_entry *e = list[i];
         if (!is_denoiser(e) || e->photo.channels != want->c || !any_size(e) ||
-            !dae_denoise_sigma_fits(want, e))
+            !dae_denoise_sigma_fits(want, e) || (want->estimated && !takes_level(e)))
             continue;
         double w = e->photo.sigma_hi - e->photo.sigma_lo;
         if (!best || w < best_w || (w == best_w && e == def && best != def))

@@ -9,11 +9,15 @@
  *  2. with a ?sigma= hint (without one, the level estimated in the decoded first image,
  *     photo.h dae_noise_estimate, is the hint: v1.c), the denoiser running in tiles (any
  *     size) for the image's channel count whose trained range holds the hint most
- *     narrowly: a specialist
- *     trained for sigma 10-20 answers ?sigma=15 before a generalist trained for 0-75; of
- *     equal widths the default, else the first by name;
- *  3. without a hint (a body not decoded yet), the default keeps an image of its channel
- *     count when it runs in tiles (any size);
+ *     narrowly: a specialist trained for sigma 10-20 answers ?sigma=15 before a generalist
+ *     trained for 0-75; of equal widths the default, else the first by name. An estimated
+ *     hint chooses only among models that take the level (a noise-level map, not blind
+ *     without ?sigma=): a blind model has no use for it, and the estimate reads JPEG and
+ *     real camera noise as Gaussian noise it is not (a noisy JPEG at sigma 25 reads as
+ *     13-19, a real camera photo as ~1), which a model trained on that mix takes better;
+ *  3. without a hint (daed always gives one: ?sigma=, the estimate, or before the body
+ *     is decoded an estimated 0, v1.c), the default keeps an image of its channel count
+ *     when it runs in tiles (any size);
  *  4. else the first denoiser by name that runs in tiles for the image's channel count,
  *     photo models (a trained noise range) before the others; when no range holds a
  *     hint, the default if it runs in tiles for the channel count, else the first;
@@ -37,6 +41,7 @@ typedef struct dae_denoise_want {
     int c;             /* its channels: 1 gray, 3 colour */
     int has_sigma;
     double sigma;      /* ?sigma= hint, 0-255 scale */
+    int estimated;     /* the hint is the image's estimated level, not ?sigma= */
     int resize;        /* ?resize=1 */
 } dae_denoise_want;
 

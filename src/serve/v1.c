@@ -106,10 +106,11 @@ static void model_describe(sbuf *b, const dae_entry *e, int full)
     dae_sb_str(b, "}");
 }
 
-/* "denoise_defaults": the model /v1/denoise picks without ?model= or hints, per kind of
+/* "denoise_defaults": the model /v1/denoise picks without ?model= or ?sigma=, per kind of
  * image (route.h): "digits" (the default model's own input size and channels), "gray_photo"
  * and "color_photo" (1 and 3 channels of a size the default model does not have as its
- * input); null when no model takes such images. */
+ * input, whose estimated level is 0: real camera noise reads ~1); null when no model takes
+ * such images. */
 static void denoise_defaults(dae_req *r, sbuf *b, dae_entry **list, int n)
 {
     dae_server *s = r->s;
@@ -119,8 +120,8 @@ static void denoise_defaults(dae_req *r, sbuf *b, dae_entry **list, int n)
     const dae_denoise_want kinds[3] = {
         {.w = dm ? dm->in_shape.w : 0, .h = dm ? dm->in_shape.h : 0,
          .c = def ? def->photo.channels : 1},
-        {.c = 1},
-        {.c = 3},
+        {.c = 1, .has_sigma = 1, .estimated = 1},
+        {.c = 3, .has_sigma = 1, .estimated = 1},
     };
     static const char *const names[3] = {"digits", "gray_photo", "color_photo"};
     dae_sb_str(b, "{");
@@ -335,10 +336,12 @@ int dae_v1_denoise_route(dae_req *r, int w, int h, int c, dae_error *err)
     }
     int n;
     dae_entry **list = dae_registry_list(s->reg, &n);
-    /* without ?sigma=, the decoded image's estimated level is the hint (parse.c) */
-    dae_denoise_want want = {.w = w, .h = h, .c = c, .has_sigma = r->has_sigma || r->has_est,
-                             .sigma = r->has_sigma ? r->sigma : r->est_sigma,
-                             .resize = r->resize};
+    /* without ?sigma=, the decoded image's estimated level is the hint (parse.c); before
+     * the body is decoded, a level of 0 stands for it (real photos read ~1), as in
+     * denoise_defaults: the request then queues for the model most photos end with */
+    dae_denoise_want want = {.w = w, .h = h, .c = c, .has_sigma = 1,
+                             .sigma = r->has_sigma ? r->sigma : r->has_est ? r->est_sigma : 0,
+                             .estimated = !r->has_sigma, .resize = r->resize};
     /* one of list or def, which this function holds: referenced below if kept */
     dae_entry *pick = (dae_entry *)dae_denoise_route(list, n, def, &want, err);
     if (pick && pick != r->entry) {

@@ -246,8 +246,8 @@ async function stepsNoKey(browser, url) {
     'photo: the progress bar reaches 100% (tiles done of total)', seen.join(' | '));
   check(/job of \d+ tiles?/.test(await text(page, '#meta')), 'photo: the answer names the job',
     await text(page, '#meta'));
-  check((await text(page, '#meta')).includes('X-Model: photo-denoise-rgb'),
-    'photo: daed answered with photo-denoise-rgb', await text(page, '#meta'));
+  check((await text(page, '#meta')).includes('X-Model: photo-dncnn-rgb'),
+    'photo: daed answered with photo-dncnn-rgb', await text(page, '#meta'));
   check(await imgWidth(page, '#cmp-after') === 260, 'photo: the answer is 260 pixels wide');
   await page.click('[data-zoom="2"]');
   const w2 = await page.$eval('#cmp-after', (i) => i.getBoundingClientRect().width);

@@ -53,7 +53,7 @@ start_daed shipped --models "$ROOT/models" --workers 2
 # ---- the defaults, per kind of image
 req GET /v1/models; expect 200 "models list"
 body_has '"defaults":{"denoise":"fmnist-denoise",' "task defaults kept"
-body_has '"denoise_defaults":{"digits":"fmnist-denoise","gray_photo":"photo-denoise","color_photo":"photo-denoise-rgb"}' \
+body_has '"denoise_defaults":{"digits":"fmnist-denoise","gray_photo":"photo-denoise","color_photo":"photo-dncnn-rgb"}' \
     "denoise defaults per kind"
 
 # ---- value ranges: any finite value in, [0, 1] out
@@ -64,7 +64,7 @@ req POST /v1/denoise --data-binary @"$T/g64.json" "${J[@]}" "${A[@]}"
 answered_by photo-denoise 1 "64x64 gray JSON pixels"
 in01 "64x64 answer of the residual photo model (clipped)"
 req POST /v1/denoise --data-binary @"$T/c40.json" "${J[@]}" "${A[@]}"
-answered_by photo-denoise-rgb 3 "40x40 colour JSON pixels"
+answered_by photo-dncnn-rgb 3 "40x40 colour JSON pixels"
 in01 "40x40 colour answer"
 sed 's/\[-0.2,/[1e999,/' "$T/d28.json" >"$T/inf.json"
 req POST /v1/denoise --data-binary @"$T/inf.json" "${J[@]}"
@@ -90,11 +90,11 @@ req POST /v1/denoise --data-binary @"$T/g64.b64.json" "${J[@]}" "${A[@]}"
 answered_by photo-denoise 1 "64x64 gray base64 PNG in JSON"
 for f in c40.png c40.jpg c40.b64.json; do
     req POST /v1/denoise --data-binary @"$T/$f" -H "$(body_type "$f")" "${A[@]}"
-    answered_by photo-denoise-rgb 3 "40x40 colour $f"
+    answered_by photo-dncnn-rgb 3 "40x40 colour $f"
 done
 for f in c28.png c28.b64.json c28.json; do
     req POST /v1/denoise --data-binary @"$T/$f" -H "$(body_type "$f")" "${A[@]}"
-    answered_by photo-denoise-rgb 3 "28x28 colour $f (the gray default's size)"
+    answered_by photo-dncnn-rgb 3 "28x28 colour $f (the gray default's size)"
 done
 req POST /v1/denoise --data-binary "{\"images\":[$(cat "$T/g64.json"),$(cat "$T/g64.b64.json")]}" "${J[@]}"
 expect 200 "a batch of two 64x64 gray images"; hdr_has "X-Model: photo-denoise" "batch: X-Model"
