@@ -763,6 +763,48 @@ START_TEST(test_workspace_precision)
 }
 END_TEST
 
+/* Inference in bf16 on AMX: between two 3x3 convolutions AMX runs (32-channel multiples),
+ * one image on one thread passes the activation as bf16 pair planes instead of fp32 planes
+ * (model_run.c, dae_conv3x3_forward_amx_pairs): pair planes in to pair planes out, fp32 in
+ * to pairs out, pairs in to fp32 out (before the latent copy, before a 4-channel layer),
+ * a leaky ReLU, a batch of 2 and of 1. The values are the fp32 round trip's, so the output
+ * equals to the bit that of a 3-thread workspace, whose batches under 3 split the rows
+ * (no pair planes). Added to the suite only when dae_amx_supported(). */
+START_TEST(test_workspace_pairs)
+{
+    dae_error e = {0};
+    dae_layer enc[] = {conv(3, 32, 3, 1, 1), act(DAE_ACT_RELU), conv(32, 32, 3, 1, 1),
+                       act(DAE_ACT_RELU), conv(32, 64, 3, 1, 1), act(DAE_ACT_LEAKY_RELU),
+                       conv(64, 32, 3, 1, 1), act(DAE_ACT_RELU)};
+    enc[5].slope = 0.1f;
+    dae_layer dec[] = {conv(32, 32, 3, 1, 1), act(DAE_ACT_RELU), conv(32, 4, 3, 1, 1)};
+    dae_model *m = dae_model_create(enc, 8, dec, 3, (dae_shape){3, 19, 23}, 0, &e);
+    ck_assert_msg(m != NULL, "%s", e.msg);
+    dae_model_init_params(m, 43);
+    dae_rng r;
+    dae_rng_seed(&r, 44);
+    size_t ny = 2 * vals(m->out_shape);
+    float *x = rand_buf(2 * vals(m->in_shape), &r, 1), *y3 = malloc(ny * sizeof *y3);
+    dae_workspace *w1 = dae_workspace_create(m, 2, m->in_shape, 0, &e);
+    dae_workspace *w3 = dae_workspace_create(m, 2, m->in_shape, 0, &e);
+    ck_assert_int_eq(dae_workspace_set_threads(w3, 3, &e), DAE_OK);
+    ck_assert_int_eq(dae_workspace_set_precision(w1, DAE_PREC_BF16, &e), DAE_OK);
+    ck_assert_int_eq(dae_workspace_set_precision(w3, DAE_PREC_BF16, &e), DAE_OK);
+    for (int B = 2; B >= 1; B--) {
+        const float *y;
+        ck_assert_int_eq(dae_model_forward(m, w3, x, B, m->in_shape, &y, NULL, &e), DAE_OK);
+        memcpy(y3, y, (size_t)B * vals(m->out_shape) * sizeof *y);
+        ck_assert_int_eq(dae_model_forward(m, w1, x, B, m->in_shape, &y, NULL, &e), DAE_OK);
+        ck_assert_msg(memcmp(y, y3, (size_t)B * vals(m->out_shape) * sizeof *y) == 0,
+                      "batch %d: pair planes changed the output", B);
+    }
+    dae_workspace_free(w1);
+    dae_workspace_free(w3);
+    free(x), free(y3);
+    dae_model_free(m);
+}
+END_TEST
+
 /* |a - b| / |b| (Euclidean norms) over n values */
 static double rel_err(const float *a, const float *b, size_t n)
 {
@@ -932,6 +974,10 @@ Suite *suite_model(void)
     tcase_add_test(tc, test_threads_match);
     tcase_add_test(tc, test_workspace_precision);
     tcase_add_test(tc, test_workspace_precision_training);
+    if (dae_amx_supported())
+        tcase_add_test(tc, test_workspace_pairs);
+    else
+        ck_skip("model", "test_workspace_pairs", "the CPU has no AMX-BF16: no pair planes");
     if (!dae_amx_supported())
         ck_skip("model", "test_workspace_precision_training (AMX part)", "the CPU has no "
                 "AMX-BF16: bf16 training workspaces stay fp32 (checked)");

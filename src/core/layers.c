@@ -344,6 +344,12 @@ static int use_amx_dw(const dae_conv_geom *geo)
     return use_amx(geo) && dae_conv3x3_dw_amx_scratch(geo) <= bound;
 }
 
+int dae_conv2d_pairs_ok(const dae_conv_geom *geo, dae_act act)
+{
+    return geo->B == 1 && geo->C % 32 == 0 && geo->OC % 32 == 0 && use_amx(geo) &&
+           (act == DAE_ACT_IDENTITY || act == DAE_ACT_RELU || act == DAE_ACT_LEAKY_RELU);
+}
+
 int dae_conv2d_amx_train(const dae_conv_geom *geo, int part)
 {
     return part == 2 ? use_amx_dw(geo) : part == 1 ? use_amx_din(geo) : use_amx(geo);

@@ -163,6 +163,57 @@ static int fused_act(const dae_model *m, const dae_workspace *ws, int i, int to)
     return !ws->training || ws->own[i + 2] == ws->own[i + 1];
 }
 
+/* Inference on one thread: may layer i run the AMX kernel that takes and gives bf16 pair
+ * planes (dae_conv3x3_forward_amx_pairs), image by image: a convolution with bf16 weights
+ * that AMX runs, with its fused activation. */
+static int pairs_layer(const dae_model *m, const dae_workspace *ws, int i, int to,
+                       int threads)
+{
+    const dae_layer *L = &m->layers[i];
+    if (L->kind != DAE_LAYER_CONV2D || ws->prec != DAE_PREC_BF16 || !ws->wbf || !ws->wbf[i] ||
+        threads != 1)
+        return 0;
+    int f = fused_act(m, ws, i, to);
+    dae_conv_geom g = dae_mdl_conv_geom(L, ws->shapes[i], 1);
+    return dae_conv2d_pairs_ok(&g, f ? m->layers[i + 1].act : DAE_ACT_IDENTITY);
+}
+
+/* Does pairs_layer i (f: its fused activation) hand its output to the next layer as pair
+ * planes: the next is one too, nothing else reads the output (the latent copy, an add),
+ * and the planes fit in room floats of a ping-pong buffer. */
+static int pairs_out(const dae_model *m, const dae_workspace *ws, int i, int f, int to,
+                     int threads, size_t room)
+{
+    int j = i + f + 1;
+    const dae_shape *s = &ws->shapes[j];
+    return j < to && j != m->n_enc && !(ws->src && ws->src[i + f]) &&
+           pairs_layer(m, ws, j, to, threads) &&
+           dae_conv3x3_amx_pairs_size(s->c, s->h, s->w) <= room;
+}
+
+/* pairs_layer i on nb images y <- x, each as fp32 planes (an image after another) or pair
+ * planes (out_pairs, in_pairs: one image every sb floats). */
+static void layer_pairs(const dae_model *m, const dae_workspace *ws, int i,
+                        const dae_layer *fuse, float *y, int out_pairs, const float *x,
+                        int in_pairs, int nb, size_t sb, float *col)
+{
+    const dae_layer *L = &m->layers[i];
+    dae_conv_geom g = dae_mdl_conv_geom(L, ws->shapes[i], 1);
+    size_t xs = in_pairs ? sb : dae_shape_size(ws->shapes[i]);
+    size_t ys = out_pairs ? sb : (size_t)g.OC * (size_t)g.H * (size_t)g.W;
+    for (int n = 0; n < nb; n++) {
+        float *yn = y + (size_t)n * ys;
+        const float *xn = x + (size_t)n * xs;
+        dae_conv3x3_forward_amx_pairs(out_pairs ? NULL : yn,
+                                      out_pairs ? (uint32_t *)(void *)yn : NULL,
+                                      in_pairs ? NULL : xn,
+                                      in_pairs ? (const uint32_t *)(const void *)xn : NULL,
+                                      ws->wbf[i], L->n_b ? m->params + L->b_off : NULL, col,
+                                      &g, fuse ? fuse->act : DAE_ACT_IDENTITY,
+                                      fuse ? fuse->slope : 0.0f);
+    }
+}
+
 /* A residual model's output o = a[:, :C] - c for nb samples: a (nb, in_n) the inputs
  * (with a noise map, its image channels come first), c and o (nb, out_n); o may be c. */
 static void residual_out(float *o, const float *a, const float *c, int nb, size_t in_n,
@@ -214,6 +265,7 @@ static const float *forward_slice(const dae_model *m, dae_workspace *ws, const f
      * is a whole-batch base; curoff the slice's offset in it. */
     size_t sb = ws->cap_buf / (size_t)ws->max_batch, curoff = OFF(from);
     int cb = -1; /* which ping-pong buffer holds cur; -1: caller's data or the latent */
+    int pairs = 0; /* cur holds pair planes (pairs_out), not fp32 planes */
     cur = x;
     for (int i = from; i < to; i++) {
         if (i == m->n_enc && from < m->n_enc) {
@@ -232,9 +284,15 @@ static const float *forward_slice(const dae_model *m, dae_workspace *ws, const f
             const float *skip = L->kind == DAE_LAYER_ADD ? ws->skip[L->from] + OFF(L->from + 1)
                                                          : NULL;
             f = fused_act(m, ws, i, to);
-            layer_forward(m, L, f ? &m->layers[i + 1] : NULL, ws,
-                          ws->buf[nbuf] + (size_t)n0 * sb, cur + curoff, skip, cols, threads,
-                          nb, sh[i]);
+            const dae_layer *fuse = f ? &m->layers[i + 1] : NULL;
+            float *y = ws->buf[nbuf] + (size_t)n0 * sb;
+            if (pairs || pairs_layer(m, ws, i, to, threads)) {
+                int out = pairs_out(m, ws, i, f, to, threads, sb);
+                layer_pairs(m, ws, i, fuse, y, out, cur + curoff, pairs, nb, sb, cols[0]);
+                pairs = out;
+            } else {
+                layer_forward(m, L, fuse, ws, y, cur + curoff, skip, cols, threads, nb, sh[i]);
+            }
             cur = ws->buf[nbuf];
             curoff = (size_t)n0 * sb;
             cb = nbuf;

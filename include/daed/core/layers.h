@@ -122,6 +122,23 @@ void dae_conv3x3_forward_amx(float *out, const float *in, const uint32_t *wb, co
                              float *scratch, const dae_conv_geom *g, int oh0, int oh1,
                              dae_act act, float slope);
 
+/* The same over all rows of one image with the activations between two such layers kept
+ * as the kernel's bf16 channel-pair planes (pack_b's layout: channels 2k, 2k+1 in lane
+ * halves, a zero border of one pixel, rows of W + 2; dae_conv3x3_amx_pairs_size(C, H, W)
+ * uint32): the input from xin when not NULL (else `in`, packed as usual), the output into
+ * yp when not NULL (else `out`, fp32). The values are those the fp32 round trip gives
+ * (rounded to bf16 the same way), so the result is the same to the bit, without writing and
+ * re-reading fp32 planes. act: identity, ReLU or leaky ReLU. The pair planes have C (and
+ * for yp OC) a multiple of 32: dae_conv2d_pairs_ok (layers.c) says when to use it. */
+size_t dae_conv3x3_amx_pairs_size(int C, int H, int W);
+/* Whether convolution geo (one image, B = 1) with fused activation act runs on AMX with
+ * bf16 weights on this CPU and may take and give pair planes: C and OC multiples of 32. */
+int dae_conv2d_pairs_ok(const dae_conv_geom *geo, dae_act act);
+void dae_conv3x3_forward_amx_pairs(float *out, uint32_t *yp, const float *in,
+                                   const uint32_t *xin, const uint32_t *wb, const float *b,
+                                   float *scratch, const dae_conv_geom *g, dae_act act,
+                                   float slope);
+
 /* ---- mixed-precision training: conv3's forward and gradients on AMX tiles ----
  * A training step runs the convolutions AMX takes (those dae_conv2d_forward_ex would run
  * on AMX with bf16 weights) in bf16 from A tiles packed once per optimizer step from the
