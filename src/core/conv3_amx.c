@@ -221,7 +221,7 @@ TGT_AMX static void store_tile(float *y, const float *c, const float *b, int oc0
 /* The 16 positions from q0 of the next layer's pair planes yp (pack_b's layout, all rows
  * of the image): pair k of output channels 2k, 2k+1 = act(c + b) rounded to bf16 at the
  * pixels (lanes of m), 0 at the border positions. The 16 output channels from oc0, all
- * there (OC a multiple of 32, dae_conv3x3_amx_pairs_ok). */
+ * there (OC a multiple of 32: dae_conv2d_pairs_ok, layers.c). */
 TGT_AMX static void store_pairs(uint32_t *yp, const float *c, const float *b, int oc0,
                                 size_t plane, __mmask16 m, long q0, dae_act act, float slope)
 {
