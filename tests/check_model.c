@@ -763,22 +763,24 @@ START_TEST(test_workspace_precision)
 }
 END_TEST
 
-/* Inference in bf16 on AMX: between two 3x3 convolutions AMX runs (32-channel multiples),
+/* Inference in bf16 on AMX: between two 3x3 convolutions AMX runs (16-channel multiples),
  * one image on one thread passes the activation as bf16 pair planes instead of fp32 planes
  * (model_run.c, dae_conv3x3_forward_amx_pairs): pair planes in to pair planes out, fp32 in
  * to pairs out, pairs in to fp32 out (before the latent copy, before a 4-channel layer),
- * a leaky ReLU, a batch of 2 and of 1. The values are the fp32 round trip's, so the output
+ * 48 and 16 channels (zero planes up to whole chunks of 32), a leaky ReLU, a batch of 2
+ * and of 1. The values are the fp32 round trip's, so the output
  * equals to the bit that of a 3-thread workspace, whose batches under 3 split the rows
  * (no pair planes). Added to the suite only when dae_amx_supported(). */
 START_TEST(test_workspace_pairs)
 {
     dae_error e = {0};
-    dae_layer enc[] = {conv(3, 32, 3, 1, 1), act(DAE_ACT_RELU), conv(32, 32, 3, 1, 1),
-                       act(DAE_ACT_RELU), conv(32, 64, 3, 1, 1), act(DAE_ACT_LEAKY_RELU),
-                       conv(64, 32, 3, 1, 1), act(DAE_ACT_RELU)};
+    dae_layer enc[] = {conv(3, 32, 3, 1, 1), act(DAE_ACT_RELU), conv(32, 48, 3, 1, 1),
+                       act(DAE_ACT_RELU), conv(48, 64, 3, 1, 1), act(DAE_ACT_LEAKY_RELU),
+                       conv(64, 16, 3, 1, 1), act(DAE_ACT_RELU), conv(16, 32, 3, 1, 1),
+                       act(DAE_ACT_RELU)};
     enc[5].slope = 0.1f;
     dae_layer dec[] = {conv(32, 32, 3, 1, 1), act(DAE_ACT_RELU), conv(32, 4, 3, 1, 1)};
-    dae_model *m = dae_model_create(enc, 8, dec, 3, (dae_shape){3, 19, 23}, 0, &e);
+    dae_model *m = dae_model_create(enc, 10, dec, 3, (dae_shape){3, 19, 23}, 0, &e);
     ck_assert_msg(m != NULL, "%s", e.msg);
     dae_model_init_params(m, 43);
     dae_rng r;

@@ -221,7 +221,7 @@ TGT_AMX static void store_tile(float *y, const float *c, const float *b, int oc0
 /* The 16 positions from q0 of the next layer's pair planes yp (pack_b's layout, all rows
  * of the image): pair k of output channels 2k, 2k+1 = act(c + b) rounded to bf16 at the
  * pixels (lanes of m), 0 at the border positions. The 16 output channels from oc0, all
- * there (OC a multiple of 32: dae_conv2d_pairs_ok, layers.c). */
+ * there (OC a multiple of 16: dae_conv2d_pairs_ok, layers.c). */
 TGT_AMX static void store_pairs(uint32_t *yp, const float *c, const float *b, int oc0,
                                 size_t plane, __mmask16 m, long q0, dae_act act, float slope)
 {
@@ -354,12 +354,17 @@ TGT_AMX static void amx_rows(const amx_io *io, const uint16_t *wa, const float *
         }
     }
     _tile_release();
-    if (io->yp) /* the positions no block wrote: before the first pixel, past the last block */
+    if (io->yp) { /* the positions no block wrote: before the first pixel, past the last
+                   * block; and the planes past OC up to the next layer's whole chunks
+                   * (its weights are zero there, but stale bits could read as NaN) */
         for (int k = 0; k < OC / 2; k++) {
             uint32_t *d = io->yp + (size_t)k * plane;
             memset(d, 0, (size_t)qs * sizeof *d);
             memset(d + q0, 0, (plane - (size_t)q0) * sizeof *d);
         }
+        size_t past = round_up((size_t)OC, AMX_KC) / 2 - (size_t)OC / 2;
+        memset(io->yp + (size_t)OC / 2 * plane, 0, past * plane * sizeof *io->yp);
+    }
 }
 
 /* amx_rows, then the activations the stores do not apply (tanh, sigmoid) over its rows */

@@ -346,7 +346,7 @@ static int use_amx_dw(const dae_conv_geom *geo)
 
 int dae_conv2d_pairs_ok(const dae_conv_geom *geo, dae_act act)
 {
-    return geo->B == 1 && geo->C % 32 == 0 && geo->OC % 32 == 0 && use_amx(geo) &&
+    return geo->B == 1 && geo->C % 16 == 0 && geo->OC % 16 == 0 && use_amx(geo) &&
            (act == DAE_ACT_IDENTITY || act == DAE_ACT_RELU || act == DAE_ACT_LEAKY_RELU);
 }
 

@@ -128,11 +128,12 @@ void dae_conv3x3_forward_amx(float *out, const float *in, const uint32_t *wb, co
  * uint32): the input from xin when not NULL (else `in`, packed as usual), the output into
  * yp when not NULL (else `out`, fp32). The values are those the fp32 round trip gives
  * (rounded to bf16 the same way), so the result is the same to the bit, without writing and
- * re-reading fp32 planes. act: identity, ReLU or leaky ReLU. The pair planes have C (and
- * for yp OC) a multiple of 32: dae_conv2d_pairs_ok (layers.c) says when to use it. */
+ * re-reading fp32 planes. act: identity, ReLU or leaky ReLU. C and OC are multiples of 16
+ * (the planes past them, up to whole chunks of 32 channels, are zero): dae_conv2d_pairs_ok
+ * (layers.c) says when to use it. */
 size_t dae_conv3x3_amx_pairs_size(int C, int H, int W);
 /* Whether convolution geo (one image, B = 1) with fused activation act runs on AMX with
- * bf16 weights on this CPU and may take and give pair planes: C and OC multiples of 32. */
+ * bf16 weights on this CPU and may take and give pair planes: C and OC multiples of 16. */
 int dae_conv2d_pairs_ok(const dae_conv_geom *geo, dae_act act);
 void dae_conv3x3_forward_amx_pairs(float *out, uint32_t *yp, const float *in,
                                    const uint32_t *xin, const uint32_t *wb, const float *b,
