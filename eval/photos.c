@@ -483,7 +483,7 @@ static void layer_table(const dae_model *m, dae_shape in)
     printf("| conv2d layers | | | | | %.2f | %.2f (%.2fx) |\n", tot[0], tot[1],
            tot[1] > 0 ? tot[0] / tot[1] : 0.0);
     printf("\n(activations are fused into the convolution before them; in a forward as daed "
-           "serves it, one image per worker in bf16, two AMX layers of 32-channel multiples "
+           "serves it, one image per worker in bf16, two AMX layers of 16-channel multiples "
            "in a row pass the activation as bf16 pair planes: these per-layer times include "
            "the fp32 planes that skips)\n");
 }

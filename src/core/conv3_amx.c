@@ -26,7 +26,8 @@
  * Rounding as the taps kernel's bf16 form: inputs and weights to bf16, nearest even, the
  * products summed in fp32 (in another order: results differ from it in the last bits).
  *
- * Between two such convolutions of one image (inference, model_run.c) the activation can
+ * Between two such convolutions of one image (inference, model_run.c; channels multiples
+ * of 16, layers.c dae_conv2d_pairs_ok) the activation can
  * stay in the pair planes: the first stores its output tiles as the second's planes
  * (store_pairs: bias, activation, bf16 pairs, zero at the border positions, full 16-lane
  * stores) and the second reads them as they are, with no fp32 planes written (16 64-byte
