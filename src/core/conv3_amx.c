@@ -385,12 +385,12 @@ static void amx_forward(float *out, const float *in, const uint16_t *wa, const f
 }
 #endif
 
-void dae_conv3x3_forward_amx(float *out, const float *in, const uint32_t *wb, const float *b,
-                             float *scratch, const dae_conv_geom *g, int oh0, int oh1,
-                             dae_act act, float slope)
-{
 #ifdef AMX_X86
-    /* the A tiles after the accumulators and the pair planes of these rows */
+/* The A tiles of wb packed into scratch after the accumulators and the pair planes of rows
+ * oh0..oh1 (amx_rows' part of it); returns them. */
+static const uint16_t *scratch_tiles(float *scratch, const uint32_t *wb, const dae_conv_geom *g,
+                                     int oh0, int oh1)
+{
     int KC = (int)(round_up((size_t)g->C, AMX_KC) / AMX_KC);
     int OB = (int)(round_up((size_t)g->OC, AMX_OB) / AMX_OB);
     float *cbuf = (float *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
@@ -398,7 +398,17 @@ void dae_conv3x3_forward_amx(float *out, const float *in, const uint32_t *wb, co
     uint16_t *wa = (uint16_t *)(void *)(xp + (size_t)KC * (AMX_KC / 2) *
                                                  pair_plane(oh1 - oh0, g->W));
     pack_a(wa, wb, g->C, g->OC, KC, OB);
-    amx_forward(out, in, wa, b, scratch, g, oh0, oh1, act, slope);
+    return wa;
+}
+#endif
+
+void dae_conv3x3_forward_amx(float *out, const float *in, const uint32_t *wb, const float *b,
+                             float *scratch, const dae_conv_geom *g, int oh0, int oh1,
+                             dae_act act, float slope)
+{
+#ifdef AMX_X86
+    amx_forward(out, in, scratch_tiles(scratch, wb, g, oh0, oh1), b, scratch, g, oh0, oh1, act,
+                slope);
 #endif
 }
 
@@ -413,15 +423,8 @@ void dae_conv3x3_forward_amx_pairs(float *out, uint32_t *yp, const float *in,
                                    float slope)
 {
 #ifdef AMX_X86
-    /* the A tiles where dae_conv3x3_forward_amx puts them */
-    int KC = (int)(round_up((size_t)g->C, AMX_KC) / AMX_KC);
-    int OB = (int)(round_up((size_t)g->OC, AMX_OB) / AMX_OB);
-    float *cbuf = (float *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
-    uint32_t *xp = (uint32_t *)(void *)(cbuf + 4 * AMX_OB * AMX_NP);
-    uint16_t *wa = (uint16_t *)(void *)(xp + (size_t)KC * (AMX_KC / 2) * pair_plane(g->H, g->W));
-    pack_a(wa, wb, g->C, g->OC, KC, OB);
     amx_io io = {.y = out, .yp = yp, .x = in, .xin = xin};
-    amx_rows(&io, wa, b, scratch, g, 0, g->H, act, slope);
+    amx_rows(&io, scratch_tiles(scratch, wb, g, 0, g->H), b, scratch, g, 0, g->H, act, slope);
 #endif
 }
 
