@@ -552,6 +552,17 @@ START_TEST(test_trainer_patches_noise_map)
                          DAE_OK);
         ck_assert_int_eq(pf.blind_default, 0); /* trained with maps: estimated */
         dae_modelfile_free(mf);
+        /* trained with maps, kept blind by the recipe (patches.without_sigma) */
+        r->patches.without_sigma = DAE_WITHOUT_BLIND;
+        ck_assert_int_eq(dae_trainer_save_model(a, r->output, NULL, NULL, &e), 0);
+        r->patches.without_sigma = DAE_WITHOUT_AUTO;
+        mf = dae_modelfile_load(r->output, NULL, &e);
+        ck_assert_msg(mf != NULL, "%s", e.msg);
+        ck_assert_int_eq(dae_photo_facts_parse(mf->config_json,
+                                               dae_model_image_channels(mf->model), &pf, &e),
+                         DAE_OK);
+        ck_assert_int_eq(pf.blind_default, 1);
+        dae_modelfile_free(mf);
         /* trained blind only: the config keeps it blind without ?sigma= */
         ck_assert_int_eq(dae_trainer_save_model(t1, r->output, NULL, NULL, &e), 0);
         mf = dae_modelfile_load(r->output, NULL, &e);
@@ -581,6 +592,9 @@ START_TEST(test_trainer_patches_noise_map)
     const char *bad = "{\"patches\":{\"size\":8,\"blind\":1.5}}";
     ck_assert_ptr_null(dae_recipe_parse(bad, strlen(bad), "r", 0, NULL, &e));
     ck_assert_ptr_nonnull(strstr(e.msg, "patches.blind"));
+    const char *bad_ws = "{\"patches\":{\"size\":8,\"without_sigma\":\"guess\"}}";
+    ck_assert_ptr_null(dae_recipe_parse(bad_ws, strlen(bad_ws), "r", 0, NULL, &e));
+    ck_assert_ptr_nonnull(strstr(e.msg, "patches.without_sigma"));
 }
 END_TEST
 

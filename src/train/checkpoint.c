@@ -407,7 +407,9 @@ int dae_trainer_save_model(dae_trainer *t, const char *path, const dae_calibrati
         if (r->data.per_channel)
             cJSON_AddBoolToObject(cfg, "per_channel", 1);
         /* a map model trained blind only never saw a level: daed keeps it blind */
-        if (t->m->noise_map && r->patches.blind >= 1.0)
+        int blind = r->patches.without_sigma == DAE_WITHOUT_BLIND ||
+                    (r->patches.without_sigma == DAE_WITHOUT_AUTO && r->patches.blind >= 1.0);
+        if (t->m->noise_map && blind)
             cJSON_AddStringToObject(cfg, "without_sigma", "blind");
     } else {
         cJSON_AddItemToObject(corr, "set", cJSON_Parse(r->corruption_json));

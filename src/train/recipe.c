@@ -40,8 +40,11 @@ typedef struct field {
 
 _Static_assert(DAE_COLOR_RGB == 0 && DAE_COLOR_OPPONENT == 1, "color_names order");
 _Static_assert(DAE_PREC_FP32 == 0 && DAE_PREC_BF16 == 1, "prec_names order");
+_Static_assert(DAE_WITHOUT_AUTO == 0 && DAE_WITHOUT_BLIND == 1 && DAE_WITHOUT_ESTIMATE == 2,
+               "without_names order");
 _Static_assert(sizeof(dae_loss_kind) == sizeof(int) && sizeof(dae_opt_kind) == sizeof(int) &&
-                   sizeof(dae_sched_kind) == sizeof(int) && sizeof(dae_tristate) == sizeof(int),
+                   sizeof(dae_sched_kind) == sizeof(int) && sizeof(dae_tristate) == sizeof(int) &&
+                   sizeof(dae_without) == sizeof(int),
                "enum fields are stored as int");
 
 static const char *const tri_names[] = {"auto", "on", "off", NULL};
@@ -51,6 +54,7 @@ static const char *const init_names[] = {"pytorch", "he", NULL};
 static const char *const sched_names[] = {"constant", "step", "cosine", NULL};
 static const char *const color_names[] = {"rgb", "opponent", NULL}; /* = dae_color_space */
 static const char *const prec_names[] = {"fp32", "bf16", NULL}; /* = dae_precision */
+static const char *const without_names[] = {"auto", "blind", "estimate", NULL}; /* = dae_without */
 
 #define R(f) offsetof(dae_recipe, f)
 #define S(f) sizeof(((dae_recipe *)0)->f)
@@ -140,6 +144,11 @@ static const field fields[] = {
      "models with a noise-level map (model noise_map): probability that a training patch's "
      "map says \"unknown\" (DAE_NOISE_BLIND) instead of its sigma/255; every other "
      "validation crop is blind"},
+    {"patches.without_sigma", T_ENUM, R(patches.without_sigma), 0, "auto", 0, 0, without_names,
+     "noise-map models: what daed gives the map of a request without ?sigma=, written into "
+     "the model file (photo.h): blind (-1; such a model is left out of the routing by the "
+     "estimated level, route.h), estimate (the level estimated in the image), or auto = "
+     "blind when patches.blind is 1, else estimate"},
     {"patches.noise", T_PNOISE, R(patches.noise), R(patches.noise_json), "[]", 0, 0, NULL,
      "photo patches: noise set drawn per patch instead of the sigma range (photonoise.h: "
      "gaussian, camera, correlated, jpeg), e.g. [{\"type\":\"camera\"},{\"type\":\"jpeg\","

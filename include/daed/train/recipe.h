@@ -35,6 +35,9 @@
 
 typedef enum { DAE_TRI_AUTO = 0, DAE_TRI_ON = 1, DAE_TRI_OFF = 2 } dae_tristate;
 
+/* patches.without_sigma: the map daed gives a noise-map model without ?sigma= */
+typedef enum { DAE_WITHOUT_AUTO = 0, DAE_WITHOUT_BLIND = 1, DAE_WITHOUT_ESTIMATE = 2 } dae_without;
+
 typedef struct dae_recipe {
     char name[64];                        /* model name; "" = the output file's stem */
     char output[DAE_RECIPE_PATH_MAX];     /* final model file */
@@ -89,6 +92,7 @@ typedef struct dae_recipe {
         double sigma_min, sigma_max;      /* 0-255 scale */
         int quantize, augment;
         double blind;                     /* noise-map models: P(map = DAE_NOISE_BLIND) */
+        int without_sigma;                /* dae_without: daed's map without ?sigma= */
         dae_photonoise_set noise;         /* n 0: none (sigma_min..sigma_max Gaussian) */
         char *noise_json;                 /* owned: its JSON text, NULL when none */
     } patches;
