@@ -63,6 +63,17 @@ START_TEST(test_parse_and_json)
     parse_ok("[{\"type\":\"camera\",\"chroma\":[0.2,0.7]}]", &s);
     j = dae_photonoise_set_json(&s);
     ck_assert_msg(strstr(j, "\"chroma\":[0.2,0.7]") != NULL, "%s", j);
+    ck_assert_msg(strstr(j, "width") == NULL, "%s", j); /* off: not written */
+    free(j);
+    parse_ok("[{\"type\":\"camera\",\"width\":[0.5,1.25]}]", &s);
+    ck_assert(s.m[0].width_lo == 0.5f && s.m[0].width_hi == 1.25f);
+    j = dae_photonoise_set_json(&s);
+    ck_assert_msg(strstr(j, "\"width\":[0.5,1.25]") != NULL, "%s", j);
+    parse_ok(j, &back);
+    ck_assert_int_eq(memcmp(&s, &back, sizeof s), 0);
+    free(j);
+    parse_ok("[{\"type\":\"camera\",\"chroma\":[0.2,0.7]}]", &s);
+    j = dae_photonoise_set_json(&s);
     parse_ok(j, &back);
     ck_assert_int_eq(memcmp(&s, &back, sizeof s), 0);
     free(j);
@@ -92,6 +103,7 @@ START_TEST(test_parse_errors)
         {"[{\"type\":\"camera\",\"read_jitter\":-1}]", "(camera).read_jitter"},
         {"[{\"type\":\"camera\",\"demosaic\":\"nearest\"}]", "\"malvar\" or \"bilinear\""},
         {"[{\"type\":\"camera\",\"chroma\":[0.5,1.5]}]", "(camera).chroma"},
+        {"[{\"type\":\"camera\",\"width\":5}]", "(camera).width"},
         {"[{\"type\":\"correlated\",\"width\":1}]", "(correlated): missing \"sigma\""},
         {"[{\"type\":\"correlated\",\"sigma\":5,\"width\":9}]", "(correlated).width"},
         {"[{\"type\":\"correlated\",\"sigma\":5,\"per_channel\":1}]", "true or false"},
@@ -267,9 +279,11 @@ START_TEST(test_gaussian_std)
 }
 END_TEST
 
-/* Camera noise on flat patches at gray level v: mean variance of (noisy - clean) in linear
- * light, mean sRGB lag-1 correlation, mean RMS level. */
-static void camera_flat(int c, float v, double *var_lin, double *corr, double *rms_check)
+/* Camera noise (unit noise blurred by width, 0 = white) on flat patches at gray level v:
+ * mean variance of (noisy - clean) in linear light, mean sRGB lag-1 correlation, mean RMS
+ * level. */
+static void camera_flat(int c, float v, float width, double *var_lin, double *corr,
+                        double *rms_check)
 {
     const int P = 48, K = 30;
     size_t hw = (size_t)P * P, n = (size_t)c * hw;
@@ -277,7 +291,8 @@ static void camera_flat(int c, float v, double *var_lin, double *corr, double *r
     dae_photonoise *g = dae_photonoise_create(&none, c, P, P, NULL);
     ck_assert_ptr_nonnull(g);
     float *clean = flat(c, P, v), *x = malloc(n * sizeof *x), *d = malloc(n * sizeof *d);
-    dae_pnoise m = {.kind = DAE_PNOISE_CAMERA, .lo = 0.005f, .hi = 0.005f, .weight = 1};
+    dae_pnoise m = {.kind = DAE_PNOISE_CAMERA, .lo = 0.005f, .hi = 0.005f, .weight = 1,
+                    .width_lo = width, .width_hi = width};
     dae_rng r;
     dae_rng_seed(&r, 9);
     double vs = 0, cs = 0;
@@ -333,8 +348,8 @@ START_TEST(test_camera_statistics)
 {
     for (int c = 1; c <= 3; c += 2) {
         double v_lo, v_hi, c_lo, c_hi, l_lo, l_hi;
-        camera_flat(c, 0.25f, &v_lo, &c_lo, &l_lo);
-        camera_flat(c, 0.75f, &v_hi, &c_hi, &l_hi);
+        camera_flat(c, 0.25f, 0.0f, &v_lo, &c_lo, &l_lo);
+        camera_flat(c, 0.75f, 0.0f, &v_hi, &c_hi, &l_hi);
         /* shot noise: variance in linear light grows with the signal (here ~8x) */
         ck_assert_msg(v_hi > 3.0 * v_lo, "c %d: linear variance %g at 0.25, %g at 0.75", c,
                       v_lo, v_hi);
@@ -342,6 +357,14 @@ START_TEST(test_camera_statistics)
         ck_assert_msg(c_lo > 0.1 && c_hi > 0.1, "c %d: neighbour correlation %g, %g", c, c_lo,
                       c_hi);
         ck_assert(l_lo > 0.5 && l_hi > 0.5);
+        /* width: the noise under the mosaic is correlated too, still signal-dependent */
+        double w_lo, w_hi, wc_lo, wc_hi;
+        camera_flat(c, 0.25f, 1.0f, &w_lo, &wc_lo, &l_lo);
+        camera_flat(c, 0.75f, 1.0f, &w_hi, &wc_hi, &l_hi);
+        ck_assert_msg(w_hi > 3.0 * w_lo, "c %d width 1: linear variance %g, %g", c, w_lo, w_hi);
+        ck_assert_msg(wc_lo > c_lo + 0.2 && wc_hi > c_hi + 0.2,
+                      "c %d width 1: neighbour correlation %g, %g (white: %g, %g)", c, wc_lo,
+                      wc_hi, c_lo, c_hi);
     }
     /* channels are correlated: the demosaic kernels and the colour matrix mix them */
     const int P = 48;

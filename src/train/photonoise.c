@@ -85,7 +85,7 @@ static int parse_key(dae_pnoise *m, const cJSON *it, const char *what, int *know
         *have_sigma = 1;
         return parse_range(it, what, 0, DAE_PNOISE_MAX_SIGMA, 0, &m->lo, &m->hi, err);
     }
-    if (m->kind == DAE_PNOISE_CORRELATED && strcmp(k, "width") == 0)
+    if (m->kind != DAE_PNOISE_GAUSSIAN && strcmp(k, "width") == 0)
         return parse_range(it, what, 0, DAE_PNOISE_MAX_WIDTH, 0, &m->width_lo, &m->width_hi,
                            err);
     if (m->kind == DAE_PNOISE_CORRELATED && strcmp(k, "per_channel") == 0) {
@@ -121,7 +121,8 @@ static int parse_key(dae_pnoise *m, const cJSON *it, const char *what, int *know
 }
 
 static const char *const kind_keys[] = {"type, weight or sigma",
-                                        "type, weight, shot, read_jitter, demosaic or chroma",
+                                        "type, weight, shot, read_jitter, demosaic, chroma or "
+                                        "width",
                                         "type, weight, sigma, width or per_channel"};
 
 /* The JPEG post-step member: p and quality. */
@@ -272,6 +273,8 @@ char *dae_photonoise_set_json(const dae_photonoise_set *set)
             cJSON_AddNumberToObject(o, "read_jitter", dae_json_float(m->read_jitter));
             cJSON_AddStringToObject(o, "demosaic", m->demosaic == DAE_DEMOSAIC_MALVAR
                                                        ? "malvar" : "bilinear");
+            if (m->width_hi > 0.0f)
+                add_range(o, "width", m->width_lo, m->width_hi);
             double c_lo = tidy_complement(m->cut_hi), c_hi = tidy_complement(m->cut_lo);
             if (c_lo == c_hi) {
                 cJSON_AddNumberToObject(o, "chroma", c_lo);
@@ -565,6 +568,95 @@ static void demosaic_px(const float *p, int W, int site, int y_odd, int malvar, 
     }
 }
 
+/* ---- spatially correlated noise fields (camera width, correlated) ---- */
+
+/* The normalised 1-D Gaussian of width s (k[0..2 rad]); returns rad (0: the identity). */
+static int gauss_kernel(double s, float k[2 * CORR_MAX_RADIUS + 1])
+{
+    int rad = s > 0 ? (int)ceil(3.0 * s) : 0;
+    if (rad > CORR_MAX_RADIUS)
+        rad = CORR_MAX_RADIUS;
+    double ks = 0.0;
+    for (int i = -rad; i <= rad; i++)
+        ks += k[i + rad] = rad ? (float)exp(-0.5 * i * i / (s * s)) : 1.0f;
+    for (int i = 0; i <= 2 * rad; i++)
+        k[i] = (float)(k[i] / ks);
+    return rad;
+}
+
+/* plane (h, w) blurred in place by the Gaussian of width s, borders reflected (101). */
+static void blur_plane(dae_photonoise *g, float *plane, double s)
+{
+    const int h = g->h, w = g->w;
+    float k[2 * CORR_MAX_RADIUS + 1];
+    const int rad = gauss_kernel(s, k), FW = w + 2 * rad;
+    for (int y = 0; y < h; y++) /* horizontal, into field (h, FW) padded in x */
+        for (int x = 0; x < FW; x++)
+            g->field[(size_t)y * FW + x] = plane[(size_t)y * w + dae_reflect101(x - rad, w)];
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            const float *f = g->field + (size_t)y * FW + x;
+            float acc = 0.0f;
+            for (int t = 0; t <= 2 * rad; t++)
+                acc += k[t] * f[t];
+            g->tmp[(size_t)y * w + x] = acc;
+        }
+    for (int y = 0; y < h; y++) /* vertical, back into plane */
+        for (int x = 0; x < w; x++) {
+            float acc = 0.0f;
+            for (int t = -rad; t <= rad; t++)
+                acc += k[t + rad] * g->tmp[(size_t)dae_reflect101(y + t, h) * w + x];
+            plane[(size_t)y * w + x] = acc;
+        }
+}
+
+/* The camera output's noise (out - clean, 3 planes; a gray clean is one plane) blurred per
+ * channel by the Gaussian of width s; the result clipped to [0,1]. */
+static void blur_noise(dae_photonoise *g, float *out, const float *clean, double s)
+{
+    const size_t hw = (size_t)g->h * g->w;
+    for (int ch = 0; ch < 3; ch++) {
+        float *o = out + (size_t)ch * hw;
+        const float *c = clean + (g->c == 3 ? (size_t)ch * hw : 0);
+        for (size_t i = 0; i < hw; i++)
+            o[i] -= c[i];
+        blur_plane(g, o, s);
+        for (size_t i = 0; i < hw; i++)
+            o[i] = clamp01(c[i] + o[i]);
+    }
+}
+
+/* out (h, w) = white noise of the padded field blurred by the Gaussian of width s, scaled
+ * to standard deviation sd. */
+static void correlated_field(dae_photonoise *g, dae_rng *r, double s, double sd, float *out)
+{
+    const int h = g->h, w = g->w;
+    float k[2 * CORR_MAX_RADIUS + 1];
+    const int rad = gauss_kernel(s, k);
+    double k2 = 0.0;
+    for (int i = 0; i <= 2 * rad; i++)
+        k2 += (double)k[i] * k[i];
+    const int FW = w + 2 * rad, FH = h + 2 * rad;
+    normals(r, g->field, (size_t)FW * FH);
+    for (int y = 0; y < FH; y++)
+        for (int x = 0; x < w; x++) {
+            const float *f = g->field + (size_t)y * FW + x;
+            float acc = 0.0f;
+            for (int t = 0; t <= 2 * rad; t++)
+                acc += k[t] * f[t];
+            g->tmp[(size_t)y * w + x] = acc;
+        }
+    float scale = (float)(sd / k2); /* the 2-D kernel's L2 norm is k2 = sum k_i^2 */
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            const float *f = g->tmp + (size_t)y * w + x;
+            float acc = 0.0f;
+            for (int t = 0; t <= 2 * rad; t++)
+                acc += k[t] * f[(size_t)t * w];
+            out[(size_t)y * w + x] = scale * acc;
+        }
+}
+
 /* ---- camera: the pipeline ---- */
 
 /* d = noisy - clean per pixel becomes Y + k (d - Y), Y its BT.709 luma; clipped. */
@@ -626,6 +718,8 @@ static double camera_noise(dae_photonoise *g, dae_rng *r, const dae_pnoise *m,
                 out[ch * hw + i] = dae_photonoise_from_linear((float)nl);
             }
         }
+    if (m->width_hi > 0.0f)
+        blur_noise(g, out, clean, draw(r, m->width_lo, m->width_hi));
     if (g->c == 1)
         for (size_t i = 0; i < hw; i++)
             noisy[i] = 0.2125f * out[i] + 0.7154f * out[hw + i] + 0.0721f * out[2 * hw + i];
@@ -638,43 +732,6 @@ static double camera_noise(dae_photonoise *g, dae_rng *r, const dae_pnoise *m,
 }
 
 /* ---- correlated ---- */
-
-/* out (h, w) = white noise of the padded field blurred by the Gaussian of width s, scaled
- * to standard deviation sd. */
-static void correlated_field(dae_photonoise *g, dae_rng *r, double s, double sd, float *out)
-{
-    const int h = g->h, w = g->w;
-    int rad = s > 0 ? (int)ceil(3.0 * s) : 0;
-    if (rad > CORR_MAX_RADIUS)
-        rad = CORR_MAX_RADIUS;
-    float k[2 * CORR_MAX_RADIUS + 1];
-    double ks = 0.0, k2 = 0.0;
-    for (int i = -rad; i <= rad; i++)
-        ks += k[i + rad] = rad ? (float)exp(-0.5 * i * i / (s * s)) : 1.0f;
-    for (int i = 0; i <= 2 * rad; i++) {
-        k[i] = (float)(k[i] / ks);
-        k2 += (double)k[i] * k[i];
-    }
-    const int FW = w + 2 * rad, FH = h + 2 * rad;
-    normals(r, g->field, (size_t)FW * FH);
-    for (int y = 0; y < FH; y++)
-        for (int x = 0; x < w; x++) {
-            const float *f = g->field + (size_t)y * FW + x;
-            float acc = 0.0f;
-            for (int t = 0; t <= 2 * rad; t++)
-                acc += k[t] * f[t];
-            g->tmp[(size_t)y * w + x] = acc;
-        }
-    float scale = (float)(sd / k2); /* the 2-D kernel's L2 norm is k2 = sum k_i^2 */
-    for (int y = 0; y < h; y++)
-        for (int x = 0; x < w; x++) {
-            const float *f = g->tmp + (size_t)y * w + x;
-            float acc = 0.0f;
-            for (int t = 0; t <= 2 * rad; t++)
-                acc += k[t] * f[(size_t)t * w];
-            out[(size_t)y * w + x] = scale * acc;
-        }
-}
 
 static double correlated_noise(dae_photonoise *g, dae_rng *r, const dae_pnoise *m,
                                const float *clean, int quantize, float *noisy)

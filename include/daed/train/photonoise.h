@@ -12,7 +12,7 @@
  *             x + sigma/255 * N(0,1) per value: i.i.d. noise, today's patch noise. With
  *             quantize it is exactly dae_photo_add_noise (rounded to 8 bits, clipped).
  * camera      shot (log-uniform, default [0.0001, 0.012]), read_jitter (0.26),  RMS
- *             demosaic ("malvar" | "bilinear"), chroma ([1, 1])
+ *             demosaic ("malvar" | "bilinear"), chroma ([1, 1]), width ([0, 0])
  *             Real camera noise by "unprocessing" (Brooks et al., CVPR 2019): the sRGB
  *             patch goes back to linear camera raw (inverse smoothstep tone curve, gamma 2.2
  *             inverse, a random camera colour matrix: a convex combination of four
@@ -33,7 +33,12 @@
  *             (0.2125 R + 0.7154 G + 0.0721 B, as photo.h). chroma < 1 models a
  *             camera's chroma noise reduction: of the final sRGB noise d, the part off
  *             its BT.709 luma Y is scaled, d' = Y + chroma (d - Y) (colour patches; a
- *             factor drawn per patch; 0 = luminance noise only). The level is the RMS of
+ *             factor drawn per patch; 0 = luminance noise only). width > 0 makes the
+ *             unit noise under the mosaic spatially correlated before it is scaled to each
+ *             site's variance: white noise blurred by a Gaussian of the drawn width, as the
+ *             correlated kind (a camera's own denoising, sharpening and resampling spread
+ *             its noise over more pixels than demosaicing does; 0 draws nothing extra, so a
+ *             set without it gives the same patches as before). The level is the RMS of
  *             (noisy - clean) over the patch, on the 0-255 scale, before any JPEG step.
  * correlated  sigma (0-255), width (blur sigma in pixels, default [0.5, 1.5], at most 4),
  *             per_channel (true)                                               sigma
