@@ -501,6 +501,24 @@ static dae_recipe *ffd_recipe(int c, double blind)
     return r;
 }
 
+/* Save t's model to path and read it back: a noise-map model (residual, 1 image channel
+ * per job); returns its config's blind_default (daed's map without ?sigma=). */
+static int saved_blind_default(dae_trainer *t, const char *path)
+{
+    dae_error e = {0};
+    ck_assert_int_eq(dae_trainer_save_model(t, path, NULL, NULL, &e), 0);
+    dae_modelfile *mf = dae_modelfile_load(path, NULL, &e);
+    ck_assert_msg(mf != NULL, "%s", e.msg);
+    ck_assert(mf->model->noise_map && mf->model->residual);
+    ck_assert_int_eq(dae_model_image_channels(mf->model), 1);
+    dae_photo_facts pf;
+    ck_assert_int_eq(dae_photo_facts_parse(mf->config_json,
+                                           dae_model_image_channels(mf->model), &pf, &e),
+                     DAE_OK);
+    dae_modelfile_free(mf);
+    return pf.blind_default;
+}
+
 /* A noise-map model trains on patches (gray, and per channel from colour photos): 2 steps,
  * resumable to the same bits; the map is an input that matters (blind 0 and blind 1
  * train different weights); the model file keeps noise_map. Dataset mode refuses it. */
@@ -541,37 +559,13 @@ START_TEST(test_trainer_patches_noise_map)
         const dae_model *m0 = dae_trainer_model(t0), *m1 = dae_trainer_model(t1);
         ck_assert_int_ne(memcmp(m0->params, m1->params, m0->n_params * sizeof(float)), 0);
         dae_trainer_free(t0);
-        ck_assert_int_eq(dae_trainer_save_model(a, r->output, NULL, NULL, &e), 0);
-        dae_modelfile *mf = dae_modelfile_load(r->output, NULL, &e);
-        ck_assert_msg(mf != NULL, "%s", e.msg);
-        ck_assert(mf->model->noise_map && mf->model->residual);
-        ck_assert_int_eq(dae_model_image_channels(mf->model), 1);
-        dae_photo_facts pf;
-        ck_assert_int_eq(dae_photo_facts_parse(mf->config_json,
-                                               dae_model_image_channels(mf->model), &pf, &e),
-                         DAE_OK);
-        ck_assert_int_eq(pf.blind_default, 0); /* trained with maps: estimated */
-        dae_modelfile_free(mf);
+        ck_assert_int_eq(saved_blind_default(a, r->output), 0); /* trained with maps */
         /* trained with maps, kept blind by the recipe (patches.without_sigma) */
         r->patches.without_sigma = DAE_WITHOUT_BLIND;
-        ck_assert_int_eq(dae_trainer_save_model(a, r->output, NULL, NULL, &e), 0);
+        ck_assert_int_eq(saved_blind_default(a, r->output), 1);
         r->patches.without_sigma = DAE_WITHOUT_AUTO;
-        mf = dae_modelfile_load(r->output, NULL, &e);
-        ck_assert_msg(mf != NULL, "%s", e.msg);
-        ck_assert_int_eq(dae_photo_facts_parse(mf->config_json,
-                                               dae_model_image_channels(mf->model), &pf, &e),
-                         DAE_OK);
-        ck_assert_int_eq(pf.blind_default, 1);
-        dae_modelfile_free(mf);
         /* trained blind only: the config keeps it blind without ?sigma= */
-        ck_assert_int_eq(dae_trainer_save_model(t1, r->output, NULL, NULL, &e), 0);
-        mf = dae_modelfile_load(r->output, NULL, &e);
-        ck_assert_msg(mf != NULL, "%s", e.msg);
-        ck_assert_int_eq(dae_photo_facts_parse(mf->config_json,
-                                               dae_model_image_channels(mf->model), &pf, &e),
-                         DAE_OK);
-        ck_assert_int_eq(pf.blind_default, 1);
-        dae_modelfile_free(mf);
+        ck_assert_int_eq(saved_blind_default(t1, r->output), 1);
         dae_trainer_free(t1);
         dae_trainer_free(a);
         if (c == 1) { /* image datasets have no per-sample level */

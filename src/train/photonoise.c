@@ -584,6 +584,20 @@ static int gauss_kernel(double s, float k[2 * CORR_MAX_RADIUS + 1])
     return rad;
 }
 
+/* out (rows, w) = the rows of field (stride fw = w + 2 rad) convolved with k. */
+static void hblur(const float *field, int fw, int rows, int w, const float *k, int rad,
+                  float *out)
+{
+    for (int y = 0; y < rows; y++)
+        for (int x = 0; x < w; x++) {
+            const float *f = field + (size_t)y * fw + x;
+            float acc = 0.0f;
+            for (int t = 0; t <= 2 * rad; t++)
+                acc += k[t] * f[t];
+            out[(size_t)y * w + x] = acc;
+        }
+}
+
 /* plane (h, w) blurred in place by the Gaussian of width s, borders reflected (101). */
 static void blur_plane(dae_photonoise *g, float *plane, double s)
 {
@@ -593,14 +607,7 @@ static void blur_plane(dae_photonoise *g, float *plane, double s)
     for (int y = 0; y < h; y++) /* horizontal, into field (h, FW) padded in x */
         for (int x = 0; x < FW; x++)
             g->field[(size_t)y * FW + x] = plane[(size_t)y * w + dae_reflect101(x - rad, w)];
-    for (int y = 0; y < h; y++)
-        for (int x = 0; x < w; x++) {
-            const float *f = g->field + (size_t)y * FW + x;
-            float acc = 0.0f;
-            for (int t = 0; t <= 2 * rad; t++)
-                acc += k[t] * f[t];
-            g->tmp[(size_t)y * w + x] = acc;
-        }
+    hblur(g->field, FW, h, w, k, rad, g->tmp);
     for (int y = 0; y < h; y++) /* vertical, back into plane */
         for (int x = 0; x < w; x++) {
             float acc = 0.0f;
@@ -638,14 +645,7 @@ static void correlated_field(dae_photonoise *g, dae_rng *r, double s, double sd,
         k2 += (double)k[i] * k[i];
     const int FW = w + 2 * rad, FH = h + 2 * rad;
     normals(r, g->field, (size_t)FW * FH);
-    for (int y = 0; y < FH; y++)
-        for (int x = 0; x < w; x++) {
-            const float *f = g->field + (size_t)y * FW + x;
-            float acc = 0.0f;
-            for (int t = 0; t <= 2 * rad; t++)
-                acc += k[t] * f[t];
-            g->tmp[(size_t)y * w + x] = acc;
-        }
+    hblur(g->field, FW, FH, w, k, rad, g->tmp);
     float scale = (float)(sd / k2); /* the 2-D kernel's L2 norm is k2 = sum k_i^2 */
     for (int y = 0; y < h; y++)
         for (int x = 0; x < w; x++) {
