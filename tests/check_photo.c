@@ -429,7 +429,7 @@ START_TEST(test_trainer_patches_resume)
     dae_error e = {0};
     dae_recipe *r = photo_recipe(3, "opponent");
     ck_assert_int_eq(r->patches.size, 8);
-    ck_assert_int_eq(r->patches.quantize, 1);
+    ck_assert(r->patches.quantize == 1.0);
     /* 12-pixel-high photo is smaller than nothing here; 8x8 patches fit everywhere */
     dae_photoset *ps = dae_photoset_load_dir(tmpdir, 3, 8, 10, NULL, &e);
     ck_assert_msg(ps != NULL, "%s", e.msg);
@@ -500,6 +500,71 @@ static dae_recipe *ffd_recipe(int c, double blind)
     ck_assert_msg(r != NULL, "%s", e.msg);
     return r;
 }
+
+/* patches.quantize as a share: true and false are 1 and 0, a share in between trains on
+ * both kinds of patch (other weights than either), the model file records it; a share out
+ * of [0, 1] or a word is refused, on the command line too. */
+START_TEST(test_trainer_quantize_share)
+{
+    write_photo("p1.png", 23, 19, 3, 1);
+    char out[128];
+    snprintf(out, sizeof out, "mkdir -p %s/out", tmpdir);
+    ck_assert_int_eq(system(out), 0);
+    dae_error e = {0};
+    dae_photoset *ps = dae_photoset_load_dir(tmpdir, 1, 8, 10, NULL, &e);
+    ck_assert_msg(ps != NULL, "%s", e.msg);
+    const double shares[3] = {0.0, 0.5, 1.0};
+    float *w[3];
+    for (int k = 0; k < 3; k++) {
+        dae_recipe *r = photo_recipe(1, "rgb");
+        r->patches.quantize = shares[k];
+        dae_trainer *t = dae_trainer_create_photos(r, ps, NULL, &e);
+        ck_assert_msg(t != NULL, "%s", e.msg);
+        ck_assert_int_eq(dae_trainer_run(t, NULL, &e), 0);
+        const dae_model *m = dae_trainer_model(t);
+        w[k] = malloc(m->n_params * sizeof *w[k]);
+        memcpy(w[k], m->params, m->n_params * sizeof *w[k]);
+        if (k == 1) {
+            ck_assert_int_ne(memcmp(w[0], w[1], m->n_params * sizeof *w[k]), 0);
+            ck_assert_int_eq(dae_trainer_save_model(t, r->output, NULL, NULL, &e), 0);
+            dae_modelfile *mf = dae_modelfile_load(r->output, NULL, &e);
+            ck_assert_msg(mf != NULL, "%s", e.msg);
+            ck_assert_ptr_nonnull(strstr(mf->config_json, "\"quantize\":0.5"));
+            dae_modelfile_free(mf);
+        }
+        if (k == 2)
+            ck_assert_int_ne(memcmp(w[1], w[2], m->n_params * sizeof *w[k]), 0);
+        dae_trainer_free(t);
+        dae_recipe_free(r);
+    }
+    for (int k = 0; k < 3; k++)
+        free(w[k]);
+    dae_photoset_free(ps);
+    const char *ok[] = {"{\"patches\":{\"quantize\":false}}",
+                        "{\"patches\":{\"quantize\":0.3}}"};
+    for (int i = 0; i < 2; i++) {
+        dae_recipe *r = dae_recipe_parse(ok[i], strlen(ok[i]), "r", 0, NULL, &e);
+        ck_assert_msg(r != NULL, "%s", e.msg);
+        ck_assert(r->patches.quantize == (i ? 0.3 : 0.0));
+        dae_recipe_free(r);
+    }
+    dae_recipe *r;
+    char key[] = "--patches.quantize", share[] = "0.25", word[] = "often";
+    char *argv[] = {key, share}, *argv_bad[] = {key, word};
+    r = dae_recipe_parse("{}", 2, "r", 2, argv, &e);
+    ck_assert_msg(r != NULL, "%s", e.msg);
+    ck_assert(r->patches.quantize == 0.25);
+    dae_recipe_free(r);
+    const char *bad[] = {"{\"patches\":{\"quantize\":1.5}}",
+                         "{\"patches\":{\"quantize\":\"yes\"}}"};
+    for (int i = 0; i < 2; i++) {
+        ck_assert_ptr_null(dae_recipe_parse(bad[i], strlen(bad[i]), "r", 0, NULL, &e));
+        ck_assert_ptr_nonnull(strstr(e.msg, "patches.quantize"));
+    }
+    ck_assert_ptr_null(dae_recipe_parse("{}", 2, "r", 2, argv_bad, &e));
+    ck_assert_ptr_nonnull(strstr(e.msg, "patches.quantize"));
+}
+END_TEST
 
 /* Save t's model to path and read it back: a noise-map model (residual, 1 image channel
  * per job); returns its config's blind_default (daed's map without ?sigma=). */
@@ -644,6 +709,7 @@ Suite *suite_photo(void)
     tcase_set_timeout(tf, 30);
     tcase_add_test(tf, test_load_dir);
     tcase_add_test(tf, test_trainer_patches_resume);
+    tcase_add_test(tf, test_trainer_quantize_share);
     tcase_add_test(tf, test_trainer_patches_errors);
     tcase_add_test(tf, test_trainer_patches_noise_map);
     suite_add_tcase(s, tf);

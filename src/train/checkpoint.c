@@ -398,7 +398,11 @@ int dae_trainer_save_model(dae_trainer *t, const char *path, const dae_calibrati
         cJSON *sg = cJSON_AddArrayToObject(corr, "sigma");
         cJSON_AddItemToArray(sg, cJSON_CreateNumber(lo));
         cJSON_AddItemToArray(sg, cJSON_CreateNumber(hi));
-        cJSON_AddBoolToObject(corr, "quantize", r->patches.quantize);
+        double q = r->patches.quantize;
+        if (q <= 0.0 || q >= 1.0)
+            cJSON_AddBoolToObject(corr, "quantize", q >= 1.0);
+        else
+            cJSON_AddNumberToObject(corr, "quantize", q);
         if (r->patches.noise_json)
             cJSON_AddItemToObject(corr, "noise", cJSON_Parse(r->patches.noise_json));
         if (t->photos->c == 3)

@@ -20,6 +20,7 @@ typedef enum {
     T_STR,    /* char[size] */
     T_ENUM,   /* int-sized enum, one of names[] */
     T_BOOL,   /* int 0/1 */
+    T_SHARE,  /* double in [0,1]; JSON true/false are 1/0 */
     T_TASKS,  /* unsigned task bits + tasks_json */
     T_MODEL,  /* JSON object -> model_json */
     T_CORRUPT, /* JSON array/object or a PROTOCOL task name -> a dae_corruption_set at off
@@ -136,8 +137,10 @@ static const field fields[] = {
      "lowest noise sigma on the 0-255 scale (drawn per patch, uniform)"},
     {"patches.sigma_max", T_DOUBLE, R(patches.sigma_max), 0, "55", 0, 255, NULL,
      "highest noise sigma on the 0-255 scale"},
-    {"patches.quantize", T_BOOL, R(patches.quantize), 0, "true", 0, 0, NULL,
-     "round the noisy patch to 8-bit levels and clip to [0,1] (PHOTOS.md add_noise)"},
+    {"patches.quantize", T_SHARE, R(patches.quantize), 0, "true", 0, 1, NULL,
+     "round the noisy patch to 8-bit levels and clip to [0,1] (PHOTOS.md add_noise): true, "
+     "false, or the share of patches drawn so (0..1: an 8-bit file's clipped noise and the "
+     "published tables' unclipped noise in one model)"},
     {"patches.augment", T_BOOL, R(patches.augment), 0, "true", 0, 0, NULL,
      "random rotation by multiples of 90 degrees and flips of each patch"},
     {"patches.blind", T_DOUBLE, R(patches.blind), 0, "0.5", 0, 1, NULL,
@@ -265,6 +268,7 @@ static const char *type_word(const field *f)
     case T_STR: return "STR";
     case T_ENUM: return "WORD";
     case T_BOOL: return "BOOL";
+    case T_SHARE: return "SHARE";
     case T_TASKS: return "LIST";
     default: return "JSON";
     }
@@ -369,6 +373,16 @@ static int set_field(dae_recipe *r, const field *f, const cJSON *v, dae_error *e
             return dae_error_set(err, DAE_EINVAL, "%s: expected true or false", f->key);
         *(int *)(base + f->off) = cJSON_IsTrue(v);
         return DAE_OK;
+    case T_SHARE:
+        if (cJSON_IsBool(v)) {
+            *(double *)(base + f->off) = cJSON_IsTrue(v) ? 1.0 : 0.0;
+            return DAE_OK;
+        }
+        if (!cJSON_IsNumber(v) || !(v->valuedouble >= 0.0 && v->valuedouble <= 1.0))
+            return dae_error_set(err, DAE_EINVAL, "%s: expected true, false or a share in "
+                                 "[0, 1]", f->key);
+        *(double *)(base + f->off) = v->valuedouble;
+        return DAE_OK;
     case T_TASKS:
         return set_tasks(r, v, err);
     case T_MODEL:
@@ -410,6 +424,18 @@ static int set_field(dae_recipe *r, const field *f, const cJSON *v, dae_error *e
 
 /* ---- text (override or default) -> cJSON item of the field's type ---- */
 
+static cJSON *number_from_string(const field *f, const char *s, dae_error *err)
+{
+    char *end;
+    errno = 0;
+    double d = strtod(s, &end);
+    if (end == s || *end != '\0' || errno == ERANGE) {
+        dae_error_set(err, DAE_EINVAL, "%s: expected a number, got \"%s\"", f->key, s);
+        return NULL;
+    }
+    return cJSON_CreateNumber(d);
+}
+
 static cJSON *text_to_item(const field *f, const char *s, dae_error *err)
 {
     switch (f->type) {
@@ -417,16 +443,7 @@ static cJSON *text_to_item(const field *f, const char *s, dae_error *err)
     case T_LL:
     case T_U64:
     case T_DOUBLE:
-    case T_FLOAT: {
-        char *end;
-        errno = 0;
-        double d = strtod(s, &end);
-        if (end == s || *end != '\0' || errno == ERANGE) {
-            dae_error_set(err, DAE_EINVAL, "%s: expected a number, got \"%s\"", f->key, s);
-            return NULL;
-        }
-        return cJSON_CreateNumber(d);
-    }
+    case T_FLOAT: return number_from_string(f, s, err);
     case T_STR:
     case T_ENUM: return cJSON_CreateString(s);
     case T_BOOL:
@@ -436,6 +453,10 @@ static cJSON *text_to_item(const field *f, const char *s, dae_error *err)
             return cJSON_CreateBool(0);
         dae_error_set(err, DAE_EINVAL, "%s: expected true or false, got \"%s\"", f->key, s);
         return NULL;
+    case T_SHARE:
+        if (!strcmp(s, "true") || !strcmp(s, "false"))
+            return cJSON_CreateBool(s[0] == 't');
+        return number_from_string(f, s, err);
     case T_TASKS: {
         cJSON *a = cJSON_CreateArray();
         const char *p = s;

@@ -117,7 +117,10 @@ static int photo_trainer(const dae_recipe *r, const dae_train_options *o, run_da
                                       : dae_color_space_name((dae_color_space)r->data.color_space),
                 r->data.train, r->patches.per_epoch, r->patches.size, r->patches.size,
                 r->patches.sigma_min, r->patches.sigma_max,
-                r->patches.quantize ? ", 8-bit rounded" : "", t->val->n,
+                r->patches.quantize >= 1.0  ? ", 8-bit rounded"
+                : r->patches.quantize > 0.0 ? ", some 8-bit rounded (patches.quantize)"
+                                            : "",
+                t->val->n,
                 r->data.val[0] ? r->data.val : "the training photos", t->steps_per_epoch,
                 r->batch_size, dae_opt_kind_name(r->optim.kind), r->lr, r->threads,
                 r->threads == 1 ? "" : "s");

@@ -250,6 +250,15 @@ fail:
     return NULL;
 }
 
+/* Is this patch rounded to 8 bits and clipped? share 0 or 1 draws nothing (recipes with
+ * quantize true or false give the patches they always gave). */
+static int draw_quantize(double share, dae_rng *rng)
+{
+    if (share <= 0.0 || share >= 1.0)
+        return share >= 1.0;
+    return dae_rng_uniform_d(rng) < share;
+}
+
 /* One pair of patch mode: a random clean crop of src and its noisy copy, both in the
  * model's colour space; with data.per_channel, plane ch of them (ch < 0: a random plane).
  * The noise: with patches.noise, drawn from that set (sg unused); without, Gaussian of
@@ -264,15 +273,16 @@ int dae_tr_photo_pair(dae_trainer *t, const dae_photoset *src, dae_rng *rng, int
     size_t pp = (size_t)P * P, n = pp * (size_t)src->c;
     float *c = t->patch3 ? t->patch3 : clean, *x = t->patch3 ? t->patch3 + n : noisy;
     dae_photoset_sample_patch(src, rng, P, augment, c);
+    int quantize = draw_quantize(r->patches.quantize, rng);
     if (t->noise) {
-        int rc = dae_photonoise_apply(t->noise, rng, c, r->patches.quantize, x, &sg, err);
+        int rc = dae_photonoise_apply(t->noise, rng, c, quantize, x, &sg, err);
         if (rc)
             return rc;
     } else {
         if (sg < 0)
             sg = r->patches.sigma_min +
                  (r->patches.sigma_max - r->patches.sigma_min) * dae_rng_uniform_d(rng);
-        if (r->patches.quantize) {
+        if (quantize) {
             dae_photo_add_noise(rng, c, n, (float)sg, x);
         } else {
             for (size_t i = 0; i < n; i++)

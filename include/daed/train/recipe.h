@@ -77,7 +77,8 @@ typedef struct dae_recipe {
      * size (photo.h); every step crops batch_size random size x size patches (area-weighted
      * photo choice, 8 rotations/flips with augment) and adds Gaussian noise of sigma drawn
      * per patch from U[sigma_min, sigma_max] on the 0-255 scale, rounded to 8-bit levels and
-     * clipped when quantize (PHOTOS.md add_noise). An epoch is per_epoch patches.
+     * clipped when quantize (PHOTOS.md add_noise; a share between 0 and 1: that share of the
+     * patches, drawn per patch, and no draw at 0 or 1). An epoch is per_epoch patches.
      * Validation: val_count fixed crops of the validation photos (data.val; "" = of the
      * training photos) with fixed noise at sigmas spread evenly over the range. The
      * "corruption" field is not used in this mode.
@@ -90,7 +91,9 @@ typedef struct dae_recipe {
     struct {
         int size, per_epoch, val_count;
         double sigma_min, sigma_max;      /* 0-255 scale */
-        int quantize, augment;
+        double quantize;                  /* share of patches rounded to 8 bits and clipped
+                                             (recipe true = 1, false = 0) */
+        int augment;
         double blind;                     /* noise-map models: P(map = DAE_NOISE_BLIND) */
         int without_sigma;                /* dae_without: daed's map without ?sigma= */
         dae_photonoise_set noise;         /* n 0: none (sigma_min..sigma_max Gaussian) */
