@@ -120,10 +120,11 @@ static int parse_key(dae_pnoise *m, const cJSON *it, const char *what, int *know
     return DAE_OK;
 }
 
-static const char *const kind_keys[] = {"type, weight or sigma",
-                                        "type, weight, shot, read_jitter, demosaic, chroma or "
-                                        "width",
-                                        "type, weight, sigma, width or per_channel"};
+static const char *const kind_keys[] = {
+    "type, weight or sigma",
+    "type, weight, shot, read_jitter, demosaic, chroma or width",
+    "type, weight, sigma, width or per_channel",
+};
 
 /* The JPEG post-step member: p and quality. */
 static int parse_jpeg(const cJSON *o, const char *where, dae_photonoise_set *set,
