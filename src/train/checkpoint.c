@@ -375,6 +375,36 @@ static cJSON *num_or_null(double v)
     return isfinite(v) ? cJSON_CreateNumber(v) : cJSON_CreateNull();
 }
 
+/* The photo noise into corr, and what a server needs to feed the model into cfg. */
+static void photo_config(const dae_trainer *t, cJSON *cfg, cJSON *corr)
+{
+    const dae_recipe *r = t->r;
+    /* with a noise set: the range of its gaussian/correlated sigmas, and the set */
+    double lo = r->patches.sigma_min, hi = r->patches.sigma_max;
+    dae_photonoise_sigma_range(&r->patches.noise, &lo, &hi);
+    cJSON_AddStringToObject(corr, "type", "gaussian255");
+    cJSON *sg = cJSON_AddArrayToObject(corr, "sigma");
+    cJSON_AddItemToArray(sg, cJSON_CreateNumber(lo));
+    cJSON_AddItemToArray(sg, cJSON_CreateNumber(hi));
+    double q = r->patches.quantize;
+    if (q <= 0.0 || q >= 1.0)
+        cJSON_AddBoolToObject(corr, "quantize", q >= 1.0);
+    else
+        cJSON_AddNumberToObject(corr, "quantize", q);
+    if (r->patches.noise_json)
+        cJSON_AddItemToObject(corr, "noise", cJSON_Parse(r->patches.noise_json));
+    if (t->photos->c == 3)
+        cJSON_AddStringToObject(cfg, "color_space",
+                                dae_color_space_name((dae_color_space)r->data.color_space));
+    if (r->data.per_channel)
+        cJSON_AddBoolToObject(cfg, "per_channel", 1);
+    /* a map model trained blind only never saw a level: daed keeps it blind */
+    int blind = r->patches.without_sigma == DAE_WITHOUT_BLIND ||
+                (r->patches.without_sigma == DAE_WITHOUT_AUTO && r->patches.blind >= 1.0);
+    if (t->m->noise_map && blind)
+        cJSON_AddStringToObject(cfg, "without_sigma", "blind");
+}
+
 int dae_trainer_save_model(dae_trainer *t, const char *path, const dae_calibration *c,
                            const dae_score_fit *fit, dae_error *err)
 {
@@ -390,31 +420,7 @@ int dae_trainer_save_model(dae_trainer *t, const char *path, const dae_calibrati
     cJSON_AddItemToObject(cfg, "tasks", cJSON_Parse(r->tasks_json));
     cJSON *corr = cJSON_CreateObject();
     if (t->photos) {
-        /* the photo noise, and what a server needs to feed the model */
-        /* with a noise set: the range of its gaussian/correlated sigmas, and the set */
-        double lo = r->patches.sigma_min, hi = r->patches.sigma_max;
-        dae_photonoise_sigma_range(&r->patches.noise, &lo, &hi);
-        cJSON_AddStringToObject(corr, "type", "gaussian255");
-        cJSON *sg = cJSON_AddArrayToObject(corr, "sigma");
-        cJSON_AddItemToArray(sg, cJSON_CreateNumber(lo));
-        cJSON_AddItemToArray(sg, cJSON_CreateNumber(hi));
-        double q = r->patches.quantize;
-        if (q <= 0.0 || q >= 1.0)
-            cJSON_AddBoolToObject(corr, "quantize", q >= 1.0);
-        else
-            cJSON_AddNumberToObject(corr, "quantize", q);
-        if (r->patches.noise_json)
-            cJSON_AddItemToObject(corr, "noise", cJSON_Parse(r->patches.noise_json));
-        if (t->photos->c == 3)
-            cJSON_AddStringToObject(cfg, "color_space",
-                                    dae_color_space_name((dae_color_space)r->data.color_space));
-        if (r->data.per_channel)
-            cJSON_AddBoolToObject(cfg, "per_channel", 1);
-        /* a map model trained blind only never saw a level: daed keeps it blind */
-        int blind = r->patches.without_sigma == DAE_WITHOUT_BLIND ||
-                    (r->patches.without_sigma == DAE_WITHOUT_AUTO && r->patches.blind >= 1.0);
-        if (t->m->noise_map && blind)
-            cJSON_AddStringToObject(cfg, "without_sigma", "blind");
+        photo_config(t, cfg, corr);
     } else {
         cJSON_AddItemToObject(corr, "set", cJSON_Parse(r->corruption_json));
         cJSON_AddBoolToObject(corr, "noise2noise", r->noise2noise);
