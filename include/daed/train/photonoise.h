@@ -33,12 +33,13 @@
  *             (0.2125 R + 0.7154 G + 0.0721 B, as photo.h). chroma < 1 models a
  *             camera's chroma noise reduction: of the final sRGB noise d, the part off
  *             its BT.709 luma Y is scaled, d' = Y + chroma (d - Y) (colour patches; a
- *             factor drawn per patch; 0 = luminance noise only). width > 0 makes the
- *             unit noise under the mosaic spatially correlated before it is scaled to each
- *             site's variance: white noise blurred by a Gaussian of the drawn width, as the
- *             correlated kind (a camera's own denoising, sharpening and resampling spread
- *             its noise over more pixels than demosaicing does; 0 draws nothing extra, so a
- *             set without it gives the same patches as before). The level is the RMS of
+ *             factor drawn per patch; 0 = luminance noise only). width > 0 blurs the
+ *             camera's output noise (noisy - clean, after the tone curve, before chroma)
+ *             per channel by a Gaussian of the drawn width, borders reflected, clipped to
+ *             [0,1] (a camera's own denoising, sharpening and resampling spread its noise
+ *             over more pixels than demosaicing does; blurring under the mosaic instead
+ *             correlated the channels far too much; 0 draws nothing extra, so a set
+ *             without it gives the same patches as before). The level is the RMS of
  *             (noisy - clean) over the patch, on the 0-255 scale, before any JPEG step.
  * correlated  sigma (0-255), width (blur sigma in pixels, default [0.5, 1.5], at most 4),
  *             per_channel (true)                                               sigma
