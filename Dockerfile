@@ -23,7 +23,8 @@ WORKDIR /src
 # docker/trim-openblas in.
 COPY . .
 # /out is the runtime's file tree: stripped binaries, the shipped models, the API document,
-# the browser page (web/, 2.2 MB with the vendored Swagger UI).
+# the browser page (web/, 2.2 MB with the vendored Swagger UI; 0.7 MB with its two large
+# files stored as .gz, which daed sends gzip-encoded or inflates: src/serve/web.h).
 RUN make -j"$(nproc)" DAED_DEPS=build all \
  && mkdir -p /out/bin /out/models /out/share \
  && for t in build/daed build/dae-model; do \
@@ -34,7 +35,9 @@ RUN make -j"$(nproc)" DAED_DEPS=build all \
         install -m 0644 models/*.safetensors /out/models/; \
     else echo "note: no models/*.safetensors: the image needs a volume at /models" >&2; fi \
  && if [ -f openapi.yaml ]; then install -m 0644 openapi.yaml /out/share/; fi \
- && if [ -d web ]; then cp -R web /out/share/web && chmod -R a+rX,go-w /out/share/web; fi \
+ && if [ -d web ]; then cp -R web /out/share/web && chmod -R a+rX,go-w /out/share/web \
+        && gzip -9n /out/share/web/vendor/swagger-ui/swagger-ui-bundle.js \
+                    /out/share/web/vendor/swagger-ui/swagger-ui.css; fi \
  && docker/trim-openblas /out/lib /out/bin/* \
  && ls -l /out/bin /out/lib /out/models
 

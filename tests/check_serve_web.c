@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "../src/serve/web.h"
 
@@ -124,6 +125,89 @@ START_TEST(test_read)
 }
 END_TEST
 
+/* dir/name written as a gzip file of n bytes of `fill` (fill < 0: the bytes 0..n-1 mod 251) */
+static void write_gz(const char *dir, const char *name, size_t n, int fill)
+{
+    char p[256];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    gzFile g = gzopen(p, "wb9");
+    ck_assert_ptr_nonnull(g);
+    static unsigned char chunk[251 * 256];
+    for (size_t i = 0; i < sizeof chunk; i++)
+        chunk[i] = (unsigned char)(fill < 0 ? (int)(i % 251) : fill);
+    for (size_t done = 0; done < n;) { /* chunks of a multiple of 251: the pattern runs on */
+        size_t k = n - done < sizeof chunk ? n - done : sizeof chunk;
+        ck_assert_int_eq(gzwrite(g, chunk, (unsigned)k), (int)k);
+        done += k;
+    }
+    ck_assert_int_eq(gzclose(g), Z_OK);
+}
+
+START_TEST(test_load_gzip)
+{
+    char dir[] = "/tmp/daed-webgz-XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    write_gz(dir, "big.js.gz", 100000, -1);
+    dae_web_file f;
+    dae_error e = {0};
+    /* a client that takes gzip: the stored bytes */
+    ck_assert_int_eq(dae_web_load(dir, "big.js", 1, &f, &e), DAE_OK);
+    ck_assert(f.gzip && f.stored_gzip);
+    ck_assert_uint_eq((unsigned char)f.data[0], 0x1f);
+    ck_assert_uint_eq((unsigned char)f.data[1], 0x8b);
+    ck_assert_uint_lt(f.len, 100000);
+    free(f.data);
+    /* one that does not: inflated, byte for byte */
+    ck_assert_int_eq(dae_web_load(dir, "big.js", 0, &f, &e), DAE_OK);
+    ck_assert(!f.gzip && f.stored_gzip);
+    ck_assert_uint_eq(f.len, 100000);
+    for (size_t i = 0; i < f.len; i++)
+        ck_assert_uint_eq((unsigned char)f.data[i], i % 251);
+    free(f.data);
+    /* the plain file wins when both exist; neither: not found, the plain name in the message */
+    char p[256];
+    snprintf(p, sizeof p, "%s/big.js", dir);
+    FILE *pf = fopen(p, "w");
+    ck_assert_ptr_nonnull(pf);
+    fputs("x", pf);
+    fclose(pf);
+    ck_assert_int_eq(dae_web_load(dir, "big.js", 1, &f, &e), DAE_OK);
+    ck_assert(!f.gzip && !f.stored_gzip && f.len == 1);
+    free(f.data);
+    unlink(p);
+    ck_assert_int_eq(dae_web_load(dir, "none.js", 1, &f, &e), DAE_ENOTFOUND);
+    ck_assert_ptr_nonnull(strstr(e.msg, "none.js: no such file"));
+    ck_assert_ptr_null(f.data);
+    /* a bomb: 9 MiB of zeros in a few kB is refused when inflated, sent as it is otherwise */
+    write_gz(dir, "bomb.js.gz", ((size_t)9 << 20), 0);
+    ck_assert_int_eq(dae_web_load(dir, "bomb.js", 0, &f, &e), DAE_ELIMIT);
+    ck_assert_ptr_nonnull(strstr(e.msg, "inflates past"));
+    ck_assert_int_eq(dae_web_load(dir, "bomb.js", 1, &f, &e), DAE_OK);
+    free(f.data);
+    /* not gzip, and a truncated stream: an error of the server's file, not a crash */
+    snprintf(p, sizeof p, "%s/bad.css.gz", dir);
+    pf = fopen(p, "w");
+    ck_assert_ptr_nonnull(pf);
+    fputs("not gzip at all", pf);
+    fclose(pf);
+    ck_assert_int_eq(dae_web_load(dir, "bad.css", 0, &f, &e), DAE_EIO);
+    ck_assert_ptr_nonnull(strstr(e.msg, "bad.css.gz: not one whole gzip stream"));
+    write_gz(dir, "cut.css.gz", 5000, -1);
+    char q[256];
+    snprintf(q, sizeof q, "%s/cut.css.gz", dir);
+    ck_assert_int_eq(truncate(q, 40), 0);
+    ck_assert_int_eq(dae_web_load(dir, "cut.css", 0, &f, &e), DAE_EIO);
+    /* the path rules hold for the compressed form too */
+    ck_assert_int_eq(dae_web_load(dir, "../big.js", 1, &f, &e), DAE_EINVAL);
+    const char *names[] = {"big.js.gz", "bomb.js.gz", "bad.css.gz", "cut.css.gz"};
+    for (size_t i = 0; i < 4; i++) {
+        snprintf(p, sizeof p, "%s/%s", dir, names[i]);
+        unlink(p);
+    }
+    rmdir(dir);
+}
+END_TEST
+
 Suite *suite_serve_web(void)
 {
     Suite *s = suite_create("serve_web");
@@ -132,6 +216,7 @@ Suite *suite_serve_web(void)
     tcase_add_test(tc, test_path_nul_and_length);
     tcase_add_test(tc, test_types);
     tcase_add_test(tc, test_read);
+    tcase_add_test(tc, test_load_gzip);
     suite_add_tcase(s, tc);
     return s;
 }

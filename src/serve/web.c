@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "internal.h"
 #include "sbuf.h"
@@ -88,17 +89,11 @@ int dae_web_path_check(const char *path, size_t n, dae_error *err)
     return DAE_OK;
 }
 
-int dae_web_read(const char *dir, const char *path, char **data, size_t *len,
-                 dae_error *err)
+/* Read the regular file `full` (not a symbolic link) of at most DAE_WEB_MAX_FILE bytes;
+ * `path` names it in the messages. */
+static int read_file(const char *full, const char *path, char **data, size_t *len,
+                     dae_error *err)
 {
-    *data = NULL;
-    *len = 0;
-    int rc = dae_web_path_check(path, strlen(path), err);
-    if (rc != DAE_OK)
-        return rc;
-    char full[1200];
-    if ((size_t)snprintf(full, sizeof full, "%s/%s", dir, path) >= sizeof full)
-        return dae_error_set(err, DAE_EINVAL, "web: path %s/%s is too long", dir, path);
     /* O_NOFOLLOW: a symbolic link as the file itself is refused (ELOOP), so a link in the
      * folder cannot point the server at a file elsewhere. */
     int fd = open(full, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
@@ -110,6 +105,7 @@ int dae_web_read(const char *dir, const char *path, char **data, size_t *len,
                              strerror(errno));
     struct stat st;
     char *buf = NULL;
+    int rc = DAE_OK;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         rc = dae_error_set(err, DAE_ENOTFOUND, "web: %s: not a regular file", path);
         goto done;
@@ -145,6 +141,108 @@ done:
     return rc;
 }
 
+/* dir/path into `full`; DAE_EINVAL when it does not fit. */
+static int full_path(char *full, size_t n, const char *dir, const char *path,
+                     const char *suffix, dae_error *err)
+{
+    if ((size_t)snprintf(full, n, "%s/%s%s", dir, path, suffix) >= n)
+        return dae_error_set(err, DAE_EINVAL, "web: path %s/%s is too long", dir, path);
+    return DAE_OK;
+}
+
+int dae_web_read(const char *dir, const char *path, char **data, size_t *len,
+                 dae_error *err)
+{
+    *data = NULL;
+    *len = 0;
+    char full[1200];
+    int rc = dae_web_path_check(path, strlen(path), err);
+    if (rc == DAE_OK)
+        rc = full_path(full, sizeof full, dir, path, "", err);
+    return rc == DAE_OK ? read_file(full, path, data, len, err) : rc;
+}
+
+/* The gzip stream gz (n bytes) inflated into *out (malloc'd), at most DAE_WEB_MAX_FILE
+ * bytes: a stored file that inflates past it is refused like a plain one that large. */
+static int gunzip(const char *gz, size_t n, const char *path, char **out, size_t *len,
+                  dae_error *err)
+{
+    z_stream zs = {0};
+    if (inflateInit2(&zs, 16 + MAX_WBITS) != Z_OK)
+        return dae_error_set(err, DAE_ENOMEM, "web: no memory to inflate %s.gz", path);
+    size_t cap = 0, used = 0;
+    char *buf = NULL;
+    int zr = Z_OK, rc = DAE_OK;
+    zs.next_in = (Bytef *)gz;
+    zs.avail_in = (uInt)n;
+    while (zr == Z_OK) {
+        if (used == cap) {
+            size_t ncap = cap ? cap * 2 : 4 * n + 4096;
+            if (cap == DAE_WEB_MAX_FILE + 1) {
+                rc = dae_error_set(err, DAE_ELIMIT, "web: %s.gz inflates past %zu bytes",
+                                   path, DAE_WEB_MAX_FILE);
+                break;
+            }
+            ncap = ncap > DAE_WEB_MAX_FILE + 1 ? DAE_WEB_MAX_FILE + 1 : ncap;
+            char *nb = realloc(buf, ncap);
+            if (!nb) {
+                rc = dae_error_set(err, DAE_ENOMEM, "web: no memory to inflate %s.gz", path);
+                break;
+            }
+            buf = nb;
+            cap = ncap;
+        }
+        zs.next_out = (Bytef *)buf + used;
+        zs.avail_out = (uInt)(cap - used);
+        zr = inflate(&zs, Z_NO_FLUSH);
+        used = cap - zs.avail_out;
+    }
+    if (rc == DAE_OK && used > DAE_WEB_MAX_FILE)
+        rc = dae_error_set(err, DAE_ELIMIT, "web: %s.gz inflates past %zu bytes", path,
+                           DAE_WEB_MAX_FILE);
+    else if (rc == DAE_OK && (zr != Z_STREAM_END || zs.avail_in != 0))
+        rc = dae_error_set(err, DAE_EIO, "web: %s.gz: not one whole gzip stream (%s)", path,
+                           zs.msg ? zs.msg : "truncated, or bytes after its end");
+    inflateEnd(&zs);
+    if (rc != DAE_OK) {
+        free(buf);
+        return rc;
+    }
+    *out = buf;
+    *len = used;
+    return DAE_OK;
+}
+
+int dae_web_load(const char *dir, const char *path, int gzip_ok, dae_web_file *f,
+                 dae_error *err)
+{
+    memset(f, 0, sizeof *f);
+    int rc = dae_web_read(dir, path, &f->data, &f->len, err);
+    if (rc != DAE_ENOTFOUND)
+        return rc;
+    char full[1200];
+    char *gz = NULL;
+    size_t n = 0;
+    dae_error e2 = {0};
+    if (full_path(full, sizeof full, dir, path, ".gz", &e2) != DAE_OK ||
+        read_file(full, path, &gz, &n, &e2) != DAE_OK) {
+        if (e2.code == DAE_ENOTFOUND)
+            return rc; /* neither: the plain file's message */
+        *err = e2;
+        return e2.code;
+    }
+    f->stored_gzip = 1;
+    if (gzip_ok) {
+        f->data = gz;
+        f->len = n;
+        f->gzip = 1;
+        return DAE_OK;
+    }
+    rc = gunzip(gz, n, path, &f->data, &f->len, err);
+    free(gz);
+    return rc;
+}
+
 /* ---- the server side */
 
 void dae_web_log_start(const dae_serve_config *cfg)
@@ -167,6 +265,25 @@ static const char *const WEB_HEADERS[] = {
     "X-Content-Type-Options", "nosniff",
     "Cache-Control", "no-cache",
     "Referrer-Policy", "no-referrer",
+    NULL,
+};
+/* A file stored as <path>.gz: sent as it is to a client that takes gzip, else inflated;
+ * either way caches must key on Accept-Encoding. */
+static const char *const WEB_HEADERS_GZIP[] = {
+    "Content-Security-Policy", DAE_WEB_CSP,
+    "X-Content-Type-Options", "nosniff",
+    "Cache-Control", "no-cache",
+    "Referrer-Policy", "no-referrer",
+    "Content-Encoding", "gzip",
+    "Vary", "Accept-Encoding",
+    NULL,
+};
+static const char *const WEB_HEADERS_VARY[] = {
+    "Content-Security-Policy", DAE_WEB_CSP,
+    "X-Content-Type-Options", "nosniff",
+    "Cache-Control", "no-cache",
+    "Referrer-Policy", "no-referrer",
+    "Vary", "Accept-Encoding",
     NULL,
 };
 
@@ -195,19 +312,21 @@ void dae_web_handle(dae_req *r)
                        : r->route->id == DAE_ROUTE_WEB_DOCS ? "docs.html"
                                                             : r->param;
     r->headers = WEB_HEADERS;
+    const char *ae = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Accept-Encoding");
     dae_error e = {0};
-    char *data;
-    size_t len;
-    if (dae_web_read(r->s->cfg.web_dir, file, &data, &len, &e) != DAE_OK) {
+    dae_web_file f;
+    if (dae_web_load(r->s->cfg.web_dir, file, dae_http_accepts(ae, "gzip"), &f, &e) != DAE_OK) {
         if (e.code == DAE_ENOTFOUND && r->route->id != DAE_ROUTE_WEB_FILE)
             web_pointer(r, &e);
         else
             dae_req_fail(r, &e);
         return;
     }
-    if (len == 0) {
-        free(data);
-        data = NULL;
+    if (f.stored_gzip)
+        r->headers = f.gzip ? WEB_HEADERS_GZIP : WEB_HEADERS_VARY;
+    if (f.len == 0) {
+        free(f.data);
+        f.data = NULL;
     }
-    dae_req_answer(r, 200, dae_web_type(file), data, len);
+    dae_req_answer(r, 200, dae_web_type(file), f.data, f.len);
 }

@@ -11,6 +11,12 @@
  * symbolic link) of at most DAE_WEB_MAX_FILE bytes. Every answer from the folder carries
  * DAE_WEB_CSP (the page may load and connect only to daed itself; no inline script, no
  * eval), X-Content-Type-Options: nosniff and Cache-Control: no-cache.
+ *
+ * A file may be stored gzip-compressed instead, as <path>.gz (the container image keeps
+ * the vendored Swagger UI so: 1.5 MB less): a client whose Accept-Encoding takes gzip gets
+ * those bytes with Content-Encoding: gzip, any other the file inflated (at most
+ * DAE_WEB_MAX_FILE bytes); both answers carry Vary: Accept-Encoding. The plain file, when
+ * both exist, wins.
  */
 #ifndef DAED_WEB_H
 #define DAED_WEB_H
@@ -46,6 +52,20 @@ const char *dae_web_type(const char *path);
  * dae_web_path_check. DAE_ENOTFOUND when there is no such regular file (or it is a
  * symbolic link), DAE_ELIMIT past DAE_WEB_MAX_FILE, DAE_EIO, DAE_ENOMEM. */
 int dae_web_read(const char *dir, const char *path, char **data, size_t *len,
+                 dae_error *err);
+
+/* A file as it is sent: its bytes (malloc'd, caller frees), gzip-encoded or not. */
+typedef struct dae_web_file {
+    char *data;
+    size_t len;
+    int gzip;        /* data is the stored gzip stream (answer with Content-Encoding) */
+    int stored_gzip; /* the folder holds <path>.gz, not <path> (answer with Vary) */
+} dae_web_file;
+
+/* dir/path as dae_web_read reads it, else dir/<path>.gz: as it is when gzip_ok, else
+ * inflated. Errors as dae_web_read's; a .gz that is not one whole gzip stream is DAE_EIO,
+ * one that inflates past DAE_WEB_MAX_FILE DAE_ELIMIT. */
+int dae_web_load(const char *dir, const char *path, int gzip_ok, dae_web_file *f,
                  dae_error *err);
 
 #endif

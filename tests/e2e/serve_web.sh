@@ -53,6 +53,24 @@ req GET /web/link.js; expect 404 "a symbolic link is not served"
 req GET /; expect 200 "the copied page"
 stop_daed
 
+# ---- a file stored gzip-compressed (<path>.gz, as the container image keeps the Swagger UI)
+mkdir -p "$T/webgz" && cp web/index.html "$T/webgz/"
+gzip -9n -c web/vendor/swagger-ui/swagger-ui.css >"$T/webgz/ui.css.gz"
+start_daed gz --models "$T/models" --web-dir "$T/webgz"
+req GET /web/ui.css -H 'Accept-Encoding: br, gzip'; expect 200 "a stored .gz file, gzip taken"
+hdr_has "Content-Encoding: gzip" "sent gzip-encoded"; hdr_has "Vary: Accept-Encoding" "with Vary"
+hdr_has "Content-Type: text/css; charset=utf-8" "its type from the plain name"
+cmp -s "$T/body" "$T/webgz/ui.css.gz" && ok "the stored bytes as they are" || fail "gzip body differs"
+for ae in "" "Accept-Encoding: gzip;q=0" "Accept-Encoding: deflate"; do
+    req GET /web/ui.css ${ae:+-H "$ae"}; expect 200 "stored .gz, ${ae:-no Accept-Encoding}"
+    if grep -qi "^Content-Encoding" "$T/hdrs"; then fail "encoded for '${ae}'"; fi
+    cmp -s "$T/body" web/vendor/swagger-ui/swagger-ui.css && ok "inflated byte for byte" ||
+        fail "inflated body differs for '${ae}'"
+done
+hdr_has "Vary: Accept-Encoding" "the inflated answer has Vary too"
+req GET /web/ui.css.gz; expect 400 "the .gz name itself is not served"
+stop_daed
+
 # ---- without the folder: a pointer to the API, not an error
 start_daed noweb --models "$T/models" --web-dir "$T/nothing-here"
 req GET /; expect 200 "GET / without the page's files"
