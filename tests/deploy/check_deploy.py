@@ -37,6 +37,9 @@ SLIM_EXCLUDES = ("/usr/share/doc/", "/usr/share/groff/", "/usr/share/info/",
                  "/usr/share/linda/", "/usr/share/lintian/overrides/", "/usr/share/locale/",
                  "/usr/share/man/")
 TARGET_MB = 120.0
+# The files the Dockerfile's build stage stores gzip-compressed (daed serves them: web.h).
+WEB_GZIPPED = ("web/vendor/swagger-ui/swagger-ui-bundle.js",
+               "web/vendor/swagger-ui/swagger-ui.css")
 SANITIZER_LIBS = ("libasan", "libubsan", "liblsan", "libtsan")
 
 n_checks = 0
@@ -486,6 +489,22 @@ def base_image_mb():
         f"- {gone / 2**20:.1f} MB of docs, man pages, locales"
 
 
+def web_bytes():
+    """Bytes of web/ as the image holds it: the files the Dockerfile gzips at their gzip -9n
+    size, the others as they are."""
+    import gzip
+    total = 0
+    for d, _, files in os.walk(os.path.join(ROOT, "web")):
+        for f in files:
+            path = os.path.join(d, f)
+            if os.path.relpath(path, ROOT) in WEB_GZIPPED:
+                with open(path, "rb") as fh:
+                    total += len(gzip.compress(fh.read(), compresslevel=9, mtime=0))
+            else:
+                total += os.path.getsize(path)
+    return total
+
+
 def size_estimate(facts, libs):
     """Base image + Installed-Size of the packages added to it + binaries + models."""
     if libs is None:
@@ -505,8 +524,9 @@ def size_estimate(facts, libs):
             bin_b += os.path.getsize(t)
     models = glob.glob(os.path.join(ROOT, "models", "*.safetensors"))
     mod_b = sum(os.path.getsize(m) for m in models)
+    web_b = web_bytes()
     pk_mb = pk_kb / 1024
-    total = base_mb + pk_mb + trim_b / 2**20 + bin_b / 2**20 + mod_b / 2**20
+    total = base_mb + pk_mb + (trim_b + bin_b + mod_b + web_b) / 2**20
     print("size  image estimate (MB = 2^20 bytes):")
     if computed:
         print(f"size    debian:bookworm-slim            {base_mb:7.1f}  (computed: {computed[1]};"
@@ -523,6 +543,8 @@ def size_estimate(facts, libs):
     print(f"size    + binaries (stripped)          {bin_b / 2**20:7.1f}  "
           f"({', '.join(os.path.basename(b) for b in libs['bins'])})")
     print(f"size    + models/*.safetensors          {mod_b / 2**20:7.1f}  ({len(models)} files)")
+    print(f"size    + web/                          {web_b / 2**20:7.1f}  (the Swagger UI's "
+          "two large files as .gz, as the Dockerfile stores them)")
     print(f"size    = {total:.1f} MB (target < {TARGET_MB:.0f} MB)")
     # The size is a target the deployment issue measures, not a correctness property:
     # reported (and flagged) here, like every other benchmark number, never a test failure.
