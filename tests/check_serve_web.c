@@ -83,16 +83,23 @@ START_TEST(test_types)
 }
 END_TEST
 
+/* dir/name holding text (a fixture) */
+static void write_text(const char *dir, const char *name, const char *text)
+{
+    char p[256];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    FILE *f = fopen(p, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(text, f);
+    fclose(f);
+}
+
 START_TEST(test_read)
 {
     char dir[] = "/tmp/daed-web-XXXXXX";
     ck_assert_ptr_nonnull(mkdtemp(dir));
+    write_text(dir, "app.js", "console.log(1);\n");
     char p[256];
-    snprintf(p, sizeof p, "%s/app.js", dir);
-    FILE *f = fopen(p, "w");
-    ck_assert_ptr_nonnull(f);
-    fputs("console.log(1);\n", f);
-    fclose(f);
     snprintf(p, sizeof p, "%s/sub.css", dir);
     ck_assert_int_eq(mkdir(p, 0700), 0); /* a folder with a served extension */
     snprintf(p, sizeof p, "%s/link.js", dir);
@@ -165,15 +172,12 @@ START_TEST(test_load_gzip)
         ck_assert_uint_eq((unsigned char)f.data[i], i % 251);
     free(f.data);
     /* the plain file wins when both exist; neither: not found, the plain name in the message */
-    char p[256];
-    snprintf(p, sizeof p, "%s/big.js", dir);
-    FILE *pf = fopen(p, "w");
-    ck_assert_ptr_nonnull(pf);
-    fputs("x", pf);
-    fclose(pf);
+    write_text(dir, "big.js", "x");
     ck_assert_int_eq(dae_web_load(dir, "big.js", 1, &f, &e), DAE_OK);
     ck_assert(!f.gzip && !f.stored_gzip && f.len == 1);
     free(f.data);
+    char p[256];
+    snprintf(p, sizeof p, "%s/big.js", dir);
     unlink(p);
     ck_assert_int_eq(dae_web_load(dir, "none.js", 1, &f, &e), DAE_ENOTFOUND);
     ck_assert_ptr_nonnull(strstr(e.msg, "none.js: no such file"));
@@ -185,11 +189,7 @@ START_TEST(test_load_gzip)
     ck_assert_int_eq(dae_web_load(dir, "bomb.js", 1, &f, &e), DAE_OK);
     free(f.data);
     /* not gzip, and a truncated stream: an error of the server's file, not a crash */
-    snprintf(p, sizeof p, "%s/bad.css.gz", dir);
-    pf = fopen(p, "w");
-    ck_assert_ptr_nonnull(pf);
-    fputs("not gzip at all", pf);
-    fclose(pf);
+    write_text(dir, "bad.css.gz", "not gzip at all");
     ck_assert_int_eq(dae_web_load(dir, "bad.css", 0, &f, &e), DAE_EIO);
     ck_assert_ptr_nonnull(strstr(e.msg, "bad.css.gz: not one whole gzip stream"));
     write_gz(dir, "cut.css.gz", 5000, -1);
