@@ -260,32 +260,17 @@ void dae_web_log_start(const dae_serve_config *cfg)
 
 /* ---- the handler (HTTP thread) */
 
-static const char *const WEB_HEADERS[] = {
-    "Content-Security-Policy", DAE_WEB_CSP,
-    "X-Content-Type-Options", "nosniff",
-    "Cache-Control", "no-cache",
-    "Referrer-Policy", "no-referrer",
-    NULL,
-};
+/* The headers of every answer from the folder (web.h). */
+#define WEB_BASE_HEADERS                                                                     \
+    "Content-Security-Policy", DAE_WEB_CSP, "X-Content-Type-Options", "nosniff",            \
+        "Cache-Control", "no-cache", "Referrer-Policy", "no-referrer"
+static const char *const WEB_HEADERS[] = {WEB_BASE_HEADERS, NULL};
 /* A file stored as <path>.gz: sent as it is to a client that takes gzip, else inflated;
  * either way caches must key on Accept-Encoding. */
 static const char *const WEB_HEADERS_GZIP[] = {
-    "Content-Security-Policy", DAE_WEB_CSP,
-    "X-Content-Type-Options", "nosniff",
-    "Cache-Control", "no-cache",
-    "Referrer-Policy", "no-referrer",
-    "Content-Encoding", "gzip",
-    "Vary", "Accept-Encoding",
-    NULL,
-};
-static const char *const WEB_HEADERS_VARY[] = {
-    "Content-Security-Policy", DAE_WEB_CSP,
-    "X-Content-Type-Options", "nosniff",
-    "Cache-Control", "no-cache",
-    "Referrer-Policy", "no-referrer",
-    "Vary", "Accept-Encoding",
-    NULL,
-};
+    WEB_BASE_HEADERS, "Content-Encoding", "gzip", "Vary", "Accept-Encoding", NULL};
+static const char *const WEB_HEADERS_VARY[] = {WEB_BASE_HEADERS, "Vary", "Accept-Encoding",
+                                               NULL};
 
 /* GET / or /docs without the page's files: a pointer to the API instead of an error. */
 static void web_pointer(dae_req *r, const dae_error *e)
