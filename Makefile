@@ -70,7 +70,7 @@ $(BUILD)/obj/%.o: %.c | deps
 # so the accumulators live in registers: GCC 12 does that at -O3, not -O2. A command-line
 # OPT (asan) still wins.
 $(BUILD)/obj/src/core/layers.o $(BUILD)/obj/src/core/upsample.o $(BUILD)/obj/src/core/act.o: OPT = -O3
-$(BUILD)/obj/src/core/conv3.o $(BUILD)/obj/src/core/conv3_amx.o: OPT = -O3
+$(BUILD)/obj/src/core/conv3.o $(BUILD)/obj/src/core/conv3_amx.o $(BUILD)/obj/src/core/nlm.o: OPT = -O3
 
 $(LIB): $(LIB_OBJ)
 	@rm -f $@

@@ -4,7 +4,9 @@
 # 1. A 12-megapixel noisy colour JPEG, as a phone would send: Dragonfly_by_Bolly (lomiri,
 #    CC-BY-SA-4.0) cropped to 4000x3000, Gaussian noise sigma 20 (0-255), JPEG quality 92.
 # 2. daed with ./models answers it (Accept: image/jpeg); prints the wall time of the curl
-#    and the daemon's peak resident memory (VmHWM).
+#    and the daemon's peak resident memory (VmHWM). QUERY=... adds a query string
+#    (QUERY=nonlocal=1: with the non-local stage, which this JPEG's white noise does not
+#    call for by itself).
 # 3. docs/img/photo-chelsea.png: noisy (sigma 25) / daed / clean crops of a held-out photo.
 # Needs make photo-data, make photo-eval-data (data/photos/test) and /usr/bin/python3 (cv2).
 set -e
@@ -40,7 +42,7 @@ echo "before: $(grep VmHWM /proc/$pid/status), load $(cut -d' ' -f1 /proc/loadav
 c0=$(cpu)
 t0=$(date +%s.%N)
 curl -sS -o "$out/dragonfly12_daed.jpg" -H 'Accept: image/jpeg' \
-    --data-binary @"$out/dragonfly12_s20.jpg" "$url/v1/denoise"
+    --data-binary @"$out/dragonfly12_s20.jpg" "$url/v1/denoise${QUERY:+?$QUERY}"
 t1=$(date +%s.%N)
 echo "12 Mpx colour JPEG ($(stat -c %s "$out/dragonfly12_s20.jpg") bytes): $(echo "$t1 - $t0" | bc) s wall, $(echo "$(cpu) - $c0" | bc) CPU-s in daed, load $(cut -d' ' -f1 /proc/loadavg)"
 echo "daed peak memory: $(grep VmHWM /proc/$pid/status)"

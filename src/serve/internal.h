@@ -40,6 +40,9 @@ typedef struct worker_ctx {
     int chunk;
 } worker_ctx;
 
+/* dae_req.nonlocal: the non-local stage after a photo model (core/nlm.h, tiles.c) */
+enum { NONLOCAL_AUTO = 0, NONLOCAL_ON, NONLOCAL_OFF };
+
 typedef struct dae_req dae_req;
 
 struct dae_server {
@@ -102,6 +105,7 @@ struct dae_req {
     int has_est;              /* no ?sigma=: est_sigma holds the decoded first image's */
     double est_sigma;         /* noise level estimate (photo.h dae_noise_estimate) */
     int est_c;                /* the channels it was estimated on (tiles.c reuses it) */
+    int nonlocal;             /* ?nonlocal=: NONLOCAL_AUTO (absent), _ON (1), _OFF (0) */
     int resize;               /* ?resize=1 */
     int heatmap;              /* ?heatmap=1 */
     int has_threshold;
@@ -229,6 +233,10 @@ typedef struct work {
     /* [n] or NULL: a tiled noise-map model's level for each image (0-255): ?sigma=, or
      * estimated from the image (dae_noise_estimate) */
     float *noise;
+    /* the non-local stage (core/nlm.h, tiles.c) may run on this one-image answer: white is
+     * its image's white-noise estimate (0-255) */
+    int nonlocal;
+    double white;
     char v2_id[128];       /* v2: request id, echoed */
 } work;
 

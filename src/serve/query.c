@@ -1,5 +1,6 @@
 /* query.c — the query parameters of the image routes (?resize, ?heatmap, ?threshold,
- * ?steps, ?encoding, ?sigma, ?model), each checked against what the document allows. */
+ * ?steps, ?encoding, ?sigma, ?nonlocal, ?model), each checked against what the document
+ * allows. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -80,6 +81,14 @@ int dae_req_read_query(dae_req *r)
         }
         r->sigma = sg;
         r->has_sigma = 1;
+    }
+    if ((v = query(c, "nonlocal"))) {
+        int on = parse_flag(v);
+        if (on < 0) {
+            dae_req_error(r, ERR_INVALID_ARGUMENT, "query nonlocal=%.32s: expected 0 or 1", v);
+            return -1;
+        }
+        r->nonlocal = on ? NONLOCAL_ON : NONLOCAL_OFF;
     }
     const char *m = query(c, "model");
     if (m) {

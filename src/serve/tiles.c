@@ -28,7 +28,12 @@
  * whose three outputs of a pixel come from three tile jobs: its float outputs are
  * quantized in place once all are done. The bytes are those of the float path (same
  * per-pixel arithmetic, same quantization); a 16-megapixel colour photo then holds 48 MB +
- * 48 MB (8-bit input and output) while its tiles run instead of 2 x 192 MB. */
+ * 48 MB (8-bit input and output) while its tiles run instead of 2 x 192 MB.
+ *
+ * A one-image answer without ?sigma= then goes through the non-local stage (core/nlm.h)
+ * when the noise the model removed is spatially correlated (real camera noise), or always
+ * with ?nonlocal=1, never with ?nonlocal=0: on the worker that completes the request, from
+ * the input and output planes as they are held (8-bit or float), into a new output. */
 #include <math.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -37,6 +42,7 @@
 #include <string.h>
 
 #include "daed/io/photo.h"
+#include "daed/core/nlm.h"
 #include "daed/core/tile.h"
 #include "daed/io/jpeg.h"
 #include "daed/io/png.h"
@@ -134,6 +140,26 @@ static int noise_levels(dae_req *r, work *w, dae_error *err)
     return DAE_OK;
 }
 
+/* Smallest side the non-local stage runs on (its search window is 33 pixels wide). */
+#define NONLOCAL_MIN_SIDE 16
+
+/* Whether the non-local stage may run on w's answer (one image, no ?sigma= unless
+ * ?nonlocal=1, not ?nonlocal=0), and its image's white-noise estimate for the blend. */
+static int nonlocal_prepare(dae_req *r, work *w, dae_error *err)
+{
+    const dae_image *im = &w->orig[0];
+    w->nonlocal = r->nonlocal != NONLOCAL_OFF && (!r->has_sigma || r->nonlocal == NONLOCAL_ON) &&
+                  w->n == 1 && im->w >= NONLOCAL_MIN_SIDE && im->h >= NONLOCAL_MIN_SIDE;
+    if (!w->nonlocal || r->nonlocal == NONLOCAL_ON)
+        return DAE_OK;
+    w->white = w->noise && !r->has_sigma ? w->noise[0]
+               : r->has_est && r->est_c == im->c ? r->est_sigma
+                                                 : dae_work_noise_estimate(w, 0);
+    if (w->white < 0)
+        return dae_error_set(err, DAE_ENOMEM, "out of memory estimating the noise level");
+    return DAE_OK;
+}
+
 /* The tile side for m: --tile, but at least TILE_HALOS halo radii, so that the overlap
  * costs at most (1 + 2/TILE_HALOS)^2 = 1.56x the image's own work (photo-ffd's halo of 30
  * pixels made 128-pixel tiles cost 2.16x), rounded to m's size_div. */
@@ -169,7 +195,7 @@ int dae_tiles_prepare(dae_req *r, work *w, dae_error *err)
                                  "the images of a batch must have one size", i, im->w, im->h,
                                  w->orig[0].w, w->orig[0].h);
     }
-    if (noise_levels(r, w, err) != DAE_OK)
+    if (noise_levels(r, w, err) != DAE_OK || nonlocal_prepare(r, w, err) != DAE_OK)
         return err->code;
     int W = w->orig[0].w, H = w->orig[0].h;
     int cw = dae_model_canvas(m, W), ch = dae_model_canvas(m, H);
@@ -447,6 +473,57 @@ static int answer_8bit(dae_req *r, work *w, const unsigned char *px, dae_error *
     return rc;
 }
 
+/* The non-local stage on t's answer (nonlocal_prepare said it may run): from the input
+ * (8-bit, or float brought back to RGB) and the RGB output, into a new output of the same
+ * kind that replaces it. A blend of 0 (noise not correlated) leaves the answer as it is.
+ * The stage reads the output at 8-bit levels, as the 8-bit path holds it, so that both
+ * paths answer the same bytes. */
+static int nonlocal_stage(tiled *t, dae_error *err)
+{
+    work *w = &t->w;
+    if (!w->nonlocal || !(t->out8 || w->y) || (!t->in8 && !w->orig[0].px))
+        return DAE_OK;
+    size_t plane = (size_t)t->W * t->H, n = (size_t)t->c * plane;
+    unsigned char *g8 = t->out8 ? t->out8 : malloc(n);
+    if (!g8)
+        return dae_error_set(err, DAE_ENOMEM, "out of memory for the non-local stage of a "
+                             "%dx%d answer", t->W, t->H);
+    if (!t->out8)
+        dae_planes_quantize(w->y, n, g8);
+    if (!t->in8 && t->c == 3)
+        dae_color_from_space(w->orig[0].px, plane, t->cs);
+    dae_nlm_in noisy = {.f = t->in8 ? NULL : w->orig[0].px, .u8 = t->in8}, guide = {.u8 = g8};
+    dae_nlm_params p = {DAE_NLM_SEARCH, DAE_NLM_STEP, DAE_NLM_PATCH, DAE_NLM_STRENGTH,
+                        DAE_NLM_BLEND_MAX};
+    if (t->r->nonlocal != NONLOCAL_ON)
+        p.blend = dae_nlm_auto_blend(255.0 * dae_nlm_residual_rms(noisy, guide, (long)n),
+                                     w->white);
+    dae_nlm_out out = {0};
+    int rc = DAE_OK;
+    if (p.blend > 0.0f) {
+        void *buf = t->out8 ? (void *)(out.u8 = malloc(n))
+                            : (void *)(out.f = malloc(n * sizeof *out.f));
+        rc = buf ? dae_nlm_guided(noisy, guide, out, t->c, t->H, t->W, &p, err)
+                 : dae_error_set(err, DAE_ENOMEM, "out of memory for the non-local stage of "
+                                 "a %dx%d answer", t->W, t->H);
+    }
+    if (g8 != t->out8)
+        free(g8);
+    if (rc != DAE_OK || p.blend <= 0.0f) {
+        free(out.u8);
+        free(out.f);
+        return rc;
+    }
+    if (t->out8) {
+        free(t->out8);
+        t->out8 = out.u8;
+    } else {
+        free(w->y);
+        w->y = out.f;
+    }
+    return DAE_OK;
+}
+
 /* The last tile is done: bring the outputs back to RGB and the client's scale, answer. */
 static void complete(tiled *t)
 {
@@ -456,6 +533,9 @@ static void complete(tiled *t)
         dae_req_fail(r, &t->err);
     } else {
         size_t plane = (size_t)t->W * t->H;
+        for (int i = 0; t->c == 3 && !t->out8 && i < t->w.n; i++)
+            dae_color_from_space(t->w.y + (size_t)i * 3 * plane, plane, t->cs);
+        int rc = nonlocal_stage(t, &err);
         /* the inputs are no longer needed: release them before the answer is encoded (the
          * answer keeps their sizes, which are all it reads of them for a denoise) */
         for (int i = 0; i < t->w.n; i++) {
@@ -464,9 +544,8 @@ static void complete(tiled *t)
         }
         free(t->in8);
         t->in8 = NULL;
-        for (int i = 0; t->c == 3 && !t->out8 && i < t->w.n; i++)
-            dae_color_from_space(t->w.y + (size_t)i * 3 * plane, plane, t->cs);
-        int rc = t->out8                      ? answer_8bit(r, &t->w, t->out8, &err)
+        if (rc == DAE_OK)
+            rc = t->out8                    ? answer_8bit(r, &t->w, t->out8, &err)
                  : answer_as_8bit(r, &t->w) ? answer_8bit(r, &t->w, quantize_outputs(&t->w), &err)
                                             : dae_answer_images(r, &t->w, &err);
         if (rc != DAE_OK)

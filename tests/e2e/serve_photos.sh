@@ -102,6 +102,8 @@ sys.stdout.buffer.write(base64.b64decode(json.load(open(sys.argv[1]))["image"]["
 same_as_float c.jpg "" "colour JPEG, opponent colour model"
 same_as_float g.png "" "gray PNG"
 same_as_float ca.png "" "RGBA PNG"
+same_as_float c.jpg "?nonlocal=1" "colour JPEG, non-local stage"
+same_as_float g.png "?nonlocal=1" "gray PNG, non-local stage"
 
 # a 6 Mpx colour JPEG: back at full size; the daemon's peak memory stays far below what one
 # whole-image pass would need (its im2col buffer alone: 72 x 6M floats = 1.7 GB)
@@ -191,7 +193,9 @@ body_has '"without_sigma":"estimated"' "/v1/models: without ?sigma= the level is
 req POST "/v1/denoise?sigma=30" --data-binary @"$T/f.png"
 hdr_has "X-Noise-Sigma: 30.00; given" "X-Noise-Sigma: the given level"
 "$B/helpers/mkpng" "$T/f25.png" 160 120 1 noise=25
-req POST /v1/denoise --data-binary @"$T/f25.png"
+# (?nonlocal=0: the non-local stage, which runs without ?sigma= when it judges the removed
+# noise correlated, is tested below)
+req POST "/v1/denoise?nonlocal=0" --data-binary @"$T/f25.png"
 expect 200 "gray PNG with noise of sigma 25, no hint"
 est=$(tr -d '\r' < "$T/hdrs" | awk -F': ' 'tolower($1) == "x-noise-sigma" {print $2}')
 case "$est" in
@@ -203,6 +207,26 @@ cp "$T/body" "$T/ffd-est.png"
 req POST "/v1/denoise?sigma=${est%%;*}" --data-binary @"$T/f25.png"
 cmp -s "$T/body" "$T/ffd-est.png" && ok "the estimate as ?sigma= gives the same answer" ||
     fail "the estimated level and the same ?sigma= differ"
+
+# the non-local stage (core/nlm.h): ?nonlocal=1 runs it, ?nonlocal=0 never; with ?sigma= it
+# runs only when asked; anything but 0 or 1 is a 400
+req POST "/v1/denoise?nonlocal=1" --data-binary @"$T/f25.png"
+expect 200 "?nonlocal=1"
+cp "$T/body" "$T/nl1.png"
+req POST "/v1/denoise?nonlocal=0" --data-binary @"$T/f25.png"
+cmp -s "$T/body" "$T/nl1.png" && fail "?nonlocal=1 gave the answer of ?nonlocal=0" ||
+    ok "?nonlocal=1 changes the answer"
+req POST "/v1/denoise?sigma=25&nonlocal=0" --data-binary @"$T/f25.png"
+cp "$T/body" "$T/s25-nl0.png"
+req POST "/v1/denoise?sigma=25" --data-binary @"$T/f25.png"
+cmp -s "$T/body" "$T/s25-nl0.png" && ok "?sigma= without ?nonlocal=1: no non-local stage" ||
+    fail "?sigma= ran the non-local stage unasked"
+req POST "/v1/denoise?sigma=25&nonlocal=1" --data-binary @"$T/f25.png"
+cmp -s "$T/body" "$T/s25-nl0.png" && fail "?sigma=25&nonlocal=1 ran no non-local stage" ||
+    ok "?sigma=25&nonlocal=1 runs it"
+req POST "/v1/denoise?nonlocal=yes" --data-binary @"$T/f25.png"
+expect 400 "?nonlocal=yes"
+body_has "expected 0 or 1" "the nonlocal error says what is allowed"
 
 # a per-channel noise-map model in the opponent space: each channel's map is ?sigma= times
 # the noise gain of that channel (photo.h), in daed's tiles as in dae-model run
