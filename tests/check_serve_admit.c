@@ -185,21 +185,25 @@ START_TEST(test_pixel_estimates)
     size_t len = 0;
     ck_assert_int_eq(dae_png_encode_image(&im, 1, &png, &len, &e), DAE_OK);
     size_t vals = (size_t)300 * 200 * 4;
-    ck_assert_uint_eq(dae_pixels_estimate(png, len, 0, 0), vals * 9);
-    ck_assert_uint_eq(dae_pixels_estimate(png, len, 0, 1), vals * 5);
-    ck_assert_uint_eq(dae_pixels_estimate(png, len, 0, 2), vals * 3);
-    ck_assert_uint_eq(dae_pixels_estimate((const unsigned char *)"GIF89a..", 8, 0, 0), 32);
+    ck_assert_uint_eq(dae_pixels_estimate(png, len, 0, 0, 0), vals * 9);
+    ck_assert_uint_eq(dae_pixels_estimate(png, len, 0, 1, 0), vals * 5);
+    ck_assert_uint_eq(dae_pixels_estimate(png, len, 0, 2, 0), vals * 3);
+    /* the non-local stage: + 5 a value, except with 8-bit input and output */
+    ck_assert_uint_eq(dae_pixels_estimate(png, len, 0, 0, 1), vals * 14);
+    ck_assert_uint_eq(dae_pixels_estimate(png, len, 0, 1, 1), vals * 10);
+    ck_assert_uint_eq(dae_pixels_estimate(png, len, 0, 2, 1), vals * 3);
+    ck_assert_uint_eq(dae_pixels_estimate((const unsigned char *)"GIF89a..", 8, 0, 0, 0), 32);
 
     /* JSON: 88 bytes per number, strings (keys, "1,2" in a string) count nothing */
     const char *pix = "{\"width\":2,\"height\":2,\"channels\":1,\"note\":\"1,2 \\\" 3\","
                       "\"pixels\":[0,0.5,-1e-3,1.0E+2]}";
-    ck_assert_uint_eq(dae_pixels_estimate((const unsigned char *)pix, strlen(pix), 1, 0), 7 * 88);
+    ck_assert_uint_eq(dae_pixels_estimate((const unsigned char *)pix, strlen(pix), 1, 0, 0), 7 * 88);
     /* a long string that is no readable image (a JPEG with escaped slashes): 4 per byte */
     const char *esc = "{\"jpeg\":\"\\/9j\\/4AAQSkZJRgABAQAAAQABAAD\\/2wBDAAgGBgcGBQgHBwcJCQgKDBQN"
                       "DAsLDBkSEw8UHRofHh0aHBwgJC4nICIsIxwcKDcpLDAxNDQ0Hyc5PTgyPC4zNDL\"}";
     size_t esc_len = strlen(esc) - strlen("{\"jpeg\":\"\"}");
     ck_assert_uint_ge(esc_len, 64);
-    ck_assert_uint_eq(dae_pixels_estimate((const unsigned char *)esc, strlen(esc), 1, 0),
+    ck_assert_uint_eq(dae_pixels_estimate((const unsigned char *)esc, strlen(esc), 1, 0, 0),
                       esc_len * 4);
 
     /* a base64 PNG inside JSON: its image (9 bytes a value) and its decoded bytes */
@@ -209,11 +213,11 @@ START_TEST(test_pixel_estimates)
     strcpy(body, "{\"png\":\"");
     dae_base64_encode(png, len, body + 8);
     strcat(body, "\"}");
-    ck_assert_uint_eq(dae_pixels_estimate((const unsigned char *)body, strlen(body), 1, 0),
+    ck_assert_uint_eq(dae_pixels_estimate((const unsigned char *)body, strlen(body), 1, 0, 0),
                       vals * 9 + b64 / 4 * 3);
     /* a base64 image whose header cannot be read: 4 bytes per character */
     memcpy(body + 8 + 16, "!!!!", 4);
-    ck_assert_uint_eq(dae_pixels_estimate((const unsigned char *)body, strlen(body), 1, 0),
+    ck_assert_uint_eq(dae_pixels_estimate((const unsigned char *)body, strlen(body), 1, 0, 0),
                       b64 * 4);
     free(body);
     free(png);

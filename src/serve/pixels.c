@@ -82,6 +82,10 @@ int dae_pixels_probe(const unsigned char *body, size_t len, int *w, int *h, int 
 #define PER_VALUE_FLOAT 9
 #define PER_VALUE_8BIT_IN 5
 #define PER_VALUE_8BIT 3
+/* The non-local stage after a photo model (tiles.c), while it runs: the answer at 8-bit
+ * levels (1) and its new float output (4) next to the planes above (8-bit input and
+ * output: its new 8-bit output fits in the 3 already counted). */
+#define PER_VALUE_NONLOCAL 5
 /* A number in a JSON body: its cJSON node while parsed (sizeof(cJSON) is 64 bytes on 64-bit
  * systems, an 80-byte chunk of glibc's malloc), then its float input and output. */
 #define PER_JSON_NUMBER (80 + 4 + 4)
@@ -152,13 +156,16 @@ static size_t json_estimate(const unsigned char *b, size_t len)
     return est ? est : 1;
 }
 
-size_t dae_pixels_estimate(const unsigned char *body, size_t len, int is_json, int eight_bit)
+size_t dae_pixels_estimate(const unsigned char *body, size_t len, int is_json, int eight_bit,
+                           int nonlocal)
 {
     int w, h, c, a;
     if (is_json)
         return json_estimate(body, len);
     if (dae_pixels_probe(body, len, &w, &h, &c, &a) != 0)
         return len > SIZE_MAX / 4 ? SIZE_MAX : (len ? len * 4 : 1);
-    return image_estimate(w, h, c, a, eight_bit == 2 ? PER_VALUE_8BIT
-                                      : eight_bit ? PER_VALUE_8BIT_IN : PER_VALUE_FLOAT);
+    size_t per = eight_bit == 2 ? PER_VALUE_8BIT : eight_bit ? PER_VALUE_8BIT_IN : PER_VALUE_FLOAT;
+    if (nonlocal && eight_bit != 2)
+        per += PER_VALUE_NONLOCAL;
+    return image_estimate(w, h, c, a, per);
 }

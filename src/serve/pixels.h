@@ -44,7 +44,10 @@
 int dae_pixels_probe(const unsigned char *body, size_t len, int *w, int *h, int *c, int *alpha);
 
 /* The bytes of image planes a request with this body holds while it runs (above);
- * eight_bit (dae_tiles_8bit): 2 its planes are held as 8-bit, 1 its input only, 0 none. */
-size_t dae_pixels_estimate(const unsigned char *body, size_t len, int is_json, int eight_bit);
+ * eight_bit (dae_tiles_8bit): 2 its planes are held as 8-bit, 1 its input only, 0 none;
+ * nonlocal: the non-local stage may run after its model (tiles.c; a JSON body's estimate,
+ * 88 bytes a number, covers it). */
+size_t dae_pixels_estimate(const unsigned char *body, size_t len, int is_json, int eight_bit,
+                           int nonlocal);
 
 #endif

@@ -15,8 +15,9 @@ static void watch(dae_req *r)
 
 int dae_req_pixels_enter(dae_req *r)
 {
+    int nonlocal = r->nonlocal == NONLOCAL_ON || (r->nonlocal == NONLOCAL_AUTO && !r->has_sigma);
     size_t est = dae_pixels_estimate((const unsigned char *)r->body, r->len, r->is_json,
-                                     dae_tiles_8bit(r));
+                                     dae_tiles_8bit(r), nonlocal && dae_tiles_radius(r) >= 0);
     return dae_admit_try(r->s->pixels, &r->pix, est);
 }
 
