@@ -2,11 +2,11 @@
  *
  * A block of BAND x BLOCK output pixels is copied, with the border repeated, into padded
  * planes of the guide and the noisy image (pad = search + patch on every side), small
- * enough to stay in the cache while every offset sweeps it. Then for each offset d:
- * the squared guide differences over the band grown by the patch radius, their window sums
- * (horizontal, then vertical), the weights, and the weighted noisy pixels at p + d added to
- * the band's accumulators. Everything is a flat loop over a row, which the compiler
- * vectorizes. */
+ * enough to stay in the cache while every offset sweeps it (struct band holds one). Then
+ * for each offset d: the squared guide differences over the block grown by the patch
+ * radius, their window sums (horizontal, then vertical), the weights, and the weighted
+ * noisy pixels at p + d added to the block's accumulators. Everything is a flat loop over
+ * a row, which the compiler vectorizes. */
 #include "daed/core/nlm.h"
 
 #include <math.h>
@@ -25,7 +25,7 @@ typedef struct band {
     int c, h, W, pad, patch; /* the image: channels, height, width */
     int x0, w;           /* the block: first column, width (<= BLOCK) */
     int cols;            /* w + 2 pad */
-    float *g, *n;        /* padded guide and noisy band: (c, BAND + 2 pad, cols) */
+    float *g, *n;        /* padded guide and noisy block: (c, BAND + 2 pad, cols) */
     float *diff, *hsum;  /* (BAND + 2 patch, w + 2 patch) and (BAND + 2 patch, w) */
     float *acc, *wsum;   /* (c, BAND, w) and (BAND, w) */
     float *wt;           /* (w): one row's weights */
