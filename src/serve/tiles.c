@@ -473,6 +473,36 @@ static int answer_8bit(dae_req *r, work *w, const unsigned char *px, dae_error *
     return rc;
 }
 
+#define NONLOCAL_ENOMEM "out of memory for the non-local stage of a %dx%d answer"
+
+/* t's output replaced by the stage's, of the same kind (8-bit or float). */
+static int nonlocal_replace(tiled *t, dae_nlm_in noisy, dae_nlm_in guide,
+                            const dae_nlm_params *p, dae_error *err)
+{
+    size_t n = (size_t)t->c * t->W * t->H;
+    dae_nlm_out out = {0};
+    if (t->out8)
+        out.u8 = malloc(n);
+    else
+        out.f = malloc(n * sizeof *out.f);
+    if (!out.u8 && !out.f)
+        return dae_error_set(err, DAE_ENOMEM, NONLOCAL_ENOMEM, t->W, t->H);
+    int rc = dae_nlm_guided(noisy, guide, out, t->c, t->H, t->W, p, err);
+    if (rc != DAE_OK) {
+        free(out.u8);
+        free(out.f);
+        return rc;
+    }
+    if (t->out8) {
+        free(t->out8);
+        t->out8 = out.u8;
+    } else {
+        free(t->w.y);
+        t->w.y = out.f;
+    }
+    return DAE_OK;
+}
+
 /* The non-local stage on t's answer (nonlocal_prepare said it may run): from the input
  * (8-bit, or float brought back to RGB) and the RGB output, into a new output of the same
  * kind that replaces it. A blend of 0 (noise not correlated) leaves the answer as it is.
@@ -484,11 +514,11 @@ static int nonlocal_stage(tiled *t, dae_error *err)
     if (!w->nonlocal || !(t->out8 || w->y) || (!t->in8 && !w->orig[0].px))
         return DAE_OK;
     size_t plane = (size_t)t->W * t->H, n = (size_t)t->c * plane;
-    unsigned char *g8 = t->out8 ? t->out8 : malloc(n);
+    int own_g8 = !t->out8; /* else g8 is the 8-bit output, which the stage may replace */
+    unsigned char *g8 = own_g8 ? malloc(n) : t->out8;
     if (!g8)
-        return dae_error_set(err, DAE_ENOMEM, "out of memory for the non-local stage of a "
-                             "%dx%d answer", t->W, t->H);
-    if (!t->out8)
+        return dae_error_set(err, DAE_ENOMEM, NONLOCAL_ENOMEM, t->W, t->H);
+    if (own_g8)
         dae_planes_quantize(w->y, n, g8);
     if (!t->in8 && t->c == 3)
         dae_color_from_space(w->orig[0].px, plane, t->cs);
@@ -498,30 +528,10 @@ static int nonlocal_stage(tiled *t, dae_error *err)
     if (t->r->nonlocal != NONLOCAL_ON)
         p.blend = dae_nlm_auto_blend(255.0 * dae_nlm_residual_rms(noisy, guide, (long)n),
                                      w->white);
-    dae_nlm_out out = {0};
-    int rc = DAE_OK;
-    if (p.blend > 0.0f) {
-        void *buf = t->out8 ? (void *)(out.u8 = malloc(n))
-                            : (void *)(out.f = malloc(n * sizeof *out.f));
-        rc = buf ? dae_nlm_guided(noisy, guide, out, t->c, t->H, t->W, &p, err)
-                 : dae_error_set(err, DAE_ENOMEM, "out of memory for the non-local stage of "
-                                 "a %dx%d answer", t->W, t->H);
-    }
-    if (g8 != t->out8)
+    int rc = p.blend > 0.0f ? nonlocal_replace(t, noisy, guide, &p, err) : DAE_OK;
+    if (own_g8)
         free(g8);
-    if (rc != DAE_OK || p.blend <= 0.0f) {
-        free(out.u8);
-        free(out.f);
-        return rc;
-    }
-    if (t->out8) {
-        free(t->out8);
-        t->out8 = out.u8;
-    } else {
-        free(w->y);
-        w->y = out.f;
-    }
-    return DAE_OK;
+    return rc;
 }
 
 /* The last tile is done: bring the outputs back to RGB and the client's scale, answer. */
