@@ -308,6 +308,35 @@ START_TEST(test_photo_facts)
 }
 END_TEST
 
+/* chroma_half needs a per-channel opponent model; sigma_range replaces the trained range. */
+START_TEST(test_photo_facts_chroma_half)
+{
+    dae_photo_facts f;
+    dae_error e = {0};
+    const char *ok = "{\"per_channel\":true,\"color_space\":\"opponent\",\"chroma_half\":true,"
+                     "\"corruption\":{\"type\":\"gaussian255\",\"sigma\":[6,18]},"
+                     "\"sigma_range\":[20,30]}";
+    ck_assert_int_eq(dae_photo_facts_parse(ok, 1, &f, &e), DAE_OK);
+    ck_assert_int_eq(f.chroma_half, 1);
+    ck_assert(f.sigma_lo == 20 && f.sigma_hi == 30);
+    const char *rgb = "{\"per_channel\":true,\"color_space\":\"rgb\",\"chroma_half\":true}";
+    ck_assert_int_eq(dae_photo_facts_parse(rgb, 1, &f, &e), DAE_EINVAL);
+    ck_assert_ptr_nonnull(strstr(e.msg, "chroma_half"));
+    const char *not_pc = "{\"color_space\":\"opponent\",\"chroma_half\":true}";
+    ck_assert_int_eq(dae_photo_facts_parse(not_pc, 3, &f, &e), DAE_EINVAL);
+    ck_assert_int_eq(dae_photo_facts_parse("{\"chroma_half\":1}", 1, &f, &e), DAE_EINVAL);
+    const char *bad[] = {"{\"sigma_range\":[30,20]}", "{\"sigma_range\":[-1,20]}",
+                         "{\"sigma_range\":[0,256]}", "{\"sigma_range\":[5]}",
+                         "{\"sigma_range\":{\"a\":1,\"b\":2}}", "{\"sigma_range\":[\"5\",9]}"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        ck_assert_int_eq(dae_photo_facts_parse(bad[i], 1, &f, &e), DAE_EINVAL);
+        ck_assert_ptr_nonnull(strstr(e.msg, "sigma_range"));
+    }
+    ck_assert_int_eq(dae_photo_facts_parse("{\"sigma_range\":[0,255]}", 1, &f, &e), DAE_OK);
+    ck_assert(f.sigma_lo == 0 && f.sigma_hi == 255 && !f.chroma_half);
+}
+END_TEST
+
 START_TEST(test_probe)
 {
     dae_image im = {0};
@@ -702,6 +731,7 @@ Suite *suite_photo(void)
     tcase_add_test(tc, test_noise_estimate);
     tcase_add_test(tc, test_patches_and_augment);
     tcase_add_test(tc, test_photo_facts);
+    tcase_add_test(tc, test_photo_facts_chroma_half);
     tcase_add_test(tc, test_probe);
     suite_add_tcase(s, tc);
     TCase *tf = tcase_create("files");

@@ -189,9 +189,11 @@ START_TEST(test_pixel_estimates)
     ck_assert_uint_eq(dae_pixels_estimate(png, len, 0, 1, 0), vals * 5);
     ck_assert_uint_eq(dae_pixels_estimate(png, len, 0, 2, 0), vals * 3);
     /* the non-local stage: + 5 a value, except with 8-bit input and output */
-    ck_assert_uint_eq(dae_pixels_estimate(png, len, 0, 0, 1), vals * 14);
+    ck_assert_uint_eq(dae_pixels_estimate(png, len, 0, 0, DAE_PIXELS_NONLOCAL), vals * 14);
     ck_assert_uint_eq(dae_pixels_estimate(png, len, 0, 1, 1), vals * 10);
     ck_assert_uint_eq(dae_pixels_estimate(png, len, 0, 2, 1), vals * 3);
+    ck_assert_uint_eq(dae_pixels_estimate(png, len, 0, 0, DAE_PIXELS_HALF_CHROMA), vals * 11);
+    ck_assert_uint_eq(dae_pixels_estimate(png, len, 0, 0, 3), vals * 16);
     ck_assert_uint_eq(dae_pixels_estimate((const unsigned char *)"GIF89a..", 8, 0, 0, 0), 32);
 
     /* JSON: 88 bytes per number, strings (keys, "1,2" in a string) count nothing */

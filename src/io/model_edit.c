@@ -11,12 +11,13 @@
 #include "daed/core/rng.h"
 
 /* The config of a model derived from `from` as colour model NAME in colour space `space`:
- * cfg's name, colour facts and earlier derived_from are replaced (plus the keys in
+ * cfg's name, colour facts (photo.h) and earlier derived_from are replaced (plus the keys in
  * `drop`, NULL-terminated, may be NULL). */
 static void derive_config(cJSON *cfg, const char *const *drop, const char *name,
                           const char *space, const char *from)
 {
-    static const char *const own[] = {"name", "per_channel", "color_space", "derived_from"};
+    static const char *const own[] = {"name",         "per_channel", "color_space",
+                                      "derived_from", "chroma_half", "sigma_range"};
     for (size_t i = 0; i < sizeof own / sizeof *own; i++)
         cJSON_DeleteItemFromObjectCaseSensitive(cfg, own[i]);
     for (size_t i = 0; drop && drop[i]; i++)
@@ -38,8 +39,18 @@ static int save_derived(const char *path, const dae_modelfile *mf, const dae_mod
 }
 
 int dae_model_save_per_channel(const dae_modelfile *mf, const char *what, const char *name,
-                               const char *space, const char *path, dae_error *err)
+                               const char *space, const dae_per_channel_opts *o,
+                               const char *path, dae_error *err)
 {
+    dae_per_channel_opts none = {0, 0.0, -1.0};
+    o = o ? o : &none;
+    if (o->chroma_half && strcmp(space, "opponent") != 0)
+        return dae_error_set(err, DAE_EINVAL, "%s: chroma at half resolution needs the "
+                             "opponent colour space, not %s", what, space);
+    if (o->sigma_hi >= 0 && !(o->sigma_lo >= 0 && o->sigma_lo <= o->sigma_hi &&
+                              o->sigma_hi <= 255))
+        return dae_error_set(err, DAE_EINVAL, "%s: sigma range %g..%g: expected 0 <= lo <= "
+                             "hi <= 255", what, o->sigma_lo, o->sigma_hi);
     if (dae_model_image_channels(mf->model) != 1 || !(mf->tasks & DAE_TASK_DENOISE))
         return dae_error_set(err, DAE_EINVAL, "%s: a per-channel colour model needs a "
                              "1-channel denoiser, got %d image channels", what,
@@ -49,6 +60,12 @@ int dae_model_save_per_channel(const dae_modelfile *mf, const char *what, const 
         return dae_error_set(err, DAE_ENOMEM, "out of memory");
     derive_config(cfg, NULL, name, space, mf->name);
     cJSON_AddBoolToObject(cfg, "per_channel", 1);
+    if (o->chroma_half)
+        cJSON_AddBoolToObject(cfg, "chroma_half", 1);
+    if (o->sigma_hi >= 0) {
+        const double r[2] = {o->sigma_lo, o->sigma_hi};
+        cJSON_AddItemToObject(cfg, "sigma_range", cJSON_CreateDoubleArray(r, 2));
+    }
     char *txt = cJSON_PrintUnformatted(cfg);
     int rc = txt ? save_derived(path, mf, mf->model, txt, err)
                  : dae_error_set(err, DAE_ENOMEM, "out of memory");

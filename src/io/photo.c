@@ -262,6 +262,38 @@ void dae_photo_add_noise(dae_rng *r, const float *clean, size_t n, float sigma25
     dae_photo_quantize(out, n);
 }
 
+/* "chroma_half" of a config whose colour space and per_channel f already holds. */
+static int chroma_half_parse(const cJSON *cfg, dae_photo_facts *f, dae_error *err)
+{
+    const cJSON *ch = cJSON_GetObjectItemCaseSensitive(cfg, "chroma_half");
+    if (ch && !cJSON_IsBool(ch))
+        return dae_error_set(err, DAE_EINVAL, "config chroma_half: expected true or false");
+    if (!cJSON_IsTrue(ch))
+        return DAE_OK;
+    if (!f->per_channel || f->cs != DAE_COLOR_OPPONENT)
+        return dae_error_set(err, DAE_EINVAL, "config chroma_half: needs \"per_channel\": "
+                             "true and \"color_space\": \"opponent\"");
+    f->chroma_half = 1;
+    return DAE_OK;
+}
+
+/* "sigma_range" [lo, hi], which replaces the trained range in f for routing. */
+static int sigma_range_parse(const cJSON *cfg, dae_photo_facts *f, dae_error *err)
+{
+    const cJSON *sr = cJSON_GetObjectItemCaseSensitive(cfg, "sigma_range");
+    if (!sr)
+        return DAE_OK;
+    const cJSON *lo = cJSON_GetArrayItem(sr, 0), *hi = cJSON_GetArrayItem(sr, 1);
+    if (!cJSON_IsArray(sr) || cJSON_GetArraySize(sr) != 2 || !cJSON_IsNumber(lo) ||
+        !cJSON_IsNumber(hi) || !(lo->valuedouble >= 0.0) || !(hi->valuedouble <= 255.0) ||
+        lo->valuedouble > hi->valuedouble)
+        return dae_error_set(err, DAE_EINVAL, "config sigma_range: expected [lo, hi] with "
+                             "0 <= lo <= hi <= 255");
+    f->sigma_lo = lo->valuedouble;
+    f->sigma_hi = hi->valuedouble;
+    return DAE_OK;
+}
+
 int dae_photo_facts_parse(const char *config_json, int model_channels, dae_photo_facts *f,
                           dae_error *err)
 {
@@ -292,6 +324,10 @@ int dae_photo_facts_parse(const char *config_json, int model_channels, dae_photo
         f->per_channel = 1;
         f->channels = 3;
     }
+    if (chroma_half_parse(cfg, f, err) != DAE_OK) {
+        rc = err ? err->code : DAE_EINVAL;
+        goto done;
+    }
     const cJSON *ws = cJSON_GetObjectItemCaseSensitive(cfg, "without_sigma");
     if (ws && (!cJSON_IsString(ws) || (strcmp(ws->valuestring, "blind") &&
                                        strcmp(ws->valuestring, "estimate")))) {
@@ -309,6 +345,7 @@ int dae_photo_facts_parse(const char *config_json, int model_channels, dae_photo
         f->sigma_lo = cJSON_GetArrayItem(sg, 0)->valuedouble;
         f->sigma_hi = cJSON_GetArrayItem(sg, 1)->valuedouble;
     }
+    rc = sigma_range_parse(cfg, f, err);
 done:
     cJSON_Delete(cfg);
     return rc;

@@ -86,6 +86,8 @@ int dae_pixels_probe(const unsigned char *body, size_t len, int *w, int *h, int 
  * levels (1) and its new float output (4) next to the planes above (8-bit input and
  * output: its new 8-bit output fits in the 3 already counted). */
 #define PER_VALUE_NONLOCAL 5
+/* Chroma at half size (tiles.c): 2 planes x (4 + 4) bytes / 4 per pixel, over 3 values. */
+#define PER_VALUE_HALF_CHROMA 2
 /* A number in a JSON body: its cJSON node while parsed (sizeof(cJSON) is 64 bytes on 64-bit
  * systems, an 80-byte chunk of glibc's malloc), then its float input and output. */
 #define PER_JSON_NUMBER (80 + 4 + 4)
@@ -157,7 +159,7 @@ static size_t json_estimate(const unsigned char *b, size_t len)
 }
 
 size_t dae_pixels_estimate(const unsigned char *body, size_t len, int is_json, int eight_bit,
-                           int nonlocal)
+                           int extras)
 {
     int w, h, c, a;
     if (is_json)
@@ -165,7 +167,9 @@ size_t dae_pixels_estimate(const unsigned char *body, size_t len, int is_json, i
     if (dae_pixels_probe(body, len, &w, &h, &c, &a) != 0)
         return len > SIZE_MAX / 4 ? SIZE_MAX : (len ? len * 4 : 1);
     size_t per = eight_bit == 2 ? PER_VALUE_8BIT : eight_bit ? PER_VALUE_8BIT_IN : PER_VALUE_FLOAT;
-    if (nonlocal && eight_bit != 2)
+    if ((extras & DAE_PIXELS_NONLOCAL) && eight_bit != 2)
         per += PER_VALUE_NONLOCAL;
+    if (extras & DAE_PIXELS_HALF_CHROMA)
+        per += PER_VALUE_HALF_CHROMA;
     return image_estimate(w, h, c, a, per);
 }

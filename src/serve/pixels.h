@@ -17,7 +17,10 @@
  *   - 5 bytes when only the input is 8-bit: a per-channel model in a colour space that
  *     mixes the channels (photo-denoise-rgb) needs all three outputs of a pixel, from
  *     three tile jobs, before it can go back to RGB, so its output is float (1 + 4);
- *   - 9 bytes otherwise: float input and output (4 + 4) and the 8-bit answer (1).
+ *   - 9 bytes otherwise: float input and output (4 + 4) and the 8-bit answer (1);
+ *   - 2 bytes more with chroma at half size: two planes of a quarter of the pixels, in and
+ *     out (4 + 4), a third of the values: 2.7 bytes a value, rounded down (its 8-bit answer
+ *     is counted but PNG encoding is not).
  * Measured (a 16-megapixel colour JPEG denoised by a tiny 3-channel model, answered as
  * JPEG; peak RSS less the idle RSS, 2026-12-06): 115 MB with 8-bit input and output
  * planes (estimate 144 MB); 242 MB with 8-bit input and float output (estimate 240 MB);
@@ -43,11 +46,17 @@
  * 0 on success, -1 when body is neither or its header is cut short. */
 int dae_pixels_probe(const unsigned char *body, size_t len, int *w, int *h, int *c, int *alpha);
 
+/* What may run besides the model, for dae_pixels_estimate (a JSON body's estimate, 88
+ * bytes a number, covers both): */
+enum {
+    DAE_PIXELS_NONLOCAL = 1,    /* the non-local stage after the model (tiles.c) */
+    DAE_PIXELS_HALF_CHROMA = 2, /* a per-channel model's chroma at half size (photo.h) */
+};
+
 /* The bytes of image planes a request with this body holds while it runs (above);
  * eight_bit (dae_tiles_8bit): 2 its planes are held as 8-bit, 1 its input only, 0 none;
- * nonlocal: the non-local stage may run after its model (tiles.c; a JSON body's estimate,
- * 88 bytes a number, covers it). */
+ * extras: DAE_PIXELS_* flags. */
 size_t dae_pixels_estimate(const unsigned char *body, size_t len, int is_json, int eight_bit,
-                           int nonlocal);
+                           int extras);
 
 #endif

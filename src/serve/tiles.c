@@ -11,7 +11,10 @@
  * shutdown) runs at once on the worker that tried to queue it, so a request never stalls.
  *
  * Photo models (photo.h: "color_space", "per_channel"): colour images are denoised in the
- * model's colour space, by a per-channel model one channel at a time (each a tile job).
+ * model's colour space, by a per-channel model one channel at a time (each a tile job);
+ * with "chroma_half" its two chroma channels at half resolution (core/halfres.h: halved
+ * when the tiles start, their tiles run on the halves at half the noise level, doubled
+ * back when the last tile is done; the planes stay float).
  *
  * Models with a size_div D > 1 (pixel_unshuffle ... pixel_shuffle) run on the image's
  * canvas (tile.h): tiles and halos are multiples of D, the image is padded on the right and
@@ -42,6 +45,7 @@
 #include <string.h>
 
 #include "daed/io/photo.h"
+#include "daed/core/halfres.h"
 #include "daed/core/nlm.h"
 #include "daed/core/tile.h"
 #include "daed/io/jpeg.h"
@@ -75,6 +79,10 @@ struct tiled {
     /* the outputs as 8-bit planes, each tile brought back to RGB and quantized as it is
      * pasted (answered as PNG or JPEG), or NULL: float outputs in w.y */
     unsigned char *out8;
+    /* chroma_half on a colour image: planes 1 and 2 of each image run at hw x hh, their
+     * inputs (model space) in cin and outputs in cout, [image][2][hh][hw] */
+    int half, hw, hh;
+    float *cin, *cout;
 };
 
 int dae_tiles_radius(const dae_req *r)
@@ -93,8 +101,9 @@ static int tile_to_rgb(int planes, dae_color_space cs)
 
 int dae_tiles_8bit(const dae_req *r)
 {
-    /* answer_as_8bit for a raw body (one image, never resized on the tiled path) */
-    if (r->is_json || r->want_json || dae_tiles_radius(r) < 0)
+    /* answer_as_8bit for a raw body (one image, never resized on the tiled path); the half
+     * chroma planes are made from float planes */
+    if (r->is_json || r->want_json || dae_tiles_radius(r) < 0 || r->entry->photo.chroma_half)
         return 0;
     /* a colour image takes 3 planes with a per-channel model: the header is not read here */
     return tile_to_rgb(r->entry->photo.per_channel ? 3 : 1, r->entry->photo.cs) ? 2 : 1;
@@ -111,6 +120,8 @@ static float job_level(const tile_job *j)
     float gain = r->entry->photo.per_channel && j->t->c == 3
                      ? dae_color_noise_gain(r->entry->photo.cs, j->plane)
                      : 1.0f;
+    if (j->t->half && j->plane > 0)
+        gain *= 0.5f; /* the mean of 2x2 pixels of independent noise */
     return dae_noise_level(j->t->w.noise[j->img] * gain);
 }
 
@@ -170,6 +181,19 @@ static int tile_side(const dae_server *s, const dae_model *m, int R)
     return dae_model_tile_side(m, want);
 }
 
+/* Do the tiles of a pw x ph plane (of an image W x H) fit m, whose tiles are side pixels? */
+static int tiles_fit(const dae_model *m, int pw, int ph, int side, const char *name, int W,
+                     int H, dae_error *err)
+{
+    int cw = dae_model_canvas(m, pw), ch = dae_model_canvas(m, ph);
+    dae_shape tile_in = {m->in_shape.c, ch < side ? ch : side, cw < side ? cw : side};
+    dae_error cerr = {0};
+    if (dae_model_check_input(m, tile_in, &cerr) != DAE_OK)
+        return dae_error_set(err, DAE_ESHAPE, "image %dx%d does not fit model %s: %s%s", W, H,
+                             name, cerr.msg, pw != W ? " (its chroma at half size)" : "");
+    return DAE_OK;
+}
+
 int dae_tiles_prepare(dae_req *r, work *w, dae_error *err)
 {
     const dae_model *m = r->entry->mf->model;
@@ -198,12 +222,11 @@ int dae_tiles_prepare(dae_req *r, work *w, dae_error *err)
     if (noise_levels(r, w, err) != DAE_OK || nonlocal_prepare(r, w, err) != DAE_OK)
         return err->code;
     int W = w->orig[0].w, H = w->orig[0].h;
-    int cw = dae_model_canvas(m, W), ch = dae_model_canvas(m, H);
-    dae_shape tile_in = {m->in_shape.c, ch < side ? ch : side, cw < side ? cw : side};
-    dae_error cerr = {0};
-    if (dae_model_check_input(m, tile_in, &cerr) != DAE_OK)
-        return dae_error_set(err, DAE_ESHAPE, "image %dx%d does not fit model %s: %s", W, H,
-                             r->entry->name, cerr.msg);
+    int half = per && r->entry->photo.chroma_half && w->orig[0].c == 3;
+    if (tiles_fit(m, W, H, side, r->entry->name, W, H, err) != DAE_OK ||
+        (half && tiles_fit(m, dae_half_side(W), dae_half_side(H), side, r->entry->name, W, H,
+                           err) != DAE_OK))
+        return err->code;
     w->in = w->out = (dae_shape){w->orig[0].c, H, W};
     w->tiled = 1;
     return DAE_OK;
@@ -286,6 +309,21 @@ static void extract8(float *dst, const unsigned char *img, int c, int W, int H,
         }
 }
 
+/* The float plane job j runs on: of the image's full planes full (its planes j->plane on),
+ * or for a half chroma plane of the halves (cin or cout); *pw x *ph its size. */
+static float *plane_at(const tiled *t, float *full, float *halves, const tile_job *j,
+                       int *pw, int *ph)
+{
+    if (t->half && j->plane > 0) {
+        *pw = t->hw;
+        *ph = t->hh;
+        return halves + ((size_t)j->img * 2 + j->plane - 1) * t->hw * t->hh;
+    }
+    *pw = t->W;
+    *ph = t->H;
+    return full + (size_t)j->plane * t->W * t->H;
+}
+
 /* Stage the model input of j (c channels from j->plane on, in the model's colour space)
  * at dst. -1 when out of memory. */
 static int stage_tile(const tile_job *j, float *dst, int c)
@@ -293,8 +331,9 @@ static int stage_tile(const tile_job *j, float *dst, int c)
     const tiled *t = j->t;
     size_t plane = (size_t)t->W * t->H;
     if (!t->in8) { /* float planes, already in the model's colour space (tiles_start) */
-        const float *px = t->w.orig[j->img].px + (size_t)j->plane * plane;
-        dae_tile_extract(dst, px, c, t->W, t->H, &j->tl);
+        int pw, ph;
+        const float *px = plane_at(t, t->w.orig[j->img].px, t->cin, j, &pw, &ph);
+        dae_tile_extract(dst, px, c, pw, ph, &j->tl);
         return 0;
     }
     const unsigned char *img = t->in8 + (size_t)j->img * t->c * plane;
@@ -344,6 +383,14 @@ static int paste8(tiled *t, const tile_job *j, const float *src, int c)
     }
     free(row);
     return 0;
+}
+
+/* dae_tile_paste of j's output src (c channels) into t's float outputs. */
+static void paste_float(tiled *t, const tile_job *j, const float *src, int c)
+{
+    int pw, ph;
+    float *dst = plane_at(t, t->w.y + (size_t)j->img * t->c * t->W * t->H, t->cout, j, &pw, &ph);
+    dae_tile_paste(dst, src, c, pw, ph, &j->tl);
 }
 
 /* Forward and paste n jobs (one model); failures are recorded in their request. */
@@ -415,8 +462,7 @@ static void run_jobs(dae_server *s, int worker, tile_job **js, int n)
                 else if (!t->failed && t->out8 && paste8(t, j, y + (size_t)k * vout, c))
                     set_failed(t, &row_err);
                 else if (!t->failed && !t->out8)
-                    dae_tile_paste(t->w.y + ((size_t)j->img * t->c + j->plane) * t->W * t->H,
-                                   y + (size_t)k * vout, c, t->W, t->H, &j->tl);
+                    paste_float(t, j, y + (size_t)k * vout, c);
                 if (t->r->batch < b)
                     t->r->batch = b;
                 pthread_mutex_unlock(&t->mu);
@@ -534,6 +580,34 @@ static int nonlocal_stage(tiled *t, dae_error *err)
     return rc;
 }
 
+/* chroma_half: the half chroma inputs of t, halved from its float planes (model space);
+ * their outputs' room. -1 when out of memory. */
+static int halve_chroma(tiled *t)
+{
+    t->hw = dae_half_side(t->W);
+    t->hh = dae_half_side(t->H);
+    size_t half = (size_t)t->hw * t->hh, plane = (size_t)t->W * t->H;
+    t->cin = malloc((size_t)t->w.n * 2 * half * sizeof *t->cin);
+    t->cout = malloc((size_t)t->w.n * 2 * half * sizeof *t->cout);
+    if (!t->cin || !t->cout)
+        return -1;
+    for (int i = 0; i < t->w.n; i++)
+        for (int p = 1; p <= 2; p++)
+            dae_plane_half(t->w.orig[i].px + p * plane, t->W, t->H,
+                           t->cin + ((size_t)i * 2 + p - 1) * half);
+    return 0;
+}
+
+/* chroma_half: the half chroma outputs doubled into t's float outputs (model space). */
+static void double_chroma(tiled *t)
+{
+    size_t half = (size_t)t->hw * t->hh, plane = (size_t)t->W * t->H;
+    for (int i = 0; t->half && i < t->w.n; i++)
+        for (int p = 1; p <= 2; p++)
+            dae_plane_double(t->cout + ((size_t)i * 2 + p - 1) * half, t->W, t->H,
+                             t->w.y + ((size_t)i * 3 + p) * plane);
+}
+
 /* The last tile is done: bring the outputs back to RGB and the client's scale, answer. */
 static void complete(tiled *t)
 {
@@ -543,6 +617,7 @@ static void complete(tiled *t)
         dae_req_fail(r, &t->err);
     } else {
         size_t plane = (size_t)t->W * t->H;
+        double_chroma(t);
         for (int i = 0; t->c == 3 && !t->out8 && i < t->w.n; i++)
             dae_color_from_space(t->w.y + (size_t)i * 3 * plane, plane, t->cs);
         int rc = nonlocal_stage(t, &err);
@@ -564,6 +639,8 @@ static void complete(tiled *t)
     dae_work_free(&t->w);
     free(t->in8);
     free(t->out8);
+    free(t->cin);
+    free(t->cout);
     free(t->jobs);
     pthread_mutex_destroy(&t->mu);
     free(t);
@@ -610,6 +687,34 @@ static void advance(tiled *t, long k, int worker)
     }
 }
 
+/* The tiles of a request: the canvases of the full planes and the half chroma ones (tile.h),
+ * tile side and halo, tiles per full and per half plane, planes per image (3 for a
+ * per-channel model on colour, else 1) and the model's image channels. */
+typedef struct grid {
+    int cw, ch, hcw, hch, T, R;
+    long per, per_half;
+    int planes, ic;
+} grid;
+
+/* Job k of t: its image, plane and tile. An image's jobs: per tiles of each plane, or with
+ * half chroma, per tiles of the luma then per_half of each chroma plane. */
+static void place_job(tiled *t, tile_job *j, long k, const grid *g)
+{
+    long per_img = t->half ? g->per + 2 * g->per_half : g->per * g->planes, i = k % per_img;
+    j->job.key = t->r->entry;
+    j->job.op = OP_TILE;
+    j->t = t;
+    j->img = (int)(k / per_img);
+    if (!t->half || i < g->per) {
+        j->plane = (int)(i / g->per) * g->ic;
+        j->tl = dae_tile_at(g->cw, g->ch, g->T, g->R, i % g->per);
+    } else {
+        i -= g->per;
+        j->plane = 1 + (int)(i / g->per_half);
+        j->tl = dae_tile_at(g->hcw, g->hch, g->T, g->R, i % g->per_half);
+    }
+}
+
 void dae_tiles_start(dae_req *r, work *w, int worker)
 {
     dae_server *s = r->s;
@@ -635,32 +740,29 @@ void dae_tiles_start(dae_req *r, work *w, int worker)
     int chh = dae_model_canvas(m, t->H);
     size_t plane = (size_t)t->W * t->H;
     t->cs = r->entry->photo.cs;
-    hold_8bit(t); /* then each tile goes to the colour space as it is staged */
+    t->half = r->entry->photo.chroma_half && t->c == 3;
+    if (!t->half)
+        hold_8bit(t); /* then each tile goes to the colour space as it is staged */
     if (t->c == 3 && !t->in8)
         for (int i = 0; i < t->w.n; i++)
             dae_color_to_space(t->w.orig[i].px, plane, t->cs);
-    long per = dae_tile_plan(cw, chh, T, R, NULL, 0); /* on the canvas (tile.h) */
-    int planes = t->c / ic; /* 3 for a per-channel model on colour, else 1 */
-    t->n = per * planes * t->w.n;
-    if (answer_as_8bit(r, &t->w) && tile_to_rgb(planes, t->cs))
+    grid g = {cw, chh, dae_model_canvas(m, dae_half_side(t->W)),
+              dae_model_canvas(m, dae_half_side(t->H)), T, R, 0, 0, t->c / ic, ic};
+    g.per = dae_tile_plan(g.cw, g.ch, T, R, NULL, 0); /* on the canvas (tile.h) */
+    g.per_half = t->half ? dae_tile_plan(g.hcw, g.hch, T, R, NULL, 0) : 0;
+    t->n = (t->half ? g.per + 2 * g.per_half : g.per * g.planes) * t->w.n;
+    if (answer_as_8bit(r, &t->w) && tile_to_rgb(g.planes, t->cs))
         t->out8 = malloc((size_t)t->w.n * t->c * plane);
     else
         t->w.y = malloc((size_t)t->w.n * t->c * plane * sizeof *t->w.y);
     t->jobs = calloc((size_t)t->n, sizeof *t->jobs);
-    if ((!t->w.y && !t->out8) || !t->jobs) {
+    if ((!t->w.y && !t->out8) || !t->jobs || (t->half && halve_chroma(t))) {
         dae_error_set(&err, DAE_ENOMEM, "out of memory for a %dx%d output", t->W, t->H);
         set_failed(t, &err);
         t->n = 0;
     }
-    for (long k = 0; k < t->n; k++) {
-        tile_job *j = &t->jobs[k];
-        j->job.key = r->entry;
-        j->job.op = OP_TILE;
-        j->t = t;
-        j->img = (int)(k / (per * planes));
-        j->plane = (int)(k / per % planes) * ic;
-        j->tl = dae_tile_at(cw, chh, T, R, k % per);
-    }
+    for (long k = 0; k < t->n; k++)
+        place_job(t, &t->jobs[k], k, &g);
     atomic_store(&r->prog.total, t->n);
     long win = (long)s->n_workers * s->cfg.max_batch, qcap = s->cfg.queue_size / 2;
     t->window = win < qcap ? win : qcap;

@@ -21,6 +21,7 @@
 #include "daed/io/model_edit.h"
 #include "daed/io/modelfile.h"
 #include "daed/io/photo.h"
+#include "daed/io/photo_apply.h"
 #include "daed/io/pixels_json.h"
 #include "daed/io/weights_image.h"
 
@@ -37,6 +38,7 @@ static const char *USAGE =
     "       dae-model weights FILE OUT.png [--layer encoder|decoder] [--cols N]\n"
     "                      [--scale S] [--count N]\n"
     "       dae-model per-channel IN.safetensors OUT.safetensors NAME [--color-space S]\n"
+    "                      [--chroma-half] [--sigma-range LO,HI]\n"
     "       dae-model widen IN.safetensors OUT.safetensors NAME [--color-space S]\n"
     "                      [--init-scale F]\n"
     "       dae-model f16 IN.safetensors OUT.safetensors\n"
@@ -76,6 +78,13 @@ static const char *USAGE =
     "per-channel  write a 1-channel denoiser as a colour model NAME that denoises each\n"
     "       channel of colour space S (opponent, the default, or rgb) on its own: the same\n"
     "       weights, with \"per_channel\": true and \"color_space\" in its config.\n"
+    "       --chroma-half  (opponent only) the two chroma channels are denoised at half\n"
+    "                  resolution (2x2 means, the noise level halved) and doubled back\n"
+    "                  (bicubic): a quarter of their work, and the better answer where\n"
+    "                  the noise is strong (docs/photos.md)\n"
+    "       --sigma-range LO,HI  the ?sigma= range (of the colour image, 0-255) daed routes\n"
+    "                  to the model; without it the gray model's trained range, which\n"
+    "                  is that of one channel\n"
     "widen  turn a 1-channel residual conv denoiser into the starting weights of a\n"
     "       3-channel model NAME in colour space S (for dae-train --init): channel 0\n"
     "       (the luma in the opponent space) uses the gray weights, channels 1 and 2\n"
@@ -359,56 +368,6 @@ static int run_fit_input(const dae_modelfile *mf, const char *model_path, const 
     return DAE_OK;
 }
 
-/* The model applied to im (in its colour space) into out: one pass, or one per plane for
- * a per-channel model; a noise-map model gets sigma (< 0: blind) as its map plane. paths:
- * the model's and the input's, for error messages. */
-static int run_passes(const dae_model *m, const dae_image *im, int per_channel, double sigma,
-                      dae_color_space cs, dae_shape in_shape, int out_json,
-                      const char *const paths[2], dae_image *out, dae_error *err)
-{
-    size_t hw = (size_t)im->w * (size_t)im->h;
-    int pass_c = per_channel ? 1 : im->c, map = m->noise_map ? 1 : 0;
-    float *xin = NULL;
-    int rc = -1;
-    dae_workspace *ws = dae_workspace_create(m, 1, in_shape, 0, err);
-    if (!ws)
-        return -1;
-    if (map && !(xin = malloc((size_t)(pass_c + 1) * hw * sizeof *xin))) {
-        dae_error_set(err, DAE_ENOMEM, "%s: cannot allocate the model input", paths[1]);
-        goto done;
-    }
-    int passes = per_channel ? im->c : 1; /* a per-channel model: one pass per plane */
-    for (int p = 0; p < passes; p++) {
-        const float *y;
-        dae_shape ys;
-        const float *x = im->px + (size_t)p * hw;
-        if (map) { /* a per-channel model: the level of the noise in this channel */
-            double sg = per_channel && sigma >= 0 ? sigma * dae_color_noise_gain(cs, p) : sigma;
-            dae_model_noise_input(xin, x, 1, pass_c, im->h, im->w, dae_noise_level(sg));
-            x = xin;
-        }
-        if (dae_model_forward(m, ws, x, 1, in_shape, &y, &ys, err))
-            goto done;
-        if (p == 0) {
-            int oc = ys.c * passes;
-            if (!out_json && oc != 1 && oc != 3) {
-                dae_error_set(err, DAE_ESHAPE, "%s: output has %d channels, a PNG needs 1 or "
-                              "3 (write .json instead)", paths[0], oc);
-                goto done;
-            }
-            if (dae_image_alloc(out, ys.w, ys.h, oc, 0, err))
-                goto done;
-        }
-        size_t n_out = dae_shape_size(ys);
-        memcpy(out->px + (size_t)p * n_out, y, n_out * sizeof *y);
-    }
-    rc = DAE_OK;
-done:
-    free(xin);
-    dae_workspace_free(ws);
-    return rc;
-}
-
 /* Inpainting: the missing pixels of im (alpha < 0.5) set to 0, the image before in *orig. */
 static int run_blank_missing(dae_image *im, float **orig, const char *in_path, dae_error *err)
 {
@@ -475,9 +434,16 @@ static int cmd_run(int argc, char **argv)
     }
     dae_color_space cs = im.c == 3 ? facts.cs : DAE_COLOR_RGB;
     dae_color_to_space(im.px, hw, cs); /* RGB: no-op */
-    const char *const paths[2] = {model_path, in_path};
-    if (run_passes(m, &im, per_channel, sigma, cs, in_shape, out_json, paths, &out, &err))
+    if (dae_photo_apply(m, &im, per_channel, per_channel && facts.chroma_half, sigma, cs, &out,
+                        &err) != DAE_OK) {
+        dae_error_prefix(&err, "%s: ", model_path);
         goto done;
+    }
+    if (!out_json && out.c != 1 && out.c != 3) {
+        dae_error_set(&err, DAE_ESHAPE, "%s: output has %d channels, a PNG needs 1 or 3 (write "
+                      ".json instead)", model_path, out.c);
+        goto done;
+    }
     if (out.c == 3)
         dae_color_from_space(out.px, (size_t)out.w * out.h, cs);
     if (inpaint && out.c == im.c && out.h == im.h && out.w == im.w) {
@@ -699,15 +665,41 @@ static int cmd_f16(int argc, char **argv)
     return rc;
 }
 
+/* per-channel's own options, taken out of argv (the rest compacted, *argc updated). */
+static int per_channel_opts(int *argc, char **argv, dae_per_channel_opts *o)
+{
+    int n = 0;
+    *o = (dae_per_channel_opts){0, 0.0, -1.0};
+    for (int i = 0; i < *argc; i++) {
+        if (strcmp(argv[i], "--chroma-half") == 0) {
+            o->chroma_half = 1;
+        } else if (strcmp(argv[i], "--sigma-range") == 0) {
+            char end;
+            if (i + 1 >= *argc ||
+                sscanf(argv[i + 1], "%lf,%lf%c", &o->sigma_lo, &o->sigma_hi, &end) != 2 ||
+                !(o->sigma_lo >= 0 && o->sigma_lo <= o->sigma_hi && o->sigma_hi <= 255))
+                return usage_error("--sigma-range needs LO,HI with 0 <= LO <= HI <= 255%s", "");
+            i++;
+        } else {
+            argv[n++] = argv[i];
+        }
+    }
+    *argc = n;
+    return -1;
+}
+
 static int cmd_per_channel(int argc, char **argv)
 {
     const char *pos[3] = {NULL, NULL, NULL}, *space;
-    int urc = colour_args("per-channel", argc, argv, pos, &space);
+    dae_per_channel_opts o;
+    int urc = per_channel_opts(&argc, argv, &o);
+    if (urc < 0)
+        urc = colour_args("per-channel", argc, argv, pos, &space);
     if (urc >= 0)
         return urc;
     dae_error err = {0};
     dae_modelfile *mf = dae_modelfile_load(pos[0], NULL, &err);
-    int rc = mf && dae_model_save_per_channel(mf, pos[0], pos[2], space, pos[1], &err) == DAE_OK
+    int rc = mf && dae_model_save_per_channel(mf, pos[0], pos[2], space, &o, pos[1], &err) == DAE_OK
                  ? EXIT_OK
                  : fail(&err);
     dae_modelfile_free(mf);

@@ -25,6 +25,22 @@ if "$B/dae-model" per-channel "$T/c.safetensors" "$T/bad.safetensors" x 2>"$T/er
 else
     grep -q "1-channel" "$T/err" && ok "3-channel model refused with a reason" || fail "$(cat "$T/err")"
 fi
+"$B/dae-model" per-channel "$T/g.safetensors" "$T/pch.safetensors" photo-pch --chroma-half \
+    --sigma-range 20,30 && ok "per-channel --chroma-half --sigma-range" || fail "chroma-half failed"
+"$B/dae-model" info "$T/pch.safetensors" > "$T/info-h"
+grep -q "chroma_half *true" "$T/info-h" && grep -q "sigma_range *\[20,30\]" "$T/info-h" &&
+    ok "config says chroma_half and sigma_range" || fail "info: $(grep -E 'chroma|sigma_r' "$T/info-h")"
+if "$B/dae-model" per-channel "$T/g.safetensors" "$T/bad.safetensors" x --chroma-half \
+    --color-space rgb 2>"$T/err"; then
+    fail "half chroma in the rgb space accepted"
+else
+    grep -q "opponent" "$T/err" && ok "half chroma in rgb refused with a reason" || fail "$(cat "$T/err")"
+fi
+for bad in 30,20 -1,5 5 5,300 a,b; do
+    "$B/dae-model" per-channel "$T/g.safetensors" "$T/bad.safetensors" x --sigma-range $bad \
+        2>"$T/err" && fail "--sigma-range $bad accepted" ||
+        { grep -q "sigma-range" "$T/err" && ok "--sigma-range $bad refused" || fail "$(cat "$T/err")"; }
+done
 
 # widen: the gray model as the start of a 3-channel one. On a gray image (read as R=G=B:
 # the opponent colour channels are flat) the widened model must give the gray model's

@@ -247,4 +247,30 @@ cmp -s "$T/pcmap-a.png" "$T/pcmap-b.png" &&
     ok "per-channel noise-map model: daed's tiles = dae-model run (per-channel levels)" ||
     fail "per-channel noise-map model: daed and dae-model run differ"
 
+# the same with its chroma at half resolution (core/halfres.h) and a ?sigma= range of its
+# own: an odd-sized photo, several tiles on the luma and on the half chroma planes
+mkdir -p "$T/pchalf"
+"$B/dae-model" per-channel "$T/pcmap-g.safetensors" "$T/pchalf/photo-pchalf.safetensors" \
+    photo-pchalf --chroma-half --sigma-range 20,40 >/dev/null
+"$B/helpers/mkpng" "$T/pco.png" 151 111 3
+"$B/dae-model" run --sigma 30 "$T/pchalf/photo-pchalf.safetensors" "$T/pco.png" \
+    "$T/pchalf-ref.png" >/dev/null
+"$B/dae-model" run --sigma 30 "$T/pcmap/photo-pcmap.safetensors" "$T/pco.png" \
+    "$T/pcfull-ref.png" >/dev/null
+start_daed pchalf --models "$T/pchalf" --workers 2 --tile 48
+req POST "/v1/denoise?sigma=30" --data-binary @"$T/pco.png"
+expect 200 "colour PNG, per-channel model with half chroma, sigma=30"
+hdr_has "X-Model: photo-pchalf" "its sigma_range took ?sigma=30"
+"$B/dae-model" grid "$T/pchalf-a.png" "$T/body" --pad 0 >/dev/null
+"$B/dae-model" grid "$T/pchalf-b.png" "$T/pchalf-ref.png" --pad 0 >/dev/null
+"$B/dae-model" grid "$T/pcfull-b.png" "$T/pcfull-ref.png" --pad 0 >/dev/null
+cmp -s "$T/pchalf-a.png" "$T/pchalf-b.png" &&
+    ok "half-chroma model: daed's tiles = dae-model run" ||
+    fail "half-chroma model: daed and dae-model run differ"
+cmp -s "$T/pchalf-b.png" "$T/pcfull-b.png" && fail "half chroma answered as the full one" ||
+    ok "half chroma differs from full-resolution chroma"
+req POST "/v1/denoise?sigma=30" -H "Accept: application/json" --data-binary @"$T/pco.png"
+expect 200 "half-chroma model, JSON answer"
+body_has '"channels":3' "half-chroma JSON answer is colour"
+
 finish

@@ -12,10 +12,19 @@
 #include "daed/core/error.h"
 #include "daed/io/modelfile.h"
 
+/* Options of a per-channel model (photo.h): chroma_half (opponent space only), and a
+ * sigma_range [lo, hi] for routing when hi >= 0. */
+typedef struct dae_per_channel_opts {
+    int chroma_half;
+    double sigma_lo, sigma_hi;
+} dae_per_channel_opts;
+
 /* per-channel: a 1-channel denoiser as a colour model that denoises each channel of the
- * colour space on its own: the same weights, with "per_channel": true in the config. */
+ * colour space on its own: the same weights, with "per_channel": true in the config (and
+ * o's facts; o NULL: none). */
 int dae_model_save_per_channel(const dae_modelfile *mf, const char *what, const char *name,
-                               const char *space, const char *path, dae_error *err);
+                               const char *space, const dae_per_channel_opts *o,
+                               const char *path, dae_error *err);
 
 /* widen: a 1-channel residual conv denoiser (first and last layers conv2d) as the first
  * weights of a 3-channel one. The first convolution reads channel 0 with the gray weights,

@@ -85,10 +85,17 @@ int dae_image_probe(const unsigned char *buf, size_t len, int *w, int *h, int *c
  *   "color_space": "rgb" | "opponent"   the space a colour image is denoised in
  *   "per_channel": true                 a 1-channel model that denoises a colour image one
  *                                       channel (of the colour space) at a time
- *   "corruption": {"type": "gaussian255", "sigma": [lo, hi]}   the trained noise range */
+ *   "chroma_half": true                 such a model in the opponent space denoises the two
+ *                                       chroma channels at half resolution (core/halfres.h)
+ *   "corruption": {"type": "gaussian255", "sigma": [lo, hi]}   the trained noise range
+ *   "sigma_range": [lo, hi]             the ?sigma= range daed routes to the model (the level
+ *                                       of the image as sent, 0-255), when it differs from
+ *                                       the trained range (a per-channel model's trained
+ *                                       range is that of one channel) */
 typedef struct dae_photo_facts {
     dae_color_space cs;
     int per_channel;
+    int chroma_half;         /* per-channel, opponent: the chroma channels at half size */
     int channels;            /* image channels it denoises: the model's, or 3 per channel */
     double sigma_lo, sigma_hi; /* 0-255 scale; hi < 0 when not a photo model */
     int blind_default;       /* "without_sigma": "blind": a noise-map model that runs blind
@@ -97,7 +104,9 @@ typedef struct dae_photo_facts {
 } dae_photo_facts;
 
 /* Read the facts from a model config (model_channels = its input channels). A per_channel
- * model must have 1 input channel (DAE_EINVAL otherwise); bad colour spaces are DAE_EINVAL. */
+ * model must have 1 input channel, chroma_half needs per_channel in the opponent space, a
+ * sigma_range two numbers 0 <= lo <= hi <= 255 (DAE_EINVAL otherwise, as bad colour
+ * spaces are). */
 int dae_photo_facts_parse(const char *config_json, int model_channels, dae_photo_facts *f,
                           dae_error *err);
 
