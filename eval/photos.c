@@ -11,7 +11,8 @@
  * noise-level map (model.h) is measured twice: with the true sigma/255 as its map, and blind.
  *
  * Speed (--speed): sgemm peak (dae_sgemm 1024^3), inference seconds per megapixel of a
- * 1024x1024 image (gray, and colour: 3 planes or the 3-channel model) and the GFLOP/s that
+ * 1024x1024 image (gray, and colour: 3 planes, the luma and two half chroma planes of a
+ * "chroma_half" model, or the 3-channel model) and the GFLOP/s that
  * represents, dae-train's patches/s on the training photos (40x40 patches, batch 64); with
  * --torch, eval/ref/torch_photos.py measures PyTorch on the same network in the same run.
  *
@@ -33,6 +34,7 @@
 #include <time.h>
 
 #include "daed/core/blas.h"
+#include "daed/core/halfres.h"
 #include "daed/io/image.h"
 #include "daed/core/model.h"
 #include "daed/io/modelfile.h"
@@ -77,6 +79,7 @@ typedef struct {
     int n, tile, R;
     int ic;      /* image channels per pass (the model's input less its noise map) */
     float level; /* noise-map models: the map value of the next runs */
+    int chroma_half; /* a per-channel model with "chroma_half" (photo.h) */
     double sigma; /* the noise's sigma (0-255) in RGB, or < 0: blind */
     dae_workspace **ws;
     float **scratch;
@@ -185,8 +188,24 @@ static int run_tiled(runner *r, const float *in, int W, int H, float *out, dae_e
     return rc;
 }
 
+/* A chroma plane as daed runs it with "chroma_half": halved, tiled, doubled back. */
+static int run_half(runner *r, const float *in, int W, int H, float *out, dae_error *err)
+{
+    int hw = dae_half_side(W), hh = dae_half_side(H);
+    float *a = malloc(2 * (size_t)hw * hh * sizeof *a);
+    if (!a)
+        return dae_error_set(err, DAE_ENOMEM, "out of memory");
+    dae_plane_half(in, W, H, a);
+    int rc = run_tiled(r, a, hw, hh, a + (size_t)hw * hh, err);
+    if (!rc)
+        dae_plane_double(a + (size_t)hw * hh, W, H, out);
+    free(a);
+    return rc;
+}
+
 /* out = denoised (c, H, W) of in: the model's channels at once, or plane by plane for a
- * 1-channel model on a 3-channel image (in the colour space cs). */
+ * 1-channel model on a 3-channel image (in the colour space cs; its chroma at half size
+ * with chroma_half). */
 static int denoise(runner *r, const float *in, int c, int W, int H, dae_color_space cs,
                    float *out, dae_error *err)
 {
@@ -202,8 +221,11 @@ static int denoise(runner *r, const float *in, int c, int W, int H, dae_color_sp
     for (int p = 0; p < c && !rc; p += mc) {
         /* a plane of a per-channel model: the level its noise has in the colour space */
         double gain = mc == 1 && c == 3 ? dae_color_noise_gain(cs, p) : 1.0;
-        r->level = r->sigma < 0 ? DAE_NOISE_BLIND : dae_noise_level(r->sigma * gain);
-        rc = run_tiled(r, tmp + p * n, W, H, out + p * n, err);
+        int half = r->chroma_half && mc == 1 && c == 3 && p > 0;
+        r->level = r->sigma < 0 ? DAE_NOISE_BLIND
+                                : dae_noise_level(r->sigma * gain * (half ? 0.5 : 1.0));
+        rc = half ? run_half(r, tmp + p * n, W, H, out + p * n, err)
+                  : run_tiled(r, tmp + p * n, W, H, out + p * n, err);
     }
     if (!rc && c == 3)
         dae_color_from_space(out, n, cs);
@@ -544,6 +566,12 @@ int main(int argc, char **argv)
                  ? (dae_color_space)dae_color_space_from_name(csj->valuestring)
                  : DAE_COLOR_RGB;
     cJSON_Delete(cfg);
+    dae_photo_facts facts;
+    if (dae_photo_facts_parse(mf->config_json, mc, &facts, &err)) {
+        fprintf(stderr, "photos: %s\n", err.msg);
+        dae_modelfile_free(mf);
+        return 1;
+    }
     if (!train)
         train = mc == 1 ? "data/photos/train/gray" : "data/photos/train/rgb";
 
@@ -552,6 +580,7 @@ int main(int argc, char **argv)
     int rc = runner_init(&r, m, tile, threads, prec, &err);
     if (rc)
         goto fail;
+    r.chroma_half = facts.chroma_half;
     double load = -1;
     FILE *lf = fopen("/proc/loadavg", "r");
     if (lf) {
@@ -641,16 +670,18 @@ int main(int argc, char **argv)
         printf("| measure | daed | PyTorch | daed / PyTorch |\n|---|---|---|---|\n");
         printf("| sgemm peak (1024^3) | %.1f GFLOP/s | | |\n", peak);
         if (mc == 1) {
+            double planes = r.chroma_half ? 1.5 : 3; /* the passes' work, in full planes */
             printf("| gray inference | %.3f s/Mpx (%.1f GFLOP/s, %.0f%% of peak; tiles add "
                    "%.0f%% work) | %.3f s/Mpx | %.2f |\n",
                    sg, gflop / sg, 100 * gflop / sg / peak, 100 * (overhead - 1), t_spm,
                    sg / t_spm);
             printf("| gray inference, CPU time | %.3f CPU-s/Mpx | %.3f CPU-s/Mpx | %.2f |\n",
                    ug, t_cpu, ug / t_cpu);
-            printf("| colour inference (3 opponent planes) | %.3f s/Mpx | %.3f s/Mpx | %.2f |\n",
-                   sc, 3 * t_spm, sc / (3 * t_spm));
+            printf("| colour inference (%s) | %.3f s/Mpx | %.3f s/Mpx | %.2f |\n",
+                   r.chroma_half ? "luma + half chroma planes" : "3 opponent planes", sc,
+                   planes * t_spm, sc / (planes * t_spm));
             printf("| colour inference, CPU time | %.3f CPU-s/Mpx | %.3f CPU-s/Mpx | %.2f |\n",
-                   uc, 3 * t_cpu, uc / (3 * t_cpu));
+                   uc, planes * t_cpu, uc / (planes * t_cpu));
         } else {
             printf("| colour inference (3-channel model) | %.3f s/Mpx (%.1f GFLOP/s, %.0f%% of "
                    "peak) | %.3f s/Mpx | %.2f |\n",
