@@ -17,6 +17,9 @@
 # PHOTO_EXTRA_SHORT=256 adds a third copy of each photo with that short side (<name>_256.png;
 # dropped when it would equal a larger one): the data the photo-dncnn-s* specialists were
 # fine-tuned on (models/README.md).
+# PHOTO_CHROMA=1 then makes <out>/yc: every gray image (a link, Y_<name>) and the two
+# chroma channels of every colour one at half size (C1_, C2_; dae-model prep --chroma), the
+# training set of the half-chroma colour models (photo-dncnn-yc-*, models/README.md).
 # Idempotent; DATA_DIR overrides data/, DAE_MODEL the prep tool (default build/dae-model).
 set -e
 
@@ -77,4 +80,15 @@ grep -v '^#' "$list" | while IFS='	' read -r pkg path lic author subset name; do
         done
     done
 done
+if [ -n "${PHOTO_CHROMA:-}" ]; then
+    mkdir -p "$out_dir/yc"
+    for f in "$out_dir"/rgb/*.png; do
+        b=$(basename "$f")
+        [ -e "$out_dir/yc/Y_$b" ] || ln -s "../gray/$b" "$out_dir/yc/Y_$b"
+        for k in 1 2; do
+            [ -s "$out_dir/yc/C${k}_$b" ] || "$prep" prep "$f" "$out_dir/yc/C${k}_$b" --chroma $k
+        done
+    done
+    echo "get-photo-data: $(ls "$out_dir/yc" | wc -l) luma and half-size chroma images in $out_dir/yc"
+fi
 echo "get-photo-data: $(ls "$out_dir/gray" | wc -l) gray and $(ls "$out_dir/rgb" | wc -l) colour training images in $out_dir ($set_ set)"

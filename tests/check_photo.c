@@ -337,6 +337,35 @@ START_TEST(test_photo_facts_chroma_half)
 }
 END_TEST
 
+/* dae_photo_chroma_half: channel k of the opponent space, 2x2 means, 8-bit levels; a gray
+ * photo gives the flat 0.5 its colour copy has. */
+START_TEST(test_chroma_half)
+{
+    dae_image im = {0};
+    dae_error e = {0};
+    ck_assert_int_eq(dae_image_alloc(&im, 3, 2, 3, 0, NULL), DAE_OK);
+    const float rgb[3][6] = {{1, 1, 0, 1, 1, 0}, {0, 0, 0, 0, 0, 0}, {0, 0, 1, 0, 0, 1}};
+    for (int c = 0; c < 3; c++)
+        memcpy(im.px + c * 6, rgb[c], sizeof rgb[c]);
+    ck_assert_int_eq(dae_photo_chroma_half(&im, 1, &e), DAE_OK);
+    ck_assert(im.w == 2 && im.h == 1 && im.c == 1);
+    /* (R - B)/2 + 0.5: columns 0-1 are red (1.0), column 2 blue (0.0), repeated at the edge */
+    ck_assert_float_eq(im.px[0], 1.0f);
+    ck_assert_float_eq(im.px[1], 0.0f);
+    dae_image_free(&im);
+    ck_assert_int_eq(dae_image_alloc(&im, 4, 4, 1, 0, NULL), DAE_OK);
+    for (int i = 0; i < 16; i++)
+        im.px[i] = (float)i / 16;
+    ck_assert_int_eq(dae_photo_chroma_half(&im, 2, &e), DAE_OK);
+    ck_assert(im.w == 2 && im.h == 2 && im.c == 1);
+    for (int i = 0; i < 4; i++)
+        ck_assert_float_eq(im.px[i], 128.0f / 255.0f);
+    ck_assert_int_eq(dae_photo_chroma_half(&im, 3, &e), DAE_EINVAL);
+    ck_assert_ptr_nonnull(strstr(e.msg, "chroma"));
+    dae_image_free(&im);
+}
+END_TEST
+
 START_TEST(test_probe)
 {
     dae_image im = {0};
@@ -732,6 +761,7 @@ Suite *suite_photo(void)
     tcase_add_test(tc, test_patches_and_augment);
     tcase_add_test(tc, test_photo_facts);
     tcase_add_test(tc, test_photo_facts_chroma_half);
+    tcase_add_test(tc, test_chroma_half);
     tcase_add_test(tc, test_probe);
     suite_add_tcase(s, tc);
     TCase *tf = tcase_create("files");

@@ -2,6 +2,8 @@
  * 8-bit Gaussian noise and the in-memory photo set used for patch training (photo.h). */
 #include "daed/io/photo.h"
 
+#include "daed/core/halfres.h"
+
 #include <cjson/cJSON.h>
 
 #include <dirent.h>
@@ -241,6 +243,30 @@ int dae_photo_prepare(dae_image *im, int gray, int shortside, dae_error *err)
     free(im->alpha);
     im->alpha = NULL;
     dae_photo_quantize(im->px, (size_t)im->c * im->w * im->h);
+    return DAE_OK;
+}
+
+int dae_photo_chroma_half(dae_image *im, int k, dae_error *err)
+{
+    if (k < 1 || k > 2)
+        return dae_error_set(err, DAE_EINVAL, "chroma: channel %d, expected 1 or 2", k);
+    if (im->c == 1 && dae_image_to_channels(im, 3, err) != DAE_OK) /* flat chroma */
+        return err ? err->code : DAE_ENOMEM;
+    size_t plane = (size_t)im->w * im->h;
+    int hw = dae_half_side(im->w), hh = dae_half_side(im->h);
+    float *half = malloc((size_t)hw * hh * sizeof *half);
+    if (!half)
+        return dae_error_set(err, DAE_ENOMEM, "out of memory for a %dx%d plane", hw, hh);
+    dae_color_to_space(im->px, plane, DAE_COLOR_OPPONENT);
+    dae_plane_half(im->px + (size_t)k * plane, im->w, im->h, half);
+    dae_photo_quantize(half, (size_t)hw * hh);
+    free(im->px);
+    free(im->alpha);
+    im->px = half;
+    im->alpha = NULL;
+    im->w = hw;
+    im->h = hh;
+    im->c = 1;
     return DAE_OK;
 }
 

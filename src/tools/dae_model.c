@@ -34,7 +34,7 @@ static const char *USAGE =
     "       dae-model run [--json] [--sigma S] FILE IN OUT\n"
     "       dae-model grid OUT.png IMG1 IMG2 ... [--cols N] [--scale S] [--pad P]\n"
     "                      [--crop X,Y,W,H]\n"
-    "       dae-model prep IN OUT.png [--gray] [--short N]\n"
+    "       dae-model prep IN OUT.png [--gray | --chroma K] [--short N]\n"
     "       dae-model weights FILE OUT.png [--layer encoder|decoder] [--cols N]\n"
     "                      [--scale S] [--count N]\n"
     "       dae-model per-channel IN.safetensors OUT.safetensors NAME [--color-space S]\n"
@@ -74,7 +74,8 @@ static const char *USAGE =
     "       BT.709 weights (skimage's rgb2gray); with --short N, an area-average\n"
     "       downscale (cv2.INTER_AREA) so the shorter side is N pixels (never upscaled:\n"
     "       removes JPEG artefacts and sensor noise, so the targets are clean); values\n"
-    "       rounded to 8 bits into OUT.png.\n"
+    "       rounded to 8 bits into OUT.png. --chroma K (1 or 2): then channel K of the\n"
+    "       opponent colour space at half size, the training image of a chroma_half model.\n"
     "per-channel  write a 1-channel denoiser as a colour model NAME that denoises each\n"
     "       channel of colour space S (opponent, the default, or rgb) on its own: the same\n"
     "       weights, with \"per_channel\": true and \"color_space\" in its config.\n"
@@ -745,10 +746,14 @@ static int cmd_widen(int argc, char **argv)
 static int cmd_prep(int argc, char **argv)
 {
     const char *paths[2] = {NULL, NULL};
-    int gray = 0, shortside = 0, np = 0;
+    int gray = 0, shortside = 0, chroma = 0, np = 0;
     for (int i = 0; i < argc; i++) {
         if (strcmp(argv[i], "--gray") == 0) {
             gray = 1;
+        } else if (strcmp(argv[i], "--chroma") == 0) {
+            if (i + 1 >= argc || parse_int(argv[i + 1], 1, 2, &chroma))
+                return usage_error("prep: --chroma needs 1 or 2%s", "");
+            i++;
         } else if (strcmp(argv[i], "--short") == 0) {
             if (i + 1 >= argc || parse_int(argv[i + 1], 1, 65535, &shortside))
                 return usage_error("prep: --short needs an integer in 1..65535%s", "");
@@ -763,6 +768,8 @@ static int cmd_prep(int argc, char **argv)
     }
     if (np != 2)
         return usage_error("prep needs IN and OUT.png%s", "");
+    if (gray && chroma)
+        return usage_error("prep: --gray and --chroma exclude each other%s", "");
     dae_error err = {0};
     dae_image im = {0};
     dae_image_limits lim = dae_image_default_limits();
@@ -772,6 +779,8 @@ static int cmd_prep(int argc, char **argv)
     if (dae_image_read_file(paths[0], &lim, &im, &err))
         goto done;
     if (dae_photo_prepare(&im, gray, shortside, &err))
+        goto done;
+    if (chroma && dae_photo_chroma_half(&im, chroma, &err))
         goto done;
     if (dae_png_write_file(paths[1], &im, &err))
         goto done;

@@ -10,6 +10,12 @@ source "$(dirname "$0")/lib.bash"
 [ "$(od -An -tu1 -j25 -N1 "$T/g50.png" | tr -d ' ')" = 0 ] && ok "gray PNG" || fail "not gray"
 "$B/dae-model" prep "$T/c.jpg" "$T/c.png" --short 500 && [ "$(png_size "$T/c.png")" = "200 100" ] &&
     ok "never upscaled" || fail "prep upscaled or failed"
+"$B/dae-model" prep "$T/c.jpg" "$T/c1.png" --chroma 1 && [ "$(png_size "$T/c1.png")" = "100 50" ] &&
+    ok "prep --chroma: a colour channel at half size" || fail "prep --chroma failed or wrong size"
+"$B/dae-model" prep "$T/c.jpg" "$T/x.png" --chroma 1 --gray 2>/dev/null &&
+    fail "--chroma with --gray accepted" || ok "--chroma with --gray refused"
+"$B/dae-model" prep "$T/c.jpg" "$T/x.png" --chroma 3 2>/dev/null && fail "--chroma 3 accepted" ||
+    ok "--chroma 3 refused"
 "$B/dae-model" prep "$T/c.jpg" "$T/x.png" --short 0 2>/dev/null && fail "--short 0 accepted" ||
     ok "--short 0 refused"
 

@@ -70,6 +70,13 @@ void dae_photo_quantize(float *px, size_t n);
  * upscaled); the alpha plane dropped; values rounded to 8-bit levels. */
 int dae_photo_prepare(dae_image *im, int gray, int shortside, dae_error *err);
 
+/* A prepared colour photo made the training image of one of its chroma channels as a
+ * "chroma_half" model sees it (dae-model prep --chroma): channel k (1 or 2) of the
+ * opponent space, halved (core/halfres.h), rounded to 8 bits; im becomes that 1-channel
+ * image (a gray photo gives a flat one, as its colour copy would). DAE_EINVAL for another
+ * k. */
+int dae_photo_chroma_half(dae_image *im, int k, dae_error *err);
+
 /* out = quantize(clean + sigma255/255 * N(0,1)) per value (out may equal clean). */
 void dae_photo_add_noise(dae_rng *r, const float *clean, size_t n, float sigma255,
                          float *out);
