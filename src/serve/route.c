@@ -37,9 +37,9 @@ static int takes_level(const dae_entry *e)
 }
 
 /* Rule 2: with a ?sigma= hint, the denoiser running in tiles for the channel count whose
- * trained range holds the hint most narrowly (a specialist before a generalist); of equal
- * widths the default, else the first by name; an estimated hint, among the models that
- * take it. NULL: no range holds it (or no hint). */
+ * trained range (or "sigma_range", photo.h) holds the hint most narrowly (a specialist
+ * before a generalist); of equal widths the default, else the first by name; an estimated
+ * hint, among the models that take it. NULL: no range holds it (or no hint). */
 static const dae_entry *narrowest_fit(dae_entry *const *list, int n, const dae_entry *def,
                                       const dae_denoise_want *want)
 {

@@ -8,8 +8,8 @@
  *  1. the task's default model keeps an image of exactly its input size (and channels);
  *  2. with a ?sigma= hint (without one, the level estimated in the decoded first image,
  *     photo.h dae_noise_estimate, is the hint: v1.c), the denoiser running in tiles (any
- *     size) for the image's channel count whose trained range holds the hint most
- *     narrowly: a specialist trained for sigma 10-20 answers ?sigma=15 before a generalist
+ *     size) for the image's channel count whose trained range (or "sigma_range", photo.h)
+ *     holds the hint most narrowly: a specialist trained for sigma 10-20 answers ?sigma=15 before a generalist
  *     trained for 0-75; of equal widths the default, else the first by name. An estimated
  *     hint chooses only among models that take the level (a noise-level map, not blind
  *     without ?sigma=): a blind model has no use for it, and the estimate reads JPEG and
