@@ -205,6 +205,8 @@ START_TEST(test_f16)
     ck_assert_msg(mf && dae_model_save_f16(mf, half, &e) == DAE_OK, "%s", e.msg);
     dae_modelfile *mh = dae_modelfile_load(half, NULL, &e);
     ck_assert_msg(mh != NULL, "%s", e.msg);
+    ck_assert_int_eq(mf->params_f16, 0);
+    ck_assert_int_eq(mh->params_f16, 1);
     unsigned char *enc = malloc(2 * m->n_params);
     float *ref = malloc(m->n_params * sizeof *ref);
     dae_f16_encode(m->params, m->n_params, enc);

@@ -27,13 +27,16 @@ static void derive_config(cJSON *cfg, const char *const *drop, const char *name,
     cJSON_AddStringToObject(cfg, "derived_from", from);
 }
 
-/* Save m (made from mf's weights) with config txt; mf's "license" notice goes with it. */
+/* Save m (made from mf's weights) with config txt; mf's "license" notice goes with it, and
+ * its parameters are stored as F16 when mf's were (keep_f16). */
 static int save_derived(const char *path, const dae_modelfile *mf, const dae_model *m,
-                        const char *txt, dae_error *err)
+                        const char *txt, int keep_f16, dae_error *err)
 {
     char *lic = dae_modelfile_meta(mf, "license");
     const char *meta[] = {"license", lic, NULL};
-    int rc = dae_modelfile_save(path, m, txt, lic ? meta : NULL, err);
+    int rc = keep_f16 && mf->params_f16
+                 ? dae_modelfile_save_f16(path, m, txt, lic ? meta : NULL, err)
+                 : dae_modelfile_save(path, m, txt, lic ? meta : NULL, err);
     free(lic);
     return rc;
 }
@@ -67,7 +70,7 @@ int dae_model_save_per_channel(const dae_modelfile *mf, const char *what, const 
         cJSON_AddItemToObject(cfg, "sigma_range", cJSON_CreateDoubleArray(r, 2));
     }
     char *txt = cJSON_PrintUnformatted(cfg);
-    int rc = txt ? save_derived(path, mf, mf->model, txt, err)
+    int rc = txt ? save_derived(path, mf, mf->model, txt, 1, err)
                  : dae_error_set(err, DAE_ENOMEM, "out of memory");
     cJSON_Delete(cfg);
     free(txt);
@@ -166,7 +169,7 @@ int dae_model_save_widened(const dae_modelfile *mf, const char *what, const char
         cJSON_AddItemToObject(cfg, it->string, cJSON_Duplicate(it, 1));
     }
     txt = cJSON_PrintUnformatted(cfg);
-    rc = txt ? save_derived(path, mf, w, txt, err)
+    rc = txt ? save_derived(path, mf, w, txt, 0, err)
              : dae_error_set(err, DAE_ENOMEM, "out of memory");
 done:
     cJSON_Delete(cfg);

@@ -121,7 +121,7 @@ static size_t param_slot(const dae_model *m, int j, size_t *off)
  * dae_modelfile_save writes them) are used where they lie: m->params becomes that memory.
  * Otherwise they are copied into a fresh array. */
 static int match_params(dae_model *m, const dae_st_file *st, char *used, int adopt,
-                        dae_error *err)
+                        int *all_f16, dae_error *err)
 {
     int S = 2 * (m->n_enc + m->n_dec), rc = DAE_OK;
     const void **src = calloc((size_t)S, sizeof *src); /* slot j's bytes in the file */
@@ -159,6 +159,7 @@ static int match_params(dae_model *m, const dae_st_file *st, char *used, int ado
             goto done;
         }
         in_place = in_place && !half[j];
+        *all_f16 = *all_f16 && half[j];
         int same = t->ndim == nd;
         for (int d = 0; same && d < nd; d++)
             same = t->shape[d] == dims[d];
@@ -291,7 +292,8 @@ static int match_tensors(dae_modelfile *mf, const parsed_config *pc, const dae_s
     char *used = calloc((size_t)st->n_tensors + 1, 1);
     if (!used)
         return dae_error_set(err, DAE_ENOMEM, "out of memory matching tensors");
-    if ((rc = match_params(mf->model, st, used, adopt, err)) ||
+    mf->params_f16 = mf->model->n_params > 0;
+    if ((rc = match_params(mf->model, st, used, adopt, &mf->params_f16, err)) ||
         (rc = match_score(mf, pc, st, used, err)))
         goto done;
     for (int i = 0; i < st->n_tensors; i++) {

@@ -26,6 +26,12 @@ source "$(dirname "$0")/lib.bash"
 "$B/dae-model" info "$T/pc.safetensors" >"$T/info" 2>&1
 grep -q '"per_channel": *true\|per_channel.*true' "$T/info" && ok "config says per_channel" ||
     fail "info lacks per_channel: $(head -c 300 "$T/info")"
+# an F16 file stays F16 (half the bytes of the F32 one); the values are the same
+"$B/dae-model" f16 "$T/g.safetensors" "$T/g16.safetensors" &&
+    "$B/dae-model" per-channel "$T/g16.safetensors" "$T/pc16.safetensors" photo-pc16 &&
+    grep -aq '"dtype":"F16"' "$T/pc16.safetensors" && ! grep -aq '"dtype":"F32"' "$T/pc16.safetensors" &&
+    grep -aq '"dtype":"F32"' "$T/pc.safetensors" && ok "per-channel keeps F16 and F32" ||
+    fail "per-channel of an F16 model is not F16 (or of an F32 not F32)"
 if "$B/dae-model" per-channel "$T/c.safetensors" "$T/bad.safetensors" x 2>"$T/err"; then
     fail "a 3-channel model made per-channel"
 else

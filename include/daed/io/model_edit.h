@@ -21,7 +21,7 @@ typedef struct dae_per_channel_opts {
 
 /* per-channel: a 1-channel denoiser as a colour model that denoises each channel of the
  * colour space on its own: the same weights, with "per_channel": true in the config (and
- * o's facts; o NULL: none). */
+ * o's facts; o NULL: none), stored as F16 when mf's are (mf->params_f16), else F32. */
 int dae_model_save_per_channel(const dae_modelfile *mf, const char *what, const char *name,
                                const char *space, const dae_per_channel_opts *o,
                                const char *path, dae_error *err);
@@ -32,7 +32,8 @@ int dae_model_save_per_channel(const dae_modelfile *mf, const char *what, const 
  * init_scale is 0 (the widened model is then exactly the gray one on channel 0 and the
  * identity on the others), else drawn from U(+-init_scale / sqrt(fan_in)) with a fixed
  * seed. The middle layers are copied. The config's architecture is the widened model's;
- * its calibration (measured on the gray model) is dropped. init_scale is in [0, 1]. */
+ * its calibration (measured on the gray model) is dropped. init_scale is in [0, 1]. Its
+ * parameters are stored as F32 (a start for training). */
 int dae_model_save_widened(const dae_modelfile *mf, const char *what, const char *name,
                            const char *space, double init_scale, const char *path,
                            dae_error *err);

@@ -105,6 +105,8 @@ typedef struct dae_modelfile {
     char *config_json;       /* the config string as stored, owned */
     char *metadata_json;     /* the whole __metadata__ object as JSON text, owned */
     size_t file_bytes;
+    int params_f16;          /* every parameter tensor was stored as F16 (dae_modelfile_save_f16):
+                                what is derived from it is saved the same way (model_edit.h) */
     unsigned char *buf;      /* owned: the file's bytes when model->params point into them
                                 (dae_modelfile_load of a file whose parameters are stored
                                 contiguously in the model's order, as dae-train writes them:
