@@ -16,6 +16,7 @@
 #include "daed/io/photo.h"
 #include "daed/train/recipe.h"
 #include "daed/train/trainer.h"
+#include "../src/train/trainer_internal.h" /* dae_tr_photo_pair: the patches themselves */
 
 START_TEST(test_opponent_round_trip)
 {
@@ -715,6 +716,49 @@ START_TEST(test_trainer_patches_noise_map)
 }
 END_TEST
 
+/* Per channel in the opponent space, a patch's level is that of its plane's noise
+ * (sigma times dae_color_noise_gain, as daed gives a per-channel model), and the noise in
+ * the plane has that standard deviation. */
+START_TEST(test_trainer_per_channel_level)
+{
+    write_photo("p1.png", 40, 30, 3, 1);
+    char json[2048];
+    snprintf(json, sizeof json,
+             "{\"output\":\"%s/out/f.safetensors\",\"epochs\":1,\"batch_size\":4,"
+             "\"threads\":1,\"seed\":5,\"tasks\":[\"denoise\"],\"data\":{\"train\":\"%s\","
+             "\"channels\":3,\"color_space\":\"opponent\",\"per_channel\":true},"
+             "\"patches\":{\"size\":8,\"per_epoch\":4,\"sigma_min\":5,\"sigma_max\":40,"
+             "\"val_count\":4},\"model\":" TINY_FFD "}",
+             tmpdir, tmpdir);
+    dae_error e = {0};
+    dae_recipe *r = dae_recipe_parse(json, strlen(json), "r", 0, NULL, &e);
+    ck_assert_msg(r != NULL, "%s", e.msg);
+    dae_photoset *ps = dae_photoset_load_dir(tmpdir, 3, 8, 10, NULL, &e);
+    ck_assert_msg(ps != NULL, "%s", e.msg);
+    dae_trainer *t = dae_trainer_create_photos(r, ps, NULL, &e);
+    ck_assert_msg(t != NULL, "%s", e.msg);
+    dae_rng rng;
+    dae_rng_seed(&rng, 3);
+    float clean[64], noisy[64], level = 0.0f;
+    for (int ch = 0; ch < 3; ch++) {
+        double ss = 0.0, want = 30.0 * dae_color_noise_gain(DAE_COLOR_OPPONENT, ch);
+        for (int k = 0; k < 100; k++) {
+            ck_assert_int_eq(dae_tr_photo_pair(t, ps, &rng, 1, 30.0, ch, clean, noisy, &level,
+                                               &e), DAE_OK);
+            ck_assert_double_eq_tol(level, want, 1e-4);
+            for (int i = 0; i < 64; i++)
+                ss += (double)(noisy[i] - clean[i]) * (noisy[i] - clean[i]);
+        }
+        double sd = sqrt(ss / 6400.0) * 255.0;
+        ck_assert_msg(fabs(sd - want) < 0.05 * want, "plane %d: noise sd %g, level %g", ch,
+                      sd, want);
+    }
+    dae_trainer_free(t);
+    dae_photoset_free(ps);
+    dae_recipe_free(r);
+}
+END_TEST
+
 START_TEST(test_trainer_patches_errors)
 {
     write_photo("small.png", 7, 30, 1, 1);
@@ -772,6 +816,7 @@ Suite *suite_photo(void)
     tcase_add_test(tf, test_trainer_quantize_share);
     tcase_add_test(tf, test_trainer_patches_errors);
     tcase_add_test(tf, test_trainer_patches_noise_map);
+    tcase_add_test(tf, test_trainer_per_channel_level);
     suite_add_tcase(s, tf);
     return s;
 }

@@ -263,7 +263,8 @@ static int draw_quantize(double share, dae_rng *rng)
  * model's colour space; with data.per_channel, plane ch of them (ch < 0: a random plane).
  * The noise: with patches.noise, drawn from that set (sg unused); without, Gaussian of
  * sigma sg on the 0-255 scale (sg < 0: drawn from the recipe's range after the crop).
- * *level = the patch's nominal noise level (0-255 scale, photonoise.h). */
+ * *level = the patch's nominal noise level (0-255 scale, photonoise.h); per channel, that
+ * of the plane: sg times dae_color_noise_gain (photo.h), as daed runs the model. */
 int dae_tr_photo_pair(dae_trainer *t, const dae_photoset *src, dae_rng *rng, int augment,
                       double sg, int ch, float *clean, float *noisy, float *level,
                       dae_error *err)
@@ -301,6 +302,8 @@ int dae_tr_photo_pair(dae_trainer *t, const dae_photoset *src, dae_rng *rng, int
             ch = src->c - 1;
         memcpy(clean, c + (size_t)ch * pp, pp * sizeof *clean);
         memcpy(noisy, x + (size_t)ch * pp, pp * sizeof *noisy);
+        /* the level of the noise in that plane, as daed gives a per-channel model */
+        *level = (float)(sg * dae_color_noise_gain((dae_color_space)r->data.color_space, ch));
     }
     return DAE_OK;
 }
