@@ -716,46 +716,101 @@ START_TEST(test_trainer_patches_noise_map)
 }
 END_TEST
 
-/* Per channel in the opponent space, a patch's level is that of its plane's noise
- * (sigma times dae_color_noise_gain, as daed gives a per-channel model), and the noise in
- * the plane has that standard deviation. */
-START_TEST(test_trainer_per_channel_level)
+/* A per-channel recipe in the opponent space (chroma_half: the chroma planes at half size). */
+static dae_recipe *per_channel_recipe(int chroma_half)
 {
-    write_photo("p1.png", 40, 30, 3, 1);
     char json[2048];
     snprintf(json, sizeof json,
-             "{\"output\":\"%s/out/f.safetensors\",\"epochs\":1,\"batch_size\":4,"
+             "{\"output\":\"%s/out/pc.safetensors\",\"epochs\":1,\"batch_size\":4,"
              "\"threads\":1,\"seed\":5,\"tasks\":[\"denoise\"],\"data\":{\"train\":\"%s\","
-             "\"channels\":3,\"color_space\":\"opponent\",\"per_channel\":true},"
-             "\"patches\":{\"size\":8,\"per_epoch\":4,\"sigma_min\":5,\"sigma_max\":40,"
-             "\"val_count\":4},\"model\":" TINY_FFD "}",
-             tmpdir, tmpdir);
+             "\"channels\":3,\"color_space\":\"opponent\",\"per_channel\":true,"
+             "\"chroma_half\":%s},\"patches\":{\"size\":8,\"per_epoch\":4,\"sigma_min\":5,"
+             "\"sigma_max\":40,\"val_count\":4},\"model\":" TINY_FFD "}",
+             tmpdir, tmpdir, chroma_half ? "true" : "false");
     dae_error e = {0};
     dae_recipe *r = dae_recipe_parse(json, strlen(json), "r", 0, NULL, &e);
     ck_assert_msg(r != NULL, "%s", e.msg);
+    return r;
+}
+
+/* Per channel in the opponent space, a patch's level is that of its plane's noise
+ * (sigma times dae_color_noise_gain, halved for a half-size chroma plane: as daed gives a
+ * per-channel model), and the noise in the plane has that standard deviation. */
+START_TEST(test_trainer_per_channel_level)
+{
+    write_photo("p1.png", 40, 30, 3, 1);
+    dae_error e = {0};
     dae_photoset *ps = dae_photoset_load_dir(tmpdir, 3, 8, 10, NULL, &e);
     ck_assert_msg(ps != NULL, "%s", e.msg);
+    for (int half = 0; half <= 1; half++) {
+        dae_recipe *r = per_channel_recipe(half);
+        dae_trainer *t = dae_trainer_create_photos(r, ps, NULL, &e);
+        ck_assert_msg(t != NULL, "%s", e.msg);
+        dae_rng rng;
+        dae_rng_seed(&rng, 3);
+        float clean[64], noisy[64], level = 0.0f;
+        for (int ch = 0; ch < 3; ch++) {
+            double ss = 0.0, want = 30.0 * dae_color_noise_gain(DAE_COLOR_OPPONENT, ch) *
+                                    (half && ch > 0 ? 0.5 : 1.0);
+            for (int k = 0; k < 100; k++) {
+                ck_assert_int_eq(dae_tr_photo_pair(t, ps, &rng, 1, 30.0, ch, clean, noisy,
+                                                   &level, &e), DAE_OK);
+                ck_assert_double_eq_tol(level, want, 1e-4);
+                for (int i = 0; i < 64; i++)
+                    ss += (double)(noisy[i] - clean[i]) * (noisy[i] - clean[i]);
+            }
+            double sd = sqrt(ss / 6400.0) * 255.0;
+            ck_assert_msg(fabs(sd - want) < 0.05 * want, "half %d plane %d: noise sd %g, "
+                          "level %g", half, ch, sd, want);
+        }
+        dae_trainer_free(t);
+        dae_recipe_free(r);
+    }
+    dae_photoset_free(ps);
+}
+END_TEST
+
+/* data.chroma_half: a model that daed serves as a half-chroma one (its config says so);
+ * it needs per_channel in the opponent space with Gaussian noise, and photos that hold a
+ * crop twice the patch. */
+START_TEST(test_trainer_chroma_half)
+{
+    write_photo("p1.png", 40, 30, 3, 1);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "mkdir -p %s/out", tmpdir);
+    ck_assert_int_eq(system(cmd), 0);
+    dae_error e = {0};
+    dae_photoset *ps = dae_photoset_load_dir(tmpdir, 3, 8, 10, NULL, &e);
+    ck_assert_msg(ps != NULL, "%s", e.msg);
+    dae_recipe *r = per_channel_recipe(1);
     dae_trainer *t = dae_trainer_create_photos(r, ps, NULL, &e);
     ck_assert_msg(t != NULL, "%s", e.msg);
-    dae_rng rng;
-    dae_rng_seed(&rng, 3);
-    float clean[64], noisy[64], level = 0.0f;
-    for (int ch = 0; ch < 3; ch++) {
-        double ss = 0.0, want = 30.0 * dae_color_noise_gain(DAE_COLOR_OPPONENT, ch);
-        for (int k = 0; k < 100; k++) {
-            ck_assert_int_eq(dae_tr_photo_pair(t, ps, &rng, 1, 30.0, ch, clean, noisy, &level,
-                                               &e), DAE_OK);
-            ck_assert_double_eq_tol(level, want, 1e-4);
-            for (int i = 0; i < 64; i++)
-                ss += (double)(noisy[i] - clean[i]) * (noisy[i] - clean[i]);
-        }
-        double sd = sqrt(ss / 6400.0) * 255.0;
-        ck_assert_msg(fabs(sd - want) < 0.05 * want, "plane %d: noise sd %g, level %g", ch,
-                      sd, want);
-    }
+    ck_assert_int_eq(dae_trainer_run(t, NULL, &e), 0);
+    ck_assert_int_eq(dae_trainer_save_model(t, r->output, NULL, NULL, &e), 0);
+    dae_modelfile *mf = dae_modelfile_load(r->output, NULL, &e);
+    ck_assert_msg(mf != NULL, "%s", e.msg);
+    dae_photo_facts f;
+    ck_assert_msg(dae_photo_facts_parse(mf->config_json, 1, &f, &e) == DAE_OK, "%s", e.msg);
+    ck_assert(f.per_channel && f.chroma_half && f.cs == DAE_COLOR_OPPONENT);
+    dae_modelfile_free(mf);
     dae_trainer_free(t);
-    dae_photoset_free(ps);
+    r->patches.size = 16; /* a 32x32 crop does not fit 40x30 */
+    ck_assert_ptr_null(dae_trainer_create_photos(r, ps, NULL, &e));
+    ck_assert_ptr_nonnull(strstr(e.msg, "32x32 crops"));
     dae_recipe_free(r);
+    dae_photoset_free(ps);
+    const char *bad[] = {
+        "{\"data\":{\"channels\":3,\"color_space\":\"opponent\",\"chroma_half\":true},"
+        "\"patches\":{\"size\":8}}",
+        "{\"data\":{\"channels\":3,\"per_channel\":true,\"chroma_half\":true},"
+        "\"patches\":{\"size\":8}}",
+        "{\"data\":{\"channels\":3,\"color_space\":\"opponent\",\"per_channel\":true,"
+        "\"chroma_half\":true},\"patches\":{\"size\":8,\"noise\":[{\"type\":\"gaussian\","
+        "\"sigma\":[0,50]}]}}"};
+    for (int i = 0; i < 3; i++) {
+        ck_assert_ptr_null(dae_recipe_parse(bad[i], strlen(bad[i]), "r", 0, NULL, &e));
+        ck_assert_ptr_nonnull(strstr(e.msg, "data.chroma_half"));
+    }
 }
 END_TEST
 
@@ -817,6 +872,7 @@ Suite *suite_photo(void)
     tcase_add_test(tf, test_trainer_patches_errors);
     tcase_add_test(tf, test_trainer_patches_noise_map);
     tcase_add_test(tf, test_trainer_per_channel_level);
+    tcase_add_test(tf, test_trainer_chroma_half);
     suite_add_tcase(s, tf);
     return s;
 }

@@ -398,6 +398,8 @@ static void photo_config(const dae_trainer *t, cJSON *cfg, cJSON *corr)
                                 dae_color_space_name((dae_color_space)r->data.color_space));
     if (r->data.per_channel)
         cJSON_AddBoolToObject(cfg, "per_channel", 1);
+    if (r->data.chroma_half)
+        cJSON_AddBoolToObject(cfg, "chroma_half", 1);
     /* a map model trained blind only never saw a level: daed keeps it blind */
     int blind = r->patches.without_sigma == DAE_WITHOUT_BLIND ||
                 (r->patches.without_sigma == DAE_WITHOUT_AUTO && r->patches.blind >= 1.0);

@@ -127,6 +127,9 @@ static const field fields[] = {
     {"data.per_channel", T_BOOL, R(data.per_channel), 0, "false", 0, 0, NULL,
      "photo patches: a 1-channel model learns from one random channel (in "
      "data.color_space) of each colour patch, and is served per channel"},
+    {"data.chroma_half", T_BOOL, R(data.chroma_half), 0, "false", 0, 0, NULL,
+     "with data.per_channel in the opponent space: the chroma planes at half size (a crop "
+     "twice the patch, halved after the noise), as daed serves a chroma_half model"},
 
     {"patches.size", T_INT, R(patches.size), 0, "0", 0, 1024, NULL,
      "photo patches: side of the random crops (0 = off: equal-size image datasets); "
@@ -682,6 +685,14 @@ static int check_rules(dae_recipe *r, dae_error *err)
     if (r->data.per_channel && (r->patches.size == 0 || r->data.channels != 3)) {
         rc = dae_error_set(err, DAE_EINVAL, "data.per_channel: needs photo patches "
                            "(patches.size > 0) and data.channels 3");
+        return rc;
+    }
+    if (r->data.chroma_half && !(r->data.per_channel &&
+                                 r->data.color_space == DAE_COLOR_OPPONENT &&
+                                 r->patches.noise.n == 0)) {
+        rc = dae_error_set(err, DAE_EINVAL, "data.chroma_half: needs data.per_channel, "
+                           "data.color_space \"opponent\" and Gaussian noise (no "
+                           "patches.noise)");
         return rc;
     }
     if (r->patches.size == 0 && !r->data.val[0] && r->data.val_fraction == 0 &&

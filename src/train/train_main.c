@@ -112,6 +112,7 @@ static int photo_trainer(const dae_recipe *r, const dae_train_options *o, run_da
                 r->name, t->m->n_params, pt->n, dae_photoset_pixels(pt) / 1e6, pt->c,
                 pt->c == 1 ? "" : "s", pt->c == 3 ? ", " : "",
                 pt->c != 3            ? ""
+                : r->data.chroma_half ? "opponent, one channel at a time, chroma at half size"
                 : r->data.per_channel ? (r->data.color_space ? "opponent, one channel at a time"
                                                              : "rgb, one channel at a time")
                                       : dae_color_space_name((dae_color_space)r->data.color_space),

@@ -20,6 +20,7 @@
 #include "daed/train/corrupt.h"
 #include "daed/train/quality.h"
 #include "daed/train/optim.h"
+#include "daed/core/halfres.h"
 #include "daed/io/photo.h"
 #include "daed/train/photonoise.h"
 #include "daed/core/rng.h"
@@ -260,20 +261,25 @@ static int draw_quantize(double share, dae_rng *rng)
 }
 
 /* One pair of patch mode: a random clean crop of src and its noisy copy, both in the
- * model's colour space; with data.per_channel, plane ch of them (ch < 0: a random plane).
- * The noise: with patches.noise, drawn from that set (sg unused); without, Gaussian of
- * sigma sg on the 0-255 scale (sg < 0: drawn from the recipe's range after the crop).
- * *level = the patch's nominal noise level (0-255 scale, photonoise.h); per channel, that
- * of the plane: sg times dae_color_noise_gain (photo.h), as daed runs the model. */
+ * model's colour space; with data.per_channel, plane ch of them (ch < 0: a random plane;
+ * with data.chroma_half a chroma plane comes from a crop twice the size, halved after the
+ * noise). The noise: with patches.noise, drawn from that set (sg unused); without,
+ * Gaussian of sigma sg on the 0-255 scale (sg < 0: drawn from the recipe's range after the
+ * crop). *level = the patch's nominal noise level (0-255 scale, photonoise.h); per
+ * channel, that of the plane: sg times dae_color_noise_gain (photo.h), halved for a half
+ * plane, as daed runs the model. */
 int dae_tr_photo_pair(dae_trainer *t, const dae_photoset *src, dae_rng *rng, int augment,
                       double sg, int ch, float *clean, float *noisy, float *level,
                       dae_error *err)
 {
     const dae_recipe *r = t->r;
-    int P = r->patches.size;
-    size_t pp = (size_t)P * P, n = pp * (size_t)src->c;
+    if (r->data.chroma_half && ch < 0) /* the crop's size depends on the plane */
+        ch = (int)(dae_rng_uniform_d(rng) * src->c);
+    int half = r->data.chroma_half && ch > 0, S = half ? 2 * r->patches.size
+                                                       : r->patches.size;
+    size_t pp = (size_t)S * S, n = pp * (size_t)src->c;
     float *c = t->patch3 ? t->patch3 : clean, *x = t->patch3 ? t->patch3 + n : noisy;
-    dae_photoset_sample_patch(src, rng, P, augment, c);
+    dae_photoset_sample_patch(src, rng, S, augment, c);
     int quantize = draw_quantize(r->patches.quantize, rng);
     if (t->noise) {
         int rc = dae_photonoise_apply(t->noise, rng, c, quantize, x, &sg, err);
@@ -300,10 +306,16 @@ int dae_tr_photo_pair(dae_trainer *t, const dae_photoset *src, dae_rng *rng, int
             ch = (int)(dae_rng_uniform_d(rng) * src->c);
         if (ch >= src->c)
             ch = src->c - 1;
-        memcpy(clean, c + (size_t)ch * pp, pp * sizeof *clean);
-        memcpy(noisy, x + (size_t)ch * pp, pp * sizeof *noisy);
+        if (half) {
+            dae_plane_half(c + (size_t)ch * pp, S, S, clean);
+            dae_plane_half(x + (size_t)ch * pp, S, S, noisy);
+        } else {
+            memcpy(clean, c + (size_t)ch * pp, pp * sizeof *clean);
+            memcpy(noisy, x + (size_t)ch * pp, pp * sizeof *noisy);
+        }
         /* the level of the noise in that plane, as daed gives a per-channel model */
-        *level = (float)(sg * dae_color_noise_gain((dae_color_space)r->data.color_space, ch));
+        *level = (float)(sg * dae_color_noise_gain((dae_color_space)r->data.color_space, ch) *
+                         (half ? 0.5 : 1.0));
     }
     return DAE_OK;
 }
@@ -371,11 +383,12 @@ dae_trainer *dae_trainer_create_photos(const dae_recipe *r, const dae_photoset *
                       r->data.channels);
         goto fail;
     }
+    int crop = r->data.chroma_half ? 2 * P : P; /* the largest crop taken */
     for (int i = 0; i < train->n; i++)
-        if (train->im[i].w < P || train->im[i].h < P) {
+        if (train->im[i].w < crop || train->im[i].h < crop) {
             dae_error_set(err, DAE_ESHAPE, "data: photo %s is %dx%d, smaller than the "
-                          "%dx%d patches", train->names[i], train->im[i].w, train->im[i].h,
-                          P, P);
+                          "%dx%d crops", train->names[i], train->im[i].w, train->im[i].h,
+                          crop, crop);
             goto fail;
         }
     t->img = (dae_shape){r->data.per_channel ? 1 : train->c, P, P};
@@ -383,7 +396,8 @@ dae_trainer *dae_trainer_create_photos(const dae_recipe *r, const dae_photoset *
     t->n_train = train->n;
     t->epoch_samples = r->patches.per_epoch;
     if (r->data.per_channel &&
-        !(t->patch3 = alloc_floats(2 * (size_t)train->c, (size_t)P * P, err, "patches")))
+        !(t->patch3 = alloc_floats(2 * (size_t)train->c, (size_t)crop * crop, err,
+                                   "patches")))
         goto fail;
     if (!(t->level = alloc_floats((size_t)r->batch_size, 1, err, "noise levels")))
         goto fail;

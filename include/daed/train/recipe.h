@@ -71,6 +71,11 @@ typedef struct dae_recipe {
                                              color_space, a 1-channel model trained on one
                                              random channel of each patch (the way daed
                                              runs a per_channel model) */
+        int chroma_half;                  /* with per_channel in the opponent space: a
+                                             chroma plane is taken from a crop twice the
+                                             size and halved after the noise (2x2 means,
+                                             core/halfres.h), as daed runs a chroma_half
+                                             model (io/photo.h); Gaussian noise only */
     } data;
 
     /* Photo patches (patches.size > 0): data.train / data.val are folders of photos of any
