@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <errno.h>
+#include <sys/stat.h>
 
 #include "daed/core/rng.h"
 #include "daed/io/image.h"
@@ -462,6 +464,23 @@ END_TEST
     "\"kernel_size\":3,\"padding\":1},{\"type\":\"relu\"}],\"decoder\":[{\"type\":"       \
     "\"conv2d\",\"in_channels\":6,\"out_channels\":" #c ",\"kernel_size\":3,\"padding\":1}]}"
 
+/* tmpdir/out, where the test recipes write their models. */
+static void mk_out_dir(void)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/out", tmpdir);
+    ck_assert(mkdir(path, 0755) == 0 || errno == EEXIST);
+}
+
+/* A recipe the test wrote (it must parse). */
+static dae_recipe *parsed_recipe(const char *json)
+{
+    dae_error e = {0};
+    dae_recipe *r = dae_recipe_parse(json, strlen(json), "test recipe", 0, NULL, &e);
+    ck_assert_msg(r != NULL, "%s", e.msg);
+    return r;
+}
+
 static dae_recipe *photo_recipe(int c, const char *cs)
 {
     char json[2048];
@@ -472,19 +491,14 @@ static dae_recipe *photo_recipe(int c, const char *cs)
              "\"sigma_min\":5,\"sigma_max\":40,\"val_count\":6},\"optimizer\":{\"lr\":0.003},"
              "\"model\":%s}",
              tmpdir, tmpdir, c, cs, c == 1 ? TINY_DNCNN(1) : TINY_DNCNN(3));
-    dae_error e = {0};
-    dae_recipe *r = dae_recipe_parse(json, strlen(json), "photo recipe", 0, NULL, &e);
-    ck_assert_msg(r != NULL, "%s", e.msg);
-    return r;
+    return parsed_recipe(json);
 }
 
 START_TEST(test_trainer_patches_resume)
 {
     write_photo("p1.png", 23, 19, 3, 1);
     write_photo("p2.png", 40, 12, 3, 2);
-    char out[128];
-    snprintf(out, sizeof out, "mkdir -p %s/out", tmpdir);
-    ck_assert_int_eq(system(out), 0);
+    mk_out_dir();
     dae_error e = {0};
     dae_recipe *r = photo_recipe(3, "opponent");
     ck_assert_int_eq(r->patches.size, 8);
@@ -554,10 +568,7 @@ static dae_recipe *ffd_recipe(int c, double blind)
              "\"sigma_min\":5,\"sigma_max\":40,\"val_count\":4,\"blind\":%g},"
              "\"optimizer\":{\"lr\":0.003},\"model\":" TINY_FFD "}",
              tmpdir, tmpdir, c, c == 3 ? "true" : "false", blind);
-    dae_error e = {0};
-    dae_recipe *r = dae_recipe_parse(json, strlen(json), "ffd recipe", 0, NULL, &e);
-    ck_assert_msg(r != NULL, "%s", e.msg);
-    return r;
+    return parsed_recipe(json);
 }
 
 /* patches.quantize as a share: true and false are 1 and 0, a share in between trains on
@@ -566,9 +577,7 @@ static dae_recipe *ffd_recipe(int c, double blind)
 START_TEST(test_trainer_quantize_share)
 {
     write_photo("p1.png", 23, 19, 3, 1);
-    char out[128];
-    snprintf(out, sizeof out, "mkdir -p %s/out", tmpdir);
-    ck_assert_int_eq(system(out), 0);
+    mk_out_dir();
     dae_error e = {0};
     dae_photoset *ps = dae_photoset_load_dir(tmpdir, 1, 8, 10, NULL, &e);
     ck_assert_msg(ps != NULL, "%s", e.msg);
@@ -650,9 +659,7 @@ START_TEST(test_trainer_patches_noise_map)
 {
     write_photo("p1.png", 23, 19, 3, 1);
     write_photo("p2.png", 40, 12, 3, 2);
-    char out[128];
-    snprintf(out, sizeof out, "mkdir -p %s/out", tmpdir);
-    ck_assert_int_eq(system(out), 0);
+    mk_out_dir();
     dae_error e = {0};
     for (int c = 1; c <= 3; c += 2) {
         dae_photoset *ps = dae_photoset_load_dir(tmpdir, c, 8, 10, NULL, &e);
@@ -727,10 +734,7 @@ static dae_recipe *per_channel_recipe(int chroma_half)
              "\"chroma_half\":%s},\"patches\":{\"size\":8,\"per_epoch\":4,\"sigma_min\":5,"
              "\"sigma_max\":40,\"val_count\":4},\"model\":" TINY_FFD "}",
              tmpdir, tmpdir, chroma_half ? "true" : "false");
-    dae_error e = {0};
-    dae_recipe *r = dae_recipe_parse(json, strlen(json), "r", 0, NULL, &e);
-    ck_assert_msg(r != NULL, "%s", e.msg);
-    return r;
+    return parsed_recipe(json);
 }
 
 /* Per channel in the opponent space, a patch's level is that of its plane's noise
@@ -776,9 +780,7 @@ END_TEST
 START_TEST(test_trainer_chroma_half)
 {
     write_photo("p1.png", 40, 30, 3, 1);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "mkdir -p %s/out", tmpdir);
-    ck_assert_int_eq(system(cmd), 0);
+    mk_out_dir();
     dae_error e = {0};
     dae_photoset *ps = dae_photoset_load_dir(tmpdir, 3, 8, 10, NULL, &e);
     ck_assert_msg(ps != NULL, "%s", e.msg);
