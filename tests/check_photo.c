@@ -796,6 +796,15 @@ START_TEST(test_trainer_chroma_half)
     ck_assert(f.per_channel && f.chroma_half && f.cs == DAE_COLOR_OPPONENT);
     dae_modelfile_free(mf);
     dae_trainer_free(t);
+    /* validation photos must hold the chroma crops too: 12x12 holds 8x8, not 16x16 */
+    dae_photoset *val = dae_photoset_create(3, &e);
+    dae_image small = {0};
+    ck_assert_int_eq(dae_image_alloc(&small, 12, 12, 3, 0, &e), DAE_OK);
+    ck_assert_int_eq(dae_photoset_add(val, &small, "small-val.png", &e), DAE_OK);
+    ck_assert_ptr_null(dae_trainer_create_photos(r, ps, val, &e));
+    ck_assert_ptr_nonnull(strstr(e.msg, "small-val.png"));
+    ck_assert_ptr_nonnull(strstr(e.msg, "16x16 crops"));
+    dae_photoset_free(val);
     r->patches.size = 16; /* a 32x32 crop does not fit 40x30 */
     ck_assert_ptr_null(dae_trainer_create_photos(r, ps, NULL, &e));
     ck_assert_ptr_nonnull(strstr(e.msg, "32x32 crops"));

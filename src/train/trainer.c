@@ -357,6 +357,17 @@ static int make_val_crops(dae_trainer *t, const dae_photoset *src, dae_error *er
     return DAE_OK;
 }
 
+/* DAE_OK when every photo of ps holds a crop x crop square, else DAE_ESHAPE naming one. */
+static int photos_hold(const dae_photoset *ps, int crop, dae_error *err)
+{
+    for (int i = 0; i < ps->n; i++)
+        if (ps->im[i].w < crop || ps->im[i].h < crop)
+            return dae_error_set(err, DAE_ESHAPE, "data: photo %s is %dx%d, smaller than the "
+                                 "%dx%d crops", ps->names[i], ps->im[i].w, ps->im[i].h, crop,
+                                 crop);
+    return DAE_OK;
+}
+
 dae_trainer *dae_trainer_create_photos(const dae_recipe *r, const dae_photoset *train,
                                        const dae_photoset *val, dae_error *err)
 {
@@ -384,13 +395,8 @@ dae_trainer *dae_trainer_create_photos(const dae_recipe *r, const dae_photoset *
         goto fail;
     }
     int crop = r->data.chroma_half ? 2 * P : P; /* the largest crop taken */
-    for (int i = 0; i < train->n; i++)
-        if (train->im[i].w < crop || train->im[i].h < crop) {
-            dae_error_set(err, DAE_ESHAPE, "data: photo %s is %dx%d, smaller than the "
-                          "%dx%d crops", train->names[i], train->im[i].w, train->im[i].h,
-                          crop, crop);
-            goto fail;
-        }
+    if (photos_hold(train, crop, err) || (val && photos_hold(val, crop, err)))
+        goto fail;
     t->img = (dae_shape){r->data.per_channel ? 1 : train->c, P, P};
     t->img_n = dae_shape_size(t->img);
     t->n_train = train->n;
