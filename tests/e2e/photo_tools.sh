@@ -26,7 +26,7 @@ source "$(dirname "$0")/lib.bash"
 "$B/dae-model" info "$T/pc.safetensors" >"$T/info" 2>&1
 grep -q '"per_channel": *true\|per_channel.*true' "$T/info" && ok "config says per_channel" ||
     fail "info lacks per_channel: $(head -c 300 "$T/info")"
-# an F16 file stays F16 (half the bytes of the F32 one); the values are the same
+# per-channel keeps the dtype: an F16 gray model gives an F16 colour one, an F32 one F32
 "$B/dae-model" f16 "$T/g.safetensors" "$T/g16.safetensors" &&
     "$B/dae-model" per-channel "$T/g16.safetensors" "$T/pc16.safetensors" photo-pc16 &&
     grep -aq '"dtype":"F16"' "$T/pc16.safetensors" && ! grep -aq '"dtype":"F32"' "$T/pc16.safetensors" &&
