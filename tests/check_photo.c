@@ -170,33 +170,56 @@ START_TEST(test_add_noise_levels)
 }
 END_TEST
 
-/* dae_noise_estimate on a synthetic scene (ramps, a disc, stripes) with seeded noise of
- * sigma: float planes unclipped, and the same rounded to 8 bits as a file holds them. */
-static void estimate_at(float sigma, int c, double *est_f, double *est_8)
+enum { EST_W = 256, EST_H = 192 };
+
+/* A synthetic scene (ramps, a disc, stripes) of c planes EST_W x EST_H with seeded noise of
+ * sigma: float planes unclipped (px) and the same rounded to 8 bits (p8). With block > 1 the
+ * noise is constant over block x block squares (spatially correlated). */
+static void noisy_scene(float sigma, int c, int block, float *px, unsigned char *p8)
 {
-    enum { W = 256, H = 192 };
-    size_t n = (size_t)W * H * c;
-    float *px = malloc(n * sizeof *px);
-    unsigned char *p8 = malloc(n);
     dae_rng r;
     dae_rng_seed(&r, 11);
-    for (int ch = 0; ch < c; ch++)
-        for (int y = 0; y < H; y++)
-            for (int x = 0; x < W; x++) {
-                float v = 0.2f + 0.4f * x / W + 0.1f * ch;
+    float *nz = malloc((size_t)EST_W * EST_H * sizeof *nz);
+    for (int ch = 0; ch < c; ch++) {
+        for (size_t i = 0; i < (size_t)EST_W * EST_H; i++)
+            nz[i] = dae_rng_normal(&r);
+        for (int y = 0; y < EST_H; y++)
+            for (int x = 0; x < EST_W; x++) {
+                float v = 0.2f + 0.4f * x / EST_W + 0.1f * ch;
                 if ((x - 90) * (x - 90) + (y - 100) * (y - 100) < 40 * 40)
                     v = 0.8f;
                 if (x > 180 && (x / 8) % 2)
                     v = 0.3f;
-                size_t i = ((size_t)ch * H + y) * W + x;
-                px[i] = v + sigma / 255.0f * dae_rng_normal(&r);
+                size_t i = ((size_t)ch * EST_H + y) * EST_W + x;
+                px[i] = v + sigma / 255.0f * nz[(size_t)(y / block * block) * EST_W +
+                                                 x / block * block];
                 float q = rintf(px[i] * 255.0f);
                 p8[i] = (unsigned char)(q < 0 ? 0 : q > 255 ? 255 : q);
             }
-    *est_f = dae_noise_estimate(px, NULL, W, H, c);
-    *est_8 = dae_noise_estimate(NULL, p8, W, H, c);
+    }
+    free(nz);
+}
+
+/* dae_noise_estimate (coarse = 0) or dae_noise_estimate_coarse on that scene: *est_f of the
+ * float planes, *est_8 of the 8-bit ones. */
+static void estimate_at2(float sigma, int c, int block, int coarse, double *est_f,
+                         double *est_8)
+{
+    size_t n = (size_t)EST_W * EST_H * c;
+    float *px = malloc(n * sizeof *px);
+    unsigned char *p8 = malloc(n);
+    noisy_scene(sigma, c, block, px, p8);
+    double (*est)(const float *, const unsigned char *, int, int, int) =
+        coarse ? dae_noise_estimate_coarse : dae_noise_estimate;
+    *est_f = est(px, NULL, EST_W, EST_H, c);
+    *est_8 = est(NULL, p8, EST_W, EST_H, c);
     free(px);
     free(p8);
+}
+
+static void estimate_at(float sigma, int c, double *est_f, double *est_8)
+{
+    estimate_at2(sigma, c, 1, 0, est_f, est_8);
 }
 
 START_TEST(test_noise_estimate)
@@ -217,6 +240,37 @@ START_TEST(test_noise_estimate)
     float tiny[4] = {0, 1, 0, 1};
     ck_assert(dae_noise_estimate(tiny, NULL, 2, 2, 1) == 0.0);
     ck_assert(dae_noise_estimate(NULL, NULL, 64, 64, 1) == 0.0);
+}
+END_TEST
+
+/* The coarse estimate: white noise reads its sigma at both scales, noise constant over 2x2
+ * squares (correlated) reads 2 sigma there (its 2x2 means are white noise of sigma) and far
+ * less at the finest scale, over DAE_NOISE_CORR_RATIO times less. */
+START_TEST(test_noise_estimate_coarse)
+{
+    const float sig[] = {5, 15, 25};
+    for (size_t k = 0; k < sizeof sig / sizeof sig[0]; k++)
+        for (int c = 1; c <= 3; c += 2) {
+            double f, b, f1, b1;
+            estimate_at2(sig[k], c, 1, 1, &f, &b);
+            ck_assert_msg(fabs(f - sig[k]) < 0.08 * sig[k] + 0.3, "white %g c %d: %g", sig[k],
+                          c, f);
+            ck_assert_msg(fabs(b - sig[k]) < 0.08 * sig[k] + 0.5, "white %g 8-bit: %g", sig[k], b);
+            estimate_at2(sig[k], c, 1, 0, &f1, &b1);
+            ck_assert_msg(f < DAE_NOISE_CORR_RATIO * f1, "white %g reads correlated", sig[k]);
+            estimate_at2(sig[k], c, 2, 1, &f, &b);
+            ck_assert_msg(fabs(f - 2 * sig[k]) < 0.08 * 2 * sig[k] + 0.3, "2x2 %g c %d: %g",
+                          sig[k], c, f);
+            estimate_at2(sig[k], c, 2, 0, &f1, &b1);
+            ck_assert_msg(f >= DAE_NOISE_CORR_RATIO * f1 && b >= DAE_NOISE_CORR_RATIO * b1,
+                          "2x2 %g c %d: coarse %g / %g, finest %g / %g", sig[k], c, f, b, f1, b1);
+        }
+    float odd[3 * 7 * 5];
+    for (int i = 0; i < 3 * 7 * 5; i++)
+        odd[i] = (float)(i % 3) * 0.5f;
+    ck_assert(dae_noise_estimate_coarse(odd, NULL, 7, 5, 3) >= 0.0); /* halves 4 x 3 */
+    ck_assert(dae_noise_estimate_coarse(odd, NULL, 4, 4, 1) == 0.0); /* half under 3x3 */
+    ck_assert(dae_noise_estimate_coarse(NULL, NULL, 64, 64, 1) == 0.0);
 }
 END_TEST
 
@@ -868,6 +922,7 @@ Suite *suite_photo(void)
     tcase_add_test(tc, test_luma709_and_quantize);
     tcase_add_test(tc, test_add_noise_levels);
     tcase_add_test(tc, test_noise_estimate);
+    tcase_add_test(tc, test_noise_estimate_coarse);
     tcase_add_test(tc, test_patches_and_augment);
     tcase_add_test(tc, test_photo_facts);
     tcase_add_test(tc, test_photo_facts_chroma_half);

@@ -180,11 +180,11 @@ done:
     return rc;
 }
 
-int dae_model_save_f16(const dae_modelfile *mf, const char *path, dae_error *err)
+/* Save mf's model with config txt, every other metadata entry kept; its parameters as
+ * F16 when f16, else as F32. */
+static int save_as(const dae_modelfile *mf, const char *txt, int f16, const char *path,
+                   dae_error *err)
 {
-    if (mf->n_score_tensors)
-        return dae_error_set(err, DAE_EINVAL, "%s has score tensors (a knn calibration): "
-                             "f16 keeps only plain models", mf->name);
     cJSON *meta = mf->metadata_json ? cJSON_Parse(mf->metadata_json) : NULL;
     int n = cJSON_GetArraySize(meta), k = 0, rc;
     const char **extra = calloc(2 * (size_t)n + 1, sizeof *extra);
@@ -197,8 +197,45 @@ int dae_model_save_f16(const dae_modelfile *mf, const char *path, dae_error *err
             extra[k++] = it->string;
             extra[k++] = it->valuestring;
         }
-    rc = dae_modelfile_save_f16(path, mf->model, mf->config_json, extra, err);
+    rc = f16 ? dae_modelfile_save_f16(path, mf->model, txt, extra, err)
+             : dae_modelfile_save(path, mf->model, txt, extra, err);
     free(extra);
     cJSON_Delete(meta);
+    return rc;
+}
+
+int dae_model_save_f16(const dae_modelfile *mf, const char *path, dae_error *err)
+{
+    if (mf->n_score_tensors)
+        return dae_error_set(err, DAE_EINVAL, "%s has score tensors (a knn calibration): "
+                             "f16 keeps only plain models", mf->name);
+    return save_as(mf, mf->config_json, 1, path, err);
+}
+
+int dae_model_save_sigma_range(const dae_modelfile *mf, const char *what, double lo,
+                               double hi, const char *path, dae_error *err)
+{
+    if (!(lo >= 0 && lo <= hi && hi <= 255))
+        return dae_error_set(err, DAE_EINVAL, "%s: sigma range %g..%g: expected 0 <= lo <= "
+                             "hi <= 255", what, lo, hi);
+    if (!(mf->tasks & DAE_TASK_DENOISE))
+        return dae_error_set(err, DAE_EINVAL, "%s: not a denoiser", what);
+    if (mf->n_score_tensors)
+        return dae_error_set(err, DAE_EINVAL, "%s has score tensors (a knn calibration): "
+                             "sigma-range keeps only plain models", what);
+    cJSON *cfg = cJSON_Parse(mf->config_json);
+    const double r[2] = {lo, hi};
+    cJSON *arr = cJSON_CreateDoubleArray(r, 2);
+    if (cfg && arr) {
+        cJSON_DeleteItemFromObjectCaseSensitive(cfg, "sigma_range");
+        cJSON_AddItemToObject(cfg, "sigma_range", arr);
+        arr = NULL;
+    }
+    char *txt = cfg ? cJSON_PrintUnformatted(cfg) : NULL;
+    int rc = txt ? save_as(mf, txt, mf->params_f16, path, err)
+                 : dae_error_set(err, DAE_ENOMEM, "out of memory");
+    cJSON_Delete(arr);
+    cJSON_Delete(cfg);
+    free(txt);
     return rc;
 }

@@ -118,6 +118,41 @@ double dae_noise_estimate(const float *px, const unsigned char *px8, int w, int 
     return sum / c;
 }
 
+/* dst (ceil(w/2) x ceil(h/2)) = the 2x2 means of one plane (8-bit p8 or float p in [0,1]),
+ * on the 0..1 scale; an odd last row or column is averaged with itself (halfres.h). */
+static void plane_half01(const float *p, const unsigned char *p8, int w, int h, float *dst)
+{
+    int hw = dae_half_side(w), hh = dae_half_side(h);
+    for (int y = 0; y < hh; y++) {
+        const size_t r0 = (size_t)(2 * y) * w, r1 = (size_t)(2 * y + 1 < h ? 2 * y + 1 : 2 * y) * w;
+        for (int x = 0; x < hw; x++) {
+            size_t x0 = (size_t)2 * x, x1 = 2 * x + 1 < w ? x0 + 1 : x0;
+            float s = p8 ? (p8[r0 + x0] + p8[r0 + x1] + p8[r1 + x0] + p8[r1 + x1]) / 255.0f
+                         : p[r0 + x0] + p[r0 + x1] + p[r1 + x0] + p[r1 + x1];
+            dst[(size_t)y * hw + x] = 0.25f * s;
+        }
+    }
+}
+
+double dae_noise_estimate_coarse(const float *px, const unsigned char *px8, int w, int h, int c)
+{
+    int hw = dae_half_side(w), hh = dae_half_side(h);
+    if (hw < 3 || hh < 3 || c < 1 || (!px && !px8))
+        return 0.0;
+    unsigned *hist = malloc(EST_BINS * sizeof *hist);
+    float *half = malloc((size_t)hw * hh * sizeof *half);
+    double sum = 0.0;
+    size_t n = (size_t)w * h;
+    for (int ch = 0; hist && half && ch < c; ch++) {
+        plane_half01(px ? px + ch * n : NULL, px8 ? px8 + ch * n : NULL, w, h, half);
+        sum += plane_estimate(half, NULL, hw, hh, hist);
+    }
+    int ok = hist && half;
+    free(hist);
+    free(half);
+    return ok ? 2.0 * sum / c : -1.0;
+}
+
 int dae_image_to_luma709(dae_image *im, dae_error *err)
 {
     if (!im->px || (im->c != 1 && im->c != 3))

@@ -105,6 +105,8 @@ struct dae_req {
     int has_est;              /* no ?sigma=: est_sigma holds the decoded first image's */
     double est_sigma;         /* noise level estimate (photo.h dae_noise_estimate) */
     int est_c;                /* the channels it was estimated on (tiles.c reuses it) */
+    int correlated;           /* its noise reads as correlated (photo.h DAE_NOISE_CORR_*): */
+    double corr_level;        /* the level it is routed with and its model is given */
     int nonlocal;             /* ?nonlocal=: NONLOCAL_AUTO (absent), _ON (1), _OFF (0) */
     int resize;               /* ?resize=1 */
     int heatmap;              /* ?heatmap=1 */
@@ -244,6 +246,8 @@ void dae_work_free(work *w);
 /* parse.c: image i's noise level estimate (dae_noise_estimate on its planes as held, 8-bit
  * or float; 0-255), < 0 when out of memory. */
 double dae_work_noise_estimate(const work *w, int i);
+/* parse.c: the same estimate one scale coarser (dae_noise_estimate_coarse). */
+double dae_work_noise_estimate_coarse(const work *w, int i);
 /* parse.c: w's 8-bit images (orig8) into float ones (orig); a no-op without them. */
 int dae_work_to_float(work *w, dae_error *err);
 /* The input shape a workspace needs for an op on `in` (decode: the image a code stands

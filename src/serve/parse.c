@@ -438,6 +438,28 @@ double dae_work_noise_estimate(const work *w, int i)
     return dae_noise_estimate(p8 ? NULL : im->px, p8, im->w, im->h, im->c);
 }
 
+double dae_work_noise_estimate_coarse(const work *w, int i)
+{
+    const dae_image *im = &w->orig[i];
+    const unsigned char *p8 = w->orig8 ? w->orig8[i].px : NULL;
+    return dae_noise_estimate_coarse(p8 ? NULL : im->px, p8, im->w, im->h, im->c);
+}
+
+/* Without ?sigma=: the first image's white-noise estimate, and for one colour photo whose
+ * noise reads as correlated (photo.h DAE_NOISE_CORR_RATIO) the level it is routed with. */
+static int estimate_levels(dae_req *r, const work *w, dae_error *err)
+{
+    r->est_sigma = dae_work_noise_estimate(w, 0);
+    r->est_c = w->orig[0].c;
+    double coarse = w->n == 1 && r->est_c == 3 ? dae_work_noise_estimate_coarse(w, 0) : 0.0;
+    if (r->est_sigma < 0 || coarse < 0)
+        return dae_error_set(err, DAE_ENOMEM, "out of memory estimating the noise level");
+    r->has_est = 1;
+    r->correlated = r->est_sigma > 0 && coarse >= DAE_NOISE_CORR_RATIO * r->est_sigma;
+    r->corr_level = r->correlated ? DAE_NOISE_CORR_GAIN * coarse : 0.0;
+    return DAE_OK;
+}
+
 /* /v1/denoise without ?model=: the model for the decoded images (route.h), whatever
  * their encoding: the first image's size, colour if any image is colour; without
  * ?sigma=, the first image's estimated noise level is the hint. */
@@ -447,11 +469,8 @@ static int route_decoded(dae_req *r, const work *w, dae_error *err)
     for (int i = 0; i < w->n; i++)
         if (w->orig[i].c > c)
             c = w->orig[i].c;
-    if (!r->has_sigma) {
-        r->est_sigma = dae_work_noise_estimate(w, 0);
-        r->has_est = r->est_sigma >= 0;
-        r->est_c = w->orig[0].c;
-    }
+    if (!r->has_sigma && estimate_levels(r, w, err) != DAE_OK)
+        return err->code;
     return dae_v1_denoise_route(r, w->orig[0].w, w->orig[0].h, c, err);
 }
 

@@ -39,7 +39,8 @@ static int takes_level(const dae_entry *e)
 /* Rule 2: with a ?sigma= hint, the denoiser running in tiles for the channel count whose
  * trained range (or "sigma_range", photo.h) holds the hint most narrowly (a specialist
  * before a generalist); of equal widths the default, else the first by name; an estimated
- * hint, among the models that take it. NULL: no range holds it (or no hint). */
+ * hint, among the models that take it; a correlated level, among the noise-map models.
+ * NULL: no range holds it (or no hint). */
 static const dae_entry *narrowest_fit(dae_entry *const *list, int n, const dae_entry *def,
                                       const dae_denoise_want *want)
 {
@@ -48,7 +49,8 @@ static const dae_entry *narrowest_fit(dae_entry *const *list, int n, const dae_e
     for (int i = 0; want->has_sigma && i < n; i++) {
         const dae_entry *e = list[i];
         if (!is_denoiser(e) || e->photo.channels != want->c || !any_size(e) ||
-            !dae_denoise_sigma_fits(want, e) || (want->estimated && !takes_level(e)))
+            !dae_denoise_sigma_fits(want, e) || (want->estimated && !takes_level(e)) ||
+            (want->correlated && !e->mf->model->noise_map))
             continue;
         double w = e->photo.sigma_hi - e->photo.sigma_lo;
         if (!best || w < best_w || (w == best_w && e == def && best != def))

@@ -15,6 +15,10 @@
  *     without ?sigma=): a blind model has no use for it, and the estimate reads JPEG and
  *     real camera noise as Gaussian noise it is not (a noisy JPEG at sigma 25 reads as
  *     13-19, a real camera photo as ~1), which a model trained on that mix takes better;
+ *     but one colour photo whose noise reads as spatially correlated (the estimate one
+ *     scale coarser at least DAE_NOISE_CORR_RATIO times the finest one: real camera noise)
+ *     is routed with DAE_NOISE_CORR_GAIN x that coarser estimate as if it were ?sigma=,
+ *     among the noise-map models (those blind without ?sigma= too), which are given it;
  *  3. without a hint (daed always gives one: ?sigma=, the estimate, or before the body
  *     is decoded an estimated 0, v1.c), the default keeps an image of its channel count
  *     when it runs in tiles (any size);
@@ -42,6 +46,8 @@ typedef struct dae_denoise_want {
     int has_sigma;
     double sigma;      /* ?sigma= hint, 0-255 scale */
     int estimated;     /* the hint is the image's estimated level, not ?sigma= */
+    int correlated;    /* the hint is a level estimated for correlated noise (io/photo.h
+                          DAE_NOISE_CORR_*), for the noise-map models only */
     int resize;        /* ?resize=1 */
 } dae_denoise_want;
 

@@ -131,23 +131,27 @@ static float job_level(const tile_job *j)
  * image's goes back in an X-Noise-Sigma header. */
 static int noise_levels(dae_req *r, work *w, dae_error *err)
 {
-    if (!r->entry->mf->model->noise_map || (!r->has_sigma && r->entry->photo.blind_default))
+    int given = r->has_sigma || r->correlated; /* a correlated level counts as given */
+    if (!r->entry->mf->model->noise_map || (!given && r->entry->photo.blind_default))
         return DAE_OK; /* blind */
     if (!(w->noise = malloc((size_t)w->n * sizeof *w->noise)))
         return dae_error_set(err, DAE_ENOMEM, "out of memory for %d noise levels", w->n);
     for (int i = 0; i < w->n; i++) {
         /* the first image's routing estimate, when its planes are still those (parse.c) */
         int again = i > 0 || !r->has_est || r->est_c != w->orig[0].c;
-        double est = r->has_sigma ? r->sigma
-                     : again      ? dae_work_noise_estimate(w, i)
-                                  : r->est_sigma;
+        double est = r->has_sigma   ? r->sigma
+                     : r->correlated ? r->corr_level /* one image */
+                     : again         ? dae_work_noise_estimate(w, i)
+                                     : r->est_sigma;
         if (est < 0)
             return dae_error_set(err, DAE_ENOMEM, "out of memory estimating the noise level");
         w->noise[i] = (float)est;
     }
     snprintf(r->extra_name, sizeof r->extra_name, "X-Noise-Sigma");
     snprintf(r->extra_value, sizeof r->extra_value, "%.2f; %s", w->noise[0],
-             r->has_sigma ? "given" : "estimated");
+             r->has_sigma    ? "given"
+             : r->correlated ? "estimated, correlated noise"
+                             : "estimated");
     return DAE_OK;
 }
 
@@ -163,9 +167,9 @@ static int nonlocal_prepare(dae_req *r, work *w, dae_error *err)
                   w->n == 1 && im->w >= NONLOCAL_MIN_SIDE && im->h >= NONLOCAL_MIN_SIDE;
     if (!w->nonlocal || r->nonlocal == NONLOCAL_ON)
         return DAE_OK;
-    w->white = w->noise && !r->has_sigma ? w->noise[0]
-               : r->has_est && r->est_c == im->c ? r->est_sigma
-                                                 : dae_work_noise_estimate(w, 0);
+    w->white = w->noise && !r->has_sigma && !r->correlated ? w->noise[0]
+               : r->has_est && r->est_c == im->c                ? r->est_sigma
+                                                                : dae_work_noise_estimate(w, 0);
     if (w->white < 0)
         return dae_error_set(err, DAE_ENOMEM, "out of memory estimating the noise level");
     return DAE_OK;
@@ -200,8 +204,12 @@ int dae_tiles_prepare(dae_req *r, work *w, dae_error *err)
     int c = dae_model_image_channels(m), R = dae_model_tile_radius(m);
     int side = tile_side(r->s, m, R) + 2 * R;
     int per = r->entry->photo.per_channel;
-    for (int i = 0; w->orig8 && i < w->n && !per && c == 1; i++)
-        if (w->orig8[i].c == 3 && dae_work_to_float(w, err) != DAE_OK) /* luma: not bytes */
+    /* colour planes decoded as 8-bit for the model routed before the body was read, now
+     * for one that takes floats: a gray model (the luma is not bytes) or a half-chroma one
+     * (routed on the decoded image's correlated noise, parse.c) */
+    int floats = per ? r->entry->photo.chroma_half : c == 1;
+    for (int i = 0; w->orig8 && i < w->n && floats; i++)
+        if (w->orig8[i].c == 3 && dae_work_to_float(w, err) != DAE_OK)
             return err->code;
     for (int i = 0; i < w->n; i++) {
         dae_image *im = &w->orig[i];

@@ -336,12 +336,18 @@ int dae_v1_denoise_route(dae_req *r, int w, int h, int c, dae_error *err)
     }
     int n;
     dae_entry **list = dae_registry_list(s->reg, &n);
-    /* without ?sigma=, the decoded image's estimated level is the hint (parse.c); before
-     * the body is decoded, a level of 0 stands for it (real photos read ~1), as in
+    /* without ?sigma=, the decoded image's estimated level is the hint (parse.c), or for
+     * a photo with correlated noise the level it is given, as ?sigma= would be; before the
+     * body is decoded, a level of 0 stands for it (real photos read ~1), as in
      * denoise_defaults: the request then queues for the model most photos end with */
-    dae_denoise_want want = {.w = w, .h = h, .c = c, .has_sigma = 1,
-                             .sigma = r->has_sigma ? r->sigma : r->has_est ? r->est_sigma : 0,
-                             .estimated = !r->has_sigma, .resize = r->resize};
+    double hint = r->has_sigma   ? r->sigma
+                  : r->correlated ? r->corr_level
+                  : r->has_est    ? r->est_sigma
+                                  : 0;
+    dae_denoise_want want = {.w = w, .h = h, .c = c, .has_sigma = 1, .sigma = hint,
+                             .estimated = !r->has_sigma && !r->correlated,
+                             .correlated = !r->has_sigma && r->correlated,
+                             .resize = r->resize};
     /* one of list or def, which this function holds: referenced below if kept */
     dae_entry *pick = (dae_entry *)dae_denoise_route(list, n, def, &want, err);
     if (pick && pick != r->entry) {

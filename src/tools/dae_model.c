@@ -42,6 +42,7 @@ static const char *USAGE =
     "       dae-model widen IN.safetensors OUT.safetensors NAME [--color-space S]\n"
     "                      [--init-scale F]\n"
     "       dae-model f16 IN.safetensors OUT.safetensors\n"
+    "       dae-model sigma-range IN.safetensors OUT.safetensors LO,HI\n"
     "       dae-model --help\n"
     "\n"
     "info   print a model file's architecture (layer by layer, with the output shape of\n"
@@ -98,6 +99,8 @@ static const char *USAGE =
     "f16    write the model with its parameters stored as float16 (F16): half the file,\n"
     "       config and metadata (licence, training facts) kept; daed and PyTorch load it\n"
     "       (daed converts to float: the weights rounded to 11 significant bits).\n"
+    "sigma-range  write the model with config \"sigma_range\": [LO, HI], the ?sigma= range\n"
+    "       (0-255, of the colour image) daed routes to it; all else kept (F16 stays F16).\n"
     "weights  render the weights of a linear layer that touches the image as tiles of\n"
     "       the image's shape, one per unit, each scaled on its own: grey = 0, white and\n"
     "       black = +-its largest |weight|. --layer encoder (default): the first encoder\n"
@@ -654,14 +657,28 @@ static int colour_args(const char *cmd, int argc, char **argv, const char *pos[3
     return -1;
 }
 
-/* f16: the model with F16 parameters (dae_model_save_f16). */
-static int cmd_f16(int argc, char **argv)
+/* "LO,HI" with 0 <= LO <= HI <= 255 (a ?sigma= range); 0 on success. */
+static int parse_range(const char *s, double *lo, double *hi)
 {
-    if (argc != 2)
-        return usage_error("f16 needs IN.safetensors OUT.safetensors%s", "");
+    char end;
+    return !(sscanf(s, "%lf,%lf%c", lo, hi, &end) == 2 && *lo >= 0 && *lo <= *hi && *hi <= 255);
+}
+
+/* f16 (F16 parameters, dae_model_save_f16) or sigma-range (a new routing range,
+ * dae_model_save_sigma_range): the model rewritten. */
+static int cmd_rewrite(int f16, int argc, char **argv)
+{
+    double lo = 0, hi = 0;
+    if (argc != 3 - f16 || (!f16 && parse_range(argv[2], &lo, &hi)))
+        return usage_error("%s", f16 ? "f16 needs IN.safetensors OUT.safetensors"
+                                     : "sigma-range needs IN.safetensors OUT.safetensors "
+                                       "LO,HI with 0 <= LO <= HI <= 255");
     dae_error err = {0};
     dae_modelfile *mf = dae_modelfile_load(argv[0], NULL, &err);
-    int rc = mf && dae_model_save_f16(mf, argv[1], &err) == DAE_OK ? EXIT_OK : fail(&err);
+    int rc = mf && (f16 ? dae_model_save_f16(mf, argv[1], &err)
+                        : dae_model_save_sigma_range(mf, argv[0], lo, hi, argv[1], &err)) == DAE_OK
+                 ? EXIT_OK
+                 : fail(&err);
     dae_modelfile_free(mf);
     return rc;
 }
@@ -675,10 +692,7 @@ static int per_channel_opts(int *argc, char **argv, dae_per_channel_opts *o)
         if (strcmp(argv[i], "--chroma-half") == 0) {
             o->chroma_half = 1;
         } else if (strcmp(argv[i], "--sigma-range") == 0) {
-            char end;
-            if (i + 1 >= *argc ||
-                sscanf(argv[i + 1], "%lf,%lf%c", &o->sigma_lo, &o->sigma_hi, &end) != 2 ||
-                !(o->sigma_lo >= 0 && o->sigma_lo <= o->sigma_hi && o->sigma_hi <= 255))
+            if (i + 1 >= *argc || parse_range(argv[i + 1], &o->sigma_lo, &o->sigma_hi))
                 return usage_error("--sigma-range needs LO,HI with 0 <= LO <= HI <= 255%s", "");
             i++;
         } else {
@@ -878,9 +892,9 @@ int main(int argc, char **argv)
         return cmd_widen(argc - 2, argv + 2);
     if (strcmp(cmd, "weights") == 0)
         return cmd_weights(argc - 2, argv + 2);
-    if (strcmp(cmd, "f16") == 0)
-        return cmd_f16(argc - 2, argv + 2);
+    if (strcmp(cmd, "f16") == 0 || strcmp(cmd, "sigma-range") == 0)
+        return cmd_rewrite(cmd[0] == 'f', argc - 2, argv + 2);
     return usage_error("unknown command \"%s\" (info, run, grid, prep, per-channel, widen, "
-                       "f16, weights)",
+                       "f16, sigma-range, weights)",
                        cmd);
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # photo_tools.sh — dae-model prep (luma + area downscale of a training photo), per-channel
-# (a gray denoiser as a colour model), widen (a gray denoiser as the start of a colour one),
-# run on colour photo models, and grid --crop (before/after pictures).
+# (a gray denoiser as a colour model), sigma-range (a new routing range), widen (a gray
+# denoiser as the start of a colour one), run on colour photo models, and grid --crop
+# (before/after pictures).
 source "$(dirname "$0")/lib.bash"
 
 "$B/helpers/mkpng" "$T/c.jpg" 200 100 3
@@ -52,6 +53,26 @@ for bad in 30,20 -1,5 5 5,300 a,b; do
     "$B/dae-model" per-channel "$T/g.safetensors" "$T/bad.safetensors" x --sigma-range $bad \
         2>"$T/err" && fail "--sigma-range $bad accepted" ||
         { grep -q "sigma-range" "$T/err" && ok "--sigma-range $bad refused" || fail "$(cat "$T/err")"; }
+done
+
+# sigma-range: a new routing range, the rest of the file kept (weights, dtype, other config)
+"$B/dae-model" sigma-range "$T/pch.safetensors" "$T/pch2.safetensors" 0,30 &&
+    ok "sigma-range" || fail "sigma-range failed"
+"$B/dae-model" info "$T/pch2.safetensors" > "$T/info-r"
+grep -q "sigma_range *\[0,30\]" "$T/info-r" && grep -q "chroma_half *true" "$T/info-r" &&
+    ok "sigma-range replaced, chroma_half kept" || fail "info: $(grep -E 'chroma|sigma_r' "$T/info-r")"
+"$B/dae-model" sigma-range "$T/g16.safetensors" "$T/g16r.safetensors" 5,10 &&
+    grep -aq '"dtype":"F16"' "$T/g16r.safetensors" && ! grep -aq '"dtype":"F32"' "$T/g16r.safetensors" &&
+    ok "sigma-range keeps F16" || fail "sigma-range of an F16 model is not F16"
+"$B/helpers/mkpng" "$T/n.png" 64 48 3 noise=20
+"$B/dae-model" run "$T/pch.safetensors" "$T/n.png" "$T/r1.png" >/dev/null &&
+    "$B/dae-model" run "$T/pch2.safetensors" "$T/n.png" "$T/r2.png" >/dev/null &&
+    cmp -s "$T/r1.png" "$T/r2.png" && ok "sigma-range: the same answers" ||
+    fail "sigma-range changed what the model computes"
+for bad in 30,20 -1,5 5 5,300; do
+    "$B/dae-model" sigma-range "$T/pch.safetensors" "$T/bad.safetensors" $bad 2>"$T/err" &&
+        fail "sigma-range $bad accepted" ||
+        { grep -q "sigma-range" "$T/err" && ok "sigma-range $bad refused" || fail "$(cat "$T/err")"; }
 done
 
 # widen: the gray model as the start of a 3-channel one. On a gray image (read as R=G=B:

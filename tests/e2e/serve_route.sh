@@ -102,6 +102,29 @@ body_has '"images":[{"width":64,"height":64,"channels":1,' "batch answered as a 
 req POST "/v1/denoise?model=fmnist-denoise" --data-binary @"$T/c28.json" "${J[@]}" "${A[@]}"
 answered_by fmnist-denoise 1 "?model= still decides (colour to a gray model you named)"
 
+# ---- correlated noise (io/photo.h DAE_NOISE_CORR_*): without ?sigma=, a colour photo whose
+# noise reads as correlated (noise constant over 2x2 squares of sigma 6: 2.0 at the finest
+# scale, 11.9 one scale coarser) goes to a noise-map model at 3.5 x the coarser estimate
+# (41.7: photo-dncnn-yc-s50, 30-60), as ?sigma=41.66 would, PNG (8-bit planes) or base64
+# JSON; white noise stays on the white estimate; ?model= keeps the white estimate
+"$B/helpers/mkpng" "$T/cn.png" 256 256 3 cnoise=6
+"$B/helpers/mkpng" "$T/wn.png" 256 256 3 noise=10
+echo "{\"png\":\"$(base64 -w0 "$T/cn.png")\"}" >"$T/cn.b64.json"
+req POST /v1/denoise --data-binary @"$T/cn.png"
+expect 200 "colour PNG with correlated noise"
+hdr_has "X-Model: photo-dncnn-yc-s50" "correlated noise: the model for its level"
+hdr_has "X-Noise-Sigma: 41.66; estimated, correlated noise" "correlated noise: its level"
+req POST "/v1/denoise?sigma=41.66" --data-binary @"$T/cn.png"
+hdr_has "X-Model: photo-dncnn-yc-s50" "?sigma=41.66: the same model"
+req POST /v1/denoise --data-binary @"$T/cn.b64.json" "${J[@]}" "${A[@]}"
+answered_by photo-dncnn-yc-s50 3 "the same photo as base64 JSON"
+hdr_has "X-Noise-Sigma: 41.66; estimated, correlated noise" "base64 JSON: the same level"
+req POST /v1/denoise --data-binary @"$T/wn.png"
+hdr_has "X-Model: photo-dncnn-rgb" "white noise: the colour default"
+hdr_has "X-Noise-Sigma: 9.97; estimated" "white noise: the white estimate"
+req POST "/v1/denoise?model=photo-dncnn-rgb" --data-binary @"$T/cn.png"
+hdr_has "X-Noise-Sigma: 1.98; estimated" "?model=: the white estimate"
+
 # ---- X-Model on every model answer, PNG too (it was missing on fmnist-denoise's)
 req POST /v1/denoise --data-binary @"$T/g28.png"
 expect 200 "28x28 gray PNG"; hdr_has "X-Model: fmnist-denoise" "PNG answer: X-Model"

@@ -43,4 +43,12 @@ int dae_model_save_widened(const dae_modelfile *mf, const char *what, const char
  * (DAE_EINVAL: knn banks stay F32; keep such a model as it is). */
 int dae_model_save_f16(const dae_modelfile *mf, const char *path, dae_error *err);
 
+/* sigma-range: the same model with "sigma_range": [lo, hi] in its config (replacing any):
+ * the ?sigma= range (0-255, of the colour image for a colour model) daed routes to it
+ * instead of its trained one (photo.h, serve/route.h). Parameters stored as they were (F16
+ * or F32), every other metadata entry kept. DAE_EINVAL unless 0 <= lo <= hi <= 255 and mf
+ * is a denoiser without score tensors. */
+int dae_model_save_sigma_range(const dae_modelfile *mf, const char *what, double lo,
+                               double hi, const char *path, dae_error *err);
+
 #endif

@@ -52,6 +52,24 @@ float dae_color_noise_gain(dae_color_space cs, int ch);
  * images under 3x3; -1 when out of memory. */
 double dae_noise_estimate(const float *px, const unsigned char *px8, int w, int h, int c);
 
+/* The same estimate one scale coarser: dae_noise_estimate of the image halved (2x2 means),
+ * times 2. White noise of sigma reads sigma at both scales (a 2x2 mean has sigma / 2), noise
+ * correlated over neighbouring pixels (real camera noise after demosaicing, noisy JPEGs)
+ * reads higher here than at the finest scale; texture reads higher too, as it does there.
+ * The planes are halved one at a time (a quarter plane of floats). 0 for images whose half
+ * is under 3x3; -1 when out of memory. */
+double dae_noise_estimate_coarse(const float *px, const unsigned char *px8, int w, int h,
+                                 int c);
+
+/* A colour photo sent without ?sigma= whose coarse estimate is at least DAE_NOISE_CORR_RATIO
+ * times its finest-scale one has correlated noise (or texture, which wants the same
+ * treatment): daed routes it, and gives its model, the level DAE_NOISE_CORR_GAIN x the
+ * coarse estimate, the level of white Gaussian noise a model told it removes best. Both
+ * were calibrated on camera photos at full resolution (not the test sets) with synthetic
+ * camera noise matched to real camera noise: docs/photos.md "Correlated noise". */
+#define DAE_NOISE_CORR_RATIO 2.5
+#define DAE_NOISE_CORR_GAIN 3.5
+
 /* In place to one channel with the luma weights skimage.color.rgb2gray uses (ITU-R
  * BT.709: 0.2125 R + 0.7154 G + 0.0721 B); a gray image is left as it is. */
 int dae_image_to_luma709(dae_image *im, dae_error *err);
