@@ -194,7 +194,21 @@ START_TEST(test_pixel_estimates)
     ck_assert_uint_eq(dae_pixels_estimate(png, len, 0, 2, 1), vals * 3);
     ck_assert_uint_eq(dae_pixels_estimate(png, len, 0, 0, DAE_PIXELS_HALF_CHROMA), vals * 11);
     ck_assert_uint_eq(dae_pixels_estimate(png, len, 0, 0, 3), vals * 16);
+    /* a colour photo that may go to a half-chroma model once decoded: at least its planes
+     * (8-bit in, float out, half chroma, the non-local stage: 5 + 2 + 5) */
+    ck_assert_uint_eq(dae_pixels_estimate(png, len, 0, 2, DAE_PIXELS_REROUTE), vals * 12);
+    ck_assert_uint_eq(dae_pixels_estimate(png, len, 0, 0, DAE_PIXELS_NONLOCAL | DAE_PIXELS_REROUTE),
+                      vals * 14);
+    ck_assert_uint_eq(dae_pixels_estimate(png, len, 0, 1, DAE_PIXELS_REROUTE | 2), vals * 7);
     ck_assert_uint_eq(dae_pixels_estimate((const unsigned char *)"GIF89a..", 8, 0, 0, 0), 32);
+    dae_image g = {0};
+    unsigned char *gpng = NULL;
+    size_t glen = 0;
+    ck_assert_int_eq(dae_image_alloc(&g, 30, 20, 1, 0, &e), DAE_OK);
+    ck_assert_int_eq(dae_png_encode_image(&g, 1, &gpng, &glen, &e), DAE_OK);
+    ck_assert_uint_eq(dae_pixels_estimate(gpng, glen, 0, 2, DAE_PIXELS_REROUTE), 600 * 3);
+    free(gpng);
+    dae_image_free(&g);
 
     /* JSON: 88 bytes per number, strings (keys, "1,2" in a string) count nothing */
     const char *pix = "{\"width\":2,\"height\":2,\"channels\":1,\"note\":\"1,2 \\\" 3\","

@@ -84,6 +84,23 @@ static float mask_at(const float *p, const unsigned char *p8, int w, size_t i)
                      4.0f * b[0]);
 }
 
+/* Count one mask response (0-255 scale) in the histogram of |response| in quarters. */
+static void hist_add(unsigned *hist, float response)
+{
+    float v = fabsf(response) * 4.0f + 0.5f;
+    hist[v < EST_BINS - 1 ? (int)v : EST_BINS - 1]++; /* NaN -> the last bin */
+}
+
+/* The histogram's median over n counts / (6 * 0.6745): the estimate. */
+static double hist_sigma(const unsigned *hist, long n)
+{
+    long half = (n + 1) / 2, seen = 0;
+    int b = 0;
+    while (b < EST_BINS - 1 && (seen += hist[b]) < half)
+        b++;
+    return b / 4.0 / (6.0 * 0.6745);
+}
+
 /* One plane's estimate: the histogram's median of |response| / (6 * 0.6745). */
 static double plane_estimate(const float *p, const unsigned char *p8, int w, int h,
                              unsigned *hist)
@@ -91,16 +108,9 @@ static double plane_estimate(const float *p, const unsigned char *p8, int w, int
     memset(hist, 0, EST_BINS * sizeof *hist);
     long inner = (long)(w - 2) * (h - 2), step = 1 + inner / EST_MAX_POSITIONS, n = 0;
     for (long y = 1; y < h - 1; y += step)
-        for (long x = 1; x < w - 1; x++) {
-            float v = fabsf(mask_at(p, p8, w, (size_t)y * w + x)) * 4.0f + 0.5f;
-            hist[v < EST_BINS - 1 ? (int)v : EST_BINS - 1]++; /* NaN -> the last bin */
-            n++;
-        }
-    long half = (n + 1) / 2, seen = 0;
-    int b = 0;
-    while (b < EST_BINS - 1 && (seen += hist[b]) < half)
-        b++;
-    return b / 4.0 / (6.0 * 0.6745);
+        for (long x = 1; x < w - 1; x++, n++)
+            hist_add(hist, mask_at(p, p8, w, (size_t)y * w + x));
+    return hist_sigma(hist, n);
 }
 
 double dae_noise_estimate(const float *px, const unsigned char *px8, int w, int h, int c)
@@ -118,20 +128,35 @@ double dae_noise_estimate(const float *px, const unsigned char *px8, int w, int 
     return sum / c;
 }
 
-/* dst (ceil(w/2) x ceil(h/2)) = the 2x2 means of one plane (8-bit p8 or float p in [0,1]),
- * on the 0..1 scale; an odd last row or column is averaged with itself (halfres.h). */
-static void plane_half01(const float *p, const unsigned char *p8, int w, int h, float *dst)
+/* Row y of the half of one plane (8-bit p8 or float p in [0,1]): its 2x2 means on the
+ * 0..1 scale into dst (ceil(w/2) values); an odd last row or column is averaged with
+ * itself (halfres.h). */
+static void half_row(const float *p, const unsigned char *p8, int w, int h, int y, float *dst)
+{
+    const size_t r0 = (size_t)(2 * y) * w, r1 = (size_t)(2 * y + 1 < h ? 2 * y + 1 : 2 * y) * w;
+    for (int x = 0; x < dae_half_side(w); x++) {
+        size_t x0 = (size_t)2 * x, x1 = 2 * x + 1 < w ? x0 + 1 : x0;
+        float s = p8 ? (p8[r0 + x0] + p8[r0 + x1] + p8[r1 + x0] + p8[r1 + x1]) / 255.0f
+                     : p[r0 + x0] + p[r0 + x1] + p[r1 + x0] + p[r1 + x1];
+        dst[x] = 0.25f * s;
+    }
+}
+
+/* plane_estimate of the plane's half, made three rows at a time into rows (3 x its width):
+ * no half plane is held (a 12 Mpx photo's would be 12 MB a channel). */
+static double coarse_plane_estimate(const float *p, const unsigned char *p8, int w, int h,
+                                    unsigned *hist, float *rows)
 {
     int hw = dae_half_side(w), hh = dae_half_side(h);
-    for (int y = 0; y < hh; y++) {
-        const size_t r0 = (size_t)(2 * y) * w, r1 = (size_t)(2 * y + 1 < h ? 2 * y + 1 : 2 * y) * w;
-        for (int x = 0; x < hw; x++) {
-            size_t x0 = (size_t)2 * x, x1 = 2 * x + 1 < w ? x0 + 1 : x0;
-            float s = p8 ? (p8[r0 + x0] + p8[r0 + x1] + p8[r1 + x0] + p8[r1 + x1]) / 255.0f
-                         : p[r0 + x0] + p[r0 + x1] + p[r1 + x0] + p[r1 + x1];
-            dst[(size_t)y * hw + x] = 0.25f * s;
-        }
+    memset(hist, 0, EST_BINS * sizeof *hist);
+    long inner = (long)(hw - 2) * (hh - 2), step = 1 + inner / EST_MAX_POSITIONS, n = 0;
+    for (long y = 1; y < hh - 1; y += step) {
+        for (int k = 0; k < 3; k++)
+            half_row(p, p8, w, h, (int)y - 1 + k, rows + (size_t)k * hw);
+        for (long x = 1; x < hw - 1; x++, n++)
+            hist_add(hist, mask_at(rows, NULL, hw, (size_t)hw + x));
     }
+    return hist_sigma(hist, n);
 }
 
 double dae_noise_estimate_coarse(const float *px, const unsigned char *px8, int w, int h, int c)
@@ -140,16 +165,15 @@ double dae_noise_estimate_coarse(const float *px, const unsigned char *px8, int 
     if (hw < 3 || hh < 3 || c < 1 || (!px && !px8))
         return 0.0;
     unsigned *hist = malloc(EST_BINS * sizeof *hist);
-    float *half = malloc((size_t)hw * hh * sizeof *half);
+    float *rows = malloc(3 * (size_t)hw * sizeof *rows);
     double sum = 0.0;
     size_t n = (size_t)w * h;
-    for (int ch = 0; hist && half && ch < c; ch++) {
-        plane_half01(px ? px + ch * n : NULL, px8 ? px8 + ch * n : NULL, w, h, half);
-        sum += plane_estimate(half, NULL, hw, hh, hist);
-    }
-    int ok = hist && half;
+    for (int ch = 0; hist && rows && ch < c; ch++)
+        sum += coarse_plane_estimate(px ? px + ch * n : NULL, px8 ? px8 + ch * n : NULL, w, h,
+                                     hist, rows);
+    int ok = hist && rows;
     free(hist);
-    free(half);
+    free(rows);
     return ok ? 2.0 * sum / c : -1.0;
 }
 

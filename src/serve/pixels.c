@@ -169,7 +169,11 @@ size_t dae_pixels_estimate(const unsigned char *body, size_t len, int is_json, i
     size_t per = eight_bit == 2 ? PER_VALUE_8BIT : eight_bit ? PER_VALUE_8BIT_IN : PER_VALUE_FLOAT;
     if ((extras & DAE_PIXELS_NONLOCAL) && eight_bit != 2)
         per += PER_VALUE_NONLOCAL;
-    if (extras & DAE_PIXELS_HALF_CHROMA)
+    if ((extras & DAE_PIXELS_REROUTE) && c == 3 && !(extras & DAE_PIXELS_HALF_CHROMA)) {
+        size_t half = PER_VALUE_8BIT_IN + PER_VALUE_HALF_CHROMA + PER_VALUE_NONLOCAL;
+        per = per > half ? per : half;
+    } else if (extras & DAE_PIXELS_HALF_CHROMA) {
         per += PER_VALUE_HALF_CHROMA;
+    }
     return image_estimate(w, h, c, a, per);
 }

@@ -51,6 +51,9 @@ int dae_pixels_probe(const unsigned char *body, size_t len, int *w, int *h, int 
 enum {
     DAE_PIXELS_NONLOCAL = 1,    /* the non-local stage after the model (tiles.c) */
     DAE_PIXELS_HALF_CHROMA = 2, /* a per-channel model's chroma at half size (photo.h) */
+    DAE_PIXELS_REROUTE = 4,     /* no ?model= nor ?sigma=: a colour photo may be routed to a
+                                   half-chroma model once decoded (correlated noise, parse.c),
+                                   so count that model's planes if they cost more */
 };
 
 /* The bytes of image planes a request with this body holds while it runs (above);

@@ -18,7 +18,8 @@ int dae_req_pixels_enter(dae_req *r)
     int nonlocal = r->nonlocal == NONLOCAL_ON || (r->nonlocal == NONLOCAL_AUTO && !r->has_sigma);
     int tiled = dae_tiles_radius(r) >= 0;
     int extras = (nonlocal && tiled ? DAE_PIXELS_NONLOCAL : 0) |
-                 (tiled && r->entry->photo.chroma_half ? DAE_PIXELS_HALF_CHROMA : 0);
+                 (tiled && r->entry->photo.chroma_half ? DAE_PIXELS_HALF_CHROMA : 0) |
+                 (!r->model_name[0] && !r->has_sigma ? DAE_PIXELS_REROUTE : 0);
     size_t est = dae_pixels_estimate((const unsigned char *)r->body, r->len, r->is_json,
                                      dae_tiles_8bit(r), extras);
     return dae_admit_try(r->s->pixels, &r->pix, est);

@@ -13,8 +13,8 @@
  * Photo models (photo.h: "color_space", "per_channel"): colour images are denoised in the
  * model's colour space, by a per-channel model one channel at a time (each a tile job);
  * with "chroma_half" its two chroma channels at half resolution (core/halfres.h: halved
- * when the tiles start, their tiles run on the halves at half the noise level, doubled
- * back when the last tile is done; the planes stay float).
+ * when the tiles start, from float or 8-bit planes, their tiles run on the float halves at
+ * half the noise level, doubled back into the float outputs when the last tile is done).
  *
  * Models with a size_div D > 1 (pixel_unshuffle ... pixel_shuffle) run on the image's
  * canvas (tile.h): tiles and halos are multiples of D, the image is padded on the right and
@@ -36,7 +36,9 @@
  * A one-image answer without ?sigma= then goes through the non-local stage (core/nlm.h)
  * when the noise the model removed is spatially correlated (real camera noise), or always
  * with ?nonlocal=1, never with ?nonlocal=0: on the worker that completes the request, from
- * the input and output planes as they are held (8-bit or float), into a new output. */
+ * the input and output planes as they are held (8-bit or float; float outputs answered as
+ * PNG or JPEG are quantized first, the same bytes in a quarter of the memory), into a new
+ * output. */
 #include <math.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -101,9 +103,8 @@ static int tile_to_rgb(int planes, dae_color_space cs)
 
 int dae_tiles_8bit(const dae_req *r)
 {
-    /* answer_as_8bit for a raw body (one image, never resized on the tiled path); the half
-     * chroma planes are made from float planes */
-    if (r->is_json || r->want_json || dae_tiles_radius(r) < 0 || r->entry->photo.chroma_half)
+    /* answer_as_8bit for a raw body (one image, never resized on the tiled path) */
+    if (r->is_json || r->want_json || dae_tiles_radius(r) < 0)
         return 0;
     /* a colour image takes 3 planes with a per-channel model: the header is not read here */
     return tile_to_rgb(r->entry->photo.per_channel ? 3 : 1, r->entry->photo.cs) ? 2 : 1;
@@ -204,12 +205,8 @@ int dae_tiles_prepare(dae_req *r, work *w, dae_error *err)
     int c = dae_model_image_channels(m), R = dae_model_tile_radius(m);
     int side = tile_side(r->s, m, R) + 2 * R;
     int per = r->entry->photo.per_channel;
-    /* colour planes decoded as 8-bit for the model routed before the body was read, now
-     * for one that takes floats: a gray model (the luma is not bytes) or a half-chroma one
-     * (routed on the decoded image's correlated noise, parse.c) */
-    int floats = per ? r->entry->photo.chroma_half : c == 1;
-    for (int i = 0; w->orig8 && i < w->n && floats; i++)
-        if (w->orig8[i].c == 3 && dae_work_to_float(w, err) != DAE_OK)
+    for (int i = 0; w->orig8 && i < w->n && !per && c == 1; i++)
+        if (w->orig8[i].c == 3 && dae_work_to_float(w, err) != DAE_OK) /* luma: not bytes */
             return err->code;
     for (int i = 0; i < w->n; i++) {
         dae_image *im = &w->orig[i];
@@ -338,7 +335,8 @@ static int stage_tile(const tile_job *j, float *dst, int c)
 {
     const tiled *t = j->t;
     size_t plane = (size_t)t->W * t->H;
-    if (!t->in8) { /* float planes, already in the model's colour space (tiles_start) */
+    /* float planes in the model's colour space (tiles_start), or the half chroma ones */
+    if (!t->in8 || (t->half && j->plane > 0)) {
         int pw, ph;
         const float *px = plane_at(t, t->w.orig[j->img].px, t->cin, j, &pw, &ph);
         dae_tile_extract(dst, px, c, pw, ph, &j->tl);
@@ -588,8 +586,34 @@ static int nonlocal_stage(tiled *t, dae_error *err)
     return rc;
 }
 
-/* chroma_half: the half chroma inputs of t, halved from its float planes (model space);
- * their outputs' room. -1 when out of memory. */
+/* The half chroma planes (dst: 2 planes of t->hw x t->hh) of one 8-bit RGB image img, two
+ * rows at a time: the same per-pixel arithmetic as halving the float planes in the model's
+ * colour space (extract8's v / 255, dae_color_to_space, dae_plane_half on the row pair; an
+ * odd last row averaged with itself as there). -1 when out of memory. */
+static int halve_chroma8(const tiled *t, const unsigned char *img, float *dst)
+{
+    size_t plane = (size_t)t->W * t->H, half = (size_t)t->hw * t->hh, n2 = 2 * (size_t)t->W;
+    float *rows = malloc(3 * n2 * sizeof *rows);
+    if (!rows)
+        return -1;
+    for (int y = 0; y < t->hh; y++) {
+        int nr = 2 * y + 1 < t->H ? 2 : 1;
+        for (int ch = 0; ch < 3; ch++)
+            for (size_t i = 0; i < (size_t)nr * t->W; i++)
+                rows[ch * n2 + i] = (float)img[ch * plane + (size_t)2 * y * t->W + i] / 255.0f;
+        for (int ch = 0; ch < 3; ch++) /* dae_color_to_space's planes: stride n2 */
+            memmove(rows + ch * (size_t)nr * t->W, rows + ch * n2, (size_t)nr * t->W * sizeof *rows);
+        dae_color_to_space(rows, (size_t)nr * t->W, t->cs);
+        for (int p = 1; p <= 2; p++)
+            dae_plane_half(rows + p * (size_t)nr * t->W, t->W, nr,
+                           dst + (p - 1) * half + (size_t)y * t->hw);
+    }
+    free(rows);
+    return 0;
+}
+
+/* chroma_half: the half chroma inputs of t, halved from its planes (float ones in model
+ * space, or 8-bit RGB); their outputs' room. -1 when out of memory. */
 static int halve_chroma(tiled *t)
 {
     t->hw = dae_half_side(t->W);
@@ -599,10 +623,13 @@ static int halve_chroma(tiled *t)
     t->cout = malloc((size_t)t->w.n * 2 * half * sizeof *t->cout);
     if (!t->cin || !t->cout)
         return -1;
-    for (int i = 0; i < t->w.n; i++)
-        for (int p = 1; p <= 2; p++)
-            dae_plane_half(t->w.orig[i].px + p * plane, t->W, t->H,
-                           t->cin + ((size_t)i * 2 + p - 1) * half);
+    for (int i = 0; i < t->w.n; i++) {
+        float *dst = t->cin + (size_t)i * 2 * half;
+        if (t->in8 && halve_chroma8(t, t->in8 + (size_t)i * 3 * plane, dst))
+            return -1;
+        for (int p = 1; !t->in8 && p <= 2; p++)
+            dae_plane_half(t->w.orig[i].px + p * plane, t->W, t->H, dst + (p - 1) * half);
+    }
     return 0;
 }
 
@@ -614,6 +641,9 @@ static void double_chroma(tiled *t)
         for (int p = 1; p <= 2; p++)
             dae_plane_double(t->cout + ((size_t)i * 2 + p - 1) * half, t->W, t->H,
                              t->w.y + ((size_t)i * 3 + p) * plane);
+    free(t->cin);
+    free(t->cout);
+    t->cin = t->cout = NULL;
 }
 
 /* The last tile is done: bring the outputs back to RGB and the client's scale, answer. */
@@ -628,6 +658,10 @@ static void complete(tiled *t)
         double_chroma(t);
         for (int i = 0; t->c == 3 && !t->out8 && i < t->w.n; i++)
             dae_color_from_space(t->w.y + (size_t)i * 3 * plane, plane, t->cs);
+        if (!t->out8 && answer_as_8bit(r, &t->w)) { /* a quarter of the memory from here */
+            t->out8 = quantize_outputs(&t->w);
+            t->w.y = NULL;
+        }
         int rc = nonlocal_stage(t, &err);
         /* the inputs are no longer needed: release them before the answer is encoded (the
          * answer keeps their sizes, which are all it reads of them for a denoise) */
@@ -749,8 +783,7 @@ void dae_tiles_start(dae_req *r, work *w, int worker)
     size_t plane = (size_t)t->W * t->H;
     t->cs = r->entry->photo.cs;
     t->half = r->entry->photo.chroma_half && t->c == 3;
-    if (!t->half)
-        hold_8bit(t); /* then each tile goes to the colour space as it is staged */
+    hold_8bit(t); /* then each tile goes to the colour space as it is staged */
     if (t->c == 3 && !t->in8)
         for (int i = 0; i < t->w.n; i++)
             dae_color_to_space(t->w.orig[i].px, plane, t->cs);
