@@ -105,8 +105,8 @@ struct dae_req {
     int has_est;              /* no ?sigma=: est_sigma holds the decoded first image's */
     double est_sigma;         /* noise level estimate (photo.h dae_noise_estimate) */
     int est_c;                /* the channels it was estimated on (tiles.c reuses it) */
-    int correlated;           /* its noise reads as correlated (photo.h DAE_NOISE_CORR_*): */
-    double corr_level;        /* the level it is routed with and its model is given */
+    int correlated;           /* its noise reads as correlated (photo.h DAE_NOISE_CORR_*) */
+    double corr_level;        /* then the level it is routed with and its model is given */
     int nonlocal;             /* ?nonlocal=: NONLOCAL_AUTO (absent), _ON (1), _OFF (0) */
     int resize;               /* ?resize=1 */
     int heatmap;              /* ?heatmap=1 */

@@ -601,12 +601,12 @@ static int halve_chroma8(const tiled *t, const unsigned char *img, float *dst)
         for (int ch = 0; ch < 3; ch++)
             for (size_t i = 0; i < (size_t)nr * t->W; i++)
                 rows[ch * n2 + i] = (float)img[ch * plane + (size_t)2 * y * t->W + i] / 255.0f;
-        for (int ch = 0; ch < 3; ch++) /* dae_color_to_space's planes: stride n2 */
-            memmove(rows + ch * (size_t)nr * t->W, rows + ch * n2, (size_t)nr * t->W * sizeof *rows);
-        dae_color_to_space(rows, (size_t)nr * t->W, t->cs);
+        size_t n = (size_t)nr * t->W; /* the three planes of dae_color_to_space: n apart */
+        for (int ch = 1; ch < 3 && nr == 1; ch++)
+            memmove(rows + ch * n, rows + ch * n2, n * sizeof *rows);
+        dae_color_to_space(rows, n, t->cs);
         for (int p = 1; p <= 2; p++)
-            dae_plane_half(rows + p * (size_t)nr * t->W, t->W, nr,
-                           dst + (p - 1) * half + (size_t)y * t->hw);
+            dae_plane_half(rows + p * n, t->W, nr, dst + (p - 1) * half + (size_t)y * t->hw);
     }
     free(rows);
     return 0;

@@ -56,8 +56,8 @@ double dae_noise_estimate(const float *px, const unsigned char *px8, int w, int 
  * times 2. White noise of sigma reads sigma at both scales (a 2x2 mean has sigma / 2), noise
  * correlated over neighbouring pixels (real camera noise after demosaicing, noisy JPEGs)
  * reads higher here than at the finest scale; texture reads higher too, as it does there.
- * The planes are halved one at a time (a quarter plane of floats). 0 for images whose half
- * is under 3x3; -1 when out of memory. */
+ * The half is made three rows at a time (no half plane is held). 0 for images whose half is
+ * under 3x3; -1 when out of memory. */
 double dae_noise_estimate_coarse(const float *px, const unsigned char *px8, int w, int h,
                                  int c);
 
@@ -66,7 +66,8 @@ double dae_noise_estimate_coarse(const float *px, const unsigned char *px8, int 
  * treatment): daed routes it, and gives its model, the level DAE_NOISE_CORR_GAIN x the
  * coarse estimate, the level of white Gaussian noise a model told it removes best. Both
  * were calibrated on camera photos at full resolution (not the test sets) with synthetic
- * camera noise matched to real camera noise: docs/photos.md "Correlated noise". */
+ * camera noise matched to real camera noise (eval/calib_correlated.py; docs/photos.md
+ * "Session 18"). */
 #define DAE_NOISE_CORR_RATIO 2.5
 #define DAE_NOISE_CORR_GAIN 3.5
 
