@@ -8,17 +8,22 @@ int dae_half_side(int n)
     return (n + 1) / 2;
 }
 
+void dae_plane_half_row(const float *src, const unsigned char *src8, int w, int h, int y,
+                        float *dst)
+{
+    size_t r0 = (size_t)(2 * y) * w, r1 = 2 * y + 1 < h ? r0 + w : r0;
+    for (int x = 0; x < dae_half_side(w); x++) {
+        size_t x0 = (size_t)2 * x, x1 = 2 * x + 1 < w ? x0 + 1 : x0;
+        dst[x] = src8 ? 0.25f * ((src8[r0 + x0] + src8[r0 + x1] + src8[r1 + x0] +
+                                  src8[r1 + x1]) / 255.0f)
+                      : 0.25f * ((src[r0 + x0] + src[r0 + x1]) + (src[r1 + x0] + src[r1 + x1]));
+    }
+}
+
 void dae_plane_half(const float *src, int w, int h, float *dst)
 {
-    int hw = dae_half_side(w), hh = dae_half_side(h);
-    for (int y = 0; y < hh; y++) {
-        const float *a = src + (size_t)(2 * y) * w;
-        const float *b = 2 * y + 1 < h ? a + w : a;
-        for (int x = 0; x < hw; x++) {
-            int x1 = 2 * x + 1 < w ? 2 * x + 1 : 2 * x;
-            dst[(size_t)y * hw + x] = 0.25f * ((a[2 * x] + a[x1]) + (b[2 * x] + b[x1]));
-        }
-    }
+    for (int y = 0; y < dae_half_side(h); y++)
+        dae_plane_half_row(src, NULL, w, h, y, dst + (size_t)y * dae_half_side(w));
 }
 
 /* Doubling places every output pixel a quarter of the way from one input pixel towards the

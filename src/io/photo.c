@@ -128,20 +128,6 @@ double dae_noise_estimate(const float *px, const unsigned char *px8, int w, int 
     return sum / c;
 }
 
-/* Row y of the half of one plane (8-bit p8 or float p in [0,1]): its 2x2 means on the
- * 0..1 scale into dst (ceil(w/2) values); an odd last row or column is averaged with
- * itself (halfres.h). */
-static void half_row(const float *p, const unsigned char *p8, int w, int h, int y, float *dst)
-{
-    const size_t r0 = (size_t)(2 * y) * w, r1 = (size_t)(2 * y + 1 < h ? 2 * y + 1 : 2 * y) * w;
-    for (int x = 0; x < dae_half_side(w); x++) {
-        size_t x0 = (size_t)2 * x, x1 = 2 * x + 1 < w ? x0 + 1 : x0;
-        float s = p8 ? (p8[r0 + x0] + p8[r0 + x1] + p8[r1 + x0] + p8[r1 + x1]) / 255.0f
-                     : p[r0 + x0] + p[r0 + x1] + p[r1 + x0] + p[r1 + x1];
-        dst[x] = 0.25f * s;
-    }
-}
-
 /* plane_estimate of the plane's half, made three rows at a time into rows (3 x its width):
  * no half plane is held (a 12 Mpx photo's would be 12 MB a channel). */
 static double coarse_plane_estimate(const float *p, const unsigned char *p8, int w, int h,
@@ -152,7 +138,7 @@ static double coarse_plane_estimate(const float *p, const unsigned char *p8, int
     long inner = (long)(hw - 2) * (hh - 2), step = 1 + inner / EST_MAX_POSITIONS, n = 0;
     for (long y = 1; y < hh - 1; y += step) {
         for (int k = 0; k < 3; k++)
-            half_row(p, p8, w, h, (int)y - 1 + k, rows + (size_t)k * hw);
+            dae_plane_half_row(p, p8, w, h, (int)y - 1 + k, rows + (size_t)k * hw);
         for (long x = 1; x < hw - 1; x++, n++)
             hist_add(hist, mask_at(rows, NULL, hw, (size_t)hw + x));
     }

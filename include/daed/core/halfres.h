@@ -19,6 +19,12 @@ int dae_half_side(int n);
  * as cv2.INTER_AREA for an exact halving. */
 void dae_plane_half(const float *src, int w, int h, float *dst);
 
+/* Row y of that half: dst (dae_half_side(w) values) from src, or from 8-bit src8 (then on
+ * the 0..1 scale: the four bytes' sum / 255, a quarter of it), whichever is not NULL. For
+ * whoever needs a few rows of the half, not all of it (io/photo.h's coarse estimate). */
+void dae_plane_half_row(const float *src, const unsigned char *src8, int w, int h, int y,
+                        float *dst);
+
 /* dst (w x h) = src (dae_half_side(w) x dae_half_side(h)) doubled by bicubic interpolation
  * as cv2.INTER_CUBIC (pixel centres aligned: x_src = (x + 0.5) / 2 - 0.5; Keys' kernel with
  * a = -0.75; the border repeated). src and dst must not overlap. */
